@@ -1,0 +1,27 @@
+// The subcommands of `baton`, registered on the CLI11 app by main.cpp.
+// Exit codes (SPEC §11): 0 success; 1 the operation failed; 2 bad usage or
+// input; 3 server or database unreachable.
+#pragma once
+
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace baton::cli {
+
+enum ExitCode { kOk = 0, kFailed = 1, kBadInput = 2, kUnreachable = 3 };
+
+// Thrown by a command's callback to leave with a code after it printed why.
+struct Exit {
+  int code;
+};
+
+// The DAGs folder: --dags, else BATON_DAGS, else ./dags.
+std::string default_dags_dir();
+
+void register_dags_commands(CLI::App& app);
+void register_schedule_commands(CLI::App& app);
+
+}  // namespace baton::cli

@@ -1,0 +1,18 @@
+// The shapes of identifiers users write (SPEC §3).
+#pragma once
+
+#include <string_view>
+
+namespace baton {
+
+// ^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$ : DAG ids and namespaces.
+bool is_valid_dag_id(std::string_view s);
+// ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$ : task ids.
+bool is_valid_task_id(std::string_view s);
+// Pool and queue names: like task ids.
+inline bool is_valid_name(std::string_view s) { return is_valid_task_id(s); }
+
+// Levenshtein distance, for "did you mean" hints.
+int edit_distance(std::string_view a, std::string_view b);
+
+}  // namespace baton

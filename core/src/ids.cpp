@@ -1,0 +1,34 @@
+#include "baton/core/ids.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace baton {
+
+namespace {
+bool id_shape(std::string_view s, bool underscore_first) {
+  if (s.empty() || s.size() > 200) return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+  if (!alnum(s[0]) && !(underscore_first && s[0] == '_')) return false;
+  return std::all_of(s.begin() + 1, s.end(), [&](char c) { return alnum(c) || c == '_' || c == '.' || c == '-'; });
+}
+}  // namespace
+
+bool is_valid_dag_id(std::string_view s) { return id_shape(s, false); }
+bool is_valid_task_id(std::string_view s) { return id_shape(s, true); }
+
+int edit_distance(std::string_view a, std::string_view b) {
+  std::vector<int> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = static_cast<int>(j);
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = static_cast<int>(i);
+    for (size_t j = 1; j <= b.size(); ++j) {
+      int sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+}  // namespace baton

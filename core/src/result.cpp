@@ -1,0 +1,1 @@
+#include "baton/core/result.h"

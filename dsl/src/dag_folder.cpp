@@ -1,0 +1,75 @@
+#include "baton/dsl/dag_folder.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
+namespace baton::dsl {
+
+namespace fs = std::filesystem;
+
+std::vector<Diagnostic> FolderLoad::errors() const {
+  std::vector<Diagnostic> out;
+  for (auto& f : files) out.insert(out.end(), f.result.errors.begin(), f.result.errors.end());
+  return out;
+}
+
+namespace {
+bool is_dag_file(const fs::path& p) {
+  auto ext = p.extension().string();
+  return ext == ".yaml" || ext == ".yml";
+}
+}  // namespace
+
+Result<std::vector<std::string>> find_dag_files(const std::vector<std::string>& paths) {
+  std::vector<std::string> out;
+  for (auto& p : paths) {
+    std::error_code ec;
+    auto st = fs::status(p, ec);
+    if (ec || !fs::exists(st)) return Error::not_found("no such file or folder: " + p);
+    if (!fs::is_directory(st)) {
+      out.push_back(p);
+      continue;
+    }
+    std::vector<std::string> found;
+    fs::recursive_directory_iterator it(p, fs::directory_options::skip_permission_denied, ec), end;
+    if (ec) return Error{"io_error", "cannot read folder " + p + ": " + ec.message()};
+    for (; it != end; it.increment(ec)) {
+      if (ec) return Error{"io_error", "cannot read folder " + p + ": " + ec.message()};
+      const fs::path& entry = it->path();
+      if (entry.filename().string().rfind('.', 0) == 0) {
+        if (it->is_directory(ec)) it.disable_recursion_pending();
+        continue;
+      }
+      if (it->is_regular_file(ec) && is_dag_file(entry)) found.push_back(entry.string());
+    }
+    std::sort(found.begin(), found.end());
+    out.insert(out.end(), found.begin(), found.end());
+  }
+  return out;
+}
+
+FolderLoad load_dag_files(const std::vector<std::string>& files) {
+  FolderLoad out;
+  out.files.reserve(files.size());
+  for (auto& f : files) out.files.push_back({f, compile_dag_file(f)});
+  std::map<std::string, const LoadedFile*> owner;
+  for (auto& lf : out.files) {
+    CompileResult& r = lf.result;
+    if (r.dag_id.empty()) continue;
+    auto [it, fresh] = owner.emplace(r.dag_id, &lf);
+    if (!fresh) {
+      const LoadedFile& first = *it->second;
+      r.errors.push_back(
+          {lf.path, r.dag_pos,
+           "dag: duplicate DAG id \"" + r.dag_id + "\": already defined in " + first.path + ":" +
+               std::to_string(first.result.dag_pos.line) + "; DAG ids must be unique across the folder"});
+      r.graph = nullptr;
+      continue;
+    }
+    if (r.graph) out.dags[r.dag_id] = r.graph;
+  }
+  return out;
+}
+
+}  // namespace baton::dsl
