@@ -117,7 +117,7 @@ class SpecParser {
     const YamlNode* start_node = root.get("start_date");
     if (start_node) spec_.start_date = date_of(*start_node, "start_date", spec_.start_date_text);
     if (auto* n = root.get("end_date")) {
-      spec_.end_date = date_of(*n, "end_date", spec_.end_date_text);
+      spec_.end_date = date_of(*n, "end_date", spec_.end_date_text, /*whole_day=*/true);
       if (spec_.start_date && spec_.end_date && *spec_.end_date < *spec_.start_date)
         diag_.error(n->pos, "end_date", "end_date " + spec_.end_date_text + " is before start_date " +
                                             spec_.start_date_text);
@@ -140,7 +140,7 @@ class SpecParser {
         check_defaults(*defaults);
       }
     }
-    if (auto* n = root.get("tasks")) parse_tasks(*n, defaults);
+    if (auto* n = root.get("tasks")) parse_tasks(*n, root.key("tasks")->pos, defaults);
     else diag_.error(root.pos, "missing required key `tasks` (a mapping: task id -> task)");
     return std::move(spec_);
   }
@@ -236,7 +236,10 @@ class SpecParser {
     return TemplateText{*s, n.pos, !n.quoted && !n.multiline};
   }
 
-  std::optional<TimePoint> date_of(const YamlNode& n, const std::string& path, std::string& text) {
+  // A plain date is local midnight; as an end bound (whole_day) it covers the
+  // whole local day, like the bounds of a backfill.
+  std::optional<TimePoint> date_of(const YamlNode& n, const std::string& path, std::string& text,
+                                   bool whole_day = false) {
     auto s = string_of(n, path);
     if (!s) return std::nullopt;
     auto d = parse_date_time(*s);
@@ -245,6 +248,12 @@ class SpecParser {
       return std::nullopt;
     }
     text = *s;
+    if (whole_day && !d->local.has_time && !d->absolute) {
+      int y, m, day;
+      civil_from_days(days_from_civil(d->local.year, d->local.month, d->local.day) + 1, y, m, day);
+      DateTimeText next{LocalDateTime{y, m, day, 0, 0, 0, false}, std::nullopt};
+      return zone_.resolve(next) - Duration(1);
+    }
     return zone_.resolve(*d);
   }
 
@@ -393,17 +402,17 @@ class SpecParser {
     }
   }
 
-  void parse_tasks(const YamlNode& n, const YamlNode* defaults) {
+  void parse_tasks(const YamlNode& n, SourcePos key_pos, const YamlNode* defaults) {
     if (!n.is_map()) {
       type_error(n, "tasks", "a mapping of task ids to tasks");
       return;
     }
     if (n.entries.empty()) {
-      diag_.error(n.pos, "tasks", "a DAG needs at least one task");
+      diag_.error(key_pos, "tasks", "a DAG needs at least one task");
       return;
     }
     if (n.entries.size() > kMaxTasks) {
-      diag_.error(n.pos, "tasks", std::to_string(n.entries.size()) + " tasks; the limit is " +
+      diag_.error(key_pos, "tasks", std::to_string(n.entries.size()) + " tasks; the limit is " +
                                       std::to_string(kMaxTasks) + " tasks per DAG");
       return;
     }

@@ -147,6 +147,12 @@ const YamlNode* YamlNode::get(std::string_view key) const {
   return nullptr;
 }
 
+const YamlNode* YamlNode::key(std::string_view k) const {
+  for (auto& [key_node, v] : entries)
+    if (key_node->kind == Kind::scalar && key_node->scalar == k) return key_node.get();
+  return nullptr;
+}
+
 YamlDocument load_yaml(std::string_view text, const YamlLimits& limits) {
   YamlDocument doc;
   if (text.size() > limits.max_bytes) {

@@ -37,6 +37,8 @@ struct YamlNode {
   bool is_null() const { return kind == Kind::null; }
   // The value of a map entry whose key is the plain scalar `key`, or null.
   const YamlNode* get(std::string_view key) const;
+  // The key node itself (for errors about an entry as a whole), or null.
+  const YamlNode* key(std::string_view key) const;
 };
 
 struct YamlLimits {

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs, from Debian 12's packages, whatever Baton needs that is missing, and
+# nothing when all is there. `install-deps.sh build` is enough to build and run
+# Baton; `install-deps.sh test` adds what the tests need (clang for the
+# sanitizer and fuzzer build).
+set -euo pipefail
+
+need_build=(
+  g++ cmake ninja-build ccache pkg-config git tzdata
+  libyaml-cpp-dev libboost-dev libpqxx-dev libsqlite3-dev libcpp-httplib-dev libspdlog-dev
+  nlohmann-json3-dev libhowardhinnant-date-dev libcli11-dev libssl-dev catch2
+)
+need_test=(clang libclang-rt-14-dev)
+
+packages=("${need_build[@]}")
+if [ "${1:-build}" = "test" ]; then
+  packages+=("${need_test[@]}")
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing from Debian: ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "error: run as root or install sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

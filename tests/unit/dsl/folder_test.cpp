@@ -1,0 +1,81 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "baton/dsl/dag_folder.h"
+
+using namespace baton::dsl;
+namespace fs = std::filesystem;
+
+namespace {
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("baton-folder-test-" + std::to_string(::getpid()) + "-" +
+                                        std::to_string(reinterpret_cast<uintptr_t>(this)));
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  void write(const std::string& rel, const std::string& text) const {
+    fs::create_directories((path / rel).parent_path());
+    std::ofstream(path / rel) << text;
+  }
+};
+}  // namespace
+
+TEST_CASE("a folder is read recursively; dot names and other extensions are ignored") {
+  TempDir d;
+  d.write("a.yaml", "dag: a\ntasks: {t: {type: noop}}\n");
+  d.write("sub/b.yml", "dag: b\ntasks: {t: {type: noop}}\n");
+  d.write(".hidden.yaml", "dag: hidden\ntasks: {t: {type: noop}}\n");
+  d.write(".git/c.yaml", "dag: c\ntasks: {t: {type: noop}}\n");
+  d.write("notes.txt", "not a dag");
+  auto files = find_dag_files({d.path.string()});
+  REQUIRE(files.ok());
+  REQUIRE(files->size() == 2);
+  auto load = load_dag_files(*files);
+  CHECK(load.dags.size() == 2);
+  CHECK(load.dags.count("a"));
+  CHECK(load.dags.count("b"));
+  CHECK(load.errors().empty());
+}
+
+TEST_CASE("an invalid file never stops the others; every error of every file is reported") {
+  TempDir d;
+  d.write("1.yaml", "dag: one\ntasks: {t: {type: noop}}\n");
+  d.write("2.yaml", "dag: two\ncatchup: x\ntasks: {t: {type: noop, retries: y}}\n");
+  d.write("3.yaml", "dag: three\ntasks: [\n");
+  auto load = load_dag_files(*find_dag_files({d.path.string()}));
+  CHECK(load.dags.size() == 1);
+  CHECK(load.errors().size() == 3);
+}
+
+TEST_CASE("error: duplicate DAG ids across files") {
+  TempDir d;
+  d.write("a.yaml", "dag: same\ntasks: {t: {type: noop}}\n");
+  d.write("b.yaml", "# second\ndag: same\ntasks: {t: {type: noop}}\n");
+  auto load = load_dag_files(*find_dag_files({d.path.string()}));
+  CHECK(load.dags.size() == 1);
+  CHECK(load.dags.at("same")->spec().file == (d.path / "a.yaml").string());
+  auto errors = load.errors();
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].file == (d.path / "b.yaml").string());
+  CHECK(errors[0].pos.line == 2);
+  CHECK(errors[0].message.find("duplicate DAG id \"same\": already defined in " + (d.path / "a.yaml").string() +
+                               ":1") != std::string::npos);
+}
+
+TEST_CASE("error: a file over 1 MiB is refused without reading it") {
+  TempDir d;
+  d.write("big.yaml", "dag: big\n# " + std::string(1 << 20, 'x') + "\n");
+  auto load = load_dag_files(*find_dag_files({d.path.string()}));
+  REQUIRE(load.errors().size() == 1);
+  CHECK(load.errors()[0].message.find("the limit is 1048576 bytes (1 MiB)") != std::string::npos);
+}
+
+TEST_CASE("a missing path is an error") {
+  auto r = find_dag_files({"/nonexistent/baton"});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find("/nonexistent/baton") != std::string::npos);
+}
