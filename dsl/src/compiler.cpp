@@ -165,28 +165,36 @@ class Compiler {
   }
 
   void check_templates() {
+    std::vector<std::string> params = spec_.param_names;
+    if (spec_.schedule_kind == DagSpec::ScheduleKind::datasets) params.push_back("dataset_events");
     TemplateScope run_scope;
     run_scope.task_level = false;
     run_scope.outputs_allowed = false;
-    run_scope.params = spec_.param_names;
-    if (spec_.schedule_kind == DagSpec::ScheduleKind::datasets) run_scope.params.push_back("dataset_events");
+    run_scope.params = &params;
     for (auto& [k, tt] : spec_.params_templates) report(tt, "params." + k, check_template(tt.text, run_scope));
 
     std::vector<std::string> all;
+    all.reserve(spec_.tasks.size());
     for (auto& t : spec_.tasks) all.push_back(t.id);
+    std::vector<std::string> upstream;
     for (size_t i = 0; i < spec_.tasks.size(); ++i) {
       const TaskSpec& t = spec_.tasks[i];
       auto fields = t.templates();
       bool any = t.foreach_template.has_value();
-      for (auto& f : fields) any = any || f.second->text.find("{{") != std::string::npos;
+      bool wants_outputs = false;
+      for (auto& f : fields) {
+        any = any || f.second->text.find("{{") != std::string::npos;
+        wants_outputs = wants_outputs || f.second->text.find("outputs") != std::string::npos;
+      }
       if (!any) continue;
+      if (t.foreach_template) wants_outputs = wants_outputs || t.foreach_template->text.find("outputs") != std::string::npos;
       TemplateScope scope = run_scope;
       scope.task_level = true;
       scope.outputs_allowed = true;
-      scope.all_tasks = all;
-      bool wants_outputs = t.foreach_template && t.foreach_template->text.find("outputs") != std::string::npos;
-      for (auto& f : fields) wants_outputs = wants_outputs || f.second->text.find("outputs") != std::string::npos;
-      if (wants_outputs) scope.upstream_tasks = ancestors(i);
+      scope.all_tasks = &all;
+      upstream.clear();
+      if (wants_outputs) upstream = ancestors(i);
+      scope.upstream_tasks = &upstream;
       if (t.foreach_template) report(*t.foreach_template, "tasks." + t.id + ".foreach",
                                      check_template(t.foreach_template->text, scope));
       scope.has_item = t.foreach_json || t.foreach_template;
@@ -194,7 +202,6 @@ class Compiler {
     }
   }
 
-  static nlohmann::json template_json(const TemplateText& t) { return t.text; }
   static nlohmann::json opt_duration(const std::optional<Duration>& d) {
     return d ? nlohmann::json(format_duration(*d)) : nlohmann::json(nullptr);
   }

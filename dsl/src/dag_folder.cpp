@@ -1,6 +1,8 @@
 #include "baton/dsl/dag_folder.h"
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <filesystem>
 #include <system_error>
 
@@ -51,8 +53,17 @@ Result<std::vector<std::string>> find_dag_files(const std::vector<std::string>& 
 
 FolderLoad load_dag_files(const std::vector<std::string>& files) {
   FolderLoad out;
-  out.files.reserve(files.size());
-  for (auto& f : files) out.files.push_back({f, compile_dag_file(f)});
+  out.files.resize(files.size());
+  // Files compile independently: spread them over the cores.
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < files.size();) out.files[i] = {files[i], compile_dag_file(files[i])};
+  };
+  size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), files.size() / 8 + 1);
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
   std::map<std::string, const LoadedFile*> owner;
   for (auto& lf : out.files) {
     CompileResult& r = lf.result;

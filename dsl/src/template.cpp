@@ -240,14 +240,18 @@ void check_expr(const Expr& e, const TemplateScope& scope, std::vector<TemplateI
   auto unknown = [&](const std::string& what) {
     issues.push_back({e.offset, what});
   };
+  static const std::vector<std::string> kNone;
+  const auto& params = scope.params ? *scope.params : kNone;
+  const auto& upstream_tasks = scope.upstream_tasks ? *scope.upstream_tasks : kNone;
+  const auto& all_tasks = scope.all_tasks ? *scope.all_tasks : kNone;
   if (head == "params") {
     if (rest.empty()) return;  // the whole params object
     std::string name = rest.substr(0, rest.find('.'));
-    if (std::find(scope.params.begin(), scope.params.end(), name) == scope.params.end())
+    if (std::find(params.begin(), params.end(), name) == params.end())
       unknown("unknown template name \"" + n + "\": \"" + name + "\" is not declared in the DAG's params" +
-              did_you_mean(name, scope.params) + (scope.params.empty() ? "" : "; declared: ") + [&] {
+              did_you_mean(name, params) + (params.empty() ? "" : "; declared: ") + [&] {
                 std::string s;
-                for (size_t i = 0; i < scope.params.size() && i < 20; ++i) s += (i ? ", " : "") + scope.params[i];
+                for (size_t i = 0; i < params.size() && i < 20; ++i) s += (i ? ", " : "") + params[i];
                 return s;
               }());
     return;
@@ -262,12 +266,12 @@ void check_expr(const Expr& e, const TemplateScope& scope, std::vector<TemplateI
       return;
     }
     std::string task, key;
-    if (!split_outputs(rest, scope.all_tasks, task, key)) {
+    if (!split_outputs(rest, all_tasks, task, key)) {
       unknown("unknown template name \"" + n + "\": there is no task \"" + task + "\"" +
-              did_you_mean(task, scope.all_tasks));
+              did_you_mean(task, all_tasks));
       return;
     }
-    if (std::find(scope.upstream_tasks.begin(), scope.upstream_tasks.end(), task) == scope.upstream_tasks.end())
+    if (std::find(upstream_tasks.begin(), upstream_tasks.end(), task) == upstream_tasks.end())
       unknown("\"" + n + "\": task \"" + task +
               "\" is not upstream of this task, so its output cannot exist yet; add it to depends_on");
     return;

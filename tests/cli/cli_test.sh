@@ -1,2 +1,148 @@
 #!/usr/bin/env bash
-exit 0
+# The command line as a user runs it: the real binary, real files, exit codes
+# and output of SPEC §3, §4 and §11.
+# Usage: cli_test.sh BATON_BINARY SOURCE_DIR
+set -u
+baton=$1
+src=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+
+# check NAME EXPECTED_EXIT COMMAND... ; output in $out (stdout+stderr)
+check() {
+  local name=$1 want=$2
+  shift 2
+  out=$("$@" 2>&1)
+  local rc=$?
+  if [ "$rc" -eq "$want" ]; then
+    return 0
+  fi
+  echo "FAIL: $name: exit $rc, expected $want"
+  echo "$out" | head -20
+  failed=$((failed + 1))
+  return 1
+}
+# expect NAME TEXT : $out contains TEXT
+expect() {
+  if printf '%s' "$out" | grep -qF -- "$2"; then
+    passed=$((passed + 1))
+  else
+    echo "FAIL: $1: output lacks: $2"
+    echo "$out" | head -20
+    failed=$((failed + 1))
+  fi
+}
+# same NAME EXPECTED : $out is exactly EXPECTED
+same() {
+  if [ "$out" = "$2" ]; then
+    passed=$((passed + 1))
+  else
+    echo "FAIL: $1"
+    diff <(printf '%s\n' "$2") <(printf '%s\n' "$out") | head -20
+    failed=$((failed + 1))
+  fi
+}
+
+# --- version and help -------------------------------------------------------
+check version 0 "$baton" version && expect version "baton "
+check help 0 "$baton" --help && expect help "dags"
+check dags-validate-help 0 "$baton" dags validate --help && expect validate-help "paths"
+check schedule-next-help 0 "$baton" schedule next --help && expect next-help "--cron"
+check unknown-flag 2 "$baton" dags validate --bogus x && expect unknown-flag "bogus"
+check no-subcommand 2 "$baton"
+check unknown-command 2 "$baton" frobnicate
+
+# --- dags validate ----------------------------------------------------------
+check examples-valid 0 "$baton" dags validate "$src/examples/dags" && expect examples-valid "0 invalid, 0 error(s)"
+mkdir -p "$work/dags/sub"
+cat > "$work/dags/good.yaml" <<'YAML'
+dag: good
+schedule: "0 3 * * *"
+timezone: Europe/Berlin
+start_date: 2026-01-01
+tasks:
+  a:
+    command: echo {{ ds }}
+  b: {type: noop, depends_on: [a]}
+YAML
+cat > "$work/dags/sub/bad.yaml" <<'YAML'
+dag: bad
+schedule: "61 * * * *"
+tasks:
+  a:
+    comand: echo
+  b:
+    type: noop
+    depends_on: [a, zz]
+YAML
+cat > "$work/dags/sub/dup.yml" <<'YAML'
+dag: good
+tasks: {a: {type: noop}}
+YAML
+echo "dag: hidden" > "$work/dags/.hidden.yaml"
+check validate-errors 1 "$baton" dags validate "$work/dags"
+expect cron-error "$work/dags/sub/bad.yaml:2:11: error: schedule: invalid cron \"61 * * * *\": minute field \"61\": 61 is out of range 0-59"
+expect unknown-key "$work/dags/sub/bad.yaml:5:5: error: tasks.a.comand: unknown key \"comand\" (did you mean \"command\"?)"
+expect unknown-dep "$work/dags/sub/bad.yaml:8:21: error: tasks.b.depends_on[1]: unknown task \"zz\""
+expect dup-id "$work/dags/sub/dup.yml:1:6: error: dag: duplicate DAG id \"good\": already defined in $work/dags/good.yaml:1"
+expect summary "3 file(s) checked, 1 valid, 2 invalid"
+check validate-one-file 0 "$baton" dags validate "$work/dags/good.yaml"
+check validate-missing 2 "$baton" dags validate "$work/nope"
+expect validate-missing "no such file or folder"
+check validate-json 1 "$baton" dags validate "$work/dags" --output json && true
+expect validate-json '"valid": false'
+
+# --- dags list / show ---------------------------------------------------------
+check list 0 "$baton" dags list --dags "$work/dags"
+expect list "good"
+expect list-invalid "invalid: $work/dags/sub/bad.yaml"
+check list-json 0 "$baton" dags list --dags "$work/dags" --output json
+expect list-json '"dag_id": "good"'
+expect list-json '"import_errors"'
+check list-env 0 env BATON_DAGS="$work/dags" "$baton" dags list
+expect list-env "good"
+check show-text 0 "$baton" dags show good --dags "$work/dags"
+expect show-text "0 3 * * * (Europe/Berlin)"
+expect show-text "b     noop  <- a"
+check show-dot 0 "$baton" dags show "$work/dags/good.yaml" --format dot
+expect show-dot '"a" -> "b";'
+check show-json 0 "$baton" dags show good --dags "$work/dags" --format json
+expect show-json '"edges"'
+expect show-json '"version"'
+check show-unknown 2 "$baton" dags show nope --dags "$work/dags"
+expect show-unknown 'no DAG "nope"'
+check show-invalid 1 "$baton" dags show "$work/dags/sub/bad.yaml"
+check show-bad-format 2 "$baton" dags show good --dags "$work/dags" --format png
+
+# --- schedule next --------------------------------------------------------------
+check next-cron-dst 0 "$baton" schedule next --cron "30 2 * * *" --tz Europe/Berlin --after 2026-03-28T00:00:00Z --count 3
+same next-cron-dst "2026-03-28T01:30:00Z
+2026-03-29T01:00:00Z
+2026-03-30T00:30:00Z"
+check next-wildcard-fallback 0 "$baton" schedule next --cron "0 * * * *" --tz America/New_York --after 2026-11-01T04:30:00Z --count 3
+same next-wildcard-fallback "2026-11-01T05:00:00Z
+2026-11-01T06:00:00Z
+2026-11-01T07:00:00Z"
+check next-every 0 "$baton" schedule next --every 15m --start 2026-01-01T00:05:00Z --after 2026-01-01T00:00:00Z --count 2
+same next-every "2026-01-01T00:05:00Z
+2026-01-01T00:20:00Z"
+check next-dag 0 "$baton" schedule next good --dags "$work/dags" --after 2026-06-01 --count 1
+same next-dag "2026-06-01T01:00:00Z"
+check next-file 0 "$baton" schedule next "$work/dags/good.yaml" --after 2026-01-01T00:00:00Z --count 1
+same next-file "2026-01-01T02:00:00Z"
+check next-default-count 0 "$baton" schedule next --cron @daily
+[ "$(printf '%s\n' "$out" | wc -l)" -eq 10 ] && passed=$((passed + 1)) || { echo "FAIL: default count"; failed=$((failed + 1)); }
+check next-bad-cron 2 "$baton" schedule next --cron "0 24 * * *"
+expect next-bad-cron 'hour field "24": 24 is out of range 0-23'
+check next-bad-tz 2 "$baton" schedule next --cron @daily --tz Mars/Olympus
+expect next-bad-tz 'unknown time zone "Mars/Olympus"'
+check next-bad-after 2 "$baton" schedule next --cron @daily --after yesterday
+check next-two-sources 2 "$baton" schedule next --cron @daily --every 1h --start 2026-01-01
+check next-every-no-start 2 "$baton" schedule next --every 1h
+check next-bad-count 2 "$baton" schedule next --cron @daily --count x
+check next-zero-count 2 "$baton" schedule next --cron @daily --count 0
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -88,7 +88,8 @@ TEST_CASE("template values are not evaluated again") {
 
 TEST_CASE("check_template finds syntax and name errors with offsets") {
   TemplateScope scope;
-  scope.params = {"region"};
+  std::vector<std::string> params = {"region"};
+  scope.params = &params;
   auto issues = check_template("x {{ ds }} {{ nope }}", scope);
   REQUIRE(issues.size() == 1);
   CHECK(issues[0].offset == 14);

@@ -24,9 +24,10 @@ struct TemplateScope {
   bool task_level = true;          // task_id, try_number, map_index
   bool has_item = false;           // inside a task with `foreach`
   bool outputs_allowed = true;     // foreach templates and task fields may read outputs
-  std::vector<std::string> params;         // declared params
-  std::vector<std::string> upstream_tasks; // tasks whose outputs may be read (all ancestors)
-  std::vector<std::string> all_tasks;      // to resolve dotted task ids in `outputs.`
+  // Not owned: the caller keeps these alive while checking.
+  const std::vector<std::string>* params = nullptr;          // declared params
+  const std::vector<std::string>* upstream_tasks = nullptr;  // tasks whose outputs may be read (ancestors)
+  const std::vector<std::string>* all_tasks = nullptr;       // to resolve dotted task ids in `outputs.`
 };
 
 struct TemplateIssue {
