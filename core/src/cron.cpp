@@ -47,7 +47,8 @@ bool parse_field(const std::string& text, const FieldDef& def, std::vector<bool>
       }
       for (char c : tok)
         if (!std::isdigit(static_cast<unsigned char>(c))) {
-          error = "\"" + tok + "\" is not a number";
+          error = "\"" + tok + "\" is not a number; allowed: " + std::to_string(def.lo) + "-" +
+                  std::to_string(def.hi);
           return false;
         }
       v = std::stoi(tok);
@@ -69,7 +70,7 @@ bool parse_field(const std::string& text, const FieldDef& def, std::vector<bool>
       error = "\"" + tok + "\" is not a " + (def.names == kDowNames ? "weekday name (SUN-SAT)" : "month name (JAN-DEC)");
       return false;
     }
-    error = "\"" + tok + "\" is not a number";
+    error = "\"" + tok + "\" is not a number; allowed: " + std::to_string(def.lo) + "-" + std::to_string(def.hi);
     return false;
   };
 
@@ -108,7 +109,8 @@ bool parse_field(const std::string& text, const FieldDef& def, std::vector<bool>
       } else {
         if (!value(range.substr(0, dash), a) || !value(range.substr(dash + 1), b)) return false;
         if (a > b) {
-          error = "range " + range + " runs backwards";
+          error = "range " + range + " runs backwards (write the lower value first); allowed: " +
+                  std::to_string(def.lo) + "-" + std::to_string(def.hi);
           return false;
         }
       }

@@ -90,8 +90,10 @@ std::optional<TimePoint> Schedule::prev_tick(TimePoint t) const {
   if (!is_time_based()) return std::nullopt;
   auto last = raw_prev(t);
   if (last && end_ && *last > *end_ && !closes_last_interval(*last)) {
+    // The tick closing the last interval, if that interval starts at or after
+    // start_date (otherwise no interval lies within the bounds at all).
     auto last_start = raw_prev(*end_);
-    last = last_start ? raw_next(*last_start) : std::nullopt;
+    last = last_start && (!start_ || *last_start >= *start_) ? raw_next(*last_start) : std::nullopt;
   }
   if (!last || (start_ && *last < *start_)) return std::nullopt;
   return last;

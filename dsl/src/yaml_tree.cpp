@@ -139,6 +139,26 @@ class TreeBuilder : public YAML::EventHandler {
   int documents_ = 0;
 };
 
+// The offset of the first byte that is not part of well-formed UTF-8, or npos.
+size_t invalid_utf8_at(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return i;
+    for (size_t k = 1; k < len; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return i;
+    // Overlong forms, surrogates and code points past U+10FFFF.
+    unsigned cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace
 
 const YamlNode* YamlNode::get(std::string_view key) const {
@@ -158,6 +178,19 @@ YamlDocument load_yaml(std::string_view text, const YamlLimits& limits) {
   if (text.size() > limits.max_bytes) {
     doc.errors.push_back({{1, 1}, "file is " + std::to_string(text.size()) + " bytes; the limit is " +
                                       std::to_string(limits.max_bytes) + " bytes (1 MiB)"});
+    return doc;
+  }
+  if (size_t bad = invalid_utf8_at(text); bad != std::string_view::npos) {
+    SourcePos pos{1, 1};
+    for (size_t i = 0; i < bad; ++i) {
+      if (text[i] == '\n') {
+        ++pos.line;
+        pos.col = 1;
+      } else if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+        ++pos.col;
+      }
+    }
+    doc.errors.push_back({pos, "the file is not valid UTF-8 (byte " + std::to_string(bad) + ")"});
     return doc;
   }
   std::istringstream in{std::string(text)};

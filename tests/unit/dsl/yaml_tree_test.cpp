@@ -81,3 +81,13 @@ TEST_CASE("a file holds one document") {
   REQUIRE(doc.errors.size() == 1);
   CHECK(doc.errors[0].message.find("more than one YAML document") != std::string::npos);
 }
+
+TEST_CASE("text that is not UTF-8 is refused with its position") {
+  auto doc = load_yaml("a: ok\nb: caf\xe9\n");
+  REQUIRE(doc.errors.size() == 1);
+  CHECK(doc.errors[0].pos.line == 2);
+  CHECK(doc.errors[0].pos.col == 7);
+  CHECK(doc.errors[0].message.find("not valid UTF-8") != std::string::npos);
+  CHECK(load_yaml("a: caf\xc3\xa9 \xf0\x9f\x8e\xbc\n").errors.empty());
+  CHECK_FALSE(load_yaml("a: \xc0\xaf\n").errors.empty());  // overlong '/'
+}
