@@ -23,5 +23,6 @@ std::string default_dags_dir();
 
 void register_dags_commands(CLI::App& app);
 void register_schedule_commands(CLI::App& app);
+void register_db_commands(CLI::App& app);
 
 }  // namespace baton::cli

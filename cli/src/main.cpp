@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
 
   register_dags_commands(app);
   register_schedule_commands(app);
+  register_db_commands(app);
 
   try {
     app.parse(argc, argv);

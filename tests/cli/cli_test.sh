@@ -144,5 +144,56 @@ check next-every-no-start 2 "$baton" schedule next --every 1h
 check next-bad-count 2 "$baton" schedule next --cron @daily --count x
 check next-zero-count 2 "$baton" schedule next --cron @daily --count 0
 
+# --- database: migrations, tokens, audit ------------------------------------------
+db="sqlite:$work/baton.db"
+check db-status-new 0 "$baton" db status --db "$db"
+expect db-status-new "0001_init  pending"
+check db-migrate 0 "$baton" db migrate --db "$db"
+expect db-migrate "applied 1 migration(s)"
+check db-migrate-again 0 "$baton" db migrate --db "$db"
+expect db-migrate-again "applied 0 migration(s)"
+check db-status 0 "$baton" db status --db "$db"
+expect db-status "up to date"
+check db-bad-url 2 "$baton" db status --db "mysql://localhost/x"
+expect db-bad-url "use sqlite:PATH or postgresql://"
+check db-unreachable 3 "$baton" db status --db "sqlite:$work/no/such/dir/x.db"
+check token-create 0 "$baton" tokens create ci --role operator --db "$db"
+token=$out
+case "$token" in baton_*) passed=$((passed + 1)) ;; *) echo "FAIL: token shape: $token"; failed=$((failed + 1)) ;; esac
+check token-dup 1 "$baton" tokens create ci --role viewer --db "$db"
+expect token-dup 'a token named "ci" already exists'
+check token-bad-role 2 "$baton" tokens create x --role god --db "$db"
+check token-list 0 "$baton" tokens list --db "$db" --output json
+expect token-list '"role": "operator"'
+if printf '%s' "$out" | grep -qF "$token"; then echo "FAIL: token list shows the secret"; failed=$((failed + 1)); else passed=$((passed + 1)); fi
+check token-env 0 env BATON_DB="$db" "$baton" tokens create other --role viewer
+check token-revoke 0 "$baton" tokens revoke ci --db "$db"
+check token-revoke-again 1 "$baton" tokens revoke ci --db "$db"
+check audit-list 0 "$baton" audit list --db "$db"
+expect audit-list "token.created  token:ci"
+expect audit-list "token.revoked  token:ci"
+check audit-list-filter 0 "$baton" audit list --db "$db" --action token.revoked --output json
+expect audit-list-filter '"action": "token.revoked"'
+check audit-bad-since 2 "$baton" audit list --db "$db" --since yesterday
+check audit-verify 0 "$baton" audit verify --db "$db"
+expect audit-verify "audit log intact: 3 entries"
+if command -v sqlite3 >/dev/null; then
+  cp "$work/baton.db" "$work/tampered.db"
+  sqlite3 "$work/tampered.db" "UPDATE audit_log SET actor = 'mallory' WHERE id = 2"
+  check audit-altered 1 "$baton" audit verify --db "sqlite:$work/tampered.db"
+  expect audit-altered "audit log broken at entry 2: its contents do not match its hash"
+  cp "$work/baton.db" "$work/cut.db"
+  sqlite3 "$work/cut.db" "DELETE FROM audit_log WHERE id = 2"
+  check audit-removed 1 "$baton" audit verify --db "sqlite:$work/cut.db"
+  expect audit-removed "audit log broken at entry 3: entries 2 to 2 are missing"
+  cp "$work/baton.db" "$work/tail.db"
+  sqlite3 "$work/tail.db" "DELETE FROM audit_log WHERE id = 3"
+  check audit-tail 1 "$baton" audit verify --db "sqlite:$work/tail.db"
+  expect audit-tail "entries were removed from the end"
+else
+  echo "FAIL: sqlite3 is not installed (scripts/install-deps.sh test installs it)"
+  failed=$((failed + 1))
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

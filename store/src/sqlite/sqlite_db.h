@@ -1,0 +1,74 @@
+// Internal: thin RAII over the sqlite3 C API. Statements are prepared once and
+// cached by their text. Not thread-safe: SqliteStore serializes access.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "baton/core/result.h"
+
+namespace baton::store::sqlite {
+
+class Stmt {
+ public:
+  explicit Stmt(sqlite3_stmt* s) : s_(s) {}
+  Stmt& bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& bind(int i, long long v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& bind(int i, int v) { return bind(i, static_cast<long long>(v)); }
+  Stmt& bind(int i, long v) { return bind(i, static_cast<long long>(v)); }
+  Stmt& bind_null(int i) {
+    sqlite3_bind_null(s_, i);
+    return *this;
+  }
+  template <class T>
+  Stmt& bind(int i, const std::optional<T>& v) {
+    return v ? bind(i, *v) : bind_null(i);
+  }
+  // SQLITE_ROW, SQLITE_DONE, or an error code.
+  int step() { return sqlite3_step(s_); }
+  bool is_null(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
+  long long i64(int c) const { return sqlite3_column_int64(s_, c); }
+  std::string text(int c) const {
+    auto p = reinterpret_cast<const char*>(sqlite3_column_text(s_, c));
+    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, c))) : std::string();
+  }
+  std::optional<long long> opt_i64(int c) const { return is_null(c) ? std::nullopt : std::optional(i64(c)); }
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+class Db {
+ public:
+  ~Db() {
+    cache_.clear();
+    if (db_) sqlite3_close_v2(db_);
+  }
+  Status open(const std::string& path);
+  sqlite3* raw() const { return db_; }
+  // Runs statements with no results (DDL, pragmas, BEGIN/COMMIT).
+  Status exec(const std::string& sql);
+  // A cached, reset statement with no bindings.
+  Stmt prepare(const char* sql);
+  std::string last_error() const { return sqlite3_errmsg(db_); }
+  long long changes() const { return sqlite3_changes64(db_); }
+
+ private:
+  struct Finalize {
+    void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+  };
+  sqlite3* db_ = nullptr;
+  std::map<const char*, std::unique_ptr<sqlite3_stmt, Finalize>> cache_;
+};
+
+}  // namespace baton::store::sqlite
