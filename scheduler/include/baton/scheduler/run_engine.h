@@ -1,0 +1,101 @@
+// RunEngine: the state of one DAG run in memory — its task instances, what is
+// ready, what is decided without running (skipped, upstream_failed), retries
+// and the run's own state — and every transition, checked against the state
+// machine of core/states.h. It knows no I/O and no threads: the scheduler's
+// event loop owns one RunEngine per active run, feeds it events (a try
+// finished, a timer fired, an operator's clear/mark/cancel) and writes the
+// transitions it returns to the store before acting on them.
+//
+// Incremental: a finished task instance re-evaluates only its downstream
+// (O(out-degree)); a new run only its roots.
+// Not thread-safe: used from the scheduler's event loop only.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "baton/core/clock.h"
+#include "baton/core/result.h"
+#include "baton/core/states.h"
+#include "baton/dsl/dag.h"
+
+namespace baton::scheduler {
+
+// How a try ended, as the executor reports it.
+enum class TryOutcome { success, failed, skipped, timeout, worker_lost, shutdown };
+const char* to_string(TryOutcome o);
+
+struct TaskInstance {
+  int task = -1;        // index into the graph's spec().tasks
+  int map_index = -1;
+  TaskState state = TaskState::pending;
+  int try_number = 0;   // tries started so far
+  int max_tries = 1;
+  std::optional<TimePoint> wake_at;  // up_for_retry: when the next try may start
+  std::string reason;                // why it is in its state (last failure, upstream decision, ...)
+  std::optional<TimePoint> started_at;
+  std::optional<TimePoint> ended_at;
+};
+
+struct Transition {
+  int ti = -1;  // index into instances(); -1 for the run itself
+  TaskState from = TaskState::pending;
+  TaskState to = TaskState::pending;
+  RunState run_from = RunState::queued;  // when ti == -1
+  RunState run_to = RunState::queued;
+};
+
+class RunEngine {
+ public:
+  RunEngine(dsl::DagGraphPtr graph, const Clock& clock);
+
+  const dsl::DagGraph& graph() const { return *graph_; }
+  const std::vector<TaskInstance>& instances() const { return tis_; }
+  int index_of(const std::string& task_id) const { return graph_->index_of(task_id); }
+  RunState state() const { return state_; }
+
+  // Starts the run: every task whose trigger rule allows it becomes scheduled.
+  std::vector<Transition> start();
+
+  // The scheduler handed a scheduled task instance to a worker, and the worker
+  // started it (a new try).
+  Result<std::vector<Transition>> queue(int ti);
+  Result<std::vector<Transition>> begin_try(int ti);
+
+  // A try ended. Failures are retried under the task's policy (up_for_retry
+  // with wake_at); the outcome's downstream is re-evaluated.
+  Result<std::vector<Transition>> finish_try(int ti, TryOutcome outcome, const std::string& reason = "");
+
+  // Retries whose time has come become scheduled.
+  std::vector<Transition> wake_due();
+  // The earliest wake_at of any task instance (the scheduler's next timer).
+  std::optional<TimePoint> next_wake() const;
+
+  // Operator actions.
+  std::vector<Transition> cancel();
+  Result<std::vector<Transition>> clear(const std::string& task_id, bool downstream);
+  Result<std::vector<Transition>> mark(const std::string& task_id, TaskState to);
+
+  // Why a task instance is not running, in words (trigger rule and upstream
+  // states, retry time, run finished). Slots, pools and pauses are the
+  // scheduler's to add.
+  std::vector<std::string> waiting_for(int ti) const;
+
+ private:
+  Status set(int ti, TaskState to, std::vector<Transition>& out, std::string reason = "");
+  // Evaluates pending task instances in `worklist` (and what their decisions
+  // unlock), moving them to scheduled, skipped or upstream_failed.
+  void propagate(std::vector<int> worklist, std::vector<Transition>& out);
+  void evaluate(int ti, std::vector<int>& worklist, std::vector<Transition>& out);
+  void update_run_state(std::vector<Transition>& out);
+  double jitter_draw(int ti) const;
+
+  dsl::DagGraphPtr graph_;
+  const Clock& clock_;
+  std::vector<TaskInstance> tis_;  // one per task (map_index -1) for now, in spec order
+  RunState state_ = RunState::queued;
+  bool canceled_ = false;
+};
+
+}  // namespace baton::scheduler

@@ -1,0 +1,259 @@
+// Scheduling semantics of one run, driven by a fake clock: readiness by
+// trigger rule, propagation of skips and failures, retry timings, run states,
+// cancel, clear and mark.
+#include <catch2/catch.hpp>
+
+#include "baton/dsl/compiler.h"
+#include "baton/scheduler/run_engine.h"
+
+using namespace baton;
+using namespace baton::scheduler;
+using namespace std::chrono_literals;
+
+namespace {
+
+dsl::DagGraphPtr compile(const std::string& yaml) {
+  auto r = dsl::compile_dag(yaml, "test.yaml");
+  std::string errors;
+  for (auto& e : r.errors) errors += e.format() + "\n";
+  INFO(errors);
+  REQUIRE(r.graph);
+  return r.graph;
+}
+
+struct Fixture {
+  FakeClock clock{*parse_utc("2026-11-22T10:00:00Z")};
+  std::unique_ptr<RunEngine> run;
+
+  explicit Fixture(const std::string& yaml) { run = std::make_unique<RunEngine>(compile(yaml), clock); }
+  TaskState state(const std::string& task) const {
+    return run->instances()[static_cast<size_t>(run->index_of(task))].state;
+  }
+  const TaskInstance& ti(const std::string& task) const {
+    return run->instances()[static_cast<size_t>(run->index_of(task))];
+  }
+  // Queue, start and finish one try of a scheduled task.
+  void run_try(const std::string& task, TryOutcome outcome) {
+    int i = run->index_of(task);
+    REQUIRE(state(task) == TaskState::scheduled);
+    REQUIRE(run->queue(i).ok());
+    REQUIRE(run->begin_try(i).ok());
+    auto r = run->finish_try(i, outcome);
+    INFO((r.ok() ? "" : r.error().message));
+    REQUIRE(r.ok());
+  }
+};
+
+const char* kChain =
+    "dag: chain\n"
+    "tasks:\n"
+    "  extract: {type: noop}\n"
+    "  transform: {type: noop, depends_on: [extract]}\n"
+    "  load: {type: noop, depends_on: [transform]}\n";
+
+}  // namespace
+
+TEST_CASE("a new run schedules only its roots; a finished try wakes its downstream") {
+  Fixture f(kChain);
+  CHECK(f.run->state() == RunState::queued);
+  auto started = f.run->start();
+  CHECK(f.run->state() == RunState::running);
+  CHECK(f.state("extract") == TaskState::scheduled);
+  CHECK(f.state("transform") == TaskState::pending);
+  f.run_try("extract", TryOutcome::success);
+  CHECK(f.state("transform") == TaskState::scheduled);
+  CHECK(f.state("load") == TaskState::pending);
+  f.run_try("transform", TryOutcome::success);
+  f.run_try("load", TryOutcome::success);
+  CHECK(f.run->state() == RunState::success);
+}
+
+TEST_CASE("a failure fails its downstream and the run") {
+  Fixture f(kChain);
+  f.run->start();
+  f.run_try("extract", TryOutcome::failed);
+  CHECK(f.state("extract") == TaskState::failed);
+  CHECK(f.state("transform") == TaskState::upstream_failed);
+  CHECK(f.state("load") == TaskState::upstream_failed);
+  CHECK(f.run->state() == RunState::failed);
+  CHECK(f.ti("transform").reason.find("trigger rule all_success") != std::string::npos);
+}
+
+TEST_CASE("trigger rules decide cleanup, alerting and skip propagation") {
+  Fixture f("dag: rules\n"
+            "tasks:\n"
+            "  a: {type: noop}\n"
+            "  b: {type: noop}\n"
+            "  join: {type: noop, depends_on: [a, b]}\n"
+            "  cleanup: {type: noop, depends_on: [a, b], trigger_rule: all_done}\n"
+            "  alert: {type: noop, depends_on: [a, b], trigger_rule: one_failed}\n"
+            "  after_join: {type: noop, depends_on: [join]}\n"
+            "  whatever: {type: noop, depends_on: [join], trigger_rule: always}\n");
+  f.run->start();
+  CHECK(f.state("whatever") == TaskState::scheduled);  // always: runs at once
+  f.run_try("a", TryOutcome::skipped);
+  CHECK(f.state("join") == TaskState::skipped);
+  CHECK(f.state("after_join") == TaskState::skipped);  // skips propagate
+  CHECK(f.state("cleanup") == TaskState::pending);
+  f.run_try("b", TryOutcome::failed);
+  CHECK(f.state("cleanup") == TaskState::scheduled);
+  CHECK(f.state("alert") == TaskState::scheduled);
+  f.run_try("cleanup", TryOutcome::success);
+  f.run_try("alert", TryOutcome::success);
+  f.run_try("whatever", TryOutcome::success);
+  CHECK(f.run->state() == RunState::failed);  // b failed
+}
+
+TEST_CASE("a run of only skipped and successful tasks succeeds") {
+  Fixture f("dag: s\ntasks:\n  a: {type: noop}\n  b: {type: noop, depends_on: [a]}\n");
+  f.run->start();
+  f.run_try("a", TryOutcome::skipped);
+  CHECK(f.state("b") == TaskState::skipped);
+  CHECK(f.run->state() == RunState::success);
+}
+
+TEST_CASE("retries: fixed delay, then failure when tries run out") {
+  Fixture f("dag: r\ntasks:\n  a: {command: 'false', retries: 2, retry_delay: 30s}\n  b: {type: noop, depends_on: [a]}\n");
+  f.run->start();
+  f.run_try("a", TryOutcome::failed);
+  CHECK(f.state("a") == TaskState::up_for_retry);
+  CHECK(f.state("b") == TaskState::pending);
+  CHECK(*f.run->next_wake() == f.clock.now() + 30s);
+  auto why = f.run->waiting_for(f.run->index_of("a"));
+  REQUIRE(why.size() == 1);
+  CHECK(why[0] == "retry at 2026-11-22T10:00:30Z (try 2 of 3)");
+  f.clock.advance(29s);
+  CHECK(f.run->wake_due().empty());
+  f.clock.advance(1s);
+  CHECK(f.run->wake_due().size() == 1);
+  f.run_try("a", TryOutcome::timeout);
+  CHECK(f.ti("a").reason == "timeout");
+  f.clock.advance(30s);
+  f.run->wake_due();
+  f.run_try("a", TryOutcome::worker_lost);
+  CHECK(f.state("a") == TaskState::failed);
+  CHECK(f.ti("a").try_number == 3);
+  CHECK(f.ti("a").reason == "worker_lost");
+  CHECK(f.state("b") == TaskState::upstream_failed);
+  CHECK(f.run->state() == RunState::failed);
+}
+
+TEST_CASE("retries: exponential backoff capped by max_retry_delay") {
+  Fixture f("dag: r\ntasks:\n  a:\n    command: 'false'\n    retries: 5\n    retry_delay: 10s\n"
+            "    retry_backoff: exponential\n    max_retry_delay: 35s\n");
+  f.run->start();
+  std::vector<Duration> delays;
+  for (int i = 0; i < 5; ++i) {
+    f.run_try("a", TryOutcome::failed);
+    REQUIRE(f.state("a") == TaskState::up_for_retry);
+    delays.push_back(*f.run->next_wake() - f.clock.now());
+    f.clock.set(*f.run->next_wake());
+    f.run->wake_due();
+  }
+  CHECK(delays == std::vector<Duration>{10s, 20s, 35s, 35s, 35s});
+}
+
+TEST_CASE("retry jitter adds at most 10 %") {
+  Fixture f("dag: r\ntasks:\n  a: {command: 'false', retries: 1, retry_delay: 100s, retry_jitter: true}\n");
+  f.run->start();
+  f.run_try("a", TryOutcome::failed);
+  Duration d = *f.run->next_wake() - f.clock.now();
+  CHECK(d >= 100s);
+  CHECK(d < 110s);
+}
+
+TEST_CASE("success ends a retrying task's trouble") {
+  Fixture f("dag: r\ntasks:\n  a: {command: x, retries: 1, retry_delay: 0}\n  b: {type: noop, depends_on: [a]}\n");
+  f.run->start();
+  f.run_try("a", TryOutcome::failed);
+  f.run->wake_due();
+  f.run_try("a", TryOutcome::success);
+  CHECK(f.state("b") == TaskState::scheduled);
+  CHECK(f.ti("a").try_number == 2);
+}
+
+TEST_CASE("cancel: unfinished task instances are canceled, finished ones stay") {
+  Fixture f(kChain);
+  f.run->start();
+  f.run_try("extract", TryOutcome::success);
+  int t = f.run->index_of("transform");
+  REQUIRE(f.run->queue(t).ok());
+  REQUIRE(f.run->begin_try(t).ok());
+  auto out = f.run->cancel();
+  CHECK(f.state("extract") == TaskState::success);
+  CHECK(f.state("transform") == TaskState::canceled);  // the scheduler kills its process
+  CHECK(f.state("load") == TaskState::canceled);
+  CHECK(f.run->state() == RunState::canceled);
+  bool saw_running_canceled = false;
+  for (auto& tr : out) saw_running_canceled |= tr.ti == t && tr.from == TaskState::running;
+  CHECK(saw_running_canceled);
+  // A late report from the killed try is refused.
+  CHECK_FALSE(f.run->finish_try(t, TryOutcome::success).ok());
+}
+
+TEST_CASE("clear with downstream reruns them; the try counter goes on") {
+  Fixture f(kChain);
+  f.run->start();
+  f.run_try("extract", TryOutcome::success);
+  f.run_try("transform", TryOutcome::failed);
+  REQUIRE(f.run->state() == RunState::failed);
+  auto r = f.run->clear("transform", true);
+  REQUIRE(r.ok());
+  CHECK(f.run->state() == RunState::running);
+  CHECK(f.state("extract") == TaskState::success);
+  CHECK(f.state("transform") == TaskState::scheduled);
+  CHECK(f.state("load") == TaskState::pending);
+  f.run_try("transform", TryOutcome::success);
+  CHECK(f.ti("transform").try_number == 2);
+  f.run_try("load", TryOutcome::success);
+  CHECK(f.run->state() == RunState::success);
+  CHECK(f.run->clear("nope", false).error().code == "not_found");
+}
+
+TEST_CASE("clear without downstream leaves downstream as it was; running tasks cannot be cleared") {
+  Fixture f(kChain);
+  f.run->start();
+  f.run_try("extract", TryOutcome::success);
+  int t = f.run->index_of("transform");
+  REQUIRE(f.run->queue(t).ok());
+  REQUIRE(f.run->begin_try(t).ok());
+  auto busy = f.run->clear("extract", true);
+  REQUIRE_FALSE(busy.ok());
+  CHECK(busy.error().message == "task transform is running: wait for it to finish, or cancel the run");
+  REQUIRE(f.run->clear("extract", false).ok());
+  CHECK(f.state("extract") == TaskState::scheduled);
+  CHECK(f.state("transform") == TaskState::running);
+}
+
+TEST_CASE("mark success unblocks downstream; mark failed fails it") {
+  Fixture f(kChain);
+  f.run->start();
+  REQUIRE(f.run->mark("extract", TaskState::success).ok());
+  CHECK(f.state("transform") == TaskState::scheduled);
+  REQUIRE(f.run->mark("transform", TaskState::failed).ok());
+  CHECK(f.state("load") == TaskState::upstream_failed);
+  CHECK(f.run->state() == RunState::failed);
+  REQUIRE(f.run->mark("transform", TaskState::success).ok());
+  CHECK(f.state("load") == TaskState::upstream_failed);  // decided; a clear reruns it
+  CHECK(f.run->mark("load", TaskState::running).error().code == "invalid_argument");
+}
+
+TEST_CASE("waiting_for names the upstream tasks and the trigger rule") {
+  Fixture f("dag: w\ntasks:\n  a: {type: noop}\n  b: {type: noop}\n  c: {type: noop, depends_on: [a, b]}\n");
+  f.run->start();
+  f.run_try("a", TryOutcome::success);
+  auto why = f.run->waiting_for(f.run->index_of("c"));
+  REQUIRE(why.size() == 2);
+  CHECK(why[0] == "upstream b is scheduled");
+  CHECK(why[1] == "trigger rule all_success: 1 of 2 upstream tasks finished, 1 succeeded");
+}
+
+TEST_CASE("illegal moves are refused") {
+  Fixture f(kChain);
+  f.run->start();
+  int load = f.run->index_of("load");
+  CHECK_FALSE(f.run->queue(load).ok());        // pending, not scheduled
+  CHECK_FALSE(f.run->begin_try(load).ok());
+  CHECK_FALSE(f.run->finish_try(load, TryOutcome::success).ok());
+  CHECK_FALSE(f.run->queue(99).ok());
+}
