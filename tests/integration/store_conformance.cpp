@@ -165,3 +165,204 @@ TEST_CASE("the audit log chains every entry and finds tampering") {
     CHECK_FALSE(ok->first_bad_id.has_value());
   });
 }
+
+namespace {
+DagVersionRecord version(const std::string& dag, const std::string& v) {
+  DagVersionRecord r;
+  r.dag_id = dag;
+  r.version = v;
+  r.compiled = "{}";
+  r.source = "dag: " + dag + "\n";
+  r.file = "dags/" + dag + ".yaml";
+  return r;
+}
+
+RunRecord scheduled_run(const std::string& dag, const char* at) {
+  RunRecord r;
+  r.dag_id = dag;
+  r.logical_date = *parse_utc(at);
+  r.data_interval_start = r.logical_date;
+  r.data_interval_end = r.logical_date + std::chrono::hours(24);
+  r.run_id = "scheduled__" + std::string(at);
+  r.run_type = "scheduled";
+  r.dag_version = "v1";
+  return r;
+}
+
+std::vector<TaskInstanceRecord> two_tasks() {
+  TaskInstanceRecord a, b;
+  a.task_id = "a";
+  a.state = TaskState::scheduled;
+  b.task_id = "b";
+  b.max_tries = 3;
+  b.pool = "etl";
+  return {a, b};
+}
+}  // namespace
+
+TEST_CASE("DAG versions: registered once, current, audited; errors keep the last version") {
+  each_store([](Store& s, FakeClock&) {
+    auto fresh = s.register_dag_version(version("sales", "v1"), "finance", 7, "system");
+    REQUIRE(fresh.ok());
+    CHECK(*fresh);
+    CHECK_FALSE(*s.register_dag_version(version("sales", "v1"), "finance", 7, "system"));
+    auto d = s.get_dag("sales");
+    REQUIRE(d.ok());
+    CHECK(d->current_version == "v1");
+    CHECK(d->ns == "finance");
+    CHECK(d->partition == 7);
+    REQUIRE(s.set_import_errors("sales", "dags/sales.yaml", 7, R"([{"line":3}])").ok());
+    CHECK(s.get_dag("sales")->current_version == "v1");
+    CHECK(s.get_dag("sales")->import_errors == R"([{"line":3}])");
+    REQUIRE(s.register_dag_version(version("sales", "v2"), "finance", 7, "system").ok());
+    CHECK(s.get_dag("sales")->current_version == "v2");
+    CHECK(s.get_dag("sales")->import_errors.empty());
+    CHECK(s.list_dag_versions("sales")->size() == 2);
+    CHECK(s.get_dag_version("sales", "v1")->source == "dag: sales\n");
+    CHECK(s.get_dag_version("sales", "v9").error().code == "not_found");
+    // An invalid file that never compiled still shows up, with its errors.
+    REQUIRE(s.set_import_errors("broken", "dags/broken.yaml", 1, "[]").ok());
+    CHECK_FALSE(s.get_dag("broken")->current_version.has_value());
+    REQUIRE(s.set_paused("sales", true, "alice").ok());
+    CHECK(s.get_dag("sales")->paused);
+    CHECK(s.set_paused("nope", true, "alice").error().code == "not_found");
+    REQUIRE(s.deactivate_dag("sales", "system").ok());
+    CHECK_FALSE(s.get_dag("sales")->active);
+    std::vector<std::string> actions;
+    auto log = s.list_audit({});
+    REQUIRE(log.ok());
+    for (auto& e : *log) actions.push_back(e.action);
+    CHECK(actions == std::vector<std::string>{"dag.version_registered", "dag.version_registered", "dag.paused",
+                                              "dag.removed"});
+  });
+}
+
+TEST_CASE("runs: one scheduled run per interval; idempotency keys return the first run") {
+  each_store([](Store& s, FakeClock&) {
+    REQUIRE(s.register_dag_version(version("sales", "v1"), "default", 0, "system").ok());
+    auto c = s.create_run(scheduled_run("sales", "2026-11-21T00:00:00Z"), two_tasks(), "system");
+    REQUIRE(c.ok());
+    CHECK(c->created);
+    REQUIRE(c->task_instances.size() == 2);
+    CHECK(c->task_instances[0].id > 0);
+    auto dup = scheduled_run("sales", "2026-11-21T00:00:00Z");
+    dup.run_id = "scheduled__other";
+    auto again = s.create_run(dup, two_tasks(), "system");
+    REQUIRE_FALSE(again.ok());
+    CHECK(again.error().code == "conflict");
+    // A backfill run for the same interval is refused too.
+    dup.run_type = "backfill";
+    dup.run_id = "backfill__x";
+    CHECK(s.create_run(dup, {}, "system").error().code == "conflict");
+    // Manual runs may share a logical date; an idempotency key dedupes them.
+    RunRecord m = scheduled_run("sales", "2026-11-21T00:00:00Z");
+    m.run_type = "manual";
+    m.run_id = "manual__1";
+    m.idempotency_key = "key-1";
+    auto m1 = s.create_run(m, two_tasks(), "alice");
+    REQUIRE(m1.ok());
+    CHECK(m1->created);
+    m.run_id = "manual__2";
+    auto m2 = s.create_run(m, two_tasks(), "alice");
+    REQUIRE(m2.ok());
+    CHECK_FALSE(m2->created);
+    CHECK(m2->run.run_id == "manual__1");
+    CHECK(m2->task_instances.size() == 2);
+    auto runs = s.list_runs({});
+    REQUIRE(runs.ok());
+    CHECK(runs->size() == 2);
+    RunFilter manual;
+    manual.run_type = "manual";
+    CHECK(s.list_runs(manual)->size() == 1);
+    CHECK(s.get_run("sales", "manual__1")->idempotency_key == "key-1");
+    CHECK(s.get_run("sales", "nope").error().code == "not_found");
+    // Manual triggers are audited.
+    AuditFilter f;
+    f.action = "run.triggered";
+    CHECK(s.list_audit(f)->size() == 1);
+  });
+}
+
+TEST_CASE("runs list newest first, paged by cursor") {
+  each_store([](Store& s, FakeClock&) {
+    REQUIRE(s.register_dag_version(version("d", "v1"), "default", 0, "system").ok());
+    for (const char* at : {"2026-11-18T00:00:00Z", "2026-11-19T00:00:00Z", "2026-11-20T00:00:00Z"})
+      REQUIRE(s.create_run(scheduled_run("d", at), {}, "system").ok());
+    RunFilter f;
+    f.limit = 2;
+    auto page1 = s.list_runs(f);
+    REQUIRE(page1->size() == 2);
+    CHECK(format_utc((*page1)[0].logical_date) == "2026-11-20T00:00:00Z");
+    f.before = std::make_pair(page1->back().logical_date, page1->back().pk);
+    auto page2 = s.list_runs(f);
+    REQUIRE(page2->size() == 1);
+    CHECK(format_utc((*page2)[0].logical_date) == "2026-11-18T00:00:00Z");
+    auto prev = s.previous_run("d", *parse_utc("2026-11-20T00:00:00Z"));
+    REQUIRE(prev.ok());
+    REQUIRE(prev->has_value());
+    CHECK(format_utc((*prev)->logical_date) == "2026-11-19T00:00:00Z");
+    CHECK_FALSE(s.previous_run("d", *parse_utc("2026-11-18T00:00:00Z"))->has_value());
+  });
+}
+
+TEST_CASE("a write batch lands whole; checkpoints are fenced by the attempt token") {
+  each_store([](Store& s, FakeClock& clock) {
+    REQUIRE(s.register_dag_version(version("d", "v1"), "default", 0, "system").ok());
+    auto c = s.create_run(scheduled_run("d", "2026-11-21T00:00:00Z"), two_tasks(), "system");
+    REQUIRE(c.ok());
+    WriteBatch b;
+    RunRecord run = c->run;
+    run.state = RunState::running;
+    run.started_at = clock.now();
+    b.runs.push_back(run);
+    TaskInstanceRecord a = c->task_instances[0];
+    a.state = TaskState::running;
+    a.try_number = 1;
+    a.attempt_token = "tok-1";
+    a.worker = "local-1";
+    a.started_at = clock.now();
+    b.task_instances.push_back(a);
+    TryRecord t;
+    t.ti_id = a.id;
+    t.try_number = 1;
+    t.worker = "local-1";
+    t.attempt_token = "tok-1";
+    t.started_at = clock.now();
+    t.log_path = "d/run/a/1.log";
+    b.tries.push_back(t);
+    b.last_ticks.push_back({"d", *parse_utc("2026-11-21T00:00:00Z")});
+    b.audit.push_back({"system", "run.started", "dag:d/" + run.run_id, "{}"});
+    REQUIRE(s.apply(b).ok());
+    auto tis = s.list_task_instances(c->run.pk);
+    REQUIRE(tis.ok());
+    CHECK((*tis)[0].state == TaskState::running);
+    CHECK((*tis)[0].attempt_token == "tok-1");
+    CHECK((*tis)[1].pool == "etl");
+    CHECK((*tis)[1].max_tries == 3);
+    CHECK(s.get_run("d", run.run_id)->state == RunState::running);
+    CHECK(s.list_tries(a.id)->size() == 1);
+    CHECK(s.get_dag("d")->last_tick == *parse_utc("2026-11-21T00:00:00Z"));
+    // The try ends: the same try row is updated, not duplicated.
+    b = {};
+    t.state = TaskState::success;
+    t.ended_at = clock.now();
+    t.exit_code = 0;
+    b.tries.push_back(t);
+    REQUIRE(s.apply(b).ok());
+    auto tries = s.list_tries(a.id);
+    REQUIRE(tries->size() == 1);
+    CHECK((*tries)[0].state == TaskState::success);
+    CHECK((*tries)[0].exit_code == 0);
+
+    CHECK_FALSE(s.load_checkpoint(a.id)->has_value());
+    REQUIRE(s.save_checkpoint(a.id, "tok-1", "row 500").ok());
+    CHECK(s.load_checkpoint(a.id)->value() == "row 500");
+    auto stale = s.save_checkpoint(a.id, "tok-0", "row 1");
+    REQUIRE_FALSE(stale.ok());
+    CHECK(stale.error().code == "conflict");
+    CHECK(s.load_checkpoint(a.id)->value() == "row 500");
+    std::string binary("a\0b\xff", 4);
+    REQUIRE(s.save_checkpoint(a.id, "tok-1", binary).ok());
+    CHECK(s.load_checkpoint(a.id)->value() == binary);
+  });
+}

@@ -16,6 +16,10 @@ namespace baton::store::sqlite {
 class Stmt {
  public:
   explicit Stmt(sqlite3_stmt* s) : s_(s) {}
+  // Resetting on scope exit ends any read the statement still holds.
+  ~Stmt() { sqlite3_reset(s_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
   Stmt& bind(int i, const std::string& v) {
     sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;

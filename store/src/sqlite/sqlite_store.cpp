@@ -61,6 +61,93 @@ TimePoint tp(long long us) { return TimePoint(Duration(us)); }
 std::optional<TimePoint> opt_tp(const std::optional<long long>& v) {
   return v ? std::optional<TimePoint>(tp(*v)) : std::nullopt;
 }
+long long us(TimePoint t) { return t.time_since_epoch().count(); }
+std::optional<long long> us(const std::optional<TimePoint>& t) {
+  return t ? std::optional<long long>(us(*t)) : std::nullopt;
+}
+std::optional<std::string> opt_text(const Stmt& st, int c) {
+  return st.is_null(c) ? std::nullopt : std::optional<std::string>(st.text(c));
+}
+std::optional<int> opt_int(const Stmt& st, int c) {
+  return st.is_null(c) ? std::nullopt : std::optional<int>(static_cast<int>(st.i64(c)));
+}
+
+const char* kRunColumns =
+    "id, dag_id, run_id, run_type, state, logical_date, data_interval_start, data_interval_end, params, "
+    "dag_version, note, idempotency_key, backfill_id, created_by, created_at, started_at, ended_at";
+
+RunRecord run_row(const Stmt& st) {
+  RunRecord r;
+  r.pk = st.i64(0);
+  r.dag_id = st.text(1);
+  r.run_id = st.text(2);
+  r.run_type = st.text(3);
+  r.state = run_state_from_string(st.text(4)).value_or(RunState::failed);
+  r.logical_date = tp(st.i64(5));
+  r.data_interval_start = tp(st.i64(6));
+  r.data_interval_end = tp(st.i64(7));
+  r.params = st.text(8);
+  r.dag_version = st.text(9);
+  r.note = opt_text(st, 10);
+  r.idempotency_key = opt_text(st, 11);
+  r.backfill_id = st.opt_i64(12);
+  r.created_by = st.text(13);
+  r.created_at = tp(st.i64(14));
+  r.started_at = opt_tp(st.opt_i64(15));
+  r.ended_at = opt_tp(st.opt_i64(16));
+  return r;
+}
+
+const char* kTiColumns =
+    "id, run_pk, task_id, map_index, state, try_number, max_tries, queue, pool, pool_slots, priority, ready_at, "
+    "wake_at, started_at, ended_at, worker, attempt_token, exit_code, reason, heartbeat_at, last_activity_at, output";
+
+TaskInstanceRecord ti_row(const Stmt& st) {
+  TaskInstanceRecord t;
+  t.id = st.i64(0);
+  t.run_pk = st.i64(1);
+  t.task_id = st.text(2);
+  t.map_index = static_cast<int>(st.i64(3));
+  t.state = task_state_from_string(st.text(4)).value_or(TaskState::failed);
+  t.try_number = static_cast<int>(st.i64(5));
+  t.max_tries = static_cast<int>(st.i64(6));
+  t.queue = st.text(7);
+  t.pool = st.text(8);
+  t.pool_slots = static_cast<int>(st.i64(9));
+  t.priority = static_cast<int>(st.i64(10));
+  t.ready_at = opt_tp(st.opt_i64(11));
+  t.wake_at = opt_tp(st.opt_i64(12));
+  t.started_at = opt_tp(st.opt_i64(13));
+  t.ended_at = opt_tp(st.opt_i64(14));
+  t.worker = opt_text(st, 15);
+  t.attempt_token = opt_text(st, 16);
+  t.exit_code = opt_int(st, 17);
+  t.reason = opt_text(st, 18);
+  t.heartbeat_at = opt_tp(st.opt_i64(19));
+  t.last_activity_at = opt_tp(st.opt_i64(20));
+  t.output = opt_text(st, 21);
+  return t;
+}
+
+DagRecord dag_row(const Stmt& st) {
+  DagRecord d;
+  d.dag_id = st.text(0);
+  d.ns = st.text(1);
+  d.file = st.text(2);
+  d.current_version = opt_text(st, 3);
+  d.active = st.i64(4) != 0;
+  d.paused = st.i64(5) != 0;
+  d.import_errors = st.is_null(6) ? "" : st.text(6);
+  d.partition = static_cast<int>(st.i64(7));
+  d.last_tick = opt_tp(st.opt_i64(8));
+  d.created_at = tp(st.i64(9));
+  d.updated_at = tp(st.i64(10));
+  return d;
+}
+
+const char* kDagColumns =
+    "dag_id, namespace, file, current_version, active, paused, import_errors, partition_no, last_tick, created_at, "
+    "updated_at";
 
 class SqliteStore final : public Store {
  public:
@@ -263,6 +350,339 @@ class SqliteStore final : public Store {
     return delete_named("connection", name, actor);
   }
 
+  // ---- DAGs ----
+
+  Result<bool> register_dag_version(const DagVersionRecord& v, const std::string& ns, int partition,
+                                    const std::string& actor) override {
+    return write([&]() -> Result<bool> {
+      long long at = now();
+      auto ins = db_.prepare(
+          "INSERT INTO dags (dag_id, namespace, file, current_version, active, partition_no, created_at, updated_at) "
+          "VALUES (?1, ?2, ?3, NULL, 1, ?4, ?5, ?5) ON CONFLICT(dag_id) DO NOTHING");
+      ins.bind(1, v.dag_id).bind(2, ns).bind(3, v.file).bind(4, partition).bind(5, at);
+      if (ins.step() != SQLITE_DONE) return db_error();
+      auto ver = db_.prepare(
+          "INSERT INTO dag_versions (dag_id, version, compiled, source, file, git_commit, git_dirty, created_at) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dag_id, version) DO NOTHING");
+      ver.bind(1, v.dag_id).bind(2, v.version).bind(3, v.compiled).bind(4, v.source).bind(5, v.file);
+      ver.bind(6, v.git_commit);
+      ver.bind(7, v.git_dirty ? std::optional<long long>(*v.git_dirty ? 1 : 0) : std::nullopt).bind(8, at);
+      if (ver.step() != SQLITE_DONE) return db_error();
+      bool fresh = db_.changes() > 0;
+      auto cur = db_.prepare("SELECT current_version, active FROM dags WHERE dag_id = ?");
+      cur.bind(1, v.dag_id);
+      if (cur.step() != SQLITE_ROW) return db_error();
+      bool changed = cur.is_null(0) || cur.text(0) != v.version || cur.i64(1) == 0;
+      auto up = db_.prepare(
+          "UPDATE dags SET namespace = ?2, file = ?3, current_version = ?4, active = 1, import_errors = NULL, "
+          "partition_no = ?5, updated_at = ?6 WHERE dag_id = ?1");
+      up.bind(1, v.dag_id).bind(2, ns).bind(3, v.file).bind(4, v.version).bind(5, partition).bind(6, at);
+      if (up.step() != SQLITE_DONE) return db_error();
+      if (changed) {
+        json details = {{"version", v.version}, {"file", v.file}};
+        if (v.git_commit) details["git_commit"] = *v.git_commit;
+        if (v.git_dirty) details["git_dirty"] = *v.git_dirty;
+        if (auto a = audit_locked(actor, "dag.version_registered", "dag:" + v.dag_id, details); !a) return a.error();
+      }
+      return fresh;
+    });
+  }
+
+  Status set_import_errors(const std::string& dag_id, const std::string& file, int partition,
+                           const std::string& errors_json) override {
+    auto r = write([&]() -> Result<bool> {
+      long long at = now();
+      auto st = db_.prepare(
+          "INSERT INTO dags (dag_id, file, current_version, active, import_errors, partition_no, created_at, "
+          "updated_at) VALUES (?1, ?2, NULL, 1, ?3, ?4, ?5, ?5) "
+          "ON CONFLICT(dag_id) DO UPDATE SET import_errors = excluded.import_errors, updated_at = excluded.updated_at");
+      st.bind(1, dag_id).bind(2, file).bind(3, errors_json).bind(4, partition).bind(5, at);
+      if (st.step() != SQLITE_DONE) return db_error();
+      return true;
+    });
+    return r ? Status() : Status(r.error());
+  }
+
+  Status deactivate_dag(const std::string& dag_id, const std::string& actor) override {
+    auto r = write([&]() -> Result<bool> {
+      auto st = db_.prepare("UPDATE dags SET active = 0, updated_at = ? WHERE dag_id = ? AND active = 1");
+      st.bind(1, now()).bind(2, dag_id);
+      if (st.step() != SQLITE_DONE) return db_error();
+      if (db_.changes() == 0) return true;
+      if (auto a = audit_locked(actor, "dag.removed", "dag:" + dag_id, json::object()); !a) return a.error();
+      return true;
+    });
+    return r ? Status() : Status(r.error());
+  }
+
+  Result<std::vector<DagRecord>> list_dags() override {
+    std::lock_guard lock(mu_);
+    static const std::string sql = std::string("SELECT ") + kDagColumns + " FROM dags ORDER BY dag_id";
+    auto st = db_.prepare(sql.c_str());
+    std::vector<DagRecord> out;
+    int rc;
+    while ((rc = st.step()) == SQLITE_ROW) out.push_back(dag_row(st));
+    if (rc != SQLITE_DONE) return db_error();
+    return out;
+  }
+
+  Result<DagRecord> get_dag(const std::string& dag_id) override {
+    std::lock_guard lock(mu_);
+    return get_dag_locked(dag_id);
+  }
+
+  Result<std::vector<DagVersionRecord>> list_dag_versions(const std::string& dag_id) override {
+    std::lock_guard lock(mu_);
+    auto st = db_.prepare(
+        "SELECT dag_id, version, compiled, source, file, git_commit, git_dirty, created_at FROM dag_versions "
+        "WHERE dag_id = ? ORDER BY created_at DESC, version");
+    st.bind(1, dag_id);
+    std::vector<DagVersionRecord> out;
+    int rc;
+    while ((rc = st.step()) == SQLITE_ROW) out.push_back(version_row(st));
+    if (rc != SQLITE_DONE) return db_error();
+    return out;
+  }
+
+  Result<DagVersionRecord> get_dag_version(const std::string& dag_id, const std::string& version) override {
+    std::lock_guard lock(mu_);
+    auto st = db_.prepare(
+        "SELECT dag_id, version, compiled, source, file, git_commit, git_dirty, created_at FROM dag_versions "
+        "WHERE dag_id = ? AND version = ?");
+    st.bind(1, dag_id).bind(2, version);
+    int rc = st.step();
+    if (rc == SQLITE_DONE) return Error::not_found("DAG " + dag_id + " has no version " + version);
+    if (rc != SQLITE_ROW) return db_error();
+    return version_row(st);
+  }
+
+  Status set_paused(const std::string& dag_id, bool paused, const std::string& actor) override {
+    auto r = write([&]() -> Result<bool> {
+      auto d = get_dag_locked(dag_id);
+      if (!d) return d.error();
+      if (d->paused == paused) return true;
+      auto st = db_.prepare("UPDATE dags SET paused = ?, updated_at = ? WHERE dag_id = ?");
+      st.bind(1, paused ? 1 : 0).bind(2, now()).bind(3, dag_id);
+      if (st.step() != SQLITE_DONE) return db_error();
+      if (auto a = audit_locked(actor, paused ? "dag.paused" : "dag.unpaused", "dag:" + dag_id,
+                                json{{"before", {{"paused", !paused}}}, {"after", {{"paused", paused}}}});
+          !a)
+        return a.error();
+      return true;
+    });
+    return r ? Status() : Status(r.error());
+  }
+
+  // ---- runs ----
+
+  Result<Created> create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
+                             const std::string& actor) override {
+    return write([&]() -> Result<Created> {
+      if (run.idempotency_key) {
+        static const std::string sql =
+            std::string("SELECT ") + kRunColumns + " FROM dag_runs WHERE dag_id = ? AND idempotency_key = ?";
+        auto st = db_.prepare(sql.c_str());
+        st.bind(1, run.dag_id).bind(2, *run.idempotency_key);
+        if (st.step() == SQLITE_ROW) {
+          Created c;
+          c.run = run_row(st);
+          c.created = false;
+          auto tis_found = tis_locked(c.run.pk);
+          if (!tis_found) return tis_found.error();
+          c.task_instances = std::move(*tis_found);
+          return c;
+        }
+      }
+      auto ins = db_.prepare(
+          "INSERT INTO dag_runs (dag_id, run_id, run_type, state, logical_date, data_interval_start, "
+          "data_interval_end, params, dag_version, note, idempotency_key, backfill_id, created_by, created_at, "
+          "started_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      Created c;
+      c.run = run;
+      c.run.created_at = clock_.now();
+      ins.bind(1, run.dag_id).bind(2, run.run_id).bind(3, run.run_type).bind(4, std::string(to_string(run.state)));
+      ins.bind(5, us(run.logical_date)).bind(6, us(run.data_interval_start)).bind(7, us(run.data_interval_end));
+      ins.bind(8, run.params).bind(9, run.dag_version).bind(10, run.note).bind(11, run.idempotency_key);
+      ins.bind(12, run.backfill_id).bind(13, run.created_by).bind(14, us(c.run.created_at));
+      ins.bind(15, us(run.started_at)).bind(16, us(run.ended_at));
+      int rc = ins.step();
+      if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        return Error{"conflict", "DAG " + run.dag_id + " already has a run " +
+                                     (run.run_type == "scheduled" || run.run_type == "backfill"
+                                          ? "for the interval starting " + format_utc(run.logical_date)
+                                          : "with id " + run.run_id)};
+      if (rc != SQLITE_DONE) return db_error();
+      c.run.pk = sqlite3_last_insert_rowid(db_.raw());
+      for (auto t : tis) {
+        t.run_pk = c.run.pk;
+        if (auto s = insert_ti_locked(t); !s) return s.error();
+        c.task_instances.push_back(std::move(t));
+      }
+      if (run.run_type == "manual" || run.run_type == "dataset") {
+        json details = {{"run_id", run.run_id}, {"logical_date", format_utc(run.logical_date)},
+                        {"params", json::parse(run.params, nullptr, false)}};
+        if (run.note) details["note"] = *run.note;
+        if (auto a = audit_locked(actor, "run.triggered", "dag:" + run.dag_id + "/" + run.run_id, details); !a)
+          return a.error();
+      }
+      return c;
+    });
+  }
+
+  Result<std::vector<RunRecord>> list_runs(const RunFilter& f) override {
+    std::lock_guard lock(mu_);
+    static const std::string sql = std::string("SELECT ") + kRunColumns +
+                                   " FROM dag_runs WHERE (?1 IS NULL OR dag_id = ?1) AND (?2 IS NULL OR state = ?2) "
+                                   "AND (?3 IS NULL OR run_type = ?3) "
+                                   "AND (?4 = 0 OR state IN ('queued', 'running')) "
+                                   "AND (?5 IS NULL OR logical_date < ?5 OR (logical_date = ?5 AND id < ?6)) "
+                                   "ORDER BY logical_date DESC, id DESC LIMIT ?7";
+    auto st = db_.prepare(sql.c_str());
+    st.bind(1, f.dag_id);
+    st.bind(2, f.state ? std::optional<std::string>(to_string(*f.state)) : std::nullopt);
+    st.bind(3, f.run_type).bind(4, f.unfinished_only ? 1 : 0);
+    st.bind(5, f.before ? std::optional<long long>(us(f.before->first)) : std::nullopt);
+    st.bind(6, f.before ? f.before->second : 0LL).bind(7, f.limit);
+    std::vector<RunRecord> out;
+    int rc;
+    while ((rc = st.step()) == SQLITE_ROW) out.push_back(run_row(st));
+    if (rc != SQLITE_DONE) return db_error();
+    return out;
+  }
+
+  Result<RunRecord> get_run(const std::string& dag_id, const std::string& run_id) override {
+    std::lock_guard lock(mu_);
+    static const std::string sql = std::string("SELECT ") + kRunColumns + " FROM dag_runs WHERE dag_id = ? AND run_id = ?";
+    auto st = db_.prepare(sql.c_str());
+    st.bind(1, dag_id).bind(2, run_id);
+    int rc = st.step();
+    if (rc == SQLITE_DONE) return Error::not_found("DAG " + dag_id + " has no run " + run_id);
+    if (rc != SQLITE_ROW) return db_error();
+    return run_row(st);
+  }
+
+  Result<std::vector<TaskInstanceRecord>> list_task_instances(long long run_pk) override {
+    std::lock_guard lock(mu_);
+    return tis_locked(run_pk);
+  }
+
+  Result<std::vector<TryRecord>> list_tries(long long ti_id) override {
+    std::lock_guard lock(mu_);
+    auto st = db_.prepare(
+        "SELECT ti_id, try_number, state, worker, attempt_token, queued_at, started_at, ended_at, exit_code, reason, "
+        "log_path, log_bytes FROM task_tries WHERE ti_id = ? ORDER BY try_number");
+    st.bind(1, ti_id);
+    std::vector<TryRecord> out;
+    int rc;
+    while ((rc = st.step()) == SQLITE_ROW) {
+      TryRecord t;
+      t.ti_id = st.i64(0);
+      t.try_number = static_cast<int>(st.i64(1));
+      t.state = task_state_from_string(st.text(2)).value_or(TaskState::failed);
+      t.worker = opt_text(st, 3);
+      t.attempt_token = opt_text(st, 4);
+      t.queued_at = opt_tp(st.opt_i64(5));
+      t.started_at = opt_tp(st.opt_i64(6));
+      t.ended_at = opt_tp(st.opt_i64(7));
+      t.exit_code = opt_int(st, 8);
+      t.reason = opt_text(st, 9);
+      t.log_path = opt_text(st, 10);
+      t.log_bytes = st.i64(11);
+      out.push_back(std::move(t));
+    }
+    if (rc != SQLITE_DONE) return db_error();
+    return out;
+  }
+
+  Result<std::optional<RunRecord>> previous_run(const std::string& dag_id, TimePoint logical_date) override {
+    std::lock_guard lock(mu_);
+    static const std::string sql = std::string("SELECT ") + kRunColumns +
+                                   " FROM dag_runs WHERE dag_id = ? AND logical_date < ? "
+                                   "ORDER BY logical_date DESC, id DESC LIMIT 1";
+    auto st = db_.prepare(sql.c_str());
+    st.bind(1, dag_id).bind(2, us(logical_date));
+    int rc = st.step();
+    if (rc == SQLITE_DONE) return std::optional<RunRecord>();
+    if (rc != SQLITE_ROW) return db_error();
+    return std::optional<RunRecord>(run_row(st));
+  }
+
+  Status apply(const WriteBatch& b) override {
+    if (b.empty()) return {};
+    auto r = write([&]() -> Result<bool> {
+      for (auto& run : b.runs) {
+        auto st = db_.prepare(
+            "UPDATE dag_runs SET state = ?, started_at = ?, ended_at = ?, dag_version = ? WHERE id = ?");
+        st.bind(1, std::string(to_string(run.state))).bind(2, us(run.started_at)).bind(3, us(run.ended_at));
+        st.bind(4, run.dag_version).bind(5, run.pk);
+        if (st.step() != SQLITE_DONE) return db_error();
+      }
+      for (auto& t : b.task_instances) {
+        auto st = db_.prepare(
+            "UPDATE task_instances SET state = ?2, try_number = ?3, max_tries = ?4, ready_at = ?5, wake_at = ?6, "
+            "started_at = ?7, ended_at = ?8, worker = ?9, attempt_token = ?10, exit_code = ?11, reason = ?12, "
+            "heartbeat_at = ?13, last_activity_at = ?14, output = ?15 WHERE id = ?1");
+        st.bind(1, t.id).bind(2, std::string(to_string(t.state))).bind(3, t.try_number).bind(4, t.max_tries);
+        st.bind(5, us(t.ready_at)).bind(6, us(t.wake_at)).bind(7, us(t.started_at)).bind(8, us(t.ended_at));
+        st.bind(9, t.worker).bind(10, t.attempt_token);
+        st.bind(11, t.exit_code ? std::optional<long long>(*t.exit_code) : std::nullopt);
+        st.bind(12, t.reason).bind(13, us(t.heartbeat_at)).bind(14, us(t.last_activity_at)).bind(15, t.output);
+        if (st.step() != SQLITE_DONE) return db_error();
+      }
+      for (auto& t : b.tries) {
+        auto st = db_.prepare(
+            "INSERT INTO task_tries (ti_id, try_number, state, worker, attempt_token, queued_at, started_at, "
+            "ended_at, exit_code, reason, log_path, log_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+            "?12) ON CONFLICT(ti_id, try_number) DO UPDATE SET state = ?3, worker = ?4, attempt_token = ?5, "
+            "queued_at = ?6, started_at = ?7, ended_at = ?8, exit_code = ?9, reason = ?10, log_path = ?11, "
+            "log_bytes = ?12");
+        st.bind(1, t.ti_id).bind(2, t.try_number).bind(3, std::string(to_string(t.state))).bind(4, t.worker);
+        st.bind(5, t.attempt_token).bind(6, us(t.queued_at)).bind(7, us(t.started_at)).bind(8, us(t.ended_at));
+        st.bind(9, t.exit_code ? std::optional<long long>(*t.exit_code) : std::nullopt);
+        st.bind(10, t.reason).bind(11, t.log_path).bind(12, t.log_bytes);
+        if (st.step() != SQLITE_DONE) return db_error();
+      }
+      for (auto& [dag_id, tick] : b.last_ticks) {
+        auto st = db_.prepare("UPDATE dags SET last_tick = ? WHERE dag_id = ? AND (last_tick IS NULL OR last_tick < ?)");
+        st.bind(1, us(tick)).bind(2, dag_id).bind(3, us(tick));
+        if (st.step() != SQLITE_DONE) return db_error();
+      }
+      for (auto& a : b.audit) {
+        json details = json::parse(a.details, nullptr, false);
+        if (details.is_discarded() || !details.is_object()) details = json::object();
+        if (auto e = audit_locked(a.actor, a.action, a.target, details); !e) return e.error();
+      }
+      return true;
+    });
+    return r ? Status() : Status(r.error());
+  }
+
+  Status save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) override {
+    auto r = write([&]() -> Result<bool> {
+      auto st = db_.prepare(
+          "UPDATE task_instances SET checkpoint = ?, checkpoint_at = ?, last_activity_at = ? "
+          "WHERE id = ? AND attempt_token = ?");
+      long long at = now();
+      st.bind(1, data).bind(2, at).bind(3, at).bind(4, ti_id).bind(5, attempt_token);
+      if (st.step() != SQLITE_DONE) return db_error();
+      if (db_.changes() == 0)
+        return Error{"conflict", "stale attempt token: the try was failed or handed to another worker"};
+      return true;
+    });
+    return r ? Status() : Status(r.error());
+  }
+
+  Result<std::optional<std::string>> load_checkpoint(long long ti_id) override {
+    std::lock_guard lock(mu_);
+    auto st = db_.prepare("SELECT checkpoint FROM task_instances WHERE id = ?");
+    st.bind(1, ti_id);
+    int rc = st.step();
+    if (rc == SQLITE_DONE) return Error::not_found("no task instance " + std::to_string(ti_id));
+    if (rc != SQLITE_ROW) return db_error();
+    if (st.is_null(0)) return std::optional<std::string>();
+    return std::optional<std::string>(st.text(0));
+  }
+
   // ---- audit ----
 
   Result<AuditEntry> append_audit(const std::string& actor, const std::string& action, const std::string& target,
@@ -407,6 +827,53 @@ class SqliteStore final : public Store {
     head.bind(1, std::to_string(e.id) + ":" + e.hash);
     if (head.step() != SQLITE_DONE) return db_error();
     return e;
+  }
+
+  Result<DagRecord> get_dag_locked(const std::string& dag_id) {
+    static const std::string sql = std::string("SELECT ") + kDagColumns + " FROM dags WHERE dag_id = ?";
+    auto st = db_.prepare(sql.c_str());
+    st.bind(1, dag_id);
+    int rc = st.step();
+    if (rc == SQLITE_DONE) return Error::not_found("no DAG \"" + dag_id + "\"");
+    if (rc != SQLITE_ROW) return db_error();
+    return dag_row(st);
+  }
+
+  static DagVersionRecord version_row(const Stmt& st) {
+    DagVersionRecord v;
+    v.dag_id = st.text(0);
+    v.version = st.text(1);
+    v.compiled = st.text(2);
+    v.source = st.text(3);
+    v.file = st.text(4);
+    v.git_commit = opt_text(st, 5);
+    v.git_dirty = st.is_null(6) ? std::nullopt : std::optional<bool>(st.i64(6) != 0);
+    v.created_at = tp(st.i64(7));
+    return v;
+  }
+
+  Result<std::vector<TaskInstanceRecord>> tis_locked(long long run_pk) {
+    static const std::string sql =
+        std::string("SELECT ") + kTiColumns + " FROM task_instances WHERE run_pk = ? ORDER BY id";
+    auto st = db_.prepare(sql.c_str());
+    st.bind(1, run_pk);
+    std::vector<TaskInstanceRecord> out;
+    int rc;
+    while ((rc = st.step()) == SQLITE_ROW) out.push_back(ti_row(st));
+    if (rc != SQLITE_DONE) return db_error();
+    return out;
+  }
+
+  Status insert_ti_locked(TaskInstanceRecord& t) {
+    auto st = db_.prepare(
+        "INSERT INTO task_instances (run_pk, task_id, map_index, state, try_number, max_tries, queue, pool, "
+        "pool_slots, priority, ready_at, wake_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    st.bind(1, t.run_pk).bind(2, t.task_id).bind(3, t.map_index).bind(4, std::string(to_string(t.state)));
+    st.bind(5, t.try_number).bind(6, t.max_tries).bind(7, t.queue).bind(8, t.pool).bind(9, t.pool_slots);
+    st.bind(10, t.priority).bind(11, us(t.ready_at)).bind(12, us(t.wake_at));
+    if (st.step() != SQLITE_DONE) return db_error();
+    t.id = sqlite3_last_insert_rowid(db_.raw());
+    return {};
   }
 
   Result<Pool> get_pool_locked(const std::string& name) {

@@ -19,6 +19,7 @@
 
 #include "baton/core/clock.h"
 #include "baton/core/result.h"
+#include "baton/core/states.h"
 #include "baton/core/time.h"
 
 namespace baton::store {
@@ -101,6 +102,120 @@ struct AuditCheck {
 // change to an entry, or any removal or insertion, breaks the chain.
 std::string audit_hash(const AuditEntry& e);
 
+// ---- DAGs ----
+
+struct DagRecord {
+  std::string dag_id;
+  std::string ns = "default";
+  std::string file;
+  std::optional<std::string> current_version;
+  bool active = true;
+  bool paused = false;
+  std::string import_errors;  // JSON list; empty when the file is valid
+  int partition = 0;
+  std::optional<TimePoint> last_tick;  // the latest interval start a scheduled run was created for
+  TimePoint created_at{};
+  TimePoint updated_at{};
+};
+
+struct DagVersionRecord {
+  std::string dag_id;
+  std::string version;   // SHA-256 of the compiled form
+  std::string compiled;  // canonical JSON
+  std::string source;    // the YAML text
+  std::string file;
+  std::optional<std::string> git_commit;
+  std::optional<bool> git_dirty;
+  TimePoint created_at{};
+};
+
+// ---- runs and task instances ----
+
+struct RunRecord {
+  long long pk = 0;
+  std::string dag_id;
+  std::string run_id;
+  std::string run_type;  // scheduled, manual, backfill, dataset
+  RunState state = RunState::queued;
+  TimePoint logical_date{};
+  TimePoint data_interval_start{};
+  TimePoint data_interval_end{};
+  std::string params = "{}";
+  std::string dag_version;
+  std::optional<std::string> note;
+  std::optional<std::string> idempotency_key;
+  std::optional<long long> backfill_id;
+  std::string created_by = "system";
+  TimePoint created_at{};
+  std::optional<TimePoint> started_at;
+  std::optional<TimePoint> ended_at;
+};
+
+struct TaskInstanceRecord {
+  long long id = 0;
+  long long run_pk = 0;
+  std::string task_id;
+  int map_index = -1;
+  TaskState state = TaskState::pending;
+  int try_number = 0;
+  int max_tries = 1;
+  std::string queue = "default";
+  std::string pool = "default";
+  int pool_slots = 1;
+  int priority = 0;
+  std::optional<TimePoint> ready_at;
+  std::optional<TimePoint> wake_at;
+  std::optional<TimePoint> started_at;
+  std::optional<TimePoint> ended_at;
+  std::optional<std::string> worker;
+  std::optional<std::string> attempt_token;
+  std::optional<int> exit_code;
+  std::optional<std::string> reason;
+  std::optional<TimePoint> heartbeat_at;
+  std::optional<TimePoint> last_activity_at;
+  std::optional<std::string> output;  // JSON object
+};
+
+struct TryRecord {
+  long long ti_id = 0;
+  int try_number = 1;
+  TaskState state = TaskState::running;
+  std::optional<std::string> worker;
+  std::optional<std::string> attempt_token;
+  std::optional<TimePoint> queued_at;
+  std::optional<TimePoint> started_at;
+  std::optional<TimePoint> ended_at;
+  std::optional<int> exit_code;
+  std::optional<std::string> reason;
+  std::optional<std::string> log_path;
+  long long log_bytes = 0;
+};
+
+struct RunFilter {
+  std::optional<std::string> dag_id;
+  std::optional<RunState> state;
+  std::optional<std::string> run_type;
+  bool unfinished_only = false;
+  // Cursor: runs older than this (logical_date, pk) pair, newest first.
+  std::optional<std::pair<TimePoint, long long>> before;
+  int limit = 100;
+};
+
+// Changes made in one turn of the scheduler's loop, written in one transaction.
+struct WriteBatch {
+  std::vector<RunRecord> runs;                  // updated by pk: state, started_at, ended_at, dag_version
+  std::vector<TaskInstanceRecord> task_instances;  // updated by id (every mutable field)
+  std::vector<TryRecord> tries;                 // upserted by (ti_id, try_number)
+  std::vector<std::pair<std::string, TimePoint>> last_ticks;  // dag_id -> last_tick
+  struct Audit {
+    std::string actor, action, target, details;  // details: a JSON object
+  };
+  std::vector<Audit> audit;
+  bool empty() const {
+    return runs.empty() && task_instances.empty() && tries.empty() && last_ticks.empty() && audit.empty();
+  }
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -133,6 +248,46 @@ class Store {
   virtual Result<Connection> get_connection(const std::string& name) = 0;
   virtual Status put_connection(const std::string& name, const std::string& url, const std::string& actor) = 0;
   virtual Status delete_connection(const std::string& name, const std::string& actor) = 0;
+
+  // DAGs. register_dag_version records a compiled version (once per hash),
+  // makes it current, clears import errors and reactivates the DAG; it is
+  // audited as dag.version_registered when the version is new to the DAG.
+  // Returns whether the version was new.
+  virtual Result<bool> register_dag_version(const DagVersionRecord& v, const std::string& ns, int partition,
+                                            const std::string& actor) = 0;
+  // An invalid file: keep the last valid version, record the errors.
+  virtual Status set_import_errors(const std::string& dag_id, const std::string& file, int partition,
+                                   const std::string& errors_json) = 0;
+  virtual Status deactivate_dag(const std::string& dag_id, const std::string& actor) = 0;
+  virtual Result<std::vector<DagRecord>> list_dags() = 0;
+  virtual Result<DagRecord> get_dag(const std::string& dag_id) = 0;
+  virtual Result<std::vector<DagVersionRecord>> list_dag_versions(const std::string& dag_id) = 0;
+  virtual Result<DagVersionRecord> get_dag_version(const std::string& dag_id, const std::string& version) = 0;
+  virtual Status set_paused(const std::string& dag_id, bool paused, const std::string& actor) = 0;
+
+  // Runs. create_run inserts a run with its task instances (ids filled in).
+  // A second scheduled or backfill run for the same (DAG, logical date) is a
+  // conflict; a known idempotency key returns the first run with created=false.
+  struct Created {
+    RunRecord run;
+    std::vector<TaskInstanceRecord> task_instances;
+    bool created = true;
+  };
+  virtual Result<Created> create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
+                                     const std::string& actor) = 0;
+  virtual Result<std::vector<RunRecord>> list_runs(const RunFilter& filter) = 0;
+  virtual Result<RunRecord> get_run(const std::string& dag_id, const std::string& run_id) = 0;
+  virtual Result<std::vector<TaskInstanceRecord>> list_task_instances(long long run_pk) = 0;
+  virtual Result<std::vector<TryRecord>> list_tries(long long ti_id) = 0;
+  // The last run of a DAG before a logical date (depends_on_past).
+  virtual Result<std::optional<RunRecord>> previous_run(const std::string& dag_id, TimePoint logical_date) = 0;
+
+  // One turn of the scheduler's loop: every change in one transaction.
+  virtual Status apply(const WriteBatch& batch) = 0;
+
+  // Checkpoints, fenced by the try's attempt token: a stale writer is refused.
+  virtual Status save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) = 0;
+  virtual Result<std::optional<std::string>> load_checkpoint(long long ti_id) = 0;
 
   // The audit log: appended by the changes above (and by the scheduler and
   // API for theirs); never updated or deleted.

@@ -1,0 +1,83 @@
+// ShellRunner: runs one try of a shell task as its own process group
+// (`/bin/sh -c COMMAND`), with the environment of SPEC §5, its stdout and
+// stderr captured to a log file (capped, truncation marked), a timeout that
+// sends SIGTERM to the whole group and SIGKILL after the grace, the checkpoint
+// handed in and read back, and the output file read on success.
+//
+// run() blocks the calling thread (a worker slot) until the try ends. It is
+// safe to call from several threads at once, one try each. Setting the
+// `cancel` flag from any thread ends the try like a timeout (SIGTERM to the
+// group, grace, SIGKILL) with outcome `canceled`.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "baton/core/time.h"
+
+namespace baton::executor {
+
+struct ShellTry {
+  // Identity, for the environment.
+  std::string dag_id, run_id, task_id;
+  int map_index = -1;
+  int try_number = 1;
+  std::string logical_date;          // ISO 8601 UTC
+  std::string data_interval_start;   // ISO 8601 UTC
+  std::string data_interval_end;     // ISO 8601 UTC
+  std::string ds;                    // YYYY-MM-DD in the DAG's timezone
+  std::string params_json = "{}";
+
+  std::string command;               // already rendered
+  std::map<std::string, std::string> env;  // the task's `env`, rendered
+  std::string working_dir;           // empty: the scratch folder
+  int skip_exit_code = 99;
+  std::optional<Duration> timeout;
+  Duration kill_grace = std::chrono::seconds(10);
+
+  std::string scratch_dir;           // an empty folder of this try's own (checkpoint and output files)
+  std::string log_path;              // the file the log is appended to
+  std::optional<std::string> checkpoint;  // saved by an earlier try, handed to this one
+  size_t log_cap_bytes = 10 * 1024 * 1024;
+  size_t file_cap_bytes = 1024 * 1024;    // checkpoint and output
+  Duration heartbeat_interval = std::chrono::seconds(5);
+};
+
+// What the runner reports while the try runs (every heartbeat_interval) and
+// when it ends.
+struct ShellProgress {
+  std::optional<std::string> checkpoint;       // the file's current content, when it changed
+  std::optional<TimePoint> last_activity_at;   // last log line or checkpoint write
+  size_t log_bytes = 0;
+};
+
+struct ShellResult {
+  enum class Outcome { success, failed, skipped, timeout, canceled };
+  Outcome outcome = Outcome::failed;
+  int exit_code = -1;          // -1 when killed by a signal or not started
+  std::string reason;          // "exit code 3", "timeout after 20m", "killed by signal 9", "cannot start: ..."
+  std::optional<std::string> output_json;  // a JSON object from BATON_OUTPUT_FILE, on success only
+  std::optional<std::string> checkpoint;   // the final checkpoint, if any
+  size_t log_bytes = 0;
+  bool log_truncated = false;
+};
+
+const char* to_string(ShellResult::Outcome o);
+
+class ShellRunner {
+ public:
+  using ProgressFn = std::function<void(const ShellProgress&)>;
+
+  // `now` reads the wall clock for last_activity_at (inject a fake in tests).
+  explicit ShellRunner(std::function<TimePoint()> now);
+
+  ShellResult run(const ShellTry& t, const ProgressFn& on_progress, std::atomic<bool>& cancel);
+
+ private:
+  std::function<TimePoint()> now_;
+};
+
+}  // namespace baton::executor
