@@ -144,7 +144,7 @@ void register_dags_commands(CLI::App& app) {
                            {"valid", f.result.graph != nullptr},
                            {"errors", errs}});
         }
-        std::cout << json{{"items", items}, {"errors", errors.size()}}.dump(2) << "\n";
+        std::cout << json{{"items", items}, {"errors", errors.size()}}.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
       } else {
         for (auto& d : errors) std::cerr << d.format() << "\n";
         size_t bad = 0;
@@ -185,7 +185,7 @@ void register_dags_commands(CLI::App& app) {
             import_errors.push_back(
                 {{"file", d.file}, {"line", d.pos.line}, {"column", d.pos.col}, {"message", d.message}});
         }
-        std::cout << json{{"items", items}, {"next_cursor", nullptr}, {"import_errors", import_errors}}.dump(2)
+        std::cout << json{{"items", items}, {"next_cursor", nullptr}, {"import_errors", import_errors}}.dump(2, ' ', false, json::error_handler_t::replace)
                   << "\n";
       } else {
         std::vector<std::vector<std::string>> rows = {{"DAG", "NAMESPACE", "SCHEDULE", "TASKS", "VERSION", "FILE"}};
@@ -224,7 +224,7 @@ void register_dags_commands(CLI::App& app) {
       auto g = find_dag(*dag, *dir);
       std::string file = g->spec().file;
       if (*format == "dot") print_dot(*g);
-      else if (*format == "json") std::cout << graph_json(*g, file).dump(2) << "\n";
+      else if (*format == "json") std::cout << graph_json(*g, file).dump(2, ' ', false, json::error_handler_t::replace) << "\n";
       else print_text(*g, file);
     });
   }

@@ -86,7 +86,7 @@ void register_db_commands(CLI::App& app) {
         for (auto& m : *st)
           items.push_back({{"version", m.version}, {"name", m.name},
                            {"applied_at", m.applied_at ? json(format_utc(*m.applied_at)) : json(nullptr)}});
-        std::cout << json{{"items", items}, {"next_cursor", nullptr}}.dump(2) << "\n";
+        std::cout << json{{"items", items}, {"next_cursor", nullptr}}.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
         return;
       }
       int pending = 0;
@@ -132,7 +132,7 @@ void register_db_commands(CLI::App& app) {
           items.push_back({{"name", t.name}, {"role", store::to_string(t.role)}, {"created_at", format_utc(t.created_at)},
                            {"revoked_at", t.revoked_at ? json(format_utc(*t.revoked_at)) : json(nullptr)},
                            {"last_used_at", t.last_used_at ? json(format_utc(*t.last_used_at)) : json(nullptr)}});
-        std::cout << json{{"items", items}, {"next_cursor", nullptr}}.dump(2) << "\n";
+        std::cout << json{{"items", items}, {"next_cursor", nullptr}}.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
         return;
       }
       std::cout << "NAME  ROLE  CREATED  REVOKED  LAST_USED\n";
@@ -188,7 +188,7 @@ void register_db_commands(CLI::App& app) {
           items.push_back({{"id", e.id}, {"at", format_utc(e.at)}, {"actor", e.actor}, {"action", e.action},
                            {"target", e.target}, {"details", json::parse(e.details)}, {"prev_hash", e.prev_hash},
                            {"hash", e.hash}});
-        std::cout << json{{"items", items}, {"next_cursor", nullptr}}.dump(2) << "\n";
+        std::cout << json{{"items", items}, {"next_cursor", nullptr}}.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
         return;
       }
       for (auto& e : *list)

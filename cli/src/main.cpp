@@ -40,6 +40,10 @@ int main(int argc, char** argv) {
     return kBadInput;
   } catch (const Exit& e) {
     return e.code;
+  } catch (const std::exception& e) {
+    // A bug, not bad input: say so plainly instead of aborting.
+    std::cerr << "error: internal error: " << e.what() << "\n";
+    return kFailed;
   }
   return kOk;
 }

@@ -225,7 +225,9 @@ std::optional<Duration> CronExpr::next_local_match(Duration from, Duration limit
 }
 
 std::optional<TimePoint> CronExpr::next_after(TimePoint after, const TimeZone& zone) const {
-  const Duration search_end = after.time_since_epoch() + Duration(kSearchUs);
+  if (after >= kMaxInstant) return std::nullopt;
+  const Duration search_end =
+      std::min(after.time_since_epoch() + Duration(kSearchUs), kMaxInstant.time_since_epoch());
   // The first local minute strictly after a local time.
   auto minute_after = [](Duration local) { return Duration((floor_div(local.count(), kMinuteUs) + 1) * kMinuteUs); };
   auto minute_at_or_after = [](Duration local) {
@@ -263,7 +265,9 @@ std::optional<TimePoint> CronExpr::next_after(TimePoint after, const TimeZone& z
       if (auto m = next_local_match(lo, hi)) return TimePoint(*m - p.offset);
     }
     if (p.end.time_since_epoch() >= search_end) break;
-    p = zone.period_at(p.end);
+    TimeZone::Period next = zone.period_at(p.end);
+    if (next.begin <= p.begin) break;  // the zone data ends: never go back in time
+    p = next;
     first = false;
   }
   return std::nullopt;

@@ -45,17 +45,29 @@ Schedule& Schedule::bounded(std::optional<TimePoint> start, std::optional<TimePo
 }
 
 std::optional<TimePoint> Schedule::raw_next(TimePoint t) const {
+  std::optional<TimePoint> n;
   switch (kind_) {
     case Kind::cron:
-      return cron_->next_after(t, zone_);
+      n = cron_->next_after(t, zone_);
+      break;
     case Kind::every: {
-      if (t < anchor_) return anchor_;
+      if (t < anchor_) {
+        n = anchor_;
+        break;
+      }
       long long k = floor_div((t - anchor_).count(), period_.count()) + 1;
-      return anchor_ + Duration(k * period_.count());
+      long long offset, at;
+      if (__builtin_mul_overflow(k, period_.count(), &offset) ||
+          __builtin_add_overflow(anchor_.time_since_epoch().count(), offset, &at))
+        return std::nullopt;
+      n = TimePoint(Duration(at));
+      break;
     }
     default:
       return std::nullopt;
   }
+  if (n && *n > kMaxInstant) return std::nullopt;
+  return n;
 }
 
 std::optional<TimePoint> Schedule::raw_prev(TimePoint t) const {

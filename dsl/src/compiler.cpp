@@ -93,31 +93,35 @@ class Compiler {
     return order;
   }
 
+  // Every task left with indegree > 0 is on a cycle or downstream of one.
+  // Walking upstream from one of them (through such tasks only) must repeat a
+  // task: that is a cycle. Each walk stops at tasks already visited, so every
+  // cycle found is new and the whole search is linear.
   void report_cycle(const std::vector<int>& indegree) {
-    // Every task left with indegree > 0 is on a cycle or downstream of one.
-    // Walk upstream from one of them until a task repeats: that is a cycle.
     const size_t n = spec_.tasks.size();
-    int start = -1;
-    for (size_t i = 0; i < n; ++i)
-      if (indegree[i] > 0) {
-        start = static_cast<int>(i);
-        break;
+    std::vector<char> visited(n, 0);
+    for (size_t start = 0; start < n; ++start) {
+      if (indegree[start] <= 0 || visited[start]) continue;
+      std::vector<int> path;
+      int cur = static_cast<int>(start);
+      while (cur >= 0 && !visited[static_cast<size_t>(cur)]) {
+        visited[static_cast<size_t>(cur)] = 1;
+        path.push_back(cur);
+        int next = -1;
+        for (int u : upstream_[static_cast<size_t>(cur)])
+          if (indegree[static_cast<size_t>(u)] > 0) {
+            next = u;
+            break;
+          }
+        cur = next;
       }
-    std::vector<int> seen_at(n, -1);
-    std::vector<int> path;
-    int cur = start;
-    while (seen_at[static_cast<size_t>(cur)] < 0) {
-      seen_at[static_cast<size_t>(cur)] = static_cast<int>(path.size());
-      path.push_back(cur);
-      int next = -1;
-      for (int u : upstream_[static_cast<size_t>(cur)])
-        if (indegree[static_cast<size_t>(u)] > 0) {
-          next = u;
-          break;
-        }
-      cur = next;
+      auto at = cur < 0 ? path.end() : std::find(path.begin(), path.end(), cur);
+      if (at == path.end()) continue;  // reached a cycle already reported
+      report_one_cycle(std::vector<int>(at, path.end()));
     }
-    std::vector<int> cycle(path.begin() + seen_at[static_cast<size_t>(cur)], path.end());
+  }
+
+  void report_one_cycle(std::vector<int> cycle) {
     // The walk went upstream; print in the direction work flows, starting at
     // the task that comes first in the file.
     std::reverse(cycle.begin(), cycle.end());
@@ -210,7 +214,9 @@ class Compiler {
     using nlohmann::json;
     json j;
     j["type"] = to_string(t.type);
-    j["depends_on"] = t.depends_on;
+    std::vector<std::string> deps = t.depends_on;
+    std::sort(deps.begin(), deps.end());  // the order they are listed in changes nothing
+    j["depends_on"] = deps;
     j["trigger_rule"] = to_string(t.trigger_rule);
     j["retries"] = t.retries;
     j["retry_delay"] = format_duration(t.retry_delay);
@@ -307,15 +313,11 @@ class Compiler {
     notify["on_retry"] = targets(spec_.on_retry);
     notify["on_sla_miss"] = targets(spec_.on_sla_miss);
     j["notify"] = notify;
-    // Tasks in topological order, as an array: the order is part of the graph.
-    json tasks = json::array();
-    for (int i : order) {
-      json t = task_json(spec_.tasks[static_cast<size_t>(i)]);
-      t["id"] = spec_.tasks[static_cast<size_t>(i)].id;
-      tasks.push_back(std::move(t));
-    }
+    // Tasks by id: the order they are written in changes nothing.
+    json tasks = json::object();
+    for (int i : order) tasks[spec_.tasks[static_cast<size_t>(i)].id] = task_json(spec_.tasks[static_cast<size_t>(i)]);
     j["tasks"] = std::move(tasks);
-    return j.dump();
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
   }
 
   DagGraphPtr build(const std::vector<int>& order) {
@@ -378,27 +380,25 @@ CompileResult compile_dag(std::string_view yaml_text, const std::string& file) {
 }
 
 CompileResult compile_dag_file(const std::string& path) {
+  auto fail = [&](const std::string& why) {
+    CompileResult r;
+    r.errors.push_back({path, {1, 1}, why});
+    return r;
+  };
+  constexpr size_t kLimit = 1 << 20;
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    CompileResult r;
-    r.errors.push_back({path, {1, 1}, "cannot read the file: " + std::string(std::strerror(errno))});
-    return r;
-  }
-  if (st.st_size > static_cast<off_t>(1 << 20)) {
-    CompileResult r;
-    r.errors.push_back({path, {1, 1}, "file is " + std::to_string(st.st_size) +
-                                          " bytes; the limit is 1048576 bytes (1 MiB)"});
-    return r;
-  }
+  if (::stat(path.c_str(), &st) != 0) return fail("cannot read the file: " + std::string(std::strerror(errno)));
+  if (!S_ISREG(st.st_mode)) return fail("not a regular file: a DAG file must be a plain file");
+  if (st.st_size > static_cast<off_t>(kLimit))
+    return fail("file is " + std::to_string(st.st_size) + " bytes; the limit is 1048576 bytes (1 MiB)");
   std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (!in && !in.eof()) {
-    CompileResult r;
-    r.errors.push_back({path, {1, 1}, "cannot read the file"});
-    return r;
-  }
-  return compile_dag(ss.str(), path);
+  if (!in) return fail("cannot read the file: " + std::string(std::strerror(errno)));
+  // Read at most one byte past the limit, whatever stat said (the file may grow).
+  std::string text(kLimit + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) return fail("cannot read the file");
+  text.resize(static_cast<size_t>(in.gcount()));
+  return compile_dag(text, path);
 }
 
 }  // namespace baton::dsl

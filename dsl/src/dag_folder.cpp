@@ -4,6 +4,7 @@
 #include <atomic>
 #include <thread>
 #include <filesystem>
+#include <set>
 #include <system_error>
 
 namespace baton::dsl {
@@ -48,7 +49,16 @@ Result<std::vector<std::string>> find_dag_files(const std::vector<std::string>& 
     std::sort(found.begin(), found.end());
     out.insert(out.end(), found.begin(), found.end());
   }
-  return out;
+  // A file named twice (or a folder and a file inside it) is read once.
+  std::vector<std::string> unique;
+  std::set<fs::path> seen;
+  for (auto& f : out) {
+    std::error_code ec;
+    fs::path canon = fs::weakly_canonical(f, ec);
+    if (ec) canon = f;
+    if (seen.insert(canon).second) unique.push_back(f);
+  }
+  return unique;
 }
 
 FolderLoad load_dag_files(const std::vector<std::string>& files) {

@@ -20,9 +20,14 @@ void Diagnostics::error(SourcePos pos, const std::string& path, const std::strin
 }
 
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
+  // Suggestions are for near misses of short names: skip what cannot be one,
+  // so that hostile input (huge words, thousands of candidates) stays cheap.
+  if (word.size() > 64) return "";
   int best = 1 << 30;
   const std::string* pick = nullptr;
   for (auto& c : candidates) {
+    size_t diff = c.size() > word.size() ? c.size() - word.size() : word.size() - c.size();
+    if (diff > 3 || c.size() > 64) continue;
     int d = edit_distance(word, c);
     if (d < best) {
       best = d;

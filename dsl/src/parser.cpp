@@ -468,7 +468,15 @@ class SpecParser {
         }
       }
       diag_.set_muted(false);
-      if (!info) return t;
+      if (!info) {
+        // Still check the keys every type takes, so that one typo does not
+        // hide the file's other errors.
+        for (auto& [k, v] : task.entries)
+          if (k->is_scalar() && k->scalar != "type" &&
+              std::find(kCommonTaskKeys.begin(), kCommonTaskKeys.end(), k->scalar) != kCommonTaskKeys.end())
+            apply_key(t, k->scalar, *v, path + "." + k->scalar);
+        return t;
+      }
     } else if (task.get("command") || (defaults && defaults->get("command"))) {
       info = &kTypes[0];
     } else {
@@ -702,13 +710,24 @@ class SpecParser {
         t.foreach_template = TemplateText{v.scalar, v.pos, !v.quoted && !v.multiline};
         return;
       }
-      // A JSON list written as a string.
+      // A JSON list written as a string; as deep and as long as YAML may be.
+      struct TooDeep {};
       try {
-        auto j = nlohmann::json::parse(v.scalar);
-        if (j.is_array()) {
-          t.foreach_json = j.dump();
+        auto j = nlohmann::json::parse(v.scalar, [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+          if (depth > 64) throw TooDeep{};
+          return true;
+        });
+        if (j.is_array() && j.size() > 100000) {
+          diag_.error(v.pos, path, "more than 100,000 items");
           return;
         }
+        if (j.is_array()) {
+          t.foreach_json = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+          return;
+        }
+      } catch (const TooDeep&) {
+        diag_.error(v.pos, path, "the JSON list nests deeper than 64 levels");
+        return;
       } catch (const std::exception&) {
       }
     }

@@ -49,7 +49,7 @@ class ExprParser {
   Expr parse() {
     Expr e = expr();
     skip_ws();
-    if (i_ < s_.size()) fail("unexpected \"" + std::string(s_.substr(i_, 1)) + "\" after the expression");
+    if (i_ < s_.size()) fail("unexpected \"" + char_at() + "\" after the expression");
     return e;
   }
 
@@ -59,7 +59,20 @@ class ExprParser {
     while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
   }
 
+  // A printable form of the character at i_ (a whole UTF-8 sequence).
+  std::string char_at() const {
+    size_t len = 1;
+    while (i_ + len < s_.size() && (static_cast<unsigned char>(s_[i_ + len]) & 0xC0) == 0x80) ++len;
+    return std::string(s_.substr(i_, len));
+  }
+
   Expr expr() {
+    // Calls nest; keep the recursion (and any hostile input) shallow.
+    if (++depth_ > kMaxDepth) fail("expressions nest deeper than " + std::to_string(kMaxDepth) + " calls");
+    struct Leave {
+      int& d;
+      ~Leave() { --d; }
+    } leave{depth_};
     skip_ws();
     Expr e;
     e.offset = base_ + i_;
@@ -93,7 +106,7 @@ class ExprParser {
       return e;
     }
     if (!is_name_char(c) || c == '.' || c == '-')
-      fail("unexpected \"" + std::string(1, c) + "\": expected a name, a \"string\", an integer or a call");
+      fail("unexpected \"" + char_at() + "\": expected a name, a \"string\", an integer or a call");
     size_t start = i_;
     while (i_ < s_.size() && is_name_char(s_[i_])) ++i_;
     e.text = std::string(s_.substr(start, i_ - start));
@@ -123,9 +136,11 @@ class ExprParser {
     return e;
   }
 
+  static constexpr int kMaxDepth = 16;
   std::string_view s_;
   size_t base_;
   size_t i_ = 0;
+  int depth_ = 0;
 };
 
 std::vector<Segment> parse_segments(std::string_view text) {
@@ -367,8 +382,8 @@ json navigate(const json& root, const std::string& path, const std::string& full
     std::string key = path.substr(i, dot == std::string::npos ? std::string::npos : dot - i);
     if (cur->is_object() && cur->contains(key)) {
       cur = &(*cur)[key];
-    } else if (cur->is_array() && !key.empty() && key.find_first_not_of("0123456789") == std::string::npos &&
-               std::stoull(key) < cur->size()) {
+    } else if (cur->is_array() && !key.empty() && key.size() <= 9 &&
+               key.find_first_not_of("0123456789") == std::string::npos && std::stoull(key) < cur->size()) {
       cur = &(*cur)[std::stoull(key)];
     } else {
       throw RenderError{"template name \"" + full + "\" is missing: no \"" + key + "\" there"};
@@ -465,8 +480,10 @@ json eval(const Expr& e, const RenderContext& ctx) {
             throw RenderError{"ds_add: the number of days must be an integer"};
           }
         }
+        if (n > 3650000 || n < -3650000) throw RenderError{"ds_add: the number of days must be within +-3650000"};
         int y, m, d;
         civil_from_days(days_from_civil(r->local.year, r->local.month, r->local.day) + n, y, m, d);
+        if (!is_valid_date(y, m, d)) throw RenderError{"ds_add: the result is outside the years 1 to 9999"};
         char buf[16];
         std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
         return std::string(buf);
@@ -509,6 +526,8 @@ Result<std::string> render_template(std::string_view text, const RenderContext& 
     return Error::invalid("template syntax at offset " + std::to_string(e.offset) + ": " + e.message);
   } catch (const RenderError& e) {
     return Error{"template_error", e.message};
+  } catch (const std::exception& e) {
+    return Error{"template_error", std::string("template could not be rendered: ") + e.what()};
   }
 }
 

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 #include <yaml-cpp/eventhandler.h>
 
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <sstream>
@@ -35,17 +36,21 @@ class TreeBuilder : public YAML::EventHandler {
     auto n = std::make_shared<YamlNode>();
     n->kind = YamlNode::Kind::null;
     n->pos = to_pos(mark);
-    add(n, anchor, 1);
+    add(n, anchor, 1, 0);
   }
 
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
     auto it = anchors_.find(anchor);
     if (it == anchors_.end()) throw LimitExceeded{to_pos(mark), "unknown alias"};
     expanded_ += it->second.size;
+    expanded_bytes_ += it->second.bytes;
     if (expanded_ > limits_.max_alias_nodes)
       throw LimitExceeded{to_pos(mark), "alias expansion exceeds " + std::to_string(limits_.max_alias_nodes) +
                                             " nodes (is this a \"billion laughs\" document?)"};
-    add(it->second.node, 0, it->second.size);
+    if (expanded_bytes_ > limits_.max_alias_bytes)
+      throw LimitExceeded{to_pos(mark), "alias expansion exceeds " + std::to_string(limits_.max_alias_bytes) +
+                                            " bytes of text (is this a \"billion laughs\" document?)"};
+    add(it->second.node, 0, it->second.size, it->second.bytes);
   }
 
   void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
@@ -57,7 +62,7 @@ class TreeBuilder : public YAML::EventHandler {
     // yaml-cpp tags plain scalars "?" and quoted or block scalars "!".
     n->quoted = tag == "!" || (!tag.empty() && tag != "?");
     n->multiline = value.find('\n') != std::string::npos;
-    add(n, anchor, 1);
+    add(n, anchor, 1, value.size());
   }
 
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
@@ -75,13 +80,16 @@ class TreeBuilder : public YAML::EventHandler {
   struct Frame {
     std::shared_ptr<YamlNode> node;
     YAML::anchor_t anchor;
+    std::string path;          // key path, for messages: tasks.load
     size_t size = 1;           // nodes in this subtree, counting expansions
+    size_t bytes = 0;          // scalar text in this subtree, counting expansions
     YamlNodePtr pending_key;   // maps: a key waiting for its value
     std::map<std::string, SourcePos> keys;  // maps: scalar keys seen
   };
   struct Anchored {
     YamlNodePtr node;
     size_t size;
+    size_t bytes;
   };
 
   void open(YamlNode::Kind kind, const YAML::Mark& mark, YAML::anchor_t anchor) {
@@ -93,23 +101,35 @@ class TreeBuilder : public YAML::EventHandler {
     Frame f;
     f.node = std::move(n);
     f.anchor = anchor;
+    if (!stack_.empty()) f.path = child_path(stack_.back());
     stack_.push_back(std::move(f));
+  }
+
+  static std::string child_path(const Frame& parent) {
+    const YamlNode& p = *parent.node;
+    if (p.kind == YamlNode::Kind::sequence)
+      return parent.path + "[" + std::to_string(p.items.size()) + "]";
+    std::string key = parent.pending_key && parent.pending_key->kind == YamlNode::Kind::scalar
+                          ? parent.pending_key->scalar
+                          : "?";
+    return parent.path.empty() ? key : parent.path + "." + key;
   }
 
   void close() {
     Frame f = std::move(stack_.back());
     stack_.pop_back();
-    add(f.node, f.anchor, f.size);
+    add(f.node, f.anchor, f.size, f.bytes);
   }
 
-  void add(YamlNodePtr n, YAML::anchor_t anchor, size_t size) {
-    if (anchor) anchors_[anchor] = Anchored{n, size};
+  void add(YamlNodePtr n, YAML::anchor_t anchor, size_t size, size_t bytes) {
+    if (anchor) anchors_[anchor] = Anchored{n, size, bytes};
     if (stack_.empty()) {
       if (!root_) root_ = n;
       return;
     }
     Frame& parent = stack_.back();
     parent.size += size;
+    parent.bytes += bytes;
     auto& p = *parent.node;
     if (p.kind == YamlNode::Kind::sequence) {
       p.items.push_back(std::move(n));
@@ -121,7 +141,8 @@ class TreeBuilder : public YAML::EventHandler {
       if (key->kind == YamlNode::Kind::scalar) {
         auto [it, fresh] = parent.keys.emplace(key->scalar, key->pos);
         if (!fresh) {
-          errors_.push_back({key->pos, "duplicate key \"" + key->scalar + "\" (first defined at line " +
+          std::string path = parent.path.empty() ? key->scalar : parent.path + "." + key->scalar;
+          errors_.push_back({key->pos, path + ": duplicate key \"" + key->scalar + "\" (first defined at line " +
                                            std::to_string(it->second.line) + ")"});
           return;  // the first definition wins
         }
@@ -135,6 +156,7 @@ class TreeBuilder : public YAML::EventHandler {
   std::vector<Frame> stack_;
   std::map<YAML::anchor_t, Anchored> anchors_;
   size_t expanded_ = 0;
+  size_t expanded_bytes_ = 0;
   YamlNodePtr root_;
   int documents_ = 0;
 };
@@ -277,8 +299,10 @@ std::string to_json(const YamlNode& n) {
         }
         case ScalarType::floating: {
           if (n.scalar.find_first_of("iInN") != std::string::npos) return json_quote(n.scalar);
+          double v = std::strtod(n.scalar.c_str(), nullptr);
+          if (!std::isfinite(v)) return json_quote(n.scalar);  // 1e999: JSON has no infinity
           char buf[64];
-          std::snprintf(buf, sizeof buf, "%.17g", std::strtod(n.scalar.c_str(), nullptr));
+          std::snprintf(buf, sizeof buf, "%.17g", v);
           return buf;
         }
         default:
@@ -314,7 +338,11 @@ std::string describe_kind(const YamlNode& n) {
         case ScalarType::boolean: return "a boolean (" + n.scalar + ")";
         case ScalarType::integer: return "an integer (" + n.scalar + ")";
         case ScalarType::floating: return "a number (" + n.scalar + ")";
-        default: return "a string (\"" + n.scalar.substr(0, 40) + (n.scalar.size() > 40 ? "...\")" : "\")");
+        default: {
+          size_t cut = std::min<size_t>(n.scalar.size(), 40);
+          while (cut < n.scalar.size() && (static_cast<unsigned char>(n.scalar[cut]) & 0xC0) == 0x80) --cut;
+          return "a string (\"" + n.scalar.substr(0, cut) + (cut < n.scalar.size() ? "...\")" : "\")");
+        }
       }
   }
   return "?";

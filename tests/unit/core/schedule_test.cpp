@@ -339,3 +339,23 @@ TEST_CASE("schedule: none and dataset schedules have no ticks") {
   CHECK(fmt(ds.next_tick(utc("2026-01-01T00:00:00Z"))) == "none");
   CHECK(fmt(ds.last_complete_interval(utc("2026-01-01T00:00:00Z"))) == "none");
 }
+
+TEST_CASE("schedules end at 9999-12-31 and never wrap or overflow") {
+  auto berlin = *TimeZone::find("Europe/Berlin");
+  auto yearly = Schedule::cron(*CronExpr::parse("0 0 1 1 *"), berlin);
+  std::optional<TimePoint> t = *parse_utc("9990-01-01T00:00:00Z");
+  TimePoint last{};
+  int count = 0;
+  while ((t = yearly.next_tick(*t))) {
+    CHECK(*t > last);
+    last = *t;
+    ++count;
+  }
+  CHECK(count == 10);
+  CHECK(format_utc(last) == "9999-12-31T23:00:00Z");
+  auto every = Schedule::every(std::chrono::hours(24 * 36600), *parse_utc("2026-01-01T00:00:00Z"));
+  std::optional<TimePoint> e = *parse_utc("2026-01-01T00:00:00Z");
+  int n = 0;
+  while ((e = every.next_tick(*e)) && n < 1000) ++n;
+  CHECK(n == 79);  // 2026 + 79 * 100.2 years < 9999 < 2026 + 80 * 100.2 years
+}

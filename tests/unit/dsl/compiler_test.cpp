@@ -46,6 +46,12 @@ TEST_CASE("the version hash depends on what the DAG does, not how it is written"
   CHECK(a.graph->hash() == b.graph->hash());
   CHECK(a.graph->hash() != c.graph->hash());
   CHECK(a.graph->hash().size() == 64);
+  // Neither the order of tasks in the file nor that of depends_on matters.
+  auto e = compile("dag: x\ntasks:\n  b: {type: noop, depends_on: [a]}\n  a: {command: echo hi}\n");
+  CHECK(e.graph->hash() == a.graph->hash());
+  auto f1 = compile("dag: y\ntasks:\n  a: {type: noop}\n  c: {type: noop}\n  d: {type: noop, depends_on: [c, a]}\n");
+  auto f2 = compile("dag: y\ntasks:\n  a: {type: noop}\n  c: {type: noop}\n  d: {type: noop, depends_on: [a, c]}\n");
+  CHECK(f1.graph->hash() == f2.graph->hash());
   // Defaults resolved: writing the default explicitly is the same DAG.
   auto d = compile("dag: x\ntasks:\n  a: {command: echo hi, retries: 0}\n  b: {type: noop, depends_on: [a]}\n");
   CHECK(d.graph->hash() == a.graph->hash());

@@ -74,6 +74,19 @@ TEST_CASE("error: a file over 1 MiB is refused without reading it") {
   CHECK(load.errors()[0].message.find("the limit is 1048576 bytes (1 MiB)") != std::string::npos);
 }
 
+TEST_CASE("a file named twice is read once; only regular files are read") {
+  TempDir d;
+  d.write("a.yaml", "dag: a\ntasks: {t: {type: noop}}\n");
+  auto files = find_dag_files({d.path.string(), (d.path / "a.yaml").string(), (d.path / "." / "a.yaml").string()});
+  REQUIRE(files.ok());
+  CHECK(files->size() == 1);
+  auto load = load_dag_files(*files);
+  CHECK(load.errors().empty());
+  auto dev = load_dag_files({"/dev/zero"});
+  REQUIRE(dev.errors().size() == 1);
+  CHECK(dev.errors()[0].message.find("not a regular file") != std::string::npos);
+}
+
 TEST_CASE("a missing path is an error") {
   auto r = find_dag_files({"/nonexistent/baton"});
   REQUIRE_FALSE(r.ok());

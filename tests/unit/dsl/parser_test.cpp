@@ -101,7 +101,7 @@ TEST_CASE("error: wrong types") {
 
 TEST_CASE("error: duplicate keys") {
   auto r = compile("dag: x\ntasks:\n  a: {type: noop}\n  a: {type: noop}\n");
-  REQUIRE_ERROR(r, 4, "duplicate key \"a\" (first defined at line 3)");
+  REQUIRE_ERROR(r, 4, "tasks.a: duplicate key \"a\" (first defined at line 3)");
 }
 
 TEST_CASE("error: dependency on an unknown task") {
@@ -120,6 +120,17 @@ TEST_CASE("error: a cycle, printed") {
   REQUIRE_ERROR(r, 3, "dependency cycle: a -> b -> c -> a");
   auto self = compile("dag: x\ntasks:\n  a: {type: noop, depends_on: [a]}\n");
   REQUIRE_ERROR(self, 3, "dependency cycle: a -> a");
+  // Every cycle is reported, once.
+  auto two = compile("dag: x\n"
+                     "tasks:\n"
+                     "  a: {type: noop, depends_on: [b]}\n"
+                     "  b: {type: noop, depends_on: [a]}\n"
+                     "  c: {type: noop, depends_on: [d]}\n"
+                     "  d: {type: noop, depends_on: [c]}\n"
+                     "  e: {type: noop, depends_on: [a, c]}\n");
+  REQUIRE(two.errors.size() == 2);
+  REQUIRE_ERROR(two, 3, "dependency cycle: a -> b -> a");
+  REQUIRE_ERROR(two, 5, "dependency cycle: c -> d -> c");
 }
 
 TEST_CASE("error: bad cron, duration, timezone, date") {
@@ -214,6 +225,18 @@ TEST_CASE("error: invalid ids") {
   auto r = compile("dag: 'has space'\ntasks:\n  '-bad': {type: noop}\n");
   REQUIRE_ERROR(r, 1, "dag: invalid DAG id \"has space\"");
   REQUIRE_ERROR(r, 3, "invalid task id \"-bad\"");
+}
+
+TEST_CASE("an unknown type does not hide the task's other errors") {
+  auto r = compile("dag: x\ntasks:\n  a:\n    type: shel\n    retries: abc\n    depends_on: [zz]\n");
+  REQUIRE_ERROR(r, 4, "unknown task type \"shel\" (did you mean \"shell\"?)");
+  REQUIRE_ERROR(r, 5, "tasks.a.retries: expected an integer");
+  REQUIRE_ERROR(r, 6, "unknown task \"zz\"");
+}
+
+TEST_CASE("error: hostile foreach JSON is bounded") {
+  std::string deep = "dag: x\ntasks:\n  a:\n    type: noop\n    foreach: '" + std::string(100, '[') + std::string(100, ']') + "'\n";
+  REQUIRE_ERROR(compile(deep), 5, "nests deeper than 64 levels");
 }
 
 TEST_CASE("error: keys of another task type") {

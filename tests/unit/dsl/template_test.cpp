@@ -99,3 +99,18 @@ TEST_CASE("check_template finds syntax and name errors with offsets") {
   CHECK(check_template("{{ }}", scope)[0].message.find("empty expression") != std::string::npos);
   CHECK(check_template("{{ params }} {{ params.region }}", scope).empty());
 }
+
+TEST_CASE("hostile templates fail cleanly") {
+  TemplateScope scope;
+  std::string deep = "{{ ";
+  for (int i = 0; i < 100000; ++i) deep += "ds_add(";
+  deep += " }}";
+  auto issues = check_template(deep, scope);
+  REQUIRE(issues.size() == 1);
+  CHECK(issues[0].message.find("nest deeper than 16") != std::string::npos);
+  CHECK(check_template("{{ \xc3\xa9 }}", scope)[0].message.find("unexpected \"\xc3\xa9\"") != std::string::npos);
+  auto c = context();
+  CHECK_FALSE(render_template("{{ params.list.99999999999999999999999 }}", c).ok());
+  CHECK_FALSE(render_template("{{ ds_add(ds, 999999999999) }}", c).ok());
+  CHECK_FALSE(render_template(deep, c).ok());
+}

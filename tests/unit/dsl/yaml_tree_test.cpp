@@ -30,7 +30,11 @@ TEST_CASE("duplicate keys are errors at the second key, naming the first") {
   auto doc = load_yaml("a: 1\nb: 2\na: 3\n");
   REQUIRE(doc.errors.size() == 1);
   CHECK(doc.errors[0].pos.line == 3);
-  CHECK(doc.errors[0].message == "duplicate key \"a\" (first defined at line 1)");
+  CHECK(doc.errors[0].message == "a: duplicate key \"a\" (first defined at line 1)");
+  auto nested = load_yaml("tasks:\n  t:\n    x: 1\n    x: 2\nl:\n  - {k: 1, k: 2}\n");
+  REQUIRE(nested.errors.size() == 2);
+  CHECK(nested.errors[0].message.rfind("tasks.t.x: duplicate key \"x\"", 0) == 0);
+  CHECK(nested.errors[1].message.rfind("l[0].k: duplicate key \"k\"", 0) == 0);
   CHECK(doc.root->get("a")->scalar == "1");
 }
 
@@ -56,6 +60,21 @@ TEST_CASE("a billion-laughs document fails fast without expanding") {
   REQUIRE(doc.errors.size() == 1);
   CHECK(doc.errors[0].message.find("alias expansion exceeds 10000 nodes") != std::string::npos);
   CHECK(took < std::chrono::seconds(1));
+}
+
+TEST_CASE("a billion-laughs document by size fails fast too") {
+  std::string text = "a: &x \"" + std::string(500000, 'x') + "\"\nb: [";
+  for (int i = 0; i < 9000; ++i) text += std::string(i ? "," : "") + "*x";
+  text += "]\n";
+  auto doc = load_yaml(text);
+  REQUIRE(doc.errors.size() == 1);
+  CHECK(doc.errors[0].message.find("alias expansion exceeds 1048576 bytes") != std::string::npos);
+}
+
+TEST_CASE("numbers out of range stay text, never an invalid JSON") {
+  auto doc = load_yaml("[1e999, -1e999]");
+  REQUIRE(doc.errors.empty());
+  CHECK(to_json(*doc.root) == R"(["1e999","-1e999"])");
 }
 
 TEST_CASE("nesting deeper than 64 is rejected; 64 is fine") {

@@ -15,6 +15,10 @@ namespace baton {
 using Duration = std::chrono::microseconds;
 using TimePoint = std::chrono::time_point<std::chrono::system_clock, Duration>;
 
+// The last instant Baton schedules: 9999-12-31T23:59:59Z (the text forms
+// have four-digit years).
+constexpr TimePoint kMaxInstant{Duration(253402300799LL * 1000000)};
+
 // 2026-03-29T01:00:00Z; fractional seconds are printed only when present.
 std::string format_utc(TimePoint t);
 

@@ -45,6 +45,7 @@ struct YamlLimits {
   size_t max_bytes = 1 << 20;      // 1 MiB
   int max_depth = 64;              // nested sequences and maps
   size_t max_alias_nodes = 10000;  // nodes that alias expansion would add
+  size_t max_alias_bytes = 1 << 20;  // scalar text that alias expansion would add
 };
 
 struct YamlError {
