@@ -1,1 +1,752 @@
-// placeholder: written by the executor work
+// ShellRunner: one try of a shell task as its own process group. One thread
+// (the caller's) forks the child, then runs a poll() loop over the log pipe
+// (and a pidfd, when the kernel gives one) that reads the output, heartbeats,
+// enforces the timeout and watches the cancel flag.
+#include "baton/executor/shell_runner.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "baton/core/clock.h"
+#include "baton/core/duration.h"
+
+extern char** environ;
+
+namespace baton::executor {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// Names of the two files the task shares with Baton, inside the scratch folder.
+constexpr const char* kCheckpointName = "checkpoint";
+constexpr const char* kOutputName = "output.json";
+// Upper bound on how long cancel (an atomic flag without a wake-up) goes
+// unnoticed, and on how often child exit is polled when there is no pidfd.
+constexpr auto kTick = 50ms;
+// After the group is gone, how long to wait for the log pipe to close: only a
+// process that left the group (setsid) while holding the pipe can keep it open.
+constexpr auto kDrain = 500ms;
+// Output JSON deeper than this is refused: nlohmann's dump() and later
+// template rendering recurse per level.
+constexpr int kMaxOutputDepth = 128;
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr Duration kLongest = std::chrono::hours(24 * 365 * 10);
+
+std::string errno_text(int e) {
+  char buf[256];
+  // GNU strerror_r: returns the message, which may or may not be in buf.
+  return strerror_r(e, buf, sizeof buf);
+}
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+bool write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+// The child dup2()s its pipe ends onto 0, 1 and 2; an end that already is one
+// of those (the worker closed its own stdio) would be clobbered or keep its
+// close-on-exec flag. Move such descriptors up.
+int lift_fd(int fd) {
+  if (fd < 0 || fd > 2) return fd;
+  int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  ::close(fd);
+  return moved;
+}
+
+enum class FileRead { ok, missing, too_big, error };
+
+// Reads a file the task may have written. It is the task's file, so it may be
+// anything: a FIFO (would block open), a symlink, a device without end. Only a
+// regular file of at most `cap` bytes is read.
+FileRead read_task_file(const std::string& path, size_t cap, std::string& out, std::string& err) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    if (errno == ENOENT) return FileRead::missing;
+    err = errno_text(errno);
+    return FileRead::error;
+  }
+  Fd guard(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    err = errno_text(errno);
+    return FileRead::error;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    err = "not a regular file";
+    return FileRead::error;
+  }
+  if (static_cast<unsigned long long>(st.st_size) > cap) return FileRead::too_big;
+  out.clear();
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      err = errno_text(errno);
+      return FileRead::error;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > cap) return FileRead::too_big;  // grew while we read
+  }
+  return FileRead::ok;
+}
+
+// Whether a process of group `pgid` is alive. A killed grandchild is
+// reparented to init, which in a container may never reap it: a zombie member
+// keeps kill(-pgid, 0) succeeding, so /proc is asked for live members.
+bool group_alive(pid_t pgid) {
+  if (::kill(-pgid, 0) != 0 && errno == ESRCH) return false;
+  DIR* dir = ::opendir("/proc");
+  if (!dir) return true;  // cannot tell: assume alive, the SIGKILL will follow
+  bool alive = false;
+  while (dirent* e = ::readdir(dir)) {
+    const char* name = e->d_name;
+    if (*name < '0' || *name > '9') continue;
+    std::string path = std::string("/proc/") + name + "/stat";
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char buf[512];
+    ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    if (n <= 0) continue;
+    buf[n] = '\0';
+    // "pid (comm) S ppid pgrp ...": comm may hold spaces and parentheses.
+    const char* rp = std::strrchr(buf, ')');
+    if (!rp || rp[1] == '\0') continue;
+    char state = 0;
+    int ppid = 0, pgrp = 0;
+    if (std::sscanf(rp + 2, "%c %d %d", &state, &ppid, &pgrp) != 3) continue;
+    if (pgrp == pgid && state != 'Z' && state != 'X') {
+      alive = true;
+      break;
+    }
+  }
+  ::closedir(dir);
+  return alive;
+}
+
+// "2s", "20m", "1h30m"; sub-second timeouts as "300ms".
+std::string format_timeout(Duration d) {
+  if (d.count() % 1000000 == 0) return format_duration(d);
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + "ms";
+}
+
+// Deepest nesting of arrays and objects in a JSON text (strings skipped).
+int json_depth(std::string_view text) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+// The log of one try: task output up to the cap, then only Baton's marker.
+class LogSink {
+ public:
+  LogSink(int fd, size_t cap) : fd_(fd), cap_(cap) {}
+
+  void task_output(const char* p, size_t n) {
+    if (truncated_) return;
+    size_t room = cap_ - task_bytes_;
+    if (n <= room) {
+      put(p, n);
+      task_bytes_ += n;
+      return;
+    }
+    put(p, room);
+    task_bytes_ += room;
+    truncated_ = true;
+    line("log truncated at " + std::to_string(cap_) + " bytes");
+  }
+
+  // A line of Baton's own, on a line of its own; nothing after truncation.
+  void note(const std::string& text) {
+    if (!truncated_) line(text);
+  }
+
+  size_t bytes() const { return written_; }
+  bool truncated() const { return truncated_; }
+
+ private:
+  void line(const std::string& text) {
+    std::string s = at_line_start_ ? "" : "\n";
+    s += "[baton] " + text + "\n";
+    put(s.data(), s.size());
+  }
+
+  void put(const char* p, size_t n) {
+    if (n == 0 || failed_) return;
+    // A log that cannot be written (disk full) must not stop the try: the
+    // pipe is still drained, the bytes are lost.
+    if (!write_all(fd_, p, n)) {
+      failed_ = true;
+      return;
+    }
+    written_ += n;
+    at_line_start_ = p[n - 1] == '\n';
+  }
+
+  int fd_;
+  size_t cap_;
+  size_t task_bytes_ = 0;
+  size_t written_ = 0;
+  bool truncated_ = false;
+  bool at_line_start_ = true;
+  bool failed_ = false;
+};
+
+enum ChildStage : int { kStageSetsid = 1, kStageStdin, kStageStdout, kStageChdir, kStageExec };
+
+const char* stage_name(int stage) {
+  switch (stage) {
+    case kStageSetsid: return "setsid";
+    case kStageStdin: return "stdin";
+    case kStageStdout: return "stdout";
+    case kStageChdir: return "chdir";
+    case kStageExec: return "exec /bin/sh";
+  }
+  return "child";
+}
+
+struct ChildArgs {
+  int devnull, out_w, err_w;
+  const char* cwd;
+  char* const* argv;
+  char* const* envp;
+};
+
+[[noreturn]] void child_fail(int err_w, int stage) {
+  int msg[2] = {stage, errno};
+  ssize_t ignored = ::write(err_w, msg, sizeof msg);
+  (void)ignored;
+  ::_exit(127);
+}
+
+// Between fork and exec: async-signal-safe calls only (the worker is
+// multithreaded; another thread may have held the malloc lock at fork).
+[[noreturn]] void child_exec(const ChildArgs& a) {
+  sigset_t none;
+  ::sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  // Ignored signals survive exec; the task starts with the defaults.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  ::sigemptyset(&dfl.sa_mask);
+  for (int s = 1; s < NSIG; ++s) {
+    if (s != SIGKILL && s != SIGSTOP) ::sigaction(s, &dfl, nullptr);
+  }
+  if (::setsid() < 0) child_fail(a.err_w, kStageSetsid);
+  if (::dup2(a.devnull, 0) < 0) child_fail(a.err_w, kStageStdin);
+  if (::dup2(a.out_w, 1) < 0 || ::dup2(a.out_w, 2) < 0) child_fail(a.err_w, kStageStdout);
+  if (::chdir(a.cwd) < 0) child_fail(a.err_w, kStageChdir);
+#ifdef CLOSE_RANGE_CLOEXEC
+  // Descriptors the worker's libraries opened without O_CLOEXEC stay out of the task.
+  ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+#endif
+  ::execve("/bin/sh", a.argv, a.envp);
+  child_fail(a.err_w, kStageExec);
+}
+
+bool valid_env_name(const std::string& name) {
+  return !name.empty() && name.find('=') == std::string::npos && name.find('\0') == std::string::npos;
+}
+
+// One try from fork to reap: the state of the poll loop.
+class TryLoop {
+ public:
+  TryLoop(const ShellTry& t, const ShellRunner::ProgressFn& on_progress, std::atomic<bool>& cancel,
+          const std::function<TimePoint()>& now, LogSink& log, std::string checkpoint_path)
+      : t_(t), on_progress_(on_progress), cancel_(cancel), now_(now), log_(log),
+        checkpoint_path_(std::move(checkpoint_path)), reported_checkpoint_(t.checkpoint) {}
+
+  // Runs the loop until the child is reaped and its group is gone; takes
+  // ownership of out_r.
+  void run(pid_t pid, int out_r) {
+    pid_ = pid;
+    out_.reset(out_r);
+    int flags = ::fcntl(out_.get(), F_GETFL);
+    if (flags >= 0) ::fcntl(out_.get(), F_SETFL, flags | O_NONBLOCK);
+    // glibc's <sys/pidfd.h> lacks extern "C" in some versions: the raw call.
+    // -1 on old kernels: child exit is then noticed by the kTick polling.
+    pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+
+    const auto start = SteadyClock::now();
+    // Clamped so that no sum below can overflow the clock.
+    const Duration interval = std::clamp<Duration>(t_.heartbeat_interval, 10ms, kLongest);
+    const Duration grace = std::clamp<Duration>(t_.kill_grace, Duration::zero(), kLongest);
+    std::optional<SteadyClock::time_point> deadline;
+    if (t_.timeout) deadline = start + std::clamp<Duration>(*t_.timeout, Duration::zero(), kLongest);
+    auto next_beat = start + interval;
+
+    for (;;) {
+      auto now = SteadyClock::now();
+      if (!reaped_ && stop_ == Stop::none) {
+        if (cancel_.load()) {
+          begin_stop(Stop::canceled, now, grace);
+        } else if (deadline && now >= *deadline) {
+          begin_stop(Stop::timeout, now, grace);
+        }
+      }
+      if (stop_ != Stop::none && !group_done_ && now >= kill_at_) {
+        ::kill(-pid_, SIGKILL);
+        mark_group_done(now);
+      }
+      if (!reaped_ && now >= next_beat) {
+        heartbeat();
+        next_beat += interval;
+        if (next_beat <= now) next_beat = now + interval;
+      }
+      if (reaped_ && !group_done_ && !group_alive(pid_)) mark_group_done(now);
+      if (reaped_ && group_done_ && (!out_.valid() || now >= drain_until_)) break;
+
+      // Sleep until the next thing that can happen.
+      SteadyClock::time_point wake = now + 1h;
+      if (!reaped_) {
+        wake = std::min(wake, next_beat);
+        wake = std::min(wake, now + kTick);  // cancel flag; child exit without pidfd
+        if (deadline && stop_ == Stop::none) wake = std::min(wake, *deadline);
+      }
+      if (stop_ != Stop::none && !group_done_) wake = std::min(wake, std::min(kill_at_, now + kTick));
+      if (group_done_) wake = std::min(wake, drain_until_);
+      auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(wake - now).count();
+      if (wait_ms < 0) wait_ms = 0;
+
+      pollfd fds[2];
+      nfds_t n = 0;
+      int out_idx = -1;
+      if (out_.valid()) {
+        out_idx = static_cast<int>(n);
+        fds[n++] = pollfd{out_.get(), POLLIN, 0};
+      }
+      if (pidfd_.valid() && !reaped_) fds[n++] = pollfd{pidfd_.get(), POLLIN, 0};
+      int ready = ::poll(n ? fds : nullptr, n, static_cast<int>(wait_ms));
+      if (ready < 0 && errno != EINTR) {
+        // Should not happen with valid descriptors; do not spin.
+        ::usleep(10000);
+      }
+      if (ready > 0 && out_idx >= 0 && fds[out_idx].revents != 0) drain_pipe();
+      if (!reaped_) check_child();
+    }
+  }
+
+  enum class Stop { none, timeout, canceled };
+  Stop stop() const { return stop_; }
+  std::optional<int> status() const { return status_; }
+  void note_oversize_checkpoint() {
+    if (oversize_noted_) return;
+    oversize_noted_ = true;
+    log_.note("checkpoint over " + std::to_string(t_.file_cap_bytes) + " bytes ignored");
+  }
+
+ private:
+  void begin_stop(Stop why, SteadyClock::time_point now, Duration grace) {
+    stop_ = why;
+    ::kill(-pid_, SIGTERM);
+    kill_at_ = now + grace;
+  }
+
+  void mark_group_done(SteadyClock::time_point now) {
+    group_done_ = true;
+    drain_until_ = now + kDrain;
+  }
+
+  void drain_pipe() {
+    char buf[kReadChunk];
+    // Bounded so that a task flooding its output still gets heartbeats,
+    // timeouts and cancel on time.
+    for (int i = 0; i < 16; ++i) {
+      ssize_t r = ::read(out_.get(), buf, sizeof buf);
+      if (r > 0) {
+        log_.task_output(buf, static_cast<size_t>(r));
+        last_activity_ = now_();
+        continue;
+      }
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      out_.reset();  // EOF (every writer gone) or an error: stop reading
+      return;
+    }
+  }
+
+  void check_child() {
+    siginfo_t info{};
+    int r;
+    // WNOWAIT: the zombie keeps its pid, so the group id cannot be reused
+    // before the group is killed.
+    do {
+      r = ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+      if (errno == ECHILD) {  // reaped by someone else (a SIGCHLD handler of the host)
+        reaped_ = true;
+        ::kill(-pid_, SIGKILL);
+        mark_group_done(SteadyClock::now());
+      }
+      return;
+    }
+    if (info.si_pid != pid_) return;
+    if (stop_ == Stop::none) {
+      // A normal end: whatever the task left running in its group goes too.
+      ::kill(-pid_, SIGKILL);
+      mark_group_done(SteadyClock::now());
+    }
+    // While stopping, the rest of the group keeps its grace (checked above).
+    int status = 0;
+    pid_t w;
+    do {
+      w = ::waitpid(pid_, &status, 0);
+    } while (w < 0 && errno == EINTR);
+    reaped_ = true;
+    if (w == pid_) status_ = status;
+    pidfd_.reset();
+  }
+
+  void heartbeat() {
+    ShellProgress p;
+    std::string content, err;
+    switch (read_task_file(checkpoint_path_, t_.file_cap_bytes, content, err)) {
+      case FileRead::ok:
+        if (!reported_checkpoint_ || *reported_checkpoint_ != content) {
+          reported_checkpoint_ = content;
+          p.checkpoint = std::move(content);
+          last_activity_ = now_();
+        }
+        break;
+      case FileRead::too_big:
+        note_oversize_checkpoint();
+        break;
+      case FileRead::missing:
+      case FileRead::error:
+        break;
+    }
+    p.last_activity_at = last_activity_;
+    p.log_bytes = log_.bytes();
+    if (!on_progress_) return;
+    try {
+      on_progress_(p);
+    } catch (...) {
+      // The caller's failure to record a heartbeat must not abandon the
+      // process group; the try goes on.
+    }
+  }
+
+  const ShellTry& t_;
+  const ShellRunner::ProgressFn& on_progress_;
+  std::atomic<bool>& cancel_;
+  const std::function<TimePoint()>& now_;
+  LogSink& log_;
+  std::string checkpoint_path_;
+  std::optional<std::string> reported_checkpoint_;
+
+  pid_t pid_ = -1;
+  Fd out_, pidfd_;
+  Stop stop_ = Stop::none;
+  SteadyClock::time_point kill_at_{}, drain_until_{};
+  bool reaped_ = false, group_done_ = false, oversize_noted_ = false;
+  std::optional<int> status_;
+  std::optional<TimePoint> last_activity_;
+};
+
+ShellResult not_started(std::string reason) {
+  ShellResult r;
+  r.outcome = ShellResult::Outcome::failed;
+  r.exit_code = -1;
+  r.reason = std::move(reason);
+  return r;
+}
+
+}  // namespace
+
+const char* to_string(ShellResult::Outcome o) {
+  switch (o) {
+    case ShellResult::Outcome::success: return "success";
+    case ShellResult::Outcome::failed: return "failed";
+    case ShellResult::Outcome::skipped: return "skipped";
+    case ShellResult::Outcome::timeout: return "timeout";
+    case ShellResult::Outcome::canceled: return "canceled";
+  }
+  return "failed";
+}
+
+ShellRunner::ShellRunner(std::function<TimePoint()> now) : now_(std::move(now)) {
+  if (!now_) now_ = [] { return SystemClock::instance().now(); };
+}
+
+ShellResult ShellRunner::run(const ShellTry& t, const ProgressFn& on_progress, std::atomic<bool>& cancel) {
+  if (cancel.load()) {
+    ShellResult r;
+    r.outcome = ShellResult::Outcome::canceled;
+    r.reason = "canceled before start";
+    return r;
+  }
+  if (t.scratch_dir.empty()) return not_started("cannot start: no scratch folder");
+  if (t.log_path.empty()) return not_started("cannot start: no log path");
+
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(t.scratch_dir, ec);
+  if (!fs::is_directory(t.scratch_dir, ec)) {
+    return not_started("cannot start: scratch folder " + t.scratch_dir + " is not a directory");
+  }
+  const std::string checkpoint_path = (fs::path(t.scratch_dir) / kCheckpointName).string();
+  const std::string output_path = (fs::path(t.scratch_dir) / kOutputName).string();
+
+  // The log first, so that every later failure can be told there too.
+  Fd log_fd(::open(t.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  if (!log_fd.valid()) return not_started("cannot open log " + t.log_path + ": " + errno_text(errno));
+  LogSink log(log_fd.get(), t.log_cap_bytes);
+  auto fail_start = [&](const std::string& why) {
+    log.note("cannot start: " + why);
+    ShellResult r = not_started("cannot start: " + why);
+    r.log_bytes = log.bytes();
+    return r;
+  };
+
+  // Files of an earlier use of the folder must not pass for this try's.
+  ::unlink(output_path.c_str());
+  ::unlink(checkpoint_path.c_str());
+  if (t.checkpoint) {
+    Fd ck(::open(checkpoint_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!ck.valid() || !write_all(ck.get(), t.checkpoint->data(), t.checkpoint->size())) {
+      return fail_start("cannot write checkpoint file " + checkpoint_path + ": " + errno_text(errno));
+    }
+  }
+
+  std::string cwd = t.working_dir.empty() ? t.scratch_dir : t.working_dir;
+  if (!t.working_dir.empty()) {
+    struct stat st {};
+    if (::stat(t.working_dir.c_str(), &st) != 0) {
+      return fail_start("working_dir " + t.working_dir + ": " + errno_text(errno));
+    }
+    if (!S_ISDIR(st.st_mode)) return fail_start("working_dir " + t.working_dir + " is not a directory");
+  }
+  if (t.command.find('\0') != std::string::npos) return fail_start("the command holds a NUL byte");
+
+  // Environment: the worker's, minus its own BATON_* settings (its token and
+  // database URL are not the task's business), plus the task's env, plus the
+  // try's BATON_* variables, which win.
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    size_t eq = kv.find('=');
+    if (eq == std::string_view::npos || eq == 0) continue;
+    std::string key(kv.substr(0, eq));
+    if (key.rfind("BATON_", 0) == 0) continue;
+    env.emplace(std::move(key), std::string(kv.substr(eq + 1)));
+  }
+  for (const auto& [k, v] : t.env) {
+    if (!valid_env_name(k)) return fail_start("bad environment variable name '" + k + "'");
+    if (v.find('\0') != std::string::npos) return fail_start("environment variable " + k + " holds a NUL byte");
+    env[k] = v;
+  }
+  env["BATON_DAG_ID"] = t.dag_id;
+  env["BATON_TASK_ID"] = t.task_id;
+  env["BATON_RUN_ID"] = t.run_id;
+  env["BATON_TRY_NUMBER"] = std::to_string(t.try_number);
+  env["BATON_MAP_INDEX"] = std::to_string(t.map_index);
+  env["BATON_LOGICAL_DATE"] = t.logical_date;
+  env["BATON_DATA_INTERVAL_START"] = t.data_interval_start;
+  env["BATON_DATA_INTERVAL_END"] = t.data_interval_end;
+  env["BATON_DS"] = t.ds;
+  env["BATON_PARAMS"] = t.params_json;
+  env["BATON_CHECKPOINT_FILE"] = checkpoint_path;
+  env["BATON_OUTPUT_FILE"] = output_path;
+
+  std::vector<std::string> env_strings;
+  env_strings.reserve(env.size());
+  for (auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::string sh = "/bin/sh", dash_c = "-c", command = t.command;
+  char* argv[] = {sh.data(), dash_c.data(), command.data(), nullptr};
+
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) return fail_start("pipe: " + errno_text(errno));
+  Fd out_r(lift_fd(out_pipe[0])), out_w(lift_fd(out_pipe[1]));
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) return fail_start("pipe: " + errno_text(errno));
+  Fd err_r(lift_fd(err_pipe[0])), err_w(lift_fd(err_pipe[1]));
+  Fd devnull(lift_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC)));
+  if (!out_r.valid() || !out_w.valid() || !err_r.valid() || !err_w.valid() || !devnull.valid()) {
+    return fail_start("cannot set up the child's descriptors: " + errno_text(errno));
+  }
+
+  ChildArgs args{devnull.get(), out_w.get(), err_w.get(), cwd.c_str(), argv, envp.data()};
+  pid_t pid = ::fork();
+  if (pid < 0) return fail_start("fork: " + errno_text(errno));
+  if (pid == 0) child_exec(args);
+
+  out_w.reset();
+  err_w.reset();
+  devnull.reset();
+  // EOF on the error pipe means exec succeeded (close-on-exec); by then the
+  // child has its own session, so the group can be signalled.
+  int msg[2] = {0, 0};
+  size_t got = 0;
+  while (got < sizeof msg) {
+    ssize_t r = ::read(err_r.get(), reinterpret_cast<char*>(msg) + got, sizeof msg - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += static_cast<size_t>(r);
+  }
+  err_r.reset();
+  if (got > 0) {
+    int status;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    std::string why = got == sizeof msg ? std::string(stage_name(msg[0])) + ": " + errno_text(msg[1])
+                                        : std::string("the child failed before exec");
+    if (msg[0] == kStageChdir) why = "working directory " + cwd + ": " + errno_text(msg[1]);
+    return fail_start(why);
+  }
+
+  TryLoop loop(t, on_progress, cancel, now_, log, checkpoint_path);
+  loop.run(pid, out_r.release());
+
+  ShellResult r;
+  std::string content, err;
+  switch (read_task_file(checkpoint_path, t.file_cap_bytes, content, err)) {
+    case FileRead::ok: r.checkpoint = std::move(content); break;
+    case FileRead::too_big: loop.note_oversize_checkpoint(); break;
+    case FileRead::missing:
+    case FileRead::error: break;
+  }
+
+  const std::optional<int> status = loop.status();
+  const bool exited = status && WIFEXITED(*status);
+  if (exited) r.exit_code = WEXITSTATUS(*status);
+  using Outcome = ShellResult::Outcome;
+  auto fail = [&](const std::string& why) {
+    r.outcome = Outcome::failed;
+    r.reason = why;
+    log.note(why);
+  };
+  switch (loop.stop()) {
+    case TryLoop::Stop::timeout:
+      r.outcome = Outcome::timeout;
+      r.reason = "timeout after " + format_timeout(t.timeout.value_or(Duration::zero()));
+      break;
+    case TryLoop::Stop::canceled:
+      r.outcome = Outcome::canceled;
+      r.reason = "canceled";
+      break;
+    case TryLoop::Stop::none:
+      if (!status) {
+        r.outcome = Outcome::failed;
+        r.reason = "lost the exit status of the task";
+      } else if (!exited) {
+        r.outcome = Outcome::failed;
+        r.reason = WIFSIGNALED(*status) ? "killed by signal " + std::to_string(WTERMSIG(*status))
+                                        : "ended abnormally";
+      } else if (r.exit_code == 0) {
+        r.outcome = Outcome::success;
+        switch (read_task_file(output_path, t.file_cap_bytes, content, err)) {
+          case FileRead::missing: break;
+          case FileRead::too_big:
+            fail("output file over " + std::to_string(t.file_cap_bytes) + " bytes");
+            break;
+          case FileRead::error: fail("cannot read output file: " + err); break;
+          case FileRead::ok:
+            if (json_depth(content) > kMaxOutputDepth) {
+              fail("output file nested deeper than " + std::to_string(kMaxOutputDepth) + " levels");
+              break;
+            }
+            try {
+              auto j = nlohmann::json::parse(content);
+              if (!j.is_object()) {
+                fail(std::string("output file is not a JSON object (it is ") + j.type_name() + ")");
+              } else {
+                r.output_json = j.dump();
+              }
+            } catch (const nlohmann::json::exception& e) {
+              fail(std::string("output file is not valid JSON: ") + e.what());
+            }
+            break;
+        }
+      } else if (r.exit_code == t.skip_exit_code) {
+        r.outcome = Outcome::skipped;
+        r.reason = "exit code " + std::to_string(r.exit_code) + " (skip_exit_code)";
+      } else {
+        r.outcome = Outcome::failed;
+        r.reason = "exit code " + std::to_string(r.exit_code);
+      }
+      break;
+  }
+  r.log_bytes = log.bytes();
+  r.log_truncated = log.truncated();
+  return r;
+}
+
+}  // namespace baton::executor

@@ -8,6 +8,14 @@
 // safe to call from several threads at once, one try each. Setting the
 // `cancel` flag from any thread ends the try like a timeout (SIGTERM to the
 // group, grace, SIGKILL) with outcome `canceled`.
+//
+// The try's files are `checkpoint` and `output.json` in scratch_dir (named by
+// BATON_CHECKPOINT_FILE and BATON_OUTPUT_FILE); stale ones are removed at the
+// start. The checkpoint is read at every heartbeat, so a task should replace
+// it atomically (write a temporary file, then rename). The task's environment
+// is the worker's minus the worker's own BATON_* settings (token, database
+// URL), plus the task's `env`, plus the try's BATON_* variables, which win.
+// When the main child ends, whatever it left running in its group is killed.
 #pragma once
 
 #include <atomic>

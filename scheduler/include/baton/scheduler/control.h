@@ -1,0 +1,69 @@
+// Control: what the API (and the CLI through it) may ask of the scheduler —
+// intents that change runs, recorded and carried out by the scheduler, never
+// by the API itself (DESIGN.md: "api never schedules"). Reads go straight to
+// the Store. Every method is safe to call from any thread (the API's); the
+// scheduler carries the intent out on its own event loop and answers when it
+// is done (or has failed), so a caller that then reads the store sees the
+// change. `actor` is the token name, for the audit log.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "baton/core/result.h"
+#include "baton/core/states.h"
+#include "baton/core/time.h"
+#include "baton/store/store.h"
+
+namespace baton::scheduler {
+
+struct TriggerRequest {
+  std::optional<TimePoint> logical_date;  // default: now
+  std::string params_json = "{}";         // a JSON object; overrides the DAG's params
+  std::optional<std::string> idempotency_key;
+  std::optional<std::string> note;
+};
+
+struct TriggerResult {
+  store::RunRecord run;
+  bool created = true;  // false: the idempotency key was seen, this is the first run
+};
+
+struct MemberInfo {
+  std::string id;
+  TimePoint heartbeat_at{};
+  int partitions = 0;
+};
+
+struct SchedulerStatus {
+  std::vector<MemberInfo> members;
+  std::string leader;
+  bool running = false;
+};
+
+class Control {
+ public:
+  virtual ~Control() = default;
+
+  // Errors: not_found (no such DAG/run/task), invalid_argument (bad params,
+  // DAG inactive), conflict (e.g. clearing a running task).
+  virtual Result<TriggerResult> trigger(const std::string& dag_id, const TriggerRequest& request,
+                                        const std::string& actor) = 0;
+  virtual Status cancel_run(const std::string& dag_id, const std::string& run_id, const std::string& actor) = 0;
+  // version: "pinned" (rerun on the run's own DAG version) or "latest".
+  virtual Status clear_task(const std::string& dag_id, const std::string& run_id, const std::string& task_id,
+                            bool downstream, bool latest_version, const std::string& actor) = 0;
+  // to: success or failed.
+  virtual Status mark_task(const std::string& dag_id, const std::string& run_id, const std::string& task_id,
+                           TaskState to, const std::string& actor) = 0;
+  virtual Status set_paused(const std::string& dag_id, bool paused, const std::string& actor) = 0;
+  // Every reason why a task instance is not running, in words (SPEC §8).
+  virtual Result<std::vector<std::string>> waiting_for(const std::string& dag_id, const std::string& run_id,
+                                                       const std::string& task_id, int map_index) = 0;
+  virtual SchedulerStatus status() = 0;
+  // The folder the try logs live in (TryRecord::log_path is relative to it).
+  virtual std::string logs_dir() const = 0;
+};
+
+}  // namespace baton::scheduler
