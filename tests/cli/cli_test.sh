@@ -125,6 +125,10 @@ check next-wildcard-fallback 0 "$baton" schedule next --cron "0 * * * *" --tz Am
 same next-wildcard-fallback "2026-11-01T05:00:00Z
 2026-11-01T06:00:00Z
 2026-11-01T07:00:00Z"
+check next-cron-after-2037 0 "$baton" schedule next --cron "0 12 1 7 *" --tz Europe/Berlin --after 2037-06-01 --count 3
+same next-cron-after-2037 "2037-07-01T10:00:00Z
+2038-07-01T10:00:00Z
+2039-07-01T10:00:00Z"
 check next-every 0 "$baton" schedule next --every 15m --start 2026-01-01T00:05:00Z --after 2026-01-01T00:00:00Z --count 2
 same next-every "2026-01-01T00:05:00Z
 2026-01-01T00:20:00Z"

@@ -1,6 +1,9 @@
 // TimeZone: an IANA zone from the operating system's tz database (through
-// Howard Hinnant's date/tz, kept out of this header). Zones are immutable and
-// live for the whole process: copy the handle freely, use it from any thread.
+// Howard Hinnant's date/tz, kept out of this header). After the last transition
+// stored in the zone's TZif file, offsets follow the POSIX TZ rule of the file's
+// footer (e.g. `CET-1CEST,M3.5.0,M10.5.0/3`), up to the year 9999. Zones are
+// immutable and live for the whole process: copy the handle freely, use it from
+// any thread.
 #pragma once
 
 #include <optional>
@@ -44,8 +47,14 @@ class TimeZone {
   TimePoint resolve(const DateTimeText& text) const;
 
  private:
+  struct Tail;  // the zone's footer rule, defined in timezone.cpp
+
   std::string name_ = "UTC";
   const void* zone_ = nullptr;  // const date::time_zone*, or null for UTC
+  // The footer rule that takes over after the last stored transition, or null
+  // when the zone has no DST rule there (or its file could not be read). Owned
+  // by a process-wide cache: immortal, like zone_.
+  const Tail* tail_ = nullptr;
 };
 
 // Local wall time of an instant, formatted like `2026-03-29 03:00:00 +02:00`.
