@@ -59,6 +59,12 @@ Status RunEngine::set(int ti, TaskState to, std::vector<Transition>& out, std::s
   return {};
 }
 
+void RunEngine::restore(RunState state, std::vector<TaskInstance> instances) {
+  state_ = state;
+  canceled_ = state == RunState::canceled;
+  if (instances.size() == tis_.size()) tis_ = std::move(instances);
+}
+
 std::vector<Transition> RunEngine::start() {
   std::vector<Transition> out;
   if (state_ != RunState::queued) return out;

@@ -55,6 +55,10 @@ class RunEngine {
   int index_of(const std::string& task_id) const { return graph_->index_of(task_id); }
   RunState state() const { return state_; }
 
+  // Rebuilds a run read back from the store (recovery, a partition taken
+  // over): the run's state and its task instances, in spec order.
+  void restore(RunState state, std::vector<TaskInstance> instances);
+
   // Starts the run: every task whose trigger rule allows it becomes scheduled.
   std::vector<Transition> start();
 

@@ -1,0 +1,71 @@
+// Scheduler: the event loop of one scheduling process (DESIGN.md "The
+// scheduler"). It watches the DAGs folder, registers DAG versions, creates runs
+// (cron and `every` ticks with catchup, manual triggers), keeps every active
+// run in memory (RunEngine), dispatches ready task instances to its local
+// worker slots within the limits (workers, pools, max_active_tasks,
+// max_active_runs, priority) and writes every change through to the store in
+// one transaction per turn of the loop, before acting on it.
+//
+// Threads: one Boost.Asio event loop thread (kept out of this header) owns all
+// scheduling state; N worker threads run tries; Control methods may be called
+// from any thread (they post to the loop and wait for its answer).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "baton/core/clock.h"
+#include "baton/core/result.h"
+#include "baton/scheduler/control.h"
+#include "baton/store/store.h"
+
+namespace baton::scheduler {
+
+struct SchedulerOptions {
+  std::string dags_dir = "./dags";
+  std::string logs_dir = "./logs";
+  int workers = 4;  // local worker slots
+  Duration heartbeat_interval = std::chrono::seconds(5);
+  Duration folder_poll = std::chrono::seconds(1);
+  Duration shutdown_grace = std::chrono::seconds(30);
+  std::string member_id;  // default: host:pid
+};
+
+class Scheduler final : public Control {
+ public:
+  Scheduler(store::Store& store, const Clock& clock, SchedulerOptions options);
+  ~Scheduler() override;
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Loads the DAGs folder, recovers unfinished runs from the store (tries
+  // that were running in a previous life of this process failed as
+  // worker_lost), starts the loop and the workers.
+  Status start();
+  // No new work; running tries get shutdown_grace to finish, then are killed
+  // and recorded as failed with reason `shutdown`; state is flushed.
+  void stop();
+
+  Result<TriggerResult> trigger(const std::string& dag_id, const TriggerRequest& request,
+                                const std::string& actor) override;
+  Status cancel_run(const std::string& dag_id, const std::string& run_id, const std::string& actor) override;
+  Status clear_task(const std::string& dag_id, const std::string& run_id, const std::string& task_id,
+                    bool downstream, bool latest_version, const std::string& actor) override;
+  Status mark_task(const std::string& dag_id, const std::string& run_id, const std::string& task_id, TaskState to,
+                   const std::string& actor) override;
+  Status set_paused(const std::string& dag_id, bool paused, const std::string& actor) override;
+  Result<std::vector<std::string>> waiting_for(const std::string& dag_id, const std::string& run_id,
+                                               const std::string& task_id, int map_index) override;
+  SchedulerStatus status() override;
+  std::string logs_dir() const override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The run id of a run (SPEC §4): scheduled__20261121T000000Z,
+// manual__20261122T101503Z_1a2b3c, ...
+std::string make_run_id(const std::string& run_type, TimePoint logical_date, bool with_suffix);
+
+}  // namespace baton::scheduler

@@ -1,0 +1,1190 @@
+// The scheduler's event loop. All scheduling state lives on the loop thread;
+// workers and API threads talk to it by posting handlers. Each handler ends
+// with flush(): the turn's changes go to the store in one transaction, and
+// only then are tries handed to workers.
+#include "baton/scheduler/scheduler.h"
+
+#include <boost/asio.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "baton/core/random.h"
+#include "baton/dsl/dag_folder.h"
+#include "baton/dsl/template.h"
+#include "baton/executor/shell_runner.h"
+#include "baton/scheduler/run_engine.h"
+
+namespace baton::scheduler {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string make_run_id(const std::string& run_type, TimePoint logical_date, bool with_suffix) {
+  std::string ts = format_utc(std::chrono::time_point_cast<std::chrono::seconds>(logical_date));
+  std::string compact;
+  for (char c : ts)
+    if (c != '-' && c != ':') compact += c;
+  return run_type + "__" + compact + (with_suffix ? "_" + random_hex(3) : "");
+}
+
+namespace {
+
+constexpr int kPartitions = 64;
+const TimePoint kMinInstant{Duration(-62135596800LL * 1000000)};  // 0001-01-01
+
+int partition_of(const std::string& dag_id) {
+  return static_cast<int>(std::hash<std::string>{}(dag_id) % kPartitions);
+}
+
+struct DagEntry {
+  std::string dag_id;
+  std::string file;
+  dsl::DagGraphPtr graph;
+  bool paused = false;
+  bool active = true;
+  std::optional<TimePoint> last_tick;
+  int running_tasks = 0;  // queued + running task instances (max_active_tasks)
+};
+
+struct ActiveRun {
+  store::RunRecord rec;
+  dsl::DagGraphPtr graph;
+  std::unique_ptr<RunEngine> engine;
+  std::vector<store::TaskInstanceRecord> tis;  // index = task index in graph->spec().tasks
+};
+
+// What a worker needs for one try.
+struct Assignment {
+  long long run_pk = 0;
+  int ti = 0;
+  long long ti_id = 0;
+  std::string attempt_token;
+  dsl::TaskType type = dsl::TaskType::noop;
+  std::string command_template;
+  std::map<std::string, dsl::TemplateText> env_templates;
+  dsl::RenderContext ctx;
+  executor::ShellTry shell;
+};
+
+struct Finished {
+  long long run_pk;
+  int ti;
+  std::string attempt_token;
+  TryOutcome outcome;
+  std::string reason;
+  std::optional<int> exit_code;
+  std::optional<std::string> output;
+  long long log_bytes = 0;
+};
+
+// Ready task instances in dispatch order: live runs before backfills, then
+// higher priority, then older logical date.
+struct ReadyKey {
+  int backfill;
+  int neg_priority;
+  long long logical_date;
+  long long run_pk;
+  int ti;
+  auto operator<=>(const ReadyKey&) const = default;
+};
+
+}  // namespace
+
+struct Scheduler::Impl {
+  Impl(store::Store& s, const Clock& c, SchedulerOptions o) : store(s), clock(c), options(std::move(o)) {}
+
+  store::Store& store;
+  const Clock& clock;
+  SchedulerOptions options;
+  std::shared_ptr<spdlog::logger> log = spdlog::default_logger()->clone("scheduler");
+
+  asio::io_context io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
+  asio::steady_timer timer{io};
+  asio::steady_timer poll_timer{io};
+  std::thread loop_thread;
+  bool stopping = false;
+
+  // ---- state of the loop thread ----
+  std::map<std::string, DagEntry> dags;
+  std::map<std::string, std::pair<long long, long long>> file_stamps;  // path -> (mtime ns, size)
+  std::map<long long, ActiveRun> runs;
+  std::set<ReadyKey> ready;
+  std::multimap<TimePoint, std::string> dag_due;  // when a DAG's next interval completes
+  std::multimap<TimePoint, long long> run_wake;   // retries
+  std::map<std::string, int> pool_slots, pool_used;
+  int free_workers = 0;
+  store::WriteBatch batch;
+  std::vector<Assignment> to_dispatch;
+
+  // ---- workers ----
+  std::mutex work_mu;
+  std::condition_variable work_cv;
+  std::deque<Assignment> work;
+  bool workers_stop = false;
+  std::vector<std::thread> workers;
+  std::mutex cancel_mu;
+  std::map<long long, std::shared_ptr<std::atomic<bool>>> cancel_flags;  // ti_id -> flag
+  std::atomic<int> busy_workers{0};
+
+  // ================= helpers =================
+
+  template <class F>
+  auto on_loop(F fn) -> decltype(fn()) {
+    using R = decltype(fn());
+    std::promise<R> p;
+    auto fut = p.get_future();
+    asio::post(io, [&] {
+      // The changes reach the store before the caller hears back, so that
+      // whatever it reads next already shows them.
+      try {
+        R r = fn();
+        flush();
+        p.set_value(std::move(r));
+      } catch (...) {
+        flush();
+        p.set_exception(std::current_exception());
+      }
+    });
+    return fut.get();
+  }
+
+  void audit(const std::string& actor, const std::string& action, const std::string& target, json details) {
+    batch.audit.push_back({actor, action, target, details.dump(-1, ' ', false, json::error_handler_t::replace)});
+  }
+
+  // Writes the turn's changes, then hands the queued tries to the workers.
+  void flush() {
+    if (!batch.empty()) {
+      if (auto s = store.apply(batch); !s) log->error("writing to the store failed: {}", s.error().message);
+      batch = {};
+    }
+    if (!to_dispatch.empty()) {
+      {
+        std::lock_guard lock(work_mu);
+        for (auto& a : to_dispatch) work.push_back(std::move(a));
+      }
+      work_cv.notify_all();
+      to_dispatch.clear();
+    }
+    arm_timer();
+  }
+
+  void arm_timer() {
+    std::optional<TimePoint> next;
+    if (!dag_due.empty()) next = dag_due.begin()->first;
+    if (!run_wake.empty() && (!next || run_wake.begin()->first < *next)) next = run_wake.begin()->first;
+    if (!next) return;
+    auto wait = *next - clock.now();
+    if (wait < Duration(0)) wait = Duration(0);
+    timer.expires_after(wait);
+    timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopping) return;
+      on_timer();
+      flush();
+    });
+  }
+
+  // ================= DAGs =================
+
+  void scan_folder(bool first) {
+    auto files = dsl::find_dag_files({options.dags_dir});
+    if (!files) {
+      if (first) log->warn("DAGs folder: {}", files.error().message);
+      return;
+    }
+    std::map<std::string, std::pair<long long, long long>> now_stamps;
+    std::vector<std::string> changed;
+    for (auto& f : *files) {
+      struct stat st {};
+      if (::stat(f.c_str(), &st) != 0) continue;
+      auto stamp = std::make_pair(static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec,
+                                  static_cast<long long>(st.st_size));
+      now_stamps[f] = stamp;
+      auto it = file_stamps.find(f);
+      if (it == file_stamps.end() || it->second != stamp) changed.push_back(f);
+    }
+    bool removed = false;
+    for (auto& [f, _] : file_stamps) removed = removed || !now_stamps.count(f);
+    if (changed.empty() && !removed) return;
+    file_stamps = now_stamps;
+    // Recompile the whole folder so that duplicate ids are judged across it;
+    // compiling is cheap next to the I/O (docs/benchmarks.md).
+    auto load = dsl::load_dag_files(*files);
+    std::set<std::string> seen;
+    for (auto& lf : load.files) {
+      const auto& r = lf.result;
+      if (r.dag_id.empty()) {
+        for (auto& e : r.errors) log->warn("{}", e.format());
+        continue;
+      }
+      seen.insert(r.dag_id);
+      if (!r.graph) {
+        json errs = json::array();
+        for (auto& e : r.errors) errs.push_back({{"file", e.file}, {"line", e.pos.line}, {"column", e.pos.col},
+                                                 {"message", e.message}});
+        if (auto s = store.set_import_errors(r.dag_id, lf.path, partition_of(r.dag_id),
+                                             errs.dump(-1, ' ', false, json::error_handler_t::replace));
+            !s)
+          log->error("{}", s.error().message);
+        for (auto& e : r.errors) log->warn("{}", e.format());
+        continue;
+      }
+      register_graph(r.graph, lf.path);
+    }
+    for (auto& [id, d] : dags)
+      if (d.active && !seen.count(id) && d.graph) {
+        d.active = false;
+        if (auto s = store.deactivate_dag(id, "system"); !s) log->error("{}", s.error().message);
+        log->info("DAG {} removed (its file is gone): no new runs", id);
+      }
+  }
+
+  void register_graph(const dsl::DagGraphPtr& g, const std::string& path) {
+    DagEntry& d = dags[g->dag_id()];
+    bool changed = !d.graph || d.graph->hash() != g->hash() || !d.active;
+    d.dag_id = g->dag_id();
+    d.file = path;
+    if (!changed) return;
+    store::DagVersionRecord v;
+    v.dag_id = g->dag_id();
+    v.version = g->hash();
+    v.compiled = g->canonical_json();
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    v.source = ss.str();
+    v.file = path;
+    if (auto r = store.register_dag_version(v, g->spec().ns, partition_of(g->dag_id()), "system"); !r) {
+      log->error("registering DAG {}: {}", g->dag_id(), r.error().message);
+      return;
+    }
+    d.graph = g;
+    d.active = true;
+    if (auto rec = store.get_dag(g->dag_id())) {
+      d.paused = rec->paused;
+      d.last_tick = rec->last_tick;
+    }
+    versions[{g->dag_id(), g->hash()}] = g;
+    log->info("DAG {} version {} from {}", g->dag_id(), g->hash().substr(0, 12), path);
+    plan_dag(d);
+  }
+
+  std::map<std::pair<std::string, std::string>, dsl::DagGraphPtr> versions;
+
+  dsl::DagGraphPtr graph_of(const std::string& dag_id, const std::string& version) {
+    auto it = versions.find({dag_id, version});
+    if (it != versions.end()) return it->second;
+    auto v = store.get_dag_version(dag_id, version);
+    if (!v) return nullptr;
+    auto r = dsl::compile_dag(v->source, v->file);
+    if (!r.graph || r.graph->hash() != version) {
+      log->error("DAG {} version {} no longer compiles to itself", dag_id, version);
+      if (!r.graph) return nullptr;
+    }
+    versions[{dag_id, version}] = r.graph;
+    return r.graph;
+  }
+
+  int unfinished_runs(const std::string& dag_id) const {
+    int n = 0;
+    for (auto& [_, r] : runs) n += r.rec.dag_id == dag_id ? 1 : 0;
+    return n;
+  }
+
+  // Creates the runs a DAG's schedule owes (catchup or only the latest
+  // interval) and arms the time its next interval completes.
+  void plan_dag(DagEntry& d) {
+    if (!d.graph || !d.active || d.paused || stopping) return;
+    const Schedule& s = d.graph->schedule();
+    if (!s.is_time_based()) return;
+    const auto& spec = d.graph->spec();
+    TimePoint now = clock.now();
+    if (spec.catchup) {
+      while (unfinished_runs(d.dag_id) < spec.max_active_runs) {
+        auto start = d.last_tick ? s.next_tick(*d.last_tick) : s.next_tick(kMinInstant);
+        if (!start) break;
+        auto end = s.next_tick(*start);
+        if (!end || *end > now) break;
+        if (!create_scheduled_run(d, *start, *end)) break;
+      }
+    } else {
+      auto end = s.prev_tick(now);
+      auto start = end ? s.prev_tick(*end - Duration(1)) : std::nullopt;
+      if (start && (!d.last_tick || *start > *d.last_tick)) create_scheduled_run(d, *start, *end);
+    }
+    // The next interval after the last one with a run completes at:
+    auto next_start = d.last_tick ? s.next_tick(*d.last_tick) : s.next_tick(kMinInstant);
+    auto due = next_start ? s.next_tick(*next_start) : std::nullopt;
+    if (due && !spec.catchup && *due < now) {
+      auto e = s.next_tick(now);
+      due = e;
+    }
+    if (due) dag_due.emplace(std::max(*due, now), d.dag_id);
+  }
+
+  bool create_scheduled_run(DagEntry& d, TimePoint start, TimePoint end) {
+    store::RunRecord r;
+    r.dag_id = d.dag_id;
+    r.run_type = "scheduled";
+    r.run_id = make_run_id("scheduled", start, false);
+    r.logical_date = start;
+    r.data_interval_start = start;
+    r.data_interval_end = end;
+    r.params = d.graph->spec().params_json;
+    r.dag_version = d.graph->hash();
+    d.last_tick = start;
+    batch.last_ticks.push_back({d.dag_id, start});
+    auto c = store.create_run(r, task_instances_for(*d.graph), "system");
+    if (!c) {
+      if (c.error().code != "conflict") log->error("creating run {} {}: {}", d.dag_id, r.run_id, c.error().message);
+      return c.error().code == "conflict";  // already there (an earlier life): move on
+    }
+    adopt(c->run, d.graph, c->task_instances);
+    return true;
+  }
+
+  static std::vector<store::TaskInstanceRecord> task_instances_for(const dsl::DagGraph& g) {
+    std::vector<store::TaskInstanceRecord> out;
+    for (auto& t : g.spec().tasks) {
+      store::TaskInstanceRecord r;
+      r.task_id = t.id;
+      r.max_tries = t.retries + 1;
+      r.queue = t.queue;
+      r.pool = t.pool;
+      r.pool_slots = t.pool_slots;
+      r.priority = t.priority;
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  // Takes a run into memory and starts it if max_active_runs allows.
+  void adopt(const store::RunRecord& rec, const dsl::DagGraphPtr& g, const std::vector<store::TaskInstanceRecord>& tis) {
+    ActiveRun a;
+    a.rec = rec;
+    a.graph = g;
+    a.engine = std::make_unique<RunEngine>(g, clock);
+    a.tis.resize(g->spec().tasks.size());
+    for (auto& t : tis) {
+      int i = g->index_of(t.task_id);
+      if (i >= 0) a.tis[static_cast<size_t>(i)] = t;
+    }
+    runs.emplace(rec.pk, std::move(a));
+    start_runs(rec.dag_id);
+  }
+
+  void start_runs(const std::string& dag_id) {
+    auto dit = dags.find(dag_id);
+    int limit = dit != dags.end() && dit->second.graph ? dit->second.graph->spec().max_active_runs : 16;
+    int running = 0;
+    std::vector<ActiveRun*> queued;
+    for (auto& [_, r] : runs) {
+      if (r.rec.dag_id != dag_id) continue;
+      if (r.engine->state() == RunState::running) ++running;
+      if (r.engine->state() == RunState::queued) queued.push_back(&r);
+    }
+    std::sort(queued.begin(), queued.end(),
+              [](ActiveRun* a, ActiveRun* b) { return a->rec.logical_date < b->rec.logical_date; });
+    for (ActiveRun* r : queued) {
+      if (running >= limit) break;
+      apply_transitions(*r, r->engine->start());
+      ++running;
+    }
+  }
+
+  // ================= transitions -> records =================
+
+  void apply_transitions(ActiveRun& r, const std::vector<Transition>& ts) {
+    TimePoint now = clock.now();
+    for (auto& t : ts) {
+      if (t.ti < 0) {
+        r.rec.state = t.run_to;
+        if (t.run_to == RunState::running && !r.rec.started_at) r.rec.started_at = now;
+        if (is_finished(t.run_to)) r.rec.ended_at = now;
+        if (t.run_to == RunState::running) r.rec.ended_at.reset();
+        batch.runs.push_back(r.rec);
+        continue;
+      }
+      const TaskInstance& e = r.engine->instances()[static_cast<size_t>(t.ti)];
+      store::TaskInstanceRecord& rec = r.tis[static_cast<size_t>(t.ti)];
+      rec.state = e.state;
+      rec.try_number = e.try_number;
+      rec.max_tries = e.max_tries;
+      rec.wake_at = e.wake_at;
+      rec.reason = e.reason.empty() ? std::nullopt : std::optional<std::string>(e.reason);
+      rec.started_at = e.started_at;
+      rec.ended_at = e.ended_at;
+      if (t.to == TaskState::scheduled) rec.ready_at = now;
+      if (t.to == TaskState::pending) {
+        rec.exit_code.reset();
+        rec.worker.reset();
+      }
+      batch.task_instances.push_back(rec);
+      ReadyKey key = ready_key(r, t.ti);
+      if (t.from == TaskState::scheduled) ready.erase(key);
+      if (t.to == TaskState::scheduled) ready.insert(key);
+      if (t.to == TaskState::up_for_retry && e.wake_at) run_wake.emplace(*e.wake_at, r.rec.pk);
+      if (holds_slot(t.from) && !holds_slot(t.to)) release(r, t.ti);
+      if (t.from == TaskState::running && t.to == TaskState::canceled) kill_try(rec.id);
+    }
+  }
+
+  ReadyKey ready_key(const ActiveRun& r, int ti) const {
+    return ReadyKey{r.rec.run_type == "backfill" ? 1 : 0, -r.tis[static_cast<size_t>(ti)].priority,
+                    r.rec.logical_date.time_since_epoch().count(), r.rec.pk, ti};
+  }
+
+  void release(ActiveRun& r, int ti) {
+    const auto& rec = r.tis[static_cast<size_t>(ti)];
+    ++free_workers;
+    pool_used[rec.pool] -= rec.pool_slots;
+    auto d = dags.find(r.rec.dag_id);
+    if (d != dags.end()) --d->second.running_tasks;
+  }
+
+  void kill_try(long long ti_id) {
+    std::lock_guard lock(cancel_mu);
+    auto it = cancel_flags.find(ti_id);
+    if (it != cancel_flags.end()) it->second->store(true);
+  }
+
+  // After changes: retire finished runs, start queued ones, dispatch.
+  void settle(ActiveRun& r) {
+    std::string dag_id = r.rec.dag_id;
+    if (is_finished(r.engine->state())) {
+      log->info("run {} {} {}", dag_id, r.rec.run_id, to_string(r.engine->state()));
+      runs.erase(r.rec.pk);
+      start_runs(dag_id);
+      auto d = dags.find(dag_id);
+      if (d != dags.end() && d->second.graph && d->second.graph->spec().catchup) plan_dag(d->second);
+    }
+    dispatch();
+  }
+
+  // ================= dispatch =================
+
+  std::string pool_block(const std::string& pool, int slots) {
+    auto size = pool_slots.find(pool);
+    int total = size == pool_slots.end() ? 0 : size->second;
+    int used = pool_used[pool];
+    if (used + slots <= total) return "";
+    if (size == pool_slots.end()) return "pool " + pool + " does not exist (create it with PUT /api/v1/pools/" + pool + ")";
+    return "pool " + pool + ": " + std::to_string(used) + " of " + std::to_string(total) + " slots taken";
+  }
+
+  std::string task_limit_block(const std::string& dag_id) {
+    auto d = dags.find(dag_id);
+    if (d == dags.end() || !d->second.graph) return "";
+    int limit = d->second.graph->spec().max_active_tasks;
+    if (d->second.running_tasks < limit) return "";
+    return "max_active_tasks: " + std::to_string(d->second.running_tasks) + " of " + std::to_string(limit) +
+           " task instances of the DAG are active";
+  }
+
+  void dispatch() {
+    if (stopping) return;
+    for (auto it = ready.begin(); it != ready.end() && free_workers > 0;) {
+      ReadyKey key = *it;
+      auto rit = runs.find(key.run_pk);
+      if (rit == runs.end()) {
+        it = ready.erase(it);
+        continue;
+      }
+      ActiveRun& r = rit->second;
+      auto& rec = r.tis[static_cast<size_t>(key.ti)];
+      if (!pool_block(rec.pool, rec.pool_slots).empty() || !task_limit_block(r.rec.dag_id).empty()) {
+        ++it;
+        continue;
+      }
+      ++it;  // queue() erases key from `ready` through apply_transitions
+      start_try(r, key.ti);
+    }
+  }
+
+  void start_try(ActiveRun& r, int ti) {
+    auto q = r.engine->queue(ti);
+    if (!q) return;
+    --free_workers;
+    auto& rec = r.tis[static_cast<size_t>(ti)];
+    pool_used[rec.pool] += rec.pool_slots;
+    if (auto d = dags.find(r.rec.dag_id); d != dags.end()) ++d->second.running_tasks;
+    rec.attempt_token = random_hex(16);
+    rec.worker = options.member_id + "/local";
+    apply_transitions(r, *q);
+    auto b = r.engine->begin_try(ti);
+    if (!b) return;
+    rec.heartbeat_at = clock.now();
+    rec.last_activity_at.reset();
+    apply_transitions(r, *b);
+    const auto& e = r.engine->instances()[static_cast<size_t>(ti)];
+    const dsl::TaskSpec& spec = r.graph->spec().tasks[static_cast<size_t>(ti)];
+
+    std::string task_dir = r.rec.dag_id + "/" + r.rec.run_id + "/" + spec.id;
+    std::string log_rel = task_dir + "/" + std::to_string(e.try_number) + ".log";
+    store::TryRecord tr;
+    tr.ti_id = rec.id;
+    tr.try_number = e.try_number;
+    tr.state = TaskState::running;
+    tr.worker = rec.worker;
+    tr.attempt_token = rec.attempt_token;
+    tr.queued_at = clock.now();
+    tr.started_at = clock.now();
+    tr.log_path = log_rel;
+    batch.tries.push_back(tr);
+
+    Assignment a;
+    a.run_pk = r.rec.pk;
+    a.ti = ti;
+    a.ti_id = rec.id;
+    a.attempt_token = *rec.attempt_token;
+    a.type = spec.type;
+    a.command_template = spec.command.text;
+    a.env_templates = spec.env;
+    a.ctx.zone = r.graph->schedule().zone();
+    if (!r.graph->schedule().is_time_based()) {
+      auto z = TimeZone::find(r.graph->spec().timezone);
+      if (z) a.ctx.zone = *z;
+    }
+    a.ctx.logical_date = r.rec.logical_date;
+    a.ctx.data_interval_start = r.rec.data_interval_start;
+    a.ctx.data_interval_end = r.rec.data_interval_end;
+    a.ctx.run_id = r.rec.run_id;
+    a.ctx.dag_id = r.rec.dag_id;
+    a.ctx.task_id = spec.id;
+    a.ctx.try_number = e.try_number;
+    a.ctx.params_json = r.rec.params;
+    for (int u : r.graph->upstream(ti)) {
+      // Outputs of every ancestor may be read; direct upstream ones are the common case.
+      (void)u;
+    }
+    for (size_t k = 0; k < r.tis.size(); ++k)
+      if (r.tis[k].output) a.ctx.outputs_json[r.tis[k].task_id] = *r.tis[k].output;
+    auto& sh = a.shell;
+    sh.dag_id = r.rec.dag_id;
+    sh.run_id = r.rec.run_id;
+    sh.task_id = spec.id;
+    sh.try_number = e.try_number;
+    sh.logical_date = format_utc(r.rec.logical_date);
+    sh.data_interval_start = format_utc(r.rec.data_interval_start);
+    sh.data_interval_end = format_utc(r.rec.data_interval_end);
+    sh.params_json = r.rec.params;
+    sh.working_dir = spec.working_dir;
+    sh.skip_exit_code = spec.skip_exit_code;
+    sh.timeout = spec.timeout;
+    sh.kill_grace = spec.kill_grace;
+    sh.log_path = options.logs_dir + "/" + log_rel;
+    sh.scratch_dir = options.logs_dir + "/.scratch/" + std::to_string(rec.id) + "-" + std::to_string(e.try_number);
+    sh.heartbeat_interval = options.heartbeat_interval;
+    if (spec.type == dsl::TaskType::shell) {
+      auto cp = store.load_checkpoint(rec.id);
+      if (cp && *cp) sh.checkpoint = **cp;
+    }
+    to_dispatch.push_back(std::move(a));
+  }
+
+  // ================= events =================
+
+  void on_finished(const Finished& f) {
+    auto rit = runs.find(f.run_pk);
+    if (rit == runs.end()) return;  // the run was canceled and retired
+    ActiveRun& r = rit->second;
+    auto& rec = r.tis[static_cast<size_t>(f.ti)];
+    // A stale report (the try was failed, canceled or handed to another
+    // worker) never overwrites a newer state.
+    if (rec.attempt_token != f.attempt_token || rec.state != TaskState::running) return;
+    int try_number = rec.try_number;
+    auto t = r.engine->finish_try(f.ti, f.outcome, f.reason);
+    if (!t) return;
+    rec.exit_code = f.exit_code;
+    if (f.outcome == TryOutcome::success && f.output) rec.output = f.output;
+    apply_transitions(r, *t);
+    store::TryRecord tr;
+    tr.ti_id = rec.id;
+    tr.try_number = try_number;
+    tr.state = f.outcome == TryOutcome::success   ? TaskState::success
+               : f.outcome == TryOutcome::skipped ? TaskState::skipped
+                                                  : TaskState::failed;
+    tr.worker = rec.worker;
+    tr.attempt_token = f.attempt_token;
+    tr.started_at = rec.started_at;
+    tr.queued_at = rec.started_at;
+    tr.ended_at = clock.now();
+    tr.exit_code = f.exit_code;
+    tr.reason = f.reason.empty() ? std::nullopt : std::optional<std::string>(f.reason);
+    tr.log_path = r.rec.dag_id + "/" + r.rec.run_id + "/" + rec.task_id + "/" + std::to_string(try_number) + ".log";
+    tr.log_bytes = f.log_bytes;
+    batch.tries.push_back(tr);
+    settle(r);
+  }
+
+  void on_heartbeat(long long run_pk, int ti, const std::string& token, std::optional<TimePoint> activity) {
+    auto rit = runs.find(run_pk);
+    if (rit == runs.end()) return;
+    auto& rec = rit->second.tis[static_cast<size_t>(ti)];
+    if (rec.attempt_token != token) return;
+    rec.heartbeat_at = clock.now();
+    if (activity) rec.last_activity_at = activity;
+    batch.task_instances.push_back(rec);
+  }
+
+  void on_timer() {
+    TimePoint now = clock.now();
+    while (!dag_due.empty() && dag_due.begin()->first <= now) {
+      std::string id = dag_due.begin()->second;
+      dag_due.erase(dag_due.begin());
+      auto d = dags.find(id);
+      if (d != dags.end()) plan_dag(d->second);
+    }
+    std::set<long long> woke;
+    while (!run_wake.empty() && run_wake.begin()->first <= now) {
+      woke.insert(run_wake.begin()->second);
+      run_wake.erase(run_wake.begin());
+    }
+    for (long long pk : woke) {
+      auto rit = runs.find(pk);
+      if (rit != runs.end()) apply_transitions(rit->second, rit->second.engine->wake_due());
+    }
+    dispatch();
+  }
+
+  void poll() {
+    if (stopping) return;
+    scan_folder(false);
+    refresh_pools();
+    dispatch();
+    flush();
+    poll_timer.expires_after(options.folder_poll);
+    poll_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) poll();
+    });
+  }
+
+  void refresh_pools() {
+    auto pools = store.list_pools();
+    if (!pools) return;
+    pool_slots.clear();
+    for (auto& p : *pools) pool_slots[p.name] = p.slots;
+  }
+
+  // ================= recovery =================
+
+  void recover() {
+    store::RunFilter f;
+    f.unfinished_only = true;
+    f.limit = 1000000;
+    auto list = store.list_runs(f);
+    if (!list) {
+      log->error("recovery: {}", list.error().message);
+      return;
+    }
+    // Oldest first, so that start_runs keeps the order.
+    std::reverse(list->begin(), list->end());
+    for (auto& rec : *list) {
+      auto g = graph_of(rec.dag_id, rec.dag_version);
+      if (!g) {
+        log->error("recovery: run {} {} has no usable DAG version {}", rec.dag_id, rec.run_id, rec.dag_version);
+        continue;
+      }
+      auto tis = store.list_task_instances(rec.pk);
+      if (!tis) continue;
+      ActiveRun a;
+      a.rec = rec;
+      a.graph = g;
+      a.engine = std::make_unique<RunEngine>(g, clock);
+      a.tis.resize(g->spec().tasks.size());
+      std::vector<TaskInstance> restored(g->spec().tasks.size());
+      for (size_t i = 0; i < restored.size(); ++i) {
+        restored[i].task = static_cast<int>(i);
+        restored[i].max_tries = g->spec().tasks[i].retries + 1;
+      }
+      for (auto& t : *tis) {
+        int i = g->index_of(t.task_id);
+        if (i < 0) continue;
+        a.tis[static_cast<size_t>(i)] = t;
+        TaskInstance& e = restored[static_cast<size_t>(i)];
+        e.state = t.state;
+        e.try_number = t.try_number;
+        e.max_tries = t.max_tries;
+        e.wake_at = t.wake_at;
+        e.reason = t.reason.value_or("");
+        e.started_at = t.started_at;
+        e.ended_at = t.ended_at;
+      }
+      a.engine->restore(rec.state, std::move(restored));
+      long long pk = rec.pk;
+      auto& run = runs.emplace(pk, std::move(a)).first->second;
+      // Tries of a previous life of this process: their workers are gone.
+      for (size_t i = 0; i < run.tis.size(); ++i) {
+        auto& t = run.tis[i];
+        TaskState s = run.engine->instances()[i].state;
+        if (s == TaskState::running || s == TaskState::queued) {
+          // Count the slot it held so that releasing it balances.
+          ++free_workers;
+          --free_workers;
+          if (s == TaskState::queued) {
+            auto b = run.engine->begin_try(static_cast<int>(i));
+            if (b) apply_transitions(run, *b);
+          }
+          pool_used[t.pool] += t.pool_slots;
+          --free_workers;
+          if (auto d = dags.find(rec.dag_id); d != dags.end()) ++d->second.running_tasks;
+          int try_number = run.engine->instances()[i].try_number;
+          auto fin = run.engine->finish_try(static_cast<int>(i), TryOutcome::worker_lost, "worker_lost");
+          if (fin) apply_transitions(run, *fin);
+          store::TryRecord tr;
+          tr.ti_id = t.id;
+          tr.try_number = try_number;
+          tr.state = TaskState::failed;
+          tr.worker = t.worker;
+          tr.attempt_token = t.attempt_token;
+          tr.started_at = t.started_at;
+          tr.ended_at = clock.now();
+          tr.reason = "worker_lost";
+          tr.log_path = rec.dag_id + "/" + rec.run_id + "/" + t.task_id + "/" + std::to_string(try_number) + ".log";
+          batch.tries.push_back(tr);
+          log->warn("run {} {}: task {} try {} failed: worker_lost", rec.dag_id, rec.run_id, t.task_id, try_number);
+        } else if (s == TaskState::scheduled) {
+          ready.insert(ready_key(run, static_cast<int>(i)));
+        } else if (s == TaskState::up_for_retry && t.wake_at) {
+          run_wake.emplace(*t.wake_at, pk);
+        }
+      }
+      if (is_finished(run.engine->state())) runs.erase(pk);
+    }
+    for (auto& [id, _] : dags) start_runs(id);
+  }
+
+  // ================= workers =================
+
+  void worker_main(int n) {
+    executor::ShellRunner runner([this] { return clock.now(); });
+    while (true) {
+      Assignment a;
+      {
+        std::unique_lock lock(work_mu);
+        work_cv.wait(lock, [&] { return workers_stop || !work.empty(); });
+        if (work.empty()) return;
+        a = std::move(work.front());
+        work.pop_front();
+      }
+      ++busy_workers;
+      Finished f = run_one(runner, a, n);
+      --busy_workers;
+      asio::post(io, [this, f] {
+        on_finished(f);
+        flush();
+      });
+    }
+  }
+
+  Finished run_one(executor::ShellRunner& runner, Assignment& a, int) {
+    Finished f{a.run_pk, a.ti, a.attempt_token, TryOutcome::success, "", std::nullopt, std::nullopt, 0};
+    if (a.type == dsl::TaskType::noop) return f;
+    if (a.type != dsl::TaskType::shell) {
+      f.outcome = TryOutcome::failed;
+      f.reason = std::string("task type ") + dsl::to_string(a.type) + " is not supported yet";
+      return f;
+    }
+    a.ctx.variable = [this](const std::string& name) -> std::optional<std::string> {
+      auto v = store.get_variable(name);
+      if (!v) return std::nullopt;
+      return v->value;
+    };
+    auto cmd = dsl::render_template(a.command_template, a.ctx);
+    std::error_code ec;
+    fs::create_directories(fs::path(a.shell.log_path).parent_path(), ec);
+    if (!cmd) {
+      std::ofstream(a.shell.log_path, std::ios::app) << "[baton] " << cmd.error().message << "\n";
+      f.outcome = TryOutcome::failed;
+      f.reason = cmd.error().message;
+      return f;
+    }
+    a.shell.command = *cmd;
+    for (auto& [k, v] : a.env_templates) {
+      auto r = dsl::render_template(v.text, a.ctx);
+      if (!r) {
+        f.outcome = TryOutcome::failed;
+        f.reason = "env " + k + ": " + r.error().message;
+        return f;
+      }
+      a.shell.env[k] = *r;
+    }
+    a.shell.ds = dsl::render_template("{{ ds }}", a.ctx).value();
+    auto flag = std::make_shared<std::atomic<bool>>(false);
+    {
+      std::lock_guard lock(cancel_mu);
+      cancel_flags[a.ti_id] = flag;
+    }
+    long long run_pk = a.run_pk;
+    int ti = a.ti;
+    long long ti_id = a.ti_id;
+    std::string token = a.attempt_token;
+    auto result = runner.run(
+        a.shell,
+        [&](const executor::ShellProgress& p) {
+          if (p.checkpoint) (void)store.save_checkpoint(ti_id, token, *p.checkpoint);
+          auto activity = p.last_activity_at;
+          asio::post(io, [this, run_pk, ti, token, activity] {
+            on_heartbeat(run_pk, ti, token, activity);
+            flush();
+          });
+        },
+        *flag);
+    {
+      std::lock_guard lock(cancel_mu);
+      cancel_flags.erase(ti_id);
+    }
+    if (result.checkpoint) (void)store.save_checkpoint(ti_id, token, *result.checkpoint);
+    fs::remove_all(a.shell.scratch_dir, ec);
+    f.exit_code = result.exit_code >= 0 ? std::optional<int>(result.exit_code) : std::nullopt;
+    f.log_bytes = static_cast<long long>(result.log_bytes);
+    f.reason = result.reason;
+    switch (result.outcome) {
+      case executor::ShellResult::Outcome::success:
+        f.outcome = TryOutcome::success;
+        f.output = result.output_json;
+        break;
+      case executor::ShellResult::Outcome::skipped:
+        f.outcome = TryOutcome::skipped;
+        break;
+      case executor::ShellResult::Outcome::timeout:
+        f.outcome = TryOutcome::timeout;
+        f.reason = "timeout";
+        break;
+      case executor::ShellResult::Outcome::canceled:
+        f.outcome = stopping ? TryOutcome::shutdown : TryOutcome::failed;
+        f.reason = stopping ? "shutdown" : "canceled";
+        break;
+      default:
+        f.outcome = TryOutcome::failed;
+    }
+    return f;
+  }
+
+  // ================= control =================
+
+  ActiveRun* find_run(const std::string& dag_id, const std::string& run_id, Error& err) {
+    for (auto& [_, r] : runs)
+      if (r.rec.dag_id == dag_id && r.rec.run_id == run_id) return &r;
+    auto rec = store.get_run(dag_id, run_id);
+    err = rec ? Error{"conflict", "run " + run_id + " of DAG " + dag_id + " is " + to_string(rec->state)}
+              : rec.error();
+    return nullptr;
+  }
+
+  // A finished run comes back into memory (clear, mark).
+  ActiveRun* revive(const std::string& dag_id, const std::string& run_id, bool latest, Error& err) {
+    if (ActiveRun* r = find_run(dag_id, run_id, err)) return r;
+    auto rec = store.get_run(dag_id, run_id);
+    if (!rec) {
+      err = rec.error();
+      return nullptr;
+    }
+    dsl::DagGraphPtr g;
+    if (latest) {
+      auto d = dags.find(dag_id);
+      if (d == dags.end() || !d->second.graph) {
+        err = Error::not_found("DAG " + dag_id + " has no current version");
+        return nullptr;
+      }
+      g = d->second.graph;
+      rec->dag_version = g->hash();
+    } else {
+      g = graph_of(dag_id, rec->dag_version);
+    }
+    if (!g) {
+      err = Error{"conflict", "DAG version " + rec->dag_version + " of run " + run_id + " cannot be loaded"};
+      return nullptr;
+    }
+    auto tis = store.list_task_instances(rec->pk);
+    if (!tis) {
+      err = tis.error();
+      return nullptr;
+    }
+    ActiveRun a;
+    a.rec = *rec;
+    a.graph = g;
+    a.engine = std::make_unique<RunEngine>(g, clock);
+    a.tis.resize(g->spec().tasks.size());
+    std::vector<TaskInstance> restored(g->spec().tasks.size());
+    for (size_t i = 0; i < restored.size(); ++i) {
+      restored[i].task = static_cast<int>(i);
+      restored[i].max_tries = g->spec().tasks[i].retries + 1;
+      restored[i].state = TaskState::pending;
+    }
+    std::vector<store::TaskInstanceRecord> missing;
+    for (auto& t : *tis) {
+      int i = g->index_of(t.task_id);
+      if (i < 0) continue;
+      a.tis[static_cast<size_t>(i)] = t;
+      auto& e = restored[static_cast<size_t>(i)];
+      e.state = t.state;
+      e.try_number = t.try_number;
+      e.max_tries = t.max_tries;
+      e.reason = t.reason.value_or("");
+      e.started_at = t.started_at;
+      e.ended_at = t.ended_at;
+    }
+    a.engine->restore(rec->state, std::move(restored));
+    return &runs.emplace(rec->pk, std::move(a)).first->second;
+  }
+};
+
+Scheduler::Scheduler(store::Store& store, const Clock& clock, SchedulerOptions options)
+    : impl_(std::make_unique<Impl>(store, clock, std::move(options))) {
+  if (impl_->options.member_id.empty()) {
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    impl_->options.member_id = std::string(host) + ":" + std::to_string(getpid());
+  }
+}
+
+Scheduler::~Scheduler() { stop(); }
+
+Status Scheduler::start() {
+  Impl& m = *impl_;
+  std::error_code ec;
+  fs::create_directories(m.options.logs_dir, ec);
+  if (ec) return Error{"unavailable", "cannot create the logs folder " + m.options.logs_dir + ": " + ec.message()};
+  m.free_workers = m.options.workers;
+  m.refresh_pools();
+  // Known DAGs first (paused flags, last ticks), then the folder.
+  if (auto list = m.store.list_dags()) {
+    for (auto& d : *list) {
+      if (!d.current_version) continue;
+      auto g = m.graph_of(d.dag_id, *d.current_version);
+      if (!g) continue;
+      DagEntry& e = m.dags[d.dag_id];
+      e.dag_id = d.dag_id;
+      e.file = d.file;
+      e.graph = g;
+      e.paused = d.paused;
+      e.active = d.active;
+      e.last_tick = d.last_tick;
+    }
+  }
+  m.recover();
+  m.scan_folder(true);
+  for (auto& [_, d] : m.dags) m.plan_dag(d);
+  m.flush();
+  m.dispatch();
+  m.flush();
+  m.guard.emplace(m.io.get_executor());
+  for (int i = 0; i < m.options.workers; ++i) m.workers.emplace_back([&m, i] { m.worker_main(i); });
+  m.poll_timer.expires_after(m.options.folder_poll);
+  m.poll_timer.async_wait([&m](const boost::system::error_code& e) {
+    if (!e) m.poll();
+  });
+  m.loop_thread = std::thread([&m] { m.io.run(); });
+  return {};
+}
+
+void Scheduler::stop() {
+  Impl& m = *impl_;
+  if (!m.loop_thread.joinable()) return;
+  asio::post(m.io, [&m] {
+    m.stopping = true;
+    m.timer.cancel();
+    m.poll_timer.cancel();
+  });
+  // Running tries get the grace period, then are killed.
+  auto deadline = std::chrono::steady_clock::now() + m.options.shutdown_grace;
+  while (m.busy_workers.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  {
+    std::lock_guard lock(m.cancel_mu);
+    for (auto& [_, flag] : m.cancel_flags) flag->store(true);
+  }
+  {
+    std::lock_guard lock(m.work_mu);
+    m.workers_stop = true;
+    m.work.clear();
+  }
+  m.work_cv.notify_all();
+  for (auto& t : m.workers) t.join();
+  m.workers.clear();
+  // Let the last reports land, then stop the loop.
+  std::promise<void> done;
+  asio::post(m.io, [&] {
+    m.flush();
+    done.set_value();
+  });
+  done.get_future().wait();
+  m.guard.reset();
+  m.io.stop();
+  m.loop_thread.join();
+}
+
+Result<TriggerResult> Scheduler::trigger(const std::string& dag_id, const TriggerRequest& req,
+                                         const std::string& actor) {
+  Impl& m = *impl_;
+  return m.on_loop([&]() -> Result<TriggerResult> {
+    auto d = m.dags.find(dag_id);
+    if (d == m.dags.end() || !d->second.graph) return Error::not_found("no DAG \"" + dag_id + "\"");
+    if (!d->second.active) return Error::invalid("DAG " + dag_id + " is inactive (its file was removed)");
+    const auto& g = d->second.graph;
+    json params = json::parse(g->spec().params_json);
+    json overrides = json::parse(req.params_json, nullptr, false);
+    if (overrides.is_discarded() || !overrides.is_object()) return Error::invalid("params must be a JSON object");
+    for (auto& [k, v] : overrides.items()) params[k] = v;
+    store::RunRecord r;
+    r.dag_id = dag_id;
+    r.run_type = "manual";
+    r.logical_date = req.logical_date.value_or(m.clock.now());
+    if (auto iv = g->schedule().is_time_based() ? g->schedule().last_complete_interval(r.logical_date)
+                                                : std::optional<DataInterval>()) {
+      r.data_interval_start = iv->start;
+      r.data_interval_end = iv->end;
+    } else {
+      r.data_interval_start = r.data_interval_end = r.logical_date;
+    }
+    r.run_id = make_run_id("manual", r.logical_date, true);
+    r.params = params.dump(-1, ' ', false, json::error_handler_t::replace);
+    r.dag_version = g->hash();
+    r.note = req.note;
+    r.idempotency_key = req.idempotency_key;
+    r.created_by = actor;
+    auto c = m.store.create_run(r, Impl::task_instances_for(*g), actor);
+    if (!c) return c.error();
+    if (c->created) {
+      m.adopt(c->run, g, c->task_instances);
+      m.dispatch();
+    }
+    return TriggerResult{c->run, c->created};
+  });
+}
+
+Status Scheduler::cancel_run(const std::string& dag_id, const std::string& run_id, const std::string& actor) {
+  Impl& m = *impl_;
+  return m.on_loop([&]() -> Status {
+    Error err;
+    ActiveRun* r = m.find_run(dag_id, run_id, err);
+    if (!r) return err;
+    m.apply_transitions(*r, r->engine->cancel());
+    m.audit(actor, "run.canceled", "dag:" + dag_id + "/" + run_id, json::object());
+    m.settle(*r);
+    return {};
+  });
+}
+
+Status Scheduler::clear_task(const std::string& dag_id, const std::string& run_id, const std::string& task_id,
+                             bool downstream, bool latest_version, const std::string& actor) {
+  Impl& m = *impl_;
+  return m.on_loop([&]() -> Status {
+    Error err;
+    ActiveRun* r = m.revive(dag_id, run_id, latest_version, err);
+    if (!r) return err;
+    if (r->graph->index_of(task_id) < 0) return Error::not_found("no task \"" + task_id + "\" in DAG " + dag_id);
+    auto t = r->engine->clear(task_id, downstream);
+    if (!t) {
+      if (is_finished(r->engine->state())) m.runs.erase(r->rec.pk);
+      return t.error();
+    }
+    m.apply_transitions(*r, *t);
+    if (latest_version) m.batch.runs.push_back(r->rec);
+    m.audit(actor, "task.cleared", "dag:" + dag_id + "/" + run_id + "/" + task_id,
+            json{{"downstream", downstream}, {"version", latest_version ? "latest" : "pinned"}});
+    m.settle(*r);
+    return {};
+  });
+}
+
+Status Scheduler::mark_task(const std::string& dag_id, const std::string& run_id, const std::string& task_id,
+                            TaskState to, const std::string& actor) {
+  Impl& m = *impl_;
+  return m.on_loop([&]() -> Status {
+    Error err;
+    ActiveRun* r = m.revive(dag_id, run_id, false, err);
+    if (!r) return err;
+    int ti = r->graph->index_of(task_id);
+    TaskState before = ti >= 0 ? r->engine->instances()[static_cast<size_t>(ti)].state : TaskState::pending;
+    auto t = r->engine->mark(task_id, to);
+    if (!t) {
+      if (is_finished(r->engine->state())) m.runs.erase(r->rec.pk);
+      return t.error();
+    }
+    m.apply_transitions(*r, *t);
+    m.audit(actor, "task.marked", "dag:" + dag_id + "/" + run_id + "/" + task_id,
+            json{{"before", to_string(before)}, {"after", to_string(to)}});
+    m.settle(*r);
+    return {};
+  });
+}
+
+Status Scheduler::set_paused(const std::string& dag_id, bool paused, const std::string& actor) {
+  Impl& m = *impl_;
+  return m.on_loop([&]() -> Status {
+    if (auto s = m.store.set_paused(dag_id, paused, actor); !s) return s;
+    auto d = m.dags.find(dag_id);
+    if (d != m.dags.end()) {
+      d->second.paused = paused;
+      if (!paused) m.plan_dag(d->second);
+    }
+    return {};
+  });
+}
+
+Result<std::vector<std::string>> Scheduler::waiting_for(const std::string& dag_id, const std::string& run_id,
+                                                        const std::string& task_id, int) {
+  Impl& m = *impl_;
+  return m.on_loop([&]() -> Result<std::vector<std::string>> {
+    std::vector<std::string> out;
+    auto d = m.dags.find(dag_id);
+    Error err;
+    ActiveRun* r = m.find_run(dag_id, run_id, err);
+    if (!r) {
+      if (err.code == "not_found") return err;
+      out.push_back(err.message);  // finished
+      return out;
+    }
+    int ti = r->graph->index_of(task_id);
+    if (ti < 0) return Error::not_found("no task \"" + task_id + "\" in DAG " + dag_id);
+    TaskState s = r->engine->instances()[static_cast<size_t>(ti)].state;
+    if (r->engine->state() == RunState::queued) {
+      int limit = r->graph->spec().max_active_runs;
+      out.push_back("max_active_runs: " + std::to_string(limit) + " of " + std::to_string(limit) +
+                    " runs of the DAG are active");
+    }
+    if (d != m.dags.end() && d->second.paused) out.push_back("DAG is paused");
+    auto engine_reasons = r->engine->waiting_for(ti);
+    out.insert(out.end(), engine_reasons.begin(), engine_reasons.end());
+    if (s == TaskState::scheduled) {
+      const auto& rec = r->tis[static_cast<size_t>(ti)];
+      if (m.free_workers <= 0)
+        out.push_back("workers: " + std::to_string(m.options.workers) + " of " + std::to_string(m.options.workers) +
+                      " slots busy");
+      if (auto p = m.pool_block(rec.pool, rec.pool_slots); !p.empty()) out.push_back(p);
+      if (auto t = m.task_limit_block(dag_id); !t.empty()) out.push_back(t);
+    }
+    return out;
+  });
+}
+
+SchedulerStatus Scheduler::status() {
+  Impl& m = *impl_;
+  SchedulerStatus s;
+  s.running = m.loop_thread.joinable() && !m.stopping;
+  s.leader = m.options.member_id;
+  s.members.push_back({m.options.member_id, m.clock.now(), kPartitions});
+  return s;
+}
+
+std::string Scheduler::logs_dir() const { return impl_->options.logs_dir; }
+
+}  // namespace baton::scheduler
