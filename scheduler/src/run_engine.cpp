@@ -140,6 +140,15 @@ Result<std::vector<Transition>> RunEngine::begin_try(int ti) {
   return out;
 }
 
+Result<std::vector<Transition>> RunEngine::requeue(int ti) {
+  std::vector<Transition> out;
+  if (ti < 0 || ti >= static_cast<int>(tis_.size())) return Error::invalid("no such task instance");
+  if (tis_[static_cast<size_t>(ti)].state != TaskState::queued)
+    return Error{"conflict", "only a queued task instance can be requeued"};
+  if (auto s = set(ti, TaskState::scheduled, out); !s) return s.error();
+  return out;
+}
+
 double RunEngine::jitter_draw(int ti) const {
   // Deterministic per (task instance, try), spread over [0, 1).
   std::size_t h = std::hash<std::string>{}(graph_->spec().tasks[static_cast<size_t>(ti)].id + "#" +

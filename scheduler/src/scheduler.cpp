@@ -733,14 +733,18 @@ struct Scheduler::Impl {
       for (size_t i = 0; i < run.tis.size(); ++i) {
         auto& t = run.tis[i];
         TaskState s = run.engine->instances()[i].state;
-        if (s == TaskState::running || s == TaskState::queued) {
-          // Count the slot it held so that releasing it balances.
-          ++free_workers;
-          --free_workers;
-          if (s == TaskState::queued) {
-            auto b = run.engine->begin_try(static_cast<int>(i));
-            if (b) apply_transitions(run, *b);
+        if (s == TaskState::queued) {
+          // Handed to a worker that never started it: it goes back to the
+          // ready set without using up a try.
+          auto q = run.engine->requeue(static_cast<int>(i));
+          if (q) {
+            pool_used[t.pool] += t.pool_slots;  // balanced by the release in apply_transitions
+            --free_workers;
+            if (auto d = dags.find(rec.dag_id); d != dags.end()) ++d->second.running_tasks;
+            apply_transitions(run, *q);
           }
+        } else if (s == TaskState::running) {
+          // Count the slot it held, so that releasing it balances.
           pool_used[t.pool] += t.pool_slots;
           --free_workers;
           if (auto d = dags.find(rec.dag_id); d != dags.end()) ++d->second.running_tasks;

@@ -66,6 +66,8 @@ class RunEngine {
   // started it (a new try).
   Result<std::vector<Transition>> queue(int ti);
   Result<std::vector<Transition>> begin_try(int ti);
+  // A queued task instance whose worker never started it goes back to scheduled.
+  Result<std::vector<Transition>> requeue(int ti);
 
   // A try ended. Failures are retried under the task's policy (up_for_retry
   // with wake_at); the outcome's downstream is re-evaluated.
