@@ -120,8 +120,9 @@ json graph_json(const dsl::DagGraph& g, const std::string& file) {
 }  // namespace
 
 void register_dags_commands(CLI::App& app) {
-  auto* dags = app.add_subcommand("dags", "Validate, list and show DAG files");
+  auto* dags = app.add_subcommand("dags", "Validate, list, show and test DAG files");
   dags->require_subcommand(1);
+  register_dags_test_command(*dags);
 
   // validate
   {

@@ -24,5 +24,8 @@ std::string default_dags_dir();
 void register_dags_commands(CLI::App& app);
 void register_schedule_commands(CLI::App& app);
 void register_db_commands(CLI::App& app);
+void register_standalone_command(CLI::App& app);
+void register_client_commands(CLI::App& app);
+void register_dags_test_command(CLI::App& dags);
 
 }  // namespace baton::cli

@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
   register_dags_commands(app);
   register_schedule_commands(app);
   register_db_commands(app);
+  register_standalone_command(app);
+  register_client_commands(app);
 
   try {
     app.parse(argc, argv);

@@ -39,6 +39,7 @@ class [[nodiscard]] Result {
   const T& operator*() const& { return value(); }
 
   const Error& error() const { assert(!ok()); return std::get<1>(v_); }
+  T value_or(T fallback) const { return ok() ? std::get<0>(v_) : std::move(fallback); }
 
  private:
   std::variant<T, Error> v_;

@@ -1,0 +1,35 @@
+// Api: the REST API of SPEC §8 as a function from an HttpRequest to an
+// HttpResponse. It finds the route (404, 405), authenticates the bearer token
+// and checks its role (401 with an auth.failed audit entry, 403), checks the
+// query and the body against the route's table (400), then runs the handler.
+// handle() never throws: an exception that escapes a handler (a bug) becomes
+// a 500 with the JSON error body. Immutable after construction: call it from
+// any number of threads at once.
+#pragma once
+
+#include <memory>
+
+#include "baton/core/clock.h"
+#include "baton/scheduler/control.h"
+#include "baton/store/store.h"
+#include "http.h"
+
+namespace baton::api {
+
+constexpr const char* kApiPrefix = "/api/v1";
+
+class Api {
+ public:
+  Api(store::Store& store, scheduler::Control& control, const Clock& clock);
+  ~Api();
+  Api(const Api&) = delete;
+  Api& operator=(const Api&) = delete;
+
+  HttpResponse handle(const HttpRequest& request) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace baton::api

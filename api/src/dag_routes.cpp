@@ -1,0 +1,567 @@
+// DAGs, versions, graphs, runs, task instances, tries and logs: reads from the
+// Store, changes through Control (DESIGN.md: the API records intents, the
+// scheduler acts on them).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "baton/core/time.h"
+#include "routes.h"
+#include "util.h"
+
+namespace baton::api {
+
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+// One answer of the logs endpoint holds at most this much (a try's log is
+// capped at 10 MiB, SPEC §5); a client reads on from the next offset.
+constexpr long long kMaxLogChunk = 16LL << 20;
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+json opt_time(const std::optional<TimePoint>& t) { return t ? json(format_utc(*t)) : json(nullptr); }
+template <class T>
+json opt(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+// Stored JSON text as a value; text that does not parse (it should not
+// happen) is shown as a string rather than lost.
+json parse_stored(const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  return j.is_discarded() ? json(text) : j;
+}
+
+json run_json(const store::RunRecord& r) {
+  return {{"dag_id", r.dag_id},
+          {"run_id", r.run_id},
+          {"run_type", r.run_type},
+          {"state", to_string(r.state)},
+          {"logical_date", format_utc(r.logical_date)},
+          {"data_interval_start", format_utc(r.data_interval_start)},
+          {"data_interval_end", format_utc(r.data_interval_end)},
+          {"params", parse_stored(r.params)},
+          {"dag_version", r.dag_version},
+          {"created_at", format_utc(r.created_at)},
+          {"started_at", opt_time(r.started_at)},
+          {"ended_at", opt_time(r.ended_at)},
+          {"backfill_id", opt(r.backfill_id)},
+          {"note", opt(r.note)}};
+}
+
+json ti_json(const store::TaskInstanceRecord& t) {
+  return {{"task_id", t.task_id},
+          {"map_index", t.map_index},
+          {"state", to_string(t.state)},
+          {"try_number", t.try_number},
+          {"max_tries", t.max_tries},
+          {"queue", t.queue},
+          {"pool", t.pool},
+          {"priority", t.priority},
+          {"started_at", opt_time(t.started_at)},
+          {"ended_at", opt_time(t.ended_at)},
+          {"worker", opt(t.worker)},
+          {"exit_code", opt(t.exit_code)},
+          {"reason", opt(t.reason)},
+          {"last_activity_at", opt_time(t.last_activity_at)}};
+}
+
+json try_json(const store::TryRecord& t) {
+  return {{"try_number", t.try_number},       {"state", to_string(t.state)},
+          {"worker", opt(t.worker)},          {"started_at", opt_time(t.started_at)},
+          {"ended_at", opt_time(t.ended_at)}, {"exit_code", opt(t.exit_code)},
+          {"reason", opt(t.reason)},          {"log_bytes", t.log_bytes}};
+}
+
+Result<store::DagRecord> find_dag(store::Store& s, const std::string& dag_id) {
+  auto d = s.get_dag(dag_id);
+  if (!d && d.error().code == "not_found") return Error::not_found("no DAG named \"" + dag_id + "\"");
+  return d;
+}
+
+// The run, after checking its DAG, so that a wrong DAG id says so.
+Result<store::RunRecord> find_run(store::Store& s, const std::string& dag_id, const std::string& run_id) {
+  if (auto d = find_dag(s, dag_id); !d) return d.error();
+  auto r = s.get_run(dag_id, run_id);
+  if (!r && r.error().code == "not_found")
+    return Error::not_found("DAG \"" + dag_id + "\" has no run \"" + run_id + "\"");
+  return r;
+}
+
+Result<std::vector<store::TaskInstanceRecord>> instances_of(store::Store& s, const store::RunRecord& run,
+                                                            const std::string& task_id) {
+  auto tis = s.list_task_instances(run.pk);
+  if (!tis) return tis.error();
+  std::vector<store::TaskInstanceRecord> out;
+  for (auto& t : *tis)
+    if (t.task_id == task_id) out.push_back(t);
+  if (out.empty())
+    return Error::not_found("run \"" + run.run_id + "\" of DAG \"" + run.dag_id + "\" has no task \"" + task_id + "\"");
+  return out;
+}
+
+Result<store::TaskInstanceRecord> find_ti(store::Store& s, const store::RunRecord& run, const std::string& task_id,
+                                          int map_index) {
+  auto all = instances_of(s, run, task_id);
+  if (!all) return all.error();
+  for (auto& t : *all)
+    if (t.map_index == map_index) return t;
+  int lo = all->front().map_index, hi = lo;
+  for (auto& t : *all) {
+    lo = std::min(lo, t.map_index);
+    hi = std::max(hi, t.map_index);
+  }
+  std::string has =
+      lo == hi ? "map_index " + std::to_string(lo) : "map_index " + std::to_string(lo) + " to " + std::to_string(hi);
+  return Error::not_found("task \"" + task_id + "\" of run \"" + run.run_id + "\" has no map_index " +
+                          std::to_string(map_index) + " (it has " + has + ": give ?map_index=)");
+}
+
+// A DAG as the API shows it: the schedule and timezone come from its current
+// compiled version, the last run state from its newest run.
+Result<json> dag_json(store::Store& s, const store::DagRecord& d) {
+  json j = {{"dag_id", d.dag_id},
+            {"namespace", d.ns},
+            {"paused", d.paused},
+            {"active", d.active},
+            {"file", d.file},
+            {"schedule", nullptr},
+            {"timezone", nullptr},
+            {"version", opt(d.current_version)},
+            {"last_run_state", nullptr},
+            {"import_errors", nullptr}};
+  if (d.current_version) {
+    auto v = s.get_dag_version(d.dag_id, *d.current_version);
+    if (!v && v.error().code != "not_found") return v.error();
+    if (v) {
+      json compiled = json::parse(v->compiled, nullptr, false);
+      if (compiled.is_object()) {
+        if (auto it = compiled.find("schedule"); it != compiled.end() && it->is_object()) {
+          j["schedule"] = {{"kind", it->value("kind", json(nullptr))},
+                           {"expression", it->value("expression", json(nullptr))},
+                           {"datasets", it->value("datasets", json::array())}};
+        }
+        if (auto it = compiled.find("timezone"); it != compiled.end()) j["timezone"] = *it;
+      }
+    }
+  }
+  store::RunFilter newest;
+  newest.dag_id = d.dag_id;
+  newest.limit = 1;
+  auto runs = s.list_runs(newest);
+  if (!runs) return runs.error();
+  if (!runs->empty()) j["last_run_state"] = to_string(runs->front().state);
+  if (!d.import_errors.empty()) {
+    json e = parse_stored(d.import_errors);
+    j["import_errors"] = e.is_array() ? e : json::array({e});
+  }
+  return j;
+}
+
+// The log of a try from `offset`, read only inside logs_dir: a stored path
+// that is absolute, climbs with `..` or leads out through a symbolic link is
+// refused (SPEC §12). A missing file is an empty log (nothing written yet).
+Result<std::string> read_log(const std::string& logs_dir, const std::string& rel, long long offset) {
+  auto refused = [] { return Error::not_found("the log of this try is not available"); };
+  fs::path p(rel);
+  if (rel.empty() || p.is_absolute() || p.has_root_name() || rel.find('\0') != std::string::npos) return refused();
+  for (auto& part : p)
+    if (part == "..") return refused();
+  if (logs_dir.empty()) return refused();
+  std::error_code ec;
+  fs::path base = fs::absolute(fs::path(logs_dir), ec);
+  if (!ec) base = fs::weakly_canonical(base, ec);
+  if (ec) return std::string();
+  fs::path full = fs::weakly_canonical(base / p, ec);
+  if (ec) return std::string();
+  auto [b, f] = std::mismatch(base.begin(), base.end(), full.begin(), full.end());
+  if (b != base.end()) return refused();
+
+  // O_NONBLOCK: a FIFO in the logs folder must not hang the request.
+  int fd = ::open(full.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return std::string();
+    return Error{"internal", "cannot read the log: " + std::string(std::strerror(errno))};
+  }
+  struct stat st {};
+  std::string out;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && offset < st.st_size) {
+    long long want = std::min<long long>(st.st_size - offset, kMaxLogChunk);
+    out.resize(static_cast<size_t>(want));
+    size_t got = 0;
+    while (got < out.size()) {
+      ssize_t n =
+          ::pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(offset + static_cast<long long>(got)));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    out.resize(got);
+  }
+  ::close(fd);
+  return out;
+}
+
+const ParamSpec kMapIndex{.name = "map_index",
+                          .type = ValueType::integer,
+                          .description = "the task instance's map index (-1, the default, for an unmapped task)",
+                          .min = -1,
+                          .max = 1000000};
+
+Route& add(std::vector<Route>& routes, const char* method, const char* path, Access access, const char* summary,
+           const char* schema, Handler handler) {
+  Route r;
+  r.method = method;
+  r.path = path;
+  r.access = access;
+  r.summary = summary;
+  r.schema = schema;
+  r.handler = std::move(handler);
+  routes.push_back(std::move(r));
+  return routes.back();
+}
+
+int map_index_of(const Call& c) { return static_cast<int>(c.query_as<long long>("map_index").value_or(-1)); }
+
+}  // namespace
+
+void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
+  store::Store& s = deps.store;
+  scheduler::Control& control = deps.control;
+
+  // ---- DAGs ----
+
+  add(routes, "GET", "/dags", Access::viewer, "List the DAGs, by id", "Dag", [&s](Call& c) {
+    auto dags = s.list_dags();
+    if (!dags) return error_response(dags.error());
+    auto w = offset_window(dags->size(), c);
+    if (!w) return error_response(w.error());
+    std::vector<std::string> items;
+    for (size_t i = w->begin; i < w->end; ++i) {
+      auto j = dag_json(s, (*dags)[i]);
+      if (!j) return error_response(j.error());
+      items.push_back(dump(*j));
+    }
+    return list_response(items, w->next_cursor);
+  }).paginated = true;
+
+  add(routes, "GET", "/dags/{dag_id}", Access::viewer, "One DAG", "Dag", [&s](Call& c) {
+    auto d = find_dag(s, c.path[0]);
+    if (!d) return error_response(d.error());
+    auto j = dag_json(s, *d);
+    if (!j) return error_response(j.error());
+    return json_response(200, dump(*j));
+  });
+
+  auto& patch =
+      add(routes, "PATCH", "/dags/{dag_id}", Access::operator_role,
+          "Pause or unpause a DAG (paused: no new scheduled runs; running ones go on)", "Dag", [&s, &control](Call& c) {
+            auto d = find_dag(s, c.path[0]);
+            if (!d) return error_response(d.error());
+            bool paused = *c.body_as<bool>("paused");
+            if (auto st = control.set_paused(d->dag_id, paused, c.actor); !st.ok()) return error_response(st.error());
+            auto now = find_dag(s, d->dag_id);
+            if (!now) return error_response(now.error());
+            auto j = dag_json(s, *now);
+            if (!j) return error_response(j.error());
+            return json_response(200, dump(*j));
+          });
+  patch.takes_body = true;
+  patch.body = {{.name = "paused", .type = ValueType::boolean, .description = "true to pause", .required = true}};
+
+  add(routes, "GET", "/dags/{dag_id}/versions", Access::viewer, "The DAG's compiled versions, newest first",
+      "DagVersion",
+      [&s](Call& c) {
+        auto d = find_dag(s, c.path[0]);
+        if (!d) return error_response(d.error());
+        auto versions = s.list_dag_versions(d->dag_id);
+        if (!versions) return error_response(versions.error());
+        auto w = offset_window(versions->size(), c);
+        if (!w) return error_response(w.error());
+        std::vector<std::string> items;
+        for (size_t i = w->begin; i < w->end; ++i) {
+          auto& v = (*versions)[i];
+          items.push_back(dump({{"version", v.version},
+                                {"file", v.file},
+                                {"git_commit", opt(v.git_commit)},
+                                {"git_dirty", opt(v.git_dirty)},
+                                {"created_at", format_utc(v.created_at)}}));
+        }
+        return list_response(items, w->next_cursor);
+      })
+      .paginated = true;
+
+  add(routes, "GET", "/dags/{dag_id}/graph", Access::viewer,
+      "Nodes and edges of a compiled version (default: the current one)", "Graph",
+      [&s](Call& c) {
+        auto d = find_dag(s, c.path[0]);
+        if (!d) return error_response(d.error());
+        std::optional<std::string> version = c.query_as<std::string>("version");
+        if (!version) version = d->current_version;
+        if (!version)
+          return error_response(
+              Error::not_found("DAG \"" + d->dag_id + "\" has no valid version (see its import errors)"));
+        auto v = s.get_dag_version(d->dag_id, *version);
+        if (!v && v.error().code == "not_found")
+          return error_response(Error::not_found("DAG \"" + d->dag_id + "\" has no version \"" + *version + "\""));
+        if (!v) return error_response(v.error());
+        json compiled = json::parse(v->compiled, nullptr, false);
+        json nodes = json::array(), edges = json::array();
+        if (compiled.is_object() && compiled.contains("tasks") && compiled["tasks"].is_object()) {
+          for (auto& [id, task] : compiled["tasks"].items()) {
+            if (!task.is_object()) continue;
+            nodes.push_back({{"id", id},
+                             {"type", task.value("type", json(nullptr))},
+                             {"trigger_rule", task.value("trigger_rule", json(nullptr))}});
+            if (auto deps = task.find("depends_on"); deps != task.end() && deps->is_array())
+              for (auto& from : *deps) edges.push_back({{"from", from}, {"to", id}});
+          }
+        }
+        return json_response(200,
+                             dump({{"dag_id", d->dag_id}, {"version", *version}, {"nodes", nodes}, {"edges", edges}}));
+      })
+      .query = {{.name = "version", .description = "a version hash (default: the current version)", .max_length = 128}};
+
+  // ---- runs ----
+
+  auto& trigger =
+      add(routes, "POST", "/dags/{dag_id}/runs", Access::operator_role,
+          "Trigger a manual run: 201 with the run, 200 with the first run when the idempotency key was seen", "Run",
+          [&s, &control](Call& c) {
+            auto d = find_dag(s, c.path[0]);
+            if (!d) return error_response(d.error());
+            scheduler::TriggerRequest req;
+            if (auto t = c.body_as<std::string>("logical_date")) req.logical_date = *parse_utc(*t);
+            if (auto p = c.body_as<std::string>("params")) req.params_json = *p;
+            req.idempotency_key = c.body_as<std::string>("idempotency_key");
+            req.note = c.body_as<std::string>("note");
+            auto r = control.trigger(d->dag_id, req, c.actor);
+            if (!r) return error_response(r.error());
+            return json_response(r->created ? 201 : 200, dump(run_json(r->run)));
+          });
+  trigger.takes_body = true;
+  trigger.status = 201;
+  trigger.body = {
+      {.name = "logical_date", .type = ValueType::time, .description = "the run's logical date (default: now)"},
+      {.name = "params", .type = ValueType::object, .description = "overrides of the DAG's params"},
+      {.name = "idempotency_key",
+       .description = "the same key for the same DAG returns the first run instead of creating another",
+       .max_length = 200},
+      {.name = "note", .description = "a note shown with the run", .max_length = 10000},
+  };
+
+  auto& list_runs =
+      add(routes, "GET", "/dags/{dag_id}/runs", Access::viewer, "The DAG's runs, newest first", "Run", [&s](Call& c) {
+        auto d = find_dag(s, c.path[0]);
+        if (!d) return error_response(d.error());
+        store::RunFilter f;
+        f.dag_id = d->dag_id;
+        if (auto st = c.query_as<std::string>("state")) f.state = run_state_from_string(*st);
+        f.run_type = c.query_as<std::string>("run_type");
+        f.limit = c.limit + 1;  // one more tells whether there is a next page
+        if (c.cursor) {
+          auto at = decode_cursor(*c.cursor, 'r', 2);
+          if (!at) return error_response(at.error());
+          f.before = std::make_pair(TimePoint(Duration((*at)[0])), (*at)[1]);
+        }
+        auto runs = s.list_runs(f);
+        if (!runs) return error_response(runs.error());
+        std::optional<std::string> next;
+        if (runs->size() > static_cast<size_t>(c.limit)) {
+          runs->resize(static_cast<size_t>(c.limit));
+          auto& last = runs->back();
+          next = encode_cursor('r', {last.logical_date.time_since_epoch().count(), last.pk});
+        }
+        std::vector<std::string> items;
+        for (auto& r : *runs) items.push_back(dump(run_json(r)));
+        return list_response(items, next);
+      });
+  list_runs.paginated = true;
+  list_runs.query = {
+      {.name = "state",
+       .type = ValueType::enumeration,
+       .description = "only runs in this state",
+       .allowed = {"queued", "running", "success", "failed", "canceled"}},
+      {.name = "run_type",
+       .type = ValueType::enumeration,
+       .description = "only runs of this type",
+       .allowed = {"scheduled", "manual", "backfill", "dataset"}},
+  };
+
+  add(routes, "GET", "/dags/{dag_id}/runs/{run_id}", Access::viewer, "One run", "Run", [&s](Call& c) {
+    auto r = find_run(s, c.path[0], c.path[1]);
+    if (!r) return error_response(r.error());
+    return json_response(200, dump(run_json(*r)));
+  });
+
+  add(routes, "POST", "/dags/{dag_id}/runs/{run_id}/cancel", Access::operator_role,
+      "Cancel a run: running tasks are killed, pending ones become canceled", "Run",
+      [&s, &control](Call& c) {
+        auto r = find_run(s, c.path[0], c.path[1]);
+        if (!r) return error_response(r.error());
+        if (auto st = control.cancel_run(r->dag_id, r->run_id, c.actor); !st.ok()) return error_response(st.error());
+        auto now = find_run(s, r->dag_id, r->run_id);
+        if (!now) return error_response(now.error());
+        return json_response(200, dump(run_json(*now)));
+      })
+      .takes_body = true;
+
+  // ---- task instances ----
+
+  add(routes, "GET", "/dags/{dag_id}/runs/{run_id}/tasks", Access::viewer, "The run's task instances", "TaskInstance",
+      [&s](Call& c) {
+        auto r = find_run(s, c.path[0], c.path[1]);
+        if (!r) return error_response(r.error());
+        auto tis = s.list_task_instances(r->pk);
+        if (!tis) return error_response(tis.error());
+        auto w = offset_window(tis->size(), c);
+        if (!w) return error_response(w.error());
+        std::vector<std::string> items;
+        for (size_t i = w->begin; i < w->end; ++i) items.push_back(dump(ti_json((*tis)[i])));
+        return list_response(items, w->next_cursor);
+      })
+      .paginated = true;
+
+  add(routes, "GET", "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", Access::viewer,
+      "One task instance, with every reason why it is not running (waiting_for) and its output", "TaskInstanceDetail",
+      [&s, &control](Call& c) {
+        auto r = find_run(s, c.path[0], c.path[1]);
+        if (!r) return error_response(r.error());
+        int map_index = map_index_of(c);
+        auto ti = find_ti(s, *r, c.path[2], map_index);
+        if (!ti) return error_response(ti.error());
+        auto why = control.waiting_for(r->dag_id, r->run_id, ti->task_id, map_index);
+        if (!why) return error_response(why.error());
+        json j = ti_json(*ti);
+        j["waiting_for"] = *why;
+        json output = ti->output ? json::parse(*ti->output, nullptr, false) : json(nullptr);
+        j["output"] = output.is_object() ? output : json(nullptr);
+        return json_response(200, dump(j));
+      })
+      .query = {kMapIndex};
+
+  auto& tries = add(routes, "GET", "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/tries", Access::viewer,
+                    "Every try of a task instance", "Try", [&s](Call& c) {
+                      auto r = find_run(s, c.path[0], c.path[1]);
+                      if (!r) return error_response(r.error());
+                      auto ti = find_ti(s, *r, c.path[2], map_index_of(c));
+                      if (!ti) return error_response(ti.error());
+                      auto all = s.list_tries(ti->id);
+                      if (!all) return error_response(all.error());
+                      auto w = offset_window(all->size(), c);
+                      if (!w) return error_response(w.error());
+                      std::vector<std::string> items;
+                      for (size_t i = w->begin; i < w->end; ++i) items.push_back(dump(try_json((*all)[i])));
+                      return list_response(items, w->next_cursor);
+                    });
+  tries.paginated = true;
+  tries.query = {kMapIndex};
+
+  add(routes, "GET", "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/logs", Access::viewer,
+      "A try's log as text from a byte offset; X-Baton-Log-Complete tells whether the try has ended", "text",
+      [&s, &control](Call& c) {
+        auto r = find_run(s, c.path[0], c.path[1]);
+        if (!r) return error_response(r.error());
+        auto ti = find_ti(s, *r, c.path[2], map_index_of(c));
+        if (!ti) return error_response(ti.error());
+        auto all = s.list_tries(ti->id);
+        if (!all) return error_response(all.error());
+        const store::TryRecord* t = nullptr;
+        auto wanted = c.query_as<long long>("try");
+        for (auto& x : *all)
+          if (wanted ? x.try_number == *wanted : (!t || x.try_number > t->try_number)) t = &x;
+        if (!t)
+          return error_response(Error::not_found(
+              wanted ? "task \"" + ti->task_id + "\" has no try " + std::to_string(*wanted)
+                     : "task \"" + ti->task_id + "\" of run \"" + r->run_id + "\" has not been tried yet"));
+        long long offset = c.query_as<long long>("offset").value_or(0);
+        std::string text;
+        if (t->log_path) {
+          auto log = read_log(control.logs_dir(), *t->log_path, offset);
+          if (!log) return error_response(log.error());
+          text = std::move(*log);
+        }
+        HttpResponse res;
+        res.content_type = "text/plain; charset=utf-8";
+        res.headers.emplace_back("X-Baton-Log-Complete", t->ended_at ? "true" : "false");
+        res.headers.emplace_back("X-Baton-Log-Next-Offset",
+                                 std::to_string(offset + static_cast<long long>(text.size())));
+        res.headers.emplace_back("X-Baton-Try-Number", std::to_string(t->try_number));
+        res.body = std::move(text);
+        return res;
+      })
+      .query = {
+      {.name = "try",
+       .type = ValueType::integer,
+       .description = "the try number (default: the latest)",
+       .min = 1,
+       .max = 1000000},
+      kMapIndex,
+      {.name = "offset",
+       .type = ValueType::integer,
+       .description = "the first byte to return (default 0)",
+       .min = 0,
+       .max = 1LL << 50},
+  };
+
+  auto& clear =
+      add(routes, "POST", "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/clear", Access::operator_role,
+          "Clear a task (and optionally its downstream) so that it runs again; answers the task's instances",
+          "TaskInstanceList", [&s, &control](Call& c) {
+            auto r = find_run(s, c.path[0], c.path[1]);
+            if (!r) return error_response(r.error());
+            if (auto all = instances_of(s, *r, c.path[2]); !all) return error_response(all.error());
+            bool downstream = c.body_as<bool>("downstream").value_or(false);
+            bool latest = c.body_as<std::string>("version").value_or("pinned") == "latest";
+            if (auto st = control.clear_task(r->dag_id, r->run_id, c.path[2], downstream, latest, c.actor); !st.ok())
+              return error_response(st.error());
+            auto now = instances_of(s, *r, c.path[2]);
+            if (!now) return error_response(now.error());
+            std::vector<std::string> items;
+            for (auto& t : *now) items.push_back(dump(ti_json(t)));
+            return list_response(items, std::nullopt);
+          });
+  clear.takes_body = true;
+  clear.body = {
+      {.name = "downstream",
+       .type = ValueType::boolean,
+       .description = "also clear what depends on it (default false)"},
+      {.name = "version",
+       .type = ValueType::enumeration,
+       .description = "pinned (default): rerun on the run's own DAG version; latest: move the run to the current one",
+       .allowed = {"pinned", "latest"}},
+  };
+
+  auto& mark =
+      add(routes, "POST", "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/state", Access::operator_role,
+          "Mark a task success or failed; answers the task's instances", "TaskInstanceList", [&s, &control](Call& c) {
+            auto r = find_run(s, c.path[0], c.path[1]);
+            if (!r) return error_response(r.error());
+            if (auto all = instances_of(s, *r, c.path[2]); !all) return error_response(all.error());
+            TaskState to = *c.body_as<std::string>("state") == "success" ? TaskState::success : TaskState::failed;
+            if (auto st = control.mark_task(r->dag_id, r->run_id, c.path[2], to, c.actor); !st.ok())
+              return error_response(st.error());
+            auto now = instances_of(s, *r, c.path[2]);
+            if (!now) return error_response(now.error());
+            std::vector<std::string> items;
+            for (auto& t : *now) items.push_back(dump(ti_json(t)));
+            return list_response(items, std::nullopt);
+          });
+  mark.takes_body = true;
+  mark.body = {{.name = "state",
+                .type = ValueType::enumeration,
+                .description = "the state to set",
+                .required = true,
+                .allowed = {"success", "failed"}}};
+}
+
+}  // namespace baton::api

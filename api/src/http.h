@@ -1,0 +1,49 @@
+// HttpRequest and HttpResponse: the API's own view of one exchange, free of
+// the HTTP library (cpp-httplib stays in server.cpp) and of the JSON library,
+// so that the endpoints can be written, split over files and read without
+// either in a header. Plain values: safe to copy between threads.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "baton/core/result.h"
+
+namespace baton::api {
+
+// Request bodies larger than this get 413 (SPEC §12).
+constexpr size_t kMaxBodyBytes = 1 << 20;
+
+struct HttpRequest {
+  std::string method;                                      // GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS
+  std::string path;                                        // percent-decoded, without the query
+  std::vector<std::pair<std::string, std::string>> query;  // percent-decoded
+  std::optional<std::string> authorization;                // the Authorization header, if any
+  int authorization_count = 0;                             // how many Authorization headers came
+  std::string body;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// The HTTP status for an Error code: invalid_argument 400, unauthenticated
+// 401, permission_denied 403, not_found 404, method_not_allowed 405,
+// conflict 409, payload_too_large 413, anything else 500.
+int http_status(const std::string& error_code);
+
+// `{"error": {"code": ..., "message": ...}}` as text.
+std::string error_body(const std::string& code, const std::string& message);
+HttpResponse error_response(int status, const std::string& code, const std::string& message);
+HttpResponse error_response(const Error& e);
+
+// The error a status gets when nothing more specific is known (unknown
+// routes, bodies over the limit, requests the HTTP library refused).
+HttpResponse default_error(int status, const std::string& method, const std::string& path);
+
+}  // namespace baton::api

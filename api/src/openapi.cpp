@@ -1,0 +1,264 @@
+// The OpenAPI 3.0 document, built from the route table (paths, methods,
+// parameters, bodies) and the schemas of the answers below, which mirror the
+// JSON the handlers write.
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "routes.h"
+
+namespace baton::api {
+
+namespace {
+
+using nlohmann::json;
+
+json str() { return {{"type", "string"}}; }
+json nstr() { return {{"type", "string"}, {"nullable", true}}; }
+json instant() { return {{"type", "string"}, {"format", "date-time"}}; }
+json ninstant() { return {{"type", "string"}, {"format", "date-time"}, {"nullable", true}}; }
+json integer() { return {{"type", "integer"}, {"format", "int64"}}; }
+json ninteger() { return {{"type", "integer"}, {"format", "int64"}, {"nullable", true}}; }
+json boolean() { return {{"type", "boolean"}}; }
+json ref(const std::string& name) { return {{"$ref", "#/components/schemas/" + name}}; }
+json array_of(json items) { return {{"type", "array"}, {"items", std::move(items)}}; }
+json enumeration(std::vector<std::string> values) { return {{"type", "string"}, {"enum", std::move(values)}}; }
+
+// An object whose every property is always present (null where absent).
+json object(json properties) {
+  json required = json::array();
+  for (auto& [k, v] : properties.items()) required.push_back(k);
+  return {{"type", "object"}, {"properties", std::move(properties)}, {"required", std::move(required)}};
+}
+
+json list_of(json item) { return object({{"items", array_of(std::move(item))}, {"next_cursor", nstr()}}); }
+
+json schemas() {
+  std::vector<std::string> run_states = {"queued", "running", "success", "failed", "canceled"};
+  std::vector<std::string> task_states = {"pending",         "scheduled",    "queued",  "running",
+                                          "waiting",         "up_for_retry", "success", "failed",
+                                          "upstream_failed", "skipped",      "canceled"};
+  json ti = {{"task_id", str()},
+             {"map_index", integer()},
+             {"state", enumeration(task_states)},
+             {"try_number", integer()},
+             {"max_tries", integer()},
+             {"queue", str()},
+             {"pool", str()},
+             {"priority", integer()},
+             {"started_at", ninstant()},
+             {"ended_at", ninstant()},
+             {"worker", nstr()},
+             {"exit_code", ninteger()},
+             {"reason", nstr()},
+             {"last_activity_at", ninstant()}};
+  json ti_detail = ti;
+  ti_detail["waiting_for"] = array_of(str());
+  ti_detail["output"] = {{"type", "object"}, {"nullable", true}};
+  json s;
+  s["Error"] = object({{"error", object({{"code", str()}, {"message", str()}})}});
+  s["Dag"] = object({{"dag_id", str()},
+                     {"namespace", str()},
+                     {"paused", boolean()},
+                     {"active", boolean()},
+                     {"file", str()},
+                     {"schedule",
+                      {{"type", "object"},
+                       {"nullable", true},
+                       {"properties",
+                        {{"kind", enumeration({"none", "cron", "every", "datasets"})},
+                         {"expression", str()},
+                         {"datasets", array_of(str())}}}}},
+                     {"timezone", nstr()},
+                     {"version", nstr()},
+                     {"last_run_state", {{"type", "string"}, {"enum", run_states}, {"nullable", true}}},
+                     {"import_errors", {{"type", "array"}, {"items", json::object()}, {"nullable", true}}}});
+  s["DagVersion"] = object({{"version", str()},
+                            {"file", str()},
+                            {"git_commit", nstr()},
+                            {"git_dirty", {{"type", "boolean"}, {"nullable", true}}},
+                            {"created_at", instant()}});
+  s["Graph"] = object({{"dag_id", str()},
+                       {"version", str()},
+                       {"nodes", array_of(object({{"id", str()}, {"type", str()}, {"trigger_rule", str()}}))},
+                       {"edges", array_of(object({{"from", str()}, {"to", str()}}))}});
+  s["Run"] = object({{"dag_id", str()},
+                     {"run_id", str()},
+                     {"run_type", enumeration({"scheduled", "manual", "backfill", "dataset"})},
+                     {"state", enumeration(run_states)},
+                     {"logical_date", instant()},
+                     {"data_interval_start", instant()},
+                     {"data_interval_end", instant()},
+                     {"params", {{"type", "object"}}},
+                     {"dag_version", str()},
+                     {"created_at", instant()},
+                     {"started_at", ninstant()},
+                     {"ended_at", ninstant()},
+                     {"backfill_id", ninteger()},
+                     {"note", nstr()}});
+  s["TaskInstance"] = object(ti);
+  s["TaskInstanceDetail"] = object(ti_detail);
+  s["TaskInstanceList"] = list_of(ref("TaskInstance"));
+  s["Try"] = object({{"try_number", integer()},
+                     {"state", enumeration(task_states)},
+                     {"worker", nstr()},
+                     {"started_at", ninstant()},
+                     {"ended_at", ninstant()},
+                     {"exit_code", ninteger()},
+                     {"reason", nstr()},
+                     {"log_bytes", integer()}});
+  s["Pool"] = object({{"name", str()}, {"slots", integer()}, {"used", integer()}});
+  s["Variable"] = object({{"name", str()}, {"value", str()}, {"updated_at", instant()}});
+  s["Connection"] = object({{"name", str()}, {"url", str()}, {"updated_at", instant()}});
+  s["AuditEntry"] = object({{"id", integer()},
+                            {"at", instant()},
+                            {"actor", str()},
+                            {"action", str()},
+                            {"target", str()},
+                            {"details", {{"type", "object"}}},
+                            {"prev_hash", str()},
+                            {"hash", str()}});
+  s["Health"] = object(
+      {{"status", enumeration({"ok", "error"})},
+       {"db", enumeration({"ok", "error"})},
+       {"scheduler",
+        object({{"members", array_of(object({{"id", str()}, {"heartbeat_at", instant()}, {"partitions", integer()}}))},
+                {"leader", nstr()},
+                {"running", boolean()}})},
+       {"time", instant()}});
+  s["OpenApi"] = {{"type", "object"}};
+  return s;
+}
+
+json param_schema(const ParamSpec& p) {
+  switch (p.type) {
+    case ValueType::string: {
+      json j = str();
+      if (p.max_length) j["maxLength"] = p.max_length;
+      return j;
+    }
+    case ValueType::integer: {
+      json j = integer();
+      j["minimum"] = p.min;
+      j["maximum"] = p.max;
+      return j;
+    }
+    case ValueType::boolean:
+      return boolean();
+    case ValueType::object:
+      return {{"type", "object"}};
+    case ValueType::time:
+      return instant();
+    case ValueType::enumeration:
+      return enumeration(p.allowed);
+  }
+  return str();
+}
+
+json error_response(const char* description) {
+  return {{"description", description}, {"content", {{"application/json", {{"schema", ref("Error")}}}}}};
+}
+
+std::string operation_id(const Route& r) {
+  std::string id = r.method;
+  for (auto& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  bool upper = true;
+  for (char c : r.path) {
+    if (c == '/' || c == '{' || c == '}' || c == '.' || c == '_') {
+      upper = true;
+      continue;
+    }
+    id += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+    upper = false;
+  }
+  return id;
+}
+
+}  // namespace
+
+std::string openapi_document(const std::vector<Route>& routes) {
+  json paths = json::object();
+  static const std::regex param(R"(\{([a-z_]+)\})");
+  for (auto& r : routes) {
+    json op;
+    op["summary"] = r.summary;
+    op["operationId"] = operation_id(r);
+    std::string area =
+        r.path.substr(1, r.path.find('/', 1) == std::string::npos ? std::string::npos : r.path.find('/', 1) - 1);
+    op["tags"] = {area};
+    json params = json::array();
+    for (std::sregex_iterator it(r.path.begin(), r.path.end(), param), end; it != end; ++it)
+      params.push_back({{"name", (*it)[1].str()}, {"in", "path"}, {"required", true}, {"schema", str()}});
+    for (auto& q : r.query)
+      params.push_back({{"name", q.name},
+                        {"in", "query"},
+                        {"required", q.required},
+                        {"description", q.description},
+                        {"schema", param_schema(q)}});
+    if (r.paginated) {
+      params.push_back({{"name", "limit"},
+                        {"in", "query"},
+                        {"required", false},
+                        {"description", "items per page, 1 to 1000 (default 100)"},
+                        {"schema", {{"type", "integer"}, {"minimum", 1}, {"maximum", 1000}, {"default", 100}}}});
+      params.push_back({{"name", "cursor"},
+                        {"in", "query"},
+                        {"required", false},
+                        {"description", "the next_cursor of the previous page"},
+                        {"schema", str()}});
+    }
+    if (!params.empty()) op["parameters"] = params;
+    if (r.takes_body) {
+      json props = json::object(), required = json::array();
+      for (auto& f : r.body) {
+        json sch = param_schema(f);
+        sch["description"] = f.description;
+        props[f.name] = sch;
+        if (f.required) required.push_back(f.name);
+      }
+      json schema = {{"type", "object"}, {"properties", props}, {"additionalProperties", false}};
+      if (!required.empty()) schema["required"] = required;
+      op["requestBody"] = {{"required", !required.empty()}, {"content", {{"application/json", {{"schema", schema}}}}}};
+    }
+    json responses;
+    json ok = {{"description", "success"}};
+    if (r.schema == "text")
+      ok["content"] = {{"text/plain", {{"schema", str()}}}};
+    else if (!r.schema.empty())
+      ok["content"] = {{"application/json", {{"schema", r.paginated ? list_of(ref(r.schema)) : ref(r.schema)}}}};
+    if (r.schema.empty()) ok["description"] = "done (no content)";
+    responses[std::to_string(r.schema.empty() ? 204 : r.status)] = ok;
+    if (r.status == 201)
+      responses["200"] = json{{"description", "the first run of this idempotency key"}, {"content", ok["content"]}};
+    responses["400"] = error_response("bad input: what is wrong, where, and what is allowed");
+    if (r.access != Access::open) {
+      responses["401"] = error_response("no token, or an unknown or revoked one");
+      responses["403"] = error_response("the token's role does not allow this");
+    }
+    responses["404"] = error_response("no such DAG, run, task or resource");
+    if (r.method != "GET") responses["409"] = error_response("a conflict with the current state");
+    if (r.takes_body) responses["413"] = error_response("the body is larger than 1 MiB");
+    responses["default"] = error_response("an internal error");
+    op["responses"] = responses;
+    if (r.access == Access::open) op["security"] = json::array();
+    std::string method = r.method;
+    for (auto& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    paths[r.path][method] = op;
+  }
+  json doc = {
+      {"openapi", "3.0.3"},
+      {"info",
+       {{"title", "Baton REST API"},
+        {"version", "1"},
+        {"description",
+         "Workflow scheduler API. Every request but /health and /openapi.json needs `Authorization: Bearer TOKEN`. "
+         "Errors are {\"error\": {\"code\", \"message\"}}. Lists are {\"items\", \"next_cursor\"} with ?limit= "
+         "(1 to 1000, default 100) and ?cursor=. Times are ISO 8601 UTC with Z. Bodies over 1 MiB get 413."}}},
+      {"servers", json::array({{{"url", "/api/v1"}}})},
+      {"security", json::array({{{"bearerAuth", json::array()}}})},
+      {"paths", paths},
+      {"components",
+       {{"securitySchemes", {{"bearerAuth", {{"type", "http"}, {"scheme", "bearer"}}}}}, {"schemas", schemas()}}}};
+  return doc.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace baton::api

@@ -1,0 +1,299 @@
+// Health, pools, variables, connections and the audit log.
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "baton/core/states.h"
+#include "baton/core/time.h"
+#include "routes.h"
+#include "util.h"
+
+namespace baton::api {
+
+namespace {
+
+using nlohmann::json;
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// Slots in use per pool: task instances that are queued or running hold
+// pool_slots each (SPEC §3). Read from the store's unfinished runs; the
+// scheduler's own count (in memory) will be the better source once it exposes
+// one.
+Result<std::map<std::string, long long>> pool_usage(store::Store& s) {
+  constexpr int kPage = 1000;
+  std::map<std::string, long long> used;
+  store::RunFilter f;
+  f.unfinished_only = true;
+  f.limit = kPage;
+  for (;;) {
+    auto runs = s.list_runs(f);
+    if (!runs) return runs.error();
+    for (auto& run : *runs) {
+      auto tis = s.list_task_instances(run.pk);
+      if (!tis) return tis.error();
+      for (auto& t : *tis)
+        if (holds_slot(t.state)) used[t.pool] += t.pool_slots;
+    }
+    if (runs->size() < static_cast<size_t>(kPage)) break;
+    f.before = std::make_pair(runs->back().logical_date, runs->back().pk);
+  }
+  return used;
+}
+
+json pool_json(const store::Pool& p, const std::map<std::string, long long>& used) {
+  auto it = used.find(p.name);
+  return {{"name", p.name}, {"slots", p.slots}, {"used", it == used.end() ? 0 : it->second}};
+}
+
+json connection_json(const store::Connection& c) {
+  return {{"name", c.name}, {"url", mask_url(c.url)}, {"updated_at", format_utc(c.updated_at)}};
+}
+
+json variable_json(const store::Variable& v) {
+  return {{"name", v.name}, {"value", v.value}, {"updated_at", format_utc(v.updated_at)}};
+}
+
+Status check_name(const std::string& kind, const std::string& name) {
+  if (is_valid_name(name)) return {};
+  return Error::invalid("invalid " + kind + " name \"" + name +
+                        "\": use 1 to 200 characters of A-Z a-z 0-9 _ . - (not starting with . or -)");
+}
+
+// A lookup that failed with not_found, worded for people.
+Error not_found(const std::string& kind, const std::string& name, const Error& e) {
+  if (e.code != "not_found") return e;
+  return Error::not_found("no " + kind + " named \"" + name + "\"");
+}
+
+HttpResponse no_content() {
+  HttpResponse r;
+  r.status = 204;
+  r.content_type.clear();
+  return r;
+}
+
+Route& add(std::vector<Route>& routes, const char* method, const char* path, Access access, const char* summary,
+           const char* schema, Handler handler) {
+  Route r;
+  r.method = method;
+  r.path = path;
+  r.access = access;
+  r.summary = summary;
+  r.schema = schema;
+  r.handler = std::move(handler);
+  routes.push_back(std::move(r));
+  return routes.back();
+}
+
+}  // namespace
+
+void add_resource_routes(std::vector<Route>& routes, const Deps& deps) {
+  store::Store& s = deps.store;
+  scheduler::Control& control = deps.control;
+  const Clock& clock = deps.clock;
+
+  // ---- health ----
+
+  add(routes, "GET", "/health", Access::open, "Liveness of the server, the database and the scheduler (no token)",
+      "Health", [&s, &control, &clock](Call&) {
+        bool db_ok = s.get_pool("default").ok();
+        auto st = control.status();
+        json members = json::array();
+        for (auto& m : st.members)
+          members.push_back({{"id", m.id}, {"heartbeat_at", format_utc(m.heartbeat_at)}, {"partitions", m.partitions}});
+        json j = {{"status", db_ok ? "ok" : "error"},
+                  {"db", db_ok ? "ok" : "error"},
+                  {"scheduler",
+                   {{"members", members},
+                    {"leader", st.leader.empty() ? json(nullptr) : json(st.leader)},
+                    {"running", st.running}}},
+                  {"time", format_utc(clock.now())}};
+        return json_response(db_ok ? 200 : 503, dump(j));
+      });
+
+  // ---- pools ----
+
+  add(routes, "GET", "/pools", Access::viewer, "Pools with their slots and the slots in use (queued or running)",
+      "Pool",
+      [&s](Call& c) {
+        auto pools = s.list_pools();
+        if (!pools) return error_response(pools.error());
+        auto w = offset_window(pools->size(), c);
+        if (!w) return error_response(w.error());
+        auto used = pool_usage(s);
+        if (!used) return error_response(used.error());
+        std::vector<std::string> items;
+        for (size_t i = w->begin; i < w->end; ++i) items.push_back(dump(pool_json((*pools)[i], *used)));
+        return list_response(items, w->next_cursor);
+      })
+      .paginated = true;
+
+  add(routes, "GET", "/pools/{name}", Access::viewer, "One pool", "Pool", [&s](Call& c) {
+    auto p = s.get_pool(c.path[0]);
+    if (!p) return error_response(not_found("pool", c.path[0], p.error()));
+    auto used = pool_usage(s);
+    if (!used) return error_response(used.error());
+    return json_response(200, dump(pool_json(*p, *used)));
+  });
+
+  auto& put_pool =
+      add(routes, "PUT", "/pools/{name}", Access::admin, "Create a pool or change its slots", "Pool", [&s](Call& c) {
+        const std::string& name = c.path[0];
+        if (auto ok = check_name("pool", name); !ok.ok()) return error_response(ok.error());
+        auto before = s.get_pool(name);
+        if (!before && before.error().code != "not_found") return error_response(before.error());
+        store::Pool p{name, static_cast<int>(*c.body_as<long long>("slots")),
+                      before ? before->description : std::string()};
+        if (auto st = s.put_pool(p, c.actor); !st.ok()) return error_response(st.error());
+        auto used = pool_usage(s);
+        if (!used) return error_response(used.error());
+        return json_response(before ? 200 : 201, dump(pool_json(p, *used)));
+      });
+  put_pool.takes_body = true;
+  put_pool.body = {{.name = "slots",
+                    .type = ValueType::integer,
+                    .description = "how many slots the pool has",
+                    .required = true,
+                    .min = 0,
+                    .max = 100000}};
+
+  add(routes, "DELETE", "/pools/{name}", Access::admin, "Delete a pool (not the default pool)", "", [&s](Call& c) {
+    if (auto st = s.delete_pool(c.path[0], c.actor); !st.ok())
+      return error_response(not_found("pool", c.path[0], st.error()));
+    return no_content();
+  });
+
+  // ---- variables ----
+
+  add(routes, "GET", "/variables", Access::viewer, "Variables, by name", "Variable", [&s](Call& c) {
+    auto vars = s.list_variables();
+    if (!vars) return error_response(vars.error());
+    auto w = offset_window(vars->size(), c);
+    if (!w) return error_response(w.error());
+    std::vector<std::string> items;
+    for (size_t i = w->begin; i < w->end; ++i) items.push_back(dump(variable_json((*vars)[i])));
+    return list_response(items, w->next_cursor);
+  }).paginated = true;
+
+  add(routes, "GET", "/variables/{name}", Access::viewer, "One variable", "Variable", [&s](Call& c) {
+    auto v = s.get_variable(c.path[0]);
+    if (!v) return error_response(not_found("variable", c.path[0], v.error()));
+    return json_response(200, dump(variable_json(*v)));
+  });
+
+  auto& put_var = add(routes, "PUT", "/variables/{name}", Access::admin, "Set a variable", "Variable", [&s](Call& c) {
+    const std::string& name = c.path[0];
+    if (auto ok = check_name("variable", name); !ok.ok()) return error_response(ok.error());
+    auto before = s.get_variable(name);
+    if (!before && before.error().code != "not_found") return error_response(before.error());
+    if (auto st = s.put_variable(name, *c.body_as<std::string>("value"), c.actor); !st.ok())
+      return error_response(st.error());
+    auto now = s.get_variable(name);
+    if (!now) return error_response(now.error());
+    return json_response(before ? 200 : 201, dump(variable_json(*now)));
+  });
+  put_var.takes_body = true;
+  put_var.body = {{.name = "value", .type = ValueType::string, .description = "the value", .required = true}};
+
+  add(routes, "DELETE", "/variables/{name}", Access::admin, "Delete a variable", "", [&s](Call& c) {
+    if (auto st = s.delete_variable(c.path[0], c.actor); !st.ok())
+      return error_response(not_found("variable", c.path[0], st.error()));
+    return no_content();
+  });
+
+  // ---- connections (admin only: their URLs hold passwords, shown masked) ----
+
+  add(routes, "GET", "/connections", Access::admin, "Connections, by name, passwords masked", "Connection",
+      [&s](Call& c) {
+        auto conns = s.list_connections();
+        if (!conns) return error_response(conns.error());
+        auto w = offset_window(conns->size(), c);
+        if (!w) return error_response(w.error());
+        std::vector<std::string> items;
+        for (size_t i = w->begin; i < w->end; ++i) items.push_back(dump(connection_json((*conns)[i])));
+        return list_response(items, w->next_cursor);
+      })
+      .paginated = true;
+
+  add(routes, "GET", "/connections/{name}", Access::admin, "One connection, its password masked", "Connection",
+      [&s](Call& c) {
+        auto conn = s.get_connection(c.path[0]);
+        if (!conn) return error_response(not_found("connection", c.path[0], conn.error()));
+        return json_response(200, dump(connection_json(*conn)));
+      });
+
+  auto& put_conn = add(routes, "PUT", "/connections/{name}", Access::admin,
+                       "Set a connection: a PostgreSQL URL (postgresql://user:pass@host:port/db) or sqlite:PATH",
+                       "Connection", [&s](Call& c) {
+                         const std::string& name = c.path[0];
+                         if (auto ok = check_name("connection", name); !ok.ok()) return error_response(ok.error());
+                         std::string url = *c.body_as<std::string>("url");
+                         if (auto parsed = store::parse_database_url(url); !parsed)
+                           return error_response(Error::invalid("field `url`: " + parsed.error().message));
+                         auto before = s.get_connection(name);
+                         if (!before && before.error().code != "not_found") return error_response(before.error());
+                         if (auto st = s.put_connection(name, url, c.actor); !st.ok())
+                           return error_response(st.error());
+                         auto now = s.get_connection(name);
+                         if (!now) return error_response(now.error());
+                         return json_response(before ? 200 : 201, dump(connection_json(*now)));
+                       });
+  put_conn.takes_body = true;
+  put_conn.body = {{.name = "url",
+                    .description = "postgresql://user:pass@host:port/db or sqlite:PATH (the password is write-only)",
+                    .required = true,
+                    .max_length = 4096}};
+
+  add(routes, "DELETE", "/connections/{name}", Access::admin, "Delete a connection", "", [&s](Call& c) {
+    if (auto st = s.delete_connection(c.path[0], c.actor); !st.ok())
+      return error_response(not_found("connection", c.path[0], st.error()));
+    return no_content();
+  });
+
+  // ---- audit ----
+
+  auto& audit =
+      add(routes, "GET", "/audit", Access::viewer, "The audit log, oldest first", "AuditEntry", [&s](Call& c) {
+        store::AuditFilter f;
+        f.dag_id = c.query_as<std::string>("dag_id");
+        f.action = c.query_as<std::string>("action");
+        f.actor = c.query_as<std::string>("actor");
+        if (auto since = c.query_as<std::string>("since")) f.since = *parse_utc(*since);
+        if (c.cursor) {
+          auto after = decode_cursor(*c.cursor, 'a', 1);
+          if (!after) return error_response(after.error());
+          f.after_id = (*after)[0];
+        }
+        f.limit = c.limit + 1;
+        auto entries = s.list_audit(f);
+        if (!entries) return error_response(entries.error());
+        std::optional<std::string> next;
+        if (entries->size() > static_cast<size_t>(c.limit)) {
+          entries->resize(static_cast<size_t>(c.limit));
+          next = encode_cursor('a', {entries->back().id});
+        }
+        std::vector<std::string> items;
+        for (auto& e : *entries) {
+          json details = json::parse(e.details, nullptr, false);
+          if (details.is_discarded()) details = e.details;
+          items.push_back(dump({{"id", e.id},
+                                {"at", format_utc(e.at)},
+                                {"actor", e.actor},
+                                {"action", e.action},
+                                {"target", e.target},
+                                {"details", details},
+                                {"prev_hash", e.prev_hash},
+                                {"hash", e.hash}}));
+        }
+        return list_response(items, next);
+      });
+  audit.paginated = true;
+  audit.query = {
+      {.name = "dag_id", .description = "entries about this DAG, its runs and tasks", .max_length = 200},
+      {.name = "action", .description = "entries of this action, e.g. run.triggered", .max_length = 200},
+      {.name = "actor", .description = "entries by this actor (a token name, or system)", .max_length = 200},
+      {.name = "since", .type = ValueType::time, .description = "entries at or after this instant"},
+  };
+}
+
+}  // namespace baton::api

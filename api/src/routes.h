@@ -1,0 +1,118 @@
+// The route table of the REST API: each route says its method and path, who
+// may call it, what it takes (query parameters, body fields, with types and
+// allowed values) and what it answers. One table drives the router (matching,
+// 404/405), the checks of bad input (unknown, duplicate, mistyped or
+// out-of-range parameters and fields get 400 before any handler runs) and the
+// OpenAPI document, so the three cannot drift apart.
+//
+// Handlers run on the HTTP server's threads, several at once: they keep no
+// state of their own and reach the Store and Control (both thread-safe)
+// through Deps.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "baton/core/clock.h"
+#include "baton/scheduler/control.h"
+#include "baton/store/store.h"
+#include "http.h"
+
+namespace baton::api {
+
+// Who may call a route. Roles rank viewer < operator < admin; a worker token
+// may use none of the public routes (only the worker endpoints, later).
+enum class Access { open, viewer, operator_role, admin };
+
+enum class ValueType { string, integer, boolean, object, time, enumeration };
+
+// A query parameter or a field of a JSON body.
+struct ParamSpec {
+  std::string name{};
+  ValueType type = ValueType::string;
+  std::string description{};
+  bool required = false;
+  std::vector<std::string> allowed{};  // enumeration
+  long long min = 0, max = 0;          // integer, inclusive
+  size_t max_length = 0;               // string: 0 means only the body's limit
+};
+
+// A checked value: integers and booleans as such; strings, times (as given,
+// known to parse) and enumerations as text; objects as their JSON text.
+using Value = std::variant<bool, long long, std::string>;
+
+struct Call {
+  const HttpRequest& request;
+  std::vector<std::string> path;  // path parameters, in the order of the route's path
+  std::map<std::string, Value> query;
+  std::map<std::string, Value> body;
+  std::string actor;  // the token's name; empty on open routes
+  int limit = 100;    // paginated routes
+  std::optional<std::string> cursor;
+
+  template <class T>
+  std::optional<T> query_as(const std::string& name) const {
+    return get<T>(query, name);
+  }
+  template <class T>
+  std::optional<T> body_as(const std::string& name) const {
+    return get<T>(body, name);
+  }
+
+ private:
+  template <class T>
+  static std::optional<T> get(const std::map<std::string, Value>& m, const std::string& name) {
+    auto it = m.find(name);
+    if (it == m.end() || !std::holds_alternative<T>(it->second)) return std::nullopt;
+    return std::get<T>(it->second);
+  }
+};
+
+using Handler = std::function<HttpResponse(Call&)>;
+
+struct Route {
+  std::string method{};  // GET, POST, PUT, PATCH, DELETE
+  std::string path{};    // under /api/v1, `{name}` for a path parameter
+  Access access = Access::viewer;
+  std::string summary{};           // one line, for the OpenAPI document
+  std::vector<ParamSpec> query{};  // besides limit and cursor of paginated routes
+  bool takes_body = false;         // a JSON object (an empty body counts as {})
+  std::vector<ParamSpec> body{};   // its fields; any other field is refused
+  bool paginated = false;
+  std::string schema{};  // OpenAPI component of the answer (of an item, when paginated);
+                         // "text" for text/plain, empty for no body
+  int status = 200;      // on success
+  Handler handler{};
+};
+
+struct Deps {
+  store::Store& store;
+  scheduler::Control& control;
+  const Clock& clock;
+};
+
+// The routes, by area (dag_routes.cpp, resource_routes.cpp).
+void add_dag_routes(std::vector<Route>& routes, const Deps& deps);
+void add_resource_routes(std::vector<Route>& routes, const Deps& deps);
+
+// The OpenAPI 3.0 document for the table (openapi.cpp).
+std::string openapi_document(const std::vector<Route>& routes);
+
+// Offset pagination over a list that is read whole: the items [begin, end)
+// and the cursor of the next page (none on the last one).
+struct Window {
+  size_t begin = 0, end = 0;
+  std::optional<std::string> next_cursor;
+};
+Result<Window> offset_window(size_t total, const Call& call);
+
+// The answer of a list: {"items": [...], "next_cursor": ...}, from the items'
+// JSON texts.
+HttpResponse list_response(const std::vector<std::string>& item_json, const std::optional<std::string>& next_cursor);
+HttpResponse json_response(int status, std::string json_text);
+
+}  // namespace baton::api

@@ -1,0 +1,166 @@
+#include "util.h"
+
+#include <algorithm>
+#include <charconv>
+
+namespace baton::api {
+
+std::string mask_url(std::string_view url) {
+  std::string out(url);
+  if (out.rfind("sqlite:", 0) == 0) return out;  // a file name, no secret
+  size_t scheme = out.find("://");
+  if (scheme != std::string::npos) {
+    size_t start = scheme + 3;
+    // The user info ends at the last `@` before the query: a password may
+    // hold `/` or `@` (libpq wants them percent-encoded, people forget).
+    size_t query = out.find('?', start);
+    size_t at = out.rfind('@', query == std::string::npos ? std::string::npos : query);
+    if (at != std::string::npos && at >= start) {
+      size_t colon = out.find(':', start);
+      if (colon != std::string::npos && colon < at) out = out.substr(0, colon + 1) + "***" + out.substr(at);
+    }
+  }
+  // libpq also takes the password as a parameter: ...?password=secret&...
+  size_t q = out.find('?');
+  while (q != std::string::npos) {
+    size_t key = q + 1;
+    size_t end = out.find('&', key);
+    std::string_view param(out.data() + key, (end == std::string::npos ? out.size() : end) - key);
+    if (param.rfind("password=", 0) == 0) {
+      size_t value = key + 9;
+      out.replace(value, (end == std::string::npos ? out.size() : end) - value, "***");
+      end = out.find('&', value);
+    }
+    q = end;
+  }
+  return out;
+}
+
+namespace {
+const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+int decode_char(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '-') return 62;
+  if (c == '_') return 63;
+  return -1;
+}
+}  // namespace
+
+std::string base64url_encode(std::string_view data) {
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < data.size(); i += 3) {
+    unsigned v = (static_cast<unsigned char>(data[i]) << 16) | (static_cast<unsigned char>(data[i + 1]) << 8) |
+                 static_cast<unsigned char>(data[i + 2]);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  if (size_t rest = data.size() - i; rest > 0) {
+    unsigned v = static_cast<unsigned char>(data[i]) << 16;
+    if (rest == 2) v |= static_cast<unsigned char>(data[i + 1]) << 8;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    if (rest == 2) out += kAlphabet[(v >> 6) & 63];
+  }
+  return out;
+}
+
+std::optional<std::string> base64url_decode(std::string_view text) {
+  if (text.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  unsigned acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    int v = decode_char(c);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xFF);
+    }
+  }
+  // Leftover bits must be zero: one text per byte string.
+  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
+  return out;
+}
+
+std::string encode_cursor(char kind, const std::vector<long long>& parts) {
+  std::string raw(1, kind);
+  for (long long p : parts) raw += ":" + std::to_string(p);
+  return base64url_encode(raw);
+}
+
+Result<std::vector<long long>> decode_cursor(std::string_view text, char kind, size_t parts) {
+  auto bad = [] {
+    return Error::invalid(
+        "query parameter `cursor`: not a cursor of this list (use the `next_cursor` of the "
+        "previous page, unchanged)");
+  };
+  if (text.empty() || text.size() > 200) return bad();
+  auto raw = base64url_decode(text);
+  if (!raw || raw->size() < 1 || (*raw)[0] != kind) return bad();
+  std::vector<long long> out;
+  size_t pos = 1;
+  while (pos < raw->size()) {
+    if ((*raw)[pos] != ':') return bad();
+    size_t end = raw->find(':', pos + 1);
+    if (end == std::string::npos) end = raw->size();
+    auto v = parse_integer(std::string_view(*raw).substr(pos + 1, end - pos - 1));
+    if (!v) return bad();
+    out.push_back(*v);
+    pos = end;
+  }
+  if (out.size() != parts) return bad();
+  return out;
+}
+
+bool is_valid_name(std::string_view name) {
+  if (name.empty() || name.size() > 200) return false;
+  auto word = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  };
+  if (!word(name[0])) return false;
+  for (char c : name.substr(1))
+    if (!word(c) && c != '.' && c != '-') return false;
+  return true;
+}
+
+std::optional<long long> parse_integer(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  long long v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
+int json_nesting_depth(std::string_view text) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    if (c == '"')
+      in_string = true;
+    else if (c == '[' || c == '{')
+      deepest = std::max(deepest, ++depth);
+    else if (c == ']' || c == '}')
+      --depth;
+  }
+  return deepest;
+}
+
+}  // namespace baton::api

@@ -1,0 +1,302 @@
+// W1 and W2 (BENCHMARKS.md) against the real `baton standalone` on SQLite:
+//  W1: one run of a DAG with N independent tasks and one fan-in task
+//      (noop, and shell `true`): makespan, tasks/s, scheduler CPU seconds;
+//  W2: one run of a 100-task chain (noop, and shell `true`): hop latency
+//      (end of one task -> start of the next) p50/p99, makespan.
+// Baselines measured in the same run: bare fork/exec/wait of /bin/true per
+// second, and durable SQLite commits per second on the same disk.
+// Figures are medians over --runs repetitions. Prints one JSON object per workload.
+#include <httplib.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+double fork_exec_rate(int n) {
+  auto t0 = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      execl("/bin/true", "true", nullptr);
+      _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+  }
+  return n / std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double sqlite_commit_rate(const std::string& dir, int n) {
+  std::string path = dir + "/commit-bench.db";
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; CREATE TABLE t (x INTEGER)", nullptr,
+               nullptr, nullptr);
+  auto t0 = Clock::now();
+  for (int i = 0; i < n; ++i)
+    sqlite3_exec(db, "BEGIN IMMEDIATE; INSERT INTO t VALUES (1); COMMIT", nullptr, nullptr, nullptr);
+  double rate = n / std::chrono::duration<double>(Clock::now() - t0).count();
+  sqlite3_close(db);
+  fs::remove(path);
+  return rate;
+}
+
+double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(in)), {});
+  size_t close = s.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(s.substr(close + 2));
+  std::string f;
+  long ut = 0, st = 0;
+  for (int i = 3; i <= 15 && rest >> f; ++i) {
+    if (i == 14) ut = std::stol(f);
+    if (i == 15) st = std::stol(f);
+  }
+  return static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+struct Server {
+  pid_t pid = -1;
+  int port = 0;
+  std::string token;
+};
+
+Server start(const std::string& baton, const std::string& dir, int workers) {
+  Server s;
+  std::string out = dir + "/out.log";
+  s.pid = fork();
+  if (s.pid == 0) {
+    FILE* f = std::freopen(out.c_str(), "w", stdout);
+    (void)f;
+    FILE* e = std::freopen((dir + "/err.log").c_str(), "w", stderr);
+    (void)e;
+    std::string w = std::to_string(workers);
+    std::string dbarg = "sqlite:" + dir + "/baton.db";
+    std::string dags = dir + "/dags", logs = dir + "/logs";
+    execl(baton.c_str(), baton.c_str(), "standalone", "--dags", dags.c_str(), "--db", dbarg.c_str(), "--listen",
+          "127.0.0.1:0", "--logs", logs.c_str(), "--workers", w.c_str(), nullptr);
+    _exit(127);
+  }
+  std::regex url_re("^UI and API: http://127\\.0\\.0\\.1:([0-9]+)/"), tok_re("^admin token: (\\S+)");
+  for (int i = 0; i < 200 && (s.port == 0 || s.token.empty()); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::ifstream in(out);
+    std::string line;
+    std::smatch m;
+    while (std::getline(in, line)) {
+      if (std::regex_search(line, m, url_re)) s.port = std::stoi(m[1]);
+      if (std::regex_search(line, m, tok_re)) s.token = m[1];
+    }
+  }
+  return s;
+}
+
+void stop(Server& s) {
+  if (s.pid <= 0) return;
+  kill(s.pid, SIGTERM);
+  int st;
+  waitpid(s.pid, &st, 0);
+  s.pid = -1;
+}
+
+struct TaskTimes {
+  std::string task;
+  double start = 0, end = 0;  // seconds
+};
+
+std::vector<TaskTimes> read_times(const std::string& db_path, std::string& run_state) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_busy_timeout(db, 5000);
+  std::vector<TaskTimes> out;
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT state FROM dag_runs ORDER BY id DESC LIMIT 1", -1, &st, nullptr);
+  if (sqlite3_step(st) == SQLITE_ROW) run_state = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  sqlite3_prepare_v2(db,
+                     "SELECT task_id, started_at, ended_at FROM task_instances WHERE run_pk = (SELECT max(id) FROM "
+                     "dag_runs) AND started_at IS NOT NULL AND ended_at IS NOT NULL",
+                     -1, &st, nullptr);
+  while (sqlite3_step(st) == SQLITE_ROW)
+    out.push_back({reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), sqlite3_column_int64(st, 1) / 1e6,
+                   sqlite3_column_int64(st, 2) / 1e6});
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+struct RunFigures {
+  double makespan = 0, cpu = 0;
+  std::vector<double> hops;
+  size_t tasks = 0;
+  bool ok = false;
+};
+
+RunFigures one_run(const std::string& baton, const std::string& yaml, const std::string& dag, int workers, bool chain) {
+  std::string dir = (fs::temp_directory_path() / ("baton-sbench-" + std::to_string(getpid()))).string();
+  fs::remove_all(dir);
+  fs::create_directories(dir + "/dags");
+  std::ofstream(dir + "/dags/" + dag + ".yaml") << yaml;
+  RunFigures f;
+  Server s = start(baton, dir, workers);
+  if (s.port == 0) {
+    std::fprintf(stderr, "standalone did not start (see %s/err.log)\n", dir.c_str());
+    stop(s);
+    return f;
+  }
+  httplib::Client cli("127.0.0.1", s.port);
+  httplib::Headers h = {{"Authorization", "Bearer " + s.token}};
+  double cpu0 = cpu_seconds(s.pid);
+  auto t0 = Clock::now();
+  auto r = cli.Post(("/api/v1/dags/" + dag + "/runs").c_str(), h, "{}", "application/json");
+  if (!r || r->status >= 300) {
+    std::fprintf(stderr, "trigger failed: %s\n", r ? r->body.c_str() : "no answer");
+    stop(s);
+    return f;
+  }
+  std::smatch m;
+  std::regex id_re("\"run_id\"\\s*:\\s*\"([^\"]+)\"");
+  std::regex_search(r->body, m, id_re);
+  std::string run_id = m[1];
+  std::regex state_re("\"state\"\\s*:\\s*\"([a-z_]+)\"");
+  while (Clock::now() - t0 < std::chrono::minutes(5)) {
+    auto g = cli.Get(("/api/v1/dags/" + dag + "/runs/" + run_id).c_str(), h);
+    if (g && std::regex_search(g->body, m, state_re)) {
+      std::string st = m[1];
+      if (st == "success" || st == "failed" || st == "canceled") break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  f.cpu = cpu_seconds(s.pid) - cpu0;
+  stop(s);
+  std::string state;
+  auto times = read_times(dir + "/baton.db", state);
+  f.ok = state == "success";
+  f.tasks = times.size();
+  if (!times.empty()) {
+    double first = 1e300, last = 0;
+    for (auto& t : times) {
+      first = std::min(first, t.start);
+      last = std::max(last, t.end);
+    }
+    f.makespan = last - first;
+    if (chain) {
+      std::sort(times.begin(), times.end(), [](const TaskTimes& a, const TaskTimes& b) { return a.start < b.start; });
+      for (size_t i = 1; i < times.size(); ++i) f.hops.push_back((times[i].start - times[i - 1].end) * 1000.0);
+    }
+  }
+  fs::remove_all(dir);
+  return f;
+}
+
+std::string fanout_yaml(int n, bool shell) {
+  std::string y = "dag: w1\nmax_active_tasks: 100000\ntasks:\n";
+  std::string body = shell ? "{command: 'true', pool: big}" : "{type: noop, pool: big}";
+  for (int i = 0; i < n; ++i) y += "  t" + std::to_string(i) + ": " + body + "\n";
+  y += "  fan_in:\n    type: noop\n    depends_on: [";
+  for (int i = 0; i < n; ++i) y += (i ? ", t" : "t") + std::to_string(i);
+  y += "]\n";
+  return y;
+}
+
+std::string chain_yaml(int n, bool shell) {
+  std::string y = "dag: w2\ntasks:\n";
+  for (int i = 0; i < n; ++i) {
+    y += "  t" + std::to_string(i) + ": {" + (shell ? "command: 'true'" : "type: noop");
+    if (i) y += ", depends_on: [t" + std::to_string(i - 1) + "]";
+    y += "}\n";
+  }
+  return y;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string baton = "build/baton";
+  int tasks = 1000, chain = 100, runs = 3, workers = 8;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--baton") baton = argv[i + 1];
+    else if (a == "--tasks") tasks = std::atoi(argv[i + 1]);
+    else if (a == "--chain") chain = std::atoi(argv[i + 1]);
+    else if (a == "--runs") runs = std::atoi(argv[i + 1]);
+    else if (a == "--workers") workers = std::atoi(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "usage: bench_scheduler [--baton PATH] [--tasks N] [--chain N] [--runs N] [--workers N]\n");
+      return 2;
+    }
+  }
+  if (tasks < 1 || chain < 2 || runs < 1 || workers < 1) return 2;
+  double fork_rate = fork_exec_rate(2000);
+  double commit_rate = sqlite_commit_rate(fs::temp_directory_path().string(), 2000);
+  int rc = 0;
+  for (bool shell : {false, true}) {
+    std::vector<double> makespan, rate, cpu;
+    bool all_ok = true;
+    for (int r = 0; r < runs; ++r) {
+      // The pool must hold every task: the default one has 128 slots.
+      std::string yaml = fanout_yaml(tasks, shell);
+      RunFigures f = one_run(baton, yaml, "w1", workers, false);
+      all_ok = all_ok && f.ok && f.tasks == static_cast<size_t>(tasks + 1);
+      makespan.push_back(f.makespan);
+      rate.push_back(f.makespan > 0 ? static_cast<double>(f.tasks) / f.makespan : 0);
+      cpu.push_back(f.cpu);
+    }
+    std::printf(
+        "{\"workload\": \"W1-%s\", \"tasks\": %d, \"workers\": %d, \"runs\": %d, \"ok\": %s, \"makespan_s\": %.3f, "
+        "\"tasks_per_s\": %.0f, \"scheduler_cpu_s\": %.2f, \"baseline_fork_exec_per_s\": %.0f, "
+        "\"baseline_sqlite_commits_per_s\": %.0f}\n",
+        shell ? "shell" : "noop", tasks + 1, workers, runs, all_ok ? "true" : "false", median(makespan), median(rate),
+        median(cpu), fork_rate, commit_rate);
+    rc |= all_ok ? 0 : 1;
+  }
+  for (bool shell : {false, true}) {
+    std::vector<double> p50, p99, makespan;
+    bool all_ok = true;
+    for (int r = 0; r < runs; ++r) {
+      RunFigures f = one_run(baton, chain_yaml(chain, shell), "w2", workers, true);
+      all_ok = all_ok && f.ok && f.tasks == static_cast<size_t>(chain);
+      p50.push_back(percentile(f.hops, 0.5));
+      p99.push_back(percentile(f.hops, 0.99));
+      makespan.push_back(f.makespan);
+    }
+    std::printf(
+        "{\"workload\": \"W2-%s\", \"tasks\": %d, \"runs\": %d, \"ok\": %s, \"hop_p50_ms\": %.2f, \"hop_p99_ms\": %.2f, "
+        "\"makespan_s\": %.3f, \"baseline_fork_exec_per_s\": %.0f, \"baseline_sqlite_commits_per_s\": %.0f}\n",
+        shell ? "shell" : "noop", chain, runs, all_ok ? "true" : "false", median(p50), median(p99), median(makespan),
+        fork_rate, commit_rate);
+    rc |= all_ok ? 0 : 1;
+  }
+  return rc;
+}

@@ -1,0 +1,332 @@
+// Client commands: talk to a running server over its REST API (--server,
+// --token). trigger, runs list|show|cancel, tasks list|logs|clear|mark|why.
+#include <CLI/CLI.hpp>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "baton/core/time.h"
+#include "commands.h"
+
+namespace baton::cli {
+
+namespace {
+
+using nlohmann::json;
+
+struct ClientOptions {
+  std::string server = [] {
+    const char* v = std::getenv("BATON_SERVER");
+    return std::string(v && *v ? v : "http://127.0.0.1:8080");
+  }();
+  std::string token = [] {
+    const char* v = std::getenv("BATON_TOKEN");
+    return std::string(v ? v : "");
+  }();
+  std::string output = "text";
+};
+
+void add_client_options(CLI::App* cmd, ClientOptions& o, bool listing) {
+  cmd->add_option("--server", o.server, "server URL (default: $BATON_SERVER or http://127.0.0.1:8080)");
+  cmd->add_option("--token", o.token, "API token (default: $BATON_TOKEN)");
+  if (listing) cmd->add_option("--output", o.output, "text or json")->check(CLI::IsMember({"text", "json"}));
+}
+
+std::string enc(const std::string& s) {
+  std::string out;
+  char buf[4];
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+struct Response {
+  int status;
+  std::string body;
+  httplib::Headers headers;
+};
+
+// One request; exits 3 when the server cannot be reached, and with the
+// server's error message otherwise (400 -> 2, other errors -> 1).
+Response call(const ClientOptions& o, const std::string& method, const std::string& path,
+              const std::string& body = "") {
+  httplib::Client cli(o.server);
+  cli.set_connection_timeout(5);
+  cli.set_read_timeout(60);
+  httplib::Headers h;
+  if (!o.token.empty()) h.emplace("Authorization", "Bearer " + o.token);
+  httplib::Result r = method == "GET"    ? cli.Get(path.c_str(), h)
+                      : method == "POST" ? cli.Post(path.c_str(), h, body, "application/json")
+                                         : cli.Patch(path.c_str(), h, body, "application/json");
+  if (!r) {
+    std::cerr << "error: cannot reach the server at " << o.server << " (" << httplib::to_string(r.error()) << ")\n";
+    throw Exit{kUnreachable};
+  }
+  if (r->status >= 400) {
+    std::string message = r->body;
+    auto j = json::parse(r->body, nullptr, false);
+    if (!j.is_discarded() && j.contains("error")) message = j["error"].value("message", r->body);
+    std::cerr << "error: " << message << " (HTTP " << r->status << ")\n";
+    throw Exit{r->status == 400 || r->status == 413 ? kBadInput : kFailed};
+  }
+  return {r->status, r->body, r->headers};
+}
+
+json call_json(const ClientOptions& o, const std::string& method, const std::string& path, const std::string& body = "") {
+  auto r = call(o, method, path, body);
+  auto j = json::parse(r.body, nullptr, false);
+  if (j.is_discarded()) {
+    std::cerr << "error: the server answered something that is not JSON\n";
+    throw Exit{kFailed};
+  }
+  return j;
+}
+
+std::string str(const json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return "-";
+  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+}
+
+std::string run_path(const std::string& dag, const std::string& run) {
+  return "/api/v1/dags/" + enc(dag) + "/runs/" + enc(run);
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> w;
+  for (auto& r : rows)
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (w.size() <= i) w.push_back(0);
+      w[i] = std::max(w[i], r[i].size());
+    }
+  for (auto& r : rows) {
+    for (size_t i = 0; i < r.size(); ++i) std::cout << r[i] << (i + 1 < r.size() ? std::string(w[i] - r[i].size() + 2, ' ') : "");
+    std::cout << "\n";
+  }
+}
+
+bool terminal(const std::string& state) { return state == "success" || state == "failed" || state == "canceled"; }
+
+int wait_for_run(const ClientOptions& o, const std::string& dag, const std::string& run) {
+  std::string last;
+  while (true) {
+    json r = call_json(o, "GET", run_path(dag, run));
+    std::string state = str(r, "state");
+    if (state != last) {
+      std::cerr << run << ": " << state << "\n";
+      last = state;
+    }
+    if (terminal(state)) return state == "success" ? kOk : kFailed;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+}
+
+}  // namespace
+
+void register_client_commands(CLI::App& app) {
+  // trigger
+  {
+    auto o = std::make_shared<ClientOptions>();
+    auto dag = std::make_shared<std::string>();
+    auto params = std::make_shared<std::string>();
+    auto date = std::make_shared<std::string>();
+    auto key = std::make_shared<std::string>();
+    auto note = std::make_shared<std::string>();
+    auto wait = std::make_shared<bool>(false);
+    auto* cmd = app.add_subcommand("trigger", "Trigger a run of a DAG");
+    cmd->add_option("dag", *dag, "DAG id")->required();
+    cmd->add_option("--params", *params, "a JSON object overriding the DAG's params");
+    cmd->add_option("--date", *date, "logical date (ISO 8601 instant; default now)");
+    cmd->add_option("--idempotency-key", *key, "the same key returns the first run instead of creating another");
+    cmd->add_option("--note", *note, "a note kept with the run");
+    cmd->add_flag("--wait", *wait, "wait for the run to finish; exit 0 on success, 1 otherwise");
+    add_client_options(cmd, *o, true);
+    cmd->callback([=] {
+      json body = json::object();
+      if (!params->empty()) {
+        auto p = json::parse(*params, nullptr, false);
+        if (p.is_discarded() || !p.is_object()) {
+          std::cerr << "error: --params must be a JSON object, e.g. '{\"region\": \"eu\"}'\n";
+          throw Exit{kBadInput};
+        }
+        body["params"] = p;
+      }
+      if (!date->empty()) {
+        auto t = parse_utc(*date);
+        if (!t) {
+          std::cerr << "error: --date: " << t.error().message << "\n";
+          throw Exit{kBadInput};
+        }
+        body["logical_date"] = format_utc(*t);
+      }
+      if (!key->empty()) body["idempotency_key"] = *key;
+      if (!note->empty()) body["note"] = *note;
+      json run = call_json(*o, "POST", "/api/v1/dags/" + enc(*dag) + "/runs", body.dump());
+      if (o->output == "json") std::cout << run.dump(2) << "\n";
+      else std::cout << str(run, "run_id") << "\n";
+      if (*wait) throw Exit{wait_for_run(*o, *dag, str(run, "run_id"))};
+    });
+  }
+
+  auto* runs = app.add_subcommand("runs", "List, show and cancel runs");
+  runs->require_subcommand(1);
+  {
+    auto o = std::make_shared<ClientOptions>();
+    auto dag = std::make_shared<std::string>();
+    auto state = std::make_shared<std::string>();
+    auto limit = std::make_shared<int>(25);
+    auto* cmd = runs->add_subcommand("list", "Runs of a DAG, newest first");
+    cmd->add_option("dag", *dag, "DAG id")->required();
+    cmd->add_option("--state", *state, "only runs in this state");
+    cmd->add_option("--limit", *limit, "how many (1 to 1000, default 25)");
+    add_client_options(cmd, *o, true);
+    cmd->callback([=] {
+      std::string path = "/api/v1/dags/" + enc(*dag) + "/runs?limit=" + std::to_string(*limit);
+      if (!state->empty()) path += "&state=" + enc(*state);
+      json j = call_json(*o, "GET", path);
+      if (o->output == "json") {
+        std::cout << j.dump(2) << "\n";
+        return;
+      }
+      std::vector<std::vector<std::string>> rows = {{"RUN", "TYPE", "STATE", "LOGICAL_DATE", "STARTED", "ENDED"}};
+      for (auto& r : j["items"])
+        rows.push_back({str(r, "run_id"), str(r, "run_type"), str(r, "state"), str(r, "logical_date"),
+                        str(r, "started_at"), str(r, "ended_at")});
+      print_table(rows);
+    });
+  }
+  {
+    auto o = std::make_shared<ClientOptions>();
+    auto dag = std::make_shared<std::string>();
+    auto run = std::make_shared<std::string>();
+    auto* cmd = runs->add_subcommand("show", "A run and its task instances");
+    cmd->add_option("dag", *dag, "DAG id")->required();
+    cmd->add_option("run", *run, "run id")->required();
+    add_client_options(cmd, *o, true);
+    cmd->callback([=] {
+      json r = call_json(*o, "GET", run_path(*dag, *run));
+      json t = call_json(*o, "GET", run_path(*dag, *run) + "/tasks?limit=1000");
+      if (o->output == "json") {
+        std::cout << json{{"run", r}, {"tasks", t["items"]}}.dump(2) << "\n";
+        return;
+      }
+      std::cout << "run " << str(r, "run_id") << " (" << str(r, "run_type") << ") " << str(r, "state") << "\n"
+                << "logical date " << str(r, "logical_date") << ", interval " << str(r, "data_interval_start")
+                << " .. " << str(r, "data_interval_end") << "\n";
+      std::vector<std::vector<std::string>> rows = {{"TASK", "STATE", "TRY", "STARTED", "ENDED", "REASON"}};
+      for (auto& x : t["items"])
+        rows.push_back({str(x, "task_id"), str(x, "state"), str(x, "try_number") + "/" + str(x, "max_tries"),
+                        str(x, "started_at"), str(x, "ended_at"), str(x, "reason")});
+      print_table(rows);
+    });
+  }
+  {
+    auto o = std::make_shared<ClientOptions>();
+    auto dag = std::make_shared<std::string>();
+    auto run = std::make_shared<std::string>();
+    auto* cmd = runs->add_subcommand("cancel", "Cancel a run (running tasks are killed)");
+    cmd->add_option("dag", *dag, "DAG id")->required();
+    cmd->add_option("run", *run, "run id")->required();
+    add_client_options(cmd, *o, false);
+    cmd->callback([=] {
+      call(*o, "POST", run_path(*dag, *run) + "/cancel", "{}");
+      std::cout << "canceled " << *run << "\n";
+    });
+  }
+
+  auto* tasks = app.add_subcommand("tasks", "Task instances: logs, clear, mark, why");
+  tasks->require_subcommand(1);
+  auto task_args = [](CLI::App* cmd, std::shared_ptr<std::string> dag, std::shared_ptr<std::string> run,
+                      std::shared_ptr<std::string> task) {
+    cmd->add_option("dag", *dag, "DAG id")->required();
+    cmd->add_option("run", *run, "run id")->required();
+    cmd->add_option("task", *task, "task id")->required();
+  };
+  {
+    auto o = std::make_shared<ClientOptions>();
+    auto dag = std::make_shared<std::string>(), run = std::make_shared<std::string>(),
+         task = std::make_shared<std::string>();
+    auto try_n = std::make_shared<int>(0);
+    auto follow = std::make_shared<bool>(false);
+    auto* cmd = tasks->add_subcommand("logs", "Print a try's log (--follow while it runs)");
+    task_args(cmd, dag, run, task);
+    cmd->add_option("--try", *try_n, "try number (default: the latest)");
+    cmd->add_flag("--follow,-f", *follow, "keep printing while the try runs");
+    add_client_options(cmd, *o, false);
+    cmd->callback([=] {
+      long long offset = 0;
+      while (true) {
+        std::string path = run_path(*dag, *run) + "/tasks/" + enc(*task) + "/logs?offset=" + std::to_string(offset);
+        if (*try_n > 0) path += "&try=" + std::to_string(*try_n);
+        auto r = call(*o, "GET", path);
+        std::cout << r.body << std::flush;
+        offset += static_cast<long long>(r.body.size());
+        auto it = r.headers.find("X-Baton-Log-Complete");
+        bool complete = it == r.headers.end() || it->second == "true";
+        if (!*follow || complete) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+    });
+  }
+  {
+    auto o = std::make_shared<ClientOptions>();
+    auto dag = std::make_shared<std::string>(), run = std::make_shared<std::string>(),
+         task = std::make_shared<std::string>();
+    auto downstream = std::make_shared<bool>(false);
+    auto version = std::make_shared<std::string>("pinned");
+    auto* cmd = tasks->add_subcommand("clear", "Clear a task (and optionally its downstream) so it runs again");
+    task_args(cmd, dag, run, task);
+    cmd->add_flag("--downstream", *downstream, "also clear everything downstream of it");
+    cmd->add_option("--version", *version, "pinned (the run's own DAG version) or latest")
+        ->check(CLI::IsMember({"pinned", "latest"}));
+    add_client_options(cmd, *o, false);
+    cmd->callback([=] {
+      call(*o, "POST", run_path(*dag, *run) + "/tasks/" + enc(*task) + "/clear",
+           json{{"downstream", *downstream}, {"version", *version}}.dump());
+      std::cout << "cleared " << *task << (*downstream ? " and its downstream" : "") << "\n";
+    });
+  }
+  {
+    auto o = std::make_shared<ClientOptions>();
+    auto dag = std::make_shared<std::string>(), run = std::make_shared<std::string>(),
+         task = std::make_shared<std::string>();
+    auto state = std::make_shared<std::string>();
+    auto* cmd = tasks->add_subcommand("mark", "Mark a task success or failed");
+    task_args(cmd, dag, run, task);
+    cmd->add_option("state", *state, "success or failed")->required()->check(CLI::IsMember({"success", "failed"}));
+    add_client_options(cmd, *o, false);
+    cmd->callback([=] {
+      call(*o, "POST", run_path(*dag, *run) + "/tasks/" + enc(*task) + "/state", json{{"state", *state}}.dump());
+      std::cout << "marked " << *task << " " << *state << "\n";
+    });
+  }
+  {
+    auto o = std::make_shared<ClientOptions>();
+    auto dag = std::make_shared<std::string>(), run = std::make_shared<std::string>(),
+         task = std::make_shared<std::string>();
+    auto* cmd = tasks->add_subcommand("why", "Why a task is not running");
+    task_args(cmd, dag, run, task);
+    add_client_options(cmd, *o, true);
+    cmd->callback([=] {
+      json t = call_json(*o, "GET", run_path(*dag, *run) + "/tasks/" + enc(*task));
+      if (o->output == "json") {
+        std::cout << t.dump(2) << "\n";
+        return;
+      }
+      std::cout << *task << " is " << str(t, "state") << "\n";
+      if (t.contains("waiting_for"))
+        for (auto& w : t["waiting_for"]) std::cout << "  - " << w.get<std::string>() << "\n";
+    });
+  }
+}
+
+}  // namespace baton::cli

@@ -1,0 +1,169 @@
+// `baton dags test DAG_FILE [--date D] [--task T] [--params JSON]`: runs a DAG
+// (or one task of it) in the foreground, with no server and no database, one
+// task at a time in topological order, logs to the terminal. Retries are not
+// waited for: a failed try fails the task (this is a test of the DAG's code).
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "baton/core/clock.h"
+#include "baton/dsl/compiler.h"
+#include "baton/dsl/template.h"
+#include "baton/executor/shell_runner.h"
+#include "baton/scheduler/run_engine.h"
+#include "commands.h"
+
+namespace baton::cli {
+
+namespace {
+
+using nlohmann::json;
+
+struct TestOptions {
+  std::string file, date, task, params;
+};
+
+int run_test(const TestOptions& o) {
+  auto r = dsl::compile_dag_file(o.file);
+  if (!r.graph) {
+    for (auto& e : r.errors) std::cerr << e.format() << "\n";
+    return kFailed;
+  }
+  const auto& g = r.graph;
+  const Clock& clock = SystemClock::instance();
+  auto zone = TimeZone::find(g->spec().timezone);
+  TimePoint logical = clock.now();
+  if (!o.date.empty()) {
+    auto d = parse_date_time(o.date);
+    if (!d) {
+      std::cerr << "error: --date: " << d.error().message << "\n";
+      return kBadInput;
+    }
+    logical = zone->resolve(*d);
+  }
+  json params = json::parse(g->spec().params_json);
+  if (!o.params.empty()) {
+    auto p = json::parse(o.params, nullptr, false);
+    if (p.is_discarded() || !p.is_object()) {
+      std::cerr << "error: --params must be a JSON object\n";
+      return kBadInput;
+    }
+    for (auto& [k, v] : p.items()) params[k] = v;
+  }
+  if (!o.task.empty() && g->index_of(o.task) < 0) {
+    std::cerr << "error: no task \"" << o.task << "\" in DAG " << g->dag_id() << "\n";
+    return kBadInput;
+  }
+  DataInterval iv{logical, logical};
+  if (g->schedule().is_time_based()) {
+    if (auto i = g->schedule().last_complete_interval(logical)) iv = *i;
+    if (!o.date.empty())
+      if (auto i = g->schedule().interval_starting(logical)) iv = *i;
+  }
+  std::string run_id = "test__" + g->dag_id();
+  auto scratch = std::filesystem::temp_directory_path() / ("baton-dags-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(scratch);
+  executor::ShellRunner runner([&] { return clock.now(); });
+  scheduler::RunEngine engine(g, clock);
+  engine.start();
+  std::map<std::string, std::string> outputs;
+  bool any_failed = false;
+  while (true) {
+    int next = -1;
+    for (auto* t : g->order()) {
+      int i = g->index_of(t->id);
+      if (engine.instances()[static_cast<size_t>(i)].state == TaskState::scheduled) {
+        next = i;
+        break;
+      }
+    }
+    if (next < 0) break;
+    const dsl::TaskSpec& spec = g->spec().tasks[static_cast<size_t>(next)];
+    (void)engine.queue(next);
+    (void)engine.begin_try(next);
+    if (!o.task.empty() && spec.id != o.task) {
+      (void)engine.finish_try(next, scheduler::TryOutcome::success);
+      continue;
+    }
+    std::cerr << "== " << spec.id << " (" << dsl::to_string(spec.type) << ")\n";
+    scheduler::TryOutcome outcome = scheduler::TryOutcome::success;
+    std::string reason;
+    if (spec.type == dsl::TaskType::shell) {
+      dsl::RenderContext ctx;
+      ctx.zone = *zone;
+      ctx.logical_date = logical;
+      ctx.data_interval_start = iv.start;
+      ctx.data_interval_end = iv.end;
+      ctx.run_id = run_id;
+      ctx.dag_id = g->dag_id();
+      ctx.task_id = spec.id;
+      ctx.params_json = params.dump();
+      ctx.outputs_json = outputs;
+      executor::ShellTry t;
+      auto cmd = dsl::render_template(spec.command.text, ctx);
+      if (!cmd) {
+        outcome = scheduler::TryOutcome::failed;
+        reason = cmd.error().message;
+      } else {
+        t.command = *cmd;
+        for (auto& [k, v] : spec.env) t.env[k] = dsl::render_template(v.text, ctx).value_or("");
+        t.dag_id = g->dag_id();
+        t.run_id = run_id;
+        t.task_id = spec.id;
+        t.logical_date = format_utc(logical);
+        t.data_interval_start = format_utc(iv.start);
+        t.data_interval_end = format_utc(iv.end);
+        t.ds = dsl::render_template("{{ ds }}", ctx).value_or("");
+        t.params_json = ctx.params_json;
+        t.working_dir = spec.working_dir;
+        t.skip_exit_code = spec.skip_exit_code;
+        t.timeout = spec.timeout;
+        t.kill_grace = spec.kill_grace;
+        t.scratch_dir = (scratch / spec.id).string();
+        t.log_path = "/dev/stderr";
+        std::atomic<bool> cancel{false};
+        auto res = runner.run(t, {}, cancel);
+        reason = res.reason;
+        if (res.outcome == executor::ShellResult::Outcome::success) {
+          if (res.output_json) outputs[spec.id] = *res.output_json;
+        } else {
+          outcome = res.outcome == executor::ShellResult::Outcome::skipped ? scheduler::TryOutcome::skipped
+                                                                            : scheduler::TryOutcome::failed;
+        }
+      }
+    } else if (spec.type != dsl::TaskType::noop) {
+      outcome = scheduler::TryOutcome::failed;
+      reason = std::string("task type ") + dsl::to_string(spec.type) + " cannot run in dags test yet";
+    }
+    // No retries in a test: the first failure is final.
+    auto fin = engine.finish_try(next, outcome, reason);
+    while (fin && engine.instances()[static_cast<size_t>(next)].state == TaskState::up_for_retry) {
+      (void)engine.mark(spec.id, TaskState::failed);
+      break;
+    }
+    std::cerr << "== " << spec.id << ": " << to_string(engine.instances()[static_cast<size_t>(next)].state)
+              << (reason.empty() ? "" : " (" + reason + ")") << "\n";
+    any_failed = any_failed || engine.instances()[static_cast<size_t>(next)].state == TaskState::failed;
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(scratch, ec);
+  std::cerr << "run " << to_string(engine.state()) << "\n";
+  return engine.state() == RunState::success && !any_failed ? kOk : kFailed;
+}
+
+}  // namespace
+
+void register_dags_test_command(CLI::App& dags) {
+  auto o = std::make_shared<TestOptions>();
+  auto* cmd = dags.add_subcommand("test", "Run a DAG (or one task) in the foreground, with no server and no database");
+  cmd->add_option("file", o->file, "the DAG file")->required();
+  cmd->add_option("--date", o->date, "logical date (default now), read in the DAG's timezone");
+  cmd->add_option("--task", o->task, "run only this task (its upstream tasks count as succeeded)");
+  cmd->add_option("--params", o->params, "a JSON object overriding the DAG's params");
+  cmd->callback([o] { throw Exit{run_test(*o)}; });
+}
+
+}  // namespace baton::cli

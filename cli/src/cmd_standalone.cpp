@@ -1,0 +1,165 @@
+// `baton standalone`: everything in one process — scheduler, local worker
+// slots, REST API and web UI — on the embedded SQLite store (or PostgreSQL).
+#include <CLI/CLI.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "baton/api/server.h"
+#include "baton/core/clock.h"
+#include "baton/core/duration.h"
+#include "baton/core/random.h"
+#include "baton/core/sha256.h"
+#include "baton/scheduler/scheduler.h"
+#include "baton/store/store.h"
+#include "commands.h"
+
+namespace baton::cli {
+
+namespace {
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+struct StandaloneOptions {
+  std::string dags = env_or("BATON_DAGS", "./dags");
+  std::string db = env_or("BATON_DB", "sqlite:./baton.db");
+  std::string listen = env_or("BATON_LISTEN", "127.0.0.1:8080");
+  std::string logs = env_or("BATON_LOGS", "./logs");
+  std::string web = env_or("BATON_WEB", "");
+  int workers = std::atoi(env_or("BATON_WORKERS", "4").c_str());
+  std::string heartbeat = env_or("BATON_HEARTBEAT_INTERVAL", "5s");
+};
+
+[[noreturn]] void fail(int code, const std::string& message) {
+  std::cerr << "error: " << message << "\n";
+  throw Exit{code};
+}
+
+// SQLite admits one scheduling process: an exclusive lock on a file next to
+// the database, held for the life of the process (the kernel drops it when
+// the process dies, kill -9 included).
+int lock_sqlite(const std::string& db_path) {
+  std::string path = db_path + ".scheduler.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) fail(kUnreachable, "cannot open " + path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0)
+    fail(kFailed, "another baton process is already scheduling on " + db_path +
+                      " (SQLite admits one scheduling process; use PostgreSQL for more)");
+  std::string pid = std::to_string(getpid()) + "\n";
+  if (::ftruncate(fd, 0) == 0) (void)!::write(fd, pid.data(), pid.size());
+  return fd;
+}
+
+std::string default_web_dir() {
+  // Next to the binary's source tree when run from a build folder, else none.
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  for (auto dir = exe.parent_path(); !dir.empty() && dir != dir.root_path(); dir = dir.parent_path())
+    if (std::filesystem::exists(dir / "web" / "index.html", ec)) return (dir / "web").string();
+  return "";
+}
+
+void run_standalone(const StandaloneOptions& o) {
+  auto url = store::parse_database_url(o.db);
+  if (!url) fail(kBadInput, "--db: " + url.error().message);
+  size_t colon = o.listen.rfind(':');
+  if (colon == std::string::npos) fail(kBadInput, "--listen must be HOST:PORT, e.g. 127.0.0.1:8080");
+  std::string host = o.listen.substr(0, colon);
+  int port = 0;
+  try {
+    port = std::stoi(o.listen.substr(colon + 1));
+  } catch (const std::exception&) {
+    port = -1;
+  }
+  if (port < 0 || port > 65535) fail(kBadInput, "--listen: the port must be a number from 0 to 65535");
+  if (o.workers < 1 || o.workers > 1024) fail(kBadInput, "--workers must be from 1 to 1024");
+  auto heartbeat = parse_duration(o.heartbeat);
+  if (!heartbeat || *heartbeat < std::chrono::seconds(1))
+    fail(kBadInput, "--heartbeat-interval: " + (heartbeat ? std::string("must be at least 1s") : heartbeat.error().message));
+
+  // Signals are taken by sigwait below, so block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  int lock_fd = -1;
+  if (url->engine == store::DatabaseUrl::Engine::sqlite) lock_fd = lock_sqlite(url->path);
+  const Clock& clock = SystemClock::instance();
+  auto st = store::open_store(*url, clock);
+  if (!st) fail(kUnreachable, st.error().message);
+  store::Store& s = **st;
+
+  // First start: an admin token, printed once.
+  auto tokens = s.list_tokens();
+  std::optional<std::string> admin_token;
+  if (tokens && tokens->empty()) {
+    std::string token = "baton_" + random_hex(24);
+    if (auto t = s.create_token("admin", store::Role::admin, sha256_hex(token), "system"); !t)
+      fail(kFailed, t.error().message);
+    admin_token = token;
+  }
+
+  scheduler::SchedulerOptions so;
+  so.dags_dir = o.dags;
+  so.logs_dir = o.logs;
+  so.workers = o.workers;
+  so.heartbeat_interval = *heartbeat;
+  scheduler::Scheduler sched(s, clock, so);
+  if (auto r = sched.start(); !r) fail(kFailed, r.error().message);
+
+  api::ApiOptions ao;
+  ao.host = host;
+  ao.port = port;
+  ao.web_dir = o.web.empty() ? default_web_dir() : o.web;
+  api::ApiServer server(s, sched, clock, ao);
+  if (auto r = server.start(); !r) {
+    sched.stop();
+    fail(kFailed, r.error().message);
+  }
+  std::cout << "baton standalone: DAGs " << o.dags << ", database " << url->masked() << ", " << o.workers
+            << " worker slots\n";
+  std::cout << "UI and API: http://" << host << ":" << server.port() << "/  (REST: http://" << host << ":"
+            << server.port() << "/api/v1/)\n";
+  if (admin_token) std::cout << "admin token: " << *admin_token << "\n";
+  std::cout.flush();
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::cout << "stopping (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")\n";
+  std::cout.flush();
+  server.stop();
+  sched.stop();
+  if (lock_fd >= 0) ::close(lock_fd);
+}
+
+}  // namespace
+
+void register_standalone_command(CLI::App& app) {
+  auto o = std::make_shared<StandaloneOptions>();
+  auto* cmd = app.add_subcommand("standalone", "Scheduler, local workers, REST API and web UI in one process");
+  cmd->add_option("--dags", o->dags, "DAGs folder (default: $BATON_DAGS or ./dags)");
+  cmd->add_option("--db", o->db, "database URL (default: $BATON_DB or sqlite:./baton.db)");
+  cmd->add_option("--listen", o->listen, "HOST:PORT to serve on (default: $BATON_LISTEN or 127.0.0.1:8080)");
+  cmd->add_option("--workers", o->workers, "local worker slots (default: $BATON_WORKERS or 4)");
+  cmd->add_option("--logs", o->logs, "folder for task logs (default: $BATON_LOGS or ./logs)");
+  cmd->add_option("--web", o->web, "folder of the web UI's files (default: web/ of the source tree)");
+  cmd->add_option("--heartbeat-interval", o->heartbeat,
+                  "how often running tries report and save their checkpoint (default: $BATON_HEARTBEAT_INTERVAL or 5s)");
+  cmd->callback([o] { run_standalone(*o); });
+}
+
+}  // namespace baton::cli

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# End to end: the real `baton standalone` binary over HTTP, with the CLI as
+# its client; crash safety by kill -9. Usage: standalone_test.sh BATON SOURCE_DIR
+set -u
+baton=$1
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); }
+bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
+
+mkdir -p "$work/dags"
+cat > "$work/dags/hello.yaml" <<'YAML'
+dag: hello
+params: {who: world}
+tasks:
+  greet:
+    command: echo "hello {{ params.who }} on {{ ds }}"
+  done: {type: noop, depends_on: [greet]}
+YAML
+cat > "$work/dags/broken.yaml" <<'YAML'
+dag: broken
+tasks:
+  a: {command: 'exit 7'}
+YAML
+cat > "$work/dags/resume.yaml" <<'YAML'
+dag: resume
+tasks:
+  work:
+    command: >-
+      if [ -f "$BATON_CHECKPOINT_FILE" ]; then echo "resumed at $(cat $BATON_CHECKPOINT_FILE)";
+      else echo row-500 > "$BATON_CHECKPOINT_FILE"; echo started; sleep 60; fi
+    retries: 1
+    retry_delay: 0
+YAML
+start_date=$(date -u -d '-5 seconds' +%Y-%m-%dT%H:%M:%SZ)
+cat > "$work/dags/ticker.yaml" <<YAML
+dag: ticker
+schedule: every 1s
+start_date: $start_date
+tasks:
+  t: {type: noop}
+YAML
+
+db="sqlite:$work/baton.db"
+start_server() {
+  : > "$work/out.log"
+  "$baton" standalone --dags "$work/dags" --db "$db" --listen 127.0.0.1:0 --logs "$work/logs" --workers 4 \
+    --heartbeat-interval 1s \
+    >> "$work/out.log" 2> "$work/err.log" &
+  server_pid=$!
+  pids+=("$server_pid")
+  for _ in $(seq 1 100); do
+    url=$(sed -n 's#^UI and API: \(http://[0-9.:]*\)/ .*#\1#p' "$work/out.log")
+    [ -n "$url" ] && return 0
+    sleep 0.1
+  done
+  echo "server did not start:"; cat "$work/out.log" "$work/err.log"
+  return 1
+}
+
+start_server || { echo "0 passed, 1 failed"; exit 1; }
+token=$(sed -n 's/^admin token: //p' "$work/out.log")
+[ -n "$token" ] && ok || bad "no admin token printed"
+export BATON_SERVER=$url BATON_TOKEN=$token
+
+# health, auth
+body=$(curl -s "$url/api/v1/health")
+case "$body" in *'"status":"ok"'*|*'"status": "ok"'*) ok ;; *) bad "health: $body" ;; esac
+code=$(curl -s -o /dev/null -w '%{http_code}' "$url/api/v1/dags")
+[ "$code" = 401 ] && ok || bad "no token: HTTP $code"
+
+# trigger --wait: success and failure
+run=$("$baton" trigger hello --params '{"who": "e2e"}' --wait 2>"$work/wait.log")
+rc=$?
+[ $rc -eq 0 ] && ok || bad "trigger --wait hello: exit $rc $(cat "$work/wait.log")"
+logs=$("$baton" tasks logs hello "$run" greet)
+case "$logs" in "hello e2e on "*) ok ;; *) bad "logs: $logs" ;; esac
+"$baton" runs show hello "$run" | grep -q "greet .*success" && ok || bad "runs show"
+"$baton" trigger broken --wait >/dev/null 2>&1
+rc=$?
+[ $rc -eq 1 ] && ok || bad "trigger --wait broken: exit $rc"
+
+# bad input: clear errors, right exit codes, nothing stored
+"$baton" trigger nope >/dev/null 2>"$work/e.log"; rc=$?
+[ $rc -eq 1 ] && grep -q 'nope' "$work/e.log" && ok || bad "unknown DAG: exit $rc $(cat "$work/e.log")"
+"$baton" trigger hello --params 'not json' >/dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] && ok || bad "bad params: exit $rc"
+BATON_TOKEN=wrong "$baton" runs list hello >/dev/null 2>&1; rc=$?
+[ $rc -eq 1 ] && ok || bad "wrong token: exit $rc"
+"$baton" runs list hello --server http://127.0.0.1:1 >/dev/null 2>&1; rc=$?
+[ $rc -eq 3 ] && ok || bad "unreachable: exit $rc"
+n=$("$baton" runs list hello --output json | grep -c '"run_id"')
+[ "$n" -eq 1 ] && ok || bad "runs after bad input: $n"
+
+# the folder is watched: a new DAG appears, an invalid edit keeps the last version
+cat > "$work/dags/late.yaml" <<'YAML'
+dag: late
+tasks: {a: {type: noop}}
+YAML
+found=0
+for _ in $(seq 1 20); do
+  curl -s -H "Authorization: Bearer $token" "$url/api/v1/dags/late" | grep -q '"dag_id"' && { found=1; break; }
+  sleep 0.1
+done
+[ $found -eq 1 ] && ok || bad "new DAG file not picked up within 2 s"
+echo "dag: late
+tasks: {a: {type: noop, depends_on: [zz]}}" > "$work/dags/late.yaml"
+errs=0
+for _ in $(seq 1 20); do
+  curl -s -H "Authorization: Bearer $token" "$url/api/v1/dags/late" | grep -q 'zz' && { errs=1; break; }
+  sleep 0.1
+done
+[ $errs -eq 1 ] && ok || bad "import error not shown"
+"$baton" trigger late --wait >/dev/null 2>&1 && ok || bad "the last valid version of late does not run"
+
+# crash safety: kill -9 while a shell task runs, start again on the same database
+resume_run=$("$baton" trigger resume)
+for _ in $(seq 1 100); do
+  grep -q started "$work/logs/resume/$resume_run/work/1.log" 2>/dev/null && break
+  sleep 0.1
+done
+# A heartbeat saves the checkpoint: wait until the database has it.
+for _ in $(seq 1 50); do
+  [ "$(sqlite3 "$work/baton.db" "SELECT count(*) FROM task_instances WHERE checkpoint IS NOT NULL")" -ge 1 ] && break
+  sleep 0.1
+done
+kill -9 "$server_pid"
+wait "$server_pid" 2>/dev/null
+start_server || { echo "$passed passed, $((failed + 1)) failed"; exit 1; }
+export BATON_SERVER=$url
+state=""
+for _ in $(seq 1 100); do
+  state=$("$baton" runs list resume --output json | sed -n 's/.*"state": "\([a-z_]*\)".*/\1/p' | head -1)
+  [ "$state" = success ] || [ "$state" = failed ] && break
+  sleep 0.1
+done
+[ "$state" = success ] && ok || bad "resume run after kill -9: $state"
+"$baton" tasks logs resume "$resume_run" work --try 2 | grep -q "resumed at row-500" && ok || bad "try 2 did not see the checkpoint"
+curl -s -H "Authorization: Bearer $token" "$url/api/v1/dags/resume/runs/$resume_run/tasks/work/tries" | grep -q worker_lost \
+  && ok || bad "the killed try is not worker_lost"
+dups=$(sqlite3 "$work/baton.db" "SELECT count(*) FROM (SELECT dag_id, logical_date FROM dag_runs WHERE run_type IN ('scheduled','backfill') GROUP BY 1, 2 HAVING count(*) > 1)")
+[ "$dups" = 0 ] && ok || bad "intervals with two runs: $dups"
+ticks=$(sqlite3 "$work/baton.db" "SELECT count(*) FROM dag_runs WHERE dag_id = 'ticker'")
+[ "$ticks" -ge 1 ] && ok || bad "ticker has no scheduled runs"
+
+# one scheduling process per SQLite database
+"$baton" standalone --dags "$work/dags" --db "$db" --listen 127.0.0.1:0 --logs "$work/logs" >/dev/null 2>"$work/second.log"
+rc=$?
+[ $rc -eq 1 ] && grep -q "already scheduling" "$work/second.log" && ok || bad "second standalone: exit $rc $(cat "$work/second.log")"
+
+# SIGTERM: a clean exit 0
+kill -TERM "$server_pid"
+wait "$server_pid"
+rc=$?
+[ $rc -eq 0 ] && ok || bad "SIGTERM exit $rc"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

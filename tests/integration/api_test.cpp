@@ -1,0 +1,925 @@
+// The REST API over real HTTP (SPEC §8, §12): an ApiServer on a free port of
+// 127.0.0.1, a real SQLite store, and a fake Control that changes runs
+// through the store the way the scheduler would, recording what it was asked.
+#include <httplib.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "baton/api/server.h"
+#include "baton/core/sha256.h"
+#include "baton/dsl/compiler.h"
+#include "baton/scheduler/control.h"
+#include "baton/store/store.h"
+
+using namespace baton;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kSalesYaml =
+    "dag: sales\n"
+    "schedule: \"0 3 * * *\"\n"
+    "timezone: Europe/Berlin\n"
+    "start_date: 2026-01-01\n"
+    "tasks:\n"
+    "  extract: {command: echo extract}\n"
+    "  transform: {command: echo transform, depends_on: [extract]}\n"
+    "  load: {type: noop, depends_on: [transform], trigger_rule: all_done}\n";
+
+std::string compact(TimePoint t) {
+  std::string s = format_utc(t);  // 2026-11-22T10:00:00Z
+  std::string out;
+  for (char c : s)
+    if (c != '-' && c != ':') out += c;
+  return out;
+}
+
+// What the scheduler would do, done directly on the store; every call is
+// recorded as "op dag run task ... by ACTOR".
+class FakeControl final : public scheduler::Control {
+ public:
+  FakeControl(store::Store& s, const Clock& clock, std::string logs) : s_(s), clock_(clock), logs_(std::move(logs)) {}
+
+  std::vector<std::string> calls() const {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+  // The next clear_task answers this error.
+  void fail_next_clear(Error e) {
+    std::lock_guard lock(mu_);
+    clear_error_ = std::move(e);
+  }
+
+  Result<scheduler::TriggerResult> trigger(const std::string& dag_id, const scheduler::TriggerRequest& req,
+                                           const std::string& actor) override {
+    record("trigger " + dag_id + " by " + actor);
+    auto dag = s_.get_dag(dag_id);
+    if (!dag) return dag.error();
+    auto version = s_.get_dag_version(dag_id, *dag->current_version);
+    if (!version) return version.error();
+    store::RunRecord run;
+    run.dag_id = dag_id;
+    run.run_type = "manual";
+    run.logical_date = req.logical_date.value_or(clock_.now());
+    run.data_interval_start = run.data_interval_end = run.logical_date;
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "%06x", ++counter_);
+    run.run_id = "manual__" + compact(run.logical_date) + "_" + hex;
+    run.params = req.params_json;
+    run.dag_version = version->version;
+    run.note = req.note;
+    run.idempotency_key = req.idempotency_key;
+    run.created_by = actor;
+    std::vector<store::TaskInstanceRecord> tis;
+    json compiled = json::parse(version->compiled);
+    for (auto& [id, task] : compiled["tasks"].items()) {
+      store::TaskInstanceRecord ti;
+      ti.task_id = id;
+      ti.state = task["depends_on"].empty() ? TaskState::scheduled : TaskState::pending;
+      ti.pool = task["pool"].get<std::string>();
+      ti.queue = task["queue"].get<std::string>();
+      tis.push_back(ti);
+    }
+    auto c = s_.create_run(run, tis, actor);
+    if (!c) return c.error();
+    return scheduler::TriggerResult{c->run, c->created};
+  }
+
+  Status cancel_run(const std::string& dag_id, const std::string& run_id, const std::string& actor) override {
+    record("cancel " + dag_id + " " + run_id + " by " + actor);
+    auto run = s_.get_run(dag_id, run_id);
+    if (!run) return run.error();
+    if (is_finished(run->state)) return Error{"conflict", "run " + run_id + " has already ended"};
+    store::WriteBatch b;
+    run->state = RunState::canceled;
+    run->ended_at = clock_.now();
+    b.runs.push_back(*run);
+    auto tis = s_.list_task_instances(run->pk);
+    if (!tis) return tis.error();
+    for (auto ti : *tis) {
+      if (is_finished(ti.state)) continue;
+      ti.state = TaskState::canceled;
+      b.task_instances.push_back(ti);
+    }
+    b.audit.push_back({actor, "run.canceled", "dag:" + dag_id + "/" + run_id, "{}"});
+    return s_.apply(b);
+  }
+
+  Status clear_task(const std::string& dag_id, const std::string& run_id, const std::string& task_id, bool downstream,
+                    bool latest_version, const std::string& actor) override {
+    record("clear " + dag_id + " " + run_id + " " + task_id + " downstream=" + (downstream ? "1" : "0") +
+           " latest=" + (latest_version ? "1" : "0") + " by " + actor);
+    std::lock_guard lock(mu_);
+    if (clear_error_) {
+      Error e = *clear_error_;
+      clear_error_.reset();
+      return e;
+    }
+    return {};
+  }
+
+  Status mark_task(const std::string& dag_id, const std::string& run_id, const std::string& task_id, TaskState to,
+                   const std::string& actor) override {
+    record("mark " + dag_id + " " + run_id + " " + task_id + " " + to_string(to) + " by " + actor);
+    auto run = s_.get_run(dag_id, run_id);
+    if (!run) return run.error();
+    store::WriteBatch b;
+    auto tis = s_.list_task_instances(run->pk);
+    if (!tis) return tis.error();
+    for (auto ti : *tis) {
+      if (ti.task_id != task_id) continue;
+      ti.state = to;
+      b.task_instances.push_back(ti);
+    }
+    b.audit.push_back({actor, "task.marked", "dag:" + dag_id + "/" + run_id + "/" + task_id, "{}"});
+    return s_.apply(b);
+  }
+
+  Status set_paused(const std::string& dag_id, bool paused, const std::string& actor) override {
+    record(std::string(paused ? "pause " : "unpause ") + dag_id + " by " + actor);
+    return s_.set_paused(dag_id, paused, actor);
+  }
+
+  Result<std::vector<std::string>> waiting_for(const std::string& dag_id, const std::string& run_id,
+                                               const std::string& task_id, int map_index) override {
+    record("why " + dag_id + " " + run_id + " " + task_id + " " + std::to_string(map_index));
+    return std::vector<std::string>{"upstream extract is running"};
+  }
+
+  scheduler::SchedulerStatus status() override { return {{{"member-1", clock_.now(), 64}}, "member-1", true}; }
+
+  std::string logs_dir() const override { return logs_; }
+
+ private:
+  void record(std::string call) {
+    std::lock_guard lock(mu_);
+    calls_.push_back(std::move(call));
+  }
+
+  store::Store& s_;
+  const Clock& clock_;
+  std::string logs_;
+  mutable std::mutex mu_;
+  std::vector<std::string> calls_;
+  std::optional<Error> clear_error_;
+  int counter_ = 0;
+};
+
+struct Reply {
+  int status = 0;
+  std::string text;
+  json body;
+  httplib::Headers headers;
+  std::string header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? "" : it->second;
+  }
+  // The error format of SPEC §8.
+  bool is_error(const std::string& code) const {
+    return body.is_object() && body.size() == 1 && body.contains("error") && body["error"].size() == 2 &&
+           body["error"]["code"] == code && body["error"]["message"].is_string() &&
+           !body["error"]["message"].get<std::string>().empty();
+  }
+  std::string message() const {
+    if (!body.is_object() || !body.contains("error") || !body["error"].contains("message")) return "";
+    return body["error"]["message"].get<std::string>();
+  }
+};
+
+const char* kAdmin = "admin-secret";
+const char* kOperator = "operator-secret";
+const char* kViewer = "viewer-secret";
+const char* kWorker = "worker-secret";
+
+struct Env {
+  fs::path dir;
+  FakeClock clock{*parse_utc("2026-11-22T10:00:00Z")};
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<FakeControl> control;
+  std::unique_ptr<api::ApiServer> server;
+  std::unique_ptr<httplib::Client> http;
+  std::string version;
+
+  explicit Env(std::string web_dir = "") {
+    static int counter = 0;
+    dir =
+        fs::temp_directory_path() / ("baton-api-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
+    fs::remove_all(dir);
+    fs::create_directories(dir / "logs");
+    auto url = store::parse_database_url("sqlite:" + (dir / "baton.db").string());
+    REQUIRE(url.ok());
+    auto s = store::open_store(*url, clock);
+    REQUIRE(s.ok());
+    store = std::move(*s);
+    REQUIRE(store->create_token("ada", store::Role::admin, sha256_hex(kAdmin), "test").ok());
+    REQUIRE(store->create_token("ops", store::Role::operator_role, sha256_hex(kOperator), "test").ok());
+    REQUIRE(store->create_token("vic", store::Role::viewer, sha256_hex(kViewer), "test").ok());
+    REQUIRE(store->create_token("w1", store::Role::worker, sha256_hex(kWorker), "test").ok());
+    auto compiled = dsl::compile_dag(kSalesYaml, "dags/sales.yaml");
+    REQUIRE(compiled.graph);
+    store::DagVersionRecord v;
+    v.dag_id = "sales";
+    v.version = version = compiled.graph->hash();
+    v.compiled = compiled.graph->canonical_json();
+    v.source = kSalesYaml;
+    v.file = "dags/sales.yaml";
+    v.git_commit = "abc123";
+    v.git_dirty = false;
+    REQUIRE(store->register_dag_version(v, "finance", 3, "system").ok());
+    control = std::make_unique<FakeControl>(*store, clock, (dir / "logs").string());
+    api::ApiOptions options;
+    options.port = 0;
+    options.threads = 4;
+    options.web_dir = std::move(web_dir);
+    server = std::make_unique<api::ApiServer>(*store, *control, clock, options);
+    auto started = server->start();
+    INFO((started.ok() ? "" : started.error().message));
+    REQUIRE(started.ok());
+    REQUIRE(server->port() > 0);
+    http = std::make_unique<httplib::Client>("127.0.0.1", server->port());
+    http->set_read_timeout(10, 0);
+  }
+
+  ~Env() {
+    http.reset();
+    server.reset();
+    store.reset();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+
+  Reply call(const std::string& method, const std::string& path, const std::string& body = "",
+             const char* token = kAdmin) {
+    httplib::Request req;
+    req.method = method;
+    req.path = path;
+    if (token) req.headers.emplace("Authorization", std::string("Bearer ") + token);
+    if (method != "GET" && method != "HEAD") {
+      req.body = body;
+      req.headers.emplace("Content-Type", "application/json");
+    }
+    auto res = http->send(req);
+    INFO(method << " " << path << ": " << httplib::to_string(res.error()));
+    REQUIRE(res);
+    Reply r;
+    r.status = res->status;
+    r.text = res->body;
+    r.headers = res->headers;
+    r.body = json::parse(res->body, nullptr, false);
+    return r;
+  }
+  Reply get(const std::string& path, const char* token = kAdmin) { return call("GET", path, "", token); }
+  Reply post(const std::string& path, const std::string& body, const char* token = kAdmin) {
+    return call("POST", path, body, token);
+  }
+
+  size_t audit_size() {
+    store::AuditFilter all;
+    all.limit = 100000;
+    return store->list_audit(all)->size();
+  }
+  size_t run_count() {
+    store::RunFilter all;
+    all.limit = 100000;
+    return store->list_runs(all)->size();
+  }
+
+  // A manual run through the API; returns its run_id.
+  std::string trigger(const std::string& body = "{}") {
+    auto r = post("/api/v1/dags/sales/runs", body, kOperator);
+    INFO(r.text);
+    REQUIRE(r.status == 201);
+    return r.body["run_id"];
+  }
+
+  store::TaskInstanceRecord ti(const std::string& run_id, const std::string& task_id) {
+    auto run = store->get_run("sales", run_id);
+    REQUIRE(run.ok());
+    auto tis = store->list_task_instances(run->pk);
+    REQUIRE(tis.ok());
+    for (auto& t : *tis)
+      if (t.task_id == task_id) return t;
+    FAIL("no task " << task_id);
+    return {};
+  }
+};
+
+std::set<std::string> keys(const json& j) {
+  std::set<std::string> out;
+  for (auto& [k, v] : j.items()) out.insert(k);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("health needs no token and reports the database and the scheduler") {
+  Env env;
+  auto r = env.get("/api/v1/health", nullptr);
+  REQUIRE(r.status == 200);
+  CHECK(r.body["status"] == "ok");
+  CHECK(r.body["db"] == "ok");
+  CHECK(r.body["scheduler"]["leader"] == "member-1");
+  CHECK(r.body["scheduler"]["running"] == true);
+  REQUIRE(r.body["scheduler"]["members"].size() == 1);
+  CHECK(keys(r.body["scheduler"]["members"][0]) == std::set<std::string>{"id", "heartbeat_at", "partitions"});
+  CHECK(r.body["scheduler"]["members"][0]["heartbeat_at"] == "2026-11-22T10:00:00Z");
+}
+
+TEST_CASE("authentication: 401 without a token or with a bad one, audited without the token") {
+  Env env;
+  size_t before = env.audit_size();
+  auto none = env.get("/api/v1/dags", nullptr);
+  CHECK(none.status == 401);
+  CHECK(none.is_error("unauthenticated"));
+  CHECK(none.header("WWW-Authenticate") == "Bearer");
+  auto bad = env.get("/api/v1/dags", "not-a-real-token");
+  CHECK(bad.status == 401);
+  CHECK(bad.is_error("unauthenticated"));
+  // A revoked token no longer works.
+  REQUIRE(env.store->revoke_token("vic", "test").ok());
+  CHECK(env.get("/api/v1/dags", kViewer).status == 401);
+  // Not Bearer.
+  httplib::Headers basic = {{"Authorization", "Basic YWRhOnNlY3JldA=="}};
+  auto b = env.http->Get("/api/v1/dags", basic);
+  REQUIRE(b);
+  CHECK(b->status == 401);
+
+  store::AuditFilter f;
+  f.action = "auth.failed";
+  auto log = env.store->list_audit(f);
+  REQUIRE(log.ok());
+  REQUIRE(log->size() == 4);
+  CHECK(env.audit_size() == before + 5);  // + the revocation
+  for (auto& e : *log) {
+    CHECK(e.actor == "anonymous");
+    CHECK(e.target == "api");
+    auto d = json::parse(e.details);
+    CHECK(d["path"] == "/api/v1/dags");
+    CHECK(d["reason"].is_string());
+    CHECK(e.details.find("not-a-real-token") == std::string::npos);
+    CHECK(e.details.find(kViewer) == std::string::npos);
+  }
+  CHECK(json::parse((*log)[0].details)["reason"] == "no Authorization header");
+  CHECK(json::parse((*log)[1].details)["reason"] == "unknown or revoked token");
+}
+
+TEST_CASE("roles: a viewer may not trigger; a worker token may use none of the public API") {
+  Env env;
+  auto v = env.post("/api/v1/dags/sales/runs", "{}", kViewer);
+  CHECK(v.status == 403);
+  CHECK(v.is_error("permission_denied"));
+  CHECK(v.message().find("operator") != std::string::npos);
+  CHECK(env.run_count() == 0);
+  auto w = env.get("/api/v1/dags", kWorker);
+  CHECK(w.status == 403);
+  CHECK(w.message().find("worker") != std::string::npos);
+  CHECK(env.get("/api/v1/dags", kViewer).status == 200);
+  // Admin-only: connections, pools and variables writes.
+  CHECK(env.get("/api/v1/connections", kOperator).status == 403);
+  CHECK(env.call("PUT", "/api/v1/pools/etl", R"({"slots": 2})", kOperator).status == 403);
+  CHECK(env.call("PUT", "/api/v1/variables/x", R"({"value": "1"})", kViewer).status == 403);
+  CHECK(env.control->calls().empty());
+}
+
+TEST_CASE("trigger: 201 with the run, 200 with the first run for a known idempotency key") {
+  Env env;
+  auto first = env.post("/api/v1/dags/sales/runs",
+                        R"({"idempotency_key": "k-1", "params": {"region": "eu"}, "note": "by hand",
+                            "logical_date": "2026-11-20T00:00:00Z"})",
+                        kOperator);
+  INFO(first.text);
+  REQUIRE(first.status == 201);
+  CHECK(first.body["run_type"] == "manual");
+  CHECK(first.body["params"] == json{{"region", "eu"}});
+  CHECK(first.body["note"] == "by hand");
+  CHECK(first.body["logical_date"] == "2026-11-20T00:00:00Z");
+  auto again = env.post("/api/v1/dags/sales/runs", R"({"idempotency_key": "k-1"})", kOperator);
+  REQUIRE(again.status == 200);
+  CHECK(again.body["run_id"] == first.body["run_id"]);
+  CHECK(env.run_count() == 1);
+  CHECK(env.control->calls().front() == "trigger sales by ops");
+  // An unknown DAG.
+  auto nope = env.post("/api/v1/dags/nope/runs", "{}", kOperator);
+  CHECK(nope.status == 404);
+  CHECK(nope.is_error("not_found"));
+}
+
+TEST_CASE("a run and its task instances have exactly the fields of SPEC §8") {
+  Env env;
+  std::string run_id = env.trigger(R"({"logical_date": "2026-11-21T00:00:00Z"})");
+  auto run = env.get("/api/v1/dags/sales/runs/" + run_id, kViewer);
+  REQUIRE(run.status == 200);
+  CHECK(keys(run.body) == std::set<std::string>{"dag_id", "run_id", "run_type", "state", "logical_date",
+                                                "data_interval_start", "data_interval_end", "params", "dag_version",
+                                                "created_at", "started_at", "ended_at", "backfill_id", "note"});
+  CHECK(run.body["dag_id"] == "sales");
+  CHECK(run.body["state"] == "queued");
+  CHECK(run.body["params"] == json::object());
+  CHECK(run.body["dag_version"] == env.version);
+  CHECK(run.body["created_at"] == "2026-11-22T10:00:00Z");
+  CHECK(run.body["started_at"].is_null());
+  CHECK(run.body["backfill_id"].is_null());
+  CHECK(run.body["note"].is_null());
+
+  auto tasks = env.get("/api/v1/dags/sales/runs/" + run_id + "/tasks", kViewer);
+  REQUIRE(tasks.status == 200);
+  REQUIRE(tasks.body["items"].size() == 3);
+  CHECK(tasks.body["next_cursor"].is_null());
+  std::set<std::string> ti_keys = {"task_id", "map_index", "state",    "try_number",      "max_tries",
+                                   "queue",   "pool",      "priority", "started_at",      "ended_at",
+                                   "worker",  "exit_code", "reason",   "last_activity_at"};
+  for (auto& t : tasks.body["items"]) CHECK(keys(t) == ti_keys);
+
+  auto one = env.get("/api/v1/dags/sales/runs/" + run_id + "/tasks/transform", kViewer);
+  REQUIRE(one.status == 200);
+  auto detail_keys = ti_keys;
+  detail_keys.insert({"waiting_for", "output"});
+  CHECK(keys(one.body) == detail_keys);
+  CHECK(one.body["map_index"] == -1);
+  CHECK(one.body["state"] == "pending");
+  CHECK(one.body["waiting_for"] == json::array({"upstream extract is running"}));
+  CHECK(one.body["output"].is_null());
+  CHECK(env.control->calls().back() == "why sales " + run_id + " transform -1");
+
+  // An output is shown as an object.
+  auto ti = env.ti(run_id, "extract");
+  ti.output = R"({"rows": 42})";
+  ti.state = TaskState::success;
+  store::WriteBatch b;
+  b.task_instances.push_back(ti);
+  REQUIRE(env.store->apply(b).ok());
+  auto done = env.get("/api/v1/dags/sales/runs/" + run_id + "/tasks/extract");
+  CHECK(done.body["output"] == json{{"rows", 42}});
+  CHECK(done.body["state"] == "success");
+
+  CHECK(env.get("/api/v1/dags/sales/runs/" + run_id + "/tasks/extract?map_index=3").status == 404);
+  CHECK(env.get("/api/v1/dags/sales/runs/" + run_id + "/tasks/nope").status == 404);
+  CHECK(env.get("/api/v1/dags/sales/runs/manual__nope").status == 404);
+  CHECK(env.get("/api/v1/dags/nope/runs/" + run_id).status == 404);
+}
+
+TEST_CASE("lists page with limit and cursor; bad limit, cursor and state get 400") {
+  Env env;
+  for (const char* at : {"2026-11-18T00:00:00Z", "2026-11-19T00:00:00Z", "2026-11-20T00:00:00Z"})
+    env.trigger(json{{"logical_date", at}}.dump());
+  std::vector<std::string> seen;
+  std::string path = "/api/v1/dags/sales/runs?limit=1";
+  for (int page = 0; page < 5; ++page) {
+    auto r = env.get(path, kViewer);
+    REQUIRE(r.status == 200);
+    REQUIRE(r.body["items"].size() == 1);
+    seen.push_back(r.body["items"][0]["logical_date"]);
+    if (r.body["next_cursor"].is_null()) break;
+    path = "/api/v1/dags/sales/runs?limit=1&cursor=" + r.body["next_cursor"].get<std::string>();
+  }
+  CHECK(seen == std::vector<std::string>{"2026-11-20T00:00:00Z", "2026-11-19T00:00:00Z", "2026-11-18T00:00:00Z"});
+
+  auto all = env.get("/api/v1/dags/sales/runs?state=queued&run_type=manual");
+  CHECK(all.body["items"].size() == 3);
+  CHECK(env.get("/api/v1/dags/sales/runs?state=success").body["items"].empty());
+
+  for (const char* bad : {"0", "1001", "abc", "", "-1", "1.5"}) {
+    auto r = env.get(std::string("/api/v1/dags/sales/runs?limit=") + bad);
+    INFO(bad << ": " << r.text);
+    CHECK(r.status == 400);
+    CHECK(r.is_error("invalid_argument"));
+    CHECK(r.message().find("limit") != std::string::npos);
+  }
+  for (const char* bad : {"garbage!", "abc", "b0FSRE0"}) {
+    auto r = env.get(std::string("/api/v1/dags/sales/runs?cursor=") + bad);
+    INFO(bad << ": " << r.text);
+    CHECK(r.status == 400);
+    CHECK(r.is_error("invalid_argument"));
+    CHECK(r.message().find("cursor") != std::string::npos);
+  }
+  // A cursor of another list is refused too.
+  auto dags = env.get("/api/v1/audit?limit=1");
+  REQUIRE(dags.body["next_cursor"].is_string());
+  CHECK(env.get("/api/v1/dags/sales/runs?cursor=" + dags.body["next_cursor"].get<std::string>()).status == 400);
+
+  auto state = env.get("/api/v1/dags/sales/runs?state=bogus");
+  CHECK(state.status == 400);
+  CHECK(state.message().find("queued") != std::string::npos);
+  CHECK(state.message().find("canceled") != std::string::npos);
+  auto unknown = env.get("/api/v1/dags/sales/runs?stat=queued");
+  CHECK(unknown.status == 400);
+  CHECK(unknown.message().find("stat") != std::string::npos);
+  CHECK(env.get("/api/v1/dags/sales/runs?limit=1&limit=2").status == 400);
+  CHECK(env.get("/api/v1/dags?limit=1000").status == 200);
+}
+
+TEST_CASE("bodies: over 1 MiB get 413 with the JSON error; malformed JSON and unknown fields get 400") {
+  Env env;
+  size_t audit = env.audit_size();
+  std::string huge = R"({"note": ")" + std::string(2 << 20, 'x') + R"("})";
+  auto big = env.post("/api/v1/dags/sales/runs", huge, kOperator);
+  CHECK(big.status == 413);
+  CHECK(big.is_error("payload_too_large"));
+
+  // A chunked body has no Content-Length: it is counted while it is read.
+  httplib::Headers auth = {{"Authorization", std::string("Bearer ") + kOperator}};
+  size_t sent = 0;
+  auto chunked = env.http->Post(
+      "/api/v1/dags/sales/runs", auth,
+      [&](size_t, httplib::DataSink& sink) {
+        if (sent == 0) sink.write(R"({"note": ")", 10);
+        std::string block(64 << 10, 'y');
+        sink.write(block.data(), block.size());
+        sent += block.size();
+        if (sent >= (2u << 20)) {
+          sink.write("\"}", 2);
+          sink.done();
+        }
+        return true;
+      },
+      "application/json");
+  if (chunked) {  // the server may close before the client has sent it all
+    CHECK(chunked->status == 413);
+    CHECK(json::parse(chunked->body)["error"]["code"] == "payload_too_large");
+  }
+
+  struct Case {
+    const char* body;
+    const char* mentions;
+  };
+  for (auto c : {Case{"{", "malformed JSON"}, Case{"[1, 2]", "object"}, Case{R"({"notes": "x"})", "notes"},
+                 Case{R"({"params": "region=eu"})", "params"}, Case{R"({"logical_date": "yesterday"})", "logical_date"},
+                 Case{R"({"idempotency_key": 7})", "idempotency_key"}, Case{"nul", "malformed JSON"},
+                 Case{R"({"params": {"a": 1}} trailing)", "malformed JSON"}}) {
+    auto r = env.post("/api/v1/dags/sales/runs", c.body, kOperator);
+    INFO(c.body << " -> " << r.text);
+    CHECK(r.status == 400);
+    CHECK(r.is_error("invalid_argument"));
+    CHECK(r.message().find(c.mentions) != std::string::npos);
+  }
+  auto unknown = env.post("/api/v1/dags/sales/runs", R"({"notes": "x"})", kOperator);
+  CHECK(unknown.message().find("note") != std::string::npos);  // the allowed ones are listed
+  // Deep nesting is refused before parsing.
+  std::string deep = R"({"params": )" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  CHECK(env.post("/api/v1/dags/sales/runs", deep, kOperator).status == 400);
+  // Bad input changed nothing.
+  CHECK(env.run_count() == 0);
+  CHECK(env.control->calls().empty());
+  CHECK(env.audit_size() == audit);
+  // The server is still fine.
+  CHECK(env.get("/api/v1/health", nullptr).status == 200);
+}
+
+TEST_CASE("logs: from an offset, complete once the try ended; paths cannot leave the logs folder") {
+  Env env;
+  std::string run_id = env.trigger();
+  auto ti = env.ti(run_id, "extract");
+  ti.state = TaskState::running;
+  ti.try_number = 1;
+  ti.started_at = env.clock.now();
+  store::TryRecord t;
+  t.ti_id = ti.id;
+  t.try_number = 1;
+  t.started_at = env.clock.now();
+  t.log_path = "sales/" + run_id + "/extract/1.log";
+  t.log_bytes = 12;
+  store::WriteBatch b;
+  b.task_instances.push_back(ti);
+  b.tries.push_back(t);
+  REQUIRE(env.store->apply(b).ok());
+  fs::create_directories(env.dir / "logs" / "sales" / run_id / "extract");
+  std::ofstream(env.dir / "logs" / *t.log_path) << "hello\nworld\n";
+
+  std::string base = "/api/v1/dags/sales/runs/" + run_id + "/tasks/extract";
+  auto all = env.get(base + "/logs", kViewer);
+  REQUIRE(all.status == 200);
+  CHECK(all.text == "hello\nworld\n");
+  CHECK(all.header("X-Baton-Log-Complete") == "false");
+  CHECK(all.header("Content-Type").find("text/plain") == 0);
+  auto tail = env.get(base + "/logs?offset=6&try=1&map_index=-1", kViewer);
+  CHECK(tail.text == "world\n");
+  CHECK(tail.header("X-Baton-Log-Next-Offset") == "12");
+  CHECK(env.get(base + "/logs?offset=100").text.empty());
+  CHECK(env.get(base + "/logs?try=2").status == 404);
+  CHECK(env.get(base + "/logs?offset=-1").status == 400);
+
+  auto tries = env.get(base + "/tries", kViewer);
+  REQUIRE(tries.status == 200);
+  REQUIRE(tries.body["items"].size() == 1);
+  CHECK(keys(tries.body["items"][0]) == std::set<std::string>{"try_number", "state", "worker", "started_at", "ended_at",
+                                                              "exit_code", "reason", "log_bytes"});
+  CHECK(tries.body["items"][0]["log_bytes"] == 12);
+
+  // The try ends: the log is complete.
+  b = {};
+  t.state = TaskState::success;
+  t.ended_at = env.clock.now();
+  t.exit_code = 0;
+  b.tries.push_back(t);
+  REQUIRE(env.store->apply(b).ok());
+  CHECK(env.get(base + "/logs").header("X-Baton-Log-Complete") == "true");
+
+  // A stored path that climbs out, is absolute, or leads out through a link.
+  std::ofstream(env.dir / "secret.txt") << "top secret";
+  fs::create_symlink(env.dir / "secret.txt", env.dir / "logs" / "link.log");
+  for (const std::string& evil : std::vector<std::string>{"../secret.txt", "sales/../../secret.txt",
+                                                          (env.dir / "secret.txt").string(), "link.log"}) {
+    b = {};
+    t.log_path = evil;
+    b.tries.push_back(t);
+    REQUIRE(env.store->apply(b).ok());
+    auto r = env.get(base + "/logs");
+    INFO(evil);
+    CHECK(r.status == 404);
+    CHECK(r.is_error("not_found"));
+    CHECK(r.text.find("top secret") == std::string::npos);
+  }
+  // A missing file is an empty log.
+  b = {};
+  t.log_path = "sales/missing.log";
+  b.tries.push_back(t);
+  REQUIRE(env.store->apply(b).ok());
+  auto missing = env.get(base + "/logs");
+  CHECK(missing.status == 200);
+  CHECK(missing.text.empty());
+  // No try yet.
+  CHECK(env.get("/api/v1/dags/sales/runs/" + run_id + "/tasks/load/logs").status == 404);
+}
+
+TEST_CASE("operations: cancel, clear, mark go through Control with the token's name") {
+  Env env;
+  std::string run_id = env.trigger();
+  std::string base = "/api/v1/dags/sales/runs/" + run_id;
+
+  auto clear = env.post(base + "/tasks/extract/clear", R"({"downstream": true, "version": "latest"})", kOperator);
+  REQUIRE(clear.status == 200);
+  CHECK(clear.body["items"].size() == 1);
+  CHECK(env.control->calls().back() == "clear sales " + run_id + " extract downstream=1 latest=1 by ops");
+  REQUIRE(env.post(base + "/tasks/extract/clear", "", kOperator).status == 200);
+  CHECK(env.control->calls().back() == "clear sales " + run_id + " extract downstream=0 latest=0 by ops");
+  auto bad_version = env.post(base + "/tasks/extract/clear", R"({"version": "newest"})", kOperator);
+  CHECK(bad_version.status == 400);
+  CHECK(bad_version.message().find("pinned") != std::string::npos);
+  env.control->fail_next_clear(Error{"conflict", "extract is running"});
+  auto conflict = env.post(base + "/tasks/extract/clear", "{}", kOperator);
+  CHECK(conflict.status == 409);
+  CHECK(conflict.is_error("conflict"));
+  CHECK(env.post(base + "/tasks/nope/clear", "{}", kOperator).status == 404);
+
+  auto mark = env.post(base + "/tasks/extract/state", R"({"state": "success"})", kOperator);
+  REQUIRE(mark.status == 200);
+  CHECK(mark.body["items"][0]["state"] == "success");
+  CHECK(env.post(base + "/tasks/extract/state", R"({"state": "running"})", kOperator).status == 400);
+  CHECK(env.post(base + "/tasks/extract/state", "{}", kOperator).status == 400);
+
+  auto cancel = env.post(base + "/cancel", "", kOperator);
+  REQUIRE(cancel.status == 200);
+  CHECK(cancel.body["state"] == "canceled");
+  CHECK(env.control->calls().back() == "cancel sales " + run_id + " by ops");
+  auto again = env.post(base + "/cancel", "{}", kOperator);
+  CHECK(again.status == 409);
+  CHECK(env.post(base + "/cancel", R"({"force": true})", kOperator).status == 400);
+
+  // The audit log names the token.
+  auto log = env.get("/api/v1/audit?actor=ops", kViewer);
+  REQUIRE(log.status == 200);
+  std::vector<std::string> actions;
+  for (auto& e : log.body["items"]) {
+    actions.push_back(e["action"]);
+    CHECK(keys(e) == std::set<std::string>{"id", "at", "actor", "action", "target", "details", "prev_hash", "hash"});
+    CHECK(e["details"].is_object());
+  }
+  CHECK(actions == std::vector<std::string>{"run.triggered", "task.marked", "run.canceled"});
+
+  // The whole log, a page at a time, oldest first; filters are checked.
+  std::vector<long long> ids;
+  std::string path = "/api/v1/audit?limit=2&since=2026-11-22T00:00:00Z";
+  for (int page = 0; page < 50; ++page) {
+    auto r = env.get(path, kViewer);
+    REQUIRE(r.status == 200);
+    for (auto& e : r.body["items"]) ids.push_back(e["id"]);
+    if (r.body["next_cursor"].is_null()) break;
+    path = "/api/v1/audit?limit=2&since=2026-11-22T00:00:00Z&cursor=" + r.body["next_cursor"].get<std::string>();
+  }
+  CHECK(ids.size() == env.audit_size());
+  CHECK(std::is_sorted(ids.begin(), ids.end()));
+  CHECK(env.get("/api/v1/audit?since=2030-01-01T00:00:00Z").body["items"].empty());
+  CHECK(env.get("/api/v1/audit?dag_id=sales").body["items"].size() == 4);  // + the version
+  auto since = env.get("/api/v1/audit?since=yesterday");
+  CHECK(since.status == 400);
+  CHECK(since.message().find("since") != std::string::npos);
+  CHECK(env.get("/api/v1/audit?actor=").status == 400);
+}
+
+TEST_CASE("DAGs: list, one, pause, versions, graph") {
+  Env env;
+  REQUIRE(env.store->set_import_errors("broken", "dags/broken.yaml", 1, R"([{"line": 3, "message": "bad"}])").ok());
+  auto list = env.get("/api/v1/dags", kViewer);
+  REQUIRE(list.status == 200);
+  REQUIRE(list.body["items"].size() == 2);
+  auto broken = list.body["items"][0];
+  CHECK(broken["dag_id"] == "broken");
+  CHECK(broken["version"].is_null());
+  CHECK(broken["schedule"].is_null());
+  CHECK(broken["import_errors"][0]["line"] == 3);
+  auto sales = list.body["items"][1];
+  CHECK(sales["dag_id"] == "sales");
+  CHECK(sales["namespace"] == "finance");
+  CHECK(sales["paused"] == false);
+  CHECK(sales["active"] == true);
+  CHECK(sales["file"] == "dags/sales.yaml");
+  CHECK(sales["schedule"]["kind"] == "cron");
+  CHECK(sales["schedule"]["expression"] == "0 3 * * *");
+  CHECK(sales["timezone"] == "Europe/Berlin");
+  CHECK(sales["version"] == env.version);
+  CHECK(sales["last_run_state"].is_null());
+  CHECK(sales["import_errors"].is_null());
+  auto page = env.get("/api/v1/dags?limit=1");
+  CHECK(page.body["items"].size() == 1);
+  auto page2 = env.get("/api/v1/dags?limit=1&cursor=" + page.body["next_cursor"].get<std::string>());
+  CHECK(page2.body["items"][0]["dag_id"] == "sales");
+  CHECK(page2.body["next_cursor"].is_null());
+
+  env.trigger();
+  CHECK(env.get("/api/v1/dags/sales").body["last_run_state"] == "queued");
+  CHECK(env.get("/api/v1/dags/nope").status == 404);
+
+  auto paused = env.call("PATCH", "/api/v1/dags/sales", R"({"paused": true})", kOperator);
+  REQUIRE(paused.status == 200);
+  CHECK(paused.body["paused"] == true);
+  CHECK(env.store->get_dag("sales")->paused);
+  CHECK(env.control->calls().back() == "pause sales by ops");
+  CHECK(env.call("PATCH", "/api/v1/dags/sales", R"({"paused": "yes"})", kOperator).status == 400);
+  CHECK(env.call("PATCH", "/api/v1/dags/sales", "{}", kOperator).status == 400);
+  CHECK(env.call("PATCH", "/api/v1/dags/sales", R"({"paused": false})", kViewer).status == 403);
+  CHECK(env.call("PATCH", "/api/v1/dags/nope", R"({"paused": false})", kOperator).status == 404);
+  CHECK(env.store->get_dag("sales")->paused);
+
+  auto versions = env.get("/api/v1/dags/sales/versions");
+  REQUIRE(versions.body["items"].size() == 1);
+  CHECK(keys(versions.body["items"][0]) ==
+        std::set<std::string>{"version", "file", "git_commit", "git_dirty", "created_at"});
+  CHECK(versions.body["items"][0]["git_commit"] == "abc123");
+  CHECK(versions.body["items"][0]["git_dirty"] == false);
+
+  auto graph = env.get("/api/v1/dags/sales/graph", kViewer);
+  REQUIRE(graph.status == 200);
+  CHECK(graph.body["version"] == env.version);
+  REQUIRE(graph.body["nodes"].size() == 3);
+  std::set<std::string> nodes;
+  for (auto& n : graph.body["nodes"]) {
+    nodes.insert(n["id"]);
+    if (n["id"] == "load") CHECK(n["trigger_rule"] == "all_done");
+    if (n["id"] == "extract") CHECK(n["type"] == "shell");
+    if (n["id"] == "load") CHECK(n["type"] == "noop");
+  }
+  CHECK(nodes == std::set<std::string>{"extract", "transform", "load"});
+  std::set<std::pair<std::string, std::string>> edges;
+  for (auto& e : graph.body["edges"]) edges.insert({e["from"].get<std::string>(), e["to"].get<std::string>()});
+  CHECK(edges == std::set<std::pair<std::string, std::string>>{{"extract", "transform"}, {"transform", "load"}});
+  CHECK(env.get("/api/v1/dags/sales/graph?version=" + env.version).status == 200);
+  CHECK(env.get("/api/v1/dags/sales/graph?version=bogus").status == 404);
+  CHECK(env.get("/api/v1/dags/broken/graph").status == 404);
+}
+
+TEST_CASE("pools, variables and connections") {
+  Env env;
+  auto put = env.call("PUT", "/api/v1/pools/etl", R"({"slots": 4})");
+  REQUIRE(put.status == 201);
+  CHECK(put.body == json{{"name", "etl"}, {"slots", 4}, {"used", 0}});
+  CHECK(env.call("PUT", "/api/v1/pools/etl", R"({"slots": 6})").status == 200);
+  for (const char* bad : {R"({"slots": -1})", R"({"slots": 100001})", R"({"slots": "4"})", R"({"slots": 4.5})", "{}",
+                          R"({"slots": 4, "size": 2})"}) {
+    INFO(bad);
+    CHECK(env.call("PUT", "/api/v1/pools/etl", bad).status == 400);
+  }
+  CHECK(env.call("PUT", "/api/v1/pools/bad%20name", R"({"slots": 1})").status == 400);
+  CHECK(env.call("PUT", "/api/v1/pools/.hidden", R"({"slots": 1})").status == 400);
+  CHECK(env.store->get_pool("etl")->slots == 6);
+  CHECK(env.call("DELETE", "/api/v1/pools/default").status == 409);
+  CHECK(env.call("DELETE", "/api/v1/pools/nope").status == 404);
+
+  // Queued and running task instances of unfinished runs use their pool slots.
+  store::RunRecord run;
+  run.dag_id = "sales";
+  run.run_id = "scheduled__20261121T000000Z";
+  run.run_type = "scheduled";
+  run.logical_date = run.data_interval_start = *parse_utc("2026-11-21T00:00:00Z");
+  run.data_interval_end = *parse_utc("2026-11-22T00:00:00Z");
+  run.dag_version = env.version;
+  std::vector<store::TaskInstanceRecord> tis(4);
+  const char* ids[] = {"extract", "transform", "load", "other"};
+  TaskState states[] = {TaskState::running, TaskState::queued, TaskState::scheduled, TaskState::success};
+  for (size_t i = 0; i < tis.size(); ++i) {
+    tis[i].task_id = ids[i];
+    tis[i].state = states[i];
+    tis[i].pool = "etl";
+    tis[i].pool_slots = 2;
+  }
+  REQUIRE(env.store->create_run(run, tis, "system").ok());
+  auto pools = env.get("/api/v1/pools", kViewer);
+  REQUIRE(pools.status == 200);
+  REQUIRE(pools.body["items"].size() == 2);
+  CHECK(pools.body["items"][0] == json{{"name", "default"}, {"slots", 128}, {"used", 0}});
+  CHECK(pools.body["items"][1] == json{{"name", "etl"}, {"slots", 6}, {"used", 4}});
+  CHECK(env.get("/api/v1/pools/etl").body["used"] == 4);
+
+  // Variables: create, read, update, list, delete.
+  CHECK(env.call("PUT", "/api/v1/variables/bucket", R"({"value": "s3://a"})").status == 201);
+  CHECK(env.get("/api/v1/variables/bucket", kViewer).body["value"] == "s3://a");
+  CHECK(env.call("PUT", "/api/v1/variables/bucket", R"({"value": "s3://b"})").status == 200);
+  auto vars = env.get("/api/v1/variables", kViewer);
+  REQUIRE(vars.body["items"].size() == 1);
+  CHECK(vars.body["items"][0]["value"] == "s3://b");
+  CHECK(env.call("PUT", "/api/v1/variables/bucket", R"({"value": 3})").status == 400);
+  CHECK(env.call("DELETE", "/api/v1/variables/bucket").status == 204);
+  CHECK(env.get("/api/v1/variables/bucket").status == 404);
+  CHECK(env.call("DELETE", "/api/v1/variables/bucket").status == 404);
+
+  // Connections: the password never comes back.
+  auto conn = env.call("PUT", "/api/v1/connections/wh", R"({"url": "postgresql://loader:s3cret@db:5432/wh"})");
+  REQUIRE(conn.status == 201);
+  CHECK(conn.body["url"] == "postgresql://loader:***@db:5432/wh");
+  auto one = env.get("/api/v1/connections/wh");
+  CHECK(one.body["url"] == "postgresql://loader:***@db:5432/wh");
+  auto conns = env.get("/api/v1/connections");
+  REQUIRE(conns.body["items"].size() == 1);
+  CHECK(conns.text.find("s3cret") == std::string::npos);
+  CHECK(env.store->get_connection("wh")->url == "postgresql://loader:s3cret@db:5432/wh");
+  CHECK(env.call("PUT", "/api/v1/connections/lite", R"({"url": "sqlite:/tmp/x.db"})").status == 201);
+  CHECK(env.get("/api/v1/connections/lite").body["url"] == "sqlite:/tmp/x.db");
+  CHECK(env.call("PUT", "/api/v1/connections/bad", R"({"url": "mysql://x"})").status == 400);
+  for (auto [url, shown] : std::vector<std::pair<std::string, std::string>>{
+           {"postgresql://u:p@ss/w@db/x", "postgresql://u:***@db/x"},
+           {"postgresql://db/x?user=u&password=pw&sslmode=require",
+            "postgresql://db/x?user=u&password=***&sslmode=require"},
+           {"postgresql://u@db/x", "postgresql://u@db/x"},
+       }) {
+    auto r = env.call("PUT", "/api/v1/connections/other", json{{"url", url}}.dump());
+    REQUIRE(r.status / 100 == 2);
+    CHECK(r.body["url"] == shown);
+  }
+  CHECK(env.get("/api/v1/connections/wh", kViewer).status == 403);
+  CHECK(env.call("DELETE", "/api/v1/connections/wh").status == 204);
+  CHECK(env.get("/api/v1/connections/wh").status == 404);
+  auto audit = env.get("/api/v1/audit?action=connection.set");
+  CHECK(audit.body["items"].size() == 5);
+  CHECK(audit.text.find("s3cret") == std::string::npos);
+}
+
+TEST_CASE("the OpenAPI document, unknown routes and wrong methods") {
+  Env env;
+  auto doc = env.get("/api/v1/openapi.json", nullptr);
+  REQUIRE(doc.status == 200);
+  REQUIRE(doc.body.is_object());
+  CHECK(doc.body["openapi"].get<std::string>().rfind("3.0", 0) == 0);
+  REQUIRE(doc.body["paths"].is_object());
+  for (auto [path, method] : std::vector<std::pair<const char*, const char*>>{
+           {"/health", "get"},
+           {"/dags", "get"},
+           {"/dags/{dag_id}", "patch"},
+           {"/dags/{dag_id}/graph", "get"},
+           {"/dags/{dag_id}/runs", "post"},
+           {"/dags/{dag_id}/runs/{run_id}/cancel", "post"},
+           {"/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/logs", "get"},
+           {"/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/clear", "post"},
+           {"/pools/{name}", "put"},
+           {"/variables/{name}", "delete"},
+           {"/connections/{name}", "get"},
+           {"/audit", "get"},
+       }) {
+    INFO(path << " " << method);
+    CHECK(doc.body["paths"].contains(path));
+    CHECK(doc.body["paths"][path].contains(method));
+  }
+
+  auto unknown = env.get("/api/v1/nothing-here");
+  CHECK(unknown.status == 404);
+  CHECK(unknown.is_error("not_found"));
+  auto outside = env.get("/nothing-here", nullptr);
+  CHECK(outside.status == 404);
+  CHECK(outside.is_error("not_found"));
+  auto wrong = env.call("DELETE", "/api/v1/dags");
+  CHECK(wrong.status == 405);
+  CHECK(wrong.is_error("method_not_allowed"));
+  CHECK(wrong.header("Allow").find("GET") != std::string::npos);
+  auto weird = env.call("BREW", "/api/v1/dags");
+  CHECK(weird.status >= 400);
+  CHECK(weird.body.contains("error"));
+}
+
+TEST_CASE("static files come from web_dir; the API stays JSON") {
+  Env env(std::string(BATON_SOURCE_DIR) + "/web");
+  auto index = env.http->Get("/");
+  REQUIRE(index);
+  CHECK(index->status == 200);
+  CHECK(index->body.find("Baton") != std::string::npos);
+  CHECK(index->get_header_value("Content-Type").find("text/html") == 0);
+  auto missing = env.get("/nothing.js", nullptr);
+  CHECK(missing.status == 404);
+  CHECK(missing.is_error("not_found"));
+  CHECK(env.get("/api/v1/dags").status == 200);
+}
