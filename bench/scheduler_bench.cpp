@@ -95,6 +95,7 @@ struct Server {
 Server start(const std::string& baton, const std::string& dir, int workers) {
   Server s;
   std::string out = dir + "/out.log";
+  std::fflush(stdout);  // the child must not inherit (and print again) buffered output
   s.pid = fork();
   if (s.pid == 0) {
     FILE* f = std::freopen(out.c_str(), "w", stdout);
@@ -222,7 +223,7 @@ RunFigures one_run(const std::string& baton, const std::string& yaml, const std:
 
 std::string fanout_yaml(int n, bool shell) {
   std::string y = "dag: w1\nmax_active_tasks: 100000\ntasks:\n";
-  std::string body = shell ? "{command: 'true', pool: big}" : "{type: noop, pool: big}";
+  std::string body = shell ? "{command: 'true'}" : "{type: noop}";
   for (int i = 0; i < n; ++i) y += "  t" + std::to_string(i) + ": " + body + "\n";
   y += "  fan_in:\n    type: noop\n    depends_on: [";
   for (int i = 0; i < n; ++i) y += (i ? ", t" : "t") + std::to_string(i);
@@ -265,7 +266,6 @@ int main(int argc, char** argv) {
     std::vector<double> makespan, rate, cpu;
     bool all_ok = true;
     for (int r = 0; r < runs; ++r) {
-      // The pool must hold every task: the default one has 128 slots.
       std::string yaml = fanout_yaml(tasks, shell);
       RunFigures f = one_run(baton, yaml, "w1", workers, false);
       all_ok = all_ok && f.ok && f.tasks == static_cast<size_t>(tasks + 1);

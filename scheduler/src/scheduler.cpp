@@ -58,6 +58,7 @@ struct DagEntry {
   bool paused = false;
   bool active = true;
   std::optional<TimePoint> last_tick;
+  std::optional<TimePoint> next_due;  // the armed wake-up, if any
   int running_tasks = 0;  // queued + running task instances (max_active_tasks)
 };
 
@@ -328,14 +329,15 @@ struct Scheduler::Impl {
       auto start = end ? s.prev_tick(*end - Duration(1)) : std::nullopt;
       if (start && (!d.last_tick || *start > *d.last_tick)) create_scheduled_run(d, *start, *end);
     }
-    // The next interval after the last one with a run completes at:
+    // With catchup at its limit, a finishing run plans again (settle()).
+    if (spec.catchup && unfinished_runs(d.dag_id) >= spec.max_active_runs) return;
+    // Otherwise wake when the interval after the last one with a run completes.
     auto next_start = d.last_tick ? s.next_tick(*d.last_tick) : s.next_tick(kMinInstant);
     auto due = next_start ? s.next_tick(*next_start) : std::nullopt;
-    if (due && !spec.catchup && *due < now) {
-      auto e = s.next_tick(now);
-      due = e;
-    }
-    if (due) dag_due.emplace(std::max(*due, now), d.dag_id);
+    if (due && *due <= now) due = spec.catchup ? std::optional<TimePoint>(now + std::chrono::seconds(1)) : s.next_tick(now);
+    if (!due || (d.next_due && *d.next_due == *due)) return;
+    d.next_due = due;
+    dag_due.emplace(*due, d.dag_id);
   }
 
   bool create_scheduled_run(DagEntry& d, TimePoint start, TimePoint end) {
@@ -646,10 +648,13 @@ struct Scheduler::Impl {
   void on_timer() {
     TimePoint now = clock.now();
     while (!dag_due.empty() && dag_due.begin()->first <= now) {
-      std::string id = dag_due.begin()->second;
+      auto [at, id] = *dag_due.begin();
       dag_due.erase(dag_due.begin());
       auto d = dags.find(id);
-      if (d != dags.end()) plan_dag(d->second);
+      // Entries replaced by a later plan are stale.
+      if (d == dags.end() || d->second.next_due != at) continue;
+      d->second.next_due.reset();
+      plan_dag(d->second);
     }
     std::set<long long> woke;
     while (!run_wake.empty() && run_wake.begin()->first <= now) {

@@ -273,3 +273,111 @@ TEST_CASE("time schedules create one run per interval") {
   }
   CHECK(dates.size() == runs.size());  // no interval twice
 }
+
+// ---- run creation and dispatch order, with a fake clock for "now" ----
+
+namespace {
+std::vector<store::RunRecord> runs_of(store::Store& s, const std::string& dag) {
+  store::RunFilter f;
+  f.dag_id = dag;
+  f.limit = 1000;
+  auto r = s.list_runs(f);
+  std::vector<store::RunRecord> out = r.ok() ? *r : std::vector<store::RunRecord>{};
+  std::reverse(out.begin(), out.end());  // oldest first
+  return out;
+}
+}  // namespace
+
+TEST_CASE("catchup creates every missed interval, oldest first; without catchup only the latest") {
+  FakeClock clock(*parse_utc("2026-01-05T12:00:00Z"));
+  for (bool catchup : {true, false}) {
+    Env env;
+    env.write("d.yaml", std::string("dag: d\nschedule: '@daily'\nstart_date: 2026-01-01\ncatchup: ") +
+                            (catchup ? "true" : "false") + "\ntasks:\n  a: {type: noop}\n");
+    env.sched = std::make_unique<Scheduler>(*env.store, clock, env.options);
+    REQUIRE(env.sched->start().ok());
+    auto runs = runs_of(*env.store, "d");
+    std::vector<std::string> dates;
+    for (auto& r : runs) dates.push_back(format_utc(r.logical_date));
+    if (catchup)
+      CHECK(dates == std::vector<std::string>{"2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z",
+                                              "2026-01-04T00:00:00Z"});
+    else
+      CHECK(dates == std::vector<std::string>{"2026-01-04T00:00:00Z"});
+    // Started again at the same moment, it creates nothing twice.
+    env.sched->stop();
+    env.sched = std::make_unique<Scheduler>(*env.store, clock, env.options);
+    REQUIRE(env.sched->start().ok());
+    CHECK(runs_of(*env.store, "d").size() == runs.size());
+  }
+}
+
+TEST_CASE("catchup keeps at most max_active_runs unfinished runs") {
+  FakeClock clock(*parse_utc("2026-01-10T12:00:00Z"));
+  Env env;
+  env.write("d.yaml", "dag: d\nschedule: '@daily'\nstart_date: 2026-01-01\ncatchup: true\nmax_active_runs: 2\n"
+                      "tasks:\n  a: {command: 'sleep 30'}\n");
+  env.sched = std::make_unique<Scheduler>(*env.store, clock, env.options);
+  REQUIRE(env.sched->start().ok());
+  auto runs = runs_of(*env.store, "d");
+  REQUIRE(runs.size() == 2);
+  CHECK(format_utc(runs[0].logical_date) == "2026-01-01T00:00:00Z");
+  // When one finishes, the next missed interval gets its run.
+  REQUIRE(env.sched->cancel_run("d", runs[0].run_id, "test").ok());
+  runs = runs_of(*env.store, "d");
+  REQUIRE(runs.size() == 3);
+  CHECK(format_utc(runs[2].logical_date) == "2026-01-03T00:00:00Z");
+  for (auto& r : runs)
+    if (!is_finished(r.state)) REQUIRE(env.sched->cancel_run("d", r.run_id, "test").ok());
+}
+
+TEST_CASE("daily runs across a DST change have 23- and 25-hour intervals") {
+  FakeClock clock(*parse_utc("2026-03-31T12:00:00Z"));
+  Env env;
+  env.write("d.yaml", "dag: d\nschedule: '0 0 * * *'\ntimezone: Europe/Berlin\nstart_date: 2026-03-27\n"
+                      "catchup: true\ntasks:\n  a: {type: noop}\n");
+  env.sched = std::make_unique<Scheduler>(*env.store, clock, env.options);
+  REQUIRE(env.sched->start().ok());
+  auto runs = runs_of(*env.store, "d");
+  std::vector<std::string> got;
+  for (auto& r : runs)
+    got.push_back(format_utc(r.data_interval_start) + " " +
+                  std::to_string(std::chrono::duration_cast<std::chrono::hours>(r.data_interval_end -
+                                                                                r.data_interval_start)
+                                     .count()) +
+                  "h");
+  CHECK(got == std::vector<std::string>{"2026-03-26T23:00:00Z 24h", "2026-03-27T23:00:00Z 24h",
+                                        "2026-03-28T23:00:00Z 23h", "2026-03-29T22:00:00Z 24h"});
+}
+
+TEST_CASE("a pool's slots are shared; higher priority goes first") {
+  Env env;
+  REQUIRE(env.store->put_pool({"one", 1, ""}, "test").ok());
+  std::string order = (env.dir / "order.txt").string();
+  env.write("p.yaml", "dag: p\ntasks:\n"
+                      "  low: {command: 'echo low >> " + order + "', pool: one, priority: 0}\n"
+                      "  high: {command: 'echo high >> " + order + "', pool: one, priority: 10}\n"
+                      "  mid: {command: 'echo mid >> " + order + "', pool: one, priority: 5}\n");
+  env.start();
+  auto t = env.sched->trigger("p", {}, "test");
+  REQUIRE(t.ok());
+  auto run = env.wait_finished("p", t->run.run_id);
+  CHECK(run.state == RunState::success);
+  std::ifstream in(order);
+  std::string a, b, c;
+  in >> a >> b >> c;
+  CHECK(a + " " + b + " " + c == "high mid low");
+}
+
+TEST_CASE("waiting_for names a missing pool and the DAG's task limit") {
+  Env env;
+  env.write("w.yaml", "dag: w\ntasks:\n  a: {type: noop, pool: nowhere}\n");
+  env.start();
+  auto t = env.sched->trigger("w", {}, "test");
+  REQUIRE(t.ok());
+  auto why = env.sched->waiting_for("w", t->run.run_id, "a", -1);
+  REQUIRE(why.ok());
+  REQUIRE_FALSE(why->empty());
+  CHECK(why->back().find("pool nowhere does not exist") != std::string::npos);
+  REQUIRE(env.sched->cancel_run("w", t->run.run_id, "test").ok());
+}
