@@ -186,6 +186,19 @@ struct Scheduler::Impl {
     arm_timer();
   }
 
+  // Group commit: events that arrive together (tries finishing on several
+  // workers, heartbeats) are written in one transaction. The flush is posted
+  // behind the events already queued, so they all land in it.
+  bool flush_pending = false;
+  void request_flush() {
+    if (flush_pending) return;
+    flush_pending = true;
+    asio::post(io, [this] {
+      flush_pending = false;
+      flush();
+    });
+  }
+
   void arm_timer() {
     std::optional<TimePoint> next;
     if (!dag_due.empty()) next = dag_due.begin()->first;
@@ -797,7 +810,7 @@ struct Scheduler::Impl {
       --busy_workers;
       asio::post(io, [this, f] {
         on_finished(f);
-        flush();
+        request_flush();
       });
     }
   }
@@ -851,7 +864,7 @@ struct Scheduler::Impl {
           auto activity = p.last_activity_at;
           asio::post(io, [this, run_pk, ti, token, activity] {
             on_heartbeat(run_pk, ti, token, activity);
-            flush();
+            request_flush();
           });
         },
         *flag);
