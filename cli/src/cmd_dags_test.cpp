@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 
@@ -123,9 +124,14 @@ int run_test(const TestOptions& o) {
         t.timeout = spec.timeout;
         t.kill_grace = spec.kill_grace;
         t.scratch_dir = (scratch / spec.id).string();
-        t.log_path = "/dev/stderr";
+        // The log goes to a file (a reopened /dev/stderr would not append
+        // when stderr is a regular file), then to the terminal.
+        t.log_path = (scratch / (spec.id + ".log")).string();
         std::atomic<bool> cancel{false};
         auto res = runner.run(t, {}, cancel);
+        std::ifstream log(t.log_path, std::ios::binary);
+        std::cerr << log.rdbuf();
+        std::cerr.clear();
         reason = res.reason;
         if (res.outcome == executor::ShellResult::Outcome::success) {
           if (res.output_json) outputs[spec.id] = *res.output_json;

@@ -148,6 +148,20 @@ check next-every-no-start 2 "$baton" schedule next --every 1h
 check next-bad-count 2 "$baton" schedule next --cron @daily --count x
 check next-zero-count 2 "$baton" schedule next --cron @daily --count 0
 
+# --- dags test: a DAG in the foreground, no server, no database -------------------
+check dags-test 0 "$baton" dags test "$src/examples/dags/getting_started/hello_baton.yaml" --params '{"name": "Ada"}'
+expect dags-test "Ada has 3 letters"
+expect dags-test "run success"
+check dags-test-task 0 "$baton" dags test "$src/examples/dags/getting_started/hello_baton.yaml" --task greet --date 2026-03-29
+expect dags-test-task "Today is 2026-03-29"
+printf 'dag: f\ntasks:\n  a: {command: "exit 4"}\n  b: {type: noop, depends_on: [a]}\n' > "$work/fail.yaml"
+check dags-test-fail 1 "$baton" dags test "$work/fail.yaml"
+expect dags-test-fail "a: failed (exit code 4)"
+expect dags-test-fail "run failed"
+check dags-test-bad-params 2 "$baton" dags test "$work/fail.yaml" --params '[1]'
+check dags-test-bad-task 2 "$baton" dags test "$work/fail.yaml" --task zz
+check dags-test-invalid 1 "$baton" dags test "$work/dags/sub/bad.yaml"
+
 # --- database: migrations, tokens, audit ------------------------------------------
 db="sqlite:$work/baton.db"
 check db-status-new 0 "$baton" db status --db "$db"
