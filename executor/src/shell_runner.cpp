@@ -1,5 +1,5 @@
 // ShellRunner: one try of a shell task as its own process group. One thread
-// (the caller's) forks the child, then runs a poll() loop over the log pipe
+// (the caller's) spawns the child, then runs a poll() loop over the log pipe
 // (and a pidfd, when the kernel gives one) that reads the output, heartbeats,
 // enforces the timeout and watches the cancel flag.
 #include "baton/executor/shell_runner.h"
@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -93,9 +94,10 @@ bool write_all(int fd, const char* p, size_t n) {
   return true;
 }
 
-// The child dup2()s its pipe ends onto 0, 1 and 2; an end that already is one
-// of those (the worker closed its own stdio) would be clobbered or keep its
-// close-on-exec flag. Move such descriptors up.
+// The child's file actions open /dev/null on 0 and dup2() the pipe's write end
+// onto 1 and 2; a pipe end that already is one of those (the worker closed its
+// own stdio) would be clobbered or keep its close-on-exec flag. Move such
+// descriptors up.
 int lift_fd(int fd) {
   if (fd < 0 || fd > 2) return fd;
   int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
@@ -266,63 +268,69 @@ class LogSink {
   bool failed_ = false;
 };
 
-enum ChildStage : int { kStageSetsid = 1, kStageStdin, kStageStdout, kStageChdir, kStageExec };
-
-const char* stage_name(int stage) {
-  switch (stage) {
-    case kStageSetsid: return "setsid";
-    case kStageStdin: return "stdin";
-    case kStageStdout: return "stdout";
-    case kStageChdir: return "chdir";
-    case kStageExec: return "exec /bin/sh";
-  }
-  return "child";
+// The task's signal dispositions: every signal back to its default, as a
+// fresh process has them (ignored signals would otherwise survive exec).
+// sigaddset() refuses glibc's internal signals (SIGCANCEL, SIGSETXID), and
+// glibc's posix_spawn leaves those ignored in the child unless they are in
+// this set, so the set is filled bit by bit (sigfillset clears them too);
+// SIGKILL and SIGSTOP cannot be set and are left out.
+sigset_t default_signals() {
+  sigset_t set;
+  std::memset(&set, 0xff, sizeof set);
+  ::sigdelset(&set, SIGKILL);
+  ::sigdelset(&set, SIGSTOP);
+  return set;
 }
 
-struct ChildArgs {
-  int devnull, out_w, err_w;
-  const char* cwd;
-  char* const* argv;
-  char* const* envp;
+// Attributes and file actions of posix_spawn, destroyed on every path.
+class SpawnAttr {
+ public:
+  SpawnAttr() : err_(::posix_spawnattr_init(&attr_)) {}
+  ~SpawnAttr() {
+    if (err_ == 0) ::posix_spawnattr_destroy(&attr_);
+  }
+  SpawnAttr(const SpawnAttr&) = delete;
+  SpawnAttr& operator=(const SpawnAttr&) = delete;
+  int init_error() const { return err_; }
+  posix_spawnattr_t* get() { return &attr_; }
+
+ private:
+  posix_spawnattr_t attr_;
+  int err_;
 };
 
-[[noreturn]] void child_fail(int err_w, int stage) {
-  int msg[2] = {stage, errno};
-  ssize_t ignored = ::write(err_w, msg, sizeof msg);
-  (void)ignored;
-  ::_exit(127);
-}
-
-// Between fork and exec: async-signal-safe calls only (the worker is
-// multithreaded; another thread may have held the malloc lock at fork).
-[[noreturn]] void child_exec(const ChildArgs& a) {
-  sigset_t none;
-  ::sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  // Ignored signals survive exec; the task starts with the defaults.
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  ::sigemptyset(&dfl.sa_mask);
-  for (int s = 1; s < NSIG; ++s) {
-    if (s != SIGKILL && s != SIGSTOP) ::sigaction(s, &dfl, nullptr);
+class SpawnActions {
+ public:
+  SpawnActions() : err_(::posix_spawn_file_actions_init(&actions_)) {}
+  ~SpawnActions() {
+    if (err_ == 0) ::posix_spawn_file_actions_destroy(&actions_);
   }
-  if (::setsid() < 0) child_fail(a.err_w, kStageSetsid);
-  if (::dup2(a.devnull, 0) < 0) child_fail(a.err_w, kStageStdin);
-  if (::dup2(a.out_w, 1) < 0 || ::dup2(a.out_w, 2) < 0) child_fail(a.err_w, kStageStdout);
-  if (::chdir(a.cwd) < 0) child_fail(a.err_w, kStageChdir);
-#ifdef CLOSE_RANGE_CLOEXEC
-  // Descriptors the worker's libraries opened without O_CLOEXEC stay out of the task.
-  ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-#endif
-  ::execve("/bin/sh", a.argv, a.envp);
-  child_fail(a.err_w, kStageExec);
+  SpawnActions(const SpawnActions&) = delete;
+  SpawnActions& operator=(const SpawnActions&) = delete;
+  int init_error() const { return err_; }
+  posix_spawn_file_actions_t* get() { return &actions_; }
+
+ private:
+  posix_spawn_file_actions_t actions_;
+  int err_;
+};
+
+// Why chdir into `dir` would fail now (0: it would not). posix_spawn reports
+// only an error code, not which step failed; this tells a working directory
+// that went away or cannot be entered from a failure to exec /bin/sh.
+int dir_error(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return errno;
+  if (!S_ISDIR(st.st_mode)) return ENOTDIR;
+  if (::faccessat(AT_FDCWD, dir.c_str(), X_OK, AT_EACCESS) != 0) return errno;
+  return 0;
 }
 
 bool valid_env_name(const std::string& name) {
   return !name.empty() && name.find('=') == std::string::npos && name.find('\0') == std::string::npos;
 }
 
-// One try from fork to reap: the state of the poll loop.
+// One try from spawn to reap: the state of the poll loop.
 class TryLoop {
  public:
   TryLoop(const ShellTry& t, const ShellRunner::ProgressFn& on_progress, std::atomic<bool>& cancel,
@@ -633,44 +641,58 @@ ShellResult ShellRunner::run(const ShellTry& t, const ProgressFn& on_progress, s
   std::string sh = "/bin/sh", dash_c = "-c", command = t.command;
   char* argv[] = {sh.data(), dash_c.data(), command.data(), nullptr};
 
-  int out_pipe[2], err_pipe[2];
+  int out_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) return fail_start("pipe: " + errno_text(errno));
+  // Lifted above 2: the file actions below write onto 0, 1 and 2.
   Fd out_r(lift_fd(out_pipe[0])), out_w(lift_fd(out_pipe[1]));
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) return fail_start("pipe: " + errno_text(errno));
-  Fd err_r(lift_fd(err_pipe[0])), err_w(lift_fd(err_pipe[1]));
-  Fd devnull(lift_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC)));
-  if (!out_r.valid() || !out_w.valid() || !err_r.valid() || !err_w.valid() || !devnull.valid()) {
+  if (!out_r.valid() || !out_w.valid()) {
     return fail_start("cannot set up the child's descriptors: " + errno_text(errno));
   }
 
-  ChildArgs args{devnull.get(), out_w.get(), err_w.get(), cwd.c_str(), argv, envp.data()};
-  pid_t pid = ::fork();
-  if (pid < 0) return fail_start("fork: " + errno_text(errno));
-  if (pid == 0) child_exec(args);
-
-  out_w.reset();
-  err_w.reset();
-  devnull.reset();
-  // EOF on the error pipe means exec succeeded (close-on-exec); by then the
-  // child has its own session, so the group can be signalled.
-  int msg[2] = {0, 0};
-  size_t got = 0;
-  while (got < sizeof msg) {
-    ssize_t r = ::read(err_r.get(), reinterpret_cast<char*>(msg) + got, sizeof msg - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    got += static_cast<size_t>(r);
+  // posix_spawn, not fork: glibc starts the child with clone(CLONE_VM |
+  // CLONE_VFORK), so the worker's page tables are not copied and no atfork
+  // handler takes the malloc locks while the other threads wait. The child
+  // gets its own session (so its pid is its group id), an empty signal mask,
+  // default signal dispositions, stdin from /dev/null, stdout and stderr into
+  // the log pipe, the working directory, and no other descriptor.
+  SpawnAttr attr;
+  SpawnActions actions;
+  if (int e = attr.init_error() ? attr.init_error() : actions.init_error()) {
+    return fail_start("posix_spawn setup: " + errno_text(e));
   }
-  err_r.reset();
-  if (got > 0) {
-    int status;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    std::string why = got == sizeof msg ? std::string(stage_name(msg[0])) + ": " + errno_text(msg[1])
-                                        : std::string("the child failed before exec");
-    if (msg[0] == kStageChdir) why = "working directory " + cwd + ": " + errno_text(msg[1]);
+  sigset_t no_signals;
+  ::sigemptyset(&no_signals);
+  const sigset_t dfl_signals = default_signals();
+  int setup_err = 0;
+  auto step = [&](int e) {
+    if (setup_err == 0) setup_err = e;
+  };
+  step(::posix_spawnattr_setflags(
+      attr.get(), POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
+  step(::posix_spawnattr_setsigmask(attr.get(), &no_signals));
+  step(::posix_spawnattr_setsigdefault(attr.get(), &dfl_signals));
+  step(::posix_spawn_file_actions_addopen(actions.get(), 0, "/dev/null", O_RDONLY, 0));
+  step(::posix_spawn_file_actions_adddup2(actions.get(), out_w.get(), 1));
+  step(::posix_spawn_file_actions_adddup2(actions.get(), out_w.get(), 2));
+  step(::posix_spawn_file_actions_addchdir_np(actions.get(), cwd.c_str()));
+  // Descriptors the worker's libraries opened without O_CLOEXEC stay out of
+  // the task; this also closes both pipe ends (after the dup2s above).
+  step(::posix_spawn_file_actions_addclosefrom_np(actions.get(), 3));
+  if (setup_err != 0) return fail_start("posix_spawn setup: " + errno_text(setup_err));
+
+  // glibc reports a failed clone, file action or exec as posix_spawn's own
+  // error (the child is reaped by then); a successful return means exec
+  // succeeded, so the child already is its own session and group. The step
+  // that failed is not told: a working directory that cannot be entered is
+  // named as before, anything else is almost always the exec.
+  pid_t pid = -1;
+  int spawn_err = ::posix_spawn(&pid, "/bin/sh", actions.get(), attr.get(), argv, envp.data());
+  if (spawn_err != 0) {
+    std::string why = dir_error(cwd) != 0 ? "working directory " + cwd + ": " + errno_text(spawn_err)
+                                          : "exec /bin/sh: " + errno_text(spawn_err);
     return fail_start(why);
   }
+  out_w.reset();
 
   TryLoop loop(t, on_progress, cancel, now_, log, checkpoint_path);
   loop.run(pid, out_r.release());
