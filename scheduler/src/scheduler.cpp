@@ -700,6 +700,50 @@ struct Scheduler::Impl {
     for (auto& p : *pools) pool_slots[p.name] = p.slots;
   }
 
+  // A run read back from the store, as an ActiveRun with its engine restored.
+  // Task instances the graph has but the store does not (a run moved to a
+  // later version by a clear) are created.
+  Result<ActiveRun> load_run(const store::RunRecord& rec, const dsl::DagGraphPtr& g,
+                             const std::vector<store::TaskInstanceRecord>& tis) {
+    ActiveRun a;
+    a.rec = rec;
+    a.graph = g;
+    a.engine = std::make_unique<RunEngine>(g, clock);
+    const size_t n = g->spec().tasks.size();
+    a.tis.resize(n);
+    std::vector<TaskInstance> restored(n);
+    std::vector<char> found(n, 0);
+    for (size_t i = 0; i < n; ++i) {
+      restored[i].task = static_cast<int>(i);
+      restored[i].max_tries = g->spec().tasks[i].retries + 1;
+    }
+    for (auto& t : tis) {
+      int i = g->index_of(t.task_id);
+      if (i < 0) continue;
+      found[static_cast<size_t>(i)] = 1;
+      a.tis[static_cast<size_t>(i)] = t;
+      TaskInstance& e = restored[static_cast<size_t>(i)];
+      e.state = t.state;
+      e.try_number = t.try_number;
+      e.max_tries = t.max_tries;
+      e.wake_at = t.wake_at;
+      e.reason = t.reason.value_or("");
+      e.started_at = t.started_at;
+      e.ended_at = t.ended_at;
+    }
+    std::vector<store::TaskInstanceRecord> fresh;
+    auto all = task_instances_for(*g);
+    for (size_t i = 0; i < n; ++i)
+      if (!found[i]) fresh.push_back(all[i]);
+    if (!fresh.empty()) {
+      auto added = store.add_task_instances(rec.pk, fresh);
+      if (!added) return added.error();
+      for (auto& t : *added) a.tis[static_cast<size_t>(g->index_of(t.task_id))] = t;
+    }
+    a.engine->restore(rec.state, std::move(restored));
+    return a;
+  }
+
   // ================= recovery =================
 
   void recover() {
@@ -721,32 +765,13 @@ struct Scheduler::Impl {
       }
       auto tis = store.list_task_instances(rec.pk);
       if (!tis) continue;
-      ActiveRun a;
-      a.rec = rec;
-      a.graph = g;
-      a.engine = std::make_unique<RunEngine>(g, clock);
-      a.tis.resize(g->spec().tasks.size());
-      std::vector<TaskInstance> restored(g->spec().tasks.size());
-      for (size_t i = 0; i < restored.size(); ++i) {
-        restored[i].task = static_cast<int>(i);
-        restored[i].max_tries = g->spec().tasks[i].retries + 1;
+      auto a = load_run(rec, g, *tis);
+      if (!a) {
+        log->error("recovery: run {} {}: {}", rec.dag_id, rec.run_id, a.error().message);
+        continue;
       }
-      for (auto& t : *tis) {
-        int i = g->index_of(t.task_id);
-        if (i < 0) continue;
-        a.tis[static_cast<size_t>(i)] = t;
-        TaskInstance& e = restored[static_cast<size_t>(i)];
-        e.state = t.state;
-        e.try_number = t.try_number;
-        e.max_tries = t.max_tries;
-        e.wake_at = t.wake_at;
-        e.reason = t.reason.value_or("");
-        e.started_at = t.started_at;
-        e.ended_at = t.ended_at;
-      }
-      a.engine->restore(rec.state, std::move(restored));
       long long pk = rec.pk;
-      auto& run = runs.emplace(pk, std::move(a)).first->second;
+      auto& run = runs.emplace(pk, std::move(*a)).first->second;
       // Tries of a previous life of this process: their workers are gone.
       for (size_t i = 0; i < run.tis.size(); ++i) {
         auto& t = run.tis[i];
@@ -939,32 +964,12 @@ struct Scheduler::Impl {
       err = tis.error();
       return nullptr;
     }
-    ActiveRun a;
-    a.rec = *rec;
-    a.graph = g;
-    a.engine = std::make_unique<RunEngine>(g, clock);
-    a.tis.resize(g->spec().tasks.size());
-    std::vector<TaskInstance> restored(g->spec().tasks.size());
-    for (size_t i = 0; i < restored.size(); ++i) {
-      restored[i].task = static_cast<int>(i);
-      restored[i].max_tries = g->spec().tasks[i].retries + 1;
-      restored[i].state = TaskState::pending;
+    auto a = load_run(*rec, g, *tis);
+    if (!a) {
+      err = a.error();
+      return nullptr;
     }
-    std::vector<store::TaskInstanceRecord> missing;
-    for (auto& t : *tis) {
-      int i = g->index_of(t.task_id);
-      if (i < 0) continue;
-      a.tis[static_cast<size_t>(i)] = t;
-      auto& e = restored[static_cast<size_t>(i)];
-      e.state = t.state;
-      e.try_number = t.try_number;
-      e.max_tries = t.max_tries;
-      e.reason = t.reason.value_or("");
-      e.started_at = t.started_at;
-      e.ended_at = t.ended_at;
-    }
-    a.engine->restore(rec->state, std::move(restored));
-    return &runs.emplace(rec->pk, std::move(a)).first->second;
+    return &runs.emplace(rec->pk, std::move(*a)).first->second;
   }
 };
 

@@ -381,3 +381,31 @@ TEST_CASE("waiting_for names a missing pool and the DAG's task limit") {
   CHECK(why->back().find("pool nowhere does not exist") != std::string::npos);
   REQUIRE(env.sched->cancel_run("w", t->run.run_id, "test").ok());
 }
+
+TEST_CASE("clear with version latest moves the run to the current DAG version, new tasks included") {
+  Env env;
+  env.write("v.yaml", "dag: v\ntasks:\n  a: {command: 'exit 1'}\n");
+  env.start();
+  auto t = env.sched->trigger("v", {}, "ci");
+  REQUIRE(t.ok());
+  auto run = env.wait_finished("v", t->run.run_id);
+  REQUIRE(run.state == RunState::failed);
+  std::string old_version = run.dag_version;
+  env.write("v.yaml", "dag: v\ntasks:\n  a: {command: 'exit 0'}\n  b: {type: noop, depends_on: [a]}\n");
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (env.store->get_dag("v")->current_version == old_version && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  REQUIRE(env.store->get_dag("v")->current_version != old_version);
+  // Pinned reruns the old code and fails again; latest runs the new one.
+  REQUIRE(env.sched->clear_task("v", run.run_id, "a", true, false, "ops").ok());
+  run = env.wait_finished("v", run.run_id);
+  CHECK(run.state == RunState::failed);
+  CHECK(run.dag_version == old_version);
+  REQUIRE(env.sched->clear_task("v", run.run_id, "a", true, true, "ops").ok());
+  run = env.wait_finished("v", run.run_id);
+  CHECK(run.state == RunState::success);
+  CHECK(run.dag_version != old_version);
+  auto tis = env.tis(run);
+  CHECK(tis["b"].state == TaskState::success);
+  CHECK(tis["a"].try_number == 3);
+}

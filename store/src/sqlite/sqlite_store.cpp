@@ -566,6 +566,19 @@ class SqliteStore final : public Store {
     return tis_locked(run_pk);
   }
 
+  Result<std::vector<TaskInstanceRecord>> add_task_instances(long long run_pk,
+                                                            const std::vector<TaskInstanceRecord>& tis) override {
+    return write([&]() -> Result<std::vector<TaskInstanceRecord>> {
+      std::vector<TaskInstanceRecord> out;
+      for (auto t : tis) {
+        t.run_pk = run_pk;
+        if (auto s = insert_ti_locked(t); !s) return s.error();
+        out.push_back(std::move(t));
+      }
+      return out;
+    });
+  }
+
   Result<std::vector<TryRecord>> list_tries(long long ti_id) override {
     std::lock_guard lock(mu_);
     auto st = db_.prepare(

@@ -278,6 +278,9 @@ class Store {
   virtual Result<std::vector<RunRecord>> list_runs(const RunFilter& filter) = 0;
   virtual Result<RunRecord> get_run(const std::string& dag_id, const std::string& run_id) = 0;
   virtual Result<std::vector<TaskInstanceRecord>> list_task_instances(long long run_pk) = 0;
+  // Task instances for tasks a run did not have (it moved to a later DAG version).
+  virtual Result<std::vector<TaskInstanceRecord>> add_task_instances(long long run_pk,
+                                                                    const std::vector<TaskInstanceRecord>& tis) = 0;
   virtual Result<std::vector<TryRecord>> list_tries(long long ti_id) = 0;
   // The last run of a DAG before a logical date (depends_on_past).
   virtual Result<std::optional<RunRecord>> previous_run(const std::string& dag_id, TimePoint logical_date) = 0;
