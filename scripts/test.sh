@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Quick start, command 2: builds Baton and runs every test.
-#  1. the normal build (GCC): unit tests and the command line run as a process;
+#  1. the normal build (GCC): unit, integration (store, scheduler, API),
+#     end-to-end (the real binary: CLI, `baton standalone` over HTTP, kill -9)
+#     and the benchmark harnesses at a tiny size;
 #  2. a clang build with AddressSanitizer + UndefinedBehaviorSanitizer: the unit
-#     tests again, and the DAG compiler's fuzz target over its regression corpus.
+#     and integration tests again, and the DAG compiler's fuzz target over its
+#     regression corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
@@ -18,7 +21,7 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=
 cmake --build build-asan -j "$jobs"
 
 echo "== tests under ASan + UBSan"
-(cd build-asan && ctest --output-on-failure -j "$jobs" -L 'unit|fuzz')
+(cd build-asan && ctest --output-on-failure -j "$jobs" -L 'unit|integration|fuzz')
 
 echo "== all tests"
 (cd build && ctest --output-on-failure -j "$jobs")
