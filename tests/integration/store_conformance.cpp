@@ -163,6 +163,14 @@ TEST_CASE("the audit log chains every entry and finds tampering") {
     REQUIRE(ok.ok());
     CHECK(ok->checked == 3);
     CHECK_FALSE(ok->first_bad_id.has_value());
+    // `_` and `%` in an id are not patterns.
+    REQUIRE(s.append_audit("bob", "dag.paused", "dag:myXdag", "{}").ok());
+    AuditFilter underscore;
+    underscore.dag_id = "my_dag";
+    CHECK(s.list_audit(underscore)->empty());
+    REQUIRE(s.append_audit("bob", "dag.paused", "dag:my_dag/run1", "{}").ok());
+    CHECK(s.list_audit(underscore)->size() == 1);
+
   });
 }
 

@@ -714,7 +714,8 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     auto st = db_.prepare(
         "SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit_log "
-        "WHERE id > ?1 AND (?2 IS NULL OR target = 'dag:' || ?2 OR target LIKE 'dag:' || ?2 || '/%') "
+        "WHERE id > ?1 AND (?2 IS NULL OR target = 'dag:' || ?2 "
+        "OR substr(target, 1, length(?2) + 5) = 'dag:' || ?2 || '/') "
         "AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR actor = ?4) AND (?5 IS NULL OR at >= ?5) "
         "ORDER BY id LIMIT ?6");
     st.bind(1, f.after_id).bind(2, f.dag_id).bind(3, f.action).bind(4, f.actor);
