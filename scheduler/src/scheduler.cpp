@@ -987,6 +987,9 @@ Scheduler::~Scheduler() { stop(); }
 Status Scheduler::start() {
   Impl& m = *impl_;
   std::error_code ec;
+  // Tries run in their own working folders: every path handed to them must
+  // be absolute.
+  m.options.logs_dir = fs::absolute(m.options.logs_dir, ec).lexically_normal().string();
   fs::create_directories(m.options.logs_dir, ec);
   if (ec) return Error{"unavailable", "cannot create the logs folder " + m.options.logs_dir + ": " + ec.message()};
   m.free_workers = m.options.workers;

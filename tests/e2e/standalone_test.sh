@@ -21,7 +21,8 @@ dag: hello
 params: {who: world}
 tasks:
   greet:
-    command: echo "hello {{ params.who }} on {{ ds }}"
+    command: |
+      echo "hello {{ params.who }} on {{ ds }}"; printf '{"n": 1}' > "$BATON_OUTPUT_FILE"
   done: {type: noop, depends_on: [greet]}
 YAML
 cat > "$work/dags/broken.yaml" <<'YAML'
@@ -51,9 +52,9 @@ YAML
 db="sqlite:$work/baton.db"
 start_server() {
   : > "$work/out.log"
-  "$baton" standalone --dags "$work/dags" --db "$db" --listen 127.0.0.1:0 --logs "$work/logs" --workers 4 \
-    --heartbeat-interval 1s \
-    >> "$work/out.log" 2> "$work/err.log" &
+  # Relative folders, as a user in their project folder would give them.
+  (cd "$work" && exec "$baton" standalone --dags dags --db "$db" --listen 127.0.0.1:0 --logs logs --workers 4 \
+    --heartbeat-interval 1s >> "$work/out.log" 2> "$work/err.log") &
   server_pid=$!
   pids+=("$server_pid")
   for _ in $(seq 1 100); do
@@ -83,6 +84,8 @@ rc=$?
 logs=$("$baton" tasks logs hello "$run" greet)
 case "$logs" in "hello e2e on "*) ok ;; *) bad "logs: $logs" ;; esac
 "$baton" runs show hello "$run" | grep -q "greet .*success" && ok || bad "runs show"
+curl -s -H "Authorization: Bearer $token" "$url/api/v1/dags/hello/runs/$run/tasks/greet" | grep -q '"output":{"n":1}' \
+  && ok || bad "the task's output was not stored"
 "$baton" trigger broken --wait >/dev/null 2>&1
 rc=$?
 [ $rc -eq 1 ] && ok || bad "trigger --wait broken: exit $rc"
