@@ -119,7 +119,10 @@ struct Scheduler::Impl {
   asio::steady_timer timer{io};
   asio::steady_timer poll_timer{io};
   std::thread loop_thread;
-  bool stopping = false;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> accepting{false};  // Control calls are served
+  std::atomic<bool> kill_all{false};   // shutdown: every try, also one about to start, is killed
+  bool in_report = false;  // applying a worker's own report (its try already ended)
 
   // ---- state of the loop thread ----
   std::map<std::string, DagEntry> dags;
@@ -148,6 +151,8 @@ struct Scheduler::Impl {
   template <class F>
   auto on_loop(F fn) -> decltype(fn()) {
     using R = decltype(fn());
+    if (!accepting.load() || io.get_executor().running_in_this_thread())
+      return R(Error{"unavailable", "the scheduler is not running"});
     std::promise<R> p;
     auto fut = p.get_future();
     asio::post(io, [&] {
@@ -172,7 +177,15 @@ struct Scheduler::Impl {
   // Writes the turn's changes, then hands the queued tries to the workers.
   void flush() {
     if (!batch.empty()) {
-      if (auto s = store.apply(batch); !s) log->error("writing to the store failed: {}", s.error().message);
+      auto s = store.apply(batch);
+      if (!s) s = store.apply(batch);  // once more: a busy database
+      if (!s) {
+        // Nothing may act on changes the store does not have: stop here; a
+        // restart recovers from the store.
+        log->critical("writing to the store failed: {}; stopping", s.error().message);
+        spdlog::shutdown();
+        std::_Exit(70);
+      }
       batch = {};
     }
     if (!to_dispatch.empty()) {
@@ -363,14 +376,15 @@ struct Scheduler::Impl {
     r.data_interval_end = end;
     r.params = d.graph->spec().params_json;
     r.dag_version = d.graph->hash();
+    auto c = store.create_run(r, task_instances_for(*d.graph), "system");
+    if (!c && c.error().code != "conflict") {
+      log->error("creating run {} {}: {}", d.dag_id, r.run_id, c.error().message);
+      return false;  // tried again at the next wake-up
+    }
+    // Created now, or already there from an earlier life: move on.
     d.last_tick = start;
     batch.last_ticks.push_back({d.dag_id, start});
-    auto c = store.create_run(r, task_instances_for(*d.graph), "system");
-    if (!c) {
-      if (c.error().code != "conflict") log->error("creating run {} {}: {}", d.dag_id, r.run_id, c.error().message);
-      return c.error().code == "conflict";  // already there (an earlier life): move on
-    }
-    adopt(c->run, d.graph, c->task_instances);
+    if (c) adopt(c->run, d.graph, c->task_instances);
     return true;
   }
 
@@ -416,11 +430,24 @@ struct Scheduler::Impl {
     }
     std::sort(queued.begin(), queued.end(),
               [](ActiveRun* a, ActiveRun* b) { return a->rec.logical_date < b->rec.logical_date; });
+    std::vector<long long> ended;
     for (ActiveRun* r : queued) {
       if (running >= limit) break;
       apply_transitions(*r, r->engine->start());
       ++running;
+      if (is_finished(r->engine->state())) ended.push_back(r->rec.pk);  // e.g. every root skipped
     }
+    if (ended.empty()) return;
+    for (long long pk : ended) runs.erase(pk);
+    // Plan again on a later turn: no recursion however many runs end at once.
+    asio::post(io, [this, dag_id] {
+      auto d = dags.find(dag_id);
+      if (d != dags.end()) {
+        start_runs(dag_id);
+        if (d->second.graph && d->second.graph->spec().catchup) plan_dag(d->second);
+      }
+      request_flush();
+    });
   }
 
   // ================= transitions -> records =================
@@ -456,7 +483,24 @@ struct Scheduler::Impl {
       if (t.to == TaskState::scheduled) ready.insert(key);
       if (t.to == TaskState::up_for_retry && e.wake_at) run_wake.emplace(*e.wake_at, r.rec.pk);
       if (holds_slot(t.from) && !holds_slot(t.to)) release(r, t.ti);
-      if (t.from == TaskState::running && t.to == TaskState::canceled) kill_try(rec.id);
+      if (t.from == TaskState::running && !in_report) {
+        // Canceled or marked while running: the process is killed and its
+        // try ends now (the worker's late report is then refused).
+        kill_try(rec.id);
+        store::TryRecord tr;
+        tr.ti_id = rec.id;
+        tr.try_number = rec.try_number;
+        tr.state = t.to == TaskState::success ? TaskState::success : TaskState::failed;
+        tr.worker = rec.worker;
+        tr.attempt_token = rec.attempt_token;
+        tr.started_at = rec.started_at;
+        tr.ended_at = now;
+        tr.reason = t.to == TaskState::canceled ? "canceled" : std::string("marked ") + to_string(t.to);
+        tr.log_path = r.rec.dag_id + "/" + r.rec.run_id + "/" + rec.task_id + "/" + std::to_string(rec.try_number) + ".log";
+        batch.tries.push_back(tr);
+        rec.attempt_token.reset();
+        batch.task_instances.back().attempt_token.reset();
+      }
     }
   }
 
@@ -465,12 +509,12 @@ struct Scheduler::Impl {
                     r.rec.logical_date.time_since_epoch().count(), r.rec.pk, ti};
   }
 
+  // Pool slots and the DAG's task count follow task states; worker slots
+  // follow the worker threads (freed when a worker reports, see on_finished).
   void release(ActiveRun& r, int ti) {
     const auto& rec = r.tis[static_cast<size_t>(ti)];
-    ++free_workers;
     pool_used[rec.pool] -= rec.pool_slots;
-    auto d = dags.find(r.rec.dag_id);
-    if (d != dags.end()) --d->second.running_tasks;
+    --dags[r.rec.dag_id].running_tasks;
   }
 
   void kill_try(long long ti_id) {
@@ -538,7 +582,7 @@ struct Scheduler::Impl {
     --free_workers;
     auto& rec = r.tis[static_cast<size_t>(ti)];
     pool_used[rec.pool] += rec.pool_slots;
-    if (auto d = dags.find(r.rec.dag_id); d != dags.end()) ++d->second.running_tasks;
+    ++dags[r.rec.dag_id].running_tasks;
     rec.attempt_token = random_hex(16);
     rec.worker = options.member_id + "/local";
     apply_transitions(r, *q);
@@ -616,6 +660,7 @@ struct Scheduler::Impl {
   // ================= events =================
 
   void on_finished(const Finished& f) {
+    ++free_workers;  // the worker thread is free, whatever its report says
     auto rit = runs.find(f.run_pk);
     if (rit == runs.end()) return;  // the run was canceled and retired
     ActiveRun& r = rit->second;
@@ -628,7 +673,9 @@ struct Scheduler::Impl {
     if (!t) return;
     rec.exit_code = f.exit_code;
     if (f.outcome == TryOutcome::success && f.output) rec.output = f.output;
+    in_report = true;
     apply_transitions(r, *t);
+    in_report = false;
     store::TryRecord tr;
     tr.ti_id = rec.id;
     tr.try_number = try_number;
@@ -782,18 +829,18 @@ struct Scheduler::Impl {
           auto q = run.engine->requeue(static_cast<int>(i));
           if (q) {
             pool_used[t.pool] += t.pool_slots;  // balanced by the release in apply_transitions
-            --free_workers;
-            if (auto d = dags.find(rec.dag_id); d != dags.end()) ++d->second.running_tasks;
+            ++dags[rec.dag_id].running_tasks;
             apply_transitions(run, *q);
           }
         } else if (s == TaskState::running) {
           // Count the slot it held, so that releasing it balances.
           pool_used[t.pool] += t.pool_slots;
-          --free_workers;
-          if (auto d = dags.find(rec.dag_id); d != dags.end()) ++d->second.running_tasks;
+          ++dags[rec.dag_id].running_tasks;
           int try_number = run.engine->instances()[i].try_number;
           auto fin = run.engine->finish_try(static_cast<int>(i), TryOutcome::worker_lost, "worker_lost");
+          in_report = true;  // the try row is written just below
           if (fin) apply_transitions(run, *fin);
+          in_report = false;
           store::TryRecord tr;
           tr.ti_id = t.id;
           tr.try_number = try_number;
@@ -826,7 +873,7 @@ struct Scheduler::Impl {
       {
         std::unique_lock lock(work_mu);
         work_cv.wait(lock, [&] { return workers_stop || !work.empty(); });
-        if (work.empty()) return;
+        if (workers_stop || work.empty()) return;  // tries left in `work` are recovered at the next start
         a = std::move(work.front());
         work.pop_front();
       }
@@ -873,9 +920,10 @@ struct Scheduler::Impl {
       a.shell.env[k] = *r;
     }
     a.shell.ds = dsl::render_template("{{ ds }}", a.ctx).value();
-    auto flag = std::make_shared<std::atomic<bool>>(false);
+    std::shared_ptr<std::atomic<bool>> flag;
     {
       std::lock_guard lock(cancel_mu);
+      flag = std::make_shared<std::atomic<bool>>(kill_all.load());
       cancel_flags[a.ti_id] = flag;
     }
     long long run_pk = a.run_pk;
@@ -1022,31 +1070,34 @@ Status Scheduler::start() {
     if (!e) m.poll();
   });
   m.loop_thread = std::thread([&m] { m.io.run(); });
+  m.accepting = true;
   return {};
 }
 
 void Scheduler::stop() {
   Impl& m = *impl_;
   if (!m.loop_thread.joinable()) return;
+  m.accepting = false;
+  m.stopping = true;
   asio::post(m.io, [&m] {
-    m.stopping = true;
     m.timer.cancel();
     m.poll_timer.cancel();
   });
+  {
+    // Idle workers exit; busy ones finish the try they have.
+    std::lock_guard lock(m.work_mu);
+    m.workers_stop = true;
+  }
+  m.work_cv.notify_all();
   // Running tries get the grace period, then are killed.
   auto deadline = std::chrono::steady_clock::now() + m.options.shutdown_grace;
   while (m.busy_workers.load() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   {
     std::lock_guard lock(m.cancel_mu);
+    m.kill_all = true;
     for (auto& [_, flag] : m.cancel_flags) flag->store(true);
   }
-  {
-    std::lock_guard lock(m.work_mu);
-    m.workers_stop = true;
-    m.work.clear();
-  }
-  m.work_cv.notify_all();
   for (auto& t : m.workers) t.join();
   m.workers.clear();
   // Let the last reports land, then stop the loop.

@@ -409,3 +409,46 @@ TEST_CASE("clear with version latest moves the run to the current DAG version, n
   CHECK(tis["b"].state == TaskState::success);
   CHECK(tis["a"].try_number == 3);
 }
+
+TEST_CASE("marking a running task kills its try and closes the try's record") {
+  Env env;
+  env.write("m.yaml", "dag: m\ntasks:\n  a: {command: 'sleep 30'}\n  b: {type: noop, depends_on: [a]}\n");
+  env.start();
+  auto t = env.sched->trigger("m", {}, "ci");
+  REQUIRE(t.ok());
+  env.wait_run("m", t->run.run_id, [&](const store::RunRecord& r) { return env.tis(r)["a"].state == TaskState::running; });
+  auto started = std::chrono::steady_clock::now();
+  REQUIRE(env.sched->mark_task("m", t->run.run_id, "a", TaskState::success, "ops").ok());
+  auto run = env.wait_finished("m", t->run.run_id);
+  CHECK(run.state == RunState::success);
+  auto tis = env.tis(run);
+  auto tries = env.store->list_tries(tis["a"].id);
+  REQUIRE(tries->size() == 1);
+  CHECK((*tries)[0].state == TaskState::success);
+  CHECK((*tries)[0].reason == "marked success");
+  CHECK((*tries)[0].ended_at.has_value());
+  // The worker is free again: another run gets a slot at once.
+  auto again = env.sched->trigger("m", {}, "ci");
+  REQUIRE(again.ok());
+  env.wait_run("m", again->run.run_id, [&](const store::RunRecord& r) { return env.tis(r)["a"].state == TaskState::running; });
+  CHECK(std::chrono::steady_clock::now() - started < 10s);
+  REQUIRE(env.sched->cancel_run("m", again->run.run_id, "ci").ok());
+}
+
+TEST_CASE("a run decided at its start (every root skipped) ends, and catchup goes on") {
+  FakeClock clock(*parse_utc("2026-01-05T12:00:00Z"));
+  Env env;
+  env.write("s.yaml", "dag: s\nschedule: '@daily'\nstart_date: 2026-01-01\ncatchup: true\nmax_active_runs: 1\n"
+                      "tasks:\n  a: {type: noop, trigger_rule: one_success}\n");
+  env.sched = std::make_unique<Scheduler>(*env.store, clock, env.options);
+  REQUIRE(env.sched->start().ok());
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  std::vector<store::RunRecord> runs;
+  while (std::chrono::steady_clock::now() < deadline) {
+    runs = runs_of(*env.store, "s");
+    if (runs.size() == 4 && std::all_of(runs.begin(), runs.end(), [](auto& r) { return is_finished(r.state); })) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  REQUIRE(runs.size() == 4);
+  for (auto& r : runs) CHECK(r.state == RunState::success);
+}
