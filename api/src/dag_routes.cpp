@@ -217,18 +217,6 @@ const ParamSpec kMapIndex{.name = "map_index",
                           .min = -1,
                           .max = 1000000};
 
-Route& add(std::vector<Route>& routes, const char* method, const char* path, Access access, const char* summary,
-           const char* schema, Handler handler) {
-  Route r;
-  r.method = method;
-  r.path = path;
-  r.access = access;
-  r.summary = summary;
-  r.schema = schema;
-  r.handler = std::move(handler);
-  routes.push_back(std::move(r));
-  return routes.back();
-}
 
 int map_index_of(const Call& c) { return static_cast<int>(c.query_as<long long>("map_index").value_or(-1)); }
 

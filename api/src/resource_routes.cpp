@@ -72,18 +72,6 @@ HttpResponse no_content() {
   return r;
 }
 
-Route& add(std::vector<Route>& routes, const char* method, const char* path, Access access, const char* summary,
-           const char* schema, Handler handler) {
-  Route r;
-  r.method = method;
-  r.path = path;
-  r.access = access;
-  r.summary = summary;
-  r.schema = schema;
-  r.handler = std::move(handler);
-  routes.push_back(std::move(r));
-  return routes.back();
-}
 
 }  // namespace
 

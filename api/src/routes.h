@@ -89,6 +89,10 @@ struct Route {
   Handler handler{};
 };
 
+// Appends a route to the table and returns it (for further settings).
+Route& add(std::vector<Route>& routes, const char* method, const char* path, Access access, const char* summary,
+           const char* schema, Handler handler);
+
 struct Deps {
   store::Store& store;
   scheduler::Control& control;

@@ -1169,6 +1169,16 @@ Status Scheduler::clear_task(const std::string& dag_id, const std::string& run_i
   Impl& m = *impl_;
   return m.on_loop([&]() -> Status {
     Error err;
+    if (latest_version) {
+      // Moving a run to another version rebuilds its graph: only a finished run can.
+      Error ignored;
+      if (ActiveRun* live = m.find_run(dag_id, run_id, ignored)) {
+        auto d = m.dags.find(dag_id);
+        if (d != m.dags.end() && d->second.graph && d->second.graph->hash() != live->graph->hash())
+          return Error{"conflict", "run " + run_id + " is still " + to_string(live->engine->state()) +
+                                       ": version latest applies to a finished run (wait, or cancel it first)"};
+      }
+    }
     ActiveRun* r = m.revive(dag_id, run_id, latest_version, err);
     if (!r) return err;
     if (r->graph->index_of(task_id) < 0) return Error::not_found("no task \"" + task_id + "\" in DAG " + dag_id);
