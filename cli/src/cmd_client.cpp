@@ -65,9 +65,11 @@ Response call(const ClientOptions& o, const std::string& method, const std::stri
   cli.set_read_timeout(60);
   httplib::Headers h;
   if (!o.token.empty()) h.emplace("Authorization", "Bearer " + o.token);
-  httplib::Result r = method == "GET"    ? cli.Get(path.c_str(), h)
-                      : method == "POST" ? cli.Post(path.c_str(), h, body, "application/json")
-                                         : cli.Patch(path.c_str(), h, body, "application/json");
+  httplib::Result r = method == "GET"      ? cli.Get(path.c_str(), h)
+                      : method == "POST"   ? cli.Post(path.c_str(), h, body, "application/json")
+                      : method == "PUT"    ? cli.Put(path.c_str(), h, body, "application/json")
+                      : method == "DELETE" ? cli.Delete(path.c_str(), h)
+                                           : cli.Patch(path.c_str(), h, body, "application/json");
   if (!r) {
     std::cerr << "error: cannot reach the server at " << o.server << " (" << httplib::to_string(r.error()) << ")\n";
     throw Exit{kUnreachable};
@@ -241,6 +243,96 @@ void register_client_commands(CLI::App& app) {
       call(*o, "POST", run_path(*dag, *run) + "/cancel", "{}");
       std::cout << "canceled " << *run << "\n";
     });
+  }
+
+  // pools, variables, connections: list | get | set | delete over the API.
+  struct Resource {
+    const char* name;      // command and path segment
+    const char* what;      // help text
+    const char* field;     // the JSON field set takes
+    const char* value_help;
+  };
+  for (const Resource& res : {Resource{"pools", "Pools of slots", "slots", "number of slots"},
+                              Resource{"variables", "Variables (var.NAME in templates)", "value", "the value"},
+                              Resource{"connections", "Connections for sql tasks (passwords are never shown)", "url",
+                                       "a libpq URL or sqlite:PATH"}}) {
+    auto* group = app.add_subcommand(res.name, res.what);
+    group->require_subcommand(1);
+    std::string base = std::string("/api/v1/") + res.name;
+    std::string field = res.field;
+    bool numeric = field == "slots";
+    {
+      auto o = std::make_shared<ClientOptions>();
+      auto* cmd = group->add_subcommand("list", std::string("List ") + res.name);
+      add_client_options(cmd, *o, true);
+      cmd->callback([=] {
+        json j = call_json(*o, "GET", base + "?limit=1000");
+        if (o->output == "json") {
+          std::cout << j.dump(2) << "\n";
+          return;
+        }
+        std::vector<std::vector<std::string>> rows = {{"NAME", numeric ? "SLOTS" : field == "url" ? "URL" : "VALUE"}};
+        if (numeric) rows[0].push_back("USED");
+        for (auto& x : j["items"]) {
+          rows.push_back({str(x, "name"), str(x, field.c_str())});
+          if (numeric) rows.back().push_back(str(x, "used"));
+        }
+        print_table(rows);
+      });
+    }
+    {
+      auto o = std::make_shared<ClientOptions>();
+      auto name = std::make_shared<std::string>();
+      auto* cmd = group->add_subcommand("get", "Show one");
+      cmd->add_option("name", *name, "name")->required();
+      add_client_options(cmd, *o, true);
+      cmd->callback([=] {
+        json j = call_json(*o, "GET", base + "/" + enc(*name));
+        if (o->output == "json") std::cout << j.dump(2) << "\n";
+        else std::cout << str(j, field.c_str()) << "\n";
+      });
+    }
+    {
+      auto o = std::make_shared<ClientOptions>();
+      auto name = std::make_shared<std::string>();
+      auto value = std::make_shared<std::string>();
+      auto* cmd = group->add_subcommand("set", "Create or change one");
+      cmd->add_option("name", *name, "name")->required();
+      cmd->add_option("value", *value, res.value_help)->required();
+      add_client_options(cmd, *o, false);
+      cmd->callback([=] {
+        json body;
+        if (numeric) {
+          long long n = -1;
+          try {
+            size_t used = 0;
+            n = std::stoll(*value, &used);
+            if (used != value->size()) n = -1;
+          } catch (const std::exception&) {
+          }
+          if (n < 0) {
+            std::cerr << "error: the number of slots must be a whole number, 0 or more\n";
+            throw Exit{kBadInput};
+          }
+          body[field] = n;
+        } else {
+          body[field] = *value;
+        }
+        call(*o, "PUT", base + "/" + enc(*name), body.dump());
+        std::cout << "set " << *name << "\n";
+      });
+    }
+    {
+      auto o = std::make_shared<ClientOptions>();
+      auto name = std::make_shared<std::string>();
+      auto* cmd = group->add_subcommand("delete", "Delete one");
+      cmd->add_option("name", *name, "name")->required();
+      add_client_options(cmd, *o, false);
+      cmd->callback([=] {
+        call(*o, "DELETE", base + "/" + enc(*name));
+        std::cout << "deleted " << *name << "\n";
+      });
+    }
   }
 
   auto* tasks = app.add_subcommand("tasks", "Task instances: logs, clear, mark, why");

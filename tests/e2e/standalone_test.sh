@@ -102,6 +102,17 @@ BATON_TOKEN=wrong "$baton" runs list hello >/dev/null 2>&1; rc=$?
 n=$("$baton" runs list hello --output json | grep -c '"run_id"')
 [ "$n" -eq 1 ] && ok || bad "runs after bad input: $n"
 
+# pools, variables, connections through the CLI
+"$baton" pools set etl 3 >/dev/null && ok || bad "pools set"
+"$baton" pools list | grep -qE "^etl +3 +0" && ok || bad "pools list: $("$baton" pools list)"
+"$baton" pools set etl many >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "pools set bad number"
+"$baton" variables set bucket s3://data >/dev/null && ok || bad "variables set"
+[ "$("$baton" variables get bucket)" = "s3://data" ] && ok || bad "variables get"
+"$baton" connections set wh 'postgresql://u:secret@127.0.0.1:5432/wh' >/dev/null && ok || bad "connections set"
+"$baton" connections list | grep -q secret && bad "a connection's password is shown" || ok
+"$baton" variables delete bucket >/dev/null && ok || bad "variables delete"
+"$baton" variables get bucket >/dev/null 2>&1; [ $? -eq 1 ] && ok || bad "deleted variable still there"
+
 # the folder is watched: a new DAG appears, an invalid edit keeps the last version
 cat > "$work/dags/late.yaml" <<'YAML'
 dag: late
