@@ -628,12 +628,14 @@ struct Scheduler::Impl {
     a.ctx.task_id = spec.id;
     a.ctx.try_number = e.try_number;
     a.ctx.params_json = r.rec.params;
-    for (int u : r.graph->upstream(ti)) {
-      // Outputs of every ancestor may be read; direct upstream ones are the common case.
-      (void)u;
-    }
-    for (size_t k = 0; k < r.tis.size(); ++k)
-      if (r.tis[k].output) a.ctx.outputs_json[r.tis[k].task_id] = *r.tis[k].output;
+    // Outputs are copied only for a task whose templates read them (the
+    // compiler checked that they name its ancestors): no per-dispatch pass
+    // over the run's task instances otherwise.
+    bool reads_outputs = spec.command.text.find("outputs") != std::string::npos;
+    for (auto& [k, v] : spec.env) reads_outputs = reads_outputs || v.text.find("outputs") != std::string::npos;
+    if (reads_outputs)
+      for (size_t k = 0; k < r.tis.size(); ++k)
+        if (r.tis[k].output) a.ctx.outputs_json[r.tis[k].task_id] = *r.tis[k].output;
     auto& sh = a.shell;
     sh.dag_id = r.rec.dag_id;
     sh.run_id = r.rec.run_id;
