@@ -42,6 +42,7 @@ TriggerRuleKind rule_of(const dsl::TaskSpec& t) {
 RunEngine::RunEngine(dsl::DagGraphPtr graph, const Clock& clock) : graph_(std::move(graph)), clock_(clock) {
   const auto& tasks = graph_->spec().tasks;
   tis_.resize(tasks.size());
+  past_block_.resize(tasks.size());
   for (size_t i = 0; i < tasks.size(); ++i) {
     tis_[i].task = static_cast<int>(i);
     tis_[i].max_tries = tasks[i].retries + 1;
@@ -88,6 +89,7 @@ void RunEngine::evaluate(int ti, std::vector<int>& worklist, std::vector<Transit
     case V::wait:
       return;
     case V::run:
+      if (!past_block_[static_cast<size_t>(ti)].empty()) return;  // depends_on_past
       (void)set(ti, TaskState::scheduled, out);
       return;
     case V::skip:
@@ -120,6 +122,16 @@ void RunEngine::update_run_state(std::vector<Transition>& out) {
   // A run whose leaves all succeeded or were skipped, with no failure, succeeded.
   out.push_back({-1, {}, {}, state_, to});
   state_ = to;
+}
+
+std::vector<Transition> RunEngine::set_past_block(int ti, std::string block) {
+  std::vector<Transition> out;
+  if (ti < 0 || ti >= static_cast<int>(tis_.size())) return out;
+  past_block_[static_cast<size_t>(ti)] = std::move(block);
+  if (!past_block_[static_cast<size_t>(ti)].empty() || state_ != RunState::running) return out;
+  propagate({ti}, out);
+  update_run_state(out);
+  return out;
 }
 
 Result<std::vector<Transition>> RunEngine::queue(int ti) {
@@ -294,6 +306,7 @@ std::vector<std::string> RunEngine::waiting_for(int ti) const {
       UpstreamCounts up;
       for (int u : graph_->upstream(t.task)) up.add(tis_[static_cast<size_t>(u)].state);
       out.push_back(evaluate_trigger_rule(rule_of(graph_->spec().tasks[static_cast<size_t>(t.task)]), up).reason);
+      if (!past_block_[static_cast<size_t>(ti)].empty()) out.push_back(past_block_[static_cast<size_t>(ti)]);
       break;
     }
     case TaskState::up_for_retry:

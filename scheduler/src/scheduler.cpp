@@ -11,22 +11,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "baton/core/duration.h"
 #include "baton/core/random.h"
 #include "baton/dsl/dag_folder.h"
 #include "baton/dsl/template.h"
 #include "baton/executor/shell_runner.h"
 #include "baton/scheduler/run_engine.h"
+#include "git_state.h"
 
 namespace baton::scheduler {
 
@@ -128,6 +132,14 @@ struct Scheduler::Impl {
   std::map<std::string, DagEntry> dags;
   std::map<std::string, std::pair<long long, long long>> file_stamps;  // path -> (mtime ns, size)
   std::map<long long, ActiveRun> runs;
+  // The active runs of each DAG by (logical date, pk): max_active_runs,
+  // start order and depends_on_past without a pass over every run.
+  std::map<std::string, std::set<std::pair<long long, long long>>> runs_by_dag;
+  // Running task instances (run pk, index): the zombie check's scan.
+  std::set<std::pair<long long, int>> running_tis;
+  // (DAG, logical date) of runs whose depends_on_past tasks changed: the next
+  // run of the DAG looks at its past again, after the turn's write.
+  std::set<std::pair<std::string, long long>> past_changed;
   std::set<ReadyKey> ready;
   std::multimap<TimePoint, std::string> dag_due;  // when a DAG's next interval completes
   std::multimap<TimePoint, long long> run_wake;   // retries
@@ -176,6 +188,25 @@ struct Scheduler::Impl {
 
   // Writes the turn's changes, then hands the queued tries to the workers.
   void flush() {
+    write_batch();
+    // depends_on_past reads the previous run's states from the store, so
+    // after the write; what it unblocks goes in a second write.
+    if (!past_changed.empty()) {
+      refresh_changed_pasts();
+      write_batch();
+    }
+    if (!to_dispatch.empty()) {
+      {
+        std::lock_guard lock(work_mu);
+        for (auto& a : to_dispatch) work.push_back(std::move(a));
+      }
+      work_cv.notify_all();
+      to_dispatch.clear();
+    }
+    arm_timer();
+  }
+
+  void write_batch() {
     if (!batch.empty()) {
       auto s = store.apply(batch);
       if (!s) s = store.apply(batch);  // once more: a busy database
@@ -188,15 +219,6 @@ struct Scheduler::Impl {
       }
       batch = {};
     }
-    if (!to_dispatch.empty()) {
-      {
-        std::lock_guard lock(work_mu);
-        for (auto& a : to_dispatch) work.push_back(std::move(a));
-      }
-      work_cv.notify_all();
-      to_dispatch.clear();
-    }
-    arm_timer();
   }
 
   // Group commit: events that arrive together (tries finishing on several
@@ -253,6 +275,7 @@ struct Scheduler::Impl {
     // Recompile the whole folder so that duplicate ids are judged across it;
     // compiling is cheap next to the I/O (docs/benchmarks.md).
     auto load = dsl::load_dag_files(*files);
+    auto git = read_git_state(options.dags_dir);
     std::set<std::string> seen;
     for (auto& lf : load.files) {
       const auto& r = lf.result;
@@ -272,7 +295,7 @@ struct Scheduler::Impl {
         for (auto& e : r.errors) log->warn("{}", e.format());
         continue;
       }
-      register_graph(r.graph, lf.path);
+      register_graph(r.graph, lf.path, git ? &*git : nullptr);
     }
     for (auto& [id, d] : dags)
       if (d.active && !seen.count(id) && d.graph) {
@@ -282,7 +305,7 @@ struct Scheduler::Impl {
       }
   }
 
-  void register_graph(const dsl::DagGraphPtr& g, const std::string& path) {
+  void register_graph(const dsl::DagGraphPtr& g, const std::string& path, const GitState* git) {
     DagEntry& d = dags[g->dag_id()];
     bool changed = !d.graph || d.graph->hash() != g->hash() || !d.active;
     d.dag_id = g->dag_id();
@@ -297,6 +320,10 @@ struct Scheduler::Impl {
     ss << in.rdbuf();
     v.source = ss.str();
     v.file = path;
+    if (git) {
+      if (!git->commit.empty()) v.git_commit = git->commit;
+      v.git_dirty = git->is_dirty(path);
+    }
     if (auto r = store.register_dag_version(v, g->spec().ns, partition_of(g->dag_id()), "system"); !r) {
       log->error("registering DAG {}: {}", g->dag_id(), r.error().message);
       return;
@@ -329,9 +356,86 @@ struct Scheduler::Impl {
   }
 
   int unfinished_runs(const std::string& dag_id) const {
-    int n = 0;
-    for (auto& [_, r] : runs) n += r.rec.dag_id == dag_id ? 1 : 0;
-    return n;
+    auto it = runs_by_dag.find(dag_id);
+    return it == runs_by_dag.end() ? 0 : static_cast<int>(it->second.size());
+  }
+
+  ActiveRun& add_run(ActiveRun a) {
+    long long pk = a.rec.pk;
+    long long ld = a.rec.logical_date.time_since_epoch().count();
+    // A run that comes in between may now be the past of the one after it.
+    past_changed.insert({a.rec.dag_id, ld});
+    runs_by_dag[a.rec.dag_id].insert({ld, pk});
+    return runs.emplace(pk, std::move(a)).first->second;
+  }
+
+  void drop_run(long long pk) {
+    auto it = runs.find(pk);
+    if (it == runs.end()) return;
+    auto d = runs_by_dag.find(it->second.rec.dag_id);
+    if (d != runs_by_dag.end()) {
+      d->second.erase({it->second.rec.logical_date.time_since_epoch().count(), pk});
+      if (d->second.empty()) runs_by_dag.erase(d);
+    }
+    runs.erase(it);
+  }
+
+  // ================= depends_on_past =================
+
+  // Gives each depends_on_past task of a run what holds it: the previous run
+  // (the latest with an earlier logical date, any type) holds a task whose
+  // instance there is not success or skipped; no previous run, or one
+  // without the task, holds nothing. A pending instance of a running run
+  // that nothing holds any more is evaluated (and may be scheduled).
+  void refresh_past(ActiveRun& r) {
+    const auto& tasks = r.graph->spec().tasks;
+    if (std::none_of(tasks.begin(), tasks.end(), [](const dsl::TaskSpec& t) { return t.depends_on_past; })) return;
+    std::string unreadable;
+    std::optional<store::RunRecord> prev;
+    std::map<std::string, TaskState> past;  // task id -> state in the previous run
+    if (auto p = store.previous_run(r.rec.dag_id, r.rec.logical_date); !p) {
+      unreadable = p.error().message;
+    } else if (*p) {
+      prev = **p;
+      if (auto mem = runs.find(prev->pk); mem != runs.end()) {
+        const ActiveRun& m = mem->second;
+        for (size_t i = 0; i < m.tis.size(); ++i) past[m.tis[i].task_id] = m.engine->instances()[i].state;
+      } else if (auto tis = store.list_task_instances(prev->pk); !tis) {
+        unreadable = tis.error().message;
+      } else {
+        for (auto& t : *tis) past[t.task_id] = t.state;
+      }
+    }
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      if (!tasks[i].depends_on_past) continue;
+      std::string block;
+      if (!unreadable.empty()) {
+        block = "depends_on_past: the previous run cannot be read: " + unreadable;
+      } else if (auto it = prev ? past.find(tasks[i].id) : past.end(); it != past.end() && !is_success_like(it->second)) {
+        block = "depends_on_past: task " + tasks[i].id + " of the previous run " + prev->run_id + " is " +
+                to_string(it->second);
+      }
+      apply_transitions(r, r.engine->set_past_block(static_cast<int>(i), std::move(block)));
+    }
+  }
+
+  void refresh_changed_pasts() {
+    bool changed = false;
+    while (!past_changed.empty()) {
+      auto [dag_id, ld] = *past_changed.begin();
+      past_changed.erase(past_changed.begin());
+      auto d = runs_by_dag.find(dag_id);
+      if (d == runs_by_dag.end()) continue;
+      auto next = d->second.upper_bound({ld, std::numeric_limits<long long>::max()});
+      if (next == d->second.end()) continue;
+      auto rit = runs.find(next->second);
+      if (rit == runs.end()) continue;
+      size_t before = batch.task_instances.size();
+      refresh_past(rit->second);
+      changed = changed || batch.task_instances.size() != before;
+      if (is_finished(rit->second.engine->state())) drop_run(rit->first);
+    }
+    if (changed) dispatch();
   }
 
   // Creates the runs a DAG's schedule owes (catchup or only the latest
@@ -414,7 +518,7 @@ struct Scheduler::Impl {
       int i = g->index_of(t.task_id);
       if (i >= 0) a.tis[static_cast<size_t>(i)] = t;
     }
-    runs.emplace(rec.pk, std::move(a));
+    refresh_past(add_run(std::move(a)));
     start_runs(rec.dag_id);
   }
 
@@ -422,14 +526,13 @@ struct Scheduler::Impl {
     auto dit = dags.find(dag_id);
     int limit = dit != dags.end() && dit->second.graph ? dit->second.graph->spec().max_active_runs : 16;
     int running = 0;
-    std::vector<ActiveRun*> queued;
-    for (auto& [_, r] : runs) {
-      if (r.rec.dag_id != dag_id) continue;
-      if (r.engine->state() == RunState::running) ++running;
-      if (r.engine->state() == RunState::queued) queued.push_back(&r);
-    }
-    std::sort(queued.begin(), queued.end(),
-              [](ActiveRun* a, ActiveRun* b) { return a->rec.logical_date < b->rec.logical_date; });
+    std::vector<ActiveRun*> queued;  // oldest first: runs_by_dag is ordered by logical date
+    if (auto it = runs_by_dag.find(dag_id); it != runs_by_dag.end())
+      for (auto& [_, pk] : it->second) {
+        ActiveRun& r = runs.at(pk);
+        if (r.engine->state() == RunState::running) ++running;
+        if (r.engine->state() == RunState::queued) queued.push_back(&r);
+      }
     std::vector<long long> ended;
     for (ActiveRun* r : queued) {
       if (running >= limit) break;
@@ -438,7 +541,7 @@ struct Scheduler::Impl {
       if (is_finished(r->engine->state())) ended.push_back(r->rec.pk);  // e.g. every root skipped
     }
     if (ended.empty()) return;
-    for (long long pk : ended) runs.erase(pk);
+    for (long long pk : ended) drop_run(pk);
     // Plan again on a later turn: no recursion however many runs end at once.
     asio::post(io, [this, dag_id] {
       auto d = dags.find(dag_id);
@@ -473,6 +576,11 @@ struct Scheduler::Impl {
       rec.started_at = e.started_at;
       rec.ended_at = e.ended_at;
       if (t.to == TaskState::scheduled) rec.ready_at = now;
+      if (t.to == TaskState::running) running_tis.insert({r.rec.pk, t.ti});
+      if (t.from == TaskState::running) running_tis.erase({r.rec.pk, t.ti});
+      if ((is_finished(t.to) || t.to == TaskState::pending) &&
+          r.graph->spec().tasks[static_cast<size_t>(t.ti)].depends_on_past)
+        past_changed.insert({r.rec.dag_id, r.rec.logical_date.time_since_epoch().count()});
       if (t.to == TaskState::pending) {
         rec.exit_code.reset();
         rec.worker.reset();
@@ -528,7 +636,7 @@ struct Scheduler::Impl {
     std::string dag_id = r.rec.dag_id;
     if (is_finished(r.engine->state())) {
       log->info("run {} {} {}", dag_id, r.rec.run_id, to_string(r.engine->state()));
-      runs.erase(r.rec.pk);
+      drop_run(r.rec.pk);
       start_runs(dag_id);
       auto d = dags.find(dag_id);
       if (d != dags.end() && d->second.graph && d->second.graph->spec().catchup) plan_dag(d->second);
@@ -701,7 +809,7 @@ struct Scheduler::Impl {
     auto rit = runs.find(run_pk);
     if (rit == runs.end()) return;
     auto& rec = rit->second.tis[static_cast<size_t>(ti)];
-    if (rec.attempt_token != token) return;
+    if (rec.attempt_token != token || rec.state != TaskState::running) return;
     rec.heartbeat_at = clock.now();
     if (activity) rec.last_activity_at = activity;
     batch.task_instances.push_back(rec);
@@ -734,6 +842,7 @@ struct Scheduler::Impl {
     if (stopping) return;
     scan_folder(false);
     refresh_pools();
+    check_zombies();
     dispatch();
     flush();
     poll_timer.expires_after(options.folder_poll);
@@ -820,7 +929,8 @@ struct Scheduler::Impl {
         continue;
       }
       long long pk = rec.pk;
-      auto& run = runs.emplace(pk, std::move(*a)).first->second;
+      auto& run = add_run(std::move(*a));
+      refresh_past(run);
       // Tries of a previous life of this process: their workers are gone.
       for (size_t i = 0; i < run.tis.size(); ++i) {
         auto& t = run.tis[i];
@@ -838,32 +948,62 @@ struct Scheduler::Impl {
           // Count the slot it held, so that releasing it balances.
           pool_used[t.pool] += t.pool_slots;
           ++dags[rec.dag_id].running_tasks;
-          int try_number = run.engine->instances()[i].try_number;
-          auto fin = run.engine->finish_try(static_cast<int>(i), TryOutcome::worker_lost, "worker_lost");
-          in_report = true;  // the try row is written just below
-          if (fin) apply_transitions(run, *fin);
-          in_report = false;
-          store::TryRecord tr;
-          tr.ti_id = t.id;
-          tr.try_number = try_number;
-          tr.state = TaskState::failed;
-          tr.worker = t.worker;
-          tr.attempt_token = t.attempt_token;
-          tr.started_at = t.started_at;
-          tr.ended_at = clock.now();
-          tr.reason = "worker_lost";
-          tr.log_path = rec.dag_id + "/" + rec.run_id + "/" + t.task_id + "/" + std::to_string(try_number) + ".log";
-          batch.tries.push_back(tr);
-          log->warn("run {} {}: task {} try {} failed: worker_lost", rec.dag_id, rec.run_id, t.task_id, try_number);
+          running_tis.insert({pk, static_cast<int>(i)});
+          fail_lost(run, static_cast<int>(i), "its worker is gone (the scheduler restarted)");
         } else if (s == TaskState::scheduled) {
           ready.insert(ready_key(run, static_cast<int>(i)));
         } else if (s == TaskState::up_for_retry && t.wake_at) {
           run_wake.emplace(*t.wake_at, pk);
         }
       }
-      if (is_finished(run.engine->state())) runs.erase(pk);
+      if (is_finished(run.engine->state())) drop_run(pk);
     }
     for (auto& [id, _] : dags) start_runs(id);
+  }
+
+  // A running try whose worker is gone (a restart, or no heartbeat for
+  // zombie_timeout) fails as worker_lost and is retried under its policy. A
+  // local process that may still run is killed, and its late report refused.
+  void fail_lost(ActiveRun& run, int ti, const std::string& why) {
+    auto& t = run.tis[static_cast<size_t>(ti)];
+    int try_number = run.engine->instances()[static_cast<size_t>(ti)].try_number;
+    kill_try(t.id);
+    auto fin = run.engine->finish_try(ti, TryOutcome::worker_lost, "worker_lost");
+    in_report = true;  // the try row is written just below
+    if (fin) apply_transitions(run, *fin);
+    in_report = false;
+    store::TryRecord tr;
+    tr.ti_id = t.id;
+    tr.try_number = try_number;
+    tr.state = TaskState::failed;
+    tr.worker = t.worker;
+    tr.attempt_token = t.attempt_token;
+    tr.started_at = t.started_at;
+    tr.ended_at = clock.now();
+    tr.reason = "worker_lost";
+    tr.log_path = run.rec.dag_id + "/" + run.rec.run_id + "/" + t.task_id + "/" + std::to_string(try_number) + ".log";
+    batch.tries.push_back(tr);
+    log->warn("run {} {}: task {} try {} failed: worker_lost: {}", run.rec.dag_id, run.rec.run_id, t.task_id,
+              try_number, why);
+  }
+
+  // The safety net for workers that stop heartbeating without dying
+  // (SPEC §5): checked on every poll, over the running tries only.
+  void check_zombies() {
+    TimePoint cutoff = clock.now() - options.zombie_timeout;
+    std::vector<std::pair<long long, int>> lost;
+    for (auto& [pk, ti] : running_tis) {
+      auto rit = runs.find(pk);
+      if (rit == runs.end()) continue;
+      const auto& rec = rit->second.tis[static_cast<size_t>(ti)];
+      if (rec.heartbeat_at && *rec.heartbeat_at < cutoff) lost.push_back({pk, ti});
+    }
+    for (auto& [pk, ti] : lost) {
+      auto rit = runs.find(pk);
+      if (rit == runs.end()) continue;  // an earlier loss in this pass ended its run
+      fail_lost(rit->second, ti, "no heartbeat for " + format_duration(options.zombie_timeout));
+      settle(rit->second);
+    }
   }
 
   // ================= workers =================
@@ -1019,7 +1159,9 @@ struct Scheduler::Impl {
       err = a.error();
       return nullptr;
     }
-    return &runs.emplace(rec->pk, std::move(*a)).first->second;
+    ActiveRun& r = add_run(std::move(*a));
+    refresh_past(r);  // before a clear or mark evaluates its tasks
+    return &r;
   }
 };
 
@@ -1186,7 +1328,7 @@ Status Scheduler::clear_task(const std::string& dag_id, const std::string& run_i
     if (r->graph->index_of(task_id) < 0) return Error::not_found("no task \"" + task_id + "\" in DAG " + dag_id);
     auto t = r->engine->clear(task_id, downstream);
     if (!t) {
-      if (is_finished(r->engine->state())) m.runs.erase(r->rec.pk);
+      if (is_finished(r->engine->state())) m.drop_run(r->rec.pk);
       return t.error();
     }
     m.apply_transitions(*r, *t);
@@ -1209,7 +1351,7 @@ Status Scheduler::mark_task(const std::string& dag_id, const std::string& run_id
     TaskState before = ti >= 0 ? r->engine->instances()[static_cast<size_t>(ti)].state : TaskState::pending;
     auto t = r->engine->mark(task_id, to);
     if (!t) {
-      if (is_finished(r->engine->state())) m.runs.erase(r->rec.pk);
+      if (is_finished(r->engine->state())) m.drop_run(r->rec.pk);
       return t.error();
     }
     m.apply_transitions(*r, *t);

@@ -452,3 +452,113 @@ TEST_CASE("a run decided at its start (every root skipped) ends, and catchup goe
   REQUIRE(runs.size() == 4);
   for (auto& r : runs) CHECK(r.state == RunState::success);
 }
+
+TEST_CASE("depends_on_past: a task waits for its instance in the previous run, then runs") {
+  Env env;
+  // The first day fails; the next day's `a` waits for it, its `b` does not.
+  env.write("p.yaml",
+            "dag: p\n"
+            "tasks:\n"
+            "  a: {command: 'test {{ ds }} != 2026-01-01', depends_on_past: true}\n"
+            "  b: {type: noop}\n");
+  env.start();
+  TriggerRequest first;
+  first.logical_date = *parse_utc("2026-01-01T00:00:00Z");
+  auto r1 = env.sched->trigger("p", first, "ci");
+  REQUIRE(r1.ok());
+  auto run1 = env.wait_finished("p", r1->run.run_id);
+  REQUIRE(run1.state == RunState::failed);
+
+  TriggerRequest second;
+  second.logical_date = *parse_utc("2026-01-02T00:00:00Z");
+  auto r2 = env.sched->trigger("p", second, "ci");
+  REQUIRE(r2.ok());
+  env.wait_run("p", r2->run.run_id, [&](const store::RunRecord& r) { return env.tis(r)["b"].state == TaskState::success; });
+  auto tis = env.tis(env.wait_run("p", r2->run.run_id, [](auto&) { return true; }));
+  CHECK(tis["a"].state == TaskState::pending);
+  auto why = env.sched->waiting_for("p", r2->run.run_id, "a", -1);
+  REQUIRE(why.ok());
+  std::string expected = "depends_on_past: task a of the previous run " + r1->run.run_id + " is failed";
+  CHECK(std::find(why->begin(), why->end(), expected) != why->end());
+
+  // A restart reads the block back from the store.
+  env.restart();
+  why = env.sched->waiting_for("p", r2->run.run_id, "a", -1);
+  REQUIRE(why.ok());
+  CHECK(std::find(why->begin(), why->end(), expected) != why->end());
+
+  // The operator marks the past success: the waiting task runs at once.
+  REQUIRE(env.sched->mark_task("p", r1->run.run_id, "a", TaskState::success, "ops").ok());
+  auto run2 = env.wait_finished("p", r2->run.run_id);
+  CHECK(run2.state == RunState::success);
+  CHECK(env.tis(run2)["a"].try_number == 1);
+}
+
+TEST_CASE("a try with no heartbeat for zombie_timeout fails as worker_lost and is retried") {
+  FakeClock clock(*parse_utc("2026-01-05T12:00:00Z"));
+  Env env;
+  env.options.zombie_timeout = 60s;
+  env.options.heartbeat_interval = 1h;  // this worker goes silent
+  env.write("z.yaml",
+            "dag: z\n"
+            "tasks:\n"
+            "  a: {command: 'test $BATON_TRY_NUMBER -gt 1 || sleep 30', retries: 1, retry_delay: 1s}\n");
+  env.sched = std::make_unique<Scheduler>(*env.store, clock, env.options);
+  REQUIRE(env.sched->start().ok());
+  auto t = env.sched->trigger("z", {}, "ci");
+  REQUIRE(t.ok());
+  env.wait_run("z", t->run.run_id, [&](const store::RunRecord& r) { return env.tis(r)["a"].state == TaskState::running; });
+  clock.advance(59s);
+  std::this_thread::sleep_for(300ms);  // three polls: not lost yet
+  CHECK(env.tis(*env.store->get_run("z", t->run.run_id))["a"].try_number == 1);
+  CHECK(env.tis(*env.store->get_run("z", t->run.run_id))["a"].state == TaskState::running);
+  clock.advance(2s);
+  env.wait_run("z", t->run.run_id, [&](const store::RunRecord& r) { return env.tis(r)["a"].state == TaskState::up_for_retry; });
+  clock.advance(1s);  // the retry delay
+  auto run = env.wait_finished("z", t->run.run_id);
+  CHECK(run.state == RunState::success);
+  auto tis = env.tis(run);
+  auto tries = env.store->list_tries(tis["a"].id);
+  REQUIRE(tries->size() == 2);
+  CHECK((*tries)[0].state == TaskState::failed);
+  CHECK((*tries)[0].reason == "worker_lost");
+  CHECK((*tries)[1].state == TaskState::success);
+}
+
+TEST_CASE("a version records the git commit and whether its file had uncommitted changes") {
+  Env env;
+  auto git = [&](const std::string& args) {
+    std::string cmd = "git -C '" + env.dags.string() + "' -c user.name=t -c user.email=t@example.com " + args +
+                      " >/dev/null 2>&1";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+  };
+  git("init -q");
+  env.write("g.yaml", "dag: g\ntasks:\n  a: {type: noop}\n");
+  git("add g.yaml");
+  git("commit -q -m first");
+  std::string head;
+  {
+    std::string cmd = "git -C '" + env.dags.string() + "' rev-parse HEAD";
+    FILE* p = popen(cmd.c_str(), "r");
+    char buf[64] = {0};
+    REQUIRE(fgets(buf, sizeof buf, p) != nullptr);
+    pclose(p);
+    head = buf;
+    head.pop_back();
+  }
+  env.start();
+  auto versions = env.store->list_dag_versions("g");
+  REQUIRE(versions->size() == 1);
+  CHECK((*versions)[0].git_commit == head);
+  CHECK((*versions)[0].git_dirty == false);
+  // An edit not yet committed: a new version, marked dirty.
+  env.write("g.yaml", "dag: g\ntasks:\n  a: {type: noop}\n  b: {type: noop}\n");
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (env.store->list_dag_versions("g")->size() < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  versions = env.store->list_dag_versions("g");
+  REQUIRE(versions->size() == 2);
+  auto newest = (*versions)[0].created_at >= (*versions)[1].created_at ? (*versions)[0] : (*versions)[1];
+  CHECK(newest.git_commit == head);
+  CHECK(newest.git_dirty == true);
+}

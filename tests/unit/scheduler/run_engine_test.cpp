@@ -3,6 +3,8 @@
 // cancel, clear and mark.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "baton/dsl/compiler.h"
 #include "baton/scheduler/run_engine.h"
 
@@ -256,4 +258,29 @@ TEST_CASE("illegal moves are refused") {
   CHECK_FALSE(f.run->begin_try(load).ok());
   CHECK_FALSE(f.run->finish_try(load, TryOutcome::success).ok());
   CHECK_FALSE(f.run->queue(99).ok());
+}
+
+TEST_CASE("depends_on_past holds only a decision to run, and says why") {
+  Fixture f(
+      "dag: past\n"
+      "tasks:\n"
+      "  a: {type: noop, depends_on_past: true}\n"
+      "  b: {type: noop, depends_on: [a]}\n"
+      "  c: {type: noop, depends_on: [b], depends_on_past: true}\n");
+  std::string why = "depends_on_past: task a of the previous run scheduled__20261121T000000Z is failed";
+  f.run->set_past_block(f.run->index_of("a"), why);
+  f.run->set_past_block(f.run->index_of("c"), "depends_on_past: task c of the previous run is running");
+  f.run->start();
+  CHECK(f.state("a") == TaskState::pending);
+  auto reasons = f.run->waiting_for(f.run->index_of("a"));
+  CHECK(std::find(reasons.begin(), reasons.end(), why) != reasons.end());
+  // The previous run's task succeeded (cleared and rerun): a is scheduled at once.
+  auto t = f.run->set_past_block(f.run->index_of("a"), "");
+  REQUIRE(t.size() == 1);
+  CHECK(t[0].to == TaskState::scheduled);
+  f.run_try("a", TryOutcome::failed);
+  // An upstream failure is decided without waiting for the past.
+  CHECK(f.state("b") == TaskState::upstream_failed);
+  CHECK(f.state("c") == TaskState::upstream_failed);
+  CHECK(f.run->state() == RunState::failed);
 }

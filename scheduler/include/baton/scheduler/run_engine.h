@@ -78,6 +78,14 @@ class RunEngine {
   // The earliest wake_at of any task instance (the scheduler's next timer).
   std::optional<TimePoint> next_wake() const;
 
+  // depends_on_past: the scheduler says, for a task instance of a task that
+  // depends on its past, why the previous run's instance does not allow it
+  // yet (empty: it does — success, skipped, or no previous run). Only a
+  // decision to run waits for it; upstream failures and skips do not. A
+  // pending instance that is no longer blocked is evaluated at once.
+  std::vector<Transition> set_past_block(int ti, std::string block);
+  const std::string& past_block(int ti) const { return past_block_[static_cast<size_t>(ti)]; }
+
   // Operator actions.
   std::vector<Transition> cancel();
   Result<std::vector<Transition>> clear(const std::string& task_id, bool downstream);
@@ -100,6 +108,7 @@ class RunEngine {
   dsl::DagGraphPtr graph_;
   const Clock& clock_;
   std::vector<TaskInstance> tis_;  // one per task (map_index -1) for now, in spec order
+  std::vector<std::string> past_block_;  // per task instance: why depends_on_past holds it ("" = it does not)
   RunState state_ = RunState::queued;
   bool canceled_ = false;
 };

@@ -26,6 +26,8 @@ struct SchedulerOptions {
   std::string logs_dir = "./logs";
   int workers = 4;  // local worker slots
   Duration heartbeat_interval = std::chrono::seconds(5);
+  // A running try with no heartbeat for this long fails as worker_lost (SPEC §5).
+  Duration zombie_timeout = std::chrono::seconds(60);
   Duration folder_poll = std::chrono::seconds(1);
   Duration shutdown_grace = std::chrono::seconds(30);
   std::string member_id;  // default: host:pid
