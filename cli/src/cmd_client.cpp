@@ -11,6 +11,7 @@
 
 #include "baton/core/time.h"
 #include "commands.h"
+#include "config.h"
 
 namespace baton::cli {
 
@@ -19,14 +20,8 @@ namespace {
 using nlohmann::json;
 
 struct ClientOptions {
-  std::string server = [] {
-    const char* v = std::getenv("BATON_SERVER");
-    return std::string(v && *v ? v : "http://127.0.0.1:8080");
-  }();
-  std::string token = [] {
-    const char* v = std::getenv("BATON_TOKEN");
-    return std::string(v ? v : "");
-  }();
+  std::string server = config().value("server");
+  std::string token = config().value("token");
   std::string output = "text";
 };
 

@@ -12,6 +12,7 @@
 #include "baton/core/sha256.h"
 #include "baton/store/store.h"
 #include "commands.h"
+#include "config.h"
 
 namespace baton::cli {
 
@@ -19,10 +20,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string default_db() {
-  const char* env = std::getenv("BATON_DB");
-  return env && *env ? env : "sqlite:./baton.db";
-}
+std::string default_db() { return config().value("db"); }
 
 std::unique_ptr<store::Store> open_or_exit(const std::string& text, bool migrate = true) {
   auto url = store::parse_database_url(text);

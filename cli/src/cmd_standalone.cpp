@@ -21,24 +21,22 @@
 #include "baton/scheduler/scheduler.h"
 #include "baton/store/store.h"
 #include "commands.h"
+#include "config.h"
 
 namespace baton::cli {
 
 namespace {
 
-std::string env_or(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? v : fallback;
-}
-
 struct StandaloneOptions {
-  std::string dags = env_or("BATON_DAGS", "./dags");
-  std::string db = env_or("BATON_DB", "sqlite:./baton.db");
-  std::string listen = env_or("BATON_LISTEN", "127.0.0.1:8080");
-  std::string logs = env_or("BATON_LOGS", "./logs");
-  std::string web = env_or("BATON_WEB", "");
-  int workers = std::atoi(env_or("BATON_WORKERS", "4").c_str());
-  std::string heartbeat = env_or("BATON_HEARTBEAT_INTERVAL", "5s");
+  std::string dags = config().value("dags");
+  std::string db = config().value("db");
+  std::string listen = config().value("listen");
+  std::string logs = config().value("logs");
+  std::string web = config().value("web");
+  std::string workers = config().value("workers");
+  std::string heartbeat = config().value("heartbeat_interval");
+  std::string zombie = config().value("zombie_timeout");
+  std::string grace = config().value("shutdown_grace");
 };
 
 [[noreturn]] void fail(int code, const std::string& message) {
@@ -84,10 +82,28 @@ void run_standalone(const StandaloneOptions& o) {
     port = -1;
   }
   if (port < 0 || port > 65535) fail(kBadInput, "--listen: the port must be a number from 0 to 65535");
-  if (o.workers < 1 || o.workers > 1024) fail(kBadInput, "--workers must be from 1 to 1024");
+  int workers = 0;
+  {
+    size_t used = 0;
+    try {
+      workers = std::stoi(o.workers, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != o.workers.size() || workers < 1 || workers > 1024)
+      fail(kBadInput, "--workers: \"" + o.workers + "\" must be a whole number from 1 to 1024");
+  }
   auto heartbeat = parse_duration(o.heartbeat);
   if (!heartbeat || *heartbeat < std::chrono::seconds(1))
     fail(kBadInput, "--heartbeat-interval: " + (heartbeat ? std::string("must be at least 1s") : heartbeat.error().message));
+  auto zombie = parse_duration(o.zombie);
+  if (!zombie || *zombie <= *heartbeat * 2)
+    fail(kBadInput, "--zombie-timeout: " + (zombie ? "must be more than twice the heartbeat interval (" +
+                                                         format_duration(*heartbeat) + ")"
+                                                   : zombie.error().message));
+  auto grace = parse_duration(o.grace);
+  if (!grace || *grace < Duration(0))
+    fail(kBadInput, "--shutdown-grace: " + (grace ? std::string("must not be negative") : grace.error().message));
 
   // Signals are taken by sigwait below, so block them before any thread starts.
   sigset_t signals;
@@ -116,8 +132,10 @@ void run_standalone(const StandaloneOptions& o) {
   scheduler::SchedulerOptions so;
   so.dags_dir = o.dags;
   so.logs_dir = o.logs;
-  so.workers = o.workers;
+  so.workers = workers;
   so.heartbeat_interval = *heartbeat;
+  so.zombie_timeout = *zombie;
+  so.shutdown_grace = *grace;
   scheduler::Scheduler sched(s, clock, so);
   if (auto r = sched.start(); !r) fail(kFailed, r.error().message);
 
@@ -130,7 +148,7 @@ void run_standalone(const StandaloneOptions& o) {
     sched.stop();
     fail(kFailed, r.error().message);
   }
-  std::cout << "baton standalone: DAGs " << o.dags << ", database " << url->masked() << ", " << o.workers
+  std::cout << "baton standalone: DAGs " << o.dags << ", database " << url->masked() << ", " << workers
             << " worker slots\n";
   std::cout << "UI and API: http://" << host << ":" << server.port() << "/  (REST: http://" << host << ":"
             << server.port() << "/api/v1/)\n";
@@ -159,6 +177,10 @@ void register_standalone_command(CLI::App& app) {
   cmd->add_option("--web", o->web, "folder of the web UI's files (default: web/ of the source tree)");
   cmd->add_option("--heartbeat-interval", o->heartbeat,
                   "how often running tries report and save their checkpoint (default: $BATON_HEARTBEAT_INTERVAL or 5s)");
+  cmd->add_option("--zombie-timeout", o->zombie,
+                  "a try with no heartbeat for this long fails as worker_lost (default: $BATON_ZOMBIE_TIMEOUT or 60s)");
+  cmd->add_option("--shutdown-grace", o->grace,
+                  "on SIGTERM/SIGINT, how long running tries may go on before they are killed (default: $BATON_SHUTDOWN_GRACE or 30s)");
   cmd->callback([o] { run_standalone(*o); });
 }
 

@@ -18,7 +18,7 @@ struct Exit {
   int code;
 };
 
-// The DAGs folder: --dags, else BATON_DAGS, else ./dags.
+// The DAGs folder: --dags, else BATON_DAGS, else baton.yaml's dags, else ./dags.
 std::string default_dags_dir();
 
 void register_dags_commands(CLI::App& app);
@@ -27,5 +27,6 @@ void register_db_commands(CLI::App& app);
 void register_standalone_command(CLI::App& app);
 void register_client_commands(CLI::App& app);
 void register_dags_test_command(CLI::App& dags);
+void register_config_command(CLI::App& app);
 
 }  // namespace baton::cli

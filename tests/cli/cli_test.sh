@@ -213,5 +213,32 @@ else
   failed=$((failed + 1))
 fi
 
+# --- configuration: flag > BATON_* > baton.yaml > default ---------------------
+mkdir -p "$work/cfg"
+printf 'db: postgresql://ops:s3cret@127.0.0.1:5432/baton\nworkers: 8\ndags: ./from-file\n' > "$work/cfg/baton.yaml"
+check config-show 0 env -C "$work/cfg" BATON_DAGS=./from-env BATON_TOKEN=baton_0123456789 "$baton" config show
+expect config-file "# configuration file: baton.yaml"
+expect config-masked "postgresql://ops:***@127.0.0.1:5432/baton"
+expect config-env-wins "./from-env"
+expect config-token-masked "baton_***"
+if printf '%s' "$out" | grep -q 's3cret\|0123456789'; then
+  echo "FAIL: config show prints a secret"; failed=$((failed + 1))
+else
+  passed=$((passed + 1))
+fi
+check config-json 0 env -C "$work/cfg" "$baton" config show --output json
+expect config-json-source '"source": "baton.yaml"'
+printf 'wokers: 8\n' > "$work/cfg/typo.yaml"
+check config-unknown-key 2 "$baton" --config "$work/cfg/typo.yaml" config show
+expect config-unknown-key "typo.yaml:1:1: error: unknown key \"wokers\""
+check config-missing-file 2 "$baton" config show --config "$work/cfg/none.yaml"
+expect config-missing-file "none.yaml: error: the configuration file does not exist"
+check config-unknown-env 0 env BATON_WROKERS=3 "$baton" version
+expect config-unknown-env "warning: unknown environment variable BATON_WROKERS"
+check config-bad-workers 2 env -C "$work/cfg" BATON_WORKERS=many "$baton" standalone --db "sqlite:$work/cfg/x.db"
+expect config-bad-workers '--workers: "many" must be a whole number from 1 to 1024'
+check config-bad-zombie 2 "$baton" standalone --db "sqlite:$work/cfg/x.db" --zombie-timeout 5s
+expect config-bad-zombie "--zombie-timeout: must be more than twice the heartbeat interval (5s)"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,130 @@
+#include "config.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "baton/dsl/yaml_tree.h"
+#include "baton/store/store.h"
+
+extern char** environ;
+
+namespace baton::cli {
+
+const std::vector<Setting>& settings() {
+  static const std::vector<Setting> all = {
+      {"db", "BATON_DB", "sqlite:./baton.db", "database URL: sqlite:PATH or postgresql://...", true},
+      {"dags", "BATON_DAGS", "./dags", "the DAGs folder"},
+      {"listen", "BATON_LISTEN", "127.0.0.1:8080", "HOST:PORT the API and UI listen on"},
+      {"logs", "BATON_LOGS", "./logs", "the folder of task logs"},
+      {"web", "BATON_WEB", "", "the folder of the UI's files (default: web/ of the source tree)"},
+      {"workers", "BATON_WORKERS", "4", "local worker slots"},
+      {"heartbeat_interval", "BATON_HEARTBEAT_INTERVAL", "5s", "how often running tries report"},
+      {"zombie_timeout", "BATON_ZOMBIE_TIMEOUT", "60s", "a try with no heartbeat for this long fails as worker_lost"},
+      {"shutdown_grace", "BATON_SHUTDOWN_GRACE", "30s", "on SIGTERM, how long running tries may go on"},
+      {"server", "BATON_SERVER", "http://127.0.0.1:8080", "the server client commands talk to"},
+      {"token", "BATON_TOKEN", "", "the API token of client commands", true},
+  };
+  return all;
+}
+
+namespace {
+
+// Variables Baton sets itself or reads outside this table: not "unknown".
+const std::set<std::string> kOtherKnownEnv = {
+    "BATON_CONFIG",        "BATON_DAG_ID",       "BATON_TASK_ID",      "BATON_RUN_ID",
+    "BATON_TRY_NUMBER",    "BATON_MAP_INDEX",    "BATON_LOGICAL_DATE", "BATON_DATA_INTERVAL_START",
+    "BATON_DATA_INTERVAL_END", "BATON_DS",       "BATON_PARAMS",       "BATON_CHECKPOINT_FILE",
+    "BATON_OUTPUT_FILE",   "BATON_JOBS",         "BATON_TEST_PG_URL",
+};
+
+}  // namespace
+
+bool Config::load(const std::string& path, bool explicit_path, std::string& error) {
+  values_.clear();
+  unknown_env_.clear();
+  file_.clear();
+  for (auto& s : settings()) values_.push_back({s.key, {s.fallback, "default"}});
+  auto find = [&](const std::string& key) -> ConfigValue* {
+    for (auto& [k, v] : values_)
+      if (k == key) return &v;
+    return nullptr;
+  };
+
+  std::error_code ec;
+  if (!path.empty() && (explicit_path || std::filesystem::exists(path, ec))) {
+    if (!std::filesystem::is_regular_file(path, ec)) {
+      error = path + ": error: the configuration file does not exist or is not a regular file";
+      return false;
+    }
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    auto doc = dsl::load_yaml(ss.str());
+    auto at = [&](const dsl::SourcePos& p) {
+      return path + ":" + std::to_string(p.line) + ":" + std::to_string(p.col) + ": error: ";
+    };
+    if (!doc.errors.empty()) {
+      error = at(doc.errors[0].pos) + doc.errors[0].message;
+      return false;
+    }
+    if (doc.root && !doc.root->is_null()) {
+      if (!doc.root->is_map()) {
+        error = at(doc.root->pos) + "the configuration must be a mapping of keys to values, not " +
+                dsl::describe_kind(*doc.root);
+        return false;
+      }
+      for (auto& [k, v] : doc.root->entries) {
+        ConfigValue* slot = k->is_scalar() ? find(k->scalar) : nullptr;
+        if (!slot) {
+          std::string allowed;
+          for (auto& s : settings()) allowed += std::string(allowed.empty() ? "" : ", ") + s.key;
+          error = at(k->pos) + "unknown key \"" + (k->is_scalar() ? k->scalar : "?") + "\" (allowed: " + allowed + ")";
+          return false;
+        }
+        if (!v->is_scalar()) {
+          error = at(v->pos) + k->scalar + ": must be a single value, not " + dsl::describe_kind(*v);
+          return false;
+        }
+        *slot = {v->scalar, "baton.yaml"};
+      }
+    }
+    file_ = path;
+  }
+  for (auto& s : settings())
+    if (const char* e = std::getenv(s.env); e && *e) *find(s.key) = {e, s.env};
+
+  std::set<std::string> known(kOtherKnownEnv);
+  for (auto& s : settings()) known.insert(s.env);
+  for (char** e = environ; e && *e; ++e) {
+    std::string entry = *e;
+    if (entry.rfind("BATON_", 0) != 0) continue;
+    std::string name = entry.substr(0, entry.find('='));
+    if (!known.count(name)) unknown_env_.push_back(name);
+  }
+  return true;
+}
+
+const ConfigValue& Config::get(const std::string& key) const {
+  for (auto& [k, v] : values_)
+    if (k == key) return v;
+  static const ConfigValue none{"", "default"};
+  return none;
+}
+
+Config& config() {
+  static Config c;
+  return c;
+}
+
+std::string mask_setting(const Setting& s, const std::string& value) {
+  if (!s.secret || value.empty()) return value;
+  if (std::string(s.key) == "db") {
+    auto url = store::parse_database_url(value);
+    return url ? url->masked() : "***";
+  }
+  return value.substr(0, std::min<size_t>(value.size(), 6)) + "***";
+}
+
+}  // namespace baton::cli
