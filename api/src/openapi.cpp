@@ -108,6 +108,12 @@ json schemas() {
                      {"log_bytes", integer()}});
   s["Pool"] = object({{"name", str()}, {"slots", integer()}, {"used", integer()}});
   s["Variable"] = object({{"name", str()}, {"value", str()}, {"updated_at", instant()}});
+  s["Token"] = object({{"name", str()},
+                       {"role", enumeration({"viewer", "operator", "admin", "worker"})},
+                       {"created_at", instant()},
+                       {"revoked_at", ninstant()},
+                       {"last_used_at", ninstant()},
+                       {"token", str()}});
   s["Connection"] = object({{"name", str()}, {"url", str()}, {"updated_at", instant()}});
   s["AuditEntry"] = object({{"id", integer()},
                             {"at", instant()},

@@ -2,6 +2,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "baton/core/random.h"
+#include "baton/core/sha256.h"
 #include "baton/core/states.h"
 #include "baton/core/time.h"
 #include "routes.h"
@@ -47,6 +49,15 @@ json pool_json(const store::Pool& p, const std::map<std::string, long long>& use
 
 json connection_json(const store::Connection& c) {
   return {{"name", c.name}, {"url", mask_url(c.url)}, {"updated_at", format_utc(c.updated_at)}};
+}
+
+json token_json(const store::Token& t) {
+  auto at = [](const std::optional<TimePoint>& p) { return p ? json(format_utc(*p)) : json(nullptr); };
+  return {{"name", t.name},
+          {"role", store::to_string(t.role)},
+          {"created_at", format_utc(t.created_at)},
+          {"revoked_at", at(t.revoked_at)},
+          {"last_used_at", at(t.last_used_at)}};
 }
 
 json variable_json(const store::Variable& v) {
@@ -235,6 +246,42 @@ void add_resource_routes(std::vector<Route>& routes, const Deps& deps) {
   add(routes, "DELETE", "/connections/{name}", Access::admin, "Delete a connection", "", [&s](Call& c) {
     if (auto st = s.delete_connection(c.path[0], c.actor); !st.ok())
       return error_response(not_found("connection", c.path[0], st.error()));
+    return no_content();
+  });
+
+  // ---- tokens (admin): the token itself is shown once, on creation ----
+
+  add(routes, "GET", "/tokens", Access::admin, "API tokens (never their secrets)", "Token", [&s](Call& c) {
+    auto list = s.list_tokens();
+    if (!list) return error_response(list.error());
+    auto w = offset_window(list->size(), c);
+    if (!w) return error_response(w.error());
+    std::vector<std::string> items;
+    for (size_t i = w->begin; i < w->end; ++i) items.push_back(dump(token_json((*list)[i])));
+    return list_response(items, w->next_cursor);
+  }).paginated = true;
+
+  auto& create_token = add(
+      routes, "POST", "/tokens", Access::admin, "Create a token; the answer holds it once (the store keeps its hash)",
+      "Token", [&s](Call& c) {
+        std::string name = *c.body_as<std::string>("name");
+        if (auto ok = check_name("token", name); !ok.ok()) return error_response(ok.error());
+        std::string token = "baton_" + random_hex(24);
+        auto t = s.create_token(name, *store::role_from_string(*c.body_as<std::string>("role")), sha256_hex(token),
+                                c.actor);
+        if (!t) return error_response(t.error());
+        json j = token_json(*t);
+        j["token"] = token;
+        return json_response(201, dump(j));
+      });
+  create_token.takes_body = true;
+  create_token.body = {
+      {.name = "name", .description = "the token's name (the actor in the audit log)", .required = true, .max_length = 200},
+      {.name = "role", .type = ValueType::enumeration, .description = "what it may do", .required = true, .allowed = {"viewer", "operator", "admin", "worker"}}};
+
+  add(routes, "DELETE", "/tokens/{name}", Access::admin, "Revoke a token", "", [&s](Call& c) {
+    if (auto st = s.revoke_token(c.path[0], c.actor); !st.ok())
+      return error_response(not_found("token", c.path[0], st.error()));
     return no_content();
   });
 

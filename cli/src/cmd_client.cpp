@@ -9,7 +9,10 @@
 #include <memory>
 #include <thread>
 
+#include "baton/core/random.h"
+#include "baton/core/sha256.h"
 #include "baton/core/time.h"
+#include "baton/store/store.h"
 #include "commands.h"
 #include "config.h"
 
@@ -238,6 +241,104 @@ void register_client_commands(CLI::App& app) {
       call(*o, "POST", run_path(*dag, *run) + "/cancel", "{}");
       std::cout << "canceled " << *run << "\n";
     });
+  }
+
+  // tokens: through the server's API (admin), or with --db straight against
+  // the database (to bootstrap, and to recover a lost admin token).
+  {
+    auto* tokens = app.add_subcommand("tokens", "API tokens (through the server, or with --db against the database)");
+    tokens->require_subcommand(1);
+    auto add_db = [](CLI::App* cmd, std::string& db) {
+      cmd->add_option("--db", db, "work straight against this database instead of the server (sqlite:PATH or postgresql://...)");
+    };
+    auto print = [](const ClientOptions& o, const json& list) {
+      if (o.output == "json") {
+        std::cout << list.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+        return;
+      }
+      std::vector<std::vector<std::string>> rows = {{"NAME", "ROLE", "CREATED", "REVOKED", "LAST_USED"}};
+      for (auto& t : list["items"])
+        rows.push_back({str(t, "name"), str(t, "role"), str(t, "created_at"), str(t, "revoked_at"), str(t, "last_used_at")});
+      print_table(rows);
+    };
+    {
+      auto o = std::make_shared<ClientOptions>();
+      auto db = std::make_shared<std::string>();
+      auto name = std::make_shared<std::string>();
+      auto role = std::make_shared<std::string>();
+      auto* cmd = tokens->add_subcommand("create", "Create a token and print it once (the store keeps only its hash)");
+      cmd->add_option("name", *name, "token name (shown as the actor in the audit log)")->required();
+      cmd->add_option("--role", *role, "viewer, operator, admin or worker")
+          ->required()
+          ->check(CLI::IsMember({"viewer", "operator", "admin", "worker"}));
+      add_client_options(cmd, *o, false);
+      add_db(cmd, *db);
+      cmd->callback([=] {
+        if (db->empty()) {
+          json j = call_json(*o, "POST", "/api/v1/tokens", json{{"name", *name}, {"role", *role}}.dump());
+          std::cout << str(j, "token") << "\n";
+          return;
+        }
+        if (name->empty() || name->size() > 200) {
+          std::cerr << "error: the token name must be 1 to 200 characters\n";
+          throw Exit{kBadInput};
+        }
+        auto s = open_store_or_exit(*db);
+        std::string token = "baton_" + random_hex(24);
+        auto t = s->create_token(*name, *store::role_from_string(*role), sha256_hex(token), "cli");
+        if (!t) {
+          std::cerr << "error: " << t.error().message << "\n";
+          throw Exit{t.error().code == "invalid_argument" ? kBadInput : kFailed};
+        }
+        std::cout << token << "\n";
+      });
+    }
+    {
+      auto o = std::make_shared<ClientOptions>();
+      auto db = std::make_shared<std::string>();
+      auto* cmd = tokens->add_subcommand("list", "List tokens (never their secrets)");
+      add_client_options(cmd, *o, true);
+      add_db(cmd, *db);
+      cmd->callback([=] {
+        if (db->empty()) {
+          print(*o, call_json(*o, "GET", "/api/v1/tokens?limit=1000"));
+          return;
+        }
+        auto s = open_store_or_exit(*db);
+        auto list = s->list_tokens();
+        if (!list) {
+          std::cerr << "error: " << list.error().message << "\n";
+          throw Exit{kFailed};
+        }
+        json items = json::array();
+        auto at = [](const std::optional<TimePoint>& p) { return p ? json(format_utc(*p)) : json(nullptr); };
+        for (auto& t : *list)
+          items.push_back({{"name", t.name}, {"role", store::to_string(t.role)}, {"created_at", format_utc(t.created_at)},
+                           {"revoked_at", at(t.revoked_at)}, {"last_used_at", at(t.last_used_at)}});
+        print(*o, json{{"items", items}, {"next_cursor", nullptr}});
+      });
+    }
+    {
+      auto o = std::make_shared<ClientOptions>();
+      auto db = std::make_shared<std::string>();
+      auto name = std::make_shared<std::string>();
+      auto* cmd = tokens->add_subcommand("revoke", "Revoke a token");
+      cmd->add_option("name", *name, "token name")->required();
+      add_client_options(cmd, *o, false);
+      add_db(cmd, *db);
+      cmd->callback([=] {
+        if (db->empty()) {
+          call(*o, "DELETE", "/api/v1/tokens/" + enc(*name));
+        } else {
+          auto s = open_store_or_exit(*db);
+          if (auto r = s->revoke_token(*name, "cli"); !r) {
+            std::cerr << "error: " << r.error().message << "\n";
+            throw Exit{r.error().code == "invalid_argument" ? kBadInput : kFailed};
+          }
+        }
+        std::cout << "revoked " << *name << "\n";
+      });
+    }
   }
 
   // pools, variables, connections: list | get | set | delete over the API.

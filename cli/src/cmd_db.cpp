@@ -1,6 +1,6 @@
 // Commands that work straight against the database (--db URL): `db migrate`,
-// `db status`, `tokens create|list|revoke` (to bootstrap and to recover a lost
-// admin token) and `audit list|verify`. Every change is audited.
+// `db status` and `audit list|verify`. (`tokens` with --db is in
+// cmd_client.cpp, beside its API form.)
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -8,8 +8,6 @@
 #include <memory>
 
 #include "baton/core/clock.h"
-#include "baton/core/random.h"
-#include "baton/core/sha256.h"
 #include "baton/store/store.h"
 #include "commands.h"
 #include "config.h"
@@ -43,11 +41,9 @@ void fail(const Error& e) {
   throw Exit{e.code == "invalid_argument" ? kBadInput : kFailed};
 }
 
-
-// The actor for changes made from the command line against the database.
-const char* kCliActor = "cli";
-
 }  // namespace
+
+std::unique_ptr<store::Store> open_store_or_exit(const std::string& url) { return open_or_exit(url); }
 
 void register_db_commands(CLI::App& app) {
   auto db_url = std::make_shared<std::string>(default_db());
@@ -93,62 +89,6 @@ void register_db_commands(CLI::App& app) {
         pending += m.applied_at ? 0 : 1;
       }
       std::cout << (pending ? std::to_string(pending) + " pending" : "up to date") << "\n";
-    });
-  }
-
-  auto* tokens = app.add_subcommand("tokens", "API tokens");
-  tokens->require_subcommand(1);
-  {
-    auto* cmd = tokens->add_subcommand("create", "Create a token and print it once (the store keeps only its hash)");
-    auto name = std::make_shared<std::string>();
-    auto role = std::make_shared<std::string>();
-    cmd->add_option("name", *name, "token name (shown as the actor in the audit log)")->required();
-    cmd->add_option("--role", *role, "viewer, operator, admin or worker")
-        ->required()
-        ->check(CLI::IsMember({"viewer", "operator", "admin", "worker"}));
-    add_db(cmd);
-    cmd->callback([db_url, name, role] {
-      if (name->empty() || name->size() > 200) fail(Error::invalid("the token name must be 1 to 200 characters"));
-      auto s = open_or_exit(*db_url);
-      std::string token = "baton_" + random_hex(24);
-      auto t = s->create_token(*name, *store::role_from_string(*role), sha256_hex(token), kCliActor);
-      if (!t) fail(t.error());
-      std::cout << token << "\n";
-    });
-  }
-  {
-    auto* cmd = tokens->add_subcommand("list", "List tokens (never their secrets)");
-    add_db(cmd);
-    add_output(cmd);
-    cmd->callback([db_url, output] {
-      auto s = open_or_exit(*db_url);
-      auto list = s->list_tokens();
-      if (!list) fail(list.error());
-      if (*output == "json") {
-        json items = json::array();
-        for (auto& t : *list)
-          items.push_back({{"name", t.name}, {"role", store::to_string(t.role)}, {"created_at", format_utc(t.created_at)},
-                           {"revoked_at", t.revoked_at ? json(format_utc(*t.revoked_at)) : json(nullptr)},
-                           {"last_used_at", t.last_used_at ? json(format_utc(*t.last_used_at)) : json(nullptr)}});
-        std::cout << json{{"items", items}, {"next_cursor", nullptr}}.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
-        return;
-      }
-      std::cout << "NAME  ROLE  CREATED  REVOKED  LAST_USED\n";
-      for (auto& t : *list)
-        std::cout << t.name << "  " << store::to_string(t.role) << "  " << format_utc(t.created_at) << "  "
-                  << (t.revoked_at ? format_utc(*t.revoked_at) : "-") << "  "
-                  << (t.last_used_at ? format_utc(*t.last_used_at) : "-") << "\n";
-    });
-  }
-  {
-    auto* cmd = tokens->add_subcommand("revoke", "Revoke a token");
-    auto name = std::make_shared<std::string>();
-    cmd->add_option("name", *name, "token name")->required();
-    add_db(cmd);
-    cmd->callback([db_url, name] {
-      auto s = open_or_exit(*db_url);
-      if (auto r = s->revoke_token(*name, kCliActor); !r) fail(r.error());
-      std::cout << "revoked " << *name << "\n";
     });
   }
 

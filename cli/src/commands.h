@@ -3,10 +3,14 @@
 // input; 3 server or database unreachable.
 #pragma once
 
+#include <memory>
 #include <string>
 
 namespace CLI {
 class App;
+}
+namespace baton::store {
+class Store;
 }
 
 namespace baton::cli {
@@ -20,6 +24,10 @@ struct Exit {
 
 // The DAGs folder: --dags, else BATON_DAGS, else baton.yaml's dags, else ./dags.
 std::string default_dags_dir();
+
+// Opens the database of a --db URL (migrating it), or prints why not and
+// throws Exit (2 for a malformed URL, 3 when unreachable).
+std::unique_ptr<store::Store> open_store_or_exit(const std::string& url);
 
 void register_dags_commands(CLI::App& app);
 void register_schedule_commands(CLI::App& app);

@@ -184,7 +184,10 @@ check token-bad-role 2 "$baton" tokens create x --role god --db "$db"
 check token-list 0 "$baton" tokens list --db "$db" --output json
 expect token-list '"role": "operator"'
 if printf '%s' "$out" | grep -qF "$token"; then echo "FAIL: token list shows the secret"; failed=$((failed + 1)); else passed=$((passed + 1)); fi
-check token-env 0 env BATON_DB="$db" "$baton" tokens create other --role viewer
+check token-other 0 "$baton" tokens create other --role viewer --db "$db"
+# Without --db, tokens go through the server's API.
+check token-no-server 3 "$baton" tokens list --server http://127.0.0.1:1 --token x
+expect token-no-server "cannot reach the server at http://127.0.0.1:1"
 check token-revoke 0 "$baton" tokens revoke ci --db "$db"
 check token-revoke-again 1 "$baton" tokens revoke ci --db "$db"
 check audit-list 0 "$baton" audit list --db "$db"

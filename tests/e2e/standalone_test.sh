@@ -113,6 +113,20 @@ n=$("$baton" runs list hello --output json | grep -c '"run_id"')
 "$baton" variables delete bucket >/dev/null && ok || bad "variables delete"
 "$baton" variables get bucket >/dev/null 2>&1; [ $? -eq 1 ] && ok || bad "deleted variable still there"
 
+# tokens through the server: created once, used, listed without secrets, revoked
+viewer=$("$baton" tokens create e2e-viewer --role viewer)
+case "$viewer" in baton_*) ok ;; *) bad "tokens create through the API: $viewer" ;; esac
+BATON_TOKEN=$viewer "$baton" runs list hello >/dev/null 2>&1 && ok || bad "the new viewer token does not work"
+BATON_TOKEN=$viewer "$baton" trigger hello >/dev/null 2>&1; [ $? -eq 1 ] && ok || bad "a viewer may trigger"
+BATON_TOKEN=$viewer "$baton" tokens list >/dev/null 2>&1; [ $? -eq 1 ] && ok || bad "a viewer may list tokens"
+"$baton" tokens list | grep -qE "^e2e-viewer +viewer" && ok || bad "tokens list: $("$baton" tokens list)"
+"$baton" tokens list --output json | grep -qF "$viewer" && bad "tokens list shows a secret" || ok
+"$baton" tokens create e2e-viewer --role viewer >/dev/null 2>&1; [ $? -eq 1 ] && ok || bad "a duplicate token name"
+"$baton" tokens create 'bad name' --role viewer >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "a bad token name"
+"$baton" tokens revoke e2e-viewer >/dev/null && ok || bad "tokens revoke"
+BATON_TOKEN=$viewer "$baton" runs list hello >/dev/null 2>&1; [ $? -eq 1 ] && ok || bad "a revoked token still works"
+"$baton" config show | grep -q "^token .*baton_\*\*\* *# BATON_TOKEN" && ok || bad "config show: $("$baton" config show)"
+
 # the folder is watched: a new DAG appears, an invalid edit keeps the last version
 cat > "$work/dags/late.yaml" <<'YAML'
 dag: late
