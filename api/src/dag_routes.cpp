@@ -11,7 +11,11 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "baton/core/cron.h"
+#include "baton/core/duration.h"
+#include "baton/core/schedule.h"
 #include "baton/core/time.h"
+#include "baton/core/timezone.h"
 #include "routes.h"
 #include "util.h"
 
@@ -126,9 +130,42 @@ Result<store::TaskInstanceRecord> find_ti(store::Store& s, const store::RunRecor
                           std::to_string(map_index) + " (it has " + has + ": give ?map_index=)");
 }
 
+// The next scheduled run of a DAG (SPEC §8 "next run"), from its compiled
+// version's schedule and the last interval that has a run: what the scheduler
+// creates next. null without a time schedule, for an inactive DAG, or when
+// end_date leaves no interval.
+json next_run_json(const json& compiled, const store::DagRecord& d, TimePoint now) {
+  if (!d.active || !compiled.contains("schedule") || !compiled["schedule"].is_object()) return nullptr;
+  const json& sch = compiled["schedule"];
+  std::string kind = sch.value("kind", "");
+  std::string expr = sch.value("expression", "");
+  auto instant = [&](const char* key) -> std::optional<TimePoint> {
+    if (!compiled.contains(key) || !compiled[key].is_string()) return std::nullopt;
+    auto t = parse_utc(compiled[key].get<std::string>());
+    return t ? std::optional<TimePoint>(*t) : std::nullopt;
+  };
+  auto start = instant("start_date"), end = instant("end_date");
+  std::optional<Schedule> schedule;
+  if (kind == "cron") {
+    auto e = CronExpr::parse(expr);
+    auto z = TimeZone::find(compiled.value("timezone", "UTC"));
+    if (e && z) schedule = Schedule::cron(*e, *z);
+  } else if (kind == "every" && start) {
+    if (auto p = parse_duration(expr)) schedule = Schedule::every(*p, *start);
+  }
+  if (!schedule) return nullptr;
+  schedule->bounded(start, end);
+  auto iv = schedule->next_run_interval(d.last_tick, compiled.value("catchup", false), now);
+  if (!iv) return nullptr;
+  return {{"logical_date", format_utc(iv->start)},
+          {"data_interval_start", format_utc(iv->start)},
+          {"data_interval_end", format_utc(iv->end)},
+          {"run_after", format_utc(iv->end)}};
+}
+
 // A DAG as the API shows it: the schedule and timezone come from its current
 // compiled version, the last run state from its newest run.
-Result<json> dag_json(store::Store& s, const store::DagRecord& d) {
+Result<json> dag_json(store::Store& s, const store::DagRecord& d, TimePoint now) {
   json j = {{"dag_id", d.dag_id},
             {"namespace", d.ns},
             {"paused", d.paused},
@@ -137,6 +174,7 @@ Result<json> dag_json(store::Store& s, const store::DagRecord& d) {
             {"schedule", nullptr},
             {"timezone", nullptr},
             {"version", opt(d.current_version)},
+            {"next_run", nullptr},
             {"last_run_state", nullptr},
             {"import_errors", nullptr}};
   if (d.current_version) {
@@ -151,6 +189,7 @@ Result<json> dag_json(store::Store& s, const store::DagRecord& d) {
                            {"datasets", it->value("datasets", json::array())}};
         }
         if (auto it = compiled.find("timezone"); it != compiled.end()) j["timezone"] = *it;
+        j["next_run"] = next_run_json(compiled, d, now);
       }
     }
   }
@@ -228,38 +267,39 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
 
   // ---- DAGs ----
 
-  add(routes, "GET", "/dags", Access::viewer, "List the DAGs, by id", "Dag", [&s](Call& c) {
+  const Clock& clock = deps.clock;
+  add(routes, "GET", "/dags", Access::viewer, "List the DAGs, by id", "Dag", [&s, &clock](Call& c) {
     auto dags = s.list_dags();
     if (!dags) return error_response(dags.error());
     auto w = offset_window(dags->size(), c);
     if (!w) return error_response(w.error());
     std::vector<std::string> items;
     for (size_t i = w->begin; i < w->end; ++i) {
-      auto j = dag_json(s, (*dags)[i]);
+      auto j = dag_json(s, (*dags)[i], clock.now());
       if (!j) return error_response(j.error());
       items.push_back(dump(*j));
     }
     return list_response(items, w->next_cursor);
   }).paginated = true;
 
-  add(routes, "GET", "/dags/{dag_id}", Access::viewer, "One DAG", "Dag", [&s](Call& c) {
+  add(routes, "GET", "/dags/{dag_id}", Access::viewer, "One DAG", "Dag", [&s, &clock](Call& c) {
     auto d = find_dag(s, c.path[0]);
     if (!d) return error_response(d.error());
-    auto j = dag_json(s, *d);
+    auto j = dag_json(s, *d, clock.now());
     if (!j) return error_response(j.error());
     return json_response(200, dump(*j));
   });
 
   auto& patch =
       add(routes, "PATCH", "/dags/{dag_id}", Access::operator_role,
-          "Pause or unpause a DAG (paused: no new scheduled runs; running ones go on)", "Dag", [&s, &control](Call& c) {
+          "Pause or unpause a DAG (paused: no new scheduled runs; running ones go on)", "Dag", [&s, &control, &clock](Call& c) {
             auto d = find_dag(s, c.path[0]);
             if (!d) return error_response(d.error());
             bool paused = *c.body_as<bool>("paused");
             if (auto st = control.set_paused(d->dag_id, paused, c.actor); !st.ok()) return error_response(st.error());
             auto now = find_dag(s, d->dag_id);
             if (!now) return error_response(now.error());
-            auto j = dag_json(s, *now);
+            auto j = dag_json(s, *now, clock.now());
             if (!j) return error_response(j.error());
             return json_response(200, dump(*j));
           });

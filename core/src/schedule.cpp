@@ -126,6 +126,18 @@ std::optional<DataInterval> Schedule::last_complete_interval(TimePoint t) const 
   return DataInterval{*s, *e};
 }
 
+std::optional<DataInterval> Schedule::next_run_interval(std::optional<TimePoint> last_tick, bool catchup,
+                                                        TimePoint now) const {
+  if (!is_time_based()) return std::nullopt;
+  auto start = last_tick ? next_tick(*last_tick) : start_ ? next_tick(*start_ - Duration(1)) : std::nullopt;
+  if (!start) return std::nullopt;
+  auto end = next_tick(*start);
+  if (!end) return std::nullopt;
+  if (!catchup && *end <= now)
+    if (auto latest = last_complete_interval(now); latest && latest->start > *start) return latest;
+  return DataInterval{*start, *end};
+}
+
 std::string Schedule::describe() const {
   switch (kind_) {
     case Kind::cron:

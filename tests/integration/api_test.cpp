@@ -737,6 +737,17 @@ TEST_CASE("DAGs: list, one, pause, versions, graph") {
   CHECK(sales["version"] == env.version);
   CHECK(sales["last_run_state"].is_null());
   CHECK(sales["import_errors"].is_null());
+  // Never scheduled, no catchup: next is the latest complete interval (03:00 Berlin is 02:00Z in winter).
+  CHECK(sales["next_run"] == json{{"logical_date", "2026-11-21T02:00:00Z"},
+                                  {"data_interval_start", "2026-11-21T02:00:00Z"},
+                                  {"data_interval_end", "2026-11-22T02:00:00Z"},
+                                  {"run_after", "2026-11-22T02:00:00Z"}});
+  CHECK(broken["next_run"].is_null());
+  store::WriteBatch tick;
+  tick.last_ticks.push_back({"sales", *parse_utc("2026-11-21T02:00:00Z")});
+  REQUIRE(env.store->apply(tick).ok());
+  CHECK(env.get("/api/v1/dags/sales").body["next_run"]["logical_date"] == "2026-11-22T02:00:00Z");
+  CHECK(env.get("/api/v1/dags/sales").body["next_run"]["run_after"] == "2026-11-23T02:00:00Z");
   auto page = env.get("/api/v1/dags?limit=1");
   CHECK(page.body["items"].size() == 1);
   auto page2 = env.get("/api/v1/dags?limit=1&cursor=" + page.body["next_cursor"].get<std::string>());

@@ -359,3 +359,26 @@ TEST_CASE("schedules end at 9999-12-31 and never wrap or overflow") {
   while ((e = every.next_tick(*e)) && n < 1000) ++n;
   CHECK(n == 79);  // 2026 + 79 * 100.2 years < 9999 < 2026 + 80 * 100.2 years
 }
+
+TEST_CASE("schedule: the next run's interval, with and without catchup") {
+  Schedule s = cron("0 3 * * *", "Europe/Berlin");
+  s.bounded(utc("2026-01-01T00:00:00Z"), utc("2026-01-10T00:00:00Z"));
+  TimePoint now = utc("2026-01-05T12:00:00Z");
+  // No run yet: the first interval with catchup, the latest complete one without.
+  auto first = s.next_run_interval(std::nullopt, true, now);
+  REQUIRE(first);
+  CHECK(format_utc(first->start) == "2026-01-01T02:00:00Z");
+  CHECK(format_utc(first->end) == "2026-01-02T02:00:00Z");
+  auto latest = s.next_run_interval(std::nullopt, false, now);
+  REQUIRE(latest);
+  CHECK(format_utc(latest->start) == "2026-01-04T02:00:00Z");
+  CHECK(format_utc(latest->end) == "2026-01-05T02:00:00Z");
+  // Up to date: the interval after the last one, not complete yet.
+  auto next = s.next_run_interval(utc("2026-01-04T02:00:00Z"), false, now);
+  REQUIRE(next);
+  CHECK(format_utc(next->start) == "2026-01-05T02:00:00Z");
+  CHECK(format_utc(next->end) == "2026-01-06T02:00:00Z");
+  // end_date: the last interval starts on 2026-01-09; nothing after it.
+  CHECK(s.next_run_interval(utc("2026-01-09T02:00:00Z"), true, now) == std::nullopt);
+  CHECK(Schedule::none().next_run_interval(std::nullopt, true, now) == std::nullopt);
+}

@@ -53,6 +53,13 @@ class Schedule {
   // The last complete interval that ends at or before t (a manual run's interval).
   std::optional<DataInterval> last_complete_interval(TimePoint t) const;
 
+  // The interval of the next scheduled run (SPEC §4), given `last_tick`, the
+  // latest interval start that has a run: the interval after it — or,
+  // without catchup, when that one is already complete at `now`, the latest
+  // complete interval (the one the scheduler creates on its next turn).
+  // nullopt: no interval is left (end_date), or not a time schedule.
+  std::optional<DataInterval> next_run_interval(std::optional<TimePoint> last_tick, bool catchup, TimePoint now) const;
+
   // Text form for people: `0 3 * * * (Europe/Berlin)`, `every 15m`, `datasets: a, b`, `none`.
   std::string describe() const;
 
