@@ -760,10 +760,6 @@ struct Scheduler::Impl {
     sh.log_path = options.logs_dir + "/" + log_rel;
     sh.scratch_dir = options.logs_dir + "/.scratch/" + std::to_string(rec.id) + "-" + std::to_string(e.try_number);
     sh.heartbeat_interval = options.heartbeat_interval;
-    if (spec.type == dsl::TaskType::shell) {
-      auto cp = store.load_checkpoint(rec.id);
-      if (cp && *cp) sh.checkpoint = **cp;
-    }
     to_dispatch.push_back(std::move(a));
   }
 
@@ -1062,6 +1058,8 @@ struct Scheduler::Impl {
       a.shell.env[k] = *r;
     }
     a.shell.ds = dsl::render_template("{{ ds }}", a.ctx).value();
+    // The last checkpoint, read here rather than on the loop (one query per try).
+    if (auto cp = store.load_checkpoint(a.ti_id); cp && *cp) a.shell.checkpoint = **cp;
     std::shared_ptr<std::atomic<bool>> flag;
     {
       std::lock_guard lock(cancel_mu);
@@ -1393,8 +1391,10 @@ Result<std::vector<std::string>> Scheduler::waiting_for(const std::string& dag_i
     TaskState s = r->engine->instances()[static_cast<size_t>(ti)].state;
     if (r->engine->state() == RunState::queued) {
       int limit = r->graph->spec().max_active_runs;
-      out.push_back("max_active_runs: " + std::to_string(limit) + " of " + std::to_string(limit) +
-                    " runs of the DAG are active");
+      int running = 0;
+      for (auto& [_, pk] : m.runs_by_dag[dag_id]) running += m.runs.at(pk).engine->state() == RunState::running;
+      out.push_back("max_active_runs: " + std::to_string(running) + " of " + std::to_string(limit) +
+                    " runs of the DAG are running");
     }
     if (d != m.dags.end() && d->second.paused) out.push_back("DAG is paused");
     auto engine_reasons = r->engine->waiting_for(ti);

@@ -562,3 +562,20 @@ TEST_CASE("a version records the git commit and whether its file had uncommitted
   CHECK(newest.git_commit == head);
   CHECK(newest.git_dirty == true);
 }
+
+TEST_CASE("a run held by max_active_runs waits in queued, and waiting_for counts the running ones") {
+  Env env;
+  env.write("q.yaml", "dag: q\nmax_active_runs: 1\ntasks:\n  a: {command: 'sleep 30'}\n");
+  env.start();
+  auto first = env.sched->trigger("q", {}, "ci");
+  auto second = env.sched->trigger("q", {}, "ci");
+  REQUIRE(first.ok());
+  REQUIRE(second.ok());
+  CHECK(env.store->get_run("q", second->run.run_id)->state == RunState::queued);
+  auto why = env.sched->waiting_for("q", second->run.run_id, "a", -1);
+  REQUIRE(why.ok());
+  CHECK(std::find(why->begin(), why->end(), "max_active_runs: 1 of 1 runs of the DAG are running") != why->end());
+  REQUIRE(env.sched->cancel_run("q", first->run.run_id, "ci").ok());
+  env.wait_run("q", second->run.run_id, [](const store::RunRecord& r) { return r.state == RunState::running; });
+  REQUIRE(env.sched->cancel_run("q", second->run.run_id, "ci").ok());
+}
