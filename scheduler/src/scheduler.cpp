@@ -140,7 +140,9 @@ struct Scheduler::Impl {
   // (DAG, logical date) of runs whose depends_on_past tasks changed: the next
   // run of the DAG looks at its past again, after the turn's write.
   std::set<std::pair<std::string, long long>> past_changed;
-  std::set<ReadyKey> ready;
+  std::set<ReadyKey> ready;       // tries for the workers
+  std::set<ReadyKey> ready_noop;  // noop tasks: the loop completes them itself, with no worker
+  bool dispatching = false, dispatch_again = false;
   std::multimap<TimePoint, std::string> dag_due;  // when a DAG's next interval completes
   std::multimap<TimePoint, long long> run_wake;   // retries
   std::map<std::string, int> pool_slots, pool_used;
@@ -206,8 +208,26 @@ struct Scheduler::Impl {
     arm_timer();
   }
 
+  // Rows are written whole, so only the last version of each row in a turn
+  // counts: a task instance that went scheduled -> queued -> running -> success
+  // in one turn is one UPDATE, not four.
+  template <class T, class Key>
+  static void keep_last(std::vector<T>& rows, Key key) {
+    if (rows.size() < 2) return;
+    std::set<decltype(key(rows[0]))> seen;
+    std::vector<T> out;
+    out.reserve(rows.size());
+    for (auto it = rows.rbegin(); it != rows.rend(); ++it)
+      if (seen.insert(key(*it)).second) out.push_back(std::move(*it));
+    std::reverse(out.begin(), out.end());
+    rows = std::move(out);
+  }
+
   void write_batch() {
     if (!batch.empty()) {
+      keep_last(batch.runs, [](const store::RunRecord& r) { return r.pk; });
+      keep_last(batch.task_instances, [](const store::TaskInstanceRecord& t) { return t.id; });
+      keep_last(batch.tries, [](const store::TryRecord& t) { return std::make_pair(t.ti_id, t.try_number); });
       auto s = store.apply(batch);
       if (!s) s = store.apply(batch);  // once more: a busy database
       if (!s) {
@@ -587,8 +607,8 @@ struct Scheduler::Impl {
       }
       batch.task_instances.push_back(rec);
       ReadyKey key = ready_key(r, t.ti);
-      if (t.from == TaskState::scheduled) ready.erase(key);
-      if (t.to == TaskState::scheduled) ready.insert(key);
+      if (t.from == TaskState::scheduled) ready_of(r, t.ti).erase(key);
+      if (t.to == TaskState::scheduled) ready_of(r, t.ti).insert(key);
       if (t.to == TaskState::up_for_retry && e.wake_at) run_wake.emplace(*e.wake_at, r.rec.pk);
       if (holds_slot(t.from) && !holds_slot(t.to)) release(r, t.ti);
       if (t.from == TaskState::running && !in_report) {
@@ -610,6 +630,10 @@ struct Scheduler::Impl {
         batch.task_instances.back().attempt_token.reset();
       }
     }
+  }
+
+  std::set<ReadyKey>& ready_of(const ActiveRun& r, int ti) {
+    return r.graph->spec().tasks[static_cast<size_t>(ti)].type == dsl::TaskType::noop ? ready_noop : ready;
   }
 
   ReadyKey ready_key(const ActiveRun& r, int ti) const {
@@ -664,8 +688,47 @@ struct Scheduler::Impl {
            " task instances of the DAG are active";
   }
 
+  // Hands ready task instances out within the limits. A noop task (like
+  // Airflow's EmptyOperator) takes no worker: it is queued, started and
+  // finished here, in this turn, and what it unblocks goes next — a chain of
+  // noops ends in one turn and one transaction. Re-entered from a finish
+  // (settle), it only asks the running pass to go round once more.
   void dispatch() {
     if (stopping) return;
+    if (dispatching) {
+      dispatch_again = true;
+      return;
+    }
+    dispatching = true;
+    do {
+      dispatch_again = false;
+      dispatch_noops();
+      dispatch_to_workers();
+    } while (dispatch_again && !stopping);
+    dispatching = false;
+  }
+
+  void dispatch_noops() {
+    if (ready_noop.empty()) return;
+    std::vector<ReadyKey> keys(ready_noop.begin(), ready_noop.end());
+    for (const ReadyKey& key : keys) {
+      if (!ready_noop.count(key)) continue;  // decided meanwhile (its run was canceled)
+      auto rit = runs.find(key.run_pk);
+      if (rit == runs.end()) {
+        ready_noop.erase(key);
+        continue;
+      }
+      ActiveRun& r = rit->second;
+      auto& rec = r.tis[static_cast<size_t>(key.ti)];
+      if (!pool_block(rec.pool, rec.pool_slots).empty() || !task_limit_block(r.rec.dag_id).empty()) continue;
+      // start_try takes a worker slot and on_finished gives it back.
+      if (!start_try(r, key.ti)) continue;
+      on_finished(Finished{key.run_pk, key.ti, *rec.attempt_token, TryOutcome::success, "", std::nullopt,
+                           std::nullopt, 0});
+    }
+  }
+
+  void dispatch_to_workers() {
     for (auto it = ready.begin(); it != ready.end() && free_workers > 0;) {
       ReadyKey key = *it;
       auto rit = runs.find(key.run_pk);
@@ -684,9 +747,11 @@ struct Scheduler::Impl {
     }
   }
 
-  void start_try(ActiveRun& r, int ti) {
+  // Queues and starts a try of a scheduled task instance; a try for a worker
+  // joins to_dispatch. False when the engine refused (nothing changed).
+  bool start_try(ActiveRun& r, int ti) {
     auto q = r.engine->queue(ti);
-    if (!q) return;
+    if (!q) return false;
     --free_workers;
     auto& rec = r.tis[static_cast<size_t>(ti)];
     pool_used[rec.pool] += rec.pool_slots;
@@ -695,7 +760,7 @@ struct Scheduler::Impl {
     rec.worker = options.member_id + "/local";
     apply_transitions(r, *q);
     auto b = r.engine->begin_try(ti);
-    if (!b) return;
+    if (!b) return false;
     rec.heartbeat_at = clock.now();
     rec.last_activity_at.reset();
     apply_transitions(r, *b);
@@ -714,6 +779,7 @@ struct Scheduler::Impl {
     tr.started_at = clock.now();
     tr.log_path = log_rel;
     batch.tries.push_back(tr);
+    if (spec.type == dsl::TaskType::noop) return true;  // dispatch_noops finishes it
 
     Assignment a;
     a.run_pk = r.rec.pk;
@@ -761,6 +827,7 @@ struct Scheduler::Impl {
     sh.scratch_dir = options.logs_dir + "/.scratch/" + std::to_string(rec.id) + "-" + std::to_string(e.try_number);
     sh.heartbeat_interval = options.heartbeat_interval;
     to_dispatch.push_back(std::move(a));
+    return true;
   }
 
   // ================= events =================
@@ -947,7 +1014,7 @@ struct Scheduler::Impl {
           running_tis.insert({pk, static_cast<int>(i)});
           fail_lost(run, static_cast<int>(i), "its worker is gone (the scheduler restarted)");
         } else if (s == TaskState::scheduled) {
-          ready.insert(ready_key(run, static_cast<int>(i)));
+          ready_of(run, static_cast<int>(i)).insert(ready_key(run, static_cast<int>(i)));
         } else if (s == TaskState::up_for_retry && t.wake_at) {
           run_wake.emplace(*t.wake_at, pk);
         }
