@@ -10,7 +10,7 @@ need_build=(
   libyaml-cpp-dev libboost-dev libpqxx-dev libsqlite3-dev libcpp-httplib-dev libspdlog-dev
   nlohmann-json3-dev libhowardhinnant-date-dev libcli11-dev libssl-dev catch2
 )
-need_test=(clang libclang-rt-14-dev sqlite3 curl)
+need_test=(clang libclang-rt-14-dev sqlite3 curl postgresql-15)
 
 packages=("${need_build[@]}")
 if [ "${1:-build}" = "test" ]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Quick start, command 2: builds Baton and runs every test.
-#  1. the normal build (GCC): unit, integration (store, scheduler, API),
+#  1. the normal build (GCC): unit, integration (store, scheduler, API; on
+#     SQLite and on a private PostgreSQL cluster the script starts and stops),
 #     end-to-end (the real binary: CLI, `baton standalone` over HTTP, kill -9)
 #     and the benchmark harnesses at a tiny size;
 #  2. a clang build with AddressSanitizer + UndefinedBehaviorSanitizer: the unit
@@ -20,8 +21,13 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=
   -DBATON_SANITIZE=ON -DBATON_FUZZ=ON >/dev/null
 cmake --build build-asan -j "$jobs"
 
-echo "== tests under ASan + UBSan"
-(cd build-asan && ctest --output-on-failure -j "$jobs" -L 'unit|integration|fuzz')
-
-echo "== all tests"
-(cd build && ctest --output-on-failure -j "$jobs")
+# One private PostgreSQL cluster (scripts/with-postgres.sh) for both runs:
+# the store conformance suite and the scheduler tests run on it as well as on
+# SQLite (BATON_TEST_PG_URL).
+scripts/with-postgres.sh bash -c '
+  set -e
+  echo "== tests under ASan + UBSan"
+  (cd build-asan && ctest --output-on-failure -j "$0" -L "unit|integration|fuzz")
+  echo "== all tests"
+  (cd build && ctest --output-on-failure -j "$0")
+' "$jobs"

@@ -6,6 +6,7 @@ set(body "")
 foreach(f IN LISTS files)
   get_filename_component(name "${f}" NAME_WE)
   string(REGEX MATCH "^[0-9]+" number "${name}")
+  math(EXPR number "${number}")  # 0008 is a decimal number, not an octal literal
   file(READ "${f}" sql)
   string(APPEND body "    {${number}, \"${name}\", R\"BATON_SQL(${sql})BATON_SQL\"},\n")
 endforeach()

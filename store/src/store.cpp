@@ -4,10 +4,11 @@
 namespace baton::store {
 
 Result<std::unique_ptr<Store>> open_sqlite_store(const DatabaseUrl& url, const Clock& clock, OpenOptions options);
+Result<std::unique_ptr<Store>> open_postgres_store(const DatabaseUrl& url, const Clock& clock, OpenOptions options);
 
 Result<std::unique_ptr<Store>> open_store(const DatabaseUrl& url, const Clock& clock, OpenOptions options) {
   if (url.engine == DatabaseUrl::Engine::sqlite) return open_sqlite_store(url, clock, options);
-  return Error{"unsupported", "PostgreSQL is not supported yet (" + url.masked() + "): use sqlite:PATH"};
+  return open_postgres_store(url, clock, options);
 }
 
 const char* to_string(Role r) {

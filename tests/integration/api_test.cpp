@@ -17,6 +17,7 @@
 #include "baton/dsl/compiler.h"
 #include "baton/scheduler/control.h"
 #include "baton/store/store.h"
+#include "test_db.h"
 
 using namespace baton;
 using nlohmann::json;
@@ -214,7 +215,7 @@ struct Env {
         fs::temp_directory_path() / ("baton-api-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
     fs::remove_all(dir);
     fs::create_directories(dir / "logs");
-    auto url = store::parse_database_url("sqlite:" + (dir / "baton.db").string());
+    auto url = store::parse_database_url(testing::test_database_url(dir));
     REQUIRE(url.ok());
     auto s = store::open_store(*url, clock);
     REQUIRE(s.ok());

@@ -18,6 +18,7 @@
 #include "baton/core/clock.h"
 #include "baton/scheduler/scheduler.h"
 #include "baton/store/store.h"
+#include "test_db.h"
 
 using namespace baton;
 using namespace baton::scheduler;
@@ -39,7 +40,7 @@ struct Env {
     fs::remove_all(dir);
     dags = dir / "dags";
     fs::create_directories(dags);
-    auto url = store::parse_database_url("sqlite:" + (dir / "baton.db").string());
+    auto url = store::parse_database_url(testing::test_database_url(dir));
     auto opened = store::open_store(*url, SystemClock::instance());
     REQUIRE(opened.ok());
     store = std::move(*opened);

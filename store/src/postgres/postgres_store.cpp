@@ -1,0 +1,1043 @@
+// The PostgreSQL Store (libpqxx): the same contract and the same data model
+// as the SQLite one, for more than one process at a time. One connection per
+// Store, every access under one mutex; statements prepared once per
+// connection; a lost connection is opened again on the next call. Rules that
+// must hold across processes are the database's: unique indexes (one run per
+// interval, idempotency keys, names), and the row lock on the audit head that
+// serializes appends to the hash chain.
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "baton/store/store.h"
+#include "migrations.h"
+
+namespace baton::store {
+
+namespace {
+
+using nlohmann::json;
+
+const std::string kGenesisHash(64, '0');
+constexpr long long kMigrateLock = 0x6261746f6e01;  // pg_advisory_xact_lock key while migrating ("baton" 1)
+
+TimePoint tp(long long us) { return TimePoint(Duration(us)); }
+long long us(TimePoint t) { return t.time_since_epoch().count(); }
+
+// Positional parameters ($1, $2, ...): nullopt is NULL. Text with a NUL
+// byte cannot be passed to libpq without being cut short: it is refused.
+class Params {
+ public:
+  Params& add(const std::string& v) {
+    if (v.find('\0') != std::string::npos) bad_ = true;
+    vals_.emplace_back(v);
+    return *this;
+  }
+  Params& add(const char* v) { return add(std::string(v)); }
+  Params& add(const std::optional<std::string>& v) { return v ? add(*v) : null(); }
+  Params& add(long long v) {
+    vals_.emplace_back(std::to_string(v));
+    return *this;
+  }
+  Params& add(int v) { return add(static_cast<long long>(v)); }
+  Params& add(bool v) {
+    vals_.emplace_back(v ? "true" : "false");
+    return *this;
+  }
+  Params& add(const std::optional<long long>& v) { return v ? add(*v) : null(); }
+  Params& add(const std::optional<int>& v) { return v ? add(static_cast<long long>(*v)) : null(); }
+  Params& add(const std::optional<bool>& v) { return v ? add(*v) : null(); }
+  Params& add(TimePoint t) { return add(us(t)); }
+  Params& add(const std::optional<TimePoint>& t) { return t ? add(us(*t)) : null(); }
+  Params& null() {
+    vals_.emplace_back(std::nullopt);
+    return *this;
+  }
+  bool bad() const { return bad_; }
+  std::vector<const char*> pointers() const {
+    std::vector<const char*> out;
+    for (auto& v : vals_) out.push_back(v ? v->c_str() : nullptr);
+    return out;
+  }
+
+ private:
+  std::vector<std::optional<std::string>> vals_;
+  bool bad_ = false;
+};
+
+template <class... A>
+Params params(const A&... a) {
+  Params p;
+  (p.add(a), ...);
+  return p;
+}
+
+std::optional<std::string> opt_text(const pqxx::field& f) {
+  return f.is_null() ? std::nullopt : std::optional<std::string>(f.c_str());
+}
+std::optional<long long> opt_i64(const pqxx::field& f) {
+  return f.is_null() ? std::nullopt : std::optional<long long>(f.as<long long>());
+}
+std::optional<TimePoint> opt_tp(const pqxx::field& f) {
+  return f.is_null() ? std::nullopt : std::optional<TimePoint>(tp(f.as<long long>()));
+}
+std::optional<int> opt_int(const pqxx::field& f) {
+  return f.is_null() ? std::nullopt : std::optional<int>(f.as<int>());
+}
+
+const char* kRunColumns =
+    "id, dag_id, run_id, run_type, state, logical_date, data_interval_start, data_interval_end, params, "
+    "dag_version, note, idempotency_key, backfill_id, created_by, created_at, started_at, ended_at";
+
+RunRecord run_row(const pqxx::row& r) {
+  RunRecord x;
+  x.pk = r[0].as<long long>();
+  x.dag_id = r[1].c_str();
+  x.run_id = r[2].c_str();
+  x.run_type = r[3].c_str();
+  x.state = run_state_from_string(r[4].c_str()).value_or(RunState::failed);
+  x.logical_date = tp(r[5].as<long long>());
+  x.data_interval_start = tp(r[6].as<long long>());
+  x.data_interval_end = tp(r[7].as<long long>());
+  x.params = r[8].c_str();
+  x.dag_version = r[9].c_str();
+  x.note = opt_text(r[10]);
+  x.idempotency_key = opt_text(r[11]);
+  x.backfill_id = opt_i64(r[12]);
+  x.created_by = r[13].c_str();
+  x.created_at = tp(r[14].as<long long>());
+  x.started_at = opt_tp(r[15]);
+  x.ended_at = opt_tp(r[16]);
+  return x;
+}
+
+const char* kTiColumns =
+    "id, run_pk, task_id, map_index, state, try_number, max_tries, queue, pool, pool_slots, priority, ready_at, "
+    "wake_at, started_at, ended_at, worker, attempt_token, exit_code, reason, heartbeat_at, last_activity_at, output";
+
+TaskInstanceRecord ti_row(const pqxx::row& r) {
+  TaskInstanceRecord t;
+  t.id = r[0].as<long long>();
+  t.run_pk = r[1].as<long long>();
+  t.task_id = r[2].c_str();
+  t.map_index = r[3].as<int>();
+  t.state = task_state_from_string(r[4].c_str()).value_or(TaskState::failed);
+  t.try_number = r[5].as<int>();
+  t.max_tries = r[6].as<int>();
+  t.queue = r[7].c_str();
+  t.pool = r[8].c_str();
+  t.pool_slots = r[9].as<int>();
+  t.priority = r[10].as<int>();
+  t.ready_at = opt_tp(r[11]);
+  t.wake_at = opt_tp(r[12]);
+  t.started_at = opt_tp(r[13]);
+  t.ended_at = opt_tp(r[14]);
+  t.worker = opt_text(r[15]);
+  t.attempt_token = opt_text(r[16]);
+  t.exit_code = opt_int(r[17]);
+  t.reason = opt_text(r[18]);
+  t.heartbeat_at = opt_tp(r[19]);
+  t.last_activity_at = opt_tp(r[20]);
+  t.output = opt_text(r[21]);
+  return t;
+}
+
+const char* kDagColumns =
+    "dag_id, namespace, file, current_version, active, paused, import_errors, partition_no, last_tick, created_at, "
+    "updated_at";
+
+DagRecord dag_row(const pqxx::row& r) {
+  DagRecord d;
+  d.dag_id = r[0].c_str();
+  d.ns = r[1].c_str();
+  d.file = r[2].c_str();
+  d.current_version = opt_text(r[3]);
+  d.active = r[4].as<bool>();
+  d.paused = r[5].as<bool>();
+  d.import_errors = r[6].is_null() ? "" : r[6].c_str();
+  d.partition = r[7].as<int>();
+  d.last_tick = opt_tp(r[8]);
+  d.created_at = tp(r[9].as<long long>());
+  d.updated_at = tp(r[10].as<long long>());
+  return d;
+}
+
+const char* kVersionColumns = "dag_id, version, compiled, source, file, git_commit, git_dirty, created_at";
+
+DagVersionRecord version_row(const pqxx::row& r) {
+  DagVersionRecord v;
+  v.dag_id = r[0].c_str();
+  v.version = r[1].c_str();
+  v.compiled = r[2].c_str();
+  v.source = r[3].c_str();
+  v.file = r[4].c_str();
+  v.git_commit = opt_text(r[5]);
+  v.git_dirty = r[6].is_null() ? std::nullopt : std::optional<bool>(r[6].as<bool>());
+  v.created_at = tp(r[7].as<long long>());
+  return v;
+}
+
+Token token_row(const pqxx::row& r) {
+  return Token{r[0].as<long long>(), r[1].c_str(), role_from_string(r[2].c_str()).value_or(Role::viewer),
+               tp(r[3].as<long long>()), opt_tp(r[4]), opt_tp(r[5])};
+}
+
+AuditEntry audit_row(const pqxx::row& r) {
+  return AuditEntry{r[0].as<long long>(), tp(r[1].as<long long>()), r[2].c_str(), r[3].c_str(),
+                    r[4].c_str(),         r[5].c_str(),              r[6].c_str(), r[7].c_str()};
+}
+
+std::string sql_with(const char* head, const char* columns, const char* tail) {
+  return std::string(head) + columns + tail;
+}
+
+class PostgresStore final : public Store {
+ public:
+  PostgresStore(DatabaseUrl url, const Clock& clock) : url_(std::move(url)), clock_(clock) {}
+
+  Status open() {
+    std::lock_guard lock(mu_);
+    return status_of(call([&]() -> Result<bool> {
+      connect();
+      return true;
+    }));
+  }
+
+  const DatabaseUrl& url() const override { return url_; }
+
+  // ---- schema ----
+
+  Result<std::vector<MigrationInfo>> migration_status() override {
+    return read([&](pqxx::transaction_base& t) { return status(t); });
+  }
+
+  Result<int> migrate() override {
+    // One transaction for every pending migration (DDL is transactional
+    // here), under an advisory lock: processes starting together migrate once.
+    return write([&](pqxx::work& t) -> Result<int> {
+      t.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrateLock);
+      auto st = status(t);
+      if (!st) return st.error();
+      int applied = 0;
+      for (auto& m : postgres_migrations()) {
+        bool done = false;
+        for (auto& s : *st) done = done || (s.version == m.version && s.applied_at);
+        if (done) continue;
+        try {
+          t.exec(m.sql);
+          t.exec_params("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", m.version,
+                        std::string(m.name), now());
+        } catch (const pqxx::sql_error& e) {
+          return Error{"database_error", "migration " + std::string(m.name) + " failed: " + first_line(e.what())};
+        }
+        ++applied;
+      }
+      return applied;
+    });
+  }
+
+  // ---- tokens ----
+
+  Result<Token> create_token(const std::string& name, Role role, const std::string& token_hash,
+                             const std::string& actor) override {
+    return write([&](pqxx::work& t) -> Result<Token> {
+      long long at = now();
+      auto r = exec(t,
+                    "INSERT INTO tokens (name, role, hash, created_at) VALUES ($1, $2, $3, $4) "
+                    "ON CONFLICT DO NOTHING RETURNING id",
+                    params(name, std::string(to_string(role)), token_hash, at));
+      if (!r) return r.error();
+      if (r->empty()) return Error{"conflict", "a token named \"" + name + "\" already exists"};
+      Token tok{(*r)[0][0].as<long long>(), name, role, tp(at), std::nullopt, std::nullopt};
+      if (auto a = audit(t, actor, "token.created", "token:" + name, json{{"role", to_string(role)}}); !a)
+        return a.error();
+      return tok;
+    });
+  }
+
+  Result<std::vector<Token>> list_tokens() override {
+    return read([&](pqxx::transaction_base& t) -> Result<std::vector<Token>> {
+      auto r = exec(t, "SELECT id, name, role, created_at, revoked_at, last_used_at FROM tokens ORDER BY name", {});
+      if (!r) return r.error();
+      std::vector<Token> out;
+      for (auto row : *r) out.push_back(token_row(row));
+      return out;
+    });
+  }
+
+  Status revoke_token(const std::string& name, const std::string& actor) override {
+    return status_of(write([&](pqxx::work& t) -> Result<bool> {
+      auto r = exec(t, "UPDATE tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL",
+                    params(now(), name));
+      if (!r) return r.error();
+      if (r->affected_rows() == 0) return Error::not_found("no live token named \"" + name + "\"");
+      if (auto a = audit(t, actor, "token.revoked", "token:" + name, json::object()); !a) return a.error();
+      return true;
+    }));
+  }
+
+  Result<Token> authenticate(const std::string& token_hash) override {
+    return write([&](pqxx::work& t) -> Result<Token> {
+      auto r = exec(t,
+                    "UPDATE tokens SET last_used_at = $1 WHERE hash = $2 AND revoked_at IS NULL "
+                    "RETURNING id, name, role, created_at, revoked_at, last_used_at",
+                    params(now(), token_hash));
+      if (!r) return r.error();
+      if (r->empty()) return Error{"unauthenticated", "unknown or revoked token"};
+      Token tok = token_row((*r)[0]);
+      return tok;
+    });
+  }
+
+  // ---- pools ----
+
+  Result<std::vector<Pool>> list_pools() override {
+    return read([&](pqxx::transaction_base& t) -> Result<std::vector<Pool>> {
+      auto r = exec(t, "SELECT name, slots, description FROM pools ORDER BY name", {});
+      if (!r) return r.error();
+      std::vector<Pool> out;
+      for (auto row : *r) out.push_back({row[0].c_str(), row[1].as<int>(), row[2].c_str()});
+      return out;
+    });
+  }
+
+  Result<Pool> get_pool(const std::string& name) override {
+    return read([&](pqxx::transaction_base& t) { return pool_in(t, name); });
+  }
+
+  Status put_pool(const Pool& pool, const std::string& actor) override {
+    if (pool.slots < 0) return Error::invalid("slots must be 0 or more, got " + std::to_string(pool.slots));
+    return status_of(write([&](pqxx::work& t) -> Result<bool> {
+      auto before = pool_in(t, pool.name);
+      auto r = exec(t,
+                    "INSERT INTO pools (name, slots, description) VALUES ($1, $2, $3) "
+                    "ON CONFLICT (name) DO UPDATE SET slots = excluded.slots, description = excluded.description",
+                    params(pool.name, pool.slots, pool.description));
+      if (!r) return r.error();
+      json details = {{"after", {{"slots", pool.slots}}}};
+      details["before"] = before ? json{{"slots", before->slots}} : json(nullptr);
+      if (auto a = audit(t, actor, "pool.set", "pool:" + pool.name, details); !a) return a.error();
+      return true;
+    }));
+  }
+
+  Status delete_pool(const std::string& name, const std::string& actor) override {
+    if (name == "default") return Error{"conflict", "the default pool cannot be deleted (set its slots instead)"};
+    return delete_named("pool", "DELETE FROM pools WHERE name = $1", name, actor);
+  }
+
+  // ---- variables and connections ----
+
+  Result<std::vector<Variable>> list_variables() override {
+    return read([&](pqxx::transaction_base& t) -> Result<std::vector<Variable>> {
+      auto r = exec(t, "SELECT name, value, updated_at FROM variables ORDER BY name", {});
+      if (!r) return r.error();
+      std::vector<Variable> out;
+      for (auto row : *r) out.push_back({row[0].c_str(), row[1].c_str(), tp(row[2].as<long long>())});
+      return out;
+    });
+  }
+
+  Result<Variable> get_variable(const std::string& name) override {
+    return read([&](pqxx::transaction_base& t) -> Result<Variable> {
+      auto r = exec(t, "SELECT name, value, updated_at FROM variables WHERE name = $1", params(name));
+      if (!r) return r.error();
+      if (r->empty()) return Error::not_found("no variable named \"" + name + "\"");
+      return Variable{(*r)[0][0].c_str(), (*r)[0][1].c_str(), tp((*r)[0][2].as<long long>())};
+    });
+  }
+
+  Status put_variable(const std::string& name, const std::string& value, const std::string& actor) override {
+    return put_named("variable",
+                     "INSERT INTO variables (name, value, updated_at) VALUES ($1, $2, $3) "
+                     "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                     name, value, actor);
+  }
+  Status delete_variable(const std::string& name, const std::string& actor) override {
+    return delete_named("variable", "DELETE FROM variables WHERE name = $1", name, actor);
+  }
+
+  Result<std::vector<Connection>> list_connections() override {
+    return read([&](pqxx::transaction_base& t) -> Result<std::vector<Connection>> {
+      auto r = exec(t, "SELECT name, url, updated_at FROM connections ORDER BY name", {});
+      if (!r) return r.error();
+      std::vector<Connection> out;
+      for (auto row : *r) out.push_back({row[0].c_str(), row[1].c_str(), tp(row[2].as<long long>())});
+      return out;
+    });
+  }
+
+  Result<Connection> get_connection(const std::string& name) override {
+    return read([&](pqxx::transaction_base& t) -> Result<Connection> {
+      auto r = exec(t, "SELECT name, url, updated_at FROM connections WHERE name = $1", params(name));
+      if (!r) return r.error();
+      if (r->empty()) return Error::not_found("no connection named \"" + name + "\"");
+      return Connection{(*r)[0][0].c_str(), (*r)[0][1].c_str(), tp((*r)[0][2].as<long long>())};
+    });
+  }
+
+  Status put_connection(const std::string& name, const std::string& url, const std::string& actor) override {
+    return put_named("connection",
+                     "INSERT INTO connections (name, url, updated_at) VALUES ($1, $2, $3) "
+                     "ON CONFLICT (name) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at",
+                     name, url, actor);
+  }
+  Status delete_connection(const std::string& name, const std::string& actor) override {
+    return delete_named("connection", "DELETE FROM connections WHERE name = $1", name, actor);
+  }
+
+  // ---- DAGs ----
+
+  Result<bool> register_dag_version(const DagVersionRecord& v, const std::string& ns, int partition,
+                                    const std::string& actor) override {
+    return write([&](pqxx::work& t) -> Result<bool> {
+      long long at = now();
+      if (auto r = exec(t,
+                        "INSERT INTO dags (dag_id, namespace, file, current_version, active, partition_no, "
+                        "created_at, updated_at) VALUES ($1, $2, $3, NULL, TRUE, $4, $5, $5) "
+                        "ON CONFLICT (dag_id) DO NOTHING",
+                        params(v.dag_id, ns, v.file, partition, at));
+          !r)
+        return r.error();
+      auto ver = exec(t,
+                      "INSERT INTO dag_versions (dag_id, version, compiled, source, file, git_commit, git_dirty, "
+                      "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dag_id, version) DO NOTHING",
+                      params(v.dag_id, v.version, v.compiled, v.source, v.file, v.git_commit, v.git_dirty, at));
+      if (!ver) return ver.error();
+      bool fresh = ver->affected_rows() > 0;
+      // The row lock keeps two processes registering the same DAG in order.
+      auto cur = exec(t, "SELECT current_version, active FROM dags WHERE dag_id = $1 FOR UPDATE", params(v.dag_id));
+      if (!cur) return cur.error();
+      if (cur->empty()) return Error{"database_error", "DAG " + v.dag_id + " vanished while it was registered"};
+      bool changed = (*cur)[0][0].is_null() || (*cur)[0][0].c_str() != v.version || !(*cur)[0][1].as<bool>();
+      if (auto r = exec(t,
+                        "UPDATE dags SET namespace = $2, file = $3, current_version = $4, active = TRUE, "
+                        "import_errors = NULL, partition_no = $5, updated_at = $6 WHERE dag_id = $1",
+                        params(v.dag_id, ns, v.file, v.version, partition, at));
+          !r)
+        return r.error();
+      if (changed) {
+        json details = {{"version", v.version}, {"file", v.file}};
+        if (v.git_commit) details["git_commit"] = *v.git_commit;
+        if (v.git_dirty) details["git_dirty"] = *v.git_dirty;
+        if (auto a = audit(t, actor, "dag.version_registered", "dag:" + v.dag_id, details); !a) return a.error();
+      }
+      return fresh;
+    });
+  }
+
+  Status set_import_errors(const std::string& dag_id, const std::string& file, int partition,
+                           const std::string& errors_json) override {
+    return status_of(write([&](pqxx::work& t) -> Result<bool> {
+      auto r = exec(t,
+                    "INSERT INTO dags (dag_id, file, current_version, active, import_errors, partition_no, "
+                    "created_at, updated_at) VALUES ($1, $2, NULL, TRUE, $3, $4, $5, $5) "
+                    "ON CONFLICT (dag_id) DO UPDATE SET import_errors = excluded.import_errors, "
+                    "updated_at = excluded.updated_at",
+                    params(dag_id, file, errors_json, partition, now()));
+      if (!r) return r.error();
+      return true;
+    }));
+  }
+
+  Status deactivate_dag(const std::string& dag_id, const std::string& actor) override {
+    return status_of(write([&](pqxx::work& t) -> Result<bool> {
+      auto r = exec(t, "UPDATE dags SET active = FALSE, updated_at = $1 WHERE dag_id = $2 AND active",
+                    params(now(), dag_id));
+      if (!r) return r.error();
+      if (r->affected_rows() == 0) return true;
+      if (auto a = audit(t, actor, "dag.removed", "dag:" + dag_id, json::object()); !a) return a.error();
+      return true;
+    }));
+  }
+
+  Result<std::vector<DagRecord>> list_dags() override {
+    static const std::string sql = sql_with("SELECT ", kDagColumns, " FROM dags ORDER BY dag_id");
+    return read([&](pqxx::transaction_base& t) -> Result<std::vector<DagRecord>> {
+      auto r = exec(t, sql, {});
+      if (!r) return r.error();
+      std::vector<DagRecord> out;
+      for (auto row : *r) out.push_back(dag_row(row));
+      return out;
+    });
+  }
+
+  Result<DagRecord> get_dag(const std::string& dag_id) override {
+    return read([&](pqxx::transaction_base& t) { return dag_in(t, dag_id); });
+  }
+
+  Result<std::vector<DagVersionRecord>> list_dag_versions(const std::string& dag_id) override {
+    static const std::string sql =
+        sql_with("SELECT ", kVersionColumns, " FROM dag_versions WHERE dag_id = $1 ORDER BY created_at DESC, version");
+    return read([&](pqxx::transaction_base& t) -> Result<std::vector<DagVersionRecord>> {
+      auto r = exec(t, sql, params(dag_id));
+      if (!r) return r.error();
+      std::vector<DagVersionRecord> out;
+      for (auto row : *r) out.push_back(version_row(row));
+      return out;
+    });
+  }
+
+  Result<DagVersionRecord> get_dag_version(const std::string& dag_id, const std::string& version) override {
+    static const std::string sql =
+        sql_with("SELECT ", kVersionColumns, " FROM dag_versions WHERE dag_id = $1 AND version = $2");
+    return read([&](pqxx::transaction_base& t) -> Result<DagVersionRecord> {
+      auto r = exec(t, sql, params(dag_id, version));
+      if (!r) return r.error();
+      if (r->empty()) return Error::not_found("DAG " + dag_id + " has no version " + version);
+      return version_row((*r)[0]);
+    });
+  }
+
+  Status set_paused(const std::string& dag_id, bool paused, const std::string& actor) override {
+    return status_of(write([&](pqxx::work& t) -> Result<bool> {
+      auto r = exec(t, "UPDATE dags SET paused = $1, updated_at = $2 WHERE dag_id = $3 AND paused <> $1",
+                    params(paused, now(), dag_id));
+      if (!r) return r.error();
+      if (r->affected_rows() == 0) {
+        auto d = dag_in(t, dag_id);
+        return d ? Result<bool>(true) : Result<bool>(d.error());  // unchanged, or no such DAG
+      }
+      if (auto a = audit(t, actor, paused ? "dag.paused" : "dag.unpaused", "dag:" + dag_id,
+                         json{{"before", {{"paused", !paused}}}, {"after", {{"paused", paused}}}});
+          !a)
+        return a.error();
+      return true;
+    }));
+  }
+
+  // ---- runs ----
+
+  Result<Created> create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
+                             const std::string& actor) override {
+    auto first = [&](pqxx::transaction_base& t) -> Result<std::optional<Created>> {
+      static const std::string sql =
+          sql_with("SELECT ", kRunColumns, " FROM dag_runs WHERE dag_id = $1 AND idempotency_key = $2");
+      auto r = exec(t, sql, params(run.dag_id, *run.idempotency_key));
+      if (!r) return r.error();
+      if (r->empty()) return std::optional<Created>();
+      Created c;
+      c.run = run_row((*r)[0]);
+      c.created = false;
+      auto found = tis_in(t, c.run.pk);
+      if (!found) return found.error();
+      c.task_instances = std::move(*found);
+      return std::optional<Created>(std::move(c));
+    };
+    auto made = write([&](pqxx::work& t) -> Result<Created> {
+      if (run.idempotency_key) {
+        auto f = first(t);
+        if (!f) return f.error();
+        if (*f) return std::move(**f);
+      }
+      Created c;
+      c.run = run;
+      c.run.created_at = clock_.now();
+      auto ins = exec(t,
+                      "INSERT INTO dag_runs (dag_id, run_id, run_type, state, logical_date, data_interval_start, "
+                      "data_interval_end, params, dag_version, note, idempotency_key, backfill_id, created_by, "
+                      "created_at, started_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+                      "$13, $14, $15, $16) ON CONFLICT DO NOTHING RETURNING id",
+                      params(run.dag_id, run.run_id, run.run_type, std::string(to_string(run.state)),
+                             run.logical_date, run.data_interval_start, run.data_interval_end, run.params,
+                             run.dag_version, run.note, run.idempotency_key, run.backfill_id, run.created_by,
+                             c.run.created_at, run.started_at, run.ended_at));
+      if (!ins) return ins.error();
+      if (ins->empty()) {
+        if (run.idempotency_key) return Error{"idempotent_race", ""};  // another process just created it
+        return Error{"conflict", "DAG " + run.dag_id + " already has a run " +
+                                     (run.run_type == "scheduled" || run.run_type == "backfill"
+                                          ? "for the interval starting " + format_utc(run.logical_date)
+                                          : "with id " + run.run_id)};
+      }
+      c.run.pk = (*ins)[0][0].as<long long>();
+      for (auto ti : tis) {
+        ti.run_pk = c.run.pk;
+        if (auto s = insert_ti(t, ti); !s) return s.error();
+        c.task_instances.push_back(std::move(ti));
+      }
+      if (run.run_type == "manual" || run.run_type == "dataset") {
+        json details = {{"run_id", run.run_id}, {"logical_date", format_utc(run.logical_date)},
+                        {"params", json::parse(run.params, nullptr, false)}};
+        if (run.note) details["note"] = *run.note;
+        if (auto a = audit(t, actor, "run.triggered", "dag:" + run.dag_id + "/" + run.run_id, details); !a)
+          return a.error();
+      }
+      return c;
+    });
+    if (made || made.error().code != "idempotent_race") return made;
+    auto again = read([&](pqxx::transaction_base& t) { return first(t); });
+    if (!again) return again.error();
+    if (!*again) return Error{"conflict", "DAG " + run.dag_id + " already has a run with id " + run.run_id};
+    return std::move(**again);
+  }
+
+  Result<std::vector<RunRecord>> list_runs(const RunFilter& f) override {
+    static const std::string sql =
+        sql_with("SELECT ", kRunColumns,
+                 " FROM dag_runs WHERE ($1::text IS NULL OR dag_id = $1::text) "
+                 "AND ($2::text IS NULL OR state = $2::text) AND ($3::text IS NULL OR run_type = $3::text) "
+                 "AND (NOT $4::boolean OR state IN ('queued', 'running')) "
+                 "AND ($5::bigint IS NULL OR logical_date < $5::bigint OR (logical_date = $5::bigint AND id < $6)) "
+                 "ORDER BY logical_date DESC, id DESC LIMIT $7");
+    return read([&](pqxx::transaction_base& t) -> Result<std::vector<RunRecord>> {
+      Params p;
+      p.add(f.dag_id).add(f.state ? std::optional<std::string>(to_string(*f.state)) : std::nullopt).add(f.run_type);
+      p.add(f.unfinished_only).add(f.before ? std::optional<TimePoint>(f.before->first) : std::nullopt);
+      p.add(f.before ? f.before->second : 0LL).add(f.limit);
+      auto r = exec(t, sql, p);
+      if (!r) return r.error();
+      std::vector<RunRecord> out;
+      for (auto row : *r) out.push_back(run_row(row));
+      return out;
+    });
+  }
+
+  Result<RunRecord> get_run(const std::string& dag_id, const std::string& run_id) override {
+    static const std::string sql = sql_with("SELECT ", kRunColumns, " FROM dag_runs WHERE dag_id = $1 AND run_id = $2");
+    return read([&](pqxx::transaction_base& t) -> Result<RunRecord> {
+      auto r = exec(t, sql, params(dag_id, run_id));
+      if (!r) return r.error();
+      if (r->empty()) return Error::not_found("DAG " + dag_id + " has no run " + run_id);
+      return run_row((*r)[0]);
+    });
+  }
+
+  Result<std::vector<TaskInstanceRecord>> list_task_instances(long long run_pk) override {
+    return read([&](pqxx::transaction_base& t) { return tis_in(t, run_pk); });
+  }
+
+  Result<std::vector<TaskInstanceRecord>> add_task_instances(long long run_pk,
+                                                            const std::vector<TaskInstanceRecord>& tis) override {
+    return write([&](pqxx::work& t) -> Result<std::vector<TaskInstanceRecord>> {
+      std::vector<TaskInstanceRecord> out;
+      for (auto ti : tis) {
+        ti.run_pk = run_pk;
+        if (auto s = insert_ti(t, ti); !s) return s.error();
+        out.push_back(std::move(ti));
+      }
+      return out;
+    });
+  }
+
+  Result<std::vector<TryRecord>> list_tries(long long ti_id) override {
+    return read([&](pqxx::transaction_base& t) -> Result<std::vector<TryRecord>> {
+      auto r = exec(t,
+                    "SELECT ti_id, try_number, state, worker, attempt_token, queued_at, started_at, ended_at, "
+                    "exit_code, reason, log_path, log_bytes FROM task_tries WHERE ti_id = $1 ORDER BY try_number",
+                    params(ti_id));
+      if (!r) return r.error();
+      std::vector<TryRecord> out;
+      for (auto row : *r) {
+        TryRecord x;
+        x.ti_id = row[0].as<long long>();
+        x.try_number = row[1].as<int>();
+        x.state = task_state_from_string(row[2].c_str()).value_or(TaskState::failed);
+        x.worker = opt_text(row[3]);
+        x.attempt_token = opt_text(row[4]);
+        x.queued_at = opt_tp(row[5]);
+        x.started_at = opt_tp(row[6]);
+        x.ended_at = opt_tp(row[7]);
+        x.exit_code = opt_int(row[8]);
+        x.reason = opt_text(row[9]);
+        x.log_path = opt_text(row[10]);
+        x.log_bytes = row[11].as<long long>();
+        out.push_back(std::move(x));
+      }
+      return out;
+    });
+  }
+
+  Result<std::optional<RunRecord>> previous_run(const std::string& dag_id, TimePoint logical_date) override {
+    static const std::string sql = sql_with("SELECT ", kRunColumns,
+                                            " FROM dag_runs WHERE dag_id = $1 AND logical_date < $2 "
+                                            "ORDER BY logical_date DESC, id DESC LIMIT 1");
+    return read([&](pqxx::transaction_base& t) -> Result<std::optional<RunRecord>> {
+      auto r = exec(t, sql, params(dag_id, logical_date));
+      if (!r) return r.error();
+      if (r->empty()) return std::optional<RunRecord>();
+      return std::optional<RunRecord>(run_row((*r)[0]));
+    });
+  }
+
+  Status apply(const WriteBatch& b) override {
+    if (b.empty()) return {};
+    return status_of(write([&](pqxx::work& t) -> Result<bool> {
+      for (auto& run : b.runs)
+        if (auto r = exec(t, "UPDATE dag_runs SET state = $1, started_at = $2, ended_at = $3, dag_version = $4 "
+                             "WHERE id = $5",
+                          params(std::string(to_string(run.state)), run.started_at, run.ended_at, run.dag_version,
+                                 run.pk));
+            !r)
+          return r.error();
+      for (auto& x : b.task_instances)
+        if (auto r = exec(t,
+                          "UPDATE task_instances SET state = $2, try_number = $3, max_tries = $4, ready_at = $5, "
+                          "wake_at = $6, started_at = $7, ended_at = $8, worker = $9, attempt_token = $10, "
+                          "exit_code = $11, reason = $12, heartbeat_at = $13, last_activity_at = $14, output = $15 "
+                          "WHERE id = $1",
+                          params(x.id, std::string(to_string(x.state)), x.try_number, x.max_tries, x.ready_at,
+                                 x.wake_at, x.started_at, x.ended_at, x.worker, x.attempt_token, x.exit_code,
+                                 x.reason, x.heartbeat_at, x.last_activity_at, x.output));
+            !r)
+          return r.error();
+      for (auto& x : b.tries)
+        if (auto r = exec(t,
+                          "INSERT INTO task_tries (ti_id, try_number, state, worker, attempt_token, queued_at, "
+                          "started_at, ended_at, exit_code, reason, log_path, log_bytes) VALUES ($1, $2, $3, $4, $5, "
+                          "$6, $7, $8, $9, $10, $11, $12) ON CONFLICT (ti_id, try_number) DO UPDATE SET state = $3, "
+                          "worker = $4, attempt_token = $5, queued_at = $6, started_at = $7, ended_at = $8, "
+                          "exit_code = $9, reason = $10, log_path = $11, log_bytes = $12",
+                          params(x.ti_id, x.try_number, std::string(to_string(x.state)), x.worker, x.attempt_token,
+                                 x.queued_at, x.started_at, x.ended_at, x.exit_code, x.reason, x.log_path,
+                                 x.log_bytes));
+            !r)
+          return r.error();
+      for (auto& [dag_id, tick] : b.last_ticks)
+        if (auto r = exec(t,
+                          "UPDATE dags SET last_tick = $1 WHERE dag_id = $2 AND (last_tick IS NULL OR last_tick < $1)",
+                          params(tick, dag_id));
+            !r)
+          return r.error();
+      for (auto& a : b.audit) {
+        json details = json::parse(a.details, nullptr, false);
+        if (details.is_discarded() || !details.is_object()) details = json::object();
+        if (auto e = audit(t, a.actor, a.action, a.target, details); !e) return e.error();
+      }
+      return true;
+    }));
+  }
+
+  Status save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) override {
+    return status_of(write([&](pqxx::work& t) -> Result<bool> {
+      // bytea, bound as binary: a checkpoint may hold any bytes.
+      long long at = now();
+      auto r = t.exec_params(
+          "UPDATE task_instances SET checkpoint = $1, checkpoint_at = $2, last_activity_at = $2 "
+          "WHERE id = $3 AND attempt_token = $4",
+          pqxx::binarystring(data), at, ti_id, attempt_token);
+      if (r.affected_rows() == 0)
+        return Error{"conflict", "stale attempt token: the try was failed or handed to another worker"};
+      return true;
+    }));
+  }
+
+  Result<std::optional<std::string>> load_checkpoint(long long ti_id) override {
+    return read([&](pqxx::transaction_base& t) -> Result<std::optional<std::string>> {
+      auto r = exec(t, "SELECT checkpoint FROM task_instances WHERE id = $1", params(ti_id));
+      if (!r) return r.error();
+      if (r->empty()) return Error::not_found("no task instance " + std::to_string(ti_id));
+      if ((*r)[0][0].is_null()) return std::optional<std::string>();
+      return std::optional<std::string>(pqxx::binarystring((*r)[0][0]).str());
+    });
+  }
+
+  // ---- audit ----
+
+  Result<AuditEntry> append_audit(const std::string& actor, const std::string& action, const std::string& target,
+                                  const std::string& details_json) override {
+    json details = json::parse(details_json, nullptr, false);
+    if (details.is_discarded() || !details.is_object()) return Error::invalid("audit details must be a JSON object");
+    return write([&](pqxx::work& t) { return audit(t, actor, action, target, details); });
+  }
+
+  Result<std::vector<AuditEntry>> list_audit(const AuditFilter& f) override {
+    return read([&](pqxx::transaction_base& t) -> Result<std::vector<AuditEntry>> {
+      Params p;
+      p.add(f.after_id).add(f.dag_id).add(f.action).add(f.actor).add(f.since).add(f.limit);
+      auto r = exec(t,
+                    "SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit_log "
+                    "WHERE id > $1 AND ($2::text IS NULL OR target = 'dag:' || $2::text "
+                    "OR starts_with(target, 'dag:' || $2::text || '/')) "
+                    "AND ($3::text IS NULL OR action = $3::text) AND ($4::text IS NULL OR actor = $4::text) "
+                    "AND ($5::bigint IS NULL OR at >= $5::bigint) ORDER BY id LIMIT $6",
+                    p);
+      if (!r) return r.error();
+      std::vector<AuditEntry> out;
+      for (auto row : *r) out.push_back(audit_row(row));
+      return out;
+    });
+  }
+
+  Result<AuditCheck> verify_audit() override {
+    return snapshot([&](pqxx::transaction_base& t) -> Result<AuditCheck> {
+      AuditCheck check;
+      std::string prev = kGenesisHash;
+      long long prev_id = 0;
+      auto r = exec(t, "SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit_log ORDER BY id", {});
+      if (!r) return r.error();
+      for (auto row : *r) {
+        AuditEntry e = audit_row(row);
+        ++check.checked;
+        std::string problem;
+        if (e.id != prev_id + 1)
+          problem = "entries " + std::to_string(prev_id + 1) + " to " + std::to_string(e.id - 1) + " are missing";
+        else if (e.prev_hash != prev)
+          problem = "its prev_hash does not match the hash of entry " + std::to_string(prev_id);
+        else if (audit_hash(e) != e.hash)
+          problem = "its contents do not match its hash (the entry was altered)";
+        if (!problem.empty()) {
+          check.first_bad_id = e.id;
+          check.problem = problem;
+          return check;
+        }
+        prev = e.hash;
+        prev_id = e.id;
+      }
+      auto head = exec(t, "SELECT value FROM settings WHERE key = 'audit_head'", {});
+      if (!head) return head.error();
+      if (head->empty()) {
+        check.first_bad_id = 1;
+        check.problem = "the recorded head of the log is missing";
+      } else if (std::string expected = (*head)[0][0].c_str(); expected != std::to_string(prev_id) + ":" + prev) {
+        check.first_bad_id = prev_id + 1;
+        check.problem = "the log ends at entry " + std::to_string(prev_id) + " but its recorded head is entry " +
+                        expected.substr(0, expected.find(':')) + " (entries were removed from the end)";
+      }
+      return check;
+    });
+  }
+
+ private:
+  long long now() const { return clock_.now().time_since_epoch().count(); }
+
+  static Status status_of(const Result<bool>& r) { return r ? Status() : Status(r.error()); }
+
+  // ---- connection and statements ----
+
+  // The connection, opened on first use and again after it was lost. The
+  // first schema of the URL's search_path (options=-csearch_path=NAME) is
+  // created if missing, so that several Baton deployments (or tests) can
+  // share one database, each in its own schema.
+  void connect() {
+    if (conn_ && conn_->is_open()) return;
+    conn_.reset();
+    prepared_.clear();
+    auto c = std::make_unique<pqxx::connection>(url_.conninfo);
+    {
+      pqxx::nontransaction n(*c);
+      n.exec("SET client_min_messages = warning");
+      std::string path = n.exec("SHOW search_path")[0][0].c_str();
+      std::string first = path.substr(0, path.find(','));
+      while (!first.empty() && first.front() == ' ') first.erase(first.begin());
+      while (!first.empty() && first.back() == ' ') first.pop_back();
+      if (!first.empty() && first.front() == '"' && first.size() >= 2) first = first.substr(1, first.size() - 2);
+      if (!first.empty() && first != "$user" && first != "public")
+        n.exec("CREATE SCHEMA IF NOT EXISTS " + n.quote_name(first));
+    }
+    conn_ = std::move(c);
+  }
+
+  // Runs fn under the lock, converting libpqxx's exceptions into errors: a
+  // lost connection is `unavailable` (and is opened again next time).
+  template <class F>
+  auto call(F fn) -> decltype(fn()) {
+    try {
+      return fn();
+    } catch (const pqxx::broken_connection& e) {
+      conn_.reset();
+      return Error{"unavailable", "PostgreSQL " + url_.masked() + ": connection lost: " + first_line(e.what())};
+    } catch (const pqxx::sql_error& e) {
+      return Error{"database_error", "PostgreSQL: " + first_line(e.what())};
+    } catch (const pqxx::failure& e) {
+      conn_.reset();
+      return Error{"unavailable", "PostgreSQL " + url_.masked() + ": " + first_line(e.what())};
+    }
+  }
+
+  template <class F>
+  auto write(F fn) -> decltype(fn(std::declval<pqxx::work&>())) {
+    std::lock_guard lock(mu_);
+    return call([&]() -> decltype(fn(std::declval<pqxx::work&>())) {
+      connect();
+      pqxx::work t(*conn_);
+      auto r = fn(t);
+      if (!r) {
+        t.abort();
+        return r;
+      }
+      t.commit();
+      return r;
+    });
+  }
+
+  // Reads of one statement run outside a transaction block (no BEGIN and
+  // COMMIT round trips); `snapshot` reads that must agree with each other.
+  template <class F>
+  auto read(F fn) -> decltype(fn(std::declval<pqxx::transaction_base&>())) {
+    std::lock_guard lock(mu_);
+    return call([&]() -> decltype(fn(std::declval<pqxx::transaction_base&>())) {
+      connect();
+      pqxx::nontransaction t(*conn_);
+      return fn(t);
+    });
+  }
+
+  template <class F>
+  auto snapshot(F fn) -> decltype(fn(std::declval<pqxx::transaction_base&>())) {
+    std::lock_guard lock(mu_);
+    return call([&]() -> decltype(fn(std::declval<pqxx::transaction_base&>())) {
+      connect();
+      pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> t(*conn_);
+      auto r = fn(t);
+      t.commit();
+      return r;
+    });
+  }
+
+  // A prepared statement per distinct SQL text, per connection.
+  Result<pqxx::result> exec(pqxx::transaction_base& t, const std::string& sql, const Params& p) {
+    if (p.bad()) return Error::invalid("text values cannot contain NUL bytes");
+    auto it = prepared_.find(sql);
+    if (it == prepared_.end()) {
+      std::string name = "baton_" + std::to_string(prepared_.size() + 1);
+      conn_->prepare(name, sql);
+      it = prepared_.emplace(sql, name).first;
+    }
+    auto ptrs = p.pointers();
+    return t.exec_prepared(it->second, pqxx::prepare::make_dynamic_params(ptrs));
+  }
+
+  static std::string first_line(const std::string& s) {
+    std::string out = s.substr(0, s.find('\n'));
+    return out.empty() ? s : out;
+  }
+
+  // ---- helpers inside a transaction ----
+
+  Result<std::vector<MigrationInfo>> status(pqxx::transaction_base& t) {
+    t.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+           "applied_at BIGINT NOT NULL)");
+    std::vector<MigrationInfo> out;
+    for (auto& m : postgres_migrations()) out.push_back({m.version, m.name, std::nullopt});
+    auto r = t.exec("SELECT version, name, applied_at FROM schema_migrations ORDER BY version");
+    for (auto row : r) {
+      int v = row[0].as<int>();
+      bool known = false;
+      for (auto& m : out)
+        if (m.version == v) {
+          m.applied_at = tp(row[2].as<long long>());
+          known = true;
+        }
+      if (!known)
+        return Error{"schema_too_new", "the database has migration " + std::to_string(v) + " (" + row[1].c_str() +
+                                           ") that this baton does not know: upgrade baton"};
+    }
+    return out;
+  }
+
+  // Appends to the chain. The head row's lock serializes appends from every
+  // process until this transaction ends, so ids stay contiguous.
+  Result<AuditEntry> audit(pqxx::work& t, const std::string& actor, const std::string& action,
+                           const std::string& target, const json& details) {
+    auto head = exec(t, "SELECT value FROM settings WHERE key = 'audit_head' FOR UPDATE", {});
+    if (!head) return head.error();
+    AuditEntry e;
+    e.prev_hash = kGenesisHash;
+    auto last = exec(t, "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1", {});
+    if (!last) return last.error();
+    if (!last->empty()) {
+      e.id = (*last)[0][0].as<long long>();
+      e.prev_hash = (*last)[0][1].c_str();
+    }
+    ++e.id;
+    e.at = clock_.now();
+    e.actor = actor;
+    e.action = action;
+    e.target = target;
+    e.details = details.dump(-1, ' ', false, json::error_handler_t::replace);
+    e.hash = audit_hash(e);
+    if (auto r = exec(t,
+                      "INSERT INTO audit_log (id, at, actor, action, target, details, prev_hash, hash) "
+                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                      params(e.id, e.at, e.actor, e.action, e.target, e.details, e.prev_hash, e.hash));
+        !r)
+      return r.error();
+    if (auto r = exec(t,
+                      "INSERT INTO settings (key, value) VALUES ('audit_head', $1) "
+                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                      params(std::to_string(e.id) + ":" + e.hash));
+        !r)
+      return r.error();
+    return e;
+  }
+
+  Result<DagRecord> dag_in(pqxx::transaction_base& t, const std::string& dag_id) {
+    static const std::string sql = sql_with("SELECT ", kDagColumns, " FROM dags WHERE dag_id = $1");
+    auto r = exec(t, sql, params(dag_id));
+    if (!r) return r.error();
+    if (r->empty()) return Error::not_found("no DAG \"" + dag_id + "\"");
+    return dag_row((*r)[0]);
+  }
+
+  Result<Pool> pool_in(pqxx::transaction_base& t, const std::string& name) {
+    auto r = exec(t, "SELECT name, slots, description FROM pools WHERE name = $1", params(name));
+    if (!r) return r.error();
+    if (r->empty()) return Error::not_found("no pool named \"" + name + "\"");
+    return Pool{(*r)[0][0].c_str(), (*r)[0][1].as<int>(), (*r)[0][2].c_str()};
+  }
+
+  Result<std::vector<TaskInstanceRecord>> tis_in(pqxx::transaction_base& t, long long run_pk) {
+    static const std::string sql = sql_with("SELECT ", kTiColumns, " FROM task_instances WHERE run_pk = $1 ORDER BY id");
+    auto r = exec(t, sql, params(run_pk));
+    if (!r) return r.error();
+    std::vector<TaskInstanceRecord> out;
+    for (auto row : *r) out.push_back(ti_row(row));
+    return out;
+  }
+
+  Status insert_ti(pqxx::transaction_base& t, TaskInstanceRecord& x) {
+    auto r = exec(t,
+                  "INSERT INTO task_instances (run_pk, task_id, map_index, state, try_number, max_tries, queue, pool, "
+                  "pool_slots, priority, ready_at, wake_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+                  "RETURNING id",
+                  params(x.run_pk, x.task_id, x.map_index, std::string(to_string(x.state)), x.try_number, x.max_tries,
+                         x.queue, x.pool, x.pool_slots, x.priority, x.ready_at, x.wake_at));
+    if (!r) return r.error();
+    x.id = (*r)[0][0].as<long long>();
+    return {};
+  }
+
+  // A connection's URL holds a secret: it never reaches the audit log.
+  Status put_named(const std::string& kind, const char* sql, const std::string& name, const std::string& value,
+                   const std::string& actor) {
+    bool secret = kind == "connection";
+    return status_of(write([&](pqxx::work& t) -> Result<bool> {
+      if (auto r = exec(t, sql, params(name, value, now())); !r) return r.error();
+      json details = secret ? json::object() : json{{"after", value}};
+      if (auto a = audit(t, actor, kind + ".set", kind + ":" + name, details); !a) return a.error();
+      return true;
+    }));
+  }
+
+  Status delete_named(const std::string& kind, const char* sql, const std::string& name, const std::string& actor) {
+    return status_of(write([&](pqxx::work& t) -> Result<bool> {
+      auto r = exec(t, sql, params(name));
+      if (!r) return r.error();
+      if (r->affected_rows() == 0) return Error::not_found("no " + kind + " named \"" + name + "\"");
+      if (auto a = audit(t, actor, kind + ".deleted", kind + ":" + name, json::object()); !a) return a.error();
+      return true;
+    }));
+  }
+
+  DatabaseUrl url_;
+  const Clock& clock_;
+  std::mutex mu_;
+  std::unique_ptr<pqxx::connection> conn_;      // guarded by mu_
+  std::map<std::string, std::string> prepared_;  // SQL -> statement name on conn_; guarded by mu_
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_postgres_store(const DatabaseUrl& url, const Clock& clock, OpenOptions options) {
+  auto s = std::make_unique<PostgresStore>(url, clock);
+  if (auto o = s->open(); !o) return o.error();
+  if (options.migrate)
+    if (auto m = s->migrate(); !m) return m.error();
+  return std::unique_ptr<Store>(std::move(s));
+}
+
+}  // namespace baton::store
