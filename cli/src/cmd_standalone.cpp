@@ -2,9 +2,7 @@
 // slots, REST API and web UI — on the embedded SQLite store (or PostgreSQL).
 #include <CLI/CLI.hpp>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -42,21 +40,6 @@ struct StandaloneOptions {
 [[noreturn]] void fail(int code, const std::string& message) {
   std::cerr << "error: " << message << "\n";
   throw Exit{code};
-}
-
-// SQLite admits one scheduling process: an exclusive lock on a file next to
-// the database, held for the life of the process (the kernel drops it when
-// the process dies, kill -9 included).
-int lock_sqlite(const std::string& db_path) {
-  std::string path = db_path + ".scheduler.lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) fail(kUnreachable, "cannot open " + path + ": " + std::strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0)
-    fail(kFailed, "another baton process is already scheduling on " + db_path +
-                      " (SQLite admits one scheduling process; use PostgreSQL for more)");
-  std::string pid = std::to_string(getpid()) + "\n";
-  if (::ftruncate(fd, 0) == 0) (void)!::write(fd, pid.data(), pid.size());
-  return fd;
 }
 
 std::string default_web_dir() {
@@ -112,8 +95,8 @@ void run_standalone(const StandaloneOptions& o) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  int lock_fd = -1;
-  if (url->engine == store::DatabaseUrl::Engine::sqlite) lock_fd = lock_sqlite(url->path);
+  auto lock = store::acquire_scheduling_lock(*url);
+  if (!lock) fail(lock.error().code == "conflict" ? kFailed : kUnreachable, lock.error().message);
   const Clock& clock = SystemClock::instance();
   auto st = store::open_store(*url, clock);
   if (!st) fail(kUnreachable, st.error().message);
@@ -161,7 +144,6 @@ void run_standalone(const StandaloneOptions& o) {
   std::cout.flush();
   server.stop();
   sched.stop();
-  if (lock_fd >= 0) ::close(lock_fd);
 }
 
 }  // namespace

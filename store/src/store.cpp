@@ -1,7 +1,44 @@
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "baton/core/sha256.h"
 #include "baton/store/store.h"
 
 namespace baton::store {
+
+Result<std::unique_ptr<SchedulingLock>> acquire_postgres_scheduling_lock(const DatabaseUrl& url);
+
+namespace {
+
+class FileLock final : public SchedulingLock {
+ public:
+  explicit FileLock(int fd) : fd_(fd) {}
+  ~FileLock() override { ::close(fd_); }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SchedulingLock>> acquire_scheduling_lock(const DatabaseUrl& url) {
+  if (url.engine == DatabaseUrl::Engine::postgres) return acquire_postgres_scheduling_lock(url);
+  std::string path = url.path + ".scheduler.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Error{"unavailable", "cannot open " + path + ": " + std::strerror(errno)};
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return Error{"conflict", "another baton process is already scheduling on " + url.path +
+                                 " (SQLite admits one scheduling process; use PostgreSQL for more)"};
+  }
+  std::string pid = std::to_string(getpid()) + "\n";
+  if (::ftruncate(fd, 0) == 0) (void)!::write(fd, pid.data(), pid.size());
+  return std::unique_ptr<SchedulingLock>(std::make_unique<FileLock>(fd));
+}
 
 Result<std::unique_ptr<Store>> open_sqlite_store(const DatabaseUrl& url, const Clock& clock, OpenOptions options);
 Result<std::unique_ptr<Store>> open_postgres_store(const DatabaseUrl& url, const Clock& clock, OpenOptions options);

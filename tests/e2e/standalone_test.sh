@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # End to end: the real `baton standalone` binary over HTTP, with the CLI as
 # its client; crash safety by kill -9. Usage: standalone_test.sh BATON SOURCE_DIR
+# With BATON_TEST_STORE=postgres it runs on a fresh schema of the database
+# BATON_TEST_PG_URL names (exit 77, skipped, without one).
 set -u
+if [ "${BATON_TEST_STORE:-}" = postgres ] && [ -z "${BATON_TEST_PG_URL:-}" ]; then
+  echo "skipped: BATON_TEST_STORE=postgres needs BATON_TEST_PG_URL (run under scripts/with-postgres.sh)"
+  exit 77
+fi
 baton=$1
 work=$(mktemp -d)
 pids=()
@@ -49,7 +55,15 @@ tasks:
   t: {type: noop}
 YAML
 
-db="sqlite:$work/baton.db"
+if [ "${BATON_TEST_STORE:-}" = postgres ]; then
+  schema="baton_e2e_$$"
+  case "$BATON_TEST_PG_URL" in *\?*) sep='&' ;; *) sep='?' ;; esac
+  db="$BATON_TEST_PG_URL${sep}options=-csearch_path%3D$schema"
+  sql() { PGOPTIONS="-c search_path=$schema" psql -qAt "$BATON_TEST_PG_URL" -c "$1"; }
+else
+  db="sqlite:$work/baton.db"
+  sql() { sqlite3 "$work/baton.db" "$1"; }
+fi
 start_server() {
   : > "$work/out.log"
   # Relative folders, as a user in their project folder would give them.
@@ -156,7 +170,7 @@ for _ in $(seq 1 100); do
 done
 # A heartbeat saves the checkpoint: wait until the database has it.
 for _ in $(seq 1 50); do
-  [ "$(sqlite3 "$work/baton.db" "SELECT count(*) FROM task_instances WHERE checkpoint IS NOT NULL")" -ge 1 ] && break
+  [ "$(sql "SELECT count(*) FROM task_instances WHERE checkpoint IS NOT NULL")" -ge 1 ] && break
   sleep 0.1
 done
 kill -9 "$server_pid"
@@ -173,12 +187,12 @@ done
 "$baton" tasks logs resume "$resume_run" work --try 2 | grep -q "resumed at row-500" && ok || bad "try 2 did not see the checkpoint"
 curl -s -H "Authorization: Bearer $token" "$url/api/v1/dags/resume/runs/$resume_run/tasks/work/tries" | grep -q worker_lost \
   && ok || bad "the killed try is not worker_lost"
-dups=$(sqlite3 "$work/baton.db" "SELECT count(*) FROM (SELECT dag_id, logical_date FROM dag_runs WHERE run_type IN ('scheduled','backfill') GROUP BY 1, 2 HAVING count(*) > 1)")
+dups=$(sql "SELECT count(*) FROM (SELECT dag_id, logical_date FROM dag_runs WHERE run_type IN ('scheduled','backfill') GROUP BY 1, 2 HAVING count(*) > 1) AS d")
 [ "$dups" = 0 ] && ok || bad "intervals with two runs: $dups"
-ticks=$(sqlite3 "$work/baton.db" "SELECT count(*) FROM dag_runs WHERE dag_id = 'ticker'")
+ticks=$(sql "SELECT count(*) FROM dag_runs WHERE dag_id = 'ticker'")
 [ "$ticks" -ge 1 ] && ok || bad "ticker has no scheduled runs"
 
-# one scheduling process per SQLite database
+# one scheduling process per database (SQLite; PostgreSQL until partitions)
 "$baton" standalone --dags "$work/dags" --db "$db" --listen 127.0.0.1:0 --logs "$work/logs" >/dev/null 2>"$work/second.log"
 rc=$?
 [ $rc -eq 1 ] && grep -q "already scheduling" "$work/second.log" && ok || bad "second standalone: exit $rc $(cat "$work/second.log")"

@@ -1032,6 +1032,40 @@ class PostgresStore final : public Store {
 
 }  // namespace
 
+namespace {
+
+class AdvisoryLock final : public SchedulingLock {
+ public:
+  explicit AdvisoryLock(std::unique_ptr<pqxx::connection> c) : conn_(std::move(c)) {}
+  ~AdvisoryLock() override {
+    try {
+      conn_->disconnect();  // the server drops a session's advisory locks with it
+    } catch (const std::exception&) {
+    }
+  }
+
+ private:
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SchedulingLock>> acquire_postgres_scheduling_lock(const DatabaseUrl& url) {
+  try {
+    auto c = std::make_unique<pqxx::connection>(url.conninfo);
+    pqxx::nontransaction n(*c);
+    auto r = n.exec("SELECT pg_try_advisory_lock(hashtext('baton.scheduler:' || current_setting('search_path')))");
+    if (!r[0][0].as<bool>())
+      return Error{"conflict", "another baton process is already scheduling on " + url.masked() +
+                                   " (until schedulers share the work by partitions, PostgreSQL also admits one "
+                                   "scheduling process)"};
+    return std::unique_ptr<SchedulingLock>(std::make_unique<AdvisoryLock>(std::move(c)));
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    return Error{"unavailable", "PostgreSQL " + url.masked() + ": " + what.substr(0, what.find('\n'))};
+  }
+}
+
 Result<std::unique_ptr<Store>> open_postgres_store(const DatabaseUrl& url, const Clock& clock, OpenOptions options) {
   auto s = std::make_unique<PostgresStore>(url, clock);
   if (auto o = s->open(); !o) return o.error();

@@ -300,6 +300,21 @@ class Store {
   virtual Result<AuditCheck> verify_audit() = 0;
 };
 
+// The right to schedule on a database, held by one process at a time for as
+// long as the object lives. SQLite admits one scheduling process: an
+// exclusive flock on DB.scheduler.lock beside the file, dropped by the kernel
+// when the process dies (kill -9 included). PostgreSQL, until schedulers
+// share the work by partitions (SPEC §9), admits one as well: a session-level
+// advisory lock, keyed by the deployment's search_path, on a connection of
+// its own, dropped by the server when that session ends.
+class SchedulingLock {
+ public:
+  virtual ~SchedulingLock() = default;
+};
+// Errors: conflict (another process holds it; the message says so),
+// unavailable (the database cannot be reached).
+Result<std::unique_ptr<SchedulingLock>> acquire_scheduling_lock(const DatabaseUrl& url);
+
 struct OpenOptions {
   bool migrate = true;  // apply pending migrations on open
 };
