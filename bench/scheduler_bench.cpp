@@ -8,6 +8,7 @@
 // Figures are medians over --runs repetitions. Prints one JSON object per workload.
 #include <httplib.h>
 #include <signal.h>
+#include <pqxx/pqxx>
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -71,6 +72,24 @@ double sqlite_commit_rate(const std::string& dir, int n) {
   return rate;
 }
 
+// PostgreSQL: the database of BATON_TEST_PG_URL, a schema per repetition.
+std::string g_pg_url;
+int g_schema = 0;
+std::string pg_schema() { return "bench_" + std::to_string(getpid()) + "_" + std::to_string(g_schema); }
+std::string pg_url_for(const std::string& schema) {
+  return g_pg_url + (g_pg_url.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" + schema;
+}
+
+// Durable commits of one-row transactions per second (synchronous_commit on).
+double pg_commit_rate(int n) {
+  pqxx::connection c(g_pg_url);
+  pqxx::nontransaction w(c);
+  w.exec("SET synchronous_commit = on; CREATE TEMP TABLE t (x INTEGER)");
+  auto t0 = Clock::now();
+  for (int i = 0; i < n; ++i) w.exec("BEGIN; INSERT INTO t VALUES (1); COMMIT");
+  return n / std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
 double cpu_seconds(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string s((std::istreambuf_iterator<char>(in)), {});
@@ -95,6 +114,8 @@ struct Server {
 Server start(const std::string& baton, const std::string& dir, int workers) {
   Server s;
   std::string out = dir + "/out.log";
+  // Named before the fork: the schema's name holds this process's id.
+  std::string dbarg = g_pg_url.empty() ? "sqlite:" + dir + "/baton.db" : pg_url_for(pg_schema());
   std::fflush(stdout);  // the child must not inherit (and print again) buffered output
   s.pid = fork();
   if (s.pid == 0) {
@@ -103,7 +124,6 @@ Server start(const std::string& baton, const std::string& dir, int workers) {
     FILE* e = std::freopen((dir + "/err.log").c_str(), "w", stderr);
     (void)e;
     std::string w = std::to_string(workers);
-    std::string dbarg = "sqlite:" + dir + "/baton.db";
     std::string dags = dir + "/dags", logs = dir + "/logs";
     execl(baton.c_str(), baton.c_str(), "standalone", "--dags", dags.c_str(), "--db", dbarg.c_str(), "--listen",
           "127.0.0.1:0", "--logs", logs.c_str(), "--workers", w.c_str(), nullptr);
@@ -136,7 +156,20 @@ struct TaskTimes {
   double start = 0, end = 0;  // seconds
 };
 
+std::vector<TaskTimes> read_times_pg(std::string& run_state) {
+  pqxx::connection c(pg_url_for(pg_schema()));
+  pqxx::nontransaction n(c);
+  auto st = n.exec("SELECT state FROM dag_runs ORDER BY id DESC LIMIT 1");
+  if (!st.empty()) run_state = st[0][0].c_str();
+  std::vector<TaskTimes> out;
+  for (auto row : n.exec("SELECT task_id, started_at, ended_at FROM task_instances WHERE started_at IS NOT NULL"))
+    out.push_back({row[0].c_str(), row[1].as<long long>() / 1e6, row[2].as<long long>() / 1e6});
+  n.exec("DROP SCHEMA " + n.quote_name(pg_schema()) + " CASCADE");
+  return out;
+}
+
 std::vector<TaskTimes> read_times(const std::string& db_path, std::string& run_state) {
+  if (!g_pg_url.empty()) return read_times_pg(run_state);
   sqlite3* db = nullptr;
   sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
   sqlite3_busy_timeout(db, 5000);
@@ -166,6 +199,7 @@ struct RunFigures {
 };
 
 RunFigures one_run(const std::string& baton, const std::string& yaml, const std::string& dag, int workers, bool chain) {
+  ++g_schema;
   std::string dir = (fs::temp_directory_path() / ("baton-sbench-" + std::to_string(getpid()))).string();
   fs::remove_all(dir);
   fs::create_directories(dir + "/dags");
@@ -259,14 +293,26 @@ int main(int argc, char** argv) {
     else if (a == "--chain") chain = std::atoi(argv[i + 1]);
     else if (a == "--runs") runs = std::atoi(argv[i + 1]);
     else if (a == "--workers") workers = std::atoi(argv[i + 1]);
-    else {
-      std::fprintf(stderr, "usage: bench_scheduler [--baton PATH] [--tasks N] [--chain N] [--runs N] [--workers N]\n");
+    else if (a == "--engine" && std::string(argv[i + 1]) == "postgres") {
+      const char* url = std::getenv("BATON_TEST_PG_URL");
+      if (!url || !*url) {
+        std::fprintf(stderr, "--engine postgres needs BATON_TEST_PG_URL (run under scripts/with-postgres.sh)\n");
+        return 2;
+      }
+      g_pg_url = url;
+    } else if (a == "--engine" && std::string(argv[i + 1]) == "sqlite") {
+    } else {
+      std::fprintf(stderr,
+                   "usage: bench_scheduler [--baton PATH] [--engine sqlite|postgres] [--tasks N] [--chain N] [--runs N] "
+                   "[--workers N]\n");
       return 2;
     }
   }
   if (tasks < 1 || chain < 2 || runs < 1 || workers < 1) return 2;
   double fork_rate = fork_exec_rate(2000);
-  double commit_rate = sqlite_commit_rate(fs::temp_directory_path().string(), 2000);
+  const char* engine = g_pg_url.empty() ? "sqlite" : "postgres";
+  double commit_rate =
+      g_pg_url.empty() ? sqlite_commit_rate(fs::temp_directory_path().string(), 2000) : pg_commit_rate(2000);
   int rc = 0;
   for (bool shell : {false, true}) {
     std::vector<double> makespan, rate, cpu, wall, wall_rate;
@@ -282,11 +328,11 @@ int main(int argc, char** argv) {
       cpu.push_back(f.cpu);
     }
     std::printf(
-        "{\"workload\": \"W1-%s\", \"tasks\": %d, \"workers\": %d, \"runs\": %d, \"ok\": %s, \"makespan_s\": %.3f, "
+        "{\"workload\": \"W1-%s\", \"engine\": \"%s\", \"tasks\": %d, \"workers\": %d, \"runs\": %d, \"ok\": %s, \"makespan_s\": %.3f, "
         "\"tasks_per_s\": %.0f, \"wall_s\": %.3f, \"wall_tasks_per_s\": %.0f, \"scheduler_cpu_s\": %.2f, "
-        "\"baseline_fork_exec_per_s\": %.0f, \"baseline_sqlite_commits_per_s\": %.0f}\n",
-        shell ? "shell" : "noop", tasks + 1, workers, runs, all_ok ? "true" : "false", median(makespan), median(rate),
-        median(wall), median(wall_rate), median(cpu), fork_rate, commit_rate);
+        "\"baseline_fork_exec_per_s\": %.0f, \"baseline_%s_commits_per_s\": %.0f}\n",
+        shell ? "shell" : "noop", engine, tasks + 1, workers, runs, all_ok ? "true" : "false", median(makespan), median(rate),
+        median(wall), median(wall_rate), median(cpu), fork_rate, engine, commit_rate);
     rc |= all_ok ? 0 : 1;
   }
   for (bool shell : {false, true}) {
@@ -301,12 +347,12 @@ int main(int argc, char** argv) {
       wall.push_back(f.wall);
     }
     std::printf(
-        "{\"workload\": \"W2-%s\", \"tasks\": %d, \"runs\": %d, \"ok\": %s, \"hop_p50_ms\": %.2f, \"hop_p99_ms\": %.2f, "
+        "{\"workload\": \"W2-%s\", \"engine\": \"%s\", \"tasks\": %d, \"runs\": %d, \"ok\": %s, \"hop_p50_ms\": %.2f, \"hop_p99_ms\": %.2f, "
         "\"makespan_s\": %.3f, \"wall_s\": %.3f, \"baseline_fork_exec_per_s\": %.0f, "
-        "\"baseline_sqlite_commits_per_s\": %.0f}\n",
-        shell ? "shell" : "noop", chain, runs, all_ok ? "true" : "false", median(p50), median(p99), median(makespan),
+        "\"baseline_%s_commits_per_s\": %.0f}\n",
+        shell ? "shell" : "noop", engine, chain, runs, all_ok ? "true" : "false", median(p50), median(p99), median(makespan),
         median(wall),
-        fork_rate, commit_rate);
+        fork_rate, engine, commit_rate);
     rc |= all_ok ? 0 : 1;
   }
   return rc;

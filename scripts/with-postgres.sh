@@ -4,6 +4,7 @@
 # folder), a database `baton_test`; BATON_TEST_PG_URL names it for the
 # command. The cluster is stopped (by its pid file) and removed afterwards,
 # whatever the command's outcome; the command's exit code is returned.
+# BATON_PG_DURABLE=1 keeps fsync on (for benchmarks); tests run without it.
 # Usage: scripts/with-postgres.sh COMMAND [ARGS...]
 set -euo pipefail
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -28,11 +29,13 @@ trap stop EXIT
 
 "${as_owner[@]}" "$bin/initdb" -D "$dir/data" -U baton --auth=trust --no-sync -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
   || { cat "$dir/initdb.log" >&2; exit 1; }
+durability="-c fsync=off -c full_page_writes=off"
+[ "${BATON_PG_DURABLE:-0}" = 1 ] && durability=""
 port=""
 for _ in $(seq 1 20); do
   candidate=$((20000 + RANDOM % 20000))
   if "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-      -o "-c listen_addresses=127.0.0.1 -p $candidate -k $dir -c fsync=off -c full_page_writes=off -c max_connections=200" \
+      -o "-c listen_addresses=127.0.0.1 -p $candidate -k $dir $durability -c max_connections=200" \
       start >/dev/null 2>&1; then
     port=$candidate
     break
