@@ -371,7 +371,27 @@ TEST_CASE("a write batch lands whole; checkpoints are fenced by the attempt toke
     CHECK((*tries)[0].state == TaskState::success);
     CHECK((*tries)[0].exit_code == 0);
 
+    // Text of any shape comes back as it went in; a later row of the same
+    // task instance in one batch wins.
+    b = {};
+    a.reason = std::string("he said \"x\\y\" {a,b} NULL \u00fc ''");
+    a.output = R"({"k": "v,{}\"", "n": null})";
+    a.exit_code = 3;
+    TaskInstanceRecord earlier = a;
+    earlier.reason = "overwritten";
+    b.task_instances = {earlier, a};
+    REQUIRE(s.apply(b).ok());
+    tis = s.list_task_instances(c->run.pk);
+    CHECK((*tis)[0].reason == a.reason);
+    CHECK((*tis)[0].output == a.output);
+    CHECK((*tis)[0].exit_code == 3);
+    CHECK_FALSE((*tis)[0].heartbeat_at.has_value());
+
     CHECK_FALSE(s.load_checkpoint(a.id)->has_value());
+    // Checkpoints are bytes: NUL and non-UTF-8 included.
+    std::string raw("a\0b\xff\xfe", 5);
+    REQUIRE(s.save_checkpoint(a.id, "tok-1", raw).ok());
+    CHECK(s.load_checkpoint(a.id)->value() == raw);
     REQUIRE(s.save_checkpoint(a.id, "tok-1", "row 500").ok());
     CHECK(s.load_checkpoint(a.id)->value() == "row 500");
     auto stale = s.save_checkpoint(a.id, "tok-0", "row 1");

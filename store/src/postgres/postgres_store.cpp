@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -67,6 +68,50 @@ class Params {
   std::vector<std::optional<std::string>> vals_;
   bool bad_ = false;
 };
+
+// One column of many rows as a PostgreSQL array literal ({"a",NULL,"b"}),
+// bound as one parameter and taken apart by unnest(): a whole batch of rows
+// in one statement and one round trip.
+class Column {
+ public:
+  void add(const std::optional<std::string>& v) {
+    text_ += text_.empty() ? "{" : ",";
+    if (!v) {
+      text_ += "NULL";
+      return;
+    }
+    text_ += '"';
+    for (char c : *v) {
+      if (c == '"' || c == '\\') text_ += '\\';
+      text_ += c;
+    }
+    text_ += '"';
+  }
+  void add(const std::string& v) { add(std::optional<std::string>(v)); }
+  void add(long long v) { add(std::to_string(v)); }
+  void add(int v) { add(std::to_string(v)); }
+  void add(const std::optional<long long>& v) { add(v ? std::optional<std::string>(std::to_string(*v)) : std::nullopt); }
+  void add(const std::optional<int>& v) { add(v ? std::optional<std::string>(std::to_string(*v)) : std::nullopt); }
+  void add(TimePoint t) { add(us(t)); }
+  void add(const std::optional<TimePoint>& t) { add(t ? std::optional<long long>(us(*t)) : std::nullopt); }
+  std::string text() const { return text_.empty() ? "{}" : text_ + "}"; }
+
+ private:
+  std::string text_;
+};
+
+// The last of each key only (a statement may not touch one row twice).
+template <class T, class Key>
+std::vector<const T*> last_per_key(const std::vector<T>& rows, Key key) {
+  std::map<decltype(key(rows[0])), size_t> last;
+  for (size_t i = 0; i < rows.size(); ++i) last[key(rows[i])] = i;
+  std::vector<size_t> keep;
+  for (auto& [_, i] : last) keep.push_back(i);
+  std::sort(keep.begin(), keep.end());
+  std::vector<const T*> out;
+  for (size_t i : keep) out.push_back(&rows[i]);
+  return out;
+}
 
 template <class... A>
 Params params(const A&... a) {
@@ -554,11 +599,8 @@ class PostgresStore final : public Store {
                                           : "with id " + run.run_id)};
       }
       c.run.pk = (*ins)[0][0].as<long long>();
-      for (auto ti : tis) {
-        ti.run_pk = c.run.pk;
-        if (auto s = insert_ti(t, ti); !s) return s.error();
-        c.task_instances.push_back(std::move(ti));
-      }
+      c.task_instances = tis;
+      if (auto s = insert_tis(t, c.run.pk, c.task_instances); !s) return s.error();
       if (run.run_type == "manual" || run.run_type == "dataset") {
         json details = {{"run_id", run.run_id}, {"logical_date", format_utc(run.logical_date)},
                         {"params", json::parse(run.params, nullptr, false)}};
@@ -613,12 +655,8 @@ class PostgresStore final : public Store {
   Result<std::vector<TaskInstanceRecord>> add_task_instances(long long run_pk,
                                                             const std::vector<TaskInstanceRecord>& tis) override {
     return write([&](pqxx::work& t) -> Result<std::vector<TaskInstanceRecord>> {
-      std::vector<TaskInstanceRecord> out;
-      for (auto ti : tis) {
-        ti.run_pk = run_pk;
-        if (auto s = insert_ti(t, ti); !s) return s.error();
-        out.push_back(std::move(ti));
-      }
+      std::vector<TaskInstanceRecord> out = tis;
+      if (auto s = insert_tis(t, run_pk, out); !s) return s.error();
       return out;
     });
   }
@@ -673,29 +711,10 @@ class PostgresStore final : public Store {
                                  run.pk));
             !r)
           return r.error();
-      for (auto& x : b.task_instances)
-        if (auto r = exec(t,
-                          "UPDATE task_instances SET state = $2, try_number = $3, max_tries = $4, ready_at = $5, "
-                          "wake_at = $6, started_at = $7, ended_at = $8, worker = $9, attempt_token = $10, "
-                          "exit_code = $11, reason = $12, heartbeat_at = $13, last_activity_at = $14, output = $15 "
-                          "WHERE id = $1",
-                          params(x.id, std::string(to_string(x.state)), x.try_number, x.max_tries, x.ready_at,
-                                 x.wake_at, x.started_at, x.ended_at, x.worker, x.attempt_token, x.exit_code,
-                                 x.reason, x.heartbeat_at, x.last_activity_at, x.output));
-            !r)
-          return r.error();
-      for (auto& x : b.tries)
-        if (auto r = exec(t,
-                          "INSERT INTO task_tries (ti_id, try_number, state, worker, attempt_token, queued_at, "
-                          "started_at, ended_at, exit_code, reason, log_path, log_bytes) VALUES ($1, $2, $3, $4, $5, "
-                          "$6, $7, $8, $9, $10, $11, $12) ON CONFLICT (ti_id, try_number) DO UPDATE SET state = $3, "
-                          "worker = $4, attempt_token = $5, queued_at = $6, started_at = $7, ended_at = $8, "
-                          "exit_code = $9, reason = $10, log_path = $11, log_bytes = $12",
-                          params(x.ti_id, x.try_number, std::string(to_string(x.state)), x.worker, x.attempt_token,
-                                 x.queued_at, x.started_at, x.ended_at, x.exit_code, x.reason, x.log_path,
-                                 x.log_bytes));
-            !r)
-          return r.error();
+      if (!b.task_instances.empty())
+        if (auto r = update_tis(t, b.task_instances); !r) return r.error();
+      if (!b.tries.empty())
+        if (auto r = upsert_tries(t, b.tries); !r) return r.error();
       for (auto& [dag_id, tick] : b.last_ticks)
         if (auto r = exec(t,
                           "UPDATE dags SET last_tick = $1 WHERE dag_id = $2 AND (last_tick IS NULL OR last_tick < $1)",
@@ -989,15 +1008,108 @@ class PostgresStore final : public Store {
     return out;
   }
 
-  Status insert_ti(pqxx::transaction_base& t, TaskInstanceRecord& x) {
+  // Every task instance row of a batch in one statement.
+  Status update_tis(pqxx::transaction_base& t, const std::vector<TaskInstanceRecord>& rows) {
+    Column id, state, try_number, max_tries, ready_at, wake_at, started_at, ended_at, worker, token, exit_code, reason,
+        heartbeat_at, activity_at, output;
+    for (const TaskInstanceRecord* x : last_per_key(rows, [](const TaskInstanceRecord& r) { return r.id; })) {
+      id.add(x->id);
+      state.add(std::string(to_string(x->state)));
+      try_number.add(x->try_number);
+      max_tries.add(x->max_tries);
+      ready_at.add(x->ready_at);
+      wake_at.add(x->wake_at);
+      started_at.add(x->started_at);
+      ended_at.add(x->ended_at);
+      worker.add(x->worker);
+      token.add(x->attempt_token);
+      exit_code.add(x->exit_code);
+      reason.add(x->reason);
+      heartbeat_at.add(x->heartbeat_at);
+      activity_at.add(x->last_activity_at);
+      output.add(x->output);
+    }
+    auto r = exec(t,
+                  "UPDATE task_instances AS t SET state = v.state, try_number = v.try_number, max_tries = v.max_tries, "
+                  "ready_at = v.ready_at, wake_at = v.wake_at, started_at = v.started_at, ended_at = v.ended_at, "
+                  "worker = v.worker, attempt_token = v.attempt_token, exit_code = v.exit_code, reason = v.reason, "
+                  "heartbeat_at = v.heartbeat_at, last_activity_at = v.last_activity_at, output = v.output "
+                  "FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::bigint[], $6::bigint[], "
+                  "$7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::int[], $12::text[], $13::bigint[], "
+                  "$14::bigint[], $15::text[]) AS v(id, state, try_number, max_tries, ready_at, wake_at, started_at, "
+                  "ended_at, worker, attempt_token, exit_code, reason, heartbeat_at, last_activity_at, output) "
+                  "WHERE t.id = v.id",
+                  params(id.text(), state.text(), try_number.text(), max_tries.text(), ready_at.text(), wake_at.text(),
+                         started_at.text(), ended_at.text(), worker.text(), token.text(), exit_code.text(),
+                         reason.text(), heartbeat_at.text(), activity_at.text(), output.text()));
+    if (!r) return r.error();
+    return {};
+  }
+
+  Status upsert_tries(pqxx::transaction_base& t, const std::vector<TryRecord>& rows) {
+    Column ti_id, try_number, state, worker, token, queued_at, started_at, ended_at, exit_code, reason, log_path,
+        log_bytes;
+    for (const TryRecord* x :
+         last_per_key(rows, [](const TryRecord& r) { return std::make_pair(r.ti_id, r.try_number); })) {
+      ti_id.add(x->ti_id);
+      try_number.add(x->try_number);
+      state.add(std::string(to_string(x->state)));
+      worker.add(x->worker);
+      token.add(x->attempt_token);
+      queued_at.add(x->queued_at);
+      started_at.add(x->started_at);
+      ended_at.add(x->ended_at);
+      exit_code.add(x->exit_code);
+      reason.add(x->reason);
+      log_path.add(x->log_path);
+      log_bytes.add(x->log_bytes);
+    }
+    auto r = exec(t,
+                  "INSERT INTO task_tries (ti_id, try_number, state, worker, attempt_token, queued_at, started_at, "
+                  "ended_at, exit_code, reason, log_path, log_bytes) SELECT * FROM unnest($1::bigint[], $2::int[], "
+                  "$3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::int[], "
+                  "$10::text[], $11::text[], $12::bigint[]) ON CONFLICT (ti_id, try_number) DO UPDATE SET "
+                  "state = excluded.state, worker = excluded.worker, attempt_token = excluded.attempt_token, "
+                  "queued_at = excluded.queued_at, started_at = excluded.started_at, ended_at = excluded.ended_at, "
+                  "exit_code = excluded.exit_code, reason = excluded.reason, log_path = excluded.log_path, "
+                  "log_bytes = excluded.log_bytes",
+                  params(ti_id.text(), try_number.text(), state.text(), worker.text(), token.text(), queued_at.text(),
+                         started_at.text(), ended_at.text(), exit_code.text(), reason.text(), log_path.text(),
+                         log_bytes.text()));
+    if (!r) return r.error();
+    return {};
+  }
+
+  // New task instances of one run in one statement; ids filled in.
+  Status insert_tis(pqxx::transaction_base& t, long long run_pk, std::vector<TaskInstanceRecord>& rows) {
+    if (rows.empty()) return {};
+    Column task_id, map_index, state, try_number, max_tries, queue, pool, pool_slots, priority, ready_at, wake_at;
+    for (auto& x : rows) {
+      x.run_pk = run_pk;
+      task_id.add(x.task_id);
+      map_index.add(x.map_index);
+      state.add(std::string(to_string(x.state)));
+      try_number.add(x.try_number);
+      max_tries.add(x.max_tries);
+      queue.add(x.queue);
+      pool.add(x.pool);
+      pool_slots.add(x.pool_slots);
+      priority.add(x.priority);
+      ready_at.add(x.ready_at);
+      wake_at.add(x.wake_at);
+    }
     auto r = exec(t,
                   "INSERT INTO task_instances (run_pk, task_id, map_index, state, try_number, max_tries, queue, pool, "
-                  "pool_slots, priority, ready_at, wake_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-                  "RETURNING id",
-                  params(x.run_pk, x.task_id, x.map_index, std::string(to_string(x.state)), x.try_number, x.max_tries,
-                         x.queue, x.pool, x.pool_slots, x.priority, x.ready_at, x.wake_at));
+                  "pool_slots, priority, ready_at, wake_at) SELECT $1, * FROM unnest($2::text[], $3::int[], "
+                  "$4::text[], $5::int[], $6::int[], $7::text[], $8::text[], $9::int[], $10::int[], $11::bigint[], "
+                  "$12::bigint[]) RETURNING id, task_id, map_index",
+                  params(run_pk, task_id.text(), map_index.text(), state.text(), try_number.text(), max_tries.text(),
+                         queue.text(), pool.text(), pool_slots.text(), priority.text(), ready_at.text(),
+                         wake_at.text()));
     if (!r) return r.error();
-    x.id = (*r)[0][0].as<long long>();
+    std::map<std::pair<std::string, int>, long long> ids;
+    for (auto row : *r) ids[{row[1].c_str(), row[2].as<int>()}] = row[0].as<long long>();
+    for (auto& x : rows) x.id = ids.at({x.task_id, x.map_index});
     return {};
   }
 
