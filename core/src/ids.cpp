@@ -15,6 +15,19 @@ bool id_shape(std::string_view s, bool underscore_first) {
 }  // namespace
 
 bool is_valid_dag_id(std::string_view s) { return id_shape(s, false); }
+
+std::uint64_t stable_hash(std::string_view s) {
+  std::uint64_t h = 14695981039346656037ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+int partition_of(std::string_view dag_id, int partitions) {
+  return static_cast<int>(stable_hash(dag_id) % static_cast<std::uint64_t>(partitions));
+}
 bool is_valid_task_id(std::string_view s) { return id_shape(s, true); }
 
 int edit_distance(std::string_view a, std::string_view b) {

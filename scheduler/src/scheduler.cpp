@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "baton/core/duration.h"
+#include "baton/core/ids.h"
 #include "baton/core/random.h"
 #include "baton/dsl/dag_folder.h"
 #include "baton/dsl/template.h"
@@ -48,12 +49,7 @@ std::string make_run_id(const std::string& run_type, TimePoint logical_date, boo
 
 namespace {
 
-constexpr int kPartitions = 64;
 const TimePoint kMinInstant{Duration(-62135596800LL * 1000000)};  // 0001-01-01
-
-int partition_of(const std::string& dag_id) {
-  return static_cast<int>(std::hash<std::string>{}(dag_id) % kPartitions);
-}
 
 struct DagEntry {
   std::string dag_id;

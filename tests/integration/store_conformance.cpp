@@ -443,3 +443,60 @@ TEST_CASE("two processes on one database: one run per interval, one unbroken aud
     }
   }
 }
+
+TEST_CASE("members and partitions: leases, owners, epochs bumped only on a move; stale writes refused") {
+  each_store([](Store& s, FakeClock& clock) {
+    MemberRecord m{"s1", "host-a", 101, clock.now(), clock.now(), clock.now() + std::chrono::seconds(10)};
+    REQUIRE(s.heartbeat_member(m).ok());
+    clock.advance(std::chrono::seconds(3));
+    m.heartbeat_at = clock.now();
+    m.lease_expires_at = clock.now() + std::chrono::seconds(10);
+    REQUIRE(s.heartbeat_member(m).ok());
+    REQUIRE(s.heartbeat_member({"s2", "host-b", 202, clock.now(), clock.now(), clock.now()}).ok());
+    auto members = s.list_members();
+    REQUIRE(members->size() == 2);
+    CHECK((*members)[0].member_id == "s1");
+    CHECK((*members)[0].started_at == *parse_utc("2026-11-22T10:00:00Z"));  // kept across heartbeats
+    CHECK((*members)[0].lease_expires_at == *parse_utc("2026-11-22T10:00:13Z"));
+    REQUIRE(s.remove_member("s2").ok());
+    CHECK(s.list_members()->size() == 1);
+
+    CHECK(s.list_partitions()->empty());
+    auto first = s.assign_partitions({{0, "s1"}, {1, "s1"}, {2, std::nullopt}}, "s1");
+    REQUIRE(first.ok());
+    REQUIRE(first->size() == 3);
+    CHECK((*first)[0].owner == "s1");
+    CHECK((*first)[0].epoch == 1);
+    CHECK_FALSE((*first)[2].owner.has_value());
+    // Same owner again: nothing moves, no epoch changes.
+    auto same = s.assign_partitions({{0, "s1"}, {1, "s1"}}, "s1");
+    CHECK((*same)[0].epoch == 1);
+    CHECK((*same)[1].epoch == 1);
+    // Partition 1 moves to s2: its epoch is bumped; partition 0's is not.
+    auto moved = s.assign_partitions({{0, "s1"}, {1, "s2"}}, "s1");
+    CHECK((*moved)[0].epoch == 1);
+    CHECK((*moved)[1].epoch == 2);
+    CHECK((*moved)[1].owner == "s2");
+    AuditFilter f;
+    f.action = "partitions.assigned";
+    CHECK(s.list_audit(f)->size() == 2);
+
+    // A write fenced with the old epoch of partition 1 is refused whole.
+    REQUIRE(s.register_dag_version(version("d", "v1"), "default", 1, "system").ok());
+    WriteBatch stale;
+    stale.fences.push_back({1, 1});
+    stale.last_ticks.push_back({"d", *parse_utc("2026-11-21T00:00:00Z")});
+    auto refused = s.apply(stale);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().code == "stale_epoch");
+    CHECK_FALSE(s.get_dag("d")->last_tick.has_value());
+    WriteBatch current = stale;
+    current.fences = {{1, 2}, {0, 1}};
+    REQUIRE(s.apply(current).ok());
+    CHECK(s.get_dag("d")->last_tick.has_value());
+    // A partition that was never assigned is at epoch 0.
+    WriteBatch unassigned = stale;
+    unassigned.fences = {{9, 0}};
+    CHECK(s.apply(unassigned).ok());
+  });
+}

@@ -704,6 +704,17 @@ class PostgresStore final : public Store {
   Status apply(const WriteBatch& b) override {
     if (b.empty()) return {};
     return status_of(write([&](pqxx::work& t) -> Result<bool> {
+      // The share lock holds off a reassignment (an UPDATE of the row) until
+      // this transaction ends: the epoch checked is the epoch committed with.
+      for (auto& f : b.fences) {
+        auto r = exec(t, "SELECT epoch FROM partitions WHERE partition_no = $1 FOR SHARE", params(f.partition));
+        if (!r) return r.error();
+        long long now_epoch = r->empty() ? 0 : (*r)[0][0].as<long long>();
+        if (now_epoch != f.epoch)
+          return Error{"stale_epoch", "partition " + std::to_string(f.partition) + " is at epoch " +
+                                          std::to_string(now_epoch) + ", not " + std::to_string(f.epoch) +
+                                          ": it moved to another scheduler, and this write is refused"};
+      }
       for (auto& run : b.runs)
         if (auto r = exec(t, "UPDATE dag_runs SET state = $1, started_at = $2, ended_at = $3, dag_version = $4 "
                              "WHERE id = $5",
@@ -728,6 +739,67 @@ class PostgresStore final : public Store {
       }
       return true;
     }));
+  }
+
+  // ---- members and partitions ----
+
+  Status heartbeat_member(const MemberRecord& m) override {
+    return status_of(write([&](pqxx::work& t) -> Result<bool> {
+      auto r = exec(t,
+                    "INSERT INTO scheduler_members (member_id, host, pid, started_at, heartbeat_at, lease_expires_at) "
+                    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (member_id) DO UPDATE SET host = $2, pid = $3, "
+                    "heartbeat_at = $5, lease_expires_at = $6",
+                    params(m.member_id, m.host, m.pid, m.started_at, m.heartbeat_at, m.lease_expires_at));
+      if (!r) return r.error();
+      return true;
+    }));
+  }
+
+  Status remove_member(const std::string& member_id) override {
+    return status_of(write([&](pqxx::work& t) -> Result<bool> {
+      auto r = exec(t, "DELETE FROM scheduler_members WHERE member_id = $1", params(member_id));
+      if (!r) return r.error();
+      return true;
+    }));
+  }
+
+  Result<std::vector<MemberRecord>> list_members() override {
+    return read([&](pqxx::transaction_base& t) -> Result<std::vector<MemberRecord>> {
+      auto r = exec(t,
+                    "SELECT member_id, host, pid, started_at, heartbeat_at, lease_expires_at FROM scheduler_members "
+                    "ORDER BY member_id",
+                    {});
+      if (!r) return r.error();
+      std::vector<MemberRecord> out;
+      for (auto row : *r)
+        out.push_back({row[0].c_str(), row[1].c_str(), row[2].as<int>(), tp(row[3].as<long long>()),
+                       tp(row[4].as<long long>()), tp(row[5].as<long long>())});
+      return out;
+    });
+  }
+
+  Result<std::vector<PartitionRecord>> list_partitions() override {
+    return read([&](pqxx::transaction_base& t) { return partitions_in(t); });
+  }
+
+  Result<std::vector<PartitionRecord>> assign_partitions(
+      const std::vector<std::pair<int, std::optional<std::string>>>& owners, const std::string& actor) override {
+    return write([&](pqxx::work& t) -> Result<std::vector<PartitionRecord>> {
+      json moved = json::array();
+      for (auto& [p, owner] : owners) {
+        auto r = exec(t,
+                      "INSERT INTO partitions (partition_no, owner, epoch, assigned_at) VALUES ($1, $2, 1, $3) "
+                      "ON CONFLICT (partition_no) DO UPDATE SET owner = excluded.owner, epoch = partitions.epoch + 1, "
+                      "assigned_at = excluded.assigned_at WHERE partitions.owner IS DISTINCT FROM excluded.owner",
+                      params(p, owner, now()));
+        if (!r) return r.error();
+        if (r->affected_rows() > 0) moved.push_back({{"partition", p}, {"owner", owner ? json(*owner) : json(nullptr)}});
+      }
+      if (!moved.empty())
+        if (auto a = audit(t, actor, "partitions.assigned", "partitions", json{{"moved", moved}}); !a)
+          return a.error();
+      return partitions_in(t);
+    });
   }
 
   Status save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) override {
@@ -982,6 +1054,14 @@ class PostgresStore final : public Store {
         !r)
       return r.error();
     return e;
+  }
+
+  Result<std::vector<PartitionRecord>> partitions_in(pqxx::transaction_base& t) {
+    auto r = exec(t, "SELECT partition_no, owner, epoch, assigned_at FROM partitions ORDER BY partition_no", {});
+    if (!r) return r.error();
+    std::vector<PartitionRecord> out;
+    for (auto row : *r) out.push_back({row[0].as<int>(), opt_text(row[1]), row[2].as<long long>(), opt_tp(row[3])});
+    return out;
   }
 
   Result<DagRecord> dag_in(pqxx::transaction_base& t, const std::string& dag_id) {

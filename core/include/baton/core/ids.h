@@ -1,6 +1,7 @@
 // The shapes of identifiers users write (SPEC §3).
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 namespace baton {
@@ -11,6 +12,13 @@ bool is_valid_dag_id(std::string_view s);
 bool is_valid_task_id(std::string_view s);
 // Pool and queue names: like task ids.
 inline bool is_valid_name(std::string_view s) { return is_valid_task_id(s); }
+
+// DAGs are scheduled by partition (SPEC §9): a fixed number of them, a DAG's
+// partition a stable hash of its id — the same in every process and build
+// (FNV-1a, 64-bit; std::hash promises neither).
+constexpr int kPartitions = 64;
+std::uint64_t stable_hash(std::string_view s);
+int partition_of(std::string_view dag_id, int partitions = kPartitions);
 
 // Levenshtein distance, for "did you mean" hints.
 int edit_distance(std::string_view a, std::string_view b);

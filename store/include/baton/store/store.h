@@ -201,6 +201,32 @@ struct RunFilter {
   int limit = 100;
 };
 
+// ---- scheduler members and partitions (SPEC §9) ----
+
+struct MemberRecord {
+  std::string member_id;
+  std::string host;
+  int pid = 0;
+  TimePoint started_at{};
+  TimePoint heartbeat_at{};
+  TimePoint lease_expires_at{};  // dead after this, unless it heartbeats again
+};
+
+struct PartitionRecord {
+  int partition = 0;
+  std::optional<std::string> owner;
+  long long epoch = 0;  // bumped on every change of owner
+  std::optional<TimePoint> assigned_at;
+};
+
+// A write made on behalf of a partition's owner: refused (stale_epoch) unless
+// the partition still has this epoch, so a scheduler that lost a partition
+// (paused past its lease, cut off) cannot change what its new owner runs.
+struct Fence {
+  int partition = 0;
+  long long epoch = 0;
+};
+
 // Changes made in one turn of the scheduler's loop, written in one transaction.
 struct WriteBatch {
   std::vector<RunRecord> runs;                  // updated by pk: state, started_at, ended_at, dag_version
@@ -211,6 +237,7 @@ struct WriteBatch {
     std::string actor, action, target, details;  // details: a JSON object
   };
   std::vector<Audit> audit;
+  std::vector<Fence> fences;  // checked first, in the same transaction
   bool empty() const {
     return runs.empty() && task_instances.empty() && tries.empty() && last_ticks.empty() && audit.empty();
   }
@@ -287,6 +314,18 @@ class Store {
 
   // One turn of the scheduler's loop: every change in one transaction.
   virtual Status apply(const WriteBatch& batch) = 0;
+
+  // Membership: a member records itself (and renews its lease) with every
+  // heartbeat; one that misses its lease is dead. remove_member on a clean stop.
+  virtual Status heartbeat_member(const MemberRecord& m) = 0;
+  virtual Status remove_member(const std::string& member_id) = 0;
+  virtual Result<std::vector<MemberRecord>> list_members() = 0;
+  // Partitions and their owners. assign_partitions gives each listed
+  // partition its owner (none: unowned); a partition whose owner changes gets
+  // its epoch bumped, in one transaction, audited as partitions.assigned.
+  virtual Result<std::vector<PartitionRecord>> list_partitions() = 0;
+  virtual Result<std::vector<PartitionRecord>> assign_partitions(
+      const std::vector<std::pair<int, std::optional<std::string>>>& owners, const std::string& actor) = 0;
 
   // Checkpoints, fenced by the try's attempt token: a stale writer is refused.
   virtual Status save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) = 0;
