@@ -9,6 +9,7 @@
 #include <memory>
 #include <thread>
 
+#include "baton/core/ids.h"
 #include "baton/core/random.h"
 #include "baton/core/sha256.h"
 #include "baton/core/time.h"
@@ -279,8 +280,9 @@ void register_client_commands(CLI::App& app) {
           std::cout << str(j, "token") << "\n";
           return;
         }
-        if (name->empty() || name->size() > 200) {
-          std::cerr << "error: the token name must be 1 to 200 characters\n";
+        if (!is_valid_name(*name)) {
+          std::cerr << "error: invalid token name \"" << *name
+                    << "\": use 1 to 200 characters of A-Z a-z 0-9 _ . - (not starting with . or -)\n";
           throw Exit{kBadInput};
         }
         auto s = open_store_or_exit(*db);
@@ -301,7 +303,15 @@ void register_client_commands(CLI::App& app) {
       add_db(cmd, *db);
       cmd->callback([=] {
         if (db->empty()) {
-          print(*o, call_json(*o, "GET", "/api/v1/tokens?limit=1000"));
+          json all = {{"items", json::array()}, {"next_cursor", nullptr}};
+          std::string path = "/api/v1/tokens?limit=1000";
+          for (;;) {  // every page
+            json page = call_json(*o, "GET", path);
+            for (auto& t : page["items"]) all["items"].push_back(t);
+            if (!page["next_cursor"].is_string()) break;
+            path = "/api/v1/tokens?limit=1000&cursor=" + enc(page["next_cursor"].get<std::string>());
+          }
+          print(*o, all);
           return;
         }
         auto s = open_store_or_exit(*db);

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -138,8 +139,20 @@ void run_standalone(const StandaloneOptions& o) {
   if (admin_token) std::cout << "admin token: " << *admin_token << "\n";
   std::cout.flush();
 
+  // Wait for a signal; meanwhile make sure the scheduling lock is still held
+  // (on PostgreSQL it lives with a session that a server restart ends): a
+  // process that lost it must not go on scheduling beside the one that took it.
   int sig = 0;
-  sigwait(&signals, &sig);
+  timespec every{2, 0};
+  while ((sig = sigtimedwait(&signals, nullptr, &every)) < 0) {
+    if (errno != EAGAIN && errno != EINTR) continue;
+    if (auto held = (*lock)->check(); !held) {
+      std::cerr << "error: " << held.error().message << "; stopping at once (start baton again)\n";
+      server.stop();
+      sched.stop(/*immediately=*/true);
+      throw Exit{kUnreachable};
+    }
+  }
   std::cout << "stopping (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")\n";
   std::cout.flush();
   server.stop();

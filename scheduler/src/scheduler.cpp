@@ -136,6 +136,9 @@ struct Scheduler::Impl {
   // (DAG, logical date) of runs whose depends_on_past tasks changed: the next
   // run of the DAG looks at its past again, after the turn's write.
   std::set<std::pair<std::string, long long>> past_changed;
+  // Runs whose past could not be read (the store was unavailable): the
+  // next poll looks again.
+  std::set<std::pair<std::string, long long>> past_retry;
   std::set<ReadyKey> ready;       // tries for the workers
   std::set<ReadyKey> ready_noop;  // noop tasks: the loop completes them itself, with no worker
   bool dispatching = false, dispatch_again = false;
@@ -422,6 +425,8 @@ struct Scheduler::Impl {
         for (auto& t : *tis) past[t.task_id] = t.state;
       }
     }
+    if (!unreadable.empty())  // the key whose successor is this run
+      past_retry.insert({r.rec.dag_id, r.rec.logical_date.time_since_epoch().count() - 1});
     for (size_t i = 0; i < tasks.size(); ++i) {
       if (!tasks[i].depends_on_past) continue;
       std::string block;
@@ -902,6 +907,7 @@ struct Scheduler::Impl {
     scan_folder(false);
     refresh_pools();
     check_zombies();
+    past_changed.merge(past_retry);
     dispatch();
     flush();
     poll_timer.expires_after(options.folder_poll);
@@ -1279,7 +1285,7 @@ Status Scheduler::start() {
   return {};
 }
 
-void Scheduler::stop() {
+void Scheduler::stop(bool immediately) {
   Impl& m = *impl_;
   if (!m.loop_thread.joinable()) return;
   m.accepting = false;
@@ -1295,7 +1301,7 @@ void Scheduler::stop() {
   }
   m.work_cv.notify_all();
   // Running tries get the grace period, then are killed.
-  auto deadline = std::chrono::steady_clock::now() + m.options.shutdown_grace;
+  auto deadline = std::chrono::steady_clock::now() + (immediately ? Duration(0) : m.options.shutdown_grace);
   while (m.busy_workers.load() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   {

@@ -203,5 +203,18 @@ wait "$server_pid"
 rc=$?
 [ $rc -eq 0 ] && ok || bad "SIGTERM exit $rc"
 
+# PostgreSQL: the scheduling lock lives with its session; when that session
+# ends (a server restart, an operator), standalone stops at once.
+if [ "${BATON_TEST_STORE:-}" = postgres ]; then
+  start_server || bad "restart for the lock test"
+  ended=$(psql -qAt "$BATON_TEST_PG_URL" -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'baton scheduling lock'")
+  [ "$ended" -ge 1 ] && ok || bad "no advisory lock session to end"
+  for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+  wait "$server_pid"
+  rc=$?
+  [ $rc -eq 3 ] && grep -q "the session holding the scheduling lock is gone" "$work/err.log" && ok \
+    || bad "lost lock: exit $rc $(tail -3 "$work/err.log")"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

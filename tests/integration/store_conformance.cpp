@@ -387,6 +387,18 @@ TEST_CASE("a write batch lands whole; checkpoints are fenced by the attempt toke
     CHECK((*tis)[0].exit_code == 3);
     CHECK_FALSE((*tis)[0].heartbeat_at.has_value());
 
+    // Bytes a text column cannot hold (a NUL, Latin-1 quoted by an error
+    // message) never make a batch fail: PostgreSQL stores U+FFFD instead.
+    b = {};
+    a.reason = std::string("caf\xe9 \0 end", 10);
+    b.task_instances = {a};
+    REQUIRE(s.apply(b).ok());
+    tis = s.list_task_instances(c->run.pk);
+    std::string back = *(*tis)[0].reason;
+    CHECK(back.rfind("caf", 0) == 0);
+    CHECK(back.size() >= 8);
+    CHECK(back.substr(back.size() - 3) == "end");
+
     CHECK_FALSE(s.load_checkpoint(a.id)->has_value());
     // Checkpoints are bytes: NUL and non-UTF-8 included.
     std::string raw("a\0b\xff\xfe", 5);

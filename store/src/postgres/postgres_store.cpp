@@ -28,13 +28,48 @@ constexpr long long kMigrateLock = 0x6261746f6e01;  // pg_advisory_xact_lock key
 TimePoint tp(long long us) { return TimePoint(Duration(us)); }
 long long us(TimePoint t) { return t.time_since_epoch().count(); }
 
-// Positional parameters ($1, $2, ...): nullopt is NULL. Text with a NUL
-// byte cannot be passed to libpq without being cut short: it is refused.
+// PostgreSQL's text holds neither NUL bytes nor invalid UTF-8, and libpq
+// would cut a parameter short at a NUL. Rather than refuse a whole write
+// batch (and stop the scheduler) over a task's stray bytes — an error message
+// that quotes a Latin-1 output file, say — such bytes become U+FFFD.
+std::string storable(const std::string& s) {
+  auto cont = [&](size_t i) { return i < s.size() && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80; };
+  std::string out;
+  size_t i = 0, n = s.size();
+  bool clean = true;
+  for (size_t k = 0; k < n && clean; ++k) clean = static_cast<unsigned char>(s[k]) >= 0x01 && static_cast<unsigned char>(s[k]) < 0x80;
+  if (clean) return s;
+  out.reserve(n);
+  while (i < n) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = 0;
+    if (c >= 0x01 && c < 0x80) len = 1;
+    else if (c >= 0xC2 && c <= 0xDF && cont(i + 1)) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF && cont(i + 1) && cont(i + 2)) {
+      unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+      bool overlong = c == 0xE0 && c1 < 0xA0, surrogate = c == 0xED && c1 >= 0xA0;
+      len = overlong || surrogate ? 0 : 3;
+    } else if (c >= 0xF0 && c <= 0xF4 && cont(i + 1) && cont(i + 2) && cont(i + 3)) {
+      unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+      bool overlong = c == 0xF0 && c1 < 0x90, too_big = c == 0xF4 && c1 >= 0x90;
+      len = overlong || too_big ? 0 : 4;
+    }
+    if (len == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(s, i, len);
+      i += len;
+    }
+  }
+  return out;
+}
+
+// Positional parameters ($1, $2, ...): nullopt is NULL.
 class Params {
  public:
   Params& add(const std::string& v) {
-    if (v.find('\0') != std::string::npos) bad_ = true;
-    vals_.emplace_back(v);
+    vals_.emplace_back(storable(v));
     return *this;
   }
   Params& add(const char* v) { return add(std::string(v)); }
@@ -57,7 +92,6 @@ class Params {
     vals_.emplace_back(std::nullopt);
     return *this;
   }
-  bool bad() const { return bad_; }
   std::vector<const char*> pointers() const {
     std::vector<const char*> out;
     for (auto& v : vals_) out.push_back(v ? v->c_str() : nullptr);
@@ -66,7 +100,6 @@ class Params {
 
  private:
   std::vector<std::optional<std::string>> vals_;
-  bool bad_ = false;
 };
 
 // One column of many rows as a PostgreSQL array literal ({"a",NULL,"b"}),
@@ -81,7 +114,7 @@ class Column {
       return;
     }
     text_ += '"';
-    for (char c : *v) {
+    for (char c : storable(*v)) {
       if (c == '"' || c == '\\') text_ += '\\';
       text_ += c;
     }
@@ -916,8 +949,16 @@ class PostgresStore final : public Store {
       while (!first.empty() && first.front() == ' ') first.erase(first.begin());
       while (!first.empty() && first.back() == ' ') first.pop_back();
       if (!first.empty() && first.front() == '"' && first.size() >= 2) first = first.substr(1, first.size() - 2);
-      if (!first.empty() && first != "$user" && first != "public")
-        n.exec("CREATE SCHEMA IF NOT EXISTS " + n.quote_name(first));
+      // Looked up first: CREATE SCHEMA IF NOT EXISTS still needs the CREATE
+      // privilege, which a role that only runs Baton may lack.
+      auto has = [&] { return !n.exec_params("SELECT 1 FROM pg_namespace WHERE nspname = $1", first).empty(); };
+      if (!first.empty() && first != "$user" && first != "public" && !has()) {
+        try {
+          n.exec("CREATE SCHEMA IF NOT EXISTS " + n.quote_name(first));
+        } catch (const pqxx::sql_error&) {
+          if (!has()) throw;  // not a race with another process creating it
+        }
+      }
     }
     conn_ = std::move(c);
   }
@@ -981,7 +1022,6 @@ class PostgresStore final : public Store {
 
   // A prepared statement per distinct SQL text, per connection.
   Result<pqxx::result> exec(pqxx::transaction_base& t, const std::string& sql, const Params& p) {
-    if (p.bad()) return Error::invalid("text values cannot contain NUL bytes");
     auto it = prepared_.find(sql);
     if (it == prepared_.end()) {
       std::string name = "baton_" + std::to_string(prepared_.size() + 1);
@@ -1000,8 +1040,9 @@ class PostgresStore final : public Store {
   // ---- helpers inside a transaction ----
 
   Result<std::vector<MigrationInfo>> status(pqxx::transaction_base& t) {
-    t.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-           "applied_at BIGINT NOT NULL)");
+    if (t.exec("SELECT to_regclass('schema_migrations')")[0][0].is_null())
+      t.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+             "applied_at BIGINT NOT NULL)");
     std::vector<MigrationInfo> out;
     for (auto& m : postgres_migrations()) out.push_back({m.version, m.name, std::nullopt});
     auto r = t.exec("SELECT version, name, applied_at FROM schema_migrations ORDER BY version");
@@ -1236,6 +1277,18 @@ class AdvisoryLock final : public SchedulingLock {
     }
   }
 
+  // The lock lives exactly as long as its session: a lost session is a lost lock.
+  Status check() override {
+    try {
+      pqxx::nontransaction n(*conn_);
+      n.exec("SELECT 1");
+      return {};
+    } catch (const std::exception& e) {
+      std::string what = e.what();
+      return Error{"unavailable", "the session holding the scheduling lock is gone: " + what.substr(0, what.find('\n'))};
+    }
+  }
+
  private:
   std::unique_ptr<pqxx::connection> conn_;
 };
@@ -1246,6 +1299,7 @@ Result<std::unique_ptr<SchedulingLock>> acquire_postgres_scheduling_lock(const D
   try {
     auto c = std::make_unique<pqxx::connection>(url.conninfo);
     pqxx::nontransaction n(*c);
+    n.exec("SET application_name = 'baton scheduling lock'");  // for pg_stat_activity
     auto r = n.exec("SELECT pg_try_advisory_lock(hashtext('baton.scheduler:' || current_setting('search_path')))");
     if (!r[0][0].as<bool>())
       return Error{"conflict", "another baton process is already scheduling on " + url.masked() +

@@ -44,9 +44,10 @@ class Scheduler final : public Control {
   // that were running in a previous life of this process failed as
   // worker_lost), starts the loop and the workers.
   Status start();
-  // No new work; running tries get shutdown_grace to finish, then are killed
-  // and recorded as failed with reason `shutdown`; state is flushed.
-  void stop();
+  // No new work; running tries get shutdown_grace to finish (none when
+  // `immediately`), then are killed and recorded as failed with reason
+  // `shutdown`; state is flushed.
+  void stop(bool immediately = false);
 
   Result<TriggerResult> trigger(const std::string& dag_id, const TriggerRequest& request,
                                 const std::string& actor) override;

@@ -349,6 +349,8 @@ class Store {
 class SchedulingLock {
  public:
   virtual ~SchedulingLock() = default;
+  // Whether it is still held (unavailable: it was lost — stop scheduling).
+  virtual Status check() = 0;
 };
 // Errors: conflict (another process holds it; the message says so),
 // unavailable (the database cannot be reached).
