@@ -49,6 +49,8 @@ std::string expected(const ParamSpec& p) {
       return "an ISO 8601 instant such as 2026-11-22T10:00:00Z";
     case ValueType::enumeration:
       return "one of " + join(p.allowed);
+    case ValueType::string_list:
+      return "a list of strings";
   }
   return "?";
 }
@@ -229,6 +231,7 @@ struct Api::Impl {
                           .handler = [this](Call&) { return json_response(200, openapi); }});
     add_dag_routes(table, deps);
     add_resource_routes(table, deps);
+    add_backfill_routes(table, deps);
     for (auto& r : table) {
       std::regex p = path_pattern(r.path);
       routes.push_back({std::move(r), std::move(p)});
@@ -397,6 +400,7 @@ struct Api::Impl {
                                 " bytes");
         return Value(text);
       case ValueType::object:
+      case ValueType::string_list:
         return bad();
     }
     return bad();
@@ -482,6 +486,12 @@ struct Api::Impl {
         std::string s = v.get<std::string>();
         if (std::find(p.allowed.begin(), p.allowed.end(), s) == p.allowed.end()) return bad();
         return Value(std::move(s));
+      }
+      case ValueType::string_list: {
+        if (!v.is_array() || v.size() > 10000) return bad();
+        for (auto& item : v)
+          if (!item.is_string() || item.get<std::string>().size() > 200) return bad();
+        return Value(dump(v));  // as its JSON text
       }
     }
     return bad();

@@ -117,6 +117,30 @@ json schemas() {
                      {"log_bytes", integer()}});
   s["Pool"] = object({{"name", str()}, {"slots", integer()}, {"used", integer()}});
   s["Variable"] = object({{"name", str()}, {"value", str()}, {"updated_at", instant()}});
+  s["Backfill"] = object({{"id", ninteger()},
+                          {"dag_id", str()},
+                          {"from", str()},
+                          {"to", str()},
+                          {"from_at", instant()},
+                          {"to_at", instant()},
+                          {"reprocess", enumeration({"none", "failed", "all"})},
+                          {"max_active_runs", integer()},
+                          {"reverse", boolean()},
+                          {"tasks", {{"type", "array"}, {"items", str()}, {"nullable", true}}},
+                          {"downstream", boolean()},
+                          {"state", enumeration({"running", "success", "failed", "canceled", "dry_run"})},
+                          {"total", integer()},
+                          {"done", integer()},
+                          {"failed", integer()},
+                          {"next_logical_date", ninstant()},
+                          {"created_at", instant()},
+                          {"created_by", str()},
+                          {"ended_at", ninstant()},
+                          {"plan", array_of(object({{"logical_date", instant()},
+                                                    {"data_interval_end", instant()},
+                                                    {"action", enumeration({"create", "skip", "rerun"})},
+                                                    {"run_id", nstr()},
+                                                    {"reason", str()}}))}});
   s["Token"] = object({{"name", str()},
                        {"role", enumeration({"viewer", "operator", "admin", "worker"})},
                        {"created_at", instant()},
@@ -165,6 +189,8 @@ json param_schema(const ParamSpec& p) {
       return instant();
     case ValueType::enumeration:
       return enumeration(p.allowed);
+    case ValueType::string_list:
+      return array_of(str());
   }
   return str();
 }

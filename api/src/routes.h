@@ -28,7 +28,7 @@ namespace baton::api {
 // may use none of the public routes (only the worker endpoints, later).
 enum class Access { open, viewer, operator_role, admin };
 
-enum class ValueType { string, integer, boolean, object, time, enumeration };
+enum class ValueType { string, integer, boolean, object, time, enumeration, string_list };
 
 // A query parameter or a field of a JSON body.
 struct ParamSpec {
@@ -102,6 +102,7 @@ struct Deps {
 // The routes, by area (dag_routes.cpp, resource_routes.cpp).
 void add_dag_routes(std::vector<Route>& routes, const Deps& deps);
 void add_resource_routes(std::vector<Route>& routes, const Deps& deps);
+void add_backfill_routes(std::vector<Route>& routes, const Deps& deps);
 
 // The OpenAPI 3.0 document for the table (openapi.cpp).
 std::string openapi_document(const std::vector<Route>& routes);

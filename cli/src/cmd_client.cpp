@@ -4,8 +4,13 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -131,9 +136,189 @@ int wait_for_run(const ClientOptions& o, const std::string& dag, const std::stri
   }
 }
 
+// ---- backfill --wait: progress until the backfill ends ----
+
+std::atomic<bool> g_detach{false};
+extern "C" void on_sigint(int) { g_detach = true; }
+
+std::string eta_text(double seconds) {
+  if (seconds < 0 || seconds > 1e7) return "?";
+  long long s = static_cast<long long>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%lldh%02lldm", s / 3600, s / 60 % 60);
+  else if (s >= 60) std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
+  else std::snprintf(buf, sizeof buf, "%llds", s);
+  return buf;
+}
+
+// A bar on a terminal (redrawn in place), a line per change otherwise. Exit 0
+// when every run it created or reran succeeded, 1 when any did not; Ctrl-C
+// detaches (exit 130) and the backfill goes on.
+int wait_for_backfill(const ClientOptions& o, long long id) {
+  bool tty = ::isatty(2);
+  g_detach = false;
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigaction(SIGINT, &sa, nullptr);
+  auto t0 = std::chrono::steady_clock::now();
+  int first_done = -1;
+  std::string last;
+  while (true) {
+    json b = call_json(o, "GET", "/api/v1/backfills/" + std::to_string(id));
+    int total = b.value("total", 0), done = b.value("done", 0), failed = b.value("failed", 0);
+    std::string state = b.value("state", "");
+    if (first_done < 0) first_done = done;
+    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double rate = elapsed > 0.5 ? (done - first_done) / elapsed : 0;
+    std::string eta = rate > 0 ? eta_text((total - done) / rate) : "?";
+    char rate_text[32];
+    std::snprintf(rate_text, sizeof rate_text, "%.1f", rate);
+    std::string counts = std::to_string(done) + "/" + std::to_string(total) + " runs, " + std::to_string(failed) +
+                         " failed, " + rate_text + " runs/s, ETA " + eta;
+    if (tty) {
+      int width = 30, filled = total > 0 ? width * done / total : width;
+      std::cerr << "\r[" << std::string(static_cast<size_t>(filled), '#')
+                << std::string(static_cast<size_t>(width - filled), ' ') << "] " << counts << "   " << std::flush;
+    } else if (std::string line = state + ": " + std::to_string(done) + "/" + std::to_string(total) + " runs, " +
+                                  std::to_string(failed) + " failed";
+               line != last) {
+      std::cerr << "backfill " << id << " " << line << "\n";
+      last = line;
+    }
+    if (state != "running") {
+      if (tty) std::cerr << "\n";
+      std::cerr << "backfill " << id << " " << state << ": " << done << " of " << total << " runs done, " << failed
+                << " failed\n";
+      return state == "success" ? kOk : kFailed;
+    }
+    for (int i = 0; i < 10 && !g_detach; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (g_detach) {
+      std::cerr << (tty ? "\n" : "") << "detached: backfill " << id
+                << " goes on (baton backfill status " << id << ", baton backfill cancel " << id << ")\n";
+      return 130;
+    }
+  }
+}
+
 }  // namespace
 
 void register_client_commands(CLI::App& app) {
+  // backfill DAG --from --to ... | backfill list | status ID | cancel ID
+  {
+    auto* bf = app.add_subcommand("backfill", "Backfill a DAG over a range of dates, and follow or cancel backfills");
+    auto o = std::make_shared<ClientOptions>();
+    auto dag = std::make_shared<std::string>();
+    auto from = std::make_shared<std::string>();
+    auto to = std::make_shared<std::string>();
+    auto reprocess = std::make_shared<std::string>("none");
+    auto max_active = std::make_shared<int>(10);
+    auto reverse = std::make_shared<bool>(false);
+    auto tasks = std::make_shared<std::string>();
+    auto downstream = std::make_shared<bool>(false);
+    auto dry_run = std::make_shared<bool>(false);
+    auto wait = std::make_shared<bool>(false);
+    bf->add_option("dag", *dag, "the DAG to backfill");
+    bf->add_option("--from", *from, "first logical date (a date covers its whole local day), in the DAG's timezone");
+    bf->add_option("--to", *to, "last logical date, inclusive");
+    bf->add_option("--reprocess", *reprocess, "none (default): skip intervals with a run; failed; all")
+        ->check(CLI::IsMember({"none", "failed", "all"}));
+    bf->add_option("--max-active-runs", *max_active, "at most this many of its runs at once (default 10)")
+        ->check(CLI::Range(1, 1000));
+    bf->add_flag("--reverse", *reverse, "newest interval first");
+    bf->add_option("--tasks", *tasks, "limit reruns to these tasks: a,b");
+    bf->add_flag("--downstream", *downstream, "with --tasks: also what depends on them");
+    bf->add_flag("--dry-run", *dry_run, "print the plan (create, skip, rerun per interval) and change nothing");
+    bf->add_flag("--wait", *wait, "follow its progress; exit 0 if every run succeeded, 1 if any failed");
+    add_client_options(bf, *o, true);
+    bf->callback([=] {
+      if (!bf->get_subcommands().empty()) return;  // list, status, cancel
+      if (dag->empty() || from->empty() || to->empty()) {
+        std::cerr << "error: backfill needs a DAG, --from and --to (or one of: list, status ID, cancel ID)\n";
+        throw Exit{kBadInput};
+      }
+      json body = {{"dag_id", *dag}, {"from", *from}, {"to", *to}, {"reprocess", *reprocess},
+                   {"max_active_runs", *max_active}, {"reverse", *reverse}, {"downstream", *downstream},
+                   {"dry_run", *dry_run}};
+      if (!tasks->empty()) {
+        json list = json::array();
+        std::string t = *tasks;
+        for (size_t start = 0, comma; start <= t.size(); start = comma + 1) {
+          comma = t.find(',', start);
+          if (comma == std::string::npos) comma = t.size();
+          if (comma > start) list.push_back(t.substr(start, comma - start));
+        }
+        body["tasks"] = list;
+      }
+      json r = call_json(*o, "POST", "/api/v1/backfills", body.dump());
+      if (o->output == "json") {
+        std::cout << r.dump(2) << "\n";
+      } else if (*dry_run) {
+        std::vector<std::vector<std::string>> rows = {{"LOGICAL_DATE", "ACTION", "RUN", "WHY"}};
+        std::map<std::string, int> n;
+        for (auto& st : r["plan"]) {
+          rows.push_back({str(st, "logical_date"), str(st, "action"), str(st, "run_id"), str(st, "reason")});
+          ++n[st.value("action", "")];
+        }
+        print_table(rows);
+        std::cout << n["create"] << " to create, " << n["rerun"] << " to rerun, " << n["skip"] << " to skip\n";
+        return;
+      } else {
+        std::cout << r.value("id", 0LL) << "\n";
+      }
+      if (*wait && !*dry_run) throw Exit{wait_for_backfill(*o, r.value("id", 0LL))};
+    });
+    {
+      auto lo = std::make_shared<ClientOptions>();
+      auto ldag = std::make_shared<std::string>();
+      auto* cmd = bf->add_subcommand("list", "Backfills, newest first");
+      cmd->add_option("--dag", *ldag, "only this DAG's");
+      add_client_options(cmd, *lo, true);
+      cmd->callback([=] {
+        json j = call_json(*lo, "GET", "/api/v1/backfills?limit=1000" + (ldag->empty() ? "" : "&dag_id=" + enc(*ldag)));
+        if (lo->output == "json") {
+          std::cout << j.dump(2) << "\n";
+          return;
+        }
+        std::vector<std::vector<std::string>> rows = {{"ID", "DAG", "FROM", "TO", "STATE", "DONE", "FAILED", "TOTAL"}};
+        for (auto& b : j["items"])
+          rows.push_back({str(b, "id"), str(b, "dag_id"), str(b, "from"), str(b, "to"), str(b, "state"), str(b, "done"),
+                          str(b, "failed"), str(b, "total")});
+        print_table(rows);
+      });
+    }
+    {
+      auto so = std::make_shared<ClientOptions>();
+      auto id = std::make_shared<long long>(0);
+      auto swait = std::make_shared<bool>(false);
+      auto* cmd = bf->add_subcommand("status", "One backfill's progress");
+      cmd->add_option("id", *id, "backfill id")->required();
+      cmd->add_flag("--wait", *swait, "follow it until it ends");
+      add_client_options(cmd, *so, true);
+      cmd->callback([=] {
+        if (*swait) throw Exit{wait_for_backfill(*so, *id)};
+        json b = call_json(*so, "GET", "/api/v1/backfills/" + std::to_string(*id));
+        if (so->output == "json") {
+          std::cout << b.dump(2) << "\n";
+          return;
+        }
+        std::cout << "backfill " << *id << " of " << str(b, "dag_id") << " from " << str(b, "from") << " to "
+                  << str(b, "to") << ": " << str(b, "state") << ", " << str(b, "done") << "/" << str(b, "total")
+                  << " runs, " << str(b, "failed") << " failed\n";
+      });
+    }
+    {
+      auto co = std::make_shared<ClientOptions>();
+      auto id = std::make_shared<long long>(0);
+      auto* cmd = bf->add_subcommand("cancel", "Cancel a backfill and every run of it still going");
+      cmd->add_option("id", *id, "backfill id")->required();
+      add_client_options(cmd, *co, false);
+      cmd->callback([=] {
+        call(*co, "POST", "/api/v1/backfills/" + std::to_string(*id) + "/cancel");
+        std::cout << "canceled backfill " << *id << "\n";
+      });
+    }
+  }
+
   // trigger
   {
     auto o = std::make_shared<ClientOptions>();

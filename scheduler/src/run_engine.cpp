@@ -233,13 +233,20 @@ std::vector<Transition> RunEngine::cancel() {
 }
 
 Result<std::vector<Transition>> RunEngine::clear(const std::string& task_id, bool downstream) {
-  int root = graph_->index_of(task_id);
-  if (root < 0) return Error::not_found("no task \"" + task_id + "\" in DAG " + graph_->dag_id());
-  // The task and, if asked, everything downstream of it.
-  std::vector<int> targets = {root};
-  if (downstream) {
-    std::vector<char> seen(tis_.size(), 0);
+  return clear(std::vector<std::string>{task_id}, downstream);
+}
+
+Result<std::vector<Transition>> RunEngine::clear(const std::vector<std::string>& task_ids, bool downstream) {
+  // The tasks and, if asked, everything downstream of them.
+  std::vector<int> targets;
+  std::vector<char> seen(tis_.size(), 0);
+  for (auto& id : task_ids) {
+    int root = graph_->index_of(id);
+    if (root < 0) return Error::not_found("no task \"" + id + "\" in DAG " + graph_->dag_id());
+    if (!seen[static_cast<size_t>(root)]) targets.push_back(root);
     seen[static_cast<size_t>(root)] = 1;
+  }
+  if (downstream) {
     for (size_t k = 0; k < targets.size(); ++k)
       for (int d : graph_->downstream(targets[k]))
         if (!seen[static_cast<size_t>(d)]) {

@@ -62,6 +62,16 @@ struct DagEntry {
   int running_tasks = 0;  // queued + running task instances (max_active_tasks)
 };
 
+// A backfill being carried out: its plan's steps still to take up, and the
+// runs it created or reran that have not finished.
+struct ActiveBackfill {
+  store::BackfillRecord rec;
+  std::vector<BackfillStep> todo;
+  size_t next = 0;
+  std::set<long long> active;
+  std::vector<std::string> tasks;  // a rerun's tasks (empty: per reprocess mode)
+};
+
 struct ActiveRun {
   store::RunRecord rec;
   dsl::DagGraphPtr graph;
@@ -128,6 +138,7 @@ struct Scheduler::Impl {
   std::map<std::string, DagEntry> dags;
   std::map<std::string, std::pair<long long, long long>> file_stamps;  // path -> (mtime ns, size)
   std::map<long long, ActiveRun> runs;
+  std::map<long long, ActiveBackfill> backfills;  // running ones, by id
   // The active runs of each DAG by (logical date, pk): max_active_runs,
   // start order and depends_on_past without a pass over every run.
   std::map<std::string, std::set<std::pair<long long, long long>>> runs_by_dag;
@@ -227,6 +238,7 @@ struct Scheduler::Impl {
       keep_last(batch.runs, [](const store::RunRecord& r) { return r.pk; });
       keep_last(batch.task_instances, [](const store::TaskInstanceRecord& t) { return t.id; });
       keep_last(batch.tries, [](const store::TryRecord& t) { return std::make_pair(t.ti_id, t.try_number); });
+      keep_last(batch.backfills, [](const store::BackfillRecord& b) { return b.id; });
       auto s = store.apply(batch);
       if (!s) s = store.apply(batch);  // once more: a busy database
       if (!s) {
@@ -547,13 +559,16 @@ struct Scheduler::Impl {
     auto dit = dags.find(dag_id);
     int limit = dit != dags.end() && dit->second.graph ? dit->second.graph->spec().max_active_runs : 16;
     int running = 0;
-    std::vector<ActiveRun*> queued;  // oldest first: runs_by_dag is ordered by logical date
+    // Oldest first (runs_by_dag is ordered by logical date), live runs
+    // before a backfill's: backfills yield when run places are scarce.
+    std::vector<ActiveRun*> queued, queued_backfill;
     if (auto it = runs_by_dag.find(dag_id); it != runs_by_dag.end())
       for (auto& [_, pk] : it->second) {
         ActiveRun& r = runs.at(pk);
         if (r.engine->state() == RunState::running) ++running;
-        if (r.engine->state() == RunState::queued) queued.push_back(&r);
+        if (r.engine->state() == RunState::queued) (r.rec.backfill_id ? queued_backfill : queued).push_back(&r);
       }
+    queued.insert(queued.end(), queued_backfill.begin(), queued_backfill.end());
     std::vector<long long> ended;
     for (ActiveRun* r : queued) {
       if (running >= limit) break;
@@ -562,7 +577,10 @@ struct Scheduler::Impl {
       if (is_finished(r->engine->state())) ended.push_back(r->rec.pk);  // e.g. every root skipped
     }
     if (ended.empty()) return;
-    for (long long pk : ended) drop_run(pk);
+    for (long long pk : ended) {
+      run_ended(runs.at(pk));
+      drop_run(pk);
+    }
     // Plan again on a later turn: no recursion however many runs end at once.
     asio::post(io, [this, dag_id] {
       auto d = dags.find(dag_id);
@@ -638,7 +656,7 @@ struct Scheduler::Impl {
   }
 
   ReadyKey ready_key(const ActiveRun& r, int ti) const {
-    return ReadyKey{r.rec.run_type == "backfill" ? 1 : 0, -r.tis[static_cast<size_t>(ti)].priority,
+    return ReadyKey{r.rec.run_type == "backfill" || r.rec.backfill_id ? 1 : 0, -r.tis[static_cast<size_t>(ti)].priority,
                     r.rec.logical_date.time_since_epoch().count(), r.rec.pk, ti};
   }
 
@@ -661,6 +679,7 @@ struct Scheduler::Impl {
     std::string dag_id = r.rec.dag_id;
     if (is_finished(r.engine->state())) {
       log->info("run {} {} {}", dag_id, r.rec.run_id, to_string(r.engine->state()));
+      run_ended(r);
       drop_run(r.rec.pk);
       start_runs(dag_id);
       auto d = dags.find(dag_id);
@@ -1181,6 +1200,212 @@ struct Scheduler::Impl {
     return f;
   }
 
+  // ================= backfills =================
+
+  // The instants a backfill's bounds stand for, in the DAG's timezone: a
+  // date covers its whole local day.
+  Result<std::pair<TimePoint, TimePoint>> backfill_bounds(const dsl::DagGraph& g, const std::string& from,
+                                                          const std::string& to) {
+    TimeZone zone = g.schedule().zone();
+    if (g.schedule().kind() != Schedule::Kind::cron)
+      if (auto z = TimeZone::find(g.spec().timezone)) zone = *z;
+    auto f = parse_date_time(from);
+    if (!f) return Error::invalid("from: " + f.error().message);
+    auto t = parse_date_time(to);
+    if (!t) return Error::invalid("to: " + t.error().message);
+    TimePoint from_at = zone.resolve(*f);
+    TimePoint to_at;
+    if (!t->absolute && !t->local.has_time) {
+      DateTimeText next_day = *t;
+      int y, m, d;
+      civil_from_days(days_from_civil(t->local.year, t->local.month, t->local.day) + 1, y, m, d);
+      next_day.local.year = y;
+      next_day.local.month = m;
+      next_day.local.day = d;
+      to_at = zone.resolve(next_day) - Duration(1);
+    } else {
+      to_at = zone.resolve(*t);
+    }
+    if (to_at < from_at) return Error::invalid("to (" + to + ") is before from (" + from + ")");
+    return std::make_pair(from_at, to_at);
+  }
+
+  // Interval by interval, what a backfill does (SPEC §7). Only intervals that
+  // are over are taken: a backfill does not run the future.
+  Result<std::vector<BackfillStep>> plan_backfill(const dsl::DagGraph& g, const store::BackfillRecord& b) {
+    constexpr size_t kMaxIntervals = 100000;
+    const Schedule& s = g.schedule();
+    auto existing = store.runs_between(g.dag_id(), b.from_at, b.to_at);
+    if (!existing) return existing.error();
+    std::map<long long, const store::RunRecord*> by_date;  // the interval's own run: scheduled or backfill
+    for (auto& r : *existing)
+      if (r.run_type == "scheduled" || r.run_type == "backfill") by_date[r.logical_date.time_since_epoch().count()] = &r;
+    std::vector<BackfillStep> plan;
+    TimePoint now = clock.now();
+    for (auto t = s.next_tick(b.from_at - Duration(1)); t && *t <= b.to_at; t = s.next_tick(*t)) {
+      auto end = s.next_tick(*t);
+      if (!end) break;
+      BackfillStep step{*t, *end, "create", std::nullopt, ""};
+      if (*end > now) {
+        step.action = "skip";
+        step.reason = "the interval is not over yet";
+        plan.push_back(step);
+        break;
+      }
+      if (plan.size() >= kMaxIntervals)
+        return Error::invalid("the range holds more than " + std::to_string(kMaxIntervals) + " intervals: split it");
+      if (auto it = by_date.find(t->time_since_epoch().count()); it != by_date.end()) {
+        const store::RunRecord& run = *it->second;
+        step.run_id = run.run_id;
+        bool finished = is_finished(run.state);
+        if (b.reprocess == "all" && finished) {
+          step.action = "rerun";
+        } else if (b.reprocess == "failed" && run.state == RunState::failed) {
+          step.action = "rerun";
+        } else {
+          step.action = "skip";
+          step.reason = !finished ? std::string("its run is ") + to_string(run.state)
+                                  : std::string("it has a run (") + to_string(run.state) + ")";
+        }
+      }
+      plan.push_back(step);
+    }
+    if (b.reverse) std::reverse(plan.begin(), plan.end());
+    return plan;
+  }
+
+  static int steps_to_do(const std::vector<BackfillStep>& plan) {
+    int n = 0;
+    for (auto& st : plan) n += st.action != "skip";
+    return n;
+  }
+
+  // Takes up steps while the backfill has places for runs; ends it when
+  // every step is taken and every run finished.
+  void advance(ActiveBackfill& bf) {
+    auto& b = bf.rec;
+    while (b.state == "running" && !stopping && bf.active.size() < static_cast<size_t>(b.max_active_runs) &&
+           bf.next < bf.todo.size()) {
+      const BackfillStep step = bf.todo[bf.next++];
+      if (step.action == "skip") continue;
+      if (!take_up(bf, step)) --b.total;  // taken by something else meanwhile: not this backfill's
+    }
+    b.cursor_at.reset();
+    for (size_t k = bf.next; k < bf.todo.size() && !b.cursor_at; ++k)
+      if (bf.todo[k].action != "skip") b.cursor_at = bf.todo[k].logical_date;
+    if (b.state == "running" && !b.cursor_at && bf.active.empty()) {
+      b.state = b.failed > 0 ? "failed" : "success";
+      b.ended_at = clock.now();
+      log->info("backfill {} of {} {}: {} runs, {} failed", b.id, b.dag_id, b.state, b.done, b.failed);
+    }
+    batch.backfills.push_back(b);
+    if (b.state != "running") backfills.erase(b.id);
+  }
+
+  bool take_up(ActiveBackfill& bf, const BackfillStep& step) {
+    auto& b = bf.rec;
+    auto d = dags.find(b.dag_id);
+    if (d == dags.end() || !d->second.graph) return false;
+    if (step.action == "create") {
+      store::RunRecord r;
+      r.dag_id = b.dag_id;
+      r.run_type = "backfill";
+      r.run_id = make_run_id("backfill", step.logical_date, false);
+      r.logical_date = r.data_interval_start = step.logical_date;
+      r.data_interval_end = step.data_interval_end;
+      r.params = d->second.graph->spec().params_json;
+      r.dag_version = d->second.graph->hash();
+      r.backfill_id = b.id;
+      r.created_by = b.created_by;
+      auto c = store.create_run(r, task_instances_for(*d->second.graph), b.created_by);
+      if (!c) {
+        // conflict: the schedule, catchup or another backfill made the interval's run first.
+        if (c.error().code != "conflict") log->error("backfill {}: {}", b.id, c.error().message);
+        return false;
+      }
+      bf.active.insert(c->run.pk);
+      adopt(c->run, d->second.graph, c->task_instances);
+      return true;
+    }
+    // rerun: clear the run's tasks (failed ones, all, or the chosen ones).
+    Error err;
+    ActiveRun* r = revive(b.dag_id, *step.run_id, false, err);
+    if (!r) return false;
+    if (!is_finished(r->engine->state())) return false;  // in progress: not ours to rerun
+    std::vector<std::string> targets = bf.tasks;
+    if (targets.empty())
+      for (size_t i = 0; i < r->tis.size(); ++i) {
+        TaskState st = r->engine->instances()[i].state;
+        if (b.reprocess == "all" || st == TaskState::failed || st == TaskState::upstream_failed ||
+            st == TaskState::canceled)
+          targets.push_back(r->tis[i].task_id);
+      }
+    auto t = r->engine->clear(targets, b.downstream);
+    if (!t || targets.empty()) {
+      if (is_finished(r->engine->state())) drop_run(r->rec.pk);
+      return false;
+    }
+    r->rec.backfill_id = b.id;  // before its tasks are ready: it yields to live runs while it reruns
+    apply_transitions(*r, *t);
+    batch.runs.push_back(r->rec);
+    bf.active.insert(r->rec.pk);
+    settle(*r);
+    return true;
+  }
+
+  // A run ended: if a backfill waits for it, count it and take up more.
+  void run_ended(const ActiveRun& r) {
+    if (!r.rec.backfill_id) return;
+    auto it = backfills.find(*r.rec.backfill_id);
+    if (it == backfills.end() || !it->second.active.erase(r.rec.pk)) return;
+    ActiveBackfill& bf = it->second;
+    ++bf.rec.done;
+    if (r.engine->state() != RunState::success) ++bf.rec.failed;
+    batch.backfills.push_back(bf.rec);  // counted in the same write as the run's end
+    // Not from inside settle(): the next runs start on a turn of their own.
+    long long id = bf.rec.id;
+    asio::post(io, [this, id] {
+      if (auto b = backfills.find(id); b != backfills.end()) {
+        advance(b->second);
+        dispatch();
+      }
+      request_flush();
+    });
+  }
+
+  // At start: running backfills come back with the steps left after their cursor.
+  void recover_backfills() {
+    auto list = store.list_backfills(std::nullopt, true, 0, 100000);
+    if (!list) {
+      log->error("recovery of backfills: {}", list.error().message);
+      return;
+    }
+    for (auto& b : *list) {
+      auto d = dags.find(b.dag_id);
+      if (d == dags.end() || !d->second.graph) continue;
+      ActiveBackfill bf;
+      bf.rec = b;
+      if (b.tasks) {
+        json t = json::parse(*b.tasks, nullptr, false);
+        if (t.is_array())
+          for (auto& x : t) bf.tasks.push_back(x.get<std::string>());
+      }
+      for (auto& [pk, run] : runs)
+        if (run.rec.backfill_id == b.id) bf.active.insert(pk);
+      if (b.cursor_at) {
+        auto plan = plan_backfill(*d->second.graph, b);
+        if (!plan) continue;
+        for (auto& st : *plan)
+          if (b.reverse ? st.logical_date <= *b.cursor_at : st.logical_date >= *b.cursor_at) bf.todo.push_back(st);
+      }
+      // What is left, exactly: finished + in flight + still to take up.
+      bf.rec.total = bf.rec.done + static_cast<int>(bf.active.size()) + steps_to_do(bf.todo);
+      long long id = b.id;
+      backfills.emplace(id, std::move(bf));
+      advance(backfills.at(id));
+    }
+  }
+
   // ================= control =================
 
   ActiveRun* find_run(const std::string& dag_id, const std::string& run_id, Error& err) {
@@ -1270,6 +1495,7 @@ Status Scheduler::start() {
   }
   m.recover();
   m.scan_folder(true);
+  m.recover_backfills();
   for (auto& [_, d] : m.dags) m.plan_dag(d);
   m.flush();
   m.dispatch();
@@ -1437,6 +1663,85 @@ Status Scheduler::set_paused(const std::string& dag_id, bool paused, const std::
     if (d != m.dags.end()) {
       d->second.paused = paused;
       if (!paused) m.plan_dag(d->second);
+    }
+    return {};
+  });
+}
+
+Result<BackfillResult> Scheduler::create_backfill(const BackfillRequest& req, const std::string& actor) {
+  Impl& m = *impl_;
+  return m.on_loop([&]() -> Result<BackfillResult> {
+    auto d = m.dags.find(req.dag_id);
+    if (d == m.dags.end() || !d->second.graph) return Error::not_found("no DAG \"" + req.dag_id + "\"");
+    if (!d->second.active) return Error::invalid("DAG " + req.dag_id + " is inactive (its file was removed)");
+    const auto& g = *d->second.graph;
+    if (!g.schedule().is_time_based())
+      return Error::invalid("DAG " + req.dag_id + " has no time schedule: a backfill needs intervals (cron or every)");
+    if (req.reprocess != "none" && req.reprocess != "failed" && req.reprocess != "all")
+      return Error::invalid("reprocess must be none, failed or all, not \"" + req.reprocess + "\"");
+    if (req.max_active_runs < 1 || req.max_active_runs > 1000)
+      return Error::invalid("max_active_runs must be from 1 to 1000");
+    for (auto& t : req.tasks)
+      if (g.index_of(t) < 0) return Error::invalid("no task \"" + t + "\" in DAG " + req.dag_id);
+    if (req.downstream && req.tasks.empty()) return Error::invalid("downstream needs tasks");
+    auto bounds = m.backfill_bounds(g, req.from, req.to);
+    if (!bounds) return bounds.error();
+    store::BackfillRecord b;
+    b.dag_id = req.dag_id;
+    b.from_at = bounds->first;
+    b.to_at = bounds->second;
+    b.from_text = req.from;
+    b.to_text = req.to;
+    b.reprocess = req.reprocess;
+    b.max_active_runs = req.max_active_runs;
+    b.reverse = req.reverse;
+    if (!req.tasks.empty()) b.tasks = json(req.tasks).dump();
+    b.downstream = req.downstream;
+    auto plan = m.plan_backfill(g, b);
+    if (!plan) return plan.error();
+    b.total = Impl::steps_to_do(*plan);
+    b.created_by = actor;
+    BackfillResult out{b, *plan};
+    if (req.dry_run) return out;
+    auto made = m.store.create_backfill(b, actor);
+    if (!made) return made.error();
+    out.backfill = *made;
+    ActiveBackfill bf;
+    bf.rec = *made;
+    bf.todo = *plan;
+    bf.tasks = req.tasks;
+    long long id = made->id;
+    m.backfills.emplace(id, std::move(bf));
+    m.advance(m.backfills.at(id));
+    if (auto it = m.backfills.find(id); it != m.backfills.end()) out.backfill = it->second.rec;
+    else out.backfill = m.batch.backfills.back();  // it ended at once (nothing to do)
+    m.dispatch();
+    return out;
+  });
+}
+
+Status Scheduler::cancel_backfill(long long id, const std::string& actor) {
+  Impl& m = *impl_;
+  return m.on_loop([&]() -> Status {
+    auto it = m.backfills.find(id);
+    if (it == m.backfills.end()) {
+      auto b = m.store.get_backfill(id);
+      if (!b) return b.error();
+      return Error{"conflict", "backfill " + std::to_string(id) + " is " + b->state};
+    }
+    ActiveBackfill& bf = it->second;
+    bf.rec.state = "canceled";
+    bf.rec.ended_at = m.clock.now();
+    m.audit(actor, "backfill.canceled", "dag:" + bf.rec.dag_id + "/backfill/" + std::to_string(id),
+            json{{"done", bf.rec.done}, {"total", bf.rec.total}});
+    std::vector<long long> active(bf.active.begin(), bf.active.end());
+    m.batch.backfills.push_back(bf.rec);
+    m.backfills.erase(it);  // its runs end below without taking up more
+    for (long long pk : active) {
+      auto r = m.runs.find(pk);
+      if (r == m.runs.end()) continue;
+      m.apply_transitions(r->second, r->second.engine->cancel());
+      m.settle(r->second);
     }
     return {};
   });

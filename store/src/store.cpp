@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <nlohmann/json.hpp>
+
 #include "baton/core/sha256.h"
 #include "baton/store/store.h"
 
@@ -65,6 +67,14 @@ std::optional<Role> role_from_string(std::string_view s) {
   if (s == "admin") return Role::admin;
   if (s == "worker") return Role::worker;
   return std::nullopt;
+}
+
+std::string backfill_audit_details(const BackfillRecord& b) {
+  nlohmann::json j = {{"from", b.from_text},      {"to", b.to_text},        {"reprocess", b.reprocess},
+                      {"max_active_runs", b.max_active_runs}, {"reverse", b.reverse}, {"downstream", b.downstream},
+                      {"total", b.total}};
+  j["tasks"] = b.tasks ? nlohmann::json::parse(*b.tasks, nullptr, false) : nlohmann::json(nullptr);
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string audit_hash(const AuditEntry& e) {

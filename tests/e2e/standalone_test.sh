@@ -46,6 +46,21 @@ tasks:
     retries: 1
     retry_delay: 0
 YAML
+cat > "$work/dags/days.yaml" <<'YAML'
+dag: days
+schedule: '0 0 * * *'
+timezone: Europe/Berlin
+start_date: 2026-01-01
+tasks:
+  a: {command: 'test {{ ds }} != 2026-02-03'}
+YAML
+cat > "$work/dags/slowdays.yaml" <<'YAML'
+dag: slowdays
+schedule: '@daily'
+start_date: 2026-01-01
+tasks:
+  a: {command: 'sleep 20'}
+YAML
 start_date=$(date -u -d '-5 seconds' +%Y-%m-%dT%H:%M:%SZ)
 cat > "$work/dags/ticker.yaml" <<YAML
 dag: ticker
@@ -140,6 +155,36 @@ BATON_TOKEN=$viewer "$baton" tokens list >/dev/null 2>&1; [ $? -eq 1 ] && ok || 
 "$baton" tokens revoke e2e-viewer >/dev/null && ok || bad "tokens revoke"
 BATON_TOKEN=$viewer "$baton" runs list hello >/dev/null 2>&1; [ $? -eq 1 ] && ok || bad "a revoked token still works"
 "$baton" config show | grep -q "^token .*baton_\*\*\* *# BATON_TOKEN" && ok || bad "config show: $("$baton" config show)"
+
+# backfill: the plan, --wait with plain progress lines, exit codes, list and status
+out=$("$baton" backfill days --from 2026-01-02 --to 2026-01-04 --dry-run)
+case "$out" in *"3 to create, 0 to rerun, 0 to skip"*) ok ;; *) bad "backfill --dry-run: $out" ;; esac
+echo "$out" | grep -q "2026-01-01T23:00:00Z  create" && ok || bad "backfill plan is not in local days: $out"
+[ "$("$baton" runs list days --output json | grep -c backfill__)" = 0 ] && ok || bad "a dry run created runs"
+id=$("$baton" backfill days --from 2026-01-02 --to 2026-01-04 --wait 2>"$work/bf.log"); rc=$?
+[ $rc -eq 0 ] && grep -q "backfill $id success: 3 of 3 runs done, 0 failed" "$work/bf.log" && ok \
+  || bad "backfill --wait: exit $rc $(cat "$work/bf.log")"
+"$baton" backfill days --from 2026-02-01 --to 2026-02-05 --wait >/dev/null 2>"$work/bf.log"; rc=$?
+[ $rc -eq 1 ] && grep -q "failed: 5 of 5 runs done, 1 failed" "$work/bf.log" && ok || bad "failing backfill: exit $rc $(cat "$work/bf.log")"
+again=$("$baton" backfill days --from 2026-01-01 --to 2026-01-04 --dry-run)
+echo "$again" | grep -q "1 to create, 0 to rerun, 3 to skip" && ok || bad "second plan: $again"
+"$baton" backfill list | grep -qE "^$id +days +2026-01-02 +2026-01-04 +success +3 +0 +3" && ok || bad "backfill list: $("$baton" backfill list)"
+"$baton" backfill status "$id" | grep -q "success, 3/3 runs" && ok || bad "backfill status"
+"$baton" backfill cancel "$id" >/dev/null 2>&1; [ $? -eq 1 ] && ok || bad "cancel of a finished backfill"
+"$baton" backfill days --from 2026-01-05 --to 2026-01-01 >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "bounds in the wrong order"
+"$baton" backfill days --from 2026-01-01 >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "no --to"
+# Ctrl-C detaches; the backfill goes on until canceled, running tasks included.
+"$baton" backfill slowdays --from 2026-01-01 --to 2026-01-03 --wait >"$work/slow.id" 2>"$work/slow.log" &
+waiter=$!
+for _ in $(seq 1 100); do grep -q running "$work/slow.log" 2>/dev/null && break; sleep 0.1; done
+kill -INT "$waiter"; wait "$waiter"; rc=$?
+slow=$(cat "$work/slow.id")
+[ $rc -eq 130 ] && grep -q "detached: backfill $slow goes on" "$work/slow.log" && ok || bad "Ctrl-C: exit $rc $(cat "$work/slow.log")"
+"$baton" backfill status "$slow" | grep -q ": running" && ok || bad "the detached backfill stopped"
+"$baton" backfill cancel "$slow" >/dev/null && ok || bad "backfill cancel"
+"$baton" backfill status "$slow" | grep -q ": canceled" && ok || bad "canceled state"
+n=$("$baton" runs list slowdays --output json | grep -c '"state": "canceled"')
+[ "$n" -eq 3 ] && ok || bad "canceled runs of the backfill: $n"
 
 # the folder is watched: a new DAG appears, an invalid edit keeps the last version
 cat > "$work/dags/late.yaml" <<'YAML'

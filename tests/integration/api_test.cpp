@@ -149,6 +149,38 @@ class FakeControl final : public scheduler::Control {
     return s_.set_paused(dag_id, paused, actor);
   }
 
+  // Records the request; a real backfill's record, with a one-step plan.
+  Result<scheduler::BackfillResult> create_backfill(const scheduler::BackfillRequest& r,
+                                                    const std::string& actor) override {
+    record("backfill " + r.dag_id + " " + r.from + ".." + r.to + " " + r.reprocess + (r.dry_run ? " dry" : "") +
+           " by " + actor);
+    if (r.dag_id != "sales") return Error::not_found("no DAG \"" + r.dag_id + "\"");
+    store::BackfillRecord b;
+    b.dag_id = r.dag_id;
+    b.from_at = *parse_utc("2026-11-01T00:00:00Z");
+    b.to_at = *parse_utc("2026-11-02T00:00:00Z");
+    b.from_text = r.from;
+    b.to_text = r.to;
+    b.reprocess = r.reprocess;
+    b.max_active_runs = r.max_active_runs;
+    b.total = 1;
+    scheduler::BackfillResult out{b, {{b.from_at, b.to_at, "create", std::nullopt, ""}}};
+    if (r.dry_run) return out;
+    auto made = s_.create_backfill(b, actor);
+    if (!made) return made.error();
+    out.backfill = *made;
+    return out;
+  }
+  Status cancel_backfill(long long id, const std::string& actor) override {
+    record("cancel backfill " + std::to_string(id) + " by " + actor);
+    auto b = s_.get_backfill(id);
+    if (!b) return b.error();
+    store::WriteBatch w;
+    b->state = "canceled";
+    w.backfills.push_back(*b);
+    return s_.apply(w);
+  }
+
   Result<std::vector<std::string>> waiting_for(const std::string& dag_id, const std::string& run_id,
                                                const std::string& task_id, int map_index) override {
     record("why " + dag_id + " " + run_id + " " + task_id + " " + std::to_string(map_index));
@@ -934,4 +966,57 @@ TEST_CASE("static files come from web_dir; the API stays JSON") {
   CHECK(missing.status == 404);
   CHECK(missing.is_error("not_found"));
   CHECK(env.get("/api/v1/dags").status == 200);
+}
+
+TEST_CASE("backfills: create (dry run or for real), list, one, cancel; bad bodies get 400 and change nothing") {
+  Env env;
+  auto dry = env.post("/api/v1/backfills", R"({"dag_id": "sales", "from": "2026-11-01", "to": "2026-11-01", "dry_run": true})",
+                      kOperator);
+  REQUIRE(dry.status == 200);
+  CHECK(dry.body["state"] == "dry_run");
+  CHECK(dry.body["id"].is_null());
+  REQUIRE(dry.body["plan"].size() == 1);
+  CHECK(dry.body["plan"][0]["action"] == "create");
+  CHECK(env.store->list_backfills(std::nullopt, false, 0, 10)->empty());
+
+  auto made = env.post("/api/v1/backfills",
+                       R"({"dag_id": "sales", "from": "2026-11-01", "to": "2026-11-02", "reprocess": "failed",
+                           "max_active_runs": 3, "tasks": ["extract"], "downstream": true})",
+                       kOperator);
+  REQUIRE(made.status == 201);
+  long long id = made.body["id"].get<long long>();
+  CHECK(made.body["state"] == "running");
+  CHECK(made.body["created_by"] == "ops");
+  CHECK(env.control->calls().back() == "backfill sales 2026-11-01..2026-11-02 failed by ops");
+  auto one = env.get("/api/v1/backfills/" + std::to_string(id), kViewer);
+  REQUIRE(one.status == 200);
+  for (const char* k : {"id", "dag_id", "from", "to", "reprocess", "max_active_runs", "state", "total", "done", "failed",
+                        "created_at", "created_by"})
+    CHECK(one.body.contains(k));
+  CHECK(env.get("/api/v1/backfills", kViewer).body["items"].size() == 1);
+  CHECK(env.get("/api/v1/backfills?dag_id=nope", kViewer).body["items"].empty());
+  CHECK(env.get("/api/v1/backfills/999", kViewer).status == 404);
+  CHECK(env.get("/api/v1/backfills/x", kViewer).status == 404);
+  auto canceled = env.post("/api/v1/backfills/" + std::to_string(id) + "/cancel", "{}", kOperator);
+  REQUIRE(canceled.status == 200);
+  CHECK(canceled.body["state"] == "canceled");
+
+  size_t audit = env.audit_size();
+  for (const char* bad : {R"({"from": "2026-11-01", "to": "2026-11-02"})",
+                          R"({"dag_id": "sales", "from": "2026-11-01", "to": "2026-11-02", "reprocess": "some"})",
+                          R"({"dag_id": "sales", "from": "2026-11-01", "to": "2026-11-02", "tasks": "extract"})",
+                          R"({"dag_id": "sales", "from": "2026-11-01", "to": "2026-11-02", "tasks": [1]})",
+                          R"({"dag_id": "sales", "from": "2026-11-01", "to": "2026-11-02", "max_active_runs": 0})",
+                          R"({"dag_id": "sales", "from": "2026-11-01", "to": "2026-11-02", "nope": 1})"}) {
+    INFO(bad);
+    auto r = env.post("/api/v1/backfills", bad, kOperator);
+    CHECK(r.status == 400);
+    CHECK(r.body["error"]["code"] == "invalid_argument");
+  }
+  CHECK(env.post("/api/v1/backfills", R"({"dag_id": "nope", "from": "2026-11-01", "to": "2026-11-02"})", kOperator)
+            .status == 404);
+  CHECK(env.post("/api/v1/backfills", R"({"dag_id": "sales", "from": "2026-11-01", "to": "2026-11-02"})", kViewer)
+            .status == 403);
+  CHECK(env.store->list_backfills(std::nullopt, false, 0, 10)->size() == 1);
+  CHECK(env.audit_size() == audit);
 }

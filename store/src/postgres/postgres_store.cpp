@@ -243,6 +243,34 @@ DagRecord dag_row(const pqxx::row& r) {
   return d;
 }
 
+const char* kBackfillColumns =
+    "id, dag_id, from_at, to_at, from_text, to_text, reprocess, max_active_runs, reverse, tasks, downstream, state, "
+    "total, done, failed, cursor_at, created_by, created_at, ended_at";
+
+BackfillRecord backfill_row(const pqxx::row& r) {
+  BackfillRecord b;
+  b.id = r[0].as<long long>();
+  b.dag_id = r[1].c_str();
+  b.from_at = tp(r[2].as<long long>());
+  b.to_at = tp(r[3].as<long long>());
+  b.from_text = r[4].c_str();
+  b.to_text = r[5].c_str();
+  b.reprocess = r[6].c_str();
+  b.max_active_runs = r[7].as<int>();
+  b.reverse = r[8].as<bool>();
+  b.tasks = opt_text(r[9]);
+  b.downstream = r[10].as<bool>();
+  b.state = r[11].c_str();
+  b.total = r[12].as<int>();
+  b.done = r[13].as<int>();
+  b.failed = r[14].as<int>();
+  b.cursor_at = opt_tp(r[15]);
+  b.created_by = r[16].c_str();
+  b.created_at = tp(r[17].as<long long>());
+  b.ended_at = opt_tp(r[18]);
+  return b;
+}
+
 const char* kVersionColumns = "dag_id, version, compiled, source, file, git_commit, git_dirty, created_at";
 
 DagVersionRecord version_row(const pqxx::row& r) {
@@ -749,16 +777,23 @@ class PostgresStore final : public Store {
                                           ": it moved to another scheduler, and this write is refused"};
       }
       for (auto& run : b.runs)
-        if (auto r = exec(t, "UPDATE dag_runs SET state = $1, started_at = $2, ended_at = $3, dag_version = $4 "
-                             "WHERE id = $5",
+        if (auto r = exec(t, "UPDATE dag_runs SET state = $1, started_at = $2, ended_at = $3, dag_version = $4, "
+                             "backfill_id = $5 WHERE id = $6",
                           params(std::string(to_string(run.state)), run.started_at, run.ended_at, run.dag_version,
-                                 run.pk));
+                                 run.backfill_id, run.pk));
             !r)
           return r.error();
       if (!b.task_instances.empty())
         if (auto r = update_tis(t, b.task_instances); !r) return r.error();
       if (!b.tries.empty())
         if (auto r = upsert_tries(t, b.tries); !r) return r.error();
+      for (auto& f : b.backfills)
+        if (auto r = exec(t,
+                          "UPDATE backfills SET state = $1, total = $2, done = $3, failed = $4, cursor_at = $5, "
+                          "ended_at = $6 WHERE id = $7",
+                          params(f.state, f.total, f.done, f.failed, f.cursor_at, f.ended_at, f.id));
+            !r)
+          return r.error();
       for (auto& [dag_id, tick] : b.last_ticks)
         if (auto r = exec(t,
                           "UPDATE dags SET last_tick = $1 WHERE dag_id = $2 AND (last_tick IS NULL OR last_tick < $1)",
@@ -772,6 +807,69 @@ class PostgresStore final : public Store {
       }
       return true;
     }));
+  }
+
+  // ---- backfills ----
+
+  Result<BackfillRecord> create_backfill(const BackfillRecord& in, const std::string& actor) override {
+    return write([&](pqxx::work& t) -> Result<BackfillRecord> {
+      BackfillRecord b = in;
+      b.created_at = clock_.now();
+      b.created_by = actor;
+      auto r = exec(t,
+                    "INSERT INTO backfills (dag_id, from_at, to_at, from_text, to_text, reprocess, max_active_runs, "
+                    "reverse, tasks, downstream, state, total, done, failed, cursor_at, created_by, created_at, "
+                    "ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
+                    "$18) RETURNING id",
+                    params(b.dag_id, b.from_at, b.to_at, b.from_text, b.to_text, b.reprocess, b.max_active_runs,
+                           b.reverse, b.tasks, b.downstream, b.state, b.total, b.done, b.failed, b.cursor_at,
+                           b.created_by, b.created_at, b.ended_at));
+      if (!r) return r.error();
+      b.id = (*r)[0][0].as<long long>();
+      if (auto a = audit(t, actor, "backfill.created", "dag:" + b.dag_id + "/backfill/" + std::to_string(b.id),
+                         json::parse(backfill_audit_details(b)));
+          !a)
+        return a.error();
+      return b;
+    });
+  }
+
+  Result<BackfillRecord> get_backfill(long long id) override {
+    static const std::string sql = sql_with("SELECT ", kBackfillColumns, " FROM backfills WHERE id = $1");
+    return read([&](pqxx::transaction_base& t) -> Result<BackfillRecord> {
+      auto r = exec(t, sql, params(id));
+      if (!r) return r.error();
+      if (r->empty()) return Error::not_found("no backfill " + std::to_string(id));
+      return backfill_row((*r)[0]);
+    });
+  }
+
+  Result<std::vector<BackfillRecord>> list_backfills(const std::optional<std::string>& dag_id, bool unfinished_only,
+                                                     long long before_id, int limit) override {
+    static const std::string sql = sql_with("SELECT ", kBackfillColumns,
+                                            " FROM backfills WHERE ($1::text IS NULL OR dag_id = $1::text) "
+                                            "AND (NOT $2::boolean OR state = 'running') AND ($3 = 0 OR id < $3) "
+                                            "ORDER BY id DESC LIMIT $4");
+    return read([&](pqxx::transaction_base& t) -> Result<std::vector<BackfillRecord>> {
+      auto r = exec(t, sql, params(dag_id, unfinished_only, before_id, limit));
+      if (!r) return r.error();
+      std::vector<BackfillRecord> out;
+      for (auto row : *r) out.push_back(backfill_row(row));
+      return out;
+    });
+  }
+
+  Result<std::vector<RunRecord>> runs_between(const std::string& dag_id, TimePoint from, TimePoint to) override {
+    static const std::string sql = sql_with("SELECT ", kRunColumns,
+                                            " FROM dag_runs WHERE dag_id = $1 AND logical_date >= $2 AND "
+                                            "logical_date <= $3 ORDER BY logical_date, id");
+    return read([&](pqxx::transaction_base& t) -> Result<std::vector<RunRecord>> {
+      auto r = exec(t, sql, params(dag_id, from, to));
+      if (!r) return r.error();
+      std::vector<RunRecord> out;
+      for (auto row : *r) out.push_back(run_row(row));
+      return out;
+    });
   }
 
   // ---- members and partitions ----

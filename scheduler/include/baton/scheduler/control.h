@@ -30,6 +30,35 @@ struct TriggerResult {
   bool created = true;  // false: the idempotency key was seen, this is the first run
 };
 
+// A backfill (SPEC §7). Bounds are read in the DAG's timezone: a date covers
+// its whole local day, a date-time without a zone is local, one with a zone
+// (or Z) is that instant; both are inclusive.
+struct BackfillRequest {
+  std::string dag_id;
+  std::string from, to;
+  std::string reprocess = "none";  // none, failed, all
+  int max_active_runs = 10;
+  bool reverse = false;
+  std::vector<std::string> tasks;  // a rerun is limited to these (and, with downstream, what depends on them)
+  bool downstream = false;
+  bool dry_run = false;
+};
+
+// What a backfill does with one interval: `create` a run, `rerun` the
+// existing one, or `skip` it (with why).
+struct BackfillStep {
+  TimePoint logical_date{};
+  TimePoint data_interval_end{};
+  std::string action;
+  std::optional<std::string> run_id;  // the existing run
+  std::string reason;
+};
+
+struct BackfillResult {
+  store::BackfillRecord backfill;  // id 0 for a dry run
+  std::vector<BackfillStep> plan;
+};
+
 struct MemberInfo {
   std::string id;
   TimePoint heartbeat_at{};
@@ -58,6 +87,12 @@ class Control {
   virtual Status mark_task(const std::string& dag_id, const std::string& run_id, const std::string& task_id,
                            TaskState to, const std::string& actor) = 0;
   virtual Status set_paused(const std::string& dag_id, bool paused, const std::string& actor) = 0;
+  // Plans a backfill and, unless it is a dry run, starts it. Errors:
+  // not_found (DAG), invalid_argument (bounds, tasks, no time schedule).
+  virtual Result<BackfillResult> create_backfill(const BackfillRequest& request, const std::string& actor) = 0;
+  // Stops a running backfill: every unfinished run it created or reran is
+  // canceled, running tasks included. conflict when it has already ended.
+  virtual Status cancel_backfill(long long id, const std::string& actor) = 0;
   // Every reason why a task instance is not running, in words (SPEC §8).
   virtual Result<std::vector<std::string>> waiting_for(const std::string& dag_id, const std::string& run_id,
                                                        const std::string& task_id, int map_index) = 0;

@@ -89,6 +89,9 @@ class RunEngine {
   // Operator actions.
   std::vector<Transition> cancel();
   Result<std::vector<Transition>> clear(const std::string& task_id, bool downstream);
+  // Several at once (a backfill's rerun): every task of `task_ids` and, if
+  // asked, everything downstream of them; nothing changes if any is in flight.
+  Result<std::vector<Transition>> clear(const std::vector<std::string>& task_ids, bool downstream);
   Result<std::vector<Transition>> mark(const std::string& task_id, TaskState to);
 
   // Why a task instance is not running, in words (trigger rule and upstream

@@ -57,6 +57,8 @@ class Scheduler final : public Control {
   Status mark_task(const std::string& dag_id, const std::string& run_id, const std::string& task_id, TaskState to,
                    const std::string& actor) override;
   Status set_paused(const std::string& dag_id, bool paused, const std::string& actor) override;
+  Result<BackfillResult> create_backfill(const BackfillRequest& request, const std::string& actor) override;
+  Status cancel_backfill(long long id, const std::string& actor) override;
   Result<std::vector<std::string>> waiting_for(const std::string& dag_id, const std::string& run_id,
                                                const std::string& task_id, int map_index) override;
   SchedulerStatus status() override;

@@ -201,6 +201,32 @@ struct RunFilter {
   int limit = 100;
 };
 
+// ---- backfills (SPEC §7): objects the server owns, carried out by the scheduler ----
+
+struct BackfillRecord {
+  long long id = 0;
+  std::string dag_id;
+  TimePoint from_at{};  // the first logical date it covers (inclusive)
+  TimePoint to_at{};    // the last (inclusive)
+  std::string from_text, to_text;  // as the user gave them
+  std::string reprocess = "none";  // none, failed, all
+  int max_active_runs = 10;
+  bool reverse = false;
+  std::optional<std::string> tasks;  // JSON list of task ids, or none for all
+  bool downstream = false;
+  std::string state = "running";  // running, success, failed, canceled
+  int total = 0;   // intervals it creates or reruns
+  int done = 0;    // of those, finished
+  int failed = 0;  // of those, failed
+  std::optional<TimePoint> cursor_at;  // the next interval it takes up (none: all taken up)
+  std::string created_by;
+  TimePoint created_at{};
+  std::optional<TimePoint> ended_at;
+};
+
+// The audit details of a created backfill (the same on every engine).
+std::string backfill_audit_details(const BackfillRecord& b);
+
 // ---- scheduler members and partitions (SPEC §9) ----
 
 struct MemberRecord {
@@ -229,17 +255,19 @@ struct Fence {
 
 // Changes made in one turn of the scheduler's loop, written in one transaction.
 struct WriteBatch {
-  std::vector<RunRecord> runs;                  // updated by pk: state, started_at, ended_at, dag_version
+  std::vector<RunRecord> runs;                  // updated by pk: state, started_at, ended_at, dag_version, backfill_id
   std::vector<TaskInstanceRecord> task_instances;  // updated by id (every mutable field)
   std::vector<TryRecord> tries;                 // upserted by (ti_id, try_number)
   std::vector<std::pair<std::string, TimePoint>> last_ticks;  // dag_id -> last_tick
+  std::vector<BackfillRecord> backfills;        // updated by id: state, total, done, failed, cursor_at, ended_at
   struct Audit {
     std::string actor, action, target, details;  // details: a JSON object
   };
   std::vector<Audit> audit;
   std::vector<Fence> fences;  // checked first, in the same transaction
   bool empty() const {
-    return runs.empty() && task_instances.empty() && tries.empty() && last_ticks.empty() && audit.empty();
+    return runs.empty() && task_instances.empty() && tries.empty() && last_ticks.empty() && audit.empty() &&
+           backfills.empty();
   }
 };
 
@@ -314,6 +342,16 @@ class Store {
 
   // One turn of the scheduler's loop: every change in one transaction.
   virtual Status apply(const WriteBatch& batch) = 0;
+
+  // Backfills. create_backfill is audited as backfill.created; the rest of
+  // its life (progress, end, cancel) goes through apply().
+  virtual Result<BackfillRecord> create_backfill(const BackfillRecord& b, const std::string& actor) = 0;
+  virtual Result<BackfillRecord> get_backfill(long long id) = 0;
+  // Newest first; unfinished_only: state running.
+  virtual Result<std::vector<BackfillRecord>> list_backfills(const std::optional<std::string>& dag_id,
+                                                             bool unfinished_only, long long before_id, int limit) = 0;
+  // The runs of a DAG whose logical dates lie in [from, to] (any type), oldest first.
+  virtual Result<std::vector<RunRecord>> runs_between(const std::string& dag_id, TimePoint from, TimePoint to) = 0;
 
   // Membership: a member records itself (and renews its lease) with every
   // heartbeat; one that misses its lease is dead. remove_member on a clean stop.

@@ -1,0 +1,141 @@
+// Backfills (SPEC §7, §8): created and canceled through Control (the
+// scheduler plans and carries them out), read from the Store.
+#include <nlohmann/json.hpp>
+
+#include "baton/core/time.h"
+#include "routes.h"
+#include "util.h"
+
+namespace baton::api {
+
+namespace {
+
+using nlohmann::json;
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+json opt_time(const std::optional<TimePoint>& t) { return t ? json(format_utc(*t)) : json(nullptr); }
+
+json backfill_json(const store::BackfillRecord& b) {
+  return {{"id", b.id},
+          {"dag_id", b.dag_id},
+          {"from", b.from_text},
+          {"to", b.to_text},
+          {"from_at", format_utc(b.from_at)},
+          {"to_at", format_utc(b.to_at)},
+          {"reprocess", b.reprocess},
+          {"max_active_runs", b.max_active_runs},
+          {"reverse", b.reverse},
+          {"tasks", b.tasks ? json::parse(*b.tasks, nullptr, false) : json(nullptr)},
+          {"downstream", b.downstream},
+          {"state", b.state},
+          {"total", b.total},
+          {"done", b.done},
+          {"failed", b.failed},
+          {"next_logical_date", opt_time(b.cursor_at)},
+          {"created_at", format_utc(b.created_at)},
+          {"created_by", b.created_by},
+          {"ended_at", opt_time(b.ended_at)}};
+}
+
+json plan_json(const std::vector<scheduler::BackfillStep>& plan) {
+  json out = json::array();
+  for (auto& s : plan) {
+    json j = {{"logical_date", format_utc(s.logical_date)},
+              {"data_interval_end", format_utc(s.data_interval_end)},
+              {"action", s.action},
+              {"run_id", s.run_id ? json(*s.run_id) : json(nullptr)}};
+    if (!s.reason.empty()) j["reason"] = s.reason;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+}  // namespace
+
+void add_backfill_routes(std::vector<Route>& routes, const Deps& deps) {
+  store::Store& s = deps.store;
+  scheduler::Control& control = deps.control;
+
+  auto& create = add(
+      routes, "POST", "/backfills", Access::operator_role,
+      "Create a backfill, or with dry_run see its plan interval by interval (create, skip, rerun) and change nothing",
+      "Backfill", [&control](Call& c) {
+        scheduler::BackfillRequest r;
+        r.dag_id = *c.body_as<std::string>("dag_id");
+        r.from = *c.body_as<std::string>("from");
+        r.to = *c.body_as<std::string>("to");
+        r.reprocess = c.body_as<std::string>("reprocess").value_or("none");
+        r.max_active_runs = static_cast<int>(c.body_as<long long>("max_active_runs").value_or(10));
+        r.reverse = c.body_as<bool>("reverse").value_or(false);
+        r.downstream = c.body_as<bool>("downstream").value_or(false);
+        r.dry_run = c.body_as<bool>("dry_run").value_or(false);
+        if (auto tasks = c.body_as<std::string>("tasks"))
+          for (auto& t : json::parse(*tasks)) r.tasks.push_back(t.get<std::string>());
+        auto made = control.create_backfill(r, c.actor);
+        if (!made) return error_response(made.error());
+        json j = backfill_json(made->backfill);
+        j["plan"] = plan_json(made->plan);
+        if (r.dry_run) {
+          j["id"] = nullptr;
+          j["state"] = "dry_run";
+        }
+        return json_response(r.dry_run ? 200 : 201, dump(j));
+      });
+  create.takes_body = true;
+  create.body = {
+      {.name = "dag_id", .description = "the DAG", .required = true, .max_length = 200},
+      {.name = "from", .description = "first logical date: a date (its whole local day) or a date-time, in the DAG's timezone unless it has a zone", .required = true, .max_length = 64},
+      {.name = "to", .description = "last logical date, inclusive, read like from", .required = true, .max_length = 64},
+      {.name = "reprocess",
+       .type = ValueType::enumeration,
+       .description = "none: skip intervals that have a run; failed: also rerun the failed tasks of failed runs; all: "
+                      "rerun every finished run",
+       .allowed = {"none", "failed", "all"}},
+      {.name = "max_active_runs", .type = ValueType::integer, .description = "at most this many of its runs unfinished at once (default 10)", .min = 1, .max = 1000},
+      {.name = "reverse", .type = ValueType::boolean, .description = "newest interval first"},
+      {.name = "tasks", .type = ValueType::string_list, .description = "limit reruns to these tasks"},
+      {.name = "downstream", .type = ValueType::boolean, .description = "with tasks: also what depends on them"},
+      {.name = "dry_run", .type = ValueType::boolean, .description = "return the plan only"}};
+
+  auto& list = add(routes, "GET", "/backfills", Access::viewer, "Backfills, newest first", "Backfill", [&s](Call& c) {
+    long long before = 0;
+    if (c.cursor) {
+      auto at = decode_cursor(*c.cursor, 'b', 1);
+      if (!at) return error_response(at.error());
+      before = (*at)[0];
+    }
+    auto items = s.list_backfills(c.query_as<std::string>("dag_id"), false, before, c.limit + 1);
+    if (!items) return error_response(items.error());
+    std::optional<std::string> next;
+    if (items->size() > static_cast<size_t>(c.limit)) {
+      items->resize(static_cast<size_t>(c.limit));
+      next = encode_cursor('b', {items->back().id});
+    }
+    std::vector<std::string> out;
+    for (auto& b : *items) out.push_back(dump(backfill_json(b)));
+    return list_response(out, next);
+  });
+  list.paginated = true;
+  list.query = {{.name = "dag_id", .description = "only this DAG's", .max_length = 200}};
+
+  add(routes, "GET", "/backfills/{id}", Access::viewer, "One backfill with its progress", "Backfill", [&s](Call& c) {
+    auto id = parse_integer(c.path[0]);
+    if (!id || *id < 1) return error_response(Error::not_found("no backfill " + c.path[0]));
+    auto b = s.get_backfill(*id);
+    if (!b) return error_response(b.error());
+    return json_response(200, dump(backfill_json(*b)));
+  });
+
+  add(routes, "POST", "/backfills/{id}/cancel", Access::operator_role,
+      "Cancel a backfill: every unfinished run it created or reran is canceled, running tasks included", "Backfill",
+      [&s, &control](Call& c) {
+        auto id = parse_integer(c.path[0]);
+        if (!id || *id < 1) return error_response(Error::not_found("no backfill " + c.path[0]));
+        if (auto st = control.cancel_backfill(*id, c.actor); !st.ok()) return error_response(st.error());
+        auto b = s.get_backfill(*id);
+        if (!b) return error_response(b.error());
+        return json_response(200, dump(backfill_json(*b)));
+      });
+}
+
+}  // namespace baton::api
