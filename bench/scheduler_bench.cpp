@@ -156,20 +156,24 @@ struct TaskTimes {
   double start = 0, end = 0;  // seconds
 };
 
-std::vector<TaskTimes> read_times_pg(std::string& run_state) {
+std::vector<TaskTimes> read_times_pg(std::string& run_state, const std::string& run_type) {
   pqxx::connection c(pg_url_for(pg_schema()));
   pqxx::nontransaction n(c);
   auto st = n.exec("SELECT state FROM dag_runs ORDER BY id DESC LIMIT 1");
   if (!st.empty()) run_state = st[0][0].c_str();
   std::vector<TaskTimes> out;
-  for (auto row : n.exec("SELECT task_id, started_at, ended_at FROM task_instances WHERE started_at IS NOT NULL"))
+  for (auto row : n.exec_params("SELECT task_id, started_at, ended_at FROM task_instances WHERE started_at IS NOT NULL "
+                                "AND ended_at IS NOT NULL AND run_pk IN (SELECT id FROM dag_runs WHERE run_type = $1)",
+                                run_type))
     out.push_back({row[0].c_str(), row[1].as<long long>() / 1e6, row[2].as<long long>() / 1e6});
   n.exec("DROP SCHEMA " + n.quote_name(pg_schema()) + " CASCADE");
   return out;
 }
 
-std::vector<TaskTimes> read_times(const std::string& db_path, std::string& run_state) {
-  if (!g_pg_url.empty()) return read_times_pg(run_state);
+// The start and end of every task instance of the runs of one type.
+std::vector<TaskTimes> read_times(const std::string& db_path, std::string& run_state,
+                                  const std::string& run_type = "manual") {
+  if (!g_pg_url.empty()) return read_times_pg(run_state, run_type);
   sqlite3* db = nullptr;
   sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
   sqlite3_busy_timeout(db, 5000);
@@ -179,9 +183,10 @@ std::vector<TaskTimes> read_times(const std::string& db_path, std::string& run_s
   if (sqlite3_step(st) == SQLITE_ROW) run_state = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
   sqlite3_finalize(st);
   sqlite3_prepare_v2(db,
-                     "SELECT task_id, started_at, ended_at FROM task_instances WHERE run_pk = (SELECT max(id) FROM "
-                     "dag_runs) AND started_at IS NOT NULL AND ended_at IS NOT NULL",
+                     "SELECT task_id, started_at, ended_at FROM task_instances WHERE run_pk IN (SELECT id FROM "
+                     "dag_runs WHERE run_type = ?) AND started_at IS NOT NULL AND ended_at IS NOT NULL",
                      -1, &st, nullptr);
+  sqlite3_bind_text(st, 1, run_type.c_str(), -1, SQLITE_TRANSIENT);
   while (sqlite3_step(st) == SQLITE_ROW)
     out.push_back({reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), sqlite3_column_int64(st, 1) / 1e6,
                    sqlite3_column_int64(st, 2) / 1e6});
@@ -281,11 +286,86 @@ std::string chain_yaml(int n, bool shell) {
   return y;
 }
 
+// The civil date `days - 1` days after 2021-01-01 (the backfill's last day).
+long long days_before(int days) { return 18628 + days - 1; }  // 2021-01-01 is day 18628 of the Unix epoch
+void baton_civil(long long z, int& y, int& m, int& d) {  // days since 1970-01-01 -> civil (H. Hinnant's algorithm)
+  z += 719468;
+  long long era = (z >= 0 ? z : z - 146096) / 146097;
+  unsigned doe = static_cast<unsigned>(z - era * 146097);
+  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  long long yy = static_cast<long long>(yoe) + era * 400;
+  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  unsigned mp = (5 * doy + 2) / 153;
+  d = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
+  m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+  y = static_cast<int>(yy + (m <= 2));
+}
+
+// W4: a backfill of `days` daily intervals of a 10-task noop chain.
+struct BackfillFigures {
+  double wall = 0;
+  size_t task_instances = 0;
+  bool ok = false;
+};
+
+BackfillFigures one_backfill(const std::string& baton, int days, int max_active, int workers) {
+  ++g_schema;
+  std::string dir = (fs::temp_directory_path() / ("baton-bbench-" + std::to_string(getpid()))).string();
+  fs::remove_all(dir);
+  fs::create_directories(dir + "/dags");
+  std::string y = "dag: w4\nschedule: '@daily'\nstart_date: 2020-01-01\nmax_active_runs: 1000\ntasks:\n";
+  for (int i = 0; i < 10; ++i) {
+    y += "  t" + std::to_string(i) + ": {type: noop";
+    if (i) y += ", depends_on: [t" + std::to_string(i - 1) + "]";
+    y += "}\n";
+  }
+  std::ofstream(dir + "/dags/w4.yaml") << y;
+  BackfillFigures f;
+  Server s = start(baton, dir, workers);
+  if (s.port == 0) {
+    stop(s);
+    return f;
+  }
+  httplib::Client cli("127.0.0.1", s.port);
+  httplib::Headers h = {{"Authorization", "Bearer " + s.token}};
+  // `days` intervals from 2021-01-01.
+  int y0, m0, d0;
+  baton_civil(days_before(days), y0, m0, d0);
+  char to[48];
+  std::snprintf(to, sizeof to, "%04d-%02d-%02d", y0, m0, d0);
+  std::string body = std::string(R"({"dag_id": "w4", "from": "2021-01-01", "to": ")") + to +
+                     R"(", "max_active_runs": )" + std::to_string(max_active) + "}";
+  auto t0 = Clock::now();
+  auto r = cli.Post("/api/v1/backfills", h, body, "application/json");
+  if (!r || r->status != 201) {
+    std::fprintf(stderr, "backfill failed: %s\n", r ? r->body.c_str() : "no answer");
+    stop(s);
+    return f;
+  }
+  std::smatch m;
+  std::regex id_re("\"id\"\\s*:\\s*([0-9]+)"), state_re("\"state\"\\s*:\\s*\"([a-z_]+)\"");
+  std::regex_search(r->body, m, id_re);
+  std::string id = m[1];
+  std::string state = "running";
+  while (state == "running" && Clock::now() - t0 < std::chrono::minutes(5)) {
+    auto g = cli.Get(("/api/v1/backfills/" + id).c_str(), h);
+    if (g && std::regex_search(g->body, m, state_re)) state = m[1];
+    if (state != "running") f.wall = std::chrono::duration<double>(Clock::now() - t0).count();
+    else std::this_thread::sleep_for(std::chrono::milliseconds(Clock::now() - t0 < std::chrono::milliseconds(300) ? 1 : 10));
+  }
+  stop(s);
+  std::string last_state;
+  f.task_instances = read_times(dir + "/baton.db", last_state, "backfill").size();
+  f.ok = state == "success";
+  fs::remove_all(dir);
+  return f;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string baton = "build/baton";
-  int tasks = 1000, chain = 100, runs = 3, workers = 8;
+  int tasks = 1000, chain = 100, runs = 3, workers = 8, backfill_days = 365;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--baton") baton = argv[i + 1];
@@ -293,6 +373,7 @@ int main(int argc, char** argv) {
     else if (a == "--chain") chain = std::atoi(argv[i + 1]);
     else if (a == "--runs") runs = std::atoi(argv[i + 1]);
     else if (a == "--workers") workers = std::atoi(argv[i + 1]);
+    else if (a == "--backfill-days") backfill_days = std::atoi(argv[i + 1]);
     else if (a == "--engine" && std::string(argv[i + 1]) == "postgres") {
       const char* url = std::getenv("BATON_TEST_PG_URL");
       if (!url || !*url) {
@@ -304,7 +385,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_scheduler [--baton PATH] [--engine sqlite|postgres] [--tasks N] [--chain N] [--runs N] "
-                   "[--workers N]\n");
+                   "[--workers N] [--backfill-days N]\n");
       return 2;
     }
   }
@@ -353,6 +434,25 @@ int main(int argc, char** argv) {
         shell ? "shell" : "noop", engine, chain, runs, all_ok ? "true" : "false", median(p50), median(p99), median(makespan),
         median(wall),
         fork_rate, engine, commit_rate);
+    rc |= all_ok ? 0 : 1;
+  }
+  for (int max_active : {16, 365}) {
+    std::vector<double> wall, rate;
+    bool all_ok = true;
+    size_t tis = 0;
+    for (int r = 0; r < runs; ++r) {
+      BackfillFigures f = one_backfill(baton, backfill_days, max_active, workers);
+      all_ok = all_ok && f.ok && f.task_instances == static_cast<size_t>(backfill_days) * 10;
+      tis = f.task_instances;
+      wall.push_back(f.wall);
+      rate.push_back(f.wall > 0 ? backfill_days / f.wall : 0);
+    }
+    std::printf(
+        "{\"workload\": \"W4\", \"engine\": \"%s\", \"intervals\": %d, \"task_instances\": %zu, "
+        "\"max_active_runs\": %d, \"runs\": %d, \"ok\": %s, \"wall_s\": %.3f, \"runs_per_s\": %.0f, "
+        "\"baseline_%s_commits_per_s\": %.0f}\n",
+        engine, backfill_days, tis, max_active, runs, all_ok ? "true" : "false", median(wall), median(rate), engine,
+        commit_rate);
     rc |= all_ok ? 0 : 1;
   }
   return rc;
