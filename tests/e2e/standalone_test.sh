@@ -173,6 +173,10 @@ echo "$again" | grep -q "1 to create, 0 to rerun, 3 to skip" && ok || bad "secon
 "$baton" backfill cancel "$id" >/dev/null 2>&1; [ $? -eq 1 ] && ok || bad "cancel of a finished backfill"
 "$baton" backfill days --from 2026-01-05 --to 2026-01-01 >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "bounds in the wrong order"
 "$baton" backfill days --from 2026-01-01 >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "no --to"
+# On a terminal, a progress bar (a pseudo-terminal from script(1)).
+script -qec "'$baton' backfill days --from 2026-03-01 --to 2026-03-03 --wait" /dev/null >"$work/tty.log" 2>&1; rc=$?
+[ $rc -eq 0 ] && grep -q '\[##########' "$work/tty.log" && grep -q '3/3 runs, 0 failed, .* runs/s, ETA' "$work/tty.log" \
+  && ok || bad "progress bar: exit $rc $(tr '\r' '\n' < "$work/tty.log" | tail -3)"
 # Ctrl-C detaches; the backfill goes on until canceled, running tasks included.
 "$baton" backfill slowdays --from 2026-01-01 --to 2026-01-03 --wait >"$work/slow.id" 2>"$work/slow.log" &
 waiter=$!

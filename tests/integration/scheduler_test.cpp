@@ -739,6 +739,14 @@ TEST_CASE("backfill: cancel stops every run of it, running tasks included, and t
   env.wait_run("slow", "backfill__20260101T000000Z",
                [&](const store::RunRecord& run) { return env.tis(run)["a"].state == TaskState::running; });
   CHECK(backfill_runs(*env.store, "slow").size() == 2);  // at most max_active_runs
+  // Runs in progress are never rerun, whatever the mode.
+  auto dry = backfill("slow", "2026-01-01", "2026-01-01", "all");
+  dry.dry_run = true;
+  auto p = env.sched->create_backfill(dry, "ops");
+  REQUIRE(p.ok());
+  REQUIRE(p->plan.size() == 1);
+  CHECK(p->plan[0].action == "skip");
+  CHECK(p->plan[0].reason == "its run is running");
   REQUIRE(env.sched->cancel_backfill(b->backfill.id, "ops").ok());
   auto done = env.store->get_backfill(b->backfill.id);
   CHECK(done->state == "canceled");
