@@ -10,7 +10,8 @@ need_build=(
   libyaml-cpp-dev libboost-dev libpqxx-dev libsqlite3-dev libcpp-httplib-dev libspdlog-dev
   nlohmann-json3-dev libhowardhinnant-date-dev libcli11-dev libssl-dev catch2
 )
-need_test=(clang libclang-rt-14-dev sqlite3 curl postgresql-15)
+# prometheus: for promtool, which checks the /metrics output.
+need_test=(clang libclang-rt-14-dev sqlite3 curl postgresql-15 prometheus)
 
 packages=("${need_build[@]}")
 if [ "${1:-build}" = "test" ]; then
@@ -32,4 +33,17 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The server packages (postgresql-15, prometheus) would start system-wide
+# services on install; the tests start their own private ones. A
+# policy-rc.d that refuses keeps them from starting (and from listening).
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+  $SUDO chmod +x "$policy"
+  own_policy=1
+fi
+status=0
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" || status=$?
+[ "$own_policy" = 1 ] && $SUDO rm -f "$policy"
+exit $status

@@ -221,7 +221,8 @@ struct Api::Impl {
   std::vector<CompiledRoute> routes;
   std::string openapi;
 
-  Impl(store::Store& s, scheduler::Control& c, const Clock& clock) : deps{s, c, clock} {
+  Impl(store::Store& s, scheduler::Control& c, const Clock& clock, bool metrics_public)
+      : deps{s, c, clock, metrics_public} {
     std::vector<Route> table;
     table.push_back(Route{.method = "GET",
                           .path = "/openapi.json",
@@ -232,6 +233,7 @@ struct Api::Impl {
     add_dag_routes(table, deps);
     add_resource_routes(table, deps);
     add_backfill_routes(table, deps);
+    add_metrics_routes(table, deps);
     for (auto& r : table) {
       std::regex p = path_pattern(r.path);
       routes.push_back({std::move(r), std::move(p)});
@@ -498,8 +500,8 @@ struct Api::Impl {
   }
 };
 
-Api::Api(store::Store& store, scheduler::Control& control, const Clock& clock)
-    : impl_(std::make_unique<Impl>(store, control, clock)) {}
+Api::Api(store::Store& store, scheduler::Control& control, const Clock& clock, bool metrics_public)
+    : impl_(std::make_unique<Impl>(store, control, clock, metrics_public)) {}
 
 Api::~Api() = default;
 

@@ -20,7 +20,7 @@ constexpr const char* kApiPrefix = "/api/v1";
 
 class Api {
  public:
-  Api(store::Store& store, scheduler::Control& control, const Clock& clock);
+  Api(store::Store& store, scheduler::Control& control, const Clock& clock, bool metrics_public = false);
   ~Api();
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;

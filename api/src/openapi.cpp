@@ -141,6 +141,12 @@ json schemas() {
                                                     {"action", enumeration({"create", "skip", "rerun"})},
                                                     {"run_id", nstr()},
                                                     {"reason", str()}}))}});
+  s["SlaMiss"] = object({{"dag_id", str()},
+                         {"run_id", str()},
+                         {"task_id", nstr()},
+                         {"kind", enumeration({"run_deadline", "run_duration", "task_duration"})},
+                         {"deadline", instant()},
+                         {"detected_at", instant()}});
   s["Token"] = object({{"name", str()},
                        {"role", enumeration({"viewer", "operator", "admin", "worker"})},
                        {"created_at", instant()},

@@ -97,12 +97,14 @@ struct Deps {
   store::Store& store;
   scheduler::Control& control;
   const Clock& clock;
+  bool metrics_public = false;  // GET /metrics without a token
 };
 
 // The routes, by area (dag_routes.cpp, resource_routes.cpp).
 void add_dag_routes(std::vector<Route>& routes, const Deps& deps);
 void add_resource_routes(std::vector<Route>& routes, const Deps& deps);
 void add_backfill_routes(std::vector<Route>& routes, const Deps& deps);
+void add_metrics_routes(std::vector<Route>& routes, const Deps& deps);
 
 // The OpenAPI 3.0 document for the table (openapi.cpp).
 std::string openapi_document(const std::vector<Route>& routes);

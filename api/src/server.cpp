@@ -46,7 +46,7 @@ struct ApiServer::Impl {
   std::atomic<int> port{0};
 
   Impl(store::Store& s, scheduler::Control& c, const Clock& clock, ApiOptions o)
-      : api(s, c, clock), options(std::move(o)) {}
+      : api(s, c, clock, o.metrics_public), options(std::move(o)) {}
 
   HttpRequest convert(const httplib::Request& req) const {
     HttpRequest r;

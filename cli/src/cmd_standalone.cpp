@@ -127,6 +127,11 @@ void run_standalone(const StandaloneOptions& o) {
   ao.host = host;
   ao.port = port;
   ao.web_dir = o.web.empty() ? default_web_dir() : o.web;
+  const std::string& public_metrics = config().value("metrics_public");
+  if (public_metrics != "true" && public_metrics != "false")
+    fail(kBadInput, "metrics_public (" + config().get("metrics_public").source + "): \"" + public_metrics +
+                        "\" must be true or false");
+  ao.metrics_public = public_metrics == "true";
   api::ApiServer server(s, sched, clock, ao);
   if (auto r = server.start(); !r) {
     sched.stop();

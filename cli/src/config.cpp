@@ -25,6 +25,7 @@ const std::vector<Setting>& settings() {
       {"shutdown_grace", "BATON_SHUTDOWN_GRACE", "30s", "on SIGTERM, how long running tries may go on"},
       {"server", "BATON_SERVER", "http://127.0.0.1:8080", "the server client commands talk to"},
       {"token", "BATON_TOKEN", "", "the API token of client commands", true},
+      {"metrics_public", "BATON_METRICS_PUBLIC", "false", "serve GET /api/v1/metrics without a token"},
   };
   return all;
 }

@@ -72,6 +72,16 @@ struct ActiveBackfill {
   std::vector<std::string> tasks;  // a rerun's tasks (empty: per reprocess mode)
 };
 
+// A deadline of SPEC §7 to check when it passes.
+struct SlaCheck {
+  std::string kind;  // run_deadline, run_duration, task_duration
+  std::string dag_id, run_id;
+  long long run_pk = 0;
+  int ti = -1;  // task_duration: the task instance and its try
+  int try_number = 0;
+  TimePoint deadline{};
+};
+
 struct ActiveRun {
   store::RunRecord rec;
   dsl::DagGraphPtr graph;
@@ -155,6 +165,13 @@ struct Scheduler::Impl {
   bool dispatching = false, dispatch_again = false;
   std::multimap<TimePoint, std::string> dag_due;  // when a DAG's next interval completes
   std::multimap<TimePoint, long long> run_wake;   // retries
+  std::multimap<TimePoint, SlaCheck> sla_due;     // SLA deadlines
+  long long sla_detected = 0;
+  // ready -> running latency of every try started (GET /metrics)
+  static constexpr double kLatencyBounds[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300};
+  std::vector<long long> latency_buckets = std::vector<long long>(std::size(kLatencyBounds) + 1, 0);
+  long long latency_count = 0;
+  double latency_sum = 0;
   std::map<std::string, int> pool_slots, pool_used;
   int free_workers = 0;
   store::WriteBatch batch;
@@ -269,6 +286,7 @@ struct Scheduler::Impl {
     std::optional<TimePoint> next;
     if (!dag_due.empty()) next = dag_due.begin()->first;
     if (!run_wake.empty() && (!next || run_wake.begin()->first < *next)) next = run_wake.begin()->first;
+    if (!sla_due.empty() && (!next || sla_due.begin()->first < *next)) next = sla_due.begin()->first;
     if (!next) return;
     auto wait = *next - clock.now();
     if (wait < Duration(0)) wait = Duration(0);
@@ -551,7 +569,9 @@ struct Scheduler::Impl {
       int i = g->index_of(t.task_id);
       if (i >= 0) a.tis[static_cast<size_t>(i)] = t;
     }
-    refresh_past(add_run(std::move(a)));
+    ActiveRun& run = add_run(std::move(a));
+    arm_run_slas(run);
+    refresh_past(run);
     start_runs(rec.dag_id);
   }
 
@@ -599,7 +619,11 @@ struct Scheduler::Impl {
     for (auto& t : ts) {
       if (t.ti < 0) {
         r.rec.state = t.run_to;
-        if (t.run_to == RunState::running && !r.rec.started_at) r.rec.started_at = now;
+        if (t.run_to == RunState::running && !r.rec.started_at) {
+          r.rec.started_at = now;
+          if (auto d = r.graph->spec().sla_run_duration; d && r.rec.run_type != "backfill")
+            sla_due.emplace(now + *d, SlaCheck{"run_duration", r.rec.dag_id, r.rec.run_id, r.rec.pk, -1, 0, now + *d});
+        }
         if (is_finished(t.run_to)) r.rec.ended_at = now;
         if (t.run_to == RunState::running) r.rec.ended_at.reset();
         batch.runs.push_back(r.rec);
@@ -783,7 +807,20 @@ struct Scheduler::Impl {
     if (!b) return false;
     rec.heartbeat_at = clock.now();
     rec.last_activity_at.reset();
+    if (rec.ready_at) {
+      double lat = std::chrono::duration<double>(clock.now() - *rec.ready_at).count();
+      size_t k = 0;
+      while (k < std::size(kLatencyBounds) && lat > kLatencyBounds[k]) ++k;
+      ++latency_buckets[k];
+      ++latency_count;
+      latency_sum += lat;
+    }
     apply_transitions(r, *b);
+    if (auto d = r.graph->spec().tasks[static_cast<size_t>(ti)].sla_max_duration; d && r.rec.run_type != "backfill") {
+      int try_number = r.engine->instances()[static_cast<size_t>(ti)].try_number;
+      sla_due.emplace(clock.now() + *d,
+                      SlaCheck{"task_duration", r.rec.dag_id, r.rec.run_id, r.rec.pk, ti, try_number, clock.now() + *d});
+    }
     const auto& e = r.engine->instances()[static_cast<size_t>(ti)];
     const dsl::TaskSpec& spec = r.graph->spec().tasks[static_cast<size_t>(ti)];
 
@@ -898,8 +935,84 @@ struct Scheduler::Impl {
     batch.task_instances.push_back(rec);
   }
 
+  // ================= SLAs =================
+
+  // run_deadline: the run must succeed by data_interval_end + D (SPEC §7).
+  // Backfill runs have no SLA: their intervals are long past by design.
+  void arm_run_slas(const ActiveRun& r) {
+    if (r.rec.run_type == "backfill") return;
+    if (auto d = r.graph->spec().sla_run_deadline)
+      sla_due.emplace(r.rec.data_interval_end + *d, SlaCheck{"run_deadline", r.rec.dag_id, r.rec.run_id, r.rec.pk, -1,
+                                                             0, r.rec.data_interval_end + *d});
+  }
+
+  // At start: runs that ended without success keep their run SLAs (the run
+  // still has not succeeded when the deadline passes), but are not in
+  // memory; the newest of them are checked again (recording is idempotent).
+  void arm_finished_run_slas() {
+    for (auto& [id, d] : dags) {
+      if (!d.graph) continue;
+      const auto& spec = d.graph->spec();
+      if (!spec.sla_run_deadline && !spec.sla_run_duration) continue;
+      for (RunState st : {RunState::failed, RunState::canceled}) {
+        store::RunFilter f;
+        f.dag_id = id;
+        f.state = st;
+        f.limit = 100;
+        auto list = store.list_runs(f);
+        if (!list) continue;
+        for (auto& r : *list) {
+          if (r.run_type == "backfill") continue;
+          if (spec.sla_run_deadline)
+            sla_due.emplace(r.data_interval_end + *spec.sla_run_deadline,
+                            SlaCheck{"run_deadline", id, r.run_id, r.pk, -1, 0, r.data_interval_end + *spec.sla_run_deadline});
+          if (spec.sla_run_duration && r.started_at)
+            sla_due.emplace(*r.started_at + *spec.sla_run_duration,
+                            SlaCheck{"run_duration", id, r.run_id, r.pk, -1, 0, *r.started_at + *spec.sla_run_duration});
+        }
+      }
+    }
+  }
+
+  // A deadline passed: a miss unless the run succeeded (run SLAs) or the try
+  // ended (task SLA) in time. Recorded once per (run, task, kind), also when
+  // a restart checks it again.
+  void check_sla(const SlaCheck& c) {
+    std::string task_id;
+    bool missed = false;
+    auto mem = runs.find(c.run_pk);
+    if (c.kind == "task_duration") {
+      if (mem == runs.end()) return;  // the run ended: so did the try
+      const TaskInstance& t = mem->second.engine->instances()[static_cast<size_t>(c.ti)];
+      missed = t.state == TaskState::running && t.try_number == c.try_number;
+      task_id = mem->second.tis[static_cast<size_t>(c.ti)].task_id;
+    } else if (mem != runs.end()) {
+      missed = mem->second.engine->state() != RunState::success;
+    } else {
+      auto rec = store.get_run(c.dag_id, c.run_id);
+      missed = rec && rec->state != RunState::success;
+    }
+    if (!missed) return;
+    store::SlaMiss m{0, c.dag_id, c.run_id, task_id, c.kind, c.deadline, clock.now()};
+    auto fresh = store.record_sla_miss(m);
+    if (!fresh) {
+      log->error("recording an SLA miss of {} {}: {}", c.dag_id, c.run_id, fresh.error().message);
+      return;
+    }
+    if (*fresh) {
+      ++sla_detected;
+      log->warn("SLA miss: {} {}{} {} (deadline {})", c.dag_id, c.run_id, task_id.empty() ? "" : " task " + task_id,
+                c.kind, format_utc(c.deadline));
+    }
+  }
+
   void on_timer() {
     TimePoint now = clock.now();
+    while (!sla_due.empty() && sla_due.begin()->first <= now) {
+      SlaCheck c = sla_due.begin()->second;
+      sla_due.erase(sla_due.begin());
+      check_sla(c);
+    }
     while (!dag_due.empty() && dag_due.begin()->first <= now) {
       auto [at, id] = *dag_due.begin();
       dag_due.erase(dag_due.begin());
@@ -1014,6 +1127,10 @@ struct Scheduler::Impl {
       }
       long long pk = rec.pk;
       auto& run = add_run(std::move(*a));
+      arm_run_slas(run);
+      if (auto d = run.graph->spec().sla_run_duration; d && run.rec.started_at && run.rec.run_type != "backfill")
+        sla_due.emplace(*run.rec.started_at + *d,
+                        SlaCheck{"run_duration", rec.dag_id, rec.run_id, pk, -1, 0, *run.rec.started_at + *d});
       refresh_past(run);
       // Tries of a previous life of this process: their workers are gone.
       for (size_t i = 0; i < run.tis.size(); ++i) {
@@ -1496,6 +1613,7 @@ Status Scheduler::start() {
   m.recover();
   m.scan_folder(true);
   m.recover_backfills();
+  m.arm_finished_run_slas();
   for (auto& [_, d] : m.dags) m.plan_dag(d);
   m.flush();
   m.dispatch();
@@ -1792,6 +1910,28 @@ SchedulerStatus Scheduler::status() {
   s.leader = m.options.member_id;
   s.members.push_back({m.options.member_id, m.clock.now(), kPartitions});
   return s;
+}
+
+Result<SchedulerMetrics> Scheduler::metrics() {
+  Impl& m = *impl_;
+  return m.on_loop([&]() -> Result<SchedulerMetrics> {
+    SchedulerMetrics out;
+    out.latency_bounds.assign(std::begin(Impl::kLatencyBounds), std::end(Impl::kLatencyBounds));
+    out.latency_buckets = m.latency_buckets;
+    out.latency_count = m.latency_count;
+    out.latency_sum = m.latency_sum;
+    for (const auto* set : {&m.ready, &m.ready_noop})
+      for (auto& key : *set) {
+        auto r = m.runs.find(key.run_pk);
+        if (r == m.runs.end()) continue;
+        const auto& ti = r->second.tis[static_cast<size_t>(key.ti)];
+        ++out.queue_depth[ti.queue];
+        ++out.pool_depth[ti.pool];
+      }
+    out.active_runs = static_cast<long long>(m.runs.size());
+    out.sla_misses_detected = m.sla_detected;
+    return out;
+  });
 }
 
 std::string Scheduler::logs_dir() const { return impl_->options.logs_dir; }

@@ -156,6 +156,16 @@ BATON_TOKEN=$viewer "$baton" tokens list >/dev/null 2>&1; [ $? -eq 1 ] && ok || 
 BATON_TOKEN=$viewer "$baton" runs list hello >/dev/null 2>&1; [ $? -eq 1 ] && ok || bad "a revoked token still works"
 "$baton" config show | grep -q "^token .*baton_\*\*\* *# BATON_TOKEN" && ok || bad "config show: $("$baton" config show)"
 
+# metrics: Prometheus's own checker accepts them
+if command -v promtool >/dev/null; then
+  curl -s -H "Authorization: Bearer $token" "$url/api/v1/metrics" > "$work/metrics.txt"
+  promtool check metrics < "$work/metrics.txt" > "$work/promtool.log" 2>&1 && ok || bad "promtool: $(cat "$work/promtool.log")"
+  grep -q '^baton_task_scheduling_latency_seconds_count [1-9]' "$work/metrics.txt" && ok || bad "no latency counted"
+  grep -q '^baton_runs{state="success"} [1-9]' "$work/metrics.txt" && ok || bad "metrics: no successful runs"
+else
+  bad "promtool is not installed (scripts/install-deps.sh test installs prometheus)"
+fi
+
 # backfill: the plan, --wait with plain progress lines, exit codes, list and status
 out=$("$baton" backfill days --from 2026-01-02 --to 2026-01-04 --dry-run)
 case "$out" in *"3 to create, 0 to rerun, 0 to skip"*) ok ;; *) bad "backfill --dry-run: $out" ;; esac

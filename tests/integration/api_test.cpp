@@ -171,6 +171,16 @@ class FakeControl final : public scheduler::Control {
     out.backfill = *made;
     return out;
   }
+  Result<scheduler::SchedulerMetrics> metrics() override {
+    scheduler::SchedulerMetrics m;
+    m.latency_bounds = {0.01, 0.1};
+    m.latency_buckets = {3, 1, 1};
+    m.latency_count = 5;
+    m.latency_sum = 2.5;
+    m.queue_depth["default"] = 2;
+    m.pool_depth["etl"] = 2;
+    return m;
+  }
   Status cancel_backfill(long long id, const std::string& actor) override {
     record("cancel backfill " + std::to_string(id) + " by " + actor);
     auto b = s_.get_backfill(id);
@@ -1019,4 +1029,50 @@ TEST_CASE("backfills: create (dry run or for real), list, one, cancel; bad bodie
             .status == 403);
   CHECK(env.store->list_backfills(std::nullopt, false, 0, 10)->size() == 1);
   CHECK(env.audit_size() == audit);
+}
+
+TEST_CASE("metrics in the Prometheus text format; SLA misses listed and filtered") {
+  Env env;
+  env.trigger();
+  CHECK(env.get("/api/v1/metrics", nullptr).status == 401);  // a token, unless metrics_public
+  auto r = env.get("/api/v1/metrics", kViewer);
+  REQUIRE(r.status == 200);
+  CHECK(r.headers.find("Content-Type")->second.rfind("text/plain; version=0.0.4", 0) == 0);
+  const std::string& t = r.text;
+  INFO(t);
+  for (const char* line :
+       {"# TYPE baton_runs gauge", "baton_runs{state=\"queued\"} 1", "baton_runs{state=\"success\"} 0",
+        "baton_task_instances{state=\"pending\"} 2", "baton_task_instances{state=\"scheduled\"} 1", "# TYPE baton_task_scheduling_latency_seconds histogram",
+        "baton_task_scheduling_latency_seconds_bucket{le=\"0.01\"} 3",
+        "baton_task_scheduling_latency_seconds_bucket{le=\"0.1\"} 4",
+        "baton_task_scheduling_latency_seconds_bucket{le=\"+Inf\"} 5", "baton_task_scheduling_latency_seconds_count 5",
+        "baton_queue_depth{queue=\"default\"} 2", "baton_pool_depth{pool=\"default\"} 0",
+        "baton_pool_slots{pool=\"default\"} 128", "baton_scheduler_leader{member=\"member-1\"} 1",
+        "baton_sla_misses_total 0", "# TYPE baton_db_latency_seconds gauge"}) {
+    INFO(line);
+    CHECK(t.find(std::string(line) + "\n") != std::string::npos);
+  }
+
+  REQUIRE(env.store->record_sla_miss({0, "sales", "r1", "", "run_deadline", *parse_utc("2026-11-22T09:00:00Z"),
+                                      env.clock.now()})
+              .ok());
+  CHECK_FALSE(*env.store->record_sla_miss({0, "sales", "r1", "", "run_deadline", *parse_utc("2026-11-22T09:00:00Z"),
+                                           env.clock.now()}));  // once per (run, task, kind)
+  REQUIRE(env.store->record_sla_miss({0, "other", "r2", "load", "task_duration", env.clock.now(), env.clock.now()})
+              .ok());
+  auto all = env.get("/api/v1/sla-misses", kViewer);
+  REQUIRE(all.status == 200);
+  REQUIRE(all.body["items"].size() == 2);
+  CHECK(all.body["items"][0] == json{{"dag_id", "sales"}, {"run_id", "r1"}, {"task_id", nullptr},
+                                     {"kind", "run_deadline"}, {"deadline", "2026-11-22T09:00:00Z"},
+                                     {"detected_at", "2026-11-22T10:00:00Z"}});
+  CHECK(all.body["items"][1]["task_id"] == "load");
+  CHECK(env.get("/api/v1/sla-misses?dag_id=other").body["items"].size() == 1);
+  CHECK(env.get("/api/v1/sla-misses?since=2026-11-23T00:00:00Z").body["items"].empty());
+  CHECK(env.get("/api/v1/sla-misses?since=yesterday").status == 400);
+  auto page = env.get("/api/v1/sla-misses?limit=1");
+  REQUIRE(page.body["next_cursor"].is_string());
+  CHECK(env.get("/api/v1/sla-misses?limit=1&cursor=" + page.body["next_cursor"].get<std::string>())
+            .body["items"][0]["dag_id"] == "other");
+  CHECK(env.get("/api/v1/metrics").text.find("baton_sla_misses_total 2\n") != std::string::npos);
 }

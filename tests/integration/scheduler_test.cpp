@@ -814,3 +814,67 @@ TEST_CASE("backfill: a range over a DST change has a 23-hour interval") {
   CHECK(format_utc(p->plan[1].data_interval_end) == "2026-03-29T22:00:00Z");  // 23 hours
   CHECK(format_utc(p->plan[2].logical_date) == "2026-03-29T22:00:00Z");
 }
+
+// ---- SLAs (SPEC §7), with a fake clock ----
+
+namespace {
+std::vector<store::SlaMiss> misses(store::Store& s) {
+  auto m = s.list_sla_misses(std::nullopt, std::nullopt, 0, 1000);
+  REQUIRE(m.ok());
+  return *m;
+}
+std::vector<store::SlaMiss> wait_misses(store::Store& s, size_t n) {
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (misses(s).size() < n && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  return misses(s);
+}
+}  // namespace
+
+TEST_CASE("SLA: run_deadline, run_duration and max_duration are detected when they pass, once, also after a restart") {
+  FakeClock clock(*parse_utc("2026-01-10T00:30:00Z"));
+  Env env;
+  env.options.heartbeat_interval = 1h;  // no heartbeat: nothing but the timers moves
+  env.options.zombie_timeout = 24h;     // and the silent try is not taken for lost
+  env.write("s.yaml",
+            "dag: s\nschedule: '@daily'\nstart_date: 2026-01-01\n"
+            "sla: {run_deadline: 2h, run_duration: 1h}\n"
+            "tasks:\n  slow: {command: 'sleep 30', sla: {max_duration: 10m}}\n");
+  env.write("ok.yaml",
+            "dag: ok\nschedule: '@daily'\nstart_date: 2026-01-01\nsla: {run_deadline: 2h}\ntasks:\n  a: {type: noop}\n");
+  env.sched = std::make_unique<Scheduler>(*env.store, clock, env.options);
+  REQUIRE(env.sched->start().ok());
+  // The run for 2026-01-09 was created at 00:30 (its interval ended at 00:00).
+  auto run = env.wait_run("s", "scheduled__20260109T000000Z",
+                          [&](const store::RunRecord& r) { return env.tis(r)["slow"].state == TaskState::running; });
+  CHECK(misses(*env.store).empty());
+  clock.advance(9min);
+  std::this_thread::sleep_for(200ms);
+  CHECK(misses(*env.store).empty());
+  clock.advance(2min);  // 10 minutes into the try
+  auto m = wait_misses(*env.store, 1);
+  REQUIRE(m.size() == 1);
+  CHECK(m[0].kind == "task_duration");
+  CHECK(m[0].task_id == "slow");
+  CHECK(m[0].run_id == run.run_id);
+  // run_duration (1h after the start) and run_deadline (02:00 = interval end + 2h) pass while the
+  // scheduler is down; a restart detects them at once. The `ok` DAG succeeded in time: no miss.
+  env.sched->stop();
+  env.sched.reset();
+  clock.advance(2h);
+  env.sched = std::make_unique<Scheduler>(*env.store, clock, env.options);
+  REQUIRE(env.sched->start().ok());
+  m = wait_misses(*env.store, 3);
+  std::set<std::string> kinds;
+  for (auto& x : m) {
+    CHECK(x.dag_id == "s");
+    kinds.insert(x.kind);
+  }
+  CHECK(kinds == std::set<std::string>{"task_duration", "run_duration", "run_deadline"});
+  CHECK(m.size() == 3);
+  // Detected again after another restart: still recorded once.
+  env.sched->stop();
+  env.sched = std::make_unique<Scheduler>(*env.store, clock, env.options);
+  REQUIRE(env.sched->start().ok());
+  std::this_thread::sleep_for(300ms);
+  CHECK(misses(*env.store).size() == 3);
+}

@@ -872,6 +872,48 @@ class PostgresStore final : public Store {
     });
   }
 
+  // ---- SLA misses and counts ----
+
+  Result<bool> record_sla_miss(const SlaMiss& m) override {
+    return write([&](pqxx::work& t) -> Result<bool> {
+      auto r = exec(t,
+                    "INSERT INTO sla_misses (dag_id, run_id, task_id, kind, deadline, detected_at) "
+                    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dag_id, run_id, task_id, kind) DO NOTHING",
+                    params(m.dag_id, m.run_id, m.task_id, m.kind, m.deadline, m.detected_at));
+      if (!r) return r.error();
+      return r->affected_rows() > 0;
+    });
+  }
+
+  Result<std::vector<SlaMiss>> list_sla_misses(const std::optional<std::string>& dag_id, std::optional<TimePoint> since,
+                                               long long after_id, int limit) override {
+    return read([&](pqxx::transaction_base& t) -> Result<std::vector<SlaMiss>> {
+      auto r = exec(t,
+                    "SELECT id, dag_id, run_id, task_id, kind, deadline, detected_at FROM sla_misses WHERE id > $1 "
+                    "AND ($2::text IS NULL OR dag_id = $2::text) AND ($3::bigint IS NULL OR detected_at >= $3::bigint) "
+                    "ORDER BY id LIMIT $4",
+                    params(after_id, dag_id, since, limit));
+      if (!r) return r.error();
+      std::vector<SlaMiss> out;
+      for (auto row : *r)
+        out.push_back({row[0].as<long long>(), row[1].c_str(), row[2].c_str(), row[3].c_str(), row[4].c_str(),
+                       tp(row[5].as<long long>()), tp(row[6].as<long long>())});
+      return out;
+    });
+  }
+
+  Result<StateCounts> count_states() override {
+    return snapshot([&](pqxx::transaction_base& t) -> Result<StateCounts> {
+      StateCounts c;
+      for (auto row : t.exec("SELECT state, count(*) FROM dag_runs GROUP BY state"))
+        c.runs[row[0].c_str()] = row[1].as<long long>();
+      for (auto row : t.exec("SELECT state, count(*) FROM task_instances GROUP BY state"))
+        c.task_instances[row[0].c_str()] = row[1].as<long long>();
+      c.sla_misses = t.exec("SELECT count(*) FROM sla_misses")[0][0].as<long long>();
+      return c;
+    });
+  }
+
   // ---- members and partitions ----
 
   Status heartbeat_member(const MemberRecord& m) override {

@@ -781,6 +781,51 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  // ---- SLA misses and counts ----
+
+  Result<bool> record_sla_miss(const SlaMiss& m) override {
+    return write([&]() -> Result<bool> {
+      auto st = db_.prepare(
+          "INSERT INTO sla_misses (dag_id, run_id, task_id, kind, deadline, detected_at) VALUES (?, ?, ?, ?, ?, ?) "
+          "ON CONFLICT(dag_id, run_id, task_id, kind) DO NOTHING");
+      st.bind(1, m.dag_id).bind(2, m.run_id).bind(3, m.task_id).bind(4, m.kind).bind(5, us(m.deadline));
+      st.bind(6, us(m.detected_at));
+      if (st.step() != SQLITE_DONE) return db_error();
+      return db_.changes() > 0;
+    });
+  }
+
+  Result<std::vector<SlaMiss>> list_sla_misses(const std::optional<std::string>& dag_id, std::optional<TimePoint> since,
+                                               long long after_id, int limit) override {
+    std::lock_guard lock(mu_);
+    auto st = db_.prepare(
+        "SELECT id, dag_id, run_id, task_id, kind, deadline, detected_at FROM sla_misses WHERE id > ?1 "
+        "AND (?2 IS NULL OR dag_id = ?2) AND (?3 IS NULL OR detected_at >= ?3) ORDER BY id LIMIT ?4");
+    st.bind(1, after_id).bind(2, dag_id).bind(3, us(since)).bind(4, limit);
+    std::vector<SlaMiss> out;
+    int rc;
+    while ((rc = st.step()) == SQLITE_ROW)
+      out.push_back({st.i64(0), st.text(1), st.text(2), st.text(3), st.text(4), tp(st.i64(5)), tp(st.i64(6))});
+    if (rc != SQLITE_DONE) return db_error();
+    return out;
+  }
+
+  Result<StateCounts> count_states() override {
+    std::lock_guard lock(mu_);
+    StateCounts c;
+    for (auto [sql, into] : {std::pair{"SELECT state, count(*) FROM dag_runs GROUP BY state", &c.runs},
+                             std::pair{"SELECT state, count(*) FROM task_instances GROUP BY state", &c.task_instances}}) {
+      auto st = db_.prepare(sql);
+      int rc;
+      while ((rc = st.step()) == SQLITE_ROW) (*into)[st.text(0)] = st.i64(1);
+      if (rc != SQLITE_DONE) return db_error();
+    }
+    auto st = db_.prepare("SELECT count(*) FROM sla_misses");
+    if (st.step() != SQLITE_ROW) return db_error();
+    c.sla_misses = st.i64(0);
+    return c;
+  }
+
   // ---- members and partitions ----
 
   Status heartbeat_member(const MemberRecord& m) override {

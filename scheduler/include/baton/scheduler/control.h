@@ -7,6 +7,7 @@
 // change. `actor` is the token name, for the audit log.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -71,6 +72,18 @@ struct SchedulerStatus {
   bool running = false;
 };
 
+// What the scheduler knows for GET /metrics (SPEC §10), besides the store's counts.
+struct SchedulerMetrics {
+  std::vector<double> latency_bounds;      // seconds: upper bounds of the histogram's buckets
+  std::vector<long long> latency_buckets;  // tries per bucket (not cumulative), one more for +Inf
+  long long latency_count = 0;             // tries started since the process started
+  double latency_sum = 0;                  // their ready -> running time, in seconds
+  std::map<std::string, long long> queue_depth;  // task instances ready and waiting for a slot, per queue
+  std::map<std::string, long long> pool_depth;   // the same, per pool
+  long long active_runs = 0;
+  long long sla_misses_detected = 0;  // by this process since it started
+};
+
 class Control {
  public:
   virtual ~Control() = default;
@@ -97,6 +110,7 @@ class Control {
   virtual Result<std::vector<std::string>> waiting_for(const std::string& dag_id, const std::string& run_id,
                                                        const std::string& task_id, int map_index) = 0;
   virtual SchedulerStatus status() = 0;
+  virtual Result<SchedulerMetrics> metrics() = 0;
   // The folder the try logs live in (TryRecord::log_path is relative to it).
   virtual std::string logs_dir() const = 0;
 };

@@ -62,6 +62,7 @@ class Scheduler final : public Control {
   Result<std::vector<std::string>> waiting_for(const std::string& dag_id, const std::string& run_id,
                                                const std::string& task_id, int map_index) override;
   SchedulerStatus status() override;
+  Result<SchedulerMetrics> metrics() override;
   std::string logs_dir() const override;
 
  private:

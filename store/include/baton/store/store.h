@@ -11,6 +11,7 @@
 // input) are returned as Error values, never thrown.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -227,6 +228,24 @@ struct BackfillRecord {
 // The audit details of a created backfill (the same on every engine).
 std::string backfill_audit_details(const BackfillRecord& b);
 
+// ---- SLA misses (SPEC §7) and counts for metrics (§10) ----
+
+struct SlaMiss {
+  long long id = 0;
+  std::string dag_id;
+  std::string run_id;
+  std::string task_id;  // empty for a run's own SLA
+  std::string kind;     // run_deadline, run_duration, task_duration
+  TimePoint deadline{};
+  TimePoint detected_at{};
+};
+
+struct StateCounts {
+  std::map<std::string, long long> runs;            // state -> runs
+  std::map<std::string, long long> task_instances;  // state -> task instances
+  long long sla_misses = 0;
+};
+
 // ---- scheduler members and partitions (SPEC §9) ----
 
 struct MemberRecord {
@@ -352,6 +371,15 @@ class Store {
                                                              bool unfinished_only, long long before_id, int limit) = 0;
   // The runs of a DAG whose logical dates lie in [from, to] (any type), oldest first.
   virtual Result<std::vector<RunRecord>> runs_between(const std::string& dag_id, TimePoint from, TimePoint to) = 0;
+
+  // SLA misses, recorded once per (run, task, kind): returns whether this
+  // one was new (a second detection, after a restart, is not).
+  virtual Result<bool> record_sla_miss(const SlaMiss& miss) = 0;
+  // Oldest first, after the id `after_id`.
+  virtual Result<std::vector<SlaMiss>> list_sla_misses(const std::optional<std::string>& dag_id,
+                                                       std::optional<TimePoint> since, long long after_id,
+                                                       int limit) = 0;
+  virtual Result<StateCounts> count_states() = 0;
 
   // Membership: a member records itself (and renews its lease) with every
   // heartbeat; one that misses its lease is dead. remove_member on a clean stop.

@@ -1,0 +1,142 @@
+// GET /metrics (SPEC §10, Prometheus text format 0.0.4) and GET /sla-misses.
+// The counts of runs and task instances come from the store, what only the
+// scheduler knows (latency histogram, what waits for a slot) from Control.
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <sstream>
+
+#include "baton/core/time.h"
+#include "routes.h"
+#include "util.h"
+
+namespace baton::api {
+
+namespace {
+
+using nlohmann::json;
+
+std::string label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+void family(std::ostringstream& o, const char* name, const char* type, const char* help) {
+  o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+}
+
+}  // namespace
+
+void add_metrics_routes(std::vector<Route>& routes, const Deps& deps) {
+  store::Store& s = deps.store;
+  scheduler::Control& control = deps.control;
+
+  add(routes, "GET", "/metrics", deps.metrics_public ? Access::open : Access::viewer,
+      "Prometheus metrics: runs and task instances by state, scheduling latency, queue depth per queue and pool, "
+      "scheduler members and partitions, SLA misses, database latency",
+      "text", [&s, &control](Call&) {
+        auto t0 = std::chrono::steady_clock::now();
+        auto counts = s.count_states();
+        double db_latency = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (!counts) return error_response(counts.error());
+        auto pools = s.list_pools();
+        if (!pools) return error_response(pools.error());
+        auto st = control.status();
+        auto m = control.metrics();
+        std::ostringstream o;
+        o.precision(9);
+        family(o, "baton_runs", "gauge", "Runs by state.");
+        for (const char* state : {"queued", "running", "success", "failed", "canceled"})
+          o << "baton_runs{state=\"" << state << "\"} " << (counts->runs.count(state) ? counts->runs.at(state) : 0)
+            << '\n';
+        family(o, "baton_task_instances", "gauge", "Task instances by state.");
+        for (const char* state : {"pending", "scheduled", "queued", "running", "waiting", "up_for_retry", "success",
+                                  "failed", "upstream_failed", "skipped", "canceled"})
+          o << "baton_task_instances{state=\"" << state << "\"} "
+            << (counts->task_instances.count(state) ? counts->task_instances.at(state) : 0) << '\n';
+        family(o, "baton_sla_misses_total", "counter", "SLA misses recorded.");
+        o << "baton_sla_misses_total " << counts->sla_misses << '\n';
+        family(o, "baton_db_latency_seconds", "gauge", "Time the store took to count runs and task instances.");
+        o << "baton_db_latency_seconds " << db_latency << '\n';
+        family(o, "baton_pool_slots", "gauge", "Slots of each pool.");
+        for (auto& p : *pools) o << "baton_pool_slots{pool=\"" << label(p.name) << "\"} " << p.slots << '\n';
+        family(o, "baton_scheduler_up", "gauge", "Whether this process's scheduler runs.");
+        o << "baton_scheduler_up " << (st.running && m ? 1 : 0) << '\n';
+        family(o, "baton_scheduler_members", "gauge", "Live scheduler members.");
+        o << "baton_scheduler_members " << st.members.size() << '\n';
+        family(o, "baton_scheduler_partitions_owned", "gauge", "Partitions of the DAGs each member owns.");
+        for (auto& mem : st.members)
+          o << "baton_scheduler_partitions_owned{member=\"" << label(mem.id) << "\"} " << mem.partitions << '\n';
+        family(o, "baton_scheduler_leader", "gauge", "1 for the leader among the members.");
+        for (auto& mem : st.members)
+          o << "baton_scheduler_leader{member=\"" << label(mem.id) << "\"} " << (mem.id == st.leader ? 1 : 0) << '\n';
+        if (m) {
+          family(o, "baton_task_scheduling_latency_seconds", "histogram",
+                 "Time from a task instance being ready (scheduled) to its try running.");
+          long long cumulative = 0;
+          for (size_t k = 0; k < m->latency_bounds.size(); ++k) {
+            cumulative += m->latency_buckets[k];
+            o << "baton_task_scheduling_latency_seconds_bucket{le=\"" << m->latency_bounds[k] << "\"} " << cumulative
+              << '\n';
+          }
+          o << "baton_task_scheduling_latency_seconds_bucket{le=\"+Inf\"} " << m->latency_count << '\n';
+          o << "baton_task_scheduling_latency_seconds_sum " << m->latency_sum << '\n';
+          o << "baton_task_scheduling_latency_seconds_count " << m->latency_count << '\n';
+          family(o, "baton_queue_depth", "gauge",
+                 "Task instances ready and waiting for a worker slot, per queue (the signal to scale workers on).");
+          for (auto& [q, n] : m->queue_depth) o << "baton_queue_depth{queue=\"" << label(q) << "\"} " << n << '\n';
+          family(o, "baton_pool_depth", "gauge", "Task instances ready and waiting for a slot, per pool.");
+          for (auto& p : *pools)
+            o << "baton_pool_depth{pool=\"" << label(p.name) << "\"} "
+              << (m->pool_depth.count(p.name) ? m->pool_depth.at(p.name) : 0) << '\n';
+          family(o, "baton_active_runs", "gauge", "Runs this scheduler holds in memory (queued or running).");
+          o << "baton_active_runs " << m->active_runs << '\n';
+        }
+        HttpResponse res;
+        res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        res.body = o.str();
+        return res;
+      });
+
+  auto& misses = add(routes, "GET", "/sla-misses", Access::viewer, "SLA misses, oldest first", "SlaMiss",
+                     [&s](Call& c) {
+                       long long after = 0;
+                       if (c.cursor) {
+                         auto at = decode_cursor(*c.cursor, 's', 1);
+                         if (!at) return error_response(at.error());
+                         after = (*at)[0];
+                       }
+                       std::optional<TimePoint> since;
+                       if (auto t = c.query_as<std::string>("since")) since = *parse_utc(*t);
+                       auto list = s.list_sla_misses(c.query_as<std::string>("dag_id"), since, after, c.limit + 1);
+                       if (!list) return error_response(list.error());
+                       std::optional<std::string> next;
+                       if (list->size() > static_cast<size_t>(c.limit)) {
+                         list->resize(static_cast<size_t>(c.limit));
+                         next = encode_cursor('s', {list->back().id});
+                       }
+                       std::vector<std::string> items;
+                       for (auto& m : *list)
+                         items.push_back(json{{"dag_id", m.dag_id},
+                                              {"run_id", m.run_id},
+                                              {"task_id", m.task_id.empty() ? json(nullptr) : json(m.task_id)},
+                                              {"kind", m.kind},
+                                              {"deadline", format_utc(m.deadline)},
+                                              {"detected_at", format_utc(m.detected_at)}}
+                                             .dump(-1, ' ', false, json::error_handler_t::replace));
+                       return list_response(items, next);
+                     });
+  misses.paginated = true;
+  misses.query = {{.name = "dag_id", .description = "only this DAG's", .max_length = 200},
+                  {.name = "since", .type = ValueType::time, .description = "detected at or after"}};
+}
+
+}  // namespace baton::api
