@@ -404,9 +404,14 @@ struct Scheduler::Impl {
     return r.graph;
   }
 
+  // Runs of the DAG in memory (queued or running); a backfill's do not
+  // hold up the schedule's catchup (they yield, not the other way round).
   int unfinished_runs(const std::string& dag_id) const {
     auto it = runs_by_dag.find(dag_id);
-    return it == runs_by_dag.end() ? 0 : static_cast<int>(it->second.size());
+    if (it == runs_by_dag.end()) return 0;
+    int n = 0;
+    for (auto& [_, pk] : it->second) n += runs.at(pk).rec.backfill_id ? 0 : 1;
+    return n;
   }
 
   ActiveRun& add_run(ActiveRun a) {
@@ -675,6 +680,10 @@ struct Scheduler::Impl {
     }
   }
 
+  static const dsl::TaskSpec& spec_of(const ActiveRun& r, int ti) {
+    return r.graph->spec().tasks[static_cast<size_t>(ti)];
+  }
+
   std::set<ReadyKey>& ready_of(const ActiveRun& r, int ti) {
     return r.graph->spec().tasks[static_cast<size_t>(ti)].type == dsl::TaskType::noop ? ready_noop : ready;
   }
@@ -802,6 +811,10 @@ struct Scheduler::Impl {
     ++dags[r.rec.dag_id].running_tasks;
     rec.attempt_token = random_hex(16);
     rec.worker = options.member_id + "/local";
+    if (spec_of(r, ti).type != dsl::TaskType::noop) {
+      std::lock_guard lock(cancel_mu);
+      cancel_flags[rec.id] = std::make_shared<std::atomic<bool>>(false);
+    }
     apply_transitions(r, *q);
     auto b = r.engine->begin_try(ti);
     if (!b) return false;
@@ -1039,6 +1052,7 @@ struct Scheduler::Impl {
     scan_folder(false);
     refresh_pools();
     check_zombies();
+    advance_backfills();
     past_changed.merge(past_retry);
     dispatch();
     flush();
@@ -1267,9 +1281,20 @@ struct Scheduler::Impl {
     if (auto cp = store.load_checkpoint(a.ti_id); cp && *cp) a.shell.checkpoint = **cp;
     std::shared_ptr<std::atomic<bool>> flag;
     {
+      // Made when the try was handed out (start_try), so that a cancel
+      // before the worker picked it up is seen here.
       std::lock_guard lock(cancel_mu);
-      flag = std::make_shared<std::atomic<bool>>(kill_all.load());
-      cancel_flags[a.ti_id] = flag;
+      auto& slot = cancel_flags[a.ti_id];
+      if (!slot) slot = std::make_shared<std::atomic<bool>>(false);
+      if (kill_all) slot->store(true);
+      flag = slot;
+    }
+    if (flag->load()) {
+      std::lock_guard lock(cancel_mu);
+      cancel_flags.erase(a.ti_id);
+      f.outcome = stopping ? TryOutcome::shutdown : TryOutcome::failed;
+      f.reason = stopping ? "shutdown" : "canceled";
+      return f;
     }
     long long run_pk = a.run_pk;
     int ti = a.ti;
@@ -1405,7 +1430,12 @@ struct Scheduler::Impl {
            bf.next < bf.todo.size()) {
       const BackfillStep step = bf.todo[bf.next++];
       if (step.action == "skip") continue;
-      if (!take_up(bf, step)) --b.total;  // taken by something else meanwhile: not this backfill's
+      TakeUp t = take_up(bf, step);
+      if (t == TakeUp::retry_later) {  // the store failed: again on the next poll
+        --bf.next;
+        break;
+      }
+      if (t == TakeUp::not_ours) --b.total;  // taken by something else meanwhile: not this backfill's
     }
     b.cursor_at.reset();
     for (size_t k = bf.next; k < bf.todo.size() && !b.cursor_at; ++k)
@@ -1419,10 +1449,12 @@ struct Scheduler::Impl {
     if (b.state != "running") backfills.erase(b.id);
   }
 
-  bool take_up(ActiveBackfill& bf, const BackfillStep& step) {
+  enum class TakeUp { taken, not_ours, retry_later };
+
+  TakeUp take_up(ActiveBackfill& bf, const BackfillStep& step) {
     auto& b = bf.rec;
     auto d = dags.find(b.dag_id);
-    if (d == dags.end() || !d->second.graph) return false;
+    if (d == dags.end() || !d->second.graph) return TakeUp::retry_later;
     if (step.action == "create") {
       store::RunRecord r;
       r.dag_id = b.dag_id;
@@ -1437,18 +1469,27 @@ struct Scheduler::Impl {
       auto c = store.create_run(r, task_instances_for(*d->second.graph), b.created_by);
       if (!c) {
         // conflict: the schedule, catchup or another backfill made the interval's run first.
-        if (c.error().code != "conflict") log->error("backfill {}: {}", b.id, c.error().message);
-        return false;
+        if (c.error().code == "conflict") return TakeUp::not_ours;
+        log->error("backfill {}: {}", b.id, c.error().message);
+        return TakeUp::retry_later;
       }
       bf.active.insert(c->run.pk);
       adopt(c->run, d->second.graph, c->task_instances);
-      return true;
+      return TakeUp::taken;
     }
     // rerun: clear the run's tasks (failed ones, all, or the chosen ones).
     Error err;
     ActiveRun* r = revive(b.dag_id, *step.run_id, false, err);
-    if (!r) return false;
-    if (!is_finished(r->engine->state())) return false;  // in progress: not ours to rerun
+    if (!r) return err.code == "conflict" ? TakeUp::not_ours : TakeUp::retry_later;
+    if (!is_finished(r->engine->state())) return TakeUp::not_ours;  // in progress: not ours to rerun
+    // A rerun starts at once (a cleared run is running): within the DAG's
+    // max_active_runs, or on a later poll.
+    int running = 0;
+    for (auto& [_, pk] : runs_by_dag[b.dag_id]) running += runs.at(pk).engine->state() == RunState::running;
+    if (running >= d->second.graph->spec().max_active_runs) {
+      drop_run(r->rec.pk);
+      return TakeUp::retry_later;
+    }
     std::vector<std::string> targets = bf.tasks;
     if (targets.empty())
       for (size_t i = 0; i < r->tis.size(); ++i) {
@@ -1460,14 +1501,14 @@ struct Scheduler::Impl {
     auto t = r->engine->clear(targets, b.downstream);
     if (!t || targets.empty()) {
       if (is_finished(r->engine->state())) drop_run(r->rec.pk);
-      return false;
+      return TakeUp::not_ours;
     }
     r->rec.backfill_id = b.id;  // before its tasks are ready: it yields to live runs while it reruns
     apply_transitions(*r, *t);
     batch.runs.push_back(r->rec);
     bf.active.insert(r->rec.pk);
     settle(*r);
-    return true;
+    return TakeUp::taken;
   }
 
   // A run ended: if a backfill waits for it, count it and take up more.
@@ -1490,7 +1531,9 @@ struct Scheduler::Impl {
     });
   }
 
-  // At start: running backfills come back with the steps left after their cursor.
+  // At start: running backfills come back with the steps left after their
+  // cursor. Their counts are taken again from the runs themselves (a crash
+  // may have come between a run's end and its count, or during recovery).
   void recover_backfills() {
     auto list = store.list_backfills(std::nullopt, true, 0, 100000);
     if (!list) {
@@ -1498,20 +1541,48 @@ struct Scheduler::Impl {
       return;
     }
     for (auto& b : *list) {
-      auto d = dags.find(b.dag_id);
-      if (d == dags.end() || !d->second.graph) continue;
       ActiveBackfill bf;
       bf.rec = b;
+      auto d = dags.find(b.dag_id);
+      auto give_up = [&](const std::string& why) {
+        bf.rec.state = "failed";
+        bf.rec.ended_at = clock.now();
+        batch.backfills.push_back(bf.rec);
+        audit("system", "backfill.failed", "dag:" + b.dag_id + "/backfill/" + std::to_string(b.id),
+              json{{"reason", why}});
+        log->error("backfill {} of {} cannot go on: {}", b.id, b.dag_id, why);
+      };
+      if (d == dags.end() || !d->second.graph) {
+        give_up("DAG " + b.dag_id + " has no usable version");
+        continue;
+      }
       if (b.tasks) {
         json t = json::parse(*b.tasks, nullptr, false);
         if (t.is_array())
-          for (auto& x : t) bf.tasks.push_back(x.get<std::string>());
+          for (auto& x : t)
+            if (x.is_string()) bf.tasks.push_back(x.get<std::string>());
       }
-      for (auto& [pk, run] : runs)
-        if (run.rec.backfill_id == b.id) bf.active.insert(pk);
+      auto mine = store.runs_between(b.dag_id, b.from_at, b.to_at);
+      if (!mine) {
+        give_up(mine.error().message);
+        continue;
+      }
+      bf.rec.done = bf.rec.failed = 0;
+      for (auto& r : *mine) {
+        if (r.backfill_id != b.id) continue;
+        if (runs.count(r.pk)) {
+          bf.active.insert(r.pk);
+        } else if (is_finished(r.state)) {
+          ++bf.rec.done;
+          if (r.state != RunState::success) ++bf.rec.failed;
+        }
+      }
       if (b.cursor_at) {
         auto plan = plan_backfill(*d->second.graph, b);
-        if (!plan) continue;
+        if (!plan) {
+          give_up(plan.error().message);
+          continue;
+        }
         for (auto& st : *plan)
           if (b.reverse ? st.logical_date <= *b.cursor_at : st.logical_date >= *b.cursor_at) bf.todo.push_back(st);
       }
@@ -1521,6 +1592,15 @@ struct Scheduler::Impl {
       backfills.emplace(id, std::move(bf));
       advance(backfills.at(id));
     }
+  }
+
+  // Steps put back after a store error are taken up again on the poll.
+  void advance_backfills() {
+    std::vector<long long> ids;
+    for (auto& [id, bf] : backfills)
+      if (bf.next < bf.todo.size() && bf.active.size() < static_cast<size_t>(bf.rec.max_active_runs)) ids.push_back(id);
+    for (long long id : ids)
+      if (auto it = backfills.find(id); it != backfills.end()) advance(it->second);
   }
 
   // ================= control =================
@@ -1612,6 +1692,7 @@ Status Scheduler::start() {
   }
   m.recover();
   m.scan_folder(true);
+  m.write_batch();  // the runs that recovery ended are in the store before backfills count them
   m.recover_backfills();
   m.arm_finished_run_slas();
   for (auto& [_, d] : m.dags) m.plan_dag(d);
@@ -1819,6 +1900,15 @@ Result<BackfillResult> Scheduler::create_backfill(const BackfillRequest& req, co
     if (!plan) return plan.error();
     b.total = Impl::steps_to_do(*plan);
     b.created_by = actor;
+    // Written with the row itself: a crash right after creation resumes from here.
+    for (auto& st : *plan)
+      if (st.action != "skip") {
+        b.cursor_at = st.logical_date;
+        break;
+      }
+    // The intervals not over yet stay out, also when a restart plans again.
+    for (auto& st : *plan)
+      if (st.reason == "the interval is not over yet") b.to_at = std::min(b.to_at, st.logical_date - Duration(1));
     BackfillResult out{b, *plan};
     if (req.dry_run) return out;
     auto made = m.store.create_backfill(b, actor);
@@ -1845,7 +1935,12 @@ Status Scheduler::cancel_backfill(long long id, const std::string& actor) {
     if (it == m.backfills.end()) {
       auto b = m.store.get_backfill(id);
       if (!b) return b.error();
-      return Error{"conflict", "backfill " + std::to_string(id) + " is " + b->state};
+      if (b->state != "running") return Error{"conflict", "backfill " + std::to_string(id) + " is " + b->state};
+      b->state = "canceled";  // a backfill this scheduler could not take up again
+      b->ended_at = m.clock.now();
+      m.batch.backfills.push_back(*b);
+      m.audit(actor, "backfill.canceled", "dag:" + b->dag_id + "/backfill/" + std::to_string(id), json::object());
+      return {};
     }
     ActiveBackfill& bf = it->second;
     bf.rec.state = "canceled";
@@ -1855,12 +1950,12 @@ Status Scheduler::cancel_backfill(long long id, const std::string& actor) {
     std::vector<long long> active(bf.active.begin(), bf.active.end());
     m.batch.backfills.push_back(bf.rec);
     m.backfills.erase(it);  // its runs end below without taking up more
-    for (long long pk : active) {
-      auto r = m.runs.find(pk);
-      if (r == m.runs.end()) continue;
-      m.apply_transitions(r->second, r->second.engine->cancel());
-      m.settle(r->second);
-    }
+    // Every run first, then their ends: settling one must not start the
+    // next queued run of the same backfill.
+    for (long long pk : active)
+      if (auto r = m.runs.find(pk); r != m.runs.end()) m.apply_transitions(r->second, r->second.engine->cancel());
+    for (long long pk : active)
+      if (auto r = m.runs.find(pk); r != m.runs.end()) m.settle(r->second);
     return {};
   });
 }
