@@ -77,6 +77,41 @@ std::string backfill_audit_details(const BackfillRecord& b) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+bool AuditVerifier::add(const AuditEntry& e) {
+  if (check_.first_bad_id) return false;
+  if (prev_.empty()) prev_ = std::string(64, '0');
+  ++check_.checked;
+  if (e.id != prev_id_ + 1)
+    check_.problem = "entries " + std::to_string(prev_id_ + 1) + " to " + std::to_string(e.id - 1) + " are missing";
+  else if (e.prev_hash != prev_)
+    check_.problem = "its prev_hash does not match the hash of entry " + std::to_string(prev_id_);
+  else if (audit_hash(e) != e.hash)
+    check_.problem = "its contents do not match its hash (the entry was altered)";
+  if (!check_.problem.empty()) {
+    check_.first_bad_id = e.id;
+    return false;
+  }
+  prev_ = e.hash;
+  prev_id_ = e.id;
+  return true;
+}
+
+AuditCheck AuditVerifier::finish(const std::optional<std::string>& head) {
+  if (check_.first_bad_id) return check_;
+  if (prev_.empty()) prev_ = std::string(64, '0');
+  if (!head) {
+    if (prev_id_ != 0) {
+      check_.first_bad_id = 1;
+      check_.problem = "the recorded head of the log is missing";
+    }
+  } else if (*head != std::to_string(prev_id_) + ":" + prev_) {
+    check_.first_bad_id = prev_id_ + 1;
+    check_.problem = "the log ends at entry " + std::to_string(prev_id_) + " but its recorded head is entry " +
+                     head->substr(0, head->find(':')) + " (entries were removed from the end)";
+  }
+  return check_;
+}
+
 std::string audit_hash(const AuditEntry& e) {
   // Fields joined with a separator that cannot occur in them unescaped: each
   // is length-prefixed.

@@ -1028,40 +1028,14 @@ class PostgresStore final : public Store {
 
   Result<AuditCheck> verify_audit() override {
     return snapshot([&](pqxx::transaction_base& t) -> Result<AuditCheck> {
-      AuditCheck check;
-      std::string prev = kGenesisHash;
-      long long prev_id = 0;
+      AuditVerifier v;
       auto r = exec(t, "SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit_log ORDER BY id", {});
       if (!r) return r.error();
-      for (auto row : *r) {
-        AuditEntry e = audit_row(row);
-        ++check.checked;
-        std::string problem;
-        if (e.id != prev_id + 1)
-          problem = "entries " + std::to_string(prev_id + 1) + " to " + std::to_string(e.id - 1) + " are missing";
-        else if (e.prev_hash != prev)
-          problem = "its prev_hash does not match the hash of entry " + std::to_string(prev_id);
-        else if (audit_hash(e) != e.hash)
-          problem = "its contents do not match its hash (the entry was altered)";
-        if (!problem.empty()) {
-          check.first_bad_id = e.id;
-          check.problem = problem;
-          return check;
-        }
-        prev = e.hash;
-        prev_id = e.id;
-      }
+      for (auto row : *r)
+        if (!v.add(audit_row(row))) return v.finish(std::nullopt);
       auto head = exec(t, "SELECT value FROM settings WHERE key = 'audit_head'", {});
       if (!head) return head.error();
-      if (head->empty()) {
-        check.first_bad_id = 1;
-        check.problem = "the recorded head of the log is missing";
-      } else if (std::string expected = (*head)[0][0].c_str(); expected != std::to_string(prev_id) + ":" + prev) {
-        check.first_bad_id = prev_id + 1;
-        check.problem = "the log ends at entry " + std::to_string(prev_id) + " but its recorded head is entry " +
-                        expected.substr(0, expected.find(':')) + " (entries were removed from the end)";
-      }
-      return check;
+      return v.finish(head->empty() ? std::nullopt : std::optional<std::string>((*head)[0][0].c_str()));
     });
   }
 

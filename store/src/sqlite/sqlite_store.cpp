@@ -950,44 +950,14 @@ class SqliteStore final : public Store {
 
   Result<AuditCheck> verify_audit() override {
     std::lock_guard lock(mu_);
-    AuditCheck check;
-    std::string prev = kGenesisHash;
-    long long prev_id = 0;
+    AuditVerifier v;
     auto st = db_.prepare("SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit_log ORDER BY id");
     int rc;
-    while ((rc = st.step()) == SQLITE_ROW) {
-      AuditEntry e = audit_row(st);
-      ++check.checked;
-      std::string problem;
-      if (e.id != prev_id + 1)
-        problem = "entries " + std::to_string(prev_id + 1) + " to " + std::to_string(e.id - 1) + " are missing";
-      else if (e.prev_hash != prev)
-        problem = "its prev_hash does not match the hash of entry " + std::to_string(prev_id);
-      else if (audit_hash(e) != e.hash)
-        problem = "its contents do not match its hash (the entry was altered)";
-      if (!problem.empty()) {
-        check.first_bad_id = e.id;
-        check.problem = problem;
-        return check;
-      }
-      prev = e.hash;
-      prev_id = e.id;
-    }
+    while ((rc = st.step()) == SQLITE_ROW)
+      if (!v.add(audit_row(st))) return v.finish(std::nullopt);
     if (rc != SQLITE_DONE) return db_error();
-    // The head kept in settings catches entries removed from the end.
     auto head = db_.prepare("SELECT value FROM settings WHERE key = 'audit_head'");
-    if (head.step() == SQLITE_ROW) {
-      std::string expected = head.text(0);
-      if (expected != std::to_string(prev_id) + ":" + prev) {
-        check.first_bad_id = prev_id + 1;
-        check.problem = "the log ends at entry " + std::to_string(prev_id) + " but its recorded head is entry " +
-                        expected.substr(0, expected.find(':')) + " (entries were removed from the end)";
-      }
-    } else if (prev_id != 0) {
-      check.first_bad_id = 1;
-      check.problem = "the recorded head of the log is missing";
-    }
-    return check;
+    return v.finish(head.step() == SQLITE_ROW ? std::optional<std::string>(head.text(0)) : std::nullopt);
   }
 
  private:

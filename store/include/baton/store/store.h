@@ -103,6 +103,22 @@ struct AuditCheck {
 // change to an entry, or any removal or insertion, breaks the chain.
 std::string audit_hash(const AuditEntry& e);
 
+// Checks the chain entry by entry, in id order (every engine's verify_audit):
+// contiguous ids, each prev_hash the previous hash, each hash its contents;
+// then the recorded head ("id:hash" of the last entry, nullopt when missing),
+// which finds entries removed from the end.
+class AuditVerifier {
+ public:
+  // False once the chain is broken (stop feeding).
+  bool add(const AuditEntry& e);
+  AuditCheck finish(const std::optional<std::string>& head);
+
+ private:
+  AuditCheck check_;
+  std::string prev_;
+  long long prev_id_ = 0;
+};
+
 // ---- DAGs ----
 
 struct DagRecord {
