@@ -262,6 +262,12 @@ wait "$server_pid"
 rc=$?
 [ $rc -eq 0 ] && ok || bad "SIGTERM exit $rc"
 
+# The audit chain finds an entry edited straight in the database.
+"$baton" audit verify --db "$db" >/dev/null 2>&1 && ok || bad "audit verify of an untouched log"
+sql "UPDATE audit_log SET actor = 'mallory' WHERE id = 3" >/dev/null
+"$baton" audit verify --db "$db" >"$work/verify.log" 2>&1; rc=$?
+[ $rc -eq 1 ] && grep -q "entry 3" "$work/verify.log" && ok || bad "audit verify after an edit: exit $rc $(cat "$work/verify.log")"
+
 # PostgreSQL: the scheduling lock lives with its session; when that session
 # ends (a server restart, an operator), standalone stops at once.
 if [ "${BATON_TEST_STORE:-}" = postgres ]; then
