@@ -29,6 +29,7 @@
 #include "baton/core/random.h"
 #include "baton/dsl/dag_folder.h"
 #include "baton/dsl/template.h"
+#include "baton/executor/notifier.h"
 #include "baton/executor/shell_runner.h"
 #include "baton/scheduler/run_engine.h"
 #include "git_state.h"
@@ -187,6 +188,14 @@ struct Scheduler::Impl {
   std::map<long long, std::shared_ptr<std::atomic<bool>>> cancel_flags;  // ti_id -> flag
   std::atomic<int> busy_workers{0};
 
+  // ---- notifications: one thread of its own, fed by the outbox ----
+  std::thread notifier;
+  std::mutex notify_mu;
+  std::condition_variable notify_cv;
+  bool notify_stop = false;
+  bool notify_kick = false;
+  std::string notify_dir;  // the DAGs folder, absolute
+
   // ================= helpers =================
 
   template <class F>
@@ -252,6 +261,7 @@ struct Scheduler::Impl {
 
   void write_batch() {
     if (!batch.empty()) {
+      bool notifications = !batch.notifications.empty();
       keep_last(batch.runs, [](const store::RunRecord& r) { return r.pk; });
       keep_last(batch.task_instances, [](const store::TaskInstanceRecord& t) { return t.id; });
       keep_last(batch.tries, [](const store::TryRecord& t) { return std::make_pair(t.ti_id, t.try_number); });
@@ -266,6 +276,11 @@ struct Scheduler::Impl {
         std::_Exit(70);
       }
       batch = {};
+      if (notifications) {
+        std::lock_guard lock(notify_mu);
+        notify_kick = true;
+        notify_cv.notify_one();
+      }
     }
   }
 
@@ -630,6 +645,8 @@ struct Scheduler::Impl {
             sla_due.emplace(now + *d, SlaCheck{"run_duration", r.rec.dag_id, r.rec.run_id, r.rec.pk, -1, 0, now + *d});
         }
         if (is_finished(t.run_to)) r.rec.ended_at = now;
+        if (t.run_to == RunState::success) queue_notification(r, "on_success", json::object());
+        if (t.run_to == RunState::failed) queue_notification(r, "on_failure", json::object());
         if (t.run_to == RunState::running) r.rec.ended_at.reset();
         batch.runs.push_back(r.rec);
         continue;
@@ -657,7 +674,12 @@ struct Scheduler::Impl {
       ReadyKey key = ready_key(r, t.ti);
       if (t.from == TaskState::scheduled) ready_of(r, t.ti).erase(key);
       if (t.to == TaskState::scheduled) ready_of(r, t.ti).insert(key);
-      if (t.to == TaskState::up_for_retry && e.wake_at) run_wake.emplace(*e.wake_at, r.rec.pk);
+      if (t.to == TaskState::up_for_retry && e.wake_at) {
+        run_wake.emplace(*e.wake_at, r.rec.pk);
+        queue_notification(r, "on_retry",
+                           json{{"task_id", rec.task_id}, {"try_number", e.try_number}, {"reason", e.reason},
+                                {"retry_at", format_utc(*e.wake_at)}});
+      }
       if (holds_slot(t.from) && !holds_slot(t.to)) release(r, t.ti);
       if (t.from == TaskState::running && !in_report) {
         // Canceled or marked while running: the process is killed and its
@@ -948,6 +970,81 @@ struct Scheduler::Impl {
     batch.task_instances.push_back(rec);
   }
 
+  // ================= notifications =================
+
+  // Adds the event to the outbox (written with this turn's changes); the
+  // notifier thread delivers it, so a slow or failing target never holds up
+  // the loop.
+  void queue_notification(const ActiveRun& r, const char* event, json details) {
+    details["run_type"] = r.rec.run_type;
+    details["state"] = to_string(r.engine->state());
+    details["logical_date"] = format_utc(r.rec.logical_date);
+    details["data_interval_start"] = format_utc(r.rec.data_interval_start);
+    details["data_interval_end"] = format_utc(r.rec.data_interval_end);
+    queue_notification(r.rec.dag_id, r.rec.run_id, *r.graph, event, std::move(details));
+  }
+
+  void queue_notification(const std::string& dag_id, const std::string& run_id, const dsl::DagGraph& g,
+                          const std::string& event, json details) {
+    const auto& spec = g.spec();
+    const auto& targets = event == "on_success"   ? spec.on_success
+                          : event == "on_failure" ? spec.on_failure
+                          : event == "on_retry"   ? spec.on_retry
+                                                  : spec.on_sla_miss;
+    if (targets.empty()) return;
+    details["event"] = event;
+    details["dag_id"] = dag_id;
+    details["run_id"] = run_id;
+    details["at"] = format_utc(clock.now());
+    std::string payload = details.dump(-1, ' ', false, json::error_handler_t::replace);
+    for (auto& t : targets) {
+      store::NotificationRecord n;
+      n.event = event;
+      n.dag_id = dag_id;
+      n.target_kind = t.kind == dsl::NotifyTarget::Kind::webhook ? "webhook" : "command";
+      n.target = t.value;
+      n.payload = payload;
+      n.next_attempt_at = clock.now();
+      batch.notifications.push_back(std::move(n));
+    }
+  }
+
+  void notifier_main() {
+    while (true) {
+      {
+        std::unique_lock lock(notify_mu);
+        notify_cv.wait_for(lock, options.notification_poll, [&] { return notify_stop || notify_kick; });
+        if (notify_stop) return;
+        notify_kick = false;
+      }
+      auto due = store.due_notifications(clock.now(), 20);
+      if (!due) continue;
+      for (auto& n : *due) {
+        {
+          std::lock_guard lock(notify_mu);
+          if (notify_stop) return;
+        }
+        executor::NotificationTarget target{n.target_kind == "webhook" ? executor::NotificationTarget::Kind::webhook
+                                                                       : executor::NotificationTarget::Kind::command,
+                                            n.target};
+        auto sent = executor::deliver(target, n.payload, options.notification_timeout, notify_dir);
+        ++n.attempts;
+        if (sent) {
+          n.state = "sent";
+          n.last_error.reset();
+        } else {
+          n.last_error = sent.error().message;
+          Duration delay = options.notification_backoff * (1LL << std::min(n.attempts - 1, 20));
+          n.next_attempt_at = clock.now() + std::min<Duration>(delay, std::chrono::minutes(5));
+          if (n.attempts >= options.notification_attempts) n.state = "failed";
+          log->warn("notification {} of {} to {} (attempt {} of {}): {}", n.event, n.dag_id, n.target, n.attempts,
+                    options.notification_attempts, sent.error().message);
+        }
+        if (auto u = store.update_notification(n); !u) log->error("notification {}: {}", n.id, u.error().message);
+      }
+    }
+  }
+
   // ================= SLAs =================
 
   // run_deadline: the run must succeed by data_interval_end + D (SPEC §7).
@@ -1014,6 +1111,12 @@ struct Scheduler::Impl {
     }
     if (*fresh) {
       ++sla_detected;
+      if (auto d = dags.find(c.dag_id); d != dags.end() && d->second.graph) {
+        json details = {{"kind", c.kind}, {"deadline", format_utc(c.deadline)},
+                        {"task_id", task_id.empty() ? json(nullptr) : json(task_id)}};
+        if (mem != runs.end()) queue_notification(mem->second, "on_sla_miss", details);
+        else queue_notification(c.dag_id, c.run_id, *d->second.graph, "on_sla_miss", details);
+      }
       log->warn("SLA miss: {} {}{} {} (deadline {})", c.dag_id, c.run_id, task_id.empty() ? "" : " task " + task_id,
                 c.kind, format_utc(c.deadline));
     }
@@ -1671,6 +1774,7 @@ Status Scheduler::start() {
   // Tries run in their own working folders: every path handed to them must
   // be absolute.
   m.options.logs_dir = fs::absolute(m.options.logs_dir, ec).lexically_normal().string();
+  m.notify_dir = fs::absolute(m.options.dags_dir, ec).lexically_normal().string();  // notification commands run there
   fs::create_directories(m.options.logs_dir, ec);
   if (ec) return Error{"unavailable", "cannot create the logs folder " + m.options.logs_dir + ": " + ec.message()};
   m.free_workers = m.options.workers;
@@ -1706,6 +1810,7 @@ Status Scheduler::start() {
     if (!e) m.poll();
   });
   m.loop_thread = std::thread([&m] { m.io.run(); });
+  m.notifier = std::thread([&m] { m.notifier_main(); });
   m.accepting = true;
   return {};
 }
@@ -1743,6 +1848,12 @@ void Scheduler::stop(bool immediately) {
     done.set_value();
   });
   done.get_future().wait();
+  {
+    std::lock_guard lock(m.notify_mu);
+    m.notify_stop = true;
+  }
+  m.notify_cv.notify_all();
+  if (m.notifier.joinable()) m.notifier.join();
   m.guard.reset();
   m.io.stop();
   m.loop_thread.join();

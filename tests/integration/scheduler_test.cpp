@@ -4,6 +4,8 @@
 // tests/unit/scheduler/run_engine_test.cpp. Each wait polls the store with a
 // deadline, never a fixed sleep.
 #include <catch2/catch.hpp>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include <unistd.h>
 
@@ -877,4 +879,119 @@ TEST_CASE("SLA: run_deadline, run_duration and max_duration are detected when th
   REQUIRE(env.sched->start().ok());
   std::this_thread::sleep_for(300ms);
   CHECK(misses(*env.store).size() == 3);
+}
+
+// ---- notifications (SPEC §7): a real webhook receiver on 127.0.0.1 ----
+
+namespace {
+struct Receiver {
+  httplib::Server http;
+  std::thread thread;
+  int port = 0;
+  std::mutex mu;
+  std::map<std::string, std::vector<std::string>> bodies;  // path -> bodies received
+  Receiver() {
+    auto keep = [this](const httplib::Request& req) {
+      std::lock_guard lock(mu);
+      bodies[req.path].push_back(req.body);
+    };
+    http.Post("/ok", [keep](const httplib::Request& req, httplib::Response& res) {
+      keep(req);
+      res.status = 204;
+    });
+    http.Post("/fail", [keep](const httplib::Request& req, httplib::Response& res) {
+      keep(req);
+      res.status = 500;
+    });
+    http.Post("/hang", [keep](const httplib::Request& req, httplib::Response& res) {
+      keep(req);
+      std::this_thread::sleep_for(3s);  // past the notification timeout
+      res.status = 200;
+    });
+    port = http.bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { http.listen_after_bind(); });
+  }
+  ~Receiver() {
+    http.stop();
+    thread.join();
+  }
+  size_t count(const std::string& path) {
+    std::lock_guard lock(mu);
+    return bodies[path].size();
+  }
+  std::string first(const std::string& path) {
+    std::lock_guard lock(mu);
+    return bodies[path].empty() ? "" : bodies[path][0];
+  }
+};
+}  // namespace
+
+TEST_CASE("notifications: webhooks and commands get the event; failing and hanging ones are retried, never block") {
+  Receiver hook;
+  Env env;
+  env.options.notification_timeout = 300ms;
+  env.options.notification_attempts = 3;
+  env.options.notification_backoff = 50ms;
+  env.options.notification_poll = 50ms;
+  std::string base = "http://127.0.0.1:" + std::to_string(hook.port);
+  env.write("n.yaml",
+            "dag: n\n"
+            "notify:\n"
+            "  on_failure: [{webhook: '" + base + "/ok'}, {webhook: '" + base + "/fail'}, {webhook: '" + base +
+                "/hang'}, {command: 'cat > failed-event.json'}]\n"
+            "  on_retry: [{webhook: '" + base + "/ok'}]\n"
+            "  on_success: [{command: 'exit 3'}]\n"
+            "tasks:\n"
+            "  a: {command: 'test \"{{ params.ok }}\" = yes', retries: 1, retry_delay: 0}\n"
+            "params: {ok: 'no'}\n");
+  env.start();
+  auto t0 = std::chrono::steady_clock::now();
+  auto run = env.sched->trigger("n", {}, "ci");
+  REQUIRE(run.ok());
+  CHECK(env.wait_finished("n", run->run.run_id).state == RunState::failed);
+  // While the hanging webhook is being tried, another run goes through at once.
+  TriggerRequest good;
+  good.params_json = R"({"ok": "yes"})";
+  auto second = env.sched->trigger("n", good, "ci");
+  REQUIRE(second.ok());
+  CHECK(env.wait_finished("n", second->run.run_id).state == RunState::success);
+  CHECK(std::chrono::steady_clock::now() - t0 < 3s);
+
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  auto settled = [&] {
+    auto all = env.store->list_notifications("n", 100);
+    return all.ok() && std::all_of(all->begin(), all->end(), [](auto& n) { return n.state != "pending"; });
+  };
+  while (!settled() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+  REQUIRE(settled());
+  auto all = *env.store->list_notifications("n", 100);
+  std::map<std::string, store::NotificationRecord> by_target;
+  for (auto& n : all) by_target[n.event + " " + n.target] = n;
+  CHECK(all.size() == 6);  // 1 retry + 4 failure targets + 1 success target
+  CHECK(by_target["on_retry " + base + "/ok"].state == "sent");
+  CHECK(by_target["on_failure " + base + "/ok"].state == "sent");
+  auto& failing = by_target["on_failure " + base + "/fail"];
+  CHECK(failing.state == "failed");
+  CHECK(failing.attempts == 3);
+  CHECK(failing.last_error.value_or("").find("HTTP 500") != std::string::npos);
+  auto& hanging = by_target["on_failure " + base + "/hang"];
+  CHECK(hanging.state == "failed");
+  CHECK(hanging.attempts == 3);
+  CHECK(by_target["on_failure cat > failed-event.json"].state == "sent");
+  CHECK(by_target["on_success exit 3"].state == "failed");
+  CHECK(by_target["on_success exit 3"].last_error.value_or("").find("exited 3") != std::string::npos);
+  CHECK(hook.count("/fail") == 3);
+  CHECK(hook.count("/ok") == 2);
+  // The event, as the receiver and the command got it.
+  auto event = nlohmann::json::parse(hook.first("/ok"), nullptr, false);
+  REQUIRE(event.is_object());
+  CHECK(event["event"] == "on_retry");
+  CHECK(event["task_id"] == "a");
+  std::ifstream in(env.dags / "failed-event.json");
+  auto failed = nlohmann::json::parse(in, nullptr, false);
+  REQUIRE(failed.is_object());
+  CHECK(failed["event"] == "on_failure");
+  CHECK(failed["dag_id"] == "n");
+  CHECK(failed["run_id"] == run->run.run_id);
+  CHECK(failed["state"] == "failed");
 }

@@ -271,6 +271,18 @@ BackfillRecord backfill_row(const pqxx::row& r) {
   return b;
 }
 
+const char* kNotificationColumns =
+    "id, event, dag_id, target_kind, target, payload, attempts, next_attempt_at, state, last_error, created_at";
+
+std::vector<NotificationRecord> notification_rows(const pqxx::result& r) {
+  std::vector<NotificationRecord> out;
+  for (auto row : r)
+    out.push_back({row[0].as<long long>(), row[1].c_str(), row[2].c_str(), row[3].c_str(), row[4].c_str(),
+                   row[5].c_str(), row[6].as<int>(), tp(row[7].as<long long>()), row[8].c_str(), opt_text(row[9]),
+                   tp(row[10].as<long long>())});
+  return out;
+}
+
 const char* kVersionColumns = "dag_id, version, compiled, source, file, git_commit, git_dirty, created_at";
 
 DagVersionRecord version_row(const pqxx::row& r) {
@@ -787,6 +799,13 @@ class PostgresStore final : public Store {
         if (auto r = update_tis(t, b.task_instances); !r) return r.error();
       if (!b.tries.empty())
         if (auto r = upsert_tries(t, b.tries); !r) return r.error();
+      for (auto& n : b.notifications)
+        if (auto r = exec(t,
+                          "INSERT INTO notifications (event, dag_id, target_kind, target, payload, attempts, "
+                          "next_attempt_at, state, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6, 'pending', $7)",
+                          params(n.event, n.dag_id, n.target_kind, n.target, n.payload, n.next_attempt_at, now()));
+            !r)
+          return r.error();
       for (auto& f : b.backfills)
         if (auto r = exec(t,
                           "UPDATE backfills SET state = $1, total = $2, done = $3, failed = $4, cursor_at = $5, "
@@ -870,6 +889,40 @@ class PostgresStore final : public Store {
       for (auto row : *r) out.push_back(run_row(row));
       return out;
     });
+  }
+
+  // ---- notifications ----
+
+  Result<std::vector<NotificationRecord>> due_notifications(TimePoint at, int limit) override {
+    static const std::string sql = sql_with("SELECT ", kNotificationColumns,
+                                            " FROM notifications WHERE state = 'pending' AND next_attempt_at <= $1 "
+                                            "ORDER BY next_attempt_at, id LIMIT $2");
+    return read([&](pqxx::transaction_base& t) -> Result<std::vector<NotificationRecord>> {
+      auto r = exec(t, sql, params(at, limit));
+      if (!r) return r.error();
+      return notification_rows(*r);
+    });
+  }
+
+  Result<std::vector<NotificationRecord>> list_notifications(const std::string& dag_id, int limit) override {
+    static const std::string sql =
+        sql_with("SELECT ", kNotificationColumns, " FROM notifications WHERE dag_id = $1 ORDER BY id LIMIT $2");
+    return read([&](pqxx::transaction_base& t) -> Result<std::vector<NotificationRecord>> {
+      auto r = exec(t, sql, params(dag_id, limit));
+      if (!r) return r.error();
+      return notification_rows(*r);
+    });
+  }
+
+  Status update_notification(const NotificationRecord& n) override {
+    return status_of(write([&](pqxx::work& t) -> Result<bool> {
+      auto r = exec(t,
+                    "UPDATE notifications SET state = $1, attempts = $2, next_attempt_at = $3, last_error = $4 "
+                    "WHERE id = $5",
+                    params(n.state, n.attempts, n.next_attempt_at, n.last_error, n.id));
+      if (!r) return r.error();
+      return true;
+    }));
   }
 
   // ---- SLA misses and counts ----

@@ -145,6 +145,9 @@ DagRecord dag_row(const Stmt& st) {
   return d;
 }
 
+const char* kNotificationColumns =
+    "id, event, dag_id, target_kind, target, payload, attempts, next_attempt_at, state, last_error, created_at";
+
 const char* kBackfillColumns =
     "id, dag_id, from_at, to_at, from_text, to_text, reprocess, max_active_runs, reverse, tasks, downstream, state, "
     "total, done, failed, cursor_at, created_by, created_at, ended_at";
@@ -694,6 +697,14 @@ class SqliteStore final : public Store {
         st.bind(10, t.reason).bind(11, t.log_path).bind(12, t.log_bytes);
         if (st.step() != SQLITE_DONE) return db_error();
       }
+      for (auto& n : b.notifications) {
+        auto st = db_.prepare(
+            "INSERT INTO notifications (event, dag_id, target_kind, target, payload, attempts, next_attempt_at, state, "
+            "created_at) VALUES (?, ?, ?, ?, ?, 0, ?, 'pending', ?)");
+        st.bind(1, n.event).bind(2, n.dag_id).bind(3, n.target_kind).bind(4, n.target).bind(5, n.payload);
+        st.bind(6, us(n.next_attempt_at)).bind(7, now());
+        if (st.step() != SQLITE_DONE) return db_error();
+      }
       for (auto& f : b.backfills) {
         auto st = db_.prepare(
             "UPDATE backfills SET state = ?, total = ?, done = ?, failed = ?, cursor_at = ?, ended_at = ? WHERE id = ?");
@@ -779,6 +790,38 @@ class SqliteStore final : public Store {
     while ((rc = st.step()) == SQLITE_ROW) out.push_back(run_row(st));
     if (rc != SQLITE_DONE) return db_error();
     return out;
+  }
+
+  // ---- notifications ----
+
+  Result<std::vector<NotificationRecord>> due_notifications(TimePoint at, int limit) override {
+    std::lock_guard lock(mu_);
+    auto st = db_.prepare(std::string(std::string("SELECT ") + kNotificationColumns +
+                                      " FROM notifications WHERE state = 'pending' AND next_attempt_at <= ? "
+                                      "ORDER BY next_attempt_at, id LIMIT ?")
+                              .c_str());
+    st.bind(1, us(at)).bind(2, limit);
+    return notification_rows(st);
+  }
+
+  Result<std::vector<NotificationRecord>> list_notifications(const std::string& dag_id, int limit) override {
+    std::lock_guard lock(mu_);
+    auto st = db_.prepare(std::string(std::string("SELECT ") + kNotificationColumns +
+                                      " FROM notifications WHERE dag_id = ? ORDER BY id LIMIT ?")
+                              .c_str());
+    st.bind(1, dag_id).bind(2, limit);
+    return notification_rows(st);
+  }
+
+  Status update_notification(const NotificationRecord& n) override {
+    auto r = write([&]() -> Result<bool> {
+      auto st = db_.prepare(
+          "UPDATE notifications SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?");
+      st.bind(1, n.state).bind(2, n.attempts).bind(3, us(n.next_attempt_at)).bind(4, n.last_error).bind(5, n.id);
+      if (st.step() != SQLITE_DONE) return db_error();
+      return true;
+    });
+    return r ? Status() : Status(r.error());
   }
 
   // ---- SLA misses and counts ----
@@ -963,6 +1006,16 @@ class SqliteStore final : public Store {
  private:
   long long now() const { return clock_.now().time_since_epoch().count(); }
   Error db_error() const { return Error{"database_error", "SQLite: " + db_.last_error()}; }
+
+  Result<std::vector<NotificationRecord>> notification_rows(Stmt& st) {
+    std::vector<NotificationRecord> out;
+    int rc;
+    while ((rc = st.step()) == SQLITE_ROW)
+      out.push_back({st.i64(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5),
+                     static_cast<int>(st.i64(6)), tp(st.i64(7)), st.text(8), opt_text(st, 9), tp(st.i64(10))});
+    if (rc != SQLITE_DONE) return db_error();
+    return out;
+  }
 
   static Error stale_epoch(const Fence& f, long long now_epoch) {
     return Error{"stale_epoch", "partition " + std::to_string(f.partition) + " is at epoch " +

@@ -28,6 +28,13 @@ struct SchedulerOptions {
   Duration heartbeat_interval = std::chrono::seconds(5);
   // A running try with no heartbeat for this long fails as worker_lost (SPEC §5).
   Duration zombie_timeout = std::chrono::seconds(60);
+  // Notifications (SPEC §7): each attempt bounded by the timeout; a failed
+  // one is tried again after backoff, 2 x backoff, ... (at most 5 min), up to
+  // `notification_attempts` in all. Commands run in the DAGs folder.
+  Duration notification_timeout = std::chrono::seconds(10);
+  int notification_attempts = 5;
+  Duration notification_backoff = std::chrono::seconds(1);
+  Duration notification_poll = std::chrono::milliseconds(500);
   Duration folder_poll = std::chrono::seconds(1);
   Duration shutdown_grace = std::chrono::seconds(30);
   std::string member_id;  // default: host:pid

@@ -244,6 +244,22 @@ struct BackfillRecord {
 // The audit details of a created backfill (the same on every engine).
 std::string backfill_audit_details(const BackfillRecord& b);
 
+// ---- notifications (SPEC §7): an outbox written with the change that causes them ----
+
+struct NotificationRecord {
+  long long id = 0;
+  std::string event;        // on_failure, on_success, on_retry, on_sla_miss
+  std::string dag_id;
+  std::string target_kind;  // webhook, command
+  std::string target;       // URL or command line
+  std::string payload;      // the event, a JSON object
+  int attempts = 0;
+  TimePoint next_attempt_at{};
+  std::string state = "pending";  // pending, sent, failed
+  std::optional<std::string> last_error;
+  TimePoint created_at{};
+};
+
 // ---- SLA misses (SPEC §7) and counts for metrics (§10) ----
 
 struct SlaMiss {
@@ -295,6 +311,7 @@ struct WriteBatch {
   std::vector<TryRecord> tries;                 // upserted by (ti_id, try_number)
   std::vector<std::pair<std::string, TimePoint>> last_ticks;  // dag_id -> last_tick
   std::vector<BackfillRecord> backfills;        // updated by id: state, total, done, failed, cursor_at, ended_at
+  std::vector<NotificationRecord> notifications;  // inserted, pending
   struct Audit {
     std::string actor, action, target, details;  // details: a JSON object
   };
@@ -302,7 +319,7 @@ struct WriteBatch {
   std::vector<Fence> fences;  // checked first, in the same transaction
   bool empty() const {
     return runs.empty() && task_instances.empty() && tries.empty() && last_ticks.empty() && audit.empty() &&
-           backfills.empty();
+           backfills.empty() && notifications.empty();
   }
 };
 
@@ -387,6 +404,12 @@ class Store {
                                                              bool unfinished_only, long long before_id, int limit) = 0;
   // The runs of a DAG whose logical dates lie in [from, to] (any type), oldest first.
   virtual Result<std::vector<RunRecord>> runs_between(const std::string& dag_id, TimePoint from, TimePoint to) = 0;
+
+  // Pending notifications whose next attempt is due, oldest first; and the
+  // outcome of an attempt (state, attempts, next_attempt_at, last_error).
+  virtual Result<std::vector<NotificationRecord>> due_notifications(TimePoint now, int limit) = 0;
+  virtual Status update_notification(const NotificationRecord& n) = 0;
+  virtual Result<std::vector<NotificationRecord>> list_notifications(const std::string& dag_id, int limit) = 0;
 
   // SLA misses, recorded once per (run, task, kind): returns whether this
   // one was new (a second detection, after a restart, is not).
