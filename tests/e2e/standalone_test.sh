@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End to end: the real `baton standalone` binary over HTTP, with the CLI as
-# its client; crash safety by kill -9. Usage: standalone_test.sh BATON SOURCE_DIR
+# its client; crash safety by kill -9; notifications to a real webhook
+# receiver. Usage: standalone_test.sh BATON SOURCE_DIR WEBHOOK_RECEIVER
 # With BATON_TEST_STORE=postgres it runs on a fresh schema of the database
 # BATON_TEST_PG_URL names (exit 77, skipped, without one).
 set -u
@@ -9,6 +10,7 @@ if [ "${BATON_TEST_STORE:-}" = postgres ] && [ -z "${BATON_TEST_PG_URL:-}" ]; th
   exit 77
 fi
 baton=$1
+receiver=${3:-}
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -21,7 +23,21 @@ failed=0
 ok() { passed=$((passed + 1)); }
 bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
 
-mkdir -p "$work/dags"
+mkdir -p "$work/dags" "$work/hooks"
+hook=""
+if [ -n "$receiver" ]; then
+  "$receiver" "$work/hooks" &
+  pids+=("$!")
+  for _ in $(seq 1 50); do [ -s "$work/hooks/port" ] && break; sleep 0.1; done
+  hook="http://127.0.0.1:$(cat "$work/hooks/port")"
+fi
+cat > "$work/dags/notified.yaml" <<YAML
+dag: notified
+notify:
+  on_failure: [{webhook: "$hook/ok"}, {webhook: "$hook/fail"}, {webhook: "$hook/hang"}, {command: "cat >> notified.log"}]
+tasks:
+  a: {command: 'exit 1'}
+YAML
 cat > "$work/dags/hello.yaml" <<'YAML'
 dag: hello
 params: {who: world}
@@ -155,6 +171,22 @@ BATON_TOKEN=$viewer "$baton" tokens list >/dev/null 2>&1; [ $? -eq 1 ] && ok || 
 "$baton" tokens revoke e2e-viewer >/dev/null && ok || bad "tokens revoke"
 BATON_TOKEN=$viewer "$baton" runs list hello >/dev/null 2>&1; [ $? -eq 1 ] && ok || bad "a revoked token still works"
 "$baton" config show | grep -q "^token .*baton_\*\*\* *# BATON_TOKEN" && ok || bad "config show: $("$baton" config show)"
+
+# notifications: a failed run notifies a webhook (and one that fails, one
+# that hangs) and a command; scheduling goes on while they are tried
+if [ -n "$hook" ]; then
+  "$baton" trigger notified --wait >/dev/null 2>&1; [ $? -eq 1 ] && ok || bad "the notified run did not fail"
+  started=$(date +%s)
+  "$baton" trigger hello --wait >/dev/null 2>&1 && ok || bad "a run while a webhook hangs"
+  [ $(( $(date +%s) - started )) -lt 5 ] && ok || bad "a hanging webhook slowed scheduling down"
+  for _ in $(seq 1 100); do [ -s "$work/hooks/ok.log" ] && [ -s "$work/dags/notified.log" ] && break; sleep 0.1; done
+  grep -q '"event":"on_failure"' "$work/hooks/ok.log" && grep -q '"dag_id":"notified"' "$work/hooks/ok.log" && ok \
+    || bad "webhook body: $(cat "$work/hooks/ok.log" 2>/dev/null)"
+  grep -q '"state":"failed"' "$work/dags/notified.log" && ok || bad "command input: $(cat "$work/dags/notified.log" 2>/dev/null)"
+  [ -s "$work/hooks/fail.log" ] && [ -s "$work/hooks/hang.log" ] && ok || bad "the failing and hanging webhooks were not tried"
+else
+  bad "no webhook receiver given"
+fi
 
 # metrics: Prometheus's own checker accepts them
 if command -v promtool >/dev/null; then
