@@ -995,3 +995,39 @@ TEST_CASE("notifications: webhooks and commands get the event; failing and hangi
   CHECK(failed["run_id"] == run->run.run_id);
   CHECK(failed["state"] == "failed");
 }
+
+TEST_CASE("backfill: existing runs in every state — each mode reruns only what is finished, and what it asks for") {
+  Env env;
+  // The schedule's own run for the last interval (Jan 3) runs; the DAG runs one at a time.
+  env.write("st.yaml",
+            "dag: st\nschedule: '@daily'\nstart_date: 2026-01-01\nend_date: 2026-01-03\nmax_active_runs: 1\n"
+            "tasks:\n  a: {command: 'sleep 30'}\n");
+  env.start();
+  env.wait_run("st", "scheduled__20260103T000000Z",
+               [&](const store::RunRecord& run) { return env.tis(run)["a"].state == TaskState::running; });
+  auto r = backfill("st", "2026-01-01", "2026-01-02");
+  r.max_active_runs = 2;
+  auto b = env.sched->create_backfill(r, "ops");
+  REQUIRE(b.ok());
+  CHECK(env.store->get_run("st", "backfill__20260101T000000Z")->state == RunState::queued);
+  auto plan_of = [&](const char* mode) {
+    auto dry = backfill("st", "2026-01-01", "2026-01-05", mode);  // past end_date: three intervals
+    dry.dry_run = true;
+    auto p = env.sched->create_backfill(dry, "ops");
+    REQUIRE(p.ok());
+    std::vector<std::string> out;
+    for (auto& st : p->plan) out.push_back(st.action + (st.reason.empty() ? "" : ": " + st.reason));
+    return out;
+  };
+  for (const char* mode : {"none", "failed", "all"})
+    CHECK(plan_of(mode) == std::vector<std::string>{"skip: its run is queued", "skip: its run is queued",
+                                                     "skip: its run is running"});
+  // Jan 3 canceled: a finished run — `all` reruns it, `failed` does not (it did not fail).
+  REQUIRE(env.sched->cancel_run("st", "scheduled__20260103T000000Z", "ops").ok());
+  env.wait_run("st", "backfill__20260101T000000Z",
+               [&](const store::RunRecord& run) { return run.state == RunState::running; });
+  CHECK(plan_of("all") == std::vector<std::string>{"skip: its run is running", "skip: its run is queued", "rerun"});
+  CHECK(plan_of("failed") ==
+        std::vector<std::string>{"skip: its run is running", "skip: its run is queued", "skip: it has a run (canceled)"});
+  REQUIRE(env.sched->cancel_backfill(b->backfill.id, "ops").ok());
+}
