@@ -37,7 +37,8 @@ const std::set<std::string> kOtherKnownEnv = {
     "BATON_CONFIG",        "BATON_DAG_ID",       "BATON_TASK_ID",      "BATON_RUN_ID",
     "BATON_TRY_NUMBER",    "BATON_MAP_INDEX",    "BATON_LOGICAL_DATE", "BATON_DATA_INTERVAL_START",
     "BATON_DATA_INTERVAL_END", "BATON_DS",       "BATON_PARAMS",       "BATON_CHECKPOINT_FILE",
-    "BATON_OUTPUT_FILE",   "BATON_JOBS",         "BATON_TEST_PG_URL",
+    "BATON_OUTPUT_FILE",   "BATON_JOBS",         "BATON_TEST_PG_URL",  "BATON_TEST_STORE",
+    "BATON_PG_DURABLE",
 };
 
 }  // namespace

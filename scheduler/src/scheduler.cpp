@@ -196,6 +196,15 @@ struct Scheduler::Impl {
   bool notify_kick = false;
   std::string notify_dir;  // the DAGs folder, absolute
 
+  // ---- membership and partitions (SPEC §9) ----
+  // The one scheduling process (SQLite, and PostgreSQL until schedulers
+  // share partitions) is its own leader and owns every partition; every
+  // write batch is fenced by the epochs it was given, so a process that lost
+  // its scheduling lock and was replaced has its writes refused.
+  std::vector<store::Fence> fences;
+  TimePoint member_started{};
+  std::optional<TimePoint> member_renewed;
+
   // ================= helpers =================
 
   template <class F>
@@ -266,12 +275,15 @@ struct Scheduler::Impl {
       keep_last(batch.task_instances, [](const store::TaskInstanceRecord& t) { return t.id; });
       keep_last(batch.tries, [](const store::TryRecord& t) { return std::make_pair(t.ti_id, t.try_number); });
       keep_last(batch.backfills, [](const store::BackfillRecord& b) { return b.id; });
+      batch.fences = fences;
       auto s = store.apply(batch);
       if (!s) s = store.apply(batch);  // once more: a busy database
       if (!s) {
         // Nothing may act on changes the store does not have: stop here; a
         // restart recovers from the store.
         log->critical("writing to the store failed: {}; stopping", s.error().message);
+        if (s.error().code == "stale_epoch")
+          log->critical("another scheduler owns this scheduler's partitions now: this one stops");
         spdlog::shutdown();
         std::_Exit(70);
       }
@@ -970,6 +982,41 @@ struct Scheduler::Impl {
     batch.task_instances.push_back(rec);
   }
 
+  // ================= membership =================
+
+  store::MemberRecord member_record() const {
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    TimePoint now = clock.now();
+    return store::MemberRecord{options.member_id, host, static_cast<int>(getpid()), member_started, now,
+                               now + options.member_lease};
+  }
+
+  // Joins as a member and takes every partition (bumping the epoch of any
+  // that a previous process held).
+  Status join() {
+    member_started = clock.now();
+    if (auto s = store.heartbeat_member(member_record()); !s) return s;
+    member_renewed = clock.now();
+    std::vector<std::pair<int, std::optional<std::string>>> all;
+    for (int p = 0; p < kPartitions; ++p) all.push_back({p, options.member_id});
+    auto parts = store.assign_partitions(all, "system");
+    if (!parts) return parts.error();
+    fences.clear();
+    for (auto& p : *parts)
+      if (p.owner == options.member_id) fences.push_back({p.partition, p.epoch});
+    return {};
+  }
+
+  void renew_membership() {
+    if (member_renewed && clock.now() - *member_renewed < options.heartbeat_interval) return;
+    if (auto s = store.heartbeat_member(member_record()); !s) {
+      log->error("renewing membership: {}", s.error().message);
+      return;
+    }
+    member_renewed = clock.now();
+  }
+
   // ================= notifications =================
 
   // Adds the event to the outbox (written with this turn's changes); the
@@ -1156,6 +1203,7 @@ struct Scheduler::Impl {
     refresh_pools();
     check_zombies();
     advance_backfills();
+    renew_membership();
     past_changed.merge(past_retry);
     dispatch();
     flush();
@@ -1778,6 +1826,7 @@ Status Scheduler::start() {
   fs::create_directories(m.options.logs_dir, ec);
   if (ec) return Error{"unavailable", "cannot create the logs folder " + m.options.logs_dir + ": " + ec.message()};
   m.free_workers = m.options.workers;
+  if (auto j = m.join(); !j) return Error{"unavailable", "joining as a scheduler member: " + j.error().message};
   m.refresh_pools();
   // Known DAGs first (paused flags, last ticks), then the folder.
   if (auto list = m.store.list_dags()) {
@@ -1854,6 +1903,8 @@ void Scheduler::stop(bool immediately) {
   }
   m.notify_cv.notify_all();
   if (m.notifier.joinable()) m.notifier.join();
+  if (auto r = m.store.remove_member(m.options.member_id); !r)
+    m.log->warn("leaving the members: {}", r.error().message);
   m.guard.reset();
   m.io.stop();
   m.loop_thread.join();
@@ -2113,8 +2164,18 @@ SchedulerStatus Scheduler::status() {
   Impl& m = *impl_;
   SchedulerStatus s;
   s.running = m.loop_thread.joinable() && !m.stopping;
-  s.leader = m.options.member_id;
-  s.members.push_back({m.options.member_id, m.clock.now(), kPartitions});
+  s.leader = m.options.member_id;  // the one scheduling process leads itself
+  // What the store says: live members (lease not expired) and who owns what.
+  auto members = m.store.list_members();
+  auto parts = m.store.list_partitions();
+  std::map<std::string, int> owned;
+  if (parts)
+    for (auto& p : *parts)
+      if (p.owner) ++owned[*p.owner];
+  TimePoint now = m.clock.now();
+  if (members)
+    for (auto& mem : *members)
+      if (mem.lease_expires_at > now) s.members.push_back({mem.member_id, mem.heartbeat_at, owned[mem.member_id]});
   return s;
 }
 

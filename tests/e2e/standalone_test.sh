@@ -119,6 +119,7 @@ export BATON_SERVER=$url BATON_TOKEN=$token
 # health, auth
 body=$(curl -s "$url/api/v1/health")
 case "$body" in *'"status":"ok"'*|*'"status": "ok"'*) ok ;; *) bad "health: $body" ;; esac
+echo "$body" | grep -q '"partitions":64' && ok || bad "health: no member owning the 64 partitions: $body"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$url/api/v1/dags")
 [ "$code" = 401 ] && ok || bad "no token: HTTP $code"
 
@@ -312,6 +313,17 @@ if [ "${BATON_TEST_STORE:-}" = postgres ]; then
   [ $rc -eq 3 ] && grep -q "the session holding the scheduling lock is gone" "$work/err.log" && ok \
     || bad "lost lock: exit $rc $(tail -3 "$work/err.log")"
 fi
+
+# Fencing: when another process takes this scheduler's partitions (new
+# epochs), its next write is refused by the database and it stops.
+start_server || bad "restart for the fencing test"
+sql "UPDATE partitions SET owner = 'someone-else', epoch = epoch + 1" >/dev/null
+"$baton" trigger hello >/dev/null 2>&1
+for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+wait "$server_pid"
+rc=$?
+[ $rc -eq 70 ] && cat "$work/out.log" "$work/err.log" | grep -q "another scheduler owns this scheduler's partitions now" && ok \
+  || bad "a fenced-out scheduler: exit $rc $(tail -3 "$work/out.log")"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -779,14 +779,21 @@ class PostgresStore final : public Store {
     return status_of(write([&](pqxx::work& t) -> Result<bool> {
       // The share lock holds off a reassignment (an UPDATE of the row) until
       // this transaction ends: the epoch checked is the epoch committed with.
-      for (auto& f : b.fences) {
-        auto r = exec(t, "SELECT epoch FROM partitions WHERE partition_no = $1 FOR SHARE", params(f.partition));
+      if (!b.fences.empty()) {  // every partition in one statement
+        Column parts;
+        for (auto& f : b.fences) parts.add(f.partition);
+        auto r = exec(t, "SELECT partition_no, epoch FROM partitions WHERE partition_no = ANY($1::int[]) FOR SHARE",
+                      params(parts.text()));
         if (!r) return r.error();
-        long long now_epoch = r->empty() ? 0 : (*r)[0][0].as<long long>();
-        if (now_epoch != f.epoch)
-          return Error{"stale_epoch", "partition " + std::to_string(f.partition) + " is at epoch " +
-                                          std::to_string(now_epoch) + ", not " + std::to_string(f.epoch) +
-                                          ": it moved to another scheduler, and this write is refused"};
+        std::map<int, long long> epochs;
+        for (auto row : *r) epochs[row[0].as<int>()] = row[1].as<long long>();
+        for (auto& f : b.fences) {
+          long long now_epoch = epochs.count(f.partition) ? epochs[f.partition] : 0;
+          if (now_epoch != f.epoch)
+            return Error{"stale_epoch", "partition " + std::to_string(f.partition) + " is at epoch " +
+                                            std::to_string(now_epoch) + ", not " + std::to_string(f.epoch) +
+                                            ": it moved to another scheduler, and this write is refused"};
+        }
       }
       for (auto& run : b.runs)
         if (auto r = exec(t, "UPDATE dag_runs SET state = $1, started_at = $2, ended_at = $3, dag_version = $4, "

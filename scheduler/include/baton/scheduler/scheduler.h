@@ -35,6 +35,9 @@ struct SchedulerOptions {
   int notification_attempts = 5;
   Duration notification_backoff = std::chrono::seconds(1);
   Duration notification_poll = std::chrono::milliseconds(500);
+  // Membership: the member row is renewed every heartbeat_interval with a
+  // lease of this long (SPEC §9).
+  Duration member_lease = std::chrono::seconds(15);
   Duration folder_poll = std::chrono::seconds(1);
   Duration shutdown_grace = std::chrono::seconds(30);
   std::string member_id;  // default: host:pid
