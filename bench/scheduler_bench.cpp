@@ -9,6 +9,8 @@
 #include <httplib.h>
 #include <signal.h>
 #include <pqxx/pqxx>
+
+#include "baton/core/time.h"
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -286,21 +288,6 @@ std::string chain_yaml(int n, bool shell) {
   return y;
 }
 
-// The civil date `days - 1` days after 2021-01-01 (the backfill's last day).
-long long days_before(int days) { return 18628 + days - 1; }  // 2021-01-01 is day 18628 of the Unix epoch
-void baton_civil(long long z, int& y, int& m, int& d) {  // days since 1970-01-01 -> civil (H. Hinnant's algorithm)
-  z += 719468;
-  long long era = (z >= 0 ? z : z - 146096) / 146097;
-  unsigned doe = static_cast<unsigned>(z - era * 146097);
-  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  long long yy = static_cast<long long>(yoe) + era * 400;
-  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  unsigned mp = (5 * doy + 2) / 153;
-  d = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
-  m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
-  y = static_cast<int>(yy + (m <= 2));
-}
-
 // W4: a backfill of `days` daily intervals of a 10-task noop chain.
 struct BackfillFigures {
   double wall = 0;
@@ -330,7 +317,7 @@ BackfillFigures one_backfill(const std::string& baton, int days, int max_active,
   httplib::Headers h = {{"Authorization", "Bearer " + s.token}};
   // `days` intervals from 2021-01-01.
   int y0, m0, d0;
-  baton_civil(days_before(days), y0, m0, d0);
+  baton::civil_from_days(baton::days_from_civil(2021, 1, 1) + days - 1, y0, m0, d0);
   char to[48];
   std::snprintf(to, sizeof to, "%04d-%02d-%02d", y0, m0, d0);
   std::string body = std::string(R"({"dag_id": "w4", "from": "2021-01-01", "to": ")") + to +
