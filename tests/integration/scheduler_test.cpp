@@ -840,6 +840,7 @@ TEST_CASE("SLA: run_deadline, run_duration and max_duration are detected when th
   env.write("s.yaml",
             "dag: s\nschedule: '@daily'\nstart_date: 2026-01-01\n"
             "sla: {run_deadline: 2h, run_duration: 1h}\n"
+            "notify: {on_sla_miss: [{command: 'cat >> sla-events.log'}]}\n"
             "tasks:\n  slow: {command: 'sleep 30', sla: {max_duration: 10m}}\n");
   env.write("ok.yaml",
             "dag: ok\nschedule: '@daily'\nstart_date: 2026-01-01\nsla: {run_deadline: 2h}\ntasks:\n  a: {type: noop}\n");
@@ -873,6 +874,15 @@ TEST_CASE("SLA: run_deadline, run_duration and max_duration are detected when th
   }
   CHECK(kinds == std::set<std::string>{"task_duration", "run_duration", "run_deadline"});
   CHECK(m.size() == 3);
+  // Each new miss went to notify.on_sla_miss.
+  auto sent = env.store->list_notifications("s", 100);
+  REQUIRE(sent.ok());
+  std::set<std::string> notified;
+  for (auto& n : *sent) {
+    CHECK(n.event == "on_sla_miss");
+    notified.insert(nlohmann::json::parse(n.payload)["kind"].get<std::string>());
+  }
+  CHECK(notified == kinds);
   // Detected again after another restart: still recorded once.
   env.sched->stop();
   env.sched = std::make_unique<Scheduler>(*env.store, clock, env.options);
@@ -1030,4 +1040,19 @@ TEST_CASE("backfill: existing runs in every state — each mode reruns only what
   CHECK(plan_of("failed") ==
         std::vector<std::string>{"skip: its run is running", "skip: its run is queued", "skip: it has a run (canceled)"});
   REQUIRE(env.sched->cancel_backfill(b->backfill.id, "ops").ok());
+}
+
+TEST_CASE("a running try shows when it last wrote a log line (stuck or slow)") {
+  Env env;
+  env.write("act.yaml", "dag: act\ntasks:\n  a: {command: 'echo started; sleep 30'}\n");
+  env.start();
+  auto t = env.sched->trigger("act", {}, "ci");
+  REQUIRE(t.ok());
+  auto run = env.wait_run("act", t->run.run_id, [&](const store::RunRecord& r) {
+    auto ti = env.tis(r)["a"];
+    return ti.state == TaskState::running && ti.last_activity_at.has_value();
+  });
+  auto ti = env.tis(run)["a"];
+  CHECK(*ti.last_activity_at >= *ti.started_at);
+  REQUIRE(env.sched->cancel_run("act", t->run.run_id, "ci").ok());
 }
