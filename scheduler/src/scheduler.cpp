@@ -67,7 +67,7 @@ struct DagEntry {
 // runs it created or reran that have not finished.
 struct ActiveBackfill {
   store::BackfillRecord rec;
-  std::vector<BackfillStep> todo;
+  std::vector<BackfillStep> steps;
   size_t next = 0;
   std::set<long long> active;
   std::vector<std::string> tasks;  // a rerun's tasks (empty: per reprocess mode)
@@ -1578,8 +1578,8 @@ struct Scheduler::Impl {
   void advance(ActiveBackfill& bf) {
     auto& b = bf.rec;
     while (b.state == "running" && !stopping && bf.active.size() < static_cast<size_t>(b.max_active_runs) &&
-           bf.next < bf.todo.size()) {
-      const BackfillStep step = bf.todo[bf.next++];
+           bf.next < bf.steps.size()) {
+      const BackfillStep step = bf.steps[bf.next++];
       if (step.action == "skip") continue;
       TakeUp t = take_up(bf, step);
       if (t == TakeUp::retry_later) {  // the store failed: again on the next poll
@@ -1589,8 +1589,8 @@ struct Scheduler::Impl {
       if (t == TakeUp::not_ours) --b.total;  // taken by something else meanwhile: not this backfill's
     }
     b.cursor_at.reset();
-    for (size_t k = bf.next; k < bf.todo.size() && !b.cursor_at; ++k)
-      if (bf.todo[k].action != "skip") b.cursor_at = bf.todo[k].logical_date;
+    for (size_t k = bf.next; k < bf.steps.size() && !b.cursor_at; ++k)
+      if (bf.steps[k].action != "skip") b.cursor_at = bf.steps[k].logical_date;
     if (b.state == "running" && !b.cursor_at && bf.active.empty()) {
       b.state = b.failed > 0 ? "failed" : "success";
       b.ended_at = clock.now();
@@ -1735,10 +1735,10 @@ struct Scheduler::Impl {
           continue;
         }
         for (auto& st : *plan)
-          if (b.reverse ? st.logical_date <= *b.cursor_at : st.logical_date >= *b.cursor_at) bf.todo.push_back(st);
+          if (b.reverse ? st.logical_date <= *b.cursor_at : st.logical_date >= *b.cursor_at) bf.steps.push_back(st);
       }
       // What is left, exactly: finished + in flight + still to take up.
-      bf.rec.total = bf.rec.done + static_cast<int>(bf.active.size()) + steps_to_do(bf.todo);
+      bf.rec.total = bf.rec.done + static_cast<int>(bf.active.size()) + steps_to_do(bf.steps);
       long long id = b.id;
       backfills.emplace(id, std::move(bf));
       advance(backfills.at(id));
@@ -1749,7 +1749,7 @@ struct Scheduler::Impl {
   void advance_backfills() {
     std::vector<long long> ids;
     for (auto& [id, bf] : backfills)
-      if (bf.next < bf.todo.size() && bf.active.size() < static_cast<size_t>(bf.rec.max_active_runs)) ids.push_back(id);
+      if (bf.next < bf.steps.size() && bf.active.size() < static_cast<size_t>(bf.rec.max_active_runs)) ids.push_back(id);
     for (long long id : ids)
       if (auto it = backfills.find(id); it != backfills.end()) advance(it->second);
   }
@@ -2078,7 +2078,7 @@ Result<BackfillResult> Scheduler::create_backfill(const BackfillRequest& req, co
     out.backfill = *made;
     ActiveBackfill bf;
     bf.rec = *made;
-    bf.todo = *plan;
+    bf.steps = *plan;
     bf.tasks = req.tasks;
     long long id = made->id;
     m.backfills.emplace(id, std::move(bf));
