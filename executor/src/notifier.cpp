@@ -33,7 +33,17 @@ Status post_webhook(const std::string& url, const std::string& body, Duration ti
   cli.set_read_timeout(secs, usecs);
   cli.set_write_timeout(secs, usecs);
   auto r = cli.Post(path.c_str(), body, "application/json");
-  if (!r) return Error{"unavailable", "webhook " + url + ": " + httplib::to_string(r.error())};
+  if (!r) {
+    std::string why;
+    switch (r.error()) {
+      case httplib::Error::Connection: why = "cannot connect (refused or unreachable)"; break;
+      case httplib::Error::ConnectionTimeout: why = "no connection within the timeout"; break;
+      case httplib::Error::Read: why = "no answer within the timeout (or the connection broke)"; break;
+      case httplib::Error::Write: why = "the request could not be sent"; break;
+      default: why = httplib::to_string(r.error());
+    }
+    return Error{"unavailable", "webhook " + url + ": " + why};
+  }
   if (r->status < 200 || r->status > 299)
     return Error{"failed", "webhook " + url + " answered HTTP " + std::to_string(r->status)};
   return {};

@@ -987,6 +987,7 @@ TEST_CASE("notifications: webhooks and commands get the event; failing and hangi
   auto& hanging = by_target["on_failure " + base + "/hang"];
   CHECK(hanging.state == "failed");
   CHECK(hanging.attempts == 3);
+  CHECK(hanging.last_error.value_or("").find("no answer within the timeout") != std::string::npos);
   CHECK(by_target["on_failure cat > failed-event.json"].state == "sent");
   CHECK(by_target["on_success exit 3"].state == "failed");
   CHECK(by_target["on_success exit 3"].last_error.value_or("").find("exited 3") != std::string::npos);
