@@ -1,5 +1,7 @@
 #include "baton/dsl/yaml_tree.h"
 
+#include "baton/core/utf8.h"
+
 #include <yaml-cpp/yaml.h>
 #include <yaml-cpp/eventhandler.h>
 
@@ -160,26 +162,6 @@ class TreeBuilder : public YAML::EventHandler {
   YamlNodePtr root_;
   int documents_ = 0;
 };
-
-// The offset of the first byte that is not part of well-formed UTF-8, or npos.
-size_t invalid_utf8_at(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    if (len == 0 || i + len > s.size()) return i;
-    for (size_t k = 1; k < len; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return i;
-    // Overlong forms, surrogates and code points past U+10FFFF.
-    unsigned cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
-    for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-      return i;
-    i += len;
-  }
-  return std::string_view::npos;
-}
 
 }  // namespace
 

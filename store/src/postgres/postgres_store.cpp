@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 
+#include "baton/core/utf8.h"
 #include "baton/store/store.h"
 #include "migrations.h"
 
@@ -32,38 +33,7 @@ long long us(TimePoint t) { return t.time_since_epoch().count(); }
 // would cut a parameter short at a NUL. Rather than refuse a whole write
 // batch (and stop the scheduler) over a task's stray bytes — an error message
 // that quotes a Latin-1 output file, say — such bytes become U+FFFD.
-std::string storable(const std::string& s) {
-  auto cont = [&](size_t i) { return i < s.size() && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80; };
-  std::string out;
-  size_t i = 0, n = s.size();
-  bool clean = true;
-  for (size_t k = 0; k < n && clean; ++k) clean = static_cast<unsigned char>(s[k]) >= 0x01 && static_cast<unsigned char>(s[k]) < 0x80;
-  if (clean) return s;
-  out.reserve(n);
-  while (i < n) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t len = 0;
-    if (c >= 0x01 && c < 0x80) len = 1;
-    else if (c >= 0xC2 && c <= 0xDF && cont(i + 1)) len = 2;
-    else if (c >= 0xE0 && c <= 0xEF && cont(i + 1) && cont(i + 2)) {
-      unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
-      bool overlong = c == 0xE0 && c1 < 0xA0, surrogate = c == 0xED && c1 >= 0xA0;
-      len = overlong || surrogate ? 0 : 3;
-    } else if (c >= 0xF0 && c <= 0xF4 && cont(i + 1) && cont(i + 2) && cont(i + 3)) {
-      unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
-      bool overlong = c == 0xF0 && c1 < 0x90, too_big = c == 0xF4 && c1 >= 0x90;
-      len = overlong || too_big ? 0 : 4;
-    }
-    if (len == 0) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    } else {
-      out.append(s, i, len);
-      i += len;
-    }
-  }
-  return out;
-}
+std::string storable(const std::string& s) { return to_storable_text(s); }
 
 // Positional parameters ($1, $2, ...): nullopt is NULL.
 class Params {
