@@ -61,19 +61,26 @@ Result<std::vector<std::string>> find_dag_files(const std::vector<std::string>& 
   return unique;
 }
 
-FolderLoad load_dag_files(const std::vector<std::string>& files) {
-  FolderLoad out;
-  out.files.resize(files.size());
+std::vector<LoadedFile> compile_dag_files(const std::vector<std::string>& files) {
+  std::vector<LoadedFile> out(files.size());
   // Files compile independently: spread them over the cores.
   std::atomic<size_t> next{0};
   auto worker = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < files.size();) out.files[i] = {files[i], compile_dag_file(files[i])};
+    for (size_t i; (i = next.fetch_add(1)) < files.size();) out[i] = {files[i], compile_dag_file(files[i])};
   };
   size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), files.size() / 8 + 1);
   std::vector<std::thread> pool;
   for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
+  return out;
+}
+
+FolderLoad load_dag_files(const std::vector<std::string>& files) { return check_unique_ids(compile_dag_files(files)); }
+
+FolderLoad check_unique_ids(std::vector<LoadedFile> files) {
+  FolderLoad out;
+  out.files = std::move(files);
   std::map<std::string, const LoadedFile*> owner;
   for (auto& lf : out.files) {
     CompileResult& r = lf.result;

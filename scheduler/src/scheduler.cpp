@@ -148,6 +148,7 @@ struct Scheduler::Impl {
   // ---- state of the loop thread ----
   std::map<std::string, DagEntry> dags;
   std::map<std::string, std::pair<long long, long long>> file_stamps;  // path -> (mtime ns, size)
+  std::map<std::string, dsl::CompileResult> compiled_files;            // path -> its last compile, ids unchecked
   std::map<long long, ActiveRun> runs;
   std::map<long long, ActiveBackfill> backfills;  // running ones, by id
   // The active runs of each DAG by (logical date, pk): max_active_runs,
@@ -348,9 +349,15 @@ struct Scheduler::Impl {
     for (auto& [f, _] : file_stamps) removed = removed || !now_stamps.count(f);
     if (changed.empty() && !removed) return;
     file_stamps = now_stamps;
-    // Recompile the whole folder so that duplicate ids are judged across it;
-    // compiling is cheap next to the I/O (docs/benchmarks.md).
-    auto load = dsl::load_dag_files(*files);
+    // Only changed files are compiled again; duplicate ids are judged across
+    // the whole folder's results.
+    for (auto it = compiled_files.begin(); it != compiled_files.end();)
+      it = now_stamps.count(it->first) ? std::next(it) : compiled_files.erase(it);
+    for (auto& lf : dsl::compile_dag_files(changed)) compiled_files[lf.path] = std::move(lf.result);
+    std::vector<dsl::LoadedFile> all;
+    all.reserve(compiled_files.size());
+    for (auto& [path, result] : compiled_files) all.push_back({path, result});
+    auto load = dsl::check_unique_ids(std::move(all));
     auto git = read_git_state(options.dags_dir);
     std::set<std::string> seen;
     for (auto& lf : load.files) {

@@ -1057,3 +1057,24 @@ TEST_CASE("a running try shows when it last wrote a log line (stuck or slow)") {
   CHECK(*ti.last_activity_at >= *ti.started_at);
   REQUIRE(env.sched->cancel_run("act", t->run.run_id, "ci").ok());
 }
+
+TEST_CASE("the folder watch compiles only changed files and still judges DAG ids across the folder") {
+  Env env;
+  env.write("a.yaml", "dag: x\ntasks:\n  a: {type: noop}\n");
+  env.write("b.yaml", "dag: y\ntasks:\n  b: {type: noop}\n");
+  env.start();
+  REQUIRE(env.store->get_dag("x").ok());
+  REQUIRE(env.store->get_dag("y").ok());
+  auto x_version = *env.store->get_dag("x")->current_version;
+  // b.yaml now claims x: a.yaml (first in path order) keeps it, b.yaml's is an error.
+  std::this_thread::sleep_for(20ms);  // a new mtime
+  env.write("b.yaml", "dag: x\ntasks:\n  b: {type: noop}\n  c: {type: noop}\n");
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (env.store->get_dag("x")->import_errors.empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  auto x = env.store->get_dag("x");
+  CHECK(*x->current_version == x_version);
+  CHECK(x->import_errors.find("duplicate DAG id") != std::string::npos);
+  // y's file is gone from the folder's ids: y becomes inactive.
+  CHECK_FALSE(env.store->get_dag("y")->active);
+}

@@ -27,7 +27,14 @@ struct FolderLoad {
 // The DAG files under each path (a file is taken as it is, whatever its name).
 Result<std::vector<std::string>> find_dag_files(const std::vector<std::string>& paths);
 
-// Compiles the given files and checks DAG ids across them.
+// Compiles the given files (on every core) and checks DAG ids across them.
 FolderLoad load_dag_files(const std::vector<std::string>& files);
+
+// The two halves, for a caller that keeps compiled files and compiles again
+// only the ones that changed (the scheduler's folder watch): compiling, and
+// checking DAG ids across a whole folder's results (sorted by path), which
+// marks every file after the first with a given id as invalid.
+std::vector<LoadedFile> compile_dag_files(const std::vector<std::string>& files);
+FolderLoad check_unique_ids(std::vector<LoadedFile> files);
 
 }  // namespace baton::dsl
