@@ -11,6 +11,7 @@
 
 #include "baton/core/sha256.h"
 #include "baton/core/time.h"
+#include "json_text.h"
 #include "routes.h"
 #include "util.h"
 
@@ -26,7 +27,6 @@ constexpr int kMaxBodyDepth = 64;
 // A bearer token longer than this is not one Baton made.
 constexpr size_t kMaxTokenLength = 1024;
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
   std::string out;

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "baton/core/time.h"
+#include "json_text.h"
 #include "routes.h"
 #include "util.h"
 
@@ -12,8 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-json opt_time(const std::optional<TimePoint>& t) { return t ? json(format_utc(*t)) : json(nullptr); }
 
 json backfill_json(const store::BackfillRecord& b) {
   return {{"id", b.id},

@@ -16,6 +16,7 @@
 #include "baton/core/schedule.h"
 #include "baton/core/time.h"
 #include "baton/core/timezone.h"
+#include "json_text.h"
 #include "routes.h"
 #include "util.h"
 
@@ -30,9 +31,7 @@ namespace fs = std::filesystem;
 // capped at 10 MiB, SPEC §5); a client reads on from the next offset.
 constexpr long long kMaxLogChunk = 16LL << 20;
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-json opt_time(const std::optional<TimePoint>& t) { return t ? json(format_utc(*t)) : json(nullptr); }
 template <class T>
 json opt(const std::optional<T>& v) {
   return v ? json(*v) : json(nullptr);

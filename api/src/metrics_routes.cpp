@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "baton/core/time.h"
+#include "json_text.h"
 #include "routes.h"
 #include "util.h"
 
@@ -125,13 +126,12 @@ void add_metrics_routes(std::vector<Route>& routes, const Deps& deps) {
                        }
                        std::vector<std::string> items;
                        for (auto& m : *list)
-                         items.push_back(json{{"dag_id", m.dag_id},
+                         items.push_back(dump(json{{"dag_id", m.dag_id},
                                               {"run_id", m.run_id},
                                               {"task_id", m.task_id.empty() ? json(nullptr) : json(m.task_id)},
                                               {"kind", m.kind},
                                               {"deadline", format_utc(m.deadline)},
-                                              {"detected_at", format_utc(m.detected_at)}}
-                                             .dump(-1, ' ', false, json::error_handler_t::replace));
+                                              {"detected_at", format_utc(m.detected_at)}}));
                        return list_response(items, next);
                      });
   misses.paginated = true;

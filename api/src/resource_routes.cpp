@@ -6,6 +6,7 @@
 #include "baton/core/sha256.h"
 #include "baton/core/states.h"
 #include "baton/core/time.h"
+#include "json_text.h"
 #include "routes.h"
 #include "util.h"
 
@@ -15,7 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 // Slots in use per pool: task instances that are queued or running hold
 // pool_slots each (SPEC §3). Read from the store's unfinished runs; the

@@ -448,11 +448,25 @@ struct Scheduler::Impl {
     return n;
   }
 
+  // Runs of the DAG that are running (not queued): its max_active_runs.
+  int running_runs(const std::string& dag_id) const {
+    auto it = runs_by_dag.find(dag_id);
+    if (it == runs_by_dag.end()) return 0;
+    int n = 0;
+    for (auto& [_, pk] : it->second) n += runs.at(pk).engine->state() == RunState::running;
+    return n;
+  }
+
+  static bool has_depends_on_past(const dsl::DagGraph& g) {
+    const auto& tasks = g.spec().tasks;
+    return std::any_of(tasks.begin(), tasks.end(), [](const dsl::TaskSpec& t) { return t.depends_on_past; });
+  }
+
   ActiveRun& add_run(ActiveRun a) {
     long long pk = a.rec.pk;
     long long ld = a.rec.logical_date.time_since_epoch().count();
     // A run that comes in between may now be the past of the one after it.
-    past_changed.insert({a.rec.dag_id, ld});
+    if (has_depends_on_past(*a.graph)) past_changed.insert({a.rec.dag_id, ld});
     runs_by_dag[a.rec.dag_id].insert({ld, pk});
     return runs.emplace(pk, std::move(a)).first->second;
   }
@@ -477,7 +491,7 @@ struct Scheduler::Impl {
   // that nothing holds any more is evaluated (and may be scheduled).
   void refresh_past(ActiveRun& r) {
     const auto& tasks = r.graph->spec().tasks;
-    if (std::none_of(tasks.begin(), tasks.end(), [](const dsl::TaskSpec& t) { return t.depends_on_past; })) return;
+    if (!has_depends_on_past(*r.graph)) return;
     std::string unreadable;
     std::optional<store::RunRecord> prev;
     std::map<std::string, TaskState> past;  // task id -> state in the previous run
@@ -1642,9 +1656,7 @@ struct Scheduler::Impl {
     if (!is_finished(r->engine->state())) return TakeUp::not_ours;  // in progress: not ours to rerun
     // A rerun starts at once (a cleared run is running): within the DAG's
     // max_active_runs, or on a later poll.
-    int running = 0;
-    for (auto& [_, pk] : runs_by_dag[b.dag_id]) running += runs.at(pk).engine->state() == RunState::running;
-    if (running >= d->second.graph->spec().max_active_runs) {
+    if (running_runs(b.dag_id) >= d->second.graph->spec().max_active_runs) {
       drop_run(r->rec.pk);
       return TakeUp::retry_later;
     }
@@ -2147,9 +2159,7 @@ Result<std::vector<std::string>> Scheduler::waiting_for(const std::string& dag_i
     TaskState s = r->engine->instances()[static_cast<size_t>(ti)].state;
     if (r->engine->state() == RunState::queued) {
       int limit = r->graph->spec().max_active_runs;
-      int running = 0;
-      for (auto& [_, pk] : m.runs_by_dag[dag_id]) running += m.runs.at(pk).engine->state() == RunState::running;
-      out.push_back("max_active_runs: " + std::to_string(running) + " of " + std::to_string(limit) +
+      out.push_back("max_active_runs: " + std::to_string(m.running_runs(dag_id)) + " of " + std::to_string(limit) +
                     " runs of the DAG are running");
     }
     if (d != m.dags.end() && d->second.paused) out.push_back("DAG is paused");

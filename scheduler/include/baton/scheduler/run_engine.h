@@ -84,7 +84,6 @@ class RunEngine {
   // decision to run waits for it; upstream failures and skips do not. A
   // pending instance that is no longer blocked is evaluated at once.
   std::vector<Transition> set_past_block(int ti, std::string block);
-  const std::string& past_block(int ti) const { return past_block_[static_cast<size_t>(ti)]; }
 
   // Operator actions.
   std::vector<Transition> cancel();
