@@ -51,6 +51,8 @@ std::string expected(const ParamSpec& p) {
       return "one of " + join(p.allowed);
     case ValueType::string_list:
       return "a list of strings";
+    case ValueType::object_list:
+      return "a list of JSON objects";
   }
   return "?";
 }
@@ -78,6 +80,7 @@ int rank(Access a) {
     case Access::operator_role:
       return 2;
     case Access::admin:
+    case Access::worker:
       return 3;
   }
   return 3;
@@ -93,6 +96,8 @@ const char* role_name(Access a) {
       return "operator";
     case Access::admin:
       return "admin";
+    case Access::worker:
+      return "worker";
   }
   return "admin";
 }
@@ -133,6 +138,7 @@ int http_status(const std::string& code) {
   if (code == "not_found") return 404;
   if (code == "method_not_allowed") return 405;
   if (code == "conflict") return 409;
+  if (code == "unsupported") return 400;  // not on this deployment (the message says what is needed)
   if (code == "payload_too_large") return 413;
   if (code == "unavailable") return 503;
   return 500;
@@ -166,7 +172,8 @@ HttpResponse default_error(int status, const std::string& method, const std::str
       return error_response(405, "method_not_allowed", "method " + method + " is not supported");
     case 413:
       return error_response(413, "payload_too_large",
-                            "the request body is larger than 1 MiB (" + std::to_string(kMaxBodyBytes) + " bytes)");
+                            "the request body is larger than 1 MiB (" + std::to_string(kMaxBodyBytes) +
+                                " bytes; 8 MiB for the worker endpoints)");
     case 414:
       return error_response(414, "uri_too_long", "the request URI is too long");
     case 415:
@@ -234,6 +241,7 @@ struct Api::Impl {
     add_resource_routes(table, deps);
     add_backfill_routes(table, deps);
     add_metrics_routes(table, deps);
+    add_worker_routes(table, deps);
     for (auto& r : table) {
       std::regex p = path_pattern(r.path);
       routes.push_back({std::move(r), std::move(p)});
@@ -330,6 +338,11 @@ struct Api::Impl {
 
   static Status authorize(const store::Token& token, const Route& route, const HttpRequest& req) {
     std::string what = req.method + " " + kApiPrefix + route.path;
+    if (route.access == Access::worker) {
+      if (token.role == store::Role::worker || token.role == store::Role::admin) return {};
+      return Error{"permission_denied", what + " is a worker endpoint: it needs a token with the worker role; token \"" +
+                                            token.name + "\" has the " + store::to_string(token.role) + " role"};
+    }
     std::string needed =
         std::string("the ") + role_name(route.access) + " role" + (route.access == Access::admin ? "" : " or higher");
     if (token.role == store::Role::worker)
@@ -403,6 +416,7 @@ struct Api::Impl {
         return Value(text);
       case ValueType::object:
       case ValueType::string_list:
+      case ValueType::object_list:
         return bad();
     }
     return bad();
@@ -494,6 +508,12 @@ struct Api::Impl {
         for (auto& item : v)
           if (!item.is_string() || item.get<std::string>().size() > 200) return bad();
         return Value(dump(v));  // as its JSON text
+      }
+      case ValueType::object_list: {
+        if (!v.is_array() || v.size() > 10000) return bad();
+        for (auto& item : v)
+          if (!item.is_object()) return bad();
+        return Value(dump(v));
       }
     }
     return bad();

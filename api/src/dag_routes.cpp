@@ -512,7 +512,12 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
                      : "task \"" + ti->task_id + "\" of run \"" + r->run_id + "\" has not been tried yet"));
         long long offset = c.query_as<long long>("offset").value_or(0);
         std::string text;
-        if (t->log_path) {
+        // A remote worker's try: the log its heartbeats sent to the store.
+        auto stored = s.read_log(ti->id, t->try_number, offset, kMaxLogChunk);
+        if (!stored) return error_response(stored.error());
+        if (*stored) {
+          text = std::move(**stored);
+        } else if (t->log_path) {
           auto log = read_log(control.logs_dir(), *t->log_path, offset);
           if (!log) return error_response(log.error());
           text = std::move(*log);

@@ -15,6 +15,9 @@ namespace baton::api {
 
 // Request bodies larger than this get 413 (SPEC §12).
 constexpr size_t kMaxBodyBytes = 1 << 20;
+// The worker endpoints (under /api/v1/workers/) carry checkpoints and log
+// chunks of up to 1 MiB each, as base64url.
+constexpr size_t kMaxWorkerBodyBytes = 8 << 20;
 
 struct HttpRequest {
   std::string method;                                      // GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS

@@ -197,6 +197,8 @@ json param_schema(const ParamSpec& p) {
       return enumeration(p.allowed);
     case ValueType::string_list:
       return array_of(str());
+    case ValueType::object_list:
+      return array_of({{"type", "object"}});
   }
   return str();
 }

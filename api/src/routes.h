@@ -26,9 +26,10 @@ namespace baton::api {
 
 // Who may call a route. Roles rank viewer < operator < admin; a worker token
 // may use none of the public routes (only the worker endpoints, later).
-enum class Access { open, viewer, operator_role, admin };
+// `worker`: the worker endpoints, for worker (and admin) tokens only.
+enum class Access { open, viewer, operator_role, admin, worker };
 
-enum class ValueType { string, integer, boolean, object, time, enumeration, string_list };
+enum class ValueType { string, integer, boolean, object, time, enumeration, string_list, object_list };
 
 // A query parameter or a field of a JSON body.
 struct ParamSpec {
@@ -105,6 +106,7 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps);
 void add_resource_routes(std::vector<Route>& routes, const Deps& deps);
 void add_backfill_routes(std::vector<Route>& routes, const Deps& deps);
 void add_metrics_routes(std::vector<Route>& routes, const Deps& deps);
+void add_worker_routes(std::vector<Route>& routes, const Deps& deps);
 
 // The OpenAPI 3.0 document for the table (openapi.cpp).
 std::string openapi_document(const std::vector<Route>& routes);

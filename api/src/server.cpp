@@ -71,8 +71,9 @@ struct ApiServer::Impl {
       return;
     }
     bool too_large = false;
+    size_t limit = req.path.rfind(std::string(kApiPrefix) + "/workers/", 0) == 0 ? kMaxWorkerBodyBytes : kMaxBodyBytes;
     bool ok = reader([&](const char* data, size_t n) {
-      if (r.body.size() + n > kMaxBodyBytes) {
+      if (r.body.size() + n > limit) {
         too_large = true;
         return false;
       }
@@ -99,7 +100,7 @@ struct ApiServer::Impl {
     ever_started = true;
     int threads = std::max(1, options.threads);
     http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-    http.set_payload_max_length(kMaxBodyBytes);
+    http.set_payload_max_length(kMaxWorkerBodyBytes);  // per route in serve_with_body
     http.set_error_handler(httplib::Server::HandlerWithResponse(
         [](const httplib::Request& req, httplib::Response& res) -> httplib::Server::HandlerResponse {
           // Our own errors already carry their JSON body.

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "baton/core/base64.h"  // base64url_encode, base64url_decode
 #include "baton/core/result.h"
 
 namespace baton::api {
@@ -16,10 +17,6 @@ namespace baton::api {
 // and a `password=` query parameter (libpq accepts one) likewise. A URL
 // without a password (`sqlite:PATH`, `postgresql://host/db`) comes back as is.
 std::string mask_url(std::string_view url);
-
-// Base64url (RFC 4648 §5) without padding; decode refuses anything else.
-std::string base64url_encode(std::string_view data);
-std::optional<std::string> base64url_decode(std::string_view text);
 
 // A pagination cursor: a kind letter and integers, as base64url, so that
 // clients treat it as opaque. decode_cursor checks the kind and the count, and

@@ -1,5 +1,9 @@
-// `baton standalone`: everything in one process — scheduler, local worker
-// slots, REST API and web UI — on the embedded SQLite store (or PostgreSQL).
+// The long-running processes of SPEC §2 that share a database:
+// `baton standalone` (scheduler, local worker slots, REST API and web UI in
+// one process, on SQLite or PostgreSQL, alone on its database), and on
+// PostgreSQL `baton server` (REST API and UI, plus a scheduler member unless
+// --no-scheduler) and `baton scheduler` (a scheduler member only), any number
+// of each (SPEC §9).
 #include <CLI/CLI.hpp>
 
 #include <signal.h>
@@ -17,6 +21,7 @@
 #include "baton/core/duration.h"
 #include "baton/core/random.h"
 #include "baton/core/sha256.h"
+#include "baton/scheduler/remote_control.h"
 #include "baton/scheduler/scheduler.h"
 #include "baton/store/store.h"
 #include "commands.h"
@@ -36,7 +41,13 @@ struct StandaloneOptions {
   std::string heartbeat = config().value("heartbeat_interval");
   std::string zombie = config().value("zombie_timeout");
   std::string grace = config().value("shutdown_grace");
+  bool no_scheduler = false;
 };
+
+enum class Mode { standalone, server, scheduler };
+const char* name_of(Mode m) {
+  return m == Mode::standalone ? "standalone" : m == Mode::server ? "server" : "scheduler";
+}
 
 [[noreturn]] void fail(int code, const std::string& message) {
   std::cerr << "error: " << message << "\n";
@@ -53,9 +64,39 @@ std::string default_web_dir() {
   return "";
 }
 
-void run_standalone(const StandaloneOptions& o) {
+// Waits for SIGTERM or SIGINT (blocked by the caller); meanwhile makes sure
+// the scheduling lock is still held (on PostgreSQL it lives with a session
+// that a server restart ends): a process that lost it must not go on
+// scheduling beside the one that took it.
+void wait_for_signal(store::SchedulingLock* lock, api::ApiServer* server, scheduler::Scheduler* sched) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  int sig = 0;
+  timespec every{2, 0};
+  while ((sig = sigtimedwait(&signals, nullptr, &every)) < 0) {
+    if (errno != EAGAIN && errno != EINTR) continue;
+    if (!lock) continue;
+    if (auto held = lock->check(); !held) {
+      std::cerr << "error: " << held.error().message << "; stopping at once (start baton again)\n";
+      if (server) server->stop();
+      if (sched) sched->stop(/*immediately=*/true);
+      throw Exit{kUnreachable};
+    }
+  }
+  std::cout << "stopping (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")\n";
+  std::cout.flush();
+  if (server) server->stop();
+  if (sched) sched->stop();
+}
+
+void run_process(const StandaloneOptions& o, Mode mode) {
   auto url = store::parse_database_url(o.db);
   if (!url) fail(kBadInput, "--db: " + url.error().message);
+  if (mode != Mode::standalone && url->engine != store::DatabaseUrl::Engine::postgres)
+    fail(kBadInput, std::string("baton ") + name_of(mode) + " shares its database with other processes: it needs " +
+                        "PostgreSQL (--db postgresql://...); on SQLite run baton standalone");
   size_t colon = o.listen.rfind(':');
   if (colon == std::string::npos) fail(kBadInput, "--listen must be HOST:PORT, e.g. 127.0.0.1:8080");
   std::string host = o.listen.substr(0, colon);
@@ -96,21 +137,26 @@ void run_standalone(const StandaloneOptions& o) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto lock = store::acquire_scheduling_lock(*url);
+  bool shared = mode != Mode::standalone;
+  bool scheduling = mode != Mode::server || !o.no_scheduler;
+  auto lock = scheduling ? store::acquire_scheduling_lock(*url, shared)
+                         : Result<std::unique_ptr<store::SchedulingLock>>(std::unique_ptr<store::SchedulingLock>());
   if (!lock) fail(lock.error().code == "conflict" ? kFailed : kUnreachable, lock.error().message);
   const Clock& clock = SystemClock::instance();
   auto st = store::open_store(*url, clock);
   if (!st) fail(kUnreachable, st.error().message);
   store::Store& s = **st;
 
-  // First start: an admin token, printed once.
+  // First start: an admin token, printed once (by the one process that
+  // made it, when several start together).
   auto tokens = s.list_tokens();
   std::optional<std::string> admin_token;
-  if (tokens && tokens->empty()) {
+  if (mode != Mode::scheduler && tokens && tokens->empty()) {
     std::string token = "baton_" + random_hex(24);
-    if (auto t = s.create_token("admin", store::Role::admin, sha256_hex(token), "system"); !t)
+    if (auto t = s.create_token("admin", store::Role::admin, sha256_hex(token), "system"); t)
+      admin_token = token;
+    else if (t.error().code != "conflict")
       fail(kFailed, t.error().message);
-    admin_token = token;
   }
 
   scheduler::SchedulerOptions so;
@@ -120,8 +166,29 @@ void run_standalone(const StandaloneOptions& o) {
   so.heartbeat_interval = *heartbeat;
   so.zombie_timeout = *zombie;
   so.shutdown_grace = *grace;
-  scheduler::Scheduler sched(s, clock, so);
-  if (auto r = sched.start(); !r) fail(kFailed, r.error().message);
+  so.shared = shared;
+  std::unique_ptr<scheduler::Scheduler> sched;
+  if (scheduling) {
+    sched = std::make_unique<scheduler::Scheduler>(s, clock, so);
+    if (auto r = sched->start(); !r) fail(kFailed, r.error().message);
+  }
+  // Ends the scheduler member on every way out.
+  struct Stop {
+    std::unique_ptr<scheduler::Scheduler>& s;
+    ~Stop() {
+      if (s) s->stop();
+    }
+  } stop_sched{sched};
+  if (mode == Mode::scheduler) {
+    std::cout << "baton scheduler: DAGs " << o.dags << ", database " << url->masked() << "\n";
+    std::cout.flush();
+    wait_for_signal(lock->get(), nullptr, sched.get());
+    return;
+  }
+  // A server's intents go to whichever member owns the DAG (SPEC §9).
+  std::unique_ptr<scheduler::Control> remote;
+  if (shared) remote = std::make_unique<scheduler::RemoteControl>(s, clock, sched.get(), o.logs);
+  scheduler::Control& control = shared ? *remote : static_cast<scheduler::Control&>(*sched);
 
   api::ApiOptions ao;
   ao.host = host;
@@ -132,47 +199,33 @@ void run_standalone(const StandaloneOptions& o) {
     fail(kBadInput, "metrics_public (" + config().get("metrics_public").source + "): \"" + public_metrics +
                         "\" must be true or false");
   ao.metrics_public = public_metrics == "true";
-  api::ApiServer server(s, sched, clock, ao);
-  if (auto r = server.start(); !r) {
-    sched.stop();
-    fail(kFailed, r.error().message);
-  }
-  std::cout << "baton standalone: DAGs " << o.dags << ", database " << url->masked() << ", " << workers
-            << " worker slots\n";
+  api::ApiServer server(s, control, clock, ao);
+  if (auto r = server.start(); !r) fail(kFailed, r.error().message);
+  if (mode == Mode::standalone)
+    std::cout << "baton standalone: DAGs " << o.dags << ", database " << url->masked() << ", " << workers
+              << " worker slots\n";
+  else
+    std::cout << "baton server: DAGs " << o.dags << ", database " << url->masked()
+              << (scheduling ? ", with a scheduler member" : ", no scheduler member") << "\n";
   std::cout << "UI and API: http://" << host << ":" << server.port() << "/  (REST: http://" << host << ":"
             << server.port() << "/api/v1/)\n";
   if (admin_token) std::cout << "admin token: " << *admin_token << "\n";
   std::cout.flush();
-
-  // Wait for a signal; meanwhile make sure the scheduling lock is still held
-  // (on PostgreSQL it lives with a session that a server restart ends): a
-  // process that lost it must not go on scheduling beside the one that took it.
-  int sig = 0;
-  timespec every{2, 0};
-  while ((sig = sigtimedwait(&signals, nullptr, &every)) < 0) {
-    if (errno != EAGAIN && errno != EINTR) continue;
-    if (auto held = (*lock)->check(); !held) {
-      std::cerr << "error: " << held.error().message << "; stopping at once (start baton again)\n";
-      server.stop();
-      sched.stop(/*immediately=*/true);
-      throw Exit{kUnreachable};
-    }
-  }
-  std::cout << "stopping (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")\n";
-  std::cout.flush();
-  server.stop();
-  sched.stop();
+  wait_for_signal(lock->get(), &server, sched.get());
 }
 
-}  // namespace
-
-void register_standalone_command(CLI::App& app) {
+CLI::App* add_process_command(CLI::App& app, Mode mode, const char* about) {
   auto o = std::make_shared<StandaloneOptions>();
-  auto* cmd = app.add_subcommand("standalone", "Scheduler, local workers, REST API and web UI in one process");
+  auto* cmd = app.add_subcommand(name_of(mode), about);
   cmd->add_option("--dags", o->dags, "DAGs folder (default: $BATON_DAGS or ./dags)");
-  cmd->add_option("--db", o->db, "database URL (default: $BATON_DB or sqlite:./baton.db)");
-  cmd->add_option("--listen", o->listen, "HOST:PORT to serve on (default: $BATON_LISTEN or 127.0.0.1:8080)");
-  cmd->add_option("--workers", o->workers, "local worker slots (default: $BATON_WORKERS or 4)");
+  cmd->add_option("--db", o->db,
+                  mode == Mode::standalone ? "database URL (default: $BATON_DB or sqlite:./baton.db)"
+                                           : "PostgreSQL URL, postgresql://user:pass@host:port/db (default: $BATON_DB)");
+  if (mode != Mode::scheduler)
+    cmd->add_option("--listen", o->listen, "HOST:PORT to serve on (default: $BATON_LISTEN or 127.0.0.1:8080)");
+  if (mode == Mode::standalone)
+    cmd->add_option("--workers", o->workers, "local worker slots (default: $BATON_WORKERS or 4)");
+  if (mode == Mode::server) cmd->add_flag("--no-scheduler", o->no_scheduler, "serve the API and UI only, schedule nothing");
   cmd->add_option("--logs", o->logs, "folder for task logs (default: $BATON_LOGS or ./logs)");
   cmd->add_option("--web", o->web, "folder of the web UI's files (default: web/ of the source tree)");
   cmd->add_option("--heartbeat-interval", o->heartbeat,
@@ -181,7 +234,17 @@ void register_standalone_command(CLI::App& app) {
                   "a try with no heartbeat for this long fails as worker_lost (default: $BATON_ZOMBIE_TIMEOUT or 60s)");
   cmd->add_option("--shutdown-grace", o->grace,
                   "on SIGTERM/SIGINT, how long running tries may go on before they are killed (default: $BATON_SHUTDOWN_GRACE or 30s)");
-  cmd->callback([o] { run_standalone(*o); });
+  cmd->callback([o, mode] { run_process(*o, mode); });
+  return cmd;
+}
+
+}  // namespace
+
+void register_standalone_command(CLI::App& app) {
+  add_process_command(app, Mode::standalone, "Scheduler, local workers, REST API and web UI in one process");
+  add_process_command(app, Mode::server,
+                      "REST API and web UI, and a scheduler member unless --no-scheduler (PostgreSQL; any number)");
+  add_process_command(app, Mode::scheduler, "A scheduler member only (PostgreSQL; any number)");
 }
 
 }  // namespace baton::cli

@@ -32,7 +32,8 @@ std::unique_ptr<store::Store> open_store_or_exit(const std::string& url);
 void register_dags_commands(CLI::App& app);
 void register_schedule_commands(CLI::App& app);
 void register_db_commands(CLI::App& app);
-void register_standalone_command(CLI::App& app);
+void register_standalone_command(CLI::App& app);  // also server and scheduler
+void register_worker_command(CLI::App& app);
 void register_client_commands(CLI::App& app);
 void register_dags_test_command(CLI::App& dags);
 void register_config_command(CLI::App& app);

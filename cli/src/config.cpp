@@ -26,6 +26,10 @@ const std::vector<Setting>& settings() {
       {"server", "BATON_SERVER", "http://127.0.0.1:8080", "the server client commands talk to"},
       {"token", "BATON_TOKEN", "", "the API token of client commands", true},
       {"metrics_public", "BATON_METRICS_PUBLIC", "false", "serve GET /api/v1/metrics without a token"},
+      {"queues", "BATON_QUEUES", "default", "baton worker: the queues it takes tries of (comma-separated)"},
+      {"slots", "BATON_SLOTS", "4", "baton worker: how many tries it runs at once"},
+      {"worker_dir", "BATON_WORKER_DIR", "./worker", "baton worker: the folder of its tries' logs and scratch files"},
+      {"worker_name", "BATON_WORKER_NAME", "", "baton worker: its name (default: host:pid)"},
   };
   return all;
 }

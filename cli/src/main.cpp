@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   register_schedule_commands(app);
   register_db_commands(app);
   register_standalone_command(app);
+  register_worker_command(app);
   register_client_commands(app);
   register_config_command(app);
 

@@ -31,7 +31,10 @@
 #include "baton/dsl/template.h"
 #include "baton/executor/notifier.h"
 #include "baton/executor/shell_runner.h"
+#include "baton/scheduler/partitions.h"
+#include "baton/scheduler/remote_control.h"
 #include "baton/scheduler/run_engine.h"
+#include "commands.h"
 #include "git_state.h"
 
 namespace baton::scheduler {
@@ -205,6 +208,20 @@ struct Scheduler::Impl {
   std::vector<store::Fence> fences;
   TimePoint member_started{};
   std::optional<TimePoint> member_renewed;
+  // Shared mode: the partitions this member owns (mirrors `fences`), the
+  // leader lock while it leads, and a resync owed after a refused write.
+  std::set<int> owned;
+  std::unique_ptr<store::SchedulingLock> leader_lock;
+  bool resync_posted = false;
+  // The listener thread: wakes the loop for worker events and carries out
+  // commands for the owned partitions (their copy, for that thread).
+  std::thread listener;
+  std::atomic<bool> listener_stop{false};
+  std::mutex owned_mu;
+  std::vector<int> owned_copy;
+  std::atomic<bool> drain_posted{false};
+
+  bool owns(const std::string& dag_id) const { return !options.shared || owned.count(partition_of(dag_id)) > 0; }
 
   // ================= helpers =================
 
@@ -215,11 +232,20 @@ struct Scheduler::Impl {
       return R(Error{"unavailable", "the scheduler is not running"});
     std::promise<R> p;
     auto fut = p.get_future();
+    commands::Current cmd = commands::current();
     asio::post(io, [&] {
+      // A command for a partition this member no longer owns is left for
+      // its new owner.
+      if (cmd.id && !owns(cmd.dag_id)) {
+        p.set_value(R(Error{"moved", "the DAG's partition moved to another member"}));
+        return;
+      }
       // The changes reach the store before the caller hears back, so that
-      // whatever it reads next already shows them.
+      // whatever it reads next already shows them; a command's answer is
+      // written with them.
       try {
         R r = fn();
+        if (cmd.id) batch.command_results.push_back(commands::answer(cmd.id, r));
         flush();
         p.set_value(std::move(r));
       } catch (...) {
@@ -278,7 +304,15 @@ struct Scheduler::Impl {
       keep_last(batch.backfills, [](const store::BackfillRecord& b) { return b.id; });
       batch.fences = fences;
       auto s = store.apply(batch);
-      if (!s) s = store.apply(batch);  // once more: a busy database
+      if (!s && s.error().code != "stale_epoch") s = store.apply(batch);  // once more: a busy database
+      if (!s && s.error().code == "stale_epoch" && options.shared) {
+        // A partition moved away while this member was not looking (it was
+        // paused, or the leader moved it): nothing of this batch happened.
+        // Memory goes back to what the store has, for the partitions owned now.
+        batch = {};
+        write_batch_refused(s.error());
+        return;
+      }
       if (!s) {
         // Nothing may act on changes the store does not have: stop here; a
         // restart recovers from the store.
@@ -295,6 +329,19 @@ struct Scheduler::Impl {
         notify_cv.notify_one();
       }
     }
+  }
+
+  // Shared mode: a write refused for a stale epoch. The member reads its
+  // partitions again and reloads them from the store, on a later turn.
+  void write_batch_refused(const Error& e) {
+    log->warn("a write was refused: {}; loading the owned partitions again", e.message);
+    if (resync_posted) return;
+    resync_posted = true;
+    asio::post(io, [this] {
+      resync_posted = false;
+      refresh_ownership(true);
+      flush();
+    });
   }
 
   // Group commit: events that arrive together (tries finishing on several
@@ -545,7 +592,7 @@ struct Scheduler::Impl {
   // Creates the runs a DAG's schedule owes (catchup or only the latest
   // interval) and arms the time its next interval completes.
   void plan_dag(DagEntry& d) {
-    if (!d.graph || !d.active || d.paused || stopping) return;
+    if (!d.graph || !d.active || d.paused || stopping || !owns(d.dag_id)) return;
     const Schedule& s = d.graph->schedule();
     if (!s.is_time_based()) return;
     const auto& spec = d.graph->spec();
@@ -584,7 +631,11 @@ struct Scheduler::Impl {
     r.data_interval_end = end;
     r.params = d.graph->spec().params_json;
     r.dag_version = d.graph->hash();
-    auto c = store.create_run(r, task_instances_for(*d.graph), "system");
+    auto c = store.create_run(r, task_instances_for(*d.graph), "system", fences);
+    if (!c && c.error().code == "stale_epoch" && options.shared) {
+      write_batch_refused(c.error());
+      return false;
+    }
     if (!c && c.error().code != "conflict") {
       log->error("creating run {} {}: {}", d.dag_id, r.run_id, c.error().message);
       return false;  // tried again at the next wake-up
@@ -714,6 +765,25 @@ struct Scheduler::Impl {
                                 {"retry_at", format_utc(*e.wake_at)}});
       }
       if (holds_slot(t.from) && !holds_slot(t.to)) release(r, t.ti);
+      if (options.shared && (t.from == TaskState::running || t.from == TaskState::queued) && !holds_slot(t.to) &&
+          !in_report && rec.attempt_token) {
+        // A remote try ended here (canceled, marked): out of the queue, so
+        // that its worker's heartbeat hears it is stale and kills it.
+        batch.dequeue.push_back(*rec.attempt_token);
+        if (t.from == TaskState::queued) {
+          store::TryRecord tr;
+          tr.ti_id = rec.id;
+          tr.try_number = rec.try_number + 1;  // the try that never began
+          tr.state = TaskState::failed;
+          tr.attempt_token = rec.attempt_token;
+          tr.ended_at = now;
+          tr.reason = t.to == TaskState::canceled ? "canceled" : std::string("marked ") + to_string(t.to);
+          tr.log_path = r.rec.dag_id + "/" + r.rec.run_id + "/" + rec.task_id + "/" + std::to_string(tr.try_number) + ".log";
+          batch.tries.push_back(tr);
+          rec.attempt_token.reset();
+          batch.task_instances.back().attempt_token.reset();
+        }
+      }
       if (t.from == TaskState::running && !in_report) {
         // Canceled or marked while running: the process is killed and its
         // try ends now (the worker's late report is then refused).
@@ -865,12 +935,28 @@ struct Scheduler::Impl {
     pool_used[rec.pool] += rec.pool_slots;
     ++dags[r.rec.dag_id].running_tasks;
     rec.attempt_token = random_hex(16);
+    bool remote = options.shared && spec_of(r, ti).type != dsl::TaskType::noop;
+    if (remote) {
+      // For the remote workers: queued until one claims it (its started
+      // event then begins the try, see on_started).
+      rec.worker.reset();
+      apply_transitions(r, *q);
+      enqueue_remote(r, ti);
+      return true;
+    }
     rec.worker = options.member_id + "/local";
     if (spec_of(r, ti).type != dsl::TaskType::noop) {
       std::lock_guard lock(cancel_mu);
       cancel_flags[rec.id] = std::make_shared<std::atomic<bool>>(false);
     }
     apply_transitions(r, *q);
+    return begin(r, ti, true);
+  }
+
+  // The try of a queued task instance begins: on a local worker (`local`),
+  // or on the remote worker that claimed it.
+  bool begin(ActiveRun& r, int ti, bool local) {
+    auto& rec = r.tis[static_cast<size_t>(ti)];
     auto b = r.engine->begin_try(ti);
     if (!b) return false;
     rec.heartbeat_at = clock.now();
@@ -904,8 +990,20 @@ struct Scheduler::Impl {
     tr.started_at = clock.now();
     tr.log_path = log_rel;
     batch.tries.push_back(tr);
-    if (spec.type == dsl::TaskType::noop) return true;  // dispatch_noops finishes it
+    if (spec.type == dsl::TaskType::noop || !local) return true;  // dispatch_noops finishes a noop
+    to_dispatch.push_back(assignment(r, ti));
+    return true;
+  }
 
+  // What a worker needs for a try of task instance `ti` (templates not rendered yet).
+  Assignment assignment(ActiveRun& r, int ti) {
+    auto& rec = r.tis[static_cast<size_t>(ti)];
+    const auto& e = r.engine->instances()[static_cast<size_t>(ti)];
+    // A queued try (for a remote worker) gets its number when it begins.
+    const int try_number = e.state == TaskState::queued ? e.try_number + 1 : e.try_number;
+    const dsl::TaskSpec& spec = r.graph->spec().tasks[static_cast<size_t>(ti)];
+    std::string task_dir = r.rec.dag_id + "/" + r.rec.run_id + "/" + spec.id;
+    std::string log_rel = task_dir + "/" + std::to_string(try_number) + ".log";
     Assignment a;
     a.run_pk = r.rec.pk;
     a.ti = ti;
@@ -925,7 +1023,7 @@ struct Scheduler::Impl {
     a.ctx.run_id = r.rec.run_id;
     a.ctx.dag_id = r.rec.dag_id;
     a.ctx.task_id = spec.id;
-    a.ctx.try_number = e.try_number;
+    a.ctx.try_number = try_number;
     a.ctx.params_json = r.rec.params;
     // Outputs are copied only for a task whose templates read them (the
     // compiler checked that they name its ancestors): no per-dispatch pass
@@ -939,7 +1037,7 @@ struct Scheduler::Impl {
     sh.dag_id = r.rec.dag_id;
     sh.run_id = r.rec.run_id;
     sh.task_id = spec.id;
-    sh.try_number = e.try_number;
+    sh.try_number = try_number;
     sh.logical_date = format_utc(r.rec.logical_date);
     sh.data_interval_start = format_utc(r.rec.data_interval_start);
     sh.data_interval_end = format_utc(r.rec.data_interval_end);
@@ -949,10 +1047,90 @@ struct Scheduler::Impl {
     sh.timeout = spec.timeout;
     sh.kill_grace = spec.kill_grace;
     sh.log_path = options.logs_dir + "/" + log_rel;
-    sh.scratch_dir = options.logs_dir + "/.scratch/" + std::to_string(rec.id) + "-" + std::to_string(e.try_number);
+    sh.scratch_dir = options.logs_dir + "/.scratch/" + std::to_string(rec.id) + "-" + std::to_string(try_number);
     sh.heartbeat_interval = options.heartbeat_interval;
-    to_dispatch.push_back(std::move(a));
+    return a;
+  }
+
+  // Renders the command and env of a try; false (and `why`) when a template
+  // cannot be rendered. Variables are read from the store.
+  bool render(Assignment& a, std::string& why) {
+    a.ctx.variable = [this](const std::string& name) -> std::optional<std::string> {
+      auto v = store.get_variable(name);
+      if (!v) return std::nullopt;
+      return v->value;
+    };
+    auto cmd = dsl::render_template(a.command_template, a.ctx);
+    if (!cmd) {
+      why = cmd.error().message;
+      return false;
+    }
+    a.shell.command = *cmd;
+    for (auto& [k, v] : a.env_templates) {
+      auto r = dsl::render_template(v.text, a.ctx);
+      if (!r) {
+        why = "env " + k + ": " + r.error().message;
+        return false;
+      }
+      a.shell.env[k] = *r;
+    }
+    a.shell.ds = dsl::render_template("{{ ds }}", a.ctx).value();
     return true;
+  }
+
+  // Shared mode: the try goes into the store's queue for the remote workers,
+  // rendered, with this turn's write (fenced by the partition's epoch).
+  void enqueue_remote(ActiveRun& r, int ti) {
+    auto& rec = r.tis[static_cast<size_t>(ti)];
+    const auto& e = r.engine->instances()[static_cast<size_t>(ti)];
+    Assignment a = assignment(r, ti);
+    const int try_number = e.try_number + 1;  // begin_try counts it
+    json p;
+    std::string why;
+    if (a.type != dsl::TaskType::shell) {
+      p["error"] = std::string("task type ") + dsl::to_string(a.type) + " is not supported yet";
+    } else if (!render(a, why)) {
+      p["error"] = why;
+    }
+    const auto& sh = a.shell;
+    p["dag_id"] = sh.dag_id;
+    p["run_id"] = sh.run_id;
+    p["task_id"] = sh.task_id;
+    p["map_index"] = sh.map_index;
+    p["try_number"] = sh.try_number;
+    p["logical_date"] = sh.logical_date;
+    p["data_interval_start"] = sh.data_interval_start;
+    p["data_interval_end"] = sh.data_interval_end;
+    p["ds"] = sh.ds;
+    p["params"] = sh.params_json;
+    p["command"] = sh.command;
+    p["env"] = sh.env;
+    p["working_dir"] = sh.working_dir;
+    p["skip_exit_code"] = sh.skip_exit_code;
+    if (sh.timeout) p["timeout_us"] = sh.timeout->count();
+    p["kill_grace_us"] = sh.kill_grace.count();
+    p["heartbeat_interval_us"] = options.heartbeat_interval.count();
+    p["log_path"] = r.rec.dag_id + "/" + r.rec.run_id + "/" + rec.task_id + "/" + std::to_string(try_number) + ".log";
+    store::QueueItem q;
+    q.attempt_token = *rec.attempt_token;
+    q.ti_id = rec.id;
+    q.run_pk = r.rec.pk;
+    q.task_index = ti;
+    q.try_number = try_number;
+    q.partition = partition_of(r.rec.dag_id);
+    q.queue = rec.queue;
+    q.priority = rec.priority;
+    q.payload = p.dump(-1, ' ', false, json::error_handler_t::replace);
+    q.queued_at = clock.now();
+    batch.enqueue.push_back(std::move(q));
+    store::TryRecord tr;
+    tr.ti_id = rec.id;
+    tr.try_number = try_number;
+    tr.state = TaskState::queued;
+    tr.attempt_token = rec.attempt_token;
+    tr.queued_at = clock.now();
+    tr.log_path = p["log_path"].get<std::string>();
+    batch.tries.push_back(tr);
   }
 
   // ================= events =================
@@ -1014,11 +1192,14 @@ struct Scheduler::Impl {
   }
 
   // Joins as a member and takes every partition (bumping the epoch of any
-  // that a previous process held).
+  // that a previous process held). A shared member only joins: the leader
+  // gives it partitions (membership_tick).
   Status join() {
     member_started = clock.now();
     if (auto s = store.heartbeat_member(member_record()); !s) return s;
     member_renewed = clock.now();
+    if (options.shared) return {};
+    (void)store.set_leader(options.member_id);  // the one scheduling process leads itself
     std::vector<std::pair<int, std::optional<std::string>>> all;
     for (int p = 0; p < kPartitions; ++p) all.push_back({p, options.member_id});
     auto parts = store.assign_partitions(all, "system");
@@ -1030,13 +1211,240 @@ struct Scheduler::Impl {
   }
 
   void renew_membership() {
-    if (member_renewed && clock.now() - *member_renewed < options.heartbeat_interval) return;
+    if (member_renewed && clock.now() - *member_renewed < options.member_heartbeat) return;
     if (auto s = store.heartbeat_member(member_record()); !s) {
       log->error("renewing membership: {}", s.error().message);
       return;
     }
     member_renewed = clock.now();
   }
+
+  // Shared mode, every poll: lead if the leader lock is free (and while it
+  // is held, give the partitions to the live members by rendezvous hashing:
+  // a join or a death moves only what it must), then follow the partition
+  // table: load what this member gained, drop what it lost.
+  void membership_tick() {
+    renew_membership();
+    if (leader_lock && !leader_lock->check()) {
+      log->warn("lost the leader lock");
+      leader_lock.reset();
+    }
+    if (!leader_lock) {
+      if (auto l = store::try_leader_lock(store.url())) {
+        leader_lock = std::move(*l);
+        log->info("member {} leads", options.member_id);
+        (void)store.set_leader(options.member_id);
+      }
+    }
+    if (leader_lock) assign_partitions();
+    refresh_ownership(false);
+  }
+
+  void assign_partitions() {
+    auto members = store.list_members();
+    auto parts = store.list_partitions();
+    if (!members || !parts) return;
+    TimePoint now = clock.now();
+    std::vector<std::string> live;
+    for (auto& m : *members)
+      if (m.lease_expires_at > now) live.push_back(m.member_id);
+    auto want = rendezvous_assignment(kPartitions, live);
+    std::map<int, std::optional<std::string>> have;
+    for (auto& p : *parts) have[p.partition] = p.owner;
+    std::vector<std::pair<int, std::optional<std::string>>> moves;
+    for (auto& [p, owner] : want)
+      if (!have.count(p) || have[p] != owner) moves.push_back({p, owner});
+    if (moves.empty()) return;
+    if (auto r = store.assign_partitions(moves, "system"); !r) {
+      log->error("assigning partitions: {}", r.error().message);
+      return;
+    }
+    log->info("leader {} moved {} partitions among {} live members", options.member_id, moves.size(), live.size());
+    (void)store.set_leader(options.member_id);
+  }
+
+  // Reads the partition table; when what this member owns changed (or
+  // `force`), its memory is loaded again from the store for exactly the
+  // partitions it owns now.
+  void refresh_ownership(bool force) {
+    auto parts = store.list_partitions();
+    if (!parts) return;
+    std::vector<store::Fence> now_fences;
+    for (auto& p : *parts)
+      if (p.owner == options.member_id) now_fences.push_back({p.partition, p.epoch});
+    auto same = [&] {
+      if (now_fences.size() != fences.size()) return false;
+      for (size_t i = 0; i < fences.size(); ++i)
+        if (fences[i].partition != now_fences[i].partition || fences[i].epoch != now_fences[i].epoch) return false;
+      return true;
+    };
+    if (!force && same()) return;
+    // What this member did up to now is written under the epochs it held
+    // (refused if one moved meanwhile: then the store has none of it).
+    write_batch();
+    batch = {};
+    fences = now_fences;
+    owned.clear();
+    for (auto& f : fences) owned.insert(f.partition);
+    {
+      std::lock_guard lock(owned_mu);
+      owned_copy.assign(owned.begin(), owned.end());
+    }
+    log->info("member {} owns {} partitions", options.member_id, owned.size());
+    reload_owned();
+  }
+
+  // Forgets every run and backfill, then loads those of the owned
+  // partitions from the store, as a restart would (but tries of remote
+  // workers keep running: their workers are alive, or the zombie check says
+  // otherwise).
+  void reload_owned() {
+    runs.clear();
+    runs_by_dag.clear();
+    backfills.clear();
+    running_tis.clear();
+    past_changed.clear();
+    past_retry.clear();
+    ready.clear();
+    ready_noop.clear();
+    dag_due.clear();
+    run_wake.clear();
+    sla_due.clear();
+    pool_used.clear();
+    if (auto list = store.list_dags())
+      for (auto& d : *list) {
+        auto it = dags.find(d.dag_id);
+        if (it == dags.end()) continue;
+        it->second.paused = d.paused;
+        it->second.active = d.active;
+        it->second.last_tick = d.last_tick;
+      }
+    for (auto& [_, d] : dags) {
+      d.running_tasks = 0;
+      d.next_due.reset();
+    }
+    recover();
+    write_batch();
+    recover_backfills();
+    arm_finished_run_slas();
+    for (auto& [_, d] : dags) plan_dag(d);
+    dispatch();
+  }
+
+  // Shared mode: what remote workers did (claimed, finished), applied by
+  // the owner in its loop; the events leave the store with the changes.
+  void drain_events() {
+    drain_posted = false;
+    if (!options.shared || owned.empty() || stopping) return;
+    std::vector<int> parts(owned.begin(), owned.end());
+    for (int round = 0; round < 100; ++round) {
+      auto evs = store.worker_events(parts, 1000);
+      if (!evs || evs->empty()) break;
+      for (auto& ev : *evs) {
+        batch.events_done.push_back(ev.id);
+        auto rit = runs.find(ev.run_pk);
+        if (rit == runs.end() || ev.task_index < 0 ||
+            static_cast<size_t>(ev.task_index) >= rit->second.tis.size())
+          continue;  // the run is over (canceled): nothing to apply
+        ActiveRun& r = rit->second;
+        auto& rec = r.tis[static_cast<size_t>(ev.task_index)];
+        if (rec.attempt_token != ev.attempt_token) continue;  // stale
+        if (ev.kind == "started") {
+          if (r.engine->instances()[static_cast<size_t>(ev.task_index)].state != TaskState::queued) continue;
+          rec.worker = ev.worker;
+          begin(r, ev.task_index, false);
+        } else if (ev.kind == "finished") {
+          json b = json::parse(ev.body, nullptr, false);
+          if (!b.is_object()) b = json::object();
+          Finished f{ev.run_pk, ev.task_index, ev.attempt_token, TryOutcome::failed, "", std::nullopt, std::nullopt, 0};
+          std::string outcome = b.value("outcome", "failed");
+          f.outcome = outcome == "success"   ? TryOutcome::success
+                      : outcome == "skipped" ? TryOutcome::skipped
+                      : outcome == "timeout" ? TryOutcome::timeout
+                      : outcome == "shutdown" ? TryOutcome::shutdown
+                                              : TryOutcome::failed;
+          f.reason = b.value("reason", "");
+          if (b.contains("exit_code") && b["exit_code"].is_number_integer()) f.exit_code = b["exit_code"].get<int>();
+          if (b.contains("output") && b["output"].is_object()) f.output = b["output"].dump();
+          f.log_bytes = b.value("log_bytes", 0LL);
+          on_finished(f);
+          if (auto it = runs.find(ev.run_pk); it != runs.end()) settle(it->second);
+        }
+      }
+      write_batch();
+      if (evs->size() < 1000) break;
+    }
+    dispatch();
+  }
+
+  // Shared mode: remote tries whose claims stopped heartbeating for
+  // zombie_timeout (or vanished) fail as worker_lost.
+  void check_remote_zombies() {
+    std::vector<std::string> tokens;
+    std::map<std::string, std::pair<long long, int>> by_token;
+    for (auto& [pk, ti] : running_tis) {
+      auto rit = runs.find(pk);
+      if (rit == runs.end()) continue;
+      const auto& rec = rit->second.tis[static_cast<size_t>(ti)];
+      if (!rec.attempt_token) continue;
+      // A try that just began has had no chance to heartbeat.
+      if (rec.started_at && clock.now() - *rec.started_at < options.zombie_timeout) continue;
+      tokens.push_back(*rec.attempt_token);
+      by_token[*rec.attempt_token] = {pk, ti};
+    }
+    if (tokens.empty()) return;
+    auto lost = store.lost_tries(tokens, clock.now() - options.zombie_timeout);
+    if (!lost) return;
+    for (auto& tok : *lost) {
+      auto [pk, ti] = by_token[tok];
+      auto rit = runs.find(pk);
+      if (rit == runs.end()) continue;
+      if (rit->second.tis[static_cast<size_t>(ti)].attempt_token != tok) continue;
+      fail_lost(rit->second, ti, "no heartbeat from its worker for " + format_duration(options.zombie_timeout));
+      settle(rit->second);
+    }
+  }
+
+  // Shared mode: a thread of its own that sleeps on the store's
+  // notifications; worker events wake the loop, commands for the owned
+  // partitions are carried out from here (Control calls post to the loop).
+  void listener_main() {
+    std::unique_ptr<store::Listener> l;
+    while (!listener_stop) {
+      if (!l) {
+        auto o = store::open_listener(store.url(), {"baton_events"});
+        if (!o) {
+          log->warn("listening for events: {}", o.error().message);
+          std::this_thread::sleep_for(std::chrono::seconds(1));
+          continue;
+        }
+        l = std::move(*o);
+      }
+      auto w = l->wait(std::chrono::milliseconds(250));
+      if (!w) {
+        l.reset();
+        continue;
+      }
+      if (listener_stop) break;
+      if (!drain_posted.exchange(true)) asio::post(io, [this] {
+          drain_events();
+          request_flush();
+        });
+      std::vector<int> parts;
+      {
+        std::lock_guard lock(owned_mu);
+        parts = owned_copy;
+      }
+      if (parts.empty()) continue;
+      auto cmds = store.pending_commands(parts, 100);
+      if (!cmds) continue;
+      for (auto& c : *cmds) {
+        if (listener_stop) break;
+        commands::execute(*self_ptr, c);
+      }
+    }
+  }
+  Control* self_ptr = nullptr;  // the Scheduler: commands go through its Control calls
 
   // ================= notifications =================
 
@@ -1129,7 +1537,7 @@ struct Scheduler::Impl {
   // memory; the newest of them are checked again (recording is idempotent).
   void arm_finished_run_slas() {
     for (auto& [id, d] : dags) {
-      if (!d.graph) continue;
+      if (!d.graph || !owns(id)) continue;
       const auto& spec = d.graph->spec();
       if (!spec.sla_run_deadline && !spec.sla_run_duration) continue;
       for (RunState st : {RunState::failed, RunState::canceled}) {
@@ -1222,9 +1630,15 @@ struct Scheduler::Impl {
     if (stopping) return;
     scan_folder(false);
     refresh_pools();
-    check_zombies();
+    if (options.shared) {
+      membership_tick();
+      drain_events();
+      check_remote_zombies();
+    } else {
+      check_zombies();
+      renew_membership();
+    }
     advance_backfills();
-    renew_membership();
     past_changed.merge(past_retry);
     dispatch();
     flush();
@@ -1299,6 +1713,7 @@ struct Scheduler::Impl {
     // Oldest first, so that start_runs keeps the order.
     std::reverse(list->begin(), list->end());
     for (auto& rec : *list) {
+      if (!owns(rec.dag_id)) continue;
       auto g = graph_of(rec.dag_id, rec.dag_version);
       if (!g) {
         log->error("recovery: run {} {} has no usable DAG version {}", rec.dag_id, rec.run_id, rec.dag_version);
@@ -1322,6 +1737,18 @@ struct Scheduler::Impl {
       for (size_t i = 0; i < run.tis.size(); ++i) {
         auto& t = run.tis[i];
         TaskState s = run.engine->instances()[i].state;
+        if (options.shared && (s == TaskState::queued || s == TaskState::running) && t.attempt_token &&
+            spec_of(run, static_cast<int>(i)).type != dsl::TaskType::noop) {
+          // A remote try: still in the queue, or on a worker that is alive
+          // (or that the zombie check will find lost). It keeps its slot.
+          pool_used[t.pool] += t.pool_slots;
+          ++dags[rec.dag_id].running_tasks;
+          if (s == TaskState::running) running_tis.insert({pk, static_cast<int>(i)});
+          // Queued again under the same token (kept if it is there): a
+          // queue row lost with an earlier process comes back.
+          if (s == TaskState::queued) enqueue_remote(run, static_cast<int>(i));
+          continue;
+        }
         if (s == TaskState::queued) {
           // Handed to a worker that never started it: it goes back to the
           // ready set without using up a try.
@@ -1345,7 +1772,8 @@ struct Scheduler::Impl {
       }
       if (is_finished(run.engine->state())) drop_run(pk);
     }
-    for (auto& [id, _] : dags) start_runs(id);
+    for (auto& [id, _] : dags)
+      if (owns(id)) start_runs(id);
   }
 
   // A running try whose worker is gone (a restart, or no heartbeat for
@@ -1356,6 +1784,7 @@ struct Scheduler::Impl {
     int try_number = run.engine->instances()[static_cast<size_t>(ti)].try_number;
     kill_try(t.id);
     auto fin = run.engine->finish_try(ti, TryOutcome::worker_lost, "worker_lost");
+    if (options.shared && t.attempt_token) batch.dequeue.push_back(*t.attempt_token);
     in_report = true;  // the try row is written just below
     if (fin) apply_transitions(run, *fin);
     in_report = false;
@@ -1424,31 +1853,14 @@ struct Scheduler::Impl {
       f.reason = std::string("task type ") + dsl::to_string(a.type) + " is not supported yet";
       return f;
     }
-    a.ctx.variable = [this](const std::string& name) -> std::optional<std::string> {
-      auto v = store.get_variable(name);
-      if (!v) return std::nullopt;
-      return v->value;
-    };
-    auto cmd = dsl::render_template(a.command_template, a.ctx);
     std::error_code ec;
     fs::create_directories(fs::path(a.shell.log_path).parent_path(), ec);
-    if (!cmd) {
-      std::ofstream(a.shell.log_path, std::ios::app) << "[baton] " << cmd.error().message << "\n";
+    if (std::string why; !render(a, why)) {
+      std::ofstream(a.shell.log_path, std::ios::app) << "[baton] " << why << "\n";
       f.outcome = TryOutcome::failed;
-      f.reason = cmd.error().message;
+      f.reason = why;
       return f;
     }
-    a.shell.command = *cmd;
-    for (auto& [k, v] : a.env_templates) {
-      auto r = dsl::render_template(v.text, a.ctx);
-      if (!r) {
-        f.outcome = TryOutcome::failed;
-        f.reason = "env " + k + ": " + r.error().message;
-        return f;
-      }
-      a.shell.env[k] = *r;
-    }
-    a.shell.ds = dsl::render_template("{{ ds }}", a.ctx).value();
     // The last checkpoint, read here rather than on the loop (one query per try).
     if (auto cp = store.load_checkpoint(a.ti_id); cp && *cp) a.shell.checkpoint = **cp;
     std::shared_ptr<std::atomic<bool>> flag;
@@ -1638,7 +2050,7 @@ struct Scheduler::Impl {
       r.dag_version = d->second.graph->hash();
       r.backfill_id = b.id;
       r.created_by = b.created_by;
-      auto c = store.create_run(r, task_instances_for(*d->second.graph), b.created_by);
+      auto c = store.create_run(r, task_instances_for(*d->second.graph), b.created_by, fences);
       if (!c) {
         // conflict: the schedule, catchup or another backfill made the interval's run first.
         if (c.error().code == "conflict") return TakeUp::not_ours;
@@ -1711,6 +2123,7 @@ struct Scheduler::Impl {
       return;
     }
     for (auto& b : *list) {
+      if (!owns(b.dag_id)) continue;
       ActiveBackfill bf;
       bf.rec = b;
       auto d = dags.find(b.dag_id);
@@ -1844,7 +2257,10 @@ Status Scheduler::start() {
   m.notify_dir = fs::absolute(m.options.dags_dir, ec).lexically_normal().string();  // notification commands run there
   fs::create_directories(m.options.logs_dir, ec);
   if (ec) return Error{"unavailable", "cannot create the logs folder " + m.options.logs_dir + ": " + ec.message()};
-  m.free_workers = m.options.workers;
+  m.self_ptr = this;
+  // A shared member's tries go to the remote workers: no worker slots here.
+  m.free_workers = m.options.shared ? std::numeric_limits<int>::max() / 2 : m.options.workers;
+  if (m.options.shared) m.options.workers = 0;
   if (auto j = m.join(); !j) return Error{"unavailable", "joining as a scheduler member: " + j.error().message};
   m.refresh_pools();
   // Known DAGs first (paused flags, last ticks), then the folder.
@@ -1862,15 +2278,24 @@ Status Scheduler::start() {
       e.last_tick = d.last_tick;
     }
   }
-  m.recover();
-  m.scan_folder(true);
-  m.write_batch();  // the runs that recovery ended are in the store before backfills count them
-  m.recover_backfills();
-  m.arm_finished_run_slas();
-  for (auto& [_, d] : m.dags) m.plan_dag(d);
-  m.flush();
-  m.dispatch();
-  m.flush();
+  if (m.options.shared) {
+    // Nothing is owned yet: the DAGs first, then the partitions the leader
+    // gives (this member may be the leader).
+    m.scan_folder(true);
+    m.write_batch();
+    m.membership_tick();
+    m.flush();
+  } else {
+    m.recover();
+    m.scan_folder(true);
+    m.write_batch();  // the runs that recovery ended are in the store before backfills count them
+    m.recover_backfills();
+    m.arm_finished_run_slas();
+    for (auto& [_, d] : m.dags) m.plan_dag(d);
+    m.flush();
+    m.dispatch();
+    m.flush();
+  }
   m.guard.emplace(m.io.get_executor());
   for (int i = 0; i < m.options.workers; ++i) m.workers.emplace_back([&m, i] { m.worker_main(i); });
   m.poll_timer.expires_after(m.options.folder_poll);
@@ -1880,6 +2305,7 @@ Status Scheduler::start() {
   m.loop_thread = std::thread([&m] { m.io.run(); });
   m.notifier = std::thread([&m] { m.notifier_main(); });
   m.accepting = true;
+  if (m.options.shared) m.listener = std::thread([&m] { m.listener_main(); });
   return {};
 }
 
@@ -1888,6 +2314,8 @@ void Scheduler::stop(bool immediately) {
   if (!m.loop_thread.joinable()) return;
   m.accepting = false;
   m.stopping = true;
+  m.listener_stop = true;
+  if (m.listener.joinable()) m.listener.join();
   asio::post(m.io, [&m] {
     m.timer.cancel();
     m.poll_timer.cancel();
@@ -1924,6 +2352,7 @@ void Scheduler::stop(bool immediately) {
   if (m.notifier.joinable()) m.notifier.join();
   if (auto r = m.store.remove_member(m.options.member_id); !r)
     m.log->warn("leaving the members: {}", r.error().message);
+  m.leader_lock.reset();  // another member leads from its next tick
   m.guard.reset();
   m.io.stop();
   m.loop_thread.join();
@@ -1958,7 +2387,7 @@ Result<TriggerResult> Scheduler::trigger(const std::string& dag_id, const Trigge
     r.note = req.note;
     r.idempotency_key = req.idempotency_key;
     r.created_by = actor;
-    auto c = m.store.create_run(r, Impl::task_instances_for(*g), actor);
+    auto c = m.store.create_run(r, Impl::task_instances_for(*g), actor, m.fences);
     if (!c) return c.error();
     if (c->created) {
       m.adopt(c->run, g, c->task_instances);
@@ -2179,20 +2608,9 @@ Result<std::vector<std::string>> Scheduler::waiting_for(const std::string& dag_i
 
 SchedulerStatus Scheduler::status() {
   Impl& m = *impl_;
-  SchedulerStatus s;
+  // What the store says: live members (lease not expired), who owns what, the leader.
+  SchedulerStatus s = read_scheduler_status(m.store, m.clock);
   s.running = m.loop_thread.joinable() && !m.stopping;
-  s.leader = m.options.member_id;  // the one scheduling process leads itself
-  // What the store says: live members (lease not expired) and who owns what.
-  auto members = m.store.list_members();
-  auto parts = m.store.list_partitions();
-  std::map<std::string, int> owned;
-  if (parts)
-    for (auto& p : *parts)
-      if (p.owner) ++owned[*p.owner];
-  TimePoint now = m.clock.now();
-  if (members)
-    for (auto& mem : *members)
-      if (mem.lease_expires_at > now) s.members.push_back({mem.member_id, mem.heartbeat_at, owned[mem.member_id]});
   return s;
 }
 

@@ -12,7 +12,9 @@
 
 namespace baton::store {
 
-Result<std::unique_ptr<SchedulingLock>> acquire_postgres_scheduling_lock(const DatabaseUrl& url);
+Result<std::unique_ptr<SchedulingLock>> acquire_postgres_scheduling_lock(const DatabaseUrl& url, bool shared);
+Result<std::unique_ptr<SchedulingLock>> try_postgres_leader_lock(const DatabaseUrl& url);
+Result<std::unique_ptr<Listener>> open_postgres_listener(const DatabaseUrl& url, const std::vector<std::string>& channels);
 
 namespace {
 
@@ -28,8 +30,11 @@ class FileLock final : public SchedulingLock {
 
 }  // namespace
 
-Result<std::unique_ptr<SchedulingLock>> acquire_scheduling_lock(const DatabaseUrl& url) {
-  if (url.engine == DatabaseUrl::Engine::postgres) return acquire_postgres_scheduling_lock(url);
+Result<std::unique_ptr<SchedulingLock>> acquire_scheduling_lock(const DatabaseUrl& url, bool shared) {
+  if (url.engine == DatabaseUrl::Engine::postgres) return acquire_postgres_scheduling_lock(url, shared);
+  if (shared)
+    return Error::invalid("SQLite admits one scheduling process: run baton standalone on " + url.path +
+                          ", or use PostgreSQL for baton server and baton scheduler");
   std::string path = url.path + ".scheduler.lock";
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return Error{"unavailable", "cannot open " + path + ": " + std::strerror(errno)};
@@ -41,6 +46,16 @@ Result<std::unique_ptr<SchedulingLock>> acquire_scheduling_lock(const DatabaseUr
   std::string pid = std::to_string(getpid()) + "\n";
   if (::ftruncate(fd, 0) == 0) (void)!::write(fd, pid.data(), pid.size());
   return std::unique_ptr<SchedulingLock>(std::make_unique<FileLock>(fd));
+}
+
+Result<std::unique_ptr<SchedulingLock>> try_leader_lock(const DatabaseUrl& url) {
+  if (url.engine == DatabaseUrl::Engine::postgres) return try_postgres_leader_lock(url);
+  return Error{"unsupported", "SQLite has one scheduling process, which leads itself"};
+}
+
+Result<std::unique_ptr<Listener>> open_listener(const DatabaseUrl& url, const std::vector<std::string>& channels) {
+  if (url.engine == DatabaseUrl::Engine::postgres) return open_postgres_listener(url, channels);
+  return Error{"unsupported", "SQLite has no notifications across processes"};
 }
 
 Result<std::unique_ptr<Store>> open_sqlite_store(const DatabaseUrl& url, const Clock& clock, OpenOptions options);

@@ -600,7 +600,7 @@ class PostgresStore final : public Store {
   // ---- runs ----
 
   Result<Created> create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
-                             const std::string& actor) override {
+                             const std::string& actor, const std::vector<Fence>& fences) override {
     auto first = [&](pqxx::transaction_base& t) -> Result<std::optional<Created>> {
       static const std::string sql =
           sql_with("SELECT ", kRunColumns, " FROM dag_runs WHERE dag_id = $1 AND idempotency_key = $2");
@@ -616,6 +616,7 @@ class PostgresStore final : public Store {
       return std::optional<Created>(std::move(c));
     };
     auto made = write([&](pqxx::work& t) -> Result<Created> {
+      if (auto f = check_fences(t, fences); !f) return f.error();
       if (run.idempotency_key) {
         auto f = first(t);
         if (!f) return f.error();
@@ -747,24 +748,7 @@ class PostgresStore final : public Store {
   Status apply(const WriteBatch& b) override {
     if (b.empty()) return {};
     return status_of(write([&](pqxx::work& t) -> Result<bool> {
-      // The share lock holds off a reassignment (an UPDATE of the row) until
-      // this transaction ends: the epoch checked is the epoch committed with.
-      if (!b.fences.empty()) {  // every partition in one statement
-        Column parts;
-        for (auto& f : b.fences) parts.add(f.partition);
-        auto r = exec(t, "SELECT partition_no, epoch FROM partitions WHERE partition_no = ANY($1::int[]) FOR SHARE",
-                      params(parts.text()));
-        if (!r) return r.error();
-        std::map<int, long long> epochs;
-        for (auto row : *r) epochs[row[0].as<int>()] = row[1].as<long long>();
-        for (auto& f : b.fences) {
-          long long now_epoch = epochs.count(f.partition) ? epochs[f.partition] : 0;
-          if (now_epoch != f.epoch)
-            return Error{"stale_epoch", "partition " + std::to_string(f.partition) + " is at epoch " +
-                                            std::to_string(now_epoch) + ", not " + std::to_string(f.epoch) +
-                                            ": it moved to another scheduler, and this write is refused"};
-        }
-      }
+      if (auto f = check_fences(t, b.fences); !f) return f.error();
       for (auto& run : b.runs)
         if (auto r = exec(t, "UPDATE dag_runs SET state = $1, started_at = $2, ended_at = $3, dag_version = $4, "
                              "backfill_id = $5 WHERE id = $6",
@@ -796,6 +780,52 @@ class PostgresStore final : public Store {
                           params(tick, dag_id));
             !r)
           return r.error();
+      if (!b.enqueue.empty()) {
+        Column token, ti_id, run_pk, task_index, try_number, partition, queue, priority, payload, queued_at;
+        for (auto& q : b.enqueue) {
+          token.add(q.attempt_token);
+          ti_id.add(q.ti_id);
+          run_pk.add(q.run_pk);
+          task_index.add(q.task_index);
+          try_number.add(q.try_number);
+          partition.add(q.partition);
+          queue.add(q.queue);
+          priority.add(q.priority);
+          payload.add(q.payload);
+          queued_at.add(q.queued_at);
+        }
+        if (auto r = exec(t,
+                          "INSERT INTO task_queue (attempt_token, ti_id, run_pk, task_index, try_number, partition_no, "
+                          "queue, priority, payload, queued_at) SELECT * FROM unnest($1::text[], $2::bigint[], "
+                          "$3::bigint[], $4::int[], $5::int[], $6::int[], $7::text[], $8::int[], $9::text[], "
+                          "$10::bigint[]) ON CONFLICT (attempt_token) DO NOTHING",
+                          params(token.text(), ti_id.text(), run_pk.text(), task_index.text(), try_number.text(),
+                                 partition.text(), queue.text(), priority.text(), payload.text(), queued_at.text()));
+            !r)
+          return r.error();
+        if (auto r = exec(t, "SELECT pg_notify('baton_queue', '')", {}); !r) return r.error();
+      }
+      if (!b.dequeue.empty()) {
+        Column tokens;
+        for (auto& x : b.dequeue) tokens.add(x);
+        if (auto r = exec(t, "DELETE FROM task_queue WHERE attempt_token = ANY($1::text[])", params(tokens.text())); !r)
+          return r.error();
+      }
+      if (!b.events_done.empty()) {
+        Column ids;
+        for (long long x : b.events_done) ids.add(x);
+        if (auto r = exec(t, "DELETE FROM worker_events WHERE id = ANY($1::bigint[])", params(ids.text())); !r)
+          return r.error();
+      }
+      for (auto& c : b.command_results)
+        if (auto r = exec(t,
+                          "UPDATE commands SET processed_at = $1, status = $2, result = $3 "
+                          "WHERE id = $4 AND processed_at IS NULL",
+                          params(now(), c.status, c.result, c.id));
+            !r)
+          return r.error();
+      if (!b.command_results.empty())
+        if (auto r = exec(t, "SELECT pg_notify('baton_commands', '')", {}); !r) return r.error();
       for (auto& a : b.audit) {
         json details = json::parse(a.details, nullptr, false);
         if (details.is_discarded() || !details.is_object()) details = json::object();
@@ -1002,6 +1032,236 @@ class PostgresStore final : public Store {
         if (auto a = audit(t, actor, "partitions.assigned", "partitions", json{{"moved", moved}}); !a)
           return a.error();
       return partitions_in(t);
+    });
+  }
+
+  // ---- leader, remote workers, intents ----
+
+  Status set_leader(const std::string& member_id) override {
+    return status_of(write([&](pqxx::work& t) -> Result<bool> {
+      auto r = exec(t,
+                    "INSERT INTO settings (key, value) VALUES ('leader', $1) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params(member_id));
+      if (!r) return r.error();
+      return true;
+    }));
+  }
+
+  Result<std::optional<std::string>> get_leader() override {
+    return read([&](pqxx::transaction_base& t) -> Result<std::optional<std::string>> {
+      auto r = exec(t, "SELECT value FROM settings WHERE key = 'leader'", {});
+      if (!r) return r.error();
+      if (r->empty()) return std::optional<std::string>();
+      return std::optional<std::string>((*r)[0][0].c_str());
+    });
+  }
+
+  Result<std::vector<QueueItem>> claim_tasks(const std::string& worker, const std::vector<std::string>& queues,
+                                             int limit) override {
+    return write([&](pqxx::work& t) -> Result<std::vector<QueueItem>> {
+      Column qs;
+      for (auto& q : queues) qs.add(q);
+      // One statement: pick (skipping rows other claimers hold), claim, and
+      // record a started event for each owner.
+      auto r = exec(t,
+                    "WITH pick AS (SELECT attempt_token FROM task_queue WHERE worker IS NULL AND queue = ANY($2::text[]) "
+                    "ORDER BY priority DESC, seq LIMIT $3 FOR UPDATE SKIP LOCKED), "
+                    "claimed AS (UPDATE task_queue q SET worker = $1, claimed_at = $4, heartbeat_at = $4 FROM pick "
+                    "WHERE q.attempt_token = pick.attempt_token RETURNING q.*), "
+                    "ev AS (INSERT INTO worker_events (partition_no, attempt_token, run_pk, task_index, kind, worker, at) "
+                    "SELECT partition_no, attempt_token, run_pk, task_index, 'started', $1, $4 FROM claimed) "
+                    "SELECT c.attempt_token, c.ti_id, c.run_pk, c.task_index, c.try_number, c.partition_no, c.queue, "
+                    "c.priority, c.payload, c.queued_at, ti.checkpoint FROM claimed c "
+                    "LEFT JOIN task_instances ti ON ti.id = c.ti_id ORDER BY c.priority DESC, c.seq",
+                    params(worker, qs.text(), limit, now()));
+      if (!r) return r.error();
+      std::vector<QueueItem> out;
+      for (auto row : *r) {
+        QueueItem q;
+        q.attempt_token = row[0].c_str();
+        q.ti_id = row[1].as<long long>();
+        q.run_pk = row[2].as<long long>();
+        q.task_index = row[3].as<int>();
+        q.try_number = row[4].as<int>();
+        q.partition = row[5].as<int>();
+        q.queue = row[6].c_str();
+        q.priority = row[7].as<int>();
+        q.payload = row[8].c_str();
+        q.queued_at = tp(row[9].as<long long>());
+        q.worker = worker;
+        if (!row[10].is_null()) q.checkpoint = pqxx::binarystring(row[10]).str();
+        out.push_back(std::move(q));
+      }
+      if (!out.empty())
+        if (auto n = exec(t, "SELECT pg_notify('baton_events', '')", {}); !n) return n.error();
+      return out;
+    });
+  }
+
+  Result<std::vector<std::string>> heartbeat_tasks(const std::string& worker,
+                                                   const std::vector<std::string>& tokens) override {
+    if (tokens.empty()) return std::vector<std::string>();
+    return write([&](pqxx::work& t) -> Result<std::vector<std::string>> {
+      Column ts;
+      for (auto& x : tokens) ts.add(x);
+      auto r = exec(t,
+                    "WITH held AS (UPDATE task_queue SET heartbeat_at = $2 WHERE worker = $1 "
+                    "AND attempt_token = ANY($3::text[]) RETURNING attempt_token) "
+                    "SELECT x FROM unnest($3::text[]) AS x WHERE x NOT IN (SELECT attempt_token FROM held)",
+                    params(worker, now(), ts.text()));
+      if (!r) return r.error();
+      std::vector<std::string> stale;
+      for (auto row : *r) stale.push_back(row[0].c_str());
+      return stale;
+    });
+  }
+
+  Status report_task(const std::string& worker, const std::string& attempt_token,
+                     const std::string& report_json) override {
+    return status_of(write([&](pqxx::work& t) -> Result<bool> {
+      auto r = exec(t,
+                    "WITH done AS (DELETE FROM task_queue WHERE attempt_token = $1 AND worker = $2 "
+                    "RETURNING partition_no, attempt_token, run_pk, task_index) "
+                    "INSERT INTO worker_events (partition_no, attempt_token, run_pk, task_index, kind, worker, body, at) "
+                    "SELECT partition_no, attempt_token, run_pk, task_index, 'finished', $2, $3, $4 FROM done",
+                    params(attempt_token, worker, report_json, now()));
+      if (!r) return r.error();
+      if (r->affected_rows() == 0)
+        return Error{"conflict", "stale report: try " + attempt_token + " is not held by worker " + worker +
+                                     " (it was failed, canceled or handed to another worker)"};
+      if (auto n = exec(t, "SELECT pg_notify('baton_events', '')", {}); !n) return n.error();
+      return true;
+    }));
+  }
+
+  Result<std::vector<WorkerEvent>> worker_events(const std::vector<int>& partitions, int limit) override {
+    if (partitions.empty()) return std::vector<WorkerEvent>();
+    return read([&](pqxx::transaction_base& t) -> Result<std::vector<WorkerEvent>> {
+      Column ps;
+      for (int p : partitions) ps.add(p);
+      auto r = exec(t,
+                    "SELECT id, partition_no, attempt_token, run_pk, task_index, kind, worker, body, at FROM "
+                    "worker_events WHERE partition_no = ANY($1::int[]) ORDER BY id LIMIT $2",
+                    params(ps.text(), limit));
+      if (!r) return r.error();
+      std::vector<WorkerEvent> out;
+      for (auto row : *r)
+        out.push_back({row[0].as<long long>(), row[1].as<int>(), row[2].c_str(), row[3].as<long long>(),
+                       row[4].as<int>(), row[5].c_str(), row[6].c_str(), row[7].c_str(), tp(row[8].as<long long>())});
+      return out;
+    });
+  }
+
+  Result<std::vector<std::string>> lost_tries(const std::vector<std::string>& tokens, TimePoint cutoff) override {
+    if (tokens.empty()) return std::vector<std::string>();
+    return read([&](pqxx::transaction_base& t) -> Result<std::vector<std::string>> {
+      Column ts;
+      for (auto& x : tokens) ts.add(x);
+      auto r = exec(t,
+                    "SELECT x FROM unnest($1::text[]) AS x WHERE NOT EXISTS (SELECT 1 FROM task_queue q "
+                    "WHERE q.attempt_token = x AND (q.worker IS NULL OR q.heartbeat_at >= $2)) "
+                    "AND NOT EXISTS (SELECT 1 FROM worker_events e WHERE e.attempt_token = x)",
+                    params(ts.text(), cutoff));
+      if (!r) return r.error();
+      std::vector<std::string> out;
+      for (auto row : *r) out.push_back(row[0].c_str());
+      return out;
+    });
+  }
+
+  Status append_log(long long ti_id, int try_number, long long offset, const std::string& data) override {
+    return status_of(write([&](pqxx::work& t) -> Result<bool> {
+      t.exec_params("INSERT INTO try_logs (ti_id, try_number, offset_bytes, data) VALUES ($1, $2, $3, $4) "
+                    "ON CONFLICT DO NOTHING",
+                    ti_id, try_number, offset, pqxx::binarystring(data));
+      return true;
+    }));
+  }
+
+  Result<std::optional<std::string>> read_log(long long ti_id, int try_number, long long offset,
+                                              long long max_bytes) override {
+    return read([&](pqxx::transaction_base& t) -> Result<std::optional<std::string>> {
+      auto any = exec(t, "SELECT 1 FROM try_logs WHERE ti_id = $1 AND try_number = $2 LIMIT 1",
+                      params(ti_id, try_number));
+      if (!any) return any.error();
+      if (any->empty()) return std::optional<std::string>();
+      auto r = exec(t,
+                    "SELECT offset_bytes, data FROM try_logs WHERE ti_id = $1 AND try_number = $2 "
+                    "AND offset_bytes + length(data) > $3 ORDER BY offset_bytes",
+                    params(ti_id, try_number, offset));
+      if (!r) return r.error();
+      std::string out;
+      long long at = offset;
+      for (auto row : *r) {
+        long long start = row[0].as<long long>();
+        std::string data = pqxx::binarystring(row[1]).str();
+        if (start > at) break;  // a gap: a chunk not stored yet
+        long long end = start + static_cast<long long>(data.size());
+        if (end <= at) continue;  // a chunk sent twice
+        out += data.substr(static_cast<size_t>(at - start));
+        at = end;
+        if (static_cast<long long>(out.size()) >= max_bytes) {
+          out.resize(static_cast<size_t>(max_bytes));
+          break;
+        }
+      }
+      return std::optional<std::string>(out);
+    });
+  }
+
+  static CommandRecord command_row(const pqxx::row& row) {
+    CommandRecord c;
+    c.id = row[0].as<long long>();
+    c.kind = row[1].c_str();
+    c.dag_id = row[2].is_null() ? "" : row[2].c_str();
+    c.partition = row[3].as<int>();
+    c.payload = row[4].c_str();
+    c.created_by = row[5].c_str();
+    c.created_at = tp(row[6].as<long long>());
+    c.processed_at = opt_tp(row[7]);
+    c.status = opt_text(row[8]);
+    c.result = opt_text(row[9]);
+    return c;
+  }
+  static constexpr const char* kCommandColumns =
+      "id, kind, dag_id, partition_no, payload, created_by, created_at, processed_at, status, result";
+
+  Result<long long> enqueue_command(const CommandRecord& c) override {
+    return write([&](pqxx::work& t) -> Result<long long> {
+      auto r = exec(t,
+                    "INSERT INTO commands (kind, dag_id, partition_no, payload, created_by, created_at) "
+                    "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                    params(c.kind, c.dag_id, c.partition, c.payload, c.created_by, now()));
+      if (!r) return r.error();
+      if (auto n = exec(t, "SELECT pg_notify('baton_events', '')", {}); !n) return n.error();
+      return (*r)[0][0].as<long long>();
+    });
+  }
+
+  Result<std::vector<CommandRecord>> pending_commands(const std::vector<int>& partitions, int limit) override {
+    if (partitions.empty()) return std::vector<CommandRecord>();
+    return read([&](pqxx::transaction_base& t) -> Result<std::vector<CommandRecord>> {
+      Column ps;
+      for (int p : partitions) ps.add(p);
+      static const std::string sql = sql_with("SELECT ", kCommandColumns,
+                                              " FROM commands WHERE processed_at IS NULL AND partition_no = "
+                                              "ANY($1::int[]) ORDER BY id LIMIT $2");
+      auto r = exec(t, sql, params(ps.text(), limit));
+      if (!r) return r.error();
+      std::vector<CommandRecord> out;
+      for (auto row : *r) out.push_back(command_row(row));
+      return out;
+    });
+  }
+
+  Result<CommandRecord> get_command(long long id) override {
+    return read([&](pqxx::transaction_base& t) -> Result<CommandRecord> {
+      static const std::string sql = sql_with("SELECT ", kCommandColumns, " FROM commands WHERE id = $1");
+      auto r = exec(t, sql, params(id));
+      if (!r) return r.error();
+      if (r->empty()) return Error::not_found("no command " + std::to_string(id));
+      return command_row((*r)[0]);
     });
   }
 
@@ -1241,6 +1501,28 @@ class PostgresStore final : public Store {
     return e;
   }
 
+  // The share lock holds off a reassignment (an UPDATE of the row) until
+  // this transaction ends: the epoch checked is the epoch committed with.
+  // Every partition in one statement.
+  Result<bool> check_fences(pqxx::transaction_base& t, const std::vector<Fence>& fences) {
+    if (fences.empty()) return true;
+    Column parts;
+    for (auto& f : fences) parts.add(f.partition);
+    auto r = exec(t, "SELECT partition_no, epoch FROM partitions WHERE partition_no = ANY($1::int[]) FOR SHARE",
+                  params(parts.text()));
+    if (!r) return r.error();
+    std::map<int, long long> epochs;
+    for (auto row : *r) epochs[row[0].as<int>()] = row[1].as<long long>();
+    for (auto& f : fences) {
+      long long now_epoch = epochs.count(f.partition) ? epochs[f.partition] : 0;
+      if (now_epoch != f.epoch)
+        return Error{"stale_epoch", "partition " + std::to_string(f.partition) + " is at epoch " +
+                                        std::to_string(now_epoch) + ", not " + std::to_string(f.epoch) +
+                                        ": it moved to another scheduler, and this write is refused"};
+    }
+    return true;
+  }
+
   Result<std::vector<PartitionRecord>> partitions_in(pqxx::transaction_base& t) {
     auto r = exec(t, "SELECT partition_no, owner, epoch, assigned_at FROM partitions ORDER BY partition_no", {});
     if (!r) return r.error();
@@ -1439,17 +1721,101 @@ class AdvisoryLock final : public SchedulingLock {
 
 }  // namespace
 
-Result<std::unique_ptr<SchedulingLock>> acquire_postgres_scheduling_lock(const DatabaseUrl& url) {
+// Locks are keyed by the deployment's search_path, so that deployments in
+// separate schemas of one database do not exclude each other.
+Result<std::unique_ptr<SchedulingLock>> acquire_postgres_scheduling_lock(const DatabaseUrl& url, bool shared) {
   try {
     auto c = std::make_unique<pqxx::connection>(url.conninfo);
     pqxx::nontransaction n(*c);
     n.exec("SET application_name = 'baton scheduling lock'");  // for pg_stat_activity
-    auto r = n.exec("SELECT pg_try_advisory_lock(hashtext('baton.scheduler:' || current_setting('search_path')))");
+    auto r = n.exec(std::string("SELECT ") + (shared ? "pg_try_advisory_lock_shared" : "pg_try_advisory_lock") +
+                    "(hashtext('baton.scheduler:' || current_setting('search_path')))");
     if (!r[0][0].as<bool>())
-      return Error{"conflict", "another baton process is already scheduling on " + url.masked() +
-                                   " (until schedulers share the work by partitions, PostgreSQL also admits one "
-                                   "scheduling process)"};
+      return Error{"conflict",
+                   shared ? "a baton standalone process is scheduling on " + url.masked() +
+                                ": stop it before starting baton server or baton scheduler members"
+                          : "another baton process is already scheduling on " + url.masked() +
+                                " (baton standalone schedules alone; for more than one process run baton server "
+                                "and baton scheduler members)"};
     return std::unique_ptr<SchedulingLock>(std::make_unique<AdvisoryLock>(std::move(c)));
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    return Error{"unavailable", "PostgreSQL " + url.masked() + ": " + what.substr(0, what.find('\n'))};
+  }
+}
+
+Result<std::unique_ptr<SchedulingLock>> try_postgres_leader_lock(const DatabaseUrl& url) {
+  try {
+    auto c = std::make_unique<pqxx::connection>(url.conninfo);
+    pqxx::nontransaction n(*c);
+    n.exec("SET application_name = 'baton leader lock'");
+    auto r = n.exec("SELECT pg_try_advisory_lock(hashtext('baton.leader:' || current_setting('search_path')))");
+    if (!r[0][0].as<bool>()) return Error{"conflict", "another member leads"};
+    return std::unique_ptr<SchedulingLock>(std::make_unique<AdvisoryLock>(std::move(c)));
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    return Error{"unavailable", "PostgreSQL " + url.masked() + ": " + what.substr(0, what.find('\n'))};
+  }
+}
+
+namespace {
+
+class Wake final : public pqxx::notification_receiver {
+ public:
+  Wake(pqxx::connection_base& c, const std::string& channel, bool& fired)
+      : pqxx::notification_receiver(c, channel), fired_(fired) {}
+  void operator()(const std::string&, int) override { fired_ = true; }
+
+ private:
+  bool& fired_;
+};
+
+class PostgresListener final : public Listener {
+ public:
+  PostgresListener(std::unique_ptr<pqxx::connection> c, const std::vector<std::string>& channels)
+      : conn_(std::move(c)) {
+    for (auto& ch : channels) receivers_.push_back(std::make_unique<Wake>(*conn_, ch, fired_));
+  }
+  ~PostgresListener() override {
+    receivers_.clear();
+    try {
+      conn_->disconnect();
+    } catch (const std::exception&) {
+    }
+  }
+
+  Result<bool> wait(Duration timeout) override {
+    try {
+      fired_ = false;
+      conn_->get_notifs();
+      if (fired_) return true;
+      auto us = std::chrono::duration_cast<std::chrono::microseconds>(timeout).count();
+      if (us < 0) us = 0;
+      conn_->await_notification(us / 1000000, us % 1000000);
+      return fired_;
+    } catch (const std::exception& e) {
+      std::string what = e.what();
+      return Error{"unavailable", "listening for notifications: " + what.substr(0, what.find('\n'))};
+    }
+  }
+
+ private:
+  std::unique_ptr<pqxx::connection> conn_;
+  bool fired_ = false;
+  std::vector<std::unique_ptr<Wake>> receivers_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Listener>> open_postgres_listener(const DatabaseUrl& url, const std::vector<std::string>& channels) {
+  try {
+    auto c = std::make_unique<pqxx::connection>(url.conninfo);
+    {
+      pqxx::nontransaction n(*c);
+      n.exec("SET application_name = 'baton listener'");
+    }
+    auto l = std::make_unique<PostgresListener>(std::move(c), channels);
+    return std::unique_ptr<Listener>(std::move(l));
   } catch (const std::exception& e) {
     std::string what = e.what();
     return Error{"unavailable", "PostgreSQL " + url.masked() + ": " + what.substr(0, what.find('\n'))};

@@ -509,8 +509,9 @@ class SqliteStore final : public Store {
   // ---- runs ----
 
   Result<Created> create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
-                             const std::string& actor) override {
+                             const std::string& actor, const std::vector<Fence>& fences) override {
     return write([&]() -> Result<Created> {
+      if (auto f = check_fences_locked(fences); !f) return f.error();
       if (run.idempotency_key) {
         static const std::string sql =
             std::string("SELECT ") + kRunColumns + " FROM dag_runs WHERE dag_id = ? AND idempotency_key = ?";
@@ -655,15 +656,10 @@ class SqliteStore final : public Store {
 
   Status apply(const WriteBatch& b) override {
     if (b.empty()) return {};
+    if (!b.enqueue.empty() || !b.dequeue.empty() || !b.events_done.empty() || !b.command_results.empty())
+      return remote_unsupported();
     auto r = write([&]() -> Result<bool> {
-      for (auto& f : b.fences) {
-        auto st = db_.prepare("SELECT epoch FROM partitions WHERE partition_no = ?");
-        st.bind(1, f.partition);
-        int rc = st.step();
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error();
-        long long now_epoch = rc == SQLITE_ROW ? st.i64(0) : 0;
-        if (now_epoch != f.epoch) return stale_epoch(f, now_epoch);
-      }
+      if (auto f = check_fences_locked(b.fences); !f) return f.error();
       for (auto& run : b.runs) {
         auto st = db_.prepare(
             "UPDATE dag_runs SET state = ?, started_at = ?, ended_at = ?, dag_version = ?, backfill_id = ? "
@@ -933,6 +929,56 @@ class SqliteStore final : public Store {
     });
   }
 
+  Status set_leader(const std::string& member_id) override {
+    auto r = write([&]() -> Result<bool> {
+      auto st = db_.prepare(
+          "INSERT INTO settings (key, value) VALUES ('leader', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+      st.bind(1, member_id);
+      if (st.step() != SQLITE_DONE) return db_error();
+      return true;
+    });
+    return r ? Status() : Status(r.error());
+  }
+
+  Result<std::optional<std::string>> get_leader() override {
+    std::lock_guard lock(mu_);
+    auto st = db_.prepare("SELECT value FROM settings WHERE key = 'leader'");
+    int rc = st.step();
+    if (rc == SQLITE_DONE) return std::optional<std::string>();
+    if (rc != SQLITE_ROW) return db_error();
+    return std::optional<std::string>(st.text(0));
+  }
+
+  // SQLite admits one scheduling process, with its workers inside it: the
+  // queue for remote workers and intents across processes are PostgreSQL's.
+  static Error remote_unsupported() {
+    return Error{"unsupported",
+                 "remote workers and schedulers in other processes need PostgreSQL (baton server --db "
+                 "postgresql://...); baton standalone on SQLite runs its tasks itself"};
+  }
+  Result<std::vector<QueueItem>> claim_tasks(const std::string&, const std::vector<std::string>&, int) override {
+    return remote_unsupported();
+  }
+  Result<std::vector<std::string>> heartbeat_tasks(const std::string&, const std::vector<std::string>&) override {
+    return remote_unsupported();
+  }
+  Status report_task(const std::string&, const std::string&, const std::string&) override {
+    return remote_unsupported();
+  }
+  Result<std::vector<WorkerEvent>> worker_events(const std::vector<int>&, int) override { return remote_unsupported(); }
+  Result<std::vector<std::string>> lost_tries(const std::vector<std::string>&, TimePoint) override {
+    return remote_unsupported();
+  }
+  Status append_log(long long, int, long long, const std::string&) override { return remote_unsupported(); }
+  Result<std::optional<std::string>> read_log(long long, int, long long, long long) override {
+    return std::optional<std::string>();  // every log is a file of the one process
+  }
+  Result<long long> enqueue_command(const CommandRecord&) override { return remote_unsupported(); }
+  Result<std::vector<CommandRecord>> pending_commands(const std::vector<int>&, int) override {
+    return remote_unsupported();
+  }
+  Result<CommandRecord> get_command(long long) override { return remote_unsupported(); }
+
   Status save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) override {
     auto r = write([&]() -> Result<bool> {
       auto st = db_.prepare(
@@ -1015,6 +1061,18 @@ class SqliteStore final : public Store {
                      static_cast<int>(st.i64(6)), tp(st.i64(7)), st.text(8), opt_text(st, 9), tp(st.i64(10))});
     if (rc != SQLITE_DONE) return db_error();
     return out;
+  }
+
+  Result<bool> check_fences_locked(const std::vector<Fence>& fences) {
+    for (auto& f : fences) {
+      auto st = db_.prepare("SELECT epoch FROM partitions WHERE partition_no = ?");
+      st.bind(1, f.partition);
+      int rc = st.step();
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error();
+      long long now_epoch = rc == SQLITE_ROW ? st.i64(0) : 0;
+      if (now_epoch != f.epoch) return stale_epoch(f, now_epoch);
+    }
+    return true;
   }
 
   static Error stale_epoch(const Fence& f, long long now_epoch) {

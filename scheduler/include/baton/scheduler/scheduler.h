@@ -35,9 +35,19 @@ struct SchedulerOptions {
   int notification_attempts = 5;
   Duration notification_backoff = std::chrono::seconds(1);
   Duration notification_poll = std::chrono::milliseconds(500);
-  // Membership: the member row is renewed every heartbeat_interval with a
-  // lease of this long (SPEC §9).
-  Duration member_lease = std::chrono::seconds(15);
+  // Membership: the member row is renewed every member_heartbeat with a
+  // lease of this long (SPEC §9); a member that misses it is dead.
+  Duration member_heartbeat = std::chrono::seconds(1);
+  Duration member_lease = std::chrono::seconds(5);
+  // Shared scheduling (SPEC §9, PostgreSQL; `baton server`, `baton
+  // scheduler`): this process is one of many members. The member holding the
+  // leader lock assigns the partitions to the live members; this one
+  // schedules the DAGs of the partitions it owns, loads a partition it gains
+  // from the store and drops one it loses, hands its tries to remote workers
+  // through the store's queue (no local worker slots) and carries out the
+  // API's intents (commands) for its DAGs. Otherwise the one scheduling
+  // process owns every partition and runs its tries itself.
+  bool shared = false;
   Duration folder_poll = std::chrono::seconds(1);
   Duration shutdown_grace = std::chrono::seconds(30);
   std::string member_id;  // default: host:pid

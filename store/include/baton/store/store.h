@@ -304,6 +304,60 @@ struct Fence {
   long long epoch = 0;
 };
 
+// ---- remote workers and intents across processes (SPEC §9; PostgreSQL) ----
+
+// A try handed out to the remote workers: inserted by the partition's owner,
+// claimed by a worker (FOR UPDATE SKIP LOCKED), deleted when the try is over.
+struct QueueItem {
+  std::string attempt_token;
+  long long ti_id = 0;
+  long long run_pk = 0;
+  int task_index = 0;
+  int try_number = 1;
+  int partition = 0;
+  std::string queue = "default";
+  int priority = 0;
+  std::string payload;  // a JSON object: what the worker runs
+  TimePoint queued_at{};
+  std::optional<std::string> worker;  // who claimed it
+  std::optional<TimePoint> heartbeat_at;
+  std::optional<std::string> checkpoint;  // claim_tasks: the task instance's last checkpoint
+};
+
+// What a worker did with a try, for the owner of its partition to apply.
+struct WorkerEvent {
+  long long id = 0;
+  int partition = 0;
+  std::string attempt_token;
+  long long run_pk = 0;
+  int task_index = 0;
+  std::string kind;  // started, finished
+  std::string worker;
+  std::string body = "{}";  // finished: the report (JSON)
+  TimePoint at{};
+};
+
+// An intent of the API (trigger, cancel, clear, mark, pause, backfill, ...)
+// for the scheduler that owns its DAG's partition.
+struct CommandRecord {
+  long long id = 0;
+  std::string kind;
+  std::string dag_id;
+  int partition = 0;
+  std::string payload = "{}";
+  std::string created_by;
+  TimePoint created_at{};
+  std::optional<TimePoint> processed_at;
+  std::optional<std::string> status;  // ok, or an error code
+  std::optional<std::string> result;  // the answer (JSON)
+};
+
+struct CommandResult {
+  long long id = 0;
+  std::string status;  // ok, or an error code
+  std::string result;  // JSON
+};
+
 // Changes made in one turn of the scheduler's loop, written in one transaction.
 struct WriteBatch {
   std::vector<RunRecord> runs;                  // updated by pk: state, started_at, ended_at, dag_version, backfill_id
@@ -316,10 +370,15 @@ struct WriteBatch {
     std::string actor, action, target, details;  // details: a JSON object
   };
   std::vector<Audit> audit;
+  std::vector<QueueItem> enqueue;            // tries for remote workers (inserted; an existing token is kept)
+  std::vector<std::string> dequeue;          // attempt tokens whose tries are over (deleted)
+  std::vector<long long> events_done;        // worker events applied (deleted)
+  std::vector<CommandResult> command_results;  // intents carried out
   std::vector<Fence> fences;  // checked first, in the same transaction
   bool empty() const {
     return runs.empty() && task_instances.empty() && tries.empty() && last_ticks.empty() && audit.empty() &&
-           backfills.empty() && notifications.empty();
+           backfills.empty() && notifications.empty() && enqueue.empty() && dequeue.empty() && events_done.empty() &&
+           command_results.empty();
   }
 };
 
@@ -380,8 +439,10 @@ class Store {
     std::vector<TaskInstanceRecord> task_instances;
     bool created = true;
   };
+  // `fences`: refused (stale_epoch) unless the partitions are still at these
+  // epochs, as in apply().
   virtual Result<Created> create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
-                                     const std::string& actor) = 0;
+                                     const std::string& actor, const std::vector<Fence>& fences = {}) = 0;
   virtual Result<std::vector<RunRecord>> list_runs(const RunFilter& filter) = 0;
   virtual Result<RunRecord> get_run(const std::string& dag_id, const std::string& run_id) = 0;
   virtual Result<std::vector<TaskInstanceRecord>> list_task_instances(long long run_pk) = 0;
@@ -432,6 +493,40 @@ class Store {
   virtual Result<std::vector<PartitionRecord>> assign_partitions(
       const std::vector<std::pair<int, std::optional<std::string>>>& owners, const std::string& actor) = 0;
 
+  // The leader (SPEC §8 /health): written by the member that holds the
+  // leader lock, read by everyone.
+  virtual Status set_leader(const std::string& member_id) = 0;
+  virtual Result<std::optional<std::string>> get_leader() = 0;
+
+  // Remote workers (PostgreSQL; SQLite answers unsupported). claim_tasks
+  // takes up to `limit` unclaimed tries of the queues, highest priority
+  // first, for `worker`, and records a started event for each owner.
+  // heartbeat_tasks renews the worker's claims and answers the tokens it no
+  // longer holds (failed, canceled or handed to another worker): their
+  // processes must be killed. report_task ends a claim with the worker's
+  // report; conflict when the worker does not hold it (a stale report).
+  virtual Result<std::vector<QueueItem>> claim_tasks(const std::string& worker, const std::vector<std::string>& queues,
+                                                     int limit) = 0;
+  virtual Result<std::vector<std::string>> heartbeat_tasks(const std::string& worker,
+                                                           const std::vector<std::string>& tokens) = 0;
+  virtual Status report_task(const std::string& worker, const std::string& attempt_token,
+                             const std::string& report_json) = 0;
+  // For the owners: events of their partitions, oldest first; and which of
+  // the running tries they hand in are lost (no claim, or a claim whose
+  // heartbeat is older than `cutoff`, and no event waiting).
+  virtual Result<std::vector<WorkerEvent>> worker_events(const std::vector<int>& partitions, int limit) = 0;
+  virtual Result<std::vector<std::string>> lost_tries(const std::vector<std::string>& tokens, TimePoint cutoff) = 0;
+  // Log bytes of a remote try, appended at `offset` (a chunk sent twice is kept once).
+  virtual Status append_log(long long ti_id, int try_number, long long offset, const std::string& data) = 0;
+  // The stored log from `offset` (at most max_bytes); nullopt when none was stored.
+  virtual Result<std::optional<std::string>> read_log(long long ti_id, int try_number, long long offset,
+                                                      long long max_bytes) = 0;
+
+  // Intents for the owner of a partition (PostgreSQL; SQLite: unsupported).
+  virtual Result<long long> enqueue_command(const CommandRecord& c) = 0;
+  virtual Result<std::vector<CommandRecord>> pending_commands(const std::vector<int>& partitions, int limit) = 0;
+  virtual Result<CommandRecord> get_command(long long id) = 0;
+
   // Checkpoints, fenced by the try's attempt token: a stale writer is refused.
   virtual Status save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) = 0;
   virtual Result<std::optional<std::string>> load_checkpoint(long long ti_id) = 0;
@@ -459,7 +554,28 @@ class SchedulingLock {
 };
 // Errors: conflict (another process holds it; the message says so),
 // unavailable (the database cannot be reached).
-Result<std::unique_ptr<SchedulingLock>> acquire_scheduling_lock(const DatabaseUrl& url);
+//
+// `shared`: the right to be one of many scheduler members (`baton server`,
+// `baton scheduler`; PostgreSQL only): members share it with each other, but
+// not with a standalone process, which holds it alone.
+Result<std::unique_ptr<SchedulingLock>> acquire_scheduling_lock(const DatabaseUrl& url, bool shared = false);
+
+// The leader's lock (SPEC §9): a session advisory lock on a connection of its
+// own, held by one member at a time. conflict: another member leads.
+Result<std::unique_ptr<SchedulingLock>> try_leader_lock(const DatabaseUrl& url);
+
+// Wake-ups across processes: LISTEN on channels, on a connection of its own
+// (PostgreSQL; SQLite: unsupported). Channels: `baton_queue` (tries to
+// claim), `baton_events` (worker events and commands for the owners),
+// `baton_partitions` (the leader moved partitions).
+class Listener {
+ public:
+  virtual ~Listener() = default;
+  // Waits up to `timeout` for notifications; true when any came. unavailable
+  // when the session is lost (open a new listener).
+  virtual Result<bool> wait(Duration timeout) = 0;
+};
+Result<std::unique_ptr<Listener>> open_listener(const DatabaseUrl& url, const std::vector<std::string>& channels);
 
 struct OpenOptions {
   bool migrate = true;  // apply pending migrations on open

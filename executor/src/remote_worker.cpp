@@ -1,0 +1,432 @@
+#include "baton/executor/remote_worker.h"
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <list>
+#include <map>
+#include <set>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "baton/core/base64.h"
+#include "baton/core/clock.h"
+#include "baton/executor/shell_runner.h"
+
+namespace baton::executor {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kLogChunk = 2u << 20;  // bytes of log per request (base64 grows it by a third)
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// One try on one slot, shared by its slot thread and the heartbeat thread.
+struct Running {
+  std::string token;
+  long long ti_id = 0;
+  int try_number = 1;
+  std::string log_path;
+  std::atomic<bool> cancel{false};
+  std::atomic<bool> stale{false};  // the server says it is no longer ours
+  std::mutex mu;                   // guards the fields below
+  bool done = false;               // the slot thread ships the rest itself
+  long long log_sent = 0;
+  std::optional<std::string> checkpoint;  // the newest, not sent yet
+  Duration heartbeat_interval{};
+};
+
+struct Answer {
+  int status = 0;  // 0: no server could be reached
+  json body;
+  std::string error;
+};
+
+}  // namespace
+
+struct RemoteWorker::Impl {
+  explicit Impl(RemoteWorkerOptions o) : options(std::move(o)) {}
+
+  RemoteWorkerOptions options;
+  std::shared_ptr<spdlog::logger> log = spdlog::default_logger()->clone("worker");
+  SystemClock clock;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::string, std::shared_ptr<Running>> running;  // by token
+  std::list<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> slots;  // and whether each ended
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> kill_all{false};
+  std::atomic<size_t> server_index{0};
+
+  // POSTs to the current server; on a connection failure, to the next one.
+  Answer post(const std::string& path, const json& body, Duration read_timeout) {
+    Answer a;
+    std::string text = dump(body);
+    for (size_t n = 0; n < options.servers.size(); ++n) {
+      size_t i = server_index.load() % options.servers.size();
+      httplib::Client cli(options.servers[i]);
+      cli.set_connection_timeout(2, 0);
+      auto secs = std::chrono::duration_cast<std::chrono::seconds>(read_timeout).count() + 5;
+      cli.set_read_timeout(secs, 0);
+      cli.set_write_timeout(30, 0);
+      cli.set_bearer_token_auth(options.token);
+      auto r = cli.Post(("/api/v1" + path).c_str(), text, "application/json");
+      if (!r) {
+        a.error = options.servers[i] + ": " + httplib::to_string(r.error());
+        server_index = i + 1;
+        continue;
+      }
+      a.status = r->status;
+      a.body = json::parse(r->body, nullptr, false);
+      if (a.status >= 400) {
+        a.error = a.body.is_object() && a.body.contains("error") ? a.body["error"].value("message", r->body) : r->body;
+        // A server without a database behind it: the next one may do.
+        if (a.status == 503 && options.servers.size() > 1) {
+          server_index = i + 1;
+          continue;
+        }
+      }
+      return a;
+    }
+    return a;
+  }
+
+  // The log bytes of a try from `offset`, at most kLogChunk.
+  static std::string read_log(const std::string& path, long long offset) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return "";
+    in.seekg(offset);
+    std::string out(kLogChunk, '\0');
+    in.read(out.data(), static_cast<std::streamsize>(out.size()));
+    out.resize(static_cast<size_t>(in.gcount()));
+    return out;
+  }
+
+  // What a heartbeat or report says of a try's progress (log chunk and
+  // checkpoint); `take` marks it as sent.
+  static json progress(Running& r, bool final) {
+    std::lock_guard lock(r.mu);
+    if (r.done && !final) return nullptr;
+    json t = {{"attempt_token", r.token}, {"ti_id", r.ti_id}, {"try_number", r.try_number}};
+    std::string chunk = read_log(r.log_path, r.log_sent);
+    if (!chunk.empty()) {
+      t["log_offset"] = r.log_sent;
+      t["log"] = base64url_encode(chunk);
+      t["log_bytes"] = static_cast<long long>(chunk.size());
+    }
+    if (r.checkpoint) t["checkpoint"] = base64url_encode(*r.checkpoint);
+    return t;
+  }
+  static void sent(Running& r, const json& t) {
+    std::lock_guard lock(r.mu);
+    if (t.contains("log_bytes")) r.log_sent += t["log_bytes"].get<long long>();
+    if (t.contains("checkpoint")) r.checkpoint.reset();
+  }
+
+  void heartbeat_main() {
+    while (true) {
+      Duration interval = options.heartbeat_interval;
+      std::vector<std::shared_ptr<Running>> list;
+      {
+        std::unique_lock lock(mu);
+        for (auto& [_, r] : running) {
+          list.push_back(r);
+          if (r->heartbeat_interval.count() > 0) interval = std::min(interval, r->heartbeat_interval);
+        }
+        if (cv.wait_for(lock, interval, [&] { return stopping_all; })) return;
+        list.clear();
+        for (auto& [_, r] : running) list.push_back(r);
+      }
+      if (list.empty()) continue;
+      json tries = json::array();
+      std::vector<std::pair<std::shared_ptr<Running>, json>> parts;
+      for (auto& r : list) {
+        json t = progress(*r, false);
+        if (t.is_null()) continue;
+        tries.push_back(t);
+        parts.push_back({r, t});
+      }
+      if (tries.empty()) continue;
+      for (auto& t : tries) t.erase("log_bytes");
+      auto a = post("/workers/heartbeat", {{"worker", options.name}, {"tries", tries}}, std::chrono::seconds(30));
+      if (a.status != 200) {
+        if (a.status == 0) log->warn("heartbeat: no server reachable: {}", a.error);
+        else log->warn("heartbeat refused ({}): {}", a.status, a.error);
+        continue;
+      }
+      std::set<std::string> stale;
+      if (a.body.contains("stale"))
+        for (auto& s : a.body["stale"]) stale.insert(s.get<std::string>());
+      for (auto& [r, t] : parts) {
+        if (stale.count(r->token)) {
+          if (!r->stale.exchange(true))
+            log->warn("try {} of task instance {} is no longer this worker's: killing it", r->try_number, r->ti_id);
+          r->cancel = true;
+          continue;
+        }
+        sent(*r, t);
+      }
+    }
+  }
+  bool stopping_all = false;  // guarded by mu: the heartbeat thread ends
+
+  // Sends what is left of the log, then the report; again and again while no
+  // server can be reached (a try's end is never dropped for a network error).
+  void finish(Running& r, json report) {
+    {
+      std::lock_guard lock(r.mu);
+      r.done = true;
+    }
+    auto backoff = std::chrono::milliseconds(200);
+    for (int attempt = 0;; ++attempt) {
+      // Shutting down with no server to hear it: the owner's zombie check
+      // fails the try as worker_lost instead.
+      if (stopping && attempt > 10) {
+        log->error("try {} of task instance {}: no server took its report", r.try_number, r.ti_id);
+        return;
+      }
+      json t = progress(r, true);
+      bool last = !t.contains("log_bytes") || t["log_bytes"].get<long long>() < static_cast<long long>(kLogChunk);
+      if (!last) {
+        json beat = t;
+        beat.erase("log_bytes");
+        beat.erase("checkpoint");
+        auto a = post("/workers/heartbeat", {{"worker", options.name}, {"tries", json::array({beat})}},
+                      std::chrono::seconds(30));
+        if (a.status == 200) {
+          std::lock_guard lock(r.mu);
+          r.log_sent += t["log_bytes"].get<long long>();
+          continue;
+        }
+      } else {
+        json body = report;
+        body["worker"] = options.name;
+        body["attempt_token"] = r.token;
+        body["ti_id"] = r.ti_id;
+        body["try_number"] = r.try_number;
+        if (t.contains("log")) {
+          body["log"] = t["log"];
+          body["log_offset"] = t["log_offset"];
+        }
+        if (t.contains("checkpoint")) body["checkpoint"] = t["checkpoint"];
+        auto a = post("/workers/report", body, std::chrono::seconds(30));
+        if (a.status == 200) return;
+        if (a.status == 409) {
+          log->warn("report on try {} of task instance {} refused: {}", r.try_number, r.ti_id, a.error);
+          return;
+        }
+        if (a.status >= 400 && a.status != 503) {
+          log->error("report on try {} of task instance {} failed ({}): {}", r.try_number, r.ti_id, a.status, a.error);
+          return;
+        }
+      }
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    }
+  }
+
+  void run_try(const json& item) {
+    auto r = std::make_shared<Running>();
+    r->token = item.value("attempt_token", "");
+    r->ti_id = item.value("ti_id", 0LL);
+    r->try_number = item.value("try_number", 1);
+    const json& p = item.contains("payload") && item["payload"].is_object() ? item["payload"] : json::object();
+    ShellTry t;
+    t.dag_id = p.value("dag_id", "");
+    t.run_id = p.value("run_id", "");
+    t.task_id = p.value("task_id", "");
+    t.map_index = p.value("map_index", -1);
+    t.try_number = r->try_number;
+    t.logical_date = p.value("logical_date", "");
+    t.data_interval_start = p.value("data_interval_start", "");
+    t.data_interval_end = p.value("data_interval_end", "");
+    t.ds = p.value("ds", "");
+    t.params_json = p.value("params", "{}");
+    t.command = p.value("command", "");
+    if (p.contains("env") && p["env"].is_object())
+      for (auto& [k, v] : p["env"].items())
+        if (v.is_string()) t.env[k] = v.get<std::string>();
+    t.working_dir = p.value("working_dir", "");
+    t.skip_exit_code = p.value("skip_exit_code", 99);
+    if (p.contains("timeout_us")) t.timeout = Duration(p["timeout_us"].get<long long>());
+    t.kill_grace = Duration(p.value("kill_grace_us", 10000000LL));
+    t.heartbeat_interval = Duration(p.value("heartbeat_interval_us", 5000000LL));
+    std::string rel = p.value("log_path", std::to_string(r->ti_id) + "/" + std::to_string(r->try_number) + ".log");
+    fs::path log_path = fs::path(options.work_dir) / "logs" / fs::path(rel).relative_path();
+    std::error_code ec;
+    fs::create_directories(log_path.parent_path(), ec);
+    t.log_path = log_path.string();
+    t.scratch_dir = (fs::path(options.work_dir) / "scratch" /
+                     (std::to_string(r->ti_id) + "-" + std::to_string(r->try_number) + "-" + r->token.substr(0, 8)))
+                        .string();
+    if (item.contains("checkpoint") && item["checkpoint"].is_string())
+      if (auto cp = base64url_decode(item["checkpoint"].get<std::string>())) t.checkpoint = *cp;
+    r->log_path = t.log_path;
+    r->heartbeat_interval = t.heartbeat_interval;
+    {
+      std::lock_guard lock(mu);
+      running[r->token] = r;
+    }
+    log->info("try {} of {} {} {} (task instance {}) starts", r->try_number, t.dag_id, t.run_id, t.task_id, r->ti_id);
+    json report;
+    if (p.contains("error")) {
+      std::ofstream(t.log_path, std::ios::app) << "[baton] " << p["error"].get<std::string>() << "\n";
+      report = {{"outcome", "failed"}, {"reason", p["error"].get<std::string>()}};
+    } else {
+      if (kill_all) r->cancel = true;
+      ShellRunner runner([this] { return clock.now(); });
+      auto res = runner.run(
+          t,
+          [r](const ShellProgress& pr) {
+            if (pr.checkpoint) {
+              std::lock_guard lock(r->mu);
+              r->checkpoint = *pr.checkpoint;
+            }
+          },
+          r->cancel);
+      if (res.checkpoint) {
+        std::lock_guard lock(r->mu);
+        r->checkpoint = *res.checkpoint;
+      }
+      fs::remove_all(t.scratch_dir, ec);
+      std::string outcome;
+      std::string reason = res.reason;
+      switch (res.outcome) {
+        case ShellResult::Outcome::success: outcome = "success"; break;
+        case ShellResult::Outcome::skipped: outcome = "skipped"; break;
+        case ShellResult::Outcome::timeout:
+          outcome = "timeout";
+          reason = "timeout";
+          break;
+        case ShellResult::Outcome::canceled:
+          outcome = stopping ? "shutdown" : "failed";
+          reason = stopping ? "shutdown" : "canceled";
+          break;
+        default: outcome = "failed";
+      }
+      report = {{"outcome", outcome}, {"reason", reason}, {"log_bytes", static_cast<long long>(res.log_bytes)}};
+      if (res.exit_code >= 0) report["exit_code"] = res.exit_code;
+      if (res.outcome == ShellResult::Outcome::success && res.output_json) {
+        json o = json::parse(*res.output_json, nullptr, false);
+        if (o.is_object()) report["output"] = o;
+      }
+    }
+    if (!r->stale) finish(*r, report);
+    log->info("try {} of task instance {} ended: {}", r->try_number, r->ti_id, report.value("outcome", "?"));
+    {
+      std::lock_guard lock(mu);
+      running.erase(r->token);
+    }
+    cv.notify_all();
+  }
+
+  size_t busy() {
+    std::lock_guard lock(mu);
+    return running.size() + starting;
+  }
+  size_t starting = 0;  // guarded by mu: claimed, thread not yet registered
+};
+
+RemoteWorker::RemoteWorker(RemoteWorkerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+  if (impl_->options.name.empty()) {
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    impl_->options.name = std::string(host) + ":" + std::to_string(getpid());
+  }
+}
+
+RemoteWorker::~RemoteWorker() = default;
+
+Status RemoteWorker::run(const std::atomic<bool>& stop) {
+  Impl& m = *impl_;
+  std::error_code ec;
+  m.options.work_dir = fs::absolute(m.options.work_dir, ec).lexically_normal().string();
+  fs::create_directories(fs::path(m.options.work_dir) / "logs", ec);
+  if (ec) return Error{"unavailable", "cannot create " + m.options.work_dir + ": " + ec.message()};
+  m.log->info("worker {} takes tries of queues {} on {} slots from {}", m.options.name,
+              json(m.options.queues).dump(), m.options.slots, json(m.options.servers).dump());
+  std::thread beat([&m] { m.heartbeat_main(); });
+  Status result;
+  auto backoff = std::chrono::milliseconds(200);
+  while (!stop) {
+    size_t busy = m.busy();
+    if (busy >= static_cast<size_t>(m.options.slots)) {
+      std::unique_lock lock(m.mu);
+      m.cv.wait_for(lock, std::chrono::milliseconds(200));
+      continue;
+    }
+    int free = m.options.slots - static_cast<int>(busy);
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(m.options.claim_wait).count();
+    auto a = m.post("/workers/claim",
+                    {{"worker", m.options.name}, {"queues", m.options.queues}, {"slots", free}, {"wait_ms", wait}},
+                    m.options.claim_wait);
+    if (a.status == 401 || a.status == 403) {
+      result = Error{a.status == 401 ? "unauthenticated" : "permission_denied", a.error};
+      break;
+    }
+    if (a.status != 200) {
+      m.log->warn("claiming: {}", a.status == 0 ? "no server reachable: " + a.error : a.error);
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+      continue;
+    }
+    backoff = std::chrono::milliseconds(200);
+    if (!a.body.contains("items")) continue;
+    for (auto& item : a.body["items"]) {
+      {
+        std::lock_guard lock(m.mu);
+        ++m.starting;
+      }
+      auto ended = std::make_shared<std::atomic<bool>>(false);
+      m.slots.emplace_back(std::thread([&m, item, ended] {
+                             {
+                               std::lock_guard lock(m.mu);
+                               --m.starting;
+                             }
+                             m.run_try(item);
+                             *ended = true;
+                           }),
+                           ended);
+    }
+    // Slot threads that ended are joined.
+    for (auto it = m.slots.begin(); it != m.slots.end();) {
+      if (!*it->second) {
+        ++it;
+        continue;
+      }
+      it->first.join();
+      it = m.slots.erase(it);
+    }
+  }
+  // Shutdown: running tries get the grace, then are killed (and reported as shutdown).
+  m.stopping = true;
+  auto deadline = std::chrono::steady_clock::now() + m.options.shutdown_grace;
+  while (m.busy() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  {
+    std::lock_guard lock(m.mu);
+    m.kill_all = true;
+    for (auto& [_, r] : m.running) r->cancel = true;
+  }
+  for (auto& t : m.slots) t.first.join();
+  {
+    std::lock_guard lock(m.mu);
+    m.stopping_all = true;
+  }
+  m.cv.notify_all();
+  beat.join();
+  return result;
+}
+
+}  // namespace baton::executor
