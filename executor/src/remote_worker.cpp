@@ -77,7 +77,7 @@ struct RemoteWorker::Impl {
       size_t i = server_index.load() % options.servers.size();
       httplib::Client cli(options.servers[i]);
       cli.set_connection_timeout(2, 0);
-      auto secs = std::chrono::duration_cast<std::chrono::seconds>(read_timeout).count() + 5;
+      auto secs = std::chrono::duration_cast<std::chrono::seconds>(read_timeout).count() + 2;
       cli.set_read_timeout(secs, 0);
       cli.set_write_timeout(30, 0);
       cli.set_bearer_token_auth(options.token);
@@ -159,7 +159,9 @@ struct RemoteWorker::Impl {
       }
       if (tries.empty()) continue;
       for (auto& t : tries) t.erase("log_bytes");
-      auto a = post("/workers/heartbeat", {{"worker", options.name}, {"tries", tries}}, std::chrono::seconds(30));
+      // A server that hangs (paused) must not stall the heartbeats past the
+      // zombie timeout: a short wait, then the next server.
+      auto a = post("/workers/heartbeat", {{"worker", options.name}, {"tries", tries}}, std::chrono::seconds(1));
       if (a.status != 200) {
         if (a.status == 0) log->warn("heartbeat: no server reachable: {}", a.error);
         else log->warn("heartbeat refused ({}): {}", a.status, a.error);
@@ -203,7 +205,7 @@ struct RemoteWorker::Impl {
         beat.erase("log_bytes");
         beat.erase("checkpoint");
         auto a = post("/workers/heartbeat", {{"worker", options.name}, {"tries", json::array({beat})}},
-                      std::chrono::seconds(30));
+                      std::chrono::seconds(5));
         if (a.status == 200) {
           std::lock_guard lock(r.mu);
           r.log_sent += t["log_bytes"].get<long long>();
@@ -220,7 +222,7 @@ struct RemoteWorker::Impl {
           body["log_offset"] = t["log_offset"];
         }
         if (t.contains("checkpoint")) body["checkpoint"] = t["checkpoint"];
-        auto a = post("/workers/report", body, std::chrono::seconds(30));
+        auto a = post("/workers/report", body, std::chrono::seconds(5));
         if (a.status == 200) return;
         if (a.status == 409) {
           log->warn("report on try {} of task instance {} refused: {}", r.try_number, r.ti_id, a.error);

@@ -1348,6 +1348,11 @@ class PostgresStore final : public Store {
     {
       pqxx::nontransaction n(*c);
       n.exec("SET client_min_messages = warning");
+      // A process paused in the middle of a transaction (SIGSTOP, a
+      // debugger, a stalled VM) must not hold row locks that every other
+      // member waits on (the audit head, partitions): the server ends such
+      // a session, and the process connects again when it wakes.
+      n.exec("SET idle_in_transaction_session_timeout = '5s'");
       std::string path = n.exec("SHOW search_path")[0][0].c_str();
       std::string first = path.substr(0, path.find(','));
       while (!first.empty() && first.front() == ' ') first.erase(first.begin());
