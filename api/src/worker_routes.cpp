@@ -70,7 +70,7 @@ class QueueWaker {
         l.reset();
         continue;
       }
-      if (*w) bump();
+      if (!w->empty()) bump();
     }
   }
   void bump() {

@@ -212,6 +212,7 @@ struct Scheduler::Impl {
   // leader lock while it leads, and a resync owed after a refused write.
   std::set<int> owned;
   std::unique_ptr<store::SchedulingLock> leader_lock;
+  std::unique_ptr<store::SchedulingLock> member_lock;  // dies with the process: seen dead at once
   bool resync_posted = false;
   // The listener thread: wakes the loop for worker events and carries out
   // commands for the owned partitions (their copy, for that thread).
@@ -1196,6 +1197,11 @@ struct Scheduler::Impl {
   // gives it partitions (membership_tick).
   Status join() {
     member_started = clock.now();
+    if (options.shared) {
+      auto l = store::hold_member_lock(store.url(), options.member_id);
+      if (!l) return l.error();
+      member_lock = std::move(*l);
+    }
     if (auto s = store.heartbeat_member(member_record()); !s) return s;
     member_renewed = clock.now();
     if (options.shared) return {};
@@ -1225,6 +1231,9 @@ struct Scheduler::Impl {
   // table: load what this member gained, drop what it lost.
   void membership_tick() {
     renew_membership();
+    if (member_lock && !member_lock->check()) member_lock.reset();
+    if (!member_lock)
+      if (auto l = store::hold_member_lock(store.url(), options.member_id)) member_lock = std::move(*l);
     if (leader_lock && !leader_lock->check()) {
       log->warn("lost the leader lock");
       leader_lock.reset();
@@ -1246,8 +1255,12 @@ struct Scheduler::Impl {
     if (!members || !parts) return;
     TimePoint now = clock.now();
     std::vector<std::string> live;
-    for (auto& m : *members)
-      if (m.lease_expires_at > now) live.push_back(m.member_id);
+    for (auto& m : *members) {
+      if (m.lease_expires_at <= now) continue;
+      // Killed outright: its member lock is gone before its lease is.
+      if (auto alive = store.member_alive(m.member_id); alive && !*alive) continue;
+      live.push_back(m.member_id);
+    }
     auto want = rendezvous_assignment(kPartitions, live);
     std::map<int, std::optional<std::string>> have;
     for (auto& p : *parts) have[p.partition] = p.owner;
@@ -1412,7 +1425,7 @@ struct Scheduler::Impl {
     std::unique_ptr<store::Listener> l;
     while (!listener_stop) {
       if (!l) {
-        auto o = store::open_listener(store.url(), {"baton_events"});
+        auto o = store::open_listener(store.url(), {"baton_events", "baton_partitions"});
         if (!o) {
           log->warn("listening for events: {}", o.error().message);
           std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -1426,6 +1439,12 @@ struct Scheduler::Impl {
         continue;
       }
       if (listener_stop) break;
+      if (std::find(w->begin(), w->end(), "baton_partitions") != w->end())
+        asio::post(io, [this] {
+          if (stopping) return;
+          refresh_ownership(false);
+          flush();
+        });
       if (!drain_posted.exchange(true)) asio::post(io, [this] {
           drain_events();
           request_flush();

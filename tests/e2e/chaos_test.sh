@@ -250,13 +250,20 @@ done < <(cat "$work/accepted" 2>/dev/null)
 [ "$accepted" -gt 0 ] && [ "$lost" = 0 ] && ok "every accepted trigger has its one run ($accepted triggers)" ||
   bad "$lost of $accepted accepted triggers lost (or none accepted)"
 
-# ---- the paused server's stale writes were refused ----
+# ---- the paused server lost its partitions and came back ----
+# Whether it wrote under its old epochs (refused) or saw the move first
+# depends on which of its timers runs first when it wakes; the invariants
+# above hold either way. (tests/integration/scheduler_test.cpp refuses a
+# paused member's writes deterministically.)
 if [ "$stopped_server" != 0 ]; then
-  if grep -q "a write was refused" "$work/server$stopped_server.log"; then
-    ok "server $stopped_server, paused past its lease, had its stale writes refused"
+  f="$work/server$stopped_server.log"
+  if grep -q "a write was refused" "$f"; then
+    log "server $stopped_server, paused past its lease, had writes refused (stale epoch) and reloaded"
   else
-    bad "server $stopped_server was paused past its lease, but no write of it was refused"
+    log "server $stopped_server, paused past its lease, saw its partitions move before writing"
   fi
+  moved=$(sql "SELECT count(*) FROM audit_log WHERE action = 'partitions.assigned' AND at > $(( (start) * 1000000 ))")
+  [ "$moved" -gt 0 ] && ok "partitions moved $moved times under the chaos" || bad "no partition ever moved"
 fi
 stale=$(cat "$work"/worker*.log | grep -c "no longer this worker's\|refused" || true)
 log "worker-side stale tries (killed or refused reports): $stale"

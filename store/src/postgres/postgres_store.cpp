@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 
 #include "baton/core/utf8.h"
 #include "baton/store/store.h"
@@ -1011,6 +1012,18 @@ class PostgresStore final : public Store {
     });
   }
 
+  // The member's lock is free (this session could take it): its process is gone.
+  Result<bool> member_alive(const std::string& member_id) override {
+    return read([&](pqxx::transaction_base& t) -> Result<bool> {
+      auto r = exec(t,
+                    "SELECT CASE WHEN pg_try_advisory_lock(k) THEN NOT pg_advisory_unlock(k) ELSE true END FROM "
+                    "(SELECT hashtext('baton.member:' || current_setting('search_path') || ':' || $1) AS k) x",
+                    params(member_id));
+      if (!r) return r.error();
+      return (*r)[0][0].as<bool>();
+    });
+  }
+
   Result<std::vector<PartitionRecord>> list_partitions() override {
     return read([&](pqxx::transaction_base& t) { return partitions_in(t); });
   }
@@ -1028,9 +1041,11 @@ class PostgresStore final : public Store {
         if (!r) return r.error();
         if (r->affected_rows() > 0) moved.push_back({{"partition", p}, {"owner", owner ? json(*owner) : json(nullptr)}});
       }
-      if (!moved.empty())
+      if (!moved.empty()) {
         if (auto a = audit(t, actor, "partitions.assigned", "partitions", json{{"moved", moved}}); !a)
           return a.error();
+        if (auto n = exec(t, "SELECT pg_notify('baton_partitions', '')", {}); !n) return n.error();
+      }
       return partitions_in(t);
     });
   }
@@ -1767,12 +1782,12 @@ namespace {
 
 class Wake final : public pqxx::notification_receiver {
  public:
-  Wake(pqxx::connection_base& c, const std::string& channel, bool& fired)
+  Wake(pqxx::connection_base& c, const std::string& channel, std::set<std::string>& fired)
       : pqxx::notification_receiver(c, channel), fired_(fired) {}
-  void operator()(const std::string&, int) override { fired_ = true; }
+  void operator()(const std::string&, int) override { fired_.insert(channel()); }
 
  private:
-  bool& fired_;
+  std::set<std::string>& fired_;
 };
 
 class PostgresListener final : public Listener {
@@ -1789,15 +1804,16 @@ class PostgresListener final : public Listener {
     }
   }
 
-  Result<bool> wait(Duration timeout) override {
+  Result<std::vector<std::string>> wait(Duration timeout) override {
     try {
-      fired_ = false;
+      fired_.clear();
       conn_->get_notifs();
-      if (fired_) return true;
-      auto us = std::chrono::duration_cast<std::chrono::microseconds>(timeout).count();
-      if (us < 0) us = 0;
-      conn_->await_notification(us / 1000000, us % 1000000);
-      return fired_;
+      if (fired_.empty()) {
+        auto us = std::chrono::duration_cast<std::chrono::microseconds>(timeout).count();
+        if (us < 0) us = 0;
+        conn_->await_notification(us / 1000000, us % 1000000);
+      }
+      return std::vector<std::string>(fired_.begin(), fired_.end());
     } catch (const std::exception& e) {
       std::string what = e.what();
       return Error{"unavailable", "listening for notifications: " + what.substr(0, what.find('\n'))};
@@ -1806,11 +1822,27 @@ class PostgresListener final : public Listener {
 
  private:
   std::unique_ptr<pqxx::connection> conn_;
-  bool fired_ = false;
+  std::set<std::string> fired_;
   std::vector<std::unique_ptr<Wake>> receivers_;
 };
 
 }  // namespace
+
+Result<std::unique_ptr<SchedulingLock>> hold_postgres_member_lock(const DatabaseUrl& url, const std::string& member_id) {
+  try {
+    auto c = std::make_unique<pqxx::connection>(url.conninfo);
+    pqxx::nontransaction n(*c);
+    n.exec("SET application_name = 'baton member lock'");
+    auto r = n.exec_params(
+        "SELECT pg_try_advisory_lock(hashtext('baton.member:' || current_setting('search_path') || ':' || $1))",
+        member_id);
+    if (!r[0][0].as<bool>()) return Error{"conflict", "member " + member_id + " is already running"};
+    return std::unique_ptr<SchedulingLock>(std::make_unique<AdvisoryLock>(std::move(c)));
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    return Error{"unavailable", "PostgreSQL " + url.masked() + ": " + what.substr(0, what.find('\n'))};
+  }
+}
 
 Result<std::unique_ptr<Listener>> open_postgres_listener(const DatabaseUrl& url, const std::vector<std::string>& channels) {
   try {

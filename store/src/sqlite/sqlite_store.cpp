@@ -929,6 +929,8 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<bool> member_alive(const std::string&) override { return true; }
+
   Status set_leader(const std::string& member_id) override {
     auto r = write([&]() -> Result<bool> {
       auto st = db_.prepare(

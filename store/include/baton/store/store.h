@@ -486,6 +486,10 @@ class Store {
   virtual Status heartbeat_member(const MemberRecord& m) = 0;
   virtual Status remove_member(const std::string& member_id) = 0;
   virtual Result<std::vector<MemberRecord>> list_members() = 0;
+  // Whether the member's session still holds its member lock (see
+  // hold_member_lock): a process killed outright is seen dead at once,
+  // without waiting for its lease. SQLite: true.
+  virtual Result<bool> member_alive(const std::string& member_id) = 0;
   // Partitions and their owners. assign_partitions gives each listed
   // partition its owner (none: unowned); a partition whose owner changes gets
   // its epoch bumped, in one transaction, audited as partitions.assigned.
@@ -564,16 +568,23 @@ Result<std::unique_ptr<SchedulingLock>> acquire_scheduling_lock(const DatabaseUr
 // own, held by one member at a time. conflict: another member leads.
 Result<std::unique_ptr<SchedulingLock>> try_leader_lock(const DatabaseUrl& url);
 
+// A member's life lock (PostgreSQL; SQLite: unsupported): a session advisory
+// lock keyed by the member id, on a connection of its own, held for as long
+// as the object lives — and dropped by the server the moment the process
+// dies. check() says whether it is still held (take a new one if not).
+Result<std::unique_ptr<SchedulingLock>> hold_member_lock(const DatabaseUrl& url, const std::string& member_id);
+
 // Wake-ups across processes: LISTEN on channels, on a connection of its own
 // (PostgreSQL; SQLite: unsupported). Channels: `baton_queue` (tries to
 // claim), `baton_events` (worker events and commands for the owners),
-// `baton_partitions` (the leader moved partitions).
+// `baton_partitions` (the leader moved partitions), `baton_commands` (an
+// intent was carried out).
 class Listener {
  public:
   virtual ~Listener() = default;
-  // Waits up to `timeout` for notifications; true when any came. unavailable
-  // when the session is lost (open a new listener).
-  virtual Result<bool> wait(Duration timeout) = 0;
+  // Waits up to `timeout` for notifications; the channels that fired (none:
+  // the time ran out). unavailable when the session is lost (open a new one).
+  virtual Result<std::vector<std::string>> wait(Duration timeout) = 0;
 };
 Result<std::unique_ptr<Listener>> open_listener(const DatabaseUrl& url, const std::vector<std::string>& channels);
 
