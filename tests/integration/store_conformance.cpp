@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <atomic>
 #include <functional>
+#include <set>
 #include <thread>
 #include <unistd.h>
 
@@ -510,5 +511,146 @@ TEST_CASE("members and partitions: leases, owners, epochs bumped only on a move;
     WriteBatch unassigned = stale;
     unassigned.fences = {{9, 0}};
     CHECK(s.apply(unassigned).ok());
+  });
+}
+
+TEST_CASE("the queue of remote workers: claims skip what another holds, stale heartbeats and reports are refused") {
+  each_store([](Store& s, FakeClock& clock) {
+    if (s.url().engine == DatabaseUrl::Engine::sqlite) {
+      // One scheduling process, with its workers inside it.
+      auto c = s.claim_tasks("w1", {"default"}, 1);
+      REQUIRE_FALSE(c.ok());
+      CHECK(c.error().code == "unsupported");
+      CHECK(c.error().message.find("PostgreSQL") != std::string::npos);
+      WriteBatch b;
+      b.enqueue.push_back({});
+      CHECK(s.apply(b).error().code == "unsupported");
+      CHECK(acquire_scheduling_lock(s.url(), /*shared=*/true).error().code == "invalid_argument");
+      return;
+    }
+    REQUIRE(s.register_dag_version(version("d", "v1"), "default", 3, "system").ok());
+    auto run = s.create_run(scheduled_run("d", "2026-11-21T00:00:00Z"), two_tasks(), "system");
+    REQUIRE(run.ok());
+    REQUIRE(s.assign_partitions({{3, "m1"}}, "system").ok());
+    auto item = [&](const std::string& token, int ti, int priority, const std::string& queue) {
+      QueueItem q;
+      q.attempt_token = token;
+      q.ti_id = run->task_instances[static_cast<size_t>(ti)].id;
+      q.run_pk = run->run.pk;
+      q.task_index = ti;
+      q.partition = 3;
+      q.queue = queue;
+      q.priority = priority;
+      q.payload = R"({"command": "true"})";
+      q.queued_at = clock.now();
+      return q;
+    };
+    WriteBatch b;
+    b.fences = {{3, 1}};
+    b.enqueue = {item("t-low", 0, 0, "default"), item("t-high", 1, 5, "default"), item("t-gpu", 1, 9, "gpu")};
+    REQUIRE(s.apply(b).ok());
+    // Only the worker's queues, highest priority first, at most `limit`.
+    auto first = s.claim_tasks("w1", {"default"}, 1);
+    REQUIRE(first.ok());
+    REQUIRE(first->size() == 1);
+    CHECK((*first)[0].attempt_token == "t-high");
+    CHECK((*first)[0].payload == R"({"command": "true"})");
+    auto second = s.claim_tasks("w2", {"default", "other"}, 5);
+    REQUIRE(second->size() == 1);
+    CHECK((*second)[0].attempt_token == "t-low");
+    CHECK(s.claim_tasks("w3", {"default"}, 5)->empty());
+    // Each claim left a started event for the partition's owner.
+    auto evs = s.worker_events({3}, 100);
+    REQUIRE(evs->size() == 2);
+    CHECK((*evs)[0].kind == "started");
+    CHECK((*evs)[0].worker == "w1");
+    CHECK(s.worker_events({4}, 100)->empty());
+    // Heartbeats: what the worker does not hold is stale.
+    auto stale = s.heartbeat_tasks("w1", {"t-high", "t-low", "t-unknown"});
+    REQUIRE(stale.ok());
+    CHECK(std::set<std::string>(stale->begin(), stale->end()) == std::set<std::string>{"t-low", "t-unknown"});
+    // A checkpoint is fenced by the token, a report by the worker holding it.
+    CHECK(s.report_task("w2", "t-high", R"({"outcome": "success"})").error().code == "conflict");
+    REQUIRE(s.report_task("w1", "t-high", R"({"outcome": "success"})").ok());
+    CHECK(s.report_task("w1", "t-high", R"({"outcome": "success"})").error().code == "conflict");  // once
+    CHECK(s.heartbeat_tasks("w1", {"t-high"})->size() == 1);
+    evs = s.worker_events({3}, 100);
+    REQUIRE(evs->size() == 3);
+    CHECK((*evs)[2].kind == "finished");
+    CHECK((*evs)[2].body == R"({"outcome": "success"})");
+    // Lost: a claim whose heartbeat is too old, unless an event waits for it.
+    clock.advance(std::chrono::seconds(60));
+    auto lost = s.lost_tries({"t-low", "t-high", "t-gpu", "t-gone"}, clock.now() - std::chrono::seconds(10));
+    REQUIRE(lost.ok());
+    // t-low: claimed, silent; t-high: its report waits; t-gpu: unclaimed; t-gone: no row.
+    CHECK(std::set<std::string>(lost->begin(), lost->end()) == std::set<std::string>{"t-low", "t-gone"});
+    // The owner applies the events and ends the tries, fenced.
+    WriteBatch done;
+    done.fences = {{3, 1}};
+    for (auto& e : *evs) done.events_done.push_back(e.id);
+    done.dequeue = {"t-low"};
+    REQUIRE(s.apply(done).ok());
+    CHECK(s.worker_events({3}, 100)->empty());
+    CHECK(s.heartbeat_tasks("w2", {"t-low"})->size() == 1);
+    // A stale owner can neither queue nor consume.
+    REQUIRE(s.assign_partitions({{3, "m2"}}, "system").ok());
+    WriteBatch stale_owner;
+    stale_owner.fences = {{3, 1}};
+    stale_owner.enqueue = {item("t-late", 0, 0, "default")};
+    CHECK(s.apply(stale_owner).error().code == "stale_epoch");
+    CHECK(s.claim_tasks("w1", {"default"}, 5)->empty());
+    CHECK(s.create_run(scheduled_run("d", "2026-11-22T00:00:00Z"), {}, "system", {{3, 1}}).error().code ==
+          "stale_epoch");
+
+    // Logs: chunks by offset, a chunk sent twice kept once.
+    long long ti = run->task_instances[0].id;
+    CHECK_FALSE(s.read_log(ti, 1, 0, 100)->has_value());
+    REQUIRE(s.append_log(ti, 1, 0, "hello ").ok());
+    REQUIRE(s.append_log(ti, 1, 6, std::string("w\0rld", 5)).ok());
+    REQUIRE(s.append_log(ti, 1, 6, std::string("w\0rld", 5)).ok());
+    CHECK(**s.read_log(ti, 1, 0, 100) == std::string("hello w\0rld", 11));
+    CHECK(**s.read_log(ti, 1, 7, 100) == std::string("\0rld", 4));
+    CHECK(**s.read_log(ti, 1, 0, 3) == "hel");
+
+    // Commands: for the partition's owner, answered once.
+    CommandRecord c;
+    c.kind = "trigger";
+    c.dag_id = "d";
+    c.partition = 3;
+    c.payload = "{}";
+    c.created_by = "ada";
+    auto id = s.enqueue_command(c);
+    REQUIRE(id.ok());
+    REQUIRE(s.pending_commands({3}, 10)->size() == 1);
+    CHECK(s.pending_commands({4}, 10)->empty());
+    WriteBatch answer;
+    answer.fences = {{3, 2}};
+    answer.command_results = {{*id, "ok", R"({"x": 1})"}};
+    REQUIRE(s.apply(answer).ok());
+    CHECK(s.pending_commands({3}, 10)->empty());
+    auto got = s.get_command(*id);
+    CHECK(got->status == "ok");
+    CHECK(got->result == R"({"x": 1})");
+    CHECK(got->created_by == "ada");
+    // Leader and member locks.
+    REQUIRE(s.set_leader("m2").ok());
+    CHECK(*s.get_leader() == std::optional<std::string>("m2"));
+    {
+      auto life = hold_member_lock(s.url(), "m2");
+      REQUIRE(life.ok());
+      CHECK(*s.member_alive("m2"));
+      CHECK(hold_member_lock(s.url(), "m2").error().code == "conflict");
+    }
+    CHECK_FALSE(*s.member_alive("m2"));  // its session ended
+    auto lead = try_leader_lock(s.url());
+    REQUIRE(lead.ok());
+    CHECK(try_leader_lock(s.url()).error().code == "conflict");
+    // Members share the scheduling lock; a standalone process cannot take it then.
+    auto member = acquire_scheduling_lock(s.url(), true);
+    REQUIRE(member.ok());
+    REQUIRE(acquire_scheduling_lock(s.url(), true).ok());
+    auto alone = acquire_scheduling_lock(s.url(), false);
+    REQUIRE_FALSE(alone.ok());
+    CHECK(alone.error().code == "conflict");
   });
 }

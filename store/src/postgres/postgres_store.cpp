@@ -1176,7 +1176,7 @@ class PostgresStore final : public Store {
       auto r = exec(t,
                     "SELECT x FROM unnest($1::text[]) AS x WHERE NOT EXISTS (SELECT 1 FROM task_queue q "
                     "WHERE q.attempt_token = x AND (q.worker IS NULL OR q.heartbeat_at >= $2)) "
-                    "AND NOT EXISTS (SELECT 1 FROM worker_events e WHERE e.attempt_token = x)",
+                    "AND NOT EXISTS (SELECT 1 FROM worker_events e WHERE e.attempt_token = x AND e.kind = 'finished')",
                     params(ts.text(), cutoff));
       if (!r) return r.error();
       std::vector<std::string> out;

@@ -517,7 +517,7 @@ class Store {
                              const std::string& report_json) = 0;
   // For the owners: events of their partitions, oldest first; and which of
   // the running tries they hand in are lost (no claim, or a claim whose
-  // heartbeat is older than `cutoff`, and no event waiting).
+  // heartbeat is older than `cutoff`, and no report waiting).
   virtual Result<std::vector<WorkerEvent>> worker_events(const std::vector<int>& partitions, int limit) = 0;
   virtual Result<std::vector<std::string>> lost_tries(const std::vector<std::string>& tokens, TimePoint cutoff) = 0;
   // Log bytes of a remote try, appended at `offset` (a chunk sent twice is kept once).
