@@ -1,0 +1,235 @@
+// Shared scheduling on PostgreSQL (SPEC §9), in one test process: scheduler
+// members on one schema, the API's intents through RemoteControl, and a
+// worker played by the test through the store's queue (the real HTTP worker
+// runs in tests/e2e/chaos_test.sh). On SQLite, that a shared member is refused.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+#include "baton/core/clock.h"
+#include "baton/core/ids.h"
+#include "baton/scheduler/remote_control.h"
+#include "baton/scheduler/scheduler.h"
+#include "baton/store/store.h"
+#include "test_db.h"
+
+using namespace baton;
+using namespace baton::scheduler;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct Cluster {
+  fs::path dir;
+  std::string url;
+  std::unique_ptr<store::Store> api_store;  // what the API and the test's worker use
+  std::vector<std::unique_ptr<store::Store>> stores;
+  std::vector<std::unique_ptr<Scheduler>> members;
+
+  Cluster() {
+    static int n = 0;
+    dir = fs::temp_directory_path() / ("baton-ha-test-" + std::to_string(getpid()) + "-" + std::to_string(++n));
+    fs::remove_all(dir);
+    fs::create_directories(dir / "dags");
+    url = testing::test_database_url(dir);
+    api_store = open();
+    std::ofstream(dir / "dags" / "hello.yaml") << "dag: hello\n"
+                                                  "tasks:\n"
+                                                  "  a: {command: 'echo hi from {{ params.who }}'}\n"
+                                                  "  b: {type: noop, depends_on: [a]}\n"
+                                                  "params: {who: nobody}\n";
+  }
+  ~Cluster() {
+    for (auto& m : members) m->stop(true);
+    members.clear();
+    stores.clear();
+    api_store.reset();
+    fs::remove_all(dir);
+  }
+  std::unique_ptr<store::Store> open() {
+    auto u = store::parse_database_url(url);
+    REQUIRE(u.ok());
+    auto s = store::open_store(*u, SystemClock::instance());
+    REQUIRE(s.ok());
+    return std::move(*s);
+  }
+  Scheduler& start(const std::string& id, Duration poll = 100ms) {
+    stores.push_back(open());
+    SchedulerOptions o;
+    o.shared = true;
+    o.member_id = id;
+    o.dags_dir = (dir / "dags").string();
+    o.logs_dir = (dir / ("logs-" + id)).string();
+    o.folder_poll = poll;
+    o.member_heartbeat = 100ms;
+    o.member_lease = 2s;
+    o.heartbeat_interval = 100ms;
+    o.zombie_timeout = 5s;
+    members.push_back(std::make_unique<Scheduler>(*stores.back(), SystemClock::instance(), o));
+    REQUIRE(members.back()->start().ok());
+    return *members.back();
+  }
+  std::map<std::string, int> owners() {
+    std::map<std::string, int> out;
+    auto parts = api_store->list_partitions();
+    REQUIRE(parts.ok());
+    for (auto& p : *parts)
+      if (p.owner) ++out[*p.owner];
+    return out;
+  }
+};
+
+void eventually(const std::function<bool()>& cond, const std::string& what, Duration limit = 15s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() > deadline) FAIL("timed out waiting for: " << what);
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+store::QueueItem claim_one(store::Store& s, const std::string& worker) {
+  std::optional<store::QueueItem> got;
+  eventually(
+      [&] {
+        auto c = s.claim_tasks(worker, {"default"}, 1);
+        if (c && !c->empty()) got = (*c)[0];
+        return got.has_value();
+      },
+      "a try to claim");
+  return *got;
+}
+
+TaskState state_of(store::Store& s, const std::string& run_id, const std::string& task) {
+  auto r = s.get_run("hello", run_id);
+  REQUIRE(r.ok());
+  auto tis = s.list_task_instances(r->pk);
+  REQUIRE(tis.ok());
+  for (auto& t : *tis)
+    if (t.task_id == task) return t.state;
+  return TaskState::pending;
+}
+
+}  // namespace
+
+TEST_CASE("HA: members split the partitions; an intent reaches the DAG's owner; a remote try is claimed, "
+          "heartbeated and reported, and a stale report is refused") {
+  if (!testing::on_postgres()) {
+    auto u = store::parse_database_url("sqlite:" + (fs::temp_directory_path() / "baton-ha.db").string());
+    auto lock = store::acquire_scheduling_lock(*u, /*shared=*/true);
+    REQUIRE_FALSE(lock.ok());
+    CHECK(lock.error().message.find("baton standalone") != std::string::npos);
+    return;
+  }
+  Cluster c;
+  c.start("m1");
+  eventually([&] { return c.owners()["m1"] == kPartitions; }, "m1 to own every partition");
+  c.start("m2");
+  eventually([&] { return c.owners()["m1"] > 0 && c.owners()["m2"] > 0 && c.owners()["m1"] + c.owners()["m2"] == kPartitions; },
+             "the partitions to be split between m1 and m2");
+  auto status = read_scheduler_status(*c.api_store, SystemClock::instance());
+  CHECK(status.leader == "m1");
+  CHECK(status.members.size() == 2);
+
+  RemoteControl rc(*c.api_store, SystemClock::instance(), nullptr, "");
+  TriggerRequest req;
+  req.params_json = R"({"who": "ada"})";
+  req.note = "through the commands table";
+  auto t = rc.trigger("hello", req, "ada");
+  REQUIRE(t.ok());
+  CHECK(t->created);
+  CHECK(t->run.note == std::optional<std::string>("through the commands table"));
+  CHECK(t->run.idempotency_key->rfind("command:", 0) == 0);  // a command carried out twice makes one run
+  auto bad = rc.trigger("nope", req, "ada");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().code == "not_found");
+
+  auto item = claim_one(*c.api_store, "w1");
+  json payload = json::parse(item.payload);
+  CHECK(payload["command"] == "echo hi from ada");
+  CHECK(payload["task_id"] == "a");
+  CHECK(item.try_number == 1);
+  CHECK(c.api_store->heartbeat_tasks("w1", {item.attempt_token})->empty());
+  eventually([&] { return state_of(*c.api_store, t->run.run_id, "a") == TaskState::running; },
+             "the owner to apply the started event");
+  auto why = rc.waiting_for("hello", t->run.run_id, "b", -1);
+  REQUIRE(why.ok());
+  CHECK_FALSE(why->empty());
+  REQUIRE(c.api_store->append_log(item.ti_id, 1, 0, "hi from ada\n").ok());
+  REQUIRE(c.api_store->report_task("w1", item.attempt_token, R"({"outcome": "success", "exit_code": 0})").ok());
+  CHECK(c.api_store->report_task("w1", item.attempt_token, R"({"outcome": "failed"})").error().code == "conflict");
+  eventually([&] { return c.api_store->get_run("hello", t->run.run_id)->state == RunState::success; }, "the run to succeed");
+  auto tis = c.api_store->list_task_instances(t->run.pk);
+  CHECK((*tis)[0].worker == std::optional<std::string>("w1"));
+  CHECK((*tis)[0].exit_code == std::optional<int>(0));
+  CHECK(**c.api_store->read_log(item.ti_id, 1, 0, 100) == "hi from ada\n");
+
+  // Cancel through the owner: a queued remote try leaves the queue.
+  auto t2 = rc.trigger("hello", req, "ada");
+  REQUIRE(t2.ok());
+  REQUIRE(rc.cancel_run("hello", t2->run.run_id, "ada").ok());
+  CHECK(c.api_store->get_run("hello", t2->run.run_id)->state == RunState::canceled);
+  std::this_thread::sleep_for(200ms);
+  CHECK(c.api_store->claim_tasks("w1", {"default"}, 5)->empty());
+
+  // A member that stops cleanly hands its partitions over.
+  c.members[1]->stop(true);
+  eventually([&] { return c.owners()["m1"] == kPartitions; }, "m1 to take m2's partitions");
+}
+
+TEST_CASE("HA: a member that missed a move has its writes under the old epochs refused, reloads, and when it gains "
+          "the partitions again applies what workers did meanwhile") {
+  if (!testing::on_postgres()) {
+    SUCCEED("PostgreSQL only");
+    return;
+  }
+  std::ostringstream logs;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(logs);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  {
+    Cluster c;
+    // No polls after the start: the member sees moves only through what it writes.
+    c.start("m1", 1h);
+    eventually([&] { return c.owners()["m1"] == kPartitions; }, "m1 to own every partition");
+    RemoteControl rc(*c.api_store, SystemClock::instance(), nullptr, "");
+    auto t = rc.trigger("hello", TriggerRequest{}, "ada");
+    REQUIRE(t.ok());
+    auto item = claim_one(*c.api_store, "w1");
+    eventually([&] { return state_of(*c.api_store, t->run.run_id, "a") == TaskState::running; }, "the try to start");
+
+    // The partition moves while m1 is not looking (a lost notification, a pause).
+    {
+      pqxx::connection conn(c.api_store->url().conninfo);
+      pqxx::work w(conn);
+      w.exec("UPDATE partitions SET owner = 'ghost', epoch = epoch + 1");
+      w.commit();
+    }
+    REQUIRE(c.api_store->report_task("w1", item.attempt_token, R"({"outcome": "success", "exit_code": 0})").ok());
+    eventually([&] { return logs.str().find("a write was refused") != std::string::npos; },
+               "m1's write under the old epoch to be refused");
+    std::this_thread::sleep_for(300ms);
+    // Nothing of it landed: the task is still running in the store, the report waits.
+    CHECK(state_of(*c.api_store, t->run.run_id, "a") == TaskState::running);
+    CHECK(c.api_store->worker_events({partition_of("hello")}, 10)->size() >= 1);
+
+    // The leader gives the partitions back: m1 loads them and applies the report.
+    std::vector<std::pair<int, std::optional<std::string>>> back;
+    for (int p = 0; p < kPartitions; ++p) back.push_back({p, std::string("m1")});
+    REQUIRE(c.api_store->assign_partitions(back, "test").ok());
+    eventually([&] { return c.api_store->get_run("hello", t->run.run_id)->state == RunState::success; },
+               "the run to succeed under its new epochs");
+  }
+  spdlog::set_default_logger(previous);
+}
