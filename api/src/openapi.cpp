@@ -168,7 +168,8 @@ json schemas() {
        {"scheduler",
         object({{"members", array_of(object({{"id", str()}, {"heartbeat_at", instant()}, {"partitions", integer()}}))},
                 {"leader", nstr()},
-                {"running", boolean()}})},
+                {"running", boolean()},
+                {"partitions", array_of(object({{"partition", integer()}, {"owner", nstr()}, {"epoch", integer()}}))}})},
        {"time", instant()}});
   s["OpenApi"] = {{"type", "object"}};
   return s;

@@ -100,12 +100,18 @@ void add_resource_routes(std::vector<Route>& routes, const Deps& deps) {
         json members = json::array();
         for (auto& m : st.members)
           members.push_back({{"id", m.id}, {"heartbeat_at", format_utc(m.heartbeat_at)}, {"partitions", m.partitions}});
+        // Partition ownership, compactly: each partition's owner and epoch.
+        json partitions = json::array();
+        for (auto& p : st.partitions)
+          partitions.push_back(
+              {{"partition", p.partition}, {"owner", p.owner.empty() ? json(nullptr) : json(p.owner)}, {"epoch", p.epoch}});
         json j = {{"status", db_ok ? "ok" : "error"},
                   {"db", db_ok ? "ok" : "error"},
                   {"scheduler",
                    {{"members", members},
                     {"leader", st.leader.empty() ? json(nullptr) : json(st.leader)},
-                    {"running", st.running}}},
+                    {"running", st.running},
+                    {"partitions", partitions}}},
                   {"time", format_utc(clock.now())}};
         return json_response(db_ok ? 200 : 503, dump(j));
       });

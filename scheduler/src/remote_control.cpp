@@ -113,8 +113,10 @@ SchedulerStatus read_scheduler_status(store::Store& store, const Clock& clock) {
   auto parts = store.list_partitions();
   std::map<std::string, int> owned;
   if (parts)
-    for (auto& p : *parts)
+    for (auto& p : *parts) {
       if (p.owner) ++owned[*p.owner];
+      s.partitions.push_back({p.partition, p.owner.value_or(""), p.epoch});
+    }
   TimePoint now = clock.now();
   if (members)
     for (auto& mem : *members)

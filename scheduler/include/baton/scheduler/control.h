@@ -66,10 +66,17 @@ struct MemberInfo {
   int partitions = 0;
 };
 
+struct PartitionInfo {
+  int partition = 0;
+  std::string owner;  // empty: none
+  long long epoch = 0;
+};
+
 struct SchedulerStatus {
   std::vector<MemberInfo> members;
   std::string leader;
   bool running = false;
+  std::vector<PartitionInfo> partitions;
 };
 
 // What the scheduler knows for GET /metrics (SPEC §10), besides the store's counts.
