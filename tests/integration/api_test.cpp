@@ -197,7 +197,7 @@ class FakeControl final : public scheduler::Control {
     return std::vector<std::string>{"upstream extract is running"};
   }
 
-  scheduler::SchedulerStatus status() override { return {{{"member-1", clock_.now(), 64}}, "member-1", true}; }
+  scheduler::SchedulerStatus status() override { return {{{"member-1", clock_.now(), 64}}, "member-1", true, {{0, "member-1", 3}}}; }
 
   std::string logs_dir() const override { return logs_; }
 
@@ -370,6 +370,7 @@ TEST_CASE("health needs no token and reports the database and the scheduler") {
   CHECK(r.body["status"] == "ok");
   CHECK(r.body["db"] == "ok");
   CHECK(r.body["scheduler"]["leader"] == "member-1");
+  CHECK(r.body["scheduler"]["partitions"][0] == nlohmann::json({{"partition", 0}, {"owner", "member-1"}, {"epoch", 3}}));
   CHECK(r.body["scheduler"]["running"] == true);
   REQUIRE(r.body["scheduler"]["members"].size() == 1);
   CHECK(keys(r.body["scheduler"]["members"][0]) == std::set<std::string>{"id", "heartbeat_at", "partitions"});
@@ -1075,4 +1076,76 @@ TEST_CASE("metrics in the Prometheus text format; SLA misses listed and filtered
   CHECK(env.get("/api/v1/sla-misses?limit=1&cursor=" + page.body["next_cursor"].get<std::string>())
             .body["items"][0]["dag_id"] == "other");
   CHECK(env.get("/api/v1/metrics").text.find("baton_sla_misses_total 2\n") != std::string::npos);
+}
+
+TEST_CASE("worker endpoints: worker and admin tokens only; claims, heartbeats and reports go through the store's queue") {
+  Env env;
+  const std::string claim = R"({"worker": "w-a", "queues": ["default"], "slots": 2, "wait_ms": 0})";
+  auto viewer = env.post("/api/v1/workers/claim", claim, kViewer);
+  CHECK(viewer.status == 403);
+  CHECK(viewer.body["error"]["message"].get<std::string>().find("worker role") != std::string::npos);
+  CHECK(env.post("/api/v1/workers/claim", R"({"queues": ["default"]})", kWorker).status == 400);  // no worker name
+  CHECK(env.post("/api/v1/workers/claim", R"({"worker": "w", "slots": 0})", kWorker).status == 400);
+  CHECK(env.post("/api/v1/workers/heartbeat", R"({"worker": "w", "tries": [1]})", kWorker).status == 400);
+  auto r = env.post("/api/v1/workers/claim", claim, kWorker);
+  if (env.store->url().engine == store::DatabaseUrl::Engine::sqlite) {
+    // baton standalone on SQLite runs its tries itself.
+    CHECK(r.status == 400);
+    CHECK(r.body["error"]["code"] == "unsupported");
+    return;
+  }
+  REQUIRE(r.status == 200);
+  CHECK(r.body["items"].empty());
+  // A try queued by the owner of partition 3 (where the env put DAG sales).
+  auto run = env.store->create_run(
+      [&] {
+        store::RunRecord x;
+        x.dag_id = "sales";
+        x.run_id = "manual__w";
+        x.run_type = "manual";
+        x.dag_version = env.version;
+        return x;
+      }(),
+      {store::TaskInstanceRecord{}}, "test");
+  REQUIRE(run.ok());
+  store::WriteBatch b;
+  store::QueueItem q;
+  q.attempt_token = "tok-1";
+  q.ti_id = run->task_instances[0].id;
+  q.run_pk = run->run.pk;
+  q.partition = 3;
+  q.payload = R"({"command": "echo hi"})";
+  b.enqueue = {q};
+  REQUIRE(env.store->apply(b).ok());
+  r = env.post("/api/v1/workers/claim", claim, kWorker);
+  REQUIRE(r.status == 200);
+  REQUIRE(r.body["items"].size() == 1);
+  CHECK(r.body["items"][0]["attempt_token"] == "tok-1");
+  CHECK(r.body["items"][0]["payload"]["command"] == "echo hi");
+  // A heartbeat with a log chunk (base64url "hi\n" = aGkK) and an unknown try.
+  std::string beat = R"({"worker": "w-a", "tries": [{"attempt_token": "tok-1", "ti_id": )" +
+                     std::to_string(q.ti_id) + R"(, "try_number": 1, "log_offset": 0, "log": "aGkK"},
+                     {"attempt_token": "tok-x"}]})";
+  r = env.post("/api/v1/workers/heartbeat", beat, kWorker);
+  REQUIRE(r.status == 200);
+  CHECK(r.body["stale"] == json::array({"tok-x"}));
+  CHECK(**env.store->read_log(q.ti_id, 1, 0, 100) == "hi\n");
+  CHECK(env.post("/api/v1/workers/heartbeat",
+                 R"({"worker": "w-a", "tries": [{"attempt_token": "tok-1", "ti_id": )" + std::to_string(q.ti_id) +
+                     R"(, "try_number": 1, "log_offset": 3, "log": "not base64!"}]})",
+                 kWorker)
+            .status == 400);
+  std::string report = R"({"worker": "w-a", "attempt_token": "tok-1", "ti_id": )" + std::to_string(q.ti_id) +
+                       R"(, "try_number": 1, "outcome": "success", "exit_code": 0, "output": {"rows": 3}})";
+  // Another worker's report on it is stale; the holder's is taken once.
+  std::string other = report;
+  other.replace(other.find("w-a"), 3, "w-b");
+  CHECK(env.post("/api/v1/workers/report", other, kWorker).status == 409);
+  CHECK(env.post("/api/v1/workers/report", report, kWorker).status == 200);
+  auto again = env.post("/api/v1/workers/report", report, kWorker);
+  CHECK(again.status == 409);
+  CHECK(again.body["error"]["message"].get<std::string>().find("stale report") != std::string::npos);
+  auto evs = env.store->worker_events({3}, 10);
+  REQUIRE(evs->size() == 2);
+  CHECK(json::parse((*evs)[1].body)["output"] == json({{"rows", 3}}));
 }
