@@ -6,10 +6,19 @@
 // Baselines measured in the same run: bare fork/exec/wait of /bin/true per
 // second, and durable SQLite commits per second on the same disk.
 // Figures are medians over --runs repetitions. Prints one JSON object per workload.
+//
+// --ha N (PostgreSQL): the same workloads on the set-up of SPEC §9 instead of
+// standalone — `baton server --no-scheduler` for the API, N `baton scheduler`
+// members, and two `baton worker` processes sharing --workers slots (the
+// scheduler CPU figure is the members' sum) — and W6: during W1
+// (shell), kill -9 of the member that owns the DAG's partition and of the
+// leader; figures: the time from the kill until a scheduler wrote for the
+// DAG again, and duplicate or lost runs and tries (must be 0).
 #include <httplib.h>
 #include <signal.h>
 #include <pqxx/pqxx>
 
+#include "baton/core/ids.h"
 #include "baton/core/time.h"
 #include <sqlite3.h>
 #include <sys/wait.h>
@@ -21,6 +30,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -111,9 +121,98 @@ struct Server {
   pid_t pid = -1;
   int port = 0;
   std::string token;
+  std::vector<pid_t> others;   // --ha: the members and the workers
+  std::vector<pid_t> members;  // --ha: the scheduler members
 };
 
+int g_ha_members = 0;  // 0: standalone
+
+pid_t spawn(const std::string& out, const std::string& err, std::vector<std::string> args) {
+  std::fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    FILE* f = std::freopen(out.c_str(), "w", stdout);
+    (void)f;
+    FILE* e = std::freopen(err.c_str(), "w", stderr);
+    (void)e;
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+std::string run_output(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  pclose(p);
+  return out;
+}
+
+std::string token_of(const std::string& text) {
+  std::smatch m;
+  std::regex re("baton_[0-9a-f]+");
+  return std::regex_search(text, m, re) ? m[0].str() : "";
+}
+
+// The set-up of SPEC §9 on a fresh schema: an API server, the members, two workers.
+Server start_ha(const std::string& baton, const std::string& dir, int workers) {
+  Server s;
+  std::string db = pg_url_for(pg_schema());
+  std::string dags = dir + "/dags";
+  run_output("'" + baton + "' db migrate --db '" + db + "'");
+  s.token = token_of(run_output("'" + baton + "' tokens create bench-admin --role admin --db '" + db + "'"));
+  std::string wtoken = token_of(run_output("'" + baton + "' tokens create bench-worker --role worker --db '" + db + "'"));
+  std::string out = dir + "/out.log";
+  s.pid = spawn(out, dir + "/err.log",
+                {baton, "server", "--no-scheduler", "--dags", dags, "--db", db, "--listen", "127.0.0.1:0", "--logs",
+                 dir + "/logs"});
+  for (int m = 0; m < g_ha_members; ++m) {
+    s.members.push_back(spawn(dir + "/sched" + std::to_string(m) + ".log", dir + "/sched" + std::to_string(m) + ".err",
+                              {baton, "scheduler", "--dags", dags, "--db", db, "--logs", dir + "/logs" + std::to_string(m),
+                               "--heartbeat-interval", "1s"}));
+    s.others.push_back(s.members.back());
+  }
+  std::regex url_re("^UI and API: http://127\\.0\\.0\\.1:([0-9]+)/");
+  for (int i = 0; i < 200 && s.port == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::ifstream in(out);
+    std::string line;
+    std::smatch m;
+    while (std::getline(in, line))
+      if (std::regex_search(line, m, url_re)) s.port = std::stoi(m[1]);
+  }
+  if (s.port == 0) return s;
+  std::string url = "http://127.0.0.1:" + std::to_string(s.port);
+  int per = std::max(1, workers / 2);
+  for (int w = 0; w < 2; ++w)
+    s.others.push_back(spawn(dir + "/worker" + std::to_string(w) + ".log", dir + "/worker" + std::to_string(w) + ".err",
+                             {baton, "worker", "--server", url, "--token", wtoken, "--slots", std::to_string(per), "--dir",
+                              dir + "/w" + std::to_string(w), "--heartbeat-interval", "1s"}));
+  // Ready when every member owns partitions.
+  httplib::Client cli("127.0.0.1", s.port);
+  for (int i = 0; i < 300; ++i) {
+    auto h = cli.Get("/api/v1/health");
+    if (h) {
+      size_t members = 0, owning = 0, pos = 0;
+      while ((pos = h->body.find("\"heartbeat_at\"", pos)) != std::string::npos) ++members, ++pos;
+      std::regex p_re("\"partitions\":([0-9]+)\\}");
+      for (std::sregex_iterator it(h->body.begin(), h->body.end(), p_re), end; it != end; ++it)
+        if (std::stoi((*it)[1]) > 0) ++owning;
+      if (members == static_cast<size_t>(g_ha_members) && owning == members) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return s;
+}
+
 Server start(const std::string& baton, const std::string& dir, int workers) {
+  if (g_ha_members > 0) return start_ha(baton, dir, workers);
   Server s;
   std::string out = dir + "/out.log";
   // Named before the fork: the schema's name holds this process's id.
@@ -146,11 +245,68 @@ Server start(const std::string& baton, const std::string& dir, int workers) {
 }
 
 void stop(Server& s) {
+  int st;
+  for (pid_t p : s.others) kill(p, SIGTERM);
+  for (pid_t p : s.others) waitpid(p, &st, 0);
+  s.others.clear();
   if (s.pid <= 0) return;
   kill(s.pid, SIGTERM);
-  int st;
   waitpid(s.pid, &st, 0);
   s.pid = -1;
+}
+
+// W6: what the kill did, read from the database.
+struct Failover {
+  bool done = false;
+  double resume_s = 0;       // kill -> the first write for the DAG after it
+  long long duplicate_runs = 0, duplicate_tries = 0, lost = 0;
+  int killed = 0;
+  bool leader_killed = false;
+};
+
+// Kills (SIGKILL) the member that owns the DAG's partition, and the leader,
+// once `fraction` of its tasks succeeded. `members`: the pids of the members.
+void kill_owner_when(Failover& fo, const std::vector<pid_t>& members, const std::string& dag, double fraction, int tasks,
+                     long long& kill_us) {
+  pqxx::connection c(pg_url_for(pg_schema()));
+  pqxx::nontransaction n(c);
+  auto done = n.exec("SELECT count(*) FROM task_instances WHERE state = 'success'")[0][0].as<long long>();
+  if (done < static_cast<long long>(fraction * tasks)) return;
+  auto owner = n.exec_params("SELECT owner FROM partitions WHERE partition_no = $1", baton::partition_of(dag));
+  auto leader = n.exec("SELECT value FROM settings WHERE key = 'leader'");
+  auto pid_of = [](const std::string& member) { return static_cast<pid_t>(std::atoi(member.substr(member.rfind(':') + 1).c_str())); };
+  std::set<pid_t> victims;
+  if (!owner.empty() && !owner[0][0].is_null()) victims.insert(pid_of(owner[0][0].c_str()));
+  if (!leader.empty()) {
+    pid_t l = pid_of(leader[0][0].c_str());
+    fo.leader_killed = std::find(members.begin(), members.end(), l) != members.end();
+    victims.insert(l);
+  }
+  kill_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  for (pid_t p : victims)
+    if (std::find(members.begin(), members.end(), p) != members.end()) {
+      kill(p, SIGKILL);
+      ++fo.killed;
+    }
+  fo.done = true;
+}
+
+void read_failover(Failover& fo, long long kill_us, int tasks) {
+  pqxx::connection c(pg_url_for(pg_schema()));
+  pqxx::nontransaction n(c);
+  auto r = n.exec_params(
+      "SELECT min(t) FROM (SELECT queued_at AS t FROM task_tries UNION ALL SELECT started_at FROM task_tries "
+      "UNION ALL SELECT ended_at FROM task_tries) x WHERE t > $1",
+      kill_us);
+  if (!r[0][0].is_null()) fo.resume_s = (r[0][0].as<long long>() - kill_us) / 1e6;
+  fo.duplicate_runs = n.exec("SELECT count(*) - 1 FROM dag_runs")[0][0].as<long long>();
+  fo.duplicate_tries =
+      n.exec("SELECT count(*) FROM (SELECT ti_id FROM task_tries WHERE state = 'success' GROUP BY ti_id HAVING count(*) > 1) x")[0][0]
+          .as<long long>() +
+      n.exec("SELECT count(*) FROM task_tries a JOIN task_tries b ON a.ti_id = b.ti_id AND b.try_number > a.try_number "
+             "WHERE b.started_at IS NOT NULL AND (a.ended_at IS NULL OR b.started_at < a.ended_at)")[0][0]
+          .as<long long>();
+  fo.lost = tasks - n.exec("SELECT count(*) FROM task_instances WHERE state = 'success'")[0][0].as<long long>();
 }
 
 struct TaskTimes {
@@ -205,7 +361,8 @@ struct RunFigures {
   bool ok = false;
 };
 
-RunFigures one_run(const std::string& baton, const std::string& yaml, const std::string& dag, int workers, bool chain) {
+RunFigures one_run(const std::string& baton, const std::string& yaml, const std::string& dag, int workers, bool chain,
+                   Failover* failover = nullptr, int tasks = 0) {
   ++g_schema;
   std::string dir = (fs::temp_directory_path() / ("baton-sbench-" + std::to_string(getpid()))).string();
   fs::remove_all(dir);
@@ -220,7 +377,14 @@ RunFigures one_run(const std::string& baton, const std::string& yaml, const std:
   }
   httplib::Client cli("127.0.0.1", s.port);
   httplib::Headers h = {{"Authorization", "Bearer " + s.token}};
-  double cpu0 = cpu_seconds(s.pid);
+  std::vector<pid_t> cpu_of = s.members.empty() ? std::vector<pid_t>{s.pid} : s.members;
+  auto cpu_now = [&] {
+    double sum = 0;
+    for (pid_t p : cpu_of) sum += cpu_seconds(p);
+    return sum;
+  };
+  double cpu0 = cpu_now();
+  long long kill_us = 0;
   auto t0 = Clock::now();
   auto r = cli.Post(("/api/v1/dags/" + dag + "/runs").c_str(), h, "{}", "application/json");
   if (!r || r->status >= 300) {
@@ -242,12 +406,14 @@ RunFigures one_run(const std::string& baton, const std::string& yaml, const std:
         break;
       }
     }
+    if (failover && !failover->done) kill_owner_when(*failover, s.members, dag, 0.3, tasks, kill_us);
     // Fine polling while a fast run may end, then light: on two cores the
     // polling itself would slow a long run down.
     std::this_thread::sleep_for(std::chrono::milliseconds(Clock::now() - t0 < std::chrono::milliseconds(200) ? 1 : 10));
   }
-  f.cpu = cpu_seconds(s.pid) - cpu0;
+  f.cpu = cpu_now() - cpu0;
   stop(s);
+  if (failover && failover->done) read_failover(*failover, kill_us, tasks);
   std::string state;
   auto times = read_times(dir + "/baton.db", state);
   f.ok = state == "success";
@@ -361,6 +527,7 @@ int main(int argc, char** argv) {
     else if (a == "--runs") runs = std::atoi(argv[i + 1]);
     else if (a == "--workers") workers = std::atoi(argv[i + 1]);
     else if (a == "--backfill-days") backfill_days = std::atoi(argv[i + 1]);
+    else if (a == "--ha") g_ha_members = std::atoi(argv[i + 1]);
     else if (a == "--engine" && std::string(argv[i + 1]) == "postgres") {
       const char* url = std::getenv("BATON_TEST_PG_URL");
       if (!url || !*url) {
@@ -376,9 +543,14 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (tasks < 1 || chain < 2 || runs < 1 || workers < 1) return 2;
+  if (tasks < 1 || chain < 2 || runs < 1 || workers < 1 || g_ha_members < 0) return 2;
+  if (g_ha_members > 0 && g_pg_url.empty()) {
+    std::fprintf(stderr, "--ha needs --engine postgres\n");
+    return 2;
+  }
   double fork_rate = fork_exec_rate(2000);
-  const char* engine = g_pg_url.empty() ? "sqlite" : "postgres";
+  const char* engine = g_pg_url.empty() ? "sqlite" : g_ha_members > 0 ? "postgres-ha" : "postgres";
+  const char* db_engine = g_pg_url.empty() ? "sqlite" : "postgres";
   double commit_rate =
       g_pg_url.empty() ? sqlite_commit_rate(fs::temp_directory_path().string(), 2000) : pg_commit_rate(2000);
   int rc = 0;
@@ -400,7 +572,7 @@ int main(int argc, char** argv) {
         "\"tasks_per_s\": %.0f, \"wall_s\": %.3f, \"wall_tasks_per_s\": %.0f, \"scheduler_cpu_s\": %.2f, "
         "\"baseline_fork_exec_per_s\": %.0f, \"baseline_%s_commits_per_s\": %.0f}\n",
         shell ? "shell" : "noop", engine, tasks + 1, workers, runs, all_ok ? "true" : "false", median(makespan), median(rate),
-        median(wall), median(wall_rate), median(cpu), fork_rate, engine, commit_rate);
+        median(wall), median(wall_rate), median(cpu), fork_rate, db_engine, commit_rate);
     rc |= all_ok ? 0 : 1;
   }
   for (bool shell : {false, true}) {
@@ -420,8 +592,34 @@ int main(int argc, char** argv) {
         "\"baseline_%s_commits_per_s\": %.0f}\n",
         shell ? "shell" : "noop", engine, chain, runs, all_ok ? "true" : "false", median(p50), median(p99), median(makespan),
         median(wall),
-        fork_rate, engine, commit_rate);
+        fork_rate, db_engine, commit_rate);
     rc |= all_ok ? 0 : 1;
+  }
+  if (g_ha_members >= 2) {
+    // W6: kill -9 of the DAG's owner and of the leader during W1 (shell).
+    std::vector<double> resume, wall;
+    long long duplicates = 0, lost = 0;
+    int killed = 0, leader_kills = 0;
+    bool all_ok = true;
+    for (int r = 0; r < runs; ++r) {
+      Failover fo;
+      RunFigures f = one_run(baton, fanout_yaml(tasks, true), "w1", workers, false, &fo, tasks + 1);
+      all_ok = all_ok && f.ok && fo.done;
+      resume.push_back(fo.resume_s);
+      wall.push_back(f.wall);
+      duplicates += fo.duplicate_runs + fo.duplicate_tries;
+      lost += fo.lost;
+      killed += fo.killed;
+      leader_kills += fo.leader_killed ? 1 : 0;
+    }
+    std::printf(
+        "{\"workload\": \"W6\", \"engine\": \"%s\", \"members\": %d, \"tasks\": %d, \"runs\": %d, \"ok\": %s, "
+        "\"resume_s\": %.3f, \"resume_max_s\": %.3f, \"wall_s\": %.3f, \"members_killed\": %d, \"leader_killed_runs\": %d, "
+        "\"duplicates\": %lld, \"lost\": %lld}\n",
+        engine, g_ha_members, tasks + 1, runs, all_ok ? "true" : "false", median(resume),
+        resume.empty() ? 0 : *std::max_element(resume.begin(), resume.end()), median(wall), killed, leader_kills,
+        duplicates, lost);
+    rc |= all_ok && duplicates == 0 && lost == 0 ? 0 : 1;
   }
   for (int max_active : {16, 365}) {
     std::vector<double> wall, rate;
@@ -438,7 +636,7 @@ int main(int argc, char** argv) {
         "{\"workload\": \"W4\", \"engine\": \"%s\", \"intervals\": %d, \"task_instances\": %zu, "
         "\"max_active_runs\": %d, \"runs\": %d, \"ok\": %s, \"wall_s\": %.3f, \"runs_per_s\": %.0f, "
         "\"baseline_%s_commits_per_s\": %.0f}\n",
-        engine, backfill_days, tis, max_active, runs, all_ok ? "true" : "false", median(wall), median(rate), engine,
+        engine, backfill_days, tis, max_active, runs, all_ok ? "true" : "false", median(wall), median(rate), db_engine,
         commit_rate);
     rc |= all_ok ? 0 : 1;
   }

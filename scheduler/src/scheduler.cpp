@@ -1380,8 +1380,7 @@ struct Scheduler::Impl {
           if (b.contains("exit_code") && b["exit_code"].is_number_integer()) f.exit_code = b["exit_code"].get<int>();
           if (b.contains("output") && b["output"].is_object()) f.output = b["output"].dump();
           f.log_bytes = b.value("log_bytes", 0LL);
-          on_finished(f);
-          if (auto it = runs.find(ev.run_pk); it != runs.end()) settle(it->second);
+          on_finished(f);  // settles the run
         }
       }
       write_batch();

@@ -901,12 +901,16 @@ class PostgresStore final : public Store {
 
   // ---- notifications ----
 
+  // Members share the outbox: what one takes is claimed (its next attempt
+  // moved 5 minutes on, rows another holds skipped) until it records the
+  // outcome; a member that dies in between leaves it to the others then.
   Result<std::vector<NotificationRecord>> due_notifications(TimePoint at, int limit) override {
-    static const std::string sql = sql_with("SELECT ", kNotificationColumns,
-                                            " FROM notifications WHERE state = 'pending' AND next_attempt_at <= $1 "
-                                            "ORDER BY next_attempt_at, id LIMIT $2");
-    return read([&](pqxx::transaction_base& t) -> Result<std::vector<NotificationRecord>> {
-      auto r = exec(t, sql, params(at, limit));
+    static const std::string sql = sql_with(
+        "UPDATE notifications SET next_attempt_at = $3 WHERE id IN (SELECT id FROM notifications WHERE state = "
+        "'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING ",
+        kNotificationColumns, "");
+    return write([&](pqxx::work& t) -> Result<std::vector<NotificationRecord>> {
+      auto r = exec(t, sql, params(at, limit, at + std::chrono::minutes(5)));
       if (!r) return r.error();
       return notification_rows(*r);
     });

@@ -2,6 +2,7 @@
 // transactions, every access under one mutex.
 #include <nlohmann/json.hpp>
 
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
 
@@ -37,6 +38,12 @@ Status Db::exec(const std::string& sql) {
 
 Stmt Db::prepare(const char* sql) {
   auto it = cache_.find(sql);
+  // Keyed by the text's address (static strings, as a rule); a text at an
+  // address once used by another (a temporary) gets its own statement.
+  if (it != cache_.end() && std::strcmp(sqlite3_sql(it->second.get()), sql) != 0) {
+    cache_.erase(it);
+    it = cache_.end();
+  }
   if (it == cache_.end()) {
     sqlite3_stmt* s = nullptr;
     if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK)
@@ -790,21 +797,32 @@ class SqliteStore final : public Store {
 
   // ---- notifications ----
 
+  // Claimed for 5 minutes, as on PostgreSQL (where members share the outbox).
   Result<std::vector<NotificationRecord>> due_notifications(TimePoint at, int limit) override {
-    std::lock_guard lock(mu_);
-    auto st = db_.prepare(std::string(std::string("SELECT ") + kNotificationColumns +
-                                      " FROM notifications WHERE state = 'pending' AND next_attempt_at <= ? "
-                                      "ORDER BY next_attempt_at, id LIMIT ?")
-                              .c_str());
-    st.bind(1, us(at)).bind(2, limit);
-    return notification_rows(st);
+    return write([&]() -> Result<std::vector<NotificationRecord>> {
+      static const std::string sql = std::string("SELECT ") + kNotificationColumns +
+                                     " FROM notifications WHERE state = 'pending' AND next_attempt_at <= ? "
+                                     "ORDER BY next_attempt_at, id LIMIT ?";
+      auto st = db_.prepare(sql.c_str());
+      st.bind(1, us(at)).bind(2, limit);
+      auto rows = notification_rows(st);
+      if (!rows) return rows;
+      TimePoint lease = at + std::chrono::minutes(5);
+      for (auto& n : *rows) {
+        auto u = db_.prepare("UPDATE notifications SET next_attempt_at = ? WHERE id = ?");
+        u.bind(1, us(lease)).bind(2, n.id);
+        if (u.step() != SQLITE_DONE) return db_error();
+        n.next_attempt_at = lease;
+      }
+      return rows;
+    });
   }
 
   Result<std::vector<NotificationRecord>> list_notifications(const std::string& dag_id, int limit) override {
     std::lock_guard lock(mu_);
-    auto st = db_.prepare(std::string(std::string("SELECT ") + kNotificationColumns +
-                                      " FROM notifications WHERE dag_id = ? ORDER BY id LIMIT ?")
-                              .c_str());
+    static const std::string sql =
+        std::string("SELECT ") + kNotificationColumns + " FROM notifications WHERE dag_id = ? ORDER BY id LIMIT ?";
+    auto st = db_.prepare(sql.c_str());
     st.bind(1, dag_id).bind(2, limit);
     return notification_rows(st);
   }

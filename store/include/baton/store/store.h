@@ -466,8 +466,11 @@ class Store {
   // The runs of a DAG whose logical dates lie in [from, to] (any type), oldest first.
   virtual Result<std::vector<RunRecord>> runs_between(const std::string& dag_id, TimePoint from, TimePoint to) = 0;
 
-  // Pending notifications whose next attempt is due, oldest first; and the
-  // outcome of an attempt (state, attempts, next_attempt_at, last_error).
+  // Pending notifications whose next attempt is due, oldest first, claimed
+  // for 5 minutes (their next attempt moved on; on PostgreSQL rows another
+  // member holds are skipped), so that members sharing the outbox do not
+  // deliver one twice; and the outcome of an attempt (state, attempts,
+  // next_attempt_at, last_error), which ends the claim.
   virtual Result<std::vector<NotificationRecord>> due_notifications(TimePoint now, int limit) = 0;
   virtual Status update_notification(const NotificationRecord& n) = 0;
   virtual Result<std::vector<NotificationRecord>> list_notifications(const std::string& dag_id, int limit) = 0;
