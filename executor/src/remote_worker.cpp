@@ -45,6 +45,11 @@ struct Running {
   long long log_sent = 0;
   std::optional<std::string> checkpoint;  // the newest, not sent yet
   Duration heartbeat_interval{};
+  // Self-fencing: with no heartbeat through for `lease` (the scheduler's
+  // zombie_timeout less one heartbeat interval), the try is killed here,
+  // before its scheduler can fail it as lost and hand it to another worker.
+  std::chrono::steady_clock::time_point last_ok = std::chrono::steady_clock::now();
+  Duration lease{};
 };
 
 struct Answer {
@@ -165,6 +170,16 @@ struct RemoteWorker::Impl {
       if (a.status != 200) {
         if (a.status == 0) log->warn("heartbeat: no server reachable: {}", a.error);
         else log->warn("heartbeat refused ({}): {}", a.status, a.error);
+        auto now = std::chrono::steady_clock::now();
+        for (auto& [r, t] : parts) {
+          Duration silent = std::chrono::duration_cast<Duration>(now - r->last_ok);
+          if (r->lease.count() > 0 && silent > r->lease && !r->stale.exchange(true)) {
+            log->error("try {} of task instance {}: no heartbeat got through for {} ms; killing it before its "
+                       "scheduler hands it to another worker",
+                       r->try_number, r->ti_id, std::chrono::duration_cast<std::chrono::milliseconds>(silent).count());
+            r->cancel = true;
+          }
+        }
         continue;
       }
       std::set<std::string> stale;
@@ -177,6 +192,7 @@ struct RemoteWorker::Impl {
           r->cancel = true;
           continue;
         }
+        r->last_ok = std::chrono::steady_clock::now();
         sent(*r, t);
       }
     }
@@ -264,6 +280,10 @@ struct RemoteWorker::Impl {
     if (p.contains("timeout_us")) t.timeout = Duration(p["timeout_us"].get<long long>());
     t.kill_grace = Duration(p.value("kill_grace_us", 10000000LL));
     t.heartbeat_interval = Duration(p.value("heartbeat_interval_us", 5000000LL));
+    if (p.contains("zombie_timeout_us")) {
+      Duration zombie(p["zombie_timeout_us"].get<long long>());
+      if (zombie > t.heartbeat_interval) r->lease = zombie - t.heartbeat_interval;
+    }
     std::string rel = p.value("log_path", std::to_string(r->ti_id) + "/" + std::to_string(r->try_number) + ".log");
     fs::path log_path = fs::path(options.work_dir) / "logs" / fs::path(rel).relative_path();
     std::error_code ec;

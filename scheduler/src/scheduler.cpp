@@ -306,20 +306,17 @@ struct Scheduler::Impl {
       batch.fences = fences;
       auto s = store.apply(batch);
       if (!s && s.error().code != "stale_epoch") s = store.apply(batch);  // once more: a busy database
-      if (!s && s.error().code == "stale_epoch" && options.shared) {
-        // A partition moved away while this member was not looking (it was
+      if (!s && s.error().code == "stale_epoch") {
+        // A partition moved away while this process was not looking (it was
         // paused, or the leader moved it): nothing of this batch happened.
-        // Memory goes back to what the store has, for the partitions owned now.
         batch = {};
-        write_batch_refused(s.error());
+        fenced_out(s.error());
         return;
       }
       if (!s) {
         // Nothing may act on changes the store does not have: stop here; a
         // restart recovers from the store.
         log->critical("writing to the store failed: {}; stopping", s.error().message);
-        if (s.error().code == "stale_epoch")
-          log->critical("another scheduler owns this scheduler's partitions now: this one stops");
         spdlog::shutdown();
         std::_Exit(70);
       }
@@ -332,9 +329,16 @@ struct Scheduler::Impl {
     }
   }
 
-  // Shared mode: a write refused for a stale epoch. The member reads its
-  // partitions again and reloads them from the store, on a later turn.
-  void write_batch_refused(const Error& e) {
+  // A write refused for a stale epoch. A shared member reads its partitions
+  // again and reloads them from the store (on a later turn); the one
+  // scheduling process of standalone was replaced by another, and stops.
+  void fenced_out(const Error& e) {
+    if (!options.shared) {
+      log->critical("writing to the store failed: {}", e.message);
+      log->critical("another scheduler owns this scheduler's partitions now: this one stops");
+      spdlog::shutdown();
+      std::_Exit(70);
+    }
     log->warn("a write was refused: {}; loading the owned partitions again", e.message);
     if (resync_posted) return;
     resync_posted = true;
@@ -633,8 +637,8 @@ struct Scheduler::Impl {
     r.params = d.graph->spec().params_json;
     r.dag_version = d.graph->hash();
     auto c = store.create_run(r, task_instances_for(*d.graph), "system", fences);
-    if (!c && c.error().code == "stale_epoch" && options.shared) {
-      write_batch_refused(c.error());
+    if (!c && c.error().code == "stale_epoch") {
+      fenced_out(c.error());
       return false;
     }
     if (!c && c.error().code != "conflict") {
@@ -1111,6 +1115,7 @@ struct Scheduler::Impl {
     if (sh.timeout) p["timeout_us"] = sh.timeout->count();
     p["kill_grace_us"] = sh.kill_grace.count();
     p["heartbeat_interval_us"] = options.heartbeat_interval.count();
+    p["zombie_timeout_us"] = options.zombie_timeout.count();  // the worker kills the try itself before then
     p["log_path"] = r.rec.dag_id + "/" + r.rec.run_id + "/" + rec.task_id + "/" + std::to_string(try_number) + ".log";
     store::QueueItem q;
     q.attempt_token = *rec.attempt_token;
@@ -1336,7 +1341,9 @@ struct Scheduler::Impl {
       d.running_tasks = 0;
       d.next_due.reset();
     }
+    queued_remote.clear();
     recover();
+    requeue_lost();
     write_batch();
     recover_backfills();
     arm_finished_run_slas();
@@ -1385,6 +1392,37 @@ struct Scheduler::Impl {
       }
       write_batch();
       if (evs->size() < 1000) break;
+    }
+    dispatch();
+  }
+
+  // After a reload: a queued remote try whose queue row is gone with no
+  // report waiting (queued by a process that did not write the queue, e.g.
+  // standalone before the switch) goes back to the ready set. Never queued
+  // again under its old token: a row missing because a worker claimed and
+  // reported it must not run a second time.
+  std::vector<std::pair<long long, int>> queued_remote;
+  void requeue_lost() {
+    std::vector<std::string> tokens;
+    std::map<std::string, std::pair<long long, int>> by_token;
+    for (auto& [pk, ti] : queued_remote) {
+      auto rit = runs.find(pk);
+      if (rit == runs.end()) continue;
+      const auto& rec = rit->second.tis[static_cast<size_t>(ti)];
+      if (!rec.attempt_token) continue;
+      tokens.push_back(*rec.attempt_token);
+      by_token[*rec.attempt_token] = {pk, ti};
+    }
+    queued_remote.clear();
+    if (tokens.empty()) return;
+    // A far cutoff: only tries without a queue row (nor a report) count.
+    auto lost = store.lost_tries(tokens, kMinInstant);
+    if (!lost) return;
+    for (auto& tok : *lost) {
+      auto [pk, ti] = by_token[tok];
+      auto rit = runs.find(pk);
+      if (rit == runs.end()) continue;
+      if (auto q = rit->second.engine->requeue(ti)) apply_transitions(rit->second, *q);
     }
     dispatch();
   }
@@ -1762,9 +1800,7 @@ struct Scheduler::Impl {
           pool_used[t.pool] += t.pool_slots;
           ++dags[rec.dag_id].running_tasks;
           if (s == TaskState::running) running_tis.insert({pk, static_cast<int>(i)});
-          // Queued again under the same token (kept if it is there): a
-          // queue row lost with an earlier process comes back.
-          if (s == TaskState::queued) enqueue_remote(run, static_cast<int>(i));
+          if (s == TaskState::queued) queued_remote.push_back({pk, static_cast<int>(i)});
           continue;
         }
         if (s == TaskState::queued) {
@@ -2069,6 +2105,10 @@ struct Scheduler::Impl {
       r.backfill_id = b.id;
       r.created_by = b.created_by;
       auto c = store.create_run(r, task_instances_for(*d->second.graph), b.created_by, fences);
+      if (!c && c.error().code == "stale_epoch") {
+        fenced_out(c.error());
+        return TakeUp::retry_later;
+      }
       if (!c) {
         // conflict: the schedule, catchup or another backfill made the interval's run first.
         if (c.error().code == "conflict") return TakeUp::not_ours;
@@ -2406,6 +2446,7 @@ Result<TriggerResult> Scheduler::trigger(const std::string& dag_id, const Trigge
     r.idempotency_key = req.idempotency_key;
     r.created_by = actor;
     auto c = m.store.create_run(r, Impl::task_instances_for(*g), actor, m.fences);
+    if (!c && c.error().code == "stale_epoch") m.fenced_out(c.error());
     if (!c) return c.error();
     if (c->created) {
       m.adopt(c->run, g, c->task_instances);

@@ -222,6 +222,9 @@ short=$(sql "SELECT count(*) FROM (SELECT dag_id FROM dag_runs WHERE run_type = 
 overlap=$(sql "SELECT count(*) FROM task_tries a JOIN task_tries b ON a.ti_id = b.ti_id AND b.try_number > a.try_number
                WHERE b.started_at IS NOT NULL AND (a.ended_at IS NULL OR b.started_at < a.ended_at)")
 [ "$overlap" = 0 ] && ok "no recorded tries of one task instance overlap" || bad "$overlap pairs of recorded tries overlap"
+# The same try run twice is a duplicate too (its lines share the try number).
+twice=$(awk '$3 == "s" { n[$1, $2]++ } END { d = 0; for (k in n) if (n[k] > 1) d++; print d }' "$ledger")
+[ "$twice" = 0 ] && ok "no try was run twice" || bad "$twice tries were run twice"
 real=$(awk '
   { key = $1; t = $2; if ($3 == "s") s[key, t] = $4; else e[key, t] = $4; tries[key] = tries[key] " " t }
   END {
