@@ -229,7 +229,7 @@ struct Api::Impl {
   std::string openapi;
 
   Impl(store::Store& s, scheduler::Control& c, const Clock& clock, bool metrics_public)
-      : deps{s, c, clock, metrics_public} {
+      : deps{s, c, clock, metrics_public, std::make_shared<std::atomic<bool>>(false)} {
     std::vector<Route> table;
     table.push_back(Route{.method = "GET",
                           .path = "/openapi.json",
@@ -524,6 +524,8 @@ Api::Api(store::Store& store, scheduler::Control& control, const Clock& clock, b
     : impl_(std::make_unique<Impl>(store, control, clock, metrics_public)) {}
 
 Api::~Api() = default;
+
+void Api::begin_stop() const { impl_->deps.stopping->store(true); }
 
 HttpResponse Api::handle(const HttpRequest& request) const {
   try {

@@ -26,6 +26,8 @@ class Api {
   Api& operator=(const Api&) = delete;
 
   HttpResponse handle(const HttpRequest& request) const;
+  // The server is stopping: long-polling requests (worker claims) answer now.
+  void begin_stop() const;
 
  private:
   struct Impl;

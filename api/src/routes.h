@@ -10,7 +10,9 @@
 // through Deps.
 #pragma once
 
+#include <atomic>
 #include <functional>
+#include <memory>
 #include <map>
 #include <optional>
 #include <string>
@@ -99,6 +101,8 @@ struct Deps {
   scheduler::Control& control;
   const Clock& clock;
   bool metrics_public = false;  // GET /metrics without a token
+  // Set when the server begins to stop: long polls answer at once.
+  std::shared_ptr<std::atomic<bool>> stopping = std::make_shared<std::atomic<bool>>(false);
 };
 
 // The routes, by area (dag_routes.cpp, resource_routes.cpp).

@@ -171,6 +171,7 @@ struct ApiServer::Impl {
   void stop() {
     std::lock_guard lock(mu);
     if (!started) return;
+    api.begin_stop();
     http.stop();
     if (thread.joinable()) thread.join();
     started = false;

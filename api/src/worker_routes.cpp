@@ -139,7 +139,7 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
   auto& claim = add(
       routes, "POST", "/workers/claim", Access::worker,
       "Claims up to `slots` queued tries of the worker's queues, waiting up to wait_ms for one (long poll)", "",
-      [&s, waker](Call& c) {
+      [&s, waker, stopping = deps.stopping](Call& c) {
         std::string worker = *c.body_as<std::string>("worker");
         std::vector<std::string> queues = {"default"};
         if (auto q = c.body_as<std::string>("queues")) queues = json::parse(*q).get<std::vector<std::string>>();
@@ -150,7 +150,7 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
         while (true) {
           auto got = s.claim_tasks(worker, queues, slots);
           if (!got) return error_response(got.error());
-          if (!got->empty() || std::chrono::steady_clock::now() >= deadline) {
+          if (!got->empty() || std::chrono::steady_clock::now() >= deadline || stopping->load()) {
             json items = json::array();
             for (auto& q : *got) {
               json payload = json::parse(q.payload, nullptr, false);
@@ -164,7 +164,7 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
             return json_response(200, dump(json{{"items", items}}));
           }
           // At most a second between looks, also if a wake-up was missed.
-          seen = waker->wait(seen, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(1)));
+          seen = waker->wait(seen, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(200)));
         }
       });
   claim.takes_body = true;

@@ -29,7 +29,7 @@ struct RemoteWorkerOptions {
   std::string name;                  // default: host:pid
   std::string work_dir = "./worker";  // logs/ and scratch/ of its tries
   Duration heartbeat_interval = std::chrono::seconds(5);  // unless a try asks for less
-  Duration claim_wait = std::chrono::seconds(10);         // long poll
+  Duration claim_wait = std::chrono::seconds(2);          // long poll (a stop waits for it at most this long)
   Duration shutdown_grace = std::chrono::seconds(30);
 };
 
