@@ -101,6 +101,7 @@ struct ApiServer::Impl {
     int threads = std::max(1, options.threads);
     http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
     http.set_payload_max_length(kMaxWorkerBodyBytes);  // per route in serve_with_body
+    http.set_tcp_nodelay(true);  // answers on kept-alive connections go out at once
     http.set_error_handler(httplib::Server::HandlerWithResponse(
         [](const httplib::Request& req, httplib::Response& res) -> httplib::Server::HandlerResponse {
           // Our own errors already carry their JSON body.

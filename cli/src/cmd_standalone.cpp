@@ -193,6 +193,8 @@ void run_process(const StandaloneOptions& o, Mode mode) {
   api::ApiOptions ao;
   ao.host = host;
   ao.port = port;
+  // Worker long polls hold a thread each while they wait: a server has more.
+  if (mode == Mode::server) ao.threads = 32;
   ao.web_dir = o.web.empty() ? default_web_dir() : o.web;
   const std::string& public_metrics = config().value("metrics_public");
   if (public_metrics != "true" && public_metrics != "false")

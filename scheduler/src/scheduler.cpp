@@ -1403,56 +1403,55 @@ struct Scheduler::Impl {
   // reported it must not run a second time.
   std::vector<std::pair<long long, int>> queued_remote;
   void requeue_lost() {
-    std::vector<std::string> tokens;
-    std::map<std::string, std::pair<long long, int>> by_token;
-    for (auto& [pk, ti] : queued_remote) {
-      auto rit = runs.find(pk);
-      if (rit == runs.end()) continue;
-      const auto& rec = rit->second.tis[static_cast<size_t>(ti)];
-      if (!rec.attempt_token) continue;
-      tokens.push_back(*rec.attempt_token);
-      by_token[*rec.attempt_token] = {pk, ti};
-    }
+    auto lost = lost_among(queued_remote, kMinInstant);  // a far cutoff: only tries without a row count
     queued_remote.clear();
-    if (tokens.empty()) return;
-    // A far cutoff: only tries without a queue row (nor a report) count.
-    auto lost = store.lost_tries(tokens, kMinInstant);
-    if (!lost) return;
-    for (auto& tok : *lost) {
-      auto [pk, ti] = by_token[tok];
-      auto rit = runs.find(pk);
-      if (rit == runs.end()) continue;
-      if (auto q = rit->second.engine->requeue(ti)) apply_transitions(rit->second, *q);
-    }
+    for (auto& [pk, ti] : lost)
+      if (auto q = runs.at(pk).engine->requeue(ti)) apply_transitions(runs.at(pk), *q);
     dispatch();
   }
 
   // Shared mode: remote tries whose claims stopped heartbeating for
-  // zombie_timeout (or vanished) fail as worker_lost.
+  // zombie_timeout (or vanished) fail as worker_lost. A try that just began
+  // has had no chance to heartbeat.
   void check_remote_zombies() {
-    std::vector<std::string> tokens;
-    std::map<std::string, std::pair<long long, int>> by_token;
+    std::vector<std::pair<long long, int>> old;
     for (auto& [pk, ti] : running_tis) {
       auto rit = runs.find(pk);
       if (rit == runs.end()) continue;
       const auto& rec = rit->second.tis[static_cast<size_t>(ti)];
-      if (!rec.attempt_token) continue;
-      // A try that just began has had no chance to heartbeat.
-      if (rec.started_at && clock.now() - *rec.started_at < options.zombie_timeout) continue;
-      tokens.push_back(*rec.attempt_token);
-      by_token[*rec.attempt_token] = {pk, ti};
+      if (!rec.started_at || clock.now() - *rec.started_at >= options.zombie_timeout) old.push_back({pk, ti});
     }
-    if (tokens.empty()) return;
-    auto lost = store.lost_tries(tokens, clock.now() - options.zombie_timeout);
-    if (!lost) return;
-    for (auto& tok : *lost) {
-      auto [pk, ti] = by_token[tok];
+    for (auto& [pk, ti] : lost_among(old, clock.now() - options.zombie_timeout)) {
       auto rit = runs.find(pk);
-      if (rit == runs.end()) continue;
-      if (rit->second.tis[static_cast<size_t>(ti)].attempt_token != tok) continue;
+      if (rit == runs.end()) continue;  // an earlier loss in this pass ended its run
       fail_lost(rit->second, ti, "no heartbeat from its worker for " + format_duration(options.zombie_timeout));
       settle(rit->second);
     }
+  }
+
+  // Which of these remote tries (run pk, index) the store says are lost
+  // (store::lost_tries with `cutoff`), while they still hold the same token.
+  std::vector<std::pair<long long, int>> lost_among(const std::vector<std::pair<long long, int>>& tis, TimePoint cutoff) {
+    std::vector<std::string> tokens;
+    std::map<std::string, std::pair<long long, int>> by_token;
+    for (auto& [pk, ti] : tis) {
+      auto rit = runs.find(pk);
+      if (rit == runs.end()) continue;
+      const auto& rec = rit->second.tis[static_cast<size_t>(ti)];
+      if (!rec.attempt_token) continue;
+      tokens.push_back(*rec.attempt_token);
+      by_token[*rec.attempt_token] = {pk, ti};
+    }
+    std::vector<std::pair<long long, int>> out;
+    if (tokens.empty()) return out;
+    auto lost = store.lost_tries(tokens, cutoff);
+    if (!lost) return out;
+    for (auto& tok : *lost) {
+      auto [pk, ti] = by_token[tok];
+      auto rit = runs.find(pk);
+      if (rit != runs.end() && rit->second.tis[static_cast<size_t>(ti)].attempt_token == tok) out.push_back({pk, ti});
+    }
+    return out;
   }
 
   // Shared mode: a thread of its own that sleeps on the store's
