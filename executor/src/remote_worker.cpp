@@ -28,7 +28,8 @@ using nlohmann::json;
 
 namespace {
 
-constexpr size_t kLogChunk = 2u << 20;  // bytes of log per request (base64 grows it by a third)
+constexpr size_t kLogChunk = 512u << 10;        // bytes of one try's log per request (base64 grows it by a third)
+constexpr size_t kHeartbeatLogBudget = 4u << 20;  // bytes of log of all tries in one heartbeat (the body limit is 8 MiB)
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
@@ -108,11 +109,11 @@ struct RemoteWorker::Impl {
   }
 
   // The log bytes of a try from `offset`, at most kLogChunk.
-  static std::string read_log(const std::string& path, long long offset) {
+  static std::string read_log(const std::string& path, long long offset, size_t max) {
     std::ifstream in(path, std::ios::binary);
     if (!in) return "";
     in.seekg(offset);
-    std::string out(kLogChunk, '\0');
+    std::string out(std::min(kLogChunk, max), '\0');
     in.read(out.data(), static_cast<std::streamsize>(out.size()));
     out.resize(static_cast<size_t>(in.gcount()));
     return out;
@@ -120,11 +121,12 @@ struct RemoteWorker::Impl {
 
   // What a heartbeat or report says of a try's progress (log chunk and
   // checkpoint); `take` marks it as sent.
-  static json progress(Running& r, bool final) {
+  static json progress(Running& r, bool final, size_t& budget) {
     std::lock_guard lock(r.mu);
     if (r.done && !final) return nullptr;
     json t = {{"attempt_token", r.token}, {"ti_id", r.ti_id}, {"try_number", r.try_number}};
-    std::string chunk = read_log(r.log_path, r.log_sent);
+    std::string chunk = budget > 0 ? read_log(r.log_path, r.log_sent, budget) : "";
+    budget -= std::min(budget, chunk.size());
     if (!chunk.empty()) {
       t["log_offset"] = r.log_sent;
       t["log"] = base64url_encode(chunk);
@@ -156,8 +158,9 @@ struct RemoteWorker::Impl {
       if (list.empty()) continue;
       json tries = json::array();
       std::vector<std::pair<std::shared_ptr<Running>, json>> parts;
+      size_t budget = kHeartbeatLogBudget;
       for (auto& r : list) {
-        json t = progress(*r, false);
+        json t = progress(*r, false, budget);
         if (t.is_null()) continue;
         tries.push_back(t);
         parts.push_back({r, t});
@@ -214,7 +217,8 @@ struct RemoteWorker::Impl {
         log->error("try {} of task instance {}: no server took its report", r.try_number, r.ti_id);
         return;
       }
-      json t = progress(r, true);
+      size_t budget = kLogChunk;
+      json t = progress(r, true, budget);
       bool last = !t.contains("log_bytes") || t["log_bytes"].get<long long>() < static_cast<long long>(kLogChunk);
       if (!last) {
         json beat = t;
@@ -244,8 +248,9 @@ struct RemoteWorker::Impl {
           log->warn("report on try {} of task instance {} refused: {}", r.try_number, r.ti_id, a.error);
           return;
         }
-        if (a.status >= 400 && a.status != 503) {
-          log->error("report on try {} of task instance {} failed ({}): {}", r.try_number, r.ti_id, a.status, a.error);
+        // Bad input is for good; a server or database error may pass: again.
+        if (a.status >= 400 && a.status < 500) {
+          log->error("report on try {} of task instance {} refused ({}): {}", r.try_number, r.ti_id, a.status, a.error);
           return;
         }
       }
@@ -297,8 +302,10 @@ struct RemoteWorker::Impl {
     r->log_path = t.log_path;
     r->heartbeat_interval = t.heartbeat_interval;
     {
+      // Counted as running before it stops counting as starting: busy() never undercounts.
       std::lock_guard lock(mu);
       running[r->token] = r;
+      --starting;
     }
     log->info("try {} of {} {} {} (task instance {}) starts", r->try_number, t.dag_id, t.run_id, t.task_id, r->ti_id);
     json report;
@@ -337,6 +344,7 @@ struct RemoteWorker::Impl {
           break;
         default: outcome = "failed";
       }
+      if (reason.size() > 3900) reason = reason.substr(0, 3900) + "...";  // the API takes 4,000 bytes
       report = {{"outcome", outcome}, {"reason", reason}, {"log_bytes", static_cast<long long>(res.log_bytes)}};
       if (res.exit_code >= 0) report["exit_code"] = res.exit_code;
       if (res.outcome == ShellResult::Outcome::success && res.output_json) {
@@ -412,11 +420,7 @@ Status RemoteWorker::run(const std::atomic<bool>& stop) {
       }
       auto ended = std::make_shared<std::atomic<bool>>(false);
       m.slots.emplace_back(std::thread([&m, item, ended] {
-                             {
-                               std::lock_guard lock(m.mu);
-                               --m.starting;
-                             }
-                             m.run_try(item);
+                             m.run_try(item);  // takes it off `starting` once it counts as running
                              *ended = true;
                            }),
                            ended);

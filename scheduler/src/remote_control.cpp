@@ -32,9 +32,13 @@ Result<store::CommandRecord> RemoteControl::call(const std::string& kind, const 
     auto got = store_.get_command(*id);
     if (!got) return got.error();
     if (got->processed_at) return *got;
-    if (std::chrono::steady_clock::now() >= deadline)
+    if (std::chrono::steady_clock::now() >= deadline) {
+      // Given up for good, so that it does not happen later behind the caller's back.
+      auto expired = store_.expire_command(*id);
+      if (expired && !*expired) continue;  // answered just now: read it
       return Error{"unavailable", "no scheduler member carried out the " + kind + " of DAG " + dag_id + " within " +
                                       format_duration(timeout_) + " (is a baton scheduler or server running?)"};
+    }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(50));
   }

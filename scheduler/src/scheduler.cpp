@@ -1244,14 +1244,30 @@ struct Scheduler::Impl {
       leader_lock.reset();
     }
     if (!leader_lock) {
-      if (auto l = store::try_leader_lock(store.url())) {
+      if (auto l = store::try_leader_lock(store.url(), options.member_id)) {
         leader_lock = std::move(*l);
         log->info("member {} leads", options.member_id);
         (void)store.set_leader(options.member_id);
+      } else {
+        break_stale_leader();
       }
     }
     if (leader_lock) assign_partitions();
     refresh_ownership(false);
+  }
+
+  // A leader that is paused or cut off keeps its session, and with it the
+  // leader lock: once its lease is over, its session is ended, so that a
+  // live member leads from the next tick (the paused one, when it wakes,
+  // finds its lock gone and its writes fenced).
+  void break_stale_leader() {
+    auto leader = store.get_leader();
+    auto members = store.list_members();
+    if (!leader || !*leader || !members) return;
+    for (auto& m : *members)
+      if (m.member_id == **leader && m.lease_expires_at > clock.now()) return;  // alive
+    log->warn("leader {} missed its lease: ending its leader lock's session", **leader);
+    (void)store.break_leader_lock(**leader);
   }
 
   void assign_partitions() {

@@ -13,7 +13,7 @@
 namespace baton::store {
 
 Result<std::unique_ptr<SchedulingLock>> acquire_postgres_scheduling_lock(const DatabaseUrl& url, bool shared);
-Result<std::unique_ptr<SchedulingLock>> try_postgres_leader_lock(const DatabaseUrl& url);
+Result<std::unique_ptr<SchedulingLock>> try_postgres_leader_lock(const DatabaseUrl& url, const std::string& member_id);
 Result<std::unique_ptr<Listener>> open_postgres_listener(const DatabaseUrl& url, const std::vector<std::string>& channels);
 Result<std::unique_ptr<SchedulingLock>> hold_postgres_member_lock(const DatabaseUrl& url, const std::string& member_id);
 
@@ -49,8 +49,8 @@ Result<std::unique_ptr<SchedulingLock>> acquire_scheduling_lock(const DatabaseUr
   return std::unique_ptr<SchedulingLock>(std::make_unique<FileLock>(fd));
 }
 
-Result<std::unique_ptr<SchedulingLock>> try_leader_lock(const DatabaseUrl& url) {
-  if (url.engine == DatabaseUrl::Engine::postgres) return try_postgres_leader_lock(url);
+Result<std::unique_ptr<SchedulingLock>> try_leader_lock(const DatabaseUrl& url, const std::string& member_id) {
+  if (url.engine == DatabaseUrl::Engine::postgres) return try_postgres_leader_lock(url, member_id);
   return Error{"unsupported", "SQLite has one scheduling process, which leads itself"};
 }
 

@@ -5,7 +5,7 @@
 # `every` schedules with catchup, plus manual triggers through the API. For
 # CHAOS_SECONDS (default 70) random servers (the leader among them) and
 # workers are killed with SIGKILL and brought back; one server is paused with
-# SIGSTOP past its lease and then continued, and so is one worker. Then,
+# SIGSTOP past its lease and then continued (the leader), and so is one worker. Then,
 # checked from the database and from a ledger the tasks themselves write:
 #   - no interval has two runs;
 #   - no task instance had two tries running at the same time (neither in
@@ -175,10 +175,14 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
       ;;
     0)
       if [ "$stopped_server" = 0 ]; then
-        # Past its 5 s lease: its partitions move; when it wakes, its writes
-        # under the old epochs must be refused.
-        stopped_server=$(((RANDOM % 3) + 1))
-        log "SIGSTOP server $stopped_server for 9s, and worker 1 for 8s"
+        # The leader, past its 5 s lease: its session (and leader lock) lives
+        # on, so the others end that session, one of them leads, and its
+        # partitions move; when it wakes, its writes under the old epochs
+        # are refused.
+        stopped_server=$(leader_index)
+        stopped_leader=${stopped_server:+yes}
+        [ -n "$stopped_server" ] || stopped_server=$(((RANDOM % 3) + 1))
+        log "SIGSTOP server $stopped_server (the leader) for 9s, and worker 1 for 8s"
         kill -STOP "${server_pid[$stopped_server]}" "${worker_pid[1]}"
         sleep 8
         kill -CONT "${worker_pid[1]}"
@@ -264,6 +268,11 @@ if [ "$stopped_server" != 0 ]; then
     log "server $stopped_server, paused past its lease, had writes refused (stale epoch) and reloaded"
   else
     log "server $stopped_server, paused past its lease, saw its partitions move before writing"
+  fi
+  if [ "${stopped_leader:-}" = yes ]; then
+    grep -q "missed its lease: ending its leader lock's session" "$work"/server*.log &&
+      ok "the paused leader's session was ended past its lease, and another member led" ||
+      bad "the paused leader kept the leader lock"
   fi
   moved=$(sql "SELECT count(*) FROM audit_log WHERE action = 'partitions.assigned' AND at > $(( (start) * 1000000 ))")
   [ "$moved" -gt 0 ] && ok "partitions moved $moved times under the chaos" || bad "no partition ever moved"

@@ -648,9 +648,30 @@ TEST_CASE("the queue of remote workers: claims skip what another holds, stale he
       if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     CHECK(gone);
-    auto lead = try_leader_lock(s.url());
+    auto lead = try_leader_lock(s.url(), "m1");
     REQUIRE(lead.ok());
-    CHECK(try_leader_lock(s.url()).error().code == "conflict");
+    CHECK(try_leader_lock(s.url(), "m2").error().code == "conflict");
+    // Breaking a named leader's lock leaves another member's alone...
+    REQUIRE(s.break_leader_lock("m9").ok());
+    CHECK((*lead)->check().ok());
+    // ... and ends the session of the one named (a leader paused past its lease).
+    REQUIRE(s.break_leader_lock("m1").ok());
+    bool taken = false;
+    for (int i = 0; i < 200 && !taken; ++i) {
+      auto next = try_leader_lock(s.url(), "m2");
+      taken = next.ok();
+      if (!taken) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    CHECK(taken);
+    CHECK_FALSE((*lead)->check().ok());
+    // A command nobody carried out is given up, never to run; an answered one is not.
+    CommandRecord late = c;
+    auto late_id = s.enqueue_command(late);
+    REQUIRE(late_id.ok());
+    CHECK(*s.expire_command(*late_id));
+    CHECK(s.get_command(*late_id)->status == std::optional<std::string>("unavailable"));
+    CHECK(s.pending_commands({3}, 10)->empty());
+    CHECK_FALSE(*s.expire_command(*id));
     // Members share the scheduling lock; a standalone process cannot take it then.
     auto member = acquire_scheduling_lock(s.url(), true);
     REQUIRE(member.ok());

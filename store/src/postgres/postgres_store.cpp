@@ -1191,8 +1191,10 @@ class PostgresStore final : public Store {
 
   Status append_log(long long ti_id, int try_number, long long offset, const std::string& data) override {
     return status_of(write([&](pqxx::work& t) -> Result<bool> {
+      // A chunk sent again from the same offset may hold more: the longer one stays.
       t.exec_params("INSERT INTO try_logs (ti_id, try_number, offset_bytes, data) VALUES ($1, $2, $3, $4) "
-                    "ON CONFLICT DO NOTHING",
+                    "ON CONFLICT (ti_id, try_number, offset_bytes) DO UPDATE SET data = excluded.data "
+                    "WHERE length(excluded.data) > length(try_logs.data)",
                     ti_id, try_number, offset, pqxx::binarystring(data));
       return true;
     }));
@@ -1265,13 +1267,43 @@ class PostgresStore final : public Store {
       for (int p : partitions) ps.add(p);
       static const std::string sql = sql_with("SELECT ", kCommandColumns,
                                               " FROM commands WHERE processed_at IS NULL AND partition_no = "
-                                              "ANY($1::int[]) ORDER BY id LIMIT $2");
-      auto r = exec(t, sql, params(ps.text(), limit));
+                                              "ANY($1::int[]) AND created_at > $3 ORDER BY id LIMIT $2");
+      // Older than its caller's wait: given up (expire_command), or soon will be.
+      auto r = exec(t, sql, params(ps.text(), limit, now() - 30000000LL));
       if (!r) return r.error();
       std::vector<CommandRecord> out;
       for (auto row : *r) out.push_back(command_row(row));
       return out;
     });
+  }
+
+  Result<bool> expire_command(long long id) override {
+    return write([&](pqxx::work& t) -> Result<bool> {
+      auto r = exec(t,
+                    "UPDATE commands SET processed_at = $1, status = 'unavailable', result = "
+                    "'{\"message\": \"expired: no scheduler member carried it out in time\"}' "
+                    "WHERE id = $2 AND processed_at IS NULL",
+                    params(now(), id));
+      if (!r) return r.error();
+      return r->affected_rows() > 0;
+    });
+  }
+
+  Status break_leader_lock(const std::string& member_id) override {
+    return status_of(write([&](pqxx::work& t) -> Result<bool> {
+      // The advisory lock of a bigint key k shows in pg_locks as classid =
+      // the high 32 bits of k, objid = the low 32 bits, objsubid = 1.
+      auto r = exec(t,
+                    "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid, "
+                    "(SELECT hashtext('baton.leader:' || current_setting('search_path'))::bigint AS k) x "
+                    "WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted AND l.database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+                    "AND l.classid::bigint = ((x.k >> 32) & 4294967295) AND l.objid::bigint = (x.k & 4294967295) "
+                    "AND a.application_name = left('baton leader ' || $1, 63)",
+                    params(member_id));
+      if (!r) return r.error();
+      return true;
+    }));
   }
 
   Result<CommandRecord> get_command(long long id) override {
@@ -1768,11 +1800,12 @@ Result<std::unique_ptr<SchedulingLock>> acquire_postgres_scheduling_lock(const D
   }
 }
 
-Result<std::unique_ptr<SchedulingLock>> try_postgres_leader_lock(const DatabaseUrl& url) {
+Result<std::unique_ptr<SchedulingLock>> try_postgres_leader_lock(const DatabaseUrl& url, const std::string& member_id) {
   try {
     auto c = std::make_unique<pqxx::connection>(url.conninfo);
     pqxx::nontransaction n(*c);
-    n.exec("SET application_name = 'baton leader lock'");
+    // Named for break_leader_lock (and pg_stat_activity).
+    n.exec_params("SELECT set_config('application_name', left('baton leader ' || $1, 63), false)", member_id);
     auto r = n.exec("SELECT pg_try_advisory_lock(hashtext('baton.leader:' || current_setting('search_path')))");
     if (!r[0][0].as<bool>()) return Error{"conflict", "another member leads"};
     return std::unique_ptr<SchedulingLock>(std::make_unique<AdvisoryLock>(std::move(c)));

@@ -998,6 +998,8 @@ class SqliteStore final : public Store {
     return remote_unsupported();
   }
   Result<CommandRecord> get_command(long long) override { return remote_unsupported(); }
+  Result<bool> expire_command(long long) override { return remote_unsupported(); }
+  Status break_leader_lock(const std::string&) override { return remote_unsupported(); }
 
   Status save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) override {
     auto r = write([&]() -> Result<bool> {

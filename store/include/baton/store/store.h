@@ -504,6 +504,11 @@ class Store {
   // leader lock, read by everyone.
   virtual Status set_leader(const std::string& member_id) = 0;
   virtual Result<std::optional<std::string>> get_leader() = 0;
+  // Ends the session in which `member_id` holds the leader lock
+  // (PostgreSQL): for a leader whose lease ran out while its session lives
+  // on (paused, cut off), so that a live member can take the lock. A lock
+  // another member holds by now is left alone. SQLite: unsupported.
+  virtual Status break_leader_lock(const std::string& member_id) = 0;
 
   // Remote workers (PostgreSQL; SQLite answers unsupported). claim_tasks
   // takes up to `limit` unclaimed tries of the queues, highest priority
@@ -533,6 +538,9 @@ class Store {
   virtual Result<long long> enqueue_command(const CommandRecord& c) = 0;
   virtual Result<std::vector<CommandRecord>> pending_commands(const std::vector<int>& partitions, int limit) = 0;
   virtual Result<CommandRecord> get_command(long long id) = 0;
+  // Gives up a command nobody carried out (answered `expired`, so it never
+  // runs); false when it was answered meanwhile (read the answer).
+  virtual Result<bool> expire_command(long long id) = 0;
 
   // Checkpoints, fenced by the try's attempt token: a stale writer is refused.
   virtual Status save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) = 0;
@@ -568,8 +576,9 @@ class SchedulingLock {
 Result<std::unique_ptr<SchedulingLock>> acquire_scheduling_lock(const DatabaseUrl& url, bool shared = false);
 
 // The leader's lock (SPEC §9): a session advisory lock on a connection of its
-// own, held by one member at a time. conflict: another member leads.
-Result<std::unique_ptr<SchedulingLock>> try_leader_lock(const DatabaseUrl& url);
+// own (its application_name names the member), held by one member at a
+// time. conflict: another member leads.
+Result<std::unique_ptr<SchedulingLock>> try_leader_lock(const DatabaseUrl& url, const std::string& member_id = "");
 
 // A member's life lock (PostgreSQL; SQLite: unsupported): a session advisory
 // lock keyed by the member id, on a connection of its own, held for as long
