@@ -775,39 +775,36 @@ struct Scheduler::Impl {
         // A remote try ended here (canceled, marked): out of the queue, so
         // that its worker's heartbeat hears it is stale and kills it.
         batch.dequeue.push_back(*rec.attempt_token);
-        if (t.from == TaskState::queued) {
-          store::TryRecord tr;
-          tr.ti_id = rec.id;
-          tr.try_number = rec.try_number + 1;  // the try that never began
-          tr.state = TaskState::failed;
-          tr.attempt_token = rec.attempt_token;
-          tr.ended_at = now;
-          tr.reason = t.to == TaskState::canceled ? "canceled" : std::string("marked ") + to_string(t.to);
-          tr.log_path = r.rec.dag_id + "/" + r.rec.run_id + "/" + rec.task_id + "/" + std::to_string(tr.try_number) + ".log";
-          batch.tries.push_back(tr);
-          rec.attempt_token.reset();
-          batch.task_instances.back().attempt_token.reset();
-        }
+        if (t.from == TaskState::queued) end_try(r, rec, rec.try_number + 1, t.to, now);  // the try that never began
       }
       if (t.from == TaskState::running && !in_report) {
         // Canceled or marked while running: the process is killed and its
         // try ends now (the worker's late report is then refused).
         kill_try(rec.id);
-        store::TryRecord tr;
-        tr.ti_id = rec.id;
-        tr.try_number = rec.try_number;
-        tr.state = t.to == TaskState::success ? TaskState::success : TaskState::failed;
-        tr.worker = rec.worker;
-        tr.attempt_token = rec.attempt_token;
-        tr.started_at = rec.started_at;
-        tr.ended_at = now;
-        tr.reason = t.to == TaskState::canceled ? "canceled" : std::string("marked ") + to_string(t.to);
-        tr.log_path = r.rec.dag_id + "/" + r.rec.run_id + "/" + rec.task_id + "/" + std::to_string(rec.try_number) + ".log";
-        batch.tries.push_back(tr);
-        rec.attempt_token.reset();
-        batch.task_instances.back().attempt_token.reset();
+        end_try(r, rec, rec.try_number, t.to, now);
       }
     }
+  }
+
+  // The record of a try the scheduler ended itself (canceled, marked): its
+  // token is dropped, so that whatever the worker says of it is stale.
+  void end_try(const ActiveRun& r, store::TaskInstanceRecord& rec, int try_number, TaskState to, TimePoint now) {
+    store::TryRecord tr;
+    tr.ti_id = rec.id;
+    tr.try_number = try_number;
+    bool began = try_number == rec.try_number;
+    tr.state = to == TaskState::success && began ? TaskState::success : TaskState::failed;
+    if (began) {
+      tr.worker = rec.worker;
+      tr.started_at = rec.started_at;
+    }
+    tr.attempt_token = rec.attempt_token;
+    tr.ended_at = now;
+    tr.reason = to == TaskState::canceled ? "canceled" : std::string("marked ") + to_string(to);
+    tr.log_path = r.rec.dag_id + "/" + r.rec.run_id + "/" + rec.task_id + "/" + std::to_string(try_number) + ".log";
+    batch.tries.push_back(tr);
+    rec.attempt_token.reset();
+    batch.task_instances.back().attempt_token.reset();
   }
 
   static const dsl::TaskSpec& spec_of(const ActiveRun& r, int ti) {

