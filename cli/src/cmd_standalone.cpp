@@ -185,9 +185,18 @@ void run_process(const StandaloneOptions& o, Mode mode) {
     wait_for_signal(lock->get(), nullptr, sched.get());
     return;
   }
+  // A server's API has a connection of its own: its reads, intents and the
+  // workers' claims do not wait for the scheduler member's writes.
+  std::unique_ptr<store::Store> api_store;
+  if (shared) {
+    auto a = store::open_store(*url, clock, store::OpenOptions{.migrate = false});
+    if (!a) fail(kUnreachable, a.error().message);
+    api_store = std::move(*a);
+  }
+  store::Store& as = api_store ? *api_store : s;
   // A server's intents go to whichever member owns the DAG (SPEC §9).
   std::unique_ptr<scheduler::Control> remote;
-  if (shared) remote = std::make_unique<scheduler::RemoteControl>(s, clock, sched.get(), o.logs);
+  if (shared) remote = std::make_unique<scheduler::RemoteControl>(as, clock, sched.get(), o.logs);
   scheduler::Control& control = shared ? *remote : static_cast<scheduler::Control&>(*sched);
 
   api::ApiOptions ao;
@@ -201,7 +210,7 @@ void run_process(const StandaloneOptions& o, Mode mode) {
     fail(kBadInput, "metrics_public (" + config().get("metrics_public").source + "): \"" + public_metrics +
                         "\" must be true or false");
   ao.metrics_public = public_metrics == "true";
-  api::ApiServer server(s, control, clock, ao);
+  api::ApiServer server(as, control, clock, ao);
   if (auto r = server.start(); !r) fail(kFailed, r.error().message);
   if (mode == Mode::standalone)
     std::cout << "baton standalone: DAGs " << o.dags << ", database " << url->masked() << ", " << workers

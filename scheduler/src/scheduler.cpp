@@ -213,6 +213,7 @@ struct Scheduler::Impl {
   std::set<int> owned;
   std::unique_ptr<store::SchedulingLock> leader_lock;
   std::unique_ptr<store::SchedulingLock> member_lock;  // dies with the process: seen dead at once
+  std::optional<TimePoint> commands_pruned;
   bool resync_posted = false;
   // The listener thread: wakes the loop for worker events and carries out
   // commands for the owned partitions (their copy, for that thread).
@@ -1249,7 +1250,14 @@ struct Scheduler::Impl {
         break_stale_leader();
       }
     }
-    if (leader_lock) assign_partitions();
+    if (leader_lock) {
+      assign_partitions();
+      // Answered intents are kept an hour (for whoever looks into them), then dropped.
+      if (!commands_pruned || clock.now() - *commands_pruned > std::chrono::minutes(1)) {
+        (void)store.prune_commands(clock.now() - std::chrono::hours(1));
+        commands_pruned = clock.now();
+      }
+    }
     refresh_ownership(false);
   }
 

@@ -671,6 +671,10 @@ TEST_CASE("the queue of remote workers: claims skip what another holds, stale he
     CHECK(s.get_command(*late_id)->status == std::optional<std::string>("unavailable"));
     CHECK(s.pending_commands({3}, 10)->empty());
     CHECK_FALSE(*s.expire_command(*id));
+    // Answered commands are pruned once old enough.
+    clock.advance(std::chrono::hours(2));
+    CHECK(*s.prune_commands(clock.now() - std::chrono::hours(1)) == 2);
+    CHECK(s.get_command(*id).error().code == "not_found");
     // Members share the scheduling lock; a standalone process cannot take it then.
     auto member = acquire_scheduling_lock(s.url(), true);
     REQUIRE(member.ok());

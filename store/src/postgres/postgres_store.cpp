@@ -1289,6 +1289,14 @@ class PostgresStore final : public Store {
     });
   }
 
+  Result<long long> prune_commands(TimePoint before) override {
+    return write([&](pqxx::work& t) -> Result<long long> {
+      auto r = exec(t, "DELETE FROM commands WHERE processed_at < $1", params(before));
+      if (!r) return r.error();
+      return static_cast<long long>(r->affected_rows());
+    });
+  }
+
   Status break_leader_lock(const std::string& member_id) override {
     return status_of(write([&](pqxx::work& t) -> Result<bool> {
       // The advisory lock of a bigint key k shows in pg_locks as classid =

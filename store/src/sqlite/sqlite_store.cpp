@@ -999,6 +999,7 @@ class SqliteStore final : public Store {
   }
   Result<CommandRecord> get_command(long long) override { return remote_unsupported(); }
   Result<bool> expire_command(long long) override { return remote_unsupported(); }
+  Result<long long> prune_commands(TimePoint) override { return 0LL; }  // SQLite has none
   Status break_leader_lock(const std::string&) override { return remote_unsupported(); }
 
   Status save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) override {

@@ -541,6 +541,9 @@ class Store {
   // Gives up a command nobody carried out (answered `expired`, so it never
   // runs); false when it was answered meanwhile (read the answer).
   virtual Result<bool> expire_command(long long id) = 0;
+  // Deletes commands answered before `before` (their callers have long read
+  // the answers); how many.
+  virtual Result<long long> prune_commands(TimePoint before) = 0;
 
   // Checkpoints, fenced by the try's attempt token: a stale writer is refused.
   virtual Status save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) = 0;
