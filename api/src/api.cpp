@@ -298,6 +298,7 @@ struct Api::Impl {
       if (!token) return error_response(token.error());
       if (auto denied = authorize(*token, route, req); !denied.ok()) return error_response(denied.error());
       call.actor = token->name;
+      call.role = store::to_string(token->role);
     }
     if (auto q = check_query(route, req, call); !q.ok()) return error_response(q.error());
     if (route.takes_body) {

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "baton/core/cron.h"
@@ -30,6 +32,10 @@ namespace fs = std::filesystem;
 // One answer of the logs endpoint holds at most this much (a try's log is
 // capped at 10 MiB, SPEC §5); a client reads on from the next offset.
 constexpr long long kMaxLogChunk = 16LL << 20;
+// Runs in one page of the grid (each is a column of every task).
+constexpr int kMaxGridRuns = 100;
+// The part of a checkpoint (at most 1 MiB) a task instance shows.
+constexpr size_t kMaxCheckpointShown = 64 << 10;
 
 
 template <class T>
@@ -162,6 +168,10 @@ json next_run_json(const json& compiled, const store::DagRecord& d, TimePoint no
           {"run_after", format_utc(iv->end)}};
 }
 
+// How many of its newest runs a DAG lists with itself (the DAG list's
+// "last runs").
+constexpr int kRecentRuns = 5;
+
 // A DAG as the API shows it: the schedule and timezone come from its current
 // compiled version, the last run state from its newest run.
 Result<json> dag_json(store::Store& s, const store::DagRecord& d, TimePoint now) {
@@ -175,7 +185,12 @@ Result<json> dag_json(store::Store& s, const store::DagRecord& d, TimePoint now)
             {"version", opt(d.current_version)},
             {"next_run", nullptr},
             {"last_run_state", nullptr},
-            {"import_errors", nullptr}};
+            {"import_errors", nullptr},
+            {"description", ""},
+            {"owner", ""},
+            {"tags", json::array()},
+            {"params", json::object()},
+            {"recent_runs", json::array()}};
   if (d.current_version) {
     auto v = s.get_dag_version(d.dag_id, *d.current_version);
     if (!v && v.error().code != "not_found") return v.error();
@@ -188,16 +203,21 @@ Result<json> dag_json(store::Store& s, const store::DagRecord& d, TimePoint now)
                            {"datasets", it->value("datasets", json::array())}};
         }
         if (auto it = compiled.find("timezone"); it != compiled.end()) j["timezone"] = *it;
+        for (const char* key : {"description", "owner", "tags", "params"})
+          if (auto it = compiled.find(key); it != compiled.end()) j[key] = *it;
         j["next_run"] = next_run_json(compiled, d, now);
       }
     }
   }
   store::RunFilter newest;
   newest.dag_id = d.dag_id;
-  newest.limit = 1;
+  newest.limit = kRecentRuns;
   auto runs = s.list_runs(newest);
   if (!runs) return runs.error();
   if (!runs->empty()) j["last_run_state"] = to_string(runs->front().state);
+  for (auto& r : *runs)
+    j["recent_runs"].push_back(
+        {{"run_id", r.run_id}, {"state", to_string(r.state)}, {"logical_date", format_utc(r.logical_date)}});
   if (!d.import_errors.empty()) {
     json e = parse_stored(d.import_errors);
     j["import_errors"] = e.is_array() ? e : json::array({e});
@@ -247,6 +267,61 @@ Result<std::string> read_log(const std::string& logs_dir, const std::string& rel
   }
   ::close(fd);
   return out;
+}
+
+// The task ids of a compiled version in a topological order (upstream first;
+// among tasks that are ready together, by id): the rows of the grid.
+std::vector<std::string> topological_tasks(const json& compiled) {
+  std::vector<std::string> out;
+  if (!compiled.is_object() || !compiled.contains("tasks") || !compiled["tasks"].is_object()) return out;
+  const json& tasks = compiled["tasks"];
+  std::map<std::string, int> missing;  // upstream tasks not yet placed
+  std::map<std::string, std::vector<std::string>> downstream;
+  for (auto& [id, task] : tasks.items()) {
+    missing[id] = 0;
+    if (!task.is_object()) continue;
+    if (auto deps = task.find("depends_on"); deps != task.end() && deps->is_array())
+      for (auto& from : *deps)
+        if (from.is_string() && tasks.contains(from.get<std::string>())) {
+          ++missing[id];
+          downstream[from.get<std::string>()].push_back(id);
+        }
+  }
+  std::set<std::string> ready;
+  for (auto& [id, n] : missing)
+    if (n == 0) ready.insert(id);
+  while (!ready.empty()) {
+    std::string id = *ready.begin();
+    ready.erase(ready.begin());
+    out.push_back(id);
+    for (auto& d : downstream[id])
+      if (--missing[d] == 0) ready.insert(d);
+  }
+  for (auto& [id, n] : missing)  // a cycle cannot compile; kept visible all the same
+    if (n > 0) out.push_back(id);
+  return out;
+}
+
+// The grid's cell of one task in one run: the state of an unmapped task, or
+// for a mapped task (foreach) its instances rolled up into one state, with a
+// count by state. What needs a person's eye comes first in the roll-up.
+json grid_cell(const std::vector<const store::TaskInstanceRecord*>& tis) {
+  if (tis.size() == 1 && tis.front()->map_index < 0) return to_string(tis.front()->state);
+  static const TaskState kOrder[] = {TaskState::running,  TaskState::up_for_retry, TaskState::queued,
+                                     TaskState::waiting,  TaskState::scheduled,    TaskState::failed,
+                                     TaskState::upstream_failed, TaskState::pending, TaskState::canceled,
+                                     TaskState::skipped,  TaskState::success};
+  std::map<TaskState, int> counts;
+  for (auto* t : tis) ++counts[t->state];
+  json by_state = json::object();
+  for (auto& [st, n] : counts) by_state[to_string(st)] = n;
+  const char* rolled = to_string(tis.front()->state);
+  for (TaskState st : kOrder)
+    if (counts.count(st)) {
+      rolled = to_string(st);
+      break;
+    }
+  return {{"state", rolled}, {"mapped", tis.size()}, {"counts", by_state}};
 }
 
 const ParamSpec kMapIndex{.name = "map_index",
@@ -424,6 +499,81 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
        .allowed = {"scheduled", "manual", "backfill", "dataset"}},
   };
 
+  // The grid of the UI: a page of runs (newest first, paged like the run
+  // list) and, for each, the state of every task in one row order, so that a
+  // client draws runs x tasks from one answer.
+  auto& grid = add(
+      routes, "GET", "/dags/{dag_id}/grid", Access::viewer,
+      "Runs x tasks: a page of runs, newest first, each with the state of every task (mapped tasks rolled up)", "Grid",
+      [&s](Call& c) {
+        auto d = find_dag(s, c.path[0]);
+        if (!d) return error_response(d.error());
+        if (c.limit > kMaxGridRuns)
+          return error_response(Error::invalid("limit: the grid shows at most " + std::to_string(kMaxGridRuns) +
+                                               " runs at once, got " + std::to_string(c.limit)));
+        std::vector<store::RunRecord> runs;
+        std::optional<std::string> next;
+        if (auto one = c.query_as<std::string>("run_id")) {
+          auto r = find_run(s, d->dag_id, *one);
+          if (!r) return error_response(r.error());
+          runs.push_back(std::move(*r));
+        } else {
+          store::RunFilter f;
+          f.dag_id = d->dag_id;
+          f.limit = c.limit + 1;
+          if (c.cursor) {
+            auto at = decode_cursor(*c.cursor, 'r', 2);
+            if (!at) return error_response(at.error());
+            f.before = std::make_pair(TimePoint(Duration((*at)[0])), (*at)[1]);
+          }
+          auto page = s.list_runs(f);
+          if (!page) return error_response(page.error());
+          runs = std::move(*page);
+          if (runs.size() > static_cast<size_t>(c.limit)) {
+            runs.resize(static_cast<size_t>(c.limit));
+            next = encode_cursor('r', {runs.back().logical_date.time_since_epoch().count(), runs.back().pk});
+          }
+        }
+        std::vector<std::string> rows;
+        std::map<std::string, size_t> row_of;
+        if (d->current_version) {
+          auto v = s.get_dag_version(d->dag_id, *d->current_version);
+          if (!v && v.error().code != "not_found") return error_response(v.error());
+          if (v) rows = topological_tasks(json::parse(v->compiled, nullptr, false));
+        }
+        for (size_t i = 0; i < rows.size(); ++i) row_of[rows[i]] = i;
+        json out_runs = json::array();
+        for (auto& r : runs) {
+          auto tis = s.list_task_instances(r.pk);
+          if (!tis) return error_response(tis.error());
+          std::vector<std::vector<const store::TaskInstanceRecord*>> by_row(rows.size());
+          for (auto& t : *tis) {
+            auto [it, added] = row_of.emplace(t.task_id, rows.size());
+            if (added) {  // a task of an older version: a row of its own, after the current ones
+              rows.push_back(t.task_id);
+              by_row.emplace_back();
+            }
+            if (by_row.size() < rows.size()) by_row.resize(rows.size());
+            by_row[it->second].push_back(&t);
+          }
+          json cells = json::array();
+          for (auto& group : by_row) cells.push_back(group.empty() ? json(nullptr) : grid_cell(group));
+          json j = run_json(r);
+          j.erase("params");
+          j["cells"] = std::move(cells);
+          out_runs.push_back(std::move(j));
+        }
+        for (auto& r : out_runs)  // rows added by a later run
+          while (r["cells"].size() < rows.size()) r["cells"].push_back(nullptr);
+        return json_response(200, dump({{"dag_id", d->dag_id},
+                                        {"version", opt(d->current_version)},
+                                        {"tasks", rows},
+                                        {"runs", out_runs},
+                                        {"next_cursor", next ? json(*next) : json(nullptr)}}));
+      });
+  grid.paginated = true;
+  grid.query = {{.name = "run_id", .description = "only this run (its column)", .max_length = 256}};
+
   add(routes, "GET", "/dags/{dag_id}/runs/{run_id}", Access::viewer, "One run", "Run", [&s](Call& c) {
     auto r = find_run(s, c.path[0], c.path[1]);
     if (!r) return error_response(r.error());
@@ -458,6 +608,32 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
       })
       .paginated = true;
 
+  add(routes, "GET", "/dags/{dag_id}/runs/{run_id}/tries", Access::viewer,
+      "Every try of every task instance of the run (its timeline), by task", "RunTry", [&s](Call& c) {
+        auto r = find_run(s, c.path[0], c.path[1]);
+        if (!r) return error_response(r.error());
+        auto tis = s.list_task_instances(r->pk);
+        if (!tis) return error_response(tis.error());
+        auto all = s.list_run_tries(r->pk);
+        if (!all) return error_response(all.error());
+        std::map<long long, const store::TaskInstanceRecord*> ti_of;
+        for (auto& t : *tis) ti_of[t.id] = &t;
+        auto w = offset_window(all->size(), c);
+        if (!w) return error_response(w.error());
+        std::vector<std::string> items;
+        for (size_t i = w->begin; i < w->end; ++i) {
+          auto& y = (*all)[i];
+          json j = try_json(y);
+          auto it = ti_of.find(y.ti_id);
+          j["task_id"] = it == ti_of.end() ? json(nullptr) : json(it->second->task_id);
+          j["map_index"] = it == ti_of.end() ? -1 : it->second->map_index;
+          j["queued_at"] = opt_time(y.queued_at);
+          items.push_back(dump(j));
+        }
+        return list_response(items, w->next_cursor);
+      })
+      .paginated = true;
+
   add(routes, "GET", "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", Access::viewer,
       "One task instance, with every reason why it is not running (waiting_for) and its output", "TaskInstanceDetail",
       [&s, &control](Call& c) {
@@ -472,6 +648,10 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
         j["waiting_for"] = *why;
         json output = ti->output ? json::parse(*ti->output, nullptr, false) : json(nullptr);
         j["output"] = output.is_object() ? output : json(nullptr);
+        auto cp = s.load_checkpoint(ti->id);
+        if (!cp) return error_response(cp.error());
+        j["checkpoint_bytes"] = *cp ? json((*cp)->size()) : json(nullptr);
+        j["checkpoint"] = *cp ? json((*cp)->substr(0, kMaxCheckpointShown)) : json(nullptr);
         return json_response(200, dump(j));
       })
       .query = {kMapIndex};

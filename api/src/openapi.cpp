@@ -54,6 +54,10 @@ json schemas() {
   json ti_detail = ti;
   ti_detail["waiting_for"] = array_of(str());
   ti_detail["output"] = {{"type", "object"}, {"nullable", true}};
+  ti_detail["checkpoint"] = {{"type", "string"},
+                             {"nullable", true},
+                             {"description", "the last saved checkpoint (its first 64 KiB)"}};
+  ti_detail["checkpoint_bytes"] = ninteger();
   json s;
   s["Error"] = object({{"error", object({{"code", str()}, {"message", str()}})}});
   s["Dag"] = object({{"dag_id", str()},
@@ -80,7 +84,13 @@ json schemas() {
                          {"data_interval_end", instant()},
                          {"run_after", instant()}}}}},
                      {"last_run_state", {{"type", "string"}, {"enum", run_states}, {"nullable", true}}},
-                     {"import_errors", {{"type", "array"}, {"items", json::object()}, {"nullable", true}}}});
+                     {"import_errors", {{"type", "array"}, {"items", json::object()}, {"nullable", true}}},
+                     {"description", str()},
+                     {"owner", str()},
+                     {"tags", array_of(str())},
+                     {"params", {{"type", "object"}, {"description", "the declared params and their defaults"}}},
+                     {"recent_runs",
+                      array_of(object({{"run_id", str()}, {"state", enumeration(run_states)}, {"logical_date", instant()}}))}});
   s["DagVersion"] = object({{"version", str()},
                             {"file", str()},
                             {"git_commit", nstr()},
@@ -115,6 +125,26 @@ json schemas() {
                      {"exit_code", ninteger()},
                      {"reason", nstr()},
                      {"log_bytes", integer()}});
+  json grid_run = s["Run"];
+  grid_run["properties"].erase("params");
+  grid_run["required"] = json::array();
+  for (auto& [k, v] : grid_run["properties"].items()) grid_run["required"].push_back(k);
+  grid_run["properties"]["cells"] = array_of(
+      {{"description", "one per task, in the order of tasks: the state, null when the run has no such task, or for a "
+                       "mapped task {state (rolled up), mapped (instances), counts (by state)}"}});
+  grid_run["required"].push_back("cells");
+  s["Grid"] = object({{"dag_id", str()},
+                      {"version", nstr()},
+                      {"tasks", array_of(str())},
+                      {"runs", array_of(grid_run)},
+                      {"next_cursor", nstr()}});
+  json run_try = s["Try"];
+  run_try["properties"]["task_id"] = str();
+  run_try["properties"]["map_index"] = integer();
+  run_try["properties"]["queued_at"] = ninstant();
+  for (const char* k : {"task_id", "map_index", "queued_at"}) run_try["required"].push_back(k);
+  s["RunTry"] = run_try;
+  s["Me"] = object({{"name", str()}, {"role", enumeration({"viewer", "operator", "admin", "worker"})}});
   s["Pool"] = object({{"name", str()}, {"slots", integer()}, {"used", integer()}});
   s["Variable"] = object({{"name", str()}, {"value", str()}, {"updated_at", instant()}});
   s["Backfill"] = object({{"id", ninteger()},

@@ -118,6 +118,12 @@ void add_resource_routes(std::vector<Route>& routes, const Deps& deps) {
 
   // ---- pools ----
 
+  // Who the caller is: the UI's sign-in checks the token and shows only the
+  // actions its role may take.
+  add(routes, "GET", "/me", Access::viewer, "The caller's token: its name and role", "Me", [](Call& c) {
+    return json_response(200, dump({{"name", c.actor}, {"role", c.role}}));
+  });
+
   add(routes, "GET", "/pools", Access::viewer, "Pools with their slots and the slots in use (queued or running)",
       "Pool",
       [&s](Call& c) {

@@ -56,6 +56,7 @@ struct Call {
   std::string actor;  // the token's name; empty on open routes
   int limit = 100;    // paginated routes
   std::optional<std::string> cursor;
+  std::string role{};  // the token's role; empty on open routes
 
   template <class T>
   std::optional<T> query_as(const std::string& name) const {

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "api.h"
+#include "baton/web/assets.h"
 #include "http.h"
 
 namespace baton::api {
@@ -56,6 +57,17 @@ struct ApiServer::Impl {
     r.authorization_count = static_cast<int>(req.get_header_value_count("Authorization"));
     if (r.authorization_count > 0) r.authorization = req.get_header_value("Authorization");
     return r;
+  }
+
+  // The UI's files change with the binary: the browser asks again on every
+  // load (they are small, and served from memory).
+  static void serve_asset(const web::Asset& a, httplib::Response& res) {
+    res.status = 200;
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_header("Content-Security-Policy",
+                   "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'");
+    res.set_content(a.body.data(), a.body.size(), std::string(a.content_type));
   }
 
   void serve(const httplib::Request& req, httplib::Response& res) { copy_response(api.handle(convert(req)), res); }
@@ -130,6 +142,12 @@ struct ApiServer::Impl {
         [this](const httplib::Request& req, httplib::Response& res) -> httplib::Server::HandlerResponse {
           bool api_path = req.path.rfind(std::string(kApiPrefix) + "/", 0) == 0;
           bool bodiless = req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS";
+          if (!api_path && options.web_dir.empty() && (req.method == "GET" || req.method == "HEAD")) {
+            if (const web::Asset* a = web::find_asset(req.path)) {
+              serve_asset(*a, res);
+              return httplib::Server::HandlerResponse::Handled;
+            }
+          }
           if (!api_path || !bodiless) return httplib::Server::HandlerResponse::Unhandled;
           serve(req, res);
           return httplib::Server::HandlerResponse::Handled;

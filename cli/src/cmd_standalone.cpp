@@ -54,16 +54,6 @@ const char* name_of(Mode m) {
   throw Exit{code};
 }
 
-std::string default_web_dir() {
-  // Next to the binary's source tree when run from a build folder, else none.
-  std::error_code ec;
-  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return "";
-  for (auto dir = exe.parent_path(); !dir.empty() && dir != dir.root_path(); dir = dir.parent_path())
-    if (std::filesystem::exists(dir / "web" / "index.html", ec)) return (dir / "web").string();
-  return "";
-}
-
 // Waits for SIGTERM or SIGINT (blocked by the caller); meanwhile makes sure
 // the scheduling lock is still held (on PostgreSQL it lives with a session
 // that a server restart ends): a process that lost it must not go on
@@ -204,7 +194,7 @@ void run_process(const StandaloneOptions& o, Mode mode) {
   ao.port = port;
   // Worker long polls hold a thread each while they wait: a server has more.
   if (mode == Mode::server) ao.threads = 32;
-  ao.web_dir = o.web.empty() ? default_web_dir() : o.web;
+  ao.web_dir = o.web;
   const std::string& public_metrics = config().value("metrics_public");
   if (public_metrics != "true" && public_metrics != "false")
     fail(kBadInput, "metrics_public (" + config().get("metrics_public").source + "): \"" + public_metrics +
@@ -238,7 +228,7 @@ CLI::App* add_process_command(CLI::App& app, Mode mode, const char* about) {
     cmd->add_option("--workers", o->workers, "local worker slots (default: $BATON_WORKERS or 4)");
   if (mode == Mode::server) cmd->add_flag("--no-scheduler", o->no_scheduler, "serve the API and UI only, schedule nothing");
   cmd->add_option("--logs", o->logs, "folder for task logs (default: $BATON_LOGS or ./logs)");
-  cmd->add_option("--web", o->web, "folder of the web UI's files (default: web/ of the source tree)");
+  cmd->add_option("--web", o->web, "serve the web UI from this folder instead of the copy built into baton (to edit the UI without a rebuild)");
   cmd->add_option("--heartbeat-interval", o->heartbeat,
                   "how often running tries report and save their checkpoint (default: $BATON_HEARTBEAT_INTERVAL or 5s)");
   cmd->add_option("--zombie-timeout", o->zombie,

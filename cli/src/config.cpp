@@ -18,7 +18,7 @@ const std::vector<Setting>& settings() {
       {"dags", "BATON_DAGS", "./dags", "the DAGs folder"},
       {"listen", "BATON_LISTEN", "127.0.0.1:8080", "HOST:PORT the API and UI listen on"},
       {"logs", "BATON_LOGS", "./logs", "the folder of task logs"},
-      {"web", "BATON_WEB", "", "the folder of the UI's files (default: web/ of the source tree)"},
+      {"web", "BATON_WEB", "", "a folder to serve the UI from instead of the copy built into baton"},
       {"workers", "BATON_WORKERS", "4", "local worker slots"},
       {"heartbeat_interval", "BATON_HEARTBEAT_INTERVAL", "5s", "how often running tries report"},
       {"zombie_timeout", "BATON_ZOMBIE_TIMEOUT", "60s", "a try with no heartbeat for this long fails as worker_lost"},

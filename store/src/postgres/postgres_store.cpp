@@ -707,11 +707,21 @@ class PostgresStore final : public Store {
   }
 
   Result<std::vector<TryRecord>> list_tries(long long ti_id) override {
+    return read_tries("SELECT ti_id, try_number, state, worker, attempt_token, queued_at, started_at, ended_at, "
+                      "exit_code, reason, log_path, log_bytes FROM task_tries WHERE ti_id = $1 ORDER BY try_number",
+                      ti_id);
+  }
+
+  Result<std::vector<TryRecord>> list_run_tries(long long run_pk) override {
+    return read_tries("SELECT y.ti_id, y.try_number, y.state, y.worker, y.attempt_token, y.queued_at, y.started_at, "
+                      "y.ended_at, y.exit_code, y.reason, y.log_path, y.log_bytes FROM task_tries y "
+                      "JOIN task_instances i ON i.id = y.ti_id WHERE i.run_pk = $1 ORDER BY y.ti_id, y.try_number",
+                      run_pk);
+  }
+
+  Result<std::vector<TryRecord>> read_tries(const char* sql, long long key) {
     return read([&](pqxx::transaction_base& t) -> Result<std::vector<TryRecord>> {
-      auto r = exec(t,
-                    "SELECT ti_id, try_number, state, worker, attempt_token, queued_at, started_at, ended_at, "
-                    "exit_code, reason, log_path, log_bytes FROM task_tries WHERE ti_id = $1 ORDER BY try_number",
-                    params(ti_id));
+      auto r = exec(t, sql, params(key));
       if (!r) return r.error();
       std::vector<TryRecord> out;
       for (auto row : *r) {

@@ -621,11 +621,24 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<TryRecord>> list_tries(long long ti_id) override {
-    std::lock_guard lock(mu_);
-    auto st = db_.prepare(
+    return read_tries(
         "SELECT ti_id, try_number, state, worker, attempt_token, queued_at, started_at, ended_at, exit_code, reason, "
-        "log_path, log_bytes FROM task_tries WHERE ti_id = ? ORDER BY try_number");
-    st.bind(1, ti_id);
+        "log_path, log_bytes FROM task_tries WHERE ti_id = ? ORDER BY try_number",
+        ti_id);
+  }
+
+  Result<std::vector<TryRecord>> list_run_tries(long long run_pk) override {
+    return read_tries(
+        "SELECT y.ti_id, y.try_number, y.state, y.worker, y.attempt_token, y.queued_at, y.started_at, y.ended_at, "
+        "y.exit_code, y.reason, y.log_path, y.log_bytes FROM task_tries y JOIN task_instances i ON i.id = y.ti_id "
+        "WHERE i.run_pk = ? ORDER BY y.ti_id, y.try_number",
+        run_pk);
+  }
+
+  Result<std::vector<TryRecord>> read_tries(const char* sql, long long key) {
+    std::lock_guard lock(mu_);
+    auto st = db_.prepare(sql);
+    st.bind(1, key);
     std::vector<TryRecord> out;
     int rc;
     while ((rc = st.step()) == SQLITE_ROW) {

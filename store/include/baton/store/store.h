@@ -450,6 +450,9 @@ class Store {
   virtual Result<std::vector<TaskInstanceRecord>> add_task_instances(long long run_pk,
                                                                     const std::vector<TaskInstanceRecord>& tis) = 0;
   virtual Result<std::vector<TryRecord>> list_tries(long long ti_id) = 0;
+  // Every try of every task instance of a run, by task instance and try
+  // number: one query for a run's timeline.
+  virtual Result<std::vector<TryRecord>> list_run_tries(long long run_pk) = 0;
   // The last run of a DAG before a logical date (depends_on_past).
   virtual Result<std::optional<RunRecord>> previous_run(const std::string& dag_id, TimePoint logical_date) = 0;
 

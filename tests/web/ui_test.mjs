@@ -1,0 +1,261 @@
+// The web UI in a real browser against a real `baton standalone`: sign in,
+// the DAG list, pause and unpause, trigger with params and watch the run go
+// green in the grid and the graph, a running task's log growing, clearing a
+// task with its downstream, a backfill's dry run and real run, an SLA miss,
+// the audit log, a narrow window and the keyboard. Screenshots of each page
+// go to the artifacts folder.
+// Usage: node ui_test.mjs BATON_BINARY ARTIFACTS_DIR
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startBaton, launch, signIn, steps, shot, until, client } from './harness.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const [batonArg, artifacts = path.join(process.cwd(), 'web-artifacts')] = process.argv.slice(2);
+const baton = batonArg && path.resolve(batonArg);
+if (!baton) {
+  console.error('usage: node ui_test.mjs BATON_BINARY [ARTIFACTS_DIR]');
+  process.exit(2);
+}
+
+const server = await startBaton({ baton, dags: path.join(here, 'dags') });
+const api = client(server);
+const { browser, page, problems } = await launch();
+page.setDefaultTimeout(20000);
+let firstRun = null;
+
+const cellStates = (run) => page.$$eval(`#grid .grid-cells a[data-run="${run}"]`, (as) => as.map((a) => a.dataset.state));
+const nodeStates = () => page.$$eval('#graph g.node', (gs) => Object.fromEntries(gs.map((g) => [g.dataset.task, g.dataset.state])));
+
+const failed = await steps([
+  ['sign in: a wrong token is refused, the right one lands on the DAG list', async () => {
+    await page.goto(`${server.url}/`);
+    await page.waitForSelector('#token');
+    await shot(page, artifacts, '01-sign-in');
+    await page.fill('#token', 'baton_not_a_token');
+    await page.click('button[type=submit]');
+    await page.waitForSelector('.field-error:has-text("Sign-in failed")');
+    await signIn(page, server);
+    assert.match(await page.textContent('#who'), /Signed in as\s*admin\s*\(admin\)/);
+  }],
+
+  ['the DAG list: schedule with timezone, next run in local time and UTC, search and filters', async () => {
+    await page.waitForSelector('#dag-table tr[data-dag="ui_daily"]');
+    const daily = page.locator('#dag-table tr[data-dag="ui_daily"]');
+    const text = await daily.textContent();
+    assert.match(text, /0 3 \* \* \*/);
+    assert.match(text, /Europe\/Berlin/);
+    assert.match(await daily.locator('.next-run').textContent(), /UTC/);
+    assert.match(text, /finance/);
+    await shot(page, artifacts, '02-dag-list');
+    await page.fill('#dag-search', 'demo');
+    await until('one DAG shown', async () => (await page.$$('#dag-table tr[data-dag]')).length === 1);
+    assert.ok(await page.$('#dag-table tr[data-dag="ui_demo"]'));
+    await page.fill('#dag-search', '');
+    await page.selectOption('#dag-namespace', 'finance');
+    await until('the finance namespace only', async () => {
+      const ids = await page.$$eval('#dag-table tr[data-dag]', (trs) => trs.map((t) => t.dataset.dag));
+      return ids.length === 1 && ids[0] === 'ui_daily';
+    });
+    await page.selectOption('#dag-namespace', '');
+    await page.selectOption('#dag-tag', 'demo');
+    await until('the demo tag only', async () => (await page.$$('#dag-table tr[data-dag]')).length === 1);
+    await page.selectOption('#dag-tag', '');
+  }],
+
+  ['pause and unpause a DAG from the list', async () => {
+    const sw = page.locator('#dag-table button.switch[data-dag="ui_daily"]');
+    assert.equal(await sw.getAttribute('aria-checked'), 'true');
+    await sw.click();
+    await until('paused in the UI', async () => (await sw.getAttribute('aria-checked')) === 'false');
+    assert.equal((await api('GET', '/dags/ui_daily')).paused, true);
+    await shot(page, artifacts, '03-dag-paused');
+    await sw.click();
+    await until('unpaused in the UI', async () => (await sw.getAttribute('aria-checked')) === 'true');
+    assert.equal((await api('GET', '/dags/ui_daily')).paused, false);
+  }],
+
+  ['trigger a run with params (checked before sending); it goes green in the grid', async () => {
+    // The SLA DAG runs meanwhile, so that its miss is there later.
+    await api('POST', '/dags/ui_sla/runs', {});
+    await page.click('#dag-table a.dag-link:has-text("ui_demo")');
+    await page.waitForSelector('#trigger');
+    await page.click('#trigger');
+    await page.waitForSelector('#trigger-params');
+    assert.deepEqual(JSON.parse(await page.inputValue('#trigger-params')), { who: 'world', times: 3 });
+    await page.fill('#trigger-params', '{"nobody": 1}');
+    await page.click('#trigger-submit');
+    assert.match(await page.textContent('#trigger-error'), /"nobody" is not a param of ui_demo/);
+    await page.fill('#trigger-params', '{"who": "Ada", "times": "three"}');
+    await page.click('#trigger-submit');
+    assert.match(await page.textContent('#trigger-error'), /"times" must be a number/);
+    await page.fill('#trigger-params', '{"who": "Ada", "times": 2}');
+    await page.fill('#trigger-note', 'from the browser test');
+    await page.click('#trigger-submit');
+    await page.waitForSelector('dialog', { state: 'detached' });
+    const runs = (await api('GET', '/dags/ui_demo/runs')).items;
+    assert.equal(runs.length, 1);
+    firstRun = runs[0].run_id;
+    assert.deepEqual(runs[0].params, { who: 'Ada', times: 2 });
+    assert.equal(runs[0].note, 'from the browser test');
+    await until('four green cells in the grid', async () => {
+      const s = await cellStates(firstRun);
+      return s.length === 4 && s.every((x) => x === 'success');
+    }, 30000);
+    assert.match(await page.textContent('#selected-run'), /success/);
+    await shot(page, artifacts, '04-dag-grid');
+  }],
+
+  ['the graph shows the run\'s states', async () => {
+    await page.click('#tab-graph');
+    await page.waitForSelector('#graph g.node');
+    const s = await nodeStates();
+    assert.deepEqual(Object.keys(s).sort(), ['hello', 'report', 'stream', 'tidy']);
+    assert.ok(Object.values(s).every((x) => x === 'success'), JSON.stringify(s));
+    await shot(page, artifacts, '05-dag-graph');
+    await page.click('#tab-versions');
+    await page.waitForSelector('#versions tbody tr');
+    await shot(page, artifacts, '06-dag-versions');
+  }],
+
+  ['a running task\'s log grows on the run page', async () => {
+    const run = await api('POST', '/dags/ui_demo/runs', { params: { who: 'Grace', times: 6 } });
+    await page.goto(`${server.url}/#/dags/ui_demo/runs/${encodeURIComponent(run.run_id)}?task=stream`);
+    await until('the stream task running', async () => (await page.getAttribute('#task-state .badge', 'data-state')) === 'running', 20000);
+    const first = await until('a first line', async () => {
+      const t = await page.textContent('#log');
+      return /line 1 for Grace/.test(t) && t;
+    });
+    assert.equal(await page.getAttribute('#log', 'data-complete'), 'false');
+    const later = await until('more lines while it runs', async () => {
+      const t = await page.textContent('#log');
+      return t.length > first.length && /line 3 for Grace/.test(t) && t;
+    }, 15000);
+    assert.ok(later.length > first.length);
+    assert.match(await page.textContent('#last-activity'), /ago/);
+    await shot(page, artifacts, '07-run-log-streaming');
+    await until('the log complete', async () => (await page.getAttribute('#log', 'data-complete')) === 'true', 20000);
+    assert.match(await page.textContent('#log'), /line 6 for Grace/);
+    await page.click('#tab-timeline');
+    await page.waitForSelector('#gantt .gantt-bar');
+    await shot(page, artifacts, '08-run-timeline');
+  }],
+
+  ['clear a task with its downstream: they run again', async () => {
+    await page.goto(`${server.url}/#/dags/ui_demo/runs/${encodeURIComponent(firstRun)}?task=stream`);
+    await page.waitForSelector('#clear-task');
+    await page.click('#clear-task');
+    assert.equal(await page.isChecked('#clear-downstream'), true);
+    await page.click('#confirm-clear');
+    await page.waitForSelector('dialog', { state: 'detached' });
+    await until('stream tried twice and green again', async () => {
+      const rows = await page.$$('#tries tbody tr');
+      return rows.length === 2 && (await page.getAttribute('#task-state .badge', 'data-state')) === 'success';
+    }, 30000);
+    const tis = (await api('GET', `/dags/ui_demo/runs/${encodeURIComponent(firstRun)}/tasks`)).items;
+    const byId = Object.fromEntries(tis.map((t) => [t.task_id, t]));
+    assert.equal(byId.hello.try_number, 1);
+    for (const t of ['stream', 'report']) assert.equal(byId[t].try_number, 2, `${t} ran again`);
+    assert.equal((await api('GET', `/dags/ui_demo/runs/${encodeURIComponent(firstRun)}`)).state, 'success');
+    await until('every task green in the list', async () => {
+      const s = await page.$$eval('#task-list a.vrow', (as) => as.map((a) => a.dataset.state));
+      return s.length === 4 && s.every((x) => x === 'success');
+    });
+    await shot(page, artifacts, '09-run-cleared');
+  }],
+
+  ['a backfill: the dry-run plan first, then the real one with its progress', async () => {
+    await page.click('#nav a[data-nav="backfills"]');
+    await page.waitForSelector('#bf-form');
+    await page.selectOption('#bf-dag', 'ui_daily');
+    await page.fill('#bf-from', '2026-11-01');
+    await page.fill('#bf-to', '2026-11-05');
+    await page.click('#bf-dry-run');
+    await page.waitForSelector('#bf-plan-table tbody tr');
+    const actions = await page.$$eval('#bf-plan-table tbody tr', (trs) => trs.map((t) => t.dataset.action));
+    assert.deepEqual(actions, ['create', 'create', 'create', 'create', 'create']);
+    assert.equal((await api('GET', '/backfills')).items.length, 0, 'a dry run changes nothing');
+    await shot(page, artifacts, '10-backfill-plan');
+    await page.click('#bf-start');
+    await page.waitForSelector('#bf-table tbody tr');
+    await until('the backfill done', async () => {
+      const row = page.locator('#bf-table tbody tr').first();
+      return (await row.getAttribute('data-state')) === 'success' && /5 \/ 5/.test(await row.textContent());
+    }, 30000);
+    const b = (await api('GET', '/backfills')).items[0];
+    assert.equal(b.total, 5);
+    assert.equal(b.done, 5);
+    await shot(page, artifacts, '11-backfill-done');
+  }],
+
+  ['an SLA miss is listed', async () => {
+    await page.click('#nav a[data-nav="sla"]');
+    await until('the ui_sla miss', async () => {
+      await page.click('#sla-apply');
+      await page.waitForTimeout(300);
+      const rows = await page.$$eval('#sla-table tbody tr', (trs) => trs.map((t) => t.textContent));
+      return rows.some((r) => /ui_sla/.test(r) && /slow/.test(r) && /task max duration/.test(r));
+    }, 20000);
+    await shot(page, artifacts, '12-sla-misses');
+  }],
+
+  ['the audit log shows who paused, triggered and cleared, and filters', async () => {
+    await page.click('#nav a[data-nav="audit"]');
+    await page.waitForSelector('#audit-table tbody tr');
+    const actions = await page.$$eval('#audit-table tbody tr', (trs) => trs.map((t) => t.dataset.action));
+    for (const a of ['dag.paused', 'dag.unpaused', 'run.triggered', 'task.cleared', 'backfill.created']) assert.ok(actions.includes(a), `${a} in ${actions}`);
+    await page.fill('#audit-action', 'dag.paused');
+    await page.click('#audit-apply');
+    await until('only dag.paused', async () => {
+      const a = await page.$$eval('#audit-table tbody tr', (trs) => trs.map((t) => t.dataset.action));
+      return a.length === 1 && a[0] === 'dag.paused';
+    });
+    assert.match(await page.textContent('#audit-table tbody tr'), /admin/);
+    await shot(page, artifacts, '13-audit');
+  }],
+
+  ['the keyboard reaches the DAG list and the pause toggle', async () => {
+    await page.goto(`${server.url}/#/dags`);
+    await page.waitForSelector('#dag-table tr[data-dag="ui_sla"]');
+    await page.focus('#dag-search');
+    await page.keyboard.type('sla');
+    await until('one row', async () => (await page.$$('#dag-table tr[data-dag]')).length === 1);
+    let reached = null;
+    for (let i = 0; i < 12 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = await page.evaluate(() => (document.activeElement.matches('button.switch') ? document.activeElement.dataset.dag : null));
+    }
+    assert.equal(reached, 'ui_sla');
+    await page.keyboard.press('Space');
+    await until('paused with the keyboard', async () => (await api('GET', '/dags/ui_sla')).paused === true);
+    await page.keyboard.press('Space');
+    await until('unpaused with the keyboard', async () => (await api('GET', '/dags/ui_sla')).paused === false);
+  }],
+
+  ['a narrow window: nothing spills over the side', async () => {
+    await page.setViewportSize({ width: 420, height: 800 });
+    for (const [hash, sel, name] of [['#/dags', '#dag-table', '14-narrow-dags'],
+      [`#/dags/ui_demo/runs/${encodeURIComponent(firstRun)}?task=stream`, '#task-title', '15-narrow-run'],
+      ['#/dags/ui_demo', '#grid', '16-narrow-grid']]) {
+      await page.goto(`${server.url}/${hash}`);
+      await page.waitForSelector(sel);
+      await page.waitForTimeout(300);
+      const over = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert.ok(over <= 1, `${hash}: the page is ${over}px wider than the window`);
+      await shot(page, artifacts, name);
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+  }],
+
+  ['no errors in the page', async () => {
+    assert.deepEqual(problems, []);
+  }],
+], { artifacts, page });
+
+await browser.close();
+await server.stop();
+if (failed) {
+  console.log(`--- baton's output ---\n${server.logs().slice(-4000)}`);
+}
+console.log(failed ? '# FAILED' : '# all passed');
+process.exit(failed ? 1 : 0);

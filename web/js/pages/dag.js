@@ -1,0 +1,250 @@
+// A DAG page: its schedule and next run, the grid of runs x tasks (paged on
+// the server, newest first), the graph with the selected run's states, its
+// versions, and the trigger form (params checked against the DAG's declared
+// params before anything is sent).
+import { api, can, dagPath, enc } from '../api.js';
+import { h, replace, badge, time, toast, errorBox, openDialog, legend, TASK_STATES, FINISHED_RUN,
+  localInputToIso, label } from '../ui.js';
+import { createGrid } from '../grid.js';
+import { createGraph } from '../graph.js';
+
+const PAGE = 25;
+
+export async function dagPage(el, { dag, query }) {
+  let info = await api.get(dagPath(dag));
+  let view = query.get('view') || 'grid';
+  let selectedRun = query.get('run');
+  let version = query.get('version');
+  const cursors = [null]; // the cursor of each page seen: [0] is the newest page
+  let pageNo = 0;
+  let grid = null; // the last grid answer
+  let graphData = null;
+  let extraColumn = null; // the selected run when it is not on the page
+
+  const gridC = createGrid({ dag, onSelectRun: (r) => go({ run: r }) });
+  const graphC = createGraph({ linkFor: (task) => (selectedRun ? `#${dagPath(dag)}/runs/${enc(selectedRun)}?task=${enc(task)}` : `#${dagPath(dag)}?view=graph`) });
+
+  const head = h('div');
+  const runInfo = h('div', { class: 'row small', id: 'selected-run', 'aria-live': 'polite' });
+  const older = h('button', { type: 'button', id: 'grid-older', onclick: () => page(+1) }, '← Older runs');
+  const newer = h('button', { type: 'button', id: 'grid-newer', onclick: () => page(-1) }, 'Newer runs →');
+  const filter = h('input', { type: 'search', placeholder: 'Filter tasks', 'aria-label': 'Filter tasks', id: 'grid-filter',
+    oninput: () => gridC.setFilter(filter.value) });
+  const find = h('input', { type: 'search', placeholder: 'Find a task', 'aria-label': 'Find a task in the graph', id: 'graph-find',
+    onkeydown: (ev) => { if (ev.key === 'Enter') { ev.preventDefault(); if (!graphC.focusTask(find.value.trim())) toast(`No task "${find.value}" in this graph`, { bad: true }); } } });
+  const status = h('div');
+  const tabs = h('div', { class: 'tabs', role: 'tablist' });
+  const panel = h('div', { role: 'tabpanel' });
+
+  function href(q) {
+    const p = new URLSearchParams();
+    const v = q.view ?? view; const r = q.run ?? selectedRun; const ver = q.version ?? version;
+    if (v && v !== 'grid') p.set('view', v);
+    if (r) p.set('run', r);
+    if (ver) p.set('version', ver);
+    const s = p.toString();
+    return `#${dagPath(dag)}${s ? `?${s}` : ''}`;
+  }
+  function go(q) { location.hash = href(q); }
+
+  function drawHead() {
+    const d = info;
+    const trigger = can.operate() && d.active
+      ? h('button', { type: 'button', class: 'primary', id: 'trigger', onclick: openTrigger }, 'Trigger run') : null;
+    const pause = h('button', { type: 'button', class: 'switch', role: 'switch', id: 'pause-toggle', 'aria-checked': String(!d.paused),
+      'aria-label': d.paused ? 'Paused; press to unpause' : 'Unpaused; press to pause', disabled: !can.operate(),
+      onclick: async () => {
+        try { info = await api.patch(dagPath(dag), { paused: !d.paused }); toast(`${dag} ${info.paused ? 'paused' : 'unpaused'}`); drawHead(); }
+        catch (e) { toast(e.message, { bad: true }); }
+      } });
+    replace(head,
+      h('h1', {}, pause, dag, d.paused ? h('span', { class: 'badge' }, 'paused') : null, h('span', { class: 'spacer' }), trigger),
+      d.description ? h('p', { class: 'muted' }, d.description) : null,
+      h('div', { class: 'row small', style: 'margin-bottom:.5rem' },
+        h('span', {}, 'Schedule: ', !d.schedule || !d.schedule.kind || d.schedule.kind === 'none' ? 'none (triggered only)'
+          : d.schedule.kind === 'datasets' ? `datasets ${d.schedule.datasets.join(', ')}`
+            : [h('code', {}, d.schedule.expression), d.timezone ? ` in ${d.timezone}` : '']),
+        h('span', {}, 'Next run: ', d.next_run ? time(d.next_run.logical_date, { both: true }) : '—'),
+        d.owner ? h('span', {}, `Owner: ${d.owner}`) : null,
+        h('span', {}, 'Version: ', h('code', {}, (d.version || '—').slice(0, 12))),
+        (d.tags || []).map((t) => h('span', { class: 'tag' }, t))),
+      d.import_errors && d.import_errors.length ? h('div', { class: 'error-box' }, 'Import errors:\n',
+        d.import_errors.map((e) => `${e.file || d.file}:${e.line || 0}:${e.column || 0}: ${e.message}\n`)) : null);
+    replace(tabs, ['grid', 'graph', 'versions'].map((v) => h('a', { role: 'tab', href: href({ view: v }), id: `tab-${v}`,
+      'aria-selected': String(view === v) }, { grid: 'Grid', graph: 'Graph', versions: 'Versions' }[v])));
+  }
+
+  function drawRunInfo() {
+    const r = (grid && grid.runs.find((x) => x.run_id === selectedRun)) || extraColumn?.run;
+    if (!r) { replace(runInfo, h('span', { class: 'muted' }, grid && grid.runs.length ? 'Select a run in the grid.' : 'No runs yet.')); return; }
+    replace(runInfo, h('strong', {}, 'Run '), h('a', { href: `#${dagPath(dag)}/runs/${enc(r.run_id)}`, id: 'open-run' }, r.run_id),
+      badge(r.state), h('span', {}, r.run_type), h('span', {}, 'logical date ', time(r.logical_date, { both: true })),
+      r.note ? h('span', { class: 'muted' }, `“${r.note}”`) : null);
+  }
+
+  async function loadGrid() {
+    const next = await api.get(`${dagPath(dag)}/grid`, { limit: PAGE, cursor: cursors[pageNo] });
+    grid = next;
+    if (!selectedRun && grid.runs.length) selectedRun = grid.runs[0].run_id;
+    extraColumn = null;
+    if (selectedRun && !grid.runs.some((r) => r.run_id === selectedRun)) {
+      try {
+        const one = await api.get(`${dagPath(dag)}/grid`, { run_id: selectedRun });
+        const m = new Map();
+        one.tasks.forEach((t, i) => { const c = one.runs[0].cells[i]; if (c) m.set(t, typeof c === 'string' ? c : c.state); });
+        extraColumn = { run: one.runs[0], states: m };
+      } catch { /* the run is gone: nothing selected */ }
+    }
+    if (next.next_cursor) cursors[pageNo + 1] = next.next_cursor;
+    older.disabled = !next.next_cursor;
+    newer.disabled = pageNo === 0;
+  }
+
+  async function loadGraph() {
+    const g = await api.get(`${dagPath(dag)}/graph`, { version });
+    graphData = g;
+  }
+
+  function states() {
+    if (!selectedRun) return null;
+    return gridC.column(selectedRun) || extraColumn?.states || null;
+  }
+
+  function drawPanel() {
+    if (view === 'grid') {
+      replace(panel, h('div', { class: 'row', style: 'margin-bottom:.5rem' }, older, newer, filter, h('span', { class: 'spacer' }), legend(TASK_STATES)), gridC.el);
+      gridC.update(grid, selectedRun, null);
+    } else if (view === 'graph') {
+      gridC.update(grid, selectedRun, null); // keeps the columns for states()
+      replace(panel, h('div', { class: 'row', style: 'margin-bottom:.5rem' }, find,
+        version ? h('span', { class: 'small' }, 'Version ', h('code', {}, version.slice(0, 12)), ' ', h('a', { href: href({ version: '' }) }, 'current version')) : null,
+        h('span', { class: 'spacer' }), legend(TASK_STATES)), graphC.el);
+      graphC.show(graphData, states(), null);
+    }
+  }
+
+  async function drawVersions() {
+    const versions = await api.all(`${dagPath(dag)}/versions`, {}, 1000);
+    replace(panel, h('div', { class: 'table-wrap' }, h('table', { id: 'versions' },
+      h('thead', {}, h('tr', {}, ['Version', 'Registered', 'File', 'Git commit', ''].map((t) => h('th', {}, t)))),
+      h('tbody', {}, versions.map((v) => h('tr', {},
+        h('td', {}, h('code', {}, v.version.slice(0, 12)), v.version === info.version ? h('span', { class: 'tag' }, 'current') : null),
+        h('td', {}, time(v.created_at)), h('td', { class: 'mono small' }, v.file),
+        h('td', { class: 'mono small' }, v.git_commit ? `${v.git_commit.slice(0, 10)}${v.git_dirty ? ' (dirty)' : ''}` : '—'),
+        h('td', {}, h('a', { href: href({ view: 'graph', version: v.version }) }, 'graph'))))))));
+  }
+
+  async function show() {
+    drawHead();
+    drawRunInfo();
+    if (view === 'versions') await drawVersions();
+    else {
+      if (view === 'graph' && (!graphData || (graphData.version !== (version || info.version)))) await loadGraph();
+      drawPanel();
+    }
+  }
+
+  async function page(delta) {
+    pageNo = Math.max(0, pageNo + delta);
+    await loadGrid();
+    drawRunInfo();
+    drawPanel();
+  }
+
+  function checkParams(text) {
+    let v;
+    try { v = JSON.parse(text || '{}'); } catch (e) { return { error: `Params are not valid JSON: ${e.message}` }; }
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return { error: 'Params must be a JSON object: {"name": value, ...}' };
+    const declared = info.params || {};
+    const names = Object.keys(declared);
+    const kind = (x) => (x === null ? 'null' : Array.isArray(x) ? 'list' : typeof x === 'object' ? 'object' : typeof x);
+    for (const [k, val] of Object.entries(v)) {
+      if (!(k in declared)) return { error: `"${k}" is not a param of ${dag}; its params are: ${names.length ? names.join(', ') : 'none'}` };
+      const want = kind(declared[k]);
+      if (want !== 'null' && kind(val) !== want) return { error: `"${k}" must be a ${want === 'number' ? 'number' : want} like its default (${JSON.stringify(declared[k])}), got ${JSON.stringify(val)}` };
+    }
+    return { value: v };
+  }
+
+  function openTrigger() {
+    const params = h('textarea', { id: 'trigger-params', name: 'params', spellcheck: 'false', rows: 8,
+      'aria-describedby': 'trigger-params-help' }, JSON.stringify(info.params || {}, null, 2));
+    const date = h('input', { type: 'datetime-local', id: 'trigger-date', step: '1' });
+    const note = h('input', { type: 'text', id: 'trigger-note', maxlength: 10000 });
+    const err = h('div', { class: 'field-error', role: 'alert', id: 'trigger-error' });
+    const submit = h('button', { type: 'submit', class: 'primary', id: 'trigger-submit' }, 'Trigger');
+    const form = h('form', { method: 'dialog' },
+      h('label', {}, 'Params (JSON; the DAG\'s defaults are filled in)', params),
+      h('div', { id: 'trigger-params-help', class: 'muted small' }, Object.keys(info.params || {}).length
+        ? `Declared: ${Object.entries(info.params).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(', ')}` : 'This DAG declares no params.'),
+      h('label', {}, 'Logical date (your local time; empty: now)', date),
+      h('label', {}, 'Note', note), err,
+      h('div', { class: 'row' }, submit, h('button', { type: 'button', onclick: () => dlg.close() }, 'Cancel')));
+    params.addEventListener('input', () => { err.textContent = checkParams(params.value).error || ''; });
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const p = checkParams(params.value);
+      if (p.error) { err.textContent = p.error; params.focus(); return; }
+      const body = { params: p.value };
+      if (date.value) {
+        const iso = localInputToIso(date.value);
+        if (!iso) { err.textContent = 'The logical date is not a valid date and time'; return; }
+        body.logical_date = iso;
+      }
+      if (note.value.trim()) body.note = note.value.trim();
+      submit.disabled = true;
+      try {
+        const run = await api.post(`${dagPath(dag)}/runs`, body);
+        dlg.close();
+        toast(`Triggered ${run.run_id}`, { link: h('a', { href: `#${dagPath(dag)}/runs/${enc(run.run_id)}` }, 'open') });
+        pageNo = 0;
+        go({ run: run.run_id });
+        await refresh();
+      } catch (e) {
+        err.textContent = e.message;
+        submit.disabled = false;
+      }
+    });
+    const dlg = openDialog(`Trigger ${dag}`, form);
+    params.focus();
+  }
+
+  async function refresh() {
+    if (view === 'versions') return;
+    // A finished page far back does not change: only the newest page, or a
+    // page with a run still going, is asked again.
+    const live = pageNo === 0 || (grid && grid.runs.some((r) => !FINISHED_RUN.has(r.state)));
+    const fresh = await api.get(dagPath(dag));
+    const changed = JSON.stringify(fresh) !== JSON.stringify(info);
+    info = fresh;
+    if (changed) drawHead();
+    if (live) {
+      await loadGrid();
+      drawRunInfo();
+      if (view === 'grid') gridC.update(grid, selectedRun, null);
+      else { gridC.update(grid, selectedRun, null); graphC.show(graphData, states(), null); }
+    }
+  }
+
+  replace(el, head, runInfo, tabs, status, panel);
+  try {
+    await loadGrid();
+    await show();
+  } catch (e) {
+    replace(status, errorBox(e));
+  }
+  return {
+    refresh,
+    async onQuery(q) {
+      const v = q.get('view') || 'grid';
+      const r = q.get('run');
+      const ver = q.get('version');
+      const redraw = v !== view || ver !== version;
+      view = v; version = ver;
+      if (r !== selectedRun) { selectedRun = r; if (!grid || !grid.runs.some((x) => x.run_id === r)) await loadGrid(); }
+      if (redraw) await show();
+      else { drawRunInfo(); drawHead(); if (view === 'graph') graphC.show(graphData, states(), null); else gridC.update(grid, selectedRun, null); }
+    },
+  };
+}
+export { label };

@@ -1,0 +1,328 @@
+// A run page: the run with its actions (cancel), its task instances (a list,
+// or a Gantt timeline of every try), and the panel of the selected task:
+// its tries, why it is not running (waiting_for), when it last showed
+// activity, a live tail of its log, its output and checkpoint, and the
+// actions clear (with downstream, pinned or latest version) and mark.
+import { api, can, dagPath, runPath, enc } from '../api.js';
+import { h, replace, badge, stateBox, time, ago, duration, between, toast, errorBox, jsonBlock, openDialog,
+  FINISHED_RUN, FINISHED_TASK, label } from '../ui.js';
+
+const ROW = 22;
+const LOG_POLL_MS = 1000;
+const LOG_KEEP = 2 << 20; // characters of a log kept on screen
+
+export async function runPage(el, { dag, run, query }) {
+  const base = runPath(dag, run);
+  let r = await api.get(base);
+  let tis = [];
+  let tries = [];
+  let view = query.get('view') || 'tasks';
+  let sel = query.get('task') ? { task: query.get('task'), map: Number(query.get('map') ?? -1), try: query.get('try') ? Number(query.get('try')) : null } : null;
+  let detail = null;
+  let detailTries = [];
+
+  const head = h('div');
+  const tabs = h('div', { class: 'tabs', role: 'tablist' });
+  const left = h('div');
+  const right = h('aside', { class: 'panel', id: 'task-panel', 'aria-label': 'Task' });
+  const status = h('div');
+  const list = h('div', { class: 'vlist', id: 'task-list', role: 'list', 'aria-label': 'Task instances' });
+  const listSpacer = h('div', { style: 'position:relative' });
+  list.append(listSpacer);
+  const filter = h('input', { type: 'search', placeholder: 'Filter tasks', 'aria-label': 'Filter tasks', id: 'task-filter',
+    oninput: () => drawList(true) });
+  const gantt = h('div', { class: 'vlist', id: 'gantt', 'aria-label': 'Timeline of every try' });
+  const ganttSpacer = h('div', { style: 'position:relative' });
+  gantt.append(ganttSpacer);
+  const axis = h('div', { class: 'gantt-axis', 'aria-hidden': 'true' });
+  let drawnList = '';
+  let drawnGantt = '';
+
+  // ---- log tail ----
+  const log = { key: null, offset: 0, complete: false, text: '', timer: null, busy: false };
+  const logPre = h('pre', { class: 'log', id: 'log', tabindex: '0', 'aria-label': 'Log', 'aria-live': 'off' });
+  const follow = h('input', { type: 'checkbox', id: 'log-follow', checked: true });
+  const logState = h('span', { class: 'small muted', id: 'log-state' });
+
+  function href(q) {
+    const p = new URLSearchParams();
+    const v = q.view ?? view;
+    const s = q.sel === undefined ? sel : q.sel;
+    if (v !== 'tasks') p.set('view', v);
+    if (s) { p.set('task', s.task); if (s.map >= 0) p.set('map', s.map); if (s.try) p.set('try', s.try); }
+    const str = p.toString();
+    return `#${base}${str ? `?${str}` : ''}`;
+  }
+
+  function drawHead() {
+    const cancel = can.operate() && !FINISHED_RUN.has(r.state)
+      ? h('button', { type: 'button', class: 'danger', id: 'cancel-run', onclick: cancelRun }, 'Cancel run') : null;
+    replace(head,
+      h('div', { class: 'small' }, h('a', { href: '#/dags' }, 'DAGs'), ' / ', h('a', { href: `#${dagPath(dag)}?run=${enc(run)}` }, dag)),
+      h('h1', {}, `Run ${r.run_id}`, h('span', { id: 'run-state' }, badge(r.state)), h('span', { class: 'spacer' }), cancel),
+      h('dl', { class: 'kv panel', style: 'margin-bottom:.5rem' },
+        h('dt', {}, 'Type'), h('dd', {}, r.run_type, r.backfill_id ? [' · ', h('a', { href: `#/backfills?id=${r.backfill_id}` }, `backfill ${r.backfill_id}`)] : null),
+        h('dt', {}, 'Logical date'), h('dd', {}, time(r.logical_date, { both: true })),
+        h('dt', {}, 'Data interval'), h('dd', {}, time(r.data_interval_start), ' → ', time(r.data_interval_end)),
+        h('dt', {}, 'Started / ended'), h('dd', {}, time(r.started_at), ' → ', time(r.ended_at),
+          r.started_at ? h('span', { class: 'muted' }, ` (${duration(between(r.started_at, r.ended_at))})`) : null),
+        h('dt', {}, 'Params'), h('dd', { class: 'mono small' }, JSON.stringify(r.params)),
+        h('dt', {}, 'Version'), h('dd', { class: 'mono small' }, r.dag_version.slice(0, 12)),
+        r.note ? [h('dt', {}, 'Note'), h('dd', {}, r.note)] : null));
+    replace(tabs, [['tasks', 'Tasks'], ['timeline', 'Timeline']].map(([v, t]) =>
+      h('a', { role: 'tab', href: href({ view: v }), id: `tab-${v}`, 'aria-selected': String(view === v) }, t)));
+  }
+
+  async function cancelRun() {
+    const form = h('form', { method: 'dialog' },
+      h('p', {}, `Cancel run ${run}? Running tasks are killed; tasks that have not started become canceled.`),
+      h('div', { class: 'row' },
+        h('button', { type: 'submit', class: 'danger', id: 'confirm-cancel' }, 'Cancel the run'),
+        h('button', { type: 'button', onclick: () => dlg.close() }, 'Keep it running')));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      try { r = await api.post(`${base}/cancel`); toast(`Run ${run} canceled`); dlg.close(); drawHead(); await refresh(); }
+      catch (e) { toast(e.message, { bad: true }); }
+    });
+    const dlg = openDialog('Cancel run', form);
+  }
+
+  // ---- the task list and the timeline: only the rows in view are drawn ----
+  function visibleTis() {
+    const f = filter.value.trim().toLowerCase();
+    return f ? tis.filter((t) => t.task_id.toLowerCase().includes(f)) : tis;
+  }
+  function windowOf(box, n) {
+    const from = Math.max(0, Math.floor(box.scrollTop / ROW) - 10);
+    const to = Math.min(n, Math.ceil((box.scrollTop + (box.clientHeight || 600)) / ROW) + 10);
+    return [from, to];
+  }
+  function isSel(t) { return sel && sel.task === t.task_id && (sel.map ?? -1) === t.map_index; }
+  function drawList(force) {
+    const items = visibleTis();
+    const [from, to] = windowOf(list, items.length);
+    const key = `${from}:${to}:${items.length}`;
+    if (!force && key === drawnList) return;
+    drawnList = key;
+    listSpacer.style.height = `${items.length * ROW}px`;
+    const rows = [];
+    for (let i = from; i < to; i++) {
+      const t = items[i];
+      rows.push(h('a', { class: `vrow${isSel(t) ? ' selected' : ''}`, role: 'listitem', style: `top:${i * ROW}px`,
+        href: href({ sel: { task: t.task_id, map: t.map_index, try: null } }), dataset: { task: t.task_id, state: t.state },
+        'aria-current': isSel(t) ? 'true' : null },
+      stateBox(t.state), h('span', {}, t.task_id, t.map_index >= 0 ? `[${t.map_index}]` : ''),
+      h('span', { class: 'muted small' }, label(t.state), t.try_number ? ` · try ${t.try_number}/${t.max_tries}` : '',
+        t.started_at ? ` · ${duration(between(t.started_at, t.ended_at))}` : '')));
+    }
+    replace(listSpacer, rows);
+  }
+  list.addEventListener('scroll', () => drawList(false), { passive: true });
+
+  function drawGantt(force) {
+    const shown = tries.filter((y) => y.started_at || y.queued_at);
+    const starts = shown.map((y) => new Date(y.queued_at || y.started_at).getTime());
+    const t0 = Math.min(r.started_at ? new Date(r.started_at).getTime() : Infinity, ...starts);
+    const ends = shown.map((y) => (y.ended_at ? new Date(y.ended_at).getTime() : Date.now()));
+    const t1 = Math.max(t0 + 1, r.ended_at ? new Date(r.ended_at).getTime() : Date.now(), ...ends);
+    const span = t1 - t0;
+    const [from, to] = windowOf(gantt, shown.length);
+    const key = `${from}:${to}:${shown.length}:${span}`;
+    if (!force && key === drawnGantt) return;
+    drawnGantt = key;
+    if (!shown.length) { replace(ganttSpacer, h('p', { class: 'muted', style: 'padding:.5rem' }, 'No task has started yet.')); replace(axis); return; }
+    replace(axis, h('span', {}, 'try'), h('div', { class: 'ticks' }, [0, 0.25, 0.5, 0.75, 1].map((f) => h('span', {}, `+${duration(span * f)}`))));
+    ganttSpacer.style.height = `${shown.length * ROW}px`;
+    const pct = (t) => `${(100 * (t - t0)) / span}%`;
+    const rows = [];
+    for (let i = from; i < to; i++) {
+      const y = shown[i];
+      const q = y.queued_at ? new Date(y.queued_at).getTime() : null;
+      const s = y.started_at ? new Date(y.started_at).getTime() : null;
+      const e = y.ended_at ? new Date(y.ended_at).getTime() : Date.now();
+      const title = `${y.task_id}${y.map_index >= 0 ? `[${y.map_index}]` : ''} try ${y.try_number}: ${label(y.state)}` +
+        (s ? `, ${duration(e - s)}` : '') + (y.worker ? ` on ${y.worker}` : '');
+      rows.push(h('a', { class: 'vrow gantt-row', style: `top:${i * ROW}px`, title, 'aria-label': title,
+        href: href({ sel: { task: y.task_id, map: y.map_index, try: y.try_number } }), dataset: { task: y.task_id, state: y.state } },
+      h('span', { class: 'gantt-label' }, y.task_id, y.map_index >= 0 ? `[${y.map_index}]` : '', h('span', { class: 'muted' }, ` #${y.try_number}`)),
+      h('span', { class: 'gantt-track' },
+        q && s && s > q ? h('span', { class: 'gantt-queue', style: `left:${pct(q)};width:${pct(t0 + s - q)}` }) : null,
+        s ? h('span', { class: `gantt-bar s-${y.state}`, style: `left:${pct(s)};width:calc(${pct(t0 + Math.max(e - s, 0))})` }) : null)));
+    }
+    replace(ganttSpacer, rows);
+  }
+  gantt.addEventListener('scroll', () => drawGantt(false), { passive: true });
+
+  function drawLeft() {
+    if (view === 'timeline') replace(left, axis, gantt, h('p', { class: 'muted small' }, 'Grey: waiting in the queue; coloured: running, by the try\'s state.'));
+    else replace(left, h('div', { class: 'row', style: 'margin-bottom:.5rem' }, filter, h('span', { class: 'muted small' }, `${tis.length} task instances`)), list);
+  }
+
+  // ---- the task panel ----
+  function drawPanel() {
+    if (!sel) { replace(right, h('p', { class: 'muted' }, 'Select a task to see its tries, log and actions.')); return; }
+    if (!detail) { replace(right, h('p', { class: 'muted' }, `Loading ${sel.task}…`)); return; }
+    const d = detail;
+    const running = d.state === 'running';
+    const acts = can.operate() ? h('div', { class: 'row', style: 'margin:.5rem 0' },
+      h('button', { type: 'button', id: 'clear-task', onclick: clearTask }, 'Clear…'),
+      h('button', { type: 'button', id: 'mark-success', onclick: () => mark('success') }, 'Mark success'),
+      h('button', { type: 'button', id: 'mark-failed', class: 'danger', onclick: () => mark('failed') }, 'Mark failed')) : null;
+    const activity = d.last_activity_at ? [time(d.last_activity_at), h('span', { class: 'muted' }, ` (${ago(d.last_activity_at)})`)] : '—';
+    const shownTry = sel.try || (detailTries.length ? detailTries[detailTries.length - 1].try_number : null);
+    replace(right,
+      h('h2', { id: 'task-title' }, d.task_id, d.map_index >= 0 ? `[${d.map_index}]` : '', ' ', h('span', { id: 'task-state' }, badge(d.state))),
+      acts,
+      d.waiting_for && d.waiting_for.length && !FINISHED_TASK.has(d.state) && !running
+        ? h('div', { id: 'waiting-for' }, h('strong', {}, 'Waiting for:'), h('ul', { class: 'reasons' }, d.waiting_for.map((w) => h('li', {}, w)))) : null,
+      h('dl', { class: 'kv' },
+        h('dt', {}, 'Try'), h('dd', {}, `${d.try_number} of ${d.max_tries}`),
+        h('dt', {}, 'Queue / pool'), h('dd', {}, `${d.queue} / ${d.pool}`, ` · priority ${d.priority}`),
+        h('dt', {}, 'Worker'), h('dd', {}, d.worker || '—'),
+        h('dt', {}, 'Started / ended'), h('dd', {}, time(d.started_at), ' → ', time(d.ended_at),
+          d.started_at ? h('span', { class: 'muted' }, ` (${duration(between(d.started_at, d.ended_at))})`) : null),
+        h('dt', {}, 'Last activity'), h('dd', { id: 'last-activity', title: 'when the try last wrote a log line or a checkpoint' }, activity),
+        h('dt', {}, 'Exit code'), h('dd', {}, d.exit_code ?? '—'),
+        h('dt', {}, 'Reason'), h('dd', {}, d.reason || '—')),
+      h('h2', {}, 'Tries'),
+      detailTries.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'tries' },
+        h('thead', {}, h('tr', {}, ['#', 'State', 'Worker', 'Started', 'Took', 'Exit', ''].map((x) => h('th', {}, x)))),
+        h('tbody', {}, detailTries.map((y) => h('tr', {},
+          h('td', {}, y.try_number), h('td', {}, badge(y.state)), h('td', { class: 'small' }, y.worker || '—'),
+          h('td', { class: 'small' }, time(y.started_at)), h('td', { class: 'small' }, y.started_at ? duration(between(y.started_at, y.ended_at)) : '—'),
+          h('td', {}, y.exit_code ?? '—'),
+          h('td', {}, y.try_number === shownTry ? h('strong', {}, 'log shown')
+            : h('a', { href: href({ sel: { ...sel, try: y.try_number } }) }, 'log'))))))) : h('p', { class: 'muted' }, 'Not tried yet.'),
+      h('h2', {}, shownTry ? `Log of try ${shownTry}` : 'Log'),
+      h('div', { class: 'row' }, h('label', { class: 'inline' }, follow, 'Follow'), logState), logPre,
+      h('h2', {}, 'Output'), d.output ? jsonBlock(d.output) : h('p', { class: 'muted' }, 'No output.'),
+      h('h2', {}, 'Checkpoint'), d.checkpoint !== null && d.checkpoint !== undefined
+        ? [h('p', { class: 'muted small' }, `${d.checkpoint_bytes} bytes`), h('pre', { class: 'json', id: 'checkpoint' }, d.checkpoint)]
+        : h('p', { class: 'muted' }, 'No checkpoint.'));
+    startLog(shownTry);
+  }
+
+  function clearTask() {
+    const down = h('input', { type: 'checkbox', id: 'clear-downstream', checked: true });
+    const ver = h('select', { id: 'clear-version' }, h('option', { value: 'pinned' }, 'pinned: the run\'s own version'),
+      h('option', { value: 'latest' }, 'latest: move the run to the current version'));
+    const err = h('div', { class: 'field-error', role: 'alert' });
+    const form = h('form', { method: 'dialog' },
+      h('p', {}, `Clear ${sel.task}: it runs again, and its try counter goes on.`),
+      h('label', { class: 'inline' }, down, 'Also clear what depends on it (downstream)'),
+      h('label', {}, 'DAG version', ver), err,
+      h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary', id: 'confirm-clear' }, 'Clear'),
+        h('button', { type: 'button', onclick: () => dlg.close() }, 'Cancel')));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      try {
+        await api.post(`${base}/tasks/${enc(sel.task)}/clear`, { downstream: down.checked, version: ver.value });
+        dlg.close();
+        toast(`Cleared ${sel.task}${down.checked ? ' and its downstream' : ''}`);
+        sel = { ...sel, try: null };
+        await refresh();
+      } catch (e) { err.textContent = e.message; }
+    });
+    const dlg = openDialog(`Clear ${sel.task}`, form);
+  }
+
+  async function mark(state) {
+    try {
+      await api.post(`${base}/tasks/${enc(sel.task)}/state`, { state });
+      toast(`Marked ${sel.task} ${state}`);
+      await refresh();
+    } catch (e) { toast(e.message, { bad: true }); }
+  }
+
+  function startLog(tryNo) {
+    const key = sel && tryNo ? `${sel.task}|${sel.map}|${tryNo}` : null;
+    if (key === log.key) return;
+    clearTimeout(log.timer);
+    Object.assign(log, { key, offset: 0, complete: false, text: '', busy: false, tryNo });
+    logPre.textContent = key ? '' : 'No try yet.';
+    logState.textContent = '';
+    if (key) pollLog();
+  }
+  async function pollLog() {
+    const key = log.key;
+    if (!key || log.busy) return;
+    log.busy = true;
+    try {
+      const q = { try: log.tryNo, offset: log.offset };
+      if (sel.map >= 0) q.map_index = sel.map;
+      const res = await api.raw(`${base}/tasks/${enc(sel.task)}/logs`, q);
+      const text = await res.text();
+      if (key !== log.key) return;
+      log.offset = Number(res.headers.get('X-Baton-Log-Next-Offset') || log.offset + text.length);
+      log.complete = res.headers.get('X-Baton-Log-Complete') === 'true';
+      if (text) {
+        log.text += text;
+        if (log.text.length > LOG_KEEP) log.text = `[… earlier lines not shown]\n${log.text.slice(-LOG_KEEP)}`;
+        logPre.textContent = log.text;
+        if (follow.checked) logPre.scrollTop = logPre.scrollHeight;
+      } else if (!log.text) logPre.textContent = log.complete ? '(empty log)' : '(no output yet)';
+      logState.textContent = log.complete ? `complete · ${log.offset} bytes` : `streaming · ${log.offset} bytes`;
+      logPre.dataset.complete = String(log.complete);
+    } catch (e) {
+      if (key === log.key) logState.textContent = e.message;
+    } finally {
+      log.busy = false;
+    }
+    if (key === log.key && !log.complete) log.timer = setTimeout(pollLog, LOG_POLL_MS);
+  }
+
+  async function loadDetail() {
+    if (!sel) { detail = null; detailTries = []; return; }
+    const q = sel.map >= 0 ? { map_index: sel.map } : {};
+    const [d, ys] = await Promise.all([api.get(`${base}/tasks/${enc(sel.task)}`, q),
+      api.get(`${base}/tasks/${enc(sel.task)}/tries`, { ...q, limit: 1000 })]);
+    detail = d;
+    detailTries = ys.items;
+  }
+
+  async function load() {
+    [r, tis] = await Promise.all([api.get(base), api.all(`${base}/tasks`)]);
+    if (view === 'timeline') tries = await api.all(`${base}/tries`);
+  }
+
+  async function refresh() {
+    const before = JSON.stringify([r, tis, tries, detail, detailTries]);
+    await load();
+    try { await loadDetail(); } catch (e) { detail = null; replace(right, errorBox(e)); return; }
+    if (JSON.stringify([r, tis, tries, detail, detailTries]) === before) {
+      if (view === 'timeline' && !FINISHED_RUN.has(r.state)) drawGantt(true); // the running bars grow
+      return;
+    }
+    drawHead();
+    if (view === 'timeline') drawGantt(true); else drawList(true);
+    drawPanel();
+  }
+
+  replace(el, head, tabs, status, h('div', { class: 'run-layout' }, left, right));
+  try {
+    await load();
+    await loadDetail();
+  } catch (e) {
+    replace(status, errorBox(e));
+  }
+  drawHead();
+  drawLeft();
+  if (view === 'timeline') drawGantt(true); else drawList(true);
+  drawPanel();
+  return {
+    refresh,
+    destroy() { clearTimeout(log.timer); log.key = null; },
+    async onQuery(q) {
+      const v = q.get('view') || 'tasks';
+      const t = q.get('task');
+      const next = t ? { task: t, map: Number(q.get('map') ?? -1), try: q.get('try') ? Number(q.get('try')) : null } : null;
+      const changedView = v !== view;
+      view = v;
+      const changedTask = JSON.stringify(next) !== JSON.stringify(sel);
+      sel = next;
+      if (changedView) { if (view === 'timeline') tries = await api.all(`${base}/tries`); drawHead(); drawLeft(); }
+      if (view === 'timeline') drawGantt(true); else drawList(true);
+      if (changedTask) { detail = null; drawPanel(); await loadDetail(); drawPanel(); }
+    },
+  };
+}
