@@ -13,9 +13,17 @@ need_build=(
 # prometheus: for promtool, which checks the /metrics output.
 need_test=(clang libclang-rt-14-dev sqlite3 curl postgresql-15 prometheus)
 
+# The browser tests: Debian's chromium, driven by playwright-core from npm
+# (tests/web/run.sh installs it); fonts with the UI's state glyphs. Node.js
+# and npm may come from elsewhere (a nodesource nodejs carries its own npm
+# and conflicts with Debian's): only missing commands are installed.
+need_web=(chromium fonts-dejavu-core)
+
 packages=("${need_build[@]}")
 if [ "${1:-build}" = "test" ]; then
-  packages+=("${need_test[@]}")
+  packages+=("${need_test[@]}" "${need_web[@]}")
+  command -v node >/dev/null || packages+=(nodejs)
+  command -v npm >/dev/null || packages+=(npm)
 fi
 
 missing=()

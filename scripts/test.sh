@@ -2,8 +2,10 @@
 # Quick start, command 2: builds Baton and runs every test.
 #  1. the normal build (GCC): unit, integration (store, scheduler, API; on
 #     SQLite and on a private PostgreSQL cluster the script starts and stops),
-#     end-to-end (the real binary: CLI, `baton standalone` over HTTP, kill -9)
-#     and the benchmark harnesses at a tiny size;
+#     end-to-end (the real binary: CLI, `baton standalone` over HTTP, kill -9),
+#     the web UI in headless chromium (tests/web: screenshots and the UI
+#     benchmark's figures in build/web-artifacts) and the benchmark harnesses
+#     at a tiny size;
 #  2. a clang build with AddressSanitizer + UndefinedBehaviorSanitizer: the unit
 #     and integration tests again, and the DAG compiler's fuzz target over its
 #     regression corpus.
@@ -31,3 +33,7 @@ scripts/with-postgres.sh bash -c '
   echo "== all tests"
   (cd build && ctest --output-on-failure -j "$0")
 ' "$jobs"
+if [ -s build/web-artifacts/bench.json ]; then
+  echo "== UI benchmark (build/web-artifacts/bench.json; screenshots beside it)"
+  cat build/web-artifacts/bench.json
+fi

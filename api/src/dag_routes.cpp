@@ -9,7 +9,10 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <list>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <nlohmann/json.hpp>
 
@@ -168,6 +171,56 @@ json next_run_json(const json& compiled, const store::DagRecord& d, TimePoint no
           {"run_after", format_utc(iv->end)}};
 }
 
+// A compiled version never changes (its name is the hash of its text), so
+// its parsed form is kept for the requests that follow: a DAG of thousands of
+// tasks is read and parsed once, not on every look at its page. Bounded by
+// the size of the texts kept; shared by the API's threads.
+class CompiledCache {
+ public:
+  Result<std::shared_ptr<const json>> get(store::Store& s, const std::string& dag_id, const std::string& version) {
+    std::string key = dag_id + '\n' + version;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = index_.find(key); it != index_.end()) {
+        order_.splice(order_.begin(), order_, it->second);
+        return it->second->value;
+      }
+    }
+    auto v = s.get_dag_version(dag_id, version);
+    if (!v) return v.error();
+    auto parsed = std::make_shared<const json>(json::parse(v->compiled, nullptr, false));
+    size_t bytes = v->compiled.size();
+    std::lock_guard lock(mu_);
+    if (index_.count(key) || bytes > kBudget) return parsed;
+    order_.push_front({key, parsed, bytes});
+    index_[key] = order_.begin();
+    used_ += bytes;
+    while (used_ > kBudget) {
+      used_ -= order_.back().bytes;
+      index_.erase(order_.back().key);
+      order_.pop_back();
+    }
+    return parsed;
+  }
+
+ private:
+  static constexpr size_t kBudget = 32u << 20;  // bytes of compiled text
+  struct Entry {
+    std::string key;
+    std::shared_ptr<const json> value;
+    size_t bytes;
+  };
+  std::mutex mu_;
+  std::list<Entry> order_;  // most recently used first; guarded by mu_
+  std::map<std::string, std::list<Entry>::iterator> index_;  // guarded by mu_
+  size_t used_ = 0;  // guarded by mu_
+};
+
+CompiledCache& compiled_cache() {
+  static CompiledCache cache;
+  return cache;
+}
+
 // How many of its newest runs a DAG lists with itself (the DAG list's
 // "last runs").
 constexpr int kRecentRuns = 5;
@@ -192,10 +245,10 @@ Result<json> dag_json(store::Store& s, const store::DagRecord& d, TimePoint now)
             {"params", json::object()},
             {"recent_runs", json::array()}};
   if (d.current_version) {
-    auto v = s.get_dag_version(d.dag_id, *d.current_version);
+    auto v = compiled_cache().get(s, d.dag_id, *d.current_version);
     if (!v && v.error().code != "not_found") return v.error();
     if (v) {
-      json compiled = json::parse(v->compiled, nullptr, false);
+      const json& compiled = **v;
       if (compiled.is_object()) {
         if (auto it = compiled.find("schedule"); it != compiled.end() && it->is_object()) {
           j["schedule"] = {{"kind", it->value("kind", json(nullptr))},
@@ -412,11 +465,11 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
         if (!version)
           return error_response(
               Error::not_found("DAG \"" + d->dag_id + "\" has no valid version (see its import errors)"));
-        auto v = s.get_dag_version(d->dag_id, *version);
+        auto v = compiled_cache().get(s, d->dag_id, *version);
         if (!v && v.error().code == "not_found")
           return error_response(Error::not_found("DAG \"" + d->dag_id + "\" has no version \"" + *version + "\""));
         if (!v) return error_response(v.error());
-        json compiled = json::parse(v->compiled, nullptr, false);
+        const json& compiled = **v;
         json nodes = json::array(), edges = json::array();
         if (compiled.is_object() && compiled.contains("tasks") && compiled["tasks"].is_object()) {
           for (auto& [id, task] : compiled["tasks"].items()) {
@@ -537,9 +590,9 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
         std::vector<std::string> rows;
         std::map<std::string, size_t> row_of;
         if (d->current_version) {
-          auto v = s.get_dag_version(d->dag_id, *d->current_version);
+          auto v = compiled_cache().get(s, d->dag_id, *d->current_version);
           if (!v && v.error().code != "not_found") return error_response(v.error());
-          if (v) rows = topological_tasks(json::parse(v->compiled, nullptr, false));
+          if (v) rows = topological_tasks(**v);
         }
         for (size_t i = 0; i < rows.size(); ++i) row_of[rows[i]] = i;
         json out_runs = json::array();

@@ -485,7 +485,7 @@ TEST_CASE("a run and its task instances have exactly the fields of SPEC §8") {
   auto one = env.get("/api/v1/dags/sales/runs/" + run_id + "/tasks/transform", kViewer);
   REQUIRE(one.status == 200);
   auto detail_keys = ti_keys;
-  detail_keys.insert({"waiting_for", "output"});
+  detail_keys.insert({"waiting_for", "output", "checkpoint", "checkpoint_bytes"});
   CHECK(keys(one.body) == detail_keys);
   CHECK(one.body["map_index"] == -1);
   CHECK(one.body["state"] == "pending");
@@ -977,6 +977,146 @@ TEST_CASE("static files come from web_dir; the API stays JSON") {
   CHECK(missing.status == 404);
   CHECK(missing.is_error("not_found"));
   CHECK(env.get("/api/v1/dags").status == 200);
+}
+
+TEST_CASE("the web UI is built into the server: index, scripts and styles, with a content security policy") {
+  Env env;  // no web_dir: the files compiled into the binary
+  auto index = env.http->Get("/");
+  REQUIRE(index);
+  CHECK(index->status == 200);
+  CHECK(index->get_header_value("Content-Type").find("text/html") == 0);
+  CHECK(index->body.find(R"(<script type="module" src="/js/app.js">)") != std::string::npos);
+  CHECK(index->get_header_value("Content-Security-Policy").find("default-src 'self'") == 0);
+  CHECK(index->get_header_value("Cache-Control") == "no-cache");
+  std::ifstream on_disk(std::string(BATON_SOURCE_DIR) + "/web/js/app.js", std::ios::binary);
+  std::string app((std::istreambuf_iterator<char>(on_disk)), std::istreambuf_iterator<char>());
+  for (const char* path : {"/js/app.js", "/js/pages/run.js", "/js/graph.js"}) {
+    auto js = env.http->Get(path);
+    REQUIRE(js);
+    INFO(path);
+    CHECK(js->status == 200);
+    CHECK(js->get_header_value("Content-Type").find("text/javascript") == 0);
+    if (std::string(path) == "/js/app.js") CHECK(js->body == app);
+  }
+  auto css = env.http->Get("/style.css");
+  REQUIRE(css);
+  CHECK(css->get_header_value("Content-Type").find("text/css") == 0);
+  auto missing = env.get("/js/nothing.js", nullptr);
+  CHECK(missing.status == 404);
+  CHECK(missing.is_error("not_found"));
+  CHECK(env.get("/api/v1/health", nullptr).status == 200);  // no file shadows the API
+}
+
+TEST_CASE("what the UI reads: who am I, the grid of runs x tasks, a run's tries, a task's checkpoint") {
+  Env env;
+  auto me = env.get("/api/v1/me", kViewer);
+  REQUIRE(me.status == 200);
+  CHECK(me.body == json{{"name", "vic"}, {"role", "viewer"}});
+  CHECK(env.get("/api/v1/me", kOperator).body["role"] == "operator");
+  CHECK(env.get("/api/v1/me", nullptr).status == 401);
+  CHECK(env.get("/api/v1/me", kWorker).status == 403);
+
+  auto dag = env.get("/api/v1/dags/sales", kViewer);
+  REQUIRE(dag.status == 200);
+  CHECK(dag.body["tags"] == json::array());
+  CHECK(dag.body["params"] == json::object());
+  CHECK(dag.body["recent_runs"] == json::array());
+
+  std::vector<std::string> runs;
+  for (const char* day : {"2026-11-01", "2026-11-02", "2026-11-03"}) {
+    auto r = env.post("/api/v1/dags/sales/runs", std::string(R"({"logical_date": ")") + day + R"(T00:00:00Z"})");
+    REQUIRE(r.status == 201);
+    runs.push_back(r.body["run_id"].get<std::string>());
+  }
+  auto listed = env.get("/api/v1/dags/sales", kViewer);
+  REQUIRE(listed.body["recent_runs"].size() == 3);
+  CHECK(listed.body["recent_runs"][0]["run_id"] == runs[2]);  // newest first
+
+  // The oldest run: extract succeeded, and a mapped task of an older version
+  // has three instances.
+  auto extract = env.ti(runs[0], "extract");
+  extract.state = TaskState::success;
+  extract.try_number = 1;
+  extract.attempt_token = "tok-1";
+  store::WriteBatch b;
+  b.task_instances.push_back(extract);
+  store::TryRecord y;
+  y.ti_id = extract.id;
+  y.try_number = 1;
+  y.state = TaskState::success;
+  y.worker = "w-1";
+  y.queued_at = *parse_utc("2026-11-22T09:59:00Z");
+  y.started_at = *parse_utc("2026-11-22T09:59:30Z");
+  y.ended_at = *parse_utc("2026-11-22T10:00:00Z");
+  y.exit_code = 0;
+  b.tries.push_back(y);
+  REQUIRE(env.store->apply(b).ok());
+  auto oldest = env.store->get_run("sales", runs[0]);
+  REQUIRE(oldest.ok());
+  std::vector<store::TaskInstanceRecord> mapped;
+  for (int i = 0; i < 3; ++i) {
+    store::TaskInstanceRecord t;
+    t.task_id = "fan";
+    t.map_index = i;
+    t.state = i == 1 ? TaskState::running : TaskState::success;
+    mapped.push_back(t);
+  }
+  REQUIRE(env.store->add_task_instances(oldest->pk, mapped).ok());
+
+  auto grid = env.get("/api/v1/dags/sales/grid?limit=2", kViewer);
+  REQUIRE(grid.status == 200);
+  CHECK(grid.body["tasks"] == json::array({"extract", "transform", "load"}));  // upstream first
+  REQUIRE(grid.body["runs"].size() == 2);
+  CHECK(grid.body["runs"][0]["run_id"] == runs[2]);
+  CHECK(grid.body["runs"][0]["cells"] == json::array({"scheduled", "pending", "pending"}));
+  CHECK_FALSE(grid.body["runs"][0].contains("params"));
+  REQUIRE(grid.body["next_cursor"].is_string());
+  auto older = env.get("/api/v1/dags/sales/grid?limit=2&cursor=" + grid.body["next_cursor"].get<std::string>(), kViewer);
+  REQUIRE(older.status == 200);
+  REQUIRE(older.body["runs"].size() == 1);
+  CHECK(older.body["next_cursor"].is_null());
+  CHECK(older.body["runs"][0]["run_id"] == runs[0]);
+  CHECK(older.body["tasks"] == json::array({"extract", "transform", "load", "fan"}));
+  auto cells = older.body["runs"][0]["cells"];
+  CHECK(cells[0] == "success");
+  CHECK(cells[3] == json({{"state", "running"}, {"mapped", 3}, {"counts", {{"running", 1}, {"success", 2}}}}));
+  auto one = env.get("/api/v1/dags/sales/grid?run_id=" + runs[1], kViewer);
+  REQUIRE(one.status == 200);
+  REQUIRE(one.body["runs"].size() == 1);
+  CHECK(one.body["runs"][0]["run_id"] == runs[1]);
+
+  auto too_many = env.get("/api/v1/dags/sales/grid?limit=101", kViewer);
+  CHECK(too_many.status == 400);
+  CHECK(too_many.message().find("at most 100 runs") != std::string::npos);
+  CHECK(env.get("/api/v1/dags/nope/grid", kViewer).status == 404);
+  CHECK(env.get("/api/v1/dags/sales/grid?run_id=nope", kViewer).status == 404);
+  CHECK(env.get("/api/v1/dags/sales/grid?cursor=garbage", kViewer).status == 400);
+
+  auto tries = env.get("/api/v1/dags/sales/runs/" + runs[0] + "/tries", kViewer);
+  REQUIRE(tries.status == 200);
+  REQUIRE(tries.body["items"].size() == 1);
+  auto& t = tries.body["items"][0];
+  CHECK(t["task_id"] == "extract");
+  CHECK(t["map_index"] == -1);
+  CHECK(t["try_number"] == 1);
+  CHECK(t["worker"] == "w-1");
+  CHECK(t["queued_at"] == "2026-11-22T09:59:00Z");
+  CHECK(t["started_at"] == "2026-11-22T09:59:30Z");
+  CHECK(env.get("/api/v1/dags/sales/runs/" + runs[1] + "/tries", kViewer).body["items"].empty());
+
+  REQUIRE(env.store->save_checkpoint(extract.id, "tok-1", "row-500").ok());
+  auto detail = env.get("/api/v1/dags/sales/runs/" + runs[0] + "/tasks/extract", kViewer);
+  REQUIRE(detail.status == 200);
+  CHECK(detail.body["checkpoint"] == "row-500");
+  CHECK(detail.body["checkpoint_bytes"] == 7);
+  auto none = env.get("/api/v1/dags/sales/runs/" + runs[1] + "/tasks/extract", kViewer);
+  CHECK(none.body["checkpoint"].is_null());
+
+  auto doc = env.get("/api/v1/openapi.json", nullptr);
+  for (const char* path : {"/me", "/dags/{dag_id}/grid", "/dags/{dag_id}/runs/{run_id}/tries"}) {
+    INFO(path);
+    CHECK(doc.body["paths"].contains(path));
+  }
 }
 
 TEST_CASE("backfills: create (dry run or for real), list, one, cancel; bad bodies get 400 and change nothing") {

@@ -47,6 +47,9 @@ const failed = await steps([
     assert.match(text, /Europe\/Berlin/);
     assert.match(await daily.locator('.next-run').textContent(), /UTC/);
     assert.match(text, /finance/);
+    const broken = await page.textContent('#dag-table tr.import-errors');
+    assert.match(broken, /Import errors/);
+    assert.match(broken, /ui_broken\.yaml:\d+:\d+: .*missing_task/);
     await shot(page, artifacts, '02-dag-list');
     await page.fill('#dag-search', 'demo');
     await until('one DAG shown', async () => (await page.$$('#dag-table tr[data-dag]')).length === 1);
@@ -139,6 +142,21 @@ const failed = await steps([
     await page.click('#tab-timeline');
     await page.waitForSelector('#gantt .gantt-bar');
     await shot(page, artifacts, '08-run-timeline');
+  }],
+
+  ['cancel a running run from its page', async () => {
+    const run = await api('POST', '/dags/ui_demo/runs', { params: { who: 'Linus', times: 60 } });
+    await page.goto(`${server.url}/#/dags/ui_demo/runs/${encodeURIComponent(run.run_id)}?task=stream`);
+    await until('the stream task running', async () => (await page.getAttribute('#task-state .badge', 'data-state')) === 'running', 20000);
+    await page.click('#cancel-run');
+    await page.click('#confirm-cancel');
+    await until('the run canceled on the page', async () => (await page.getAttribute('#run-state .badge', 'data-state')) === 'canceled', 20000);
+    assert.equal((await api('GET', `/dags/ui_demo/runs/${encodeURIComponent(run.run_id)}`)).state, 'canceled');
+    await until('the running task stopped', async () => {
+      const s = await page.getAttribute('#task-state .badge', 'data-state');
+      return s !== 'running' && s;
+    }, 20000);
+    assert.equal(await page.$('#cancel-run'), null, 'no cancel button on a finished run');
   }],
 
   ['clear a task with its downstream: they run again', async () => {

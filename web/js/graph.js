@@ -65,30 +65,48 @@ export function layout(nodes, edges) {
   return { xy, width: layers.length * (W + GX) - GX, height: tallest * (H + GY) - GY, index };
 }
 
+// Below this height on screen (px) a node's name cannot be read: the graph
+// is drawn as an overview of plain boxes, one element per task. Above it,
+// only the tasks in and near the view are in the document, with their names
+// and links, so that a DAG of thousands of tasks pans and zooms freely.
+const MIN_DETAIL_PX = 9;
+const SMALL = 400; // a graph this small is always drawn whole
+
 export function createGraph({ linkFor }) {
-  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  const NS = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(NS, 'svg');
   svg.setAttribute('role', 'group');
-  svg.setAttribute('aria-label', 'Graph of the DAG: arrow keys pan, + and - zoom, 0 fits');
   svg.setAttribute('tabindex', '0');
   const fitBtn = h('button', { type: 'button', title: 'Show the whole graph' }, 'Fit');
   const inBtn = h('button', { type: 'button', 'aria-label': 'Zoom in' }, '+');
   const outBtn = h('button', { type: 'button', 'aria-label': 'Zoom out' }, '−');
   const el = h('div', { class: 'graph-wrap', id: 'graph' }, svg, h('div', { class: 'graph-tools' }, fitBtn, inBtn, outBtn));
   let graph = null; // { nodes, edges, key }
-  let box = null; // layout
+  let box = null; // its layout
   let view = { x: 0, y: 0, w: 1000, h: 600 };
-  let nodeEls = new Map();
+  let states = null;
+  let selected = null;
+  let signature = '';
+  let rendered = null; // { detail, rect }
+  let pending = false;
 
-  const apply = () => svg.setAttribute('viewBox', `${view.x} ${view.y} ${view.w} ${view.h}`);
+  const size = () => { const r = svg.getBoundingClientRect(); return { w: r.width || 1000, h: r.height || 600 }; };
+  const isDetail = () => graph.nodes.length <= SMALL || (size().w / view.w) * H >= MIN_DETAIL_PX;
+  function apply() {
+    svg.setAttribute('viewBox', `${view.x} ${view.y} ${view.w} ${view.h}`);
+    if (!pending && graph) {
+      pending = true;
+      requestAnimationFrame(() => { pending = false; render(false); });
+    }
+  }
   function fit() {
     if (!box) return;
-    const r = svg.getBoundingClientRect();
-    const aspect = (r.width || 1000) / (r.height || 600);
+    const r = size();
+    const aspect = r.w / r.h;
     const pad = 20;
     let w = box.width + 2 * pad, hh = box.height + 2 * pad;
     if (w / hh < aspect) w = hh * aspect; else hh = w / aspect;
-    // Never zoom in beyond 1:1 on a small graph.
-    if (w < (r.width || 1000)) { w = r.width || 1000; hh = w / aspect; }
+    if (w < r.w) { w = r.w; hh = w / aspect; } // never beyond 1:1 on a small graph
     view = { x: box.width / 2 - w / 2, y: box.height / 2 - hh / 2, w, h: hh };
     apply();
   }
@@ -96,30 +114,46 @@ export function createGraph({ linkFor }) {
     view = { x: cx - (cx - view.x) * f, y: cy - (cy - view.y) * f, w: view.w * f, h: view.h * f };
     apply();
   }
+  // Centre a task at a zoom where names can be read.
+  function zoomTo(i) {
+    const p = box.xy[i];
+    const r = size();
+    const w = Math.min(view.w, (r.w * H) / (MIN_DETAIL_PX * 2.5));
+    const hh = (w * r.h) / r.w;
+    view = { x: p.x + W / 2 - w / 2, y: p.y + H / 2 - hh / 2, w, h: hh };
+    apply();
+    render(true);
+  }
   fitBtn.addEventListener('click', fit);
   inBtn.addEventListener('click', () => zoom(0.8));
   outBtn.addEventListener('click', () => zoom(1.25));
   svg.addEventListener('wheel', (ev) => {
     ev.preventDefault();
     const r = svg.getBoundingClientRect();
-    const cx = view.x + ((ev.clientX - r.left) / r.width) * view.w;
-    const cy = view.y + ((ev.clientY - r.top) / r.height) * view.h;
-    zoom(ev.deltaY > 0 ? 1.15 : 1 / 1.15, cx, cy);
+    zoom(ev.deltaY > 0 ? 1.15 : 1 / 1.15, view.x + ((ev.clientX - r.left) / r.width) * view.w,
+      view.y + ((ev.clientY - r.top) / r.height) * view.h);
   }, { passive: false });
   let drag = null;
   svg.addEventListener('pointerdown', (ev) => {
     if (ev.target.closest('a')) return;
-    drag = { x: ev.clientX, y: ev.clientY, view: { ...view } };
+    drag = { x: ev.clientX, y: ev.clientY, view: { ...view }, moved: false };
     svg.setPointerCapture(ev.pointerId);
   });
   svg.addEventListener('pointermove', (ev) => {
     if (!drag) return;
     const r = svg.getBoundingClientRect();
+    if (Math.abs(ev.clientX - drag.x) + Math.abs(ev.clientY - drag.y) > 3) drag.moved = true;
     view.x = drag.view.x - ((ev.clientX - drag.x) / r.width) * view.w;
     view.y = drag.view.y - ((ev.clientY - drag.y) / r.height) * view.h;
     apply();
   });
-  svg.addEventListener('pointerup', () => { drag = null; });
+  svg.addEventListener('pointerup', (ev) => {
+    const wasClick = drag && !drag.moved;
+    drag = null;
+    // A click on a box of the overview zooms in on its task.
+    const mini = wasClick && ev.target.closest && ev.target.closest('rect.mini');
+    if (mini) zoomTo(box.index.get(mini.dataset.task));
+  });
   svg.addEventListener('keydown', (ev) => {
     const step = 0.15;
     const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
@@ -130,66 +164,82 @@ export function createGraph({ linkFor }) {
     else if (ev.key === '0') { fit(); ev.preventDefault(); }
   });
 
-  function draw(states, selected) {
-    const { nodes, edges } = graph;
+  function stateOf(id) { return (states && states.get(id)) || 'none'; }
+
+  function render(force) {
+    if (!graph) return;
+    const detail = isDetail();
+    const all = graph.nodes.length <= SMALL;
+    const inside = (r) => view.x >= r.x && view.y >= r.y && view.x + view.w <= r.x + r.w && view.y + view.h <= r.y + r.h;
+    if (!force && rendered && rendered.detail === detail && (all || !detail || inside(rendered.rect))) return;
+    // The drawn area: the view and half a view around it.
+    const everything = all || !detail;
+    const rect = { x: view.x - view.w / 2, y: view.y - view.h / 2, w: view.w * 2, h: view.h * 2 };
     const { xy, index } = box;
+    const inRect = (p) => everything
+      || (p.x + W >= rect.x && p.x <= rect.x + rect.w && p.y + H >= rect.y && p.y <= rect.y + rect.h);
     let d = '';
-    for (const e of edges) {
+    for (const e of graph.edges) {
       const a = index.get(e.from), b = index.get(e.to);
       if (a === undefined || b === undefined) continue;
+      if (!everything && !inRect(xy[a]) && !inRect(xy[b])) continue;
       const x1 = xy[a].x + W, y1 = xy[a].y + H / 2, x2 = xy[b].x, y2 = xy[b].y + H / 2, mx = (x1 + x2) / 2;
-      d += `M${x1} ${y1}C${mx} ${y1} ${mx} ${y2} ${x2} ${y2}`;
+      d += detail ? `M${x1} ${y1}C${mx} ${y1} ${mx} ${y2} ${x2} ${y2}` : `M${x1} ${y1}L${x2} ${y2}`;
     }
-    // One string and one parse: thousands of nodes cost a few milliseconds.
+    // One string, parsed once: far cheaper than an element at a time.
     let out = `<path class="edges" d="${d}"/>`;
-    nodes.forEach((node, i) => {
-      const s = (states && states.get(node.id)) || 'none';
+    graph.nodes.forEach((node, i) => {
+      const p = xy[i];
+      if (!inRect(p)) return;
+      const s = stateOf(node.id);
+      const t = esc(node.id);
+      if (!detail) {
+        out += `<rect class="mini n-${s}" data-task="${t}" data-state="${s}" x="${p.x}" y="${p.y}" width="${W}" height="${H}" rx="4"/>`;
+        return;
+      }
       const name = node.id.length > 24 ? `${node.id.slice(0, 23)}…` : node.id;
-      const title = `${node.id} (${node.type || 'task'}): ${states ? label(states.get(node.id)) : 'no run selected'}`;
-      out += `<g class="node n-${s}${node.id === selected ? ' sel' : ''}" data-task="${esc(node.id)}" data-state="${s}" transform="translate(${xy[i].x} ${xy[i].y})">`
-        + `<a href="${esc(linkFor(node.id))}" aria-label="${esc(title)}"><title>${esc(title)}</title>`
+      const title = esc(`${node.id} (${node.type || 'task'}): ${states ? label(states.get(node.id)) : 'no run selected'}`);
+      out += `<g class="node n-${s}${node.id === selected ? ' sel' : ''}" data-task="${t}" data-state="${s}" transform="translate(${p.x} ${p.y})">`
+        + `<a href="${esc(linkFor(node.id))}" aria-label="${title}"><title>${title}</title>`
         + `<rect width="${W}" height="${H}"/><rect class="box" x="5" y="6" width="18" height="18" rx="3"/>`
         + `<text class="glyph" x="14" y="19" text-anchor="middle">${glyph(s)}</text>`
         + `<text x="30" y="19">${esc(name)}</text></a></g>`;
     });
     svg.innerHTML = out;
-    nodeEls = new Map();
-    for (const g of svg.querySelectorAll('g.node')) nodeEls.set(g.dataset.task, g);
+    svg.setAttribute('aria-label', detail
+      ? `Graph of ${graph.nodes.length} tasks: arrow keys pan, + and - zoom, 0 fits; each task is a link`
+      : `Graph of ${graph.nodes.length} tasks, zoomed out: zoom in (+) to read the names, or find a task by name`);
+    el.dataset.mode = detail ? 'detail' : 'overview';
+    rendered = { detail, rect };
   }
 
   return {
     el,
-    // A new graph (a DAG version) is laid out and fitted; the same one only
-    // has its states painted again.
-    show(g, states, selected) {
+    // A new graph (a DAG version) is laid out and fitted; the same one is
+    // drawn again only when its states changed.
+    show(g, nextStates, nextSelected) {
       const key = `${g.dag_id}@${g.version}`;
+      const sig = nextStates ? [...nextStates].join('|') : '';
+      states = nextStates;
+      const changed = sig !== signature || nextSelected !== selected;
+      signature = sig;
+      selected = nextSelected;
       if (!graph || graph.key !== key) {
         graph = { ...g, key };
         box = layout(g.nodes, g.edges);
-        draw(states, selected);
+        rendered = null;
         fit();
-      } else {
-        for (const [id, gEl] of nodeEls) {
-          const s = (states && states.get(id)) || 'none';
-          if (gEl.dataset.state !== s) {
-            gEl.dataset.state = s;
-            gEl.setAttribute('class', `node n-${s}${id === selected ? ' sel' : ''}`);
-            gEl.querySelector('.glyph').textContent = glyph(s);
-            const t = `${id}: ${label(s === 'none' ? null : s)}`;
-            gEl.querySelector('a').setAttribute('aria-label', t);
-            gEl.querySelector('title').textContent = t;
-          }
-        }
+        render(true);
+      } else if (changed || !rendered) {
+        render(true);
       }
       el.dataset.ready = '1';
     },
     focusTask(id) {
       const i = box && box.index.get(id);
       if (i === undefined) return false;
-      const p = box.xy[i];
-      view = { ...view, x: p.x + W / 2 - view.w / 2, y: p.y + H / 2 - view.h / 2 };
-      apply();
-      nodeEls.get(id)?.querySelector('a')?.focus({ preventScroll: true });
+      zoomTo(i);
+      svg.querySelector(`g.node[data-task="${CSS.escape(id)}"] a`)?.focus({ preventScroll: true });
       return true;
     },
   };

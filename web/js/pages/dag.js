@@ -11,7 +11,7 @@ import { createGraph } from '../graph.js';
 const PAGE = 25;
 
 export async function dagPage(el, { dag, query }) {
-  let info = await api.get(dagPath(dag));
+  let info = null;
   let view = query.get('view') || 'grid';
   let selectedRun = query.get('run');
   let version = query.get('version');
@@ -228,7 +228,8 @@ export async function dagPage(el, { dag, query }) {
 
   replace(el, head, runInfo, tabs, status, panel);
   try {
-    await loadGrid();
+    // The DAG, its grid and (on the graph tab) its graph, all at once.
+    [info] = await Promise.all([api.get(dagPath(dag)), loadGrid(), view === 'graph' ? loadGraph() : null]);
     await show();
   } catch (e) {
     replace(status, errorBox(e));
