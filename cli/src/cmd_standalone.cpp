@@ -228,7 +228,8 @@ CLI::App* add_process_command(CLI::App& app, Mode mode, const char* about) {
     cmd->add_option("--workers", o->workers, "local worker slots (default: $BATON_WORKERS or 4)");
   if (mode == Mode::server) cmd->add_flag("--no-scheduler", o->no_scheduler, "serve the API and UI only, schedule nothing");
   cmd->add_option("--logs", o->logs, "folder for task logs (default: $BATON_LOGS or ./logs)");
-  cmd->add_option("--web", o->web, "serve the web UI from this folder instead of the copy built into baton (to edit the UI without a rebuild)");
+  if (mode != Mode::scheduler)
+    cmd->add_option("--web", o->web, "serve the web UI from this folder instead of the copy built into baton (to edit the UI without a rebuild)");
   cmd->add_option("--heartbeat-interval", o->heartbeat,
                   "how often running tries report and save their checkpoint (default: $BATON_HEARTBEAT_INTERVAL or 5s)");
   cmd->add_option("--zombie-timeout", o->zombie,
