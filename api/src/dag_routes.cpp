@@ -189,7 +189,7 @@ class CompiledCache {
     auto v = s.get_dag_version(dag_id, version);
     if (!v) return v.error();
     auto parsed = std::make_shared<const json>(json::parse(v->compiled, nullptr, false));
-    size_t bytes = v->compiled.size();
+    size_t bytes = v->compiled.size() * kParsedPerTextByte;
     std::lock_guard lock(mu_);
     if (index_.count(key) || bytes > kBudget) return parsed;
     order_.push_front({key, parsed, bytes});
@@ -204,7 +204,10 @@ class CompiledCache {
   }
 
  private:
-  static constexpr size_t kBudget = 32u << 20;  // bytes of compiled text
+  // Bounded by an estimate of the parsed form's memory: nlohmann::json takes
+  // several times the bytes of the text it was parsed from.
+  static constexpr size_t kParsedPerTextByte = 8;
+  static constexpr size_t kBudget = 256u << 20;
   struct Entry {
     std::string key;
     std::shared_ptr<const json> value;

@@ -300,16 +300,19 @@ void add_resource_routes(std::vector<Route>& routes, const Deps& deps) {
   // ---- audit ----
 
   auto& audit =
-      add(routes, "GET", "/audit", Access::viewer, "The audit log, oldest first", "AuditEntry", [&s](Call& c) {
+      add(routes, "GET", "/audit", Access::viewer, "The audit log, oldest first (order=desc: newest first)", "AuditEntry", [&s](Call& c) {
         store::AuditFilter f;
         f.dag_id = c.query_as<std::string>("dag_id");
         f.action = c.query_as<std::string>("action");
         f.actor = c.query_as<std::string>("actor");
         if (auto since = c.query_as<std::string>("since")) f.since = *parse_utc(*since);
+        f.newest_first = c.query_as<std::string>("order").value_or("asc") == "desc";
+        // A cursor belongs to one order: 'a' ascending, 'd' descending.
+        char tag = f.newest_first ? 'd' : 'a';
         if (c.cursor) {
-          auto after = decode_cursor(*c.cursor, 'a', 1);
-          if (!after) return error_response(after.error());
-          f.after_id = (*after)[0];
+          auto at = decode_cursor(*c.cursor, tag, 1);
+          if (!at) return error_response(at.error());
+          (f.newest_first ? f.before_id : f.after_id) = (*at)[0];
         }
         f.limit = c.limit + 1;
         auto entries = s.list_audit(f);
@@ -317,7 +320,7 @@ void add_resource_routes(std::vector<Route>& routes, const Deps& deps) {
         std::optional<std::string> next;
         if (entries->size() > static_cast<size_t>(c.limit)) {
           entries->resize(static_cast<size_t>(c.limit));
-          next = encode_cursor('a', {entries->back().id});
+          next = encode_cursor(tag, {entries->back().id});
         }
         std::vector<std::string> items;
         for (auto& e : *entries) {
@@ -340,6 +343,10 @@ void add_resource_routes(std::vector<Route>& routes, const Deps& deps) {
       {.name = "action", .description = "entries of this action, e.g. run.triggered", .max_length = 200},
       {.name = "actor", .description = "entries by this actor (a token name, or system)", .max_length = 200},
       {.name = "since", .type = ValueType::time, .description = "entries at or after this instant"},
+      {.name = "order",
+       .type = ValueType::enumeration,
+       .description = "asc (default): oldest first; desc: newest first",
+       .allowed = {"asc", "desc"}},
   };
 }
 

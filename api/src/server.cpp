@@ -64,9 +64,6 @@ struct ApiServer::Impl {
   static void serve_asset(const web::Asset& a, httplib::Response& res) {
     res.status = 200;
     res.set_header("Cache-Control", "no-cache");
-    res.set_header("X-Content-Type-Options", "nosniff");
-    res.set_header("Content-Security-Policy",
-                   "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'");
     res.set_content(a.body.data(), a.body.size(), std::string(a.content_type));
   }
 
@@ -152,6 +149,15 @@ struct ApiServer::Impl {
           serve(req, res);
           return httplib::Server::HandlerResponse::Handled;
         }));
+    // Every answer outside the API (the UI's files, built in or from
+    // web_dir): scripts only from this server, no framing, no sniffing.
+    http.set_post_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (req.path.rfind(std::string(kApiPrefix) + "/", 0) == 0) return;
+      res.set_header("X-Content-Type-Options", "nosniff");
+      res.set_header("Content-Security-Policy",
+                     "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
+    });
     auto plain = [this](const httplib::Request& req, httplib::Response& res) { serve(req, res); };
     auto with_body = [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
       serve_with_body(req, res, reader);

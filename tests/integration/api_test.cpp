@@ -973,6 +973,8 @@ TEST_CASE("static files come from web_dir; the API stays JSON") {
   CHECK(index->status == 200);
   CHECK(index->body.find("Baton") != std::string::npos);
   CHECK(index->get_header_value("Content-Type").find("text/html") == 0);
+  CHECK(index->get_header_value("Content-Security-Policy").find("default-src 'self'") == 0);
+  CHECK(index->get_header_value("X-Content-Type-Options") == "nosniff");
   auto missing = env.get("/nothing.js", nullptr);
   CHECK(missing.status == 404);
   CHECK(missing.is_error("not_found"));
@@ -1111,6 +1113,24 @@ TEST_CASE("what the UI reads: who am I, the grid of runs x tasks, a run's tries,
   CHECK(detail.body["checkpoint_bytes"] == 7);
   auto none = env.get("/api/v1/dags/sales/runs/" + runs[1] + "/tasks/extract", kViewer);
   CHECK(none.body["checkpoint"].is_null());
+
+  // The audit log newest first, paged back with its own cursor.
+  auto desc = env.get("/api/v1/audit?order=desc&limit=2", kViewer);
+  REQUIRE(desc.status == 200);
+  REQUIRE(desc.body["items"].size() == 2);
+  auto asc = env.get("/api/v1/audit?limit=1000", kViewer);
+  REQUIRE(asc.status == 200);
+  auto& all = asc.body["items"];
+  REQUIRE(all.size() >= 4);
+  CHECK(desc.body["items"][0]["id"] == all[all.size() - 1]["id"]);
+  CHECK(desc.body["items"][1]["id"] == all[all.size() - 2]["id"]);
+  auto back = env.get("/api/v1/audit?order=desc&limit=2&cursor=" + desc.body["next_cursor"].get<std::string>(), kViewer);
+  REQUIRE(back.status == 200);
+  CHECK(back.body["items"][0]["id"] == all[all.size() - 3]["id"]);
+  CHECK(env.get("/api/v1/audit?order=asc&cursor=" + desc.body["next_cursor"].get<std::string>(), kViewer).status == 400);
+  CHECK(env.get("/api/v1/audit?order=sideways", kViewer).status == 400);
+  auto triggers = env.get("/api/v1/audit?order=desc&action=run.triggered", kViewer);
+  CHECK(triggers.body["items"].size() == 3);
 
   auto doc = env.get("/api/v1/openapi.json", nullptr);
   for (const char* path : {"/me", "/dags/{dag_id}/grid", "/dags/{dag_id}/runs/{run_id}/tries"}) {

@@ -235,6 +235,12 @@ const failed = await steps([
   ['the keyboard reaches the DAG list and the pause toggle', async () => {
     await page.goto(`${server.url}/#/dags`);
     await page.waitForSelector('#dag-table tr[data-dag="ui_sla"]');
+    // "Skip to content" comes first, and moves the focus to the page.
+    assert.equal(await page.evaluate(() => document.querySelector('a[href], button, input, select, textarea').className), 'skip');
+    await page.focus('.skip');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'main');
+    assert.ok(await page.$('#dag-table'), 'still on the DAG list');
     await page.focus('#dag-search');
     await page.keyboard.type('sla');
     await until('one row', async () => (await page.$$('#dag-table tr[data-dag]')).length === 1);
@@ -246,6 +252,8 @@ const failed = await steps([
     assert.equal(reached, 'ui_sla');
     await page.keyboard.press('Space');
     await until('paused with the keyboard', async () => (await api('GET', '/dags/ui_sla')).paused === true);
+    await until('the toggle says paused and keeps the focus', () => page.evaluate(() =>
+      document.activeElement.matches('button.switch[data-dag="ui_sla"][aria-checked="false"]')));
     await page.keyboard.press('Space');
     await until('unpaused with the keyboard', async () => (await api('GET', '/dags/ui_sla')).paused === false);
   }],

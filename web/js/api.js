@@ -33,7 +33,7 @@ function url(path, query) {
   return u;
 }
 
-async function request(method, path, { query, body, raw, token } = {}) {
+async function request(method, path, { query, body, raw, token, withStatus } = {}) {
   const headers = { Authorization: `Bearer ${token || auth.token}` };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let res;
@@ -53,12 +53,14 @@ async function request(method, path, { query, body, raw, token } = {}) {
     if (res.status === 401 && !token) auth.onUnauthorized();
     throw new ApiError(res.status, e.code, e.message);
   }
-  return data;
+  return withStatus ? { status: res.status, data } : data;
 }
 
 export const api = {
   get: (path, query, opts) => request('GET', path, { query, ...opts }),
   post: (path, body = {}) => request('POST', path, { body }),
+  // The answer and its status (a trigger answers 201 made, 200 seen before).
+  postWithStatus: (path, body = {}) => request('POST', path, { body, withStatus: true }),
   patch: (path, body) => request('PATCH', path, { body }),
   put: (path, body) => request('PUT', path, { body }),
   raw: (path, query) => request('GET', path, { query, raw: true }),

@@ -13,9 +13,11 @@ import { auditPage } from './pages/audit.js';
 
 const REFRESH_MS = 2000;
 const main = () => document.getElementById('main');
-let current = null; // { destroy, refresh, key }
+let current = null; // { destroy, refresh, onQuery, page, args }
 let timer = null;
 let live = true;
+let generation = 0; // of render(): a page that finishes loading after a newer one started is dropped
+let ticking = false;
 
 function parseHash() {
   const raw = location.hash.replace(/^#/, '') || '/dags';
@@ -46,14 +48,17 @@ function setLive(ok) {
   }
 }
 
+// One refresh at a time: a slow one is not overtaken by the next.
 async function tick() {
-  if (!current || !current.refresh || document.hidden) return;
-  const mine = current;
+  if (ticking || !current || !current.refresh || document.hidden) return;
+  ticking = true;
   try {
-    await mine.refresh();
+    await current.refresh();
     setLive(true);
   } catch (e) {
     setLive(false);
+  } finally {
+    ticking = false;
   }
 }
 
@@ -72,6 +77,8 @@ function header() {
 }
 
 async function render() {
+  const mine = ++generation;
+  const asked = location.hash;
   const where = parseHash();
   if (current && current.destroy) current.destroy();
   current = null;
@@ -83,9 +90,9 @@ async function render() {
         auth.me = null;
       }
     }
+    if (mine !== generation) return;
     if (!auth.me) {
-      const back = location.hash && !location.hash.startsWith('#/login') ? location.hash : '#/dags';
-      sessionStorage.setItem('baton.after_login', back);
+      if (!sessionStorage.getItem('baton.after_login')) sessionStorage.setItem('baton.after_login', asked || '#/dags');
       location.hash = '#/login';
       return;
     }
@@ -95,17 +102,23 @@ async function render() {
   for (const a of document.querySelectorAll('#nav a')) {
     if (r && a.dataset.nav === r.nav) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
-  const el = main();
-  replace(el);
+  // Each page draws into an element of its own: one that is still loading
+  // when the user moves on draws into nothing.
+  const el = h('div');
+  replace(main(), el);
   if (!r) {
     replace(el, h('h1', {}, 'Not found'), h('p', {}, 'No page at ', h('code', {}, location.hash), '. ', h('a', { href: '#/dags' }, 'Go to the DAGs')));
     return;
   }
   try {
     const mounted = (await r.page(el, { ...(r.args || {}), query: where.query })) || {};
+    if (mine !== generation) {
+      if (mounted.destroy) mounted.destroy();
+      return;
+    }
     current = { ...mounted, page: r.page, args: r.args };
   } catch (e) {
-    replace(el, errorBox(e));
+    if (mine === generation) replace(el, errorBox(e));
   }
 }
 
@@ -122,7 +135,8 @@ function loginPage(el) {
       try {
         auth.me = await api.get('/me', null, { token });
         auth.set(token, remember.checked);
-        const next = sessionStorage.getItem('baton.after_login') || '#/dags';
+        const saved = sessionStorage.getItem('baton.after_login');
+        const next = saved && !saved.startsWith('#/login') ? saved : '#/dags';
         sessionStorage.removeItem('baton.after_login');
         location.hash = next;
       } catch (e) {
@@ -151,7 +165,11 @@ auth.onUnauthorized = () => {
   }
 };
 
+// The skip link moves the focus; it is not an address of the router.
+document.querySelector('.skip')?.addEventListener('click', (ev) => { ev.preventDefault(); main().focus(); });
+
 window.addEventListener('hashchange', () => {
+  if (location.hash && !location.hash.startsWith('#/')) return;
   // A page may change only its query (a selected task): it handles that itself.
   if (current && current.onQuery) {
     const where = parseHash();

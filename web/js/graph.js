@@ -218,6 +218,7 @@ export function createGraph({ linkFor }) {
     // A new graph (a DAG version) is laid out and fitted; the same one is
     // drawn again only when its states changed.
     show(g, nextStates, nextSelected) {
+      if (!g) return;
       const key = `${g.dag_id}@${g.version}`;
       const sig = nextStates ? [...nextStates].join('|') : '';
       states = nextStates;

@@ -1370,14 +1370,16 @@ class PostgresStore final : public Store {
   Result<std::vector<AuditEntry>> list_audit(const AuditFilter& f) override {
     return read([&](pqxx::transaction_base& t) -> Result<std::vector<AuditEntry>> {
       Params p;
-      p.add(f.after_id).add(f.dag_id).add(f.action).add(f.actor).add(f.since).add(f.limit);
-      auto r = exec(t,
-                    "SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit_log "
-                    "WHERE id > $1 AND ($2::text IS NULL OR target = 'dag:' || $2::text "
-                    "OR starts_with(target, 'dag:' || $2::text || '/')) "
-                    "AND ($3::text IS NULL OR action = $3::text) AND ($4::text IS NULL OR actor = $4::text) "
-                    "AND ($5::bigint IS NULL OR at >= $5::bigint) ORDER BY id LIMIT $6",
-                    p);
+      p.add(f.after_id).add(f.dag_id).add(f.action).add(f.actor).add(f.since).add(f.limit).add(f.before_id);
+      static const std::string where =
+          "SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit_log "
+          "WHERE id > $1 AND ($7::bigint = 0 OR id < $7::bigint) AND ($2::text IS NULL OR target = 'dag:' || $2::text "
+          "OR starts_with(target, 'dag:' || $2::text || '/')) "
+          "AND ($3::text IS NULL OR action = $3::text) AND ($4::text IS NULL OR actor = $4::text) "
+          "AND ($5::bigint IS NULL OR at >= $5::bigint) ";
+      static const std::string oldest = where + "ORDER BY id LIMIT $6";
+      static const std::string newest = where + "ORDER BY id DESC LIMIT $6";
+      auto r = exec(t, f.newest_first ? newest : oldest, p);
       if (!r) return r.error();
       std::vector<AuditEntry> out;
       for (auto row : *r) out.push_back(audit_row(row));

@@ -1057,15 +1057,17 @@ class SqliteStore final : public Store {
 
   Result<std::vector<AuditEntry>> list_audit(const AuditFilter& f) override {
     std::lock_guard lock(mu_);
-    auto st = db_.prepare(
+    static const std::string where =
         "SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit_log "
-        "WHERE id > ?1 AND (?2 IS NULL OR target = 'dag:' || ?2 "
+        "WHERE id > ?1 AND (?7 = 0 OR id < ?7) AND (?2 IS NULL OR target = 'dag:' || ?2 "
         "OR substr(target, 1, length(?2) + 5) = 'dag:' || ?2 || '/') "
-        "AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR actor = ?4) AND (?5 IS NULL OR at >= ?5) "
-        "ORDER BY id LIMIT ?6");
+        "AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR actor = ?4) AND (?5 IS NULL OR at >= ?5) ";
+    static const std::string oldest = where + "ORDER BY id LIMIT ?6";
+    static const std::string newest = where + "ORDER BY id DESC LIMIT ?6";
+    auto st = db_.prepare(f.newest_first ? newest.c_str() : oldest.c_str());
     st.bind(1, f.after_id).bind(2, f.dag_id).bind(3, f.action).bind(4, f.actor);
     st.bind(5, f.since ? std::optional<long long>(f.since->time_since_epoch().count()) : std::nullopt);
-    st.bind(6, f.limit);
+    st.bind(6, f.limit).bind(7, f.before_id);
     std::vector<AuditEntry> out;
     int rc;
     while ((rc = st.step()) == SQLITE_ROW) out.push_back(audit_row(st));

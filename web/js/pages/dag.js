@@ -20,6 +20,8 @@ export async function dagPage(el, { dag, query }) {
   let grid = null; // the last grid answer
   let graphData = null;
   let extraColumn = null; // the selected run when it is not on the page
+  let gridSeq = 0; // of loadGrid(): an answer older than the last one asked for is dropped
+  let shown = false; // the first show() has run
 
   const gridC = createGrid({ dag, onSelectRun: (r) => go({ run: r }) });
   const graphC = createGraph({ linkFor: (task) => (selectedRun ? `#${dagPath(dag)}/runs/${enc(selectedRun)}?task=${enc(task)}` : `#${dagPath(dag)}?view=graph`) });
@@ -83,7 +85,10 @@ export async function dagPage(el, { dag, query }) {
   }
 
   async function loadGrid() {
-    const next = await api.get(`${dagPath(dag)}/grid`, { limit: PAGE, cursor: cursors[pageNo] });
+    const seq = ++gridSeq;
+    const at = pageNo;
+    const next = await api.get(`${dagPath(dag)}/grid`, { limit: PAGE, cursor: cursors[at] });
+    if (seq !== gridSeq) return false;
     grid = next;
     if (!selectedRun && grid.runs.length) selectedRun = grid.runs[0].run_id;
     extraColumn = null;
@@ -95,14 +100,15 @@ export async function dagPage(el, { dag, query }) {
         extraColumn = { run: one.runs[0], states: m };
       } catch { /* the run is gone: nothing selected */ }
     }
-    if (next.next_cursor) cursors[pageNo + 1] = next.next_cursor;
+    if (seq !== gridSeq) return false;
+    if (next.next_cursor) cursors[at + 1] = next.next_cursor;
     older.disabled = !next.next_cursor;
-    newer.disabled = pageNo === 0;
+    newer.disabled = at === 0;
+    return true;
   }
 
   async function loadGraph() {
-    const g = await api.get(`${dagPath(dag)}/graph`, { version });
-    graphData = g;
+    graphData = await api.get(`${dagPath(dag)}/graph`, { version });
   }
 
   function states() {
@@ -119,7 +125,7 @@ export async function dagPage(el, { dag, query }) {
       replace(panel, h('div', { class: 'row', style: 'margin-bottom:.5rem' }, find,
         version ? h('span', { class: 'small' }, 'Version ', h('code', {}, version.slice(0, 12)), ' ', h('a', { href: href({ version: '' }) }, 'current version')) : null,
         h('span', { class: 'spacer' }), legend(TASK_STATES)), graphC.el);
-      graphC.show(graphData, states(), null);
+      if (graphData) graphC.show(graphData, states(), null);
     }
   }
 
@@ -135,6 +141,8 @@ export async function dagPage(el, { dag, query }) {
   }
 
   async function show() {
+    shown = true;
+    replace(status);
     drawHead();
     drawRunInfo();
     if (view === 'versions') await drawVersions();
@@ -145,10 +153,17 @@ export async function dagPage(el, { dag, query }) {
   }
 
   async function page(delta) {
-    pageNo = Math.max(0, pageNo + delta);
-    await loadGrid();
-    drawRunInfo();
-    drawPanel();
+    const to = Math.max(0, pageNo + delta);
+    if (to > 0 && cursors[to] === undefined) return; // not known yet
+    older.disabled = newer.disabled = true;
+    pageNo = to;
+    try {
+      if (await loadGrid()) { drawRunInfo(); drawPanel(); }
+    } catch (e) {
+      toast(e.message, { bad: true });
+      older.disabled = !cursors[pageNo + 1];
+      newer.disabled = pageNo === 0;
+    }
   }
 
   function checkParams(text) {
@@ -171,6 +186,7 @@ export async function dagPage(el, { dag, query }) {
       'aria-describedby': 'trigger-params-help' }, JSON.stringify(info.params || {}, null, 2));
     const date = h('input', { type: 'datetime-local', id: 'trigger-date', step: '1' });
     const note = h('input', { type: 'text', id: 'trigger-note', maxlength: 10000 });
+    const key = h('input', { type: 'text', id: 'trigger-key', maxlength: 200, 'aria-describedby': 'trigger-key-help' });
     const err = h('div', { class: 'field-error', role: 'alert', id: 'trigger-error' });
     const submit = h('button', { type: 'submit', class: 'primary', id: 'trigger-submit' }, 'Trigger');
     const form = h('form', { method: 'dialog' },
@@ -178,7 +194,10 @@ export async function dagPage(el, { dag, query }) {
       h('div', { id: 'trigger-params-help', class: 'muted small' }, Object.keys(info.params || {}).length
         ? `Declared: ${Object.entries(info.params).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(', ')}` : 'This DAG declares no params.'),
       h('label', {}, 'Logical date (your local time; empty: now)', date),
-      h('label', {}, 'Note', note), err,
+      h('label', {}, 'Note', note),
+      h('label', {}, 'Idempotency key (optional)', key),
+      h('div', { id: 'trigger-key-help', class: 'muted small' }, 'A key this DAG has seen returns its first run instead of making another.'),
+      err,
       h('div', { class: 'row' }, submit, h('button', { type: 'button', onclick: () => dlg.close() }, 'Cancel')));
     params.addEventListener('input', () => { err.textContent = checkParams(params.value).error || ''; });
     form.addEventListener('submit', async (ev) => {
@@ -192,11 +211,14 @@ export async function dagPage(el, { dag, query }) {
         body.logical_date = iso;
       }
       if (note.value.trim()) body.note = note.value.trim();
+      if (key.value.trim()) body.idempotency_key = key.value.trim();
       submit.disabled = true;
       try {
-        const run = await api.post(`${dagPath(dag)}/runs`, body);
+        const { status: code, data: run } = await api.postWithStatus(`${dagPath(dag)}/runs`, body);
         dlg.close();
-        toast(`Triggered ${run.run_id}`, { link: h('a', { href: `#${dagPath(dag)}/runs/${enc(run.run_id)}` }, 'open') });
+        const seen = code === 200;
+        toast(seen ? `The key was seen: its run is ${run.run_id}` : `Triggered ${run.run_id}`,
+          { link: h('a', { href: `#${dagPath(dag)}/runs/${enc(run.run_id)}` }, 'open') });
         pageNo = 0;
         go({ run: run.run_id });
         await refresh();
@@ -210,6 +232,11 @@ export async function dagPage(el, { dag, query }) {
   }
 
   async function refresh() {
+    if (!shown) { // the first load failed: try it all again
+      [info] = await Promise.all([api.get(dagPath(dag)), loadGrid(), view === 'graph' ? loadGraph() : null]);
+      await show();
+      return;
+    }
     if (view === 'versions') return;
     // A finished page far back does not change: only the newest page, or a
     // page with a run still going, is asked again.
@@ -218,11 +245,12 @@ export async function dagPage(el, { dag, query }) {
     const changed = JSON.stringify(fresh) !== JSON.stringify(info);
     info = fresh;
     if (changed) drawHead();
-    if (live) {
-      await loadGrid();
+    // A new current version (the file changed): its graph.
+    if (view === 'graph' && !version && graphData && info.version && graphData.version !== info.version) await loadGraph();
+    if (live && await loadGrid()) {
       drawRunInfo();
-      if (view === 'grid') gridC.update(grid, selectedRun, null);
-      else { gridC.update(grid, selectedRun, null); graphC.show(graphData, states(), null); }
+      gridC.update(grid, selectedRun, null);
+      if (view === 'graph' && graphData) graphC.show(graphData, states(), null);
     }
   }
 
@@ -243,8 +271,8 @@ export async function dagPage(el, { dag, query }) {
       const redraw = v !== view || ver !== version;
       view = v; version = ver;
       if (r !== selectedRun) { selectedRun = r; if (!grid || !grid.runs.some((x) => x.run_id === r)) await loadGrid(); }
-      if (redraw) await show();
-      else { drawRunInfo(); drawHead(); if (view === 'graph') graphC.show(graphData, states(), null); else gridC.update(grid, selectedRun, null); }
+      if (redraw || !shown) await show();
+      else { drawRunInfo(); drawHead(); if (view === 'graph') { if (graphData) graphC.show(graphData, states(), null); } else gridC.update(grid, selectedRun, null); }
     },
   };
 }

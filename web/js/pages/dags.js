@@ -42,8 +42,11 @@ export async function dagsPage(el, { query }) {
       'aria-label': `${d.dag_id}: ${d.paused ? 'paused' : 'unpaused'}; press to ${d.paused ? 'unpause' : 'pause'}`,
       title: d.paused ? 'Paused: no new scheduled runs. Press to unpause.' : 'Unpaused. Press to pause.',
       disabled: !can.operate(), dataset: { dag: d.dag_id } });
+    // Busy, not disabled, while the change is sent: a disabled button would
+    // drop the keyboard focus.
     sw.addEventListener('click', async () => {
-      sw.disabled = true;
+      if (sw.getAttribute('aria-busy') === 'true') return;
+      sw.setAttribute('aria-busy', 'true');
       try {
         const now = await api.patch(dagPath(d.dag_id), { paused: !d.paused });
         Object.assign(d, now);
@@ -52,7 +55,7 @@ export async function dagsPage(el, { query }) {
         body.querySelector(`button[data-dag="${CSS.escape(d.dag_id)}"]`)?.focus();
       } catch (e) {
         toast(e.message, { bad: true });
-        sw.disabled = false;
+        sw.removeAttribute('aria-busy');
       }
     });
     return sw;

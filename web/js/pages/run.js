@@ -38,11 +38,19 @@ export async function runPage(el, { dag, run, query }) {
   let drawnList = '';
   let drawnGantt = '';
 
-  // ---- log tail ----
-  const log = { key: null, offset: 0, complete: false, text: '', timer: null, busy: false };
+  let destroyed = false;
+
+  // ---- log tail: its elements stay in the panel (scroll position, focus) ----
+  const log = { key: null, task: null, map: -1, tryNo: null, offset: 0, complete: false, text: '', timer: null,
+    busy: false, decoder: null };
   const logPre = h('pre', { class: 'log', id: 'log', tabindex: '0', 'aria-label': 'Log', 'aria-live': 'off' });
   const follow = h('input', { type: 'checkbox', id: 'log-follow', checked: true });
   const logState = h('span', { class: 'small muted', id: 'log-state' });
+  const logTitle = h('h2', {}, 'Log');
+  const logBox = h('section', { 'aria-label': 'Log' }, logTitle,
+    h('div', { class: 'row' }, h('label', { class: 'inline' }, follow, 'Follow'), logState), logPre);
+  const panelTop = h('div');
+  const panelBottom = h('div');
 
   function href(q) {
     const p = new URLSearchParams();
@@ -159,19 +167,31 @@ export async function runPage(el, { dag, run, query }) {
   }
 
   // ---- the task panel ----
+  // Redraws the panel around the log, keeping the focus on the control that
+  // had it (the panel is redrawn whenever the task changes).
   function drawPanel() {
-    if (!sel) { replace(right, h('p', { class: 'muted' }, 'Select a task to see its tries, log and actions.')); return; }
-    if (!detail) { replace(right, h('p', { class: 'muted' }, `Loading ${sel.task}…`)); return; }
+    const focused = document.activeElement && document.activeElement.id;
+    drawPanelParts();
+    if (focused && document.activeElement !== document.getElementById(focused)) document.getElementById(focused)?.focus();
+  }
+  function drawPanelParts() {
+    if (!sel || !detail) {
+      startLog(null);
+      replace(right, h('p', { class: 'muted' }, sel ? `Loading ${sel.task}…` : 'Select a task to see its tries, log and actions.'));
+      return;
+    }
     const d = detail;
     const running = d.state === 'running';
-    const acts = can.operate() ? h('div', { class: 'row', style: 'margin:.5rem 0' },
+    const mapped = d.map_index >= 0;
+    const acts = can.operate() ? h('div', { style: 'margin:.5rem 0' }, h('div', { class: 'row' },
       h('button', { type: 'button', id: 'clear-task', onclick: clearTask }, 'Clear…'),
       h('button', { type: 'button', id: 'mark-success', onclick: () => mark('success') }, 'Mark success'),
-      h('button', { type: 'button', id: 'mark-failed', class: 'danger', onclick: () => mark('failed') }, 'Mark failed')) : null;
+      h('button', { type: 'button', id: 'mark-failed', class: 'danger', onclick: () => mark('failed') }, 'Mark failed')),
+    mapped ? h('p', { class: 'muted small' }, `Clear and mark act on every instance of ${d.task_id}.`) : null) : null;
     const activity = d.last_activity_at ? [time(d.last_activity_at), h('span', { class: 'muted' }, ` (${ago(d.last_activity_at)})`)] : '—';
     const shownTry = sel.try || (detailTries.length ? detailTries[detailTries.length - 1].try_number : null);
-    replace(right,
-      h('h2', { id: 'task-title' }, d.task_id, d.map_index >= 0 ? `[${d.map_index}]` : '', ' ', h('span', { id: 'task-state' }, badge(d.state))),
+    replace(panelTop,
+      h('h2', { id: 'task-title' }, d.task_id, mapped ? `[${d.map_index}]` : '', ' ', h('span', { id: 'task-state' }, badge(d.state))),
       acts,
       d.waiting_for && d.waiting_for.length && !FINISHED_TASK.has(d.state) && !running
         ? h('div', { id: 'waiting-for' }, h('strong', {}, 'Waiting for:'), h('ul', { class: 'reasons' }, d.waiting_for.map((w) => h('li', {}, w)))) : null,
@@ -192,13 +212,14 @@ export async function runPage(el, { dag, run, query }) {
           h('td', { class: 'small' }, time(y.started_at)), h('td', { class: 'small' }, y.started_at ? duration(between(y.started_at, y.ended_at)) : '—'),
           h('td', {}, y.exit_code ?? '—'),
           h('td', {}, y.try_number === shownTry ? h('strong', {}, 'log shown')
-            : h('a', { href: href({ sel: { ...sel, try: y.try_number } }) }, 'log'))))))) : h('p', { class: 'muted' }, 'Not tried yet.'),
-      h('h2', {}, shownTry ? `Log of try ${shownTry}` : 'Log'),
-      h('div', { class: 'row' }, h('label', { class: 'inline' }, follow, 'Follow'), logState), logPre,
+            : h('a', { href: href({ sel: { ...sel, try: y.try_number } }) }, 'log'))))))) : h('p', { class: 'muted' }, 'Not tried yet.'));
+    logTitle.textContent = shownTry ? `Log of try ${shownTry}` : 'Log';
+    replace(panelBottom,
       h('h2', {}, 'Output'), d.output ? jsonBlock(d.output) : h('p', { class: 'muted' }, 'No output.'),
       h('h2', {}, 'Checkpoint'), d.checkpoint !== null && d.checkpoint !== undefined
         ? [h('p', { class: 'muted small' }, `${d.checkpoint_bytes} bytes`), h('pre', { class: 'json', id: 'checkpoint' }, d.checkpoint)]
         : h('p', { class: 'muted' }, 'No checkpoint.'));
+    if (right.firstChild !== panelTop) replace(right, panelTop, logBox, panelBottom);
     startLog(shownTry);
   }
 
@@ -234,27 +255,33 @@ export async function runPage(el, { dag, run, query }) {
     } catch (e) { toast(e.message, { bad: true }); }
   }
 
+  // The log of one try of one task instance, followed from its last byte;
+  // bytes are decoded as one stream, so a character split between two
+  // answers comes out whole.
   function startLog(tryNo) {
-    const key = sel && tryNo ? `${sel.task}|${sel.map}|${tryNo}` : null;
+    const key = !destroyed && sel && tryNo ? `${sel.task}|${sel.map}|${tryNo}` : null;
     if (key === log.key) return;
     clearTimeout(log.timer);
-    Object.assign(log, { key, offset: 0, complete: false, text: '', busy: false, tryNo });
+    Object.assign(log, { key, task: sel && sel.task, map: sel ? sel.map : -1, tryNo, offset: 0, complete: false,
+      text: '', busy: false, decoder: new TextDecoder('utf-8') });
     logPre.textContent = key ? '' : 'No try yet.';
     logState.textContent = '';
     if (key) pollLog();
   }
   async function pollLog() {
     const key = log.key;
-    if (!key || log.busy) return;
+    if (!key || log.busy || destroyed) return;
     log.busy = true;
     try {
       const q = { try: log.tryNo, offset: log.offset };
-      if (sel.map >= 0) q.map_index = sel.map;
-      const res = await api.raw(`${base}/tasks/${enc(sel.task)}/logs`, q);
-      const text = await res.text();
+      if (log.map >= 0) q.map_index = log.map;
+      const res = await api.raw(`${base}/tasks/${enc(log.task)}/logs`, q);
+      const bytes = new Uint8Array(await res.arrayBuffer());
       if (key !== log.key) return;
-      log.offset = Number(res.headers.get('X-Baton-Log-Next-Offset') || log.offset + text.length);
-      log.complete = res.headers.get('X-Baton-Log-Complete') === 'true';
+      const complete = res.headers.get('X-Baton-Log-Complete') === 'true';
+      const text = log.decoder.decode(bytes, { stream: !complete });
+      log.offset = Number(res.headers.get('X-Baton-Log-Next-Offset') || log.offset + bytes.length);
+      log.complete = complete;
       if (text) {
         log.text += text;
         if (log.text.length > LOG_KEEP) log.text = `[… earlier lines not shown]\n${log.text.slice(-LOG_KEEP)}`;
@@ -268,11 +295,17 @@ export async function runPage(el, { dag, run, query }) {
     } finally {
       log.busy = false;
     }
-    if (key === log.key && !log.complete) log.timer = setTimeout(pollLog, LOG_POLL_MS);
+    if (key === log.key && !log.complete && !destroyed) log.timer = setTimeout(pollLog, LOG_POLL_MS);
   }
 
   async function loadDetail() {
     if (!sel) { detail = null; detailTries = []; return; }
+    // A mapped task named without its index (a link from the grid or the
+    // SLA page): its first instance.
+    if (sel.map < 0) {
+      const first = tis.find((t) => t.task_id === sel.task);
+      if (first && first.map_index >= 0) sel = { ...sel, map: first.map_index };
+    }
     const q = sel.map >= 0 ? { map_index: sel.map } : {};
     const [d, ys] = await Promise.all([api.get(`${base}/tasks/${enc(sel.task)}`, q),
       api.get(`${base}/tasks/${enc(sel.task)}/tries`, { ...q, limit: 1000 })]);
@@ -286,16 +319,22 @@ export async function runPage(el, { dag, run, query }) {
   }
 
   async function refresh() {
+    if (destroyed) return;
     const before = JSON.stringify([r, tis, tries, detail, detailTries]);
     await load();
-    try { await loadDetail(); } catch (e) { detail = null; replace(right, errorBox(e)); return; }
-    if (JSON.stringify([r, tis, tries, detail, detailTries]) === before) {
+    let failed = null;
+    try { await loadDetail(); } catch (e) { detail = null; failed = e; }
+    if (destroyed) return;
+    if (failed) {
+      startLog(null);
+      replace(right, errorBox(failed));
+    } else if (JSON.stringify([r, tis, tries, detail, detailTries]) === before) {
       if (view === 'timeline' && !FINISHED_RUN.has(r.state)) drawGantt(true); // the running bars grow
       return;
     }
     drawHead();
     if (view === 'timeline') drawGantt(true); else drawList(true);
-    drawPanel();
+    if (!failed) drawPanel();
   }
 
   replace(el, head, tabs, status, h('div', { class: 'run-layout' }, left, right));
@@ -311,7 +350,7 @@ export async function runPage(el, { dag, run, query }) {
   drawPanel();
   return {
     refresh,
-    destroy() { clearTimeout(log.timer); log.key = null; },
+    destroy() { destroyed = true; clearTimeout(log.timer); log.key = null; },
     async onQuery(q) {
       const v = q.get('view') || 'tasks';
       const t = q.get('task');
@@ -322,7 +361,11 @@ export async function runPage(el, { dag, run, query }) {
       sel = next;
       if (changedView) { if (view === 'timeline') tries = await api.all(`${base}/tries`); drawHead(); drawLeft(); }
       if (view === 'timeline') drawGantt(true); else drawList(true);
-      if (changedTask) { detail = null; drawPanel(); await loadDetail(); drawPanel(); }
+      if (changedTask) {
+        detail = null;
+        drawPanel();
+        try { await loadDetail(); drawPanel(); } catch (e) { startLog(null); replace(right, errorBox(e)); }
+      }
     },
   };
 }

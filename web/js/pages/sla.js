@@ -9,8 +9,10 @@ export async function slaPage(el, { query }) {
   const out = h('div', { id: 'sla-list' });
   const kinds = { run_deadline: 'run deadline', run_duration: 'run duration', task_duration: 'task max duration' };
 
-  async function refresh() {
-    const q = { dag_id: dag.value.trim() || undefined, since: since.value ? localInputToIso(since.value) : undefined };
+  let applied = {}; // the filters of the last "Filter"
+  async function refresh(apply) {
+    if (apply) applied = { dag_id: dag.value.trim() || undefined, since: since.value ? localInputToIso(since.value) : undefined };
+    const q = applied;
     const items = await api.all('/sla-misses', q, 5000);
     replace(out, items.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'sla-table' },
       h('thead', {}, h('tr', {}, ['DAG', 'Run', 'Task', 'Kind', 'Deadline', 'Detected'].map((t) => h('th', {}, t)))),
@@ -20,9 +22,9 @@ export async function slaPage(el, { query }) {
         h('td', {}, m.task_id || h('span', { class: 'muted' }, '(the run)')), h('td', {}, kinds[m.kind] || m.kind),
         h('td', {}, time(m.deadline, { both: true })), h('td', {}, time(m.detected_at))))))) : h('p', { class: 'muted' }, 'No SLA misses.'));
   }
-  const form = h('form', { class: 'row', onsubmit: async (ev) => { ev.preventDefault(); try { await refresh(); } catch (e) { replace(out, errorBox(e)); } } },
+  const form = h('form', { class: 'row', onsubmit: async (ev) => { ev.preventDefault(); try { await refresh(true); } catch (e) { replace(out, errorBox(e)); } } },
     h('label', {}, 'DAG', dag), h('label', {}, 'Since (local time)', since), h('button', { type: 'submit', id: 'sla-apply' }, 'Filter'));
   replace(el, h('h1', {}, 'SLA misses'), form, h('div', { style: 'height:.75rem' }), out);
-  try { await refresh(); } catch (e) { replace(out, errorBox(e)); }
-  return { refresh };
+  try { await refresh(true); } catch (e) { replace(out, errorBox(e)); }
+  return { refresh: () => refresh(false) };
 }

@@ -90,6 +90,8 @@ struct AuditFilter {
   std::optional<std::string> actor;
   std::optional<TimePoint> since;
   long long after_id = 0;             // cursor: entries with a larger id
+  long long before_id = 0;            // cursor of newest_first: entries with a smaller id (0: none)
+  bool newest_first = false;          // by id, descending
   int limit = 100;
 };
 
