@@ -174,7 +174,8 @@ json next_run_json(const json& compiled, const store::DagRecord& d, TimePoint no
 // A compiled version never changes (its name is the hash of its text), so
 // its parsed form is kept for the requests that follow: a DAG of thousands of
 // tasks is read and parsed once, not on every look at its page. Bounded by
-// the size of the texts kept; shared by the API's threads.
+// an estimate of the memory the parsed versions take (kBudget); shared by
+// the API's threads.
 class CompiledCache {
  public:
   Result<std::shared_ptr<const json>> get(store::Store& s, const std::string& dag_id, const std::string& version) {
