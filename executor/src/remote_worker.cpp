@@ -19,6 +19,7 @@
 
 #include "baton/core/base64.h"
 #include "baton/core/clock.h"
+#include "baton/executor/adapters.h"
 #include "baton/executor/shell_runner.h"
 
 namespace baton::executor {
@@ -314,16 +315,50 @@ struct RemoteWorker::Impl {
       report = {{"outcome", "failed"}, {"reason", p["error"].get<std::string>()}};
     } else {
       if (kill_all) r->cancel = true;
-      ShellRunner runner([this] { return clock.now(); });
-      auto res = runner.run(
-          t,
-          [r](const ShellProgress& pr) {
-            if (pr.checkpoint) {
-              std::lock_guard lock(r->mu);
-              r->checkpoint = *pr.checkpoint;
-            }
-          },
-          r->cancel);
+      std::string type = p.value("type", "shell");
+      ShellResult res;
+      if (type == "http" || type == "sql") {
+        // The worker's heartbeat loop reports every running try: nothing to add.
+        NowFn now = [this] { return clock.now(); };
+        BeatFn beat = [](TimePoint) {};
+        const json& q = p.contains(type) && p[type].is_object() ? p[type] : json::object();
+        if (type == "http") {
+          HttpCall call;
+          call.method = q.value("method", "GET");
+          call.url = q.value("url", "");
+          if (q.contains("headers") && q["headers"].is_object())
+            for (auto& [k, v] : q["headers"].items())
+              if (v.is_string()) call.headers[k] = v.get<std::string>();
+          call.body = q.value("body", "");
+          if (q.contains("expect_status") && q["expect_status"].is_array())
+            for (auto& c : q["expect_status"])
+              if (c.is_number_integer()) call.expect_status.push_back(c.get<int>());
+          call.timeout = t.timeout;
+          call.log_path = t.log_path;
+          call.heartbeat_interval = t.heartbeat_interval;
+          res = run_http(call, now, beat, r->cancel);
+        } else {
+          SqlCall call;
+          call.connection = q.value("connection", "");
+          call.url = q.value("url", "");
+          call.sql = q.value("sql", "");
+          call.timeout = t.timeout;
+          call.log_path = t.log_path;
+          call.heartbeat_interval = t.heartbeat_interval;
+          res = run_sql(call, now, beat, r->cancel);
+        }
+      } else {
+        ShellRunner runner([this] { return clock.now(); });
+        res = runner.run(
+            t,
+            [r](const ShellProgress& pr) {
+              if (pr.checkpoint) {
+                std::lock_guard lock(r->mu);
+                r->checkpoint = *pr.checkpoint;
+              }
+            },
+            r->cancel);
+      }
       if (res.checkpoint) {
         std::lock_guard lock(r->mu);
         r->checkpoint = *res.checkpoint;

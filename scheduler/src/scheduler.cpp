@@ -30,6 +30,7 @@
 #include "baton/dsl/dag_folder.h"
 #include "baton/dsl/template.h"
 #include "baton/executor/notifier.h"
+#include "baton/executor/adapters.h"
 #include "baton/executor/shell_runner.h"
 #include "baton/scheduler/partitions.h"
 #include "baton/scheduler/remote_control.h"
@@ -93,6 +94,11 @@ struct ActiveRun {
   std::vector<store::TaskInstanceRecord> tis;  // index = task index in graph->spec().tasks
 };
 
+// The task types a worker runs (noop never reaches one).
+bool executor_runs(dsl::TaskType t) {
+  return t == dsl::TaskType::shell || t == dsl::TaskType::http || t == dsl::TaskType::sql;
+}
+
 // What a worker needs for one try.
 struct Assignment {
   long long run_pk = 0;
@@ -104,6 +110,12 @@ struct Assignment {
   std::map<std::string, dsl::TemplateText> env_templates;
   dsl::RenderContext ctx;
   executor::ShellTry shell;
+  // The task's spec (http and sql keep their templates there); the graph is
+  // held so that the spec outlives a run that ends while the try runs.
+  dsl::DagGraphPtr graph;
+  const dsl::TaskSpec* spec = nullptr;
+  executor::HttpCall http;  // rendered by render()
+  executor::SqlCall sql;    // rendered by render(); url from the named connection
 };
 
 struct Finished {
@@ -1015,6 +1027,8 @@ struct Scheduler::Impl {
     a.type = spec.type;
     a.command_template = spec.command.text;
     a.env_templates = spec.env;
+    a.graph = r.graph;
+    a.spec = &spec;
     a.ctx.zone = r.graph->schedule().zone();
     if (!r.graph->schedule().is_time_based()) {
       auto z = TimeZone::find(r.graph->spec().timezone);
@@ -1031,8 +1045,11 @@ struct Scheduler::Impl {
     // Outputs are copied only for a task whose templates read them (the
     // compiler checked that they name its ancestors): no per-dispatch pass
     // over the run's task instances otherwise.
-    bool reads_outputs = spec.command.text.find("outputs") != std::string::npos;
-    for (auto& [k, v] : spec.env) reads_outputs = reads_outputs || v.text.find("outputs") != std::string::npos;
+    auto mentions = [](const std::string& t) { return t.find("outputs") != std::string::npos; };
+    bool reads_outputs = mentions(spec.command.text) || mentions(spec.url.text) || mentions(spec.body.text) ||
+                         mentions(spec.sql.text);
+    for (auto& [k, v] : spec.env) reads_outputs = reads_outputs || mentions(v.text);
+    for (auto& [k, v] : spec.headers) reads_outputs = reads_outputs || mentions(v.text);
     if (reads_outputs)
       for (size_t k = 0; k < r.tis.size(); ++k)
         if (r.tis[k].output) a.ctx.outputs_json[r.tis[k].task_id] = *r.tis[k].output;
@@ -1055,14 +1072,53 @@ struct Scheduler::Impl {
     return a;
   }
 
-  // Renders the command and env of a try; false (and `why`) when a template
-  // cannot be rendered. Variables are read from the store.
+  // Renders the templates of a try (the command and env of a shell task; the
+  // url, headers and body of http; the statements of sql, whose connection
+  // is looked up); false (and `why`) when one cannot be rendered. Variables
+  // and connections are read from the store: on a worker thread, not the loop.
   bool render(Assignment& a, std::string& why) {
     a.ctx.variable = [this](const std::string& name) -> std::optional<std::string> {
       auto v = store.get_variable(name);
       if (!v) return std::nullopt;
       return v->value;
     };
+    a.shell.ds = dsl::render_template("{{ ds }}", a.ctx).value();
+    auto text = [&](const dsl::TemplateText& t, const std::string& key, std::string& out) {
+      auto r = dsl::render_template(t.text, a.ctx);
+      if (!r) why = key + ": " + r.error().message;
+      else out = *r;
+      return r.ok();
+    };
+    if (a.type == dsl::TaskType::http) {
+      const dsl::TaskSpec& s = *a.spec;
+      a.http.method = s.method;
+      a.http.expect_status = s.expect_status;
+      a.http.timeout = s.timeout;
+      a.http.log_path = a.shell.log_path;
+      a.http.heartbeat_interval = options.heartbeat_interval;
+      if (!text(s.url, "url", a.http.url) || !text(s.body, "body", a.http.body)) return false;
+      for (auto& [k, v] : s.headers)
+        if (!text(v, "headers." + k, a.http.headers[k])) return false;
+      return true;
+    }
+    if (a.type == dsl::TaskType::sql) {
+      const dsl::TaskSpec& s = *a.spec;
+      a.sql.connection = s.connection;
+      a.sql.timeout = s.timeout;
+      a.sql.log_path = a.shell.log_path;
+      a.sql.heartbeat_interval = options.heartbeat_interval;
+      if (!text(s.sql, "sql", a.sql.sql)) return false;
+      auto c = store.get_connection(s.connection);
+      if (!c) {
+        why = c.error().code == "not_found"
+                  ? "no connection named \"" + s.connection + "\" (add it with `baton connections set " +
+                        s.connection + " URL` or PUT /api/v1/connections/" + s.connection + ")"
+                  : "connection " + s.connection + ": " + c.error().message;
+        return false;
+      }
+      a.sql.url = c->url;
+      return true;
+    }
     auto cmd = dsl::render_template(a.command_template, a.ctx);
     if (!cmd) {
       why = cmd.error().message;
@@ -1077,7 +1133,6 @@ struct Scheduler::Impl {
       }
       a.shell.env[k] = *r;
     }
-    a.shell.ds = dsl::render_template("{{ ds }}", a.ctx).value();
     return true;
   }
 
@@ -1090,11 +1145,17 @@ struct Scheduler::Impl {
     const int try_number = e.try_number + 1;  // begin_try counts it
     json p;
     std::string why;
-    if (a.type != dsl::TaskType::shell) {
+    if (!executor_runs(a.type)) {
       p["error"] = std::string("task type ") + dsl::to_string(a.type) + " is not supported yet";
     } else if (!render(a, why)) {
       p["error"] = why;
     }
+    p["type"] = dsl::to_string(a.type);
+    if (a.type == dsl::TaskType::http)
+      p["http"] = {{"method", a.http.method}, {"url", a.http.url},         {"headers", a.http.headers},
+                   {"body", a.http.body},     {"expect_status", a.http.expect_status}};
+    if (a.type == dsl::TaskType::sql)  // the connection's URL goes to the worker, as it must to connect
+      p["sql"] = {{"connection", a.sql.connection}, {"url", a.sql.url}, {"sql", a.sql.sql}};
     const auto& sh = a.shell;
     p["dag_id"] = sh.dag_id;
     p["run_id"] = sh.run_id;
@@ -1922,7 +1983,7 @@ struct Scheduler::Impl {
   Finished run_one(executor::ShellRunner& runner, Assignment& a, int) {
     Finished f{a.run_pk, a.ti, a.attempt_token, TryOutcome::success, "", std::nullopt, std::nullopt, 0};
     if (a.type == dsl::TaskType::noop) return f;
-    if (a.type != dsl::TaskType::shell) {
+    if (!executor_runs(a.type)) {
       f.outcome = TryOutcome::failed;
       f.reason = std::string("task type ") + dsl::to_string(a.type) + " is not supported yet";
       return f;
@@ -1958,17 +2019,27 @@ struct Scheduler::Impl {
     int ti = a.ti;
     long long ti_id = a.ti_id;
     std::string token = a.attempt_token;
-    auto result = runner.run(
-        a.shell,
-        [&](const executor::ShellProgress& p) {
-          if (p.checkpoint) (void)store.save_checkpoint(ti_id, token, *p.checkpoint);
-          auto activity = p.last_activity_at;
-          asio::post(io, [this, run_pk, ti, token, activity] {
-            on_heartbeat(run_pk, ti, token, activity);
-            request_flush();
-          });
-        },
-        *flag);
+    auto beat = [this, run_pk, ti, token](std::optional<TimePoint> activity) {
+      asio::post(io, [this, run_pk, ti, token, activity] {
+        on_heartbeat(run_pk, ti, token, activity);
+        request_flush();
+      });
+    };
+    executor::ShellResult result;
+    if (a.type == dsl::TaskType::http || a.type == dsl::TaskType::sql) {
+      executor::NowFn now = [this] { return clock.now(); };
+      executor::BeatFn adapter_beat = [&beat](TimePoint activity) { beat(activity); };
+      result = a.type == dsl::TaskType::http ? executor::run_http(a.http, now, adapter_beat, *flag)
+                                             : executor::run_sql(a.sql, now, adapter_beat, *flag);
+    } else {
+      result = runner.run(
+          a.shell,
+          [&](const executor::ShellProgress& p) {
+            if (p.checkpoint) (void)store.save_checkpoint(ti_id, token, *p.checkpoint);
+            beat(p.last_activity_at);
+          },
+          *flag);
+    }
     {
       std::lock_guard lock(cancel_mu);
       cancel_flags.erase(ti_id);

@@ -38,6 +38,27 @@ notify:
 tasks:
   a: {command: 'exit 1'}
 YAML
+# http and sql tasks against real services: the receiver, and a database
+# (a SQLite file, or the PostgreSQL test database) named by a connection.
+cat > "$work/dags/adapters.yaml" <<YAML
+dag: adapters
+tasks:
+  fetch: {type: http, url: "$hook/json"}
+  post:
+    type: http
+    method: POST
+    url: "$hook/ok"
+    body: '{"rows": {{ outputs.fetch.rows }}}'
+    depends_on: [fetch]
+  load:
+    type: sql
+    connection: wh
+    sql: "CREATE TABLE IF NOT EXISTS e2e_loaded (n INT); INSERT INTO e2e_loaded VALUES ({{ outputs.fetch.rows }});"
+    depends_on: [fetch]
+  down: {type: http, method: POST, url: "$hook/fail"}
+  hang: {type: http, method: POST, url: "$hook/hang", timeout: 2s}
+  nowhere: {type: sql, connection: missing, sql: "SELECT 1"}
+YAML
 cat > "$work/dags/hello.yaml" <<'YAML'
 dag: hello
 params: {who: world}
@@ -91,9 +112,11 @@ if [ "${BATON_TEST_STORE:-}" = postgres ]; then
   case "$BATON_TEST_PG_URL" in *\?*) sep='&' ;; *) sep='?' ;; esac
   db="$BATON_TEST_PG_URL${sep}options=-csearch_path%3D$schema"
   sql() { PGOPTIONS="-c search_path=$schema" psql -qAt "$BATON_TEST_PG_URL" -c "$1"; }
+  sql_on_connection() { sql "$1"; }
 else
   db="sqlite:$work/baton.db"
   sql() { sqlite3 "$work/baton.db" "$1"; }
+  sql_on_connection() { sqlite3 "$work/wh.db" "$1"; }
 fi
 start_server() {
   : > "$work/out.log"
@@ -122,6 +145,31 @@ case "$body" in *'"status":"ok"'*|*'"status": "ok"'*) ok ;; *) bad "health: $bod
 echo "$body" | grep -q '"partitions":64' && ok || bad "health: no member owning the 64 partitions: $body"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$url/api/v1/dags")
 [ "$code" = 401 ] && ok || bad "no token: HTTP $code"
+
+# http and sql tasks
+if [ -n "$receiver" ]; then
+  if [ "${BATON_TEST_STORE:-}" = postgres ]; then
+    "$baton" connections set wh "$db" >/dev/null && ok || bad "connections set"
+  else
+    "$baton" connections set wh "sqlite:$work/wh.db" >/dev/null && ok || bad "connections set"
+  fi
+  run=$("$baton" trigger adapters --wait 2>/dev/null); rc=$?
+  [ $rc -eq 1 ] && ok || bad "adapters: the run should fail (down, hang, nowhere): exit $rc"
+  "$baton" runs show adapters "$run" > "$work/adapters.txt"
+  for t in fetch post load; do
+    grep -Eq "^ *$t +success" "$work/adapters.txt" && ok || bad "adapters: $t did not succeed: $(cat "$work/adapters.txt")"
+  done
+  for t in down hang nowhere; do
+    grep -Eq "^ *$t +failed" "$work/adapters.txt" && ok || bad "adapters: $t did not fail: $(cat "$work/adapters.txt")"
+  done
+  grep -q '{"rows": 42}' "$work/hooks/ok.log" && ok || bad "post: the receiver did not get the rendered body"
+  [ "$(sql_on_connection 'SELECT n FROM e2e_loaded')" = 42 ] && ok || bad "load: the row is not in the database"
+  "$baton" tasks logs adapters "$run" load | grep -q "1 rows affected" && ok || bad "load: no rows affected in its log"
+  "$baton" tasks logs adapters "$run" down | grep -q "HTTP 500 (expected 2xx)" && ok || bad "down: no status in its log"
+  "$baton" runs show adapters "$run" --output json > "$work/adapters.json"
+  grep -q '"reason": *"timeout"' "$work/adapters.json" && ok || bad "hang: not a timeout: $(cat "$work/adapters.json")"
+  grep -q 'no connection named' "$work/adapters.json" && ok || bad "nowhere: no reason naming the connection"
+fi
 
 # trigger --wait: success and failure
 run=$("$baton" trigger hello --params '{"who": "e2e"}' --wait 2>"$work/wait.log")

@@ -1,5 +1,6 @@
 // A webhook receiver for the end-to-end tests, on 127.0.0.1: POST /ok answers
-// 204, /fail 500, /hang after 30 s. Every body received is appended, one per
+// 204, /fail 500, /hang after 30 s; GET /json answers {"rows": 42} (for the
+// http task type). Every body received is appended, one per
 // line, to DIR/PATH.log (ok.log, fail.log, hang.log). Writes its port to
 // DIR/port once it listens; stops on SIGTERM.
 // Usage: webhook_receiver DIR
@@ -39,6 +40,9 @@ int main(int argc, char** argv) {
     keep("hang", req);
     for (int i = 0; i < 300 && http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     res.status = 200;
+  });
+  http.Get("/json", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"rows": 42})", "application/json");
   });
   int port = http.bind_to_any_port("127.0.0.1");
   if (port <= 0) return 1;
