@@ -144,6 +144,13 @@ json schemas() {
   run_try["properties"]["queued_at"] = ninstant();
   for (const char* k : {"task_id", "map_index", "queued_at"}) run_try["required"].push_back(k);
   s["RunTry"] = run_try;
+  s["DatasetEvent"] = object({{"id", integer()},
+                               {"uri", str()},
+                               {"at", instant()},
+                               {"extra", {{"type", "object"}}},
+                               {"source_dag_id", nstr()},
+                               {"source_run_id", nstr()},
+                               {"source_task_id", nstr()}});
   s["Me"] = object({{"name", str()}, {"role", enumeration({"viewer", "operator", "admin", "worker"})}});
   s["Pool"] = object({{"name", str()}, {"slots", integer()}, {"used", integer()}});
   s["Variable"] = object({{"name", str()}, {"value", str()}, {"updated_at", instant()}});

@@ -297,6 +297,66 @@ void add_resource_routes(std::vector<Route>& routes, const Deps& deps) {
     return no_content();
   });
 
+  // ---- datasets (SPEC §6) ----
+
+  auto event_json = [](const store::DatasetEvent& e) {
+    json extra = json::parse(e.extra, nullptr, false);
+    auto src = [](const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); };
+    return json{{"id", e.id},
+                {"uri", e.uri},
+                {"at", format_utc(e.at)},
+                {"extra", extra.is_object() ? extra : json::object()},
+                {"source_dag_id", src(e.source_dag_id)},
+                {"source_run_id", src(e.source_run_id)},
+                {"source_task_id", src(e.source_task_id)}};
+  };
+
+  auto& post_event = add(
+      routes, "POST", "/datasets/events", Access::operator_role,
+      "Record that a dataset was updated: DAGs scheduled on it get a run once all their datasets have new events",
+      "DatasetEvent", [&s, &control, event_json](Call& c) {
+        store::DatasetEvent e;
+        e.uri = *c.body_as<std::string>("uri");
+        for (unsigned char ch : e.uri)
+          if (ch < 0x20 || ch == 0x7f || ch == ' ')
+            return error_response(Error::invalid("uri: a dataset URI has no spaces or control characters, got \"" +
+                                                 e.uri + "\""));
+        if (e.uri.empty()) return error_response(Error::invalid("uri: must not be empty"));
+        if (auto extra = c.body_as<std::string>("extra")) e.extra = *extra;
+        auto made = s.record_dataset_event(e);
+        if (!made) return error_response(made.error());
+        control.datasets_changed();
+        return json_response(201, dump(event_json(*made)));
+      });
+  post_event.takes_body = true;
+  post_event.status = 201;
+  post_event.body = {
+      {.name = "uri", .description = "the dataset, as DAGs name it in produces and schedule.datasets", .required = true,
+       .max_length = 2000},
+      {.name = "extra", .type = ValueType::object, .description = "anything to hand the runs it triggers"}};
+
+  auto& list_events = add(routes, "GET", "/datasets/events", Access::viewer, "Dataset events, oldest first",
+                          "DatasetEvent", [&s, event_json](Call& c) {
+                            long long after = 0;
+                            if (c.cursor) {
+                              auto at = decode_cursor(*c.cursor, 'e', 1);
+                              if (!at) return error_response(at.error());
+                              after = (*at)[0];
+                            }
+                            auto events = s.list_dataset_events(c.query_as<std::string>("uri"), after, c.limit + 1);
+                            if (!events) return error_response(events.error());
+                            std::optional<std::string> next;
+                            if (events->size() > static_cast<size_t>(c.limit)) {
+                              events->resize(static_cast<size_t>(c.limit));
+                              next = encode_cursor('e', {events->back().id});
+                            }
+                            std::vector<std::string> items;
+                            for (auto& e : *events) items.push_back(dump(event_json(e)));
+                            return list_response(items, next);
+                          });
+  list_events.paginated = true;
+  list_events.query = {{.name = "uri", .description = "only this dataset's events", .max_length = 2000}};
+
   // ---- audit ----
 
   auto& audit =

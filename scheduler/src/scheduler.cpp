@@ -30,6 +30,7 @@
 #include "baton/dsl/dag_folder.h"
 #include "baton/dsl/template.h"
 #include "baton/executor/notifier.h"
+#include "baton/core/sha256.h"
 #include "baton/executor/adapters.h"
 #include "baton/executor/shell_runner.h"
 #include "baton/scheduler/partitions.h"
@@ -55,6 +56,8 @@ std::string make_run_id(const std::string& run_type, TimePoint logical_date, boo
 namespace {
 
 const TimePoint kMinInstant{Duration(-62135596800LL * 1000000)};  // 0001-01-01
+// Events of one URI a dataset run takes at most; the rest go to the next run.
+constexpr int kDatasetEventsPerRun = 1000;
 
 struct DagEntry {
   std::string dag_id;
@@ -159,6 +162,11 @@ struct Scheduler::Impl {
   std::atomic<bool> accepting{false};  // Control calls are served
   std::atomic<bool> kill_all{false};   // shutdown: every try, also one about to start, is killed
   bool in_report = false;  // applying a worker's own report (its try already ended)
+  // Datasets: a produced event or a hint from the API asks for a check of
+  // the dataset-scheduled DAGs after the next write; the poll checks again
+  // whenever the newest event id changed (events written by other processes).
+  bool datasets_dirty = false;
+  long long datasets_seen = -1;
 
   // ---- state of the loop thread ----
   std::map<std::string, DagEntry> dags;
@@ -277,6 +285,12 @@ struct Scheduler::Impl {
   // Writes the turn's changes, then hands the queued tries to the workers.
   void flush() {
     write_batch();
+    // The events a success produced are in the store now: their consumers.
+    if (datasets_dirty) {
+      datasets_dirty = false;
+      check_datasets();
+      write_batch();
+    }
     // depends_on_past reads the previous run's states from the store, so
     // after the write; what it unblocks goes in a second write.
     if (!past_changed.empty()) {
@@ -639,6 +653,99 @@ struct Scheduler::Impl {
     dag_due.emplace(*due, d.dag_id);
   }
 
+  // ================= datasets (SPEC §6) =================
+
+  // A task that `produces` datasets succeeded: an event per URI, written
+  // with its success.
+  void produced(ActiveRun& r, int ti, TimePoint now) {
+    const auto& spec = r.graph->spec().tasks[static_cast<size_t>(ti)];
+    for (auto& uri : spec.produces) {
+      store::DatasetEvent e;
+      e.uri = uri;
+      e.at = now;
+      e.source_dag_id = r.rec.dag_id;
+      e.source_run_id = r.rec.run_id;
+      e.source_task_id = spec.id;
+      batch.dataset_events.push_back(std::move(e));
+      datasets_dirty = true;
+    }
+  }
+
+  // Every dataset-scheduled DAG this scheduler owns gets a run when each of
+  // its URIs has an event it has not consumed. Runs beyond max_active_runs
+  // wait queued, like any other.
+  void check_datasets() {
+    for (auto& [id, d] : dags) {
+      if (!d.graph || !d.active || d.paused || stopping || !owns(id)) continue;
+      const auto& spec = d.graph->spec();
+      if (spec.schedule_kind != dsl::DagSpec::ScheduleKind::datasets || spec.schedule_datasets.empty()) continue;
+      auto cursors = store.dataset_cursors(id);
+      if (!cursors) {
+        log->error("datasets of {}: {}", id, cursors.error().message);
+        continue;
+      }
+      std::map<std::string, long long> after;
+      for (auto& c : *cursors) after[c.uri] = c.last_event_id;
+      std::vector<store::DatasetEvent> events;
+      bool every = true;
+      for (auto& uri : spec.schedule_datasets) {
+        auto e = store.list_dataset_events(uri, after[uri], kDatasetEventsPerRun);
+        if (!e || e->empty()) {
+          every = false;
+          break;
+        }
+        events.insert(events.end(), e->begin(), e->end());
+      }
+      if (every) create_dataset_run(d, std::move(events));
+    }
+  }
+
+  void create_dataset_run(DagEntry& d, std::vector<store::DatasetEvent> events) {
+    std::sort(events.begin(), events.end(), [](auto& a, auto& b) { return a.id < b.id; });
+    json params = json::parse(d.graph->spec().params_json);
+    json list = json::array();
+    std::map<std::string, long long> last;
+    TimePoint lo = events.front().at, hi = lo;
+    for (auto& e : events) {
+      json extra = json::parse(e.extra, nullptr, false);
+      list.push_back({{"uri", e.uri}, {"at", format_utc(e.at)}, {"extra", extra.is_object() ? extra : json::object()}});
+      last[e.uri] = std::max(last[e.uri], e.id);
+      lo = std::min(lo, e.at);
+      hi = std::max(hi, e.at);
+    }
+    params["dataset_events"] = list;
+    // The events it consumes name the run: made again after a crash before
+    // the cursors moved, it is the same run.
+    std::string consumed;
+    for (auto& [uri, n] : last) consumed += uri + "\n" + std::to_string(n) + "\n";
+    store::RunRecord r;
+    r.dag_id = d.dag_id;
+    r.run_type = "dataset";
+    TimePoint now = clock.now();
+    r.run_id = make_run_id("dataset", now, true);
+    r.logical_date = now;
+    r.data_interval_start = lo;
+    r.data_interval_end = hi;
+    r.params = params.dump(-1, ' ', false, json::error_handler_t::replace);
+    r.dag_version = d.graph->hash();
+    r.idempotency_key = "dataset:" + sha256_hex(consumed).substr(0, 32);
+    r.created_by = "system";
+    auto c = store.create_run(r, task_instances_for(*d.graph), "system", fences);
+    if (!c && c.error().code == "stale_epoch") {
+      fenced_out(c.error());
+      return;
+    }
+    if (!c) {
+      log->error("creating a dataset run of {}: {}", d.dag_id, c.error().message);
+      return;  // the next check tries again
+    }
+    for (auto& [uri, n] : last) batch.dataset_cursors.push_back({d.dag_id, uri, n});
+    if (c->created) {
+      log->info("run {} {} for {} dataset event(s)", d.dag_id, c->run.run_id, events.size());
+      adopt(c->run, d.graph, c->task_instances);
+    }
+  }
+
   bool create_scheduled_run(DagEntry& d, TimePoint start, TimePoint end) {
     store::RunRecord r;
     r.dag_id = d.dag_id;
@@ -773,6 +880,7 @@ struct Scheduler::Impl {
         rec.worker.reset();
       }
       batch.task_instances.push_back(rec);
+      if (t.from == TaskState::running && t.to == TaskState::success && in_report) produced(r, t.ti, now);
       ReadyKey key = ready_key(r, t.ti);
       if (t.from == TaskState::scheduled) ready_of(r, t.ti).erase(key);
       if (t.to == TaskState::scheduled) ready_of(r, t.ti).insert(key);
@@ -1776,6 +1884,10 @@ struct Scheduler::Impl {
       renew_membership();
     }
     advance_backfills();
+    if (auto id = store.last_dataset_event_id(); id && *id != datasets_seen) {
+      datasets_seen = *id;
+      check_datasets();
+    }
     past_changed.merge(past_retry);
     dispatch();
     flush();
@@ -2621,9 +2733,20 @@ Status Scheduler::set_paused(const std::string& dag_id, bool paused, const std::
     auto d = m.dags.find(dag_id);
     if (d != m.dags.end()) {
       d->second.paused = paused;
-      if (!paused) m.plan_dag(d->second);
+      if (!paused) {
+        m.plan_dag(d->second);
+        m.datasets_dirty = true;  // events that came while it was paused
+      }
     }
     return {};
+  });
+}
+
+void Scheduler::datasets_changed() {
+  Impl& m = *impl_;
+  asio::post(m.io, [&m] {
+    m.datasets_dirty = true;
+    m.request_flush();
   });
 }
 

@@ -59,6 +59,18 @@ tasks:
   hang: {type: http, method: POST, url: "$hook/hang", timeout: 2s}
   nowhere: {type: sql, connection: missing, sql: "SELECT 1"}
 YAML
+# Datasets: a producer's task and an outside event make a consumer's run.
+cat > "$work/dags/ds_producer.yaml" <<'YAML'
+dag: ds_producer
+tasks:
+  export: {command: 'echo exported', produces: ['s3://e2e/orders']}
+YAML
+cat > "$work/dags/ds_consumer.yaml" <<'YAML'
+dag: ds_consumer
+schedule: {datasets: ['s3://e2e/orders', 'e2e://external']}
+tasks:
+  read: {command: 'echo "$BATON_PARAMS"'}
+YAML
 cat > "$work/dags/hello.yaml" <<'YAML'
 dag: hello
 params: {who: world}
@@ -169,6 +181,26 @@ if [ -n "$receiver" ]; then
   "$baton" runs show adapters "$run" --output json > "$work/adapters.json"
   grep -q '"reason": *"timeout"' "$work/adapters.json" && ok || bad "hang: not a timeout: $(cat "$work/adapters.json")"
   grep -q 'no connection named' "$work/adapters.json" && ok || bad "nowhere: no reason naming the connection"
+fi
+
+# datasets: producer, then an outside event; one dataset run with both
+"$baton" trigger ds_producer --wait >/dev/null 2>&1 && ok || bad "ds_producer did not succeed"
+"$baton" runs list ds_consumer --output json | grep -q '"run_id"' && bad "a consumer run before its second dataset had news" || ok
+code=$(curl -s -o "$work/event.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $token" \
+  "$url/api/v1/datasets/events" -d '{"uri": "e2e://external", "extra": {"batch": 7}}')
+[ "$code" = 201 ] && ok || bad "POST /datasets/events: HTTP $code $(cat "$work/event.json")"
+ds_run=""
+for _ in $(seq 1 100); do
+  ds_run=$("$baton" runs list ds_consumer --output json | grep -o '"run_id": *"dataset__[^"]*"' | head -n 1 | cut -d'"' -f4)
+  [ -n "$ds_run" ] && break
+  sleep 0.1
+done
+[ -n "$ds_run" ] && ok || bad "no dataset run of ds_consumer"
+if [ -n "$ds_run" ]; then
+  for _ in $(seq 1 100); do "$baton" runs show ds_consumer "$ds_run" | grep -q "success" && break; sleep 0.1; done
+  "$baton" tasks logs ds_consumer "$ds_run" read > "$work/ds.log"
+  grep -q '"uri":"s3://e2e/orders"' "$work/ds.log" && grep -q '"batch":7' "$work/ds.log" && ok \
+    || bad "the dataset run's params.dataset_events: $(cat "$work/ds.log")"
 fi
 
 # trigger --wait: success and failure

@@ -981,6 +981,36 @@ TEST_CASE("static files come from web_dir; the API stays JSON") {
   CHECK(env.get("/api/v1/dags").status == 200);
 }
 
+TEST_CASE("dataset events: recorded by operators, listed by anyone, bad URIs refused") {
+  Env env;
+  auto made = env.post("/api/v1/datasets/events", R"({"uri": "s3://lake/orders", "extra": {"rows": 3}})", kOperator);
+  REQUIRE(made.status == 201);
+  CHECK(made.body["uri"] == "s3://lake/orders");
+  CHECK(made.body["extra"] == json{{"rows", 3}});
+  CHECK(made.body["at"] == "2026-11-22T10:00:00Z");
+  CHECK(made.body["source_dag_id"].is_null());
+  REQUIRE(env.post("/api/v1/datasets/events", R"({"uri": "pg://wh/customers"})", kOperator).status == 201);
+  CHECK(env.post("/api/v1/datasets/events", R"({"uri": "s3://x"})", kViewer).status == 403);
+  for (const char* bad : {R"({})", R"({"uri": ""})", R"({"uri": "s3://a b"})", R"({"uri": 7})",
+                          R"({"uri": "s3://x", "extra": [1]})", R"({"uri": "s3://x", "other": 1})"}) {
+    INFO(bad);
+    auto r = env.post("/api/v1/datasets/events", bad, kOperator);
+    CHECK(r.status == 400);
+    CHECK(r.is_error("invalid_argument"));
+  }
+  auto all = env.get("/api/v1/datasets/events", kViewer);
+  REQUIRE(all.status == 200);
+  REQUIRE(all.body["items"].size() == 2);
+  auto one = env.get("/api/v1/datasets/events?uri=pg://wh/customers", kViewer);
+  REQUIRE(one.body["items"].size() == 1);
+  CHECK(one.body["items"][0]["uri"] == "pg://wh/customers");
+  auto page = env.get("/api/v1/datasets/events?limit=1", kViewer);
+  REQUIRE(page.body["next_cursor"].is_string());
+  auto rest = env.get("/api/v1/datasets/events?limit=1&cursor=" + page.body["next_cursor"].get<std::string>(), kViewer);
+  REQUIRE(rest.body["items"].size() == 1);
+  CHECK(rest.body["items"][0]["uri"] == "pg://wh/customers");
+}
+
 TEST_CASE("the web UI is built into the server: index, scripts and styles, with a content security policy") {
   Env env;  // no web_dir: the files compiled into the binary
   auto index = env.http->Get("/");

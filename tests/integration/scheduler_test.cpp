@@ -1080,3 +1080,78 @@ TEST_CASE("the folder watch compiles only changed files and still judges DAG ids
   // y's file is gone from the folder's ids: y becomes inactive.
   CHECK_FALSE(env.store->get_dag("y")->active);
 }
+
+TEST_CASE("datasets: a producer's success and an outside event make one dataset run, with its events") {
+  Env env;
+  env.write("producer.yaml",
+            "dag: producer\n"
+            "tasks:\n"
+            "  make: {type: noop, produces: ['s3://lake/orders']}\n");
+  env.write("consumer.yaml",
+            "dag: consumer\n"
+            "params: {mode: full}\n"
+            "schedule: {datasets: ['s3://lake/orders', 'pg://wh/customers']}\n"
+            "tasks:\n"
+            "  use: {command: 'echo \"$BATON_PARAMS\"'}\n");
+  env.start();
+  auto dataset_runs = [&] {
+    store::RunFilter f;
+    f.dag_id = "consumer";
+    f.limit = 100;
+    auto runs = env.store->list_runs(f);
+    REQUIRE(runs.ok());
+    return *runs;
+  };
+  auto t = env.sched->trigger("producer", {}, "alice");
+  REQUIRE(t.ok());
+  CHECK(env.wait_finished("producer", t->run.run_id).state == RunState::success);
+  auto produced = env.store->list_dataset_events(std::nullopt, 0, 10);
+  REQUIRE(produced.ok());
+  REQUIRE(produced->size() == 1);
+  CHECK((*produced)[0].uri == "s3://lake/orders");
+  CHECK((*produced)[0].source_dag_id == "producer");
+  CHECK((*produced)[0].source_task_id == "make");
+  std::this_thread::sleep_for(300ms);  // three polls
+  CHECK(dataset_runs().empty());  // one of its two datasets has news
+
+  store::DatasetEvent outside;
+  outside.uri = "pg://wh/customers";
+  outside.extra = R"({"rows": 12})";
+  REQUIRE(env.store->record_dataset_event(outside).ok());
+  env.sched->datasets_changed();
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (dataset_runs().empty() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  auto runs = dataset_runs();
+  REQUIRE(runs.size() == 1);
+  CHECK(runs[0].run_type == "dataset");
+  auto done = env.wait_finished("consumer", runs[0].run_id);
+  CHECK(done.state == RunState::success);
+  auto params = nlohmann::json::parse(done.params);
+  CHECK(params["mode"] == "full");
+  REQUIRE(params["dataset_events"].size() == 2);
+  CHECK(params["dataset_events"][0]["uri"] == "s3://lake/orders");
+  CHECK(params["dataset_events"][1]["uri"] == "pg://wh/customers");
+  CHECK(params["dataset_events"][1]["extra"] == nlohmann::json{{"rows", 12}});
+  CHECK(params["dataset_events"][0]["at"].is_string());
+  CHECK(env.log_of(done, "use", 1).find("dataset_events") != std::string::npos);
+
+  // Consumed: the same events make no second run, also after a restart; a
+  // new event of only one dataset makes none either.
+  env.restart();
+  std::this_thread::sleep_for(300ms);
+  CHECK(dataset_runs().size() == 1);
+  outside.extra = "{}";
+  REQUIRE(env.store->record_dataset_event(outside).ok());
+  std::this_thread::sleep_for(300ms);
+  CHECK(dataset_runs().size() == 1);
+  auto cursors = env.store->dataset_cursors("consumer");
+  REQUIRE(cursors.ok());
+  CHECK(cursors->size() == 2);
+  // Both have news again: a second run.
+  auto t2 = env.sched->trigger("producer", {}, "alice");
+  REQUIRE(t2.ok());
+  env.wait_finished("producer", t2->run.run_id);
+  deadline = std::chrono::steady_clock::now() + 10s;
+  while (dataset_runs().size() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  REQUIRE(dataset_runs().size() == 2);
+}

@@ -778,6 +778,16 @@ class PostgresStore final : public Store {
                           params(n.event, n.dag_id, n.target_kind, n.target, n.payload, n.next_attempt_at, now()));
             !r)
           return r.error();
+      for (auto& e : b.dataset_events)
+        if (auto r = insert_dataset_event(t, e); !r) return r.error();
+      for (auto& c : b.dataset_cursors)
+        if (auto r = exec(t,
+                          "INSERT INTO dataset_consumers (dag_id, uri, last_event_id) VALUES ($1, $2, $3) "
+                          "ON CONFLICT (dag_id, uri) DO UPDATE SET last_event_id = "
+                          "greatest(dataset_consumers.last_event_id, excluded.last_event_id)",
+                          params(c.dag_id, c.uri, c.last_event_id));
+            !r)
+          return r.error();
       for (auto& f : b.backfills)
         if (auto r = exec(t,
                           "UPDATE backfills SET state = $1, total = $2, done = $3, failed = $4, cursor_at = $5, "
@@ -957,6 +967,45 @@ class PostgresStore final : public Store {
                     params(m.dag_id, m.run_id, m.task_id, m.kind, m.deadline, m.detected_at));
       if (!r) return r.error();
       return r->affected_rows() > 0;
+    });
+  }
+
+  Result<DatasetEvent> record_dataset_event(const DatasetEvent& e) override {
+    return write([&](pqxx::work& t) { return insert_dataset_event(t, e); });
+  }
+
+  Result<std::vector<DatasetEvent>> list_dataset_events(const std::optional<std::string>& uri, long long after_id,
+                                                        int limit) override {
+    return read([&](pqxx::transaction_base& t) -> Result<std::vector<DatasetEvent>> {
+      auto r = exec(t,
+                    "SELECT id, uri, at, extra, source_dag_id, source_run_id, source_task_id FROM dataset_events "
+                    "WHERE id > $1 AND ($2::text IS NULL OR uri = $2::text) ORDER BY id LIMIT $3",
+                    params(after_id, uri, limit));
+      if (!r) return r.error();
+      std::vector<DatasetEvent> out;
+      for (auto row : *r)
+        out.push_back({row[0].as<long long>(), row[1].c_str(), tp(row[2].as<long long>()), row[3].c_str(),
+                       opt_text(row[4]), opt_text(row[5]), opt_text(row[6])});
+      return out;
+    });
+  }
+
+  Result<long long> last_dataset_event_id() override {
+    return read([&](pqxx::transaction_base& t) -> Result<long long> {
+      auto r = exec(t, "SELECT coalesce(max(id), 0) FROM dataset_events", {});
+      if (!r) return r.error();
+      return (*r)[0][0].as<long long>();
+    });
+  }
+
+  Result<std::vector<DatasetCursor>> dataset_cursors(const std::string& dag_id) override {
+    return read([&](pqxx::transaction_base& t) -> Result<std::vector<DatasetCursor>> {
+      auto r = exec(t, "SELECT dag_id, uri, last_event_id FROM dataset_consumers WHERE dag_id = $1 ORDER BY uri",
+                    params(dag_id));
+      if (!r) return r.error();
+      std::vector<DatasetCursor> out;
+      for (auto row : *r) out.push_back({row[0].c_str(), row[1].c_str(), row[2].as<long long>()});
+      return out;
     });
   }
 
@@ -1404,6 +1453,18 @@ class PostgresStore final : public Store {
   long long now() const { return clock_.now().time_since_epoch().count(); }
 
   static Status status_of(const Result<bool>& r) { return r ? Status() : Status(r.error()); }
+
+  Result<DatasetEvent> insert_dataset_event(pqxx::work& t, const DatasetEvent& e) {
+    DatasetEvent out = e;
+    if (out.at == TimePoint{}) out.at = clock_.now();
+    auto r = exec(t,
+                  "INSERT INTO dataset_events (uri, at, extra, source_dag_id, source_run_id, source_task_id) "
+                  "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                  params(out.uri, out.at, out.extra, out.source_dag_id, out.source_run_id, out.source_task_id));
+    if (!r) return r.error();
+    out.id = (*r)[0][0].as<long long>();
+    return out;
+  }
 
   // ---- connection and statements ----
 

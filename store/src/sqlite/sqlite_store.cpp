@@ -721,6 +721,15 @@ class SqliteStore final : public Store {
         st.bind(6, us(n.next_attempt_at)).bind(7, now());
         if (st.step() != SQLITE_DONE) return db_error();
       }
+      for (auto& e : b.dataset_events)
+        if (auto r = insert_dataset_event_locked(e); !r) return r.error();
+      for (auto& c : b.dataset_cursors) {
+        auto st = db_.prepare(
+            "INSERT INTO dataset_consumers (dag_id, uri, last_event_id) VALUES (?1, ?2, ?3) "
+            "ON CONFLICT(dag_id, uri) DO UPDATE SET last_event_id = max(last_event_id, ?3)");
+        st.bind(1, c.dag_id).bind(2, c.uri).bind(3, c.last_event_id);
+        if (st.step() != SQLITE_DONE) return db_error();
+      }
       for (auto& f : b.backfills) {
         auto st = db_.prepare(
             "UPDATE backfills SET state = ?, total = ?, done = ?, failed = ?, cursor_at = ?, ended_at = ? WHERE id = ?");
@@ -863,6 +872,43 @@ class SqliteStore final : public Store {
       if (st.step() != SQLITE_DONE) return db_error();
       return db_.changes() > 0;
     });
+  }
+
+  Result<DatasetEvent> record_dataset_event(const DatasetEvent& e) override {
+    return write([&]() { return insert_dataset_event_locked(e); });
+  }
+
+  Result<std::vector<DatasetEvent>> list_dataset_events(const std::optional<std::string>& uri, long long after_id,
+                                                        int limit) override {
+    std::lock_guard lock(mu_);
+    auto st = db_.prepare(
+        "SELECT id, uri, at, extra, source_dag_id, source_run_id, source_task_id FROM dataset_events "
+        "WHERE id > ?1 AND (?2 IS NULL OR uri = ?2) ORDER BY id LIMIT ?3");
+    st.bind(1, after_id).bind(2, uri).bind(3, limit);
+    std::vector<DatasetEvent> out;
+    int rc;
+    while ((rc = st.step()) == SQLITE_ROW)
+      out.push_back({st.i64(0), st.text(1), tp(st.i64(2)), st.text(3), opt_text(st, 4), opt_text(st, 5), opt_text(st, 6)});
+    if (rc != SQLITE_DONE) return db_error();
+    return out;
+  }
+
+  Result<long long> last_dataset_event_id() override {
+    std::lock_guard lock(mu_);
+    auto st = db_.prepare("SELECT coalesce(max(id), 0) FROM dataset_events");
+    if (st.step() != SQLITE_ROW) return db_error();
+    return st.i64(0);
+  }
+
+  Result<std::vector<DatasetCursor>> dataset_cursors(const std::string& dag_id) override {
+    std::lock_guard lock(mu_);
+    auto st = db_.prepare("SELECT dag_id, uri, last_event_id FROM dataset_consumers WHERE dag_id = ? ORDER BY uri");
+    st.bind(1, dag_id);
+    std::vector<DatasetCursor> out;
+    int rc;
+    while ((rc = st.step()) == SQLITE_ROW) out.push_back({st.text(0), st.text(1), st.i64(2)});
+    if (rc != SQLITE_DONE) return db_error();
+    return out;
   }
 
   Result<std::vector<SlaMiss>> list_sla_misses(const std::optional<std::string>& dag_id, std::optional<TimePoint> since,
@@ -1090,6 +1136,20 @@ class SqliteStore final : public Store {
  private:
   long long now() const { return clock_.now().time_since_epoch().count(); }
   Error db_error() const { return Error{"database_error", "SQLite: " + db_.last_error()}; }
+
+  // With mu_ held, in a write.
+  Result<DatasetEvent> insert_dataset_event_locked(const DatasetEvent& e) {
+    DatasetEvent out = e;
+    if (out.at == TimePoint{}) out.at = clock_.now();
+    auto st = db_.prepare(
+        "INSERT INTO dataset_events (uri, at, extra, source_dag_id, source_run_id, source_task_id) "
+        "VALUES (?, ?, ?, ?, ?, ?)");
+    st.bind(1, out.uri).bind(2, us(out.at)).bind(3, out.extra).bind(4, out.source_dag_id).bind(5, out.source_run_id);
+    st.bind(6, out.source_task_id);
+    if (st.step() != SQLITE_DONE) return db_error();
+    out.id = sqlite3_last_insert_rowid(db_.raw());
+    return out;
+  }
 
   Result<std::vector<NotificationRecord>> notification_rows(Stmt& st) {
     std::vector<NotificationRecord> out;

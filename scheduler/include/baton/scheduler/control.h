@@ -120,6 +120,10 @@ class Control {
   virtual Result<SchedulerMetrics> metrics() = 0;
   // The folder the try logs live in (TryRecord::log_path is relative to it).
   virtual std::string logs_dir() const = 0;
+  // A dataset event was written to the store (POST /datasets/events): the
+  // dataset-scheduled DAGs may check at once. Without it they see the event
+  // at their next poll (about a second), as every member of several does.
+  virtual void datasets_changed() {}
 };
 
 }  // namespace baton::scheduler

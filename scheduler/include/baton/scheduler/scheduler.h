@@ -84,6 +84,7 @@ class Scheduler final : public Control {
   SchedulerStatus status() override;
   Result<SchedulerMetrics> metrics() override;
   std::string logs_dir() const override;
+  void datasets_changed() override;
 
  private:
   struct Impl;

@@ -262,6 +262,25 @@ struct NotificationRecord {
   TimePoint created_at{};
 };
 
+// ---- datasets (SPEC §6) ----
+
+// A dataset was updated: by a task that `produces` it (source_* set), or by
+// an outside system through the API.
+struct DatasetEvent {
+  long long id = 0;
+  std::string uri;
+  TimePoint at{};
+  std::string extra = "{}";  // a JSON object
+  std::optional<std::string> source_dag_id, source_run_id, source_task_id;
+};
+
+// How far a dataset-scheduled DAG has consumed one URI's events.
+struct DatasetCursor {
+  std::string dag_id;
+  std::string uri;
+  long long last_event_id = 0;
+};
+
 // ---- SLA misses (SPEC §7) and counts for metrics (§10) ----
 
 struct SlaMiss {
@@ -376,11 +395,13 @@ struct WriteBatch {
   std::vector<std::string> dequeue;          // attempt tokens whose tries are over (deleted)
   std::vector<long long> events_done;        // worker events applied (deleted)
   std::vector<CommandResult> command_results;  // intents carried out
+  std::vector<DatasetEvent> dataset_events;   // inserted (a producing task succeeded)
+  std::vector<DatasetCursor> dataset_cursors;  // upserted, never moved back (a dataset run was made)
   std::vector<Fence> fences;  // checked first, in the same transaction
   bool empty() const {
     return runs.empty() && task_instances.empty() && tries.empty() && last_ticks.empty() && audit.empty() &&
            backfills.empty() && notifications.empty() && enqueue.empty() && dequeue.empty() && events_done.empty() &&
-           command_results.empty();
+           command_results.empty() && dataset_events.empty() && dataset_cursors.empty();
   }
 };
 
@@ -483,6 +504,15 @@ class Store {
   // SLA misses, recorded once per (run, task, kind): returns whether this
   // one was new (a second detection, after a restart, is not).
   virtual Result<bool> record_sla_miss(const SlaMiss& miss) = 0;
+
+  // Datasets: an event recorded (its id and time filled in), the events of
+  // one URI (or of all) after an id, oldest first, the newest id of all,
+  // and a DAG's cursors.
+  virtual Result<DatasetEvent> record_dataset_event(const DatasetEvent& e) = 0;
+  virtual Result<std::vector<DatasetEvent>> list_dataset_events(const std::optional<std::string>& uri,
+                                                                long long after_id, int limit) = 0;
+  virtual Result<long long> last_dataset_event_id() = 0;
+  virtual Result<std::vector<DatasetCursor>> dataset_cursors(const std::string& dag_id) = 0;
   // Oldest first, after the id `after_id`.
   virtual Result<std::vector<SlaMiss>> list_sla_misses(const std::optional<std::string>& dag_id,
                                                        std::optional<TimePoint> since, long long after_id,
