@@ -16,6 +16,7 @@ const char* to_string(TryOutcome o) {
     case TryOutcome::timeout: return "timeout";
     case TryOutcome::worker_lost: return "worker_lost";
     case TryOutcome::shutdown: return "shutdown";
+    case TryOutcome::reschedule: return "reschedule";
   }
   return "?";
 }
@@ -146,6 +147,11 @@ Result<std::vector<Transition>> RunEngine::begin_try(int ti) {
   if (ti < 0 || ti >= static_cast<int>(tis_.size())) return Error::invalid("no such task instance");
   if (auto s = set(ti, TaskState::running, out); !s) return s.error();
   TaskInstance& t = tis_[static_cast<size_t>(ti)];
+  if (t.poking && t.try_number > 0) {
+    t.poking = false;  // a sensor's next poke: its try, and its timeout, go on
+    return out;
+  }
+  t.poking = false;
   ++t.try_number;
   t.started_at = clock_.now();
   t.ended_at.reset();
@@ -183,6 +189,20 @@ Result<std::vector<Transition>> RunEngine::finish_try(int ti, TryOutcome outcome
     case TryOutcome::skipped:
       (void)set(ti, TaskState::skipped, out, why);
       break;
+    case TryOutcome::reschedule: {
+      // A sensor's condition is not met: it waits for its next poke, unless
+      // its timeout (counted from the first poke) has passed.
+      TimePoint now = clock_.now();
+      TimePoint deadline = t.started_at.value_or(now) + spec.timeout.value_or(std::chrono::hours(24 * 7));
+      if (!canceled_ && now < deadline) {
+        (void)set(ti, TaskState::waiting, out, why);
+        t.wake_at = std::min(now + spec.poke_interval, deadline);
+        return out;  // nothing downstream changes yet
+      }
+      t.ended_at = now;
+      (void)set(ti, TaskState::failed, out, "timeout");
+      break;
+    }
     default: {
       RetryPolicy p = policy_of(spec);
       p.retries = t.max_tries - 1;  // a clear may have granted more tries
@@ -204,16 +224,22 @@ Result<std::vector<Transition>> RunEngine::finish_try(int ti, TryOutcome outcome
 std::vector<Transition> RunEngine::wake_due() {
   std::vector<Transition> out;
   TimePoint now = clock_.now();
-  for (size_t i = 0; i < tis_.size(); ++i)
-    if (tis_[i].state == TaskState::up_for_retry && tis_[i].wake_at && *tis_[i].wake_at <= now)
-      (void)set(static_cast<int>(i), TaskState::scheduled, out);
+  for (size_t i = 0; i < tis_.size(); ++i) {
+    TaskState s = tis_[i].state;
+    if ((s == TaskState::up_for_retry || s == TaskState::waiting) && tis_[i].wake_at && *tis_[i].wake_at <= now) {
+      (void)set(static_cast<int>(i), TaskState::scheduled, out, s == TaskState::waiting ? tis_[i].reason : "");
+      tis_[i].poking = s == TaskState::waiting;
+    }
+  }
   return out;
 }
 
 std::optional<TimePoint> RunEngine::next_wake() const {
   std::optional<TimePoint> best;
   for (auto& t : tis_)
-    if (t.state == TaskState::up_for_retry && t.wake_at && (!best || *t.wake_at < *best)) best = t.wake_at;
+    if ((t.state == TaskState::up_for_retry || t.state == TaskState::waiting) && t.wake_at &&
+        (!best || *t.wake_at < *best))
+      best = t.wake_at;
   return best;
 }
 
@@ -320,6 +346,15 @@ std::vector<std::string> RunEngine::waiting_for(int ti) const {
       if (t.wake_at) out.push_back("retry at " + format_utc(*t.wake_at) + " (try " + std::to_string(t.try_number + 1) +
                                    " of " + std::to_string(t.max_tries) + ")");
       break;
+    case TaskState::waiting: {
+      const auto& spec = graph_->spec().tasks[static_cast<size_t>(t.task)];
+      if (!t.reason.empty()) out.push_back(t.reason);
+      if (t.wake_at) out.push_back("next poke at " + format_utc(*t.wake_at));
+      if (t.started_at)
+        out.push_back("gives up at " +
+                      format_utc(*t.started_at + spec.timeout.value_or(std::chrono::hours(24 * 7))) + " (timeout)");
+      break;
+    }
     default:
       if (is_finished(t.state))
         out.push_back(std::string("it is ") + to_string(t.state) + (t.reason.empty() ? "" : " (" + t.reason + ")"));

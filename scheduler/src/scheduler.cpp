@@ -56,6 +56,8 @@ std::string make_run_id(const std::string& run_type, TimePoint logical_date, boo
 namespace {
 
 const TimePoint kMinInstant{Duration(-62135596800LL * 1000000)};  // 0001-01-01
+// One poke of a sensor.http waits this long at most for its answer.
+constexpr Duration kPokeHttpTimeout = std::chrono::seconds(30);
 // Events of one URI a dataset run takes at most; the rest go to the next run.
 constexpr int kDatasetEventsPerRun = 1000;
 
@@ -130,6 +132,7 @@ struct Finished {
   std::optional<int> exit_code;
   std::optional<std::string> output;
   long long log_bytes = 0;
+  bool worker_slot = true;  // false: a sensor's poke, which takes none
 };
 
 // Ready task instances in dispatch order: live runs before backfills, then
@@ -211,6 +214,13 @@ struct Scheduler::Impl {
   std::mutex cancel_mu;
   std::map<long long, std::shared_ptr<std::atomic<bool>>> cancel_flags;  // ti_id -> flag
   std::atomic<int> busy_workers{0};
+
+  // ---- sensors: poked by this process on a thread of their own, no worker slot ----
+  std::mutex poke_mu;
+  std::condition_variable poke_cv;
+  std::deque<Assignment> pokes;  // guarded by poke_mu
+  bool pokes_stop = false;       // guarded by poke_mu
+  std::thread poker;
 
   // ---- notifications: one thread of its own, fed by the outbox ----
   std::thread notifier;
@@ -884,6 +894,7 @@ struct Scheduler::Impl {
       ReadyKey key = ready_key(r, t.ti);
       if (t.from == TaskState::scheduled) ready_of(r, t.ti).erase(key);
       if (t.to == TaskState::scheduled) ready_of(r, t.ti).insert(key);
+      if (t.to == TaskState::waiting && e.wake_at) run_wake.emplace(*e.wake_at, r.rec.pk);  // the next poke
       if (t.to == TaskState::up_for_retry && e.wake_at) {
         run_wake.emplace(*e.wake_at, r.rec.pk);
         queue_notification(r, "on_retry",
@@ -933,7 +944,8 @@ struct Scheduler::Impl {
   }
 
   std::set<ReadyKey>& ready_of(const ActiveRun& r, int ti) {
-    return r.graph->spec().tasks[static_cast<size_t>(ti)].type == dsl::TaskType::noop ? ready_noop : ready;
+    auto type = r.graph->spec().tasks[static_cast<size_t>(ti)].type;
+    return type == dsl::TaskType::noop || dsl::is_sensor(type) ? ready_noop : ready;
   }
 
   ReadyKey ready_key(const ActiveRun& r, int ti) const {
@@ -1024,6 +1036,15 @@ struct Scheduler::Impl {
       if (!pool_block(rec.pool, rec.pool_slots).empty() || !task_limit_block(r.rec.dag_id).empty()) continue;
       // start_try takes a worker slot and on_finished gives it back.
       if (!start_try(r, key.ti)) continue;
+      if (dsl::is_sensor(spec_of(r, key.ti).type)) {
+        ++free_workers;  // a poke takes no worker slot: the poker thread does it
+        {
+          std::lock_guard lock(poke_mu);
+          pokes.push_back(assignment(r, key.ti));
+        }
+        poke_cv.notify_one();
+        continue;
+      }
       on_finished(Finished{key.run_pk, key.ti, *rec.attempt_token, TryOutcome::success, "", std::nullopt,
                            std::nullopt, 0});
     }
@@ -1058,7 +1079,7 @@ struct Scheduler::Impl {
     pool_used[rec.pool] += rec.pool_slots;
     ++dags[r.rec.dag_id].running_tasks;
     rec.attempt_token = random_hex(16);
-    bool remote = options.shared && spec_of(r, ti).type != dsl::TaskType::noop;
+    bool remote = options.shared && spec_of(r, ti).type != dsl::TaskType::noop && !dsl::is_sensor(spec_of(r, ti).type);
     if (remote) {
       // For the remote workers: queued until one claims it (its started
       // event then begins the try, see on_started).
@@ -1113,7 +1134,8 @@ struct Scheduler::Impl {
     tr.started_at = clock.now();
     tr.log_path = log_rel;
     batch.tries.push_back(tr);
-    if (spec.type == dsl::TaskType::noop || !local) return true;  // dispatch_noops finishes a noop
+    // dispatch_noops finishes a noop, and hands a sensor to the poker.
+    if (spec.type == dsl::TaskType::noop || dsl::is_sensor(spec.type) || !local) return true;
     to_dispatch.push_back(assignment(r, ti));
     return true;
   }
@@ -1309,7 +1331,7 @@ struct Scheduler::Impl {
   // ================= events =================
 
   void on_finished(const Finished& f) {
-    ++free_workers;  // the worker thread is free, whatever its report says
+    if (f.worker_slot) ++free_workers;  // the worker thread is free, whatever its report says
     auto rit = runs.find(f.run_pk);
     if (rit == runs.end()) return;  // the run was canceled and retired
     ActiveRun& r = rit->second;
@@ -1330,12 +1352,13 @@ struct Scheduler::Impl {
     tr.try_number = try_number;
     tr.state = f.outcome == TryOutcome::success   ? TaskState::success
                : f.outcome == TryOutcome::skipped ? TaskState::skipped
+               : rec.state == TaskState::waiting  ? TaskState::waiting  // a sensor's try goes on
                                                   : TaskState::failed;
     tr.worker = rec.worker;
     tr.attempt_token = f.attempt_token;
     tr.started_at = rec.started_at;
     tr.queued_at = rec.started_at;
-    tr.ended_at = clock.now();
+    if (tr.state != TaskState::waiting) tr.ended_at = clock.now();
     tr.exit_code = f.exit_code;
     tr.reason = f.reason.empty() ? std::nullopt : std::optional<std::string>(f.reason);
     tr.log_path = r.rec.dag_id + "/" + r.rec.run_id + "/" + rec.task_id + "/" + std::to_string(try_number) + ".log";
@@ -1609,6 +1632,7 @@ struct Scheduler::Impl {
       auto rit = runs.find(pk);
       if (rit == runs.end()) continue;
       const auto& rec = rit->second.tis[static_cast<size_t>(ti)];
+      if (dsl::is_sensor(spec_of(rit->second, ti).type)) continue;  // poked here, not on a remote worker
       if (!rec.started_at || clock.now() - *rec.started_at >= options.zombie_timeout) old.push_back({pk, ti});
     }
     for (auto& [pk, ti] : lost_among(old, clock.now() - options.zombie_timeout)) {
@@ -2013,7 +2037,7 @@ struct Scheduler::Impl {
           fail_lost(run, static_cast<int>(i), "its worker is gone (the scheduler restarted)");
         } else if (s == TaskState::scheduled) {
           ready_of(run, static_cast<int>(i)).insert(ready_key(run, static_cast<int>(i)));
-        } else if (s == TaskState::up_for_retry && t.wake_at) {
+        } else if ((s == TaskState::up_for_retry || s == TaskState::waiting) && t.wake_at) {
           run_wake.emplace(*t.wake_at, pk);
         }
       }
@@ -2070,6 +2094,107 @@ struct Scheduler::Impl {
   }
 
   // ================= workers =================
+
+  // ================= sensors =================
+
+  // Pokes sensors one at a time: each poke is quick (a file's existence, one
+  // HTTP request of at most kPokeHttpTimeout, one read of the store), and
+  // takes no worker slot; between pokes the sensor is waiting.
+  void poker_main() {
+    for (;;) {
+      Assignment a;
+      {
+        std::unique_lock lock(poke_mu);
+        poke_cv.wait(lock, [&] { return pokes_stop || !pokes.empty(); });
+        if (pokes_stop) return;  // a poke in flight is recovered (worker_lost) at the next start
+        a = std::move(pokes.front());
+        pokes.pop_front();
+      }
+      Finished f = poke(a);
+      asio::post(io, [this, f] {
+        on_finished(f);
+        request_flush();
+      });
+    }
+  }
+
+  Finished poke(Assignment& a) {
+    Finished f{a.run_pk, a.ti, a.attempt_token, TryOutcome::reschedule, "", std::nullopt, std::nullopt, 0, false};
+    const dsl::TaskSpec& s = *a.spec;
+    std::error_code ec;
+    fs::create_directories(fs::path(a.shell.log_path).parent_path(), ec);
+    std::ofstream log(a.shell.log_path, std::ios::app);
+    auto now_text = [this] { return format_utc(std::chrono::time_point_cast<std::chrono::seconds>(clock.now())); };
+    a.ctx.variable = [this](const std::string& name) -> std::optional<std::string> {
+      auto v = store.get_variable(name);
+      if (!v) return std::nullopt;
+      return v->value;
+    };
+    auto rendered = [&](const dsl::TemplateText& t, const char* key) -> std::optional<std::string> {
+      auto r = dsl::render_template(t.text, a.ctx);
+      if (r) return *r;
+      f.outcome = TryOutcome::failed;
+      f.reason = std::string(key) + ": " + r.error().message;
+      return std::nullopt;
+    };
+    if (s.type == dsl::TaskType::sensor_file) {
+      auto path = rendered(s.path, "path");
+      if (!path) return logged(f, log, now_text());
+      fs::path p(*path);
+      if (p.is_relative()) p = fs::path(options.dags_dir) / p;
+      bool there = fs::exists(p, ec);
+      f.reason = there ? "" : "file " + p.string() + " does not exist yet";
+      if (there) f.outcome = TryOutcome::success;
+      log << "[baton] " << now_text() << " poke: " << (there ? "file " + p.string() + " exists" : f.reason) << "\n";
+    } else if (s.type == dsl::TaskType::sensor_http) {
+      auto url = rendered(s.url, "url");
+      if (!url) return logged(f, log, now_text());
+      executor::HttpCall call;
+      call.url = *url;
+      call.expect_status = s.expect_status;
+      call.timeout = kPokeHttpTimeout;
+      call.log_path = a.shell.log_path;
+      call.log_cap_bytes = 4096;
+      log.close();
+      std::atomic<bool> never{false};
+      auto r = executor::run_http(call, [this] { return clock.now(); }, [](TimePoint) {}, never);
+      if (r.outcome == executor::ShellResult::Outcome::success) {
+        f.outcome = TryOutcome::success;
+      } else {
+        f.reason = "GET " + *url + ": " + (r.reason.empty() ? "no answer" : r.reason);
+      }
+    } else if (s.type == dsl::TaskType::sensor_task) {
+      TimePoint at = a.ctx.logical_date + s.logical_date_offset;
+      std::string what = "task " + s.target_task + " of DAG " + s.target_dag + " for logical date " + format_utc(at);
+      auto runs = store.runs_between(s.target_dag, at, at);
+      std::optional<TaskState> state;
+      if (runs)
+        for (auto it = runs->rbegin(); it != runs->rend() && !state; ++it) {
+          auto tis = store.list_task_instances(it->pk);
+          if (!tis) break;
+          for (auto& t : *tis)
+            if (t.task_id == s.target_task) state = t.state;
+        }
+      if (state && is_success_like(*state)) {
+        f.outcome = TryOutcome::success;
+        log << "[baton] " << now_text() << " poke: " << what << " is " << to_string(*state) << "\n";
+      } else {
+        f.reason = !runs ? "reading " + what + ": " + runs.error().message
+                   : state ? what + " is " + to_string(*state)
+                           : what + ": no such run or task yet";
+        log << "[baton] " << now_text() << " poke: " << f.reason << "\n";
+      }
+    } else {
+      f.outcome = TryOutcome::failed;
+      f.reason = std::string("not a sensor: ") + dsl::to_string(s.type);
+    }
+    return f;
+  }
+
+  static Finished logged(Finished f, std::ofstream& log, const std::string& at) {
+    log << "[baton] " << at << " poke: " << f.reason << "\n";
+    return f;
+  }
 
   void worker_main(int n) {
     executor::ShellRunner runner([this] { return clock.now(); });
@@ -2564,6 +2689,7 @@ Status Scheduler::start() {
     if (!e) m.poll();
   });
   m.loop_thread = std::thread([&m] { m.io.run(); });
+  m.poker = std::thread([&m] { m.poker_main(); });
   m.notifier = std::thread([&m] { m.notifier_main(); });
   m.accepting = true;
   if (m.options.shared) m.listener = std::thread([&m] { m.listener_main(); });
@@ -2598,6 +2724,12 @@ void Scheduler::stop(bool immediately) {
   }
   for (auto& t : m.workers) t.join();
   m.workers.clear();
+  {
+    std::lock_guard lock(m.poke_mu);
+    m.pokes_stop = true;
+  }
+  m.poke_cv.notify_all();
+  if (m.poker.joinable()) m.poker.join();
   // Let the last reports land, then stop the loop.
   std::promise<void> done;
   asio::post(m.io, [&] {

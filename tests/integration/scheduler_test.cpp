@@ -1155,3 +1155,80 @@ TEST_CASE("datasets: a producer's success and an outside event make one dataset 
   while (dataset_runs().size() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
   REQUIRE(dataset_runs().size() == 2);
 }
+
+TEST_CASE("sensors: file, http and task sensors poke until met, hold no slot between pokes, and fail at timeout") {
+  Env env;
+  REQUIRE(env.store->put_pool({"one", 1, ""}, "test").ok());
+  httplib::Server http;
+  std::atomic<bool> up{false};
+  http.Get("/ready", [&](const httplib::Request&, httplib::Response& res) { res.status = up ? 200 : 404; });
+  int port = http.bind_to_any_port("127.0.0.1");
+  std::thread server([&] { http.listen_after_bind(); });
+  env.write("upstream.yaml", "dag: upstream\ntasks:\n  done: {type: noop}\n");
+  env.write("sensing.yaml",
+            "dag: sensing\n"
+            "tasks:\n"
+            "  wait_file: {type: sensor.file, path: ready.flag, poke_interval: 1s, pool: one}\n"
+            "  busy: {command: 'sleep 0.3', pool: one, depends_on: [started]}\n"
+            "  started: {command: 'sleep 1.2'}\n"
+            "  after: {type: noop, depends_on: [wait_file]}\n"
+            "  wait_http: {type: sensor.http, url: 'http://127.0.0.1:" +
+                std::to_string(port) +
+                "/ready', poke_interval: 1s}\n"
+            "  wait_task: {type: sensor.task, dag: upstream, task: done, poke_interval: 1s}\n"
+            "  give_up: {type: sensor.file, path: never.flag, poke_interval: 1s, timeout: 2s}\n");
+  env.start();
+  auto t = env.sched->trigger("sensing", {}, "alice");
+  REQUIRE(t.ok());
+  const std::string run_id = t->run.run_id;
+  auto state_of = [&](const std::string& task) {
+    auto run = env.store->get_run("sensing", run_id);
+    REQUIRE(run.ok());
+    return env.tis(*run)[task].state;
+  };
+  auto until = [&](const std::string& what, std::function<bool()> ok, Duration limit = 15s) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!ok()) {
+      if (std::chrono::steady_clock::now() > deadline) FAIL("timed out waiting for " << what);
+      std::this_thread::sleep_for(20ms);
+    }
+  };
+  // The file sensor waits in pool "one" (1 slot): busy, in the same pool,
+  // runs meanwhile, so the waiting sensor holds no slot.
+  until("the file sensor waiting", [&] { return state_of("wait_file") == TaskState::waiting; });
+  until("busy done while the sensor waits", [&] { return state_of("busy") == TaskState::success; });
+  CHECK(state_of("wait_file") != TaskState::success);
+  CHECK(state_of("after") == TaskState::pending);
+  auto why = env.sched->waiting_for("sensing", run_id, "wait_file", -1);
+  REQUIRE(why.ok());
+  bool says_file = false;
+  for (auto& w : *why) says_file = says_file || w.find("ready.flag does not exist yet") != std::string::npos;
+  CHECK(says_file);
+
+  std::ofstream(env.dags / "ready.flag") << "ok\n";
+  up = true;
+  TriggerRequest same_day;
+  same_day.logical_date = t->run.logical_date;
+  auto u = env.sched->trigger("upstream", same_day, "alice");
+  REQUIRE(u.ok());
+  auto run = env.wait_finished("sensing", run_id);
+  auto tis = env.tis(run);
+  CHECK(tis["wait_file"].state == TaskState::success);
+  CHECK(tis["after"].state == TaskState::success);
+  CHECK(tis["wait_http"].state == TaskState::success);
+  CHECK(tis["wait_task"].state == TaskState::success);
+  CHECK(tis["give_up"].state == TaskState::failed);
+  CHECK(tis["give_up"].reason == "timeout");
+  CHECK(run.state == RunState::failed);
+  // Every poke of a sensor is one try, with one log.
+  CHECK(tis["wait_file"].try_number == 1);
+  auto tries = env.store->list_tries(tis["wait_file"].id);
+  REQUIRE(tries.ok());
+  REQUIRE(tries->size() == 1);
+  CHECK((*tries)[0].state == TaskState::success);
+  std::string log = env.log_of(run, "wait_file", 1);
+  CHECK(log.find("does not exist yet") != std::string::npos);
+  CHECK(log.find("exists") != std::string::npos);
+  http.stop();
+  server.join();
+}

@@ -284,3 +284,69 @@ TEST_CASE("depends_on_past holds only a decision to run, and says why") {
   CHECK(f.state("c") == TaskState::upstream_failed);
   CHECK(f.run->state() == RunState::failed);
 }
+
+TEST_CASE("a sensor waits between pokes in one try, and fails at its timeout counted from the first poke") {
+  Fixture f(
+      "dag: s\n"
+      "tasks:\n"
+      "  wait: {type: sensor.file, path: /tmp/x, poke_interval: 30s, timeout: 100s}\n"
+      "  after: {type: noop, depends_on: [wait]}\n");
+  f.run->start();
+  int i = f.run->index_of("wait");
+  f.run_try("wait", TryOutcome::reschedule);  // poke 1 at 10:00:00
+  CHECK(f.state("wait") == TaskState::waiting);
+  CHECK(f.ti("wait").try_number == 1);
+  CHECK(f.ti("wait").wake_at == *parse_utc("2026-11-22T10:00:30Z"));
+  CHECK(f.state("after") == TaskState::pending);
+  CHECK(f.run->next_wake() == *parse_utc("2026-11-22T10:00:30Z"));
+  auto why = f.run->waiting_for(i);
+  CHECK(std::find(why.begin(), why.end(), "next poke at 2026-11-22T10:00:30Z") != why.end());
+  CHECK(std::find(why.begin(), why.end(), "gives up at 2026-11-22T10:01:40Z (timeout)") != why.end());
+
+  f.clock.advance(29s);
+  CHECK(f.run->wake_due().empty());
+  f.clock.advance(1s);
+  CHECK(f.run->wake_due().size() == 1);
+  CHECK(f.state("wait") == TaskState::scheduled);
+  f.run_try("wait", TryOutcome::reschedule);  // poke 2, the same try
+  CHECK(f.ti("wait").try_number == 1);
+  CHECK(f.ti("wait").started_at == *parse_utc("2026-11-22T10:00:00Z"));
+
+  // The last pokes come at the deadline, not after it.
+  f.clock.advance(30s);
+  f.run->wake_due();
+  f.run_try("wait", TryOutcome::reschedule);  // poke 3 at 10:01:00
+  CHECK(f.ti("wait").wake_at == *parse_utc("2026-11-22T10:01:30Z"));
+  f.clock.advance(30s);
+  f.run->wake_due();
+  f.run_try("wait", TryOutcome::reschedule);  // poke 4 at 10:01:30
+  CHECK(f.ti("wait").wake_at == *parse_utc("2026-11-22T10:01:40Z"));
+  f.clock.advance(10s);
+  f.run->wake_due();
+  f.run_try("wait", TryOutcome::reschedule);  // poke 5 at the deadline: not met
+  CHECK(f.state("wait") == TaskState::failed);
+  CHECK(f.ti("wait").reason == "timeout");
+  CHECK(f.state("after") == TaskState::upstream_failed);
+  CHECK(f.run->state() == RunState::failed);
+}
+
+TEST_CASE("a sensor whose condition is met succeeds; a waiting one is canceled with its run") {
+  Fixture f(
+      "dag: s\n"
+      "tasks:\n"
+      "  wait: {type: sensor.http, url: 'http://127.0.0.1:1/', poke_interval: 5s}\n"
+      "  other: {type: sensor.file, path: x, poke_interval: 5s}\n"
+      "  after: {type: noop, depends_on: [wait]}\n");
+  f.run->start();
+  f.run_try("wait", TryOutcome::reschedule);
+  f.run_try("other", TryOutcome::reschedule);
+  f.clock.advance(5s);
+  f.run->wake_due();
+  f.run_try("wait", TryOutcome::success);
+  CHECK(f.state("wait") == TaskState::success);
+  CHECK(f.ti("wait").try_number == 1);
+  CHECK(f.state("after") == TaskState::scheduled);
+  f.run->cancel();
+  CHECK(f.state("other") == TaskState::canceled);
+  CHECK(f.run->state() == RunState::canceled);
+}

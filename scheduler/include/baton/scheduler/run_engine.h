@@ -23,7 +23,9 @@
 namespace baton::scheduler {
 
 // How a try ended, as the executor reports it.
-enum class TryOutcome { success, failed, skipped, timeout, worker_lost, shutdown };
+// `reschedule`: a sensor's poke found its condition not met yet; the sensor
+// waits (holding no slot) until its next poke, or fails at its timeout.
+enum class TryOutcome { success, failed, skipped, timeout, worker_lost, shutdown, reschedule };
 const char* to_string(TryOutcome o);
 
 struct TaskInstance {
@@ -32,7 +34,8 @@ struct TaskInstance {
   TaskState state = TaskState::pending;
   int try_number = 0;   // tries started so far
   int max_tries = 1;
-  std::optional<TimePoint> wake_at;  // up_for_retry: when the next try may start
+  std::optional<TimePoint> wake_at;  // up_for_retry: when the next try may start; waiting: the next poke
+  bool poking = false;               // a sensor woken for its next poke: the same try goes on
   std::string reason;                // why it is in its state (last failure, upstream decision, ...)
   std::optional<TimePoint> started_at;
   std::optional<TimePoint> ended_at;
@@ -73,7 +76,7 @@ class RunEngine {
   // with wake_at); the outcome's downstream is re-evaluated.
   Result<std::vector<Transition>> finish_try(int ti, TryOutcome outcome, const std::string& reason = "");
 
-  // Retries whose time has come become scheduled.
+  // Retries and sensor pokes whose time has come become scheduled.
   std::vector<Transition> wake_due();
   // The earliest wake_at of any task instance (the scheduler's next timer).
   std::optional<TimePoint> next_wake() const;
