@@ -99,6 +99,10 @@ struct ActiveRun {
   std::vector<store::TaskInstanceRecord> tis;  // index = task index in graph->spec().tasks
 };
 
+// Task types the scheduler carries out itself, with no worker: sensors (the
+// poker thread) and trigger_dag (the loop).
+bool loop_task(dsl::TaskType t) { return dsl::is_sensor(t) || t == dsl::TaskType::trigger_dag; }
+
 // The task types a worker runs (noop never reaches one).
 bool executor_runs(dsl::TaskType t) {
   return t == dsl::TaskType::shell || t == dsl::TaskType::http || t == dsl::TaskType::sql;
@@ -663,6 +667,230 @@ struct Scheduler::Impl {
     dag_due.emplace(*due, d.dag_id);
   }
 
+  // A manual run, now (on the loop): Scheduler::trigger, and trigger_dag tasks.
+  Result<TriggerResult> trigger_now(const std::string& dag_id, const TriggerRequest& req, const std::string& actor) {
+    auto d = dags.find(dag_id);
+    if (d == dags.end() || !d->second.graph) return Error::not_found("no DAG \"" + dag_id + "\"");
+    if (!d->second.active) return Error::invalid("DAG " + dag_id + " is inactive (its file was removed)");
+    const auto& g = d->second.graph;
+    json params = json::parse(g->spec().params_json);
+    json overrides = json::parse(req.params_json, nullptr, false);
+    if (overrides.is_discarded() || !overrides.is_object()) return Error::invalid("params must be a JSON object");
+    for (auto& [k, v] : overrides.items()) params[k] = v;
+    store::RunRecord r;
+    r.dag_id = dag_id;
+    r.run_type = "manual";
+    r.logical_date = req.logical_date.value_or(clock.now());
+    if (auto iv = g->schedule().is_time_based() ? g->schedule().last_complete_interval(r.logical_date)
+                                                : std::optional<DataInterval>()) {
+      r.data_interval_start = iv->start;
+      r.data_interval_end = iv->end;
+    } else {
+      r.data_interval_start = r.data_interval_end = r.logical_date;
+    }
+    r.run_id = make_run_id("manual", r.logical_date, true);
+    r.params = params.dump(-1, ' ', false, json::error_handler_t::replace);
+    r.dag_version = g->hash();
+    r.note = req.note;
+    r.idempotency_key = req.idempotency_key;
+    r.created_by = actor;
+    auto c = store.create_run(r, task_instances_for(*g), actor, fences);
+    if (!c && c.error().code == "stale_epoch") fenced_out(c.error());
+    if (!c) return c.error();
+    if (c->created) {
+      adopt(c->run, g, c->task_instances);
+      dispatch();
+    }
+    return TriggerResult{c->run, c->created};
+  }
+
+  // ================= trigger_dag =================
+
+  // A trigger_dag task is running: the run it made (or the command asking
+  // the DAG's owner to make it), until that run ends (wait) or at once.
+  struct TriggerWatch {
+    std::string token;          // the try's attempt token
+    std::string dag_id;         // the triggered DAG
+    std::string run_id;         // the triggered run, once known
+    long long command_id = 0;   // while the DAG's owner (another member) makes it
+    TimePoint asked_at{};
+    std::string payload;        // the command, to send again if it expired
+    bool wait = true;
+  };
+  std::map<std::pair<long long, int>, TriggerWatch> trigger_watches;  // (run pk, task index)
+
+  void start_trigger(ActiveRun& r, int ti) {
+    const auto& spec = spec_of(r, ti);
+    auto& rec = r.tis[static_cast<size_t>(ti)];
+    auto fail = [&](const std::string& why) {
+      on_finished(Finished{r.rec.pk, ti, *rec.attempt_token, TryOutcome::failed, why, std::nullopt, std::nullopt, 0,
+                           false});
+    };
+    Assignment a = assignment(r, ti);
+    a.ctx.variable = [this](const std::string& name) -> std::optional<std::string> {
+      auto v = store.get_variable(name);
+      if (!v) return std::nullopt;
+      return v->value;
+    };
+    json params = json::parse(spec.trigger_params_json, nullptr, false);
+    if (!params.is_object()) params = json::object();
+    for (auto& [k, v] : params.items()) {
+      if (!v.is_string()) continue;
+      auto rendered = dsl::render_template(v.get<std::string>(), a.ctx);
+      if (!rendered) return fail("params." + k + ": " + rendered.error().message);
+      v = *rendered;
+    }
+    TriggerRequest req;
+    req.logical_date = r.rec.logical_date;
+    req.params_json = params.dump(-1, ' ', false, json::error_handler_t::replace);
+    // One run per try: a retry, or this process after a crash, asks again
+    // with the same key and gets the same run.
+    req.idempotency_key = "trigger_dag:" + sha256_hex(r.rec.dag_id + "\n" + r.rec.run_id + "\n" + spec.id + "\n" +
+                                                      std::to_string(rec.try_number))
+                                               .substr(0, 32);
+    req.note = "triggered by " + r.rec.dag_id + " / " + r.rec.run_id + " / " + spec.id;
+    TriggerWatch w;
+    w.token = *rec.attempt_token;
+    w.dag_id = spec.target_dag;
+    w.wait = spec.wait;
+    if (owns(spec.target_dag)) {
+      auto made = trigger_now(spec.target_dag, req, "system");
+      if (!made) return fail("triggering DAG " + spec.target_dag + ": " + made.error().message);
+      w.run_id = made->run.run_id;
+    } else {
+      store::CommandRecord c;
+      c.kind = "trigger";
+      c.dag_id = spec.target_dag;
+      c.partition = partition_of(spec.target_dag);
+      c.payload = w.payload = commands::encode_trigger(req);
+      c.created_by = "system";
+      auto id = store.enqueue_command(c);
+      if (!id) return fail("triggering DAG " + spec.target_dag + ": " + id.error().message);
+      w.command_id = *id;
+      w.asked_at = clock.now();
+    }
+    auto key = std::make_pair(r.rec.pk, ti);
+    trigger_watches[key] = w;
+    if (!w.run_id.empty()) triggered(r, ti, trigger_watches[key]);
+  }
+
+  // The triggered run is known: shown as the task's output; without wait
+  // the task is done.
+  // A line in the try's log (the UI and `baton tasks logs` show it).
+  void trigger_log(const ActiveRun& r, int ti, const std::string& line) {
+    const auto& rec = r.tis[static_cast<size_t>(ti)];
+    fs::path p = fs::path(options.logs_dir) / r.rec.dag_id / r.rec.run_id / rec.task_id /
+                 (std::to_string(rec.try_number) + ".log");
+    std::error_code ec;
+    fs::create_directories(p.parent_path(), ec);
+    std::ofstream(p, std::ios::app) << "[baton] " << line << "\n";
+  }
+
+  void triggered(ActiveRun& r, int ti, TriggerWatch& w) {
+    auto& rec = r.tis[static_cast<size_t>(ti)];
+    trigger_log(r, ti, "triggered DAG " + w.dag_id + ": run " + w.run_id + (w.wait ? " (waiting for it to end)" : ""));
+    json out = {{"dag_id", w.dag_id}, {"run_id", w.run_id}};
+    rec.output = out.dump();
+    batch.task_instances.push_back(rec);
+    if (!w.wait) {
+      std::string token = w.token;
+      trigger_watches.erase({r.rec.pk, ti});
+      on_finished(Finished{r.rec.pk, ti, token, TryOutcome::success, "", std::nullopt, out.dump(), 0, false});
+    }
+  }
+
+  // On the poll: commands answered, triggered runs ended.
+  void check_triggers() {
+    std::vector<std::tuple<long long, int, std::string, TryOutcome, std::string, std::string>> done;
+    for (auto& [key, w] : trigger_watches) {
+      auto rit = runs.find(key.first);
+      const store::TaskInstanceRecord* rec =
+          rit == runs.end() ? nullptr : &rit->second.tis[static_cast<size_t>(key.second)];
+      if (!rec || rec->attempt_token != w.token || rec->state != TaskState::running) {
+        done.emplace_back(key.first, key.second, "", TryOutcome::failed, "", "");  // gone: drop the watch
+        continue;
+      }
+      if (w.run_id.empty()) {
+        auto c = store.get_command(w.command_id);
+        if (!c) continue;
+        if (!c->processed_at) {
+          if (clock.now() - w.asked_at > std::chrono::seconds(20)) {
+            // Not taken up (its owner was moving): asked again, with the same key.
+            (void)store.expire_command(w.command_id);
+            store::CommandRecord again;
+            again.kind = "trigger";
+            again.dag_id = w.dag_id;
+            again.partition = partition_of(w.dag_id);
+            again.payload = w.payload;
+            again.created_by = "system";
+            if (auto id = store.enqueue_command(again)) {
+              w.command_id = *id;
+              w.asked_at = clock.now();
+            }
+          }
+          continue;
+        }
+        auto made = commands::trigger_of(*c);
+        if (!made) {
+          done.emplace_back(key.first, key.second, w.token, TryOutcome::failed,
+                            "triggering DAG " + w.dag_id + ": " + made.error().message, "");
+          continue;
+        }
+        w.run_id = made->run.run_id;
+        triggered(rit->second, key.second, w);
+        if (!trigger_watches.count(key)) break;  // finished (no wait): the map changed
+        continue;
+      }
+      auto run = store.get_run(w.dag_id, w.run_id);
+      if (!run || !is_finished(run->state)) continue;
+      json out = {{"dag_id", w.dag_id}, {"run_id", w.run_id}, {"state", to_string(run->state)}};
+      if (run->state == RunState::success)
+        done.emplace_back(key.first, key.second, w.token, TryOutcome::success, "", out.dump());
+      else
+        done.emplace_back(key.first, key.second, w.token, TryOutcome::failed,
+                          "the triggered run " + w.dag_id + " / " + w.run_id + " is " + to_string(run->state),
+                          out.dump());
+    }
+    for (auto& [pk, ti, token, outcome, reason, output] : done) {
+      trigger_watches.erase({pk, ti});
+      if (token.empty()) continue;
+      if (auto rit = runs.find(pk); rit != runs.end())
+        trigger_log(rit->second, ti, outcome == TryOutcome::success ? "the triggered run succeeded" : reason);
+      on_finished(Finished{pk, ti, token, outcome, reason, std::nullopt,
+                           output.empty() ? std::nullopt : std::optional<std::string>(output), 0, false});
+    }
+  }
+
+  // The trigger_dag task stopped being running by an operator's hand or its
+  // run's cancel: the run it made is canceled too.
+  void cancel_triggered(long long run_pk, int ti) {
+    auto it = trigger_watches.find({run_pk, ti});
+    if (it == trigger_watches.end()) return;
+    TriggerWatch w = it->second;
+    trigger_watches.erase(it);
+    if (w.run_id.empty()) return;  // not made yet: the command's run goes on (see docs)
+    if (owns(w.dag_id)) {
+      std::string dag = w.dag_id, run = w.run_id;
+      asio::post(io, [this, dag, run] {
+        Error err;
+        if (ActiveRun* r = find_run(dag, run, err)) {
+          apply_transitions(*r, r->engine->cancel());
+          audit("system", "run.canceled", "dag:" + dag + "/" + run, json{{"why", "its trigger_dag task ended"}});
+          settle(*r);
+          request_flush();
+        }
+      });
+    } else {
+      store::CommandRecord c;
+      c.kind = "cancel_run";
+      c.dag_id = w.dag_id;
+      c.partition = partition_of(w.dag_id);
+      c.payload = commands::encode_run(w.run_id);
+      c.created_by = "system";
+      (void)store.enqueue_command(c);
+    }
+  }
+
   // ================= datasets (SPEC §6) =================
 
   // A task that `produces` datasets succeeded: an event per URI, written
@@ -914,6 +1142,8 @@ struct Scheduler::Impl {
         // try ends now (the worker's late report is then refused).
         kill_try(rec.id);
         end_try(r, rec, rec.try_number, t.to, now);
+        if (r.graph->spec().tasks[static_cast<size_t>(t.ti)].type == dsl::TaskType::trigger_dag)
+          cancel_triggered(r.rec.pk, t.ti);
       }
     }
   }
@@ -945,7 +1175,7 @@ struct Scheduler::Impl {
 
   std::set<ReadyKey>& ready_of(const ActiveRun& r, int ti) {
     auto type = r.graph->spec().tasks[static_cast<size_t>(ti)].type;
-    return type == dsl::TaskType::noop || dsl::is_sensor(type) ? ready_noop : ready;
+    return type == dsl::TaskType::noop || loop_task(type) ? ready_noop : ready;
   }
 
   ReadyKey ready_key(const ActiveRun& r, int ti) const {
@@ -1045,6 +1275,11 @@ struct Scheduler::Impl {
         poke_cv.notify_one();
         continue;
       }
+      if (spec_of(r, key.ti).type == dsl::TaskType::trigger_dag) {
+        ++free_workers;  // no worker either: the loop triggers and watches
+        start_trigger(r, key.ti);
+        continue;
+      }
       on_finished(Finished{key.run_pk, key.ti, *rec.attempt_token, TryOutcome::success, "", std::nullopt,
                            std::nullopt, 0});
     }
@@ -1079,7 +1314,7 @@ struct Scheduler::Impl {
     pool_used[rec.pool] += rec.pool_slots;
     ++dags[r.rec.dag_id].running_tasks;
     rec.attempt_token = random_hex(16);
-    bool remote = options.shared && spec_of(r, ti).type != dsl::TaskType::noop && !dsl::is_sensor(spec_of(r, ti).type);
+    bool remote = options.shared && spec_of(r, ti).type != dsl::TaskType::noop && !loop_task(spec_of(r, ti).type);
     if (remote) {
       // For the remote workers: queued until one claims it (its started
       // event then begins the try, see on_started).
@@ -1135,7 +1370,7 @@ struct Scheduler::Impl {
     tr.log_path = log_rel;
     batch.tries.push_back(tr);
     // dispatch_noops finishes a noop, and hands a sensor to the poker.
-    if (spec.type == dsl::TaskType::noop || dsl::is_sensor(spec.type) || !local) return true;
+    if (spec.type == dsl::TaskType::noop || loop_task(spec.type) || !local) return true;
     to_dispatch.push_back(assignment(r, ti));
     return true;
   }
@@ -1632,7 +1867,7 @@ struct Scheduler::Impl {
       auto rit = runs.find(pk);
       if (rit == runs.end()) continue;
       const auto& rec = rit->second.tis[static_cast<size_t>(ti)];
-      if (dsl::is_sensor(spec_of(rit->second, ti).type)) continue;  // poked here, not on a remote worker
+      if (loop_task(spec_of(rit->second, ti).type)) continue;  // carried out here, not on a remote worker
       if (!rec.started_at || clock.now() - *rec.started_at >= options.zombie_timeout) old.push_back({pk, ti});
     }
     for (auto& [pk, ti] : lost_among(old, clock.now() - options.zombie_timeout)) {
@@ -1908,6 +2143,7 @@ struct Scheduler::Impl {
       renew_membership();
     }
     advance_backfills();
+    if (!trigger_watches.empty()) check_triggers();
     if (auto id = store.last_dataset_event_id(); id && *id != datasets_seen) {
       datasets_seen = *id;
       check_datasets();
@@ -2011,7 +2247,8 @@ struct Scheduler::Impl {
         auto& t = run.tis[i];
         TaskState s = run.engine->instances()[i].state;
         if (options.shared && (s == TaskState::queued || s == TaskState::running) && t.attempt_token &&
-            spec_of(run, static_cast<int>(i)).type != dsl::TaskType::noop) {
+            spec_of(run, static_cast<int>(i)).type != dsl::TaskType::noop &&
+            !loop_task(spec_of(run, static_cast<int>(i)).type)) {
           // A remote try: still in the queue, or on a worker that is alive
           // (or that the zombie check will find lost). It keeps its slot.
           pool_used[t.pool] += t.pool_slots;
@@ -2034,6 +2271,18 @@ struct Scheduler::Impl {
           pool_used[t.pool] += t.pool_slots;
           ++dags[rec.dag_id].running_tasks;
           running_tis.insert({pk, static_cast<int>(i)});
+          if (spec_of(run, static_cast<int>(i)).type == dsl::TaskType::trigger_dag && t.attempt_token) {
+            // Triggered again with the same key: the run it made, watched again.
+            long long run_pk = pk;
+            int ti = static_cast<int>(i);
+            asio::post(io, [this, run_pk, ti] {
+              auto rit = runs.find(run_pk);
+              if (rit != runs.end() && rit->second.tis[static_cast<size_t>(ti)].state == TaskState::running)
+                start_trigger(rit->second, ti);
+              request_flush();
+            });
+            continue;
+          }
           fail_lost(run, static_cast<int>(i), "its worker is gone (the scheduler restarted)");
         } else if (s == TaskState::scheduled) {
           ready_of(run, static_cast<int>(i)).insert(ready_key(run, static_cast<int>(i)));
@@ -2083,6 +2332,7 @@ struct Scheduler::Impl {
       auto rit = runs.find(pk);
       if (rit == runs.end()) continue;
       const auto& rec = rit->second.tis[static_cast<size_t>(ti)];
+      if (spec_of(rit->second, ti).type == dsl::TaskType::trigger_dag) continue;  // watched by the loop
       if (rec.heartbeat_at && *rec.heartbeat_at < cutoff) lost.push_back({pk, ti});
     }
     for (auto& [pk, ti] : lost) {
@@ -2754,41 +3004,7 @@ void Scheduler::stop(bool immediately) {
 Result<TriggerResult> Scheduler::trigger(const std::string& dag_id, const TriggerRequest& req,
                                          const std::string& actor) {
   Impl& m = *impl_;
-  return m.on_loop([&]() -> Result<TriggerResult> {
-    auto d = m.dags.find(dag_id);
-    if (d == m.dags.end() || !d->second.graph) return Error::not_found("no DAG \"" + dag_id + "\"");
-    if (!d->second.active) return Error::invalid("DAG " + dag_id + " is inactive (its file was removed)");
-    const auto& g = d->second.graph;
-    json params = json::parse(g->spec().params_json);
-    json overrides = json::parse(req.params_json, nullptr, false);
-    if (overrides.is_discarded() || !overrides.is_object()) return Error::invalid("params must be a JSON object");
-    for (auto& [k, v] : overrides.items()) params[k] = v;
-    store::RunRecord r;
-    r.dag_id = dag_id;
-    r.run_type = "manual";
-    r.logical_date = req.logical_date.value_or(m.clock.now());
-    if (auto iv = g->schedule().is_time_based() ? g->schedule().last_complete_interval(r.logical_date)
-                                                : std::optional<DataInterval>()) {
-      r.data_interval_start = iv->start;
-      r.data_interval_end = iv->end;
-    } else {
-      r.data_interval_start = r.data_interval_end = r.logical_date;
-    }
-    r.run_id = make_run_id("manual", r.logical_date, true);
-    r.params = params.dump(-1, ' ', false, json::error_handler_t::replace);
-    r.dag_version = g->hash();
-    r.note = req.note;
-    r.idempotency_key = req.idempotency_key;
-    r.created_by = actor;
-    auto c = m.store.create_run(r, Impl::task_instances_for(*g), actor, m.fences);
-    if (!c && c.error().code == "stale_epoch") m.fenced_out(c.error());
-    if (!c) return c.error();
-    if (c->created) {
-      m.adopt(c->run, g, c->task_instances);
-      m.dispatch();
-    }
-    return TriggerResult{c->run, c->created};
-  });
+  return m.on_loop([&]() -> Result<TriggerResult> { return m.trigger_now(dag_id, req, actor); });
 }
 
 Status Scheduler::cancel_run(const std::string& dag_id, const std::string& run_id, const std::string& actor) {

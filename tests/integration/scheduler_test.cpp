@@ -1232,3 +1232,90 @@ TEST_CASE("sensors: file, http and task sensors poke until met, hold no slot bet
   http.stop();
   server.join();
 }
+
+TEST_CASE("trigger_dag: a run of another DAG with params and the same logical date; waits for it, fails with it, cancels it") {
+  Env env;
+  env.write("child.yaml",
+            "dag: child\n"
+            "params: {who: nobody, fail: 'no'}\n"
+            "tasks:\n"
+            "  greet: {command: 'echo hi {{ params.who }}; test {{ params.fail }} = no'}\n");
+  // A child that waits (a sensor survives a restart, a killed shell try would not).
+  env.write("slow_child.yaml", "dag: slow_child\ntasks:\n  nap: {type: sensor.file, path: never.flag, poke_interval: 1s}\n");
+  env.write("parent.yaml",
+            "dag: parent\n"
+            "params: {name: Ada, fail: 'no'}\n"
+            "tasks:\n"
+            "  kick: {type: trigger_dag, dag: child, params: {who: '{{ params.name }}', fail: '{{ params.fail }}'}}\n"
+            "  fire: {type: trigger_dag, dag: child, wait: false}\n"
+            "  after: {type: noop, depends_on: [kick]}\n");
+  env.write("sleepy_parent.yaml",
+            "dag: sleepy_parent\ntasks:\n  kick: {type: trigger_dag, dag: slow_child}\n");
+  env.start();
+  auto child_runs = [&](const std::string& dag) {
+    store::RunFilter f;
+    f.dag_id = dag;
+    f.limit = 100;
+    auto runs = env.store->list_runs(f);
+    REQUIRE(runs.ok());
+    return *runs;
+  };
+
+  auto t = env.sched->trigger("parent", {}, "alice");
+  REQUIRE(t.ok());
+  auto parent = env.wait_finished("parent", t->run.run_id);
+  CHECK(parent.state == RunState::success);
+  auto kids = child_runs("child");
+  REQUIRE(kids.size() == 2);
+  for (auto& k : kids) {
+    CHECK(k.run_type == "manual");
+    CHECK(k.logical_date == parent.logical_date);
+  }
+  auto tis = env.tis(parent);
+  auto out = nlohmann::json::parse(*tis["kick"].output);
+  CHECK(out["dag_id"] == "child");
+  CHECK(out["state"] == "success");
+  auto waited = env.store->get_run("child", out["run_id"].get<std::string>());
+  REQUIRE(waited.ok());
+  CHECK(waited->state == RunState::success);
+  CHECK(nlohmann::json::parse(waited->params)["who"] == "Ada");
+  CHECK(env.log_of(*waited, "greet", 1) == "hi Ada\n");
+  CHECK(tis["fire"].state == TaskState::success);
+  CHECK(tis["after"].state == TaskState::success);
+  CHECK(env.log_of(parent, "kick", 1).find("triggered DAG child: run " + out["run_id"].get<std::string>()) !=
+        std::string::npos);
+
+  // The triggered run fails: so does the task.
+  TriggerRequest failing;
+  failing.params_json = R"({"fail": "yes"})";
+  auto t2 = env.sched->trigger("parent", failing, "alice");
+  REQUIRE(t2.ok());
+  auto parent2 = env.wait_finished("parent", t2->run.run_id);
+  CHECK(parent2.state == RunState::failed);
+  auto tis2 = env.tis(parent2);
+  CHECK(tis2["kick"].state == TaskState::failed);
+  REQUIRE(tis2["kick"].reason);
+  CHECK(tis2["kick"].reason->find("the triggered run child / ") == 0);
+  CHECK(tis2["kick"].reason->find(" is failed") != std::string::npos);
+  CHECK(tis2["after"].state == TaskState::upstream_failed);
+
+  // Canceling the triggering run cancels the triggered one; a restart in the
+  // middle keeps watching the same run (no second one).
+  auto t3 = env.sched->trigger("sleepy_parent", {}, "alice");
+  REQUIRE(t3.ok());
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (child_runs("slow_child").empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  REQUIRE(child_runs("slow_child").size() == 1);
+  env.restart();
+  std::this_thread::sleep_for(500ms);
+  CHECK(child_runs("slow_child").size() == 1);
+  auto during = env.store->get_run("sleepy_parent", t3->run.run_id);
+  REQUIRE(during.ok());
+  INFO("reason: " << env.tis(*during)["kick"].reason.value_or(""));
+  CHECK(env.tis(*during)["kick"].state == TaskState::running);
+  REQUIRE(env.sched->cancel_run("sleepy_parent", t3->run.run_id, "alice").ok());
+  auto slow = child_runs("slow_child")[0];
+  auto ended = env.wait_finished("slow_child", slow.run_id);
+  CHECK(ended.state == RunState::canceled);
+}
