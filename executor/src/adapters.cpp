@@ -145,8 +145,12 @@ bool icase_equal(const std::string& a, const std::string& b) {
 }  // namespace
 
 std::string mask_password(const std::string& url) {
-  static const std::regex kUserInfo(R"(^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):[^@/]*@)");
-  return std::regex_replace(url, kUserInfo, "$1:***@", std::regex_constants::format_first_only);
+  // user:password@ (up to the last @ before the path, so a password with an
+  // unencoded @ is masked whole), and a password= parameter.
+  static const std::regex kUserInfo(R"(^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):[^/]*@)");
+  static const std::regex kParam(R"(([?&]password=)[^&]*)", std::regex::icase);
+  std::string out = std::regex_replace(url, kUserInfo, "$1:***@", std::regex_constants::format_first_only);
+  return std::regex_replace(out, kParam, "$1***");
 }
 
 // ---------------- http ----------------
@@ -166,6 +170,14 @@ ShellResult run_http(const HttpCall& c, const NowFn& now, const BeatFn& beat, co
   std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char x) { return std::tolower(x); });
   std::string base = scheme + "://" + m[2].str();
   std::string path = m[3].str().empty() ? "/" : m[3].str();
+  if (path[0] == '?') path = "/" + path;
+  for (unsigned char ch : c.url)
+    if (ch <= ' ' || ch == 0x7f) {
+      res.reason = "url \"" + c.url + "\" has a space or a control character (encode it, e.g. %20)";
+      log.line("[baton] " + res.reason);
+      res.log_bytes = log.bytes();
+      return res;
+    }
   std::string method = c.method;
   std::transform(method.begin(), method.end(), method.begin(), [](unsigned char x) { return std::toupper(x); });
 
@@ -246,7 +258,14 @@ namespace {
 ShellResult run_postgres(const SqlCall& c, const NowFn& now, const BeatFn& beat, const std::atomic<bool>& cancel,
                          Log& log) {
   ShellResult res;
-  PGconn* conn = PQconnectdb(c.url.c_str());
+  // Connecting is bounded too (libpq's connect_timeout, unless the URL sets one).
+  std::string url = c.url;
+  if (url.find("connect_timeout=") == std::string::npos) {
+    long long secs = 30;
+    if (c.timeout) secs = std::max<long long>(2, std::min<long long>(secs, std::chrono::duration_cast<std::chrono::seconds>(*c.timeout).count()));
+    url += (url.find('?') == std::string::npos ? "?" : "&") + std::string("connect_timeout=") + std::to_string(secs);
+  }
+  PGconn* conn = PQconnectdb(url.c_str());
   struct Closer {
     PGconn* c;
     ~Closer() { PQfinish(c); }
@@ -303,6 +322,15 @@ ShellResult run_postgres(const SqlCall& c, const NowFn& now, const BeatFn& beat,
         log.line(line);
       }
       if (rows > kRowsLogged) log.line("[baton] (" + std::to_string(rows - kRowsLogged) + " more rows not shown)");
+    } else if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+      // No data to copy from or to here: the COPY fails, and so does the whole.
+      if (st == PGRES_COPY_IN) {
+        PQputCopyEnd(conn, "COPY FROM STDIN is not supported in a sql task");
+      } else {
+        char* buf = nullptr;
+        while (PQgetCopyData(conn, &buf, 0) > 0) PQfreemem(buf);
+      }
+      if (failure.empty()) failure = "COPY with STDIN or STDOUT is not supported in a sql task";
     } else if (failure.empty()) {
       failure = PQresultErrorMessage(r);
       while (!failure.empty() && (failure.back() == '\n' || failure.back() == ' ')) failure.pop_back();
@@ -310,7 +338,9 @@ ShellResult run_postgres(const SqlCall& c, const NowFn& now, const BeatFn& beat,
     PQclear(r);
   }
   watch.stop();
-  if (watch.timed_out() || watch.canceled())
+  // One transaction: committed unless a statement failed (a cancel that came
+  // after the last statement changed nothing).
+  if (!failure.empty() && (watch.timed_out() || watch.canceled()))
     return ended(res, watch, log, "the statements on " + c.connection + " were stopped (rolled back):", c.timeout);
   if (!failure.empty()) {
     res.reason = "statement " + std::to_string(n) + " failed (nothing was committed): " + failure;
@@ -350,7 +380,14 @@ ShellResult run_sqlite(const SqlCall& c, const NowFn& now, const BeatFn& beat, c
   int n = 0;
   if (exec("BEGIN IMMEDIATE") != SQLITE_OK) failure = sqlite3_errmsg(db);
   const char* rest = c.sql.c_str();
+  auto stopped = [&] { return watch.canceled() || watch.timed_out(); };
   while (failure.empty() && rest && *rest) {
+    // sqlite3_interrupt stops only a statement that is running: between two,
+    // the watch's flags are looked at here.
+    if (stopped()) {
+      failure = "interrupted";
+      break;
+    }
     sqlite3_stmt* st = nullptr;
     const char* tail = nullptr;
     if (sqlite3_prepare_v2(db, rest, -1, &st, &tail) != SQLITE_OK) {
@@ -393,10 +430,12 @@ ShellResult run_sqlite(const SqlCall& c, const NowFn& now, const BeatFn& beat, c
     }
     sqlite3_finalize(st);
   }
+  if (failure.empty() && stopped()) failure = "interrupted";
   if (failure.empty() && exec("COMMIT") != SQLITE_OK) failure = sqlite3_errmsg(db);
   if (!failure.empty()) exec("ROLLBACK");
   watch.stop();
-  if (watch.timed_out() || watch.canceled())
+  // Committed is committed, whatever the watch says now.
+  if (!failure.empty() && (watch.timed_out() || watch.canceled()))
     return ended(res, watch, log, "the statements on " + c.connection + " were stopped (rolled back):", c.timeout);
   if (!failure.empty()) {
     res.reason = "statement " + std::to_string(n) + " failed (nothing was committed): " + failure;

@@ -234,6 +234,18 @@ std::vector<Transition> RunEngine::wake_due() {
   return out;
 }
 
+Result<std::vector<Transition>> RunEngine::resume_sensor(int ti) {
+  std::vector<Transition> out;
+  if (ti < 0 || ti >= static_cast<int>(tis_.size())) return Error::invalid("no such task instance");
+  if (auto s = set(ti, TaskState::waiting, out, "poked again after a restart"); !s) return s.error();
+  tis_[static_cast<size_t>(ti)].wake_at = clock_.now();
+  return out;
+}
+
+void RunEngine::set_poking(int ti) {
+  if (ti >= 0 && ti < static_cast<int>(tis_.size())) tis_[static_cast<size_t>(ti)].poking = true;
+}
+
 std::optional<TimePoint> RunEngine::next_wake() const {
   std::optional<TimePoint> best;
   for (auto& t : tis_)

@@ -58,6 +58,8 @@ namespace {
 const TimePoint kMinInstant{Duration(-62135596800LL * 1000000)};  // 0001-01-01
 // One poke of a sensor.http waits this long at most for its answer.
 constexpr Duration kPokeHttpTimeout = std::chrono::seconds(30);
+// Threads that poke sensors: a slow sensor.http does not hold up the others.
+constexpr int kPokers = 4;
 // Events of one URI a dataset run takes at most; the rest go to the next run.
 constexpr int kDatasetEventsPerRun = 1000;
 
@@ -224,7 +226,7 @@ struct Scheduler::Impl {
   std::condition_variable poke_cv;
   std::deque<Assignment> pokes;  // guarded by poke_mu
   bool pokes_stop = false;       // guarded by poke_mu
-  std::thread poker;
+  std::vector<std::thread> pokers;
 
   // ---- notifications: one thread of its own, fed by the outbox ----
   std::thread notifier;
@@ -512,6 +514,7 @@ struct Scheduler::Impl {
     }
     versions[{g->dag_id(), g->hash()}] = g;
     log->info("DAG {} version {} from {}", g->dag_id(), g->hash().substr(0, 12), path);
+    if (g->spec().schedule_kind == dsl::DagSpec::ScheduleKind::datasets) datasets_seen = -1;  // checked at the next poll
     plan_dag(d);
   }
 
@@ -837,8 +840,14 @@ struct Scheduler::Impl {
           continue;
         }
         w.run_id = made->run.run_id;
+        if (!w.wait) {
+          // Done as soon as the run exists: finished below, outside this loop.
+          trigger_log(rit->second, key.second, "triggered DAG " + w.dag_id + ": run " + w.run_id);
+          json out = {{"dag_id", w.dag_id}, {"run_id", w.run_id}};
+          done.emplace_back(key.first, key.second, w.token, TryOutcome::success, "", out.dump());
+          continue;
+        }
         triggered(rit->second, key.second, w);
-        if (!trigger_watches.count(key)) break;  // finished (no wait): the map changed
         continue;
       }
       auto run = store.get_run(w.dag_id, w.run_id);
@@ -854,7 +863,7 @@ struct Scheduler::Impl {
     for (auto& [pk, ti, token, outcome, reason, output] : done) {
       trigger_watches.erase({pk, ti});
       if (token.empty()) continue;
-      if (auto rit = runs.find(pk); rit != runs.end())
+      if (auto rit = runs.find(pk); rit != runs.end() && !(outcome == TryOutcome::success && output.find("\"state\"") == std::string::npos) )
         trigger_log(rit->second, ti, outcome == TryOutcome::success ? "the triggered run succeeded" : reason);
       on_finished(Finished{pk, ti, token, outcome, reason, std::nullopt,
                            output.empty() ? std::nullopt : std::optional<std::string>(output), 0, false});
@@ -932,6 +941,7 @@ struct Scheduler::Impl {
           every = false;
           break;
         }
+        if (e->size() == static_cast<size_t>(kDatasetEventsPerRun)) datasets_dirty = true;  // more for the next run
         events.insert(events.end(), e->begin(), e->end());
       }
       if (every) create_dataset_run(d, std::move(events));
@@ -1145,6 +1155,8 @@ struct Scheduler::Impl {
         if (r.graph->spec().tasks[static_cast<size_t>(t.ti)].type == dsl::TaskType::trigger_dag)
           cancel_triggered(r.rec.pk, t.ti);
       }
+      if (t.from == TaskState::waiting && is_finished(t.to) && !in_report)
+        end_try(r, rec, rec.try_number, t.to, now);  // a sensor canceled or marked between pokes
     }
   }
 
@@ -1324,7 +1336,7 @@ struct Scheduler::Impl {
       return true;
     }
     rec.worker = options.member_id + "/local";
-    if (spec_of(r, ti).type != dsl::TaskType::noop) {
+    if (spec_of(r, ti).type != dsl::TaskType::noop && !loop_task(spec_of(r, ti).type)) {
       std::lock_guard lock(cancel_mu);
       cancel_flags[rec.id] = std::make_shared<std::atomic<bool>>(false);
     }
@@ -1412,7 +1424,7 @@ struct Scheduler::Impl {
     // over the run's task instances otherwise.
     auto mentions = [](const std::string& t) { return t.find("outputs") != std::string::npos; };
     bool reads_outputs = mentions(spec.command.text) || mentions(spec.url.text) || mentions(spec.body.text) ||
-                         mentions(spec.sql.text);
+                         mentions(spec.sql.text) || mentions(spec.path.text) || mentions(spec.trigger_params_json);
     for (auto& [k, v] : spec.env) reads_outputs = reads_outputs || mentions(v.text);
     for (auto& [k, v] : spec.headers) reads_outputs = reads_outputs || mentions(v.text);
     if (reads_outputs)
@@ -1765,6 +1777,7 @@ struct Scheduler::Impl {
   // workers keep running: their workers are alive, or the zombie check says
   // otherwise).
   void reload_owned() {
+    datasets_seen = -1;  // the dataset DAGs it owns now are checked at the next poll
     runs.clear();
     runs_by_dag.clear();
     backfills.clear();
@@ -2271,6 +2284,15 @@ struct Scheduler::Impl {
           pool_used[t.pool] += t.pool_slots;
           ++dags[rec.dag_id].running_tasks;
           running_tis.insert({pk, static_cast<int>(i)});
+          if (dsl::is_sensor(spec_of(run, static_cast<int>(i)).type)) {
+            // Its poke was lost with the process: poked again now, same try.
+            if (auto w = run.engine->resume_sensor(static_cast<int>(i))) {
+              in_report = true;  // its try goes on: nothing to kill, no try to close
+              apply_transitions(run, *w);
+              in_report = false;
+              continue;
+            }
+          }
           if (spec_of(run, static_cast<int>(i)).type == dsl::TaskType::trigger_dag && t.attempt_token) {
             // Triggered again with the same key: the run it made, watched again.
             long long run_pk = pk;
@@ -2285,6 +2307,11 @@ struct Scheduler::Impl {
           }
           fail_lost(run, static_cast<int>(i), "its worker is gone (the scheduler restarted)");
         } else if (s == TaskState::scheduled) {
+          if (dsl::is_sensor(spec_of(run, static_cast<int>(i)).type) && t.try_number > 0) {
+            auto tries = store.list_tries(t.id);
+            if (tries && !tries->empty() && tries->back().state == TaskState::waiting)
+              run.engine->set_poking(static_cast<int>(i));
+          }
           ready_of(run, static_cast<int>(i)).insert(ready_key(run, static_cast<int>(i)));
         } else if ((s == TaskState::up_for_retry || s == TaskState::waiting) && t.wake_at) {
           run_wake.emplace(*t.wake_at, pk);
@@ -2332,7 +2359,7 @@ struct Scheduler::Impl {
       auto rit = runs.find(pk);
       if (rit == runs.end()) continue;
       const auto& rec = rit->second.tis[static_cast<size_t>(ti)];
-      if (spec_of(rit->second, ti).type == dsl::TaskType::trigger_dag) continue;  // watched by the loop
+      if (loop_task(spec_of(rit->second, ti).type)) continue;  // poked or watched here, not on a worker
       if (rec.heartbeat_at && *rec.heartbeat_at < cutoff) lost.push_back({pk, ti});
     }
     for (auto& [pk, ti] : lost) {
@@ -2347,8 +2374,8 @@ struct Scheduler::Impl {
 
   // ================= sensors =================
 
-  // Pokes sensors one at a time: each poke is quick (a file's existence, one
-  // HTTP request of at most kPokeHttpTimeout, one read of the store), and
+  // Pokes sensors, kPokers at a time: each poke is quick (a file's existence,
+  // one HTTP request of at most kPokeHttpTimeout, one read of the store), and
   // takes no worker slot; between pokes the sensor is waiting.
   void poker_main() {
     for (;;) {
@@ -2939,7 +2966,7 @@ Status Scheduler::start() {
     if (!e) m.poll();
   });
   m.loop_thread = std::thread([&m] { m.io.run(); });
-  m.poker = std::thread([&m] { m.poker_main(); });
+  for (int i = 0; i < kPokers; ++i) m.pokers.emplace_back([&m] { m.poker_main(); });
   m.notifier = std::thread([&m] { m.notifier_main(); });
   m.accepting = true;
   if (m.options.shared) m.listener = std::thread([&m] { m.listener_main(); });
@@ -2979,7 +3006,8 @@ void Scheduler::stop(bool immediately) {
     m.pokes_stop = true;
   }
   m.poke_cv.notify_all();
-  if (m.poker.joinable()) m.poker.join();
+  for (auto& t : m.pokers) t.join();
+  m.pokers.clear();
   // Let the last reports land, then stop the loop.
   std::promise<void> done;
   asio::post(m.io, [&] {

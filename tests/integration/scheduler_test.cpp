@@ -1319,3 +1319,47 @@ TEST_CASE("trigger_dag: a run of another DAG with params and the same logical da
   auto ended = env.wait_finished("slow_child", slow.run_id);
   CHECK(ended.state == RunState::canceled);
 }
+
+TEST_CASE("sensors: a restart keeps a waiting sensor in its try; canceled between pokes, its try ends") {
+  Env env;
+  env.write("sense.yaml",
+            "dag: sense\n"
+            "tasks:\n"
+            "  wait: {type: sensor.file, path: go.flag, poke_interval: 1s}\n"
+            "  stop: {type: sensor.file, path: never.flag, poke_interval: 1s}\n");
+  env.start();
+  auto t = env.sched->trigger("sense", {}, "alice");
+  REQUIRE(t.ok());
+  auto ti_of = [&](const std::string& task) {
+    auto run = env.store->get_run("sense", t->run.run_id);
+    REQUIRE(run.ok());
+    return env.tis(*run)[task];
+  };
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while ((ti_of("wait").state != TaskState::waiting || ti_of("stop").state != TaskState::waiting) &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  REQUIRE(ti_of("wait").state == TaskState::waiting);
+  auto first_start = ti_of("wait").started_at;
+  env.restart();
+  std::this_thread::sleep_for(1500ms);  // pokes after the restart
+  auto after = ti_of("wait");
+  CHECK(after.try_number == 1);
+  CHECK(after.started_at == first_start);  // its timeout still counts from the first poke
+  CHECK((after.state == TaskState::waiting || after.state == TaskState::running || after.state == TaskState::scheduled));
+
+  REQUIRE(env.sched->mark_task("sense", t->run.run_id, "stop", TaskState::failed, "alice").ok());
+  auto stop = ti_of("stop");
+  auto tries = env.store->list_tries(stop.id);
+  REQUIRE(tries.ok());
+  REQUIRE(tries->size() == 1);
+  CHECK((*tries)[0].state == TaskState::failed);
+  CHECK((*tries)[0].ended_at.has_value());
+
+  std::ofstream(env.dags / "go.flag") << "ok\n";
+  auto run = env.wait_finished("sense", t->run.run_id);
+  auto tis = env.tis(run);
+  CHECK(tis["wait"].state == TaskState::success);
+  CHECK(tis["wait"].try_number == 1);
+  CHECK(env.store->list_tries(tis["wait"].id)->size() == 1);
+}

@@ -1454,9 +1454,16 @@ class PostgresStore final : public Store {
 
   static Status status_of(const Result<bool>& r) { return r ? Status() : Status(r.error()); }
 
+  // Event ids are taken at insert but seen at commit: the transaction lock
+  // makes them commit in the order they were taken, so a consumer that read
+  // up to id N never sees a smaller id appear later (its cursor would pass it).
   Result<DatasetEvent> insert_dataset_event(pqxx::work& t, const DatasetEvent& e) {
     DatasetEvent out = e;
     if (out.at == TimePoint{}) out.at = clock_.now();
+    if (auto l = exec(t, "SELECT pg_advisory_xact_lock(hashtext('baton.dataset_events:' || current_setting('search_path')))",
+                      {});
+        !l)
+      return l.error();
     auto r = exec(t,
                   "INSERT INTO dataset_events (uri, at, extra, source_dag_id, source_run_id, source_task_id) "
                   "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",

@@ -223,4 +223,48 @@ TEST_CASE("passwords are masked in what is logged") {
   CHECK(mask_password("postgresql://ada:s3cret@127.0.0.1:5432/wh") == "postgresql://ada:***@127.0.0.1:5432/wh");
   CHECK(mask_password("postgresql://ada@host/wh") == "postgresql://ada@host/wh");
   CHECK(mask_password("sqlite:/tmp/x.db") == "sqlite:/tmp/x.db");
+  CHECK(mask_password("postgresql://ada:p@ss@host/wh") == "postgresql://ada:***@host/wh");
+  CHECK(mask_password("postgresql://host/wh?user=ada&password=s3cret&sslmode=require") ==
+        "postgresql://host/wh?user=ada&password=***&sslmode=require");
+}
+
+TEST_CASE("sql: a timeout stops the statement running and nothing is committed") {
+  Dir d;
+  std::atomic<bool> cancel{false};
+  SqlCall c;
+  c.connection = "warehouse";
+  c.url = "sqlite:" + (d.path / "slow.db").string();
+  c.log_path = (d.path / "sql.log").string();
+  c.timeout = 300ms;
+  c.sql = "CREATE TABLE t (x INT); INSERT INTO t VALUES (1);"
+          " WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 1000000000) SELECT count(*) FROM n;";
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = run_sql(c, kNow, kNoBeat, cancel);
+  CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+  CHECK(r.outcome == Outcome::timeout);
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((d.path / "slow.db").c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  CHECK(sqlite3_prepare_v2(db, "SELECT count(*) FROM t", -1, &st, nullptr) != SQLITE_OK);  // rolled back: no table
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+TEST_CASE("http: a query without a path is sent as /?..., and a URL with a space is refused") {
+  Server s;
+  Dir d;
+  std::atomic<bool> cancel{false};
+  s.http.Get("/", [](const httplib::Request& req, httplib::Response& res) {
+    res.set_content(json{{"q", req.get_param_value("q")}}.dump(), "application/json");
+  });
+  auto c = call(s, "/json", d);
+  c.url = "http://127.0.0.1:" + std::to_string(s.port) + "?q=7";
+  auto r = run_http(c, kNow, kNoBeat, cancel);
+  CHECK(r.outcome == Outcome::success);
+  REQUIRE(r.output_json);
+  CHECK(json::parse(*r.output_json)["q"] == "7");
+  c.url = s.url("/a b");
+  auto bad = run_http(c, kNow, kNoBeat, cancel);
+  CHECK(bad.outcome == Outcome::failed);
+  CHECK(bad.reason.find("has a space or a control character") != std::string::npos);
 }

@@ -78,6 +78,11 @@ class RunEngine {
 
   // Retries and sensor pokes whose time has come become scheduled.
   std::vector<Transition> wake_due();
+  // After a restart: a sensor whose poke was in flight waits again, to be
+  // poked at once, in the same try; a scheduled one that was woken for its
+  // next poke (its last try is still waiting) goes on in that try.
+  Result<std::vector<Transition>> resume_sensor(int ti);
+  void set_poking(int ti);
   // The earliest wake_at of any task instance (the scheduler's next timer).
   std::optional<TimePoint> next_wake() const;
 
