@@ -719,6 +719,7 @@ struct Scheduler::Impl {
     TimePoint asked_at{};
     std::string payload;        // the command, to send again if it expired
     bool wait = true;
+    bool canceled = false;      // the task ended before the command was answered: cancel what it makes
   };
   std::map<std::pair<long long, int>, TriggerWatch> trigger_watches;  // (run pk, task index)
 
@@ -809,6 +810,20 @@ struct Scheduler::Impl {
       auto rit = runs.find(key.first);
       const store::TaskInstanceRecord* rec =
           rit == runs.end() ? nullptr : &rit->second.tis[static_cast<size_t>(key.second)];
+      if (w.canceled) {
+        // Canceled while the DAG's owner was asked: the command is withdrawn,
+        // or the run it made is canceled once it is known.
+        auto c = store.get_command(w.command_id);
+        if (!c) continue;
+        if (!c->processed_at) {
+          auto expired = store.expire_command(w.command_id);
+          if (expired && *expired) done.emplace_back(key.first, key.second, "", TryOutcome::failed, "", "");
+          continue;
+        }
+        if (auto made = commands::trigger_of(*c)) enqueue_cancel(w.dag_id, made->run.run_id);
+        done.emplace_back(key.first, key.second, "", TryOutcome::failed, "", "");
+        continue;
+      }
       if (!rec || rec->attempt_token != w.token || rec->state != TaskState::running) {
         done.emplace_back(key.first, key.second, "", TryOutcome::failed, "", "");  // gone: drop the watch
         continue;
@@ -875,9 +890,12 @@ struct Scheduler::Impl {
   void cancel_triggered(long long run_pk, int ti) {
     auto it = trigger_watches.find({run_pk, ti});
     if (it == trigger_watches.end()) return;
+    if (it->second.run_id.empty()) {
+      it->second.canceled = true;  // the owner is still making it: check_triggers cancels it then
+      return;
+    }
     TriggerWatch w = it->second;
     trigger_watches.erase(it);
-    if (w.run_id.empty()) return;  // not made yet: the command's run goes on (see docs)
     if (owns(w.dag_id)) {
       std::string dag = w.dag_id, run = w.run_id;
       asio::post(io, [this, dag, run] {
@@ -890,14 +908,19 @@ struct Scheduler::Impl {
         }
       });
     } else {
-      store::CommandRecord c;
-      c.kind = "cancel_run";
-      c.dag_id = w.dag_id;
-      c.partition = partition_of(w.dag_id);
-      c.payload = commands::encode_run(w.run_id);
-      c.created_by = "system";
-      (void)store.enqueue_command(c);
+      enqueue_cancel(w.dag_id, w.run_id);
     }
+  }
+
+  // Asks the owner of a DAG (another member) to cancel one of its runs.
+  void enqueue_cancel(const std::string& dag_id, const std::string& run_id) {
+    store::CommandRecord c;
+    c.kind = "cancel_run";
+    c.dag_id = dag_id;
+    c.partition = partition_of(dag_id);
+    c.payload = commands::encode_run(run_id);
+    c.created_by = "system";
+    if (auto id = store.enqueue_command(c); !id) log->error("canceling {} {}: {}", dag_id, run_id, id.error().message);
   }
 
   // ================= datasets (SPEC §6) =================
@@ -978,7 +1001,11 @@ struct Scheduler::Impl {
     r.dag_version = d.graph->hash();
     r.idempotency_key = "dataset:" + sha256_hex(consumed).substr(0, 32);
     r.created_by = "system";
-    auto c = store.create_run(r, task_instances_for(*d.graph), "system", fences);
+    // The cursors move with the run, in one transaction: a crash leaves both
+    // or neither.
+    std::vector<store::DatasetCursor> cursors;
+    for (auto& [uri, n] : last) cursors.push_back({d.dag_id, uri, n});
+    auto c = store.create_run(r, task_instances_for(*d.graph), "system", fences, cursors);
     if (!c && c.error().code == "stale_epoch") {
       fenced_out(c.error());
       return;
@@ -987,7 +1014,6 @@ struct Scheduler::Impl {
       log->error("creating a dataset run of {}: {}", d.dag_id, c.error().message);
       return;  // the next check tries again
     }
-    for (auto& [uri, n] : last) batch.dataset_cursors.push_back({d.dag_id, uri, n});
     if (c->created) {
       log->info("run {} {} for {} dataset event(s)", d.dag_id, c->run.run_id, events.size());
       adopt(c->run, d.graph, c->task_instances);

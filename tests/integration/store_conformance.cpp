@@ -720,3 +720,53 @@ TEST_CASE("the notification outbox: a due notification is claimed once until its
     CHECK((*listed)[0].state == "sent");
   });
 }
+
+TEST_CASE("datasets: events in id order, filtered by URI; a dataset run moves its cursors with it, once") {
+  each_store([](Store& s, FakeClock& clock) {
+    REQUIRE(s.register_dag_version(version("sales", "v1"), "default", 0, "system").ok());
+    DatasetEvent a;
+    a.uri = "s3://a";
+    a.extra = R"({"rows": 1})";
+    auto e1 = s.record_dataset_event(a);
+    REQUIRE(e1.ok());
+    CHECK(e1->at == clock.now());
+    WriteBatch b;
+    DatasetEvent produced;
+    produced.uri = "s3://b";
+    produced.at = clock.now();
+    produced.source_dag_id = "sales";
+    produced.source_task_id = "load";
+    b.dataset_events.push_back(produced);
+    REQUIRE(s.apply(b).ok());
+    auto all = s.list_dataset_events(std::nullopt, 0, 10);
+    REQUIRE(all.ok());
+    REQUIRE(all->size() == 2);
+    CHECK((*all)[0].id < (*all)[1].id);
+    CHECK((*all)[1].source_task_id == "load");
+    CHECK(s.list_dataset_events(std::string("s3://b"), 0, 10)->size() == 1);
+    CHECK(s.list_dataset_events(std::nullopt, (*all)[0].id, 10)->size() == 1);
+    CHECK(*s.last_dataset_event_id() == (*all)[1].id);
+
+    RunRecord r = scheduled_run("sales", "2026-11-22T10:00:00Z");
+    r.run_type = "dataset";
+    r.run_id = "dataset__1";
+    r.idempotency_key = "dataset:k1";
+    auto made = s.create_run(r, two_tasks(), "system", {}, {{"sales", "s3://a", (*all)[0].id}, {"sales", "s3://b", (*all)[1].id}});
+    REQUIRE(made.ok());
+    CHECK(made->created);
+    auto cursors = s.dataset_cursors("sales");
+    REQUIRE(cursors.ok());
+    REQUIRE(cursors->size() == 2);
+    CHECK((*cursors)[0].last_event_id == (*all)[0].id);
+    // The same key finds the run and leaves the cursors; they never move back.
+    auto again = s.create_run(r, two_tasks(), "system", {}, {{"sales", "s3://a", 999}});
+    REQUIRE(again.ok());
+    CHECK_FALSE(again->created);
+    CHECK((*s.dataset_cursors("sales"))[0].last_event_id == (*all)[0].id);
+    RunRecord r2 = r;
+    r2.run_id = "dataset__2";
+    r2.idempotency_key = "dataset:k2";
+    REQUIRE(s.create_run(r2, two_tasks(), "system", {}, {{"sales", "s3://a", 0}}).ok());
+    CHECK((*s.dataset_cursors("sales"))[0].last_event_id == (*all)[0].id);
+  });
+}

@@ -601,7 +601,8 @@ class PostgresStore final : public Store {
   // ---- runs ----
 
   Result<Created> create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
-                             const std::string& actor, const std::vector<Fence>& fences) override {
+                             const std::string& actor, const std::vector<Fence>& fences,
+                             const std::vector<DatasetCursor>& cursors) override {
     auto first = [&](pqxx::transaction_base& t) -> Result<std::optional<Created>> {
       static const std::string sql =
           sql_with("SELECT ", kRunColumns, " FROM dag_runs WHERE dag_id = $1 AND idempotency_key = $2");
@@ -646,6 +647,14 @@ class PostgresStore final : public Store {
       c.run.pk = (*ins)[0][0].as<long long>();
       c.task_instances = tis;
       if (auto s = insert_tis(t, c.run.pk, c.task_instances); !s) return s.error();
+      for (auto& cur : cursors)
+        if (auto r = exec(t,
+                          "INSERT INTO dataset_consumers (dag_id, uri, last_event_id) VALUES ($1, $2, $3) "
+                          "ON CONFLICT (dag_id, uri) DO UPDATE SET last_event_id = "
+                          "greatest(dataset_consumers.last_event_id, excluded.last_event_id)",
+                          params(cur.dag_id, cur.uri, cur.last_event_id));
+            !r)
+          return r.error();
       if (run.run_type == "manual" || run.run_type == "dataset") {
         json details = {{"run_id", run.run_id}, {"logical_date", format_utc(run.logical_date)},
                         {"params", json::parse(run.params, nullptr, false)}};
@@ -780,14 +789,6 @@ class PostgresStore final : public Store {
           return r.error();
       for (auto& e : b.dataset_events)
         if (auto r = insert_dataset_event(t, e); !r) return r.error();
-      for (auto& c : b.dataset_cursors)
-        if (auto r = exec(t,
-                          "INSERT INTO dataset_consumers (dag_id, uri, last_event_id) VALUES ($1, $2, $3) "
-                          "ON CONFLICT (dag_id, uri) DO UPDATE SET last_event_id = "
-                          "greatest(dataset_consumers.last_event_id, excluded.last_event_id)",
-                          params(c.dag_id, c.uri, c.last_event_id));
-            !r)
-          return r.error();
       for (auto& f : b.backfills)
         if (auto r = exec(t,
                           "UPDATE backfills SET state = $1, total = $2, done = $3, failed = $4, cursor_at = $5, "

@@ -516,7 +516,8 @@ class SqliteStore final : public Store {
   // ---- runs ----
 
   Result<Created> create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
-                             const std::string& actor, const std::vector<Fence>& fences) override {
+                             const std::string& actor, const std::vector<Fence>& fences,
+                             const std::vector<DatasetCursor>& cursors) override {
     return write([&]() -> Result<Created> {
       if (auto f = check_fences_locked(fences); !f) return f.error();
       if (run.idempotency_key) {
@@ -558,6 +559,13 @@ class SqliteStore final : public Store {
         t.run_pk = c.run.pk;
         if (auto s = insert_ti_locked(t); !s) return s.error();
         c.task_instances.push_back(std::move(t));
+      }
+      for (auto& cur : cursors) {
+        auto st = db_.prepare(
+            "INSERT INTO dataset_consumers (dag_id, uri, last_event_id) VALUES (?1, ?2, ?3) "
+            "ON CONFLICT(dag_id, uri) DO UPDATE SET last_event_id = max(last_event_id, ?3)");
+        st.bind(1, cur.dag_id).bind(2, cur.uri).bind(3, cur.last_event_id);
+        if (st.step() != SQLITE_DONE) return db_error();
       }
       if (run.run_type == "manual" || run.run_type == "dataset") {
         json details = {{"run_id", run.run_id}, {"logical_date", format_utc(run.logical_date)},
@@ -723,13 +731,6 @@ class SqliteStore final : public Store {
       }
       for (auto& e : b.dataset_events)
         if (auto r = insert_dataset_event_locked(e); !r) return r.error();
-      for (auto& c : b.dataset_cursors) {
-        auto st = db_.prepare(
-            "INSERT INTO dataset_consumers (dag_id, uri, last_event_id) VALUES (?1, ?2, ?3) "
-            "ON CONFLICT(dag_id, uri) DO UPDATE SET last_event_id = max(last_event_id, ?3)");
-        st.bind(1, c.dag_id).bind(2, c.uri).bind(3, c.last_event_id);
-        if (st.step() != SQLITE_DONE) return db_error();
-      }
       for (auto& f : b.backfills) {
         auto st = db_.prepare(
             "UPDATE backfills SET state = ?, total = ?, done = ?, failed = ?, cursor_at = ?, ended_at = ? WHERE id = ?");

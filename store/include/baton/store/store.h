@@ -396,12 +396,11 @@ struct WriteBatch {
   std::vector<long long> events_done;        // worker events applied (deleted)
   std::vector<CommandResult> command_results;  // intents carried out
   std::vector<DatasetEvent> dataset_events;   // inserted (a producing task succeeded)
-  std::vector<DatasetCursor> dataset_cursors;  // upserted, never moved back (a dataset run was made)
   std::vector<Fence> fences;  // checked first, in the same transaction
   bool empty() const {
     return runs.empty() && task_instances.empty() && tries.empty() && last_ticks.empty() && audit.empty() &&
            backfills.empty() && notifications.empty() && enqueue.empty() && dequeue.empty() && events_done.empty() &&
-           command_results.empty() && dataset_events.empty() && dataset_cursors.empty();
+           command_results.empty() && dataset_events.empty();
   }
 };
 
@@ -463,9 +462,12 @@ class Store {
     bool created = true;
   };
   // `fences`: refused (stale_epoch) unless the partitions are still at these
-  // epochs, as in apply().
+  // epochs, as in apply(). `cursors`: a dataset run's consumed events, moved
+  // (never back) in the same transaction as the run is made; not when an
+  // idempotency key finds the run already there.
   virtual Result<Created> create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
-                                     const std::string& actor, const std::vector<Fence>& fences = {}) = 0;
+                                     const std::string& actor, const std::vector<Fence>& fences = {},
+                                     const std::vector<DatasetCursor>& cursors = {}) = 0;
   virtual Result<std::vector<RunRecord>> list_runs(const RunFilter& filter) = 0;
   virtual Result<RunRecord> get_run(const std::string& dag_id, const std::string& run_id) = 0;
   virtual Result<std::vector<TaskInstanceRecord>> list_task_instances(long long run_pk) = 0;
