@@ -51,9 +51,9 @@ class Watch {
         if (!fired_ && (cancel_.load() || (deadline && t >= *deadline))) {
           fired_ = true;
           (cancel_.load() ? canceled_ : timed_out_) = true;
-          lock.unlock();
-          abort_();
-          lock.lock();
+          // On a thread of its own: an abort may block (the HTTP client's
+          // stop() waits for a connect in progress), heartbeats must not.
+          aborter_ = std::thread(abort_);
         }
         if (t >= next_beat) {
           next_beat = t + beat_every;
@@ -73,6 +73,7 @@ class Watch {
     }
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
+    if (aborter_.joinable()) aborter_.join();
   }
   void activity() {
     std::lock_guard lock(mu_);
@@ -97,6 +98,7 @@ class Watch {
   bool done_ = false, fired_ = false, canceled_ = false, timed_out_ = false;  // guarded by mu_
   TimePoint last_;                                                            // guarded by mu_
   std::thread thread_;
+  std::thread aborter_;  // started by thread_, joined by stop()
 };
 
 // The try's log: appended, its bytes counted.
