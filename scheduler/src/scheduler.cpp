@@ -731,11 +731,7 @@ struct Scheduler::Impl {
                            false});
     };
     Assignment a = assignment(r, ti);
-    a.ctx.variable = [this](const std::string& name) -> std::optional<std::string> {
-      auto v = store.get_variable(name);
-      if (!v) return std::nullopt;
-      return v->value;
-    };
+    bind_variables(a);
     json params = json::parse(spec.trigger_params_json, nullptr, false);
     if (!params.is_object()) params = json::object();
     for (auto& [k, v] : params.items()) {
@@ -1475,16 +1471,22 @@ struct Scheduler::Impl {
     return a;
   }
 
-  // Renders the templates of a try (the command and env of a shell task; the
-  // url, headers and body of http; the statements of sql, whose connection
-  // is looked up); false (and `why`) when one cannot be rendered. Variables
-  // and connections are read from the store: on a worker thread, not the loop.
-  bool render(Assignment& a, std::string& why) {
+  // `var.NAME` in a try's templates: read from the store when rendered (on a
+  // worker or poker thread, or the loop for trigger_dag).
+  void bind_variables(Assignment& a) {
     a.ctx.variable = [this](const std::string& name) -> std::optional<std::string> {
       auto v = store.get_variable(name);
       if (!v) return std::nullopt;
       return v->value;
     };
+  }
+
+  // Renders the templates of a try (the command and env of a shell task; the
+  // url, headers and body of http; the statements of sql, whose connection
+  // is looked up); false (and `why`) when one cannot be rendered. Variables
+  // and connections are read from the store: on a worker thread, not the loop.
+  bool render(Assignment& a, std::string& why) {
+    bind_variables(a);
     a.shell.ds = dsl::render_template("{{ ds }}", a.ctx).value();
     auto text = [&](const dsl::TemplateText& t, const std::string& key, std::string& out) {
       auto r = dsl::render_template(t.text, a.ctx);
@@ -2428,11 +2430,7 @@ struct Scheduler::Impl {
     fs::create_directories(fs::path(a.shell.log_path).parent_path(), ec);
     std::ofstream log(a.shell.log_path, std::ios::app);
     auto now_text = [this] { return format_utc(std::chrono::time_point_cast<std::chrono::seconds>(clock.now())); };
-    a.ctx.variable = [this](const std::string& name) -> std::optional<std::string> {
-      auto v = store.get_variable(name);
-      if (!v) return std::nullopt;
-      return v->value;
-    };
+    bind_variables(a);
     auto rendered = [&](const dsl::TemplateText& t, const char* key) -> std::optional<std::string> {
       auto r = dsl::render_template(t.text, a.ctx);
       if (r) return *r;
