@@ -313,6 +313,14 @@ struct RemoteWorker::Impl {
     if (p.contains("error")) {
       std::ofstream(t.log_path, std::ios::app) << "[baton] " << p["error"].get<std::string>() << "\n";
       report = {{"outcome", "failed"}, {"reason", p["error"].get<std::string>()}};
+    } else if (r->lease.count() > 0 &&
+               std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - r->last_ok) > r->lease) {
+      // Claimed longer ago than its lease (this process was paused in between):
+      // its scheduler may have handed it to another worker already. Not run.
+      log->error("try {} of task instance {}: claimed too long ago to start it safely; leaving it to its scheduler",
+                 r->try_number, r->ti_id);
+      r->stale = true;
+      report = {{"outcome", "not started"}};  // not sent: the try is stale
     } else {
       if (kill_all) r->cancel = true;
       std::string type = p.value("type", "shell");
