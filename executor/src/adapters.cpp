@@ -257,6 +257,26 @@ ShellResult run_http(const HttpCall& c, const NowFn& now, const BeatFn& beat, co
 
 namespace {
 
+// How the statements of one transaction ended, for both engines: committed
+// unless `failure` says otherwise; stopped by the watch, or failed on their own.
+ShellResult sql_outcome(const SqlCall& c, Watch& watch, Log& log, const std::string& failure, int n,
+                        long long affected) {
+  ShellResult res;
+  if (!failure.empty() && (watch.timed_out() || watch.canceled()))
+    return ended(res, watch, log, "the statements on " + c.connection + " were stopped (rolled back):", c.timeout);
+  if (!failure.empty()) {
+    res.reason = "statement " + std::to_string(n) + " failed (nothing was committed): " + failure;
+    log.line("[baton] " + res.reason);
+  } else {
+    res.outcome = ShellResult::Outcome::success;
+    res.output_json = json{{"rows_affected", affected}, {"statements", n}}.dump();
+    log.line("[baton] committed " + std::to_string(n) + " statement(s), " + std::to_string(affected) +
+             " rows affected");
+  }
+  res.log_bytes = log.bytes();
+  return res;
+}
+
 ShellResult run_postgres(const SqlCall& c, const NowFn& now, const BeatFn& beat, const std::atomic<bool>& cancel,
                          Log& log) {
   ShellResult res;
@@ -342,19 +362,7 @@ ShellResult run_postgres(const SqlCall& c, const NowFn& now, const BeatFn& beat,
   watch.stop();
   // One transaction: committed unless a statement failed (a cancel that came
   // after the last statement changed nothing).
-  if (!failure.empty() && (watch.timed_out() || watch.canceled()))
-    return ended(res, watch, log, "the statements on " + c.connection + " were stopped (rolled back):", c.timeout);
-  if (!failure.empty()) {
-    res.reason = "statement " + std::to_string(n) + " failed (nothing was committed): " + failure;
-    log.line("[baton] " + res.reason);
-  } else {
-    res.outcome = ShellResult::Outcome::success;
-    res.output_json = json{{"rows_affected", affected}, {"statements", n}}.dump();
-    log.line("[baton] committed " + std::to_string(n) + " statement(s), " + std::to_string(affected) +
-             " rows affected");
-  }
-  res.log_bytes = log.bytes();
-  return res;
+  return sql_outcome(c, watch, log, failure, n, affected);
 }
 
 ShellResult run_sqlite(const SqlCall& c, const NowFn& now, const BeatFn& beat, const std::atomic<bool>& cancel,
@@ -437,19 +445,7 @@ ShellResult run_sqlite(const SqlCall& c, const NowFn& now, const BeatFn& beat, c
   if (!failure.empty()) exec("ROLLBACK");
   watch.stop();
   // Committed is committed, whatever the watch says now.
-  if (!failure.empty() && (watch.timed_out() || watch.canceled()))
-    return ended(res, watch, log, "the statements on " + c.connection + " were stopped (rolled back):", c.timeout);
-  if (!failure.empty()) {
-    res.reason = "statement " + std::to_string(n) + " failed (nothing was committed): " + failure;
-    log.line("[baton] " + res.reason);
-  } else {
-    res.outcome = ShellResult::Outcome::success;
-    res.output_json = json{{"rows_affected", affected}, {"statements", n}}.dump();
-    log.line("[baton] committed " + std::to_string(n) + " statement(s), " + std::to_string(affected) +
-             " rows affected");
-  }
-  res.log_bytes = log.bytes();
-  return res;
+  return sql_outcome(c, watch, log, failure, n, affected);
 }
 
 }  // namespace
