@@ -33,7 +33,7 @@ durability="-c fsync=off -c full_page_writes=off"
 [ "${BATON_PG_DURABLE:-0}" = 1 ] && durability=""
 port=""
 for _ in $(seq 1 20); do
-  candidate=$((20000 + RANDOM % 20000))
+  candidate=$((20000 + RANDOM % 12000))
   if "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
       -o "-c listen_addresses=127.0.0.1 -p $candidate -k $dir $durability -c max_connections=200" \
       start >/dev/null 2>&1; then

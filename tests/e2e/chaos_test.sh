@@ -80,7 +80,8 @@ admin=$("$baton" tokens create chaos-admin --role admin --db "$db" | grep -o 'ba
 wtoken=$("$baton" tokens create chaos-worker --role worker --db "$db" | grep -o 'baton_[0-9a-f]*' | head -n 1)
 [ -n "$admin" ] && [ -n "$wtoken" ] || { echo "FAIL: tokens"; exit 1; }
 
-free_port() { for _ in 1 2 3 4 5; do p=$((20000 + RANDOM % 20000)); (echo > /dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }; done; }
+# Below 32768: ports from there up are the kernel's for outgoing connections.
+free_port() { for _ in 1 2 3 4 5; do p=$((20000 + RANDOM % 12000)); (echo > /dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }; done; }
 declare -A port
 for n in 1 2 3; do port[$n]=$(free_port); done
 servers="http://127.0.0.1:${port[1]},http://127.0.0.1:${port[2]},http://127.0.0.1:${port[3]}"

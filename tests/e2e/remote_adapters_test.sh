@@ -61,21 +61,33 @@ done
 "$baton" db migrate --db "$db" >/dev/null || { echo "FAIL: migrate"; exit 1; }
 admin=$("$baton" tokens create remote-admin --role admin --db "$db" | grep -o 'baton_[0-9a-f]*' | head -n 1)
 wtoken=$("$baton" tokens create remote-worker --role worker --db "$db" | grep -o 'baton_[0-9a-f]*' | head -n 1)
-port=$((20000 + RANDOM % 20000))
-port2=$((port + 1))
-"$baton" server --db "$db" --dags "$work/dags" --listen "127.0.0.1:$port" --logs "$work/logs" \
-  --heartbeat-interval 1s >> "$work/server.log" 2>&1 &
-pids+=("$!")
-"$baton" server --db "$db" --dags "$work/dags" --listen "127.0.0.1:$port2" --logs "$work/logs2" \
-  --heartbeat-interval 1s >> "$work/server2.log" 2>&1 &
-pids+=("$!")
+# Each member binds a port the kernel picks (a fixed or random one may be
+# taken by a parallel test's connections) and prints it.
+start_member() {  # LOG LOGS_DIR VAR: sets VAR to the member's port
+  "$baton" server --db "$db" --dags "$work/dags" --listen 127.0.0.1:0 --logs "$2" \
+    --heartbeat-interval 1s >> "$1" 2>&1 &
+  pids+=("$!")
+  for _ in $(seq 1 150); do
+    p=$(sed -n 's#^UI and API: http://[0-9.]*:\([0-9]*\)/ .*#\1#p' "$1")
+    [ -n "$p" ] && { printf -v "$3" '%s' "$p"; return 0; }
+    sleep 0.1
+  done
+  return 1
+}
+port= port2=
+start_member "$work/server.log" "$work/logs" port && start_member "$work/server2.log" "$work/logs2" port2 || {
+  echo "FAIL: a server did not start:"; cat "$work/server.log" "$work/server2.log" 2>/dev/null
+  echo "0 passed, 1 failed"; exit 1
+}
 "$baton" worker --server "http://127.0.0.1:$port" --token "$wtoken" --slots 4 --dir "$work/worker" --name w1 \
   --heartbeat-interval 1s >> "$work/worker.log" 2>&1 &
 pids+=("$!")
+led=
 for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$port/api/v1/health" | grep -q '"leader":"' && break
+  curl -sf "http://127.0.0.1:$port/api/v1/health" | grep -q '"leader":"' && { led=1; break; }
   sleep 0.2
 done
+[ -n "$led" ] || { echo "FAIL: no leader after 20 s:"; tail -n 30 "$work/server.log" "$work/server2.log"; echo "0 passed, 1 failed"; exit 1; }
 export BATON_SERVER="http://127.0.0.1:$port" BATON_TOKEN=$admin
 "$baton" connections set wh "$db" >/dev/null && ok || bad "connections set"
 for _ in $(seq 1 50); do "$baton" dags list --output json 2>/dev/null | grep -q '"remote"' && break; sleep 0.2; done
