@@ -44,27 +44,186 @@ RunEngine::RunEngine(dsl::DagGraphPtr graph, const Clock& clock) : graph_(std::m
   const auto& tasks = graph_->spec().tasks;
   tis_.resize(tasks.size());
   past_block_.resize(tasks.size());
+  mapped_.resize(tasks.size());
+  tally_.resize(tasks.size());
   for (size_t i = 0; i < tasks.size(); ++i) {
     tis_[i].task = static_cast<int>(i);
     tis_[i].max_tries = tasks[i].retries + 1;
   }
+  recount();
+}
+
+bool RunEngine::is_foreach(int task) const {
+  const auto& t = graph_->spec().tasks[static_cast<size_t>(task)];
+  return t.foreach_json.has_value() || t.foreach_template.has_value();
+}
+
+int RunEngine::instance_of(int task, int map_index) const {
+  if (task < 0 || task >= static_cast<int>(mapped_.size())) return -1;
+  if (map_index < 0) return task;
+  const auto& m = mapped_[static_cast<size_t>(task)];
+  return map_index < static_cast<int>(m.size()) ? m[static_cast<size_t>(map_index)] : -1;
+}
+
+const std::vector<int>& RunEngine::mapped(int task) const {
+  static const std::vector<int> none;
+  if (task < 0 || task >= static_cast<int>(mapped_.size())) return none;
+  return mapped_[static_cast<size_t>(task)];
+}
+
+void RunEngine::count(const TaskInstance& t, int delta) {
+  if (!is_finished(t.state)) unfinished_ += delta;
+  if (t.state == TaskState::failed || t.state == TaskState::upstream_failed) bad_ += delta;
+  if (t.parent < 0) return;
+  Tally& y = tally_[static_cast<size_t>(t.task)];
+  switch (t.state) {
+    case TaskState::success: y.success += delta; break;
+    case TaskState::skipped: y.skipped += delta; break;
+    case TaskState::failed:
+    case TaskState::canceled: y.failed += delta; break;
+    case TaskState::upstream_failed: y.upstream_failed += delta; break;
+    default: y.unfinished += delta; break;
+  }
+}
+
+void RunEngine::recount() {
+  unfinished_ = bad_ = 0;
+  for (auto& y : tally_) y = Tally{};
+  for (auto& t : tis_) count(t, 1);
 }
 
 Status RunEngine::set(int ti, TaskState to, std::vector<Transition>& out, std::string reason) {
   TaskInstance& t = tis_[static_cast<size_t>(ti)];
   if (auto s = check_transition(t.state, to); !s) return s;
   out.push_back({ti, t.state, to});
+  count(t, -1);
   t.state = to;
+  count(t, 1);
   if (!reason.empty() || is_finished(to) || to == TaskState::scheduled) t.reason = std::move(reason);
   if (to != TaskState::up_for_retry) t.wake_at.reset();
   if (is_finished(to) && !t.ended_at) t.ended_at = clock_.now();
   return {};
 }
 
-void RunEngine::restore(RunState state, std::vector<TaskInstance> instances) {
+bool RunEngine::restore(RunState state, std::vector<TaskInstance> instances) {
+  const size_t n_tasks = graph_->spec().tasks.size();
+  if (instances.size() < n_tasks) return false;
+  std::vector<std::vector<int>> mapped(n_tasks);
+  for (size_t i = 0; i < instances.size(); ++i) {
+    TaskInstance& t = instances[i];
+    if (i < n_tasks) {
+      if (t.task != static_cast<int>(i) || t.map_index >= 0) return false;
+      t.parent = -1;
+      continue;
+    }
+    if (t.task < 0 || static_cast<size_t>(t.task) >= n_tasks || !is_foreach(t.task) || t.map_index < 0) return false;
+    t.parent = t.task;
+    auto& m = mapped[static_cast<size_t>(t.task)];
+    if (static_cast<size_t>(t.map_index) >= m.size()) m.resize(static_cast<size_t>(t.map_index) + 1, -1);
+    if (m[static_cast<size_t>(t.map_index)] >= 0) return false;  // twice
+    m[static_cast<size_t>(t.map_index)] = static_cast<int>(i);
+  }
+  for (auto& m : mapped)
+    for (int k : m)
+      if (k < 0) return false;  // a gap in the map indexes
   state_ = state;
   canceled_ = state == RunState::canceled;
-  if (instances.size() == tis_.size()) tis_ = std::move(instances);
+  tis_ = std::move(instances);
+  mapped_ = std::move(mapped);
+  past_block_.assign(tis_.size(), "");
+  recount();
+  return true;
+}
+
+std::vector<Transition> RunEngine::reconcile() {
+  std::vector<Transition> out;
+  if (state_ != RunState::running) return out;
+  std::vector<int> worklist;
+  for (size_t task = 0; task < mapped_.size(); ++task) {
+    if (mapped_[task].empty()) continue;
+    int ti = static_cast<int>(task);
+    if (tis_[task].state == TaskState::scheduled)
+      (void)set(ti, TaskState::pending, out, "mapped over " + std::to_string(mapped_[task].size()) + " items");
+    aggregate(ti, worklist, out);
+  }
+  propagate(std::move(worklist), out);
+  update_run_state(out);
+  return out;
+}
+
+bool RunEngine::needs_expansion(int ti) const {
+  return ti >= 0 && ti < static_cast<int>(mapped_.size()) && is_foreach(ti) &&
+         mapped_[static_cast<size_t>(ti)].empty() && tis_[static_cast<size_t>(ti)].state == TaskState::scheduled;
+}
+
+Result<std::vector<Transition>> RunEngine::expand(int ti, int items) {
+  if (!needs_expansion(ti)) return Error{"conflict", "task instance " + std::to_string(ti) + " is not a scheduled foreach task"};
+  if (items < 0) return Error::invalid("a negative number of items");
+  std::vector<Transition> out;
+  std::vector<int> worklist;
+  tis_[static_cast<size_t>(ti)].started_at = clock_.now();
+  if (items == 0) {
+    (void)set(ti, TaskState::skipped, out, "foreach: the list is empty");
+    unlocked(ti, worklist, out);
+  } else {
+    const int max_tries = graph_->spec().tasks[static_cast<size_t>(ti)].retries + 1;
+    auto& m = mapped_[static_cast<size_t>(ti)];
+    tis_.reserve(tis_.size() + static_cast<size_t>(items));
+    m.reserve(static_cast<size_t>(items));
+    for (int k = 0; k < items; ++k) {
+      TaskInstance c;
+      c.task = ti;
+      c.map_index = k;
+      c.parent = ti;
+      c.max_tries = max_tries;
+      m.push_back(static_cast<int>(tis_.size()));
+      tis_.push_back(c);
+      count(c, 1);
+    }
+    past_block_.resize(tis_.size());
+    (void)set(ti, TaskState::pending, out, "mapped over " + std::to_string(items) + " items");
+    worklist = m;
+  }
+  propagate(std::move(worklist), out);
+  update_run_state(out);
+  return out;
+}
+
+Result<std::vector<Transition>> RunEngine::expansion_failed(int ti, const std::string& reason) {
+  if (!needs_expansion(ti)) return Error{"conflict", "task instance " + std::to_string(ti) + " is not a scheduled foreach task"};
+  std::vector<Transition> out;
+  std::vector<int> worklist;
+  tis_[static_cast<size_t>(ti)].started_at = clock_.now();
+  (void)set(ti, TaskState::failed, out, reason);
+  unlocked(ti, worklist, out);
+  propagate(std::move(worklist), out);
+  update_run_state(out);
+  return out;
+}
+
+void RunEngine::unlocked(int ti, std::vector<int>& worklist, std::vector<Transition>& out) {
+  const TaskInstance& t = tis_[static_cast<size_t>(ti)];
+  if (t.parent >= 0) {
+    aggregate(t.task, worklist, out);
+    return;
+  }
+  for (int d : graph_->downstream(t.task)) worklist.push_back(d);
+}
+
+void RunEngine::aggregate(int task, std::vector<int>& worklist, std::vector<Transition>& out) {
+  const Tally& y = tally_[static_cast<size_t>(task)];
+  const auto n = std::to_string(mapped_[static_cast<size_t>(task)].size());
+  if (y.unfinished > 0 || canceled_ || tis_[static_cast<size_t>(task)].state != TaskState::pending) return;
+  if (y.failed > 0)
+    (void)set(task, TaskState::failed, out, std::to_string(y.failed) + " of " + n + " mapped instances failed");
+  else if (y.upstream_failed > 0)
+    (void)set(task, TaskState::upstream_failed, out,
+              std::to_string(y.upstream_failed) + " of " + n + " mapped instances are upstream_failed");
+  else if (y.success > 0)
+    (void)set(task, TaskState::success, out);
+  else
+    (void)set(task, TaskState::skipped, out, "all " + n + " mapped instances were skipped");
+  for (int d : graph_->downstream(task)) worklist.push_back(d);
 }
 
 std::vector<Transition> RunEngine::start() {
@@ -82,6 +241,8 @@ std::vector<Transition> RunEngine::start() {
 void RunEngine::evaluate(int ti, std::vector<int>& worklist, std::vector<Transition>& out) {
   TaskInstance& t = tis_[static_cast<size_t>(ti)];
   if (t.state != TaskState::pending || canceled_) return;
+  // An expanded foreach task: its mapped instances decide it (aggregate).
+  if (t.parent < 0 && !mapped_[static_cast<size_t>(t.task)].empty()) return;
   UpstreamCounts up;
   for (int u : graph_->upstream(t.task)) up.add(tis_[static_cast<size_t>(u)].state);
   TriggerDecision d = evaluate_trigger_rule(rule_of(graph_->spec().tasks[static_cast<size_t>(t.task)]), up);
@@ -101,7 +262,7 @@ void RunEngine::evaluate(int ti, std::vector<int>& worklist, std::vector<Transit
       break;
   }
   // A decision without running unlocks this task's downstream too.
-  for (int d2 : graph_->downstream(t.task)) worklist.push_back(d2);
+  unlocked(ti, worklist, out);
 }
 
 void RunEngine::propagate(std::vector<int> worklist, std::vector<Transition>& out) {
@@ -114,11 +275,8 @@ void RunEngine::propagate(std::vector<int> worklist, std::vector<Transition>& ou
 
 void RunEngine::update_run_state(std::vector<Transition>& out) {
   if (state_ != RunState::running) return;
-  bool any_bad = false;
-  for (auto& t : tis_) {
-    if (!is_finished(t.state)) return;  // something is left to run
-    any_bad = any_bad || t.state == TaskState::failed || t.state == TaskState::upstream_failed;
-  }
+  if (unfinished_ > 0) return;  // something is left to run
+  bool any_bad = bad_ > 0;
   RunState to = canceled_ ? RunState::canceled : any_bad ? RunState::failed : RunState::success;
   // A run whose leaves all succeeded or were skipped, with no failure, succeeded.
   out.push_back({-1, {}, {}, state_, to});
@@ -138,6 +296,8 @@ std::vector<Transition> RunEngine::set_past_block(int ti, std::string block) {
 Result<std::vector<Transition>> RunEngine::queue(int ti) {
   std::vector<Transition> out;
   if (ti < 0 || ti >= static_cast<int>(tis_.size())) return Error::invalid("no such task instance");
+  if (tis_[static_cast<size_t>(ti)].parent < 0 && is_foreach(tis_[static_cast<size_t>(ti)].task))
+    return Error{"conflict", "a foreach task runs as its mapped instances, not itself"};
   if (auto s = set(ti, TaskState::queued, out); !s) return s.error();
   return out;
 }
@@ -169,8 +329,10 @@ Result<std::vector<Transition>> RunEngine::requeue(int ti) {
 
 double RunEngine::jitter_draw(int ti) const {
   // Deterministic per (task instance, try), spread over [0, 1).
-  std::size_t h = std::hash<std::string>{}(graph_->spec().tasks[static_cast<size_t>(ti)].id + "#" +
-                                            std::to_string(tis_[static_cast<size_t>(ti)].try_number));
+  const TaskInstance& t = tis_[static_cast<size_t>(ti)];
+  std::string key = graph_->spec().tasks[static_cast<size_t>(t.task)].id + "#" + std::to_string(t.try_number);
+  if (t.map_index >= 0) key += "#" + std::to_string(t.map_index);
+  std::size_t h = std::hash<std::string>{}(key);
   return static_cast<double>(h % 1000003) / 1000003.0;
 }
 
@@ -215,7 +377,8 @@ Result<std::vector<Transition>> RunEngine::finish_try(int ti, TryOutcome outcome
       (void)set(ti, TaskState::failed, out, why);
     }
   }
-  std::vector<int> worklist(graph_->downstream(t.task).begin(), graph_->downstream(t.task).end());
+  std::vector<int> worklist;
+  unlocked(ti, worklist, out);
   propagate(std::move(worklist), out);
   update_run_state(out);
   return out;
@@ -292,11 +455,16 @@ Result<std::vector<Transition>> RunEngine::clear(const std::vector<std::string>&
           targets.push_back(d);
         }
   }
+  // A foreach task is cleared with every mapped instance (which run again
+  // over the items they were made for).
+  for (size_t k = 0, n = targets.size(); k < n; ++k)
+    for (int c : mapped_[static_cast<size_t>(targets[k])]) targets.push_back(c);
   for (int ti : targets) {
-    TaskState s = tis_[static_cast<size_t>(ti)].state;
-    if (holds_slot(s) || s == TaskState::waiting)
-      return Error{"conflict", "task " + graph_->spec().tasks[static_cast<size_t>(ti)].id + " is " + to_string(s) +
-                                   ": wait for it to finish, or cancel the run"};
+    const TaskInstance& t = tis_[static_cast<size_t>(ti)];
+    if (holds_slot(t.state) || t.state == TaskState::waiting)
+      return Error{"conflict", "task " + graph_->spec().tasks[static_cast<size_t>(t.task)].id +
+                                   (t.map_index >= 0 ? " [" + std::to_string(t.map_index) + "]" : "") + " is " +
+                                   to_string(t.state) + ": wait for it to finish, or cancel the run"};
   }
   std::vector<Transition> out;
   if (is_finished(state_)) {
@@ -310,7 +478,7 @@ Result<std::vector<Transition>> RunEngine::clear(const std::vector<std::string>&
     (void)set(ti, TaskState::pending, out, "cleared");
     t.ended_at.reset();
     // The try counter goes on; the cleared task gets its full retries again.
-    t.max_tries = t.try_number + graph_->spec().tasks[static_cast<size_t>(ti)].retries + 1;
+    t.max_tries = t.try_number + graph_->spec().tasks[static_cast<size_t>(t.task)].retries + 1;
   }
   // A target whose upstream is still undecided simply waits.
   propagate(std::move(targets), out);
@@ -329,6 +497,9 @@ Result<std::vector<Transition>> RunEngine::mark(const std::string& task_id, Task
     out.push_back({-1, {}, {}, state_, RunState::running});
     state_ = RunState::running;
   }
+  // A foreach task is marked with every mapped instance.
+  for (int c : mapped_[static_cast<size_t>(ti)])
+    if (tis_[static_cast<size_t>(c)].state != to) (void)set(c, to, out, std::string("marked ") + to_string(to));
   if (auto s = set(ti, to, out, std::string("marked ") + to_string(to)); !s) return s.error();
   std::vector<int> worklist(graph_->downstream(ti).begin(), graph_->downstream(ti).end());
   propagate(std::move(worklist), out);
@@ -341,6 +512,14 @@ std::vector<std::string> RunEngine::waiting_for(int ti) const {
   if (ti < 0 || ti >= static_cast<int>(tis_.size())) return out;
   const TaskInstance& t = tis_[static_cast<size_t>(ti)];
   if (is_finished(state_)) out.push_back(std::string("the run is ") + to_string(state_));
+  const auto& mapped = mapped_[static_cast<size_t>(t.task)];
+  if (t.parent < 0 && !mapped.empty() && t.state == TaskState::pending) {
+    const Tally& y = tally_[static_cast<size_t>(t.task)];
+    out.push_back(std::to_string(static_cast<int>(mapped.size()) - y.unfinished) + " of " +
+                  std::to_string(mapped.size()) + " mapped instances finished");
+    return out;
+  }
+  if (needs_expansion(ti)) out.push_back("the foreach items are being worked out");
   switch (t.state) {
     case TaskState::pending: {
       for (int u : graph_->upstream(t.task)) {

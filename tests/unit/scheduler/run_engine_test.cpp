@@ -25,9 +25,12 @@ dsl::DagGraphPtr compile(const std::string& yaml) {
 
 struct Fixture {
   FakeClock clock{*parse_utc("2026-11-22T10:00:00Z")};
+  dsl::DagGraphPtr graph;
   std::unique_ptr<RunEngine> run;
 
-  explicit Fixture(const std::string& yaml) { run = std::make_unique<RunEngine>(compile(yaml), clock); }
+  explicit Fixture(const std::string& yaml) : graph(compile(yaml)) {
+    run = std::make_unique<RunEngine>(graph, clock);
+  }
   TaskState state(const std::string& task) const {
     return run->instances()[static_cast<size_t>(run->index_of(task))].state;
   }
@@ -349,4 +352,173 @@ TEST_CASE("a sensor whose condition is met succeeds; a waiting one is canceled w
   f.run->cancel();
   CHECK(f.state("other") == TaskState::canceled);
   CHECK(f.run->state() == RunState::canceled);
+}
+
+// ---- foreach: dynamic fan-out ----
+
+namespace {
+
+const char* kFanOut =
+    "dag: fan\n"
+    "tasks:\n"
+    "  list: {type: noop}\n"
+    "  each: {command: 'echo {{ item }}', foreach: [a, b, c], retries: 1, depends_on: [list]}\n"
+    "  after: {type: noop, depends_on: [each]}\n";
+
+// Runs one try of the mapped instance `k` of `task`.
+void run_mapped(Fixture& f, const std::string& task, int k, TryOutcome outcome) {
+  int i = f.run->instance_of(f.run->index_of(task), k);
+  REQUIRE(i >= 0);
+  REQUIRE(f.run->instances()[static_cast<size_t>(i)].state == TaskState::scheduled);
+  REQUIRE(f.run->queue(i).ok());
+  REQUIRE(f.run->begin_try(i).ok());
+  REQUIRE(f.run->finish_try(i, outcome).ok());
+}
+
+}  // namespace
+
+TEST_CASE("foreach: expanded into mapped instances; downstream waits for every one") {
+  Fixture f(kFanOut);
+  f.run->start();
+  f.run_try("list", TryOutcome::success);
+  int each = f.run->index_of("each");
+  CHECK(f.state("each") == TaskState::scheduled);
+  CHECK(f.run->needs_expansion(each));
+  CHECK(f.run->queue(each).error().code == "conflict");  // it is not run itself
+  auto e = f.run->expand(each, 3);
+  REQUIRE(e.ok());
+  CHECK(f.state("each") == TaskState::pending);
+  CHECK(f.ti("each").reason == "mapped over 3 items");
+  REQUIRE(f.run->mapped(each).size() == 3);
+  CHECK(f.run->instances().size() == 6);
+  for (int k = 0; k < 3; ++k) {
+    const auto& c = f.run->instances()[static_cast<size_t>(f.run->instance_of(each, k))];
+    CHECK(c.map_index == k);
+    CHECK(c.task == each);
+    CHECK(c.state == TaskState::scheduled);
+  }
+  CHECK_FALSE(f.run->needs_expansion(each));
+  CHECK_FALSE(f.run->expand(each, 3).ok());  // once
+  run_mapped(f, "each", 0, TryOutcome::success);
+  run_mapped(f, "each", 2, TryOutcome::success);
+  CHECK(f.state("each") == TaskState::pending);
+  CHECK(f.state("after") == TaskState::pending);
+  CHECK(f.run->waiting_for(each) == std::vector<std::string>{"2 of 3 mapped instances finished"});
+  run_mapped(f, "each", 1, TryOutcome::skipped);
+  CHECK(f.state("each") == TaskState::success);
+  CHECK(f.state("after") == TaskState::scheduled);
+  f.run_try("after", TryOutcome::success);
+  CHECK(f.run->state() == RunState::success);
+}
+
+TEST_CASE("foreach: a mapped instance retries on its own; one failure fails the task and its downstream") {
+  Fixture f(kFanOut);
+  f.run->start();
+  f.run_try("list", TryOutcome::success);
+  int each = f.run->index_of("each");
+  REQUIRE(f.run->expand(each, 3).ok());
+  run_mapped(f, "each", 0, TryOutcome::success);
+  run_mapped(f, "each", 1, TryOutcome::failed);
+  const auto& one = f.run->instances()[static_cast<size_t>(f.run->instance_of(each, 1))];
+  CHECK(one.state == TaskState::up_for_retry);
+  f.clock.advance(31s);
+  f.run->wake_due();
+  run_mapped(f, "each", 1, TryOutcome::failed);
+  CHECK(one.state == TaskState::failed);
+  CHECK(f.state("each") == TaskState::pending);  // [2] is still to run
+  run_mapped(f, "each", 2, TryOutcome::success);
+  CHECK(f.state("each") == TaskState::failed);
+  CHECK(f.ti("each").reason == "1 of 3 mapped instances failed");
+  CHECK(f.state("after") == TaskState::upstream_failed);
+  CHECK(f.run->state() == RunState::failed);
+
+  // Clear reruns every mapped instance over the same items, then downstream.
+  REQUIRE(f.run->clear("each", true).ok());
+  CHECK(f.run->state() == RunState::running);
+  CHECK(f.run->mapped(each).size() == 3);
+  for (int k = 0; k < 3; ++k) run_mapped(f, "each", k, TryOutcome::success);
+  CHECK(f.state("each") == TaskState::success);
+  f.run_try("after", TryOutcome::success);
+  CHECK(f.run->state() == RunState::success);
+}
+
+TEST_CASE("foreach: an empty list skips the task; a list that cannot be worked out fails it") {
+  Fixture f(kFanOut);
+  f.run->start();
+  f.run_try("list", TryOutcome::success);
+  int each = f.run->index_of("each");
+  REQUIRE(f.run->expand(each, 0).ok());
+  CHECK(f.state("each") == TaskState::skipped);
+  CHECK(f.state("after") == TaskState::skipped);
+  CHECK(f.run->state() == RunState::success);
+
+  // A clear works the list out again.
+  REQUIRE(f.run->clear("each", true).ok());
+  CHECK(f.run->needs_expansion(each));
+  REQUIRE(f.run->expansion_failed(each, "foreach: expected a JSON list").ok());
+  CHECK(f.state("each") == TaskState::failed);
+  CHECK(f.ti("each").reason == "foreach: expected a JSON list");
+  CHECK(f.state("after") == TaskState::upstream_failed);
+  CHECK(f.run->state() == RunState::failed);
+}
+
+TEST_CASE("foreach: mark and cancel reach every mapped instance") {
+  Fixture f(kFanOut);
+  f.run->start();
+  f.run_try("list", TryOutcome::success);
+  int each = f.run->index_of("each");
+  REQUIRE(f.run->expand(each, 3).ok());
+  int one = f.run->instance_of(each, 1);
+  REQUIRE(f.run->queue(one).ok());
+  REQUIRE(f.run->begin_try(one).ok());
+  auto m = f.run->mark("each", TaskState::success);
+  REQUIRE(m.ok());
+  for (int k : f.run->mapped(each)) CHECK(f.run->instances()[static_cast<size_t>(k)].state == TaskState::success);
+  // The running one is among the transitions (the scheduler kills its try).
+  CHECK(std::any_of(m->begin(), m->end(), [&](const Transition& t) { return t.ti == one && t.from == TaskState::running; }));
+  CHECK(f.state("after") == TaskState::scheduled);
+
+  Fixture g(kFanOut);
+  g.run->start();
+  g.run_try("list", TryOutcome::success);
+  REQUIRE(g.run->expand(each, 2).ok());
+  g.run->cancel();
+  CHECK(g.run->state() == RunState::canceled);
+  for (int k : g.run->mapped(each)) CHECK(g.run->instances()[static_cast<size_t>(k)].state == TaskState::canceled);
+  CHECK(g.state("each") == TaskState::canceled);
+}
+
+TEST_CASE("foreach: restore takes the mapped instances back; reconcile finishes what a crash left half done") {
+  Fixture f(kFanOut);
+  f.run->start();
+  f.run_try("list", TryOutcome::success);
+  int each = f.run->index_of("each");
+  REQUIRE(f.run->expand(each, 2).ok());
+  run_mapped(f, "each", 0, TryOutcome::success);
+  run_mapped(f, "each", 1, TryOutcome::success);
+  REQUIRE(f.state("after") == TaskState::scheduled);
+
+  // As read back after a crash between the mapped instances' end and the
+  // aggregate's write: `each` is still scheduled in the store.
+  std::vector<TaskInstance> back = f.run->instances();
+  back[static_cast<size_t>(each)].state = TaskState::scheduled;
+  back[static_cast<size_t>(f.run->index_of("after"))].state = TaskState::pending;
+  std::swap(back[3], back[4]);  // order of the mapped ones does not matter; their map_index does
+  RunEngine again(f.graph, f.clock);
+  REQUIRE(again.restore(RunState::running, back));
+  CHECK(again.instance_of(each, 0) == 4);
+  auto ts = again.reconcile();
+  CHECK(again.instances()[static_cast<size_t>(each)].state == TaskState::success);
+  CHECK(again.instances()[static_cast<size_t>(again.index_of("after"))].state == TaskState::scheduled);
+
+  // What does not fit is refused: a gap in the map indexes, a mapped
+  // instance of a task without foreach.
+  RunEngine bad(f.graph, f.clock);
+  auto gap = back;
+  gap[3].map_index = 5;
+  CHECK_FALSE(bad.restore(RunState::running, gap));
+  auto stray = back;
+  stray[3].task = 0;
+  CHECK_FALSE(bad.restore(RunState::running, stray));
+  CHECK(bad.instances().size() == 3);
 }

@@ -8,6 +8,16 @@
 //
 // Incremental: a finished task instance re-evaluates only its downstream
 // (O(out-degree)); a new run only its roots.
+//
+// foreach (dynamic fan-out): every task has its own instance, at the index of
+// the task in spec order (map_index -1). A foreach task's own instance becomes
+// `scheduled` when its upstream allows it; the scheduler then works out the
+// items and expands it: one mapped instance per item (map_index 0..n-1) is
+// appended after the tasks' own instances, and the task's own instance goes
+// back to `pending` as their aggregate — success when they all succeeded or
+// were skipped (one at least succeeded), skipped when all were skipped,
+// failed when any failed. Its downstream waits for that aggregate, so for
+// every mapped instance.
 // Not thread-safe: used from the scheduler's event loop only.
 #pragma once
 
@@ -30,7 +40,8 @@ const char* to_string(TryOutcome o);
 
 struct TaskInstance {
   int task = -1;        // index into the graph's spec().tasks
-  int map_index = -1;
+  int map_index = -1;   // >= 0: a mapped instance of a foreach task
+  int parent = -1;      // a mapped instance: the index of its task's own instance
   TaskState state = TaskState::pending;
   int try_number = 0;   // tries started so far
   int max_tries = 1;
@@ -55,12 +66,31 @@ class RunEngine {
 
   const dsl::DagGraph& graph() const { return *graph_; }
   const std::vector<TaskInstance>& instances() const { return tis_; }
+  // A task's own instance is at the task's index.
   int index_of(const std::string& task_id) const { return graph_->index_of(task_id); }
+  // The instance of a task at a map_index (-1: the task's own); -1 if none.
+  int instance_of(int task, int map_index) const;
+  // The mapped instances of a task (empty: not expanded, or no foreach).
+  const std::vector<int>& mapped(int task) const;
   RunState state() const { return state_; }
 
   // Rebuilds a run read back from the store (recovery, a partition taken
-  // over): the run's state and its task instances, in spec order.
-  void restore(RunState state, std::vector<TaskInstance> instances);
+  // over): the run's state and its task instances — the tasks' own in spec
+  // order, then the mapped ones in the order they were made (each with its
+  // task and map_index). False (and nothing changed) if they do not fit.
+  // Then reconcile() settles what a crash may have left half done: a
+  // foreach task expanded but still `scheduled` goes back to pending, one
+  // whose mapped instances all finished takes their aggregate.
+  bool restore(RunState state, std::vector<TaskInstance> instances);
+  std::vector<Transition> reconcile();
+
+  // foreach: a scheduled foreach task not expanded yet (the scheduler works
+  // out its items); expand() appends `items` mapped instances (none: the
+  // task is skipped), expansion_failed() fails it (the list could not be
+  // worked out) and decides its downstream.
+  bool needs_expansion(int ti) const;
+  Result<std::vector<Transition>> expand(int ti, int items);
+  Result<std::vector<Transition>> expansion_failed(int ti, const std::string& reason);
 
   // Starts the run: every task whose trigger rule allows it becomes scheduled.
   std::vector<Transition> start();
@@ -114,11 +144,27 @@ class RunEngine {
   void evaluate(int ti, std::vector<int>& worklist, std::vector<Transition>& out);
   void update_run_state(std::vector<Transition>& out);
   double jitter_draw(int ti) const;
+  // A task instance was decided or finished: its downstream — or, for a
+  // mapped instance, its task's aggregate — goes on `worklist`.
+  void unlocked(int ti, std::vector<int>& worklist, std::vector<Transition>& out);
+  void aggregate(int task, std::vector<int>& worklist, std::vector<Transition>& out);
+  bool is_foreach(int task) const;
+  void count(const TaskInstance& t, int delta);
+  void recount();
+
+  // Counts that keep a finish O(1) however wide the fan-out.
+  struct Tally {
+    int unfinished = 0, success = 0, skipped = 0, failed = 0, upstream_failed = 0;
+  };
 
   dsl::DagGraphPtr graph_;
   const Clock& clock_;
-  std::vector<TaskInstance> tis_;  // one per task (map_index -1) for now, in spec order
+  std::vector<TaskInstance> tis_;  // the tasks' own in spec order, then mapped ones
   std::vector<std::string> past_block_;  // per task instance: why depends_on_past holds it ("" = it does not)
+  std::vector<std::vector<int>> mapped_;  // per task: its mapped instances, by map_index
+  std::vector<Tally> tally_;              // per task: its mapped instances' states
+  int unfinished_ = 0;                    // task instances not finished
+  int bad_ = 0;                           // task instances failed or upstream_failed
   RunState state_ = RunState::queued;
   bool canceled_ = false;
 };
