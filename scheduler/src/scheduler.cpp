@@ -23,6 +23,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "baton/core/duration.h"
 #include "baton/core/ids.h"
@@ -597,11 +598,13 @@ struct Scheduler::Impl {
       prev = **p;
       if (auto mem = runs.find(prev->pk); mem != runs.end()) {
         const ActiveRun& m = mem->second;
-        for (size_t i = 0; i < m.tis.size(); ++i) past[m.tis[i].task_id] = m.engine->instances()[i].state;
+        for (size_t i = 0; i < m.tis.size(); ++i)
+          if (m.tis[i].map_index < 0) past[m.tis[i].task_id] = m.engine->instances()[i].state;
       } else if (auto tis = store.list_task_instances(prev->pk); !tis) {
         unreadable = tis.error().message;
       } else {
-        for (auto& t : *tis) past[t.task_id] = t.state;
+        for (auto& t : *tis)
+          if (t.map_index < 0) past[t.task_id] = t.state;
       }
     }
     if (!unreadable.empty())  // the key whose successor is this run
@@ -745,10 +748,11 @@ struct Scheduler::Impl {
     req.params_json = params.dump(-1, ' ', false, json::error_handler_t::replace);
     // One run per try: a retry, or this process after a crash, asks again
     // with the same key and gets the same run.
-    req.idempotency_key = "trigger_dag:" + sha256_hex(r.rec.dag_id + "\n" + r.rec.run_id + "\n" + spec.id + "\n" +
-                                                      std::to_string(rec.try_number))
-                                               .substr(0, 32);
-    req.note = "triggered by " + r.rec.dag_id + " / " + r.rec.run_id + " / " + spec.id;
+    std::string who = r.rec.dag_id + "\n" + r.rec.run_id + "\n" + spec.id + "\n" + std::to_string(rec.try_number);
+    if (rec.map_index >= 0) who += "\n" + std::to_string(rec.map_index);
+    req.idempotency_key = "trigger_dag:" + sha256_hex(who).substr(0, 32);
+    req.note = "triggered by " + r.rec.dag_id + " / " + r.rec.run_id + " / " + spec.id +
+               (rec.map_index >= 0 ? " [" + std::to_string(rec.map_index) + "]" : "");
     TriggerWatch w;
     w.token = *rec.attempt_token;
     w.dag_id = spec.target_dag;
@@ -779,8 +783,7 @@ struct Scheduler::Impl {
   // A line in the try's log (the UI and `baton tasks logs` show it).
   void trigger_log(const ActiveRun& r, int ti, const std::string& line) {
     const auto& rec = r.tis[static_cast<size_t>(ti)];
-    fs::path p = fs::path(options.logs_dir) / r.rec.dag_id / r.rec.run_id / rec.task_id /
-                 (std::to_string(rec.try_number) + ".log");
+    fs::path p = fs::path(options.logs_dir) / log_rel(r, rec, rec.try_number);
     std::error_code ec;
     fs::create_directories(p.parent_path(), ec);
     std::ofstream(p, std::ios::app) << "[baton] " << line << "\n";
@@ -924,7 +927,7 @@ struct Scheduler::Impl {
   // A task that `produces` datasets succeeded: an event per URI, written
   // with its success.
   void produced(ActiveRun& r, int ti, TimePoint now) {
-    const auto& spec = r.graph->spec().tasks[static_cast<size_t>(ti)];
+    const auto& spec = spec_of(r, ti);
     for (auto& uri : spec.produces) {
       store::DatasetEvent e;
       e.uri = uri;
@@ -1042,19 +1045,87 @@ struct Scheduler::Impl {
     return true;
   }
 
+  static store::TaskInstanceRecord task_instance_for(const dsl::TaskSpec& t) {
+    store::TaskInstanceRecord r;
+    r.task_id = t.id;
+    r.max_tries = t.retries + 1;
+    r.queue = t.queue;
+    r.pool = t.pool;
+    r.pool_slots = t.pool_slots;
+    r.priority = t.priority;
+    return r;
+  }
+
   static std::vector<store::TaskInstanceRecord> task_instances_for(const dsl::DagGraph& g) {
     std::vector<store::TaskInstanceRecord> out;
-    for (auto& t : g.spec().tasks) {
-      store::TaskInstanceRecord r;
-      r.task_id = t.id;
-      r.max_tries = t.retries + 1;
-      r.queue = t.queue;
-      r.pool = t.pool;
-      r.pool_slots = t.pool_slots;
-      r.priority = t.priority;
-      out.push_back(std::move(r));
-    }
+    for (auto& t : g.spec().tasks) out.push_back(task_instance_for(t));
     return out;
+  }
+
+  // ================= foreach (SPEC §3) =================
+
+  static constexpr size_t kMaxForeachItems = 100000;
+
+  // A scheduled foreach task: its list (literal, or its template rendered
+  // with the outputs of its upstream) becomes one mapped instance per item,
+  // written to the store at once with their items, fenced like every write;
+  // then the engine appends them and they are evaluated. A list that cannot
+  // be worked out fails the task with the reason; a store that cannot take
+  // them leaves the task scheduled, to be expanded on a later turn.
+  void expand(ActiveRun& r, int ti) {
+    const dsl::TaskSpec& spec = spec_of(r, ti);
+    auto fail = [&](const std::string& why) {
+      auto t = r.engine->expansion_failed(ti, "foreach: " + why);
+      if (!t) return;
+      log->warn("run {} {}: {} failed: foreach: {}", r.rec.dag_id, r.rec.run_id, spec.id, why);
+      apply_transitions(r, *t);
+      settle(r);  // may retire the run: r is not used after this
+    };
+    std::string list = spec.foreach_json.value_or("");
+    if (spec.foreach_template) {
+      dsl::RenderContext ctx = render_context(r, ti, 1, true);
+      ctx.variable = [this](const std::string& name) -> std::optional<std::string> {
+        auto v = store.get_variable(name);
+        if (!v) return std::nullopt;
+        return v->value;
+      };
+      auto rendered = dsl::render_template(spec.foreach_template->text, ctx);
+      if (!rendered) return fail(rendered.error().message);
+      list = *rendered;
+    }
+    json items = json::parse(list, nullptr, false);
+    if (!items.is_array()) {
+      std::string shown = list.size() > 200 ? list.substr(0, 200) + "..." : list;
+      return fail("expected a JSON list, got " + (shown.empty() ? std::string("nothing") : "\"" + shown + "\""));
+    }
+    if (items.size() > kMaxForeachItems)
+      return fail(std::to_string(items.size()) + " items: at most " + std::to_string(kMaxForeachItems) + " are allowed");
+    std::vector<store::TaskInstanceRecord> made;
+    made.reserve(items.size());
+    store::TaskInstanceRecord proto = task_instance_for(spec);
+    for (size_t k = 0; k < items.size(); ++k) {
+      store::TaskInstanceRecord c = proto;
+      c.map_index = static_cast<int>(k);
+      c.item = items[k].dump(-1, ' ', false, json::error_handler_t::replace);
+      made.push_back(std::move(c));
+    }
+    if (!made.empty()) {
+      auto added = store.add_task_instances(r.rec.pk, made, fences);
+      if (!added) {
+        if (added.error().code == "stale_epoch") return fenced_out(added.error());
+        log->error("run {} {}: expanding {}: {}", r.rec.dag_id, r.rec.run_id, spec.id, added.error().message);
+        return;  // still scheduled: the next turn tries again
+      }
+      for (auto& c : *added) r.tis.push_back(std::move(c));
+    }
+    auto t = r.engine->expand(ti, static_cast<int>(items.size()));
+    if (!t) {
+      log->error("run {} {}: expanding {}: {}", r.rec.dag_id, r.rec.run_id, spec.id, t.error().message);
+      return;
+    }
+    log->info("run {} {}: {} mapped over {} items", r.rec.dag_id, r.rec.run_id, spec.id, items.size());
+    apply_transitions(r, *t);
+    settle(r);  // dispatches the mapped instances; an empty list may end the run
   }
 
   // Takes a run into memory and starts it if max_active_runs allows.
@@ -1142,15 +1213,18 @@ struct Scheduler::Impl {
       if (t.to == TaskState::scheduled) rec.ready_at = now;
       if (t.to == TaskState::running) running_tis.insert({r.rec.pk, t.ti});
       if (t.from == TaskState::running) running_tis.erase({r.rec.pk, t.ti});
-      if ((is_finished(t.to) || t.to == TaskState::pending) &&
-          r.graph->spec().tasks[static_cast<size_t>(t.ti)].depends_on_past)
+      if ((is_finished(t.to) || t.to == TaskState::pending) && e.parent < 0 && spec_of(r, t.ti).depends_on_past)
         past_changed.insert({r.rec.dag_id, r.rec.logical_date.time_since_epoch().count()});
       if (t.to == TaskState::pending) {
         rec.exit_code.reset();
         rec.worker.reset();
       }
       batch.task_instances.push_back(rec);
-      if (t.from == TaskState::running && t.to == TaskState::success && in_report) produced(r, t.ti, now);
+      // Datasets: a task's success (a foreach task's when its mapped instances
+      // all ended: its own instance, not each mapped one).
+      if (t.to == TaskState::success && in_report && e.parent < 0 &&
+          (t.from == TaskState::running || t.from == TaskState::pending))
+        produced(r, t.ti, now);
       ReadyKey key = ready_key(r, t.ti);
       if (t.from == TaskState::scheduled) ready_of(r, t.ti).erase(key);
       if (t.to == TaskState::scheduled) ready_of(r, t.ti).insert(key);
@@ -1174,8 +1248,7 @@ struct Scheduler::Impl {
         // try ends now (the worker's late report is then refused).
         kill_try(rec.id);
         end_try(r, rec, rec.try_number, t.to, now);
-        if (r.graph->spec().tasks[static_cast<size_t>(t.ti)].type == dsl::TaskType::trigger_dag)
-          cancel_triggered(r.rec.pk, t.ti);
+        if (spec_of(r, t.ti).type == dsl::TaskType::trigger_dag) cancel_triggered(r.rec.pk, t.ti);
       }
       if (t.from == TaskState::waiting && is_finished(t.to) && !in_report)
         end_try(r, rec, rec.try_number, t.to, now);  // a sensor canceled or marked between pokes
@@ -1197,19 +1270,32 @@ struct Scheduler::Impl {
     tr.attempt_token = rec.attempt_token;
     tr.ended_at = now;
     tr.reason = to == TaskState::canceled ? "canceled" : std::string("marked ") + to_string(to);
-    tr.log_path = r.rec.dag_id + "/" + r.rec.run_id + "/" + rec.task_id + "/" + std::to_string(try_number) + ".log";
+    tr.log_path = log_rel(r, rec, try_number);
     batch.tries.push_back(tr);
     rec.attempt_token.reset();
     batch.task_instances.back().attempt_token.reset();
   }
 
+  // The task of task instance `ti` (a mapped instance's is its foreach task).
   static const dsl::TaskSpec& spec_of(const ActiveRun& r, int ti) {
-    return r.graph->spec().tasks[static_cast<size_t>(ti)];
+    return r.graph->spec().tasks[static_cast<size_t>(r.engine->instances()[static_cast<size_t>(ti)].task)];
   }
 
+  static bool is_foreach(const dsl::TaskSpec& t) { return t.foreach_json || t.foreach_template; }
+
+  // A foreach task's own instance is expanded by the loop, as a noop is run.
   std::set<ReadyKey>& ready_of(const ActiveRun& r, int ti) {
-    auto type = r.graph->spec().tasks[static_cast<size_t>(ti)].type;
-    return type == dsl::TaskType::noop || loop_task(type) ? ready_noop : ready;
+    const auto& spec = spec_of(r, ti);
+    if (is_foreach(spec) && r.engine->instances()[static_cast<size_t>(ti)].parent < 0) return ready_noop;
+    return spec.type == dsl::TaskType::noop || loop_task(spec.type) ? ready_noop : ready;
+  }
+
+  // Where a try's log is, under the logs folder: DAG/RUN/TASK/TRY.log, and
+  // DAG/RUN/TASK/MAP_INDEX/TRY.log for a mapped instance.
+  static std::string log_rel(const ActiveRun& r, const store::TaskInstanceRecord& rec, int try_number) {
+    std::string dir = r.rec.dag_id + "/" + r.rec.run_id + "/" + rec.task_id;
+    if (rec.map_index >= 0) dir += "/" + std::to_string(rec.map_index);
+    return dir + "/" + std::to_string(try_number) + ".log";
   }
 
   ReadyKey ready_key(const ActiveRun& r, int ti) const {
@@ -1296,6 +1382,10 @@ struct Scheduler::Impl {
         continue;
       }
       ActiveRun& r = rit->second;
+      if (r.engine->needs_expansion(key.ti)) {
+        expand(r, key.ti);  // takes no slot
+        continue;
+      }
       auto& rec = r.tis[static_cast<size_t>(key.ti)];
       if (!pool_block(rec.pool, rec.pool_slots).empty() || !task_limit_block(r.rec.dag_id).empty()) continue;
       // start_try takes a worker slot and on_finished gives it back.
@@ -1383,16 +1473,13 @@ struct Scheduler::Impl {
       latency_sum += lat;
     }
     apply_transitions(r, *b);
-    if (auto d = r.graph->spec().tasks[static_cast<size_t>(ti)].sla_max_duration; d && r.rec.run_type != "backfill") {
+    if (auto d = spec_of(r, ti).sla_max_duration; d && r.rec.run_type != "backfill") {
       int try_number = r.engine->instances()[static_cast<size_t>(ti)].try_number;
       sla_due.emplace(clock.now() + *d,
                       SlaCheck{"task_duration", r.rec.dag_id, r.rec.run_id, r.rec.pk, ti, try_number, clock.now() + *d});
     }
     const auto& e = r.engine->instances()[static_cast<size_t>(ti)];
-    const dsl::TaskSpec& spec = r.graph->spec().tasks[static_cast<size_t>(ti)];
-
-    std::string task_dir = r.rec.dag_id + "/" + r.rec.run_id + "/" + spec.id;
-    std::string log_rel = task_dir + "/" + std::to_string(e.try_number) + ".log";
+    const dsl::TaskSpec& spec = spec_of(r, ti);
     store::TryRecord tr;
     tr.ti_id = rec.id;
     tr.try_number = e.try_number;
@@ -1401,7 +1488,7 @@ struct Scheduler::Impl {
     tr.attempt_token = rec.attempt_token;
     tr.queued_at = clock.now();
     tr.started_at = clock.now();
-    tr.log_path = log_rel;
+    tr.log_path = log_rel(r, rec, e.try_number);
     batch.tries.push_back(tr);
     // dispatch_noops finishes a noop, and hands a sensor to the poker.
     if (spec.type == dsl::TaskType::noop || loop_task(spec.type) || !local) return true;
@@ -1415,9 +1502,7 @@ struct Scheduler::Impl {
     const auto& e = r.engine->instances()[static_cast<size_t>(ti)];
     // A queued try (for a remote worker) gets its number when it begins.
     const int try_number = e.state == TaskState::queued ? e.try_number + 1 : e.try_number;
-    const dsl::TaskSpec& spec = r.graph->spec().tasks[static_cast<size_t>(ti)];
-    std::string task_dir = r.rec.dag_id + "/" + r.rec.run_id + "/" + spec.id;
-    std::string log_rel = task_dir + "/" + std::to_string(try_number) + ".log";
+    const dsl::TaskSpec& spec = spec_of(r, ti);
     Assignment a;
     a.run_pk = r.rec.pk;
     a.ti = ti;
@@ -1428,19 +1513,6 @@ struct Scheduler::Impl {
     a.env_templates = spec.env;
     a.graph = r.graph;
     a.spec = &spec;
-    a.ctx.zone = r.graph->schedule().zone();
-    if (!r.graph->schedule().is_time_based()) {
-      auto z = TimeZone::find(r.graph->spec().timezone);
-      if (z) a.ctx.zone = *z;
-    }
-    a.ctx.logical_date = r.rec.logical_date;
-    a.ctx.data_interval_start = r.rec.data_interval_start;
-    a.ctx.data_interval_end = r.rec.data_interval_end;
-    a.ctx.run_id = r.rec.run_id;
-    a.ctx.dag_id = r.rec.dag_id;
-    a.ctx.task_id = spec.id;
-    a.ctx.try_number = try_number;
-    a.ctx.params_json = r.rec.params;
     // Outputs are copied only for a task whose templates read them (the
     // compiler checked that they name its ancestors): no per-dispatch pass
     // over the run's task instances otherwise.
@@ -1449,13 +1521,12 @@ struct Scheduler::Impl {
                          mentions(spec.sql.text) || mentions(spec.path.text) || mentions(spec.trigger_params_json);
     for (auto& [k, v] : spec.env) reads_outputs = reads_outputs || mentions(v.text);
     for (auto& [k, v] : spec.headers) reads_outputs = reads_outputs || mentions(v.text);
-    if (reads_outputs)
-      for (size_t k = 0; k < r.tis.size(); ++k)
-        if (r.tis[k].output) a.ctx.outputs_json[r.tis[k].task_id] = *r.tis[k].output;
+    a.ctx = render_context(r, ti, try_number, reads_outputs);
     auto& sh = a.shell;
     sh.dag_id = r.rec.dag_id;
     sh.run_id = r.rec.run_id;
     sh.task_id = spec.id;
+    sh.map_index = rec.map_index;
     sh.try_number = try_number;
     sh.logical_date = format_utc(r.rec.logical_date);
     sh.data_interval_start = format_utc(r.rec.data_interval_start);
@@ -1465,10 +1536,50 @@ struct Scheduler::Impl {
     sh.skip_exit_code = spec.skip_exit_code;
     sh.timeout = spec.timeout;
     sh.kill_grace = spec.kill_grace;
-    sh.log_path = options.logs_dir + "/" + log_rel;
+    sh.log_path = options.logs_dir + "/" + log_rel(r, rec, try_number);
     sh.scratch_dir = options.logs_dir + "/.scratch/" + std::to_string(rec.id) + "-" + std::to_string(try_number);
     sh.heartbeat_interval = options.heartbeat_interval;
     return a;
+  }
+
+  // The values a task instance's templates see (SPEC §3). `with_outputs`:
+  // the outputs of the run's tasks — a foreach task's is the list of its
+  // mapped instances' outputs, by map_index (null where one has none).
+  dsl::RenderContext render_context(const ActiveRun& r, int ti, int try_number, bool with_outputs) const {
+    const auto& rec = r.tis[static_cast<size_t>(ti)];
+    dsl::RenderContext ctx;
+    ctx.zone = r.graph->schedule().zone();
+    if (!r.graph->schedule().is_time_based()) {
+      auto z = TimeZone::find(r.graph->spec().timezone);
+      if (z) ctx.zone = *z;
+    }
+    ctx.logical_date = r.rec.logical_date;
+    ctx.data_interval_start = r.rec.data_interval_start;
+    ctx.data_interval_end = r.rec.data_interval_end;
+    ctx.run_id = r.rec.run_id;
+    ctx.dag_id = r.rec.dag_id;
+    ctx.task_id = rec.task_id;
+    ctx.try_number = try_number;
+    ctx.map_index = rec.map_index;
+    ctx.item_json = rec.item;
+    ctx.params_json = r.rec.params;
+    if (!with_outputs) return ctx;
+    const size_t n_tasks = r.graph->spec().tasks.size();
+    for (size_t k = 0; k < n_tasks && k < r.tis.size(); ++k) {
+      const auto& mapped = r.engine->mapped(static_cast<int>(k));
+      if (mapped.empty()) {
+        if (r.tis[k].output) ctx.outputs_json[r.tis[k].task_id] = *r.tis[k].output;
+        continue;
+      }
+      std::string list = "[";
+      for (size_t m = 0; m < mapped.size(); ++m) {
+        const auto& out = r.tis[static_cast<size_t>(mapped[m])].output;
+        if (m) list += ",";
+        list += out ? *out : "null";
+      }
+      ctx.outputs_json[r.tis[k].task_id] = list + "]";
+    }
+    return ctx;
   }
 
   // `var.NAME` in a try's templates: read from the store when rendered (on a
@@ -1580,7 +1691,7 @@ struct Scheduler::Impl {
     p["kill_grace_us"] = sh.kill_grace.count();
     p["heartbeat_interval_us"] = options.heartbeat_interval.count();
     p["zombie_timeout_us"] = options.zombie_timeout.count();  // the worker kills the try itself before then
-    p["log_path"] = r.rec.dag_id + "/" + r.rec.run_id + "/" + rec.task_id + "/" + std::to_string(try_number) + ".log";
+    p["log_path"] = log_rel(r, rec, try_number);
     store::QueueItem q;
     q.attempt_token = *rec.attempt_token;
     q.ti_id = rec.id;
@@ -1636,7 +1747,7 @@ struct Scheduler::Impl {
     if (tr.state != TaskState::waiting) tr.ended_at = clock.now();
     tr.exit_code = f.exit_code;
     tr.reason = f.reason.empty() ? std::nullopt : std::optional<std::string>(f.reason);
-    tr.log_path = r.rec.dag_id + "/" + r.rec.run_id + "/" + rec.task_id + "/" + std::to_string(try_number) + ".log";
+    tr.log_path = log_rel(r, rec, try_number);
     tr.log_bytes = f.log_bytes;
     batch.tries.push_back(tr);
     settle(r);
@@ -2222,12 +2333,7 @@ struct Scheduler::Impl {
       restored[i].task = static_cast<int>(i);
       restored[i].max_tries = g->spec().tasks[i].retries + 1;
     }
-    for (auto& t : tis) {
-      int i = g->index_of(t.task_id);
-      if (i < 0) continue;
-      found[static_cast<size_t>(i)] = 1;
-      a.tis[static_cast<size_t>(i)] = t;
-      TaskInstance& e = restored[static_cast<size_t>(i)];
+    auto fill = [](TaskInstance& e, const store::TaskInstanceRecord& t) {
       e.state = t.state;
       e.try_number = t.try_number;
       e.max_tries = t.max_tries;
@@ -2235,6 +2341,37 @@ struct Scheduler::Impl {
       e.reason = t.reason.value_or("");
       e.started_at = t.started_at;
       e.ended_at = t.ended_at;
+    };
+    // Mapped instances (of tasks that have foreach in this version) follow
+    // the tasks' own, in the order they were made: by task in the order of
+    // its first id, then by map_index — the order this process (or the
+    // member before it) appended them in, so task indexes stay the same.
+    std::vector<const store::TaskInstanceRecord*> mapped;
+    std::map<std::string, long long> first_id;
+    for (auto& t : tis) {
+      int i = g->index_of(t.task_id);
+      if (i < 0) continue;
+      if (t.map_index >= 0) {
+        if (!is_foreach(g->spec().tasks[static_cast<size_t>(i)])) continue;  // from a version it had foreach in
+        mapped.push_back(&t);
+        auto [it, fresh] = first_id.emplace(t.task_id, t.id);
+        if (!fresh) it->second = std::min(it->second, t.id);
+        continue;
+      }
+      found[static_cast<size_t>(i)] = 1;
+      a.tis[static_cast<size_t>(i)] = t;
+      fill(restored[static_cast<size_t>(i)], t);
+    }
+    std::sort(mapped.begin(), mapped.end(), [&](const auto* x, const auto* y) {
+      return std::make_tuple(first_id[x->task_id], x->map_index) < std::make_tuple(first_id[y->task_id], y->map_index);
+    });
+    for (const auto* t : mapped) {
+      a.tis.push_back(*t);
+      TaskInstance e;
+      e.task = g->index_of(t->task_id);
+      e.map_index = t->map_index;
+      fill(e, *t);
+      restored.push_back(e);
     }
     std::vector<store::TaskInstanceRecord> fresh;
     auto all = task_instances_for(*g);
@@ -2245,7 +2382,9 @@ struct Scheduler::Impl {
       if (!added) return added.error();
       for (auto& t : *added) a.tis[static_cast<size_t>(g->index_of(t.task_id))] = t;
     }
-    a.engine->restore(rec.state, std::move(restored));
+    if (!a.engine->restore(rec.state, std::move(restored)))
+      return Error{"internal", "its task instances do not fit DAG version " + rec.dag_version +
+                                   " (mapped instances with gaps in their map indexes)"};
     return a;
   }
 
@@ -2283,6 +2422,9 @@ struct Scheduler::Impl {
         sla_due.emplace(*run.rec.started_at + *d,
                         SlaCheck{"run_duration", rec.dag_id, rec.run_id, pk, -1, 0, *run.rec.started_at + *d});
       refresh_past(run);
+      // A foreach task expanded just before a crash, or whose mapped
+      // instances all ended just before it, is settled first.
+      apply_transitions(run, run.engine->reconcile());
       // Tries of a previous life of this process: their workers are gone.
       for (size_t i = 0; i < run.tis.size(); ++i) {
         auto& t = run.tis[i];
@@ -2372,7 +2514,7 @@ struct Scheduler::Impl {
     tr.started_at = t.started_at;
     tr.ended_at = clock.now();
     tr.reason = "worker_lost";
-    tr.log_path = run.rec.dag_id + "/" + run.rec.run_id + "/" + t.task_id + "/" + std::to_string(try_number) + ".log";
+    tr.log_path = log_rel(run, t, try_number);
     batch.tries.push_back(tr);
     log->warn("run {} {}: task {} try {} failed: worker_lost: {}", run.rec.dag_id, run.rec.run_id, t.task_id,
               try_number, why);
@@ -3244,7 +3386,7 @@ Status Scheduler::cancel_backfill(long long id, const std::string& actor) {
 }
 
 Result<std::vector<std::string>> Scheduler::waiting_for(const std::string& dag_id, const std::string& run_id,
-                                                        const std::string& task_id, int) {
+                                                        const std::string& task_id, int map_index) {
   Impl& m = *impl_;
   return m.on_loop([&]() -> Result<std::vector<std::string>> {
     std::vector<std::string> out;
@@ -3256,8 +3398,12 @@ Result<std::vector<std::string>> Scheduler::waiting_for(const std::string& dag_i
       out.push_back(err.message);  // finished
       return out;
     }
-    int ti = r->graph->index_of(task_id);
-    if (ti < 0) return Error::not_found("no task \"" + task_id + "\" in DAG " + dag_id);
+    int task = r->graph->index_of(task_id);
+    if (task < 0) return Error::not_found("no task \"" + task_id + "\" in DAG " + dag_id);
+    int ti = r->engine->instance_of(task, map_index);
+    if (ti < 0)
+      return Error::not_found("task \"" + task_id + "\" of run \"" + run_id + "\" has no map_index " +
+                              std::to_string(map_index));
     TaskState s = r->engine->instances()[static_cast<size_t>(ti)].state;
     if (r->engine->state() == RunState::queued) {
       int limit = r->graph->spec().max_active_runs;
@@ -3267,7 +3413,7 @@ Result<std::vector<std::string>> Scheduler::waiting_for(const std::string& dag_i
     if (d != m.dags.end() && d->second.paused) out.push_back("DAG is paused");
     auto engine_reasons = r->engine->waiting_for(ti);
     out.insert(out.end(), engine_reasons.begin(), engine_reasons.end());
-    if (s == TaskState::scheduled) {
+    if (s == TaskState::scheduled && !r->engine->needs_expansion(ti)) {
       const auto& rec = r->tis[static_cast<size_t>(ti)];
       if (m.free_workers <= 0)
         out.push_back("workers: " + std::to_string(m.options.workers) + " of " + std::to_string(m.options.workers) +

@@ -1368,3 +1368,136 @@ TEST_CASE("sensors: a restart keeps a waiting sensor in its try; canceled betwee
   CHECK(tis["wait"].try_number == 1);
   CHECK(env.store->list_tries(tis["wait"].id)->size() == 1);
 }
+
+namespace {
+
+// A task's mapped instances by map_index (its own instance is not among them).
+std::vector<store::TaskInstanceRecord> mapped_of(Env& env, const store::RunRecord& r, const std::string& task) {
+  auto list = env.store->list_task_instances(r.pk);
+  REQUIRE(list.ok());
+  std::vector<store::TaskInstanceRecord> out;
+  for (auto& t : *list)
+    if (t.task_id == task && t.map_index >= 0) out.push_back(t);
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.map_index < b.map_index; });
+  return out;
+}
+
+std::string mapped_log(Env& env, const store::RunRecord& r, const std::string& task, int map_index, int try_number) {
+  return env.log_of(r, task + "/" + std::to_string(map_index), try_number);
+}
+
+}  // namespace
+
+TEST_CASE("foreach: one mapped instance per item of an upstream output; downstream gets their outputs as a list") {
+  Env env;
+  env.write("fan.yaml",
+            "dag: fan\n"
+            "tasks:\n"
+            "  list:\n"
+            "    command: |\n"
+            "      printf '{\"files\": [\"a.csv\", \"b.csv\", {\"name\": \"c\"}], \"none\": []}' > $BATON_OUTPUT_FILE\n"
+            "  each:\n"
+            "    command: |\n"
+            "      echo 'item {{ item }} at {{ map_index }} env' $BATON_MAP_INDEX\n"
+            "      printf '{\"n\": %s}' $BATON_MAP_INDEX > $BATON_OUTPUT_FILE\n"
+            "    foreach: '{{ outputs.list.files }}'\n"
+            "    depends_on: [list]\n"
+            "  total: {command: \"echo 'got {{ outputs.each }}'\", depends_on: [each]}\n"
+            "  literal: {command: 'echo {{ item }}', foreach: [1, 2]}\n"
+            "  nothing: {command: 'echo never', foreach: '{{ outputs.list.none }}', depends_on: [list]}\n"
+            "  after_nothing: {type: noop, depends_on: [nothing]}\n");
+  env.write("bad.yaml",
+            "dag: bad\n"
+            "tasks:\n"
+            "  list:\n"
+            "    command: |\n"
+            "      printf '{\"n\": 3}' > $BATON_OUTPUT_FILE\n"
+            "  each: {command: 'echo {{ item }}', foreach: '{{ outputs.list.n }}', depends_on: [list]}\n"
+            "  after: {type: noop, depends_on: [each]}\n");
+  env.start();
+  auto t = env.sched->trigger("fan", {}, "ci");
+  REQUIRE(t.ok());
+  auto run = env.wait_finished("fan", t->run.run_id);
+  CHECK(run.state == RunState::success);
+  auto tis = env.store->list_task_instances(run.pk);
+  REQUIRE(tis.ok());
+  std::map<std::string, store::TaskInstanceRecord> own;
+  for (auto& x : *tis)
+    if (x.map_index < 0) own[x.task_id] = x;
+  CHECK(own["each"].state == TaskState::success);
+  CHECK(own["each"].reason.value_or("") == "");
+  auto each = mapped_of(env, run, "each");
+  REQUIRE(each.size() == 3);
+  CHECK(each[0].item == "\"a.csv\"");
+  CHECK(each[2].item == R"({"name":"c"})");
+  for (auto& c : each) CHECK(c.state == TaskState::success);
+  CHECK(mapped_log(env, run, "each", 0, 1) == "item a.csv at 0 env 0\n");
+  CHECK(mapped_log(env, run, "each", 2, 1) == "item {\"name\":\"c\"} at 2 env 2\n");
+  CHECK(env.log_of(run, "total", 1) == "got [{\"n\":0},{\"n\":1},{\"n\":2}]\n");
+  auto literal = mapped_of(env, run, "literal");
+  REQUIRE(literal.size() == 2);
+  CHECK(mapped_log(env, run, "literal", 1, 1) == "2\n");
+  CHECK(own["nothing"].state == TaskState::skipped);
+  CHECK(mapped_of(env, run, "nothing").empty());
+  CHECK(own["after_nothing"].state == TaskState::skipped);
+  // Each mapped instance's try is its own, with its own log.
+  auto tries = env.store->list_tries(each[1].id);
+  REQUIRE(tries->size() == 1);
+  CHECK(tries->front().log_path == "fan/" + run.run_id + "/each/1/1.log");
+
+  // Not a list: the task fails with what it got, and its downstream with it.
+  auto b = env.sched->trigger("bad", {}, "ci");
+  auto bad = env.wait_finished("bad", b->run.run_id);
+  CHECK(bad.state == RunState::failed);
+  auto btis = env.tis(bad);
+  CHECK(btis["each"].state == TaskState::failed);
+  CHECK(btis["each"].reason == "foreach: expected a JSON list, got \"3\"");
+  CHECK(btis["after"].state == TaskState::upstream_failed);
+
+  // A clear of the foreach task reruns every mapped instance, then downstream.
+  REQUIRE(env.sched->clear_task("fan", run.run_id, "each", true, false, "ops").ok());
+  run = env.wait_run("fan", run.run_id, [&](const store::RunRecord& r) {
+    auto e = mapped_of(env, r, "each");
+    return is_finished(r.state) && e.size() == 3 && e[0].try_number == 2;
+  });
+  CHECK(run.state == RunState::success);
+  for (auto& c : mapped_of(env, run, "each")) CHECK(c.try_number == 2);
+  CHECK(mapped_of(env, run, "each").size() == 3);
+  CHECK(env.log_of(run, "total", 2) == "got [{\"n\":0},{\"n\":1},{\"n\":2}]\n");
+}
+
+TEST_CASE("foreach: mapped instances retry on their own, share the pool, and survive a restart") {
+  Env env;
+  env.options.workers = 2;
+  env.write("wide.yaml",
+            "dag: wide\n"
+            "tasks:\n"
+            "  each:\n"
+            "    command: >-\n"
+            "      if [ {{ item }} = 3 ] && [ $BATON_TRY_NUMBER = 1 ]; then exit 1; fi; sleep 0.2\n"
+            "    foreach: [0, 1, 2, 3, 4, 5, 6, 7]\n"
+            "    retries: 2\n"
+            "    retry_delay: 0\n"
+            "  after: {command: 'echo done', depends_on: [each]}\n");
+  env.start();
+  auto t = env.sched->trigger("wide", {}, "ci");
+  REQUIRE(t.ok());
+  // Stop the scheduler while the fan-out is half done.
+  env.wait_run("wide", t->run.run_id, [&](const store::RunRecord& r) {
+    auto e = mapped_of(env, r, "each");
+    int done = 0;
+    for (auto& c : e) done += c.state == TaskState::success;
+    return done >= 2;
+  });
+  env.restart();
+  auto run = env.wait_finished("wide", t->run.run_id);
+  CHECK(run.state == RunState::success);
+  auto each = mapped_of(env, run, "each");
+  REQUIRE(each.size() == 8);  // expanded once, not again after the restart
+  for (auto& c : each) CHECK(c.state == TaskState::success);
+  CHECK(each[3].try_number >= 2);
+  auto tries = env.store->list_tries(each[3].id);
+  REQUIRE(tries->size() >= 2);
+  CHECK((*tries)[0].state == TaskState::failed);
+  CHECK(env.tis(run)["after"].state == TaskState::success);
+}

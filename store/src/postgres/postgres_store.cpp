@@ -165,7 +165,8 @@ RunRecord run_row(const pqxx::row& r) {
 
 const char* kTiColumns =
     "id, run_pk, task_id, map_index, state, try_number, max_tries, queue, pool, pool_slots, priority, ready_at, "
-    "wake_at, started_at, ended_at, worker, attempt_token, exit_code, reason, heartbeat_at, last_activity_at, output";
+    "wake_at, started_at, ended_at, worker, attempt_token, exit_code, reason, heartbeat_at, last_activity_at, output, "
+    "item";
 
 TaskInstanceRecord ti_row(const pqxx::row& r) {
   TaskInstanceRecord t;
@@ -191,6 +192,7 @@ TaskInstanceRecord ti_row(const pqxx::row& r) {
   t.heartbeat_at = opt_tp(r[19]);
   t.last_activity_at = opt_tp(r[20]);
   t.output = opt_text(r[21]);
+  t.item = opt_text(r[22]);
   return t;
 }
 
@@ -707,8 +709,10 @@ class PostgresStore final : public Store {
   }
 
   Result<std::vector<TaskInstanceRecord>> add_task_instances(long long run_pk,
-                                                            const std::vector<TaskInstanceRecord>& tis) override {
+                                                            const std::vector<TaskInstanceRecord>& tis,
+                                                            const std::vector<Fence>& fences) override {
     return write([&](pqxx::work& t) -> Result<std::vector<TaskInstanceRecord>> {
+      if (auto f = check_fences(t, fences); !f) return f.error();
       std::vector<TaskInstanceRecord> out = tis;
       if (auto s = insert_tis(t, run_pk, out); !s) return s.error();
       return out;
@@ -1775,7 +1779,7 @@ class PostgresStore final : public Store {
   // New task instances of one run in one statement; ids filled in.
   Status insert_tis(pqxx::transaction_base& t, long long run_pk, std::vector<TaskInstanceRecord>& rows) {
     if (rows.empty()) return {};
-    Column task_id, map_index, state, try_number, max_tries, queue, pool, pool_slots, priority, ready_at, wake_at;
+    Column task_id, map_index, state, try_number, max_tries, queue, pool, pool_slots, priority, ready_at, wake_at, item;
     for (auto& x : rows) {
       x.run_pk = run_pk;
       task_id.add(x.task_id);
@@ -1789,15 +1793,16 @@ class PostgresStore final : public Store {
       priority.add(x.priority);
       ready_at.add(x.ready_at);
       wake_at.add(x.wake_at);
+      item.add(x.item);
     }
     auto r = exec(t,
                   "INSERT INTO task_instances (run_pk, task_id, map_index, state, try_number, max_tries, queue, pool, "
-                  "pool_slots, priority, ready_at, wake_at) SELECT $1, * FROM unnest($2::text[], $3::int[], "
+                  "pool_slots, priority, ready_at, wake_at, item) SELECT $1, * FROM unnest($2::text[], $3::int[], "
                   "$4::text[], $5::int[], $6::int[], $7::text[], $8::text[], $9::int[], $10::int[], $11::bigint[], "
-                  "$12::bigint[]) RETURNING id, task_id, map_index",
+                  "$12::bigint[], $13::text[]) RETURNING id, task_id, map_index",
                   params(run_pk, task_id.text(), map_index.text(), state.text(), try_number.text(), max_tries.text(),
                          queue.text(), pool.text(), pool_slots.text(), priority.text(), ready_at.text(),
-                         wake_at.text()));
+                         wake_at.text(), item.text()));
     if (!r) return r.error();
     std::map<std::pair<std::string, int>, long long> ids;
     for (auto row : *r) ids[{row[1].c_str(), row[2].as<int>()}] = row[0].as<long long>();

@@ -107,7 +107,8 @@ RunRecord run_row(const Stmt& st) {
 
 const char* kTiColumns =
     "id, run_pk, task_id, map_index, state, try_number, max_tries, queue, pool, pool_slots, priority, ready_at, "
-    "wake_at, started_at, ended_at, worker, attempt_token, exit_code, reason, heartbeat_at, last_activity_at, output";
+    "wake_at, started_at, ended_at, worker, attempt_token, exit_code, reason, heartbeat_at, last_activity_at, output, "
+    "item";
 
 TaskInstanceRecord ti_row(const Stmt& st) {
   TaskInstanceRecord t;
@@ -133,6 +134,7 @@ TaskInstanceRecord ti_row(const Stmt& st) {
   t.heartbeat_at = opt_tp(st.opt_i64(19));
   t.last_activity_at = opt_tp(st.opt_i64(20));
   t.output = opt_text(st, 21);
+  t.item = opt_text(st, 22);
   return t;
 }
 
@@ -616,8 +618,10 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<TaskInstanceRecord>> add_task_instances(long long run_pk,
-                                                            const std::vector<TaskInstanceRecord>& tis) override {
+                                                            const std::vector<TaskInstanceRecord>& tis,
+                                                            const std::vector<Fence>& fences) override {
     return write([&]() -> Result<std::vector<TaskInstanceRecord>> {
+      if (auto f = check_fences_locked(fences); !f) return f.error();
       std::vector<TaskInstanceRecord> out;
       for (auto t : tis) {
         t.run_pk = run_pk;
@@ -1297,10 +1301,10 @@ class SqliteStore final : public Store {
   Status insert_ti_locked(TaskInstanceRecord& t) {
     auto st = db_.prepare(
         "INSERT INTO task_instances (run_pk, task_id, map_index, state, try_number, max_tries, queue, pool, "
-        "pool_slots, priority, ready_at, wake_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        "pool_slots, priority, ready_at, wake_at, item) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     st.bind(1, t.run_pk).bind(2, t.task_id).bind(3, t.map_index).bind(4, std::string(to_string(t.state)));
     st.bind(5, t.try_number).bind(6, t.max_tries).bind(7, t.queue).bind(8, t.pool).bind(9, t.pool_slots);
-    st.bind(10, t.priority).bind(11, us(t.ready_at)).bind(12, us(t.wake_at));
+    st.bind(10, t.priority).bind(11, us(t.ready_at)).bind(12, us(t.wake_at)).bind(13, t.item);
     if (st.step() != SQLITE_DONE) return db_error();
     t.id = sqlite3_last_insert_rowid(db_.raw());
     return {};

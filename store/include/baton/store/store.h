@@ -193,6 +193,7 @@ struct TaskInstanceRecord {
   std::optional<TimePoint> heartbeat_at;
   std::optional<TimePoint> last_activity_at;
   std::optional<std::string> output;  // JSON object
+  std::optional<std::string> item;    // a mapped instance's foreach item (JSON), set when it is made
 };
 
 struct TryRecord {
@@ -471,9 +472,12 @@ class Store {
   virtual Result<std::vector<RunRecord>> list_runs(const RunFilter& filter) = 0;
   virtual Result<RunRecord> get_run(const std::string& dag_id, const std::string& run_id) = 0;
   virtual Result<std::vector<TaskInstanceRecord>> list_task_instances(long long run_pk) = 0;
-  // Task instances for tasks a run did not have (it moved to a later DAG version).
+  // Task instances a run did not have: for tasks of a later DAG version it
+  // moved to, and a foreach task's mapped instances. All or none; a
+  // (task, map_index) the run has already is a conflict. `fences` as in apply().
   virtual Result<std::vector<TaskInstanceRecord>> add_task_instances(long long run_pk,
-                                                                    const std::vector<TaskInstanceRecord>& tis) = 0;
+                                                                    const std::vector<TaskInstanceRecord>& tis,
+                                                                    const std::vector<Fence>& fences = {}) = 0;
   virtual Result<std::vector<TryRecord>> list_tries(long long ti_id) = 0;
   // Every try of every task instance of a run, by task instance and try
   // number: one query for a run's timeline.
