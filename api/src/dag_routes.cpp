@@ -14,6 +14,8 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <tuple>
+
 #include <nlohmann/json.hpp>
 
 #include "baton/core/cron.h"
@@ -70,8 +72,14 @@ json run_json(const store::RunRecord& r) {
           {"note", opt(r.note)}};
 }
 
-json ti_json(const store::TaskInstanceRecord& t) {
+// `mapped`: for a foreach task's own instance, the roll-up of its mapped
+// instances (grid_cell); null otherwise.
+json ti_json(const store::TaskInstanceRecord& t, json mapped = nullptr) {
+  json item = t.item ? json::parse(*t.item, nullptr, false) : json(nullptr);
+  if (item.is_discarded()) item = nullptr;
   return {{"task_id", t.task_id},
+          {"item", std::move(item)},
+          {"mapped", std::move(mapped)},
           {"map_index", t.map_index},
           {"state", to_string(t.state)},
           {"try_number", t.try_number},
@@ -360,9 +368,12 @@ std::vector<std::string> topological_tasks(const json& compiled) {
 }
 
 // The grid's cell of one task in one run: the state of an unmapped task, or
-// for a mapped task (foreach) its instances rolled up into one state, with a
-// count by state. What needs a person's eye comes first in the roll-up.
-json grid_cell(const std::vector<const store::TaskInstanceRecord*>& tis) {
+// for a mapped task (foreach) its mapped instances rolled up into one state,
+// with a count by state. What needs a person's eye comes first in the
+// roll-up. The task's own instance of a mapped task is not counted.
+json grid_cell(std::vector<const store::TaskInstanceRecord*> tis) {
+  if (tis.size() > 1)
+    tis.erase(std::remove_if(tis.begin(), tis.end(), [](auto* t) { return t->map_index < 0; }), tis.end());
   if (tis.size() == 1 && tis.front()->map_index < 0) return to_string(tis.front()->state);
   static const TaskState kOrder[] = {TaskState::running,  TaskState::up_for_retry, TaskState::queued,
                                      TaskState::waiting,  TaskState::scheduled,    TaskState::failed,
@@ -651,19 +662,46 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
 
   // ---- task instances ----
 
-  add(routes, "GET", "/dags/{dag_id}/runs/{run_id}/tasks", Access::viewer, "The run's task instances", "TaskInstance",
-      [&s](Call& c) {
+  auto& tasks = add(
+      routes, "GET", "/dags/{dag_id}/runs/{run_id}/tasks", Access::viewer,
+      "The run's task instances: every task's own, then the mapped instances of foreach tasks; a foreach task's "
+      "own instance rolls its mapped ones up in `mapped`",
+      "TaskInstance", [&s](Call& c) {
         auto r = find_run(s, c.path[0], c.path[1]);
         if (!r) return error_response(r.error());
         auto tis = s.list_task_instances(r->pk);
         if (!tis) return error_response(tis.error());
-        auto w = offset_window(tis->size(), c);
+        auto task = c.query_as<std::string>("task_id");
+        auto map_index = c.query_as<long long>("map_index");
+        std::map<std::string, std::vector<const store::TaskInstanceRecord*>> mapped;
+        std::vector<const store::TaskInstanceRecord*> chosen;
+        for (auto& t : *tis) {
+          if (t.map_index >= 0) mapped[t.task_id].push_back(&t);
+          if ((!task || t.task_id == *task) && (!map_index || t.map_index == *map_index)) chosen.push_back(&t);
+        }
+        // The tasks' own first, then mapped ones by task and map_index.
+        std::stable_sort(chosen.begin(), chosen.end(), [](auto* a, auto* b) {
+          return (a->map_index >= 0) < (b->map_index >= 0) ||
+                 (a->map_index >= 0 && b->map_index >= 0 &&
+                  std::tie(a->task_id, a->map_index) < std::tie(b->task_id, b->map_index));
+        });
+        auto w = offset_window(chosen.size(), c);
         if (!w) return error_response(w.error());
         std::vector<std::string> items;
-        for (size_t i = w->begin; i < w->end; ++i) items.push_back(dump(ti_json((*tis)[i])));
+        for (size_t i = w->begin; i < w->end; ++i) {
+          const auto& t = *chosen[i];
+          auto m = t.map_index < 0 ? mapped.find(t.task_id) : mapped.end();
+          items.push_back(dump(ti_json(t, m == mapped.end() ? json(nullptr) : grid_cell(m->second))));
+        }
         return list_response(items, w->next_cursor);
-      })
-      .paginated = true;
+      });
+  tasks.paginated = true;
+  tasks.query = {{.name = "task_id", .description = "only this task's instances", .max_length = 256},
+                 {.name = "map_index",
+                  .type = ValueType::integer,
+                  .description = "only instances with this map index (-1: every task's own)",
+                  .min = -1,
+                  .max = 1000000}};
 
   add(routes, "GET", "/dags/{dag_id}/runs/{run_id}/tries", Access::viewer,
       "Every try of every task instance of the run (its timeline), by task", "RunTry", [&s](Call& c) {

@@ -39,6 +39,13 @@ json schemas() {
                                           "upstream_failed", "skipped",      "canceled"};
   json ti = {{"task_id", str()},
              {"map_index", integer()},
+             {"item", {{"nullable", true}, {"description", "a mapped instance's foreach item"}}},
+             {"mapped",
+              {{"type", "object"},
+               {"nullable", true},
+               {"description",
+                "a foreach task's own instance: its mapped instances rolled up — {state, mapped (how many), "
+                "counts (by state)}"}}},
              {"state", enumeration(task_states)},
              {"try_number", integer()},
              {"max_tries", integer()},

@@ -479,8 +479,11 @@ TEST_CASE("a run and its task instances have exactly the fields of SPEC §8") {
   CHECK(tasks.body["next_cursor"].is_null());
   std::set<std::string> ti_keys = {"task_id", "map_index", "state",    "try_number",      "max_tries",
                                    "queue",   "pool",      "priority", "started_at",      "ended_at",
-                                   "worker",  "exit_code", "reason",   "last_activity_at"};
+                                   "worker",  "exit_code", "reason",   "last_activity_at",
+                                   // Baton's additions for foreach (docs/running.md)
+                                   "item",    "mapped"};
   for (auto& t : tasks.body["items"]) CHECK(keys(t) == ti_keys);
+  for (auto& t : tasks.body["items"]) CHECK((t["item"].is_null() && t["mapped"].is_null()));
 
   auto one = env.get("/api/v1/dags/sales/runs/" + run_id + "/tasks/transform", kViewer);
   REQUIRE(one.status == 200);
@@ -1086,14 +1089,41 @@ TEST_CASE("what the UI reads: who am I, the grid of runs x tasks, a run's tries,
   auto oldest = env.store->get_run("sales", runs[0]);
   REQUIRE(oldest.ok());
   std::vector<store::TaskInstanceRecord> mapped;
-  for (int i = 0; i < 3; ++i) {
+  for (int i = -1; i < 3; ++i) {  // the task's own instance (the aggregate), then 3 mapped ones
     store::TaskInstanceRecord t;
     t.task_id = "fan";
     t.map_index = i;
-    t.state = i == 1 ? TaskState::running : TaskState::success;
+    t.state = i == -1 ? TaskState::pending : i == 1 ? TaskState::running : TaskState::success;
+    if (i >= 0) t.item = "\"f" + std::to_string(i) + "\"";
     mapped.push_back(t);
   }
   REQUIRE(env.store->add_task_instances(oldest->pk, mapped).ok());
+  // The same (task, map_index) twice is refused, and nothing of the batch is added.
+  CHECK_FALSE(env.store->add_task_instances(oldest->pk, {mapped[3]}).ok());
+
+  // Paging through a mapped task's instances; the tasks' own, with the roll-up.
+  auto own = env.get("/api/v1/dags/sales/runs/" + runs[0] + "/tasks?map_index=-1", kViewer);
+  REQUIRE(own.status == 200);
+  REQUIRE(own.body["items"].size() == 4);
+  CHECK(own.body["items"][3]["task_id"] == "fan");
+  CHECK(own.body["items"][3]["mapped"] ==
+        json({{"state", "running"}, {"mapped", 3}, {"counts", {{"running", 1}, {"success", 2}}}}));
+  CHECK(own.body["items"][0]["mapped"].is_null());
+  auto page = env.get("/api/v1/dags/sales/runs/" + runs[0] + "/tasks?task_id=fan&limit=2", kViewer);
+  REQUIRE(page.status == 200);
+  REQUIRE(page.body["items"].size() == 2);
+  CHECK(page.body["items"][0]["map_index"] == -1);
+  CHECK(page.body["items"][1]["map_index"] == 0);
+  CHECK(page.body["items"][1]["item"] == "f0");
+  REQUIRE(page.body["next_cursor"].is_string());
+  auto rest = env.get("/api/v1/dags/sales/runs/" + runs[0] + "/tasks?task_id=fan&limit=2&cursor=" +
+                          page.body["next_cursor"].get<std::string>(),
+                      kViewer);
+  REQUIRE(rest.body["items"].size() == 2);
+  CHECK(rest.body["items"][1]["map_index"] == 2);
+  CHECK(rest.body["next_cursor"].is_null());
+  auto bad = env.get("/api/v1/dags/sales/runs/" + runs[0] + "/tasks?map_index=-2", kViewer);
+  CHECK(bad.status == 400);
 
   auto grid = env.get("/api/v1/dags/sales/grid?limit=2", kViewer);
   REQUIRE(grid.status == 200);
