@@ -673,11 +673,14 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
         if (!tis) return error_response(tis.error());
         auto task = c.query_as<std::string>("task_id");
         auto map_index = c.query_as<long long>("map_index");
+        auto state = c.query_as<std::string>("state");
         std::map<std::string, std::vector<const store::TaskInstanceRecord*>> mapped;
         std::vector<const store::TaskInstanceRecord*> chosen;
         for (auto& t : *tis) {
           if (t.map_index >= 0) mapped[t.task_id].push_back(&t);
-          if ((!task || t.task_id == *task) && (!map_index || t.map_index == *map_index)) chosen.push_back(&t);
+          if ((!task || t.task_id == *task) && (!map_index || t.map_index == *map_index) &&
+              (!state || to_string(t.state) == *state))
+            chosen.push_back(&t);
         }
         // The tasks' own first, then mapped ones by task and map_index.
         std::stable_sort(chosen.begin(), chosen.end(), [](auto* a, auto* b) {
@@ -701,7 +704,12 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
                   .type = ValueType::integer,
                   .description = "only instances with this map index (-1: every task's own)",
                   .min = -1,
-                  .max = 1000000}};
+                  .max = 1000000},
+                 {.name = "state",
+                  .type = ValueType::enumeration,
+                  .description = "only instances in this state",
+                  .allowed = {"pending", "scheduled", "queued", "running", "waiting", "up_for_retry", "success",
+                              "failed", "upstream_failed", "skipped", "canceled"}}};
 
   add(routes, "GET", "/dags/{dag_id}/runs/{run_id}/tries", Access::viewer,
       "Every try of every task instance of the run (its timeline), by task", "RunTry", [&s](Call& c) {

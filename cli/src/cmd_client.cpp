@@ -394,24 +394,60 @@ void register_client_commands(CLI::App& app) {
     auto o = std::make_shared<ClientOptions>();
     auto dag = std::make_shared<std::string>();
     auto run = std::make_shared<std::string>();
+    auto mapped = std::make_shared<std::string>();
     auto* cmd = runs->add_subcommand("show", "A run and its task instances");
     cmd->add_option("dag", *dag, "DAG id")->required();
     cmd->add_option("run", *run, "run id")->required();
+    cmd->add_option("--mapped", *mapped, "list the mapped instances of this foreach task (every page)");
     add_client_options(cmd, *o, true);
     cmd->callback([=] {
       json r = call_json(*o, "GET", run_path(*dag, *run));
-      json t = call_json(*o, "GET", run_path(*dag, *run) + "/tasks?limit=1000");
+      // One row per task (a foreach task's rolls its mapped instances up),
+      // or every mapped instance of one task, page by page.
+      json items = json::array();
+      std::string base = run_path(*dag, *run) + "/tasks?limit=1000&" +
+                         (mapped->empty() ? std::string("map_index=-1") : "task_id=" + enc(*mapped));
+      for (std::string cursor;;) {
+        json t = call_json(*o, "GET", base + (cursor.empty() ? "" : "&cursor=" + enc(cursor)));
+        for (auto& x : t["items"])
+          if (mapped->empty() || x.value("map_index", -1) >= 0) items.push_back(x);
+        if (!t["next_cursor"].is_string()) break;
+        cursor = t["next_cursor"].get<std::string>();
+      }
       if (o->output == "json") {
-        std::cout << json{{"run", r}, {"tasks", t["items"]}}.dump(2) << "\n";
+        std::cout << json{{"run", r}, {"tasks", items}}.dump(2) << "\n";
         return;
       }
       std::cout << "run " << str(r, "run_id") << " (" << str(r, "run_type") << ") " << str(r, "state") << "\n"
                 << "logical date " << str(r, "logical_date") << ", interval " << str(r, "data_interval_start")
                 << " .. " << str(r, "data_interval_end") << "\n";
+      if (!mapped->empty()) {
+        std::vector<std::vector<std::string>> rows = {{"MAP_INDEX", "ITEM", "STATE", "TRY", "STARTED", "ENDED", "REASON"}};
+        for (auto& x : items) {
+          std::string item = x["item"].is_string() ? x["item"].get<std::string>() : x["item"].dump();
+          if (item.size() > 40) item = item.substr(0, 37) + "...";
+          rows.push_back({str(x, "map_index"), item, str(x, "state"), str(x, "try_number") + "/" + str(x, "max_tries"),
+                          str(x, "started_at"), str(x, "ended_at"), str(x, "reason")});
+        }
+        if (items.empty()) std::cout << *mapped << " has no mapped instances in this run\n";
+        else print_table(rows);
+        return;
+      }
       std::vector<std::vector<std::string>> rows = {{"TASK", "STATE", "TRY", "STARTED", "ENDED", "REASON"}};
-      for (auto& x : t["items"])
+      for (auto& x : items) {
+        if (x["mapped"].is_object()) {
+          // A foreach task: its mapped instances rolled up, by state.
+          std::string counts;
+          for (auto& [st, n] : x["mapped"]["counts"].items())
+            counts += (counts.empty() ? "" : ", ") + st + " " + n.dump();
+          rows.push_back({str(x, "task_id"), x["mapped"].value("state", ""),
+                          x["mapped"]["mapped"].dump() + " mapped", str(x, "started_at"), str(x, "ended_at"),
+                          counts});
+          continue;
+        }
         rows.push_back({str(x, "task_id"), str(x, "state"), str(x, "try_number") + "/" + str(x, "max_tries"),
                         str(x, "started_at"), str(x, "ended_at"), str(x, "reason")});
+      }
       print_table(rows);
     });
   }
@@ -639,10 +675,12 @@ void register_client_commands(CLI::App& app) {
     auto dag = std::make_shared<std::string>(), run = std::make_shared<std::string>(),
          task = std::make_shared<std::string>();
     auto try_n = std::make_shared<int>(0);
+    auto map_index = std::make_shared<int>(-1);
     auto follow = std::make_shared<bool>(false);
     auto* cmd = tasks->add_subcommand("logs", "Print a try's log (--follow while it runs)");
     task_args(cmd, dag, run, task);
     cmd->add_option("--try", *try_n, "try number (default: the latest)");
+    cmd->add_option("--map-index", *map_index, "a mapped instance of a foreach task (0, 1, ...)");
     cmd->add_flag("--follow,-f", *follow, "keep printing while the try runs");
     add_client_options(cmd, *o, false);
     cmd->callback([=] {
@@ -650,6 +688,7 @@ void register_client_commands(CLI::App& app) {
       while (true) {
         std::string path = run_path(*dag, *run) + "/tasks/" + enc(*task) + "/logs?offset=" + std::to_string(offset);
         if (*try_n > 0) path += "&try=" + std::to_string(*try_n);
+        if (*map_index >= 0) path += "&map_index=" + std::to_string(*map_index);
         auto r = call(*o, "GET", path);
         std::cout << r.body << std::flush;
         offset += static_cast<long long>(r.body.size());
@@ -696,11 +735,14 @@ void register_client_commands(CLI::App& app) {
     auto o = std::make_shared<ClientOptions>();
     auto dag = std::make_shared<std::string>(), run = std::make_shared<std::string>(),
          task = std::make_shared<std::string>();
+    auto map_index = std::make_shared<int>(-1);
     auto* cmd = tasks->add_subcommand("why", "Why a task is not running");
     task_args(cmd, dag, run, task);
+    cmd->add_option("--map-index", *map_index, "a mapped instance of a foreach task (0, 1, ...)");
     add_client_options(cmd, *o, true);
     cmd->callback([=] {
-      json t = call_json(*o, "GET", run_path(*dag, *run) + "/tasks/" + enc(*task));
+      json t = call_json(*o, "GET", run_path(*dag, *run) + "/tasks/" + enc(*task) +
+                                        (*map_index >= 0 ? "?map_index=" + std::to_string(*map_index) : ""));
       if (o->output == "json") {
         std::cout << t.dump(2) << "\n";
         return;

@@ -1124,6 +1124,10 @@ TEST_CASE("what the UI reads: who am I, the grid of runs x tasks, a run's tries,
   CHECK(rest.body["next_cursor"].is_null());
   auto bad = env.get("/api/v1/dags/sales/runs/" + runs[0] + "/tasks?map_index=-2", kViewer);
   CHECK(bad.status == 400);
+  auto running = env.get("/api/v1/dags/sales/runs/" + runs[0] + "/tasks?task_id=fan&state=running", kViewer);
+  REQUIRE(running.body["items"].size() == 1);
+  CHECK(running.body["items"][0]["map_index"] == 1);
+  CHECK(env.get("/api/v1/dags/sales/runs/" + runs[0] + "/tasks?state=bogus", kViewer).status == 400);
 
   auto grid = env.get("/api/v1/dags/sales/grid?limit=2", kViewer);
   REQUIRE(grid.status == 200);

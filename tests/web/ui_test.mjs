@@ -2,7 +2,8 @@
 // the DAG list, pause and unpause, trigger with params and watch the run go
 // green in the grid and the graph, a running task's log growing, clearing a
 // task with its downstream, a backfill's dry run and real run, an SLA miss,
-// the audit log, a narrow window and the keyboard. Screenshots of each page
+// a foreach task's mapped instances paged and filtered, the audit log, a
+// narrow window and the keyboard. Screenshots of each page
 // go to the artifacts folder.
 // Usage: node ui_test.mjs BATON_BINARY ARTIFACTS_DIR
 import assert from 'node:assert/strict';
@@ -180,6 +181,41 @@ const failed = await steps([
       return s.length === 4 && s.every((x) => x === 'success');
     });
     await shot(page, artifacts, '09-run-cleared');
+  }],
+
+  ['a foreach task: one rolled-up row; its panel pages through the mapped instances and filters them', async () => {
+    const run = await api('POST', '/dags/ui_fanout/runs', {});
+    const runPage = `${server.url}/#/dags/ui_fanout/runs/${encodeURIComponent(run.run_id)}`;
+    await until('the run over', async () => ['success', 'failed'].includes((await api('GET', `/dags/ui_fanout/runs/${encodeURIComponent(run.run_id)}`)).state), 60000);
+    await page.goto(runPage);
+    const row = page.locator('#task-list a.vrow[data-task="each"]');
+    await until('one row for each, rolled up', async () => /120 mapped: 1 failed, 119 success/.test(await row.textContent()));
+    assert.equal(await page.locator('#task-list a.vrow').count(), 3, 'one row per task, not per mapped instance');
+    await row.click();
+    await page.waitForSelector('#mapped tbody tr');
+    assert.match(await page.textContent('#mapped-summary'), /120 mapped instances: 1 failed, 119 success/);
+    assert.equal(await page.getAttribute('#task-state .badge', 'data-state'), 'failed');
+    const maps = () => page.$$eval('#mapped tbody tr', (trs) => trs.map((t) => Number(t.dataset.map)));
+    assert.deepEqual((await maps()).slice(0, 3), [0, 1, 2]);
+    assert.equal((await maps()).length, 50);
+    await shot(page, artifacts, '17-foreach-panel');
+    await page.click('#mapped-next');
+    await until('the second page', async () => (await maps())[0] === 50);
+    await page.click('#mapped-next');
+    await until('the last page', async () => (await maps()).length === 20 && (await maps())[19] === 119);
+    assert.equal(await page.isDisabled('#mapped-next'), true);
+    await page.click('#mapped-prev');
+    await until('back on the second page', async () => (await maps())[0] === 50);
+    await page.selectOption('#mapped-state', 'failed');
+    await until('only the failed one', async () => JSON.stringify(await maps()) === '[7]');
+    await page.click('#mapped tbody tr a');
+    await page.waitForSelector('#task-item');
+    assert.match(await page.textContent('#task-title'), /each\[7\]/);
+    assert.equal(await page.textContent('#task-item'), '7');
+    await until('its own log', async () => /item 7 of the fan-out/.test(await page.textContent('#log')));
+    await shot(page, artifacts, '18-foreach-instance');
+    await page.click('#all-mapped');
+    await page.waitForSelector('#mapped tbody tr');
   }],
 
   ['a backfill: the dry-run plan first, then the real one with its progress', async () => {

@@ -3,6 +3,8 @@
 // its tries, why it is not running (waiting_for), when it last showed
 // activity, a live tail of its log, its output and checkpoint, and the
 // actions clear (with downstream, pinned or latest version) and mark.
+// A foreach task is one row, its mapped instances rolled up; its panel pages
+// through them (50 at a time, filtered by state), each with a panel of its own.
 import { api, can, dagPath, runPath, enc } from '../api.js';
 import { h, replace, badge, stateBox, time, ago, duration, between, toast, errorBox, jsonBlock, openDialog,
   FINISHED_RUN, FINISHED_TASK, label } from '../ui.js';
@@ -10,6 +12,7 @@ import { h, replace, badge, stateBox, time, ago, duration, between, toast, error
 const ROW = 22;
 const LOG_POLL_MS = 1000;
 const LOG_KEEP = 2 << 20; // characters of a log kept on screen
+const MAPPED_PAGE = 50;
 
 export async function runPage(el, { dag, run, query }) {
   const base = runPath(dag, run);
@@ -20,6 +23,9 @@ export async function runPage(el, { dag, run, query }) {
   let sel = query.get('task') ? { task: query.get('task'), map: Number(query.get('map') ?? -1), try: query.get('try') ? Number(query.get('try')) : null } : null;
   let detail = null;
   let detailTries = [];
+  // The page of mapped instances shown for a foreach task: cursors of the
+  // pages seen (to go back), the state filter, the items.
+  let mappedPage = { task: null, state: '', cursors: [null], at: 0, items: [], next: null };
 
   const head = h('div');
   const tabs = h('div', { class: 'tabs', role: 'tablist' });
@@ -105,7 +111,9 @@ export async function runPage(el, { dag, run, query }) {
     const to = Math.min(n, Math.ceil((box.scrollTop + (box.clientHeight || 600)) / ROW) + 10);
     return [from, to];
   }
-  function isSel(t) { return sel && sel.task === t.task_id && (sel.map ?? -1) === t.map_index; }
+  function isSel(t) { return sel && sel.task === t.task_id && ((sel.map ?? -1) === t.map_index || !!t.mapped); }
+  const ownOf = (task) => tis.find((t) => t.task_id === task && t.map_index < 0);
+  const countsText = (m) => Object.entries(m.counts).map(([st, n]) => `${n.toLocaleString()} ${label(st)}`).join(', ');
   function drawList(force) {
     const items = visibleTis();
     const [from, to] = windowOf(list, items.length);
@@ -119,9 +127,12 @@ export async function runPage(el, { dag, run, query }) {
       rows.push(h('a', { class: `vrow${isSel(t) ? ' selected' : ''}`, role: 'listitem', style: `top:${i * ROW}px`,
         href: href({ sel: { task: t.task_id, map: t.map_index, try: null } }), dataset: { task: t.task_id, state: t.state },
         'aria-current': isSel(t) ? 'true' : null },
-      stateBox(t.state), h('span', {}, t.task_id, t.map_index >= 0 ? `[${t.map_index}]` : ''),
-      h('span', { class: 'muted small' }, label(t.state), t.try_number ? ` · try ${t.try_number}/${t.max_tries}` : '',
-        t.started_at ? ` · ${duration(between(t.started_at, t.ended_at))}` : '')));
+      stateBox(t.mapped ? t.mapped.state : t.state), h('span', {}, t.task_id, t.map_index >= 0 ? `[${t.map_index}]` : ''),
+      t.mapped
+        ? h('span', { class: 'muted small' }, `${t.mapped.mapped.toLocaleString()} mapped: ${countsText(t.mapped)}`,
+          t.started_at ? ` · ${duration(between(t.started_at, t.ended_at))}` : '')
+        : h('span', { class: 'muted small' }, label(t.state), t.try_number ? ` · try ${t.try_number}/${t.max_tries}` : '',
+          t.started_at ? ` · ${duration(between(t.started_at, t.ended_at))}` : '')));
     }
     replace(listSpacer, rows);
   }
@@ -163,7 +174,7 @@ export async function runPage(el, { dag, run, query }) {
 
   function drawLeft() {
     if (view === 'timeline') replace(left, axis, gantt, h('p', { class: 'muted small' }, 'Grey: waiting in the queue; coloured: running, by the try\'s state.'));
-    else replace(left, h('div', { class: 'row', style: 'margin-bottom:.5rem' }, filter, h('span', { class: 'muted small' }, `${tis.length} task instances`)), list);
+    else replace(left, h('div', { class: 'row', style: 'margin-bottom:.5rem' }, filter, h('span', { class: 'muted small' }, `${tis.length} tasks`)), list);
   }
 
   // ---- the task panel ----
@@ -181,6 +192,8 @@ export async function runPage(el, { dag, run, query }) {
       return;
     }
     const d = detail;
+    const own = ownOf(d.task_id);
+    if (d.map_index < 0 && own && own.mapped) return drawMappedPanel(d, own.mapped);
     const running = d.state === 'running';
     const mapped = d.map_index >= 0;
     const acts = can.operate() ? h('div', { style: 'margin:.5rem 0' }, h('div', { class: 'row' },
@@ -191,7 +204,10 @@ export async function runPage(el, { dag, run, query }) {
     const activity = d.last_activity_at ? [time(d.last_activity_at), h('span', { class: 'muted' }, ` (${ago(d.last_activity_at)})`)] : '—';
     const shownTry = sel.try || (detailTries.length ? detailTries[detailTries.length - 1].try_number : null);
     replace(panelTop,
+      mapped && own && own.mapped ? h('p', { class: 'small' }, h('a', { href: href({ sel: { task: d.task_id, map: -1, try: null } }), id: 'all-mapped' },
+        `← all ${own.mapped.mapped.toLocaleString()} instances of ${d.task_id}`)) : null,
       h('h2', { id: 'task-title' }, d.task_id, mapped ? `[${d.map_index}]` : '', ' ', h('span', { id: 'task-state' }, badge(d.state))),
+      mapped && d.item !== null && d.item !== undefined ? h('p', { class: 'small' }, 'Item: ', h('code', { id: 'task-item' }, short(JSON.stringify(d.item), 200))) : null,
       acts,
       d.waiting_for && d.waiting_for.length && !FINISHED_TASK.has(d.state) && !running
         ? h('div', { id: 'waiting-for' }, h('strong', {}, 'Waiting for:'), h('ul', { class: 'reasons' }, d.waiting_for.map((w) => h('li', {}, w)))) : null,
@@ -221,6 +237,61 @@ export async function runPage(el, { dag, run, query }) {
         : h('p', { class: 'muted' }, 'No checkpoint.'));
     if (right.firstChild !== panelTop) replace(right, panelTop, logBox, panelBottom);
     startLog(shownTry);
+  }
+
+  // A foreach task: its roll-up, its actions (on every instance), and its
+  // mapped instances a page at a time.
+  function drawMappedPanel(d, m) {
+    startLog(null);
+    const acts = can.operate() ? h('div', { style: 'margin:.5rem 0' }, h('div', { class: 'row' },
+      h('button', { type: 'button', id: 'clear-task', onclick: clearTask }, 'Clear…'),
+      h('button', { type: 'button', id: 'mark-success', onclick: () => mark('success') }, 'Mark success'),
+      h('button', { type: 'button', id: 'mark-failed', class: 'danger', onclick: () => mark('failed') }, 'Mark failed')),
+    h('p', { class: 'muted small' }, `Clear and mark act on every instance of ${d.task_id}.`)) : null;
+    const stateSel = h('select', { id: 'mapped-state', 'aria-label': 'Show instances in state' },
+      h('option', { value: '' }, `every state (${m.mapped.toLocaleString()})`),
+      Object.entries(m.counts).map(([st, n]) => h('option', { value: st, selected: mappedPage.state === st }, `${label(st)} (${n.toLocaleString()})`)));
+    stateSel.addEventListener('change', async () => {
+      mappedPage = { ...mappedPage, state: stateSel.value, cursors: [null], at: 0 };
+      await reloadMapped();
+    });
+    const page = mappedPage;
+    const from = page.at * MAPPED_PAGE;
+    const nav = h('div', { class: 'row' },
+      h('button', { type: 'button', id: 'mapped-prev', disabled: page.at === 0, onclick: () => { mappedPage.at -= 1; reloadMapped(); } }, '← Previous'),
+      h('span', { class: 'muted small', id: 'mapped-range' }, page.items.length ? `${from + 1}–${from + page.items.length}` : 'none'),
+      h('button', { type: 'button', id: 'mapped-next', disabled: !page.next, onclick: () => {
+        mappedPage.cursors[mappedPage.at + 1] = mappedPage.next; mappedPage.at += 1; reloadMapped(); } }, 'Next →'));
+    replace(right,
+      h('h2', { id: 'task-title' }, d.task_id, ' ', h('span', { id: 'task-state' }, badge(m.state))),
+      h('p', { id: 'mapped-summary' }, `${m.mapped.toLocaleString()} mapped instances: ${countsText(m)}`),
+      acts,
+      d.reason ? h('p', { class: 'small' }, 'Reason: ', d.reason) : null,
+      h('div', { class: 'row' }, stateSel, nav),
+      h('div', { class: 'table-wrap' }, h('table', { id: 'mapped' },
+        h('thead', {}, h('tr', {}, ['#', 'Item', 'State', 'Try', 'Took'].map((x) => h('th', {}, x)))),
+        h('tbody', {}, page.items.map((t) => h('tr', { dataset: { map: t.map_index, state: t.state } },
+          h('td', {}, h('a', { href: href({ sel: { task: t.task_id, map: t.map_index, try: null } }) }, t.map_index)),
+          h('td', { class: 'mono small' }, short(JSON.stringify(t.item), 60)),
+          h('td', {}, badge(t.state)),
+          h('td', {}, t.try_number ? `${t.try_number}/${t.max_tries}` : '—'),
+          h('td', { class: 'small' }, t.started_at ? duration(between(t.started_at, t.ended_at)) : '—')))))));
+  }
+  function short(text, n) { return text && text.length > n ? `${text.slice(0, n - 1)}…` : text; }
+  async function loadMapped() {
+    const task = sel.task;
+    if (mappedPage.task !== task) mappedPage = { task, state: '', cursors: [null], at: 0, items: [], next: null };
+    const q = { task_id: task, limit: MAPPED_PAGE + (mappedPage.at === 0 ? 1 : 0) };
+    if (mappedPage.state) q.state = mappedPage.state;
+    const cursor = mappedPage.cursors[mappedPage.at];
+    if (cursor) q.cursor = cursor;
+    const res = await api.get(`${base}/tasks`, q);
+    mappedPage.items = res.items.filter((t) => t.map_index >= 0).slice(0, MAPPED_PAGE);
+    mappedPage.next = res.next_cursor;
+  }
+  async function reloadMapped() {
+    try { await loadMapped(); } catch (e) { toast(e.message, { bad: true }); }
+    drawPanel();
   }
 
   function clearTask() {
@@ -300,11 +371,14 @@ export async function runPage(el, { dag, run, query }) {
 
   async function loadDetail() {
     if (!sel) { detail = null; detailTries = []; return; }
-    // A mapped task named without its index (a link from the grid or the
-    // SLA page): its first instance.
-    if (sel.map < 0) {
-      const first = tis.find((t) => t.task_id === sel.task);
-      if (first && first.map_index >= 0) sel = { ...sel, map: first.map_index };
+    const own = ownOf(sel.task);
+    if (sel.map < 0 && own && own.mapped) {
+      // A foreach task (a link from the grid or the SLA page names no
+      // index): the task and a page of its mapped instances.
+      const [d] = await Promise.all([api.get(`${base}/tasks/${enc(sel.task)}`), loadMapped()]);
+      detail = d;
+      detailTries = [];
+      return;
     }
     const q = sel.map >= 0 ? { map_index: sel.map } : {};
     const [d, ys] = await Promise.all([api.get(`${base}/tasks/${enc(sel.task)}`, q),
@@ -314,13 +388,13 @@ export async function runPage(el, { dag, run, query }) {
   }
 
   async function load() {
-    [r, tis] = await Promise.all([api.get(base), api.all(`${base}/tasks`)]);
+    [r, tis] = await Promise.all([api.get(base), api.all(`${base}/tasks`, { map_index: -1 })]);
     if (view === 'timeline') tries = await api.all(`${base}/tries`);
   }
 
   async function refresh() {
     if (destroyed) return;
-    const before = JSON.stringify([r, tis, tries, detail, detailTries]);
+    const before = JSON.stringify([r, tis, tries, detail, detailTries, mappedPage]);
     await load();
     let failed = null;
     try { await loadDetail(); } catch (e) { detail = null; failed = e; }
@@ -328,7 +402,7 @@ export async function runPage(el, { dag, run, query }) {
     if (failed) {
       startLog(null);
       replace(right, errorBox(failed));
-    } else if (JSON.stringify([r, tis, tries, detail, detailTries]) === before) {
+    } else if (JSON.stringify([r, tis, tries, detail, detailTries, mappedPage]) === before) {
       if (view === 'timeline' && !FINISHED_RUN.has(r.state)) drawGantt(true); // the running bars grow
       return;
     }
