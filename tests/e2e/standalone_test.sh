@@ -71,6 +71,24 @@ schedule: {datasets: ['s3://e2e/orders', 'e2e://external']}
 tasks:
   read: {command: 'echo "$BATON_PARAMS"'}
 YAML
+# foreach: 10,000 mapped instances from an upstream output; downstream gets
+# their outputs as one list (null where one wrote none).
+cat > "$work/dags/fanout.yaml" <<'YAML'
+dag: fanout
+tasks:
+  list:
+    command: |
+      printf '{"items": [%s]}' "$(seq -s, 0 9999)" > "$BATON_OUTPUT_FILE"
+  each:
+    command: |
+      echo "item {{ item }} at {{ map_index }}"
+      if [ $(( {{ item }} % 1000 )) = 0 ]; then printf '{"k": %d}' {{ item }} > "$BATON_OUTPUT_FILE"; fi
+    foreach: '{{ outputs.list.items }}'
+    depends_on: [list]
+  sum:
+    command: echo '{{ outputs.each }}' | tr ',' '\n' | grep -c '"k"'
+    depends_on: [each]
+YAML
 cat > "$work/dags/hello.yaml" <<'YAML'
 dag: hello
 params: {who: world}
@@ -202,6 +220,29 @@ if [ -n "$ds_run" ]; then
   grep -q '"uri":"s3://e2e/orders"' "$work/ds.log" && grep -q '"batch":7' "$work/ds.log" && ok \
     || bad "the dataset run's params.dataset_events: $(cat "$work/ds.log")"
 fi
+
+# foreach: a 10,000-item fan-out runs, and the CLI and API page through it
+start_fan=$(date +%s%N)
+fan=$(timeout 600 "$baton" trigger fanout --wait 2>"$work/fan.log"); rc=$?
+fan_ms=$(( ($(date +%s%N) - start_fan) / 1000000 ))
+echo "foreach: 10,000 mapped shell tasks in ${fan_ms} ms (4 worker slots)"
+[ $rc -eq 0 ] && ok || bad "fanout: exit $rc $(cat "$work/fan.log")"
+"$baton" runs show fanout "$fan" > "$work/fan.txt"
+grep -Eq '^ *each +success +10000 mapped +.* success 10000' "$work/fan.txt" && ok \
+  || bad "runs show: each is not rolled up: $(cat "$work/fan.txt")"
+[ "$(grep -c '^ *each ' "$work/fan.txt")" -eq 1 ] && ok || bad "runs show lists mapped instances one by one"
+"$baton" runs show fanout "$fan" --mapped each --output json > "$work/fan.json"
+[ "$(grep -c '"map_index":' "$work/fan.json")" -eq 10000 ] && ok \
+  || bad "runs show --mapped each: $(grep -c '"map_index":' "$work/fan.json") of 10000 instances"
+"$baton" tasks logs fanout "$fan" each --map-index 9999 | grep -qx "item 9999 at 9999" && ok \
+  || bad "the log of each[9999]"
+[ "$("$baton" tasks logs fanout "$fan" sum)" = 10 ] && ok || bad "sum did not get the 10 outputs in its list"
+curl -s -H "Authorization: Bearer $token" "$url/api/v1/dags/fanout/grid" \
+  | grep -q '{"counts":{"success":10000},"mapped":10000,"state":"success"}' && ok || bad "the grid cell of each"
+body=$(curl -s -H "Authorization: Bearer $token" "$url/api/v1/dags/fanout/runs/$fan/tasks?task_id=each&map_index=4321")
+case "$body" in *'"item":4321'*'"state":"success"'*) ok ;; *) bad "GET tasks?map_index=4321: $body" ;; esac
+[ "$(sql "SELECT count(*) FROM task_instances WHERE task_id = 'each' AND map_index >= 0")" = 10000 ] && ok \
+  || bad "the store does not have 10,000 mapped instances"
 
 # trigger --wait: success and failure
 run=$("$baton" trigger hello --params '{"who": "e2e"}' --wait 2>"$work/wait.log")
