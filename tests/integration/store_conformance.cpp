@@ -511,6 +511,38 @@ TEST_CASE("members and partitions: leases, owners, epochs bumped only on a move;
     WriteBatch unassigned = stale;
     unassigned.fences = {{9, 0}};
     CHECK(s.apply(unassigned).ok());
+
+    // A foreach task's mapped instances: fenced like a batch, all or none,
+    // once per (task, map_index), with their items.
+    auto run = s.create_run(scheduled_run("d", "2026-11-21T00:00:00Z"), two_tasks(), "system");
+    REQUIRE(run.ok());
+    std::vector<TaskInstanceRecord> mapped;
+    for (int i = 0; i < 3; ++i) {
+      TaskInstanceRecord t;
+      t.task_id = "extract";
+      t.map_index = i;
+      t.item = i == 2 ? R"({"region":"eu"})" : std::to_string(i);
+      mapped.push_back(t);
+    }
+    auto fenced_out = s.add_task_instances(run->run.pk, mapped, {{1, 1}});
+    REQUIRE_FALSE(fenced_out.ok());
+    CHECK(fenced_out.error().code == "stale_epoch");
+    CHECK(s.list_task_instances(run->run.pk)->size() == 2);
+    auto added = s.add_task_instances(run->run.pk, mapped, {{1, 2}});
+    REQUIRE(added.ok());
+    REQUIRE(added->size() == 3);
+    CHECK((*added)[2].id > (*added)[0].id);
+    auto twice = mapped;
+    twice.erase(twice.begin(), twice.begin() + 2);
+    TaskInstanceRecord fresh = mapped[0];
+    fresh.map_index = 3;
+    twice.insert(twice.begin(), fresh);  // a new one and one it has: neither is added
+    CHECK_FALSE(s.add_task_instances(run->run.pk, twice, {{1, 2}}).ok());
+    auto all = s.list_task_instances(run->run.pk);
+    REQUIRE(all->size() == 5);
+    CHECK((*all)[4].map_index == 2);
+    CHECK((*all)[4].item == R"({"region":"eu"})");
+    CHECK((*all)[0].item == std::nullopt);
   });
 }
 
