@@ -3,7 +3,8 @@
 # server` members on PostgreSQL schedule, one worker claims the tries over HTTP
 # and runs them against a real HTTP receiver and the PostgreSQL database
 # (through a connection); the results come back through the worker endpoints.
-# Then trigger_dag across members: a DAG triggers eight others, which the
+# Then a foreach whose 20 mapped instances run on the worker, and trigger_dag
+# across members: a DAG triggers eight others, which the
 # partitions spread over both members, and waits for them; a sensor waits
 # for a file.
 # Usage: remote_adapters_test.sh BATON WEBHOOK_RECEIVER  (exit 77 without BATON_TEST_PG_URL)
@@ -54,6 +55,16 @@ YAML
   for n in 1 2 3 4 5 6 7 8; do echo "  kick_$n: {type: trigger_dag, dag: leaf_$n, params: {n: $n}}"; done
   echo "  flag: {type: sensor.file, path: $work/flag, poke_interval: 1s}"
 } > "$work/dags/fanout.yaml"
+cat > "$work/dags/fanremote.yaml" <<'YAML'
+dag: fanremote
+tasks:
+  list: {command: 'printf "{\"n\": [%s]}" "$(seq -s, 1 20)" > "$BATON_OUTPUT_FILE"'}
+  each:
+    command: 'echo "item {{ item }} on the worker"; printf "{\"sq\": %d}" $(( {{ item }} * {{ item }} )) > "$BATON_OUTPUT_FILE"'
+    foreach: '{{ outputs.list.n }}'
+    depends_on: [list]
+  total: {command: "echo '{{ outputs.each }}'", depends_on: [each]}
+YAML
 for n in 1 2 3 4 5 6 7 8; do
   printf 'dag: leaf_%s\nparams: {n: 0}\ntasks:\n  echo: {command: "echo leaf {{ params.n }}"}\n' "$n" > "$work/dags/leaf_$n.yaml"
 done
@@ -105,6 +116,19 @@ grep -q '{"n": 42}' "$work/hooks/ok.log" && ok || bad "post: the receiver did no
 [ "$(sql 'SELECT sum(n) FROM remote_loaded')" = 43 ] && ok || bad "load: the rows are not in the database"
 "$baton" tasks logs remote "$run" load | grep -q "2 rows affected" && ok || bad "load: its log (from the worker) has no rows affected"
 "$baton" tasks logs remote "$run" fetch | grep -q '"rows": 42' && ok || bad "fetch: its log has no response body"
+
+# foreach on the remote worker: every mapped instance is claimed, run and
+# reported there, with its item and a log of its own
+for _ in $(seq 1 50); do "$baton" dags list --output json 2>/dev/null | grep -q '"fanremote"' && break; sleep 0.2; done
+frun=$("$baton" trigger fanremote --wait 2>"$work/fwait.log"); rc=$?
+[ $rc -eq 0 ] && ok || bad "fanremote: exit $rc $(cat "$work/fwait.log"); $("$baton" runs show fanremote "$frun" 2>&1)"
+"$baton" runs show fanremote "$frun" --mapped each --output json > "$work/fmapped.json"
+[ "$(grep -o '"worker": *"w1"' "$work/fmapped.json" | wc -l)" -eq 20 ] && ok \
+  || bad "the 20 mapped instances did not all run on w1: $(head -c 2000 "$work/fmapped.json")"
+"$baton" tasks logs fanremote "$frun" each --map-index 19 | grep -q "item 20 on the worker" && ok \
+  || bad "each[19]: its log from the worker"
+"$baton" tasks logs fanremote "$frun" total | grep -q '^\[{"sq":1},{"sq":4},.*{"sq":400}\]$' && ok \
+  || bad "total: the outputs of the mapped instances: $("$baton" tasks logs fanremote "$frun" total)"
 
 # trigger_dag across the two members, and a sensor
 for _ in $(seq 1 50); do
