@@ -16,6 +16,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <limits>
 #include <map>
@@ -1084,11 +1085,7 @@ struct Scheduler::Impl {
     std::string list = spec.foreach_json.value_or("");
     if (spec.foreach_template) {
       dsl::RenderContext ctx = render_context(r, ti, 1, true);
-      ctx.variable = [this](const std::string& name) -> std::optional<std::string> {
-        auto v = store.get_variable(name);
-        if (!v) return std::nullopt;
-        return v->value;
-      };
+      ctx.variable = variables();
       auto rendered = dsl::render_template(spec.foreach_template->text, ctx);
       if (!rendered) return fail(rendered.error().message);
       list = *rendered;
@@ -1584,8 +1581,9 @@ struct Scheduler::Impl {
 
   // `var.NAME` in a try's templates: read from the store when rendered (on a
   // worker or poker thread, or the loop for trigger_dag).
-  void bind_variables(Assignment& a) {
-    a.ctx.variable = [this](const std::string& name) -> std::optional<std::string> {
+  void bind_variables(Assignment& a) { a.ctx.variable = variables(); }
+  std::function<std::optional<std::string>(const std::string&)> variables() {
+    return [this](const std::string& name) -> std::optional<std::string> {
       auto v = store.get_variable(name);
       if (!v) return std::nullopt;
       return v->value;
