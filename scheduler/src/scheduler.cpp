@@ -343,7 +343,7 @@ struct Scheduler::Impl {
 
   void write_batch() {
     if (!batch.empty()) {
-      bool notifications = !batch.notifications.empty();
+      bool notifications = !batch.notifications.empty() || !batch.sla_misses.empty();
       keep_last(batch.runs, [](const store::RunRecord& r) { return r.pk; });
       keep_last(batch.task_instances, [](const store::TaskInstanceRecord& t) { return t.id; });
       keep_last(batch.tries, [](const store::TryRecord& t) { return std::make_pair(t.ti_id, t.try_number); });
@@ -2233,23 +2233,25 @@ struct Scheduler::Impl {
       missed = rec && rec->state != RunState::success;
     }
     if (!missed) return;
-    store::SlaMiss m{0, c.dag_id, c.run_id, task_id, c.kind, c.deadline, clock.now()};
-    auto fresh = store.record_sla_miss(m);
-    if (!fresh) {
-      log->error("recording an SLA miss of {} {}: {}", c.dag_id, c.run_id, fresh.error().message);
-      return;
+    // The miss and its on_sla_miss notifications go in the loop's next
+    // write, in one transaction; the notifications only with a miss that is
+    // new there (a restart checks again what it may have recorded).
+    store::WriteBatch::Miss miss{{0, c.dag_id, c.run_id, task_id, c.kind, c.deadline, clock.now()}, {}};
+    if (auto d = dags.find(c.dag_id); d != dags.end() && d->second.graph) {
+      json details = {{"kind", c.kind}, {"deadline", format_utc(c.deadline)},
+                      {"task_id", task_id.empty() ? json(nullptr) : json(task_id)}};
+      const size_t before = batch.notifications.size();
+      if (mem != runs.end()) queue_notification(mem->second, "on_sla_miss", details);
+      else queue_notification(c.dag_id, c.run_id, *d->second.graph, "on_sla_miss", details);
+      miss.notifications.assign(std::make_move_iterator(batch.notifications.begin() + static_cast<long>(before)),
+                                std::make_move_iterator(batch.notifications.end()));
+      batch.notifications.resize(before);
     }
-    if (*fresh) {
-      ++sla_detected;
-      if (auto d = dags.find(c.dag_id); d != dags.end() && d->second.graph) {
-        json details = {{"kind", c.kind}, {"deadline", format_utc(c.deadline)},
-                        {"task_id", task_id.empty() ? json(nullptr) : json(task_id)}};
-        if (mem != runs.end()) queue_notification(mem->second, "on_sla_miss", details);
-        else queue_notification(c.dag_id, c.run_id, *d->second.graph, "on_sla_miss", details);
-      }
-      log->warn("SLA miss: {} {}{} {} (deadline {})", c.dag_id, c.run_id, task_id.empty() ? "" : " task " + task_id,
-                c.kind, format_utc(c.deadline));
-    }
+    batch.sla_misses.push_back(std::move(miss));
+    ++sla_detected;
+    log->warn("SLA miss: {} {}{} {} (deadline {})", c.dag_id, c.run_id, task_id.empty() ? "" : " task " + task_id,
+              c.kind, format_utc(c.deadline));
+    request_flush();
   }
 
   void on_timer() {

@@ -753,6 +753,33 @@ TEST_CASE("the notification outbox: a due notification is claimed once until its
   });
 }
 
+TEST_CASE("an SLA miss and its notifications land in one write; a miss seen before adds no notification") {
+  each_store([](Store& s, FakeClock& clock) {
+    NotificationRecord n;
+    n.event = "on_sla_miss";
+    n.dag_id = "d";
+    n.target_kind = "command";
+    n.target = "true";
+    n.payload = R"({"event": "on_sla_miss"})";
+    n.next_attempt_at = clock.now();
+    WriteBatch b;
+    b.sla_misses.push_back({{0, "d", "r1", "", "run_deadline", clock.now(), clock.now()}, {n}});
+    REQUIRE_FALSE(b.empty());
+    // Refused whole (a stale fence): neither the miss nor its notification.
+    WriteBatch stale = b;
+    stale.fences = {{4, 7}};
+    REQUIRE_FALSE(s.apply(stale).ok());
+    CHECK(s.list_sla_misses("d", std::nullopt, 0, 10)->empty());
+    CHECK(s.list_notifications("d", 10)->empty());
+    REQUIRE(s.apply(b).ok());
+    REQUIRE(s.apply(b).ok());  // detected again (a restart): still one of each
+    CHECK(s.list_sla_misses("d", std::nullopt, 0, 10)->size() == 1);
+    auto sent = s.list_notifications("d", 10);
+    REQUIRE(sent->size() == 1);
+    CHECK((*sent)[0].event == "on_sla_miss");
+  });
+}
+
 TEST_CASE("datasets: events in id order, filtered by URI; a dataset run moves its cursors with it, once") {
   each_store([](Store& s, FakeClock& clock) {
     REQUIRE(s.register_dag_version(version("sales", "v1"), "default", 0, "system").ok());

@@ -785,12 +785,14 @@ class PostgresStore final : public Store {
       if (!b.tries.empty())
         if (auto r = upsert_tries(t, b.tries); !r) return r.error();
       for (auto& n : b.notifications)
-        if (auto r = exec(t,
-                          "INSERT INTO notifications (event, dag_id, target_kind, target, payload, attempts, "
-                          "next_attempt_at, state, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6, 'pending', $7)",
-                          params(n.event, n.dag_id, n.target_kind, n.target, n.payload, n.next_attempt_at, now()));
-            !r)
-          return r.error();
+        if (auto r = insert_notification(t, n); !r) return r.error();
+      for (auto& m : b.sla_misses) {
+        auto fresh = insert_sla_miss(t, m.miss);
+        if (!fresh) return fresh.error();
+        if (*fresh)
+          for (auto& n : m.notifications)
+            if (auto r = insert_notification(t, n); !r) return r.error();
+      }
       for (auto& e : b.dataset_events)
         if (auto r = insert_dataset_event(t, e); !r) return r.error();
       for (auto& f : b.backfills)
@@ -965,14 +967,26 @@ class PostgresStore final : public Store {
   // ---- SLA misses and counts ----
 
   Result<bool> record_sla_miss(const SlaMiss& m) override {
-    return write([&](pqxx::work& t) -> Result<bool> {
-      auto r = exec(t,
-                    "INSERT INTO sla_misses (dag_id, run_id, task_id, kind, deadline, detected_at) "
-                    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dag_id, run_id, task_id, kind) DO NOTHING",
-                    params(m.dag_id, m.run_id, m.task_id, m.kind, m.deadline, m.detected_at));
-      if (!r) return r.error();
-      return r->affected_rows() > 0;
-    });
+    return write([&](pqxx::work& t) { return insert_sla_miss(t, m); });
+  }
+
+  // True when the miss is new.
+  Result<bool> insert_sla_miss(pqxx::transaction_base& t, const SlaMiss& m) {
+    auto r = exec(t,
+                  "INSERT INTO sla_misses (dag_id, run_id, task_id, kind, deadline, detected_at) "
+                  "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dag_id, run_id, task_id, kind) DO NOTHING",
+                  params(m.dag_id, m.run_id, m.task_id, m.kind, m.deadline, m.detected_at));
+    if (!r) return r.error();
+    return r->affected_rows() > 0;
+  }
+
+  Status insert_notification(pqxx::transaction_base& t, const NotificationRecord& n) {
+    auto r = exec(t,
+                  "INSERT INTO notifications (event, dag_id, target_kind, target, payload, attempts, "
+                  "next_attempt_at, state, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6, 'pending', $7)",
+                  params(n.event, n.dag_id, n.target_kind, n.target, n.payload, n.next_attempt_at, now()));
+    if (!r) return r.error();
+    return {};
   }
 
   Result<DatasetEvent> record_dataset_event(const DatasetEvent& e) override {

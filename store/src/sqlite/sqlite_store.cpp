@@ -725,13 +725,14 @@ class SqliteStore final : public Store {
         st.bind(10, t.reason).bind(11, t.log_path).bind(12, t.log_bytes);
         if (st.step() != SQLITE_DONE) return db_error();
       }
-      for (auto& n : b.notifications) {
-        auto st = db_.prepare(
-            "INSERT INTO notifications (event, dag_id, target_kind, target, payload, attempts, next_attempt_at, state, "
-            "created_at) VALUES (?, ?, ?, ?, ?, 0, ?, 'pending', ?)");
-        st.bind(1, n.event).bind(2, n.dag_id).bind(3, n.target_kind).bind(4, n.target).bind(5, n.payload);
-        st.bind(6, us(n.next_attempt_at)).bind(7, now());
-        if (st.step() != SQLITE_DONE) return db_error();
+      for (auto& n : b.notifications)
+        if (auto r = insert_notification_locked(n); !r) return r.error();
+      for (auto& m : b.sla_misses) {
+        auto fresh = insert_sla_miss_locked(m.miss);
+        if (!fresh) return fresh.error();
+        if (*fresh)
+          for (auto& n : m.notifications)
+            if (auto r = insert_notification_locked(n); !r) return r.error();
       }
       for (auto& e : b.dataset_events)
         if (auto r = insert_dataset_event_locked(e); !r) return r.error();
@@ -868,15 +869,28 @@ class SqliteStore final : public Store {
   // ---- SLA misses and counts ----
 
   Result<bool> record_sla_miss(const SlaMiss& m) override {
-    return write([&]() -> Result<bool> {
-      auto st = db_.prepare(
-          "INSERT INTO sla_misses (dag_id, run_id, task_id, kind, deadline, detected_at) VALUES (?, ?, ?, ?, ?, ?) "
-          "ON CONFLICT(dag_id, run_id, task_id, kind) DO NOTHING");
-      st.bind(1, m.dag_id).bind(2, m.run_id).bind(3, m.task_id).bind(4, m.kind).bind(5, us(m.deadline));
-      st.bind(6, us(m.detected_at));
-      if (st.step() != SQLITE_DONE) return db_error();
-      return db_.changes() > 0;
-    });
+    return write([&]() { return insert_sla_miss_locked(m); });
+  }
+
+  // True when the miss is new.
+  Result<bool> insert_sla_miss_locked(const SlaMiss& m) {
+    auto st = db_.prepare(
+        "INSERT INTO sla_misses (dag_id, run_id, task_id, kind, deadline, detected_at) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(dag_id, run_id, task_id, kind) DO NOTHING");
+    st.bind(1, m.dag_id).bind(2, m.run_id).bind(3, m.task_id).bind(4, m.kind).bind(5, us(m.deadline));
+    st.bind(6, us(m.detected_at));
+    if (st.step() != SQLITE_DONE) return db_error();
+    return db_.changes() > 0;
+  }
+
+  Status insert_notification_locked(const NotificationRecord& n) {
+    auto st = db_.prepare(
+        "INSERT INTO notifications (event, dag_id, target_kind, target, payload, attempts, next_attempt_at, state, "
+        "created_at) VALUES (?, ?, ?, ?, ?, 0, ?, 'pending', ?)");
+    st.bind(1, n.event).bind(2, n.dag_id).bind(3, n.target_kind).bind(4, n.target).bind(5, n.payload);
+    st.bind(6, us(n.next_attempt_at)).bind(7, now());
+    if (st.step() != SQLITE_DONE) return db_error();
+    return {};
   }
 
   Result<DatasetEvent> record_dataset_event(const DatasetEvent& e) override {

@@ -388,6 +388,13 @@ struct WriteBatch {
   std::vector<std::pair<std::string, TimePoint>> last_ticks;  // dag_id -> last_tick
   std::vector<BackfillRecord> backfills;        // updated by id: state, total, done, failed, cursor_at, ended_at
   std::vector<NotificationRecord> notifications;  // inserted, pending
+  // SLA misses, inserted once per (DAG, run, task, kind), each with the
+  // notifications it causes: those are inserted only with a miss that is new.
+  struct Miss {
+    SlaMiss miss;
+    std::vector<NotificationRecord> notifications;
+  };
+  std::vector<Miss> sla_misses;
   struct Audit {
     std::string actor, action, target, details;  // details: a JSON object
   };
@@ -401,7 +408,7 @@ struct WriteBatch {
   bool empty() const {
     return runs.empty() && task_instances.empty() && tries.empty() && last_ticks.empty() && audit.empty() &&
            backfills.empty() && notifications.empty() && enqueue.empty() && dequeue.empty() && events_done.empty() &&
-           command_results.empty() && dataset_events.empty();
+           command_results.empty() && dataset_events.empty() && sla_misses.empty();
   }
 };
 
