@@ -40,6 +40,10 @@ using namespace std::chrono_literals;
 // Names of the two files the task shares with Baton, inside the scratch folder.
 constexpr const char* kCheckpointName = "checkpoint";
 constexpr const char* kOutputName = "output.json";
+constexpr const char* kParamsName = "params.json";
+// Linux refuses to start a process with one environment string longer than
+// this (MAX_ARG_STRLEN): larger params are in BATON_PARAMS_FILE only.
+constexpr size_t kMaxEnvString = 128 * 1024 - 1;
 // Upper bound on how long cancel (an atomic flag without a wake-up) goes
 // unnoticed, and on how often child exit is polled when there is no pidfd.
 constexpr auto kTick = 50ms;
@@ -569,6 +573,7 @@ ShellResult ShellRunner::run(const ShellTry& t, const ProgressFn& on_progress, s
   }
   const std::string checkpoint_path = (fs::path(t.scratch_dir) / kCheckpointName).string();
   const std::string output_path = (fs::path(t.scratch_dir) / kOutputName).string();
+  const std::string params_path = (fs::path(t.scratch_dir) / kParamsName).string();
 
   // The log first, so that every later failure can be told there too.
   Fd log_fd(::open(t.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
@@ -588,6 +593,13 @@ ShellResult ShellRunner::run(const ShellTry& t, const ProgressFn& on_progress, s
     Fd ck(::open(checkpoint_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!ck.valid() || !write_all(ck.get(), t.checkpoint->data(), t.checkpoint->size())) {
       return fail_start("cannot write checkpoint file " + checkpoint_path + ": " + errno_text(errno));
+    }
+  }
+  {
+    ::unlink(params_path.c_str());
+    Fd pf(::open(params_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!pf.valid() || !write_all(pf.get(), t.params_json.data(), t.params_json.size())) {
+      return fail_start("cannot write params file " + params_path + ": " + errno_text(errno));
     }
   }
 
@@ -627,7 +639,17 @@ ShellResult ShellRunner::run(const ShellTry& t, const ProgressFn& on_progress, s
   env["BATON_DATA_INTERVAL_START"] = t.data_interval_start;
   env["BATON_DATA_INTERVAL_END"] = t.data_interval_end;
   env["BATON_DS"] = t.ds;
-  env["BATON_PARAMS"] = t.params_json;
+  // The params are always in BATON_PARAMS_FILE; in BATON_PARAMS too unless
+  // they are too long for one environment string (a dataset run with many
+  // events), which is said in the log.
+  env["BATON_PARAMS_FILE"] = params_path;
+  if (std::string("BATON_PARAMS=").size() + t.params_json.size() <= kMaxEnvString) {
+    env["BATON_PARAMS"] = t.params_json;
+  } else {
+    log.note("BATON_PARAMS is not set: the params are " + std::to_string(t.params_json.size()) +
+             " bytes, more than Linux lets one environment variable hold (128 KiB); read them from "
+             "$BATON_PARAMS_FILE");
+  }
   env["BATON_CHECKPOINT_FILE"] = checkpoint_path;
   env["BATON_OUTPUT_FILE"] = output_path;
 

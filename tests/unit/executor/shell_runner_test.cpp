@@ -155,7 +155,7 @@ TEST_CASE("the try's BATON_* variables are set") {
   ::setenv("SHELL_RUNNER_TEST_INHERITED", "from-worker", 1);
   auto r = f.run(
       "for v in BATON_DAG_ID BATON_TASK_ID BATON_RUN_ID BATON_TRY_NUMBER BATON_MAP_INDEX BATON_LOGICAL_DATE "
-      "BATON_DATA_INTERVAL_START BATON_DATA_INTERVAL_END BATON_DS BATON_PARAMS BATON_CHECKPOINT_FILE "
+      "BATON_DATA_INTERVAL_START BATON_DATA_INTERVAL_END BATON_DS BATON_PARAMS BATON_PARAMS_FILE BATON_CHECKPOINT_FILE "
       "BATON_OUTPUT_FILE BATON_TEST_WORKER_SETTING SHELL_RUNNER_TEST_INHERITED; do"
       "  eval \"echo $v=\\${$v-unset}\"; done");
   ::unsetenv("BATON_TEST_WORKER_SETTING");
@@ -173,11 +173,27 @@ TEST_CASE("the try's BATON_* variables are set") {
       "BATON_DATA_INTERVAL_END=2026-11-22T00:00:00Z\n"
       "BATON_DS=2026-11-21\n"
       "BATON_PARAMS={\"region\":\"eu\"}\n"
+      "BATON_PARAMS_FILE=" + scratch + "/params.json\n"
       "BATON_CHECKPOINT_FILE=" + scratch + "/checkpoint\n"
       "BATON_OUTPUT_FILE=" + scratch + "/output.json\n"
       "BATON_TEST_WORKER_SETTING=unset\n"  // the worker's own BATON_* settings stay out
       "SHELL_RUNNER_TEST_INHERITED=from-worker\n";
   CHECK(f.log() == expected);
+}
+
+TEST_CASE("params too long for one environment variable are in BATON_PARAMS_FILE, and the try starts") {
+  Fixture f;
+  std::string big = R"({"dataset_events": [)";
+  for (int i = 0; i < 4000; ++i) big += std::string(i ? "," : "") + R"({"uri": "s3://bucket/orders", "n": )" + std::to_string(i) + "}";
+  big += "]}";
+  REQUIRE(big.size() > 128 * 1024);
+  f.t.params_json = big;
+  auto r = f.run("echo \"set=${BATON_PARAMS+yes}\"; wc -c < \"$BATON_PARAMS_FILE\"");
+  REQUIRE(r.outcome == Outcome::success);
+  CHECK(f.log().find("BATON_PARAMS is not set: the params are " + std::to_string(big.size()) + " bytes") !=
+        std::string::npos);
+  CHECK(f.log().find("set=\n" + std::to_string(big.size()) + "\n") != std::string::npos);
+  CHECK(read_file(f.t.scratch_dir + "/params.json") == big);
 }
 
 TEST_CASE("task env and working_dir; the scratch folder is the default directory") {
