@@ -1,6 +1,7 @@
 // `baton dags test DAG_FILE [--date D] [--task T] [--params JSON]`: runs a DAG
 // (or one task of it) in the foreground, with no server and no database, one
-// task at a time in topological order, logs to the terminal. Retries are not
+// task at a time in topological order (a foreach task expanded, its mapped
+// instances after), logs to the terminal. Retries are not
 // waited for: a failed try fails the task (this is a test of the DAG's code).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -70,9 +71,42 @@ int run_test(const TestOptions& o) {
   executor::ShellRunner runner([&] { return clock.now(); });
   scheduler::RunEngine engine(g, clock);
   engine.start();
-  std::map<std::string, std::string> outputs;
+  std::map<int, std::string> outputs;  // task instance -> its output
+  std::vector<std::string> items;      // the items of the mapped instances, in their order
+  const size_t n_tasks = g->spec().tasks.size();
+  auto context = [&](const dsl::TaskSpec& spec, int ti) {
+    dsl::RenderContext ctx;
+    ctx.zone = *zone;
+    ctx.logical_date = logical;
+    ctx.data_interval_start = iv.start;
+    ctx.data_interval_end = iv.end;
+    ctx.run_id = run_id;
+    ctx.dag_id = g->dag_id();
+    ctx.task_id = spec.id;
+    ctx.params_json = params.dump();
+    const auto& inst = engine.instances()[static_cast<size_t>(ti)];
+    ctx.map_index = inst.map_index;
+    if (inst.map_index >= 0) ctx.item_json = items[static_cast<size_t>(ti) - n_tasks];
+    // Outputs; a foreach task's is the list of its mapped instances' outputs.
+    for (size_t k = 0; k < n_tasks; ++k) {
+      const auto& mapped = engine.mapped(static_cast<int>(k));
+      const std::string& id = g->spec().tasks[k].id;
+      if (mapped.empty()) {
+        if (auto o2 = outputs.find(static_cast<int>(k)); o2 != outputs.end()) ctx.outputs_json[id] = o2->second;
+        continue;
+      }
+      std::string list = "[";
+      for (size_t m = 0; m < mapped.size(); ++m) {
+        auto o2 = outputs.find(mapped[m]);
+        list += (m ? "," : "") + (o2 == outputs.end() ? std::string("null") : o2->second);
+      }
+      ctx.outputs_json[id] = list + "]";
+    }
+    return ctx;
+  };
   bool any_failed = false;
   while (true) {
+    // The next ready instance: tasks in topological order, then mapped ones.
     int next = -1;
     for (auto* t : g->order()) {
       int i = g->index_of(t->id);
@@ -81,28 +115,50 @@ int run_test(const TestOptions& o) {
         break;
       }
     }
+    for (size_t i = n_tasks; next < 0 && i < engine.instances().size(); ++i)
+      if (engine.instances()[i].state == TaskState::scheduled) next = static_cast<int>(i);
     if (next < 0) break;
-    const dsl::TaskSpec& spec = g->spec().tasks[static_cast<size_t>(next)];
+    const auto& inst = engine.instances()[static_cast<size_t>(next)];
+    const dsl::TaskSpec& spec = g->spec().tasks[static_cast<size_t>(inst.task)];
+    const bool chosen = o.task.empty() || spec.id == o.task;
+    if (engine.needs_expansion(next)) {
+      if (!chosen) {  // stands in for its instances, as another task's try does
+        (void)engine.mark(spec.id, TaskState::success);
+        continue;
+      }
+      std::string list = spec.foreach_json.value_or("");
+      std::string why;
+      if (spec.foreach_template) {
+        auto rendered = dsl::render_template(spec.foreach_template->text, context(spec, next));
+        if (rendered) list = *rendered;
+        else why = rendered.error().message;
+      }
+      json parsed = why.empty() ? json::parse(list, nullptr, false) : json();
+      if (why.empty() && !parsed.is_array()) why = "expected a JSON list, got \"" + list.substr(0, 200) + "\"";
+      if (!why.empty()) {
+        (void)engine.expansion_failed(next, "foreach: " + why);
+        std::cerr << "== " << spec.id << ": failed (foreach: " << why << ")\n";
+        any_failed = true;
+        continue;
+      }
+      for (auto& item : parsed) items.push_back(item.dump());
+      std::cerr << "== " << spec.id << ": mapped over " << parsed.size() << " items\n";
+      (void)engine.expand(next, static_cast<int>(parsed.size()));
+      continue;
+    }
+    const std::string name = spec.id + (inst.map_index >= 0 ? "[" + std::to_string(inst.map_index) + "]" : "");
+    const int map_index = inst.map_index;
     (void)engine.queue(next);
     (void)engine.begin_try(next);
-    if (!o.task.empty() && spec.id != o.task) {
+    if (!chosen) {
       (void)engine.finish_try(next, scheduler::TryOutcome::success);
       continue;
     }
-    std::cerr << "== " << spec.id << " (" << dsl::to_string(spec.type) << ")\n";
+    std::cerr << "== " << name << " (" << dsl::to_string(spec.type) << ")\n";
     scheduler::TryOutcome outcome = scheduler::TryOutcome::success;
     std::string reason;
     if (spec.type == dsl::TaskType::shell) {
-      dsl::RenderContext ctx;
-      ctx.zone = *zone;
-      ctx.logical_date = logical;
-      ctx.data_interval_start = iv.start;
-      ctx.data_interval_end = iv.end;
-      ctx.run_id = run_id;
-      ctx.dag_id = g->dag_id();
-      ctx.task_id = spec.id;
-      ctx.params_json = params.dump();
-      ctx.outputs_json = outputs;
+      dsl::RenderContext ctx = context(spec, next);
       executor::ShellTry t;
       auto cmd = dsl::render_template(spec.command.text, ctx);
       if (!cmd) {
@@ -114,6 +170,7 @@ int run_test(const TestOptions& o) {
         t.dag_id = g->dag_id();
         t.run_id = run_id;
         t.task_id = spec.id;
+        t.map_index = map_index;
         t.logical_date = format_utc(logical);
         t.data_interval_start = format_utc(iv.start);
         t.data_interval_end = format_utc(iv.end);
@@ -123,10 +180,10 @@ int run_test(const TestOptions& o) {
         t.skip_exit_code = spec.skip_exit_code;
         t.timeout = spec.timeout;
         t.kill_grace = spec.kill_grace;
-        t.scratch_dir = (scratch / spec.id).string();
+        t.scratch_dir = (scratch / name).string();
         // The log goes to a file (a reopened /dev/stderr would not append
         // when stderr is a regular file), then to the terminal.
-        t.log_path = (scratch / (spec.id + ".log")).string();
+        t.log_path = (scratch / (name + ".log")).string();
         std::atomic<bool> cancel{false};
         auto res = runner.run(t, {}, cancel);
         std::ifstream log(t.log_path, std::ios::binary);
@@ -134,7 +191,7 @@ int run_test(const TestOptions& o) {
         std::cerr.clear();
         reason = res.reason;
         if (res.outcome == executor::ShellResult::Outcome::success) {
-          if (res.output_json) outputs[spec.id] = *res.output_json;
+          if (res.output_json) outputs[next] = *res.output_json;
         } else {
           outcome = res.outcome == executor::ShellResult::Outcome::skipped ? scheduler::TryOutcome::skipped
                                                                             : scheduler::TryOutcome::failed;
@@ -145,14 +202,12 @@ int run_test(const TestOptions& o) {
       reason = std::string("task type ") + dsl::to_string(spec.type) + " cannot run in dags test yet";
     }
     // No retries in a test: the first failure is final.
-    auto fin = engine.finish_try(next, outcome, reason);
-    while (fin && engine.instances()[static_cast<size_t>(next)].state == TaskState::up_for_retry) {
-      (void)engine.mark(spec.id, TaskState::failed);
-      break;
-    }
-    std::cerr << "== " << spec.id << ": " << to_string(engine.instances()[static_cast<size_t>(next)].state)
-              << (reason.empty() ? "" : " (" + reason + ")") << "\n";
-    any_failed = any_failed || engine.instances()[static_cast<size_t>(next)].state == TaskState::failed;
+    (void)engine.finish_try(next, outcome, reason);
+    if (engine.instances()[static_cast<size_t>(next)].state == TaskState::up_for_retry)
+      (void)engine.mark_instance(next, TaskState::failed);
+    TaskState now = engine.instances()[static_cast<size_t>(next)].state;
+    std::cerr << "== " << name << ": " << to_string(now) << (reason.empty() ? "" : " (" + reason + ")") << "\n";
+    any_failed = any_failed || now == TaskState::failed;
   }
   std::error_code ec;
   std::filesystem::remove_all(scratch, ec);

@@ -507,6 +507,26 @@ Result<std::vector<Transition>> RunEngine::mark(const std::string& task_id, Task
   return out;
 }
 
+Result<std::vector<Transition>> RunEngine::mark_instance(int ti, TaskState to) {
+  if (ti < 0 || ti >= static_cast<int>(tis_.size())) return Error::invalid("no such task instance");
+  const TaskInstance& t = tis_[static_cast<size_t>(ti)];
+  if (t.parent < 0) return mark(graph_->spec().tasks[static_cast<size_t>(t.task)].id, to);
+  if (to != TaskState::success && to != TaskState::failed)
+    return Error::invalid(std::string("a task can be marked success or failed, not ") + to_string(to));
+  std::vector<Transition> out;
+  if (t.state == to) return out;
+  if (is_finished(state_)) {
+    out.push_back({-1, {}, {}, state_, RunState::running});
+    state_ = RunState::running;
+  }
+  if (auto s = set(ti, to, out, std::string("marked ") + to_string(to)); !s) return s.error();
+  std::vector<int> worklist;
+  unlocked(ti, worklist, out);
+  propagate(std::move(worklist), out);
+  update_run_state(out);
+  return out;
+}
+
 std::vector<std::string> RunEngine::waiting_for(int ti) const {
   std::vector<std::string> out;
   if (ti < 0 || ti >= static_cast<int>(tis_.size())) return out;

@@ -2558,6 +2558,9 @@ struct Scheduler::Impl {
         pokes.pop_front();
       }
       Finished f = poke(a);
+      std::error_code ec;
+      auto bytes = fs::file_size(a.shell.log_path, ec);
+      f.log_bytes = ec ? 0 : static_cast<long long>(bytes);
       asio::post(io, [this, f] {
         on_finished(f);
         request_flush();
@@ -2616,7 +2619,7 @@ struct Scheduler::Impl {
           auto tis = store.list_task_instances(it->pk);
           if (!tis) break;
           for (auto& t : *tis)
-            if (t.task_id == s.target_task) state = t.state;
+            if (t.task_id == s.target_task && t.map_index < 0) state = t.state;  // a foreach task's own: all of it
         }
       if (state && is_success_like(*state)) {
         f.outcome = TryOutcome::success;

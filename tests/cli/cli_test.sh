@@ -158,6 +158,26 @@ printf 'dag: f\ntasks:\n  a: {command: "exit 4"}\n  b: {type: noop, depends_on: 
 check dags-test-fail 1 "$baton" dags test "$work/fail.yaml"
 expect dags-test-fail "a: failed (exit code 4)"
 expect dags-test-fail "run failed"
+cat > "$work/fan.yaml" <<'YAML'
+dag: fan
+tasks:
+  list: {command: 'printf "{\"xs\": [\"a\", \"b\", \"c\"]}" > "$BATON_OUTPUT_FILE"'}
+  each:
+    command: 'echo "got {{ item }} at {{ map_index }}"; test {{ item }} != c'
+    foreach: '{{ outputs.list.xs }}'
+    retries: 3
+    depends_on: [list]
+  after: {command: "echo '{{ outputs.each }}'", trigger_rule: all_done, depends_on: [each]}
+YAML
+check dags-test-foreach 1 timeout 60 "$baton" dags test "$work/fan.yaml"
+expect dags-test-foreach "each: mapped over 3 items"
+expect dags-test-foreach "got b at 1"
+expect dags-test-foreach "each[2]: failed (exit code 1)"
+expect dags-test-foreach "[null,null,null]"
+expect dags-test-foreach "run failed"
+printf 'dag: g\ntasks:\n  each: {command: "echo {{ item }}", foreach: "{{ var.nope }}"}\n' > "$work/fan_bad.yaml"
+check dags-test-foreach-bad 1 timeout 60 "$baton" dags test "$work/fan_bad.yaml"
+expect dags-test-foreach-bad "each: failed (foreach:"
 check dags-test-bad-params 2 "$baton" dags test "$work/fail.yaml" --params '[1]'
 check dags-test-bad-task 2 "$baton" dags test "$work/fail.yaml" --task zz
 check dags-test-invalid 1 "$baton" dags test "$work/dags/sub/bad.yaml"

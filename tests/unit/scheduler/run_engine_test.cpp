@@ -478,6 +478,17 @@ TEST_CASE("foreach: mark and cancel reach every mapped instance") {
   CHECK(std::any_of(m->begin(), m->end(), [&](const Transition& t) { return t.ti == one && t.from == TaskState::running; }));
   CHECK(f.state("after") == TaskState::scheduled);
 
+  // One mapped instance alone: its task follows once they all ended.
+  Fixture one_by_one(kFanOut);
+  one_by_one.run->start();
+  one_by_one.run_try("list", TryOutcome::success);
+  REQUIRE(one_by_one.run->expand(each, 2).ok());
+  REQUIRE(one_by_one.run->mark_instance(one_by_one.run->instance_of(each, 0), TaskState::failed).ok());
+  CHECK(one_by_one.state("each") == TaskState::pending);
+  run_mapped(one_by_one, "each", 1, TryOutcome::success);
+  CHECK(one_by_one.state("each") == TaskState::failed);
+  CHECK(one_by_one.state("after") == TaskState::upstream_failed);
+
   Fixture g(kFanOut);
   g.run->start();
   g.run_try("list", TryOutcome::success);

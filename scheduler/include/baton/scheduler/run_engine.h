@@ -130,6 +130,9 @@ class RunEngine {
   // asked, everything downstream of them; nothing changes if any is in flight.
   Result<std::vector<Transition>> clear(const std::vector<std::string>& task_ids, bool downstream);
   Result<std::vector<Transition>> mark(const std::string& task_id, TaskState to);
+  // One task instance: a task's own is marked as mark() does; a mapped one
+  // alone, and its task takes their aggregate once they all ended.
+  Result<std::vector<Transition>> mark_instance(int ti, TaskState to);
 
   // Why a task instance is not running, in words (trigger rule and upstream
   // states, retry time, run finished). Slots, pools and pauses are the
