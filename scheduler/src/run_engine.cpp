@@ -145,6 +145,10 @@ std::vector<Transition> RunEngine::reconcile() {
     if (tis_[task].state == TaskState::scheduled)
       (void)set(ti, TaskState::pending, out, "mapped over " + std::to_string(mapped_[task].size()) + " items");
     aggregate(ti, worklist, out);
+    // Mapped instances written just before a crash, whose move to scheduled
+    // was not: evaluated now.
+    for (int c : mapped_[task])
+      if (tis_[static_cast<size_t>(c)].state == TaskState::pending) worklist.push_back(c);
   }
   propagate(std::move(worklist), out);
   update_run_state(out);
@@ -241,8 +245,14 @@ std::vector<Transition> RunEngine::start() {
 void RunEngine::evaluate(int ti, std::vector<int>& worklist, std::vector<Transition>& out) {
   TaskInstance& t = tis_[static_cast<size_t>(ti)];
   if (t.state != TaskState::pending || canceled_) return;
-  // An expanded foreach task: its mapped instances decide it (aggregate).
-  if (t.parent < 0 && !mapped_[static_cast<size_t>(t.task)].empty()) return;
+  // An expanded foreach task: its mapped instances decide it (aggregate);
+  // they are what its upstream's decision reaches (after a clear of the
+  // upstream with downstream, they wait in pending for it).
+  if (t.parent < 0 && !mapped_[static_cast<size_t>(t.task)].empty()) {
+    for (int c : mapped_[static_cast<size_t>(t.task)])
+      if (tis_[static_cast<size_t>(c)].state == TaskState::pending) worklist.push_back(c);
+    return;
+  }
   UpstreamCounts up;
   for (int u : graph_->upstream(t.task)) up.add(tis_[static_cast<size_t>(u)].state);
   TriggerDecision d = evaluate_trigger_rule(rule_of(graph_->spec().tasks[static_cast<size_t>(t.task)]), up);
@@ -519,7 +529,11 @@ Result<std::vector<Transition>> RunEngine::mark_instance(int ti, TaskState to) {
     out.push_back({-1, {}, {}, state_, RunState::running});
     state_ = RunState::running;
   }
+  const int task = t.task;
   if (auto s = set(ti, to, out, std::string("marked ") + to_string(to)); !s) return s.error();
+  // A task that had already ended takes the new aggregate of its instances.
+  if (is_finished(tis_[static_cast<size_t>(task)].state) && tally_[static_cast<size_t>(task)].unfinished == 0)
+    (void)set(task, TaskState::pending, out, "marked an instance");
   std::vector<int> worklist;
   unlocked(ti, worklist, out);
   propagate(std::move(worklist), out);

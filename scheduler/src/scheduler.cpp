@@ -203,6 +203,7 @@ struct Scheduler::Impl {
   std::multimap<TimePoint, long long> run_wake;   // retries
   std::multimap<TimePoint, SlaCheck> sla_due;     // SLA deadlines
   long long sla_detected = 0;
+  std::set<std::tuple<long long, std::string, std::string>> sla_seen;  // (run pk, task, kind) detected
   // ready -> running latency of every try started (GET /metrics)
   static constexpr double kLatencyBounds[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300};
   std::vector<long long> latency_buckets = std::vector<long long>(std::size(kLatencyBounds) + 1, 0);
@@ -1108,10 +1109,23 @@ struct Scheduler::Impl {
     }
     if (!made.empty()) {
       auto added = store.add_task_instances(r.rec.pk, made, fences);
+      if (!added && added.error().code == "stale_epoch") return fenced_out(added.error());
       if (!added) {
-        if (added.error().code == "stale_epoch") return fenced_out(added.error());
-        log->error("run {} {}: expanding {}: {}", r.rec.dag_id, r.rec.run_id, spec.id, added.error().message);
-        return;  // still scheduled: the next turn tries again
+        // The write may have landed all the same (an answer lost at COMMIT):
+        // the instances are taken as they are in the store, if all are there.
+        auto there = store.list_task_instances(r.rec.pk);
+        std::vector<store::TaskInstanceRecord> mine;
+        if (there)
+          for (auto& c : *there)
+            if (c.task_id == spec.id && c.map_index >= 0) mine.push_back(c);
+        std::sort(mine.begin(), mine.end(), [](auto& x, auto& y) { return x.map_index < y.map_index; });
+        bool whole = mine.size() == made.size();
+        for (size_t k = 0; whole && k < mine.size(); ++k) whole = mine[k].map_index == static_cast<int>(k);
+        if (!whole) {
+          log->error("run {} {}: expanding {}: {}", r.rec.dag_id, r.rec.run_id, spec.id, added.error().message);
+          return;  // still scheduled: the next turn tries again
+        }
+        added = std::move(mine);
       }
       for (auto& c : *added) r.tis.push_back(std::move(c));
     }
@@ -2223,6 +2237,7 @@ struct Scheduler::Impl {
     auto mem = runs.find(c.run_pk);
     if (c.kind == "task_duration") {
       if (mem == runs.end()) return;  // the run ended: so did the try
+      if (c.ti < 0 || static_cast<size_t>(c.ti) >= mem->second.engine->instances().size()) return;  // gone (a new version)
       const TaskInstance& t = mem->second.engine->instances()[static_cast<size_t>(c.ti)];
       missed = t.state == TaskState::running && t.try_number == c.try_number;
       task_id = mem->second.tis[static_cast<size_t>(c.ti)].task_id;
@@ -2233,6 +2248,9 @@ struct Scheduler::Impl {
       missed = rec && rec->state != RunState::success;
     }
     if (!missed) return;
+    // Once per (run, task, kind) in this process: the mapped instances of a
+    // task share its miss.
+    if (!sla_seen.insert({c.run_pk, task_id, c.kind}).second) return;
     // The miss and its on_sla_miss notifications go in the loop's next
     // write, in one transaction; the notifications only with a miss that is
     // new there (a restart checks again what it may have recorded).

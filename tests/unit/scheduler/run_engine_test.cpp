@@ -442,6 +442,35 @@ TEST_CASE("foreach: a mapped instance retries on its own; one failure fails the 
   CHECK(f.run->state() == RunState::success);
 }
 
+TEST_CASE("foreach: a clear of its upstream with downstream reruns the mapped instances after it") {
+  Fixture f(kFanOut);
+  f.run->start();
+  f.run_try("list", TryOutcome::success);
+  int each = f.run->index_of("each");
+  REQUIRE(f.run->expand(each, 2).ok());
+  run_mapped(f, "each", 0, TryOutcome::success);
+  run_mapped(f, "each", 1, TryOutcome::success);
+  f.run_try("after", TryOutcome::success);
+  REQUIRE(f.run->state() == RunState::success);
+  REQUIRE(f.run->clear("list", true).ok());
+  for (int k : f.run->mapped(each)) CHECK(f.run->instances()[static_cast<size_t>(k)].state == TaskState::pending);
+  f.run_try("list", TryOutcome::success);
+  run_mapped(f, "each", 0, TryOutcome::success);
+  run_mapped(f, "each", 1, TryOutcome::success);
+  CHECK(f.state("each") == TaskState::success);
+  f.run_try("after", TryOutcome::success);
+  CHECK(f.run->state() == RunState::success);
+
+  // An upstream that fails this time decides the mapped instances, then the task.
+  REQUIRE(f.run->clear("list", true).ok());
+  f.run_try("list", TryOutcome::failed);
+  for (int k : f.run->mapped(each))
+    CHECK(f.run->instances()[static_cast<size_t>(k)].state == TaskState::upstream_failed);
+  CHECK(f.state("each") == TaskState::upstream_failed);
+  CHECK(f.state("after") == TaskState::upstream_failed);
+  CHECK(f.run->state() == RunState::failed);
+}
+
 TEST_CASE("foreach: an empty list skips the task; a list that cannot be worked out fails it") {
   Fixture f(kFanOut);
   f.run->start();
@@ -488,6 +517,10 @@ TEST_CASE("foreach: mark and cancel reach every mapped instance") {
   run_mapped(one_by_one, "each", 1, TryOutcome::success);
   CHECK(one_by_one.state("each") == TaskState::failed);
   CHECK(one_by_one.state("after") == TaskState::upstream_failed);
+  CHECK(one_by_one.run->state() == RunState::failed);
+  // Marked success after the task ended: the task takes the new aggregate.
+  REQUIRE(one_by_one.run->mark_instance(one_by_one.run->instance_of(each, 0), TaskState::success).ok());
+  CHECK(one_by_one.state("each") == TaskState::success);
 
   Fixture g(kFanOut);
   g.run->start();
@@ -521,6 +554,23 @@ TEST_CASE("foreach: restore takes the mapped instances back; reconcile finishes 
   auto ts = again.reconcile();
   CHECK(again.instances()[static_cast<size_t>(each)].state == TaskState::success);
   CHECK(again.instances()[static_cast<size_t>(again.index_of("after"))].state == TaskState::scheduled);
+
+  // A crash right after the mapped instances were written, before their
+  // move to scheduled: they are pending, the task scheduled.
+  std::vector<TaskInstance> early = f.run->instances();
+  early[static_cast<size_t>(each)].state = TaskState::scheduled;
+  early[static_cast<size_t>(f.run->index_of("after"))].state = TaskState::pending;
+  for (size_t k = 3; k < early.size(); ++k) {
+    TaskInstance fresh;  // as inserted: pending, no try
+    fresh.task = each;
+    fresh.map_index = early[k].map_index;
+    early[k] = fresh;
+  }
+  RunEngine third(f.graph, f.clock);
+  REQUIRE(third.restore(RunState::running, early));
+  third.reconcile();
+  CHECK(third.instances()[static_cast<size_t>(each)].state == TaskState::pending);
+  for (int k : third.mapped(each)) CHECK(third.instances()[static_cast<size_t>(k)].state == TaskState::scheduled);
 
   // What does not fit is refused: a gap in the map indexes, a mapped
   // instance of a task without foreach.
