@@ -1,6 +1,7 @@
 // UI benchmark (issue 7, docs/benchmarks.md "UI"): the time from opening a
 // DAG page to a usable grid, and to a usable graph, in headless chromium,
-// for a DAG of 5,000 tasks and a DAG with 10,000 runs; the baseline is the
+// for a DAG of 5,000 tasks and a DAG with 10,000 runs, and the run page of a
+// foreach task mapped over 10,000 items (issue 8); the baseline is the
 // same page of a one-task DAG with one run, measured in the same run.
 // "Usable": the page's grid (or graph) is drawn with the states of the
 // newest runs, and answers input. Prints one JSON object per figure; asserts
@@ -19,6 +20,7 @@ const TASKS = Number(opt('tasks', 5000));
 const RUNS = Number(opt('runs', 10000));
 const REPEAT = Number(opt('repeat', 5));
 const BIG_RUNS = Number(opt('big-runs', 10));
+const MAPPED = Number(opt('mapped', 10000));
 const artifacts = opt('artifacts', path.join(os.tmpdir(), 'baton-ui-bench'));
 fs.mkdirSync(artifacts, { recursive: true });
 
@@ -43,6 +45,10 @@ const dags = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-ui-bench-dags-'));
     `dag: many_runs\nschedule: every 1h\nstart_date: ${start}\nend_date: ${new Date(end).toISOString().replace(/\.\d+Z$/, 'Z')}\n` +
     'catchup: true\nmax_active_runs: 10000\ntasks:\n  extract: {type: noop}\n  load: {type: noop, depends_on: [extract]}\n  report: {type: noop, depends_on: [load]}\n');
   fs.writeFileSync(path.join(dags, 'tiny.yaml'), 'dag: tiny\ntasks:\n  only: {type: noop}\n');
+  // A foreach task over MAPPED items (noops: the loop runs them itself).
+  fs.writeFileSync(path.join(dags, 'fanout.yaml'),
+    `dag: fanout\nmax_active_tasks: 100000\ntasks:\n  each: {type: noop, foreach: '${JSON.stringify([...Array(MAPPED).keys()])}'}\n` +
+    '  after: {type: noop, depends_on: [each]}\n');
 }
 
 const t0 = Date.now();
@@ -50,6 +56,7 @@ const server = await startBaton({ baton, dags, workers: 8, timeoutMs: 120000 });
 const api = client(server);
 try {
   const tiny = await api('POST', '/dags/tiny/runs', {});
+  const fan = await api('POST', '/dags/fanout/runs', {});
   // Several runs of the big DAG, so that its grid is a page of columns.
   const bigRuns = [];
   for (let i = 0; i < BIG_RUNS; i++) bigRuns.push(await api('POST', '/dags/big_dag/runs', {}));
@@ -62,6 +69,7 @@ try {
   for (const big of bigRuns)
     await until('big_dag done', async () => (await api('GET', `/dags/big_dag/runs/${big.run_id}`)).state === 'success', 300000, 500);
   await until('tiny done', async () => (await api('GET', `/dags/tiny/runs/${tiny.run_id}`)).state === 'success', 60000);
+  await until('fanout done', async () => (await api('GET', `/dags/fanout/runs/${fan.run_id}`)).state === 'success', 300000, 500);
   let runs = 0;
   let cursor = null;
   do {
@@ -111,6 +119,40 @@ try {
       repeat: REPEAT, ...(nodes !== undefined ? { nodes_drawn: nodes, mode } : {}), target_ms: 2000 };
     results.push(r);
     console.log(JSON.stringify(r));
+  }
+  // The run page of a foreach task mapped over MAPPED items: the task list,
+  // and the task's panel with its first page of mapped instances; then the
+  // next page; against the run page of the one-task DAG.
+  {
+    const runPage = async (dag, run, task, ready) => {
+      await page.goto('about:blank');
+      const start = Date.now();
+      await page.goto(`${server.url}/#/dags/${dag}/runs/${encodeURIComponent(run)}?task=${task}`);
+      await page.waitForSelector(ready);
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))));
+      return Date.now() - start;
+    };
+    for (const [name, dag, run, task, ready, size] of [
+      ['run_page_baseline', 'tiny', tiny.run_id, 'only', '#task-list a.vrow', { tasks: 1 }],
+      [`run_page_foreach_${MAPPED}`, 'fanout', fan.run_id, 'each', '#mapped tbody tr', { mapped: MAPPED }],
+    ]) {
+      const times = [];
+      for (let i = 0; i < REPEAT; i++) times.push(await runPage(dag, run, task, ready));
+      await shot(page, artifacts, `bench-${name}`);
+      const r = { workload: `ui_${name}`, ...size, median_ms: median(times), min_ms: Math.min(...times), max_ms: Math.max(...times),
+        repeat: REPEAT, target_ms: 2000 };
+      results.push(r);
+      console.log(JSON.stringify(r));
+    }
+    const times = [];
+    for (let i = 0; i < REPEAT; i++) {
+      const before = await page.$eval('#mapped tbody tr', (t) => t.dataset.map);
+      const s = Date.now();
+      await page.click('#mapped-next');
+      await page.waitForFunction((b) => document.querySelector('#mapped tbody tr')?.dataset.map !== b, before);
+      times.push(Date.now() - s);
+    }
+    console.log(JSON.stringify({ workload: `ui_foreach_next_page_${MAPPED}`, mapped: MAPPED, median_ms: median(times), repeat: REPEAT }));
   }
   // Paging back through a long history: the grid's "Older runs".
   {
