@@ -290,6 +290,71 @@ Result<json> dag_json(store::Store& s, const store::DagRecord& d, TimePoint now)
   return j;
 }
 
+// The DAG list's filters (GET /dags and GET /dag-summary): a substring of the
+// id, description or a tag (any case); a tag; a namespace; paused or not;
+// with import errors or without.
+struct DagFilter {
+  std::optional<std::string> q, tag, ns;
+  std::optional<bool> paused, import_errors;
+};
+
+DagFilter dag_filter_of(const Call& c) {
+  DagFilter f;
+  f.q = c.query_as<std::string>("q");
+  if (f.q) {
+    std::transform(f.q->begin(), f.q->end(), f.q->begin(), [](unsigned char ch) { return std::tolower(ch); });
+    if (f.q->empty()) f.q.reset();
+  }
+  f.tag = c.query_as<std::string>("tag");
+  f.ns = c.query_as<std::string>("namespace");
+  f.paused = c.query_as<bool>("paused");
+  f.import_errors = c.query_as<bool>("import_errors");
+  return f;
+}
+
+const std::vector<ParamSpec> kDagFilterParams = {
+    {.name = "q", .description = "a part of the DAG id, description or a tag (any case)", .max_length = 256},
+    {.name = "tag", .description = "DAGs with this tag", .max_length = 256},
+    {.name = "namespace", .description = "DAGs of this namespace", .max_length = 256},
+    {.name = "paused", .type = ValueType::boolean, .description = "paused (true) or unpaused (false) DAGs"},
+    {.name = "import_errors", .type = ValueType::boolean, .description = "DAGs whose file has errors (true) or not"}};
+
+// The tags and description of a DAG's current version (from the cache of
+// compiled versions).
+struct DagTraits {
+  std::vector<std::string> tags;
+  std::string description;
+};
+
+DagTraits traits_of(store::Store& s, const store::DagRecord& d) {
+  DagTraits t;
+  if (!d.current_version) return t;
+  auto v = compiled_cache().get(s, d.dag_id, *d.current_version);
+  if (!v || !(*v)->is_object()) return t;
+  const json& compiled = **v;
+  if (auto it = compiled.find("tags"); it != compiled.end() && it->is_array())
+    for (auto& x : *it)
+      if (x.is_string()) t.tags.push_back(x.get<std::string>());
+  if (auto it = compiled.find("description"); it != compiled.end() && it->is_string()) t.description = *it;
+  return t;
+}
+
+bool dag_matches(store::Store& s, const store::DagRecord& d, const DagFilter& f) {
+  if (f.ns && d.ns != *f.ns) return false;
+  if (f.paused && d.paused != *f.paused) return false;
+  if (f.import_errors && d.import_errors.empty() == *f.import_errors) return false;
+  if (!f.q && !f.tag) return true;
+  DagTraits t = traits_of(s, d);
+  if (f.tag && std::find(t.tags.begin(), t.tags.end(), *f.tag) == t.tags.end()) return false;
+  if (!f.q) return true;
+  auto has = [&](std::string text) {
+    std::transform(text.begin(), text.end(), text.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    return text.find(*f.q) != std::string::npos;
+  };
+  if (has(d.dag_id) || has(t.description)) return true;
+  return std::any_of(t.tags.begin(), t.tags.end(), has);
+}
+
 // The log of a try from `offset`, read only inside logs_dir: a stored path
 // that is absolute, climbs with `..` or leads out through a symbolic link is
 // refused (SPEC §12). A missing file is an empty log (nothing written yet).
@@ -410,19 +475,50 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
   // ---- DAGs ----
 
   const Clock& clock = deps.clock;
-  add(routes, "GET", "/dags", Access::viewer, "List the DAGs, by id", "Dag", [&s, &clock](Call& c) {
+  auto& list = add(routes, "GET", "/dags", Access::viewer, "List the DAGs, by id (filtered)", "Dag", [&s, &clock](Call& c) {
     auto dags = s.list_dags();
     if (!dags) return error_response(dags.error());
-    auto w = offset_window(dags->size(), c);
+    DagFilter f = dag_filter_of(c);
+    std::vector<const store::DagRecord*> chosen;
+    for (auto& d : *dags)
+      if (dag_matches(s, d, f)) chosen.push_back(&d);
+    auto w = offset_window(chosen.size(), c);
     if (!w) return error_response(w.error());
     std::vector<std::string> items;
     for (size_t i = w->begin; i < w->end; ++i) {
-      auto j = dag_json(s, (*dags)[i], clock.now());
+      auto j = dag_json(s, *chosen[i], clock.now());
       if (!j) return error_response(j.error());
       items.push_back(dump(*j));
     }
     return list_response(items, w->next_cursor);
-  }).paginated = true;
+  });
+  list.paginated = true;
+  list.query = kDagFilterParams;
+
+  auto& summary = add(
+      routes, "GET", "/dag-summary", Access::viewer,
+      "How many DAGs there are and how many match the filters of GET /dags, with every tag and namespace in use",
+      "DagSummary", [&s](Call& c) {
+        auto dags = s.list_dags();
+        if (!dags) return error_response(dags.error());
+        DagFilter f = dag_filter_of(c);
+        std::set<std::string> tags, spaces;
+        long long matched = 0, paused = 0, errors = 0;
+        for (auto& d : *dags) {
+          for (auto& t : traits_of(s, d).tags) tags.insert(t);
+          spaces.insert(d.ns);
+          paused += d.paused;
+          errors += !d.import_errors.empty();
+          matched += dag_matches(s, d, f);
+        }
+        return json_response(200, dump({{"total", dags->size()},
+                                        {"matched", matched},
+                                        {"paused", paused},
+                                        {"with_import_errors", errors},
+                                        {"tags", tags},
+                                        {"namespaces", spaces}}));
+      });
+  summary.query = kDagFilterParams;
 
   add(routes, "GET", "/dags/{dag_id}", Access::viewer, "One DAG", "Dag", [&s, &clock](Call& c) {
     auto d = find_dag(s, c.path[0]);

@@ -107,6 +107,12 @@ json schemas() {
                        {"version", str()},
                        {"nodes", array_of(object({{"id", str()}, {"type", str()}, {"trigger_rule", str()}}))},
                        {"edges", array_of(object({{"from", str()}, {"to", str()}}))}});
+  s["DagSummary"] = object({{"total", integer()},
+                            {"matched", integer()},
+                            {"paused", integer()},
+                            {"with_import_errors", integer()},
+                            {"tags", array_of(str())},
+                            {"namespaces", array_of(str())}});
   s["Run"] = object({{"dag_id", str()},
                      {"run_id", str()},
                      {"run_type", enumeration({"scheduled", "manual", "backfill", "dataset"})},

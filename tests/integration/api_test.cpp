@@ -843,6 +843,54 @@ TEST_CASE("DAGs: list, one, pause, versions, graph") {
   CHECK(env.get("/api/v1/dags/broken/graph").status == 404);
 }
 
+TEST_CASE("DAGs: the list filtered on the server by text, tag, namespace, paused and import errors; the summary") {
+  Env env;
+  const char* orders = "dag: orders\ndescription: Orders by the Hour\ntags: [hourly, ops-team]\ntasks:\n  a: {type: noop}\n";
+  auto compiled = dsl::compile_dag(orders, "dags/orders.yaml");
+  REQUIRE(compiled.graph);
+  store::DagVersionRecord v;
+  v.dag_id = "orders";
+  v.version = compiled.graph->hash();
+  v.compiled = compiled.graph->canonical_json();
+  v.source = orders;
+  v.file = "dags/orders.yaml";
+  REQUIRE(env.store->register_dag_version(v, "ops", 1, "system").ok());
+  REQUIRE(env.store->set_import_errors("broken", "dags/broken.yaml", 1, R"([{"line": 3, "message": "bad"}])").ok());
+  REQUIRE(env.store->set_paused("sales", true, "test").ok());
+  auto ids = [&](const std::string& query) {
+    auto r = env.get("/api/v1/dags" + query, kViewer);
+    REQUIRE(r.status == 200);
+    std::vector<std::string> out;
+    for (auto& d : r.body["items"]) out.push_back(d["dag_id"]);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  CHECK(ids("") == V{"broken", "orders", "sales"});
+  CHECK(ids("?q=HOUR") == V{"orders"});    // the description, any case
+  CHECK(ids("?q=ops-t") == V{"orders"});   // a tag
+  CHECK(ids("?q=sal") == V{"sales"});      // the id
+  CHECK(ids("?tag=hourly") == V{"orders"});
+  CHECK(ids("?tag=hour").empty());         // a tag is matched whole
+  CHECK(ids("?namespace=finance") == V{"sales"});
+  CHECK(ids("?paused=true") == V{"sales"});
+  CHECK(ids("?paused=false") == V{"broken", "orders"});
+  CHECK(ids("?import_errors=true") == V{"broken"});
+  CHECK(ids("?import_errors=false&paused=false") == V{"orders"});
+  CHECK(ids("?q=nothing-like-it").empty());
+  auto page = env.get("/api/v1/dags?paused=false&limit=1", kViewer);
+  REQUIRE(page.body["items"].size() == 1);
+  auto rest = env.get("/api/v1/dags?paused=false&limit=1&cursor=" + page.body["next_cursor"].get<std::string>(), kViewer);
+  CHECK(rest.body["items"][0]["dag_id"] == "orders");
+  CHECK(rest.body["next_cursor"].is_null());
+  CHECK(env.get("/api/v1/dags?paused=maybe", kViewer).status == 400);
+
+  auto sum = env.get("/api/v1/dag-summary?q=hour", kViewer);
+  REQUIRE(sum.status == 200);
+  CHECK(sum.body == json{{"total", 3}, {"matched", 1}, {"paused", 1}, {"with_import_errors", 1},
+                         {"tags", {"hourly", "ops-team"}}, {"namespaces", {"default", "finance", "ops"}}});
+  CHECK(env.get("/api/v1/dag-summary").body["matched"] == 3);
+}
+
 TEST_CASE("pools, variables and connections") {
   Env env;
   auto put = env.call("PUT", "/api/v1/pools/etl", R"({"slots": 4})");

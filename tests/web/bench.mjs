@@ -21,6 +21,7 @@ const RUNS = Number(opt('runs', 10000));
 const REPEAT = Number(opt('repeat', 5));
 const BIG_RUNS = Number(opt('big-runs', 10));
 const MAPPED = Number(opt('mapped', 10000));
+const MANY_DAGS = Number(opt('dags', 5000));
 const artifacts = opt('artifacts', path.join(os.tmpdir(), 'baton-ui-bench'));
 fs.mkdirSync(artifacts, { recursive: true });
 
@@ -45,6 +46,13 @@ const dags = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-ui-bench-dags-'));
     `dag: many_runs\nschedule: every 1h\nstart_date: ${start}\nend_date: ${new Date(end).toISOString().replace(/\.\d+Z$/, 'Z')}\n` +
     'catchup: true\nmax_active_runs: 10000\ntasks:\n  extract: {type: noop}\n  load: {type: noop, depends_on: [extract]}\n  report: {type: noop, depends_on: [load]}\n');
   fs.writeFileSync(path.join(dags, 'tiny.yaml'), 'dag: tiny\ntasks:\n  only: {type: noop}\n');
+  // MANY_DAGS small DAGs without a schedule, for the DAG list.
+  fs.mkdirSync(path.join(dags, 'many'));
+  for (let i = 0; i < MANY_DAGS; i++) {
+    const id = `dag_${String(i).padStart(5, '0')}`;
+    fs.writeFileSync(path.join(dags, 'many', `${id}.yaml`),
+      `dag: ${id}\ndescription: one of many\ntags: [group_${i % 20}]\ntasks:\n  only: {type: noop}\n`);
+  }
   // A foreach task over MAPPED items (noops: the loop runs them itself).
   fs.writeFileSync(path.join(dags, 'fanout.yaml'),
     `dag: fanout\nmax_active_tasks: 100000\ntasks:\n  each: {type: noop, foreach: '${JSON.stringify([...Array(MAPPED).keys()])}'}\n` +
@@ -153,6 +161,45 @@ try {
       times.push(Date.now() - s);
     }
     console.log(JSON.stringify({ workload: `ui_foreach_next_page_${MAPPED}`, mapped: MAPPED, median_ms: median(times), repeat: REPEAT }));
+  }
+  // The DAG list with MANY_DAGS (and the others): a page of 50, then a
+  // search, then the next page.
+  {
+    const timed = async (fn) => { const s = Date.now(); await fn(); return Date.now() - s; };
+    const list = [];
+    for (let i = 0; i < REPEAT; i++) {
+      await page.goto('about:blank');
+      list.push(await timed(async () => {
+        await page.goto(`${server.url}/#/dags`);
+        await page.waitForSelector('#dag-table tr[data-dag]');
+        await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))));
+      }));
+    }
+    const rows = await page.$$eval('#dag-table tr[data-dag]', (x) => x.length);
+    const r = { workload: `ui_dag_list_${MANY_DAGS}_dags`, dags: MANY_DAGS + 5, rows_drawn: rows, median_ms: median(list),
+      min_ms: Math.min(...list), max_ms: Math.max(...list), repeat: REPEAT, target_ms: 2000 };
+    results.push(r);
+    console.log(JSON.stringify(r));
+    const search = [];
+    for (let i = 0; i < REPEAT; i++) {
+      search.push(await timed(async () => {
+        await page.fill('#dag-search', `dag_0${i}099`);
+        await page.waitForFunction((id) => document.querySelector('#dag-table tr[data-dag]')?.dataset.dag === id &&
+          document.querySelectorAll('#dag-table tr[data-dag]').length < 20, `dag_0${i}099`);
+      }));
+    }
+    console.log(JSON.stringify({ workload: `ui_dag_list_search_${MANY_DAGS}_dags`, median_ms: median(search), repeat: REPEAT }));
+    await page.fill('#dag-search', '');
+    await page.waitForFunction(() => !document.querySelector('#dags-next').disabled);
+    const pages = [];
+    for (let i = 0; i < REPEAT; i++) {
+      const before = await page.$eval('#dag-table tr[data-dag]', (t) => t.dataset.dag);
+      pages.push(await timed(async () => {
+        await page.click('#dags-next');
+        await page.waitForFunction((b) => document.querySelector('#dag-table tr[data-dag]')?.dataset.dag !== b, before);
+      }));
+    }
+    console.log(JSON.stringify({ workload: `ui_dag_list_next_page_${MANY_DAGS}_dags`, median_ms: median(pages), repeat: REPEAT }));
   }
   // Paging back through a long history: the grid's "Older runs".
   {

@@ -1,11 +1,19 @@
 // The DAG list: search, filters by tag, namespace and paused, the pause
 // toggle, each DAG's schedule with its timezone, its next run in local time
-// and UTC, its last runs and its import errors.
+// and UTC, its last runs and its import errors. Filtered and paged on the
+// server (50 a page), so ten thousand DAGs cost what fifty do.
 import { api, can, dagPath, enc } from '../api.js';
 import { h, replace, stateBox, time, toast, errorBox } from '../ui.js';
 
+const PAGE = 50;
+
 export async function dagsPage(el, { query }) {
   let dags = [];
+  let summary = { total: 0, matched: 0, tags: [], namespaces: [] };
+  // Cursors of the pages seen (to go back); the one shown.
+  let cursors = [null];
+  let at = 0;
+  let next = null;
   const search = h('input', { type: 'search', id: 'dag-search', placeholder: 'Search DAGs', 'aria-label': 'Search DAGs',
     value: query.get('q') || '' });
   const tag = h('select', { id: 'dag-tag', 'aria-label': 'Tag' });
@@ -13,28 +21,28 @@ export async function dagsPage(el, { query }) {
   const paused = h('select', { id: 'dag-paused', 'aria-label': 'Paused or active' },
     h('option', { value: '' }, 'All DAGs'), h('option', { value: 'active' }, 'Unpaused'), h('option', { value: 'paused' }, 'Paused'),
     h('option', { value: 'errors' }, 'With import errors'));
-  const count = h('span', { class: 'muted small', 'aria-live': 'polite' });
+  const count = h('span', { class: 'muted small', 'aria-live': 'polite', id: 'dag-count' });
+  const prev = h('button', { type: 'button', id: 'dags-prev', onclick: () => { at -= 1; reload(); } }, '← Previous');
+  const more = h('button', { type: 'button', id: 'dags-next', onclick: () => { cursors[at + 1] = next; at += 1; reload(); } }, 'Next →');
   const body = h('tbody');
   const status = h('div');
 
   function options(select, values, all) {
     const keep = select.value;
     replace(select, h('option', { value: '' }, all), [...values].sort().map((v) => h('option', { value: v }, v)));
-    select.value = values.has(keep) ? keep : '';
+    select.value = values.includes(keep) ? keep : '';
   }
 
-  function visible() {
-    const q = search.value.trim().toLowerCase();
-    return dags.filter((d) => {
-      if (q && !(d.dag_id.toLowerCase().includes(q) || (d.description || '').toLowerCase().includes(q) ||
-                 (d.tags || []).some((t) => t.toLowerCase().includes(q)))) return false;
-      if (tag.value && !(d.tags || []).includes(tag.value)) return false;
-      if (ns.value && d.namespace !== ns.value) return false;
-      if (paused.value === 'paused' && !d.paused) return false;
-      if (paused.value === 'active' && d.paused) return false;
-      if (paused.value === 'errors' && !(d.import_errors && d.import_errors.length)) return false;
-      return true;
-    });
+  // The filters as the API's query.
+  function filters() {
+    const q = {};
+    if (search.value.trim()) q.q = search.value.trim();
+    if (tag.value) q.tag = tag.value;
+    if (ns.value) q.namespace = ns.value;
+    if (paused.value === 'paused') q.paused = true;
+    if (paused.value === 'active') q.paused = false;
+    if (paused.value === 'errors') q.import_errors = true;
+    return q;
   }
 
   function toggle(d) {
@@ -95,43 +103,66 @@ export async function dagsPage(el, { query }) {
   }
 
   function draw() {
-    const list = visible();
-    count.textContent = `${list.length} of ${dags.length} DAGs`;
-    replace(body, list.length ? list.map(row) : h('tr', {}, h('td', { colspan: 5, class: 'muted' }, dags.length ? 'No DAG matches.' : 'No DAGs yet: put DAG files in the DAGs folder.')));
+    const from = at * PAGE;
+    count.textContent = summary.matched === summary.total ? `${summary.total.toLocaleString()} DAGs`
+      : `${summary.matched.toLocaleString()} of ${summary.total.toLocaleString()} DAGs`;
+    if (summary.matched > PAGE) count.textContent += ` · ${(from + 1).toLocaleString()}–${(from + dags.length).toLocaleString()} shown`;
+    prev.disabled = at === 0;
+    more.disabled = !next;
+    prev.hidden = more.hidden = at === 0 && !next;
+    replace(body, dags.length ? dags.map(row) : h('tr', {}, h('td', { colspan: 5, class: 'muted' }, summary.total ? 'No DAG matches.' : 'No DAGs yet: put DAG files in the DAGs folder.')));
   }
 
-  async function load(list) {
-    dags = list || await api.all('/dags');
-    const tags = new Set(); const spaces = new Set();
-    for (const d of dags) { (d.tags || []).forEach((t) => tags.add(t)); spaces.add(d.namespace); }
-    options(tag, tags, 'All tags');
-    options(ns, spaces, 'All namespaces');
+  // One page of the DAGs that match, and the counts and the filters' choices.
+  async function fetchPage() {
+    const q = filters();
+    const cursor = cursors[at];
+    const [page, sum] = await Promise.all([api.get('/dags', { ...q, limit: PAGE, ...(cursor ? { cursor } : {}) }),
+      api.get('/dag-summary', q)]);
+    return { page, sum };
+  }
+  function show({ page, sum }) {
+    dags = page.items;
+    next = page.next_cursor;
+    summary = sum;
+    options(tag, sum.tags, 'All tags');
+    options(ns, sum.namespaces, 'All namespaces');
     replace(status);
     draw();
   }
-
-  for (const c of [search, tag, ns, paused]) c.addEventListener('input', draw);
+  let asked = 0;  // the newest request wins: a slower earlier answer is dropped
+  async function reload() {
+    const mine = ++asked;
+    try {
+      const got = await fetchPage();
+      if (mine === asked) show(got);
+    } catch (e) {
+      if (mine === asked) replace(status, errorBox(e));
+    }
+  }
+  let typing = null;
+  const refilter = () => { cursors = [null]; at = 0; reload(); };
+  search.addEventListener('input', () => { clearTimeout(typing); typing = setTimeout(refilter, 150); });
+  for (const c of [tag, ns, paused]) c.addEventListener('input', refilter);
   replace(el,
     h('h1', {}, 'DAGs'),
-    h('div', { class: 'row', style: 'margin-bottom:.75rem' }, search, tag, ns, paused, count),
+    h('div', { class: 'row', style: 'margin-bottom:.75rem' }, search, tag, ns, paused, count, prev, more),
     status,
     h('div', { class: 'table-wrap' }, h('table', { id: 'dag-table' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Active'), h('th', {}, 'DAG'), h('th', {}, 'Schedule'),
         h('th', {}, 'Next run (local, UTC)'), h('th', {}, 'Last runs'))), body)));
-  try {
-    await load();
-  } catch (e) {
-    replace(status, errorBox(e));
-  }
+  await reload();
   search.focus();
   return {
     refresh: async () => {
       // Keep the focus on a toggle the user is on: redraw only when something changed.
-      const before = JSON.stringify(dags);
-      const fresh = await api.all('/dags');
-      if (JSON.stringify(fresh) !== before) {
+      const before = JSON.stringify([dags, summary, next]);
+      const mine = ++asked;
+      const got = await fetchPage();
+      if (mine !== asked) return;
+      if (JSON.stringify([got.page.items, got.sum, got.page.next_cursor]) !== before) {
         const focused = document.activeElement && document.activeElement.dataset.dag;
-        await load(fresh);
+        show(got);
         if (focused) body.querySelector(`button[data-dag="${CSS.escape(focused)}"]`)?.focus();
       }
     },
