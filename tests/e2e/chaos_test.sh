@@ -2,7 +2,8 @@
 # Chaos (issue: PostgreSQL and high availability; SPEC §9): three `baton
 # server` processes (each a scheduler member with its API) and two `baton
 # worker` processes share one PostgreSQL schema. 30 DAGs run on 5-second
-# `every` schedules with catchup, plus manual triggers through the API. For
+# `every` schedules with catchup (half of them with a foreach task over three
+# items), plus manual triggers through the API. For
 # CHAOS_SECONDS (default 70) random servers (the leader among them) and
 # workers are killed with SIGKILL and brought back; one server is paused with
 # SIGSTOP past its lease and then continued (the leader), and so is one worker. Then,
@@ -11,6 +12,7 @@
 #   - no task instance had two tries running at the same time (neither in
 #     the tries the store recorded nor in the processes that really ran);
 #   - no accepted trigger was lost, and every run finished, successfully;
+#   - every run of a DAG with foreach has its three mapped instances, once;
 #   - after every kill, scheduling resumed within 10 s: the worst delay
 #     between an interval's end and its run's creation is reported.
 # Usage: chaos_test.sh BATON   (needs BATON_TEST_PG_URL; exit 77 without it)
@@ -52,7 +54,20 @@ start_date=$(date -u -d "@$((start / 5 * 5))" +%Y-%m-%dT%H:%M:%SZ)
 end_date=$(date -u -d "@$((start + chaos_seconds))" +%Y-%m-%dT%H:%M:%SZ)
 ledger="$work/ledger"
 : > "$ledger"
+# Each line of the ledger: TASK_INSTANCE TRY s|e NANOSECONDS (mapped
+# instances as TASK[MAP_INDEX]). The odd DAGs fan out over three items
+# between extract and load (foreach): their mapped instances go through the
+# same kills.
 for i in $(seq -w 1 30); do
+  fan_task=""
+  fan_dep=extract
+  if [ $((10#$i % 2)) = 1 ]; then
+    fan_dep=fan
+    fan_task="  fan:
+    depends_on: [extract]
+    foreach: [a, b, c]
+    command: 'echo \"\$BATON_DAG_ID/\$BATON_RUN_ID/\$BATON_TASK_ID[\$BATON_MAP_INDEX] \$BATON_TRY_NUMBER s \$(date +%s%N)\" >> $ledger; sleep 0.1; echo \"\$BATON_DAG_ID/\$BATON_RUN_ID/\$BATON_TASK_ID[\$BATON_MAP_INDEX] \$BATON_TRY_NUMBER e \$(date +%s%N)\" >> $ledger'"
+  fi
   cat > "$work/dags/chaos_$i.yaml" <<YAML
 dag: chaos_$i
 schedule: every 5s
@@ -66,8 +81,9 @@ defaults:
 tasks:
   extract:
     command: 'echo "\$BATON_DAG_ID/\$BATON_RUN_ID/\$BATON_TASK_ID \$BATON_TRY_NUMBER s \$(date +%s%N)" >> $ledger; sleep 0.3; echo "\$BATON_DAG_ID/\$BATON_RUN_ID/\$BATON_TASK_ID \$BATON_TRY_NUMBER e \$(date +%s%N)" >> $ledger'
+$fan_task
   load:
-    depends_on: [extract]
+    depends_on: [$fan_dep]
     command: 'echo "\$BATON_DAG_ID/\$BATON_RUN_ID/\$BATON_TASK_ID \$BATON_TRY_NUMBER s \$(date +%s%N)" >> $ledger; sleep 0.2; echo "\$BATON_DAG_ID/\$BATON_RUN_ID/\$BATON_TASK_ID \$BATON_TRY_NUMBER e \$(date +%s%N)" >> $ledger'
   done:
     depends_on: [load]
@@ -214,6 +230,14 @@ if [ "$left" = 0 ]; then ok "every run finished ($runs runs)"; else
 fi
 notok=$(sql "SELECT count(*) FROM dag_runs WHERE state <> 'success'")
 if [ "$notok" = 0 ]; then ok "every run succeeded"; else bad "$notok runs did not succeed"; sql "SELECT dag_id, run_id, state FROM dag_runs WHERE state <> 'success' LIMIT 10"; fi
+
+# ---- every run of a DAG with foreach has its three mapped instances, once ----
+fans=$(sql "SELECT count(*) FROM dag_runs r WHERE r.dag_id IN (SELECT dag_id FROM dags WHERE (right(dag_id, 2)::int % 2) = 1)")
+badfan=$(sql "SELECT count(*) FROM dag_runs r WHERE r.dag_id IN (SELECT dag_id FROM dags WHERE (right(dag_id, 2)::int % 2) = 1)
+              AND (SELECT count(*) FROM task_instances t WHERE t.run_pk = r.id AND t.task_id = 'fan' AND t.map_index >= 0
+                   AND t.state = 'success') <> 3")
+[ "$fans" -gt 0 ] && [ "$badfan" = 0 ] && ok "every foreach run has its 3 mapped instances, all succeeded ($fans runs)" ||
+  bad "$badfan of $fans foreach runs do not have 3 successful mapped instances"
 
 # ---- no interval has two runs ----
 dups=$(sql "SELECT count(*) FROM (SELECT dag_id, logical_date FROM dag_runs WHERE run_type = 'scheduled' GROUP BY 1, 2 HAVING count(*) > 1) x")
