@@ -42,7 +42,8 @@ constexpr const char* kCheckpointName = "checkpoint";
 constexpr const char* kOutputName = "output.json";
 constexpr const char* kParamsName = "params.json";
 // Linux refuses to start a process with one environment string longer than
-// this (MAX_ARG_STRLEN): larger params are in BATON_PARAMS_FILE only.
+// this (MAX_ARG_STRLEN): larger params go to a file, BATON_PARAMS_FILE (only
+// then: a file per try costs an inode, a measurable share of a short task).
 constexpr size_t kMaxEnvString = 128 * 1024 - 1;
 // Upper bound on how long cancel (an atomic flag without a wake-up) goes
 // unnoticed, and on how often child exit is polled when there is no pidfd.
@@ -595,8 +596,9 @@ ShellResult ShellRunner::run(const ShellTry& t, const ProgressFn& on_progress, s
       return fail_start("cannot write checkpoint file " + checkpoint_path + ": " + errno_text(errno));
     }
   }
-  {
-    ::unlink(params_path.c_str());
+  ::unlink(params_path.c_str());
+  const bool params_in_file = std::string("BATON_PARAMS=").size() + t.params_json.size() > kMaxEnvString;
+  if (params_in_file) {
     Fd pf(::open(params_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!pf.valid() || !write_all(pf.get(), t.params_json.data(), t.params_json.size())) {
       return fail_start("cannot write params file " + params_path + ": " + errno_text(errno));
@@ -639,13 +641,13 @@ ShellResult ShellRunner::run(const ShellTry& t, const ProgressFn& on_progress, s
   env["BATON_DATA_INTERVAL_START"] = t.data_interval_start;
   env["BATON_DATA_INTERVAL_END"] = t.data_interval_end;
   env["BATON_DS"] = t.ds;
-  // The params are always in BATON_PARAMS_FILE; in BATON_PARAMS too unless
-  // they are too long for one environment string (a dataset run with many
-  // events), which is said in the log.
-  env["BATON_PARAMS_FILE"] = params_path;
-  if (std::string("BATON_PARAMS=").size() + t.params_json.size() <= kMaxEnvString) {
+  // The params in BATON_PARAMS; too long for one environment string (a
+  // dataset run with many events), in BATON_PARAMS_FILE instead, which the
+  // log says.
+  if (!params_in_file) {
     env["BATON_PARAMS"] = t.params_json;
   } else {
+    env["BATON_PARAMS_FILE"] = params_path;
     log.note("BATON_PARAMS is not set: the params are " + std::to_string(t.params_json.size()) +
              " bytes, more than Linux lets one environment variable hold (128 KiB); read them from "
              "$BATON_PARAMS_FILE");

@@ -173,7 +173,7 @@ TEST_CASE("the try's BATON_* variables are set") {
       "BATON_DATA_INTERVAL_END=2026-11-22T00:00:00Z\n"
       "BATON_DS=2026-11-21\n"
       "BATON_PARAMS={\"region\":\"eu\"}\n"
-      "BATON_PARAMS_FILE=" + scratch + "/params.json\n"
+      "BATON_PARAMS_FILE=unset\n"  // only for params too long for BATON_PARAMS
       "BATON_CHECKPOINT_FILE=" + scratch + "/checkpoint\n"
       "BATON_OUTPUT_FILE=" + scratch + "/output.json\n"
       "BATON_TEST_WORKER_SETTING=unset\n"  // the worker's own BATON_* settings stay out
