@@ -885,6 +885,18 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
         auto wanted = c.query_as<long long>("try");
         for (auto& x : *all)
           if (wanted ? x.try_number == *wanted : (!t || x.try_number > t->try_number)) t = &x;
+        if (!t && ti->map_index < 0) {
+          // A foreach task's own instance runs no try: its mapped ones do.
+          auto same = instances_of(s, *r, ti->task_id);
+          long long mapped = 0;
+          if (same)
+            for (auto& x : *same) mapped += x.map_index >= 0;
+          if (mapped > 0)
+            return error_response(Error::not_found(
+                "task \"" + ti->task_id + "\" of run \"" + r->run_id + "\" is a foreach task: its " +
+                std::to_string(mapped) + " mapped instances have the logs (give ?map_index= from 0 to " +
+                std::to_string(mapped - 1) + "; `baton tasks logs` takes --map-index)"));
+        }
         if (!t)
           return error_response(Error::not_found(
               wanted ? "task \"" + ti->task_id + "\" has no try " + std::to_string(*wanted)

@@ -37,7 +37,7 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-// Names of the two files the task shares with Baton, inside the scratch folder.
+// Names of the files the task shares with Baton, inside the scratch folder.
 constexpr const char* kCheckpointName = "checkpoint";
 constexpr const char* kOutputName = "output.json";
 constexpr const char* kParamsName = "params.json";

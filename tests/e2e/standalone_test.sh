@@ -237,6 +237,8 @@ grep -Eq '^ *each +success +10000 mapped +.* success 10000' "$work/fan.txt" && o
 "$baton" tasks logs fanout "$fan" each --map-index 9999 | grep -qx "item 9999 at 9999" && ok \
   || bad "the log of each[9999]"
 [ "$("$baton" tasks logs fanout "$fan" sum)" = 10 ] && ok || bad "sum did not get the 10 outputs in its list"
+"$baton" tasks logs fanout "$fan" each 2>&1 | grep -q "is a foreach task: its 10000 mapped instances have the logs" && ok \
+  || bad "the logs of a foreach task without --map-index do not say where the logs are"
 curl -s -H "Authorization: Bearer $token" "$url/api/v1/dags/fanout/grid" \
   | grep -q '{"counts":{"success":10000},"mapped":10000,"state":"success"}' && ok || bad "the grid cell of each"
 body=$(curl -s -H "Authorization: Bearer $token" "$url/api/v1/dags/fanout/runs/$fan/tasks?task_id=each&map_index=4321")
