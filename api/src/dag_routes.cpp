@@ -770,12 +770,13 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
         auto task = c.query_as<std::string>("task_id");
         auto map_index = c.query_as<long long>("map_index");
         auto state = c.query_as<std::string>("state");
+        auto only_mapped = c.query_as<bool>("mapped");
         std::map<std::string, std::vector<const store::TaskInstanceRecord*>> mapped;
         std::vector<const store::TaskInstanceRecord*> chosen;
         for (auto& t : *tis) {
           if (t.map_index >= 0) mapped[t.task_id].push_back(&t);
           if ((!task || t.task_id == *task) && (!map_index || t.map_index == *map_index) &&
-              (!state || to_string(t.state) == *state))
+              (!state || to_string(t.state) == *state) && (!only_mapped || (t.map_index >= 0) == *only_mapped))
             chosen.push_back(&t);
         }
         // The tasks' own first, then mapped ones by task and map_index.
@@ -801,6 +802,9 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
                   .description = "only instances with this map index (-1: every task's own)",
                   .min = -1,
                   .max = 1000000},
+                 {.name = "mapped",
+                  .type = ValueType::boolean,
+                  .description = "only mapped instances of foreach tasks (true), or only tasks' own (false)"},
                  {.name = "state",
                   .type = ValueType::enumeration,
                   .description = "only instances in this state",

@@ -1176,6 +1176,12 @@ TEST_CASE("what the UI reads: who am I, the grid of runs x tasks, a run's tries,
   REQUIRE(running.body["items"].size() == 1);
   CHECK(running.body["items"][0]["map_index"] == 1);
   CHECK(env.get("/api/v1/dags/sales/runs/" + runs[0] + "/tasks?state=bogus", kViewer).status == 400);
+  // Only the mapped ones (a page of them holds no own instance, whatever the state filter).
+  auto only = env.get("/api/v1/dags/sales/runs/" + runs[0] + "/tasks?task_id=fan&mapped=true&state=success", kViewer);
+  REQUIRE(only.body["items"].size() == 2);
+  CHECK(only.body["items"][0]["map_index"] == 0);
+  CHECK(only.body["items"][1]["map_index"] == 2);
+  CHECK(env.get("/api/v1/dags/sales/runs/" + runs[0] + "/tasks?mapped=false", kViewer).body["items"].size() == 4);
 
   auto grid = env.get("/api/v1/dags/sales/grid?limit=2", kViewer);
   REQUIRE(grid.status == 200);

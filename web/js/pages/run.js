@@ -281,12 +281,12 @@ export async function runPage(el, { dag, run, query }) {
   async function loadMapped() {
     const task = sel.task;
     if (mappedPage.task !== task) mappedPage = { task, state: '', cursors: [null], at: 0, items: [], next: null };
-    const q = { task_id: task, limit: MAPPED_PAGE + (mappedPage.at === 0 ? 1 : 0) };
+    const q = { task_id: task, mapped: true, limit: MAPPED_PAGE };
     if (mappedPage.state) q.state = mappedPage.state;
     const cursor = mappedPage.cursors[mappedPage.at];
     if (cursor) q.cursor = cursor;
     const res = await api.get(`${base}/tasks`, q);
-    mappedPage.items = res.items.filter((t) => t.map_index >= 0).slice(0, MAPPED_PAGE);
+    mappedPage.items = res.items;
     mappedPage.next = res.next_cursor;
   }
   async function reloadMapped() {
