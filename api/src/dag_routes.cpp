@@ -432,6 +432,20 @@ std::vector<std::string> topological_tasks(const json& compiled) {
   return out;
 }
 
+// Tasks of a run's version that have no foreach. Mapped instances of one of
+// them were made under an older version the run was moved off (clear
+// --version latest): history, not the task's state, so roll-ups leave them out.
+std::set<std::string> unmapped_tasks(store::Store& s, const store::RunRecord& r) {
+  std::set<std::string> out;
+  auto v = compiled_cache().get(s, r.dag_id, r.dag_version);
+  if (!v || !(*v)->is_object()) return out;
+  auto tasks = (*v)->find("tasks");
+  if (tasks == (*v)->end() || !tasks->is_object()) return out;
+  for (auto& [id, t] : tasks->items())
+    if (t.is_object() && !t.contains("foreach")) out.insert(id);
+  return out;
+}
+
 // The grid's cell of one task in one run: the state of an unmapped task, or
 // for a mapped task (foreach) its mapped instances rolled up into one state,
 // with a count by state. What needs a person's eye comes first in the
@@ -711,7 +725,9 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
           auto tis = s.list_task_instances(r.pk);
           if (!tis) return error_response(tis.error());
           std::vector<std::vector<const store::TaskInstanceRecord*>> by_row(rows.size());
+          const auto unmapped = unmapped_tasks(s, r);
           for (auto& t : *tis) {
+            if (t.map_index >= 0 && unmapped.count(t.task_id)) continue;
             auto [it, added] = row_of.emplace(t.task_id, rows.size());
             if (added) {  // a task of an older version: a row of its own, after the current ones
               rows.push_back(t.task_id);
@@ -772,9 +788,10 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
         auto state = c.query_as<std::string>("state");
         auto only_mapped = c.query_as<bool>("mapped");
         std::map<std::string, std::vector<const store::TaskInstanceRecord*>> mapped;
+        const auto unmapped = unmapped_tasks(s, *r);
         std::vector<const store::TaskInstanceRecord*> chosen;
         for (auto& t : *tis) {
-          if (t.map_index >= 0) mapped[t.task_id].push_back(&t);
+          if (t.map_index >= 0 && !unmapped.count(t.task_id)) mapped[t.task_id].push_back(&t);
           if ((!task || t.task_id == *task) && (!map_index || t.map_index == *map_index) &&
               (!state || to_string(t.state) == *state) && (!only_mapped || (t.map_index >= 0) == *only_mapped))
             chosen.push_back(&t);

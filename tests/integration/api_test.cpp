@@ -1148,6 +1148,14 @@ TEST_CASE("what the UI reads: who am I, the grid of runs x tasks, a run's tries,
   REQUIRE(env.store->add_task_instances(oldest->pk, mapped).ok());
   // The same (task, map_index) twice is refused, and nothing of the batch is added.
   CHECK_FALSE(env.store->add_task_instances(oldest->pk, {mapped[3]}).ok());
+  // Mapped instances of a task that has no foreach in the run's version (made
+  // under a version the run was moved off) are history: not rolled up.
+  auto middle = env.store->get_run("sales", runs[1]);
+  store::TaskInstanceRecord stale;
+  stale.task_id = "transform";
+  stale.map_index = 0;
+  stale.state = TaskState::failed;
+  REQUIRE(env.store->add_task_instances(middle->pk, {stale}).ok());
 
   // Paging through a mapped task's instances; the tasks' own, with the roll-up.
   auto own = env.get("/api/v1/dags/sales/runs/" + runs[0] + "/tasks?map_index=-1", kViewer);
@@ -1204,6 +1212,16 @@ TEST_CASE("what the UI reads: who am I, the grid of runs x tasks, a run's tries,
   REQUIRE(one.status == 200);
   REQUIRE(one.body["runs"].size() == 1);
   CHECK(one.body["runs"][0]["run_id"] == runs[1]);
+  CHECK(one.body["runs"][0]["cells"][1] == "pending");  // transform's own state, not its stale mapped one
+  auto middle_tasks = env.get("/api/v1/dags/sales/runs/" + runs[1] + "/tasks?map_index=-1", kViewer);
+  int transforms = 0;
+  for (auto& t : middle_tasks.body["items"])
+    if (t["task_id"] == "transform") {
+      ++transforms;
+      CHECK(t["mapped"].is_null());
+      CHECK(t["state"] == "pending");
+    }
+  CHECK(transforms == 1);
 
   auto too_many = env.get("/api/v1/dags/sales/grid?limit=101", kViewer);
   CHECK(too_many.status == 400);
