@@ -825,8 +825,7 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
                  {.name = "state",
                   .type = ValueType::enumeration,
                   .description = "only instances in this state",
-                  .allowed = {"pending", "scheduled", "queued", "running", "waiting", "up_for_retry", "success",
-                              "failed", "upstream_failed", "skipped", "canceled"}}};
+                  .allowed = task_state_names()}};
 
   add(routes, "GET", "/dags/{dag_id}/runs/{run_id}/tries", Access::viewer,
       "Every try of every task instance of the run (its timeline), by task", "RunTry", [&s](Call& c) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <sstream>
 
+#include "baton/core/states.h"
 #include "baton/core/time.h"
 #include "json_text.h"
 #include "routes.h"
@@ -55,12 +56,11 @@ void add_metrics_routes(std::vector<Route>& routes, const Deps& deps) {
         std::ostringstream o;
         o.precision(9);
         family(o, "baton_runs", "gauge", "Runs by state.");
-        for (const char* state : {"queued", "running", "success", "failed", "canceled"})
+        for (const std::string& state : run_state_names())
           o << "baton_runs{state=\"" << state << "\"} " << (counts->runs.count(state) ? counts->runs.at(state) : 0)
             << '\n';
         family(o, "baton_task_instances", "gauge", "Task instances by state.");
-        for (const char* state : {"pending", "scheduled", "queued", "running", "waiting", "up_for_retry", "success",
-                                  "failed", "upstream_failed", "skipped", "canceled"})
+        for (const std::string& state : task_state_names())
           o << "baton_task_instances{state=\"" << state << "\"} "
             << (counts->task_instances.count(state) ? counts->task_instances.at(state) : 0) << '\n';
         family(o, "baton_sla_misses_total", "counter", "SLA misses recorded.");

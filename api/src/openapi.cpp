@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "baton/core/states.h"
 #include "routes.h"
 
 namespace baton::api {
@@ -33,10 +34,8 @@ json object(json properties) {
 json list_of(json item) { return object({{"items", array_of(std::move(item))}, {"next_cursor", nstr()}}); }
 
 json schemas() {
-  std::vector<std::string> run_states = {"queued", "running", "success", "failed", "canceled"};
-  std::vector<std::string> task_states = {"pending",         "scheduled",    "queued",  "running",
-                                          "waiting",         "up_for_retry", "success", "failed",
-                                          "upstream_failed", "skipped",      "canceled"};
+  const std::vector<std::string>& run_states = run_state_names();
+  const std::vector<std::string>& task_states = task_state_names();
   json ti = {{"task_id", str()},
              {"map_index", integer()},
              {"item", {{"nullable", true}, {"description", "a mapped instance's foreach item"}}},

@@ -1,5 +1,7 @@
 #include "baton/core/states.h"
 
+#include <iterator>
+
 namespace baton {
 
 namespace {
@@ -21,6 +23,16 @@ std::optional<TaskState> task_state_from_string(std::string_view s) {
   for (int i = 0; i < 11; ++i)
     if (s == kTaskNames[i]) return static_cast<TaskState>(i);
   return std::nullopt;
+}
+
+const std::vector<std::string>& run_state_names() {
+  static const std::vector<std::string> names(std::begin(kRunNames), std::end(kRunNames));
+  return names;
+}
+
+const std::vector<std::string>& task_state_names() {
+  static const std::vector<std::string> names(std::begin(kTaskNames), std::end(kTaskNames));
+  return names;
 }
 
 bool is_finished(RunState s) { return s == RunState::success || s == RunState::failed || s == RunState::canceled; }

@@ -147,3 +147,12 @@ TEST_CASE("retry delays: fixed, exponential with a cap, jitter") {
   CHECK(jit.delay_after(1, 0.5) == 31500ms);
   CHECK(jit.delay_after(1, 0.999999) < 33s);
 }
+
+TEST_CASE("every state's name, in the enum's order, reads back as that state") {
+  REQUIRE(task_state_names().size() == 11);
+  for (size_t i = 0; i < task_state_names().size(); ++i)
+    CHECK(task_state_from_string(task_state_names()[i]) == static_cast<TaskState>(i));
+  REQUIRE(run_state_names().size() == 5);
+  for (size_t i = 0; i < run_state_names().size(); ++i)
+    CHECK(run_state_from_string(run_state_names()[i]) == static_cast<RunState>(i));
+}

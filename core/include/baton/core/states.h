@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "baton/core/result.h"
 
@@ -31,6 +32,9 @@ const char* to_string(RunState s);
 const char* to_string(TaskState s);
 std::optional<RunState> run_state_from_string(std::string_view s);
 std::optional<TaskState> task_state_from_string(std::string_view s);
+// Every state's name, in the order of the enum.
+const std::vector<std::string>& run_state_names();
+const std::vector<std::string>& task_state_names();
 
 bool is_finished(RunState s);
 bool is_finished(TaskState s);   // success, failed, upstream_failed, skipped, canceled
