@@ -155,4 +155,7 @@ leaf_run=$("$baton" runs list leaf_3 --output json | grep -o '"run_id": *"[^"]*"
 "$baton" tasks logs leaf_3 "$leaf_run" echo | grep -q "leaf 3" && ok || bad "leaf_3 did not get its params"
 
 echo "$passed passed, $failed failed"
+if [ "$failed" -ne 0 ]; then
+  for f in server.log server2.log worker.log; do echo "== the last lines of $f"; tail -n 40 "$work/$f"; done
+fi
 [ "$failed" -eq 0 ]

@@ -428,7 +428,14 @@ sql "UPDATE audit_log SET actor = 'mallory' WHERE id = 3" >/dev/null
 # ends (a server restart, an operator), standalone stops at once.
 if [ "${BATON_TEST_STORE:-}" = postgres ]; then
   start_server || bad "restart for the lock test"
-  ended=$(psql -qAt "$BATON_TEST_PG_URL" -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'baton scheduling lock'")
+  # Only this test's lock: other tests share the cluster (their own schemas)
+  # and run at the same time. The advisory lock of a bigint key k shows in
+  # pg_locks as classid = the high 32 bits of k, objid = the low 32 bits.
+  ended=$(sql "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l,
+      (SELECT hashtext('baton.scheduler:' || current_setting('search_path'))::bigint AS k) x
+    WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.classid::bigint = ((x.k >> 32) & 4294967295) AND l.objid::bigint = (x.k & 4294967295)")
   [ "$ended" -ge 1 ] && ok || bad "no advisory lock session to end"
   for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
   wait "$server_pid"
