@@ -182,7 +182,7 @@ class Compiler {
     for (auto& t : spec_.tasks) all.push_back(t.id);
     std::vector<std::string> upstream;
     for (size_t i = 0; i < spec_.tasks.size(); ++i) {
-      const TaskSpec& t = spec_.tasks[i];
+      TaskSpec& t = spec_.tasks[i];
       auto fields = t.templates();
       bool any = t.foreach_template.has_value();
       bool wants_outputs = false;
@@ -199,6 +199,7 @@ class Compiler {
       upstream.clear();
       if (wants_outputs) upstream = ancestors(i);
       scope.upstream_tasks = &upstream;
+      scope.outputs_read = &t.reads_outputs;
       if (t.foreach_template) report(*t.foreach_template, "tasks." + t.id + ".foreach",
                                      check_template(t.foreach_template->text, scope));
       scope.has_item = t.foreach_json || t.foreach_template;

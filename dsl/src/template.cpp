@@ -289,6 +289,9 @@ void check_expr(const Expr& e, const TemplateScope& scope, std::vector<TemplateI
     if (std::find(upstream_tasks.begin(), upstream_tasks.end(), task) == upstream_tasks.end())
       unknown("\"" + n + "\": task \"" + task +
               "\" is not upstream of this task, so its output cannot exist yet; add it to depends_on");
+    else if (scope.outputs_read &&
+             std::find(scope.outputs_read->begin(), scope.outputs_read->end(), task) == scope.outputs_read->end())
+      scope.outputs_read->push_back(task);
     return;
   }
   if (head == "var") {

@@ -1085,7 +1085,7 @@ struct Scheduler::Impl {
     };
     std::string list = spec.foreach_json.value_or("");
     if (spec.foreach_template) {
-      dsl::RenderContext ctx = render_context(r, ti, 1, true);
+      dsl::RenderContext ctx = render_context(r, ti, 1);
       ctx.variable = variables();
       auto rendered = dsl::render_template(spec.foreach_template->text, ctx);
       if (!rendered) return fail(rendered.error().message);
@@ -1524,15 +1524,7 @@ struct Scheduler::Impl {
     a.env_templates = spec.env;
     a.graph = r.graph;
     a.spec = &spec;
-    // Outputs are copied only for a task whose templates read them (the
-    // compiler checked that they name its ancestors): no per-dispatch pass
-    // over the run's task instances otherwise.
-    auto mentions = [](const std::string& t) { return t.find("outputs") != std::string::npos; };
-    bool reads_outputs = mentions(spec.command.text) || mentions(spec.url.text) || mentions(spec.body.text) ||
-                         mentions(spec.sql.text) || mentions(spec.path.text) || mentions(spec.trigger_params_json);
-    for (auto& [k, v] : spec.env) reads_outputs = reads_outputs || mentions(v.text);
-    for (auto& [k, v] : spec.headers) reads_outputs = reads_outputs || mentions(v.text);
-    a.ctx = render_context(r, ti, try_number, reads_outputs);
+    a.ctx = render_context(r, ti, try_number);
     auto& sh = a.shell;
     sh.dag_id = r.rec.dag_id;
     sh.run_id = r.rec.run_id;
@@ -1553,10 +1545,11 @@ struct Scheduler::Impl {
     return a;
   }
 
-  // The values a task instance's templates see (SPEC §3). `with_outputs`:
-  // the outputs of the run's tasks — a foreach task's is the list of its
-  // mapped instances' outputs, by map_index (null where one has none).
-  dsl::RenderContext render_context(const ActiveRun& r, int ti, int try_number, bool with_outputs) const {
+  // The values a task instance's templates see (SPEC §3). Outputs are
+  // copied only of the tasks its templates read (the compiler found them,
+  // all ancestors): a foreach task's is the list of its mapped instances'
+  // outputs, by map_index (null where one has none).
+  dsl::RenderContext render_context(const ActiveRun& r, int ti, int try_number) const {
     const auto& rec = r.tis[static_cast<size_t>(ti)];
     dsl::RenderContext ctx;
     ctx.zone = r.graph->schedule().zone();
@@ -1574,9 +1567,10 @@ struct Scheduler::Impl {
     ctx.map_index = rec.map_index;
     ctx.item_json = rec.item;
     ctx.params_json = r.rec.params;
-    if (!with_outputs) return ctx;
-    const size_t n_tasks = r.graph->spec().tasks.size();
-    for (size_t k = 0; k < n_tasks && k < r.tis.size(); ++k) {
+    for (const auto& name : spec_of(r, ti).reads_outputs) {
+      const int idx = r.graph->index_of(name);
+      if (idx < 0 || static_cast<size_t>(idx) >= r.tis.size()) continue;
+      const size_t k = static_cast<size_t>(idx);
       const auto& mapped = r.engine->mapped(static_cast<int>(k));
       if (mapped.empty()) {
         if (r.tis[k].output) ctx.outputs_json[r.tis[k].task_id] = *r.tis[k].output;

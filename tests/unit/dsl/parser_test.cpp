@@ -194,9 +194,20 @@ TEST_CASE("templates that can exist compile") {
                    "    depends_on: [list]\n"
                    "  after:\n"
                    "    command: echo {{ ds_add(ds, -1) }} {{ format(data_interval_end, \"%Y/%m/%d\") }} {{ outputs.list }}\n"
-                   "    depends_on: [each]\n");
+                   "    depends_on: [each]\n"
+                   "  last:\n"
+                   "    command: echo {{ outputs.each }} {{ outputs.list.n }} {{ outputs.each.0 }}\n"
+                   "    env: {A: '{{ outputs.after.x }}'}\n"
+                   "    depends_on: [after]\n");
   INFO(all_errors(r));
-  CHECK(r.graph);
+  REQUIRE(r.graph);
+  // Each task records the tasks whose outputs it reads, once each: only
+  // those are copied for its tries.
+  auto reads = [&](const char* id) { return r.graph->task(id)->reads_outputs; };
+  CHECK(reads("list").empty());
+  CHECK(reads("each") == std::vector<std::string>{"list"});
+  CHECK(reads("after") == std::vector<std::string>{"list"});
+  CHECK(reads("last") == std::vector<std::string>{"each", "list", "after"});
 }
 
 TEST_CASE("error: values out of range") {

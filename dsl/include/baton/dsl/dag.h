@@ -65,6 +65,9 @@ struct TaskSpec {
   int skip_exit_code = 99;
   std::optional<Duration> sla_max_duration;
   std::vector<std::string> produces;
+  // The upstream tasks whose outputs this task's templates (and foreach)
+  // read, found when the DAG compiles: only those are copied for a try.
+  std::vector<std::string> reads_outputs;
 
   // shell
   TemplateText command;

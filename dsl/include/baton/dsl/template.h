@@ -28,6 +28,9 @@ struct TemplateScope {
   const std::vector<std::string>* params = nullptr;          // declared params
   const std::vector<std::string>* upstream_tasks = nullptr;  // tasks whose outputs may be read (ancestors)
   const std::vector<std::string>* all_tasks = nullptr;       // to resolve dotted task ids in `outputs.`
+  // When set, each task whose outputs the template reads (a valid
+  // `outputs.TASK...`) is added here, once.
+  std::vector<std::string>* outputs_read = nullptr;
 };
 
 struct TemplateIssue {
