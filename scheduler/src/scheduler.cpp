@@ -1439,6 +1439,13 @@ struct Scheduler::Impl {
     }
   }
 
+  // Members (not standalone) hand every try but noops, sensors and
+  // trigger_dag to the remote workers.
+  bool runs_remote(const ActiveRun& r, int ti) const {
+    auto type = spec_of(r, ti).type;
+    return options.shared && type != dsl::TaskType::noop && !loop_task(type);
+  }
+
   // Queues and starts a try of a scheduled task instance; a try for a worker
   // joins to_dispatch. False when the engine refused (nothing changed).
   bool start_try(ActiveRun& r, int ti) {
@@ -1449,8 +1456,7 @@ struct Scheduler::Impl {
     pool_used[rec.pool] += rec.pool_slots;
     ++dags[r.rec.dag_id].running_tasks;
     rec.attempt_token = random_hex(16);
-    bool remote = options.shared && spec_of(r, ti).type != dsl::TaskType::noop && !loop_task(spec_of(r, ti).type);
-    if (remote) {
+    if (runs_remote(r, ti)) {
       // For the remote workers: queued until one claims it (its started
       // event then begins the try, see on_started).
       rec.worker.reset();
@@ -1707,6 +1713,8 @@ struct Scheduler::Impl {
     q.partition = partition_of(r.rec.dag_id);
     q.queue = rec.queue;
     q.priority = rec.priority;
+    q.pool = rec.pool;
+    q.pool_slots = rec.pool_slots;
     q.payload = p.dump(-1, ' ', false, json::error_handler_t::replace);
     q.queued_at = clock.now();
     batch.enqueue.push_back(std::move(q));
@@ -3443,6 +3451,20 @@ Result<std::vector<std::string>> Scheduler::waiting_for(const std::string& dag_i
                       " slots busy");
       if (auto p = m.pool_block(rec.pool, rec.pool_slots); !p.empty()) out.push_back(p);
       if (auto t = m.task_limit_block(dag_id); !t.empty()) out.push_back(t);
+    }
+    if (s == TaskState::queued && m.runs_remote(*r, ti)) {
+      // In the remote queue until a worker claims it; a claim waits for a
+      // slot of the pool across all members.
+      const auto& rec = r->tis[static_cast<size_t>(ti)];
+      out.push_back("waiting for a remote worker on queue " + rec.queue + " to claim it");
+      auto size = m.pool_slots.find(rec.pool);
+      if (auto held = m.store.held_pool_slots(); held && size != m.pool_slots.end()) {
+        auto h = held->find(rec.pool);
+        long long used = h == held->end() ? 0 : h->second;
+        if (used + rec.pool_slots > size->second)
+          out.push_back("pool " + rec.pool + ": " + std::to_string(used) + " of " + std::to_string(size->second) +
+                        " slots taken by tries on workers (of all members)");
+      }
     }
     return out;
   });

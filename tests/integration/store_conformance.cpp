@@ -546,6 +546,66 @@ TEST_CASE("members and partitions: leases, owners, epochs bumped only on a move;
   });
 }
 
+TEST_CASE("claims keep a pool's tries within its slots over the tries every worker holds") {
+  each_store([](Store& s, FakeClock& clock) {
+    if (s.url().engine == DatabaseUrl::Engine::sqlite) {
+      CHECK(s.held_pool_slots().error().code == "unsupported");
+      return;
+    }
+    REQUIRE(s.register_dag_version(version("d", "v1"), "default", 3, "system").ok());
+    auto run = s.create_run(scheduled_run("d", "2026-11-21T00:00:00Z"), two_tasks(), "system");
+    REQUIRE(run.ok());
+    REQUIRE(s.assign_partitions({{3, "m1"}, {4, "m2"}}, "system").ok());
+    REQUIRE(s.put_pool({"db", 2, ""}, "admin").ok());
+    // Tries of two owners (partitions 3 and 4): the pool is one for both.
+    auto item = [&](const std::string& token, int partition, int priority, const std::string& pool, int slots) {
+      QueueItem q;
+      q.attempt_token = token;
+      q.ti_id = run->task_instances[0].id;
+      q.run_pk = run->run.pk;
+      q.partition = partition;
+      q.priority = priority;
+      q.pool = pool;
+      q.pool_slots = slots;
+      q.payload = "{}";
+      q.queued_at = clock.now();
+      return q;
+    };
+    WriteBatch b;
+    b.fences = {{3, 1}, {4, 1}};
+    b.enqueue = {item("db-1", 3, 9, "db", 1), item("db-2", 4, 8, "db", 1), item("db-3", 3, 7, "db", 1),
+                 item("db-wide", 4, 6, "db", 2), item("plain", 3, 0, "default", 1),
+                 item("orphan", 4, 0, "deleted-since", 1)};
+    REQUIRE(s.apply(b).ok());
+    auto tokens = [](const Result<std::vector<QueueItem>>& c) {
+      std::vector<std::string> out;
+      for (auto& q : *c) out.push_back(q.attempt_token);
+      return out;
+    };
+    auto w1 = s.claim_tasks("w1", {"default"}, 1);
+    REQUIRE(w1.ok());
+    CHECK(tokens(w1) == std::vector<std::string>{"db-1"});
+    CHECK((*w1)[0].pool == "db");
+    // The pool's second slot, then what is in other pools (a pool deleted
+    // after its tries were queued holds nothing back).
+    auto w2 = s.claim_tasks("w2", {"default"}, 10);
+    REQUIRE(w2.ok());
+    CHECK(tokens(w2) == std::vector<std::string>{"db-2", "plain", "orphan"});
+    auto held = s.held_pool_slots();
+    REQUIRE(held.ok());
+    CHECK(*held == std::map<std::string, long long>{{"db", 2}, {"default", 1}, {"deleted-since", 1}});
+    CHECK(s.claim_tasks("w3", {"default"}, 10)->empty());
+    // A slot comes back with the report; a try taking 2 slots waits for both.
+    REQUIRE(s.report_task("w1", "db-1", R"({"outcome": "success"})").ok());
+    CHECK(tokens(s.claim_tasks("w3", {"default"}, 10)) == std::vector<std::string>{"db-3"});
+    REQUIRE(s.report_task("w2", "db-2", R"({"outcome": "success"})").ok());
+    CHECK(s.claim_tasks("w3", {"default"}, 10)->empty());
+    REQUIRE(s.report_task("w3", "db-3", R"({"outcome": "success"})").ok());
+    CHECK(tokens(s.claim_tasks("w1", {"default"}, 10)) == std::vector<std::string>{"db-wide"});
+    CHECK(s.held_pool_slots()->at("db") == 2);
+  });
+}
+
 TEST_CASE("the queue of remote workers: claims skip what another holds, stale heartbeats and reports are refused") {
   each_store([](Store& s, FakeClock& clock) {
     if (s.url().engine == DatabaseUrl::Engine::sqlite) {

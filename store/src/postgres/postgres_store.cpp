@@ -809,7 +809,8 @@ class PostgresStore final : public Store {
             !r)
           return r.error();
       if (!b.enqueue.empty()) {
-        Column token, ti_id, run_pk, task_index, try_number, partition, queue, priority, payload, queued_at;
+        Column token, ti_id, run_pk, task_index, try_number, partition, queue, priority, payload, queued_at, pool,
+            pool_slots;
         for (auto& q : b.enqueue) {
           token.add(q.attempt_token);
           ti_id.add(q.ti_id);
@@ -821,14 +822,17 @@ class PostgresStore final : public Store {
           priority.add(q.priority);
           payload.add(q.payload);
           queued_at.add(q.queued_at);
+          pool.add(q.pool);
+          pool_slots.add(q.pool_slots);
         }
         if (auto r = exec(t,
                           "INSERT INTO task_queue (attempt_token, ti_id, run_pk, task_index, try_number, partition_no, "
-                          "queue, priority, payload, queued_at) SELECT * FROM unnest($1::text[], $2::bigint[], "
-                          "$3::bigint[], $4::int[], $5::int[], $6::int[], $7::text[], $8::int[], $9::text[], "
-                          "$10::bigint[]) ON CONFLICT (attempt_token) DO NOTHING",
+                          "queue, priority, payload, queued_at, pool, pool_slots) SELECT * FROM unnest($1::text[], "
+                          "$2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::int[], $7::text[], $8::int[], "
+                          "$9::text[], $10::bigint[], $11::text[], $12::int[]) ON CONFLICT (attempt_token) DO NOTHING",
                           params(token.text(), ti_id.text(), run_pk.text(), task_index.text(), try_number.text(),
-                                 partition.text(), queue.text(), priority.text(), payload.text(), queued_at.text()));
+                                 partition.text(), queue.text(), priority.text(), payload.text(), queued_at.text(),
+                                 pool.text(), pool_slots.text()));
             !r)
           return r.error();
         if (auto r = exec(t, "SELECT pg_notify('baton_queue', '')", {}); !r) return r.error();
@@ -1154,24 +1158,59 @@ class PostgresStore final : public Store {
     });
   }
 
+  // Pools hold across members (SPEC §3, §9): a claim takes a try only while
+  // its pool has slots left over the tries every worker holds. The pools'
+  // rows are locked first, so two workers claiming at once cannot both take
+  // the last slot (claims are short; they queue behind each other there).
+  // A try whose pool was deleted after it was queued is not held back.
   Result<std::vector<QueueItem>> claim_tasks(const std::string& worker, const std::vector<std::string>& queues,
                                              int limit) override {
     return write([&](pqxx::work& t) -> Result<std::vector<QueueItem>> {
       Column qs;
       for (auto& q : queues) qs.add(q);
-      // One statement: pick (skipping rows other claimers hold), claim, and
-      // record a started event for each owner.
+      auto pools = exec(t, "SELECT name, slots FROM pools ORDER BY name FOR UPDATE", {});
+      if (!pools) return pools.error();
+      std::map<std::string, long long> left;
+      for (auto row : *pools) left[row[0].c_str()] = row[1].as<long long>();
+      auto held = exec(t, "SELECT pool, sum(pool_slots) FROM task_queue WHERE worker IS NOT NULL GROUP BY pool", {});
+      if (!held) return held.error();
+      for (auto row : *held)
+        if (auto it = left.find(row[0].c_str()); it != left.end()) it->second -= row[1].as<long long>();
+      Column full;
+      for (auto& [name, n] : left)
+        if (n <= 0) full.add(name);
+      // Candidates in claim order, past the pools with nothing left; a few
+      // more than the limit, for tries that need more slots than are left.
+      auto cand = exec(t,
+                       "SELECT attempt_token, pool, pool_slots FROM task_queue WHERE worker IS NULL "
+                       "AND queue = ANY($1::text[]) AND NOT pool = ANY($2::text[]) "
+                       "ORDER BY priority DESC, seq LIMIT $3 FOR UPDATE SKIP LOCKED",
+                       params(qs.text(), full.text(), limit * 2 + 8));
+      if (!cand) return cand.error();
+      Column take;
+      int taken = 0;
+      for (auto row : *cand) {
+        if (taken >= limit) break;
+        auto it = left.find(row[1].c_str());
+        const long long need = row[2].as<long long>();
+        if (it != left.end()) {
+          if (it->second < need) continue;
+          it->second -= need;
+        }
+        take.add(std::string(row[0].c_str()));
+        ++taken;
+      }
+      if (taken == 0) return std::vector<QueueItem>();
+      // Claim, and record a started event for each owner.
       auto r = exec(t,
-                    "WITH pick AS (SELECT attempt_token FROM task_queue WHERE worker IS NULL AND queue = ANY($2::text[]) "
-                    "ORDER BY priority DESC, seq LIMIT $3 FOR UPDATE SKIP LOCKED), "
-                    "claimed AS (UPDATE task_queue q SET worker = $1, claimed_at = $4, heartbeat_at = $4 FROM pick "
-                    "WHERE q.attempt_token = pick.attempt_token RETURNING q.*), "
+                    "WITH claimed AS (UPDATE task_queue q SET worker = $1, claimed_at = $3, heartbeat_at = $3 "
+                    "WHERE q.attempt_token = ANY($2::text[]) RETURNING q.*), "
                     "ev AS (INSERT INTO worker_events (partition_no, attempt_token, run_pk, task_index, kind, worker, at) "
-                    "SELECT partition_no, attempt_token, run_pk, task_index, 'started', $1, $4 FROM claimed) "
+                    "SELECT partition_no, attempt_token, run_pk, task_index, 'started', $1, $3 FROM claimed) "
                     "SELECT c.attempt_token, c.ti_id, c.run_pk, c.task_index, c.try_number, c.partition_no, c.queue, "
-                    "c.priority, c.payload, c.queued_at, ti.checkpoint FROM claimed c "
+                    "c.priority, c.payload, c.queued_at, ti.checkpoint, c.pool, c.pool_slots FROM claimed c "
                     "LEFT JOIN task_instances ti ON ti.id = c.ti_id ORDER BY c.priority DESC, c.seq",
-                    params(worker, qs.text(), limit, now()));
+                    params(worker, take.text(), now()));
       if (!r) return r.error();
       std::vector<QueueItem> out;
       for (auto row : *r) {
@@ -1188,6 +1227,8 @@ class PostgresStore final : public Store {
         q.queued_at = tp(row[9].as<long long>());
         q.worker = worker;
         if (!row[10].is_null()) q.checkpoint = pqxx::binarystring(row[10]).str();
+        q.pool = row[11].c_str();
+        q.pool_slots = row[12].as<int>();
         out.push_back(std::move(q));
       }
       if (!out.empty())
@@ -1246,6 +1287,16 @@ class PostgresStore final : public Store {
       for (auto row : *r)
         out.push_back({row[0].as<long long>(), row[1].as<int>(), row[2].c_str(), row[3].as<long long>(),
                        row[4].as<int>(), row[5].c_str(), row[6].c_str(), row[7].c_str(), tp(row[8].as<long long>())});
+      return out;
+    });
+  }
+
+  Result<std::map<std::string, long long>> held_pool_slots() override {
+    return read([&](pqxx::transaction_base& t) -> Result<std::map<std::string, long long>> {
+      auto r = exec(t, "SELECT pool, sum(pool_slots) FROM task_queue WHERE worker IS NOT NULL GROUP BY pool", {});
+      if (!r) return r.error();
+      std::map<std::string, long long> out;
+      for (auto row : *r) out[row[0].c_str()] = row[1].as<long long>();
       return out;
     });
   }

@@ -1060,6 +1060,7 @@ class SqliteStore final : public Store {
   Result<std::vector<std::string>> heartbeat_tasks(const std::string&, const std::vector<std::string>&) override {
     return remote_unsupported();
   }
+  Result<std::map<std::string, long long>> held_pool_slots() override { return remote_unsupported(); }
   Status report_task(const std::string&, const std::string&, const std::string&) override {
     return remote_unsupported();
   }

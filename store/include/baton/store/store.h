@@ -339,6 +339,8 @@ struct QueueItem {
   int partition = 0;
   std::string queue = "default";
   int priority = 0;
+  std::string pool = "default";  // claims keep a pool's tries within its slots across members
+  int pool_slots = 1;
   std::string payload;  // a JSON object: what the worker runs
   TimePoint queued_at{};
   std::optional<std::string> worker;  // who claimed it
@@ -560,13 +562,17 @@ class Store {
 
   // Remote workers (PostgreSQL; SQLite answers unsupported). claim_tasks
   // takes up to `limit` unclaimed tries of the queues, highest priority
-  // first, for `worker`, and records a started event for each owner.
+  // first, for `worker`, and records a started event for each owner; a try
+  // is passed over while its pool has fewer slots left than it takes over
+  // the tries all workers hold (pools hold across members).
+  // held_pool_slots: the slots the claimed tries take, per pool.
   // heartbeat_tasks renews the worker's claims and answers the tokens it no
   // longer holds (failed, canceled or handed to another worker): their
   // processes must be killed. report_task ends a claim with the worker's
   // report; conflict when the worker does not hold it (a stale report).
   virtual Result<std::vector<QueueItem>> claim_tasks(const std::string& worker, const std::vector<std::string>& queues,
                                                      int limit) = 0;
+  virtual Result<std::map<std::string, long long>> held_pool_slots() = 0;
   virtual Result<std::vector<std::string>> heartbeat_tasks(const std::string& worker,
                                                            const std::vector<std::string>& tokens) = 0;
   virtual Status report_task(const std::string& worker, const std::string& attempt_token,

@@ -1,0 +1,6 @@
+-- Pools across members (SPEC §3, §9): a try queued for remote workers keeps
+-- its task's pool and pool_slots, so that a claim takes a try only while its
+-- pool has slots left over every member's claimed tries. The same columns as
+-- migrations/sqlite/0004_queue_pools.sql.
+ALTER TABLE task_queue ADD COLUMN pool TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE task_queue ADD COLUMN pool_slots INTEGER NOT NULL DEFAULT 1;
