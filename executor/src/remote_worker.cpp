@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "baton/core/base64.h"
 #include "baton/core/clock.h"
@@ -75,6 +76,51 @@ struct RemoteWorker::Impl {
   std::atomic<bool> stopping{false};
   std::atomic<bool> kill_all{false};
   std::atomic<size_t> server_index{0};
+  // Scratch folders (SCRATCH/slot-N), one per try running: a try takes a
+  // free one and gives it back when it ends. A folder made and removed for
+  // every try cost more than a short task's try itself (inode allocation).
+  std::vector<int> free_scratch;  // guarded by mu
+  int scratch_made = 0;           // guarded by mu
+
+  static void empty_folder(const std::string& dir) {
+    std::error_code ec;
+    std::vector<fs::path> left;
+    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+      left.push_back(it->path());
+    for (auto& f : left) fs::remove_all(f, ec);
+  }
+
+  // A try's scratch folder, emptied when taken (a worker killed in the
+  // middle of a try leaves its files behind) and when given back, by the
+  // guard's end.
+  struct Scratch {
+    Impl* m = nullptr;
+    int n = -1;
+    std::string dir;
+    Scratch() = default;
+    Scratch(const Scratch&) = delete;
+    Scratch& operator=(const Scratch&) = delete;
+    ~Scratch() {
+      if (!m) return;
+      empty_folder(dir);
+      std::lock_guard lock(m->mu);
+      m->free_scratch.push_back(n);
+    }
+  };
+  void take_scratch(Scratch& s) {
+    {
+      std::lock_guard lock(mu);
+      if (free_scratch.empty()) {
+        s.n = scratch_made++;
+      } else {
+        s.n = free_scratch.back();
+        free_scratch.pop_back();
+      }
+    }
+    s.m = this;
+    s.dir = (fs::path(options.work_dir) / "scratch" / ("slot-" + std::to_string(s.n))).string();
+    empty_folder(s.dir);
+  }
 
   // POSTs to the current server; on a connection failure, to the next one.
   Answer post(const std::string& path, const json& body, Duration read_timeout) {
@@ -295,9 +341,9 @@ struct RemoteWorker::Impl {
     std::error_code ec;
     fs::create_directories(log_path.parent_path(), ec);
     t.log_path = log_path.string();
-    t.scratch_dir = (fs::path(options.work_dir) / "scratch" /
-                     (std::to_string(r->ti_id) + "-" + std::to_string(r->try_number) + "-" + r->token.substr(0, 8)))
-                        .string();
+    Scratch scratch;
+    take_scratch(scratch);
+    t.scratch_dir = scratch.dir;
     if (item.contains("checkpoint") && item["checkpoint"].is_string())
       if (auto cp = base64url_decode(item["checkpoint"].get<std::string>())) t.checkpoint = *cp;
     r->log_path = t.log_path;
@@ -371,7 +417,6 @@ struct RemoteWorker::Impl {
         std::lock_guard lock(r->mu);
         r->checkpoint = *res.checkpoint;
       }
-      fs::remove_all(t.scratch_dir, ec);
       std::string outcome;
       std::string reason = res.reason;
       switch (res.outcome) {

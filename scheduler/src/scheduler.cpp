@@ -2096,16 +2096,30 @@ struct Scheduler::Impl {
           refresh_ownership(false);
           flush();
         });
-      if (!drain_posted.exchange(true)) asio::post(io, [this] {
-          drain_events();
-          request_flush();
-        });
       std::vector<int> parts;
       {
         std::lock_guard lock(owned_mu);
         parts = owned_copy;
       }
-      if (parts.empty()) continue;
+      // What woke it: worker events (`e:P`) or commands (`c:P`) of a
+      // partition; only its own partitions' are its business (every member
+      // hears every notification). No notification (the time ran out), or
+      // one without a partition: both are looked for, as a sweep.
+      bool events = w->empty(), commands = w->empty();
+      for (const auto& n : *w) {
+        static const std::string kPrefix = "baton_events:";
+        if (n == "baton_events") events = commands = true;
+        if (n.size() < kPrefix.size() + 3 || n.compare(0, kPrefix.size(), kPrefix) != 0) continue;
+        const char kind = n[kPrefix.size()];
+        const int part = std::atoi(n.c_str() + kPrefix.size() + 2);
+        if (!std::binary_search(parts.begin(), parts.end(), part)) continue;
+        (kind == 'c' ? commands : events) = true;
+      }
+      if (events && !drain_posted.exchange(true)) asio::post(io, [this] {
+          drain_events();
+          request_flush();
+        });
+      if (parts.empty() || !commands) continue;
       auto cmds = store.pending_commands(parts, 100);
       if (!cmds) continue;
       for (auto& c : *cmds) {

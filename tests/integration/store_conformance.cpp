@@ -546,6 +546,50 @@ TEST_CASE("members and partitions: leases, owners, epochs bumped only on a move;
   });
 }
 
+TEST_CASE("worker events and commands wake the owner of their partition: baton_events carries it") {
+  each_store([](Store& s, FakeClock& clock) {
+    if (s.url().engine == DatabaseUrl::Engine::sqlite) return;  // one process: nothing to wake
+    REQUIRE(s.register_dag_version(version("d", "v1"), "default", 3, "system").ok());
+    auto run = s.create_run(scheduled_run("d", "2026-11-21T00:00:00Z"), two_tasks(), "system");
+    REQUIRE(run.ok());
+    REQUIRE(s.assign_partitions({{3, "m1"}}, "system").ok());
+    auto l = open_listener(s.url(), {"baton_events"});
+    REQUIRE(l.ok());
+    auto heard = [&] {
+      std::set<std::string> out;
+      for (int i = 0; i < 20 && out.empty(); ++i) {
+        auto w = (*l)->wait(std::chrono::milliseconds(100));
+        REQUIRE(w.ok());
+        out.insert(w->begin(), w->end());
+      }
+      return out;
+    };
+    CommandRecord c;
+    c.kind = "trigger";
+    c.dag_id = "d";
+    c.partition = 3;
+    c.created_by = "ada";
+    REQUIRE(s.enqueue_command(c).ok());
+    CHECK(heard() == std::set<std::string>{"baton_events:c:3"});
+    QueueItem q;
+    q.attempt_token = "t-1";
+    q.ti_id = run->task_instances[0].id;
+    q.run_pk = run->run.pk;
+    q.partition = 3;
+    q.payload = "{}";
+    q.queued_at = clock.now();
+    WriteBatch b;
+    b.fences = {{3, 1}};
+    b.enqueue = {q};
+    REQUIRE(s.apply(b).ok());
+    REQUIRE(s.claim_tasks("w1", {"default"}, 1)->size() == 1);
+    CHECK(heard() == std::set<std::string>{"baton_events:e:3"});
+    REQUIRE(s.report_task("w1", "t-1", R"({"outcome": "success"})").ok());
+    CHECK(heard() == std::set<std::string>{"baton_events:e:3"});
+    CHECK(s.report_task("w1", "t-1", R"({"outcome": "success"})").error().code == "conflict");
+  });
+}
+
 TEST_CASE("claims keep a pool's tries within its slots over the tries every worker holds") {
   each_store([](Store& s, FakeClock& clock) {
     if (s.url().engine == DatabaseUrl::Engine::sqlite) {

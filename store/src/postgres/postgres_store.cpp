@@ -1231,8 +1231,12 @@ class PostgresStore final : public Store {
         q.pool_slots = row[12].as<int>();
         out.push_back(std::move(q));
       }
-      if (!out.empty())
-        if (auto n = exec(t, "SELECT pg_notify('baton_events', '')", {}); !n) return n.error();
+      // Each owner is woken for its own partitions only (see listener_main).
+      std::set<int> parts;
+      for (auto& q : out) parts.insert(q.partition);
+      for (int p : parts)
+        if (auto n = exec(t, "SELECT pg_notify('baton_events', $1)", params("e:" + std::to_string(p))); !n)
+          return n.error();
       return out;
     });
   }
@@ -1260,15 +1264,16 @@ class PostgresStore final : public Store {
     return status_of(write([&](pqxx::work& t) -> Result<bool> {
       auto r = exec(t,
                     "WITH done AS (DELETE FROM task_queue WHERE attempt_token = $1 AND worker = $2 "
-                    "RETURNING partition_no, attempt_token, run_pk, task_index) "
-                    "INSERT INTO worker_events (partition_no, attempt_token, run_pk, task_index, kind, worker, body, at) "
-                    "SELECT partition_no, attempt_token, run_pk, task_index, 'finished', $2, $3, $4 FROM done",
+                    "RETURNING partition_no, attempt_token, run_pk, task_index), "
+                    "ev AS (INSERT INTO worker_events (partition_no, attempt_token, run_pk, task_index, kind, worker, "
+                    "body, at) SELECT partition_no, attempt_token, run_pk, task_index, 'finished', $2, $3, $4 FROM done "
+                    "RETURNING partition_no) "
+                    "SELECT pg_notify('baton_events', 'e:' || partition_no) FROM ev",
                     params(attempt_token, worker, report_json, now()));
       if (!r) return r.error();
-      if (r->affected_rows() == 0)
+      if (r->empty())
         return Error{"conflict", "stale report: try " + attempt_token + " is not held by worker " + worker +
                                      " (it was failed, canceled or handed to another worker)"};
-      if (auto n = exec(t, "SELECT pg_notify('baton_events', '')", {}); !n) return n.error();
       return true;
     }));
   }
@@ -1384,7 +1389,8 @@ class PostgresStore final : public Store {
                     "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                     params(c.kind, c.dag_id, c.partition, c.payload, c.created_by, now()));
       if (!r) return r.error();
-      if (auto n = exec(t, "SELECT pg_notify('baton_events', '')", {}); !n) return n.error();
+      if (auto n = exec(t, "SELECT pg_notify('baton_events', $1)", params("c:" + std::to_string(c.partition))); !n)
+        return n.error();
       return (*r)[0][0].as<long long>();
     });
   }
@@ -1980,7 +1986,9 @@ class Wake final : public pqxx::notification_receiver {
  public:
   Wake(pqxx::connection_base& c, const std::string& channel, std::set<std::string>& fired)
       : pqxx::notification_receiver(c, channel), fired_(fired) {}
-  void operator()(const std::string&, int) override { fired_.insert(channel()); }
+  void operator()(const std::string& payload, int) override {
+    fired_.insert(payload.empty() ? channel() : channel() + ":" + payload);
+  }
 
  private:
   std::set<std::string>& fired_;

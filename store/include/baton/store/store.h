@@ -651,8 +651,11 @@ Result<std::unique_ptr<SchedulingLock>> hold_member_lock(const DatabaseUrl& url,
 class Listener {
  public:
   virtual ~Listener() = default;
-  // Waits up to `timeout` for notifications; the channels that fired (none:
-  // the time ran out). unavailable when the session is lost (open a new one).
+  // Waits up to `timeout` for notifications; what fired, each as CHANNEL, or
+  // CHANNEL:PAYLOAD for a notification with a payload (none: the time ran
+  // out). unavailable when the session is lost (open a new one).
+  // `baton_events` carries `e:PARTITION` (worker events) and `c:PARTITION`
+  // (commands), so that a member wakes for its own partitions only.
   virtual Result<std::vector<std::string>> wait(Duration timeout) = 0;
 };
 Result<std::unique_ptr<Listener>> open_listener(const DatabaseUrl& url, const std::vector<std::string>& channels);
