@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -76,9 +77,11 @@ struct RemoteWorker::Impl {
   std::atomic<bool> stopping{false};
   std::atomic<bool> kill_all{false};
   std::atomic<size_t> server_index{0};
-  // Scratch folders (SCRATCH/slot-N), one per try running: a try takes a
-  // free one and gives it back when it ends. A folder made and removed for
-  // every try cost more than a short task's try itself (inode allocation).
+  // Scratch folders (DIR/scratch/NAME/slot-N), one per try running: a try
+  // takes a free one and gives it back when it ends. A folder made and
+  // removed for every try cost more than a short task's try itself (inode
+  // allocation). Under the worker's name, which is its own (the servers
+  // tell workers apart by it): two workers sharing a --dir share no folder.
   std::vector<int> free_scratch;  // guarded by mu
   int scratch_made = 0;           // guarded by mu
 
@@ -118,7 +121,11 @@ struct RemoteWorker::Impl {
       }
     }
     s.m = this;
-    s.dir = (fs::path(options.work_dir) / "scratch" / ("slot-" + std::to_string(s.n))).string();
+    std::string name = options.name;
+    for (char& ch : name)
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '_') ch = '_';
+    if (name.find_first_not_of('.') == std::string::npos) name = "worker";  // "", ".", ".."
+    s.dir = (fs::path(options.work_dir) / "scratch" / name / ("slot-" + std::to_string(s.n))).string();
     empty_folder(s.dir);
   }
 

@@ -2074,6 +2074,7 @@ struct Scheduler::Impl {
   // partitions are carried out from here (Control calls post to the loop).
   void listener_main() {
     std::unique_ptr<store::Listener> l;
+    auto last_sweep = std::chrono::steady_clock::time_point{};
     while (!listener_stop) {
       if (!l) {
         auto o = store::open_listener(store.url(), {"baton_events", "baton_partitions"});
@@ -2103,9 +2104,15 @@ struct Scheduler::Impl {
       }
       // What woke it: worker events (`e:P`) or commands (`c:P`) of a
       // partition; only its own partitions' are its business (every member
-      // hears every notification). No notification (the time ran out), or
-      // one without a partition: both are looked for, as a sweep.
-      bool events = w->empty(), commands = w->empty();
+      // hears every notification). At least every 250 ms, and after a
+      // notification without a partition or a change of partitions, both
+      // are looked for, as a sweep: for what came while it was not
+      // listening, or for a partition it gained since the notification.
+      const auto now = std::chrono::steady_clock::now();
+      bool sweep = now - last_sweep >= std::chrono::milliseconds(250) ||
+                   std::find(w->begin(), w->end(), "baton_partitions") != w->end();
+      bool events = sweep, commands = sweep;
+      if (sweep) last_sweep = now;
       for (const auto& n : *w) {
         static const std::string kPrefix = "baton_events:";
         if (n == "baton_events") events = commands = true;
@@ -2122,6 +2129,7 @@ struct Scheduler::Impl {
       if (parts.empty() || !commands) continue;
       auto cmds = store.pending_commands(parts, 100);
       if (!cmds) continue;
+      if (cmds->size() == 100) last_sweep = {};  // more may wait: look again at once
       for (auto& c : *cmds) {
         if (listener_stop) break;
         commands::execute(*self_ptr, c);

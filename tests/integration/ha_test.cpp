@@ -235,11 +235,21 @@ TEST_CASE("HA: a pool holds across members: a try of another member's DAG waits 
     REQUIRE(r.ok());
     return (*c.api_store->list_task_instances(r->pk))[0].state;
   };
-  eventually([&] { return state(on_m2, second->run.run_id) == TaskState::queued; }, "m2 to queue its try");
+  // The test plays w1: it heartbeats its try, which m1 would otherwise fail
+  // as lost after the zombie timeout (5 s) on a slow machine.
+  auto beat = [&] { CHECK(c.api_store->heartbeat_tasks("w1", {held.attempt_token})->empty()); };
+  eventually(
+      [&] {
+        beat();
+        return state(on_m2, second->run.run_id) == TaskState::queued;
+      },
+      "m2 to queue its try");
   // m2's own count has the slot free; the claim does not.
   std::this_thread::sleep_for(200ms);
+  beat();
   CHECK(c.api_store->claim_tasks("w2", {"default"}, 5)->empty());
   auto why = rc.waiting_for(on_m2, second->run.run_id, "use", -1);
+  beat();
   REQUIRE(why.ok());
   INFO(json(*why).dump());
   CHECK(std::find(why->begin(), why->end(), "waiting for a remote worker on queue default to claim it") != why->end());

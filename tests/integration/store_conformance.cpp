@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <atomic>
 #include <functional>
+#include <algorithm>
 #include <set>
 #include <thread>
 #include <unistd.h>
@@ -555,14 +556,15 @@ TEST_CASE("worker events and commands wake the owner of their partition: baton_e
     REQUIRE(s.assign_partitions({{3, "m1"}}, "system").ok());
     auto l = open_listener(s.url(), {"baton_events"});
     REQUIRE(l.ok());
-    auto heard = [&] {
-      std::set<std::string> out;
-      for (int i = 0; i < 20 && out.empty(); ++i) {
+    // Channels are the database's: tests of other schemas running at the
+    // same time notify on them too. So: what is expected arrives.
+    auto heard = [&](const std::string& what) {
+      for (int i = 0; i < 20; ++i) {
         auto w = (*l)->wait(std::chrono::milliseconds(100));
         REQUIRE(w.ok());
-        out.insert(w->begin(), w->end());
+        if (std::find(w->begin(), w->end(), what) != w->end()) return true;
       }
-      return out;
+      return false;
     };
     CommandRecord c;
     c.kind = "trigger";
@@ -570,7 +572,7 @@ TEST_CASE("worker events and commands wake the owner of their partition: baton_e
     c.partition = 3;
     c.created_by = "ada";
     REQUIRE(s.enqueue_command(c).ok());
-    CHECK(heard() == std::set<std::string>{"baton_events:c:3"});
+    CHECK(heard("baton_events:c:3"));
     QueueItem q;
     q.attempt_token = "t-1";
     q.ti_id = run->task_instances[0].id;
@@ -583,9 +585,9 @@ TEST_CASE("worker events and commands wake the owner of their partition: baton_e
     b.enqueue = {q};
     REQUIRE(s.apply(b).ok());
     REQUIRE(s.claim_tasks("w1", {"default"}, 1)->size() == 1);
-    CHECK(heard() == std::set<std::string>{"baton_events:e:3"});
+    CHECK(heard("baton_events:e:3"));
     REQUIRE(s.report_task("w1", "t-1", R"({"outcome": "success"})").ok());
-    CHECK(heard() == std::set<std::string>{"baton_events:e:3"});
+    CHECK(heard("baton_events:e:3"));
     CHECK(s.report_task("w1", "t-1", R"({"outcome": "success"})").error().code == "conflict");
   });
 }
@@ -647,6 +649,15 @@ TEST_CASE("claims keep a pool's tries within its slots over the tries every work
     REQUIRE(s.report_task("w3", "db-3", R"({"outcome": "success"})").ok());
     CHECK(tokens(s.claim_tasks("w1", {"default"}, 10)) == std::vector<std::string>{"db-wide"});
     CHECK(s.held_pool_slots()->at("db") == 2);
+    // Tries that can never fit (3 slots of a pool of 2), more of them than a
+    // claim looks at, ahead of one that fits: they hold up no other pool.
+    REQUIRE(s.report_task("w1", "db-wide", R"({"outcome": "success"})").ok());
+    WriteBatch wide;
+    wide.fences = {{3, 1}, {4, 1}};
+    for (int i = 0; i < 30; ++i) wide.enqueue.push_back(item("too-wide-" + std::to_string(i), 3, 9, "db", 3));
+    wide.enqueue.push_back(item("behind", 4, 0, "default", 1));
+    REQUIRE(s.apply(wide).ok());
+    CHECK(tokens(s.claim_tasks("w2", {"default"}, 1)) == std::vector<std::string>{"behind"});
   });
 }
 

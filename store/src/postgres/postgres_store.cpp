@@ -1168,6 +1168,12 @@ class PostgresStore final : public Store {
     return write([&](pqxx::work& t) -> Result<std::vector<QueueItem>> {
       Column qs;
       for (auto& q : queues) qs.add(q);
+      // Nothing queued for these queues (an idle worker's long poll asks
+      // again and again): answered without taking the pools' locks.
+      auto any = exec(t, "SELECT 1 FROM task_queue WHERE worker IS NULL AND queue = ANY($1::text[]) LIMIT 1",
+                      params(qs.text()));
+      if (!any) return any.error();
+      if (any->empty()) return std::vector<QueueItem>();
       auto pools = exec(t, "SELECT name, slots FROM pools ORDER BY name FOR UPDATE", {});
       if (!pools) return pools.error();
       std::map<std::string, long long> left;
@@ -1176,16 +1182,21 @@ class PostgresStore final : public Store {
       if (!held) return held.error();
       for (auto row : *held)
         if (auto it = left.find(row[0].c_str()); it != left.end()) it->second -= row[1].as<long long>();
-      Column full;
-      for (auto& [name, n] : left)
-        if (n <= 0) full.add(name);
-      // Candidates in claim order, past the pools with nothing left; a few
-      // more than the limit, for tries that need more slots than are left.
+      Column names, room;
+      for (auto& [name, n] : left) {
+        names.add(name);
+        room.add(n);
+      }
+      // Candidates in claim order, each fitting in what its pool has left
+      // (so a head of tries that do not fit holds up no other pool's); the
+      // loop below keeps their sum within it.
       auto cand = exec(t,
-                       "SELECT attempt_token, pool, pool_slots FROM task_queue WHERE worker IS NULL "
-                       "AND queue = ANY($1::text[]) AND NOT pool = ANY($2::text[]) "
-                       "ORDER BY priority DESC, seq LIMIT $3 FOR UPDATE SKIP LOCKED",
-                       params(qs.text(), full.text(), limit * 2 + 8));
+                       "SELECT q.attempt_token, q.pool, q.pool_slots FROM task_queue q "
+                       "LEFT JOIN unnest($2::text[], $3::bigint[]) AS l(name, room) ON l.name = q.pool "
+                       "WHERE q.worker IS NULL AND q.queue = ANY($1::text[]) "
+                       "AND (l.name IS NULL OR q.pool_slots <= l.room) "
+                       "ORDER BY q.priority DESC, q.seq LIMIT $4 FOR UPDATE OF q SKIP LOCKED",
+                       params(qs.text(), names.text(), room.text(), limit * 2 + 8));
       if (!cand) return cand.error();
       Column take;
       int taken = 0;
