@@ -205,6 +205,8 @@ void execute(Control& control, const store::CommandRecord& c) {
       r.tasks = p.at("tasks").get<std::vector<std::string>>();
       r.downstream = p.at("downstream").get<bool>();
       r.dry_run = p.at("dry_run").get<bool>();
+      // As for a trigger: carried out twice, it still makes one backfill.
+      r.idempotency_key = "command:" + std::to_string(c.id);
       (void)control.create_backfill(r, actor);
     } else if (c.kind == "cancel_backfill") {
       (void)control.cancel_backfill(p.at("id").get<long long>(), actor);

@@ -3374,6 +3374,7 @@ Result<BackfillResult> Scheduler::create_backfill(const BackfillRequest& req, co
     b.reverse = req.reverse;
     if (!req.tasks.empty()) b.tasks = json(req.tasks).dump();
     b.downstream = req.downstream;
+    b.idempotency_key = req.idempotency_key;
     auto plan = m.plan_backfill(g, b);
     if (!plan) return plan.error();
     b.total = Impl::steps_to_do(*plan);
@@ -3389,8 +3390,16 @@ Result<BackfillResult> Scheduler::create_backfill(const BackfillRequest& req, co
       if (st.reason == "the interval is not over yet") b.to_at = std::min(b.to_at, st.logical_date - Duration(1));
     BackfillResult out{b, *plan};
     if (req.dry_run) return out;
-    auto made = m.store.create_backfill(b, actor);
-    if (!made) return made.error();
+    auto created = m.store.create_backfill(b, actor);
+    if (!created) return created.error();
+    if (!created->created) {
+      // Made before by this command (carried out again): the backfill it
+      // made goes on (loaded with the partition), nothing is made twice.
+      out.backfill = created->backfill;
+      if (auto it = m.backfills.find(created->backfill.id); it != m.backfills.end()) out.backfill = it->second.rec;
+      return out;
+    }
+    const store::BackfillRecord* made = &created->backfill;
     out.backfill = *made;
     ActiveBackfill bf;
     bf.rec = *made;

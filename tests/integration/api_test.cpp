@@ -168,7 +168,7 @@ class FakeControl final : public scheduler::Control {
     if (r.dry_run) return out;
     auto made = s_.create_backfill(b, actor);
     if (!made) return made.error();
-    out.backfill = *made;
+    out.backfill = made->backfill;
     return out;
   }
   Result<scheduler::SchedulerMetrics> metrics() override {

@@ -261,6 +261,50 @@ TEST_CASE("HA: a pool holds across members: a try of another member's DAG waits 
   CHECK(next.run_pk == second->run.pk);
 }
 
+TEST_CASE("HA: a backfill command carried out again (its answer lost with a refused write) makes one backfill") {
+  if (!testing::on_postgres()) {
+    SUCCEED("PostgreSQL only");
+    return;
+  }
+  Cluster c;
+  std::ofstream(c.dir / "dags" / "daily.yaml")
+      << "dag: daily\nschedule: '@daily'\nstart_date: 2026-01-01\ncatchup: false\ntasks:\n  a: {type: noop}\n";
+  c.start("m1");
+  eventually([&] { return c.owners()["m1"] == kPartitions; }, "m1 to own every partition");
+  eventually([&] { return c.api_store->get_dag("daily").ok(); }, "the DAG to be registered");
+  RemoteControl rc(*c.api_store, SystemClock::instance(), nullptr, "");
+  BackfillRequest req;
+  req.dag_id = "daily";
+  req.from = "2026-01-01";
+  req.to = "2026-01-03";
+  auto made = rc.create_backfill(req, "ada");
+  REQUIRE(made.ok());
+  auto processed = [&] {
+    pqxx::connection conn(c.api_store->url().conninfo);
+    pqxx::work w(conn);
+    return w.exec("SELECT processed_at IS NOT NULL FROM commands WHERE kind = 'create_backfill'")[0][0].as<bool>();
+  };
+  REQUIRE(processed());
+  // As if the owner's write with the answer had been refused: the command
+  // waits again, and the owner (or the partition's next) carries it out again.
+  {
+    pqxx::connection conn(c.api_store->url().conninfo);
+    pqxx::work w(conn);
+    w.exec("UPDATE commands SET processed_at = NULL, status = NULL, result = NULL WHERE kind = 'create_backfill'");
+    w.commit();
+  }
+  eventually(processed, "the command to be carried out again");
+  auto all = c.api_store->list_backfills(std::string("daily"), false, 0, 100);
+  REQUIRE(all.ok());
+  REQUIRE(all->size() == 1);
+  CHECK(all->front().id == made->backfill.id);
+  CHECK(all->front().idempotency_key == std::optional<std::string>("command:" + std::to_string([&] {
+          pqxx::connection conn(c.api_store->url().conninfo);
+          pqxx::work w(conn);
+          return w.exec("SELECT id FROM commands WHERE kind = 'create_backfill'")[0][0].as<long long>();
+        }())));
+}
+
 TEST_CASE("HA: a member that missed a move has its writes under the old epochs refused, reloads, and when it gains "
           "the partitions again applies what workers did meanwhile") {
   if (!testing::on_postgres()) {

@@ -729,6 +729,33 @@ TEST_CASE("backfill: --tasks with downstream reruns only those; newest first wit
   CHECK(tis["c"].try_number == 2);
 }
 
+TEST_CASE("backfill: a key it has seen returns that backfill (a command carried out twice makes one)") {
+  Env env;
+  env.write("t.yaml", "dag: t\nschedule: '@daily'\nstart_date: 2026-01-01\ntasks:\n  a: {type: noop}\n");
+  env.start();
+  auto r = backfill("t", "2026-01-01", "2026-01-03");
+  r.idempotency_key = "command:41";
+  auto first = env.sched->create_backfill(r, "ops");
+  REQUIRE(first.ok());
+  REQUIRE(wait_backfill(env, first->backfill.id).state == "success");
+  auto again = env.sched->create_backfill(r, "ops");  // also after it ended
+  REQUIRE(again.ok());
+  CHECK(again->backfill.id == first->backfill.id);
+  CHECK(again->backfill.state == "success");
+  CHECK(env.store->list_backfills(std::nullopt, false, 0, 100)->size() == 1);
+  CHECK(backfill_runs(*env.store, "t").size() == 3);
+  store::AuditFilter af;
+  af.action = "backfill.created";
+  CHECK(env.store->list_audit(af)->size() == 1);
+  // Another key, or none, is another backfill.
+  r.idempotency_key = "command:42";
+  auto other = env.sched->create_backfill(r, "ops");
+  REQUIRE(other.ok());
+  CHECK(other->backfill.id != first->backfill.id);
+  REQUIRE(wait_backfill(env, other->backfill.id).state == "success");
+  CHECK(env.store->list_backfills(std::nullopt, false, 0, 100)->size() == 2);
+}
+
 TEST_CASE("backfill: cancel stops every run of it, running tasks included, and takes up no more") {
   Env env;
   env.write("slow.yaml", "dag: slow\nschedule: '@daily'\nstart_date: 2026-01-01\ntasks:\n  a: {command: 'sleep 30'}\n");

@@ -218,7 +218,7 @@ DagRecord dag_row(const pqxx::row& r) {
 
 const char* kBackfillColumns =
     "id, dag_id, from_at, to_at, from_text, to_text, reprocess, max_active_runs, reverse, tasks, downstream, state, "
-    "total, done, failed, cursor_at, created_by, created_at, ended_at";
+    "total, done, failed, cursor_at, created_by, created_at, ended_at, idempotency_key";
 
 BackfillRecord backfill_row(const pqxx::row& r) {
   BackfillRecord b;
@@ -241,6 +241,7 @@ BackfillRecord backfill_row(const pqxx::row& r) {
   b.created_by = r[16].c_str();
   b.created_at = tp(r[17].as<long long>());
   b.ended_at = opt_tp(r[18]);
+  b.idempotency_key = opt_text(r[19]);
   return b;
 }
 
@@ -869,26 +870,33 @@ class PostgresStore final : public Store {
 
   // ---- backfills ----
 
-  Result<BackfillRecord> create_backfill(const BackfillRecord& in, const std::string& actor) override {
-    return write([&](pqxx::work& t) -> Result<BackfillRecord> {
+  Result<CreatedBackfill> create_backfill(const BackfillRecord& in, const std::string& actor) override {
+    return write([&](pqxx::work& t) -> Result<CreatedBackfill> {
+      if (in.idempotency_key) {
+        static const std::string seen = sql_with("SELECT ", kBackfillColumns,
+                                                 " FROM backfills WHERE dag_id = $1 AND idempotency_key = $2");
+        auto r = exec(t, seen, params(in.dag_id, in.idempotency_key));
+        if (!r) return r.error();
+        if (!r->empty()) return CreatedBackfill{backfill_row((*r)[0]), false};
+      }
       BackfillRecord b = in;
       b.created_at = clock_.now();
       b.created_by = actor;
       auto r = exec(t,
                     "INSERT INTO backfills (dag_id, from_at, to_at, from_text, to_text, reprocess, max_active_runs, "
                     "reverse, tasks, downstream, state, total, done, failed, cursor_at, created_by, created_at, "
-                    "ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
-                    "$18) RETURNING id",
+                    "ended_at, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+                    "$15, $16, $17, $18, $19) RETURNING id",
                     params(b.dag_id, b.from_at, b.to_at, b.from_text, b.to_text, b.reprocess, b.max_active_runs,
                            b.reverse, b.tasks, b.downstream, b.state, b.total, b.done, b.failed, b.cursor_at,
-                           b.created_by, b.created_at, b.ended_at));
+                           b.created_by, b.created_at, b.ended_at, b.idempotency_key));
       if (!r) return r.error();
       b.id = (*r)[0][0].as<long long>();
       if (auto a = audit(t, actor, "backfill.created", "dag:" + b.dag_id + "/backfill/" + std::to_string(b.id),
                          json::parse(backfill_audit_details(b)));
           !a)
         return a.error();
-      return b;
+      return CreatedBackfill{b, true};
     });
   }
 

@@ -159,7 +159,7 @@ const char* kNotificationColumns =
 
 const char* kBackfillColumns =
     "id, dag_id, from_at, to_at, from_text, to_text, reprocess, max_active_runs, reverse, tasks, downstream, state, "
-    "total, done, failed, cursor_at, created_by, created_at, ended_at";
+    "total, done, failed, cursor_at, created_by, created_at, ended_at, idempotency_key";
 
 json backfill_details(const BackfillRecord& b) { return json::parse(backfill_audit_details(b)); }
 
@@ -184,6 +184,7 @@ BackfillRecord backfill_row(const Stmt& st) {
   b.created_by = st.text(16);
   b.created_at = tp(st.i64(17));
   b.ended_at = opt_tp(st.opt_i64(18));
+  b.idempotency_key = opt_text(st, 19);
   return b;
 }
 
@@ -760,26 +761,35 @@ class SqliteStore final : public Store {
 
   // ---- backfills ----
 
-  Result<BackfillRecord> create_backfill(const BackfillRecord& in, const std::string& actor) override {
-    return write([&]() -> Result<BackfillRecord> {
+  Result<CreatedBackfill> create_backfill(const BackfillRecord& in, const std::string& actor) override {
+    return write([&]() -> Result<CreatedBackfill> {
+      if (in.idempotency_key) {
+        auto seen = db_.prepare(std::string("SELECT ") + kBackfillColumns +
+                                " FROM backfills WHERE dag_id = ? AND idempotency_key = ?");
+        seen.bind(1, in.dag_id).bind(2, *in.idempotency_key);
+        int rc = seen.step();
+        if (rc == SQLITE_ROW) return CreatedBackfill{backfill_row(seen), false};
+        if (rc != SQLITE_DONE) return db_error();
+      }
       BackfillRecord b = in;
       b.created_at = clock_.now();
       b.created_by = actor;
       auto st = db_.prepare(
           "INSERT INTO backfills (dag_id, from_at, to_at, from_text, to_text, reprocess, max_active_runs, reverse, "
-          "tasks, downstream, state, total, done, failed, cursor_at, created_by, created_at, ended_at) "
-          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+          "tasks, downstream, state, total, done, failed, cursor_at, created_by, created_at, ended_at, "
+          "idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
       st.bind(1, b.dag_id).bind(2, us(b.from_at)).bind(3, us(b.to_at)).bind(4, b.from_text).bind(5, b.to_text);
       st.bind(6, b.reprocess).bind(7, b.max_active_runs).bind(8, b.reverse ? 1 : 0).bind(9, b.tasks);
       st.bind(10, b.downstream ? 1 : 0).bind(11, b.state).bind(12, b.total).bind(13, b.done).bind(14, b.failed);
       st.bind(15, us(b.cursor_at)).bind(16, b.created_by).bind(17, us(b.created_at)).bind(18, us(b.ended_at));
+      st.bind(19, b.idempotency_key);
       if (st.step() != SQLITE_DONE) return db_error();
       b.id = sqlite3_last_insert_rowid(db_.raw());
       if (auto a = audit_locked(actor, "backfill.created", "dag:" + b.dag_id + "/backfill/" + std::to_string(b.id),
                                 backfill_details(b));
           !a)
         return a.error();
-      return b;
+      return CreatedBackfill{b, true};
     });
   }
 

@@ -43,6 +43,9 @@ struct BackfillRequest {
   std::vector<std::string> tasks;  // a rerun is limited to these (and, with downstream, what depends on them)
   bool downstream = false;
   bool dry_run = false;
+  // A key the DAG has seen returns that backfill instead of making another
+  // (commands carried out twice set `command:ID`).
+  std::optional<std::string> idempotency_key;
 };
 
 // What a backfill does with one interval: `create` a run, `rerun` the

@@ -242,6 +242,9 @@ struct BackfillRecord {
   std::string created_by;
   TimePoint created_at{};
   std::optional<TimePoint> ended_at;
+  // Set by a command (`command:ID`): create_backfill with a key the DAG has
+  // seen returns that backfill, made once (not audited again).
+  std::optional<std::string> idempotency_key;
 };
 
 // The audit details of a created backfill (the same on every engine).
@@ -498,8 +501,14 @@ class Store {
   virtual Status apply(const WriteBatch& batch) = 0;
 
   // Backfills. create_backfill is audited as backfill.created; the rest of
-  // its life (progress, end, cancel) goes through apply().
-  virtual Result<BackfillRecord> create_backfill(const BackfillRecord& b, const std::string& actor) = 0;
+  // its life (progress, end, cancel) goes through apply(). With an
+  // idempotency key the DAG has seen, it returns that backfill (created
+  // false) and changes nothing.
+  struct CreatedBackfill {
+    BackfillRecord backfill;
+    bool created = true;
+  };
+  virtual Result<CreatedBackfill> create_backfill(const BackfillRecord& b, const std::string& actor) = 0;
   virtual Result<BackfillRecord> get_backfill(long long id) = 0;
   // Newest first; unfinished_only: state running.
   virtual Result<std::vector<BackfillRecord>> list_backfills(const std::optional<std::string>& dag_id,
