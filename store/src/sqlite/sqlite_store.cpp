@@ -764,8 +764,9 @@ class SqliteStore final : public Store {
   Result<CreatedBackfill> create_backfill(const BackfillRecord& in, const std::string& actor) override {
     return write([&]() -> Result<CreatedBackfill> {
       if (in.idempotency_key) {
-        auto seen = db_.prepare(std::string("SELECT ") + kBackfillColumns +
-                                " FROM backfills WHERE dag_id = ? AND idempotency_key = ?");
+        static const std::string sql =
+            std::string("SELECT ") + kBackfillColumns + " FROM backfills WHERE dag_id = ? AND idempotency_key = ?";
+        auto seen = db_.prepare(sql.c_str());
         seen.bind(1, in.dag_id).bind(2, *in.idempotency_key);
         int rc = seen.step();
         if (rc == SQLITE_ROW) return CreatedBackfill{backfill_row(seen), false};
