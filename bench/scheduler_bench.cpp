@@ -87,6 +87,27 @@ double sqlite_commit_rate(const std::string& dir, int n) {
 // PostgreSQL: the database of BATON_TEST_PG_URL, a schema per repetition.
 std::string g_pg_url;
 int g_schema = 0;
+
+// Each run's folder is its own and is removed when the harness ends, not
+// after the run: ext4 passes over inodes freed in the last minutes when it
+// allocates new ones (recently_deleted), so removing a run's thousands of
+// log files made the next run's log folders slow to create, and measured
+// the file system's bookkeeping of the previous run instead of this one.
+struct RunFolders {
+  std::vector<std::string> dirs;
+  std::string make(const std::string& kind) {
+    std::string dir = (fs::temp_directory_path() /
+                       ("baton-" + kind + "-" + std::to_string(getpid()) + "-" + std::to_string(dirs.size())))
+                          .string();
+    fs::remove_all(dir);
+    dirs.push_back(dir);
+    return dir;
+  }
+  ~RunFolders() {
+    std::error_code ec;
+    for (auto& d : dirs) fs::remove_all(d, ec);
+  }
+} g_folders;
 std::string pg_schema() { return "bench_" + std::to_string(getpid()) + "_" + std::to_string(g_schema); }
 std::string pg_url_for(const std::string& schema) {
   return g_pg_url + (g_pg_url.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" + schema;
@@ -364,8 +385,7 @@ struct RunFigures {
 RunFigures one_run(const std::string& baton, const std::string& yaml, const std::string& dag, int workers, bool chain,
                    Failover* failover = nullptr, int tasks = 0) {
   ++g_schema;
-  std::string dir = (fs::temp_directory_path() / ("baton-sbench-" + std::to_string(getpid()))).string();
-  fs::remove_all(dir);
+  std::string dir = g_folders.make("sbench");
   fs::create_directories(dir + "/dags");
   std::ofstream(dir + "/dags/" + dag + ".yaml") << yaml;
   RunFigures f;
@@ -430,7 +450,6 @@ RunFigures one_run(const std::string& baton, const std::string& yaml, const std:
       for (size_t i = 1; i < times.size(); ++i) f.hops.push_back((times[i].start - times[i - 1].end) * 1000.0);
     }
   }
-  fs::remove_all(dir);
   return f;
 }
 
@@ -463,8 +482,7 @@ struct BackfillFigures {
 
 BackfillFigures one_backfill(const std::string& baton, int days, int max_active, int workers) {
   ++g_schema;
-  std::string dir = (fs::temp_directory_path() / ("baton-bbench-" + std::to_string(getpid()))).string();
-  fs::remove_all(dir);
+  std::string dir = g_folders.make("bbench");
   fs::create_directories(dir + "/dags");
   std::string y = "dag: w4\nschedule: '@daily'\nstart_date: 2020-01-01\nmax_active_runs: 1000\ntasks:\n";
   for (int i = 0; i < 10; ++i) {
@@ -510,7 +528,6 @@ BackfillFigures one_backfill(const std::string& baton, int days, int max_active,
   std::string last_state;
   f.task_instances = read_times(dir + "/baton.db", last_state, "backfill").size();
   f.ok = state == "success";
-  fs::remove_all(dir);
   return f;
 }
 
