@@ -53,6 +53,12 @@ int run_test(const TestOptions& o) {
       std::cerr << "error: --params must be a JSON object\n";
       return kBadInput;
     }
+    std::vector<std::string> given;
+    for (auto& [k, v] : p.items()) given.push_back(k);
+    if (auto st = dsl::check_param_names(g->spec(), given); !st) {
+      std::cerr << "error: " << st.error().message << "\n";
+      return kBadInput;
+    }
     for (auto& [k, v] : p.items()) params[k] = v;
   }
   if (!o.task.empty() && g->index_of(o.task) < 0) {

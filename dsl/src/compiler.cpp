@@ -402,4 +402,19 @@ CompileResult compile_dag_file(const std::string& path) {
   return compile_dag(text, path);
 }
 
+Status check_param_names(const DagSpec& spec, const std::vector<std::string>& given) {
+  std::vector<std::string> declared = spec.param_names;
+  if (spec.schedule_kind == DagSpec::ScheduleKind::datasets) declared.push_back("dataset_events");
+  for (const auto& k : given) {
+    if (std::find(declared.begin(), declared.end(), k) != declared.end()) continue;
+    std::string list;
+    for (size_t i = 0; i < spec.param_names.size() && i < 20; ++i) list += (i ? ", " : "") + spec.param_names[i];
+    if (spec.param_names.size() > 20) list += ", ...";
+    return Error::invalid("params: \"" + k + "\" is not a param of DAG " + spec.dag_id + did_you_mean(k, declared) +
+                          (spec.param_names.empty() ? "; it declares none (params: in its file)"
+                                                    : "; its params are: " + list));
+  }
+  return {};
+}
+
 }  // namespace baton::dsl

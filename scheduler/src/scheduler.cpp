@@ -684,6 +684,9 @@ struct Scheduler::Impl {
     json params = json::parse(g->spec().params_json);
     json overrides = json::parse(req.params_json, nullptr, false);
     if (overrides.is_discarded() || !overrides.is_object()) return Error::invalid("params must be a JSON object");
+    std::vector<std::string> given;
+    for (auto& [k, v] : overrides.items()) given.push_back(k);
+    if (auto st = dsl::check_param_names(g->spec(), given); !st) return st.error();
     for (auto& [k, v] : overrides.items()) params[k] = v;
     store::RunRecord r;
     r.dag_id = dag_id;

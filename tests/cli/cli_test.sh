@@ -179,6 +179,8 @@ printf 'dag: g\ntasks:\n  each: {command: "echo {{ item }}", foreach: "{{ var.no
 check dags-test-foreach-bad 1 timeout 60 "$baton" dags test "$work/fan_bad.yaml"
 expect dags-test-foreach-bad "each: failed (foreach:"
 check dags-test-bad-params 2 "$baton" dags test "$work/fail.yaml" --params '[1]'
+check dags-test-undeclared-param 2 "$baton" dags test "$work/fail.yaml" --params '{"nope": 1}'
+expect dags-test-undeclared-param '"nope" is not a param of DAG'
 check dags-test-bad-task 2 "$baton" dags test "$work/fail.yaml" --task zz
 check dags-test-invalid 1 "$baton" dags test "$work/dags/sub/bad.yaml"
 

@@ -264,6 +264,9 @@ rc=$?
 [ $rc -eq 1 ] && grep -q 'nope' "$work/e.log" && ok || bad "unknown DAG: exit $rc $(cat "$work/e.log")"
 "$baton" trigger hello --params 'not json' >/dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] && ok || bad "bad params: exit $rc"
+"$baton" trigger hello --params '{"whoo": "typo"}' >/dev/null 2>"$work/e.log"; rc=$?
+[ $rc -eq 2 ] && grep -q '"whoo" is not a param of DAG hello' "$work/e.log" && ok \
+  || bad "undeclared param: exit $rc $(cat "$work/e.log")"
 BATON_TOKEN=wrong "$baton" runs list hello >/dev/null 2>&1; rc=$?
 [ $rc -eq 1 ] && ok || bad "wrong token: exit $rc"
 "$baton" runs list hello --server http://127.0.0.1:1 >/dev/null 2>&1; rc=$?

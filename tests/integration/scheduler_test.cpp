@@ -130,6 +130,17 @@ TEST_CASE("a triggered run executes shell and noop tasks, passing outputs downst
   CHECK(env.log_of(run, "load", 1) == "loading 42 rows, try 1\n");
   CHECK(env.store->list_tries(tis["load"].id)->size() == 1);
   CHECK_FALSE(env.sched->trigger("nope", {}, "alice").ok());
+  // A param the DAG does not declare (a typo) is refused, and no run made.
+  TriggerRequest typo;
+  typo.params_json = R"({"regoin": "us"})";
+  auto refused = env.sched->trigger("flow", typo, "alice");
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == "invalid_argument");
+  CHECK(refused.error().message ==
+        "params: \"regoin\" is not a param of DAG flow (did you mean \"region\"?); its params are: region");
+  store::RunFilter f;
+  f.dag_id = "flow";
+  CHECK(env.store->list_runs(f)->size() == 1);
 }
 
 TEST_CASE("failures are retried under the policy; the tries are kept") {
@@ -1283,6 +1294,8 @@ TEST_CASE("trigger_dag: a run of another DAG with params and the same logical da
             "  after: {type: noop, depends_on: [kick]}\n");
   env.write("sleepy_parent.yaml",
             "dag: sleepy_parent\ntasks:\n  kick: {type: trigger_dag, dag: slow_child}\n");
+  env.write("typo_parent.yaml",
+            "dag: typo_parent\ntasks:\n  kick: {type: trigger_dag, dag: child, params: {whom: Ada}}\n");
   env.start();
   auto child_runs = [&](const std::string& dag) {
     store::RunFilter f;
@@ -1330,6 +1343,19 @@ TEST_CASE("trigger_dag: a run of another DAG with params and the same logical da
   CHECK(tis2["kick"].reason->find("the triggered run child / ") == 0);
   CHECK(tis2["kick"].reason->find(" is failed") != std::string::npos);
   CHECK(tis2["after"].state == TaskState::upstream_failed);
+
+  // A param the target DAG does not declare: the try fails saying so, and
+  // no run of the target is made.
+  size_t children = child_runs("child").size();
+  auto t4 = env.sched->trigger("typo_parent", {}, "alice");
+  REQUIRE(t4.ok());
+  auto typo = env.wait_finished("typo_parent", t4->run.run_id);
+  CHECK(typo.state == RunState::failed);
+  auto kick = env.tis(typo)["kick"];
+  CHECK(kick.state == TaskState::failed);
+  CHECK(kick.reason.value_or("").find("\"whom\" is not a param of DAG child (did you mean \"who\"?)") !=
+        std::string::npos);
+  CHECK(child_runs("child").size() == children);
 
   // Canceling the triggering run cancels the triggered one; a restart in the
   // middle keeps watching the same run (no second one).

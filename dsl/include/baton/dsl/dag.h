@@ -128,6 +128,11 @@ struct DagSpec {
   std::vector<TaskSpec> tasks;  // in file order
 };
 
+// The params a trigger (API, CLI, trigger_dag, `dags test`) gives must be
+// ones the DAG declares (`dataset_events` too on a dataset schedule):
+// invalid_argument naming the first that is not, and the declared ones.
+Status check_param_names(const DagSpec& spec, const std::vector<std::string>& given);
+
 class DagGraph {
  public:
   const DagSpec& spec() const { return spec_; }
