@@ -686,7 +686,14 @@ struct Scheduler::Impl {
     if (overrides.is_discarded() || !overrides.is_object()) return Error::invalid("params must be a JSON object");
     std::vector<std::string> given;
     for (auto& [k, v] : overrides.items()) given.push_back(k);
-    if (auto st = dsl::check_param_names(g->spec(), given); !st) return st.error();
+    if (auto st = dsl::check_param_names(g->spec(), given); !st) {
+      // A key seen before returns its first run, whatever the DAG declares
+      // now (a retry after the DAG was edited).
+      if (req.idempotency_key)
+        if (auto seen = store.find_run_by_key(dag_id, *req.idempotency_key); seen && *seen)
+          return TriggerResult{**seen, false};
+      return st.error();
+    }
     for (auto& [k, v] : overrides.items()) params[k] = v;
     store::RunRecord r;
     r.dag_id = dag_id;
@@ -3007,8 +3014,14 @@ struct Scheduler::Impl {
       log->error("recovery of backfills: {}", list.error().message);
       return;
     }
-    for (auto& b : *list) {
-      if (!owns(b.dag_id)) continue;
+    for (auto& b : *list)
+      if (owns(b.dag_id)) take_up_backfill(b);
+  }
+
+  // Carries on a running backfill read from the store (recovery, a partition
+  // gained, a command carried out again that finds the backfill it made).
+  void take_up_backfill(const store::BackfillRecord& b) {
+    {
       ActiveBackfill bf;
       bf.rec = b;
       auto d = dags.find(b.dag_id);
@@ -3022,7 +3035,7 @@ struct Scheduler::Impl {
       };
       if (d == dags.end() || !d->second.graph) {
         give_up("DAG " + b.dag_id + " has no usable version");
-        continue;
+        return;
       }
       if (b.tasks) {
         json t = json::parse(*b.tasks, nullptr, false);
@@ -3033,7 +3046,7 @@ struct Scheduler::Impl {
       auto mine = store.runs_between(b.dag_id, b.from_at, b.to_at);
       if (!mine) {
         give_up(mine.error().message);
-        continue;
+        return;
       }
       bf.rec.done = bf.rec.failed = 0;
       for (auto& r : *mine) {
@@ -3049,7 +3062,7 @@ struct Scheduler::Impl {
         auto plan = plan_backfill(*d->second.graph, b);
         if (!plan) {
           give_up(plan.error().message);
-          continue;
+          return;
         }
         for (auto& st : *plan)
           if (b.reverse ? st.logical_date <= *b.cursor_at : st.logical_date >= *b.cursor_at) bf.steps.push_back(st);
@@ -3396,10 +3409,16 @@ Result<BackfillResult> Scheduler::create_backfill(const BackfillRequest& req, co
     auto created = m.store.create_backfill(b, actor);
     if (!created) return created.error();
     if (!created->created) {
-      // Made before by this command (carried out again): the backfill it
-      // made goes on (loaded with the partition), nothing is made twice.
-      out.backfill = created->backfill;
-      if (auto it = m.backfills.find(created->backfill.id); it != m.backfills.end()) out.backfill = it->second.rec;
+      // Made before by this command (carried out again): nothing is made
+      // twice. The backfill goes on here: loaded with the partition, or (made
+      // by the previous owner after this one loaded it) taken up now.
+      const auto& found = created->backfill;
+      if (found.state == "running" && !m.backfills.count(found.id) && m.owns(found.dag_id)) {
+        m.take_up_backfill(found);
+        m.dispatch();
+      }
+      out.backfill = found;
+      if (auto it = m.backfills.find(found.id); it != m.backfills.end()) out.backfill = it->second.rec;
       return out;
     }
     const store::BackfillRecord* made = &created->backfill;

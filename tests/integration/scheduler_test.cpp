@@ -141,6 +141,16 @@ TEST_CASE("a triggered run executes shell and noop tasks, passing outputs downst
   store::RunFilter f;
   f.dag_id = "flow";
   CHECK(env.store->list_runs(f)->size() == 1);
+  // ... but a key seen before returns its first run, whatever the params.
+  TriggerRequest keyed;
+  keyed.idempotency_key = "k-1";
+  auto once = env.sched->trigger("flow", keyed, "alice");
+  REQUIRE(once.ok());
+  keyed.params_json = R"({"regoin": "us"})";
+  auto replay = env.sched->trigger("flow", keyed, "alice");
+  REQUIRE(replay.ok());
+  CHECK_FALSE(replay->created);
+  CHECK(replay->run.run_id == once->run.run_id);
 }
 
 TEST_CASE("failures are retried under the policy; the tries are kept") {
@@ -758,13 +768,32 @@ TEST_CASE("backfill: a key it has seen returns that backfill (a command carried 
   store::AuditFilter af;
   af.action = "backfill.created";
   CHECK(env.store->list_audit(af)->size() == 1);
+  // A backfill with the key that this scheduler never took up (the previous
+  // owner of the partition made it after this one had loaded its
+  // backfills): the command carried out again takes it up.
+  auto dry = backfill("t", "2026-01-05", "2026-01-06");
+  dry.dry_run = true;
+  auto planned = env.sched->create_backfill(dry, "ops");
+  REQUIRE(planned.ok());
+  auto rec = planned->backfill;
+  rec.idempotency_key = "command:7";
+  auto behind = env.store->create_backfill(rec, "ops");
+  REQUIRE(behind.ok());
+  REQUIRE(behind->created);
+  auto carried = backfill("t", "2026-01-05", "2026-01-06");
+  carried.idempotency_key = "command:7";
+  auto taken = env.sched->create_backfill(carried, "ops");
+  REQUIRE(taken.ok());
+  CHECK(taken->backfill.id == behind->backfill.id);
+  CHECK(wait_backfill(env, behind->backfill.id).state == "success");
+  CHECK(env.store->list_backfills(std::nullopt, false, 0, 100)->size() == 2);
   // Another key, or none, is another backfill.
   r.idempotency_key = "command:42";
   auto other = env.sched->create_backfill(r, "ops");
   REQUIRE(other.ok());
   CHECK(other->backfill.id != first->backfill.id);
   REQUIRE(wait_backfill(env, other->backfill.id).state == "success");
-  CHECK(env.store->list_backfills(std::nullopt, false, 0, 100)->size() == 2);
+  CHECK(env.store->list_backfills(std::nullopt, false, 0, 100)->size() == 3);
 }
 
 TEST_CASE("backfill: cancel stops every run of it, running tasks included, and takes up no more") {

@@ -695,6 +695,17 @@ class PostgresStore final : public Store {
     });
   }
 
+  Result<std::optional<RunRecord>> find_run_by_key(const std::string& dag_id, const std::string& key) override {
+    static const std::string sql =
+        sql_with("SELECT ", kRunColumns, " FROM dag_runs WHERE dag_id = $1 AND idempotency_key = $2");
+    return read([&](pqxx::transaction_base& t) -> Result<std::optional<RunRecord>> {
+      auto r = exec(t, sql, params(dag_id, key));
+      if (!r) return r.error();
+      if (r->empty()) return std::optional<RunRecord>();
+      return std::optional<RunRecord>(run_row((*r)[0]));
+    });
+  }
+
   Result<RunRecord> get_run(const std::string& dag_id, const std::string& run_id) override {
     static const std::string sql = sql_with("SELECT ", kRunColumns, " FROM dag_runs WHERE dag_id = $1 AND run_id = $2");
     return read([&](pqxx::transaction_base& t) -> Result<RunRecord> {

@@ -602,6 +602,18 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  Result<std::optional<RunRecord>> find_run_by_key(const std::string& dag_id, const std::string& key) override {
+    std::lock_guard lock(mu_);
+    static const std::string sql =
+        std::string("SELECT ") + kRunColumns + " FROM dag_runs WHERE dag_id = ? AND idempotency_key = ?";
+    auto st = db_.prepare(sql.c_str());
+    st.bind(1, dag_id).bind(2, key);
+    int rc = st.step();
+    if (rc == SQLITE_DONE) return std::optional<RunRecord>();
+    if (rc != SQLITE_ROW) return db_error();
+    return std::optional<RunRecord>(run_row(st));
+  }
+
   Result<RunRecord> get_run(const std::string& dag_id, const std::string& run_id) override {
     std::lock_guard lock(mu_);
     static const std::string sql = std::string("SELECT ") + kRunColumns + " FROM dag_runs WHERE dag_id = ? AND run_id = ?";

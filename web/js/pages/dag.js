@@ -174,6 +174,7 @@ export async function dagPage(el, { dag, query }) {
     const names = Object.keys(declared);
     const kind = (x) => (x === null ? 'null' : Array.isArray(x) ? 'list' : typeof x === 'object' ? 'object' : typeof x);
     for (const [k, val] of Object.entries(v)) {
+      if (k === 'dataset_events' && info.schedule && info.schedule.kind === 'datasets') continue;  // as the API
       if (!(k in declared)) return { error: `"${k}" is not a param of ${dag}; its params are: ${names.length ? names.join(', ') : 'none'}` };
       const want = kind(declared[k]);
       if (want !== 'null' && kind(val) !== want) return { error: `"${k}" must be a ${want === 'number' ? 'number' : want} like its default (${JSON.stringify(declared[k])}), got ${JSON.stringify(val)}` };

@@ -482,6 +482,8 @@ class Store {
                                      const std::string& actor, const std::vector<Fence>& fences = {},
                                      const std::vector<DatasetCursor>& cursors = {}) = 0;
   virtual Result<std::vector<RunRecord>> list_runs(const RunFilter& filter) = 0;
+  // The run a trigger with this idempotency key made, if any.
+  virtual Result<std::optional<RunRecord>> find_run_by_key(const std::string& dag_id, const std::string& key) = 0;
   virtual Result<RunRecord> get_run(const std::string& dag_id, const std::string& run_id) = 0;
   virtual Result<std::vector<TaskInstanceRecord>> list_task_instances(long long run_pk) = 0;
   // Task instances a run did not have: for tasks of a later DAG version it
