@@ -883,12 +883,18 @@ class PostgresStore final : public Store {
 
   Result<CreatedBackfill> create_backfill(const BackfillRecord& in, const std::string& actor) override {
     return write([&](pqxx::work& t) -> Result<CreatedBackfill> {
-      if (in.idempotency_key) {
-        static const std::string seen = sql_with("SELECT ", kBackfillColumns,
-                                                 " FROM backfills WHERE dag_id = $1 AND idempotency_key = $2");
-        auto r = exec(t, seen, params(in.dag_id, in.idempotency_key));
+      static const std::string seen_sql =
+          sql_with("SELECT ", kBackfillColumns, " FROM backfills WHERE dag_id = $1 AND idempotency_key = $2");
+      auto seen = [&]() -> Result<std::optional<BackfillRecord>> {
+        auto r = exec(t, seen_sql, params(in.dag_id, in.idempotency_key));
         if (!r) return r.error();
-        if (!r->empty()) return CreatedBackfill{backfill_row((*r)[0]), false};
+        if (r->empty()) return std::optional<BackfillRecord>();
+        return std::optional<BackfillRecord>(backfill_row((*r)[0]));
+      };
+      if (in.idempotency_key) {
+        auto s = seen();
+        if (!s) return s.error();
+        if (*s) return CreatedBackfill{**s, false};
       }
       BackfillRecord b = in;
       b.created_at = clock_.now();
@@ -897,11 +903,20 @@ class PostgresStore final : public Store {
                     "INSERT INTO backfills (dag_id, from_at, to_at, from_text, to_text, reprocess, max_active_runs, "
                     "reverse, tasks, downstream, state, total, done, failed, cursor_at, created_by, created_at, "
                     "ended_at, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
-                    "$15, $16, $17, $18, $19) RETURNING id",
+                    "$15, $16, $17, $18, $19) "
+                    "ON CONFLICT (dag_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
                     params(b.dag_id, b.from_at, b.to_at, b.from_text, b.to_text, b.reprocess, b.max_active_runs,
                            b.reverse, b.tasks, b.downstream, b.state, b.total, b.done, b.failed, b.cursor_at,
                            b.created_by, b.created_at, b.ended_at, b.idempotency_key));
       if (!r) return r.error();
+      if (r->empty()) {
+        // Another process made it with the same key a moment ago (the insert
+        // waited for it to commit): that one is the backfill.
+        auto s = seen();
+        if (!s) return s.error();
+        if (!*s) return Error{"unavailable", "backfill with key " + *in.idempotency_key + " vanished"};
+        return CreatedBackfill{**s, false};
+      }
       b.id = (*r)[0][0].as<long long>();
       if (auto a = audit(t, actor, "backfill.created", "dag:" + b.dag_id + "/backfill/" + std::to_string(b.id),
                          json::parse(backfill_audit_details(b)));
