@@ -2101,7 +2101,8 @@ struct Scheduler::Impl {
         continue;
       }
       if (listener_stop) break;
-      if (std::find(w->begin(), w->end(), "baton_partitions") != w->end())
+      const bool moved = std::find(w->begin(), w->end(), "baton_partitions") != w->end();
+      if (moved)
         asio::post(io, [this] {
           if (stopping) return;
           refresh_ownership(false);
@@ -2119,8 +2120,7 @@ struct Scheduler::Impl {
       // are looked for, as a sweep: for what came while it was not
       // listening, or for a partition it gained since the notification.
       const auto now = std::chrono::steady_clock::now();
-      bool sweep = now - last_sweep >= std::chrono::milliseconds(250) ||
-                   std::find(w->begin(), w->end(), "baton_partitions") != w->end();
+      bool sweep = moved || now - last_sweep >= std::chrono::milliseconds(250);
       bool events = sweep, commands = sweep;
       if (sweep) last_sweep = now;
       for (const auto& n : *w) {
@@ -3421,13 +3421,13 @@ Result<BackfillResult> Scheduler::create_backfill(const BackfillRequest& req, co
       if (auto it = m.backfills.find(found.id); it != m.backfills.end()) out.backfill = it->second.rec;
       return out;
     }
-    const store::BackfillRecord* made = &created->backfill;
-    out.backfill = *made;
+    const store::BackfillRecord& made = created->backfill;
+    out.backfill = made;
     ActiveBackfill bf;
-    bf.rec = *made;
+    bf.rec = made;
     bf.steps = *plan;
     bf.tasks = req.tasks;
-    long long id = made->id;
+    long long id = made.id;
     m.backfills.emplace(id, std::move(bf));
     m.advance(m.backfills.at(id));
     if (auto it = m.backfills.find(id); it != m.backfills.end()) out.backfill = it->second.rec;
