@@ -238,6 +238,8 @@ struct Api::Impl {
                           .schema = "OpenApi",
                           .handler = [this](Call&) { return json_response(200, openapi); }});
     add_dag_routes(table, deps);
+    add_run_routes(table, deps);
+    add_task_routes(table, deps);
     add_resource_routes(table, deps);
     add_backfill_routes(table, deps);
     add_metrics_routes(table, deps);

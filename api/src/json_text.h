@@ -18,5 +18,9 @@ inline std::string dump(const nlohmann::json& j) {
 inline nlohmann::json opt_time(const std::optional<TimePoint>& t) {
   return t ? nlohmann::json(format_utc(*t)) : nlohmann::json(nullptr);
 }
+template <class T>
+nlohmann::json opt(const std::optional<T>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
 
 }  // namespace baton::api

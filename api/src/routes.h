@@ -106,8 +106,12 @@ struct Deps {
   std::shared_ptr<std::atomic<bool>> stopping = std::make_shared<std::atomic<bool>>(false);
 };
 
-// The routes, by area (dag_routes.cpp, resource_routes.cpp).
+// The routes, by area (dag_routes.cpp, run_routes.cpp, task_routes.cpp,
+// resource_routes.cpp, backfill_routes.cpp, metrics_routes.cpp,
+// worker_routes.cpp).
 void add_dag_routes(std::vector<Route>& routes, const Deps& deps);
+void add_run_routes(std::vector<Route>& routes, const Deps& deps);
+void add_task_routes(std::vector<Route>& routes, const Deps& deps);
 void add_resource_routes(std::vector<Route>& routes, const Deps& deps);
 void add_backfill_routes(std::vector<Route>& routes, const Deps& deps);
 void add_metrics_routes(std::vector<Route>& routes, const Deps& deps);

@@ -1,0 +1,203 @@
+// The PostgreSQL Store: the notification outbox, SLA misses, state counts
+// for metrics, and the audit log's hash chain.
+#include <nlohmann/json.hpp>
+
+#include "postgres_store.h"
+
+namespace baton::store::postgres {
+
+namespace {
+
+const std::string kGenesisHash(64, '0');
+
+const char* kNotificationColumns =
+    "id, event, dag_id, target_kind, target, payload, attempts, next_attempt_at, state, last_error, created_at";
+
+std::vector<NotificationRecord> notification_rows(const pqxx::result& r) {
+  std::vector<NotificationRecord> out;
+  for (auto row : r)
+    out.push_back({row[0].as<long long>(), row[1].c_str(), row[2].c_str(), row[3].c_str(), row[4].c_str(),
+                   row[5].c_str(), row[6].as<int>(), tp(row[7].as<long long>()), row[8].c_str(), opt_text(row[9]),
+                   tp(row[10].as<long long>())});
+  return out;
+}
+
+AuditEntry audit_row(const pqxx::row& r) {
+  return AuditEntry{r[0].as<long long>(), tp(r[1].as<long long>()), r[2].c_str(), r[3].c_str(),
+                    r[4].c_str(),         r[5].c_str(),              r[6].c_str(), r[7].c_str()};
+}
+
+}  // namespace
+
+// ---- notifications ----
+
+// Members share the outbox: what one takes is claimed (its next attempt
+// moved 5 minutes on, rows another holds skipped) until it records the
+// outcome; a member that dies in between leaves it to the others then.
+Result<std::vector<NotificationRecord>> PostgresStore::due_notifications(TimePoint at, int limit) {
+  static const std::string sql = sql_with(
+      "UPDATE notifications SET next_attempt_at = $3 WHERE id IN (SELECT id FROM notifications WHERE state = "
+      "'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING ",
+      kNotificationColumns, "");
+  return write([&](pqxx::work& t) -> Result<std::vector<NotificationRecord>> {
+    auto r = exec(t, sql, params(at, limit, at + std::chrono::minutes(5)));
+    if (!r) return r.error();
+    return notification_rows(*r);
+  });
+}
+
+Result<std::vector<NotificationRecord>> PostgresStore::list_notifications(const std::string& dag_id, int limit) {
+  static const std::string sql =
+      sql_with("SELECT ", kNotificationColumns, " FROM notifications WHERE dag_id = $1 ORDER BY id LIMIT $2");
+  return read([&](pqxx::transaction_base& t) -> Result<std::vector<NotificationRecord>> {
+    auto r = exec(t, sql, params(dag_id, limit));
+    if (!r) return r.error();
+    return notification_rows(*r);
+  });
+}
+
+Status PostgresStore::update_notification(const NotificationRecord& n) {
+  return status_of(write([&](pqxx::work& t) -> Result<bool> {
+    auto r = exec(t,
+                  "UPDATE notifications SET state = $1, attempts = $2, next_attempt_at = $3, last_error = $4 "
+                  "WHERE id = $5",
+                  params(n.state, n.attempts, n.next_attempt_at, n.last_error, n.id));
+    if (!r) return r.error();
+    return true;
+  }));
+}
+
+Status PostgresStore::insert_notification(pqxx::transaction_base& t, const NotificationRecord& n) {
+  auto r = exec(t,
+                "INSERT INTO notifications (event, dag_id, target_kind, target, payload, attempts, "
+                "next_attempt_at, state, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6, 'pending', $7)",
+                params(n.event, n.dag_id, n.target_kind, n.target, n.payload, n.next_attempt_at, now()));
+  if (!r) return r.error();
+  return {};
+}
+
+// ---- SLA misses and counts ----
+
+Result<bool> PostgresStore::record_sla_miss(const SlaMiss& m) {
+  return write([&](pqxx::work& t) { return insert_sla_miss(t, m); });
+}
+
+// True when the miss is new.
+Result<bool> PostgresStore::insert_sla_miss(pqxx::transaction_base& t, const SlaMiss& m) {
+  auto r = exec(t,
+                "INSERT INTO sla_misses (dag_id, run_id, task_id, kind, deadline, detected_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dag_id, run_id, task_id, kind) DO NOTHING",
+                params(m.dag_id, m.run_id, m.task_id, m.kind, m.deadline, m.detected_at));
+  if (!r) return r.error();
+  return r->affected_rows() > 0;
+}
+
+Result<std::vector<SlaMiss>> PostgresStore::list_sla_misses(const std::optional<std::string>& dag_id,
+                                                            std::optional<TimePoint> since, long long after_id,
+                                                            int limit) {
+  return read([&](pqxx::transaction_base& t) -> Result<std::vector<SlaMiss>> {
+    auto r = exec(t,
+                  "SELECT id, dag_id, run_id, task_id, kind, deadline, detected_at FROM sla_misses WHERE id > $1 "
+                  "AND ($2::text IS NULL OR dag_id = $2::text) AND ($3::bigint IS NULL OR detected_at >= $3::bigint) "
+                  "ORDER BY id LIMIT $4",
+                  params(after_id, dag_id, since, limit));
+    if (!r) return r.error();
+    std::vector<SlaMiss> out;
+    for (auto row : *r)
+      out.push_back({row[0].as<long long>(), row[1].c_str(), row[2].c_str(), row[3].c_str(), row[4].c_str(),
+                     tp(row[5].as<long long>()), tp(row[6].as<long long>())});
+    return out;
+  });
+}
+
+Result<StateCounts> PostgresStore::count_states() {
+  return snapshot([&](pqxx::transaction_base& t) -> Result<StateCounts> {
+    StateCounts c;
+    for (auto row : t.exec("SELECT state, count(*) FROM dag_runs GROUP BY state"))
+      c.runs[row[0].c_str()] = row[1].as<long long>();
+    for (auto row : t.exec("SELECT state, count(*) FROM task_instances GROUP BY state"))
+      c.task_instances[row[0].c_str()] = row[1].as<long long>();
+    c.sla_misses = t.exec("SELECT count(*) FROM sla_misses")[0][0].as<long long>();
+    return c;
+  });
+}
+
+// ---- audit ----
+
+Result<AuditEntry> PostgresStore::append_audit(const std::string& actor, const std::string& action,
+                                               const std::string& target, const std::string& details_json) {
+  json details = json::parse(details_json, nullptr, false);
+  if (details.is_discarded() || !details.is_object()) return Error::invalid("audit details must be a JSON object");
+  return write([&](pqxx::work& t) { return audit(t, actor, action, target, details); });
+}
+
+// Appends to the chain. The head row's lock serializes appends from every
+// process until this transaction ends, so ids stay contiguous.
+Result<AuditEntry> PostgresStore::audit(pqxx::work& t, const std::string& actor, const std::string& action,
+                                        const std::string& target, const json& details) {
+  auto head = exec(t, "SELECT value FROM settings WHERE key = 'audit_head' FOR UPDATE", {});
+  if (!head) return head.error();
+  AuditEntry e;
+  e.prev_hash = kGenesisHash;
+  auto last = exec(t, "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1", {});
+  if (!last) return last.error();
+  if (!last->empty()) {
+    e.id = (*last)[0][0].as<long long>();
+    e.prev_hash = (*last)[0][1].c_str();
+  }
+  ++e.id;
+  e.at = clock_.now();
+  e.actor = actor;
+  e.action = action;
+  e.target = target;
+  e.details = details.dump(-1, ' ', false, json::error_handler_t::replace);
+  e.hash = audit_hash(e);
+  if (auto r = exec(t,
+                    "INSERT INTO audit_log (id, at, actor, action, target, details, prev_hash, hash) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    params(e.id, e.at, e.actor, e.action, e.target, e.details, e.prev_hash, e.hash));
+      !r)
+    return r.error();
+  if (auto r = exec(t,
+                    "INSERT INTO settings (key, value) VALUES ('audit_head', $1) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params(std::to_string(e.id) + ":" + e.hash));
+      !r)
+    return r.error();
+  return e;
+}
+
+Result<std::vector<AuditEntry>> PostgresStore::list_audit(const AuditFilter& f) {
+  return read([&](pqxx::transaction_base& t) -> Result<std::vector<AuditEntry>> {
+    Params p;
+    p.add(f.after_id).add(f.dag_id).add(f.action).add(f.actor).add(f.since).add(f.limit).add(f.before_id);
+    static const std::string where =
+        "SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit_log "
+        "WHERE id > $1 AND ($7::bigint = 0 OR id < $7::bigint) AND ($2::text IS NULL OR target = 'dag:' || $2::text "
+        "OR starts_with(target, 'dag:' || $2::text || '/')) "
+        "AND ($3::text IS NULL OR action = $3::text) AND ($4::text IS NULL OR actor = $4::text) "
+        "AND ($5::bigint IS NULL OR at >= $5::bigint) ";
+    static const std::string oldest = where + "ORDER BY id LIMIT $6";
+    static const std::string newest = where + "ORDER BY id DESC LIMIT $6";
+    auto r = exec(t, f.newest_first ? newest : oldest, p);
+    if (!r) return r.error();
+    std::vector<AuditEntry> out;
+    for (auto row : *r) out.push_back(audit_row(row));
+    return out;
+  });
+}
+
+Result<AuditCheck> PostgresStore::verify_audit() {
+  return snapshot([&](pqxx::transaction_base& t) -> Result<AuditCheck> {
+    AuditVerifier v;
+    auto r = exec(t, "SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit_log ORDER BY id", {});
+    if (!r) return r.error();
+    for (auto row : *r)
+      if (!v.add(audit_row(row))) return v.finish(std::nullopt);
+    auto head = exec(t, "SELECT value FROM settings WHERE key = 'audit_head'", {});
+    if (!head) return head.error();
+    return v.finish(head->empty() ? std::nullopt : std::optional<std::string>((*head)[0][0].c_str()));
+  });
+}
+
+}  // namespace baton::store::postgres

@@ -1,0 +1,253 @@
+// The PostgreSQL Store: what remote workers do, across processes: claims of
+// the task queue (within the pools' slots), heartbeats, reports turned into
+// worker events for the partitions' owners, logs and checkpoints.
+#include <map>
+#include <set>
+
+#include "postgres_store.h"
+
+namespace baton::store::postgres {
+
+// Pools hold across members (SPEC §3, §9): a claim takes a try only while
+// its pool has slots left over the tries every worker holds. The pools'
+// rows are locked first, so two workers claiming at once cannot both take
+// the last slot (claims are short; they queue behind each other there).
+// A try whose pool was deleted after it was queued is not held back.
+Result<std::vector<QueueItem>> PostgresStore::claim_tasks(const std::string& worker,
+                                                          const std::vector<std::string>& queues, int limit) {
+  return write([&](pqxx::work& t) -> Result<std::vector<QueueItem>> {
+    Column qs;
+    for (auto& q : queues) qs.add(q);
+    // Nothing queued for these queues (an idle worker's long poll asks
+    // again and again): answered without taking the pools' locks.
+    auto any = exec(t, "SELECT 1 FROM task_queue WHERE worker IS NULL AND queue = ANY($1::text[]) LIMIT 1",
+                    params(qs.text()));
+    if (!any) return any.error();
+    if (any->empty()) return std::vector<QueueItem>();
+    auto pools = exec(t, "SELECT name, slots FROM pools ORDER BY name FOR UPDATE", {});
+    if (!pools) return pools.error();
+    std::map<std::string, long long> left;
+    for (auto row : *pools) left[row[0].c_str()] = row[1].as<long long>();
+    auto held = exec(t, "SELECT pool, sum(pool_slots) FROM task_queue WHERE worker IS NOT NULL GROUP BY pool", {});
+    if (!held) return held.error();
+    for (auto row : *held)
+      if (auto it = left.find(row[0].c_str()); it != left.end()) it->second -= row[1].as<long long>();
+    Column names, room;
+    for (auto& [name, n] : left) {
+      names.add(name);
+      room.add(n);
+    }
+    // Candidates in claim order, each fitting in what its pool has left
+    // (so a head of tries that do not fit holds up no other pool's); the
+    // loop below keeps their sum within it.
+    auto cand = exec(t,
+                     "SELECT q.attempt_token, q.pool, q.pool_slots FROM task_queue q "
+                     "LEFT JOIN unnest($2::text[], $3::bigint[]) AS l(name, room) ON l.name = q.pool "
+                     "WHERE q.worker IS NULL AND q.queue = ANY($1::text[]) "
+                     "AND (l.name IS NULL OR q.pool_slots <= l.room) "
+                     "ORDER BY q.priority DESC, q.seq LIMIT $4 FOR UPDATE OF q SKIP LOCKED",
+                     params(qs.text(), names.text(), room.text(), limit * 2 + 8));
+    if (!cand) return cand.error();
+    Column take;
+    int taken = 0;
+    for (auto row : *cand) {
+      if (taken >= limit) break;
+      auto it = left.find(row[1].c_str());
+      const long long need = row[2].as<long long>();
+      if (it != left.end()) {
+        if (it->second < need) continue;
+        it->second -= need;
+      }
+      take.add(std::string(row[0].c_str()));
+      ++taken;
+    }
+    if (taken == 0) return std::vector<QueueItem>();
+    // Claim, and record a started event for each owner.
+    auto r = exec(t,
+                  "WITH claimed AS (UPDATE task_queue q SET worker = $1, claimed_at = $3, heartbeat_at = $3 "
+                  "WHERE q.attempt_token = ANY($2::text[]) RETURNING q.*), "
+                  "ev AS (INSERT INTO worker_events (partition_no, attempt_token, run_pk, task_index, kind, worker, at) "
+                  "SELECT partition_no, attempt_token, run_pk, task_index, 'started', $1, $3 FROM claimed) "
+                  "SELECT c.attempt_token, c.ti_id, c.run_pk, c.task_index, c.try_number, c.partition_no, c.queue, "
+                  "c.priority, c.payload, c.queued_at, ti.checkpoint, c.pool, c.pool_slots FROM claimed c "
+                  "LEFT JOIN task_instances ti ON ti.id = c.ti_id ORDER BY c.priority DESC, c.seq",
+                  params(worker, take.text(), now()));
+    if (!r) return r.error();
+    std::vector<QueueItem> out;
+    for (auto row : *r) {
+      QueueItem q;
+      q.attempt_token = row[0].c_str();
+      q.ti_id = row[1].as<long long>();
+      q.run_pk = row[2].as<long long>();
+      q.task_index = row[3].as<int>();
+      q.try_number = row[4].as<int>();
+      q.partition = row[5].as<int>();
+      q.queue = row[6].c_str();
+      q.priority = row[7].as<int>();
+      q.payload = row[8].c_str();
+      q.queued_at = tp(row[9].as<long long>());
+      q.worker = worker;
+      if (!row[10].is_null()) q.checkpoint = pqxx::binarystring(row[10]).str();
+      q.pool = row[11].c_str();
+      q.pool_slots = row[12].as<int>();
+      out.push_back(std::move(q));
+    }
+    // Each owner is woken for its own partitions only (see listener_main).
+    std::set<int> parts;
+    for (auto& q : out) parts.insert(q.partition);
+    for (int p : parts)
+      if (auto n = exec(t, "SELECT pg_notify('baton_events', $1)", params("e:" + std::to_string(p))); !n)
+        return n.error();
+    return out;
+  });
+}
+
+Result<std::vector<std::string>> PostgresStore::heartbeat_tasks(const std::string& worker,
+                                                                const std::vector<std::string>& tokens) {
+  if (tokens.empty()) return std::vector<std::string>();
+  return write([&](pqxx::work& t) -> Result<std::vector<std::string>> {
+    Column ts;
+    for (auto& x : tokens) ts.add(x);
+    auto r = exec(t,
+                  "WITH held AS (UPDATE task_queue SET heartbeat_at = $2 WHERE worker = $1 "
+                  "AND attempt_token = ANY($3::text[]) RETURNING attempt_token) "
+                  "SELECT x FROM unnest($3::text[]) AS x WHERE x NOT IN (SELECT attempt_token FROM held)",
+                  params(worker, now(), ts.text()));
+    if (!r) return r.error();
+    std::vector<std::string> stale;
+    for (auto row : *r) stale.push_back(row[0].c_str());
+    return stale;
+  });
+}
+
+Status PostgresStore::report_task(const std::string& worker, const std::string& attempt_token,
+                                  const std::string& report_json) {
+  return status_of(write([&](pqxx::work& t) -> Result<bool> {
+    auto r = exec(t,
+                  "WITH done AS (DELETE FROM task_queue WHERE attempt_token = $1 AND worker = $2 "
+                  "RETURNING partition_no, attempt_token, run_pk, task_index), "
+                  "ev AS (INSERT INTO worker_events (partition_no, attempt_token, run_pk, task_index, kind, worker, "
+                  "body, at) SELECT partition_no, attempt_token, run_pk, task_index, 'finished', $2, $3, $4 FROM done "
+                  "RETURNING partition_no) "
+                  "SELECT pg_notify('baton_events', 'e:' || partition_no) FROM ev",
+                  params(attempt_token, worker, report_json, now()));
+    if (!r) return r.error();
+    if (r->empty())
+      return Error{"conflict", "stale report: try " + attempt_token + " is not held by worker " + worker +
+                                   " (it was failed, canceled or handed to another worker)"};
+    return true;
+  }));
+}
+
+Result<std::vector<WorkerEvent>> PostgresStore::worker_events(const std::vector<int>& partitions, int limit) {
+  if (partitions.empty()) return std::vector<WorkerEvent>();
+  return read([&](pqxx::transaction_base& t) -> Result<std::vector<WorkerEvent>> {
+    Column ps;
+    for (int p : partitions) ps.add(p);
+    auto r = exec(t,
+                  "SELECT id, partition_no, attempt_token, run_pk, task_index, kind, worker, body, at FROM "
+                  "worker_events WHERE partition_no = ANY($1::int[]) ORDER BY id LIMIT $2",
+                  params(ps.text(), limit));
+    if (!r) return r.error();
+    std::vector<WorkerEvent> out;
+    for (auto row : *r)
+      out.push_back({row[0].as<long long>(), row[1].as<int>(), row[2].c_str(), row[3].as<long long>(),
+                     row[4].as<int>(), row[5].c_str(), row[6].c_str(), row[7].c_str(), tp(row[8].as<long long>())});
+    return out;
+  });
+}
+
+Result<std::map<std::string, long long>> PostgresStore::held_pool_slots() {
+  return read([&](pqxx::transaction_base& t) -> Result<std::map<std::string, long long>> {
+    auto r = exec(t, "SELECT pool, sum(pool_slots) FROM task_queue WHERE worker IS NOT NULL GROUP BY pool", {});
+    if (!r) return r.error();
+    std::map<std::string, long long> out;
+    for (auto row : *r) out[row[0].c_str()] = row[1].as<long long>();
+    return out;
+  });
+}
+
+Result<std::vector<std::string>> PostgresStore::lost_tries(const std::vector<std::string>& tokens, TimePoint cutoff) {
+  if (tokens.empty()) return std::vector<std::string>();
+  return read([&](pqxx::transaction_base& t) -> Result<std::vector<std::string>> {
+    Column ts;
+    for (auto& x : tokens) ts.add(x);
+    auto r = exec(t,
+                  "SELECT x FROM unnest($1::text[]) AS x WHERE NOT EXISTS (SELECT 1 FROM task_queue q "
+                  "WHERE q.attempt_token = x AND (q.worker IS NULL OR q.heartbeat_at >= $2)) "
+                  "AND NOT EXISTS (SELECT 1 FROM worker_events e WHERE e.attempt_token = x AND e.kind = 'finished')",
+                  params(ts.text(), cutoff));
+    if (!r) return r.error();
+    std::vector<std::string> out;
+    for (auto row : *r) out.push_back(row[0].c_str());
+    return out;
+  });
+}
+
+Status PostgresStore::append_log(long long ti_id, int try_number, long long offset, const std::string& data) {
+  return status_of(write([&](pqxx::work& t) -> Result<bool> {
+    // A chunk sent again from the same offset may hold more: the longer one stays.
+    t.exec_params("INSERT INTO try_logs (ti_id, try_number, offset_bytes, data) VALUES ($1, $2, $3, $4) "
+                  "ON CONFLICT (ti_id, try_number, offset_bytes) DO UPDATE SET data = excluded.data "
+                  "WHERE length(excluded.data) > length(try_logs.data)",
+                  ti_id, try_number, offset, pqxx::binarystring(data));
+    return true;
+  }));
+}
+
+Result<std::optional<std::string>> PostgresStore::read_log(long long ti_id, int try_number, long long offset,
+                                                           long long max_bytes) {
+  return read([&](pqxx::transaction_base& t) -> Result<std::optional<std::string>> {
+    auto any = exec(t, "SELECT 1 FROM try_logs WHERE ti_id = $1 AND try_number = $2 LIMIT 1",
+                    params(ti_id, try_number));
+    if (!any) return any.error();
+    if (any->empty()) return std::optional<std::string>();
+    auto r = exec(t,
+                  "SELECT offset_bytes, data FROM try_logs WHERE ti_id = $1 AND try_number = $2 "
+                  "AND offset_bytes + length(data) > $3 ORDER BY offset_bytes",
+                  params(ti_id, try_number, offset));
+    if (!r) return r.error();
+    std::string out;
+    long long at = offset;
+    for (auto row : *r) {
+      long long start = row[0].as<long long>();
+      std::string data = pqxx::binarystring(row[1]).str();
+      if (start > at) break;  // a gap: a chunk not stored yet
+      long long end = start + static_cast<long long>(data.size());
+      if (end <= at) continue;  // a chunk sent twice
+      out += data.substr(static_cast<size_t>(at - start));
+      at = end;
+      if (static_cast<long long>(out.size()) >= max_bytes) {
+        out.resize(static_cast<size_t>(max_bytes));
+        break;
+      }
+    }
+    return std::optional<std::string>(out);
+  });
+}
+
+Status PostgresStore::save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) {
+  return status_of(write([&](pqxx::work& t) -> Result<bool> {
+    // bytea, bound as binary: a checkpoint may hold any bytes.
+    long long at = now();
+    auto r = t.exec_params(
+        "UPDATE task_instances SET checkpoint = $1, checkpoint_at = $2, last_activity_at = $2 "
+        "WHERE id = $3 AND attempt_token = $4",
+        pqxx::binarystring(data), at, ti_id, attempt_token);
+    if (r.affected_rows() == 0)
+      return Error{"conflict", "stale attempt token: the try was failed or handed to another worker"};
+    return true;
+  }));
+}
+
+Result<std::optional<std::string>> PostgresStore::load_checkpoint(long long ti_id) {
+  return read([&](pqxx::transaction_base& t) -> Result<std::optional<std::string>> {
+    auto r = exec(t, "SELECT checkpoint FROM task_instances WHERE id = $1", params(ti_id));
+    if (!r) return r.error();
+    if (r->empty()) return Error::not_found("no task instance " + std::to_string(ti_id));
+    if ((*r)[0][0].is_null()) return std::optional<std::string>();
+    return std::optional<std::string>(pqxx::binarystring((*r)[0][0]).str());
+  });
+}
+
+}  // namespace baton::store::postgres

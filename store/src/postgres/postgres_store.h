@@ -1,0 +1,250 @@
+// The PostgreSQL Store (libpqxx): the same contract and the same data model
+// as the SQLite one, for more than one process at a time. One connection per
+// Store, every access under one mutex; statements prepared once per
+// connection; a lost connection is opened again on the next call. Rules that
+// must hold across processes are the database's: unique indexes (one run per
+// interval, idempotency keys, names), and the row lock on the audit head that
+// serializes appends to the hash chain.
+//
+// Internal to the PostgreSQL engine (it brings libpqxx): the class is declared
+// here, its methods are defined by subject in postgres_<subject>.cpp, as the
+// comments below say.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <pqxx/pqxx>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "baton/store/store.h"
+#include "postgres_rows.h"
+
+namespace baton::store::postgres {
+
+using nlohmann::json;
+
+class PostgresStore final : public Store {
+ public:
+  PostgresStore(DatabaseUrl url, const Clock& clock) : url_(std::move(url)), clock_(clock) {}
+  Status open();
+  const DatabaseUrl& url() const override { return url_; }
+
+  // ---- the connection and its statements, migrations, the write batch (postgres_store.cpp) ----
+  Result<std::vector<MigrationInfo>> migration_status() override;
+  Result<int> migrate() override;
+  Status apply(const WriteBatch& b) override;
+
+  // ---- tokens, pools, variables, connections (postgres_resources.cpp) ----
+  Result<Token> create_token(const std::string& name, Role role, const std::string& token_hash,
+                             const std::string& actor) override;
+  Result<std::vector<Token>> list_tokens() override;
+  Status revoke_token(const std::string& name, const std::string& actor) override;
+  Result<Token> authenticate(const std::string& token_hash) override;
+  Result<std::vector<Pool>> list_pools() override;
+  Result<Pool> get_pool(const std::string& name) override;
+  Status put_pool(const Pool& pool, const std::string& actor) override;
+  Status delete_pool(const std::string& name, const std::string& actor) override;
+  Result<std::vector<Variable>> list_variables() override;
+  Result<Variable> get_variable(const std::string& name) override;
+  Status put_variable(const std::string& name, const std::string& value, const std::string& actor) override;
+  Status delete_variable(const std::string& name, const std::string& actor) override;
+  Result<std::vector<Connection>> list_connections() override;
+  Result<Connection> get_connection(const std::string& name) override;
+  Status put_connection(const std::string& name, const std::string& url, const std::string& actor) override;
+  Status delete_connection(const std::string& name, const std::string& actor) override;
+
+  // ---- DAGs, their versions, datasets (postgres_dags.cpp) ----
+  Result<bool> register_dag_version(const DagVersionRecord& v, const std::string& ns, int partition,
+                                    const std::string& actor) override;
+  Status set_import_errors(const std::string& dag_id, const std::string& file, int partition,
+                           const std::string& errors_json) override;
+  Status deactivate_dag(const std::string& dag_id, const std::string& actor) override;
+  Result<std::vector<DagRecord>> list_dags() override;
+  Result<DagRecord> get_dag(const std::string& dag_id) override;
+  Result<std::vector<DagVersionRecord>> list_dag_versions(const std::string& dag_id) override;
+  Result<DagVersionRecord> get_dag_version(const std::string& dag_id, const std::string& version) override;
+  Status set_paused(const std::string& dag_id, bool paused, const std::string& actor) override;
+  Result<DatasetEvent> record_dataset_event(const DatasetEvent& e) override;
+  Result<std::vector<DatasetEvent>> list_dataset_events(const std::optional<std::string>& uri, long long after_id,
+                                                        int limit) override;
+  Result<long long> last_dataset_event_id() override;
+  Result<std::vector<DatasetCursor>> dataset_cursors(const std::string& dag_id) override;
+
+  // ---- runs, task instances, tries (postgres_runs.cpp) ----
+  Result<Created> create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
+                             const std::string& actor, const std::vector<Fence>& fences,
+                             const std::vector<DatasetCursor>& cursors) override;
+  Result<std::vector<RunRecord>> list_runs(const RunFilter& f) override;
+  Result<std::optional<RunRecord>> find_run_by_key(const std::string& dag_id, const std::string& key) override;
+  Result<RunRecord> get_run(const std::string& dag_id, const std::string& run_id) override;
+  Result<std::vector<TaskInstanceRecord>> list_task_instances(long long run_pk) override;
+  Result<std::vector<TaskInstanceRecord>> add_task_instances(long long run_pk,
+                                                            const std::vector<TaskInstanceRecord>& tis,
+                                                            const std::vector<Fence>& fences) override;
+  Result<std::vector<TryRecord>> list_tries(long long ti_id) override;
+  Result<std::vector<TryRecord>> list_run_tries(long long run_pk) override;
+  Result<std::vector<TryRecord>> read_tries(const char* sql, long long key);
+  Result<std::optional<RunRecord>> previous_run(const std::string& dag_id, TimePoint logical_date) override;
+
+  // ---- backfills (postgres_backfills.cpp) ----
+  Result<CreatedBackfill> create_backfill(const BackfillRecord& in, const std::string& actor) override;
+  Result<BackfillRecord> get_backfill(long long id) override;
+  Result<std::vector<BackfillRecord>> list_backfills(const std::optional<std::string>& dag_id, bool unfinished_only,
+                                                     long long before_id, int limit) override;
+  Result<std::vector<RunRecord>> runs_between(const std::string& dag_id, TimePoint from, TimePoint to) override;
+
+  // ---- notifications, SLA misses, counts, the audit log (postgres_audit.cpp) ----
+  Result<std::vector<NotificationRecord>> due_notifications(TimePoint at, int limit) override;
+  Result<std::vector<NotificationRecord>> list_notifications(const std::string& dag_id, int limit) override;
+  Status update_notification(const NotificationRecord& n) override;
+  Status insert_notification(pqxx::transaction_base& t, const NotificationRecord& n);
+  Result<bool> record_sla_miss(const SlaMiss& m) override;
+  Result<bool> insert_sla_miss(pqxx::transaction_base& t, const SlaMiss& m);
+  Result<std::vector<SlaMiss>> list_sla_misses(const std::optional<std::string>& dag_id, std::optional<TimePoint> since,
+                                               long long after_id, int limit) override;
+  Result<StateCounts> count_states() override;
+  Result<AuditEntry> append_audit(const std::string& actor, const std::string& action, const std::string& target,
+                                  const std::string& details_json) override;
+  Result<std::vector<AuditEntry>> list_audit(const AuditFilter& f) override;
+  Result<AuditCheck> verify_audit() override;
+
+  // ---- remote workers: claims, worker events, logs, checkpoints (postgres_queue.cpp) ----
+  Result<std::vector<QueueItem>> claim_tasks(const std::string& worker, const std::vector<std::string>& queues,
+                                             int limit) override;
+  Result<std::vector<std::string>> heartbeat_tasks(const std::string& worker,
+                                                   const std::vector<std::string>& tokens) override;
+  Status report_task(const std::string& worker, const std::string& attempt_token,
+                     const std::string& report_json) override;
+  Result<std::vector<WorkerEvent>> worker_events(const std::vector<int>& partitions, int limit) override;
+  Result<std::map<std::string, long long>> held_pool_slots() override;
+  Result<std::vector<std::string>> lost_tries(const std::vector<std::string>& tokens, TimePoint cutoff) override;
+  Status append_log(long long ti_id, int try_number, long long offset, const std::string& data) override;
+  Result<std::optional<std::string>> read_log(long long ti_id, int try_number, long long offset,
+                                              long long max_bytes) override;
+  Status save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) override;
+  Result<std::optional<std::string>> load_checkpoint(long long ti_id) override;
+
+  // ---- members, partitions and fences, the leader, commands (postgres_ha.cpp) ----
+  Status heartbeat_member(const MemberRecord& m) override;
+  Status remove_member(const std::string& member_id) override;
+  Result<std::vector<MemberRecord>> list_members() override;
+  Result<bool> member_alive(const std::string& member_id) override;
+  Result<std::vector<PartitionRecord>> list_partitions() override;
+  Result<std::vector<PartitionRecord>> assign_partitions(
+      const std::vector<std::pair<int, std::optional<std::string>>>& owners, const std::string& actor) override;
+  Status set_leader(const std::string& member_id) override;
+  Result<std::optional<std::string>> get_leader() override;
+  Status break_leader_lock(const std::string& member_id) override;
+  static CommandRecord command_row(const pqxx::row& row);
+  static constexpr const char* kCommandColumns =
+      "id, kind, dag_id, partition_no, payload, created_by, created_at, processed_at, status, result";
+  Result<long long> enqueue_command(const CommandRecord& c) override;
+  Result<std::vector<CommandRecord>> pending_commands(const std::vector<int>& partitions, int limit) override;
+  Result<CommandRecord> get_command(long long id) override;
+  Result<bool> expire_command(long long id) override;
+  Result<long long> prune_commands(TimePoint before) override;
+
+ private:
+  long long now() const { return clock_.now().time_since_epoch().count(); }
+  static Status status_of(const Result<bool>& r) { return r ? Status() : Status(r.error()); }
+
+  // Runs fn under the lock, converting libpqxx's exceptions into errors: a
+  // lost connection is `unavailable` (and is opened again next time).
+  template <class F>
+  auto call(F fn) -> decltype(fn()) {
+    try {
+      return fn();
+    } catch (const pqxx::broken_connection& e) {
+      conn_.reset();
+      return Error{"unavailable", "PostgreSQL " + url_.masked() + ": connection lost: " + first_line(e.what())};
+    } catch (const pqxx::sql_error& e) {
+      return Error{"database_error", "PostgreSQL: " + first_line(e.what())};
+    } catch (const pqxx::failure& e) {
+      conn_.reset();
+      return Error{"unavailable", "PostgreSQL " + url_.masked() + ": " + first_line(e.what())};
+    }
+  }
+
+  template <class F>
+  auto write(F fn) -> decltype(fn(std::declval<pqxx::work&>())) {
+    std::lock_guard lock(mu_);
+    return call([&]() -> decltype(fn(std::declval<pqxx::work&>())) {
+      connect();
+      pqxx::work t(*conn_);
+      auto r = fn(t);
+      if (!r) {
+        t.abort();
+        return r;
+      }
+      t.commit();
+      return r;
+    });
+  }
+
+  // Reads of one statement run outside a transaction block (no BEGIN and
+  // COMMIT round trips); `snapshot` reads that must agree with each other.
+  template <class F>
+  auto read(F fn) -> decltype(fn(std::declval<pqxx::transaction_base&>())) {
+    std::lock_guard lock(mu_);
+    return call([&]() -> decltype(fn(std::declval<pqxx::transaction_base&>())) {
+      connect();
+      pqxx::nontransaction t(*conn_);
+      return fn(t);
+    });
+  }
+
+  template <class F>
+  auto snapshot(F fn) -> decltype(fn(std::declval<pqxx::transaction_base&>())) {
+    std::lock_guard lock(mu_);
+    return call([&]() -> decltype(fn(std::declval<pqxx::transaction_base&>())) {
+      connect();
+      pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> t(*conn_);
+      auto r = fn(t);
+      t.commit();
+      return r;
+    });
+  }
+
+  // ---- the connection and its statements, migrations, the write batch (postgres_store.cpp) ----
+  void connect();
+  Result<pqxx::result> exec(pqxx::transaction_base& t, const std::string& sql, const Params& p);
+  static std::string first_line(const std::string& s);
+  Result<std::vector<MigrationInfo>> status(pqxx::transaction_base& t);
+
+  // ---- tokens, pools, variables, connections (postgres_resources.cpp) ----
+  Result<Pool> pool_in(pqxx::transaction_base& t, const std::string& name);
+  Status put_named(const std::string& kind, const char* sql, const std::string& name, const std::string& value,
+                   const std::string& actor);
+  Status delete_named(const std::string& kind, const char* sql, const std::string& name, const std::string& actor);
+
+  // ---- DAGs, their versions, datasets (postgres_dags.cpp) ----
+  Result<DagRecord> dag_in(pqxx::transaction_base& t, const std::string& dag_id);
+  Result<DatasetEvent> insert_dataset_event(pqxx::work& t, const DatasetEvent& e);
+
+  // ---- runs, task instances, tries (postgres_runs.cpp) ----
+  Result<std::vector<TaskInstanceRecord>> tis_in(pqxx::transaction_base& t, long long run_pk);
+  Status update_tis(pqxx::transaction_base& t, const std::vector<TaskInstanceRecord>& rows);
+  Status upsert_tries(pqxx::transaction_base& t, const std::vector<TryRecord>& rows);
+  Status insert_tis(pqxx::transaction_base& t, long long run_pk, std::vector<TaskInstanceRecord>& rows);
+
+  // ---- notifications, SLA misses, counts, the audit log (postgres_audit.cpp) ----
+  Result<AuditEntry> audit(pqxx::work& t, const std::string& actor, const std::string& action,
+                           const std::string& target, const json& details);
+
+  // ---- members, partitions and fences, the leader, commands (postgres_ha.cpp) ----
+  Result<std::vector<PartitionRecord>> partitions_in(pqxx::transaction_base& t);
+  Result<bool> check_fences(pqxx::transaction_base& t, const std::vector<Fence>& fences);
+
+  DatabaseUrl url_;
+  const Clock& clock_;
+  std::mutex mu_;
+  std::unique_ptr<pqxx::connection> conn_;      // guarded by mu_
+  std::map<std::string, std::string> prepared_;  // SQL -> statement name on conn_; guarded by mu_
+};
+
+}  // namespace baton::store::postgres

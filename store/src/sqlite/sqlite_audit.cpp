@@ -1,0 +1,210 @@
+// The SQLite Store: the notification outbox, SLA misses, state counts for
+// metrics, and the audit log's hash chain.
+#include <nlohmann/json.hpp>
+
+#include "sqlite_store.h"
+
+namespace baton::store::sqlite {
+
+namespace {
+
+const std::string kGenesisHash(64, '0');
+
+const char* kNotificationColumns =
+    "id, event, dag_id, target_kind, target, payload, attempts, next_attempt_at, state, last_error, created_at";
+
+}  // namespace
+
+// ---- notifications ----
+
+// Claimed for 5 minutes, as on PostgreSQL (where members share the outbox).
+Result<std::vector<NotificationRecord>> SqliteStore::due_notifications(TimePoint at, int limit) {
+  return write([&]() -> Result<std::vector<NotificationRecord>> {
+    static const std::string sql = std::string("SELECT ") + kNotificationColumns +
+                                   " FROM notifications WHERE state = 'pending' AND next_attempt_at <= ? "
+                                   "ORDER BY next_attempt_at, id LIMIT ?";
+    auto st = db_.prepare(sql.c_str());
+    st.bind(1, us(at)).bind(2, limit);
+    auto rows = notification_rows(st);
+    if (!rows) return rows;
+    TimePoint lease = at + std::chrono::minutes(5);
+    for (auto& n : *rows) {
+      auto u = db_.prepare("UPDATE notifications SET next_attempt_at = ? WHERE id = ?");
+      u.bind(1, us(lease)).bind(2, n.id);
+      if (u.step() != SQLITE_DONE) return db_error();
+      n.next_attempt_at = lease;
+    }
+    return rows;
+  });
+}
+
+Result<std::vector<NotificationRecord>> SqliteStore::list_notifications(const std::string& dag_id, int limit) {
+  std::lock_guard lock(mu_);
+  static const std::string sql =
+      std::string("SELECT ") + kNotificationColumns + " FROM notifications WHERE dag_id = ? ORDER BY id LIMIT ?";
+  auto st = db_.prepare(sql.c_str());
+  st.bind(1, dag_id).bind(2, limit);
+  return notification_rows(st);
+}
+
+Status SqliteStore::update_notification(const NotificationRecord& n) {
+  auto r = write([&]() -> Result<bool> {
+    auto st = db_.prepare(
+        "UPDATE notifications SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?");
+    st.bind(1, n.state).bind(2, n.attempts).bind(3, us(n.next_attempt_at)).bind(4, n.last_error).bind(5, n.id);
+    if (st.step() != SQLITE_DONE) return db_error();
+    return true;
+  });
+  return r ? Status() : Status(r.error());
+}
+
+Result<std::vector<NotificationRecord>> SqliteStore::notification_rows(Stmt& st) {
+  std::vector<NotificationRecord> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW)
+    out.push_back({st.i64(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5),
+                   static_cast<int>(st.i64(6)), tp(st.i64(7)), st.text(8), opt_text(st, 9), tp(st.i64(10))});
+  if (rc != SQLITE_DONE) return db_error();
+  return out;
+}
+
+Status SqliteStore::insert_notification_locked(const NotificationRecord& n) {
+  auto st = db_.prepare(
+      "INSERT INTO notifications (event, dag_id, target_kind, target, payload, attempts, next_attempt_at, state, "
+      "created_at) VALUES (?, ?, ?, ?, ?, 0, ?, 'pending', ?)");
+  st.bind(1, n.event).bind(2, n.dag_id).bind(3, n.target_kind).bind(4, n.target).bind(5, n.payload);
+  st.bind(6, us(n.next_attempt_at)).bind(7, now());
+  if (st.step() != SQLITE_DONE) return db_error();
+  return {};
+}
+
+// ---- SLA misses and counts ----
+
+Result<bool> SqliteStore::record_sla_miss(const SlaMiss& m) {
+  return write([&]() { return insert_sla_miss_locked(m); });
+}
+
+// True when the miss is new.
+Result<bool> SqliteStore::insert_sla_miss_locked(const SlaMiss& m) {
+  auto st = db_.prepare(
+      "INSERT INTO sla_misses (dag_id, run_id, task_id, kind, deadline, detected_at) VALUES (?, ?, ?, ?, ?, ?) "
+      "ON CONFLICT(dag_id, run_id, task_id, kind) DO NOTHING");
+  st.bind(1, m.dag_id).bind(2, m.run_id).bind(3, m.task_id).bind(4, m.kind).bind(5, us(m.deadline));
+  st.bind(6, us(m.detected_at));
+  if (st.step() != SQLITE_DONE) return db_error();
+  return db_.changes() > 0;
+}
+
+Result<std::vector<SlaMiss>> SqliteStore::list_sla_misses(const std::optional<std::string>& dag_id,
+                                                          std::optional<TimePoint> since, long long after_id,
+                                                          int limit) {
+  std::lock_guard lock(mu_);
+  auto st = db_.prepare(
+      "SELECT id, dag_id, run_id, task_id, kind, deadline, detected_at FROM sla_misses WHERE id > ?1 "
+      "AND (?2 IS NULL OR dag_id = ?2) AND (?3 IS NULL OR detected_at >= ?3) ORDER BY id LIMIT ?4");
+  st.bind(1, after_id).bind(2, dag_id).bind(3, us(since)).bind(4, limit);
+  std::vector<SlaMiss> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW)
+    out.push_back({st.i64(0), st.text(1), st.text(2), st.text(3), st.text(4), tp(st.i64(5)), tp(st.i64(6))});
+  if (rc != SQLITE_DONE) return db_error();
+  return out;
+}
+
+Result<StateCounts> SqliteStore::count_states() {
+  std::lock_guard lock(mu_);
+  StateCounts c;
+  for (auto [sql, into] : {std::pair{"SELECT state, count(*) FROM dag_runs GROUP BY state", &c.runs},
+                           std::pair{"SELECT state, count(*) FROM task_instances GROUP BY state", &c.task_instances}}) {
+    auto st = db_.prepare(sql);
+    int rc;
+    while ((rc = st.step()) == SQLITE_ROW) (*into)[st.text(0)] = st.i64(1);
+    if (rc != SQLITE_DONE) return db_error();
+  }
+  auto st = db_.prepare("SELECT count(*) FROM sla_misses");
+  if (st.step() != SQLITE_ROW) return db_error();
+  c.sla_misses = st.i64(0);
+  return c;
+}
+
+// ---- audit ----
+
+Result<AuditEntry> SqliteStore::append_audit(const std::string& actor, const std::string& action,
+                                             const std::string& target, const std::string& details_json) {
+  json details;
+  try {
+    details = json::parse(details_json);
+  } catch (const std::exception&) {
+    return Error::invalid("audit details must be a JSON object");
+  }
+  if (!details.is_object()) return Error::invalid("audit details must be a JSON object");
+  return write([&]() { return audit_locked(actor, action, target, details); });
+}
+
+Result<AuditEntry> SqliteStore::audit_locked(const std::string& actor, const std::string& action,
+                                             const std::string& target, const json& details) {
+  AuditEntry e;
+  e.prev_hash = kGenesisHash;
+  auto last = db_.prepare("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1");
+  if (last.step() == SQLITE_ROW) {
+    e.id = last.i64(0);
+    e.prev_hash = last.text(1);
+  }
+  ++e.id;
+  e.at = clock_.now();
+  e.actor = actor;
+  e.action = action;
+  e.target = target;
+  e.details = details.dump(-1, ' ', false, json::error_handler_t::replace);
+  e.hash = audit_hash(e);
+  auto ins = db_.prepare(
+      "INSERT INTO audit_log (id, at, actor, action, target, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, "
+      "?)");
+  ins.bind(1, e.id).bind(2, e.at.time_since_epoch().count()).bind(3, e.actor).bind(4, e.action);
+  ins.bind(5, e.target).bind(6, e.details).bind(7, e.prev_hash).bind(8, e.hash);
+  if (ins.step() != SQLITE_DONE) return db_error();
+  auto head = db_.prepare(
+      "INSERT INTO settings (key, value) VALUES ('audit_head', ?) ON CONFLICT(key) DO UPDATE SET value = "
+      "excluded.value");
+  head.bind(1, std::to_string(e.id) + ":" + e.hash);
+  if (head.step() != SQLITE_DONE) return db_error();
+  return e;
+}
+
+Result<std::vector<AuditEntry>> SqliteStore::list_audit(const AuditFilter& f) {
+  std::lock_guard lock(mu_);
+  static const std::string where =
+      "SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit_log "
+      "WHERE id > ?1 AND (?7 = 0 OR id < ?7) AND (?2 IS NULL OR target = 'dag:' || ?2 "
+      "OR substr(target, 1, length(?2) + 5) = 'dag:' || ?2 || '/') "
+      "AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR actor = ?4) AND (?5 IS NULL OR at >= ?5) ";
+  static const std::string oldest = where + "ORDER BY id LIMIT ?6";
+  static const std::string newest = where + "ORDER BY id DESC LIMIT ?6";
+  auto st = db_.prepare(f.newest_first ? newest.c_str() : oldest.c_str());
+  st.bind(1, f.after_id).bind(2, f.dag_id).bind(3, f.action).bind(4, f.actor);
+  st.bind(5, f.since ? std::optional<long long>(f.since->time_since_epoch().count()) : std::nullopt);
+  st.bind(6, f.limit).bind(7, f.before_id);
+  std::vector<AuditEntry> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) out.push_back(audit_row(st));
+  if (rc != SQLITE_DONE) return db_error();
+  return out;
+}
+
+Result<AuditCheck> SqliteStore::verify_audit() {
+  std::lock_guard lock(mu_);
+  AuditVerifier v;
+  auto st = db_.prepare("SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit_log ORDER BY id");
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW)
+    if (!v.add(audit_row(st))) return v.finish(std::nullopt);
+  if (rc != SQLITE_DONE) return db_error();
+  auto head = db_.prepare("SELECT value FROM settings WHERE key = 'audit_head'");
+  return v.finish(head.step() == SQLITE_ROW ? std::optional<std::string>(head.text(0)) : std::nullopt);
+}
+
+AuditEntry SqliteStore::audit_row(const Stmt& st) {
+  return AuditEntry{st.i64(0), tp(st.i64(1)), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6), st.text(7)};
+}
+
+}  // namespace baton::store::sqlite

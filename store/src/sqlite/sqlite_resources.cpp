@@ -1,0 +1,216 @@
+// The SQLite Store: tokens, pools, variables and connections.
+#include <nlohmann/json.hpp>
+
+#include "sqlite_store.h"
+
+namespace baton::store::sqlite {
+
+// ---- tokens ----
+
+Result<Token> SqliteStore::create_token(const std::string& name, Role role, const std::string& token_hash,
+                                        const std::string& actor) {
+  return write([&]() -> Result<Token> {
+    auto st = db_.prepare("INSERT INTO tokens (name, role, hash, created_at) VALUES (?, ?, ?, ?)");
+    long long at = now();
+    st.bind(1, name).bind(2, std::string(to_string(role))).bind(3, token_hash).bind(4, at);
+    int rc = st.step();
+    if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+      return Error{"conflict", "a token named \"" + name + "\" already exists"};
+    if (rc != SQLITE_DONE) return db_error();
+    Token t{sqlite3_last_insert_rowid(db_.raw()), name, role, tp(at), std::nullopt, std::nullopt};
+    if (auto a = audit_locked(actor, "token.created", "token:" + name, json{{"role", to_string(role)}}); !a)
+      return a.error();
+    return t;
+  });
+}
+
+Result<std::vector<Token>> SqliteStore::list_tokens() {
+  std::lock_guard lock(mu_);
+  auto st = db_.prepare("SELECT id, name, role, created_at, revoked_at, last_used_at FROM tokens ORDER BY name");
+  std::vector<Token> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) out.push_back(token_row(st));
+  if (rc != SQLITE_DONE) return db_error();
+  return out;
+}
+
+Status SqliteStore::revoke_token(const std::string& name, const std::string& actor) {
+  auto r = write([&]() -> Result<bool> {
+    auto st = db_.prepare("UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL");
+    st.bind(1, now()).bind(2, name);
+    if (st.step() != SQLITE_DONE) return db_error();
+    if (db_.changes() == 0) return Error::not_found("no live token named \"" + name + "\"");
+    if (auto a = audit_locked(actor, "token.revoked", "token:" + name, json::object()); !a) return a.error();
+    return true;
+  });
+  return r ? Status() : Status(r.error());
+}
+
+Result<Token> SqliteStore::authenticate(const std::string& token_hash) {
+  std::lock_guard lock(mu_);
+  auto st = db_.prepare(
+      "SELECT id, name, role, created_at, revoked_at, last_used_at FROM tokens WHERE hash = ? AND revoked_at IS "
+      "NULL");
+  st.bind(1, token_hash);
+  int rc = st.step();
+  if (rc == SQLITE_DONE) return Error{"unauthenticated", "unknown or revoked token"};
+  if (rc != SQLITE_ROW) return db_error();
+  Token t = token_row(st);
+  auto up = db_.prepare("UPDATE tokens SET last_used_at = ? WHERE id = ?");
+  up.bind(1, now()).bind(2, t.id);
+  up.step();
+  return t;
+}
+
+Token SqliteStore::token_row(const Stmt& st) {
+  return Token{st.i64(0), st.text(1), role_from_string(st.text(2)).value_or(Role::viewer), tp(st.i64(3)),
+               opt_tp(st.opt_i64(4)), opt_tp(st.opt_i64(5))};
+}
+
+// ---- pools ----
+
+Result<std::vector<Pool>> SqliteStore::list_pools() {
+  std::lock_guard lock(mu_);
+  auto st = db_.prepare("SELECT name, slots, description FROM pools ORDER BY name");
+  std::vector<Pool> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) out.push_back({st.text(0), static_cast<int>(st.i64(1)), st.text(2)});
+  if (rc != SQLITE_DONE) return db_error();
+  return out;
+}
+
+Result<Pool> SqliteStore::get_pool(const std::string& name) {
+  std::lock_guard lock(mu_);
+  return get_pool_locked(name);
+}
+
+Status SqliteStore::put_pool(const Pool& pool, const std::string& actor) {
+  if (pool.slots < 0) return Error::invalid("slots must be 0 or more, got " + std::to_string(pool.slots));
+  auto r = write([&]() -> Result<bool> {
+    auto before = get_pool_locked(pool.name);
+    auto st = db_.prepare(
+        "INSERT INTO pools (name, slots, description) VALUES (?, ?, ?) "
+        "ON CONFLICT(name) DO UPDATE SET slots = excluded.slots, description = excluded.description");
+    st.bind(1, pool.name).bind(2, pool.slots).bind(3, pool.description);
+    if (st.step() != SQLITE_DONE) return db_error();
+    json details = {{"after", {{"slots", pool.slots}}}};
+    details["before"] = before ? json{{"slots", before->slots}} : json(nullptr);
+    if (auto a = audit_locked(actor, "pool.set", "pool:" + pool.name, details); !a) return a.error();
+    return true;
+  });
+  return r ? Status() : Status(r.error());
+}
+
+Status SqliteStore::delete_pool(const std::string& name, const std::string& actor) {
+  if (name == "default") return Error{"conflict", "the default pool cannot be deleted (set its slots instead)"};
+  return delete_named("pool", name, actor);
+}
+
+Result<Pool> SqliteStore::get_pool_locked(const std::string& name) {
+  auto st = db_.prepare("SELECT name, slots, description FROM pools WHERE name = ?");
+  st.bind(1, name);
+  int rc = st.step();
+  if (rc == SQLITE_DONE) return Error::not_found("no pool named \"" + name + "\"");
+  if (rc != SQLITE_ROW) return db_error();
+  return Pool{st.text(0), static_cast<int>(st.i64(1)), st.text(2)};
+}
+
+// ---- variables and connections ----
+
+Result<std::vector<Variable>> SqliteStore::list_variables() {
+  std::lock_guard lock(mu_);
+  auto st = db_.prepare("SELECT name, value, updated_at FROM variables ORDER BY name");
+  std::vector<Variable> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) out.push_back({st.text(0), st.text(1), tp(st.i64(2))});
+  if (rc != SQLITE_DONE) return db_error();
+  return out;
+}
+
+Result<Variable> SqliteStore::get_variable(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto st = db_.prepare("SELECT name, value, updated_at FROM variables WHERE name = ?");
+  st.bind(1, name);
+  int rc = st.step();
+  if (rc == SQLITE_DONE) return Error::not_found("no variable named \"" + name + "\"");
+  if (rc != SQLITE_ROW) return db_error();
+  return Variable{st.text(0), st.text(1), tp(st.i64(2))};
+}
+
+Status SqliteStore::put_variable(const std::string& name, const std::string& value, const std::string& actor) {
+  return put_named("variable", name, value, actor);
+}
+
+Status SqliteStore::delete_variable(const std::string& name, const std::string& actor) {
+  return delete_named("variable", name, actor);
+}
+
+Result<std::vector<Connection>> SqliteStore::list_connections() {
+  std::lock_guard lock(mu_);
+  auto st = db_.prepare("SELECT name, url, updated_at FROM connections ORDER BY name");
+  std::vector<Connection> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) out.push_back({st.text(0), st.text(1), tp(st.i64(2))});
+  if (rc != SQLITE_DONE) return db_error();
+  return out;
+}
+
+Result<Connection> SqliteStore::get_connection(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto st = db_.prepare("SELECT name, url, updated_at FROM connections WHERE name = ?");
+  st.bind(1, name);
+  int rc = st.step();
+  if (rc == SQLITE_DONE) return Error::not_found("no connection named \"" + name + "\"");
+  if (rc != SQLITE_ROW) return db_error();
+  return Connection{st.text(0), st.text(1), tp(st.i64(2))};
+}
+
+Status SqliteStore::put_connection(const std::string& name, const std::string& url, const std::string& actor) {
+  return put_named("connection", name, url, actor);
+}
+
+Status SqliteStore::delete_connection(const std::string& name, const std::string& actor) {
+  return delete_named("connection", name, actor);
+}
+
+// Variables and connections share their shape; the SQL differs only by
+// table and column. A connection's URL holds a secret: it never reaches
+// the audit log.
+Status SqliteStore::put_named(const std::string& kind, const std::string& name, const std::string& value,
+                              const std::string& actor) {
+  bool secret = kind == "connection";
+  const char* sql = !secret ? "INSERT INTO variables (name, value, updated_at) VALUES (?, ?, ?) "
+                                "ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = "
+                                "excluded.updated_at"
+                              : "INSERT INTO connections (name, url, updated_at) VALUES (?, ?, ?) "
+                                "ON CONFLICT(name) DO UPDATE SET url = excluded.url, updated_at = "
+                                "excluded.updated_at";
+  auto r = write([&]() -> Result<bool> {
+    auto st = db_.prepare(sql);
+    st.bind(1, name).bind(2, value).bind(3, now());
+    if (st.step() != SQLITE_DONE) return db_error();
+    json details = secret ? json::object() : json{{"after", value}};
+    if (auto a = audit_locked(actor, kind + ".set", kind + ":" + name, details); !a)
+      return a.error();
+    return true;
+  });
+  return r ? Status() : Status(r.error());
+}
+
+Status SqliteStore::delete_named(const std::string& kind, const std::string& name, const std::string& actor) {
+  const char* sql = kind == "variable"     ? "DELETE FROM variables WHERE name = ?"
+                    : kind == "connection" ? "DELETE FROM connections WHERE name = ?"
+                                           : "DELETE FROM pools WHERE name = ?";
+  auto r = write([&]() -> Result<bool> {
+    auto st = db_.prepare(sql);
+    st.bind(1, name);
+    if (st.step() != SQLITE_DONE) return db_error();
+    if (db_.changes() == 0) return Error::not_found("no " + kind + " named \"" + name + "\"");
+    if (auto a = audit_locked(actor, kind + ".deleted", kind + ":" + name, json::object()); !a)
+      return a.error();
+    return true;
+  });
+  return r ? Status() : Status(r.error());
+}
+
+}  // namespace baton::store::sqlite

@@ -1,0 +1,252 @@
+// The SQLite Store: runs, their task instances and tries.
+#include <nlohmann/json.hpp>
+
+#include "sqlite_store.h"
+
+namespace baton::store::sqlite {
+
+namespace {
+
+const char* kTiColumns =
+    "id, run_pk, task_id, map_index, state, try_number, max_tries, queue, pool, pool_slots, priority, ready_at, "
+    "wake_at, started_at, ended_at, worker, attempt_token, exit_code, reason, heartbeat_at, last_activity_at, output, "
+    "item";
+
+TaskInstanceRecord ti_row(const Stmt& st) {
+  TaskInstanceRecord t;
+  t.id = st.i64(0);
+  t.run_pk = st.i64(1);
+  t.task_id = st.text(2);
+  t.map_index = static_cast<int>(st.i64(3));
+  t.state = task_state_from_string(st.text(4)).value_or(TaskState::failed);
+  t.try_number = static_cast<int>(st.i64(5));
+  t.max_tries = static_cast<int>(st.i64(6));
+  t.queue = st.text(7);
+  t.pool = st.text(8);
+  t.pool_slots = static_cast<int>(st.i64(9));
+  t.priority = static_cast<int>(st.i64(10));
+  t.ready_at = opt_tp(st.opt_i64(11));
+  t.wake_at = opt_tp(st.opt_i64(12));
+  t.started_at = opt_tp(st.opt_i64(13));
+  t.ended_at = opt_tp(st.opt_i64(14));
+  t.worker = opt_text(st, 15);
+  t.attempt_token = opt_text(st, 16);
+  t.exit_code = opt_int(st, 17);
+  t.reason = opt_text(st, 18);
+  t.heartbeat_at = opt_tp(st.opt_i64(19));
+  t.last_activity_at = opt_tp(st.opt_i64(20));
+  t.output = opt_text(st, 21);
+  t.item = opt_text(st, 22);
+  return t;
+}
+
+}  // namespace
+
+// ---- runs ----
+
+Result<Store::Created> SqliteStore::create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
+                                               const std::string& actor, const std::vector<Fence>& fences,
+                                               const std::vector<DatasetCursor>& cursors) {
+  return write([&]() -> Result<Created> {
+    if (auto f = check_fences_locked(fences); !f) return f.error();
+    if (run.idempotency_key) {
+      static const std::string sql =
+          std::string("SELECT ") + kRunColumns + " FROM dag_runs WHERE dag_id = ? AND idempotency_key = ?";
+      auto st = db_.prepare(sql.c_str());
+      st.bind(1, run.dag_id).bind(2, *run.idempotency_key);
+      if (st.step() == SQLITE_ROW) {
+        Created c;
+        c.run = run_row(st);
+        c.created = false;
+        auto tis_found = tis_locked(c.run.pk);
+        if (!tis_found) return tis_found.error();
+        c.task_instances = std::move(*tis_found);
+        return c;
+      }
+    }
+    auto ins = db_.prepare(
+        "INSERT INTO dag_runs (dag_id, run_id, run_type, state, logical_date, data_interval_start, "
+        "data_interval_end, params, dag_version, note, idempotency_key, backfill_id, created_by, created_at, "
+        "started_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    Created c;
+    c.run = run;
+    c.run.created_at = clock_.now();
+    ins.bind(1, run.dag_id).bind(2, run.run_id).bind(3, run.run_type).bind(4, std::string(to_string(run.state)));
+    ins.bind(5, us(run.logical_date)).bind(6, us(run.data_interval_start)).bind(7, us(run.data_interval_end));
+    ins.bind(8, run.params).bind(9, run.dag_version).bind(10, run.note).bind(11, run.idempotency_key);
+    ins.bind(12, run.backfill_id).bind(13, run.created_by).bind(14, us(c.run.created_at));
+    ins.bind(15, us(run.started_at)).bind(16, us(run.ended_at));
+    int rc = ins.step();
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+      return Error{"conflict", "DAG " + run.dag_id + " already has a run " +
+                                   (run.run_type == "scheduled" || run.run_type == "backfill"
+                                        ? "for the interval starting " + format_utc(run.logical_date)
+                                        : "with id " + run.run_id)};
+    if (rc != SQLITE_DONE) return db_error();
+    c.run.pk = sqlite3_last_insert_rowid(db_.raw());
+    for (auto t : tis) {
+      t.run_pk = c.run.pk;
+      if (auto s = insert_ti_locked(t); !s) return s.error();
+      c.task_instances.push_back(std::move(t));
+    }
+    for (auto& cur : cursors) {
+      auto st = db_.prepare(
+          "INSERT INTO dataset_consumers (dag_id, uri, last_event_id) VALUES (?1, ?2, ?3) "
+          "ON CONFLICT(dag_id, uri) DO UPDATE SET last_event_id = max(last_event_id, ?3)");
+      st.bind(1, cur.dag_id).bind(2, cur.uri).bind(3, cur.last_event_id);
+      if (st.step() != SQLITE_DONE) return db_error();
+    }
+    if (run.run_type == "manual" || run.run_type == "dataset") {
+      json details = {{"run_id", run.run_id}, {"logical_date", format_utc(run.logical_date)},
+                      {"params", json::parse(run.params, nullptr, false)}};
+      if (run.note) details["note"] = *run.note;
+      if (auto a = audit_locked(actor, "run.triggered", "dag:" + run.dag_id + "/" + run.run_id, details); !a)
+        return a.error();
+    }
+    return c;
+  });
+}
+
+Result<std::vector<RunRecord>> SqliteStore::list_runs(const RunFilter& f) {
+  std::lock_guard lock(mu_);
+  static const std::string sql = std::string("SELECT ") + kRunColumns +
+                                 " FROM dag_runs WHERE (?1 IS NULL OR dag_id = ?1) AND (?2 IS NULL OR state = ?2) "
+                                 "AND (?3 IS NULL OR run_type = ?3) "
+                                 "AND (?4 = 0 OR state IN ('queued', 'running')) "
+                                 "AND (?5 IS NULL OR logical_date < ?5 OR (logical_date = ?5 AND id < ?6)) "
+                                 "ORDER BY logical_date DESC, id DESC LIMIT ?7";
+  auto st = db_.prepare(sql.c_str());
+  st.bind(1, f.dag_id);
+  st.bind(2, f.state ? std::optional<std::string>(to_string(*f.state)) : std::nullopt);
+  st.bind(3, f.run_type).bind(4, f.unfinished_only ? 1 : 0);
+  st.bind(5, f.before ? std::optional<long long>(us(f.before->first)) : std::nullopt);
+  st.bind(6, f.before ? f.before->second : 0LL).bind(7, f.limit);
+  std::vector<RunRecord> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) out.push_back(run_row(st));
+  if (rc != SQLITE_DONE) return db_error();
+  return out;
+}
+
+Result<std::optional<RunRecord>> SqliteStore::find_run_by_key(const std::string& dag_id, const std::string& key) {
+  std::lock_guard lock(mu_);
+  static const std::string sql =
+      std::string("SELECT ") + kRunColumns + " FROM dag_runs WHERE dag_id = ? AND idempotency_key = ?";
+  auto st = db_.prepare(sql.c_str());
+  st.bind(1, dag_id).bind(2, key);
+  int rc = st.step();
+  if (rc == SQLITE_DONE) return std::optional<RunRecord>();
+  if (rc != SQLITE_ROW) return db_error();
+  return std::optional<RunRecord>(run_row(st));
+}
+
+Result<RunRecord> SqliteStore::get_run(const std::string& dag_id, const std::string& run_id) {
+  std::lock_guard lock(mu_);
+  static const std::string sql = std::string("SELECT ") + kRunColumns + " FROM dag_runs WHERE dag_id = ? AND run_id = ?";
+  auto st = db_.prepare(sql.c_str());
+  st.bind(1, dag_id).bind(2, run_id);
+  int rc = st.step();
+  if (rc == SQLITE_DONE) return Error::not_found("DAG " + dag_id + " has no run " + run_id);
+  if (rc != SQLITE_ROW) return db_error();
+  return run_row(st);
+}
+
+Result<std::vector<TaskInstanceRecord>> SqliteStore::list_task_instances(long long run_pk) {
+  std::lock_guard lock(mu_);
+  return tis_locked(run_pk);
+}
+
+Result<std::vector<TaskInstanceRecord>> SqliteStore::add_task_instances(long long run_pk,
+                                                                        const std::vector<TaskInstanceRecord>& tis,
+                                                                        const std::vector<Fence>& fences) {
+  return write([&]() -> Result<std::vector<TaskInstanceRecord>> {
+    if (auto f = check_fences_locked(fences); !f) return f.error();
+    std::vector<TaskInstanceRecord> out;
+    for (auto t : tis) {
+      t.run_pk = run_pk;
+      if (auto s = insert_ti_locked(t); !s) return s.error();
+      out.push_back(std::move(t));
+    }
+    return out;
+  });
+}
+
+Result<std::vector<TryRecord>> SqliteStore::list_tries(long long ti_id) {
+  return read_tries(
+      "SELECT ti_id, try_number, state, worker, attempt_token, queued_at, started_at, ended_at, exit_code, reason, "
+      "log_path, log_bytes FROM task_tries WHERE ti_id = ? ORDER BY try_number",
+      ti_id);
+}
+
+Result<std::vector<TryRecord>> SqliteStore::list_run_tries(long long run_pk) {
+  return read_tries(
+      "SELECT y.ti_id, y.try_number, y.state, y.worker, y.attempt_token, y.queued_at, y.started_at, y.ended_at, "
+      "y.exit_code, y.reason, y.log_path, y.log_bytes FROM task_tries y JOIN task_instances i ON i.id = y.ti_id "
+      "WHERE i.run_pk = ? ORDER BY y.ti_id, y.try_number",
+      run_pk);
+}
+
+Result<std::vector<TryRecord>> SqliteStore::read_tries(const char* sql, long long key) {
+  std::lock_guard lock(mu_);
+  auto st = db_.prepare(sql);
+  st.bind(1, key);
+  std::vector<TryRecord> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    TryRecord t;
+    t.ti_id = st.i64(0);
+    t.try_number = static_cast<int>(st.i64(1));
+    t.state = task_state_from_string(st.text(2)).value_or(TaskState::failed);
+    t.worker = opt_text(st, 3);
+    t.attempt_token = opt_text(st, 4);
+    t.queued_at = opt_tp(st.opt_i64(5));
+    t.started_at = opt_tp(st.opt_i64(6));
+    t.ended_at = opt_tp(st.opt_i64(7));
+    t.exit_code = opt_int(st, 8);
+    t.reason = opt_text(st, 9);
+    t.log_path = opt_text(st, 10);
+    t.log_bytes = st.i64(11);
+    out.push_back(std::move(t));
+  }
+  if (rc != SQLITE_DONE) return db_error();
+  return out;
+}
+
+Result<std::optional<RunRecord>> SqliteStore::previous_run(const std::string& dag_id, TimePoint logical_date) {
+  std::lock_guard lock(mu_);
+  static const std::string sql = std::string("SELECT ") + kRunColumns +
+                                 " FROM dag_runs WHERE dag_id = ? AND logical_date < ? "
+                                 "ORDER BY logical_date DESC, id DESC LIMIT 1";
+  auto st = db_.prepare(sql.c_str());
+  st.bind(1, dag_id).bind(2, us(logical_date));
+  int rc = st.step();
+  if (rc == SQLITE_DONE) return std::optional<RunRecord>();
+  if (rc != SQLITE_ROW) return db_error();
+  return std::optional<RunRecord>(run_row(st));
+}
+
+Result<std::vector<TaskInstanceRecord>> SqliteStore::tis_locked(long long run_pk) {
+  static const std::string sql =
+      std::string("SELECT ") + kTiColumns + " FROM task_instances WHERE run_pk = ? ORDER BY id";
+  auto st = db_.prepare(sql.c_str());
+  st.bind(1, run_pk);
+  std::vector<TaskInstanceRecord> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) out.push_back(ti_row(st));
+  if (rc != SQLITE_DONE) return db_error();
+  return out;
+}
+
+Status SqliteStore::insert_ti_locked(TaskInstanceRecord& t) {
+  auto st = db_.prepare(
+      "INSERT INTO task_instances (run_pk, task_id, map_index, state, try_number, max_tries, queue, pool, "
+      "pool_slots, priority, ready_at, wake_at, item) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  st.bind(1, t.run_pk).bind(2, t.task_id).bind(3, t.map_index).bind(4, std::string(to_string(t.state)));
+  st.bind(5, t.try_number).bind(6, t.max_tries).bind(7, t.queue).bind(8, t.pool).bind(9, t.pool_slots);
+  st.bind(10, t.priority).bind(11, us(t.ready_at)).bind(12, us(t.wake_at)).bind(13, t.item);
+  if (st.step() != SQLITE_DONE) return db_error();
+  t.id = sqlite3_last_insert_rowid(db_.raw());
+  return {};
+}
+
+}  // namespace baton::store::sqlite
