@@ -116,4 +116,17 @@ Status check_transition(RunState from, RunState to) {
                std::string("a run cannot go from ") + to_string(from) + " to " + to_string(to)};
 }
 
+const char* to_string(TryOutcome o) {
+  switch (o) {
+    case TryOutcome::success: return "success";
+    case TryOutcome::failed: return "failed";
+    case TryOutcome::skipped: return "skipped";
+    case TryOutcome::timeout: return "timeout";
+    case TryOutcome::worker_lost: return "worker_lost";
+    case TryOutcome::shutdown: return "shutdown";
+    case TryOutcome::reschedule: return "reschedule";
+  }
+  return "?";
+}
+
 }  // namespace baton

@@ -8,19 +8,6 @@
 
 namespace baton::scheduler {
 
-const char* to_string(TryOutcome o) {
-  switch (o) {
-    case TryOutcome::success: return "success";
-    case TryOutcome::failed: return "failed";
-    case TryOutcome::skipped: return "skipped";
-    case TryOutcome::timeout: return "timeout";
-    case TryOutcome::worker_lost: return "worker_lost";
-    case TryOutcome::shutdown: return "shutdown";
-    case TryOutcome::reschedule: return "reschedule";
-  }
-  return "?";
-}
-
 namespace {
 
 RetryPolicy policy_of(const dsl::TaskSpec& t) {

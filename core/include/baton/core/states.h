@@ -49,4 +49,10 @@ bool can_transition(TaskState from, TaskState to);
 Status check_transition(TaskState from, TaskState to);
 Status check_transition(RunState from, RunState to);
 
+// How a try ended, as the executor reports it.
+// `reschedule`: a sensor's poke found its condition not met yet; the sensor
+// waits (holding no slot) until its next poke, or fails at its timeout.
+enum class TryOutcome { success, failed, skipped, timeout, worker_lost, shutdown, reschedule };
+const char* to_string(TryOutcome o);
+
 }  // namespace baton

@@ -32,11 +32,7 @@
 
 namespace baton::scheduler {
 
-// How a try ended, as the executor reports it.
-// `reschedule`: a sensor's poke found its condition not met yet; the sensor
-// waits (holding no slot) until its next poke, or fails at its timeout.
-enum class TryOutcome { success, failed, skipped, timeout, worker_lost, shutdown, reschedule };
-const char* to_string(TryOutcome o);
+using baton::TryOutcome;  // core/states.h
 
 struct TaskInstance {
   int task = -1;        // index into the graph's spec().tasks

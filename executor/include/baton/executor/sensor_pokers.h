@@ -1,0 +1,61 @@
+// SensorPokers: the threads that poke sensors (SPEC §5), a few at a time so
+// that a slow sensor.http does not hold up the others. Each poke is quick (a
+// file's existence, one HTTP request of at most 30 s, one read of a task's
+// state) and takes no worker slot; between pokes the sensor is waiting. The
+// outcome of a poke that found nothing yet is `reschedule`.
+//
+// Threads: every public method may be called from any thread; `finished` is
+// called from the poker threads.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "baton/core/clock.h"
+#include "baton/executor/assignment.h"
+
+namespace baton::executor {
+
+struct SensorServices {
+  std::function<std::optional<std::string>(const std::string&)> variable;
+  // sensor.task: the state of a task's own instance in the DAG's latest run
+  // at that logical date (nullopt: no such run or task yet).
+  std::function<Result<std::optional<TaskState>>(const std::string& dag_id, const std::string& task_id, TimePoint at)>
+      task_state;
+  std::function<void(const Finished&)> finished;
+};
+
+class SensorPokers {
+ public:
+  // Relative paths of sensor.file are taken from `dags_dir`.
+  SensorPokers(const Clock& clock, std::string dags_dir, SensorServices services);
+  ~SensorPokers();
+  SensorPokers(const SensorPokers&) = delete;
+  SensorPokers& operator=(const SensorPokers&) = delete;
+
+  void start(int threads);
+  void poke(Assignment a);
+  // A poke in flight is recovered (worker_lost) at the next start.
+  void stop();
+
+  // One poke, on the calling thread.
+  Finished poke_now(Assignment& a);
+
+ private:
+  void main();
+
+  const Clock& clock_;
+  std::string dags_dir_;
+  SensorServices services_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Assignment> pokes_;  // guarded by mu_
+  bool stop_ = false;             // guarded by mu_
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace baton::executor

@@ -1,0 +1,263 @@
+#include "dispatcher.h"
+
+#include <limits>
+
+#include "baton/core/random.h"
+#include "loop.h"
+
+namespace baton::scheduler {
+
+Dispatcher::Dispatcher(const Clock& clock, Loop& loop, ActiveRuns& runs, DagRegistry& registry, DispatchHost& host,
+                       WorkerChannel& channel, DispatcherOptions options)
+    : clock_(clock),
+      loop_(loop),
+      runs_(runs),
+      registry_(registry),
+      host_(host),
+      channel_(channel),
+      options_(std::move(options)) {
+  // A shared member's tries go to the remote workers: no worker slots here.
+  free_workers_ = options_.shared ? std::numeric_limits<int>::max() / 2 : options_.workers;
+}
+
+Dispatcher::ReadyKey Dispatcher::ready_key(const ActiveRun& r, int ti) const {
+  return ReadyKey{r.rec.run_type == "backfill" || r.rec.backfill_id ? 1 : 0, -r.tis[static_cast<size_t>(ti)].priority,
+                  r.rec.logical_date.time_since_epoch().count(), r.rec.pk, ti};
+}
+
+// A foreach task's own instance is expanded by the loop, as a noop is run.
+std::set<Dispatcher::ReadyKey>& Dispatcher::ready_of(const ActiveRun& r, int ti) {
+  const auto& spec = spec_of(r, ti);
+  if (is_foreach(spec) && r.engine->instances()[static_cast<size_t>(ti)].parent < 0) return ready_noop_;
+  return spec.type == dsl::TaskType::noop || loop_task(spec.type) ? ready_noop_ : ready_;
+}
+
+void Dispatcher::task_ready(const ActiveRun& r, int ti) { ready_of(r, ti).insert(ready_key(r, ti)); }
+
+void Dispatcher::task_unready(const ActiveRun& r, int ti) { ready_of(r, ti).erase(ready_key(r, ti)); }
+
+// Pool slots and the DAG's task count follow task states; worker slots
+// follow the worker threads (freed when a worker reports).
+void Dispatcher::released(const ActiveRun& r, int ti) {
+  const auto& rec = r.tis[static_cast<size_t>(ti)];
+  pool_used_[rec.pool] -= rec.pool_slots;
+  --active_tasks_[r.rec.dag_id];
+}
+
+void Dispatcher::holds(const ActiveRun& r, int ti) {
+  const auto& rec = r.tis[static_cast<size_t>(ti)];
+  pool_used_[rec.pool] += rec.pool_slots;
+  ++active_tasks_[r.rec.dag_id];
+}
+
+void Dispatcher::clear() {
+  ready_.clear();
+  ready_noop_.clear();
+  pool_used_.clear();
+  active_tasks_.clear();
+}
+
+void Dispatcher::refresh_pools(store::Store& store) {
+  auto pools = store.list_pools();
+  if (!pools) return;
+  pool_slots_.clear();
+  for (auto& p : *pools) pool_slots_[p.name] = p.slots;
+}
+
+std::string Dispatcher::pool_block(const std::string& pool, int slots) {
+  auto size = pool_slots_.find(pool);
+  int total = size == pool_slots_.end() ? 0 : size->second;
+  int used = pool_used_[pool];
+  if (used + slots <= total) return "";
+  if (size == pool_slots_.end())
+    return "pool " + pool + " does not exist (create it with PUT /api/v1/pools/" + pool + ")";
+  return "pool " + pool + ": " + std::to_string(used) + " of " + std::to_string(total) + " slots taken";
+}
+
+std::string Dispatcher::task_limit_block(const std::string& dag_id) {
+  auto g = registry_.current(dag_id);
+  if (!g) return "";
+  int limit = g->spec().max_active_tasks;
+  int active = active_tasks_[dag_id];
+  if (active < limit) return "";
+  return "max_active_tasks: " + std::to_string(active) + " of " + std::to_string(limit) +
+         " task instances of the DAG are active";
+}
+
+// A noop task (like Airflow's EmptyOperator) takes no worker: it is queued,
+// started and finished here, in this turn, and what it unblocks goes next.
+void Dispatcher::dispatch() {
+  if (loop_.stopping()) return;
+  if (dispatching_) {
+    dispatch_again_ = true;
+    return;
+  }
+  dispatching_ = true;
+  do {
+    dispatch_again_ = false;
+    dispatch_noops();
+    dispatch_to_workers();
+  } while (dispatch_again_ && !loop_.stopping());
+  dispatching_ = false;
+}
+
+void Dispatcher::dispatch_noops() {
+  if (ready_noop_.empty()) return;
+  std::vector<ReadyKey> keys(ready_noop_.begin(), ready_noop_.end());
+  for (const ReadyKey& key : keys) {
+    if (!ready_noop_.count(key)) continue;  // decided meanwhile (its run was canceled)
+    ActiveRun* r = runs_.find(key.run_pk);
+    if (!r) {
+      ready_noop_.erase(key);
+      continue;
+    }
+    if (r->engine->needs_expansion(key.ti)) {
+      host_.expand(*r, key.ti);  // takes no slot
+      continue;
+    }
+    auto& rec = r->tis[static_cast<size_t>(key.ti)];
+    if (!pool_block(rec.pool, rec.pool_slots).empty() || !task_limit_block(r->rec.dag_id).empty()) continue;
+    // start_try takes a worker slot and the try's end gives it back.
+    if (!start_try(*r, key.ti)) continue;
+    if (dsl::is_sensor(spec_of(*r, key.ti).type)) {
+      ++free_workers_;  // a poke takes no worker slot: a poker thread does it
+      host_.poke(make_assignment(*r, key.ti, options_.paths));
+      continue;
+    }
+    if (spec_of(*r, key.ti).type == dsl::TaskType::trigger_dag) {
+      ++free_workers_;  // no worker either: the loop triggers and watches
+      host_.start_trigger(*r, key.ti);
+      continue;
+    }
+    host_.finished(executor::Finished{key.run_pk, key.ti, *rec.attempt_token, TryOutcome::success, "", std::nullopt,
+                                      std::nullopt, 0});
+  }
+}
+
+void Dispatcher::dispatch_to_workers() {
+  for (auto it = ready_.begin(); it != ready_.end() && free_workers_ > 0;) {
+    ReadyKey key = *it;
+    ActiveRun* r = runs_.find(key.run_pk);
+    if (!r) {
+      it = ready_.erase(it);
+      continue;
+    }
+    auto& rec = r->tis[static_cast<size_t>(key.ti)];
+    if (!pool_block(rec.pool, rec.pool_slots).empty() || !task_limit_block(r->rec.dag_id).empty()) {
+      ++it;
+      continue;
+    }
+    ++it;  // queue() erases key from `ready_` through the host's apply
+    start_try(*r, key.ti);
+  }
+}
+
+bool Dispatcher::runs_remote(const ActiveRun& r, int ti) const {
+  auto type = spec_of(r, ti).type;
+  return options_.shared && type != dsl::TaskType::noop && !loop_task(type);
+}
+
+// Queues a try of a scheduled task instance and offers it to the workers
+// (noops, sensors and trigger_dag begin here: the scheduler carries them out
+// itself). False when the engine refused (nothing changed).
+bool Dispatcher::start_try(ActiveRun& r, int ti) {
+  auto q = r.engine->queue(ti);
+  if (!q) return false;
+  --free_workers_;
+  auto& rec = r.tis[static_cast<size_t>(ti)];
+  pool_used_[rec.pool] += rec.pool_slots;
+  ++active_tasks_[r.rec.dag_id];
+  rec.attempt_token = random_hex(16);
+  const auto type = spec_of(r, ti).type;
+  if (type == dsl::TaskType::noop || loop_task(type)) {
+    rec.worker = options_.member_id + "/local";
+    host_.apply(r, *q);
+    return begin(r, ti);
+  }
+  rec.worker.reset();
+  host_.apply(r, *q);
+  if (auto worker = channel_.offer(r, ti)) claimed(r, ti, *worker);
+  return true;
+}
+
+void Dispatcher::claimed(ActiveRun& r, int ti, const std::string& worker) {
+  r.tis[static_cast<size_t>(ti)].worker = worker;
+  if (begin(r, ti)) channel_.began(r, ti);
+}
+
+bool Dispatcher::begin(ActiveRun& r, int ti) {
+  auto& rec = r.tis[static_cast<size_t>(ti)];
+  auto b = r.engine->begin_try(ti);
+  if (!b) return false;
+  const TimePoint now = clock_.now();
+  rec.heartbeat_at = now;
+  rec.last_activity_at.reset();
+  if (rec.ready_at) {
+    double lat = std::chrono::duration<double>(now - *rec.ready_at).count();
+    size_t k = 0;
+    while (k < std::size(kLatencyBounds) && lat > kLatencyBounds[k]) ++k;
+    ++latency_buckets_[k];
+    ++latency_count_;
+    latency_sum_ += lat;
+  }
+  host_.apply(r, *b);
+  const auto& e = r.engine->instances()[static_cast<size_t>(ti)];
+  host_.try_began(r, ti, e.try_number);
+  store::TryRecord tr;
+  tr.ti_id = rec.id;
+  tr.try_number = e.try_number;
+  tr.state = TaskState::running;
+  tr.worker = rec.worker;
+  tr.attempt_token = rec.attempt_token;
+  tr.queued_at = now;
+  tr.started_at = now;
+  tr.log_path = log_rel(r, rec, e.try_number);
+  loop_.batch().tries.push_back(tr);
+  return true;
+}
+
+std::vector<std::string> Dispatcher::blocks(const ActiveRun& r, int ti) {
+  std::vector<std::string> out;
+  const auto& rec = r.tis[static_cast<size_t>(ti)];
+  if (free_workers_ <= 0)
+    out.push_back("workers: " + std::to_string(options_.workers) + " of " + std::to_string(options_.workers) +
+                  " slots busy");
+  if (auto p = pool_block(rec.pool, rec.pool_slots); !p.empty()) out.push_back(p);
+  if (auto t = task_limit_block(r.rec.dag_id); !t.empty()) out.push_back(t);
+  return out;
+}
+
+std::vector<std::string> Dispatcher::remote_blocks(const ActiveRun& r, int ti,
+                                                   const std::map<std::string, long long>* held) {
+  // In the remote queue until a worker claims it; a claim waits for a slot
+  // of the pool across all members.
+  std::vector<std::string> out;
+  const auto& rec = r.tis[static_cast<size_t>(ti)];
+  out.push_back("waiting for a remote worker on queue " + rec.queue + " to claim it");
+  auto size = pool_slots_.find(rec.pool);
+  if (held && size != pool_slots_.end()) {
+    auto h = held->find(rec.pool);
+    long long used = h == held->end() ? 0 : h->second;
+    if (used + rec.pool_slots > size->second)
+      out.push_back("pool " + rec.pool + ": " + std::to_string(used) + " of " + std::to_string(size->second) +
+                    " slots taken by tries on workers (of all members)");
+  }
+  return out;
+}
+
+void Dispatcher::metrics(SchedulerMetrics& out) {
+  out.latency_bounds.assign(std::begin(kLatencyBounds), std::end(kLatencyBounds));
+  out.latency_buckets = latency_buckets_;
+  out.latency_count = latency_count_;
+  out.latency_sum = latency_sum_;
+  for (const auto* set : {&ready_, &ready_noop_})
+    for (auto& key : *set) {
+      ActiveRun* r = runs_.find(key.run_pk);
+      if (!r) continue;
+      const auto& ti = r->tis[static_cast<size_t>(key.ti)];
+      ++out.queue_depth[ti.queue];
+      ++out.pool_depth[ti.pool];
+    }
+}
+
+}  // namespace baton::scheduler

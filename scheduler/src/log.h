@@ -1,0 +1,25 @@
+// The scheduler's logger (component "scheduler"), shared by its parts: a
+// clone of spdlog's default logger, made again when the default one is
+// replaced (a process sets its own sinks after the parts were built).
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <memory>
+#include <mutex>
+
+namespace baton::scheduler {
+
+inline std::shared_ptr<spdlog::logger> sched_log() {
+  static std::mutex mu;
+  static std::shared_ptr<spdlog::logger> base, log;
+  auto current = spdlog::default_logger();
+  std::lock_guard lock(mu);
+  if (current != base) {
+    base = current;
+    log = current->clone("scheduler");
+  }
+  return log;
+}
+
+}  // namespace baton::scheduler

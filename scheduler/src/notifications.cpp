@@ -1,0 +1,44 @@
+#include "notifications.h"
+
+#include <nlohmann/json.hpp>
+
+namespace baton::scheduler {
+
+using nlohmann::json;
+
+void queue_notification(store::WriteBatch& batch, const Clock& clock, const ActiveRun& r, const std::string& event,
+                        json details) {
+  details["run_type"] = r.rec.run_type;
+  details["state"] = to_string(r.engine->state());
+  details["logical_date"] = format_utc(r.rec.logical_date);
+  details["data_interval_start"] = format_utc(r.rec.data_interval_start);
+  details["data_interval_end"] = format_utc(r.rec.data_interval_end);
+  queue_notification(batch, clock, r.rec.dag_id, r.rec.run_id, *r.graph, event, std::move(details));
+}
+
+void queue_notification(store::WriteBatch& batch, const Clock& clock, const std::string& dag_id,
+                        const std::string& run_id, const dsl::DagGraph& g, const std::string& event, json details) {
+  const auto& spec = g.spec();
+  const auto& targets = event == "on_success"   ? spec.on_success
+                        : event == "on_failure" ? spec.on_failure
+                        : event == "on_retry"   ? spec.on_retry
+                                                : spec.on_sla_miss;
+  if (targets.empty()) return;
+  details["event"] = event;
+  details["dag_id"] = dag_id;
+  details["run_id"] = run_id;
+  details["at"] = format_utc(clock.now());
+  std::string payload = details.dump(-1, ' ', false, json::error_handler_t::replace);
+  for (auto& t : targets) {
+    store::NotificationRecord n;
+    n.event = event;
+    n.dag_id = dag_id;
+    n.target_kind = t.kind == dsl::NotifyTarget::Kind::webhook ? "webhook" : "command";
+    n.target = t.value;
+    n.payload = payload;
+    n.next_attempt_at = clock.now();
+    batch.notifications.push_back(std::move(n));
+  }
+}
+
+}  // namespace baton::scheduler

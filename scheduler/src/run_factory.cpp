@@ -1,0 +1,265 @@
+#include "run_factory.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+#include "active_runs.h"
+#include "baton/core/random.h"
+#include "baton/core/sha256.h"
+#include "baton/dsl/template.h"
+#include "baton/scheduler/scheduler.h"
+#include "log.h"
+#include "loop.h"
+
+namespace baton::scheduler {
+
+using nlohmann::json;
+
+namespace {
+// Events of one URI a dataset run takes at most; the rest go to the next run.
+constexpr int kDatasetEventsPerRun = 1000;
+}  // namespace
+
+std::string make_run_id(const std::string& run_type, TimePoint logical_date, bool with_suffix) {
+  std::string ts = format_utc(std::chrono::time_point_cast<std::chrono::seconds>(logical_date));
+  std::string compact;
+  for (char c : ts)
+    if (c != '-' && c != ':') compact += c;
+  return run_type + "__" + compact + (with_suffix ? "_" + random_hex(3) : "");
+}
+
+RunFactory::RunFactory(store::Store& store, const Clock& clock, Loop& loop, DagRegistry& registry, Fencing& fencing,
+                       RunSink& sink)
+    : store_(store), clock_(clock), loop_(loop), registry_(registry), fencing_(fencing), sink_(sink) {}
+
+void RunFactory::set_last_tick(const std::string& dag_id, std::optional<TimePoint> tick) {
+  timetables_[dag_id].last_tick = tick;
+}
+
+void RunFactory::reset() {
+  due_.clear();
+  for (auto& [_, t] : timetables_) t.next_due.reset();
+}
+
+void RunFactory::plan_all() {
+  for (auto& [_, d] : registry_.all()) plan(d);
+}
+
+void RunFactory::plan(DagEntry& d) {
+  if (!d.graph || !d.active || d.paused || loop_.stopping() || !fencing_.owns(d.dag_id)) return;
+  const Schedule& s = d.graph->schedule();
+  if (!s.is_time_based()) return;
+  Timetable& t = timetables_[d.dag_id];
+  const auto& spec = d.graph->spec();
+  TimePoint now = clock_.now();
+  if (spec.catchup) {
+    while (sink_.unfinished_runs(d.dag_id) < spec.max_active_runs) {
+      auto start = t.last_tick ? s.next_tick(*t.last_tick) : s.next_tick(kMinInstant);
+      if (!start) break;
+      auto end = s.next_tick(*start);
+      if (!end || *end > now) break;
+      if (!create_scheduled_run(d, t, *start, *end)) break;
+    }
+  } else {
+    auto end = s.prev_tick(now);
+    auto start = end ? s.prev_tick(*end - Duration(1)) : std::nullopt;
+    if (start && (!t.last_tick || *start > *t.last_tick)) create_scheduled_run(d, t, *start, *end);
+  }
+  // With catchup at its limit, a finishing run plans again (the run keeper).
+  if (spec.catchup && sink_.unfinished_runs(d.dag_id) >= spec.max_active_runs) return;
+  // Otherwise wake when the interval after the last one with a run completes.
+  auto next_start = t.last_tick ? s.next_tick(*t.last_tick) : s.next_tick(kMinInstant);
+  auto due = next_start ? s.next_tick(*next_start) : std::nullopt;
+  if (due && *due <= now) due = spec.catchup ? std::optional<TimePoint>(now + std::chrono::seconds(1)) : s.next_tick(now);
+  if (!due || (t.next_due && *t.next_due == *due)) return;
+  t.next_due = due;
+  due_.emplace(*due, d.dag_id);
+}
+
+std::optional<TimePoint> RunFactory::next_due() const {
+  if (due_.empty()) return std::nullopt;
+  return due_.begin()->first;
+}
+
+void RunFactory::wake(TimePoint now) {
+  while (!due_.empty() && due_.begin()->first <= now) {
+    auto [at, id] = *due_.begin();
+    due_.erase(due_.begin());
+    DagEntry* d = registry_.find(id);
+    auto t = timetables_.find(id);
+    // Entries replaced by a later plan are stale.
+    if (!d || t == timetables_.end() || t->second.next_due != at) continue;
+    t->second.next_due.reset();
+    plan(*d);
+  }
+}
+
+Result<TriggerResult> RunFactory::trigger(const std::string& dag_id, const TriggerRequest& req,
+                                          const std::string& actor) {
+  DagEntry* d = registry_.find(dag_id);
+  if (!d || !d->graph) return Error::not_found("no DAG \"" + dag_id + "\"");
+  if (!d->active) return Error::invalid("DAG " + dag_id + " is inactive (its file was removed)");
+  const auto g = d->graph;
+  json params = json::parse(g->spec().params_json);
+  json overrides = json::parse(req.params_json, nullptr, false);
+  if (overrides.is_discarded() || !overrides.is_object()) return Error::invalid("params must be a JSON object");
+  std::vector<std::string> given;
+  for (auto& [k, v] : overrides.items()) given.push_back(k);
+  if (auto st = dsl::check_param_names(g->spec(), given); !st) {
+    // A key seen before returns its first run, whatever the DAG declares
+    // now (a retry after the DAG was edited).
+    if (req.idempotency_key)
+      if (auto seen = store_.find_run_by_key(dag_id, *req.idempotency_key); seen && *seen)
+        return TriggerResult{**seen, false};
+    return st.error();
+  }
+  for (auto& [k, v] : overrides.items()) params[k] = v;
+  store::RunRecord r;
+  r.dag_id = dag_id;
+  r.run_type = "manual";
+  r.logical_date = req.logical_date.value_or(clock_.now());
+  if (auto iv = g->schedule().is_time_based() ? g->schedule().last_complete_interval(r.logical_date)
+                                              : std::optional<DataInterval>()) {
+    r.data_interval_start = iv->start;
+    r.data_interval_end = iv->end;
+  } else {
+    r.data_interval_start = r.data_interval_end = r.logical_date;
+  }
+  r.run_id = make_run_id("manual", r.logical_date, true);
+  r.params = params.dump(-1, ' ', false, json::error_handler_t::replace);
+  r.dag_version = g->hash();
+  r.note = req.note;
+  r.idempotency_key = req.idempotency_key;
+  r.created_by = actor;
+  auto c = store_.create_run(r, task_instances_for(*g), actor, fencing_.fences());
+  if (!c && c.error().code == "stale_epoch") fencing_.fenced_out(c.error());
+  if (!c) return c.error();
+  if (c->created) {
+    sink_.adopt(c->run, g, c->task_instances);
+    sink_.dispatch();
+  }
+  return TriggerResult{c->run, c->created};
+}
+
+bool RunFactory::create_scheduled_run(DagEntry& d, Timetable& t, TimePoint start, TimePoint end) {
+  store::RunRecord r;
+  r.dag_id = d.dag_id;
+  r.run_type = "scheduled";
+  r.run_id = make_run_id("scheduled", start, false);
+  r.logical_date = start;
+  r.data_interval_start = start;
+  r.data_interval_end = end;
+  r.params = d.graph->spec().params_json;
+  r.dag_version = d.graph->hash();
+  auto c = store_.create_run(r, task_instances_for(*d.graph), "system", fencing_.fences());
+  if (!c && c.error().code == "stale_epoch") {
+    fencing_.fenced_out(c.error());
+    return false;
+  }
+  if (!c && c.error().code != "conflict") {
+    sched_log()->error("creating run {} {}: {}", d.dag_id, r.run_id, c.error().message);
+    return false;  // tried again at the next wake-up
+  }
+  // Created now, or already there from an earlier life: move on.
+  t.last_tick = start;
+  loop_.batch().last_ticks.push_back({d.dag_id, start});
+  if (c) sink_.adopt(c->run, d.graph, c->task_instances);
+  return true;
+}
+
+// ---- datasets (SPEC §6) ----
+
+bool RunFactory::take_datasets_dirty() {
+  bool was = datasets_dirty_;
+  datasets_dirty_ = false;
+  return was;
+}
+
+void RunFactory::poll_datasets() {
+  if (auto id = store_.last_dataset_event_id(); id && *id != datasets_seen_) {
+    datasets_seen_ = *id;
+    check_datasets();
+  }
+}
+
+// Every dataset-scheduled DAG this scheduler owns gets a run when each of its
+// URIs has an event it has not consumed. Runs beyond max_active_runs wait
+// queued, like any other.
+void RunFactory::check_datasets() {
+  for (auto& [id, d] : registry_.all()) {
+    if (!d.graph || !d.active || d.paused || loop_.stopping() || !fencing_.owns(id)) continue;
+    const auto& spec = d.graph->spec();
+    if (spec.schedule_kind != dsl::DagSpec::ScheduleKind::datasets || spec.schedule_datasets.empty()) continue;
+    auto cursors = store_.dataset_cursors(id);
+    if (!cursors) {
+      sched_log()->error("datasets of {}: {}", id, cursors.error().message);
+      continue;
+    }
+    std::map<std::string, long long> after;
+    for (auto& c : *cursors) after[c.uri] = c.last_event_id;
+    std::vector<store::DatasetEvent> events;
+    bool every = true;
+    for (auto& uri : spec.schedule_datasets) {
+      auto e = store_.list_dataset_events(uri, after[uri], kDatasetEventsPerRun);
+      if (!e || e->empty()) {
+        every = false;
+        break;
+      }
+      if (e->size() == static_cast<size_t>(kDatasetEventsPerRun)) datasets_dirty_ = true;  // more for the next run
+      events.insert(events.end(), e->begin(), e->end());
+    }
+    if (every) create_dataset_run(d, std::move(events));
+  }
+}
+
+void RunFactory::create_dataset_run(DagEntry& d, std::vector<store::DatasetEvent> events) {
+  std::sort(events.begin(), events.end(), [](auto& a, auto& b) { return a.id < b.id; });
+  json params = json::parse(d.graph->spec().params_json);
+  json list = json::array();
+  std::map<std::string, long long> last;
+  TimePoint lo = events.front().at, hi = lo;
+  for (auto& e : events) {
+    json extra = json::parse(e.extra, nullptr, false);
+    list.push_back({{"uri", e.uri}, {"at", format_utc(e.at)}, {"extra", extra.is_object() ? extra : json::object()}});
+    last[e.uri] = std::max(last[e.uri], e.id);
+    lo = std::min(lo, e.at);
+    hi = std::max(hi, e.at);
+  }
+  params["dataset_events"] = list;
+  // The events it consumes name the run: made again after a crash before
+  // the cursors moved, it is the same run.
+  std::string consumed;
+  for (auto& [uri, n] : last) consumed += uri + "\n" + std::to_string(n) + "\n";
+  store::RunRecord r;
+  r.dag_id = d.dag_id;
+  r.run_type = "dataset";
+  TimePoint now = clock_.now();
+  r.run_id = make_run_id("dataset", now, true);
+  r.logical_date = now;
+  r.data_interval_start = lo;
+  r.data_interval_end = hi;
+  r.params = params.dump(-1, ' ', false, json::error_handler_t::replace);
+  r.dag_version = d.graph->hash();
+  r.idempotency_key = "dataset:" + sha256_hex(consumed).substr(0, 32);
+  r.created_by = "system";
+  // The cursors move with the run, in one transaction: a crash leaves both
+  // or neither.
+  std::vector<store::DatasetCursor> cursors;
+  for (auto& [uri, n] : last) cursors.push_back({d.dag_id, uri, n});
+  auto c = store_.create_run(r, task_instances_for(*d.graph), "system", fencing_.fences(), cursors);
+  if (!c && c.error().code == "stale_epoch") {
+    fencing_.fenced_out(c.error());
+    return;
+  }
+  if (!c) {
+    sched_log()->error("creating a dataset run of {}: {}", d.dag_id, c.error().message);
+    return;  // the next check tries again
+  }
+  if (c->created) {
+    sched_log()->info("run {} {} for {} dataset event(s)", d.dag_id, c->run.run_id, events.size());
+    sink_.adopt(c->run, d.graph, c->task_instances);
+  }
+}
+
+}  // namespace baton::scheduler

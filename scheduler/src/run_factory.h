@@ -1,0 +1,83 @@
+// RunFactory: where runs come from (SPEC §4, §6). The timetables of cron and
+// `every` schedules (catchup, or only the latest interval; a wake-up when the
+// next interval completes), manual triggers, and dataset-scheduled runs (a
+// run when each of the DAG's URIs has an event it has not consumed; the
+// cursors move with the run). A run it makes is handed to a RunSink.
+// Loop thread only.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "baton/core/clock.h"
+#include "baton/scheduler/control.h"
+#include "dag_registry.h"
+#include "fencing.h"
+
+namespace baton::scheduler {
+
+class Loop;
+
+// Where new runs go (the run keeper).
+class RunSink {
+ public:
+  virtual ~RunSink() = default;
+  // Takes a run just made into memory, and starts it if the DAG allows.
+  virtual void adopt(const store::RunRecord& rec, const dsl::DagGraphPtr& g,
+                     const std::vector<store::TaskInstanceRecord>& tis) = 0;
+  virtual int unfinished_runs(const std::string& dag_id) = 0;
+  virtual void dispatch() = 0;
+};
+
+class RunFactory {
+ public:
+  RunFactory(store::Store& store, const Clock& clock, Loop& loop, DagRegistry& registry, Fencing& fencing,
+             RunSink& sink);
+
+  // The last interval with a run (the store's last_tick).
+  void set_last_tick(const std::string& dag_id, std::optional<TimePoint> tick);
+  // Forgets every armed wake-up (a reload plans again).
+  void reset();
+  // Creates the runs a DAG's schedule owes and arms the time its next
+  // interval completes.
+  void plan(DagEntry& d);
+  void plan_all();
+  // The earliest armed wake-up; plans the DAGs whose time came.
+  std::optional<TimePoint> next_due() const;
+  void wake(TimePoint now);
+
+  // A manual run, now: Scheduler::trigger, and trigger_dag tasks.
+  Result<TriggerResult> trigger(const std::string& dag_id, const TriggerRequest& req, const std::string& actor);
+
+  // Datasets: a hint that events came (a producing task succeeded, the API
+  // posted one, a DAG was unpaused) asks for a check after the next write;
+  // the poll checks whenever the newest event id changed.
+  void datasets_changed() { datasets_dirty_ = true; }
+  bool take_datasets_dirty();
+  void forget_datasets_seen() { datasets_seen_ = -1; }
+  void poll_datasets();
+  void check_datasets();
+
+ private:
+  struct Timetable {
+    std::optional<TimePoint> last_tick;
+    std::optional<TimePoint> next_due;  // the armed wake-up, if any
+  };
+  bool create_scheduled_run(DagEntry& d, Timetable& t, TimePoint start, TimePoint end);
+  void create_dataset_run(DagEntry& d, std::vector<store::DatasetEvent> events);
+
+  store::Store& store_;
+  const Clock& clock_;
+  Loop& loop_;
+  DagRegistry& registry_;
+  Fencing& fencing_;
+  RunSink& sink_;
+  std::map<std::string, Timetable> timetables_;
+  std::multimap<TimePoint, std::string> due_;  // when a DAG's next interval completes
+  bool datasets_dirty_ = false;
+  long long datasets_seen_ = -1;
+};
+
+}  // namespace baton::scheduler

@@ -1,0 +1,76 @@
+// The DAG registry on its own: the folder compiled and registered, versions
+// kept, import errors recorded, removed files deactivated.
+#include <catch2/catch.hpp>
+
+#include "dag_registry.h"
+#include "parts_support.h"
+
+using namespace baton;
+using namespace baton::scheduler;
+
+TEST_CASE("dag registry: each new version is registered once; a changed file makes another") {
+  testing::PartsStore s;
+  DagRegistry reg(*s.store, s.dags());
+  std::vector<std::string> registered;
+  reg.set_on_registered([&](DagEntry& d, const store::DagRecord* rec) {
+    CHECK(rec != nullptr);
+    registered.push_back(d.dag_id);
+  });
+  s.write_dag("a.yaml", "dag: a\ntasks:\n  x: {type: noop}\n");
+  reg.scan(true);
+  REQUIRE(registered == std::vector<std::string>{"a"});
+  const std::string v1 = reg.current("a")->hash();
+  reg.scan(false);
+  CHECK(registered.size() == 1);  // nothing changed, nothing compiled
+  s.write_dag("a.yaml", "dag: a\ntasks:\n  x: {type: noop}\n  y: {type: noop, depends_on: [x]}\n");
+  reg.scan(false);
+  CHECK(registered.size() == 2);
+  const std::string v2 = reg.current("a")->hash();
+  CHECK(v2 != v1);
+  auto rec = s.store->get_dag("a");
+  REQUIRE(rec.ok());
+  CHECK(rec->current_version == v2);
+  // A run on the first version still finds its graph: in memory, and after
+  // a restart from the stored source.
+  CHECK(reg.graph_of("a", v1)->hash() == v1);
+  DagRegistry restarted(*s.store, s.dags());
+  auto g = restarted.graph_of("a", v1);
+  REQUIRE(g);
+  CHECK(g->spec().tasks.size() == 1);
+  CHECK(restarted.graph_of("a", "no-such-version") == nullptr);
+}
+
+TEST_CASE("dag registry: a file that does not compile has import errors; a removed file's DAG is inactive") {
+  testing::PartsStore s;
+  DagRegistry reg(*s.store, s.dags());
+  s.write_dag("b.yaml", "dag: b\ntasks:\n  x: {type: noop}\n");
+  s.write_dag("c.yaml", "dag: c\ntasks:\n  x: {type: noop, depends_on: [missing]}\n");
+  reg.scan(true);
+  auto c = s.store->get_dag("c");
+  REQUIRE(c.ok());
+  CHECK(c->import_errors.find("missing") != std::string::npos);
+  CHECK(reg.current("c") == nullptr);
+  REQUIRE(reg.find("b"));
+  CHECK(reg.find("b")->active);
+  std::filesystem::remove(s.dir / "dags" / "b.yaml");
+  reg.scan(false);
+  CHECK_FALSE(reg.find("b")->active);
+  CHECK_FALSE(s.store->get_dag("b")->active);
+}
+
+TEST_CASE("dag registry: load_known takes the store's DAGs with their flags before any scan") {
+  testing::PartsStore s;
+  {
+    DagRegistry first(*s.store, s.dags());
+    s.write_dag("p.yaml", "dag: p\ntasks:\n  x: {type: noop}\n");
+    first.scan(true);
+  }
+  REQUIRE(s.store->set_paused("p", true, "test").ok());
+  DagRegistry reg(*s.store, s.dags());
+  auto list = s.store->list_dags();
+  REQUIRE(list.ok());
+  reg.load_known(*list);
+  REQUIRE(reg.find("p"));
+  CHECK(reg.find("p")->paused);
+  CHECK(reg.current("p"));
+}

@@ -1,0 +1,152 @@
+// The run factory on its own, with a fake run sink and a fake clock:
+// timetables with and without catchup, manual triggers, dataset runs.
+#include <catch2/catch.hpp>
+
+#include "dag_registry.h"
+#include "loop.h"
+#include "parts_support.h"
+#include "run_factory.h"
+
+using namespace baton;
+using namespace baton::scheduler;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct FakeSink final : RunSink {
+  std::vector<store::RunRecord> adopted;
+  std::map<std::string, int> unfinished;
+  int dispatches = 0;
+  void adopt(const store::RunRecord& rec, const dsl::DagGraphPtr&, const std::vector<store::TaskInstanceRecord>& tis) override {
+    CHECK_FALSE(tis.empty());
+    adopted.push_back(rec);
+    ++unfinished[rec.dag_id];
+  }
+  int unfinished_runs(const std::string& dag_id) override { return unfinished[dag_id]; }
+  void dispatch() override { ++dispatches; }
+  std::vector<std::string> run_ids() const {
+    std::vector<std::string> out;
+    for (auto& r : adopted) out.push_back(r.run_id);
+    return out;
+  }
+};
+
+struct Env {
+  testing::PartsStore s;
+  testing::FakeFencing fencing;
+  FakeSink sink;
+  Loop loop{s.clock};
+  DagRegistry registry{*s.store, s.dags()};
+  RunFactory factory{*s.store, s.clock, loop, registry, fencing, sink};
+  Env() {
+    registry.set_on_registered([this](DagEntry& d, const store::DagRecord* rec) {
+      if (rec) factory.set_last_tick(d.dag_id, rec->last_tick);
+      factory.plan(d);
+    });
+  }
+  void write() { REQUIRE_FALSE(loop.write(*s.store, {}).fenced); }
+};
+
+}  // namespace
+
+TEST_CASE("run factory: catchup makes the missed intervals, max_active_runs at a time, then waits for the next") {
+  Env e;  // now: 2026-11-22T10:00Z
+  e.s.write_dag("d.yaml",
+                "dag: d\nschedule: '@daily'\nstart_date: 2026-11-18\ncatchup: true\nmax_active_runs: 2\n"
+                "tasks:\n  a: {type: noop}\n");
+  e.registry.scan(true);
+  CHECK(e.sink.run_ids() == std::vector<std::string>{"scheduled__20261118T000000Z", "scheduled__20261119T000000Z"});
+  CHECK_FALSE(e.factory.next_due());  // at its limit: a finishing run plans again
+  e.sink.unfinished["d"] = 0;
+  e.factory.plan(*e.registry.find("d"));
+  REQUIRE(e.sink.adopted.size() == 4);
+  CHECK(e.sink.adopted[3].run_id == "scheduled__20261121T000000Z");
+  CHECK_FALSE(e.factory.next_due());
+  e.sink.unfinished["d"] = 0;
+  e.factory.plan(*e.registry.find("d"));
+  CHECK(e.sink.adopted.size() == 4);  // the 22nd's interval is not over: it wakes when it is
+  REQUIRE(e.factory.next_due());
+  CHECK(format_utc(*e.factory.next_due()) == "2026-11-23T00:00:00Z");
+  e.write();  // the last ticks reach the store
+  CHECK(format_utc(*e.s.store->get_dag("d")->last_tick) == "2026-11-21T00:00:00Z");
+  e.sink.unfinished["d"] = 0;
+  e.factory.wake(e.s.clock.now());  // too early: nothing
+  CHECK(e.sink.adopted.size() == 4);
+  e.s.clock.set(*parse_utc("2026-11-23T00:00:01Z"));
+  e.factory.wake(e.s.clock.now());
+  REQUIRE(e.sink.adopted.size() == 5);
+  CHECK(e.sink.adopted[4].run_id == "scheduled__20261122T000000Z");
+}
+
+TEST_CASE("run factory: without catchup only the latest interval gets a run, once") {
+  Env e;
+  e.s.write_dag("d.yaml", "dag: d\nschedule: '@daily'\nstart_date: 2026-01-01\ncatchup: false\ntasks:\n  a: {type: noop}\n");
+  e.registry.scan(true);
+  CHECK(e.sink.run_ids() == std::vector<std::string>{"scheduled__20261121T000000Z"});
+  e.factory.plan(*e.registry.find("d"));
+  CHECK(e.sink.adopted.size() == 1);
+  CHECK(format_utc(*e.factory.next_due()) == "2026-11-23T00:00:00Z");
+}
+
+TEST_CASE("run factory: a paused or unowned DAG gets no runs") {
+  Env e;
+  e.s.write_dag("d.yaml", "dag: d\nschedule: '@daily'\nstart_date: 2026-11-20\ncatchup: true\ntasks:\n  a: {type: noop}\n");
+  e.registry.set_on_registered([](DagEntry&, const store::DagRecord*) {});
+  e.registry.scan(true);
+  e.registry.find("d")->paused = true;
+  e.factory.plan(*e.registry.find("d"));
+  CHECK(e.sink.adopted.empty());
+  CHECK_FALSE(e.factory.next_due());
+}
+
+TEST_CASE("run factory: a trigger checks the DAG and its params; a key seen before returns its first run") {
+  Env e;
+  e.s.write_dag("f.yaml", "dag: f\nparams: {region: eu}\ntasks:\n  a: {type: noop}\n");
+  e.registry.scan(true);
+  TriggerRequest req;
+  CHECK(e.factory.trigger("nope", req, "alice").error().code == "not_found");
+  req.params_json = R"({"regoin": "us"})";
+  auto typo = e.factory.trigger("f", req, "alice");
+  REQUIRE_FALSE(typo.ok());
+  CHECK(typo.error().message.find("did you mean \"region\"") != std::string::npos);
+  req.params_json = "[1]";
+  CHECK(e.factory.trigger("f", req, "alice").error().code == "invalid_argument");
+  CHECK(e.sink.adopted.empty());
+  req.params_json = R"({"region": "us"})";
+  req.idempotency_key = "k1";
+  auto first = e.factory.trigger("f", req, "alice");
+  REQUIRE(first.ok());
+  CHECK(first->created);
+  CHECK(first->run.params.find("\"us\"") != std::string::npos);
+  CHECK(first->run.created_by == "alice");
+  auto again = e.factory.trigger("f", req, "bob");
+  REQUIRE(again.ok());
+  CHECK_FALSE(again->created);
+  CHECK(again->run.run_id == first->run.run_id);
+  CHECK(e.sink.adopted.size() == 1);
+  CHECK(e.sink.dispatches == 1);
+}
+
+TEST_CASE("run factory: a dataset DAG gets a run when each of its URIs has an event, and consumes them") {
+  Env e;
+  e.s.write_dag("c.yaml", "dag: c\nschedule: {datasets: ['s3://a', 's3://b']}\ntasks:\n  x: {type: noop}\n");
+  e.registry.scan(true);
+  auto event = [&](const std::string& uri) {
+    store::WriteBatch b;
+    store::DatasetEvent ev;
+    ev.uri = uri;
+    ev.at = e.s.clock.now();
+    b.dataset_events.push_back(ev);
+    REQUIRE(e.s.store->apply(b).ok());
+  };
+  event("s3://a");
+  e.factory.poll_datasets();
+  CHECK(e.sink.adopted.empty());  // s3://b has none yet
+  event("s3://b");
+  e.factory.poll_datasets();
+  REQUIRE(e.sink.adopted.size() == 1);
+  CHECK(e.sink.adopted[0].run_type == "dataset");
+  CHECK(e.sink.adopted[0].params.find("s3://b") != std::string::npos);
+  e.factory.check_datasets();  // the events are consumed: no second run
+  CHECK(e.sink.adopted.size() == 1);
+}
