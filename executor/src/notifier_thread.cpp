@@ -43,7 +43,8 @@ void Notifier::main() {
 void Notifier::deliver_due() {
   auto due = due_(clock_.now(), 20);
   if (!due || due->empty()) return;
-  auto log = spdlog::default_logger()->clone("scheduler");
+  auto base = spdlog::default_logger();
+  auto log = base ? base->clone("scheduler") : std::make_shared<spdlog::logger>("scheduler");
   for (auto& n : *due) {
     {
       std::lock_guard lock(mu_);

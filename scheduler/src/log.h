@@ -13,12 +13,13 @@ namespace baton::scheduler {
 inline std::shared_ptr<spdlog::logger> sched_log() {
   static std::mutex mu;
   static std::shared_ptr<spdlog::logger> base, log;
-  auto current = spdlog::default_logger();
+  auto current = spdlog::default_logger();  // null after spdlog::shutdown() (exit 70 on its way)
   std::lock_guard lock(mu);
-  if (current != base) {
+  if (current && current != base) {
     base = current;
     log = current->clone("scheduler");
   }
+  if (!log) log = std::make_shared<spdlog::logger>("scheduler");  // no sinks: says nothing
   return log;
 }
 

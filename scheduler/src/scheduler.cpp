@@ -112,6 +112,10 @@ SchedulerParts::SchedulerParts(store::Store& s, const Clock& c, SchedulerOptions
     : store(s),
       clock(c),
       options(std::move(o)),
+      notify_dir([this] {
+        std::error_code ec;
+        return fs::absolute(options.dags_dir, ec).lexically_normal().string();
+      }()),
       loop(c),
       membership(s, c, {options.member_id, options.shared, options.member_heartbeat, options.member_lease}),
       registry(s, options.dags_dir),
@@ -133,7 +137,7 @@ SchedulerParts::SchedulerParts(store::Store& s, const Clock& c, SchedulerOptions
       pokers(c, options.dags_dir, sensor_services(*this)),
       notifier(
           c, {options.notification_timeout, options.notification_attempts, options.notification_backoff,
-              options.notification_poll, fs::absolute(options.dags_dir).lexically_normal().string()},
+              options.notification_poll, notify_dir},
           [&s](TimePoint now, int limit) -> Result<std::vector<executor::OutboxItem>> {
             auto due = s.due_notifications(now, limit);
             if (!due) return due.error();
@@ -170,6 +174,16 @@ SchedulerParts::SchedulerParts(store::Store& s, const Clock& c, SchedulerOptions
       flush();
     });
   });
+}
+
+// Whatever happened before (a start that failed half-way), no thread of
+// this process outlives the parts it calls into.
+SchedulerParts::~SchedulerParts() {
+  if (listener) listener->stop();
+  workers.stop(Duration(0));
+  pokers.stop();
+  notifier.stop();
+  loop.stop();
 }
 
 void SchedulerParts::write() {

@@ -100,6 +100,9 @@ struct TriesGlue final : TriggerHost, RemoteHost {
 // The parts, in dependency order, and the turn.
 struct SchedulerParts {
   SchedulerParts(store::Store& s, const Clock& c, SchedulerOptions o);
+  ~SchedulerParts();
+  SchedulerParts(const SchedulerParts&) = delete;
+  SchedulerParts& operator=(const SchedulerParts&) = delete;
 
   // The turn: the batch is written, then what follows from it (dataset
   // runs, depends_on_past), then the tries go to the local workers and the
@@ -118,6 +121,7 @@ struct SchedulerParts {
   store::Store& store;
   const Clock& clock;
   SchedulerOptions options;
+  std::string notify_dir;  // the DAGs folder, absolute: notification commands run there
   ListenerGlue listener_glue{*this};
   DispatchGlue dispatch_glue{*this};
   RunsGlue runs_glue{*this};
