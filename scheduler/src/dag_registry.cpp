@@ -129,9 +129,10 @@ DagEntry* DagRegistry::find(const std::string& dag_id) {
   return it == dags_.end() ? nullptr : &it->second;
 }
 
-dsl::DagGraphPtr DagRegistry::current(const std::string& dag_id) const {
+const dsl::DagGraphPtr& DagRegistry::current(const std::string& dag_id) const {
+  static const dsl::DagGraphPtr none;
   auto it = dags_.find(dag_id);
-  return it == dags_.end() ? nullptr : it->second.graph;
+  return it == dags_.end() ? none : it->second.graph;
 }
 
 dsl::DagGraphPtr DagRegistry::graph_of(const std::string& dag_id, const std::string& version) {

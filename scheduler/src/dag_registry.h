@@ -43,8 +43,8 @@ class DagRegistry {
   void scan(bool first);
 
   DagEntry* find(const std::string& dag_id);
-  // The DAG's current graph, if it has one.
-  dsl::DagGraphPtr current(const std::string& dag_id) const;
+  // The DAG's current graph, if it has one (null otherwise).
+  const dsl::DagGraphPtr& current(const std::string& dag_id) const;
   // A version a run was made with: compiled again from its stored source
   // when it is not in memory (null if it cannot be).
   dsl::DagGraphPtr graph_of(const std::string& dag_id, const std::string& version);

@@ -75,7 +75,7 @@ std::string Dispatcher::pool_block(const std::string& pool, int slots) {
 }
 
 std::string Dispatcher::task_limit_block(const std::string& dag_id) {
-  auto g = registry_.current(dag_id);
+  const auto& g = registry_.current(dag_id);
   if (!g) return "";
   int limit = g->spec().max_active_tasks;
   int active = active_tasks_[dag_id];

@@ -54,7 +54,7 @@ void RunKeeper::adopt(const store::RunRecord& rec, const dsl::DagGraphPtr& g,
 }
 
 void RunKeeper::start_runs(const std::string& dag_id) {
-  auto g = registry_.current(dag_id);
+  const auto& g = registry_.current(dag_id);
   int limit = g ? g->spec().max_active_runs : 16;
   int running = 0;
   // Oldest first, live runs before a backfill's: backfills yield when run
