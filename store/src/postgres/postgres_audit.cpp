@@ -34,7 +34,7 @@ AuditEntry audit_row(const pqxx::row& r) {
 // Members share the outbox: what one takes is claimed (its next attempt
 // moved 5 minutes on, rows another holds skipped) until it records the
 // outcome; a member that dies in between leaves it to the others then.
-Result<std::vector<NotificationRecord>> PostgresStore::due_notifications(TimePoint at, int limit) {
+Result<std::vector<NotificationRecord>> PostgresAudit::due_notifications(TimePoint at, int limit) {
   static const std::string sql = sql_with(
       "UPDATE notifications SET next_attempt_at = $3 WHERE id IN (SELECT id FROM notifications WHERE state = "
       "'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING ",
@@ -46,7 +46,7 @@ Result<std::vector<NotificationRecord>> PostgresStore::due_notifications(TimePoi
   });
 }
 
-Result<std::vector<NotificationRecord>> PostgresStore::list_notifications(const std::string& dag_id, int limit) {
+Result<std::vector<NotificationRecord>> PostgresAudit::list_notifications(const std::string& dag_id, int limit) {
   static const std::string sql =
       sql_with("SELECT ", kNotificationColumns, " FROM notifications WHERE dag_id = $1 ORDER BY id LIMIT $2");
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<NotificationRecord>> {
@@ -56,7 +56,7 @@ Result<std::vector<NotificationRecord>> PostgresStore::list_notifications(const 
   });
 }
 
-Status PostgresStore::update_notification(const NotificationRecord& n) {
+Status PostgresAudit::update_notification(const NotificationRecord& n) {
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
     auto r = exec(t,
                   "UPDATE notifications SET state = $1, attempts = $2, next_attempt_at = $3, last_error = $4 "
@@ -67,7 +67,7 @@ Status PostgresStore::update_notification(const NotificationRecord& n) {
   }));
 }
 
-Status PostgresStore::insert_notification(pqxx::transaction_base& t, const NotificationRecord& n) {
+Status PostgresAudit::insert_notification(pqxx::transaction_base& t, const NotificationRecord& n) {
   auto r = exec(t,
                 "INSERT INTO notifications (event, dag_id, target_kind, target, payload, attempts, "
                 "next_attempt_at, state, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6, 'pending', $7)",
@@ -78,12 +78,12 @@ Status PostgresStore::insert_notification(pqxx::transaction_base& t, const Notif
 
 // ---- SLA misses and counts ----
 
-Result<bool> PostgresStore::record_sla_miss(const SlaMiss& m) {
+Result<bool> PostgresAudit::record_sla_miss(const SlaMiss& m) {
   return write([&](pqxx::work& t) { return insert_sla_miss(t, m); });
 }
 
 // True when the miss is new.
-Result<bool> PostgresStore::insert_sla_miss(pqxx::transaction_base& t, const SlaMiss& m) {
+Result<bool> PostgresAudit::insert_sla_miss(pqxx::transaction_base& t, const SlaMiss& m) {
   auto r = exec(t,
                 "INSERT INTO sla_misses (dag_id, run_id, task_id, kind, deadline, detected_at) "
                 "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dag_id, run_id, task_id, kind) DO NOTHING",
@@ -92,7 +92,7 @@ Result<bool> PostgresStore::insert_sla_miss(pqxx::transaction_base& t, const Sla
   return r->affected_rows() > 0;
 }
 
-Result<std::vector<SlaMiss>> PostgresStore::list_sla_misses(const std::optional<std::string>& dag_id,
+Result<std::vector<SlaMiss>> PostgresAudit::list_sla_misses(const std::optional<std::string>& dag_id,
                                                             std::optional<TimePoint> since, long long after_id,
                                                             int limit) {
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<SlaMiss>> {
@@ -110,7 +110,7 @@ Result<std::vector<SlaMiss>> PostgresStore::list_sla_misses(const std::optional<
   });
 }
 
-Result<StateCounts> PostgresStore::count_states() {
+Result<StateCounts> PostgresAudit::count_states() {
   return snapshot([&](pqxx::transaction_base& t) -> Result<StateCounts> {
     StateCounts c;
     for (auto row : t.exec("SELECT state, count(*) FROM dag_runs GROUP BY state"))
@@ -124,7 +124,7 @@ Result<StateCounts> PostgresStore::count_states() {
 
 // ---- audit ----
 
-Result<AuditEntry> PostgresStore::append_audit(const std::string& actor, const std::string& action,
+Result<AuditEntry> PostgresAudit::append_audit(const std::string& actor, const std::string& action,
                                                const std::string& target, const std::string& details_json) {
   json details = json::parse(details_json, nullptr, false);
   if (details.is_discarded() || !details.is_object()) return Error::invalid("audit details must be a JSON object");
@@ -133,7 +133,7 @@ Result<AuditEntry> PostgresStore::append_audit(const std::string& actor, const s
 
 // Appends to the chain. The head row's lock serializes appends from every
 // process until this transaction ends, so ids stay contiguous.
-Result<AuditEntry> PostgresStore::audit(pqxx::work& t, const std::string& actor, const std::string& action,
+Result<AuditEntry> PostgresBase::audit(pqxx::work& t, const std::string& actor, const std::string& action,
                                         const std::string& target, const json& details) {
   auto head = exec(t, "SELECT value FROM settings WHERE key = 'audit_head' FOR UPDATE", {});
   if (!head) return head.error();
@@ -167,7 +167,7 @@ Result<AuditEntry> PostgresStore::audit(pqxx::work& t, const std::string& actor,
   return e;
 }
 
-Result<std::vector<AuditEntry>> PostgresStore::list_audit(const AuditFilter& f) {
+Result<std::vector<AuditEntry>> PostgresAudit::list_audit(const AuditFilter& f) {
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<AuditEntry>> {
     Params p;
     p.add(f.after_id).add(f.dag_id).add(f.action).add(f.actor).add(f.since).add(f.limit).add(f.before_id);
@@ -187,7 +187,7 @@ Result<std::vector<AuditEntry>> PostgresStore::list_audit(const AuditFilter& f) 
   });
 }
 
-Result<AuditCheck> PostgresStore::verify_audit() {
+Result<AuditCheck> PostgresAudit::verify_audit() {
   return snapshot([&](pqxx::transaction_base& t) -> Result<AuditCheck> {
     AuditVerifier v;
     auto r = exec(t, "SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit_log ORDER BY id", {});

@@ -40,7 +40,7 @@ BackfillRecord backfill_row(const pqxx::row& r) {
 
 // ---- backfills ----
 
-Result<Store::CreatedBackfill> PostgresStore::create_backfill(const BackfillRecord& in, const std::string& actor) {
+Result<Store::CreatedBackfill> PostgresBackfills::create_backfill(const BackfillRecord& in, const std::string& actor) {
   return write([&](pqxx::work& t) -> Result<CreatedBackfill> {
     static const std::string seen_sql =
         sql_with("SELECT ", kBackfillColumns, " FROM backfills WHERE dag_id = $1 AND idempotency_key = $2");
@@ -85,7 +85,7 @@ Result<Store::CreatedBackfill> PostgresStore::create_backfill(const BackfillReco
   });
 }
 
-Result<BackfillRecord> PostgresStore::get_backfill(long long id) {
+Result<BackfillRecord> PostgresBackfills::get_backfill(long long id) {
   static const std::string sql = sql_with("SELECT ", kBackfillColumns, " FROM backfills WHERE id = $1");
   return read([&](pqxx::transaction_base& t) -> Result<BackfillRecord> {
     auto r = exec(t, sql, params(id));
@@ -95,7 +95,7 @@ Result<BackfillRecord> PostgresStore::get_backfill(long long id) {
   });
 }
 
-Result<std::vector<BackfillRecord>> PostgresStore::list_backfills(const std::optional<std::string>& dag_id,
+Result<std::vector<BackfillRecord>> PostgresBackfills::list_backfills(const std::optional<std::string>& dag_id,
                                                                   bool unfinished_only, long long before_id,
                                                                   int limit) {
   static const std::string sql = sql_with("SELECT ", kBackfillColumns,
@@ -111,7 +111,7 @@ Result<std::vector<BackfillRecord>> PostgresStore::list_backfills(const std::opt
   });
 }
 
-Result<std::vector<RunRecord>> PostgresStore::runs_between(const std::string& dag_id, TimePoint from, TimePoint to) {
+Result<std::vector<RunRecord>> PostgresBackfills::runs_between(const std::string& dag_id, TimePoint from, TimePoint to) {
   static const std::string sql = sql_with("SELECT ", kRunColumns,
                                           " FROM dag_runs WHERE dag_id = $1 AND logical_date >= $2 AND "
                                           "logical_date <= $3 ORDER BY logical_date, id");

@@ -47,7 +47,7 @@ DagVersionRecord version_row(const pqxx::row& r) {
 
 // ---- DAGs ----
 
-Result<bool> PostgresStore::register_dag_version(const DagVersionRecord& v, const std::string& ns, int partition,
+Result<bool> PostgresDags::register_dag_version(const DagVersionRecord& v, const std::string& ns, int partition,
                                                  const std::string& actor) {
   return write([&](pqxx::work& t) -> Result<bool> {
     long long at = now();
@@ -85,7 +85,7 @@ Result<bool> PostgresStore::register_dag_version(const DagVersionRecord& v, cons
   });
 }
 
-Status PostgresStore::set_import_errors(const std::string& dag_id, const std::string& file, int partition,
+Status PostgresDags::set_import_errors(const std::string& dag_id, const std::string& file, int partition,
                                         const std::string& errors_json) {
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
     auto r = exec(t,
@@ -99,7 +99,7 @@ Status PostgresStore::set_import_errors(const std::string& dag_id, const std::st
   }));
 }
 
-Status PostgresStore::deactivate_dag(const std::string& dag_id, const std::string& actor) {
+Status PostgresDags::deactivate_dag(const std::string& dag_id, const std::string& actor) {
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
     auto r = exec(t, "UPDATE dags SET active = FALSE, updated_at = $1 WHERE dag_id = $2 AND active",
                   params(now(), dag_id));
@@ -110,7 +110,7 @@ Status PostgresStore::deactivate_dag(const std::string& dag_id, const std::strin
   }));
 }
 
-Result<std::vector<DagRecord>> PostgresStore::list_dags() {
+Result<std::vector<DagRecord>> PostgresDags::list_dags() {
   static const std::string sql = sql_with("SELECT ", kDagColumns, " FROM dags ORDER BY dag_id");
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<DagRecord>> {
     auto r = exec(t, sql, {});
@@ -121,11 +121,11 @@ Result<std::vector<DagRecord>> PostgresStore::list_dags() {
   });
 }
 
-Result<DagRecord> PostgresStore::get_dag(const std::string& dag_id) {
+Result<DagRecord> PostgresDags::get_dag(const std::string& dag_id) {
   return read([&](pqxx::transaction_base& t) { return dag_in(t, dag_id); });
 }
 
-Result<DagRecord> PostgresStore::dag_in(pqxx::transaction_base& t, const std::string& dag_id) {
+Result<DagRecord> PostgresDags::dag_in(pqxx::transaction_base& t, const std::string& dag_id) {
   static const std::string sql = sql_with("SELECT ", kDagColumns, " FROM dags WHERE dag_id = $1");
   auto r = exec(t, sql, params(dag_id));
   if (!r) return r.error();
@@ -133,7 +133,7 @@ Result<DagRecord> PostgresStore::dag_in(pqxx::transaction_base& t, const std::st
   return dag_row((*r)[0]);
 }
 
-Result<std::vector<DagVersionRecord>> PostgresStore::list_dag_versions(const std::string& dag_id) {
+Result<std::vector<DagVersionRecord>> PostgresDags::list_dag_versions(const std::string& dag_id) {
   static const std::string sql =
       sql_with("SELECT ", kVersionColumns, " FROM dag_versions WHERE dag_id = $1 ORDER BY created_at DESC, version");
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<DagVersionRecord>> {
@@ -145,7 +145,7 @@ Result<std::vector<DagVersionRecord>> PostgresStore::list_dag_versions(const std
   });
 }
 
-Result<DagVersionRecord> PostgresStore::get_dag_version(const std::string& dag_id, const std::string& version) {
+Result<DagVersionRecord> PostgresDags::get_dag_version(const std::string& dag_id, const std::string& version) {
   static const std::string sql =
       sql_with("SELECT ", kVersionColumns, " FROM dag_versions WHERE dag_id = $1 AND version = $2");
   return read([&](pqxx::transaction_base& t) -> Result<DagVersionRecord> {
@@ -156,7 +156,7 @@ Result<DagVersionRecord> PostgresStore::get_dag_version(const std::string& dag_i
   });
 }
 
-Status PostgresStore::set_paused(const std::string& dag_id, bool paused, const std::string& actor) {
+Status PostgresDags::set_paused(const std::string& dag_id, bool paused, const std::string& actor) {
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
     auto r = exec(t, "UPDATE dags SET paused = $1, updated_at = $2 WHERE dag_id = $3 AND paused <> $1",
                   params(paused, now(), dag_id));
@@ -175,14 +175,14 @@ Status PostgresStore::set_paused(const std::string& dag_id, bool paused, const s
 
 // ---- datasets ----
 
-Result<DatasetEvent> PostgresStore::record_dataset_event(const DatasetEvent& e) {
+Result<DatasetEvent> PostgresDags::record_dataset_event(const DatasetEvent& e) {
   return write([&](pqxx::work& t) { return insert_dataset_event(t, e); });
 }
 
 // Event ids are taken at insert but seen at commit: the transaction lock
 // makes them commit in the order they were taken, so a consumer that read
 // up to id N never sees a smaller id appear later (its cursor would pass it).
-Result<DatasetEvent> PostgresStore::insert_dataset_event(pqxx::work& t, const DatasetEvent& e) {
+Result<DatasetEvent> PostgresDags::insert_dataset_event(pqxx::work& t, const DatasetEvent& e) {
   DatasetEvent out = e;
   if (out.at == TimePoint{}) out.at = clock_.now();
   if (auto l = exec(t, "SELECT pg_advisory_xact_lock(hashtext('baton.dataset_events:' || current_setting('search_path')))",
@@ -198,7 +198,7 @@ Result<DatasetEvent> PostgresStore::insert_dataset_event(pqxx::work& t, const Da
   return out;
 }
 
-Result<std::vector<DatasetEvent>> PostgresStore::list_dataset_events(const std::optional<std::string>& uri,
+Result<std::vector<DatasetEvent>> PostgresDags::list_dataset_events(const std::optional<std::string>& uri,
                                                                      long long after_id, int limit) {
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<DatasetEvent>> {
     auto r = exec(t,
@@ -214,7 +214,7 @@ Result<std::vector<DatasetEvent>> PostgresStore::list_dataset_events(const std::
   });
 }
 
-Result<long long> PostgresStore::last_dataset_event_id() {
+Result<long long> PostgresDags::last_dataset_event_id() {
   return read([&](pqxx::transaction_base& t) -> Result<long long> {
     auto r = exec(t, "SELECT coalesce(max(id), 0) FROM dataset_events", {});
     if (!r) return r.error();
@@ -222,7 +222,7 @@ Result<long long> PostgresStore::last_dataset_event_id() {
   });
 }
 
-Result<std::vector<DatasetCursor>> PostgresStore::dataset_cursors(const std::string& dag_id) {
+Result<std::vector<DatasetCursor>> PostgresDags::dataset_cursors(const std::string& dag_id) {
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<DatasetCursor>> {
     auto r = exec(t, "SELECT dag_id, uri, last_event_id FROM dataset_consumers WHERE dag_id = $1 ORDER BY uri",
                   params(dag_id));

@@ -11,7 +11,7 @@ namespace baton::store::postgres {
 
 // ---- members and partitions ----
 
-Status PostgresStore::heartbeat_member(const MemberRecord& m) {
+Status PostgresCluster::heartbeat_member(const MemberRecord& m) {
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
     auto r = exec(t,
                   "INSERT INTO scheduler_members (member_id, host, pid, started_at, heartbeat_at, lease_expires_at) "
@@ -23,7 +23,7 @@ Status PostgresStore::heartbeat_member(const MemberRecord& m) {
   }));
 }
 
-Status PostgresStore::remove_member(const std::string& member_id) {
+Status PostgresCluster::remove_member(const std::string& member_id) {
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
     auto r = exec(t, "DELETE FROM scheduler_members WHERE member_id = $1", params(member_id));
     if (!r) return r.error();
@@ -31,7 +31,7 @@ Status PostgresStore::remove_member(const std::string& member_id) {
   }));
 }
 
-Result<std::vector<MemberRecord>> PostgresStore::list_members() {
+Result<std::vector<MemberRecord>> PostgresCluster::list_members() {
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<MemberRecord>> {
     auto r = exec(t,
                   "SELECT member_id, host, pid, started_at, heartbeat_at, lease_expires_at FROM scheduler_members "
@@ -47,7 +47,7 @@ Result<std::vector<MemberRecord>> PostgresStore::list_members() {
 }
 
 // The member's lock is free (this session could take it): its process is gone.
-Result<bool> PostgresStore::member_alive(const std::string& member_id) {
+Result<bool> PostgresCluster::member_alive(const std::string& member_id) {
   return read([&](pqxx::transaction_base& t) -> Result<bool> {
     auto r = exec(t,
                   "SELECT CASE WHEN pg_try_advisory_lock(k) THEN NOT pg_advisory_unlock(k) ELSE true END FROM "
@@ -58,11 +58,11 @@ Result<bool> PostgresStore::member_alive(const std::string& member_id) {
   });
 }
 
-Result<std::vector<PartitionRecord>> PostgresStore::list_partitions() {
+Result<std::vector<PartitionRecord>> PostgresCluster::list_partitions() {
   return read([&](pqxx::transaction_base& t) { return partitions_in(t); });
 }
 
-Result<std::vector<PartitionRecord>> PostgresStore::assign_partitions(
+Result<std::vector<PartitionRecord>> PostgresCluster::assign_partitions(
     const std::vector<std::pair<int, std::optional<std::string>>>& owners, const std::string& actor) {
   return write([&](pqxx::work& t) -> Result<std::vector<PartitionRecord>> {
     json moved = json::array();
@@ -84,7 +84,7 @@ Result<std::vector<PartitionRecord>> PostgresStore::assign_partitions(
   });
 }
 
-Result<std::vector<PartitionRecord>> PostgresStore::partitions_in(pqxx::transaction_base& t) {
+Result<std::vector<PartitionRecord>> PostgresCluster::partitions_in(pqxx::transaction_base& t) {
   auto r = exec(t, "SELECT partition_no, owner, epoch, assigned_at FROM partitions ORDER BY partition_no", {});
   if (!r) return r.error();
   std::vector<PartitionRecord> out;
@@ -95,7 +95,7 @@ Result<std::vector<PartitionRecord>> PostgresStore::partitions_in(pqxx::transact
 // The share lock holds off a reassignment (an UPDATE of the row) until
 // this transaction ends: the epoch checked is the epoch committed with.
 // Every partition in one statement.
-Result<bool> PostgresStore::check_fences(pqxx::transaction_base& t, const std::vector<Fence>& fences) {
+Result<bool> PostgresBase::check_fences(pqxx::transaction_base& t, const std::vector<Fence>& fences) {
   if (fences.empty()) return true;
   Column parts;
   for (auto& f : fences) parts.add(f.partition);
@@ -116,7 +116,7 @@ Result<bool> PostgresStore::check_fences(pqxx::transaction_base& t, const std::v
 
 // ---- the leader and commands ----
 
-Status PostgresStore::set_leader(const std::string& member_id) {
+Status PostgresCluster::set_leader(const std::string& member_id) {
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
     auto r = exec(t,
                   "INSERT INTO settings (key, value) VALUES ('leader', $1) "
@@ -127,7 +127,7 @@ Status PostgresStore::set_leader(const std::string& member_id) {
   }));
 }
 
-Result<std::optional<std::string>> PostgresStore::get_leader() {
+Result<std::optional<std::string>> PostgresCluster::get_leader() {
   return read([&](pqxx::transaction_base& t) -> Result<std::optional<std::string>> {
     auto r = exec(t, "SELECT value FROM settings WHERE key = 'leader'", {});
     if (!r) return r.error();
@@ -136,7 +136,7 @@ Result<std::optional<std::string>> PostgresStore::get_leader() {
   });
 }
 
-Status PostgresStore::break_leader_lock(const std::string& member_id) {
+Status PostgresCluster::break_leader_lock(const std::string& member_id) {
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
     // The advisory lock of a bigint key k shows in pg_locks as classid =
     // the high 32 bits of k, objid = the low 32 bits, objsubid = 1.
@@ -153,7 +153,7 @@ Status PostgresStore::break_leader_lock(const std::string& member_id) {
   }));
 }
 
-CommandRecord PostgresStore::command_row(const pqxx::row& row) {
+CommandRecord PostgresCluster::command_row(const pqxx::row& row) {
   CommandRecord c;
   c.id = row[0].as<long long>();
   c.kind = row[1].c_str();
@@ -168,7 +168,7 @@ CommandRecord PostgresStore::command_row(const pqxx::row& row) {
   return c;
 }
 
-Result<long long> PostgresStore::enqueue_command(const CommandRecord& c) {
+Result<long long> PostgresCluster::enqueue_command(const CommandRecord& c) {
   return write([&](pqxx::work& t) -> Result<long long> {
     auto r = exec(t,
                   "INSERT INTO commands (kind, dag_id, partition_no, payload, created_by, created_at) "
@@ -181,7 +181,7 @@ Result<long long> PostgresStore::enqueue_command(const CommandRecord& c) {
   });
 }
 
-Result<std::vector<CommandRecord>> PostgresStore::pending_commands(const std::vector<int>& partitions, int limit) {
+Result<std::vector<CommandRecord>> PostgresCluster::pending_commands(const std::vector<int>& partitions, int limit) {
   if (partitions.empty()) return std::vector<CommandRecord>();
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<CommandRecord>> {
     Column ps;
@@ -198,7 +198,7 @@ Result<std::vector<CommandRecord>> PostgresStore::pending_commands(const std::ve
   });
 }
 
-Result<CommandRecord> PostgresStore::get_command(long long id) {
+Result<CommandRecord> PostgresCluster::get_command(long long id) {
   return read([&](pqxx::transaction_base& t) -> Result<CommandRecord> {
     static const std::string sql = sql_with("SELECT ", kCommandColumns, " FROM commands WHERE id = $1");
     auto r = exec(t, sql, params(id));
@@ -208,7 +208,7 @@ Result<CommandRecord> PostgresStore::get_command(long long id) {
   });
 }
 
-Result<bool> PostgresStore::expire_command(long long id) {
+Result<bool> PostgresCluster::expire_command(long long id) {
   return write([&](pqxx::work& t) -> Result<bool> {
     auto r = exec(t,
                   "UPDATE commands SET processed_at = $1, status = 'unavailable', result = "
@@ -220,7 +220,7 @@ Result<bool> PostgresStore::expire_command(long long id) {
   });
 }
 
-Result<long long> PostgresStore::prune_commands(TimePoint before) {
+Result<long long> PostgresCluster::prune_commands(TimePoint before) {
   return write([&](pqxx::work& t) -> Result<long long> {
     auto r = exec(t, "DELETE FROM commands WHERE processed_at < $1", params(before));
     if (!r) return r.error();

@@ -13,7 +13,7 @@ namespace baton::store::postgres {
 // rows are locked first, so two workers claiming at once cannot both take
 // the last slot (claims are short; they queue behind each other there).
 // A try whose pool was deleted after it was queued is not held back.
-Result<std::vector<QueueItem>> PostgresStore::claim_tasks(const std::string& worker,
+Result<std::vector<QueueItem>> PostgresQueue::claim_tasks(const std::string& worker,
                                                           const std::vector<std::string>& queues, int limit) {
   return write([&](pqxx::work& t) -> Result<std::vector<QueueItem>> {
     Column qs;
@@ -102,7 +102,7 @@ Result<std::vector<QueueItem>> PostgresStore::claim_tasks(const std::string& wor
   });
 }
 
-Result<std::vector<std::string>> PostgresStore::heartbeat_tasks(const std::string& worker,
+Result<std::vector<std::string>> PostgresQueue::heartbeat_tasks(const std::string& worker,
                                                                 const std::vector<std::string>& tokens) {
   if (tokens.empty()) return std::vector<std::string>();
   return write([&](pqxx::work& t) -> Result<std::vector<std::string>> {
@@ -120,7 +120,7 @@ Result<std::vector<std::string>> PostgresStore::heartbeat_tasks(const std::strin
   });
 }
 
-Status PostgresStore::report_task(const std::string& worker, const std::string& attempt_token,
+Status PostgresQueue::report_task(const std::string& worker, const std::string& attempt_token,
                                   const std::string& report_json) {
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
     auto r = exec(t,
@@ -139,7 +139,7 @@ Status PostgresStore::report_task(const std::string& worker, const std::string& 
   }));
 }
 
-Result<std::vector<WorkerEvent>> PostgresStore::worker_events(const std::vector<int>& partitions, int limit) {
+Result<std::vector<WorkerEvent>> PostgresQueue::worker_events(const std::vector<int>& partitions, int limit) {
   if (partitions.empty()) return std::vector<WorkerEvent>();
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<WorkerEvent>> {
     Column ps;
@@ -157,7 +157,7 @@ Result<std::vector<WorkerEvent>> PostgresStore::worker_events(const std::vector<
   });
 }
 
-Result<std::map<std::string, long long>> PostgresStore::held_pool_slots() {
+Result<std::map<std::string, long long>> PostgresQueue::held_pool_slots() {
   return read([&](pqxx::transaction_base& t) -> Result<std::map<std::string, long long>> {
     auto r = exec(t, "SELECT pool, sum(pool_slots) FROM task_queue WHERE worker IS NOT NULL GROUP BY pool", {});
     if (!r) return r.error();
@@ -167,7 +167,7 @@ Result<std::map<std::string, long long>> PostgresStore::held_pool_slots() {
   });
 }
 
-Result<std::vector<std::string>> PostgresStore::lost_tries(const std::vector<std::string>& tokens, TimePoint cutoff) {
+Result<std::vector<std::string>> PostgresQueue::lost_tries(const std::vector<std::string>& tokens, TimePoint cutoff) {
   if (tokens.empty()) return std::vector<std::string>();
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<std::string>> {
     Column ts;
@@ -184,7 +184,7 @@ Result<std::vector<std::string>> PostgresStore::lost_tries(const std::vector<std
   });
 }
 
-Status PostgresStore::append_log(long long ti_id, int try_number, long long offset, const std::string& data) {
+Status PostgresQueue::append_log(long long ti_id, int try_number, long long offset, const std::string& data) {
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
     // A chunk sent again from the same offset may hold more: the longer one stays.
     t.exec_params("INSERT INTO try_logs (ti_id, try_number, offset_bytes, data) VALUES ($1, $2, $3, $4) "
@@ -195,7 +195,7 @@ Status PostgresStore::append_log(long long ti_id, int try_number, long long offs
   }));
 }
 
-Result<std::optional<std::string>> PostgresStore::read_log(long long ti_id, int try_number, long long offset,
+Result<std::optional<std::string>> PostgresQueue::read_log(long long ti_id, int try_number, long long offset,
                                                            long long max_bytes) {
   return read([&](pqxx::transaction_base& t) -> Result<std::optional<std::string>> {
     auto any = exec(t, "SELECT 1 FROM try_logs WHERE ti_id = $1 AND try_number = $2 LIMIT 1",
@@ -226,7 +226,7 @@ Result<std::optional<std::string>> PostgresStore::read_log(long long ti_id, int 
   });
 }
 
-Status PostgresStore::save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) {
+Status PostgresQueue::save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) {
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
     // bytea, bound as binary: a checkpoint may hold any bytes.
     long long at = now();
@@ -240,7 +240,7 @@ Status PostgresStore::save_checkpoint(long long ti_id, const std::string& attemp
   }));
 }
 
-Result<std::optional<std::string>> PostgresStore::load_checkpoint(long long ti_id) {
+Result<std::optional<std::string>> PostgresQueue::load_checkpoint(long long ti_id) {
   return read([&](pqxx::transaction_base& t) -> Result<std::optional<std::string>> {
     auto r = exec(t, "SELECT checkpoint FROM task_instances WHERE id = $1", params(ti_id));
     if (!r) return r.error();

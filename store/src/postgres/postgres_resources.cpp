@@ -16,7 +16,7 @@ Token token_row(const pqxx::row& r) {
 
 // ---- tokens ----
 
-Result<Token> PostgresStore::create_token(const std::string& name, Role role, const std::string& token_hash,
+Result<Token> PostgresResources::create_token(const std::string& name, Role role, const std::string& token_hash,
                                           const std::string& actor) {
   return write([&](pqxx::work& t) -> Result<Token> {
     long long at = now();
@@ -33,7 +33,7 @@ Result<Token> PostgresStore::create_token(const std::string& name, Role role, co
   });
 }
 
-Result<std::vector<Token>> PostgresStore::list_tokens() {
+Result<std::vector<Token>> PostgresResources::list_tokens() {
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<Token>> {
     auto r = exec(t, "SELECT id, name, role, created_at, revoked_at, last_used_at FROM tokens ORDER BY name", {});
     if (!r) return r.error();
@@ -43,7 +43,7 @@ Result<std::vector<Token>> PostgresStore::list_tokens() {
   });
 }
 
-Status PostgresStore::revoke_token(const std::string& name, const std::string& actor) {
+Status PostgresResources::revoke_token(const std::string& name, const std::string& actor) {
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
     auto r = exec(t, "UPDATE tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL",
                   params(now(), name));
@@ -54,7 +54,7 @@ Status PostgresStore::revoke_token(const std::string& name, const std::string& a
   }));
 }
 
-Result<Token> PostgresStore::authenticate(const std::string& token_hash) {
+Result<Token> PostgresResources::authenticate(const std::string& token_hash) {
   return write([&](pqxx::work& t) -> Result<Token> {
     auto r = exec(t,
                   "UPDATE tokens SET last_used_at = $1 WHERE hash = $2 AND revoked_at IS NULL "
@@ -69,7 +69,7 @@ Result<Token> PostgresStore::authenticate(const std::string& token_hash) {
 
 // ---- pools ----
 
-Result<std::vector<Pool>> PostgresStore::list_pools() {
+Result<std::vector<Pool>> PostgresResources::list_pools() {
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<Pool>> {
     auto r = exec(t, "SELECT name, slots, description FROM pools ORDER BY name", {});
     if (!r) return r.error();
@@ -79,11 +79,11 @@ Result<std::vector<Pool>> PostgresStore::list_pools() {
   });
 }
 
-Result<Pool> PostgresStore::get_pool(const std::string& name) {
+Result<Pool> PostgresResources::get_pool(const std::string& name) {
   return read([&](pqxx::transaction_base& t) { return pool_in(t, name); });
 }
 
-Status PostgresStore::put_pool(const Pool& pool, const std::string& actor) {
+Status PostgresResources::put_pool(const Pool& pool, const std::string& actor) {
   if (pool.slots < 0) return Error::invalid("slots must be 0 or more, got " + std::to_string(pool.slots));
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
     auto before = pool_in(t, pool.name);
@@ -99,12 +99,12 @@ Status PostgresStore::put_pool(const Pool& pool, const std::string& actor) {
   }));
 }
 
-Status PostgresStore::delete_pool(const std::string& name, const std::string& actor) {
+Status PostgresResources::delete_pool(const std::string& name, const std::string& actor) {
   if (name == "default") return Error{"conflict", "the default pool cannot be deleted (set its slots instead)"};
   return delete_named("pool", "DELETE FROM pools WHERE name = $1", name, actor);
 }
 
-Result<Pool> PostgresStore::pool_in(pqxx::transaction_base& t, const std::string& name) {
+Result<Pool> PostgresResources::pool_in(pqxx::transaction_base& t, const std::string& name) {
   auto r = exec(t, "SELECT name, slots, description FROM pools WHERE name = $1", params(name));
   if (!r) return r.error();
   if (r->empty()) return Error::not_found("no pool named \"" + name + "\"");
@@ -113,7 +113,7 @@ Result<Pool> PostgresStore::pool_in(pqxx::transaction_base& t, const std::string
 
 // ---- variables and connections ----
 
-Result<std::vector<Variable>> PostgresStore::list_variables() {
+Result<std::vector<Variable>> PostgresResources::list_variables() {
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<Variable>> {
     auto r = exec(t, "SELECT name, value, updated_at FROM variables ORDER BY name", {});
     if (!r) return r.error();
@@ -123,7 +123,7 @@ Result<std::vector<Variable>> PostgresStore::list_variables() {
   });
 }
 
-Result<Variable> PostgresStore::get_variable(const std::string& name) {
+Result<Variable> PostgresResources::get_variable(const std::string& name) {
   return read([&](pqxx::transaction_base& t) -> Result<Variable> {
     auto r = exec(t, "SELECT name, value, updated_at FROM variables WHERE name = $1", params(name));
     if (!r) return r.error();
@@ -132,18 +132,18 @@ Result<Variable> PostgresStore::get_variable(const std::string& name) {
   });
 }
 
-Status PostgresStore::put_variable(const std::string& name, const std::string& value, const std::string& actor) {
+Status PostgresResources::put_variable(const std::string& name, const std::string& value, const std::string& actor) {
   return put_named("variable",
                    "INSERT INTO variables (name, value, updated_at) VALUES ($1, $2, $3) "
                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                    name, value, actor);
 }
 
-Status PostgresStore::delete_variable(const std::string& name, const std::string& actor) {
+Status PostgresResources::delete_variable(const std::string& name, const std::string& actor) {
   return delete_named("variable", "DELETE FROM variables WHERE name = $1", name, actor);
 }
 
-Result<std::vector<Connection>> PostgresStore::list_connections() {
+Result<std::vector<Connection>> PostgresResources::list_connections() {
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<Connection>> {
     auto r = exec(t, "SELECT name, url, updated_at FROM connections ORDER BY name", {});
     if (!r) return r.error();
@@ -153,7 +153,7 @@ Result<std::vector<Connection>> PostgresStore::list_connections() {
   });
 }
 
-Result<Connection> PostgresStore::get_connection(const std::string& name) {
+Result<Connection> PostgresResources::get_connection(const std::string& name) {
   return read([&](pqxx::transaction_base& t) -> Result<Connection> {
     auto r = exec(t, "SELECT name, url, updated_at FROM connections WHERE name = $1", params(name));
     if (!r) return r.error();
@@ -162,19 +162,19 @@ Result<Connection> PostgresStore::get_connection(const std::string& name) {
   });
 }
 
-Status PostgresStore::put_connection(const std::string& name, const std::string& url, const std::string& actor) {
+Status PostgresResources::put_connection(const std::string& name, const std::string& url, const std::string& actor) {
   return put_named("connection",
                    "INSERT INTO connections (name, url, updated_at) VALUES ($1, $2, $3) "
                    "ON CONFLICT (name) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at",
                    name, url, actor);
 }
 
-Status PostgresStore::delete_connection(const std::string& name, const std::string& actor) {
+Status PostgresResources::delete_connection(const std::string& name, const std::string& actor) {
   return delete_named("connection", "DELETE FROM connections WHERE name = $1", name, actor);
 }
 
 // A connection's URL holds a secret: it never reaches the audit log.
-Status PostgresStore::put_named(const std::string& kind, const char* sql, const std::string& name,
+Status PostgresResources::put_named(const std::string& kind, const char* sql, const std::string& name,
                                 const std::string& value, const std::string& actor) {
   bool secret = kind == "connection";
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
@@ -185,7 +185,7 @@ Status PostgresStore::put_named(const std::string& kind, const char* sql, const 
   }));
 }
 
-Status PostgresStore::delete_named(const std::string& kind, const char* sql, const std::string& name,
+Status PostgresResources::delete_named(const std::string& kind, const char* sql, const std::string& name,
                                    const std::string& actor) {
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
     auto r = exec(t, sql, params(name));

@@ -61,7 +61,7 @@ TaskInstanceRecord ti_row(const pqxx::row& r) {
 
 // ---- runs ----
 
-Result<Store::Created> PostgresStore::create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
+Result<Store::Created> PostgresRuns::create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
                                                  const std::string& actor, const std::vector<Fence>& fences,
                                                  const std::vector<DatasetCursor>& cursors) {
   auto first = [&](pqxx::transaction_base& t) -> Result<std::optional<Created>> {
@@ -132,7 +132,7 @@ Result<Store::Created> PostgresStore::create_run(const RunRecord& run, const std
   return std::move(**again);
 }
 
-Result<std::vector<RunRecord>> PostgresStore::list_runs(const RunFilter& f) {
+Result<std::vector<RunRecord>> PostgresRuns::list_runs(const RunFilter& f) {
   static const std::string sql =
       sql_with("SELECT ", kRunColumns,
                " FROM dag_runs WHERE ($1::text IS NULL OR dag_id = $1::text) "
@@ -153,7 +153,7 @@ Result<std::vector<RunRecord>> PostgresStore::list_runs(const RunFilter& f) {
   });
 }
 
-Result<std::optional<RunRecord>> PostgresStore::find_run_by_key(const std::string& dag_id, const std::string& key) {
+Result<std::optional<RunRecord>> PostgresRuns::find_run_by_key(const std::string& dag_id, const std::string& key) {
   static const std::string sql =
       sql_with("SELECT ", kRunColumns, " FROM dag_runs WHERE dag_id = $1 AND idempotency_key = $2");
   return read([&](pqxx::transaction_base& t) -> Result<std::optional<RunRecord>> {
@@ -164,7 +164,7 @@ Result<std::optional<RunRecord>> PostgresStore::find_run_by_key(const std::strin
   });
 }
 
-Result<RunRecord> PostgresStore::get_run(const std::string& dag_id, const std::string& run_id) {
+Result<RunRecord> PostgresRuns::get_run(const std::string& dag_id, const std::string& run_id) {
   static const std::string sql = sql_with("SELECT ", kRunColumns, " FROM dag_runs WHERE dag_id = $1 AND run_id = $2");
   return read([&](pqxx::transaction_base& t) -> Result<RunRecord> {
     auto r = exec(t, sql, params(dag_id, run_id));
@@ -174,11 +174,11 @@ Result<RunRecord> PostgresStore::get_run(const std::string& dag_id, const std::s
   });
 }
 
-Result<std::vector<TaskInstanceRecord>> PostgresStore::list_task_instances(long long run_pk) {
+Result<std::vector<TaskInstanceRecord>> PostgresRuns::list_task_instances(long long run_pk) {
   return read([&](pqxx::transaction_base& t) { return tis_in(t, run_pk); });
 }
 
-Result<std::vector<TaskInstanceRecord>> PostgresStore::add_task_instances(long long run_pk,
+Result<std::vector<TaskInstanceRecord>> PostgresRuns::add_task_instances(long long run_pk,
                                                                           const std::vector<TaskInstanceRecord>& tis,
                                                                           const std::vector<Fence>& fences) {
   return write([&](pqxx::work& t) -> Result<std::vector<TaskInstanceRecord>> {
@@ -189,20 +189,20 @@ Result<std::vector<TaskInstanceRecord>> PostgresStore::add_task_instances(long l
   });
 }
 
-Result<std::vector<TryRecord>> PostgresStore::list_tries(long long ti_id) {
+Result<std::vector<TryRecord>> PostgresRuns::list_tries(long long ti_id) {
   return read_tries("SELECT ti_id, try_number, state, worker, attempt_token, queued_at, started_at, ended_at, "
                     "exit_code, reason, log_path, log_bytes FROM task_tries WHERE ti_id = $1 ORDER BY try_number",
                     ti_id);
 }
 
-Result<std::vector<TryRecord>> PostgresStore::list_run_tries(long long run_pk) {
+Result<std::vector<TryRecord>> PostgresRuns::list_run_tries(long long run_pk) {
   return read_tries("SELECT y.ti_id, y.try_number, y.state, y.worker, y.attempt_token, y.queued_at, y.started_at, "
                     "y.ended_at, y.exit_code, y.reason, y.log_path, y.log_bytes FROM task_tries y "
                     "JOIN task_instances i ON i.id = y.ti_id WHERE i.run_pk = $1 ORDER BY y.ti_id, y.try_number",
                     run_pk);
 }
 
-Result<std::vector<TryRecord>> PostgresStore::read_tries(const char* sql, long long key) {
+Result<std::vector<TryRecord>> PostgresRuns::read_tries(const char* sql, long long key) {
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<TryRecord>> {
     auto r = exec(t, sql, params(key));
     if (!r) return r.error();
@@ -227,7 +227,7 @@ Result<std::vector<TryRecord>> PostgresStore::read_tries(const char* sql, long l
   });
 }
 
-Result<std::optional<RunRecord>> PostgresStore::previous_run(const std::string& dag_id, TimePoint logical_date) {
+Result<std::optional<RunRecord>> PostgresRuns::previous_run(const std::string& dag_id, TimePoint logical_date) {
   static const std::string sql = sql_with("SELECT ", kRunColumns,
                                           " FROM dag_runs WHERE dag_id = $1 AND logical_date < $2 "
                                           "ORDER BY logical_date DESC, id DESC LIMIT 1");
@@ -239,7 +239,7 @@ Result<std::optional<RunRecord>> PostgresStore::previous_run(const std::string& 
   });
 }
 
-Result<std::vector<TaskInstanceRecord>> PostgresStore::tis_in(pqxx::transaction_base& t, long long run_pk) {
+Result<std::vector<TaskInstanceRecord>> PostgresRuns::tis_in(pqxx::transaction_base& t, long long run_pk) {
   static const std::string sql = sql_with("SELECT ", kTiColumns, " FROM task_instances WHERE run_pk = $1 ORDER BY id");
   auto r = exec(t, sql, params(run_pk));
   if (!r) return r.error();
@@ -249,7 +249,7 @@ Result<std::vector<TaskInstanceRecord>> PostgresStore::tis_in(pqxx::transaction_
 }
 
 // Every task instance row of a batch in one statement.
-Status PostgresStore::update_tis(pqxx::transaction_base& t, const std::vector<TaskInstanceRecord>& rows) {
+Status PostgresRuns::update_tis(pqxx::transaction_base& t, const std::vector<TaskInstanceRecord>& rows) {
   Column id, state, try_number, max_tries, ready_at, wake_at, started_at, ended_at, worker, token, exit_code, reason,
       heartbeat_at, activity_at, output;
   for (const TaskInstanceRecord* x : last_per_key(rows, [](const TaskInstanceRecord& r) { return r.id; })) {
@@ -286,7 +286,7 @@ Status PostgresStore::update_tis(pqxx::transaction_base& t, const std::vector<Ta
   return {};
 }
 
-Status PostgresStore::upsert_tries(pqxx::transaction_base& t, const std::vector<TryRecord>& rows) {
+Status PostgresRuns::upsert_tries(pqxx::transaction_base& t, const std::vector<TryRecord>& rows) {
   Column ti_id, try_number, state, worker, token, queued_at, started_at, ended_at, exit_code, reason, log_path,
       log_bytes;
   for (const TryRecord* x :
@@ -321,7 +321,7 @@ Status PostgresStore::upsert_tries(pqxx::transaction_base& t, const std::vector<
 }
 
 // New task instances of one run in one statement; ids filled in.
-Status PostgresStore::insert_tis(pqxx::transaction_base& t, long long run_pk, std::vector<TaskInstanceRecord>& rows) {
+Status PostgresRuns::insert_tis(pqxx::transaction_base& t, long long run_pk, std::vector<TaskInstanceRecord>& rows) {
   if (rows.empty()) return {};
   Column task_id, map_index, state, try_number, max_tries, queue, pool, pool_slots, priority, ready_at, wake_at, item;
   for (auto& x : rows) {

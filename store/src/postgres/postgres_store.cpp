@@ -28,7 +28,7 @@ Status PostgresStore::open() {
 // first schema of the URL's search_path (options=-csearch_path=NAME) is
 // created if missing, so that several Baton deployments (or tests) can
 // share one database, each in its own schema.
-void PostgresStore::connect() {
+void PostgresBase::connect() {
   if (conn_ && conn_->is_open()) return;
   conn_.reset();
   prepared_.clear();
@@ -61,7 +61,7 @@ void PostgresStore::connect() {
 }
 
 // A prepared statement per distinct SQL text, per connection.
-Result<pqxx::result> PostgresStore::exec(pqxx::transaction_base& t, const std::string& sql, const Params& p) {
+Result<pqxx::result> PostgresBase::exec(pqxx::transaction_base& t, const std::string& sql, const Params& p) {
   auto it = prepared_.find(sql);
   if (it == prepared_.end()) {
     std::string name = "baton_" + std::to_string(prepared_.size() + 1);
@@ -72,7 +72,7 @@ Result<pqxx::result> PostgresStore::exec(pqxx::transaction_base& t, const std::s
   return t.exec_prepared(it->second, pqxx::prepare::make_dynamic_params(ptrs));
 }
 
-std::string PostgresStore::first_line(const std::string& s) {
+std::string PostgresBase::first_line(const std::string& s) {
   std::string out = s.substr(0, s.find('\n'));
   return out.empty() ? s : out;
 }

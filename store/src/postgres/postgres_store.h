@@ -6,9 +6,11 @@
 // interval, idempotency keys, names), and the row lock on the audit head that
 // serializes appends to the hash chain.
 //
-// Internal to the PostgreSQL engine (it brings libpqxx): the class is declared
-// here, its methods are defined by subject in postgres_<subject>.cpp, as the
-// comments below say.
+// Internal to the PostgreSQL engine (it brings libpqxx): one class per
+// subject of the Store (store.h), each implementing its interface on top of
+// PostgresBase, which holds the connection; PostgresStore joins them. The
+// methods are defined by subject in postgres_<subject>.cpp, as the comments
+// below say.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -28,128 +30,19 @@ namespace baton::store::postgres {
 
 using nlohmann::json;
 
-class PostgresStore final : public Store {
+// What the subject classes share: the connection and its prepared statements
+// under one mutex, the clock, the transactions, and the helpers of more than
+// one subject. A virtual base: PostgresStore, the one complete class,
+// constructs it and opens the connection (the subject classes are abstract
+// through open()).
+class PostgresBase {
  public:
-  PostgresStore(DatabaseUrl url, const Clock& clock) : url_(std::move(url)), clock_(clock) {}
-  Status open();
-  const DatabaseUrl& url() const override { return url_; }
+  virtual ~PostgresBase() = default;
+  virtual Status open() = 0;
 
-  // ---- the connection and its statements, migrations, the write batch (postgres_store.cpp) ----
-  Result<std::vector<MigrationInfo>> migration_status() override;
-  Result<int> migrate() override;
-  Status apply(const WriteBatch& b) override;
+ protected:
+  PostgresBase(DatabaseUrl url, const Clock& clock) : url_(std::move(url)), clock_(clock) {}
 
-  // ---- tokens, pools, variables, connections (postgres_resources.cpp) ----
-  Result<Token> create_token(const std::string& name, Role role, const std::string& token_hash,
-                             const std::string& actor) override;
-  Result<std::vector<Token>> list_tokens() override;
-  Status revoke_token(const std::string& name, const std::string& actor) override;
-  Result<Token> authenticate(const std::string& token_hash) override;
-  Result<std::vector<Pool>> list_pools() override;
-  Result<Pool> get_pool(const std::string& name) override;
-  Status put_pool(const Pool& pool, const std::string& actor) override;
-  Status delete_pool(const std::string& name, const std::string& actor) override;
-  Result<std::vector<Variable>> list_variables() override;
-  Result<Variable> get_variable(const std::string& name) override;
-  Status put_variable(const std::string& name, const std::string& value, const std::string& actor) override;
-  Status delete_variable(const std::string& name, const std::string& actor) override;
-  Result<std::vector<Connection>> list_connections() override;
-  Result<Connection> get_connection(const std::string& name) override;
-  Status put_connection(const std::string& name, const std::string& url, const std::string& actor) override;
-  Status delete_connection(const std::string& name, const std::string& actor) override;
-
-  // ---- DAGs, their versions, datasets (postgres_dags.cpp) ----
-  Result<bool> register_dag_version(const DagVersionRecord& v, const std::string& ns, int partition,
-                                    const std::string& actor) override;
-  Status set_import_errors(const std::string& dag_id, const std::string& file, int partition,
-                           const std::string& errors_json) override;
-  Status deactivate_dag(const std::string& dag_id, const std::string& actor) override;
-  Result<std::vector<DagRecord>> list_dags() override;
-  Result<DagRecord> get_dag(const std::string& dag_id) override;
-  Result<std::vector<DagVersionRecord>> list_dag_versions(const std::string& dag_id) override;
-  Result<DagVersionRecord> get_dag_version(const std::string& dag_id, const std::string& version) override;
-  Status set_paused(const std::string& dag_id, bool paused, const std::string& actor) override;
-  Result<DatasetEvent> record_dataset_event(const DatasetEvent& e) override;
-  Result<std::vector<DatasetEvent>> list_dataset_events(const std::optional<std::string>& uri, long long after_id,
-                                                        int limit) override;
-  Result<long long> last_dataset_event_id() override;
-  Result<std::vector<DatasetCursor>> dataset_cursors(const std::string& dag_id) override;
-
-  // ---- runs, task instances, tries (postgres_runs.cpp) ----
-  Result<Created> create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
-                             const std::string& actor, const std::vector<Fence>& fences,
-                             const std::vector<DatasetCursor>& cursors) override;
-  Result<std::vector<RunRecord>> list_runs(const RunFilter& f) override;
-  Result<std::optional<RunRecord>> find_run_by_key(const std::string& dag_id, const std::string& key) override;
-  Result<RunRecord> get_run(const std::string& dag_id, const std::string& run_id) override;
-  Result<std::vector<TaskInstanceRecord>> list_task_instances(long long run_pk) override;
-  Result<std::vector<TaskInstanceRecord>> add_task_instances(long long run_pk,
-                                                            const std::vector<TaskInstanceRecord>& tis,
-                                                            const std::vector<Fence>& fences) override;
-  Result<std::vector<TryRecord>> list_tries(long long ti_id) override;
-  Result<std::vector<TryRecord>> list_run_tries(long long run_pk) override;
-  Result<std::vector<TryRecord>> read_tries(const char* sql, long long key);
-  Result<std::optional<RunRecord>> previous_run(const std::string& dag_id, TimePoint logical_date) override;
-
-  // ---- backfills (postgres_backfills.cpp) ----
-  Result<CreatedBackfill> create_backfill(const BackfillRecord& in, const std::string& actor) override;
-  Result<BackfillRecord> get_backfill(long long id) override;
-  Result<std::vector<BackfillRecord>> list_backfills(const std::optional<std::string>& dag_id, bool unfinished_only,
-                                                     long long before_id, int limit) override;
-  Result<std::vector<RunRecord>> runs_between(const std::string& dag_id, TimePoint from, TimePoint to) override;
-
-  // ---- notifications, SLA misses, counts, the audit log (postgres_audit.cpp) ----
-  Result<std::vector<NotificationRecord>> due_notifications(TimePoint at, int limit) override;
-  Result<std::vector<NotificationRecord>> list_notifications(const std::string& dag_id, int limit) override;
-  Status update_notification(const NotificationRecord& n) override;
-  Status insert_notification(pqxx::transaction_base& t, const NotificationRecord& n);
-  Result<bool> record_sla_miss(const SlaMiss& m) override;
-  Result<bool> insert_sla_miss(pqxx::transaction_base& t, const SlaMiss& m);
-  Result<std::vector<SlaMiss>> list_sla_misses(const std::optional<std::string>& dag_id, std::optional<TimePoint> since,
-                                               long long after_id, int limit) override;
-  Result<StateCounts> count_states() override;
-  Result<AuditEntry> append_audit(const std::string& actor, const std::string& action, const std::string& target,
-                                  const std::string& details_json) override;
-  Result<std::vector<AuditEntry>> list_audit(const AuditFilter& f) override;
-  Result<AuditCheck> verify_audit() override;
-
-  // ---- remote workers: claims, worker events, logs, checkpoints (postgres_queue.cpp) ----
-  Result<std::vector<QueueItem>> claim_tasks(const std::string& worker, const std::vector<std::string>& queues,
-                                             int limit) override;
-  Result<std::vector<std::string>> heartbeat_tasks(const std::string& worker,
-                                                   const std::vector<std::string>& tokens) override;
-  Status report_task(const std::string& worker, const std::string& attempt_token,
-                     const std::string& report_json) override;
-  Result<std::vector<WorkerEvent>> worker_events(const std::vector<int>& partitions, int limit) override;
-  Result<std::map<std::string, long long>> held_pool_slots() override;
-  Result<std::vector<std::string>> lost_tries(const std::vector<std::string>& tokens, TimePoint cutoff) override;
-  Status append_log(long long ti_id, int try_number, long long offset, const std::string& data) override;
-  Result<std::optional<std::string>> read_log(long long ti_id, int try_number, long long offset,
-                                              long long max_bytes) override;
-  Status save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) override;
-  Result<std::optional<std::string>> load_checkpoint(long long ti_id) override;
-
-  // ---- members, partitions and fences, the leader, commands (postgres_ha.cpp) ----
-  Status heartbeat_member(const MemberRecord& m) override;
-  Status remove_member(const std::string& member_id) override;
-  Result<std::vector<MemberRecord>> list_members() override;
-  Result<bool> member_alive(const std::string& member_id) override;
-  Result<std::vector<PartitionRecord>> list_partitions() override;
-  Result<std::vector<PartitionRecord>> assign_partitions(
-      const std::vector<std::pair<int, std::optional<std::string>>>& owners, const std::string& actor) override;
-  Status set_leader(const std::string& member_id) override;
-  Result<std::optional<std::string>> get_leader() override;
-  Status break_leader_lock(const std::string& member_id) override;
-  static CommandRecord command_row(const pqxx::row& row);
-  static constexpr const char* kCommandColumns =
-      "id, kind, dag_id, partition_no, payload, created_by, created_at, processed_at, status, result";
-  Result<long long> enqueue_command(const CommandRecord& c) override;
-  Result<std::vector<CommandRecord>> pending_commands(const std::vector<int>& partitions, int limit) override;
-  Result<CommandRecord> get_command(long long id) override;
-  Result<bool> expire_command(long long id) override;
-  Result<long long> prune_commands(TimePoint before) override;
-
- private:
   long long now() const { return clock_.now().time_since_epoch().count(); }
   static Status status_of(const Result<bool>& r) { return r ? Status() : Status(r.error()); }
 
@@ -210,34 +103,14 @@ class PostgresStore final : public Store {
     });
   }
 
-  // ---- the connection and its statements, migrations, the write batch (postgres_store.cpp) ----
+  // ---- the connection and its statements (postgres_store.cpp) ----
   void connect();
   Result<pqxx::result> exec(pqxx::transaction_base& t, const std::string& sql, const Params& p);
   static std::string first_line(const std::string& s);
-  Result<std::vector<MigrationInfo>> status(pqxx::transaction_base& t);
 
-  // ---- tokens, pools, variables, connections (postgres_resources.cpp) ----
-  Result<Pool> pool_in(pqxx::transaction_base& t, const std::string& name);
-  Status put_named(const std::string& kind, const char* sql, const std::string& name, const std::string& value,
-                   const std::string& actor);
-  Status delete_named(const std::string& kind, const char* sql, const std::string& name, const std::string& actor);
-
-  // ---- DAGs, their versions, datasets (postgres_dags.cpp) ----
-  Result<DagRecord> dag_in(pqxx::transaction_base& t, const std::string& dag_id);
-  Result<DatasetEvent> insert_dataset_event(pqxx::work& t, const DatasetEvent& e);
-
-  // ---- runs, task instances, tries (postgres_runs.cpp) ----
-  Result<std::vector<TaskInstanceRecord>> tis_in(pqxx::transaction_base& t, long long run_pk);
-  Status update_tis(pqxx::transaction_base& t, const std::vector<TaskInstanceRecord>& rows);
-  Status upsert_tries(pqxx::transaction_base& t, const std::vector<TryRecord>& rows);
-  Status insert_tis(pqxx::transaction_base& t, long long run_pk, std::vector<TaskInstanceRecord>& rows);
-
-  // ---- notifications, SLA misses, counts, the audit log (postgres_audit.cpp) ----
+  // ---- the audit log (postgres_audit.cpp), fences (postgres_ha.cpp) ----
   Result<AuditEntry> audit(pqxx::work& t, const std::string& actor, const std::string& action,
                            const std::string& target, const json& details);
-
-  // ---- members, partitions and fences, the leader, commands (postgres_ha.cpp) ----
-  Result<std::vector<PartitionRecord>> partitions_in(pqxx::transaction_base& t);
   Result<bool> check_fences(pqxx::transaction_base& t, const std::vector<Fence>& fences);
 
   DatabaseUrl url_;
@@ -245,6 +118,181 @@ class PostgresStore final : public Store {
   std::mutex mu_;
   std::unique_ptr<pqxx::connection> conn_;      // guarded by mu_
   std::map<std::string, std::string> prepared_;  // SQL -> statement name on conn_; guarded by mu_
+};
+
+// ---- tokens, pools, variables, connections (postgres_resources.cpp) ----
+class PostgresResources : public virtual ResourceStore, protected virtual PostgresBase {
+ public:
+  Result<Token> create_token(const std::string& name, Role role, const std::string& token_hash,
+                             const std::string& actor) override;
+  Result<std::vector<Token>> list_tokens() override;
+  Status revoke_token(const std::string& name, const std::string& actor) override;
+  Result<Token> authenticate(const std::string& token_hash) override;
+  Result<std::vector<Pool>> list_pools() override;
+  Result<Pool> get_pool(const std::string& name) override;
+  Status put_pool(const Pool& pool, const std::string& actor) override;
+  Status delete_pool(const std::string& name, const std::string& actor) override;
+  Result<std::vector<Variable>> list_variables() override;
+  Result<Variable> get_variable(const std::string& name) override;
+  Status put_variable(const std::string& name, const std::string& value, const std::string& actor) override;
+  Status delete_variable(const std::string& name, const std::string& actor) override;
+  Result<std::vector<Connection>> list_connections() override;
+  Result<Connection> get_connection(const std::string& name) override;
+  Status put_connection(const std::string& name, const std::string& url, const std::string& actor) override;
+  Status delete_connection(const std::string& name, const std::string& actor) override;
+
+ private:
+  Result<Pool> pool_in(pqxx::transaction_base& t, const std::string& name);
+  Status put_named(const std::string& kind, const char* sql, const std::string& name, const std::string& value,
+                   const std::string& actor);
+  Status delete_named(const std::string& kind, const char* sql, const std::string& name, const std::string& actor);
+};
+
+// ---- DAGs, their versions, datasets (postgres_dags.cpp) ----
+class PostgresDags : public virtual DagStore, protected virtual PostgresBase {
+ public:
+  Result<bool> register_dag_version(const DagVersionRecord& v, const std::string& ns, int partition,
+                                    const std::string& actor) override;
+  Status set_import_errors(const std::string& dag_id, const std::string& file, int partition,
+                           const std::string& errors_json) override;
+  Status deactivate_dag(const std::string& dag_id, const std::string& actor) override;
+  Result<std::vector<DagRecord>> list_dags() override;
+  Result<DagRecord> get_dag(const std::string& dag_id) override;
+  Result<std::vector<DagVersionRecord>> list_dag_versions(const std::string& dag_id) override;
+  Result<DagVersionRecord> get_dag_version(const std::string& dag_id, const std::string& version) override;
+  Status set_paused(const std::string& dag_id, bool paused, const std::string& actor) override;
+  Result<DatasetEvent> record_dataset_event(const DatasetEvent& e) override;
+  Result<std::vector<DatasetEvent>> list_dataset_events(const std::optional<std::string>& uri, long long after_id,
+                                                        int limit) override;
+  Result<long long> last_dataset_event_id() override;
+  Result<std::vector<DatasetCursor>> dataset_cursors(const std::string& dag_id) override;
+
+ protected:  // insert_dataset_event: for PostgresStore::apply as well
+  Result<DagRecord> dag_in(pqxx::transaction_base& t, const std::string& dag_id);
+  Result<DatasetEvent> insert_dataset_event(pqxx::work& t, const DatasetEvent& e);
+};
+
+// ---- runs, task instances, tries (postgres_runs.cpp) ----
+class PostgresRuns : public virtual RunStore, protected virtual PostgresBase {
+ public:
+  Result<Created> create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
+                             const std::string& actor, const std::vector<Fence>& fences,
+                             const std::vector<DatasetCursor>& cursors) override;
+  Result<std::vector<RunRecord>> list_runs(const RunFilter& f) override;
+  Result<std::optional<RunRecord>> find_run_by_key(const std::string& dag_id, const std::string& key) override;
+  Result<RunRecord> get_run(const std::string& dag_id, const std::string& run_id) override;
+  Result<std::vector<TaskInstanceRecord>> list_task_instances(long long run_pk) override;
+  Result<std::vector<TaskInstanceRecord>> add_task_instances(long long run_pk,
+                                                            const std::vector<TaskInstanceRecord>& tis,
+                                                            const std::vector<Fence>& fences) override;
+  Result<std::vector<TryRecord>> list_tries(long long ti_id) override;
+  Result<std::vector<TryRecord>> list_run_tries(long long run_pk) override;
+  Result<std::optional<RunRecord>> previous_run(const std::string& dag_id, TimePoint logical_date) override;
+
+ protected:  // update_tis, upsert_tries: for PostgresStore::apply as well
+  Result<std::vector<TryRecord>> read_tries(const char* sql, long long key);
+  Result<std::vector<TaskInstanceRecord>> tis_in(pqxx::transaction_base& t, long long run_pk);
+  Status update_tis(pqxx::transaction_base& t, const std::vector<TaskInstanceRecord>& rows);
+  Status upsert_tries(pqxx::transaction_base& t, const std::vector<TryRecord>& rows);
+  Status insert_tis(pqxx::transaction_base& t, long long run_pk, std::vector<TaskInstanceRecord>& rows);
+};
+
+// ---- backfills (postgres_backfills.cpp) ----
+class PostgresBackfills : public virtual BackfillStore, protected virtual PostgresBase {
+ public:
+  Result<CreatedBackfill> create_backfill(const BackfillRecord& in, const std::string& actor) override;
+  Result<BackfillRecord> get_backfill(long long id) override;
+  Result<std::vector<BackfillRecord>> list_backfills(const std::optional<std::string>& dag_id, bool unfinished_only,
+                                                     long long before_id, int limit) override;
+  Result<std::vector<RunRecord>> runs_between(const std::string& dag_id, TimePoint from, TimePoint to) override;
+};
+
+// ---- notifications, SLA misses, counts, the audit log (postgres_audit.cpp) ----
+class PostgresAudit : public virtual AuditStore, protected virtual PostgresBase {
+ public:
+  Result<std::vector<NotificationRecord>> due_notifications(TimePoint at, int limit) override;
+  Result<std::vector<NotificationRecord>> list_notifications(const std::string& dag_id, int limit) override;
+  Status update_notification(const NotificationRecord& n) override;
+  Result<bool> record_sla_miss(const SlaMiss& m) override;
+  Result<std::vector<SlaMiss>> list_sla_misses(const std::optional<std::string>& dag_id, std::optional<TimePoint> since,
+                                               long long after_id, int limit) override;
+  Result<StateCounts> count_states() override;
+  Result<AuditEntry> append_audit(const std::string& actor, const std::string& action, const std::string& target,
+                                  const std::string& details_json) override;
+  Result<std::vector<AuditEntry>> list_audit(const AuditFilter& f) override;
+  Result<AuditCheck> verify_audit() override;
+
+ protected:  // for PostgresStore::apply as well
+  Status insert_notification(pqxx::transaction_base& t, const NotificationRecord& n);
+  Result<bool> insert_sla_miss(pqxx::transaction_base& t, const SlaMiss& m);
+};
+
+// ---- remote workers: claims, worker events, logs, checkpoints (postgres_queue.cpp) ----
+class PostgresQueue : public virtual QueueStore, protected virtual PostgresBase {
+ public:
+  Result<std::vector<QueueItem>> claim_tasks(const std::string& worker, const std::vector<std::string>& queues,
+                                             int limit) override;
+  Result<std::vector<std::string>> heartbeat_tasks(const std::string& worker,
+                                                   const std::vector<std::string>& tokens) override;
+  Status report_task(const std::string& worker, const std::string& attempt_token,
+                     const std::string& report_json) override;
+  Result<std::vector<WorkerEvent>> worker_events(const std::vector<int>& partitions, int limit) override;
+  Result<std::map<std::string, long long>> held_pool_slots() override;
+  Result<std::vector<std::string>> lost_tries(const std::vector<std::string>& tokens, TimePoint cutoff) override;
+  Status append_log(long long ti_id, int try_number, long long offset, const std::string& data) override;
+  Result<std::optional<std::string>> read_log(long long ti_id, int try_number, long long offset,
+                                              long long max_bytes) override;
+  Status save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) override;
+  Result<std::optional<std::string>> load_checkpoint(long long ti_id) override;
+};
+
+// ---- members, partitions and fences, the leader, commands (postgres_ha.cpp) ----
+class PostgresCluster : public virtual ClusterStore, protected virtual PostgresBase {
+ public:
+  Status heartbeat_member(const MemberRecord& m) override;
+  Status remove_member(const std::string& member_id) override;
+  Result<std::vector<MemberRecord>> list_members() override;
+  Result<bool> member_alive(const std::string& member_id) override;
+  Result<std::vector<PartitionRecord>> list_partitions() override;
+  Result<std::vector<PartitionRecord>> assign_partitions(
+      const std::vector<std::pair<int, std::optional<std::string>>>& owners, const std::string& actor) override;
+  Status set_leader(const std::string& member_id) override;
+  Result<std::optional<std::string>> get_leader() override;
+  Status break_leader_lock(const std::string& member_id) override;
+  Result<long long> enqueue_command(const CommandRecord& c) override;
+  Result<std::vector<CommandRecord>> pending_commands(const std::vector<int>& partitions, int limit) override;
+  Result<CommandRecord> get_command(long long id) override;
+  Result<bool> expire_command(long long id) override;
+  Result<long long> prune_commands(TimePoint before) override;
+
+ private:
+  static CommandRecord command_row(const pqxx::row& row);
+  static constexpr const char* kCommandColumns =
+      "id, kind, dag_id, partition_no, payload, created_by, created_at, processed_at, status, result";
+  Result<std::vector<PartitionRecord>> partitions_in(pqxx::transaction_base& t);
+};
+
+// The PostgreSQL Store: every subject class (the final overriders of the
+// Store's methods), the opening, migrations and the write batch.
+class PostgresStore final : public Store,
+                            public PostgresResources,
+                            public PostgresDags,
+                            public PostgresRuns,
+                            public PostgresBackfills,
+                            public PostgresAudit,
+                            public PostgresQueue,
+                            public PostgresCluster {
+ public:
+  PostgresStore(DatabaseUrl url, const Clock& clock) : PostgresBase(std::move(url), clock) {}
+  Status open() override;
+  const DatabaseUrl& url() const override { return url_; }
+
+  Result<std::vector<MigrationInfo>> migration_status() override;
+  Result<int> migrate() override;
+  Status apply(const WriteBatch& b) override;
+
+ private:
+  Result<std::vector<MigrationInfo>> status(pqxx::transaction_base& t);
 };
 
 }  // namespace baton::store::postgres

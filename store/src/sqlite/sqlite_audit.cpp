@@ -18,7 +18,7 @@ const char* kNotificationColumns =
 // ---- notifications ----
 
 // Claimed for 5 minutes, as on PostgreSQL (where members share the outbox).
-Result<std::vector<NotificationRecord>> SqliteStore::due_notifications(TimePoint at, int limit) {
+Result<std::vector<NotificationRecord>> SqliteAudit::due_notifications(TimePoint at, int limit) {
   return write([&]() -> Result<std::vector<NotificationRecord>> {
     static const std::string sql = std::string("SELECT ") + kNotificationColumns +
                                    " FROM notifications WHERE state = 'pending' AND next_attempt_at <= ? "
@@ -38,7 +38,7 @@ Result<std::vector<NotificationRecord>> SqliteStore::due_notifications(TimePoint
   });
 }
 
-Result<std::vector<NotificationRecord>> SqliteStore::list_notifications(const std::string& dag_id, int limit) {
+Result<std::vector<NotificationRecord>> SqliteAudit::list_notifications(const std::string& dag_id, int limit) {
   std::lock_guard lock(mu_);
   static const std::string sql =
       std::string("SELECT ") + kNotificationColumns + " FROM notifications WHERE dag_id = ? ORDER BY id LIMIT ?";
@@ -47,7 +47,7 @@ Result<std::vector<NotificationRecord>> SqliteStore::list_notifications(const st
   return notification_rows(st);
 }
 
-Status SqliteStore::update_notification(const NotificationRecord& n) {
+Status SqliteAudit::update_notification(const NotificationRecord& n) {
   auto r = write([&]() -> Result<bool> {
     auto st = db_.prepare(
         "UPDATE notifications SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?");
@@ -58,7 +58,7 @@ Status SqliteStore::update_notification(const NotificationRecord& n) {
   return r ? Status() : Status(r.error());
 }
 
-Result<std::vector<NotificationRecord>> SqliteStore::notification_rows(Stmt& st) {
+Result<std::vector<NotificationRecord>> SqliteAudit::notification_rows(Stmt& st) {
   std::vector<NotificationRecord> out;
   int rc;
   while ((rc = st.step()) == SQLITE_ROW)
@@ -68,7 +68,7 @@ Result<std::vector<NotificationRecord>> SqliteStore::notification_rows(Stmt& st)
   return out;
 }
 
-Status SqliteStore::insert_notification_locked(const NotificationRecord& n) {
+Status SqliteAudit::insert_notification_locked(const NotificationRecord& n) {
   auto st = db_.prepare(
       "INSERT INTO notifications (event, dag_id, target_kind, target, payload, attempts, next_attempt_at, state, "
       "created_at) VALUES (?, ?, ?, ?, ?, 0, ?, 'pending', ?)");
@@ -80,12 +80,12 @@ Status SqliteStore::insert_notification_locked(const NotificationRecord& n) {
 
 // ---- SLA misses and counts ----
 
-Result<bool> SqliteStore::record_sla_miss(const SlaMiss& m) {
+Result<bool> SqliteAudit::record_sla_miss(const SlaMiss& m) {
   return write([&]() { return insert_sla_miss_locked(m); });
 }
 
 // True when the miss is new.
-Result<bool> SqliteStore::insert_sla_miss_locked(const SlaMiss& m) {
+Result<bool> SqliteAudit::insert_sla_miss_locked(const SlaMiss& m) {
   auto st = db_.prepare(
       "INSERT INTO sla_misses (dag_id, run_id, task_id, kind, deadline, detected_at) VALUES (?, ?, ?, ?, ?, ?) "
       "ON CONFLICT(dag_id, run_id, task_id, kind) DO NOTHING");
@@ -95,7 +95,7 @@ Result<bool> SqliteStore::insert_sla_miss_locked(const SlaMiss& m) {
   return db_.changes() > 0;
 }
 
-Result<std::vector<SlaMiss>> SqliteStore::list_sla_misses(const std::optional<std::string>& dag_id,
+Result<std::vector<SlaMiss>> SqliteAudit::list_sla_misses(const std::optional<std::string>& dag_id,
                                                           std::optional<TimePoint> since, long long after_id,
                                                           int limit) {
   std::lock_guard lock(mu_);
@@ -111,7 +111,7 @@ Result<std::vector<SlaMiss>> SqliteStore::list_sla_misses(const std::optional<st
   return out;
 }
 
-Result<StateCounts> SqliteStore::count_states() {
+Result<StateCounts> SqliteAudit::count_states() {
   std::lock_guard lock(mu_);
   StateCounts c;
   for (auto [sql, into] : {std::pair{"SELECT state, count(*) FROM dag_runs GROUP BY state", &c.runs},
@@ -129,7 +129,7 @@ Result<StateCounts> SqliteStore::count_states() {
 
 // ---- audit ----
 
-Result<AuditEntry> SqliteStore::append_audit(const std::string& actor, const std::string& action,
+Result<AuditEntry> SqliteAudit::append_audit(const std::string& actor, const std::string& action,
                                              const std::string& target, const std::string& details_json) {
   json details;
   try {
@@ -141,7 +141,7 @@ Result<AuditEntry> SqliteStore::append_audit(const std::string& actor, const std
   return write([&]() { return audit_locked(actor, action, target, details); });
 }
 
-Result<AuditEntry> SqliteStore::audit_locked(const std::string& actor, const std::string& action,
+Result<AuditEntry> SqliteBase::audit_locked(const std::string& actor, const std::string& action,
                                              const std::string& target, const json& details) {
   AuditEntry e;
   e.prev_hash = kGenesisHash;
@@ -171,7 +171,7 @@ Result<AuditEntry> SqliteStore::audit_locked(const std::string& actor, const std
   return e;
 }
 
-Result<std::vector<AuditEntry>> SqliteStore::list_audit(const AuditFilter& f) {
+Result<std::vector<AuditEntry>> SqliteAudit::list_audit(const AuditFilter& f) {
   std::lock_guard lock(mu_);
   static const std::string where =
       "SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit_log "
@@ -191,7 +191,7 @@ Result<std::vector<AuditEntry>> SqliteStore::list_audit(const AuditFilter& f) {
   return out;
 }
 
-Result<AuditCheck> SqliteStore::verify_audit() {
+Result<AuditCheck> SqliteAudit::verify_audit() {
   std::lock_guard lock(mu_);
   AuditVerifier v;
   auto st = db_.prepare("SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit_log ORDER BY id");
@@ -203,7 +203,7 @@ Result<AuditCheck> SqliteStore::verify_audit() {
   return v.finish(head.step() == SQLITE_ROW ? std::optional<std::string>(head.text(0)) : std::nullopt);
 }
 
-AuditEntry SqliteStore::audit_row(const Stmt& st) {
+AuditEntry SqliteAudit::audit_row(const Stmt& st) {
   return AuditEntry{st.i64(0), tp(st.i64(1)), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6), st.text(7)};
 }
 

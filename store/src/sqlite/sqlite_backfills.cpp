@@ -42,7 +42,7 @@ BackfillRecord backfill_row(const Stmt& st) {
 
 // ---- backfills ----
 
-Result<Store::CreatedBackfill> SqliteStore::create_backfill(const BackfillRecord& in, const std::string& actor) {
+Result<Store::CreatedBackfill> SqliteBackfills::create_backfill(const BackfillRecord& in, const std::string& actor) {
   return write([&]() -> Result<CreatedBackfill> {
     if (in.idempotency_key) {
       static const std::string sql =
@@ -75,7 +75,7 @@ Result<Store::CreatedBackfill> SqliteStore::create_backfill(const BackfillRecord
   });
 }
 
-Result<BackfillRecord> SqliteStore::get_backfill(long long id) {
+Result<BackfillRecord> SqliteBackfills::get_backfill(long long id) {
   std::lock_guard lock(mu_);
   static const std::string sql = std::string("SELECT ") + kBackfillColumns + " FROM backfills WHERE id = ?";
   auto st = db_.prepare(sql.c_str());
@@ -86,7 +86,7 @@ Result<BackfillRecord> SqliteStore::get_backfill(long long id) {
   return backfill_row(st);
 }
 
-Result<std::vector<BackfillRecord>> SqliteStore::list_backfills(const std::optional<std::string>& dag_id,
+Result<std::vector<BackfillRecord>> SqliteBackfills::list_backfills(const std::optional<std::string>& dag_id,
                                                                 bool unfinished_only, long long before_id, int limit) {
   std::lock_guard lock(mu_);
   static const std::string sql = std::string("SELECT ") + kBackfillColumns +
@@ -101,7 +101,7 @@ Result<std::vector<BackfillRecord>> SqliteStore::list_backfills(const std::optio
   return out;
 }
 
-Result<std::vector<RunRecord>> SqliteStore::runs_between(const std::string& dag_id, TimePoint from, TimePoint to) {
+Result<std::vector<RunRecord>> SqliteBackfills::runs_between(const std::string& dag_id, TimePoint from, TimePoint to) {
   std::lock_guard lock(mu_);
   static const std::string sql = std::string("SELECT ") + kRunColumns +
                                  " FROM dag_runs WHERE dag_id = ? AND logical_date >= ? AND logical_date <= ? "

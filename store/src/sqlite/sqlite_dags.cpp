@@ -32,7 +32,7 @@ DagRecord dag_row(const Stmt& st) {
 
 // ---- DAGs ----
 
-Result<bool> SqliteStore::register_dag_version(const DagVersionRecord& v, const std::string& ns, int partition,
+Result<bool> SqliteDags::register_dag_version(const DagVersionRecord& v, const std::string& ns, int partition,
                                                const std::string& actor) {
   return write([&]() -> Result<bool> {
     long long at = now();
@@ -68,7 +68,7 @@ Result<bool> SqliteStore::register_dag_version(const DagVersionRecord& v, const 
   });
 }
 
-Status SqliteStore::set_import_errors(const std::string& dag_id, const std::string& file, int partition,
+Status SqliteDags::set_import_errors(const std::string& dag_id, const std::string& file, int partition,
                                       const std::string& errors_json) {
   auto r = write([&]() -> Result<bool> {
     long long at = now();
@@ -83,7 +83,7 @@ Status SqliteStore::set_import_errors(const std::string& dag_id, const std::stri
   return r ? Status() : Status(r.error());
 }
 
-Status SqliteStore::deactivate_dag(const std::string& dag_id, const std::string& actor) {
+Status SqliteDags::deactivate_dag(const std::string& dag_id, const std::string& actor) {
   auto r = write([&]() -> Result<bool> {
     auto st = db_.prepare("UPDATE dags SET active = 0, updated_at = ? WHERE dag_id = ? AND active = 1");
     st.bind(1, now()).bind(2, dag_id);
@@ -95,7 +95,7 @@ Status SqliteStore::deactivate_dag(const std::string& dag_id, const std::string&
   return r ? Status() : Status(r.error());
 }
 
-Result<std::vector<DagRecord>> SqliteStore::list_dags() {
+Result<std::vector<DagRecord>> SqliteDags::list_dags() {
   std::lock_guard lock(mu_);
   static const std::string sql = std::string("SELECT ") + kDagColumns + " FROM dags ORDER BY dag_id";
   auto st = db_.prepare(sql.c_str());
@@ -106,12 +106,12 @@ Result<std::vector<DagRecord>> SqliteStore::list_dags() {
   return out;
 }
 
-Result<DagRecord> SqliteStore::get_dag(const std::string& dag_id) {
+Result<DagRecord> SqliteDags::get_dag(const std::string& dag_id) {
   std::lock_guard lock(mu_);
   return get_dag_locked(dag_id);
 }
 
-Result<DagRecord> SqliteStore::get_dag_locked(const std::string& dag_id) {
+Result<DagRecord> SqliteDags::get_dag_locked(const std::string& dag_id) {
   static const std::string sql = std::string("SELECT ") + kDagColumns + " FROM dags WHERE dag_id = ?";
   auto st = db_.prepare(sql.c_str());
   st.bind(1, dag_id);
@@ -121,7 +121,7 @@ Result<DagRecord> SqliteStore::get_dag_locked(const std::string& dag_id) {
   return dag_row(st);
 }
 
-Result<std::vector<DagVersionRecord>> SqliteStore::list_dag_versions(const std::string& dag_id) {
+Result<std::vector<DagVersionRecord>> SqliteDags::list_dag_versions(const std::string& dag_id) {
   std::lock_guard lock(mu_);
   auto st = db_.prepare(
       "SELECT dag_id, version, compiled, source, file, git_commit, git_dirty, created_at FROM dag_versions "
@@ -134,7 +134,7 @@ Result<std::vector<DagVersionRecord>> SqliteStore::list_dag_versions(const std::
   return out;
 }
 
-Result<DagVersionRecord> SqliteStore::get_dag_version(const std::string& dag_id, const std::string& version) {
+Result<DagVersionRecord> SqliteDags::get_dag_version(const std::string& dag_id, const std::string& version) {
   std::lock_guard lock(mu_);
   auto st = db_.prepare(
       "SELECT dag_id, version, compiled, source, file, git_commit, git_dirty, created_at FROM dag_versions "
@@ -146,7 +146,7 @@ Result<DagVersionRecord> SqliteStore::get_dag_version(const std::string& dag_id,
   return version_row(st);
 }
 
-DagVersionRecord SqliteStore::version_row(const Stmt& st) {
+DagVersionRecord SqliteDags::version_row(const Stmt& st) {
   DagVersionRecord v;
   v.dag_id = st.text(0);
   v.version = st.text(1);
@@ -159,7 +159,7 @@ DagVersionRecord SqliteStore::version_row(const Stmt& st) {
   return v;
 }
 
-Status SqliteStore::set_paused(const std::string& dag_id, bool paused, const std::string& actor) {
+Status SqliteDags::set_paused(const std::string& dag_id, bool paused, const std::string& actor) {
   auto r = write([&]() -> Result<bool> {
     auto d = get_dag_locked(dag_id);
     if (!d) return d.error();
@@ -178,12 +178,12 @@ Status SqliteStore::set_paused(const std::string& dag_id, bool paused, const std
 
 // ---- datasets ----
 
-Result<DatasetEvent> SqliteStore::record_dataset_event(const DatasetEvent& e) {
+Result<DatasetEvent> SqliteDags::record_dataset_event(const DatasetEvent& e) {
   return write([&]() { return insert_dataset_event_locked(e); });
 }
 
 // With mu_ held, in a write.
-Result<DatasetEvent> SqliteStore::insert_dataset_event_locked(const DatasetEvent& e) {
+Result<DatasetEvent> SqliteDags::insert_dataset_event_locked(const DatasetEvent& e) {
   DatasetEvent out = e;
   if (out.at == TimePoint{}) out.at = clock_.now();
   auto st = db_.prepare(
@@ -196,7 +196,7 @@ Result<DatasetEvent> SqliteStore::insert_dataset_event_locked(const DatasetEvent
   return out;
 }
 
-Result<std::vector<DatasetEvent>> SqliteStore::list_dataset_events(const std::optional<std::string>& uri,
+Result<std::vector<DatasetEvent>> SqliteDags::list_dataset_events(const std::optional<std::string>& uri,
                                                                    long long after_id, int limit) {
   std::lock_guard lock(mu_);
   auto st = db_.prepare(
@@ -211,14 +211,14 @@ Result<std::vector<DatasetEvent>> SqliteStore::list_dataset_events(const std::op
   return out;
 }
 
-Result<long long> SqliteStore::last_dataset_event_id() {
+Result<long long> SqliteDags::last_dataset_event_id() {
   std::lock_guard lock(mu_);
   auto st = db_.prepare("SELECT coalesce(max(id), 0) FROM dataset_events");
   if (st.step() != SQLITE_ROW) return db_error();
   return st.i64(0);
 }
 
-Result<std::vector<DatasetCursor>> SqliteStore::dataset_cursors(const std::string& dag_id) {
+Result<std::vector<DatasetCursor>> SqliteDags::dataset_cursors(const std::string& dag_id) {
   std::lock_guard lock(mu_);
   auto st = db_.prepare("SELECT dag_id, uri, last_event_id FROM dataset_consumers WHERE dag_id = ? ORDER BY uri");
   st.bind(1, dag_id);

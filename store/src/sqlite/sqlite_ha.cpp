@@ -8,7 +8,7 @@ namespace baton::store::sqlite {
 
 // ---- members and partitions ----
 
-Status SqliteStore::heartbeat_member(const MemberRecord& m) {
+Status SqliteCluster::heartbeat_member(const MemberRecord& m) {
   auto r = write([&]() -> Result<bool> {
     auto st = db_.prepare(
         "INSERT INTO scheduler_members (member_id, host, pid, started_at, heartbeat_at, lease_expires_at) "
@@ -22,7 +22,7 @@ Status SqliteStore::heartbeat_member(const MemberRecord& m) {
   return r ? Status() : Status(r.error());
 }
 
-Status SqliteStore::remove_member(const std::string& member_id) {
+Status SqliteCluster::remove_member(const std::string& member_id) {
   auto r = write([&]() -> Result<bool> {
     auto st = db_.prepare("DELETE FROM scheduler_members WHERE member_id = ?");
     st.bind(1, member_id);
@@ -32,7 +32,7 @@ Status SqliteStore::remove_member(const std::string& member_id) {
   return r ? Status() : Status(r.error());
 }
 
-Result<std::vector<MemberRecord>> SqliteStore::list_members() {
+Result<std::vector<MemberRecord>> SqliteCluster::list_members() {
   std::lock_guard lock(mu_);
   auto st = db_.prepare(
       "SELECT member_id, host, pid, started_at, heartbeat_at, lease_expires_at FROM scheduler_members "
@@ -45,14 +45,14 @@ Result<std::vector<MemberRecord>> SqliteStore::list_members() {
   return out;
 }
 
-Result<bool> SqliteStore::member_alive(const std::string&) { return true; }
+Result<bool> SqliteCluster::member_alive(const std::string&) { return true; }
 
-Result<std::vector<PartitionRecord>> SqliteStore::list_partitions() {
+Result<std::vector<PartitionRecord>> SqliteCluster::list_partitions() {
   std::lock_guard lock(mu_);
   return partitions_locked();
 }
 
-Result<std::vector<PartitionRecord>> SqliteStore::assign_partitions(
+Result<std::vector<PartitionRecord>> SqliteCluster::assign_partitions(
     const std::vector<std::pair<int, std::optional<std::string>>>& owners, const std::string& actor) {
   return write([&]() -> Result<std::vector<PartitionRecord>> {
     json moved = json::array();
@@ -72,7 +72,7 @@ Result<std::vector<PartitionRecord>> SqliteStore::assign_partitions(
   });
 }
 
-Result<std::vector<PartitionRecord>> SqliteStore::partitions_locked() {
+Result<std::vector<PartitionRecord>> SqliteCluster::partitions_locked() {
   auto st = db_.prepare("SELECT partition_no, owner, epoch, assigned_at FROM partitions ORDER BY partition_no");
   std::vector<PartitionRecord> out;
   int rc;
@@ -82,7 +82,7 @@ Result<std::vector<PartitionRecord>> SqliteStore::partitions_locked() {
   return out;
 }
 
-Result<bool> SqliteStore::check_fences_locked(const std::vector<Fence>& fences) {
+Result<bool> SqliteBase::check_fences_locked(const std::vector<Fence>& fences) {
   for (auto& f : fences) {
     auto st = db_.prepare("SELECT epoch FROM partitions WHERE partition_no = ?");
     st.bind(1, f.partition);
@@ -94,7 +94,7 @@ Result<bool> SqliteStore::check_fences_locked(const std::vector<Fence>& fences) 
   return true;
 }
 
-Error SqliteStore::stale_epoch(const Fence& f, long long now_epoch) {
+Error SqliteBase::stale_epoch(const Fence& f, long long now_epoch) {
   return Error{"stale_epoch", "partition " + std::to_string(f.partition) + " is at epoch " +
                                   std::to_string(now_epoch) + ", not " + std::to_string(f.epoch) +
                                   ": it moved to another scheduler, and this write is refused"};
@@ -102,7 +102,7 @@ Error SqliteStore::stale_epoch(const Fence& f, long long now_epoch) {
 
 // ---- the leader, and commands (PostgreSQL's: remote_unsupported) ----
 
-Status SqliteStore::set_leader(const std::string& member_id) {
+Status SqliteCluster::set_leader(const std::string& member_id) {
   auto r = write([&]() -> Result<bool> {
     auto st = db_.prepare(
         "INSERT INTO settings (key, value) VALUES ('leader', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
@@ -113,7 +113,7 @@ Status SqliteStore::set_leader(const std::string& member_id) {
   return r ? Status() : Status(r.error());
 }
 
-Result<std::optional<std::string>> SqliteStore::get_leader() {
+Result<std::optional<std::string>> SqliteCluster::get_leader() {
   std::lock_guard lock(mu_);
   auto st = db_.prepare("SELECT value FROM settings WHERE key = 'leader'");
   int rc = st.step();
@@ -122,18 +122,18 @@ Result<std::optional<std::string>> SqliteStore::get_leader() {
   return std::optional<std::string>(st.text(0));
 }
 
-Status SqliteStore::break_leader_lock(const std::string&) { return remote_unsupported(); }
+Status SqliteCluster::break_leader_lock(const std::string&) { return remote_unsupported(); }
 
-Result<long long> SqliteStore::enqueue_command(const CommandRecord&) { return remote_unsupported(); }
+Result<long long> SqliteCluster::enqueue_command(const CommandRecord&) { return remote_unsupported(); }
 
-Result<std::vector<CommandRecord>> SqliteStore::pending_commands(const std::vector<int>&, int) {
+Result<std::vector<CommandRecord>> SqliteCluster::pending_commands(const std::vector<int>&, int) {
   return remote_unsupported();
 }
 
-Result<CommandRecord> SqliteStore::get_command(long long) { return remote_unsupported(); }
+Result<CommandRecord> SqliteCluster::get_command(long long) { return remote_unsupported(); }
 
-Result<bool> SqliteStore::expire_command(long long) { return remote_unsupported(); }
+Result<bool> SqliteCluster::expire_command(long long) { return remote_unsupported(); }
 
-Result<long long> SqliteStore::prune_commands(TimePoint) { return 0LL; }  // SQLite has none
+Result<long long> SqliteCluster::prune_commands(TimePoint) { return 0LL; }  // SQLite has none
 
 }  // namespace baton::store::sqlite

@@ -6,7 +6,7 @@ namespace baton::store::sqlite {
 
 // SQLite admits one scheduling process, with its workers inside it: the
 // queue for remote workers and intents across processes are PostgreSQL's.
-Error SqliteStore::remote_unsupported() {
+Error SqliteBase::remote_unsupported() {
   return Error{"unsupported",
                "remote workers and schedulers in other processes need PostgreSQL (baton server --db "
                "postgresql://...); baton standalone on SQLite runs its tasks itself"};
@@ -14,37 +14,37 @@ Error SqliteStore::remote_unsupported() {
 
 // ---- remote workers ----
 
-Result<std::vector<QueueItem>> SqliteStore::claim_tasks(const std::string&, const std::vector<std::string>&, int) {
+Result<std::vector<QueueItem>> SqliteQueue::claim_tasks(const std::string&, const std::vector<std::string>&, int) {
   return remote_unsupported();
 }
 
-Result<std::vector<std::string>> SqliteStore::heartbeat_tasks(const std::string&, const std::vector<std::string>&) {
+Result<std::vector<std::string>> SqliteQueue::heartbeat_tasks(const std::string&, const std::vector<std::string>&) {
   return remote_unsupported();
 }
 
-Result<std::map<std::string, long long>> SqliteStore::held_pool_slots() { return remote_unsupported(); }
+Result<std::map<std::string, long long>> SqliteQueue::held_pool_slots() { return remote_unsupported(); }
 
-Status SqliteStore::report_task(const std::string&, const std::string&, const std::string&) {
+Status SqliteQueue::report_task(const std::string&, const std::string&, const std::string&) {
   return remote_unsupported();
 }
 
-Result<std::vector<WorkerEvent>> SqliteStore::worker_events(const std::vector<int>&, int) {
+Result<std::vector<WorkerEvent>> SqliteQueue::worker_events(const std::vector<int>&, int) {
   return remote_unsupported();
 }
 
-Result<std::vector<std::string>> SqliteStore::lost_tries(const std::vector<std::string>&, TimePoint) {
+Result<std::vector<std::string>> SqliteQueue::lost_tries(const std::vector<std::string>&, TimePoint) {
   return remote_unsupported();
 }
 
-Status SqliteStore::append_log(long long, int, long long, const std::string&) { return remote_unsupported(); }
+Status SqliteQueue::append_log(long long, int, long long, const std::string&) { return remote_unsupported(); }
 
-Result<std::optional<std::string>> SqliteStore::read_log(long long, int, long long, long long) {
+Result<std::optional<std::string>> SqliteQueue::read_log(long long, int, long long, long long) {
   return std::optional<std::string>();  // every log is a file of the one process
 }
 
 // ---- checkpoints ----
 
-Status SqliteStore::save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) {
+Status SqliteQueue::save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) {
   auto r = write([&]() -> Result<bool> {
     auto st = db_.prepare(
         "UPDATE task_instances SET checkpoint = ?, checkpoint_at = ?, last_activity_at = ? "
@@ -59,7 +59,7 @@ Status SqliteStore::save_checkpoint(long long ti_id, const std::string& attempt_
   return r ? Status() : Status(r.error());
 }
 
-Result<std::optional<std::string>> SqliteStore::load_checkpoint(long long ti_id) {
+Result<std::optional<std::string>> SqliteQueue::load_checkpoint(long long ti_id) {
   std::lock_guard lock(mu_);
   auto st = db_.prepare("SELECT checkpoint FROM task_instances WHERE id = ?");
   st.bind(1, ti_id);

@@ -7,7 +7,7 @@ namespace baton::store::sqlite {
 
 // ---- tokens ----
 
-Result<Token> SqliteStore::create_token(const std::string& name, Role role, const std::string& token_hash,
+Result<Token> SqliteResources::create_token(const std::string& name, Role role, const std::string& token_hash,
                                         const std::string& actor) {
   return write([&]() -> Result<Token> {
     auto st = db_.prepare("INSERT INTO tokens (name, role, hash, created_at) VALUES (?, ?, ?, ?)");
@@ -24,7 +24,7 @@ Result<Token> SqliteStore::create_token(const std::string& name, Role role, cons
   });
 }
 
-Result<std::vector<Token>> SqliteStore::list_tokens() {
+Result<std::vector<Token>> SqliteResources::list_tokens() {
   std::lock_guard lock(mu_);
   auto st = db_.prepare("SELECT id, name, role, created_at, revoked_at, last_used_at FROM tokens ORDER BY name");
   std::vector<Token> out;
@@ -34,7 +34,7 @@ Result<std::vector<Token>> SqliteStore::list_tokens() {
   return out;
 }
 
-Status SqliteStore::revoke_token(const std::string& name, const std::string& actor) {
+Status SqliteResources::revoke_token(const std::string& name, const std::string& actor) {
   auto r = write([&]() -> Result<bool> {
     auto st = db_.prepare("UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL");
     st.bind(1, now()).bind(2, name);
@@ -46,7 +46,7 @@ Status SqliteStore::revoke_token(const std::string& name, const std::string& act
   return r ? Status() : Status(r.error());
 }
 
-Result<Token> SqliteStore::authenticate(const std::string& token_hash) {
+Result<Token> SqliteResources::authenticate(const std::string& token_hash) {
   std::lock_guard lock(mu_);
   auto st = db_.prepare(
       "SELECT id, name, role, created_at, revoked_at, last_used_at FROM tokens WHERE hash = ? AND revoked_at IS "
@@ -62,14 +62,14 @@ Result<Token> SqliteStore::authenticate(const std::string& token_hash) {
   return t;
 }
 
-Token SqliteStore::token_row(const Stmt& st) {
+Token SqliteResources::token_row(const Stmt& st) {
   return Token{st.i64(0), st.text(1), role_from_string(st.text(2)).value_or(Role::viewer), tp(st.i64(3)),
                opt_tp(st.opt_i64(4)), opt_tp(st.opt_i64(5))};
 }
 
 // ---- pools ----
 
-Result<std::vector<Pool>> SqliteStore::list_pools() {
+Result<std::vector<Pool>> SqliteResources::list_pools() {
   std::lock_guard lock(mu_);
   auto st = db_.prepare("SELECT name, slots, description FROM pools ORDER BY name");
   std::vector<Pool> out;
@@ -79,12 +79,12 @@ Result<std::vector<Pool>> SqliteStore::list_pools() {
   return out;
 }
 
-Result<Pool> SqliteStore::get_pool(const std::string& name) {
+Result<Pool> SqliteResources::get_pool(const std::string& name) {
   std::lock_guard lock(mu_);
   return get_pool_locked(name);
 }
 
-Status SqliteStore::put_pool(const Pool& pool, const std::string& actor) {
+Status SqliteResources::put_pool(const Pool& pool, const std::string& actor) {
   if (pool.slots < 0) return Error::invalid("slots must be 0 or more, got " + std::to_string(pool.slots));
   auto r = write([&]() -> Result<bool> {
     auto before = get_pool_locked(pool.name);
@@ -101,12 +101,12 @@ Status SqliteStore::put_pool(const Pool& pool, const std::string& actor) {
   return r ? Status() : Status(r.error());
 }
 
-Status SqliteStore::delete_pool(const std::string& name, const std::string& actor) {
+Status SqliteResources::delete_pool(const std::string& name, const std::string& actor) {
   if (name == "default") return Error{"conflict", "the default pool cannot be deleted (set its slots instead)"};
   return delete_named("pool", name, actor);
 }
 
-Result<Pool> SqliteStore::get_pool_locked(const std::string& name) {
+Result<Pool> SqliteResources::get_pool_locked(const std::string& name) {
   auto st = db_.prepare("SELECT name, slots, description FROM pools WHERE name = ?");
   st.bind(1, name);
   int rc = st.step();
@@ -117,7 +117,7 @@ Result<Pool> SqliteStore::get_pool_locked(const std::string& name) {
 
 // ---- variables and connections ----
 
-Result<std::vector<Variable>> SqliteStore::list_variables() {
+Result<std::vector<Variable>> SqliteResources::list_variables() {
   std::lock_guard lock(mu_);
   auto st = db_.prepare("SELECT name, value, updated_at FROM variables ORDER BY name");
   std::vector<Variable> out;
@@ -127,7 +127,7 @@ Result<std::vector<Variable>> SqliteStore::list_variables() {
   return out;
 }
 
-Result<Variable> SqliteStore::get_variable(const std::string& name) {
+Result<Variable> SqliteResources::get_variable(const std::string& name) {
   std::lock_guard lock(mu_);
   auto st = db_.prepare("SELECT name, value, updated_at FROM variables WHERE name = ?");
   st.bind(1, name);
@@ -137,15 +137,15 @@ Result<Variable> SqliteStore::get_variable(const std::string& name) {
   return Variable{st.text(0), st.text(1), tp(st.i64(2))};
 }
 
-Status SqliteStore::put_variable(const std::string& name, const std::string& value, const std::string& actor) {
+Status SqliteResources::put_variable(const std::string& name, const std::string& value, const std::string& actor) {
   return put_named("variable", name, value, actor);
 }
 
-Status SqliteStore::delete_variable(const std::string& name, const std::string& actor) {
+Status SqliteResources::delete_variable(const std::string& name, const std::string& actor) {
   return delete_named("variable", name, actor);
 }
 
-Result<std::vector<Connection>> SqliteStore::list_connections() {
+Result<std::vector<Connection>> SqliteResources::list_connections() {
   std::lock_guard lock(mu_);
   auto st = db_.prepare("SELECT name, url, updated_at FROM connections ORDER BY name");
   std::vector<Connection> out;
@@ -155,7 +155,7 @@ Result<std::vector<Connection>> SqliteStore::list_connections() {
   return out;
 }
 
-Result<Connection> SqliteStore::get_connection(const std::string& name) {
+Result<Connection> SqliteResources::get_connection(const std::string& name) {
   std::lock_guard lock(mu_);
   auto st = db_.prepare("SELECT name, url, updated_at FROM connections WHERE name = ?");
   st.bind(1, name);
@@ -165,18 +165,18 @@ Result<Connection> SqliteStore::get_connection(const std::string& name) {
   return Connection{st.text(0), st.text(1), tp(st.i64(2))};
 }
 
-Status SqliteStore::put_connection(const std::string& name, const std::string& url, const std::string& actor) {
+Status SqliteResources::put_connection(const std::string& name, const std::string& url, const std::string& actor) {
   return put_named("connection", name, url, actor);
 }
 
-Status SqliteStore::delete_connection(const std::string& name, const std::string& actor) {
+Status SqliteResources::delete_connection(const std::string& name, const std::string& actor) {
   return delete_named("connection", name, actor);
 }
 
 // Variables and connections share their shape; the SQL differs only by
 // table and column. A connection's URL holds a secret: it never reaches
 // the audit log.
-Status SqliteStore::put_named(const std::string& kind, const std::string& name, const std::string& value,
+Status SqliteResources::put_named(const std::string& kind, const std::string& name, const std::string& value,
                               const std::string& actor) {
   bool secret = kind == "connection";
   const char* sql = !secret ? "INSERT INTO variables (name, value, updated_at) VALUES (?, ?, ?) "
@@ -197,7 +197,7 @@ Status SqliteStore::put_named(const std::string& kind, const std::string& name, 
   return r ? Status() : Status(r.error());
 }
 
-Status SqliteStore::delete_named(const std::string& kind, const std::string& name, const std::string& actor) {
+Status SqliteResources::delete_named(const std::string& kind, const std::string& name, const std::string& actor) {
   const char* sql = kind == "variable"     ? "DELETE FROM variables WHERE name = ?"
                     : kind == "connection" ? "DELETE FROM connections WHERE name = ?"
                                            : "DELETE FROM pools WHERE name = ?";

@@ -44,7 +44,7 @@ TaskInstanceRecord ti_row(const Stmt& st) {
 
 // ---- runs ----
 
-Result<Store::Created> SqliteStore::create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
+Result<Store::Created> SqliteRuns::create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
                                                const std::string& actor, const std::vector<Fence>& fences,
                                                const std::vector<DatasetCursor>& cursors) {
   return write([&]() -> Result<Created> {
@@ -107,7 +107,7 @@ Result<Store::Created> SqliteStore::create_run(const RunRecord& run, const std::
   });
 }
 
-Result<std::vector<RunRecord>> SqliteStore::list_runs(const RunFilter& f) {
+Result<std::vector<RunRecord>> SqliteRuns::list_runs(const RunFilter& f) {
   std::lock_guard lock(mu_);
   static const std::string sql = std::string("SELECT ") + kRunColumns +
                                  " FROM dag_runs WHERE (?1 IS NULL OR dag_id = ?1) AND (?2 IS NULL OR state = ?2) "
@@ -128,7 +128,7 @@ Result<std::vector<RunRecord>> SqliteStore::list_runs(const RunFilter& f) {
   return out;
 }
 
-Result<std::optional<RunRecord>> SqliteStore::find_run_by_key(const std::string& dag_id, const std::string& key) {
+Result<std::optional<RunRecord>> SqliteRuns::find_run_by_key(const std::string& dag_id, const std::string& key) {
   std::lock_guard lock(mu_);
   static const std::string sql =
       std::string("SELECT ") + kRunColumns + " FROM dag_runs WHERE dag_id = ? AND idempotency_key = ?";
@@ -140,7 +140,7 @@ Result<std::optional<RunRecord>> SqliteStore::find_run_by_key(const std::string&
   return std::optional<RunRecord>(run_row(st));
 }
 
-Result<RunRecord> SqliteStore::get_run(const std::string& dag_id, const std::string& run_id) {
+Result<RunRecord> SqliteRuns::get_run(const std::string& dag_id, const std::string& run_id) {
   std::lock_guard lock(mu_);
   static const std::string sql = std::string("SELECT ") + kRunColumns + " FROM dag_runs WHERE dag_id = ? AND run_id = ?";
   auto st = db_.prepare(sql.c_str());
@@ -151,12 +151,12 @@ Result<RunRecord> SqliteStore::get_run(const std::string& dag_id, const std::str
   return run_row(st);
 }
 
-Result<std::vector<TaskInstanceRecord>> SqliteStore::list_task_instances(long long run_pk) {
+Result<std::vector<TaskInstanceRecord>> SqliteRuns::list_task_instances(long long run_pk) {
   std::lock_guard lock(mu_);
   return tis_locked(run_pk);
 }
 
-Result<std::vector<TaskInstanceRecord>> SqliteStore::add_task_instances(long long run_pk,
+Result<std::vector<TaskInstanceRecord>> SqliteRuns::add_task_instances(long long run_pk,
                                                                         const std::vector<TaskInstanceRecord>& tis,
                                                                         const std::vector<Fence>& fences) {
   return write([&]() -> Result<std::vector<TaskInstanceRecord>> {
@@ -171,14 +171,14 @@ Result<std::vector<TaskInstanceRecord>> SqliteStore::add_task_instances(long lon
   });
 }
 
-Result<std::vector<TryRecord>> SqliteStore::list_tries(long long ti_id) {
+Result<std::vector<TryRecord>> SqliteRuns::list_tries(long long ti_id) {
   return read_tries(
       "SELECT ti_id, try_number, state, worker, attempt_token, queued_at, started_at, ended_at, exit_code, reason, "
       "log_path, log_bytes FROM task_tries WHERE ti_id = ? ORDER BY try_number",
       ti_id);
 }
 
-Result<std::vector<TryRecord>> SqliteStore::list_run_tries(long long run_pk) {
+Result<std::vector<TryRecord>> SqliteRuns::list_run_tries(long long run_pk) {
   return read_tries(
       "SELECT y.ti_id, y.try_number, y.state, y.worker, y.attempt_token, y.queued_at, y.started_at, y.ended_at, "
       "y.exit_code, y.reason, y.log_path, y.log_bytes FROM task_tries y JOIN task_instances i ON i.id = y.ti_id "
@@ -186,7 +186,7 @@ Result<std::vector<TryRecord>> SqliteStore::list_run_tries(long long run_pk) {
       run_pk);
 }
 
-Result<std::vector<TryRecord>> SqliteStore::read_tries(const char* sql, long long key) {
+Result<std::vector<TryRecord>> SqliteRuns::read_tries(const char* sql, long long key) {
   std::lock_guard lock(mu_);
   auto st = db_.prepare(sql);
   st.bind(1, key);
@@ -212,7 +212,7 @@ Result<std::vector<TryRecord>> SqliteStore::read_tries(const char* sql, long lon
   return out;
 }
 
-Result<std::optional<RunRecord>> SqliteStore::previous_run(const std::string& dag_id, TimePoint logical_date) {
+Result<std::optional<RunRecord>> SqliteRuns::previous_run(const std::string& dag_id, TimePoint logical_date) {
   std::lock_guard lock(mu_);
   static const std::string sql = std::string("SELECT ") + kRunColumns +
                                  " FROM dag_runs WHERE dag_id = ? AND logical_date < ? "
@@ -225,7 +225,7 @@ Result<std::optional<RunRecord>> SqliteStore::previous_run(const std::string& da
   return std::optional<RunRecord>(run_row(st));
 }
 
-Result<std::vector<TaskInstanceRecord>> SqliteStore::tis_locked(long long run_pk) {
+Result<std::vector<TaskInstanceRecord>> SqliteRuns::tis_locked(long long run_pk) {
   static const std::string sql =
       std::string("SELECT ") + kTiColumns + " FROM task_instances WHERE run_pk = ? ORDER BY id";
   auto st = db_.prepare(sql.c_str());
@@ -237,7 +237,7 @@ Result<std::vector<TaskInstanceRecord>> SqliteStore::tis_locked(long long run_pk
   return out;
 }
 
-Status SqliteStore::insert_ti_locked(TaskInstanceRecord& t) {
+Status SqliteRuns::insert_ti_locked(TaskInstanceRecord& t) {
   auto st = db_.prepare(
       "INSERT INTO task_instances (run_pk, task_id, map_index, state, try_number, max_tries, queue, pool, "
       "pool_slots, priority, ready_at, wake_at, item) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");

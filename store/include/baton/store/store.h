@@ -417,14 +417,14 @@ struct WriteBatch {
   }
 };
 
-class Store {
- public:
-  virtual ~Store() = default;
-  virtual const DatabaseUrl& url() const = 0;
+// The subjects of the store, one interface each; Store joins them. Callers
+// hold a Store& and see every method; a class that needs one subject only
+// may take that interface.
 
-  // Schema: forward-only numbered migrations embedded in the binary.
-  virtual Result<std::vector<MigrationInfo>> migration_status() = 0;
-  virtual Result<int> migrate() = 0;  // how many were applied
+// Tokens, pools, variables and connections.
+class ResourceStore {
+ public:
+  virtual ~ResourceStore() = default;
 
   // Tokens: only the SHA-256 of a token is stored.
   virtual Result<Token> create_token(const std::string& name, Role role, const std::string& token_hash,
@@ -449,6 +449,12 @@ class Store {
   virtual Result<Connection> get_connection(const std::string& name) = 0;
   virtual Status put_connection(const std::string& name, const std::string& url, const std::string& actor) = 0;
   virtual Status delete_connection(const std::string& name, const std::string& actor) = 0;
+};
+
+// DAGs, their versions and import errors, datasets.
+class DagStore {
+ public:
+  virtual ~DagStore() = default;
 
   // DAGs. register_dag_version records a compiled version (once per hash),
   // makes it current, clears import errors and reactivates the DAG; it is
@@ -465,6 +471,21 @@ class Store {
   virtual Result<std::vector<DagVersionRecord>> list_dag_versions(const std::string& dag_id) = 0;
   virtual Result<DagVersionRecord> get_dag_version(const std::string& dag_id, const std::string& version) = 0;
   virtual Status set_paused(const std::string& dag_id, bool paused, const std::string& actor) = 0;
+
+  // Datasets: an event recorded (its id and time filled in), the events of
+  // one URI (or of all) after an id, oldest first, the newest id of all,
+  // and a DAG's cursors.
+  virtual Result<DatasetEvent> record_dataset_event(const DatasetEvent& e) = 0;
+  virtual Result<std::vector<DatasetEvent>> list_dataset_events(const std::optional<std::string>& uri,
+                                                                long long after_id, int limit) = 0;
+  virtual Result<long long> last_dataset_event_id() = 0;
+  virtual Result<std::vector<DatasetCursor>> dataset_cursors(const std::string& dag_id) = 0;
+};
+
+// Runs, task instances and their tries.
+class RunStore {
+ public:
+  virtual ~RunStore() = default;
 
   // Runs. create_run inserts a run with its task instances (ids filled in).
   // A second scheduled or backfill run for the same (DAG, logical date) is a
@@ -498,9 +519,12 @@ class Store {
   virtual Result<std::vector<TryRecord>> list_run_tries(long long run_pk) = 0;
   // The last run of a DAG before a logical date (depends_on_past).
   virtual Result<std::optional<RunRecord>> previous_run(const std::string& dag_id, TimePoint logical_date) = 0;
+};
 
-  // One turn of the scheduler's loop: every change in one transaction.
-  virtual Status apply(const WriteBatch& batch) = 0;
+// Backfills (SPEC §7).
+class BackfillStore {
+ public:
+  virtual ~BackfillStore() = default;
 
   // Backfills. create_backfill is audited as backfill.created; the rest of
   // its life (progress, end, cancel) goes through apply(). With an
@@ -517,6 +541,12 @@ class Store {
                                                              bool unfinished_only, long long before_id, int limit) = 0;
   // The runs of a DAG whose logical dates lie in [from, to] (any type), oldest first.
   virtual Result<std::vector<RunRecord>> runs_between(const std::string& dag_id, TimePoint from, TimePoint to) = 0;
+};
+
+// Notifications, SLA misses, counts of states, the audit log.
+class AuditStore {
+ public:
+  virtual ~AuditStore() = default;
 
   // Pending notifications whose next attempt is due, oldest first, claimed
   // for 5 minutes (their next attempt moved on; on PostgreSQL rows another
@@ -530,46 +560,25 @@ class Store {
   // SLA misses, recorded once per (run, task, kind): returns whether this
   // one was new (a second detection, after a restart, is not).
   virtual Result<bool> record_sla_miss(const SlaMiss& miss) = 0;
-
-  // Datasets: an event recorded (its id and time filled in), the events of
-  // one URI (or of all) after an id, oldest first, the newest id of all,
-  // and a DAG's cursors.
-  virtual Result<DatasetEvent> record_dataset_event(const DatasetEvent& e) = 0;
-  virtual Result<std::vector<DatasetEvent>> list_dataset_events(const std::optional<std::string>& uri,
-                                                                long long after_id, int limit) = 0;
-  virtual Result<long long> last_dataset_event_id() = 0;
-  virtual Result<std::vector<DatasetCursor>> dataset_cursors(const std::string& dag_id) = 0;
   // Oldest first, after the id `after_id`.
   virtual Result<std::vector<SlaMiss>> list_sla_misses(const std::optional<std::string>& dag_id,
                                                        std::optional<TimePoint> since, long long after_id,
                                                        int limit) = 0;
   virtual Result<StateCounts> count_states() = 0;
 
-  // Membership: a member records itself (and renews its lease) with every
-  // heartbeat; one that misses its lease is dead. remove_member on a clean stop.
-  virtual Status heartbeat_member(const MemberRecord& m) = 0;
-  virtual Status remove_member(const std::string& member_id) = 0;
-  virtual Result<std::vector<MemberRecord>> list_members() = 0;
-  // Whether the member's session still holds its member lock (see
-  // hold_member_lock): a process killed outright is seen dead at once,
-  // without waiting for its lease. SQLite: true.
-  virtual Result<bool> member_alive(const std::string& member_id) = 0;
-  // Partitions and their owners. assign_partitions gives each listed
-  // partition its owner (none: unowned); a partition whose owner changes gets
-  // its epoch bumped, in one transaction, audited as partitions.assigned.
-  virtual Result<std::vector<PartitionRecord>> list_partitions() = 0;
-  virtual Result<std::vector<PartitionRecord>> assign_partitions(
-      const std::vector<std::pair<int, std::optional<std::string>>>& owners, const std::string& actor) = 0;
+  // The audit log: appended by the changes of every subject (and by the
+  // scheduler and API for theirs); never updated or deleted.
+  virtual Result<AuditEntry> append_audit(const std::string& actor, const std::string& action,
+                                          const std::string& target, const std::string& details_json) = 0;
+  virtual Result<std::vector<AuditEntry>> list_audit(const AuditFilter& filter) = 0;
+  virtual Result<AuditCheck> verify_audit() = 0;
+};
 
-  // The leader (SPEC §8 /health): written by the member that holds the
-  // leader lock, read by everyone.
-  virtual Status set_leader(const std::string& member_id) = 0;
-  virtual Result<std::optional<std::string>> get_leader() = 0;
-  // Ends the session in which `member_id` holds the leader lock
-  // (PostgreSQL): for a leader whose lease ran out while its session lives
-  // on (paused, cut off), so that a live member can take the lock. A lock
-  // another member holds by now is left alone. SQLite: unsupported.
-  virtual Status break_leader_lock(const std::string& member_id) = 0;
+// Remote workers: claims, heartbeats, reports, worker events, logs of tries;
+// checkpoints.
+class QueueStore {
+ public:
+  virtual ~QueueStore() = default;
 
   // Remote workers (PostgreSQL; SQLite answers unsupported). claim_tasks
   // takes up to `limit` unclaimed tries of the queues, highest priority
@@ -599,6 +608,42 @@ class Store {
   virtual Result<std::optional<std::string>> read_log(long long ti_id, int try_number, long long offset,
                                                       long long max_bytes) = 0;
 
+  // Checkpoints, fenced by the try's attempt token: a stale writer is refused.
+  virtual Status save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) = 0;
+  virtual Result<std::optional<std::string>> load_checkpoint(long long ti_id) = 0;
+};
+
+// Scheduler members, partitions, the leader, commands (SPEC §9).
+class ClusterStore {
+ public:
+  virtual ~ClusterStore() = default;
+
+  // Membership: a member records itself (and renews its lease) with every
+  // heartbeat; one that misses its lease is dead. remove_member on a clean stop.
+  virtual Status heartbeat_member(const MemberRecord& m) = 0;
+  virtual Status remove_member(const std::string& member_id) = 0;
+  virtual Result<std::vector<MemberRecord>> list_members() = 0;
+  // Whether the member's session still holds its member lock (see
+  // hold_member_lock): a process killed outright is seen dead at once,
+  // without waiting for its lease. SQLite: true.
+  virtual Result<bool> member_alive(const std::string& member_id) = 0;
+  // Partitions and their owners. assign_partitions gives each listed
+  // partition its owner (none: unowned); a partition whose owner changes gets
+  // its epoch bumped, in one transaction, audited as partitions.assigned.
+  virtual Result<std::vector<PartitionRecord>> list_partitions() = 0;
+  virtual Result<std::vector<PartitionRecord>> assign_partitions(
+      const std::vector<std::pair<int, std::optional<std::string>>>& owners, const std::string& actor) = 0;
+
+  // The leader (SPEC §8 /health): written by the member that holds the
+  // leader lock, read by everyone.
+  virtual Status set_leader(const std::string& member_id) = 0;
+  virtual Result<std::optional<std::string>> get_leader() = 0;
+  // Ends the session in which `member_id` holds the leader lock
+  // (PostgreSQL): for a leader whose lease ran out while its session lives
+  // on (paused, cut off), so that a live member can take the lock. A lock
+  // another member holds by now is left alone. SQLite: unsupported.
+  virtual Status break_leader_lock(const std::string& member_id) = 0;
+
   // Intents for the owner of a partition (PostgreSQL; SQLite: unsupported).
   virtual Result<long long> enqueue_command(const CommandRecord& c) = 0;
   virtual Result<std::vector<CommandRecord>> pending_commands(const std::vector<int>& partitions, int limit) = 0;
@@ -609,17 +654,27 @@ class Store {
   // Deletes commands answered before `before` (their callers have long read
   // the answers); how many.
   virtual Result<long long> prune_commands(TimePoint before) = 0;
+};
 
-  // Checkpoints, fenced by the try's attempt token: a stale writer is refused.
-  virtual Status save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) = 0;
-  virtual Result<std::optional<std::string>> load_checkpoint(long long ti_id) = 0;
+// The whole store: every subject, and what is about all of them (the URL,
+// the schema, the write batch that touches every subject at once).
+class Store : public virtual ResourceStore,
+              public virtual DagStore,
+              public virtual RunStore,
+              public virtual BackfillStore,
+              public virtual AuditStore,
+              public virtual QueueStore,
+              public virtual ClusterStore {
+ public:
+  virtual ~Store() = default;
+  virtual const DatabaseUrl& url() const = 0;
 
-  // The audit log: appended by the changes above (and by the scheduler and
-  // API for theirs); never updated or deleted.
-  virtual Result<AuditEntry> append_audit(const std::string& actor, const std::string& action,
-                                          const std::string& target, const std::string& details_json) = 0;
-  virtual Result<std::vector<AuditEntry>> list_audit(const AuditFilter& filter) = 0;
-  virtual Result<AuditCheck> verify_audit() = 0;
+  // Schema: forward-only numbered migrations embedded in the binary.
+  virtual Result<std::vector<MigrationInfo>> migration_status() = 0;
+  virtual Result<int> migrate() = 0;  // how many were applied
+
+  // One turn of the scheduler's loop: every change in one transaction.
+  virtual Status apply(const WriteBatch& batch) = 0;
 };
 
 // The right to schedule on a database, held by one process at a time for as
