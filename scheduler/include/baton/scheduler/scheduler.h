@@ -1,14 +1,16 @@
-// Scheduler: the event loop of one scheduling process (DESIGN.md "The
-// scheduler"). It watches the DAGs folder, registers DAG versions, creates runs
-// (cron and `every` ticks with catchup, manual triggers), keeps every active
-// run in memory (RunEngine), dispatches ready task instances to its local
-// worker slots within the limits (workers, pools, max_active_tasks,
-// max_active_runs, priority) and writes every change through to the store in
-// one transaction per turn of the loop, before acting on it.
+// Scheduler: one scheduling process (DESIGN.md "The scheduler, in named
+// parts"; docs/architecture.md lists the parts). It watches the DAGs folder,
+// registers DAG versions, creates runs (cron and `every` ticks with catchup,
+// manual triggers, datasets, backfills), keeps every active run in memory
+// (RunEngine), hands ready task instances to the workers within the limits
+// (workers, pools, max_active_tasks, max_active_runs, priority) through one
+// worker channel (its own slots, or the store's queue for remote workers) and
+// writes every change through to the store in one transaction per turn of
+// the loop, before acting on it.
 //
-// Threads: one Boost.Asio event loop thread (kept out of this header) owns all
-// scheduling state; N worker threads run tries; Control methods may be called
-// from any thread (they post to the loop and wait for its answer).
+// Threads: one event loop thread (Boost.Asio, kept out of this header) owns
+// all scheduling state; N worker threads run tries; Control methods may be
+// called from any thread (they post to the loop and wait for its answer).
 #pragma once
 
 #include <memory>
