@@ -2,6 +2,10 @@
 
 namespace baton::executor {
 
+bool worker_runs(dsl::TaskType t) {
+  return t == dsl::TaskType::shell || t == dsl::TaskType::http || t == dsl::TaskType::sql;
+}
+
 bool render(Assignment& a, const RenderServices& services, Duration heartbeat_interval, std::string& why) {
   a.ctx.variable = services.variable;
   a.shell.ds = dsl::render_template("{{ ds }}", a.ctx).value();

@@ -89,7 +89,7 @@ void LocalWorkers::main(int slot) {
 Finished LocalWorkers::run_one(ShellRunner& runner, Assignment& a, int slot) {
   Finished f{a.run_pk, a.ti, a.attempt_token, TryOutcome::success, "", std::nullopt, std::nullopt, 0};
   if (a.type == dsl::TaskType::noop) return f;
-  if (a.type != dsl::TaskType::shell && a.type != dsl::TaskType::http && a.type != dsl::TaskType::sql) {
+  if (!worker_runs(a.type)) {
     f.outcome = TryOutcome::failed;
     f.reason = std::string("task type ") + dsl::to_string(a.type) + " is not supported yet";
     return f;

@@ -7,10 +7,6 @@ namespace baton::scheduler {
 
 bool loop_task(dsl::TaskType t) { return dsl::is_sensor(t) || t == dsl::TaskType::trigger_dag; }
 
-bool executor_runs(dsl::TaskType t) {
-  return t == dsl::TaskType::shell || t == dsl::TaskType::http || t == dsl::TaskType::sql;
-}
-
 bool is_foreach(const dsl::TaskSpec& t) { return t.foreach_json || t.foreach_template; }
 
 bool has_depends_on_past(const dsl::DagGraph& g) {

@@ -31,8 +31,6 @@ inline const TimePoint kMinInstant{Duration(-62135596800LL * 1000000)};
 // Task types the scheduler carries out itself, with no worker: sensors (the
 // pokers) and trigger_dag (the loop).
 bool loop_task(dsl::TaskType t);
-// The task types a worker runs (noop never reaches one).
-bool executor_runs(dsl::TaskType t);
 bool is_foreach(const dsl::TaskSpec& t);
 bool has_depends_on_past(const dsl::DagGraph& g);
 // The task of task instance `ti` (a mapped instance's is its foreach task).

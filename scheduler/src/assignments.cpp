@@ -89,7 +89,7 @@ std::string remote_payload(const ActiveRun& r, int ti, const TryPaths& paths,
   const int try_number = e.try_number + 1;  // begin_try counts it
   json p;
   std::string why;
-  if (!executor_runs(a.type)) {
+  if (!executor::worker_runs(a.type)) {
     p["error"] = std::string("task type ") + dsl::to_string(a.type) + " is not supported yet";
   } else if (!executor::render(a, services, paths.heartbeat_interval, why)) {
     p["error"] = why;

@@ -59,6 +59,16 @@ executor::RenderServices render_services(store::Store& store) {
   return s;
 }
 
+// A worker's or a poker's report, applied on the loop (group commit).
+std::function<void(const executor::Finished&)> report_to(SchedulerParts& p) {
+  return [&p](const executor::Finished& f) {
+    p.loop.post([&p, f] {
+      p.keeper.finished(f);
+      p.loop.request_flush();
+    });
+  };
+}
+
 executor::LocalWorkerServices worker_services(SchedulerParts& p) {
   executor::LocalWorkerServices s;
   s.render = render_services(p.store);
@@ -76,12 +86,7 @@ executor::LocalWorkerServices worker_services(SchedulerParts& p) {
       p.loop.request_flush();
     });
   };
-  s.finished = [&p](const executor::Finished& f) {
-    p.loop.post([&p, f] {
-      p.keeper.finished(f);
-      p.loop.request_flush();
-    });
-  };
+  s.finished = report_to(p);
   return s;
 }
 
@@ -102,7 +107,7 @@ executor::SensorServices sensor_services(SchedulerParts& p) {
     }
     return state;
   };
-  s.finished = worker_services(p).finished;
+  s.finished = report_to(p);
   return s;
 }
 

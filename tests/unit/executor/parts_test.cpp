@@ -331,7 +331,7 @@ struct Workers {
         "dag: x\n"
         "tasks:\n"
         "  extract:\n"
-        "    command: echo placeholder\n"
+        "    command: 'true'\n"  // replaced below by the test's command
         "    env:\n"
         "      GREETING: \"{{ var.greeting }}\"\n");
     if (!vars.count("greeting")) vars["greeting"] = "hello";

@@ -50,6 +50,10 @@ struct Finished {
   bool worker_slot = true;  // false: a sensor's poke or a trigger_dag, which take none
 };
 
+// The task types a worker runs (noop never reaches one; sensors and
+// trigger_dag are carried out by the scheduler itself).
+bool worker_runs(dsl::TaskType t);
+
 // What rendering reads: `var.NAME`, and the URL of a sql task's connection
 // (an error with code not_found when there is none).
 struct RenderServices {
