@@ -24,7 +24,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -453,6 +458,64 @@ RunFigures one_run(const std::string& baton, const std::string& yaml, const std:
   return f;
 }
 
+// W5 (triggers): `clients` threads, each with one kept-alive connection,
+// trigger a one-task noop DAG `per_client` times as fast as they can.
+struct TriggerFigures {
+  bool ok = false;
+  double per_s = 0, p50_ms = 0, p99_ms = 0;
+  long long conflicts = 0, errors = 0, connections = 0;
+};
+
+TriggerFigures one_trigger_burst(const std::string& baton, int clients, int per_client, int workers) {
+  ++g_schema;
+  std::string dir = g_folders.make("sbench");
+  fs::create_directories(dir + "/dags");
+  std::ofstream(dir + "/dags/w5.yaml") << "dag: w5\ntasks:\n  t: {type: noop}\n";
+  TriggerFigures f;
+  Server s = start(baton, dir, workers);
+  if (s.port == 0) {
+    std::fprintf(stderr, "standalone did not start (see %s/err.log)\n", dir.c_str());
+    stop(s);
+    return f;
+  }
+  std::vector<std::vector<double>> latency(static_cast<size_t>(clients));
+  std::atomic<long long> conflicts{0}, errors{0}, connections{0};
+  auto t0 = Clock::now();
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c)
+    threads.emplace_back([&, c] {
+      httplib::Client cli("127.0.0.1", s.port);
+      cli.set_keep_alive(true);
+      // Counts the connections the client had to open: 1 when keep-alive holds.
+      cli.set_socket_options([&](int sock) {
+        ++connections;
+        int one = 1;
+        setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      });
+      httplib::Headers h = {{"Authorization", "Bearer " + s.token}};
+      for (int i = 0; i < per_client; ++i) {
+        auto a = Clock::now();
+        auto r = cli.Post("/api/v1/dags/w5/runs", h, "{}", "application/json");
+        latency[static_cast<size_t>(c)].push_back(std::chrono::duration<double, std::milli>(Clock::now() - a).count());
+        if (r && r->status == 409) ++conflicts;
+        else if (!r || r->status != 201) ++errors;
+      }
+    });
+  for (auto& t : threads) t.join();
+  double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  stop(s);
+  std::vector<double> all;
+  for (auto& l : latency) all.insert(all.end(), l.begin(), l.end());
+  f.per_s = wall > 0 ? static_cast<double>(all.size()) / wall : 0;
+  f.p50_ms = percentile(all, 0.5);
+  f.p99_ms = percentile(all, 0.99);
+  f.conflicts = conflicts;
+  f.errors = errors;
+  f.connections = connections;
+  f.ok = errors == 0 && conflicts == 0;
+  return f;
+}
+
 std::string fanout_yaml(int n, bool shell) {
   std::string y = "dag: w1\nmax_active_tasks: 100000\ntasks:\n";
   std::string body = shell ? "{command: 'true'}" : "{type: noop}";
@@ -536,6 +599,8 @@ BackfillFigures one_backfill(const std::string& baton, int days, int max_active,
 int main(int argc, char** argv) {
   std::string baton = "build/baton";
   int tasks = 1000, chain = 100, runs = 3, workers = 8, backfill_days = 365;
+  int trigger_clients = 50, triggers_per_client = 100;
+  std::string workloads = "w1,w2,w4,w5,w6";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--baton") baton = argv[i + 1];
@@ -544,6 +609,9 @@ int main(int argc, char** argv) {
     else if (a == "--runs") runs = std::atoi(argv[i + 1]);
     else if (a == "--workers") workers = std::atoi(argv[i + 1]);
     else if (a == "--backfill-days") backfill_days = std::atoi(argv[i + 1]);
+    else if (a == "--workloads") workloads = argv[i + 1];
+    else if (a == "--trigger-clients") trigger_clients = std::atoi(argv[i + 1]);
+    else if (a == "--triggers-per-client") triggers_per_client = std::atoi(argv[i + 1]);
     else if (a == "--ha") g_ha_members = std::atoi(argv[i + 1]);
     else if (a == "--engine" && std::string(argv[i + 1]) == "postgres") {
       const char* url = std::getenv("BATON_TEST_PG_URL");
@@ -556,7 +624,8 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_scheduler [--baton PATH] [--engine sqlite|postgres] [--tasks N] [--chain N] [--runs N] "
-                   "[--workers N] [--backfill-days N]\n");
+                   "[--workers N] [--backfill-days N] [--workloads w1,w2,w4,w5,w6] [--trigger-clients N] "
+                   "[--triggers-per-client N]\n");
       return 2;
     }
   }
@@ -570,8 +639,10 @@ int main(int argc, char** argv) {
   const char* db_engine = g_pg_url.empty() ? "sqlite" : "postgres";
   double commit_rate =
       g_pg_url.empty() ? sqlite_commit_rate(fs::temp_directory_path().string(), 2000) : pg_commit_rate(2000);
+  auto wanted = [&](const char* w) { return ("," + workloads + ",").find(std::string(",") + w + ",") != std::string::npos; };
   int rc = 0;
   for (bool shell : {false, true}) {
+    if (!wanted("w1")) break;
     std::vector<double> makespan, rate, cpu, wall, wall_rate;
     bool all_ok = true;
     for (int r = 0; r < runs; ++r) {
@@ -593,6 +664,7 @@ int main(int argc, char** argv) {
     rc |= all_ok ? 0 : 1;
   }
   for (bool shell : {false, true}) {
+    if (!wanted("w2")) break;
     std::vector<double> p50, p99, makespan, wall;
     bool all_ok = true;
     for (int r = 0; r < runs; ++r) {
@@ -612,7 +684,29 @@ int main(int argc, char** argv) {
         fork_rate, db_engine, commit_rate);
     rc |= all_ok ? 0 : 1;
   }
-  if (g_ha_members >= 2) {
+  if (wanted("w5") && g_ha_members == 0) {
+    std::vector<double> per_s, p50, p99;
+    long long conflicts = 0, errors = 0, connections = 0;
+    bool all_ok = true;
+    for (int r = 0; r < runs; ++r) {
+      TriggerFigures f = one_trigger_burst(baton, trigger_clients, triggers_per_client, workers);
+      all_ok = all_ok && f.ok;
+      per_s.push_back(f.per_s);
+      p50.push_back(f.p50_ms);
+      p99.push_back(f.p99_ms);
+      conflicts += f.conflicts;
+      errors += f.errors;
+      connections = std::max(connections, f.connections);
+    }
+    std::printf(
+        "{\"workload\": \"W5-trigger\", \"engine\": \"%s\", \"clients\": %d, \"triggers\": %d, \"runs\": %d, "
+        "\"ok\": %s, \"triggers_per_s\": %.0f, \"trigger_p50_ms\": %.2f, \"trigger_p99_ms\": %.2f, "
+        "\"conflicts\": %lld, \"errors\": %lld, \"connections_opened\": %lld, \"baseline_%s_commits_per_s\": %.0f}\n",
+        engine, trigger_clients, trigger_clients * triggers_per_client, runs, all_ok ? "true" : "false", median(per_s),
+        median(p50), median(p99), conflicts, errors, connections, db_engine, commit_rate);
+    rc |= all_ok ? 0 : 1;
+  }
+  if (g_ha_members >= 2 && wanted("w6")) {
     // W6: kill -9 of the DAG's owner and of the leader during W1 (shell).
     std::vector<double> resume, wall;
     long long duplicates = 0, lost = 0;
@@ -639,6 +733,7 @@ int main(int argc, char** argv) {
     rc |= all_ok && duplicates == 0 && lost == 0 ? 0 : 1;
   }
   for (int max_active : {16, 365}) {
+    if (!wanted("w4")) break;
     std::vector<double> wall, rate;
     bool all_ok = true;
     size_t tis = 0;

@@ -6,9 +6,9 @@
 #include <cctype>
 #include <cstring>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
 
+#include "auth_failures.h"
 #include "baton/core/sha256.h"
 #include "baton/core/time.h"
 #include "json_text.h"
@@ -102,29 +102,39 @@ const char* role_name(Access a) {
   return "admin";
 }
 
+// A route's path as segments: a literal, or `{name}` for a parameter that
+// matches any one non-empty segment.
 struct CompiledRoute {
   Route route;
-  std::regex pattern;
+  std::vector<std::string> segments;
 };
 
-std::regex path_pattern(const std::string& path) {
-  // {name} matches one path segment; everything else is literal.
-  static const std::regex param(R"(\{[a-z_]+\})");
-  std::string out;
-  std::sregex_token_iterator it(path.begin(), path.end(), param, {-1, 0}), end;
-  for (; it != end; ++it) {
-    std::string piece = *it;
-    if (piece.empty()) continue;
-    if (piece.front() == '{') {
-      out += "([^/]+)";
-    } else {
-      for (char c : piece) {
-        if (std::strchr(".^$|()[]*+?{}\\", c)) out += '\\';
-        out += c;
-      }
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> out;
+  size_t start = 1;  // after the leading /
+  while (true) {
+    size_t slash = path.find('/', start);
+    out.push_back(path.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+    if (slash == std::string::npos) return out;
+    start = slash + 1;
+  }
+}
+
+// Matches in one pass over the request's segments (no regex: a request path
+// is up to 8 KiB of a client's choosing); the parameters in order.
+bool match_route(const CompiledRoute& r, const std::vector<std::string>& parts, std::vector<std::string>& params) {
+  if (parts.size() != r.segments.size()) return false;
+  params.clear();
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const std::string& seg = r.segments[i];
+    if (!seg.empty() && seg.front() == '{') {
+      if (parts[i].empty()) return false;
+      params.push_back(parts[i]);
+    } else if (seg != parts[i]) {
+      return false;
     }
   }
-  return std::regex(out);
+  return true;
 }
 
 }  // namespace
@@ -227,6 +237,8 @@ struct Api::Impl {
   Deps deps;
   std::vector<CompiledRoute> routes;
   std::string openapi;
+  // Which failed authentications are audited (one per address and minute).
+  std::unique_ptr<AuthFailures> auth_failures = std::make_unique<AuthFailures>(deps.clock);
 
   Impl(store::Store& s, scheduler::Control& c, const Clock& clock, bool metrics_public)
       : deps{s, c, clock, metrics_public, std::make_shared<std::atomic<bool>>(false)} {
@@ -245,8 +257,8 @@ struct Api::Impl {
     add_metrics_routes(table, deps);
     add_worker_routes(table, deps);
     for (auto& r : table) {
-      std::regex p = path_pattern(r.path);
-      routes.push_back({std::move(r), std::move(p)});
+      auto segments = split_path(r.path);
+      routes.push_back({std::move(r), std::move(segments)});
     }
     std::vector<Route> plain;
     for (auto& r : routes) plain.push_back(r.route);
@@ -260,14 +272,14 @@ struct Api::Impl {
     std::string method = req.method == "HEAD" ? "GET" : req.method;
 
     const CompiledRoute* found = nullptr;
-    std::smatch match;
+    std::vector<std::string> match, params;
     std::vector<std::string> allowed;
+    std::vector<std::string> parts = split_path(sub);
     for (auto& r : routes) {
-      std::smatch m;
-      if (!std::regex_match(sub, m, r.pattern)) continue;
+      if (!match_route(r, parts, params)) continue;
       if (r.route.method == method) {
         found = &r;
-        match = m;
+        match = params;
         break;
       }
       allowed.push_back(r.route.method);
@@ -293,7 +305,7 @@ struct Api::Impl {
     const Route& route = found->route;
 
     Call call{req, {}, {}, {}, {}, 100, std::nullopt};
-    for (size_t i = 1; i < match.size(); ++i) call.path.push_back(match[i].str());
+    call.path = std::move(match);
 
     if (route.access != Access::open) {
       auto token = authenticate(req);
@@ -302,6 +314,10 @@ struct Api::Impl {
       call.actor = token->name;
       call.role = store::to_string(token->role);
     }
+    // Counts of failed authentications whose minute is over (cheap when
+    // there are none). After authentication: a failure writes them itself,
+    // its own address's count in its own entry.
+    if (auto due = auth_failures->due(); !due.empty()) (void)write_auth_failures(deps.store, due);
     if (auto q = check_query(route, req, call); !q.ok()) return error_response(q.error());
     if (route.takes_body) {
       if (auto b = check_body(route, req, call); !b.ok()) return error_response(b.error());
@@ -309,7 +325,9 @@ struct Api::Impl {
     return route.handler(call);
   }
 
-  // A failed authentication is audited (without the token) and answered 401.
+  // A failed authentication is answered 401, and audited (without the
+  // token, the path cut to 256 bytes) at most once per client address and
+  // minute, with the count of the others (auth_failures.h).
   Result<store::Token> authenticate(const HttpRequest& req) const {
     std::string reason;
     if (req.authorization_count == 0 || !req.authorization) {
@@ -333,9 +351,8 @@ struct Api::Impl {
         reason = "unknown or revoked token";
       }
     }
-    json details = {{"method", req.method}, {"path", req.path}, {"reason", reason}};
-    auto a = deps.store.append_audit("anonymous", "auth.failed", "api", dump(details));
-    if (!a) return a.error();
+    auto entries = auth_failures->failed(req.remote_address.empty() ? "unknown" : req.remote_address);
+    if (auto a = write_auth_failures(deps.store, entries, &req, reason); !a) return a.error();
     return Error{"unauthenticated", "authentication required: " + reason + " (send `Authorization: Bearer TOKEN`)"};
   }
 
@@ -528,7 +545,13 @@ Api::Api(store::Store& store, scheduler::Control& control, const Clock& clock, b
 
 Api::~Api() = default;
 
-void Api::begin_stop() const { impl_->deps.stopping->store(true); }
+void Api::begin_stop() const {
+  (void)write_auth_failures(impl_->deps.store, impl_->auth_failures->flush());
+  impl_->deps.stopping->store(true);
+  impl_->deps.wakeup->notify();
+}
+void Api::on_wake(std::function<void()> f) const { impl_->deps.wakeup->listen(std::move(f)); }
+unsigned long long Api::wake_generation() const { return impl_->deps.wakeup->generation(); }
 
 HttpResponse Api::handle(const HttpRequest& request) const {
   try {

@@ -1,12 +1,14 @@
 // Api: the REST API of SPEC §8 as a function from an HttpRequest to an
 // HttpResponse. It finds the route (404, 405), authenticates the bearer token
-// and checks its role (401 with an auth.failed audit entry, 403), checks the
-// query and the body against the route's table (400), then runs the handler.
-// handle() never throws: an exception that escapes a handler (a bug) becomes
-// a 500 with the JSON error body. Immutable after construction: call it from
-// any number of threads at once.
+// and checks its role (401, audited as auth.failed at most once per client
+// address and minute: auth_failures.h; 403), checks the query and the body
+// against the route's table (400), then runs the handler. handle() never
+// throws: an exception that escapes a handler (a bug) becomes a 500 with the
+// JSON error body. Immutable after construction but for its thread-safe table
+// of failed authentications: call it from any number of threads at once.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "baton/core/clock.h"
@@ -28,6 +30,11 @@ class Api {
   HttpResponse handle(const HttpRequest& request) const;
   // The server is stopping: long-polling requests (worker claims) answer now.
   void begin_stop() const;
+  // Long polls: a handler that answers with poll_again_at wants to be asked
+  // again at the next wake-up, which calls `f` (from any thread; an empty
+  // function stops the calls). wake_generation() counts the wake-ups.
+  void on_wake(std::function<void()> f) const;
+  unsigned long long wake_generation() const;
 
  private:
   struct Impl;

@@ -1,9 +1,11 @@
 // HttpRequest and HttpResponse: the API's own view of one exchange, free of
-// the HTTP library (cpp-httplib stays in server.cpp) and of the JSON library,
+// the HTTP library (Beast and Asio stay in server.cpp, http_session.cpp and
+// request_framer.cpp) and of the JSON library,
 // so that the endpoints can be written, split over files and read without
 // either in a header. Plain values: safe to copy between threads.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <utility>
@@ -26,6 +28,8 @@ struct HttpRequest {
   std::optional<std::string> authorization;                // the Authorization header, if any
   int authorization_count = 0;                             // how many Authorization headers came
   std::string body;
+  std::string remote_address;                              // the client's IP address, as text
+  std::chrono::steady_clock::time_point received_at{};     // when its last byte came (long-poll deadlines)
 };
 
 struct HttpResponse {
@@ -33,6 +37,10 @@ struct HttpResponse {
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
+  // A long poll with nothing to answer yet: the server keeps the request,
+  // holding no thread, and asks the handler again at this time or at the
+  // next wake-up (Api::on_wake), whichever comes first.
+  std::optional<std::chrono::steady_clock::time_point> poll_again_at;
 };
 
 // The HTTP status for an Error code: invalid_argument 400, unauthenticated

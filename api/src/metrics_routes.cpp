@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <map>
 #include <sstream>
 
 #include "baton/core/states.h"
@@ -67,6 +68,14 @@ void add_metrics_routes(std::vector<Route>& routes, const Deps& deps) {
         o << "baton_sla_misses_total " << counts->sla_misses << '\n';
         family(o, "baton_db_latency_seconds", "gauge", "Time the store took to count runs and task instances.");
         o << "baton_db_latency_seconds " << db_latency << '\n';
+        // Every process answers the same (the store's count), scheduler or not.
+        family(o, "baton_queue_depth", "gauge",
+               "Tries queued for a worker and not yet taken, per worker queue (the signal to scale workers on).");
+        {
+          std::map<std::string, long long> queued = counts->queued;
+          queued.emplace("default", 0);
+          for (auto& [q, n] : queued) o << "baton_queue_depth{queue=\"" << label(q) << "\"} " << n << '\n';
+        }
         family(o, "baton_pool_slots", "gauge", "Slots of each pool.");
         for (auto& p : *pools) o << "baton_pool_slots{pool=\"" << label(p.name) << "\"} " << p.slots << '\n';
         family(o, "baton_scheduler_up", "gauge", "Whether this process's scheduler runs.");
@@ -91,9 +100,9 @@ void add_metrics_routes(std::vector<Route>& routes, const Deps& deps) {
           o << "baton_task_scheduling_latency_seconds_bucket{le=\"+Inf\"} " << m->latency_count << '\n';
           o << "baton_task_scheduling_latency_seconds_sum " << m->latency_sum << '\n';
           o << "baton_task_scheduling_latency_seconds_count " << m->latency_count << '\n';
-          family(o, "baton_queue_depth", "gauge",
-                 "Task instances ready and waiting for a worker slot, per queue (the signal to scale workers on).");
-          for (auto& [q, n] : m->queue_depth) o << "baton_queue_depth{queue=\"" << label(q) << "\"} " << n << '\n';
+          family(o, "baton_ready_depth", "gauge",
+                 "Task instances ready and waiting for a slot in this scheduler (not queued yet), per queue.");
+          for (auto& [q, n] : m->queue_depth) o << "baton_ready_depth{queue=\"" << label(q) << "\"} " << n << '\n';
           family(o, "baton_pool_depth", "gauge", "Task instances ready and waiting for a slot, per pool.");
           for (auto& p : *pools)
             o << "baton_pool_depth{pool=\"" << label(p.name) << "\"} "

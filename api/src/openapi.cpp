@@ -165,7 +165,7 @@ json schemas() {
                                {"source_task_id", nstr()}});
   s["Me"] = object({{"name", str()}, {"role", enumeration({"viewer", "operator", "admin", "worker"})}});
   s["Pool"] = object({{"name", str()}, {"slots", integer()}, {"used", integer()}});
-  s["Variable"] = object({{"name", str()}, {"value", str()}, {"updated_at", instant()}});
+  s["Variable"] = object({{"name", str()}, {"value", str()}, {"secret", boolean()}, {"updated_at", instant()}});
   s["Backfill"] = object({{"id", ninteger()},
                           {"dag_id", str()},
                           {"from", str()},

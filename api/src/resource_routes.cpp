@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "baton/core/random.h"
+#include "baton/core/secrets.h"
 #include "baton/core/sha256.h"
 #include "baton/core/states.h"
 #include "baton/core/time.h"
@@ -60,8 +61,12 @@ json token_json(const store::Token& t) {
           {"last_used_at", at(t.last_used_at)}};
 }
 
+// A secret variable is write-only: its value is shown as ***.
 json variable_json(const store::Variable& v) {
-  return {{"name", v.name}, {"value", v.value}, {"updated_at", format_utc(v.updated_at)}};
+  return {{"name", v.name},
+          {"value", v.secret ? std::string(kMasked) : v.value},
+          {"secret", v.secret},
+          {"updated_at", format_utc(v.updated_at)}};
 }
 
 Status check_name(const std::string& kind, const std::string& name) {
@@ -197,14 +202,21 @@ void add_resource_routes(std::vector<Route>& routes, const Deps& deps) {
     if (auto ok = check_name("variable", name); !ok.ok()) return error_response(ok.error());
     auto before = s.get_variable(name);
     if (!before && before.error().code != "not_found") return error_response(before.error());
-    if (auto st = s.put_variable(name, *c.body_as<std::string>("value"), c.actor); !st.ok())
+    // `secret` left out keeps what the variable was (a secret stays secret
+    // when its value changes); a new variable is plain unless it says so.
+    bool secret = c.body_as<bool>("secret").value_or(before && before->secret);
+    if (auto st = s.put_variable(name, *c.body_as<std::string>("value"), c.actor, secret); !st.ok())
       return error_response(st.error());
     auto now = s.get_variable(name);
     if (!now) return error_response(now.error());
     return json_response(before ? 200 : 201, dump(variable_json(*now)));
   });
   put_var.takes_body = true;
-  put_var.body = {{.name = "value", .type = ValueType::string, .description = "the value", .required = true}};
+  put_var.body = {{.name = "value", .type = ValueType::string, .description = "the value", .required = true},
+                  {.name = "secret",
+                   .type = ValueType::boolean,
+                   .description = "write-only: shown as *** by GET, masked in the logs of the tries that read it, "
+                                  "never in the audit log (default: unchanged; false for a new variable)"}};
 
   add(routes, "DELETE", "/variables/{name}", Access::admin, "Delete a variable", "", [&s](Call& c) {
     if (auto st = s.delete_variable(c.path[0], c.actor); !st.ok())

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <variant>
@@ -97,6 +98,34 @@ struct Route {
 Route& add(std::vector<Route>& routes, const char* method, const char* path, Access access, const char* summary,
            const char* schema, Handler handler);
 
+// Wake-ups of parked long polls: a handler's source of news (the queue's
+// NOTIFY) calls notify(); the server, which parks the polls, listens.
+// generation() counts the wake-ups, so that one between a handler's look and
+// its parking is not lost.
+class WakeHub {
+ public:
+  // The listener runs under the lock (it must be quick: the server's posts
+  // a task), so that after listen({}) returns no call is still under way.
+  void notify() {
+    std::lock_guard lock(mu_);
+    ++generation_;
+    if (listener_) listener_();
+  }
+  unsigned long long generation() const {
+    std::lock_guard lock(mu_);
+    return generation_;
+  }
+  void listen(std::function<void()> f) {
+    std::lock_guard lock(mu_);
+    listener_ = std::move(f);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  unsigned long long generation_ = 0;
+  std::function<void()> listener_;
+};
+
 struct Deps {
   store::Store& store;
   scheduler::Control& control;
@@ -104,6 +133,7 @@ struct Deps {
   bool metrics_public = false;  // GET /metrics without a token
   // Set when the server begins to stop: long polls answer at once.
   std::shared_ptr<std::atomic<bool>> stopping = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<WakeHub> wakeup = std::make_shared<WakeHub>();
 };
 
 // The routes, by area (dag_routes.cpp, run_routes.cpp, task_routes.cpp,

@@ -1,194 +1,249 @@
-// ApiServer: cpp-httplib in front of Api. Everything HTTP-specific lives here:
-// the thread pool, the body limit (counted while reading, so that chunked and
-// compressed bodies are bounded too), static files, and the JSON error body
-// for errors the HTTP library answers on its own (unknown methods, 413, ...).
+// ApiServer: Boost.Beast's parser and Asio in front of Api (DESIGN.md: the
+// api module). One thread runs the io_context: it accepts connections and
+// does every read, write and deadline of every connection (HttpSession), so
+// an idle, slow or long-polling connection holds no thread. Whole requests go
+// to a pool of `threads` handler threads, since handlers read the store and
+// may block on it. A long poll whose handler has nothing yet is parked here:
+// no thread waits for it; a wake-up (Api::on_wake) or its own timer hands it
+// to the pool again.
 #include "baton/api/server.h"
 
-#include <httplib.h>
+#include <sys/resource.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
-#include <cerrno>
 #include <chrono>
-#include <cstring>
+#include <list>
 #include <mutex>
 #include <thread>
 
 #include "api.h"
 #include "baton/web/assets.h"
 #include "http.h"
+#include "http_session.h"
+#include "static_files.h"
 
 namespace baton::api {
 
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
 namespace {
 
-void copy_response(const HttpResponse& from, httplib::Response& to) {
-  to.status = from.status;
-  for (auto& [k, v] : from.headers) to.set_header(k, v);
-  if (!from.content_type.empty()) to.set_content(from.body, from.content_type);
+// Connections beyond this are closed at once: a flood of connections costs a
+// file descriptor and a few KiB each, and no more than this many.
+constexpr int kMaxConnections = 10'000;
+
+// Lets this process open as many files as its hard limit allows: every
+// connection is a descriptor.
+void raise_open_files_limit() {
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) != 0) return;
+  if (r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+  }
 }
 
-bool known_method(const std::string& m) {
-  for (const char* k : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-    if (m == k) return true;
-  return false;
+bool is_api_path(const std::string& path) { return path.rfind(std::string(kApiPrefix) + "/", 0) == 0; }
+
+// Every answer outside the API (the UI's files, built in or from web_dir):
+// scripts only from this server, no framing, no sniffing.
+void add_page_headers(HttpResponse& r) {
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  r.headers.emplace_back("Content-Security-Policy",
+                         "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                         "base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
 }
 
 }  // namespace
 
-struct ApiServer::Impl {
+struct ApiServer::Impl : Responder {
+  // A long poll waiting for its next look.
+  struct Parked {
+    HttpRequest request;
+    std::function<void(HttpResponse)> answer;
+    asio::steady_timer timer;
+    Parked(HttpRequest r, std::function<void(HttpResponse)> a, asio::io_context& io)
+        : request(std::move(r)), answer(std::move(a)), timer(io) {}
+  };
+
   Api api;
   ApiOptions options;
-  httplib::Server http;
-  std::mutex mu;  // guards thread and started
-  std::thread thread;
+  std::mutex mu;  // guards the lifecycle (start, stop)
   bool started = false;
   bool ever_started = false;
-  std::atomic<bool> listening_done{false};
+  std::atomic<bool> stopping{false};
   std::atomic<int> port{0};
+  std::unique_ptr<asio::io_context> io;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<asio::steady_timer> accept_retry;
+  std::unique_ptr<asio::thread_pool> pool;
+  std::thread io_thread;
+  std::shared_ptr<SessionCounters> counters = std::make_shared<SessionCounters>();
+  SessionTimeouts timeouts;
+  FramerLimits limits;
+
+  std::mutex parked_mu;  // guards parked
+  std::list<std::shared_ptr<Parked>> parked;
 
   Impl(store::Store& s, scheduler::Control& c, const Clock& clock, ApiOptions o)
       : api(s, c, clock, o.metrics_public), options(std::move(o)) {}
 
-  HttpRequest convert(const httplib::Request& req) const {
-    HttpRequest r;
-    r.method = req.method;
-    r.path = req.path;
-    for (auto& [k, v] : req.params) r.query.emplace_back(k, v);
-    r.authorization_count = static_cast<int>(req.get_header_value_count("Authorization"));
-    if (r.authorization_count > 0) r.authorization = req.get_header_value("Authorization");
-    return r;
-  }
+  // ---- answering (Responder) ----
 
-  // The UI's files change with the binary: the browser asks again on every
-  // load (they are small, and served from memory).
-  static void serve_asset(const web::Asset& a, httplib::Response& res) {
-    res.status = 200;
-    res.set_header("Cache-Control", "no-cache");
-    res.set_content(a.body.data(), a.body.size(), std::string(a.content_type));
-  }
-
-  void serve(const httplib::Request& req, httplib::Response& res) { copy_response(api.handle(convert(req)), res); }
-
-  // Bodies are read here, counting every byte after decompression: the
-  // library's own limit checks only Content-Length.
-  void serve_with_body(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
-    HttpRequest r = convert(req);
-    // Without Content-Length or Transfer-Encoding a request has no body
-    // (RFC 9112 §6.3); the library would otherwise wait for the peer to close.
-    if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
-      copy_response(api.handle(r), res);
-      return;
-    }
-    bool too_large = false;
-    size_t limit = req.path.rfind(std::string(kApiPrefix) + "/workers/", 0) == 0 ? kMaxWorkerBodyBytes : kMaxBodyBytes;
-    bool ok = reader([&](const char* data, size_t n) {
-      if (r.body.size() + n > limit) {
-        too_large = true;
-        return false;
-      }
-      r.body.append(data, n);
-      return true;
+  void respond(HttpRequest request, std::function<void(HttpResponse)> answer) override {
+    if (stopping) return answer(error_response(503, "unavailable", "the server is stopping"));
+    asio::post(*pool, [this, request = std::move(request), answer = std::move(answer)]() mutable {
+      run(std::move(request), std::move(answer));
     });
-    if (too_large || res.status == 413) {
-      // What is left of the body is not read; the library's keep-alive
-      // limit (5 requests) bounds what a client that goes on sending costs.
-      copy_response(default_error(413, req.method, req.path), res);
-      return;
+  }
+
+  HttpResponse route(const HttpRequest& req) const {
+    bool page = !is_api_path(req.path) && (req.method == "GET" || req.method == "HEAD");
+    if (page) {
+      std::optional<HttpResponse> found;
+      if (options.web_dir.empty()) {
+        if (const web::Asset* a = web::find_asset(req.path)) {
+          HttpResponse r;
+          r.body.assign(a->body.data(), a->body.size());
+          r.content_type = std::string(a->content_type);
+          // The UI's files change with the binary: the browser asks again on
+          // every load (they are small, and served from memory).
+          r.headers.emplace_back("Cache-Control", "no-cache");
+          found = std::move(r);
+        }
+      } else {
+        found = serve_static(options.web_dir, req.path);
+      }
+      HttpResponse r = found ? std::move(*found) : api.handle(req);
+      add_page_headers(r);
+      return r;
     }
-    if (!ok) {
-      copy_response(error_response(400, "invalid_argument", "could not read the request body"), res);
-      return;
+    return api.handle(req);
+  }
+
+  // On a pool thread: asks the handler, and answers or parks the request.
+  void run(HttpRequest request, std::function<void(HttpResponse)> answer) {
+    unsigned long long seen = api.wake_generation();
+    HttpResponse r;
+    try {
+      r = route(request);
+    } catch (const std::exception& e) {
+      r = error_response(500, "internal", std::string("internal error: ") + e.what());
+    } catch (...) {
+      r = error_response(500, "internal", "internal error");
     }
-    copy_response(api.handle(r), res);
+    if (!r.poll_again_at || stopping) {
+      r.poll_again_at.reset();
+      return answer(std::move(r));
+    }
+    park(std::move(request), std::move(answer), seen, *r.poll_again_at);
+  }
+
+  void park(HttpRequest request, std::function<void(HttpResponse)> answer, unsigned long long seen,
+            std::chrono::steady_clock::time_point at) {
+    auto p = std::make_shared<Parked>(std::move(request), std::move(answer), *io);
+    {
+      std::lock_guard lock(parked_mu);
+      // A wake-up since the handler looked: look again at once.
+      if (api.wake_generation() == seen && !stopping) {
+        parked.push_back(p);
+        p->timer.expires_at(at);
+        p->timer.async_wait([this, p](const boost::system::error_code&) { resume(p); });
+        return;
+      }
+    }
+    respond(std::move(p->request), std::move(p->answer));
+  }
+
+  // The timer of a parked poll fired or was canceled by a wake-up.
+  void resume(const std::shared_ptr<Parked>& p) {
+    {
+      std::lock_guard lock(parked_mu);
+      auto it = std::find(parked.begin(), parked.end(), p);
+      if (it == parked.end()) return;  // already resumed
+      parked.erase(it);
+    }
+    respond(std::move(p->request), std::move(p->answer));
+  }
+
+  // A wake-up (a try was queued): every parked poll looks again.
+  void wake_all() {
+    if (!io) return;
+    asio::post(*io, [this] {
+      std::list<std::shared_ptr<Parked>> all;
+      {
+        std::lock_guard lock(parked_mu);
+        all = parked;
+      }
+      for (auto& p : all) p->timer.cancel();
+    });
+  }
+
+  // ---- connections ----
+
+  void accept() {
+    acceptor->async_accept(asio::make_strand(*io), [this](const boost::system::error_code& ec, tcp::socket socket) {
+      if (!acceptor->is_open() || ec == asio::error::operation_aborted) return;
+      if (ec) {
+        // Out of descriptors or memory: try again shortly, and meanwhile
+        // let the open connections finish.
+        accept_retry->expires_after(std::chrono::milliseconds(50));
+        accept_retry->async_wait([this](const boost::system::error_code& e) {
+          if (!e && acceptor->is_open()) accept();
+        });
+        return;
+      }
+      if (counters->open.load() >= kMaxConnections) {
+        boost::system::error_code ignored;
+        socket.close(ignored);
+      } else {
+        boost::system::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);  // answers go out at once
+        std::make_shared<HttpSession>(std::move(socket), *this, timeouts, limits, counters)->start();
+      }
+      accept();
+    });
   }
 
   Status start() {
     std::lock_guard lock(mu);
-    // httplib::Server keeps its routes and mount points: one start per object.
     if (started || ever_started) return Error{"conflict", "the API server was already started"};
     ever_started = true;
-    int threads = std::max(1, options.threads);
-    http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-    http.set_payload_max_length(kMaxWorkerBodyBytes);  // per route in serve_with_body
-    http.set_tcp_nodelay(true);  // answers on kept-alive connections go out at once
-    http.set_error_handler(httplib::Server::HandlerWithResponse(
-        [](const httplib::Request& req, httplib::Response& res) -> httplib::Server::HandlerResponse {
-          // Our own errors already carry their JSON body.
-          if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-          int status = res.status;
-          if (status == 400 && !known_method(req.method)) status = 405;
-          copy_response(default_error(status, req.method, req.path), res);
-          return httplib::Server::HandlerResponse::Handled;
-        }));
-    http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-      std::string what = "internal error";
-      try {
-        if (ep) std::rethrow_exception(ep);
-      } catch (const std::exception& e) {
-        what += std::string(": ") + e.what();
-      } catch (...) {
-      }
-      copy_response(error_response(500, "internal", what), res);
-    });
-    if (!options.web_dir.empty() && !http.set_mount_point("/", options.web_dir))
-      return Error::invalid("web_dir \"" + options.web_dir + "\" is not a directory");
-
-    // API requests without a body are answered before the static files are
-    // looked at: nothing in web_dir can shadow a route.
-    http.set_pre_routing_handler(httplib::Server::HandlerWithResponse(
-        [this](const httplib::Request& req, httplib::Response& res) -> httplib::Server::HandlerResponse {
-          bool api_path = req.path.rfind(std::string(kApiPrefix) + "/", 0) == 0;
-          bool bodiless = req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS";
-          if (!api_path && options.web_dir.empty() && (req.method == "GET" || req.method == "HEAD")) {
-            if (const web::Asset* a = web::find_asset(req.path)) {
-              serve_asset(*a, res);
-              return httplib::Server::HandlerResponse::Handled;
-            }
-          }
-          if (!api_path || !bodiless) return httplib::Server::HandlerResponse::Unhandled;
-          serve(req, res);
-          return httplib::Server::HandlerResponse::Handled;
-        }));
-    // Every answer outside the API (the UI's files, built in or from
-    // web_dir): scripts only from this server, no framing, no sniffing.
-    http.set_post_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-      if (req.path.rfind(std::string(kApiPrefix) + "/", 0) == 0) return;
-      res.set_header("X-Content-Type-Options", "nosniff");
-      res.set_header("Content-Security-Policy",
-                     "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-                     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
-    });
-    auto plain = [this](const httplib::Request& req, httplib::Response& res) { serve(req, res); };
-    auto with_body = [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
-      serve_with_body(req, res, reader);
-    };
-    http.Get(".*", plain);
-    http.Options(".*", plain);
-    http.Post(".*", httplib::Server::HandlerWithContentReader(with_body));
-    http.Put(".*", httplib::Server::HandlerWithContentReader(with_body));
-    http.Patch(".*", httplib::Server::HandlerWithContentReader(with_body));
-    http.Delete(".*", httplib::Server::HandlerWithContentReader(with_body));
-
-    errno = 0;
-    int bound = options.port == 0 ? http.bind_to_any_port(options.host)
-                                  : (http.bind_to_port(options.host, options.port) ? options.port : -1);
-    if (bound < 0) {
-      std::string why = errno ? std::strerror(errno) : "cannot bind";
-      return Error{"unavailable", "cannot listen on " + options.host + ":" + std::to_string(options.port) + ": " + why};
+    if (!options.web_dir.empty()) {
+      if (auto ok = check_web_dir(options.web_dir); !ok) return ok;
     }
-    port = bound;
-    listening_done = false;
-    thread = std::thread([this] {
-      http.listen_after_bind();
-      listening_done = true;
-    });
-    // The library's stop() is a no-op until the server runs: wait for it, so
-    // that a stop() right after start() cannot be lost.
-    while (!http.is_running() && !listening_done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    if (listening_done) {
-      thread.join();
-      return Error{"unavailable", "the API server stopped at once on " + options.host + ":" + std::to_string(port)};
+    raise_open_files_limit();
+    io = std::make_unique<asio::io_context>(1);
+    std::string where = options.host + ":" + std::to_string(options.port);
+    try {
+      tcp::resolver resolver(*io);
+      auto found = resolver.resolve(options.host, std::to_string(options.port), tcp::resolver::passive);
+      if (found.empty()) return Error{"unavailable", "cannot listen on " + where + ": no such address"};
+      tcp::endpoint ep = *found.begin();
+      acceptor = std::make_unique<tcp::acceptor>(*io);
+      acceptor->open(ep.protocol());
+      acceptor->set_option(asio::socket_base::reuse_address(true));
+      acceptor->bind(ep);
+      acceptor->listen(asio::socket_base::max_listen_connections);
+      port = acceptor->local_endpoint().port();
+    } catch (const boost::system::system_error& e) {
+      acceptor.reset();
+      io.reset();
+      return Error{"unavailable", "cannot listen on " + where + ": " + e.code().message()};
     }
+    accept_retry = std::make_unique<asio::steady_timer>(*io);
+    pool = std::make_unique<asio::thread_pool>(static_cast<size_t>(std::max(1, options.threads)));
+    api.on_wake([this] { wake_all(); });
+    accept();
+    io_thread = std::thread([this] { io->run(); });
     started = true;
     return {};
   }
@@ -196,9 +251,34 @@ struct ApiServer::Impl {
   void stop() {
     std::lock_guard lock(mu);
     if (!started) return;
-    api.begin_stop();
-    http.stop();
-    if (thread.joinable()) thread.join();
+    api.on_wake({});  // no wake-up reaches the io_context from here on
+    stopping = true;
+    api.begin_stop();  // long polls answer at once
+    asio::post(*io, [this] {
+      boost::system::error_code ignored;
+      acceptor->close(ignored);
+      accept_retry->cancel();
+    });
+    // The parked polls look once more, see the server stopping and answer.
+    std::list<std::shared_ptr<Parked>> all;
+    {
+      std::lock_guard plock(parked_mu);
+      all.swap(parked);
+    }
+    for (auto& p : all) {
+      asio::post(*io, [p] { p->timer.cancel(); });
+      asio::post(*pool, [this, p] { run(std::move(p->request), std::move(p->answer)); });
+    }
+    pool->join();  // every request being handled has its answer
+    // Let the answers go out (a second at most), then close everything.
+    for (int i = 0; i < 100 && counters->writing.load() > 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    io->stop();
+    if (io_thread.joinable()) io_thread.join();
+    accept_retry.reset();
+    acceptor.reset();
+    io.reset();  // closes every connection
+    pool.reset();
     started = false;
   }
 };

@@ -3,38 +3,11 @@
 #include <algorithm>
 #include <charconv>
 
+#include "baton/core/secrets.h"
+
 namespace baton::api {
 
-std::string mask_url(std::string_view url) {
-  std::string out(url);
-  if (out.rfind("sqlite:", 0) == 0) return out;  // a file name, no secret
-  size_t scheme = out.find("://");
-  if (scheme != std::string::npos) {
-    size_t start = scheme + 3;
-    // The user info ends at the last `@` before the query: a password may
-    // hold `/` or `@` (libpq wants them percent-encoded, people forget).
-    size_t query = out.find('?', start);
-    size_t at = out.rfind('@', query == std::string::npos ? std::string::npos : query);
-    if (at != std::string::npos && at >= start) {
-      size_t colon = out.find(':', start);
-      if (colon != std::string::npos && colon < at) out = out.substr(0, colon + 1) + "***" + out.substr(at);
-    }
-  }
-  // libpq also takes the password as a parameter: ...?password=secret&...
-  size_t q = out.find('?');
-  while (q != std::string::npos) {
-    size_t key = q + 1;
-    size_t end = out.find('&', key);
-    std::string_view param(out.data() + key, (end == std::string::npos ? out.size() : end) - key);
-    if (param.rfind("password=", 0) == 0) {
-      size_t value = key + 9;
-      out.replace(value, (end == std::string::npos ? out.size() : end) - value, "***");
-      end = out.find('&', value);
-    }
-    q = end;
-  }
-  return out;
-}
+std::string mask_url(std::string_view url) { return mask_secrets(url); }
 
 std::string encode_cursor(char kind, const std::vector<long long>& parts) {
   std::string raw(1, kind);

@@ -13,9 +13,10 @@
 
 namespace baton::api {
 
-// The URL with its password replaced by `***`: `scheme://user:***@host...`,
-// and a `password=` query parameter (libpq accepts one) likewise. A URL
-// without a password (`sqlite:PATH`, `postgresql://host/db`) comes back as is.
+// The URL with its password replaced by `***`: mask_secrets of
+// baton/core/secrets.h (user info, password= and sslpassword= parameters,
+// percent-encoded or not). A URL without a password (`sqlite:PATH`,
+// `postgresql://host/db`) comes back as is.
 std::string mask_url(std::string_view url);
 
 // A pagination cursor: a kind letter and integers, as base64url, so that

@@ -2,14 +2,15 @@
 // tries of their queues (long poll), heartbeat them with their checkpoints and
 // log chunks, and report how they ended. The store's queue does the rest: a
 // claim is FOR UPDATE SKIP LOCKED, a heartbeat or report on a try the worker
-// no longer holds is stale (the heartbeat answers its token, the report gets
-// 409), and the owner of the partition applies what happened. Bytes travel as
-// base64url inside JSON.
+// no longer holds — or naming a ti_id and try_number its token is not for —
+// is stale and stores nothing (the heartbeat answers its token, the report
+// gets 409): the store checks the claim in the transaction that stores the
+// log, checkpoint and report. The owner of the partition applies what
+// happened. Bytes travel as base64url inside JSON.
 #include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -26,31 +27,21 @@ using nlohmann::json;
 
 // Wakes long-polling claims when a scheduler queues tries (NOTIFY
 // baton_queue): one listening session per server, started by the first claim
-// that has to wait.
+// that has to wait. The claims themselves wait parked in the server (no
+// thread each); a notification wakes them through the WakeHub.
 class QueueWaker {
  public:
-  explicit QueueWaker(store::DatabaseUrl url) : url_(std::move(url)) {}
+  QueueWaker(store::DatabaseUrl url, std::shared_ptr<WakeHub> hub) : url_(std::move(url)), hub_(std::move(hub)) {}
   ~QueueWaker() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
   }
 
-  // Waits until a wake-up after `seen` or the deadline; returns the count seen.
-  unsigned long long wait(unsigned long long seen, std::chrono::steady_clock::time_point deadline) {
-    start();
-    std::unique_lock lock(mu_);
-    cv_.wait_until(lock, deadline, [&] { return count_ != seen; });
-    return count_;
-  }
-  unsigned long long count() {
-    std::lock_guard lock(mu_);
-    return count_;
-  }
-
- private:
   void start() {
     std::call_once(once_, [this] { thread_ = std::thread([this] { run(); }); });
   }
+
+ private:
   void run() {
     std::unique_ptr<store::Listener> l;
     while (!stop_) {
@@ -60,7 +51,7 @@ class QueueWaker {
           // No notifications (SQLite, or the database is away): the claims
           // look again every half second.
           std::this_thread::sleep_for(std::chrono::milliseconds(500));
-          bump();
+          hub_->notify();
           continue;
         }
         l = std::move(*o);
@@ -70,24 +61,15 @@ class QueueWaker {
         l.reset();
         continue;
       }
-      if (!w->empty()) bump();
+      if (!w->empty()) hub_->notify();
     }
-  }
-  void bump() {
-    {
-      std::lock_guard lock(mu_);
-      ++count_;
-    }
-    cv_.notify_all();
   }
 
   store::DatabaseUrl url_;
+  std::shared_ptr<WakeHub> hub_;
   std::once_flag once_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  unsigned long long count_ = 0;
 };
 
 const ParamSpec kWorker{.name = "worker",
@@ -111,30 +93,38 @@ Result<std::string> decode_bytes(const json& j, const char* field) {
   return *b;
 }
 
-// A log chunk and a checkpoint sent for a try the worker holds.
-Status save_progress(store::Store& s, long long ti_id, int try_number, const std::string& token, const json& t) {
+// What a heartbeat entry or a report carries for a try: its claim and its
+// log chunk and checkpoint, decoded (nothing is stored here: the store
+// checks the claim and stores them in one transaction).
+Result<store::TryProgress> progress_of(const std::string& worker, const std::string& token, long long ti_id,
+                                       int try_number, const json& t) {
+  store::TryProgress p;
+  p.worker = worker;
+  p.attempt_token = token;
+  p.ti_id = ti_id;
+  p.try_number = try_number;
   if (t.contains("log") && !t["log"].is_null()) {
     auto log = decode_bytes(t, "log");
     if (!log) return log.error();
     long long offset = t.contains("log_offset") && t["log_offset"].is_number_integer() ? t["log_offset"].get<long long>() : 0;
     if (offset < 0) return Error::invalid("field `log_offset` must be 0 or more");
-    if (!log->empty())
-      if (auto a = s.append_log(ti_id, try_number, offset, *log); !a) return a;
+    p.log = std::move(*log);
+    p.log_offset = offset;
   }
   if (t.contains("checkpoint") && !t["checkpoint"].is_null()) {
     auto cp = decode_bytes(t, "checkpoint");
     if (!cp) return cp.error();
     if (cp->size() > (1u << 20)) return Error::invalid("a checkpoint holds at most 1 MiB");
-    if (auto c = s.save_checkpoint(ti_id, token, *cp); !c) return c;
+    p.checkpoint = std::move(*cp);
   }
-  return {};
+  return p;
 }
 
 }  // namespace
 
 void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
   store::Store& s = deps.store;
-  auto waker = std::make_shared<QueueWaker>(s.url());
+  auto waker = std::make_shared<QueueWaker>(s.url(), deps.wakeup);
 
   auto& claim = add(
       routes, "POST", "/workers/claim", Access::worker,
@@ -145,27 +135,31 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
         if (auto q = c.body_as<std::string>("queues")) queues = json::parse(*q).get<std::vector<std::string>>();
         int slots = static_cast<int>(c.body_as<long long>("slots").value_or(1));
         long long wait_ms = c.body_as<long long>("wait_ms").value_or(0);
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
-        unsigned long long seen = waker->count();
-        while (true) {
-          auto got = s.claim_tasks(worker, queues, slots);
-          if (!got) return error_response(got.error());
-          if (!got->empty() || std::chrono::steady_clock::now() >= deadline || stopping->load()) {
-            json items = json::array();
-            for (auto& q : *got) {
-              json payload = json::parse(q.payload, nullptr, false);
-              items.push_back({{"attempt_token", q.attempt_token},
-                               {"ti_id", q.ti_id},
-                               {"try_number", q.try_number},
-                               {"queue", q.queue},
-                               {"payload", payload.is_object() ? payload : json::object()},
-                               {"checkpoint", q.checkpoint ? json(base64url_encode(*q.checkpoint)) : json(nullptr)}});
-            }
-            return json_response(200, dump(json{{"items", items}}));
-          }
-          // At most a second between looks, also if a wake-up was missed.
-          seen = waker->wait(seen, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(200)));
+        auto received = c.request.received_at.time_since_epoch().count() ? c.request.received_at
+                                                                          : std::chrono::steady_clock::now();
+        auto deadline = received + std::chrono::milliseconds(wait_ms);
+        auto got = s.claim_tasks(worker, queues, slots);
+        if (!got) return error_response(got.error());
+        auto now = std::chrono::steady_clock::now();
+        if (got->empty() && now < deadline && !stopping->load()) {
+          // Nothing yet: the server parks the request (no thread waits) and
+          // asks again when a try is queued, or in a second at the latest.
+          waker->start();
+          HttpResponse later;
+          later.poll_again_at = std::min(deadline, now + std::chrono::seconds(1));
+          return later;
         }
+        json items = json::array();
+        for (auto& q : *got) {
+          json payload = json::parse(q.payload, nullptr, false);
+          items.push_back({{"attempt_token", q.attempt_token},
+                           {"ti_id", q.ti_id},
+                           {"try_number", q.try_number},
+                           {"queue", q.queue},
+                           {"payload", payload.is_object() ? payload : json::object()},
+                           {"checkpoint", q.checkpoint ? json(base64url_encode(*q.checkpoint)) : json(nullptr)}});
+        }
+        return json_response(200, dump(json{{"items", items}}));
       });
   claim.takes_body = true;
   claim.body = {kWorker,
@@ -198,9 +192,14 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
                        if (!t.contains("ti_id") || !t["ti_id"].is_number_integer() || !t.contains("try_number") ||
                            !t["try_number"].is_number_integer())
                          continue;  // a bare renewal
-                       auto p = save_progress(s, t["ti_id"].get<long long>(), t["try_number"].get<int>(), token, t);
-                       if (!p && p.error().code == "conflict") gone.insert(token);
-                       else if (!p) return error_response(p.error());
+                       auto p = progress_of(worker, token, t["ti_id"].get<long long>(), t["try_number"].get<int>(), t);
+                       if (!p) return error_response(p.error());
+                       if (!p->log && !p->checkpoint) continue;
+                       // Refused (the token is not this try's, or no longer held): stored nothing, and the
+                       // worker hears the token is stale.
+                       auto saved = s.save_progress(*p);
+                       if (!saved && saved.error().code == "conflict") gone.insert(token);
+                       else if (!saved) return error_response(saved.error());
                      }
                      return json_response(200, dump(json{{"stale", std::vector<std::string>(gone.begin(), gone.end())}}));
                    });
@@ -224,18 +223,19 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
         if (auto l = c.body_as<std::string>("log")) progress["log"] = *l;
         if (auto o = c.body_as<long long>("log_offset")) progress["log_offset"] = *o;
         if (auto cp = c.body_as<std::string>("checkpoint")) progress["checkpoint"] = *cp;
-        if (auto p = save_progress(s, ti_id, try_number, token, progress); !p) {
-          if (p.error().code == "conflict")
-            return error_response(Error{"conflict", "stale report: try " + token + " is not held by worker " + worker +
-                                                        " (it was failed, canceled or handed to another worker)"});
-          return error_response(p.error());
-        }
+        auto p = progress_of(worker, token, ti_id, try_number, progress);
+        if (!p) return error_response(p.error());
         json body = {{"outcome", *c.body_as<std::string>("outcome")},
                      {"reason", c.body_as<std::string>("reason").value_or("")},
                      {"log_bytes", c.body_as<long long>("log_bytes").value_or(0)}};
         if (auto e = c.body_as<long long>("exit_code")) body["exit_code"] = *e;
         if (auto o = c.body_as<std::string>("output")) body["output"] = json::parse(*o);
-        if (auto r = s.report_task(worker, token, dump(body)); !r) return error_response(r.error());
+        // The claim, the log, the checkpoint and the report (with the output) in one transaction: a stale
+        // report stores nothing.
+        if (auto r = s.report_task(*p, dump(body)); !r) {
+          if (r.error().code == "conflict") return error_response(Error{"conflict", "stale report: " + r.error().message});
+          return error_response(r.error());
+        }
         return json_response(200, dump(json{{"accepted", true}}));
       });
   report.takes_body = true;

@@ -623,9 +623,16 @@ void register_client_commands(CLI::App& app) {
       auto o = std::make_shared<ClientOptions>();
       auto name = std::make_shared<std::string>();
       auto value = std::make_shared<std::string>();
+      auto secret = std::make_shared<bool>(false), plain = std::make_shared<bool>(false);
       auto* cmd = group->add_subcommand("set", "Create or change one");
       cmd->add_option("name", *name, "name")->required();
       cmd->add_option("value", *value, res.value_help)->required();
+      if (field == "value") {
+        auto* s = cmd->add_flag("--secret", *secret,
+                                "write-only: shown as *** by get and list, masked in the logs of the tries that "
+                                "read it (a secret variable set again stays secret unless --no-secret)");
+        cmd->add_flag("--no-secret", *plain, "make a secret variable plain again")->excludes(s);
+      }
       add_client_options(cmd, *o, false);
       cmd->callback([=] {
         json body;
@@ -645,6 +652,7 @@ void register_client_commands(CLI::App& app) {
         } else {
           body[field] = *value;
         }
+        if (*secret || *plain) body["secret"] = *secret;
         call(*o, "PUT", base + "/" + enc(*name), body.dump());
         std::cout << "set " << *name << "\n";
       });
@@ -752,6 +760,92 @@ void register_client_commands(CLI::App& app) {
         for (auto& w : t["waiting_for"]) std::cout << "  - " << w.get<std::string>() << "\n";
     });
   }
+}
+
+// audit list: GET /api/v1/audit page by page (viewer), or with --db straight
+// from the database. Both print the same: a line per entry, or with
+// --output json {"items": [...], "next_cursor": null}.
+void add_audit_list_command(CLI::App& audit) {
+  auto o = std::make_shared<ClientOptions>();
+  auto db = std::make_shared<std::string>();
+  auto dag = std::make_shared<std::string>();
+  auto action = std::make_shared<std::string>();
+  auto actor = std::make_shared<std::string>();
+  auto since = std::make_shared<std::string>();
+  auto limit = std::make_shared<int>(1000);
+  auto* cmd = audit.add_subcommand("list", "List audit entries, oldest first (through the server, or with --db)");
+  cmd->add_option("--dag", *dag, "only entries about this DAG");
+  cmd->add_option("--action", *action, "only this action, e.g. token.created");
+  cmd->add_option("--actor", *actor, "only entries by this actor (a token name, system, cli or anonymous)");
+  cmd->add_option("--since", *since, "only entries at or after this instant (ISO 8601)");
+  cmd->add_option("--limit", *limit, "at most this many entries (1 to 100000, default 1000)");
+  cmd->add_option("--db", *db,
+                  "read straight from this database instead of the server (sqlite:PATH or postgresql://...)");
+  add_client_options(cmd, *o, true);
+  cmd->callback([=] {
+    std::optional<TimePoint> from;
+    if (!since->empty()) {
+      auto t = parse_utc(*since);
+      if (!t) {
+        std::cerr << "error: --since: " << t.error().message << "\n";
+        throw Exit{kBadInput};
+      }
+      from = *t;
+    }
+    if (*limit < 1 || *limit > 100000) {
+      std::cerr << "error: --limit must be from 1 to 100000\n";
+      throw Exit{kBadInput};
+    }
+    json items = json::array();
+    if (db->empty()) {
+      std::string query;
+      auto param = [&](const char* name, const std::string& v) {
+        if (!v.empty()) query += std::string("&") + name + "=" + enc(v);
+      };
+      param("dag_id", *dag);
+      param("action", *action);
+      param("actor", *actor);
+      if (from) param("since", format_utc(*from));
+      std::optional<std::string> cursor;
+      while (static_cast<int>(items.size()) < *limit) {
+        int page = std::min(1000, *limit - static_cast<int>(items.size()));
+        std::string path = "/api/v1/audit?limit=" + std::to_string(page) + query;
+        if (cursor) path += "&cursor=" + enc(*cursor);
+        json j = call_json(*o, "GET", path);
+        for (auto& e : j["items"]) items.push_back(e);
+        if (!j["next_cursor"].is_string() || j["items"].empty()) break;
+        cursor = j["next_cursor"].get<std::string>();
+      }
+    } else {
+      store::AuditFilter f;
+      if (!dag->empty()) f.dag_id = *dag;
+      if (!action->empty()) f.action = *action;
+      if (!actor->empty()) f.actor = *actor;
+      f.since = from;
+      f.limit = *limit;
+      auto s = open_store_or_exit(*db);
+      auto list = s->list_audit(f);
+      if (!list) {
+        std::cerr << "error: " << list.error().message << "\n";
+        throw Exit{kFailed};
+      }
+      for (auto& e : *list) {
+        json details = json::parse(e.details, nullptr, false);
+        if (details.is_discarded()) details = e.details;
+        items.push_back({{"id", e.id}, {"at", format_utc(e.at)}, {"actor", e.actor}, {"action", e.action},
+                         {"target", e.target}, {"details", details}, {"prev_hash", e.prev_hash}, {"hash", e.hash}});
+      }
+    }
+    if (o->output == "json") {
+      std::cout << json{{"items", items}, {"next_cursor", nullptr}}.dump(2, ' ', false, json::error_handler_t::replace)
+                << "\n";
+      return;
+    }
+    for (auto& e : items)
+      std::cout << str(e, "id") << "  " << str(e, "at") << "  " << str(e, "actor") << "  " << str(e, "action") << "  "
+                << str(e, "target") << "  " << (e.contains("details") ? e["details"].dump(-1, ' ', false, json::error_handler_t::replace) : "{}")
+                << "\n";
+  });
 }
 
 }  // namespace baton::cli

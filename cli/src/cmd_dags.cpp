@@ -134,24 +134,35 @@ void register_dags_commands(CLI::App& app) {
     cmd->callback([paths, output] {
       auto load = load_or_exit(*paths);
       auto errors = load.errors();
+      size_t warnings = 0;
+      for (auto& f : load.files) warnings += f.result.warnings.size();
       if (*output == "json") {
         json items = json::array();
         for (auto& f : load.files) {
           json errs = json::array();
           for (auto& d : f.result.errors)
             errs.push_back({{"line", d.pos.line}, {"column", d.pos.col}, {"message", d.message}});
+          json warns = json::array();
+          for (auto& d : f.result.warnings)
+            warns.push_back({{"line", d.pos.line}, {"column", d.pos.col}, {"message", d.message}});
           items.push_back({{"file", f.path},
                            {"dag_id", f.result.dag_id.empty() ? json(nullptr) : json(f.result.dag_id)},
                            {"valid", f.result.graph != nullptr},
-                           {"errors", errs}});
+                           {"errors", errs},
+                           {"warnings", warns}});
         }
-        std::cout << json{{"items", items}, {"errors", errors.size()}}.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+        std::cout << json{{"items", items}, {"errors", errors.size()}, {"warnings", warnings}}.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
       } else {
+        // Warnings (never fatal: `| raw` on what a trigger can set) before the errors.
+        for (auto& f : load.files)
+          for (auto& d : f.result.warnings) std::cerr << d.format() << "\n";
         for (auto& d : errors) std::cerr << d.format() << "\n";
         size_t bad = 0;
         for (auto& f : load.files) bad += f.result.graph ? 0 : 1;
         std::cerr << load.files.size() << " file(s) checked, " << load.files.size() - bad << " valid, " << bad
-                  << " invalid, " << errors.size() << " error(s)\n";
+                  << " invalid, " << errors.size() << " error(s)";
+        if (warnings > 0) std::cerr << ", " << warnings << " warning(s)";
+        std::cerr << "\n";
       }
       if (!errors.empty()) throw Exit{kFailed};
     });

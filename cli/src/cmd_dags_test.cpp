@@ -13,6 +13,7 @@
 
 #include "baton/core/clock.h"
 #include "baton/dsl/compiler.h"
+#include "baton/dsl/render.h"
 #include "baton/dsl/template.h"
 #include "baton/executor/shell_runner.h"
 #include "baton/scheduler/run_engine.h"
@@ -47,6 +48,7 @@ int run_test(const TestOptions& o) {
     logical = zone->resolve(*d);
   }
   json params = json::parse(g->spec().params_json);
+  std::vector<std::string> given_keys;  // set by --params: data, never rendered
   if (!o.params.empty()) {
     auto p = json::parse(o.params, nullptr, false);
     if (p.is_discarded() || !p.is_object()) {
@@ -60,6 +62,7 @@ int run_test(const TestOptions& o) {
       return kBadInput;
     }
     for (auto& [k, v] : p.items()) params[k] = v;
+    for (auto& [k, v] : p.items()) given_keys.push_back(k);
   }
   if (!o.task.empty() && g->index_of(o.task) < 0) {
     std::cerr << "error: no task \"" << o.task << "\" in DAG " << g->dag_id() << "\n";
@@ -72,6 +75,23 @@ int run_test(const TestOptions& o) {
       if (auto i = g->schedule().interval_starting(logical)) iv = *i;
   }
   std::string run_id = "test__" + g->dag_id();
+  {
+    // The defaults' templates are rendered when the run is made (no
+    // variables here: there is no store).
+    dsl::RenderContext rc;
+    rc.zone = *zone;
+    rc.logical_date = logical;
+    rc.data_interval_start = iv.start;
+    rc.data_interval_end = iv.end;
+    rc.run_id = run_id;
+    rc.dag_id = g->dag_id();
+    auto rendered = dsl::render_run_params(g->spec(), params.dump(), given_keys, rc);
+    if (!rendered) {
+      std::cerr << "error: " << rendered.error().message << "\n";
+      return kFailed;
+    }
+    params = json::parse(*rendered);
+  }
   auto scratch = std::filesystem::temp_directory_path() / ("baton-dags-test-" + std::to_string(::getpid()));
   std::filesystem::create_directories(scratch);
   executor::ShellRunner runner([&] { return clock.now(); });
@@ -166,7 +186,7 @@ int run_test(const TestOptions& o) {
     if (spec.type == dsl::TaskType::shell) {
       dsl::RenderContext ctx = context(spec, next);
       executor::ShellTry t;
-      auto cmd = dsl::render_template(spec.command.text, ctx);
+      auto cmd = dsl::render_shell(spec.command.text, ctx);  // each value one shell word
       if (!cmd) {
         outcome = scheduler::TryOutcome::failed;
         reason = cmd.error().message;

@@ -1,11 +1,14 @@
 // Commands that work straight against the database (--db URL): `db migrate`,
-// `db status` and `audit list|verify`. (`tokens` with --db is in
-// cmd_client.cpp, beside its API form.)
+// `db status` and `audit verify`; the audit key file. (`tokens` and `audit
+// list` with --db are in cmd_client.cpp, beside their API forms.)
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 #include "baton/core/clock.h"
 #include "baton/store/store.h"
@@ -20,7 +23,8 @@ using nlohmann::json;
 
 std::string default_db() { return config().value("db"); }
 
-std::unique_ptr<store::Store> open_or_exit(const std::string& text, bool migrate = true) {
+std::unique_ptr<store::Store> open_or_exit(const std::string& text, bool migrate = true,
+                                           const std::string& key_file = config().value("audit_key_file")) {
   auto url = store::parse_database_url(text);
   if (!url) {
     std::cerr << "error: --db: " << url.error().message << "\n";
@@ -28,6 +32,7 @@ std::unique_ptr<store::Store> open_or_exit(const std::string& text, bool migrate
   }
   store::OpenOptions options;
   options.migrate = migrate;
+  options.audit_key = audit_key_or_exit(key_file);
   auto s = store::open_store(*url, SystemClock::instance(), options);
   if (!s) {
     std::cerr << "error: " << s.error().message << "\n";
@@ -44,6 +49,30 @@ void fail(const Error& e) {
 }  // namespace
 
 std::unique_ptr<store::Store> open_store_or_exit(const std::string& url) { return open_or_exit(url); }
+
+std::optional<std::string> audit_key_or_exit(const std::string& path) {
+  if (path.empty()) return std::nullopt;
+  auto bad = [&](const std::string& why) {
+    std::cerr << "error: audit key file " << path << ": " << why << "\n";
+    throw Exit{kBadInput};
+  };
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) bad("not a regular file (audit_key_file, BATON_AUDIT_KEY_FILE)");
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec || size > 4096) bad("more than 4 KiB: a key, not a database, goes there");
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (!in) bad("cannot be read");
+  std::string key = ss.str();
+  // A key written by `echo` or an editor ends in a newline: not part of it.
+  while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' ' || key.back() == '\t'))
+    key.pop_back();
+  if (key.size() < 16)
+    bad("holds " + std::to_string(key.size()) +
+        " bytes: an audit key needs at least 16 (make one with: openssl rand -hex 32 > " + path + ")");
+  return key;
+}
 
 void register_db_commands(CLI::App& app) {
   auto db_url = std::make_shared<std::string>(default_db());
@@ -94,58 +123,36 @@ void register_db_commands(CLI::App& app) {
 
   auto* audit = app.add_subcommand("audit", "The audit log");
   audit->require_subcommand(1);
+  add_audit_list_command(*audit);  // through the server, or --db (cmd_client.cpp)
   {
-    auto* cmd = audit->add_subcommand("list", "List audit entries, oldest first");
-    auto dag = std::make_shared<std::string>();
-    auto action = std::make_shared<std::string>();
-    auto since = std::make_shared<std::string>();
-    auto limit = std::make_shared<int>(1000);
-    cmd->add_option("--dag", *dag, "only entries about this DAG");
-    cmd->add_option("--action", *action, "only this action, e.g. token.created");
-    cmd->add_option("--since", *since, "only entries at or after this instant (ISO 8601)");
-    cmd->add_option("--limit", *limit, "at most this many entries (1 to 100000, default 1000)");
+    auto* cmd = audit->add_subcommand(
+        "verify", "Check the hash chain (HMAC-SHA-256 entries with the audit key); exit 1 naming the first broken entry");
+    auto key_file = std::make_shared<std::string>(config().value("audit_key_file"));
     add_db(cmd);
-    add_output(cmd);
-    cmd->callback([db_url, output, dag, action, since, limit] {
-      store::AuditFilter f;
-      if (!dag->empty()) f.dag_id = *dag;
-      if (!action->empty()) f.action = *action;
-      if (!since->empty()) {
-        auto t = parse_utc(*since);
-        if (!t) fail(Error::invalid("--since: " + t.error().message));
-        f.since = *t;
-      }
-      if (*limit < 1 || *limit > 100000) fail(Error::invalid("--limit must be from 1 to 100000"));
-      f.limit = *limit;
-      auto s = open_or_exit(*db_url);
-      auto list = s->list_audit(f);
-      if (!list) fail(list.error());
-      if (*output == "json") {
-        json items = json::array();
-        for (auto& e : *list)
-          items.push_back({{"id", e.id}, {"at", format_utc(e.at)}, {"actor", e.actor}, {"action", e.action},
-                           {"target", e.target}, {"details", json::parse(e.details)}, {"prev_hash", e.prev_hash},
-                           {"hash", e.hash}});
-        std::cout << json{{"items", items}, {"next_cursor", nullptr}}.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
-        return;
-      }
-      for (auto& e : *list)
-        std::cout << e.id << "  " << format_utc(e.at) << "  " << e.actor << "  " << e.action << "  " << e.target
-                  << "  " << e.details << "\n";
-    });
-  }
-  {
-    auto* cmd = audit->add_subcommand("verify", "Check the hash chain; exit 1 naming the first broken entry");
-    add_db(cmd);
-    cmd->callback([db_url] {
-      auto s = open_or_exit(*db_url);
+    cmd->add_option("--audit-key-file", *key_file,
+                    "the file holding the audit key (default: $BATON_AUDIT_KEY_FILE or audit_key_file)");
+    cmd->callback([db_url, key_file] {
+      auto s = open_or_exit(*db_url, true, *key_file);
       auto check = s->verify_audit();
       if (!check) fail(check.error());
       if (check->first_bad_id) {
         std::cerr << "audit log broken at entry " << *check->first_bad_id << ": " << check->problem << "\n";
         throw Exit{kFailed};
       }
-      std::cout << "audit log intact: " << check->checked << " entries\n";
+      if (check->keyed_unchecked > 0) {
+        // The links hold, but whether keyed entries were altered only the key can tell.
+        std::cerr << "error: the audit log is keyed from entry " << *check->keyed_from << " (HMAC-SHA-256): "
+                  << check->keyed_unchecked
+                  << " keyed entries cannot be checked without the key; give it with --audit-key-file "
+                     "(or audit_key_file)\n";
+        throw Exit{kBadInput};
+      }
+      std::cout << "audit log intact: " << check->checked << " entries";
+      if (check->keyed_from)
+        std::cout << " (keyed from entry " << *check->keyed_from << ", checked with the audit key)";
+      else if (!key_file->empty() && check->checked > 0)
+        std::cout << " (none keyed yet: the key is used from the next change on)";
+      std::cout << "\n";
     });
   }
 }

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 #include "baton/api/server.h"
 #include "baton/core/clock.h"
@@ -133,7 +134,9 @@ void run_process(const StandaloneOptions& o, Mode mode) {
                          : Result<std::unique_ptr<store::SchedulingLock>>(std::unique_ptr<store::SchedulingLock>());
   if (!lock) fail(lock.error().code == "conflict" ? kFailed : kUnreachable, lock.error().message);
   const Clock& clock = SystemClock::instance();
-  auto st = store::open_store(*url, clock);
+  // The audit key (audit_key_file): every audit entry this process appends is keyed.
+  const std::optional<std::string> audit_key = audit_key_or_exit(config().value("audit_key_file"));
+  auto st = store::open_store(*url, clock, store::OpenOptions{.audit_key = audit_key});
   if (!st) fail(kUnreachable, st.error().message);
   store::Store& s = **st;
 
@@ -151,6 +154,14 @@ void run_process(const StandaloneOptions& o, Mode mode) {
 
   scheduler::SchedulerOptions so;
   so.dags_dir = o.dags;
+  {
+    std::stringstream roots(config().value("sensor_roots"));
+    for (std::string root; std::getline(roots, root, ',');) {
+      while (!root.empty() && root.front() == ' ') root.erase(root.begin());
+      while (!root.empty() && root.back() == ' ') root.pop_back();
+      if (!root.empty()) so.sensor_roots.push_back(root);
+    }
+  }
   so.logs_dir = o.logs;
   so.workers = workers;
   so.heartbeat_interval = *heartbeat;
@@ -179,7 +190,7 @@ void run_process(const StandaloneOptions& o, Mode mode) {
   // workers' claims do not wait for the scheduler member's writes.
   std::unique_ptr<store::Store> api_store;
   if (shared) {
-    auto a = store::open_store(*url, clock, store::OpenOptions{.migrate = false});
+    auto a = store::open_store(*url, clock, store::OpenOptions{.migrate = false, .audit_key = audit_key});
     if (!a) fail(kUnreachable, a.error().message);
     api_store = std::move(*a);
   }

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "baton/core/duration.h"
+#include "baton/core/secrets.h"
 #include "baton/executor/remote_worker.h"
 #include "commands.h"
 #include "config.h"
@@ -51,7 +52,7 @@ void run_worker(const WorkerOptions& o) {
   if (w.servers.empty()) fail(kBadInput, "--server: give the server's URL, e.g. http://127.0.0.1:8080");
   for (auto& s : w.servers)
     if (s.rfind("http://", 0) != 0 && s.rfind("https://", 0) != 0)
-      fail(kBadInput, "--server: \"" + s + "\" is not an http:// or https:// URL");
+      fail(kBadInput, "--server: \"" + mask_secrets(s) + "\" is not an http:// or https:// URL");
   if (o.token.empty()) fail(kBadInput, "--token: a token with the worker role is needed (baton tokens create NAME --role worker)");
   w.token = o.token;
   w.queues = split(o.queues);

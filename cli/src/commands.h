@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace CLI {
@@ -25,9 +26,20 @@ struct Exit {
 // The DAGs folder: --dags, else BATON_DAGS, else baton.yaml's dags, else ./dags.
 std::string default_dags_dir();
 
-// Opens the database of a --db URL (migrating it), or prints why not and
-// throws Exit (2 for a malformed URL, 3 when unreachable).
+// Opens the database of a --db URL (migrating it), with the audit key of
+// audit_key_file if one is set, or prints why not and throws Exit (2 for a
+// malformed URL or key file, 3 when unreachable).
 std::unique_ptr<store::Store> open_store_or_exit(const std::string& url);
+
+// The audit key held in the file `path` (SPEC §7 audit_key_file): its bytes,
+// a trailing newline dropped; none when `path` is empty. Prints why not and
+// throws Exit{2} when the file is missing, unreadable, over 4 KiB, or holds
+// fewer than 16 bytes.
+std::optional<std::string> audit_key_or_exit(const std::string& path);
+
+// `audit list`, on the `audit` command: through the server (--server,
+// --token), or straight from the database with --db.
+void add_audit_list_command(CLI::App& audit);
 
 void register_dags_commands(CLI::App& app);
 void register_schedule_commands(CLI::App& app);

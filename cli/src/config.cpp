@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "baton/core/secrets.h"
 #include "baton/dsl/yaml_tree.h"
 #include "baton/store/store.h"
 
@@ -19,6 +20,8 @@ const std::vector<Setting>& settings() {
       {"listen", "BATON_LISTEN", "127.0.0.1:8080", "HOST:PORT the API and UI listen on"},
       {"logs", "BATON_LOGS", "./logs", "the folder of task logs"},
       {"web", "BATON_WEB", "", "a folder to serve the UI from instead of the copy built into baton"},
+      {"sensor_roots", "BATON_SENSOR_ROOTS", "",
+       "the folders sensor.file may look in, comma-separated (empty: the DAGs folder and /tmp)"},
       {"workers", "BATON_WORKERS", "4", "local worker slots"},
       {"heartbeat_interval", "BATON_HEARTBEAT_INTERVAL", "5s", "how often running tries report"},
       {"zombie_timeout", "BATON_ZOMBIE_TIMEOUT", "60s", "a try with no heartbeat for this long fails as worker_lost"},
@@ -30,6 +33,8 @@ const std::vector<Setting>& settings() {
       {"slots", "BATON_SLOTS", "4", "baton worker: how many tries it runs at once"},
       {"worker_dir", "BATON_WORKER_DIR", "./worker", "baton worker: the folder of its tries' logs and scratch files"},
       {"worker_name", "BATON_WORKER_NAME", "", "baton worker: its name (default: host:pid)"},
+      {"audit_key_file", "BATON_AUDIT_KEY_FILE", "",
+       "a file holding the audit key, kept outside the database: audit hashes become HMAC-SHA-256 under it"},
   };
   return all;
 }
@@ -125,11 +130,10 @@ Config& config() {
 }
 
 std::string mask_setting(const Setting& s, const std::string& value) {
+  // URLs (the database's, the server's) with every password form masked.
+  std::string key = s.key;
+  if (key == "db" || key == "server") return mask_secrets(value);
   if (!s.secret || value.empty()) return value;
-  if (std::string(s.key) == "db") {
-    auto url = store::parse_database_url(value);
-    return url ? url->masked() : "***";
-  }
   return value.substr(0, std::min<size_t>(value.size(), 6)) + "***";
 }
 

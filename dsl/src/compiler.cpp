@@ -164,8 +164,19 @@ class Compiler {
       SourcePos pos = tt.pos;
       // Columns inside a plain one-line scalar are exact.
       if (tt.plain) pos.col += static_cast<int>(is.offset);
-      diag_.error(pos, path, is.message);
+      if (is.warning) diag_.warning(pos, path, is.message);
+      else diag_.error(pos, path, is.message);
     }
+  }
+
+  // The field a task's template stands in (render.h), from its key.
+  static TemplateField field_of(const TaskSpec& t, const std::string& path) {
+    std::string key = path.substr(std::string("tasks.").size() + t.id.size() + 1);
+    if (key == "command") return TemplateField::command;
+    if (key == "sql") return TemplateField::sql;
+    if (key == "url") return TemplateField::url;
+    if (key.rfind("headers.", 0) == 0) return TemplateField::header;
+    return TemplateField::text;
   }
 
   void check_templates() {
@@ -203,7 +214,11 @@ class Compiler {
       if (t.foreach_template) report(*t.foreach_template, "tasks." + t.id + ".foreach",
                                      check_template(t.foreach_template->text, scope));
       scope.has_item = t.foreach_json || t.foreach_template;
-      for (auto& [path, tt] : fields) report(*tt, path, check_template(tt->text, scope));
+      for (auto& [path, tt] : fields) {
+        scope.field = field_of(t, path);
+        report(*tt, path, check_template(tt->text, scope));
+      }
+      scope.field = TemplateField::text;
     }
   }
 
@@ -374,6 +389,7 @@ CompileResult compile_dag(std::string_view yaml_text, const std::string& file) {
   }
   if (!diag.empty()) out.graph = nullptr;
   out.errors = diag.list();
+  out.warnings = diag.warnings();
   std::stable_sort(out.errors.begin(), out.errors.end(), [](const Diagnostic& a, const Diagnostic& b) {
     return a.pos.line != b.pos.line ? a.pos.line < b.pos.line : a.pos.col < b.pos.col;
   });
@@ -400,6 +416,25 @@ CompileResult compile_dag_file(const std::string& path) {
   if (in.bad()) return fail("cannot read the file");
   text.resize(static_cast<size_t>(in.gcount()));
   return compile_dag(text, path);
+}
+
+Result<std::string> render_run_params(const DagSpec& spec, const std::string& params_json,
+                                      const std::vector<std::string>& given, RenderContext ctx) {
+  using nlohmann::json;
+  json params = json::parse(params_json, nullptr, false);
+  if (!params.is_object()) return Error::invalid("params must be a JSON object");
+  ctx.params_json = params_json;
+  bool changed = false;
+  for (auto& [k, tt] : spec.params_templates) {
+    if (tt.text.find("{{") == std::string::npos) continue;
+    if (std::find(given.begin(), given.end(), k) != given.end()) continue;
+    auto r = render_template(tt.text, ctx);
+    if (!r) return Error{r.error().code, "params." + k + ": " + r.error().message};
+    params[k] = *r;
+    changed = true;
+  }
+  if (!changed) return params_json;
+  return params.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Status check_param_names(const DagSpec& spec, const std::vector<std::string>& given) {

@@ -8,7 +8,11 @@ namespace baton::dsl {
 
 std::string Diagnostic::format() const {
   return file + ":" + std::to_string(std::max(pos.line, 1)) + ":" + std::to_string(std::max(pos.col, 1)) +
-         ": error: " + message;
+         (warning ? ": warning: " : ": error: ") + message;
+}
+
+void Diagnostics::warning(SourcePos pos, const std::string& path, const std::string& message) {
+  if (!muted_) warnings_.push_back({file_, pos, path.empty() ? message : path + ": " + message, true});
 }
 
 void Diagnostics::error(SourcePos pos, std::string message) {

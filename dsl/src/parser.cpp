@@ -10,6 +10,7 @@
 #include "baton/core/ids.h"
 #include "baton/core/timezone.h"
 #include "baton/dsl/compiler.h"
+#include "baton/dsl/render.h"
 
 namespace baton::dsl {
 
@@ -372,8 +373,8 @@ class SpecParser {
         check_keys(item, {"webhook", "command"}, ipath);
         if (auto* w = item.get("webhook")) {
           if (auto s = string_of(*w, ipath + ".webhook")) {
-            if (s->rfind("http://", 0) != 0 && s->rfind("https://", 0) != 0)
-              diag_.error(w->pos, ipath + ".webhook", "\"" + *s + "\" is not an http:// or https:// URL");
+            if (auto u = parse_http_url(*s); !u)
+              diag_.error(w->pos, ipath + ".webhook", u.error().message);
             else out.push_back({NotifyTarget::Kind::webhook, *s});
           }
         } else if (auto* c = item.get("command")) {
@@ -641,8 +642,13 @@ class SpecParser {
       }
     } else if (key == "url") {
       if (auto tt = template_of(v, path)) {
-        if (tt->text.rfind("http://", 0) != 0 && tt->text.rfind("https://", 0) != 0 && tt->text.rfind("{{", 0) != 0)
-          diag_.error(v.pos, path, "\"" + tt->text + "\" is not an http:// or https:// URL");
+        // Without templates the whole URL is checked now (valid http(s), at
+        // most 8 KiB); with some, its start and its literal text's length.
+        if (auto st = check_url_template(tt->text); !st)
+          diag_.error(v.pos, path, st.error().message);
+        else if (tt->text.rfind("http://", 0) != 0 && tt->text.rfind("https://", 0) != 0 &&
+                 tt->text.rfind("{{", 0) != 0)
+          diag_.error(v.pos, path, "\"" + tt->text.substr(0, 200) + "\" is not an http:// or https:// URL");
         t.url = *tt;
       }
     } else if (key == "headers") {

@@ -24,6 +24,14 @@ struct Expr {
 struct Segment {
   std::string text;           // literal text, when !expr
   std::optional<Expr> expr;
+  bool raw = false;           // `{{ expr | raw }}`
+  size_t offset = 0;          // where the `{{` stands
+  std::string source;         // the expression as written, for messages
+};
+
+struct Parsed {
+  Expr expr;
+  bool raw = false;
 };
 
 struct ParseError {
@@ -35,7 +43,10 @@ const std::vector<std::string> kBaseNames = {
     "ds",       "ds_nodash", "ts",          "logical_date", "data_interval_start", "data_interval_end", "run_id",
     "dag_id",   "task_id",   "try_number",  "map_index",    "item",                "params",            "outputs",
     "var"};
-const std::vector<std::string> kFunctions = {"ds_add", "format"};
+const std::vector<std::string> kFunctions = {"ds_add", "format", "ident"};
+// The names whose values a trigger (or a stored variable, or an upstream
+// task) can set: `| raw` on them is warned about.
+const std::vector<std::string> kTriggerSettable = {"params", "item", "outputs", "var"};
 
 bool is_name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
@@ -46,11 +57,25 @@ class ExprParser {
  public:
   ExprParser(std::string_view s, size_t base) : s_(s), base_(base) {}
 
-  Expr parse() {
-    Expr e = expr();
+  Parsed parse() {
+    Parsed p{expr(), false};
     skip_ws();
+    if (i_ < s_.size() && s_[i_] == '|') {
+      ++i_;
+      skip_ws();
+      size_t start = i_;
+      while (i_ < s_.size() && is_name_char(s_[i_])) ++i_;
+      std::string filter(s_.substr(start, i_ - start));
+      if (filter.empty()) fail("expected a filter after \"|\": the only filter is raw");
+      if (filter != "raw") {
+        i_ = start;
+        fail("unknown filter \"" + filter + "\": the only filter is raw ({{ x | raw }})");
+      }
+      p.raw = true;
+      skip_ws();
+    }
     if (i_ < s_.size()) fail("unexpected \"" + char_at() + "\" after the expression");
-    return e;
+    return p;
   }
 
  private:
@@ -169,12 +194,16 @@ std::vector<Segment> parse_segments(std::string_view text) {
       ++j;
     }
     if (j >= text.size()) throw ParseError{open, "\"{{\" is never closed with \"}}\""};
-    if (!lit.empty()) out.push_back({std::move(lit), std::nullopt});
+    if (!lit.empty()) out.push_back({std::move(lit), std::nullopt, false, 0, ""});
     lit.clear();
-    out.push_back({"", ExprParser(text.substr(open + 2, j - open - 2), open + 2).parse()});
+    std::string_view inner = text.substr(open + 2, j - open - 2);
+    Parsed p = ExprParser(inner, open + 2).parse();
+    size_t b = inner.find_first_not_of(" \t\r\n"), e = inner.find_last_not_of(" \t\r\n");
+    std::string source(b == std::string_view::npos ? "" : inner.substr(b, e - b + 1).substr(0, 200));
+    out.push_back({"", std::move(p.expr), p.raw, open, "{{ " + source + " }}"});
     i = j + 2;
   }
-  if (!lit.empty()) out.push_back({std::move(lit), std::nullopt});
+  if (!lit.empty()) out.push_back({std::move(lit), std::nullopt, false, 0, ""});
   return out;
 }
 
@@ -219,9 +248,20 @@ void check_expr(const Expr& e, const TemplateScope& scope, std::vector<TemplateI
     case Expr::Kind::integer:
       return;
     case Expr::Kind::call: {
+      if (e.text == "ident") {
+        if (scope.field != TemplateField::sql)
+          issues.push_back({e.offset, "ident() exists only in sql (it renders a double-quoted SQL identifier)"});
+        else if (!top)
+          issues.push_back({e.offset, "ident() must be the whole template: {{ ident(x) }}"});
+        else if (e.args.empty())
+          issues.push_back({e.offset, "ident takes 1 or more arguments (joined): ident(x) or ident(\"t_\", ds_nodash)"});
+        for (auto& a : e.args) check_expr(a, scope, issues, false);
+        return;
+      }
       if (e.text != "ds_add" && e.text != "format") {
         issues.push_back({e.offset, "unknown function \"" + e.text + "\"" + did_you_mean(e.text, kFunctions) +
-                                        "; functions: ds_add(date, days), format(time, \"%Y/%m/%d\")"});
+                                        "; functions: ds_add(date, days), format(time, \"%Y/%m/%d\"), "
+                                        "ident(name) in sql"});
         return;
       }
       if (e.args.size() != 2) {
@@ -247,7 +287,6 @@ void check_expr(const Expr& e, const TemplateScope& scope, std::vector<TemplateI
     case Expr::Kind::name:
       break;
   }
-  (void)top;
   const std::string& n = e.text;
   size_t dot = n.find('.');
   std::string head = n.substr(0, dot);
@@ -469,6 +508,11 @@ json eval(const Expr& e, const RenderContext& ctx) {
     case Expr::Kind::integer: return e.integer;
     case Expr::Kind::name: return eval_name(e.text, ctx);
     case Expr::Kind::call: {
+      if (e.text == "ident") {
+        std::string joined;
+        for (auto& a : e.args) joined += as_text(eval(a, ctx));
+        return joined;
+      }
       if (e.args.size() != 2) throw RenderError{e.text + " takes 2 arguments"};
       json a = eval(e.args[0], ctx), b = eval(e.args[1], ctx);
       if (e.text == "ds_add") {
@@ -509,15 +553,102 @@ json eval(const Expr& e, const RenderContext& ctx) {
 
 const std::vector<std::string>& template_base_names() { return kBaseNames; }
 
+namespace {
+
+// The first name a trigger can set that the expression reads, or "".
+std::string settable_name(const Expr& e) {
+  if (e.kind == Expr::Kind::name) {
+    std::string head = e.text.substr(0, e.text.find('.'));
+    return std::find(kTriggerSettable.begin(), kTriggerSettable.end(), head) != kTriggerSettable.end() ? e.text : "";
+  }
+  for (auto& a : e.args)
+    if (auto n = settable_name(a); !n.empty()) return n;
+  return "";
+}
+
+const char* field_name(TemplateField f) {
+  switch (f) {
+    case TemplateField::command: return "command";
+    case TemplateField::sql: return "sql";
+    case TemplateField::url: return "url";
+    case TemplateField::header: return "header";
+    case TemplateField::text: break;
+  }
+  return "text";
+}
+
+}  // namespace
+
 std::vector<TemplateIssue> check_template(std::string_view text, const TemplateScope& scope) {
   std::vector<TemplateIssue> issues;
   try {
-    for (auto& seg : parse_segments(text))
-      if (seg.expr) check_expr(*seg.expr, scope, issues, true);
+    auto segments = parse_segments(text);
+    for (size_t k = 0; k < segments.size(); ++k) {
+      auto& seg = segments[k];
+      if (!seg.expr) continue;
+      check_expr(*seg.expr, scope, issues, true);
+      bool quoting_field = scope.field == TemplateField::command || scope.field == TemplateField::sql ||
+                           scope.field == TemplateField::url;
+      if (!quoting_field) continue;
+      std::string name = settable_name(*seg.expr);
+      if (name.empty()) continue;
+      if (seg.raw) {
+        if (seg.expr->kind == Expr::Kind::call && seg.expr->text == "ident") {
+          issues.push_back({seg.offset, "ident() and | raw cannot be combined"});
+          continue;
+        }
+        issues.push_back({seg.offset,
+                          std::string("`| raw` inserts ") + name + " into the " + field_name(scope.field) +
+                              " as it is, and a trigger (or a variable, an item, an upstream output) can set it: "
+                              "its value can change what the " + field_name(scope.field) +
+                              " does; without `| raw` it is quoted for where it stands",
+                          true});
+      } else if (scope.field == TemplateField::url && k == 0) {
+        issues.push_back({seg.offset,
+                          name + " stands at the start of the url and is inserted as it is (it names the host): "
+                              "a trigger (or a variable, an item, an upstream output) can set it and send the "
+                              "request anywhere",
+                          true});
+      }
+    }
   } catch (const ParseError& e) {
     issues.push_back({e.offset, "template syntax: " + e.message});
   }
   return issues;
+}
+
+Result<std::vector<RenderedPiece>> render_pieces(std::string_view text, const RenderContext& ctx) {
+  try {
+    std::vector<RenderedPiece> out;
+    for (auto& seg : parse_segments(text)) {
+      RenderedPiece p;
+      if (!seg.expr) {
+        p.text = std::move(seg.text);
+        out.push_back(std::move(p));
+        continue;
+      }
+      json v = eval(*seg.expr, ctx);
+      p.kind = seg.raw ? RenderedPiece::Kind::raw
+               : seg.expr->kind == Expr::Kind::call && seg.expr->text == "ident" ? RenderedPiece::Kind::ident
+                                                                                 : RenderedPiece::Kind::value;
+      p.type = v.is_string()              ? RenderedPiece::Type::string
+               : v.is_number_integer()    ? RenderedPiece::Type::integer
+               : v.is_number_float()      ? RenderedPiece::Type::real
+               : v.is_boolean()           ? RenderedPiece::Type::boolean
+               : v.is_null()              ? RenderedPiece::Type::null
+                                          : RenderedPiece::Type::json;
+      p.text = as_text(v);
+      p.source = std::move(seg.source);
+      out.push_back(std::move(p));
+    }
+    return out;
+  } catch (const ParseError& e) {
+    return Error::invalid("template syntax at offset " + std::to_string(e.offset) + ": " + e.message);
+  } catch (const RenderError& e) {
+    return Error{"template_error", e.message};
+  } catch (const std::exception& e) {
+    return Error{"template_error", std::string("template could not be rendered: ") + e.what()};
+  }
 }
 
 Result<std::string> render_template(std::string_view text, const RenderContext& ctx) {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <sstream>
 
 namespace baton::dsl {
@@ -30,14 +31,25 @@ class TreeBuilder : public YAML::EventHandler {
 
   YamlNodePtr root() const { return root_; }
   int documents() const { return documents_; }
+  // Where the second document starts (its `---`).
+  const YAML::Mark& second_document() const { return second_document_; }
+  // Where each quoted scalar starts (at its properties, if any).
+  const std::vector<YAML::Mark>& quoted_scalars() const { return quoted_; }
 
-  void OnDocumentStart(const YAML::Mark&) override { ++documents_; }
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents_ == 2) second_document_ = mark;
+  }
   void OnDocumentEnd() override {}
 
   void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
     auto n = std::make_shared<YamlNode>();
     n->kind = YamlNode::Kind::null;
     n->pos = to_pos(mark);
+    // An empty value (`dag:` and nothing after it) is marked by the parser
+    // where the next token starts, often lines below: it is told at its key.
+    if (!stack_.empty() && stack_.back().node->kind == YamlNode::Kind::map && stack_.back().pending_key &&
+        (n->pos.line == 0 || n->pos.line > stack_.back().pending_key->pos.line))
+      n->pos = stack_.back().pending_key->pos;
     add(n, anchor, 1, 0);
   }
 
@@ -64,6 +76,7 @@ class TreeBuilder : public YAML::EventHandler {
     // yaml-cpp tags plain scalars "?" and quoted or block scalars "!".
     n->quoted = tag == "!" || (!tag.empty() && tag != "?");
     n->multiline = value.find('\n') != std::string::npos;
+    if (n->quoted && !mark.is_null()) quoted_.push_back(mark);
     add(n, anchor, 1, value.size());
   }
 
@@ -161,7 +174,57 @@ class TreeBuilder : public YAML::EventHandler {
   size_t expanded_bytes_ = 0;
   YamlNodePtr root_;
   int documents_ = 0;
+  YAML::Mark second_document_ = YAML::Mark::null_mark();
+  std::vector<YAML::Mark> quoted_;
 };
+
+// yaml-cpp takes a quoted scalar whose closing quote never comes as running
+// to the end of the file (the rest of the file silently becomes one string).
+// Each quoted scalar the parser saw is looked at again in the text: from its
+// opening quote (after its anchor and tag, if any), the closing one must
+// come before the end, by the same rules (`\"` in double quotes, `''` in
+// single ones). Every scalar is read once: linear in the file.
+std::optional<YamlError> unterminated_quote(std::string_view text, const std::vector<YAML::Mark>& marks) {
+  for (const YAML::Mark& m : marks) {
+    if (m.pos < 0 || static_cast<size_t>(m.pos) >= text.size()) continue;
+    size_t i = static_cast<size_t>(m.pos);
+    int line = m.line + 1, col = m.column + 1;
+    // Properties first: `&anchor` and `!tag`, each followed by blanks.
+    while (i < text.size() && (text[i] == '&' || text[i] == '!')) {
+      while (i < text.size() && text[i] != ' ' && text[i] != '\t' && text[i] != '\n' && text[i] != '\r') ++i, ++col;
+      while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r')) {
+        if (text[i] == '\n') {
+          ++line;
+          col = 1;
+        } else {
+          ++col;
+        }
+        ++i;
+      }
+    }
+    if (i >= text.size() || (text[i] != '"' && text[i] != '\'')) continue;  // a block scalar (| or >)
+    const char quote = text[i];
+    bool closed = false;
+    for (size_t k = i + 1; k < text.size(); ++k) {
+      if (quote == '"' && text[k] == '\\') {
+        ++k;
+      } else if (text[k] == quote) {
+        if (quote == '\'' && k + 1 < text.size() && text[k + 1] == '\'') {
+          ++k;  // '' is a quote inside single quotes
+        } else {
+          closed = true;
+          break;
+        }
+      }
+    }
+    if (!closed)
+      return YamlError{{line, col},
+                       std::string(quote == '"' ? "a double-quoted" : "a single-quoted") +
+                           " string starts here and is never closed (the rest of the file would be part of it): "
+                           "add the closing " + (quote == '"' ? "\"" : "'")};
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -202,11 +265,19 @@ YamlDocument load_yaml(std::string_view text, const YamlLimits& limits) {
   try {
     YAML::Parser parser(in);
     if (parser.HandleNextDocument(builder) && parser.HandleNextDocument(builder))
-      doc.errors.push_back({{}, "more than one YAML document: a file holds exactly one DAG"});
+      doc.errors.push_back({to_pos(builder.second_document()),
+                            "more than one YAML document: a second one starts here (`---`), and a file holds "
+                            "exactly one DAG"});
+    if (auto e = unterminated_quote(text, builder.quoted_scalars())) {
+      doc.errors.insert(doc.errors.begin(), *e);
+      return doc;
+    }
   } catch (const LimitExceeded& e) {
     doc.errors.push_back({e.pos, e.message});
     return doc;
   } catch (const YAML::Exception& e) {
+    // A quote never closed is the likelier cause of what the parser found.
+    if (auto q = unterminated_quote(text, builder.quoted_scalars())) doc.errors.push_back(*q);
     doc.errors.push_back({to_pos(e.mark), "malformed YAML: " + e.msg});
     return doc;
   }

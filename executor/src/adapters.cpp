@@ -5,18 +5,20 @@
 #include "baton/executor/adapters.h"
 
 #include "baton/core/duration.h"
+#include "baton/core/secrets.h"
 
 #include <httplib.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -101,20 +103,25 @@ class Watch {
   std::thread aborter_;  // started by thread_, joined by stop()
 };
 
-// The try's log: appended, its bytes counted.
+// The try's log: appended, its bytes counted; the values of the secret
+// variables the try used are masked in everything written (and in `mask`).
 class Log {
  public:
-  explicit Log(const std::string& path) : out_(path, std::ios::app | std::ios::binary) {}
+  explicit Log(const std::string& path, const std::vector<std::string>& secrets = {})
+      : out_(path, std::ios::app | std::ios::binary), masker_(secrets) {}
   void line(const std::string& s) { write(s + "\n"); }
   void write(const std::string& s) {
-    out_ << s;
+    std::string m = mask(s);
+    out_ << m;
     out_.flush();
-    bytes_ += s.size();
+    bytes_ += m.size();
   }
   size_t bytes() const { return bytes_; }
+  std::string mask(const std::string& s) { return masker_.empty() ? s : masker_.mask(s); }
 
  private:
   std::ofstream out_;
+  SecretMasker masker_;
   size_t bytes_ = 0;
 };
 
@@ -146,40 +153,32 @@ bool icase_equal(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-std::string mask_password(const std::string& url) {
-  // user:password@ (up to the last @ before the path, so a password with an
-  // unencoded @ is masked whole), and a password= parameter.
-  static const std::regex kUserInfo(R"(^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):[^/]*@)");
-  static const std::regex kParam(R"(([?&]password=)[^&]*)", std::regex::icase);
-  std::string out = std::regex_replace(url, kUserInfo, "$1:***@", std::regex_constants::format_first_only);
-  return std::regex_replace(out, kParam, "$1***");
-}
+std::string mask_password(const std::string& url) { return mask_secrets(url); }
 
 // ---------------- http ----------------
 
 ShellResult run_http(const HttpCall& c, const NowFn& now, const BeatFn& beat, const std::atomic<bool>& cancel) {
   ShellResult res;
-  Log log(c.log_path);
-  static const std::regex kUrl(R"(^(https?)://([^/?#]+)([^#]*)(#.*)?$)", std::regex::icase);
-  std::smatch m;
-  if (!std::regex_match(c.url, m, kUrl)) {
-    res.reason = "url \"" + c.url + "\" is not an http:// or https:// URL";
+  Log log(c.log_path, c.secrets);
+  // A linear parser (a std::regex recursed per byte and overflowed the stack
+  // on a long URL): http(s), a host, at most 8 KiB, no blanks or controls.
+  // Its message shows the URL with its passwords masked.
+  auto parsed = dsl::parse_http_url(c.url);
+  if (!parsed) {
+    res.reason = log.mask(parsed.error().message);
     log.line("[baton] " + res.reason);
     res.log_bytes = log.bytes();
     return res;
   }
-  std::string scheme = m[1].str();
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char x) { return std::tolower(x); });
-  std::string base = scheme + "://" + m[2].str();
-  std::string path = m[3].str().empty() ? "/" : m[3].str();
-  if (path[0] == '?') path = "/" + path;
-  for (unsigned char ch : c.url)
-    if (ch <= ' ' || ch == 0x7f) {
-      res.reason = "url \"" + c.url + "\" has a space or a control character (encode it, e.g. %20)";
+  for (auto& [k, v] : c.headers)
+    if (auto st = dsl::check_header_value(k, v); !st) {
+      res.reason = log.mask(st.error().message);
       log.line("[baton] " + res.reason);
       res.log_bytes = log.bytes();
       return res;
     }
+  std::string base = parsed->base();
+  std::string path = parsed->target;
   std::string method = c.method;
   std::transform(method.begin(), method.end(), method.begin(), [](unsigned char x) { return std::toupper(x); });
 
@@ -214,7 +213,8 @@ ShellResult run_http(const HttpCall& c, const NowFn& now, const BeatFn& beat, co
     watch->activity();
     return true;
   };
-  log.line("[baton] " + method + " " + c.url + (c.body.empty() ? "" : " (" + std::to_string(c.body.size()) + " bytes)"));
+  log.line("[baton] " + method + " " + mask_secrets(c.url) +
+           (c.body.empty() ? "" : " (" + std::to_string(c.body.size()) + " bytes)"));
   auto start = SteadyClock::now();
   watch.emplace(c.timeout, c.heartbeat_interval, now, beat, cancel, [&cli] { cli.stop(); });
   httplib::Response response;
@@ -222,9 +222,10 @@ ShellResult run_http(const HttpCall& c, const NowFn& now, const BeatFn& beat, co
   bool sent = cli.send(req, response, error);
   watch->stop();
   long long ms = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start).count();
-  if (watch->timed_out() || watch->canceled()) return ended(res, *watch, log, method + " " + c.url, c.timeout);
+  if (watch->timed_out() || watch->canceled())
+    return ended(res, *watch, log, method + " " + mask_secrets(c.url), c.timeout);
   if (!sent) {
-    res.reason = "cannot reach " + base + ": " + httplib::to_string(error);
+    res.reason = log.mask("cannot reach " + mask_secrets(base) + ": " + httplib::to_string(error));
     log.line("[baton] " + res.reason);
     res.log_bytes = log.bytes();
     return res;
@@ -265,7 +266,7 @@ ShellResult sql_outcome(const SqlCall& c, Watch& watch, Log& log, const std::str
   if (!failure.empty() && (watch.timed_out() || watch.canceled()))
     return ended(res, watch, log, "the statements on " + c.connection + " were stopped (rolled back):", c.timeout);
   if (!failure.empty()) {
-    res.reason = "statement " + std::to_string(n) + " failed (nothing was committed): " + failure;
+    res.reason = log.mask("statement " + std::to_string(n) + " failed (nothing was committed): " + failure);
     log.line("[baton] " + res.reason);
   } else {
     res.outcome = ShellResult::Outcome::success;
@@ -295,7 +296,7 @@ ShellResult run_postgres(const SqlCall& c, const NowFn& now, const BeatFn& beat,
   if (!conn || PQstatus(conn) != CONNECTION_OK) {
     std::string why = conn ? PQerrorMessage(conn) : "out of memory";
     while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-    res.reason = "cannot connect to " + c.connection + ": " + why;
+    res.reason = "cannot connect to " + c.connection + ": " + mask_message(why, c.url);
     log.line("[baton] " + res.reason);
     res.log_bytes = log.bytes();
     return res;
@@ -307,62 +308,154 @@ ShellResult run_postgres(const SqlCall& c, const NowFn& now, const BeatFn& beat,
       if (c) PQfreeCancel(c);
     }
   } cancel_free{canceler};
-  // One simple query: PostgreSQL runs its statements as one transaction.
+  // Template values outside literals are bound parameters (dsl::render_sql).
+  // Without any, one simple query: PostgreSQL runs its statements as one
+  // transaction. With some, each statement is sent on its own (the extended
+  // protocol takes one statement at a time), between BEGIN and COMMIT when
+  // there are several.
+  if (!c.params.empty() || c.literal_values) PQsetClientEncoding(conn, "UTF8");  // Baton's values are UTF-8
+  if (c.literal_backslash) {
+    // A value with a backslash was escaped into a '...' literal by doubling
+    // its quotes only: right when the server reads backslashes as text.
+    const char* scs = PQparameterStatus(conn, "standard_conforming_strings");
+    if (!scs || std::string(scs) != "on") {
+      res.reason = "a template value with a backslash stands inside a '...' literal, and " + c.connection +
+                   " has standard_conforming_strings off: turn it on (the default since PostgreSQL 9.1) or use "
+                   "the value outside quotes (a bound parameter)";
+      log.line("[baton] " + res.reason);
+      res.log_bytes = log.bytes();
+      return res;
+    }
+  }
   Watch watch(c.timeout, c.heartbeat_interval, now, beat, cancel, [canceler] {
     char err[256];
     if (canceler) PQcancel(canceler, err, sizeof err);
   });
-  if (!PQsendQuery(conn, c.sql.c_str())) {
-    watch.stop();
-    res.reason = std::string("cannot send the statements: ") + PQerrorMessage(conn);
-    log.line("[baton] " + res.reason);
-    res.log_bytes = log.bytes();
-    return res;
-  }
   long long affected = 0;
   int n = 0;
   std::string failure;
-  while (PGresult* r = PQgetResult(conn)) {
-    ++n;
-    watch.activity();
-    ExecStatusType st = PQresultStatus(r);
-    if (st == PGRES_COMMAND_OK) {
-      std::string tuples = PQcmdTuples(r);
-      if (!tuples.empty()) affected += std::stoll(tuples);
-      log.line("[baton] statement " + std::to_string(n) + ": " + PQcmdStatus(r) +
-               (tuples.empty() ? "" : " (" + tuples + " rows affected)"));
-    } else if (st == PGRES_TUPLES_OK) {
-      int rows = PQntuples(r), cols = PQnfields(r);
-      log.line("[baton] statement " + std::to_string(n) + ": " + std::to_string(rows) + " rows");
-      std::string head;
-      for (int k = 0; k < cols; ++k) head += (k ? "\t" : "") + std::string(PQfname(r, k));
-      if (rows > 0) log.line(head);
-      for (int i = 0; i < std::min(rows, kRowsLogged); ++i) {
-        std::string line;
-        for (int k = 0; k < cols; ++k)
-          line += (k ? "\t" : "") + std::string(PQgetisnull(r, i, k) ? "NULL" : PQgetvalue(r, i, k));
-        log.line(line);
+  // The answers of what was sent; `count`: the author's statements (logged
+  // and counted), not BEGIN, COMMIT or ROLLBACK.
+  auto drain = [&](bool count) {
+    while (PGresult* r = PQgetResult(conn)) {
+      watch.activity();
+      ExecStatusType st = PQresultStatus(r);
+      if (!count) {
+        if ((st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR) && failure.empty()) {
+          failure = PQresultErrorMessage(r);
+          while (!failure.empty() && (failure.back() == '\n' || failure.back() == ' ')) failure.pop_back();
+        }
+        PQclear(r);
+        continue;
       }
-      if (rows > kRowsLogged) log.line("[baton] (" + std::to_string(rows - kRowsLogged) + " more rows not shown)");
-    } else if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
-      // No data to copy from or to here: the COPY fails, and so does the whole.
-      if (st == PGRES_COPY_IN) {
-        PQputCopyEnd(conn, "COPY FROM STDIN is not supported in a sql task");
-      } else {
-        char* buf = nullptr;
-        while (PQgetCopyData(conn, &buf, 0) > 0) PQfreemem(buf);
+      ++n;
+      if (st == PGRES_COMMAND_OK) {
+        std::string tuples = PQcmdTuples(r);
+        if (!tuples.empty()) affected += std::stoll(tuples);
+        log.line("[baton] statement " + std::to_string(n) + ": " + PQcmdStatus(r) +
+                 (tuples.empty() ? "" : " (" + tuples + " rows affected)"));
+      } else if (st == PGRES_TUPLES_OK) {
+        int rows = PQntuples(r), cols = PQnfields(r);
+        log.line("[baton] statement " + std::to_string(n) + ": " + std::to_string(rows) + " rows");
+        std::string head;
+        for (int k = 0; k < cols; ++k) head += (k ? "\t" : "") + std::string(PQfname(r, k));
+        if (rows > 0) log.line(head);
+        for (int i = 0; i < std::min(rows, kRowsLogged); ++i) {
+          std::string line;
+          for (int k = 0; k < cols; ++k)
+            line += (k ? "\t" : "") + std::string(PQgetisnull(r, i, k) ? "NULL" : PQgetvalue(r, i, k));
+          log.line(line);
+        }
+        if (rows > kRowsLogged) log.line("[baton] (" + std::to_string(rows - kRowsLogged) + " more rows not shown)");
+      } else if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+        // No data to copy from or to here: the COPY fails, and so does the whole.
+        if (st == PGRES_COPY_IN) {
+          PQputCopyEnd(conn, "COPY FROM STDIN is not supported in a sql task");
+        } else {
+          char* buf = nullptr;
+          while (PQgetCopyData(conn, &buf, 0) > 0) PQfreemem(buf);
+        }
+        if (failure.empty()) failure = "COPY with STDIN or STDOUT is not supported in a sql task";
+      } else if (failure.empty()) {
+        failure = PQresultErrorMessage(r);
+        while (!failure.empty() && (failure.back() == '\n' || failure.back() == ' ')) failure.pop_back();
       }
-      if (failure.empty()) failure = "COPY with STDIN or STDOUT is not supported in a sql task";
-    } else if (failure.empty()) {
-      failure = PQresultErrorMessage(r);
-      while (!failure.empty() && (failure.back() == '\n' || failure.back() == ' ')) failure.pop_back();
+      PQclear(r);
     }
-    PQclear(r);
+  };
+  if (c.params.empty()) {
+    if (!PQsendQuery(conn, c.sql.c_str())) {
+      watch.stop();
+      res.reason = log.mask(std::string("cannot send the statements: ") + mask_message(PQerrorMessage(conn), c.url));
+      log.line("[baton] " + res.reason);
+      res.log_bytes = log.bytes();
+      return res;
+    }
+    drain(true);
+  } else {
+    auto send = [&](const std::string& sql, const std::vector<dsl::SqlParam>* params, bool count) {
+      std::vector<const char*> values;
+      if (params)
+        for (auto& p : *params) values.push_back(p.type == dsl::RenderedPiece::Type::null ? nullptr : p.value.c_str());
+      if (!PQsendQueryParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                             values.empty() ? nullptr : values.data(), nullptr, nullptr, 0)) {
+        if (failure.empty())
+          failure = log.mask("cannot send a statement: " + mask_message(PQerrorMessage(conn), c.url));
+        return;
+      }
+      drain(count);
+    };
+    const bool several = c.statements.size() > 1;
+    if (several) send("BEGIN", nullptr, false);
+    for (auto& st : c.statements) {
+      if (failure.empty() && (watch.canceled() || watch.timed_out())) failure = "interrupted";
+      if (!failure.empty()) break;
+      send(st.sql, &st.params, true);
+    }
+    if (several) send(failure.empty() ? "COMMIT" : "ROLLBACK", nullptr, false);
   }
   watch.stop();
   // One transaction: committed unless a statement failed (a cancel that came
   // after the last statement changed nothing).
   return sql_outcome(c, watch, log, failure, n, affected);
+}
+
+// Binds the template values of one statement: its ?N is params[N-1]
+// (dsl::render_sql numbers them through the whole text); numbers bind as
+// numbers, null as NULL. "" when bound, else why not.
+std::string bind_values(sqlite3_stmt* st, const std::vector<dsl::SqlParam>& params) {
+  using T = dsl::RenderedPiece::Type;
+  int count = sqlite3_bind_parameter_count(st);
+  for (int i = 1; i <= count; ++i) {
+    const char* name = sqlite3_bind_parameter_name(st, i);
+    if (!name || name[0] != '?' || name[1] == '\0') continue;
+    size_t k = 0;
+    bool digits = true;
+    for (const char* q = name + 1; *q && digits; ++q) {
+      digits = *q >= '0' && *q <= '9' && k < 1000000;
+      k = k * 10 + static_cast<size_t>(*q - '0');
+    }
+    if (!digits || k == 0 || k > params.size()) continue;
+    const dsl::SqlParam& p = params[k - 1];
+    int rc = SQLITE_OK;
+    char* end = nullptr;
+    errno = 0;
+    if (p.type == T::null) {
+      rc = sqlite3_bind_null(st, i);
+    } else if (long long v = p.type == T::integer ? std::strtoll(p.value.c_str(), &end, 10) : 0;
+               p.type == T::integer && end && *end == '\0' && errno == 0) {
+      rc = sqlite3_bind_int64(st, i, v);
+    } else if (double d = p.type == T::real ? std::strtod(p.value.c_str(), &end) : 0;
+               p.type == T::real && end && *end == '\0' && errno == 0) {
+      rc = sqlite3_bind_double(st, i, d);
+    } else if (p.type == T::boolean) {
+      rc = sqlite3_bind_int(st, i, p.value == "true" ? 1 : 0);
+    } else {
+      rc = sqlite3_bind_text(st, i, p.value.data(), static_cast<int>(p.value.size()), SQLITE_TRANSIENT);
+    }
+    if (rc != SQLITE_OK) return std::string("cannot bind a template value: ") + sqlite3_errstr(rc);
+  }
+  return "";
 }
 
 ShellResult run_sqlite(const SqlCall& c, const NowFn& now, const BeatFn& beat, const std::atomic<bool>& cancel,
@@ -408,6 +501,11 @@ ShellResult run_sqlite(const SqlCall& c, const NowFn& now, const BeatFn& beat, c
     rest = tail;
     if (!st) continue;  // blanks or a comment after the last statement
     ++n;
+    if (std::string why = bind_values(st, c.params); !why.empty()) {
+      failure = why;
+      sqlite3_finalize(st);
+      break;
+    }
     int rows = 0, cols = sqlite3_column_count(st);
     std::vector<std::string> shown;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -451,7 +549,7 @@ ShellResult run_sqlite(const SqlCall& c, const NowFn& now, const BeatFn& beat, c
 }  // namespace
 
 ShellResult run_sql(const SqlCall& c, const NowFn& now, const BeatFn& beat, const std::atomic<bool>& cancel) {
-  Log log(c.log_path);
+  Log log(c.log_path, c.secrets);
   log.line("[baton] sql on " + c.connection + " (" + mask_password(c.url) + ")");
   if (c.url.rfind("sqlite:", 0) == 0) return run_sqlite(c, now, beat, cancel, log);
   if (c.url.rfind("postgresql://", 0) == 0 || c.url.rfind("postgres://", 0) == 0)

@@ -1,13 +1,61 @@
 #include "baton/executor/assignment.h"
 
+#include "baton/core/secrets.h"
+#include "baton/dsl/render.h"
+
+#include <memory>
+#include <vector>
+
 namespace baton::executor {
 
 bool worker_runs(dsl::TaskType t) {
   return t == dsl::TaskType::shell || t == dsl::TaskType::http || t == dsl::TaskType::sql;
 }
 
+namespace {
+
+// While a try renders, the values of the secret variables its templates read
+// are collected; at the end (whichever way render() returns) they become the
+// try's `secrets`, are masked in `why` (a message may quote a value), and the
+// context reads variables plainly again.
+class SecretVariables {
+ public:
+  SecretVariables(Assignment& a, const RenderServices& services, std::string& why)
+      : a_(a), services_(services), why_(why) {
+    if (!services.variable_is_secret) {
+      a.ctx.variable = services.variable;
+      return;
+    }
+    auto seen = seen_;
+    auto variable = services.variable;
+    auto is_secret = services.variable_is_secret;
+    a.ctx.variable = [seen, variable, is_secret](const std::string& name) -> std::optional<std::string> {
+      auto v = variable ? variable(name) : std::nullopt;
+      if (v && is_secret(name)) seen->push_back(*v);
+      return v;
+    };
+  }
+  ~SecretVariables() {
+    a_.ctx.variable = services_.variable;
+    a_.shell.secrets = *seen_;
+    a_.http.secrets = *seen_;
+    a_.sql.secrets = *seen_;
+    if (!seen_->empty() && !why_.empty()) why_ = SecretMasker(*seen_).mask(why_);
+  }
+  SecretVariables(const SecretVariables&) = delete;
+  SecretVariables& operator=(const SecretVariables&) = delete;
+
+ private:
+  Assignment& a_;
+  const RenderServices& services_;
+  std::string& why_;
+  std::shared_ptr<std::vector<std::string>> seen_ = std::make_shared<std::vector<std::string>>();
+};
+
+}  // namespace
+
 bool render(Assignment& a, const RenderServices& services, Duration heartbeat_interval, std::string& why) {
-  a.ctx.variable = services.variable;
+  SecretVariables secrets(a, services, why);
   a.shell.ds = dsl::render_template("{{ ds }}", a.ctx).value();
   auto text = [&](const dsl::TemplateText& t, const std::string& key, std::string& out) {
     auto r = dsl::render_template(t.text, a.ctx);
@@ -22,9 +70,22 @@ bool render(Assignment& a, const RenderServices& services, Duration heartbeat_in
     a.http.timeout = s.timeout;
     a.http.log_path = a.shell.log_path;
     a.http.heartbeat_interval = heartbeat_interval;
-    if (!text(s.url, "url", a.http.url) || !text(s.body, "body", a.http.body)) return false;
-    for (auto& [k, v] : s.headers)
+    // The url: values percent-encoded for where they stand (render.h); the
+    // body as it is; a header's value must not hold CR, LF or NUL.
+    auto url = dsl::render_url(s.url.text, a.ctx);
+    if (!url) {
+      why = "url: " + url.error().message;
+      return false;
+    }
+    a.http.url = *url;
+    if (!text(s.body, "body", a.http.body)) return false;
+    for (auto& [k, v] : s.headers) {
       if (!text(v, "headers." + k, a.http.headers[k])) return false;
+      if (auto st = dsl::check_header_value(k, a.http.headers[k]); !st) {
+        why = "headers." + k + ": " + st.error().message;
+        return false;
+      }
+    }
     return true;
   }
   if (a.type == dsl::TaskType::sql) {
@@ -33,7 +94,6 @@ bool render(Assignment& a, const RenderServices& services, Duration heartbeat_in
     a.sql.timeout = s.timeout;
     a.sql.log_path = a.shell.log_path;
     a.sql.heartbeat_interval = heartbeat_interval;
-    if (!text(s.sql, "sql", a.sql.sql)) return false;
     auto c = services.connection_url(s.connection);
     if (!c) {
       why = c.error().code == "not_found"
@@ -43,11 +103,26 @@ bool render(Assignment& a, const RenderServices& services, Duration heartbeat_in
       return false;
     }
     a.sql.url = *c;
+    // Values inside '...' literals escaped for them, the others bound
+    // parameters of the connection's dialect (render.h).
+    auto sql = dsl::render_sql(s.sql.text, a.ctx,
+                               c->rfind("sqlite:", 0) == 0 ? dsl::SqlDialect::sqlite : dsl::SqlDialect::postgres);
+    if (!sql) {
+      why = "sql: " + sql.error().message;
+      return false;
+    }
+    a.sql.sql = std::move(sql->sql);
+    a.sql.params = std::move(sql->params);
+    a.sql.statements = std::move(sql->statements);
+    a.sql.literal_values = sql->literal_values;
+    a.sql.literal_backslash = sql->literal_backslash;
     return true;
   }
-  auto cmd = dsl::render_template(a.command_template, a.ctx);
+  // Each value one shell word (render.h); env values as they are (they
+  // reach the process as data).
+  auto cmd = dsl::render_shell(a.command_template, a.ctx);
   if (!cmd) {
-    why = cmd.error().message;
+    why = "command: " + cmd.error().message;
     return false;
   }
   a.shell.command = *cmd;

@@ -1,5 +1,7 @@
 #include "baton/executor/notifier.h"
 
+#include "baton/dsl/render.h"
+
 #include <httplib.h>
 
 #include <fcntl.h>
@@ -11,7 +13,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <regex>
 #include <thread>
 
 extern char** environ;
@@ -21,11 +22,13 @@ namespace baton::executor {
 namespace {
 
 Status post_webhook(const std::string& url, const std::string& body, Duration timeout) {
-  static const std::regex re(R"(^(https?)://([^/:?#]+)(:([0-9]{1,5}))?([^#]*)$)");
-  std::smatch m;
-  if (!std::regex_match(url, m, re)) return Error::invalid("not an http(s) URL: " + url);
-  std::string scheme_host = m[1].str() + "://" + m[2].str() + (m[3].matched ? m[3].str() : "");
-  std::string path = m[5].str().empty() ? "/" : m[5].str();
+  // A linear parser: a std::regex recursed per byte and overflowed the stack
+  // on a long URL. An invalid URL is an error with code "invalid_argument": it can
+  // never be delivered (the notifier fails it for good).
+  auto u = dsl::parse_http_url(url);
+  if (!u) return Error::invalid("webhook: " + u.error().message);
+  std::string scheme_host = u->base();
+  std::string path = u->target;
   httplib::Client cli(scheme_host);
   auto secs = std::chrono::duration_cast<std::chrono::seconds>(timeout).count();
   auto usecs = std::chrono::duration_cast<std::chrono::microseconds>(timeout).count() % 1000000;

@@ -59,9 +59,17 @@ void Notifier::deliver_due() {
       n.last_error = sent.error().message;
       Duration delay = options_.backoff * (1LL << std::min(n.attempts - 1, 20));
       n.next_attempt_at = clock_.now() + std::min<Duration>(delay, std::chrono::minutes(5));
-      if (n.attempts >= options_.attempts) n.state = "failed";
-      log->warn("notification {} of {} to {} (attempt {} of {}): {}", n.event, n.dag_id, n.target.target, n.attempts,
-                options_.attempts, sent.error().message);
+      // A target that can never be delivered (an invalid URL: not http(s),
+      // longer than 8 KiB) fails for good now rather than being tried again.
+      const bool never = sent.error().code == "invalid_argument";
+      if (never || n.attempts >= options_.attempts) n.state = "failed";
+      std::string target = n.target.target.size() > 200 ? n.target.target.substr(0, 200) + "..." : n.target.target;
+      if (never)
+        log->error("notification {} of {} to {} failed for good (it can never be delivered): {}", n.event, n.dag_id,
+                   target, sent.error().message);
+      else
+        log->warn("notification {} of {} to {} (attempt {} of {}): {}", n.event, n.dag_id, target, n.attempts,
+                  options_.attempts, sent.error().message);
     }
     if (auto u = update_(n); !u) log->error("notification {}: {}", n.id, u.error().message);
   }

@@ -21,6 +21,7 @@
 
 #include "baton/core/base64.h"
 #include "baton/core/clock.h"
+#include "baton/core/secrets.h"
 #include "baton/executor/adapters.h"
 #include "baton/executor/shell_runner.h"
 
@@ -143,7 +144,7 @@ struct RemoteWorker::Impl {
       cli.set_bearer_token_auth(options.token);
       auto r = cli.Post(("/api/v1" + path).c_str(), text, "application/json");
       if (!r) {
-        a.error = options.servers[i] + ": " + httplib::to_string(r.error());
+        a.error = mask_secrets(options.servers[i]) + ": " + httplib::to_string(r.error());
         server_index = i + 1;
         continue;
       }
@@ -331,6 +332,9 @@ struct RemoteWorker::Impl {
     t.ds = p.value("ds", "");
     t.params_json = p.value("params", "{}");
     t.command = p.value("command", "");
+    if (p.contains("secrets") && p["secrets"].is_array())  // values to mask in the log
+      for (auto& v : p["secrets"])
+        if (v.is_string()) t.secrets.push_back(v.get<std::string>());
     if (p.contains("env") && p["env"].is_object())
       for (auto& [k, v] : p["env"].items())
         if (v.is_string()) t.env[k] = v.get<std::string>();
@@ -397,15 +401,38 @@ struct RemoteWorker::Impl {
           call.timeout = t.timeout;
           call.log_path = t.log_path;
           call.heartbeat_interval = t.heartbeat_interval;
+          call.secrets = t.secrets;
           res = run_http(call, now, beat, r->cancel);
         } else {
           SqlCall call;
           call.connection = q.value("connection", "");
           call.url = q.value("url", "");
           call.sql = q.value("sql", "");
+          // The bound values and statements (dsl::render_sql), as the scheduler rendered them.
+          auto values = [](const json& a) {
+            std::vector<dsl::SqlParam> out;
+            if (a.is_array())
+              for (auto& v : a)
+                if (v.is_object() && v.contains("value") && v["value"].is_string())
+                  out.push_back({v["value"].get<std::string>(),
+                                 dsl::value_type(v.contains("type") && v["type"].is_string()
+                                                     ? v["type"].get<std::string>()
+                                                     : std::string("string"))});
+            return out;
+          };
+          if (q.contains("params")) call.params = values(q["params"]);
+          if (q.contains("statements") && q["statements"].is_array())
+            for (auto& st : q["statements"])
+              if (st.is_object() && st.contains("sql") && st["sql"].is_string())
+                call.statements.push_back(
+                    {st["sql"].get<std::string>(), st.contains("params") ? values(st["params"]) : std::vector<dsl::SqlParam>{}});
+          auto flag = [&q](const char* k) { return q.contains(k) && q[k].is_boolean() && q[k].get<bool>(); };
+          call.literal_values = flag("literal_values");
+          call.literal_backslash = flag("literal_backslash");
           call.timeout = t.timeout;
           call.log_path = t.log_path;
           call.heartbeat_interval = t.heartbeat_interval;
+          call.secrets = t.secrets;
           res = run_sql(call, now, beat, r->cancel);
         }
       } else {
@@ -479,8 +506,10 @@ Status RemoteWorker::run(const std::atomic<bool>& stop) {
   m.options.work_dir = fs::absolute(m.options.work_dir, ec).lexically_normal().string();
   fs::create_directories(fs::path(m.options.work_dir) / "logs", ec);
   if (ec) return Error{"unavailable", "cannot create " + m.options.work_dir + ": " + ec.message()};
+  std::vector<std::string> shown_servers;
+  for (auto& s : m.options.servers) shown_servers.push_back(mask_secrets(s));
   m.log->info("worker {} takes tries of queues {} on {} slots from {}", m.options.name,
-              json(m.options.queues).dump(), m.options.slots, json(m.options.servers).dump());
+              json(m.options.queues).dump(), m.options.slots, json(shown_servers).dump());
   std::thread beat([&m] { m.heartbeat_main(); });
   Status result;
   auto backoff = std::chrono::milliseconds(200);

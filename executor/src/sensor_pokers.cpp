@@ -2,7 +2,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
+#include "baton/core/secrets.h"
+#include "baton/dsl/render.h"
 #include "baton/executor/adapters.h"
 
 namespace baton::executor {
@@ -15,14 +18,43 @@ namespace {
 constexpr Duration kPokeHttpTimeout = std::chrono::seconds(30);
 
 Finished logged(Finished f, std::ofstream& log, const std::string& at) {
-  log << "[baton] " << at << " poke: " << f.reason << "\n";
+  log << "[baton] " << at << " poke: " << f.reason << "\n";  // a template's error: names, not values
   return f;
 }
 
 }  // namespace
 
-SensorPokers::SensorPokers(const Clock& clock, std::string dags_dir, SensorServices services)
-    : clock_(clock), dags_dir_(std::move(dags_dir)), services_(std::move(services)) {}
+namespace {
+
+// A path made absolute, with `..` and the symbolic links of its existing part
+// resolved (what the kernel would open, as far as it exists yet).
+fs::path resolved(const fs::path& p) {
+  std::error_code ec;
+  fs::path abs = fs::absolute(p, ec);
+  if (ec) abs = p;
+  fs::path r = fs::weakly_canonical(abs, ec);
+  return ec ? abs.lexically_normal() : r;
+}
+
+bool under(const fs::path& path, const std::string& root) {
+  const std::string& s = path.native();
+  if (root == "/") return !s.empty() && s[0] == '/';
+  return s == root || (s.size() > root.size() && s.compare(0, root.size(), root) == 0 && s[root.size()] == '/');
+}
+
+}  // namespace
+
+SensorPokers::SensorPokers(const Clock& clock, std::string dags_dir, SensorServices services,
+                           std::vector<std::string> roots)
+    : clock_(clock), dags_dir_(std::move(dags_dir)), services_(std::move(services)) {
+  if (roots.empty()) roots = {dags_dir_, "/tmp"};
+  for (auto& r : roots) {
+    if (r.empty()) continue;
+    std::string root = resolved(r).string();
+    while (root.size() > 1 && root.back() == '/') root.pop_back();
+    roots_.push_back(root);
+  }
+}
 
 SensorPokers::~SensorPokers() { stop(); }
 
@@ -67,15 +99,36 @@ void SensorPokers::main() {
 }
 
 Finished SensorPokers::poke_now(Assignment& a) {
+  // The values of the secret variables the templates read are masked in
+  // what the poke writes and reports.
+  auto secrets = std::make_shared<std::vector<std::string>>();
+  a.ctx.variable = services_.variable;
+  if (services_.variable_is_secret && services_.variable) {
+    a.ctx.variable = [secrets, variable = services_.variable,
+                      is_secret = services_.variable_is_secret](const std::string& name) -> std::optional<std::string> {
+      auto v = variable(name);
+      if (v && is_secret(name)) secrets->push_back(*v);
+      return v;
+    };
+  }
+  Finished f = poke_once(a, *secrets);
+  a.ctx.variable = services_.variable;
+  if (!secrets->empty()) f.reason = SecretMasker(*secrets).mask(f.reason);
+  return f;
+}
+
+Finished SensorPokers::poke_once(Assignment& a, const std::vector<std::string>& secrets) {
   Finished f{a.run_pk, a.ti, a.attempt_token, TryOutcome::reschedule, "", std::nullopt, std::nullopt, 0, false};
   const dsl::TaskSpec& s = *a.spec;
   std::error_code ec;
   fs::create_directories(fs::path(a.shell.log_path).parent_path(), ec);
   std::ofstream log(a.shell.log_path, std::ios::app);
   auto now_text = [this] { return format_utc(std::chrono::time_point_cast<std::chrono::seconds>(clock_.now())); };
-  a.ctx.variable = services_.variable;
+  auto shown = [&](const std::string& text) { return secrets.empty() ? text : SecretMasker(secrets).mask(text); };
+  // A url's values are percent-encoded for where they stand (render.h); a
+  // path is text as it is.
   auto rendered = [&](const dsl::TemplateText& t, const char* key) -> std::optional<std::string> {
-    auto r = dsl::render_template(t.text, a.ctx);
+    auto r = std::string(key) == "url" ? dsl::render_url(t.text, a.ctx) : dsl::render_template(t.text, a.ctx);
     if (r) return *r;
     f.outcome = TryOutcome::failed;
     f.reason = std::string(key) + ": " + r.error().message;
@@ -86,10 +139,25 @@ Finished SensorPokers::poke_now(Assignment& a) {
     if (!path) return logged(f, log, now_text());
     fs::path p(*path);
     if (p.is_relative()) p = fs::path(dags_dir_) / p;
-    bool there = fs::exists(p, ec);
+    // Only under sensor_roots, after `..` and links: the existence of a file
+    // elsewhere (/root/.ssh/id_rsa) is none of a DAG's business.
+    fs::path real = resolved(p);
+    bool allowed = false;
+    for (auto& root : roots_) allowed = allowed || under(real, root);
+    if (!allowed) {
+      std::string list;
+      for (auto& root : roots_) list += (list.empty() ? "" : ", ") + root;
+      f.outcome = TryOutcome::failed;
+      f.reason = "path " + p.string() + (real != p.lexically_normal() ? " (" + real.string() + " once resolved)" : "") +
+                 " is outside sensor_roots (" + list +
+                 "): sensor.file looks only under these folders (sensor_roots in baton.yaml, BATON_SENSOR_ROOTS)";
+      log << "[baton] " << now_text() << " poke: " << shown(f.reason) << "\n";
+      return f;
+    }
+    bool there = fs::exists(real, ec);
     f.reason = there ? "" : "file " + p.string() + " does not exist yet";
     if (there) f.outcome = TryOutcome::success;
-    log << "[baton] " << now_text() << " poke: " << (there ? "file " + p.string() + " exists" : f.reason) << "\n";
+    log << "[baton] " << now_text() << " poke: " << shown(there ? "file " + p.string() + " exists" : f.reason) << "\n";
   } else if (s.type == dsl::TaskType::sensor_http) {
     auto url = rendered(s.url, "url");
     if (!url) return logged(f, log, now_text());
@@ -99,13 +167,14 @@ Finished SensorPokers::poke_now(Assignment& a) {
     call.timeout = kPokeHttpTimeout;
     call.log_path = a.shell.log_path;
     call.log_cap_bytes = 4096;
+    call.secrets = secrets;
     log.close();
     std::atomic<bool> never{false};
     auto r = run_http(call, [this] { return clock_.now(); }, [](TimePoint) {}, never);
     if (r.outcome == ShellResult::Outcome::success) {
       f.outcome = TryOutcome::success;
     } else {
-      f.reason = "GET " + *url + ": " + (r.reason.empty() ? "no answer" : r.reason);
+      f.reason = "GET " + mask_secrets(*url) + ": " + (r.reason.empty() ? "no answer" : r.reason);
     }
   } else if (s.type == dsl::TaskType::sensor_task) {
     TimePoint at = a.ctx.logical_date + s.logical_date_offset;

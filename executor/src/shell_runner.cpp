@@ -27,6 +27,7 @@
 
 #include "baton/core/clock.h"
 #include "baton/core/duration.h"
+#include "baton/core/secrets.h"
 
 extern char** environ;
 
@@ -219,11 +220,43 @@ int json_depth(std::string_view text) {
 }
 
 // The log of one try: task output up to the cap, then only Baton's marker.
+// Secret values are masked in the task's output before it counts against the
+// cap; the bytes that may begin one are held back until the next output, a
+// note of Baton's own, or the end (finish()).
 class LogSink {
  public:
-  LogSink(int fd, size_t cap) : fd_(fd), cap_(cap) {}
+  LogSink(int fd, size_t cap, const std::vector<std::string>& secrets) : fd_(fd), cap_(cap), masker_(secrets) {}
 
   void task_output(const char* p, size_t n) {
+    if (truncated_) return;
+    if (!masker_.empty()) {
+      masked_.clear();
+      masker_.feed(std::string_view(p, n), masked_);
+      capped(masked_.data(), masked_.size());
+      return;
+    }
+    capped(p, n);
+  }
+
+  // Writes what the masker still holds (the end of the task's output).
+  void finish() {
+    if (masker_.empty() || truncated_) return;
+    masked_.clear();
+    masker_.flush(masked_);
+    capped(masked_.data(), masked_.size());
+  }
+
+  // A line of Baton's own, on a line of its own; nothing after truncation.
+  void note(const std::string& text) {
+    finish();
+    if (!truncated_) line(text);
+  }
+
+  size_t bytes() const { return written_; }
+  bool truncated() const { return truncated_; }
+
+ private:
+  void capped(const char* p, size_t n) {
     if (truncated_) return;
     size_t room = cap_ - task_bytes_;
     if (n <= room) {
@@ -237,15 +270,6 @@ class LogSink {
     line("log truncated at " + std::to_string(cap_) + " bytes");
   }
 
-  // A line of Baton's own, on a line of its own; nothing after truncation.
-  void note(const std::string& text) {
-    if (!truncated_) line(text);
-  }
-
-  size_t bytes() const { return written_; }
-  bool truncated() const { return truncated_; }
-
- private:
   void line(const std::string& text) {
     std::string s = at_line_start_ ? "" : "\n";
     s += "[baton] " + text + "\n";
@@ -271,6 +295,8 @@ class LogSink {
   bool truncated_ = false;
   bool at_line_start_ = true;
   bool failed_ = false;
+  SecretMasker masker_;
+  std::string masked_;
 };
 
 // The task's signal dispositions: every signal back to its default, as a
@@ -579,7 +605,7 @@ ShellResult ShellRunner::run(const ShellTry& t, const ProgressFn& on_progress, s
   // The log first, so that every later failure can be told there too.
   Fd log_fd(::open(t.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (!log_fd.valid()) return not_started("cannot open log " + t.log_path + ": " + errno_text(errno));
-  LogSink log(log_fd.get(), t.log_cap_bytes);
+  LogSink log(log_fd.get(), t.log_cap_bytes, t.secrets);
   auto fail_start = [&](const std::string& why) {
     log.note("cannot start: " + why);
     ShellResult r = not_started("cannot start: " + why);
@@ -652,6 +678,38 @@ ShellResult ShellRunner::run(const ShellTry& t, const ProgressFn& on_progress, s
              " bytes, more than Linux lets one environment variable hold (128 KiB); read them from "
              "$BATON_PARAMS_FILE");
   }
+  // Each param whose name is an identifier as BATON_PARAM_<NAME> (SPEC §5):
+  // a string as it is, anything else as JSON. A command reads a value as
+  // data from there ("$BATON_PARAM_region"), never through its text. One
+  // that Linux cannot carry (a NUL, more than 128 KiB) is left out, as is
+  // everything past 1 MiB of them (the whole environment is bounded), and
+  // the log says which.
+  {
+    nlohmann::json params = nlohmann::json::parse(t.params_json, nullptr, false);
+    size_t total = 0;
+    std::string left_out;
+    if (params.is_object())
+      for (auto& [k, v] : params.items()) {
+        bool identifier = !k.empty() && !(k[0] >= '0' && k[0] <= '9');
+        for (char ch : k)
+          identifier = identifier && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                                      (ch >= '0' && ch <= '9') || ch == '_');
+        if (!identifier) continue;
+        std::string name = "BATON_PARAM_" + k;
+        std::string value = v.is_string() ? v.get<std::string>()
+                                          : v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        size_t bytes = name.size() + 1 + value.size();
+        if (value.find('\0') != std::string::npos || bytes > kMaxEnvString || total + bytes > (1u << 20)) {
+          left_out += (left_out.empty() ? "" : ", ") + name;
+          continue;
+        }
+        total += bytes;
+        env[name] = std::move(value);
+      }
+    if (!left_out.empty())
+      log.note("not in the environment (a NUL byte, or too long for it): " + left_out +
+               "; every param is in " + (params_in_file ? "$BATON_PARAMS_FILE" : "$BATON_PARAMS"));
+  }
   env["BATON_CHECKPOINT_FILE"] = checkpoint_path;
   env["BATON_OUTPUT_FILE"] = output_path;
 
@@ -720,6 +778,7 @@ ShellResult ShellRunner::run(const ShellTry& t, const ProgressFn& on_progress, s
 
   TryLoop loop(t, on_progress, cancel, now_, log, checkpoint_path);
   loop.run(pid, out_r.release());
+  log.finish();
 
   ShellResult r;
   std::string content, err;

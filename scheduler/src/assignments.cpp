@@ -1,5 +1,7 @@
 #include "assignments.h"
 
+#include "baton/dsl/render.h"
+
 #include <nlohmann/json.hpp>
 
 namespace baton::scheduler {
@@ -98,8 +100,23 @@ std::string remote_payload(const ActiveRun& r, int ti, const TryPaths& paths,
   if (a.type == dsl::TaskType::http)
     p["http"] = {{"method", a.http.method}, {"url", a.http.url},         {"headers", a.http.headers},
                  {"body", a.http.body},     {"expect_status", a.http.expect_status}};
-  if (a.type == dsl::TaskType::sql)  // the connection's URL goes to the worker, as it must to connect
-    p["sql"] = {{"connection", a.sql.connection}, {"url", a.sql.url}, {"sql", a.sql.sql}};
+  if (a.type == dsl::TaskType::sql) {  // the connection's URL goes to the worker, as it must to connect
+    // The bound values (render.h) go as they are, with their types.
+    auto values = [](const std::vector<dsl::SqlParam>& ps) {
+      json out = json::array();
+      for (auto& v : ps) out.push_back({{"value", v.value}, {"type", dsl::to_string(v.type)}});
+      return out;
+    };
+    json statements = json::array();
+    for (auto& st : a.sql.statements) statements.push_back({{"sql", st.sql}, {"params", values(st.params)}});
+    p["sql"] = {{"connection", a.sql.connection},
+                {"url", a.sql.url},
+                {"sql", a.sql.sql},
+                {"params", values(a.sql.params)},
+                {"statements", statements},
+                {"literal_values", a.sql.literal_values},
+                {"literal_backslash", a.sql.literal_backslash}};
+  }
   const auto& sh = a.shell;
   p["dag_id"] = sh.dag_id;
   p["run_id"] = sh.run_id;
@@ -120,6 +137,7 @@ std::string remote_payload(const ActiveRun& r, int ti, const TryPaths& paths,
   p["heartbeat_interval_us"] = paths.heartbeat_interval.count();
   p["zombie_timeout_us"] = paths.zombie_timeout.count();  // the worker kills the try itself before then
   p["log_path"] = log_rel(r, rec, try_number);
+  if (!sh.secrets.empty()) p["secrets"] = sh.secrets;  // masked in the try's log by the worker
   return p.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

@@ -8,6 +8,7 @@
 #include "baton/scheduler/scheduler.h"
 #include "log.h"
 #include "loop.h"
+#include "run_factory.h"
 
 namespace baton::scheduler {
 
@@ -233,6 +234,9 @@ Backfills::TakeUp Backfills::take_up(Active& bf, const BackfillStep& step) {
     r.logical_date = r.data_interval_start = step.logical_date;
     r.data_interval_end = step.data_interval_end;
     r.params = d->graph->spec().params_json;
+    // The defaults' templates rendered now (SPEC §3); one that cannot be keeps its text.
+    if (auto p = run_params(store_, *d->graph, r, r.params); p) r.params = std::move(*p);
+    else sched_log()->error("backfill {} run {}: {} (its text is kept)", b.id, r.run_id, p.error().message);
     r.dag_version = d->graph->hash();
     r.backfill_id = b.id;
     r.created_by = b.created_by;

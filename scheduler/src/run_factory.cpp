@@ -7,6 +7,7 @@
 #include "active_runs.h"
 #include "baton/core/random.h"
 #include "baton/core/sha256.h"
+#include "baton/dsl/compiler.h"
 #include "baton/dsl/template.h"
 #include "baton/scheduler/scheduler.h"
 #include "log.h"
@@ -21,12 +22,58 @@ namespace {
 constexpr int kDatasetEventsPerRun = 1000;
 }  // namespace
 
+// docs/running.md, "Run ids". The suffix is 32 random bits: runs of one DAG
+// made in the same second (or given the same logical date) share everything
+// else, and the id is unique per DAG. A draw that another run of the DAG
+// already has is drawn again (create_named_run), so a collision never
+// reaches the caller; 32 bits make a second draw rare (a draw meets one of
+// n runs of the same second with odds n in 2^32: one in four million at a
+// thousand runs of one DAG in one second).
+Result<std::string> run_params(store::Store& store, const dsl::DagGraph& g, const store::RunRecord& r,
+                               const std::string& params_json, const std::vector<std::string>& given) {
+  if (g.spec().params_templates.empty()) return params_json;
+  dsl::RenderContext ctx;
+  ctx.zone = g.schedule().zone();
+  if (!g.schedule().is_time_based())
+    if (auto z = TimeZone::find(g.spec().timezone)) ctx.zone = *z;
+  ctx.logical_date = r.logical_date;
+  ctx.data_interval_start = r.data_interval_start;
+  ctx.data_interval_end = r.data_interval_end;
+  ctx.run_id = r.run_id;
+  ctx.dag_id = r.dag_id;
+  ctx.variable = [&store](const std::string& name) -> std::optional<std::string> {
+    auto v = store.get_variable(name);
+    if (!v) return std::nullopt;
+    return v->value;
+  };
+  return dsl::render_run_params(g.spec(), params_json, given, std::move(ctx));
+}
+
 std::string make_run_id(const std::string& run_type, TimePoint logical_date, bool with_suffix) {
   std::string ts = format_utc(std::chrono::time_point_cast<std::chrono::seconds>(logical_date));
   std::string compact;
   for (char c : ts)
     if (c != '-' && c != ':') compact += c;
-  return run_type + "__" + compact + (with_suffix ? "_" + random_hex(3) : "");
+  return run_type + "__" + compact + (with_suffix ? "_" + random_hex(4) : "");
+}
+
+// A manual or dataset run can conflict only on its id: neither has the
+// one-run-per-interval index, and a known idempotency key answers the first
+// run instead of a conflict.
+Result<store::RunStore::Created> RunFactory::create_named_run(store::RunRecord& r,
+                                                              const std::vector<store::TaskInstanceRecord>& tis,
+                                                              const std::string& actor,
+                                                              const std::vector<store::DatasetCursor>& cursors) {
+  constexpr int kDraws = 8;
+  for (int draw = 1;; ++draw) {
+    auto c = store_.create_run(r, tis, actor, fencing_.fences(), cursors);
+    if (c || c.error().code != "conflict" || draw == kDraws) return c;
+    r.run_id = named_run_id(r);
+  }
+}
+
+std::string RunFactory::named_run_id(const store::RunRecord& r) {
+  return make_run_id(r.run_type, r.logical_date, false) + "_" + (suffixes_ ? suffixes_() : random_hex(4));
 }
 
 RunFactory::RunFactory(store::Store& store, const Clock& clock, Loop& loop, DagRegistry& registry, Fencing& fencing,
@@ -126,13 +173,21 @@ Result<TriggerResult> RunFactory::trigger(const std::string& dag_id, const Trigg
   } else {
     r.data_interval_start = r.data_interval_end = r.logical_date;
   }
-  r.run_id = make_run_id("manual", r.logical_date, true);
-  r.params = params.dump(-1, ' ', false, json::error_handler_t::replace);
+  r.run_id = named_run_id(r);
+  // The defaults' templates rendered now; the trigger's values are data.
+  auto rendered = run_params(store_, *g, r, params.dump(-1, ' ', false, json::error_handler_t::replace), given);
+  if (!rendered) {
+    if (req.idempotency_key)  // a retry of a trigger that made its run before
+      if (auto seen = store_.find_run_by_key(dag_id, *req.idempotency_key); seen && *seen)
+        return TriggerResult{**seen, false};
+    return Error::invalid(rendered.error().message);
+  }
+  r.params = std::move(*rendered);
   r.dag_version = g->hash();
   r.note = req.note;
   r.idempotency_key = req.idempotency_key;
   r.created_by = actor;
-  auto c = store_.create_run(r, task_instances_for(*g), actor, fencing_.fences());
+  auto c = create_named_run(r, task_instances_for(*g), actor);
   if (!c && c.error().code == "stale_epoch") fencing_.fenced_out(c.error());
   if (!c) return c.error();
   if (c->created) {
@@ -151,6 +206,10 @@ bool RunFactory::create_scheduled_run(DagEntry& d, Timetable& t, TimePoint start
   r.data_interval_start = start;
   r.data_interval_end = end;
   r.params = d.graph->spec().params_json;
+  // A default that cannot be rendered (a variable missing) keeps its text:
+  // the run is made all the same, and the log says why.
+  if (auto p = run_params(store_, *d.graph, r, r.params); p) r.params = std::move(*p);
+  else sched_log()->error("run {} {}: {} (its text is kept)", d.dag_id, r.run_id, p.error().message);
   r.dag_version = d.graph->hash();
   auto c = store_.create_run(r, task_instances_for(*d.graph), "system", fencing_.fences());
   if (!c && c.error().code == "stale_epoch") {
@@ -235,11 +294,13 @@ void RunFactory::create_dataset_run(DagEntry& d, std::vector<store::DatasetEvent
   r.dag_id = d.dag_id;
   r.run_type = "dataset";
   TimePoint now = clock_.now();
-  r.run_id = make_run_id("dataset", now, true);
   r.logical_date = now;
+  r.run_id = named_run_id(r);
   r.data_interval_start = lo;
   r.data_interval_end = hi;
   r.params = params.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (auto p = run_params(store_, *d.graph, r, r.params, {"dataset_events"}); p) r.params = std::move(*p);
+  else sched_log()->error("run {} {}: {} (its text is kept)", d.dag_id, r.run_id, p.error().message);
   r.dag_version = d.graph->hash();
   r.idempotency_key = "dataset:" + sha256_hex(consumed).substr(0, 32);
   r.created_by = "system";
@@ -247,7 +308,7 @@ void RunFactory::create_dataset_run(DagEntry& d, std::vector<store::DatasetEvent
   // or neither.
   std::vector<store::DatasetCursor> cursors;
   for (auto& [uri, n] : last) cursors.push_back({d.dag_id, uri, n});
-  auto c = store_.create_run(r, task_instances_for(*d.graph), "system", fencing_.fences(), cursors);
+  auto c = create_named_run(r, task_instances_for(*d.graph), "system", cursors);
   if (!c && c.error().code == "stale_epoch") {
     fencing_.fenced_out(c.error());
     return;

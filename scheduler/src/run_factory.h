@@ -6,6 +6,7 @@
 // Loop thread only.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -19,6 +20,14 @@
 namespace baton::scheduler {
 
 class Loop;
+
+// The params of a run being made (SPEC §3): `params_json` (the DAG's
+// defaults, the trigger's values over them) with each default that holds a
+// template, and that the trigger did not set (`given`), rendered as text in
+// the run's context (r: its ids, logical date and data interval; var.NAME
+// from the store). An error names the param.
+Result<std::string> run_params(store::Store& store, const dsl::DagGraph& g, const store::RunRecord& r,
+                               const std::string& params_json, const std::vector<std::string>& given = {});
 
 // Where new runs go (the run keeper).
 class RunSink {
@@ -54,6 +63,10 @@ class RunFactory {
   // Datasets: a hint that events came (a producing task succeeded, the API
   // posted one, a DAG was unpaused) asks for a check after the next write;
   // the poll checks whenever the newest event id changed.
+  // Tests: where the random suffixes of manual and dataset run ids come
+  // from (default: 8 random hex digits).
+  void set_run_id_suffixes(std::function<std::string()> next) { suffixes_ = std::move(next); }
+
   void datasets_changed() { datasets_dirty_ = true; }
   bool take_datasets_dirty();
   void forget_datasets_seen() { datasets_seen_ = -1; }
@@ -67,6 +80,14 @@ class RunFactory {
   };
   bool create_scheduled_run(DagEntry& d, Timetable& t, TimePoint start, TimePoint end);
   void create_dataset_run(DagEntry& d, std::vector<store::DatasetEvent> events);
+  // The id of a manual or dataset run: type, logical date, a random suffix.
+  std::string named_run_id(const store::RunRecord& r);
+  // create_run of a manual or dataset run, whose id ends in a random suffix:
+  // drawn again when another run of the DAG has that id already.
+  Result<store::RunStore::Created> create_named_run(store::RunRecord& r,
+                                                    const std::vector<store::TaskInstanceRecord>& tis,
+                                                    const std::string& actor,
+                                                    const std::vector<store::DatasetCursor>& cursors = {});
 
   store::Store& store_;
   const Clock& clock_;
@@ -77,6 +98,7 @@ class RunFactory {
   std::map<std::string, Timetable> timetables_;
   std::multimap<TimePoint, std::string> due_;  // when a DAG's next interval completes
   bool datasets_dirty_ = false;
+  std::function<std::string()> suffixes_;
   long long datasets_seen_ = -1;
 };
 

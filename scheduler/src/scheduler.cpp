@@ -56,6 +56,10 @@ executor::RenderServices render_services(store::Store& store) {
     if (!c) return c.error();
     return c->url;
   };
+  s.variable_is_secret = [&store](const std::string& name) {
+    auto v = store.get_variable(name);
+    return v && v->secret;
+  };
   return s;
 }
 
@@ -94,6 +98,7 @@ executor::SensorServices sensor_services(SchedulerParts& p) {
   executor::SensorServices s;
   store::Store& store = p.store;
   s.variable = render_services(store).variable;
+  s.variable_is_secret = render_services(store).variable_is_secret;
   s.task_state = [&store](const std::string& dag_id, const std::string& task_id,
                           TimePoint at) -> Result<std::optional<TaskState>> {
     auto runs = store.runs_between(dag_id, at, at);
@@ -139,7 +144,7 @@ SchedulerParts::SchedulerParts(store::Store& s, const Clock& c, SchedulerOptions
       factory(s, c, loop, registry, membership, runs_glue),
       backfills(s, c, loop, registry, membership, runs_glue),
       triggers(s, c, loop, membership, runs, tries_glue, options.logs_dir),
-      pokers(c, options.dags_dir, sensor_services(*this)),
+      pokers(c, options.dags_dir, sensor_services(*this), options.sensor_roots),
       notifier(
           c, {options.notification_timeout, options.notification_attempts, options.notification_backoff,
               options.notification_poll, notify_dir},

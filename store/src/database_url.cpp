@@ -1,5 +1,7 @@
 #include "baton/store/store.h"
 
+#include "baton/core/secrets.h"
+
 namespace baton::store {
 
 Result<DatabaseUrl> parse_database_url(std::string_view text) {
@@ -9,7 +11,7 @@ Result<DatabaseUrl> parse_database_url(std::string_view text) {
     u.engine = DatabaseUrl::Engine::sqlite;
     u.path = std::string(text.substr(7));
     if (u.path.rfind("//", 0) == 0) u.path = u.path.substr(2);  // sqlite://path
-    if (u.path.empty()) return Error::invalid("database URL \"" + u.text + "\" names no file: use sqlite:PATH");
+    if (u.path.empty()) return Error::invalid("database URL \"" + u.masked() + "\" names no file: use sqlite:PATH");
     return u;
   }
   if (text.rfind("postgresql://", 0) == 0 || text.rfind("postgres://", 0) == 0) {
@@ -17,19 +19,12 @@ Result<DatabaseUrl> parse_database_url(std::string_view text) {
     u.conninfo = u.text;
     return u;
   }
-  return Error::invalid("unsupported database URL \"" + u.text +
+  return Error::invalid("unsupported database URL \"" + u.masked() +
                         "\": use sqlite:PATH or postgresql://user:pass@host:port/db");
 }
 
-std::string DatabaseUrl::masked() const {
-  // scheme://user:password@host -> scheme://user:***@host
-  size_t scheme = text.find("://");
-  if (scheme == std::string::npos) return text;
-  size_t at = text.find('@', scheme + 3);
-  if (at == std::string::npos) return text;
-  size_t colon = text.find(':', scheme + 3);
-  if (colon == std::string::npos || colon > at) return text;
-  return text.substr(0, colon + 1) + "***" + text.substr(at);
-}
+std::string DatabaseUrl::masked() const { return mask_secrets(text); }
+
+std::string DatabaseUrl::mask(std::string_view message) const { return mask_message(message, text); }
 
 }  // namespace baton::store

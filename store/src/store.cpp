@@ -98,19 +98,74 @@ std::string backfill_audit_details(const BackfillRecord& b) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+namespace {
+
+const std::string kGenesis(64, '0');
+
+// The head's value before its MAC: "ID:HASH".
+std::string head_base(long long id, const std::string& hash) { return std::to_string(id) + ":" + hash; }
+
+std::string head_mac(const std::string& key, const std::string& base) {
+  return hmac_sha256_hex(key, "baton audit head\n" + base);
+}
+
+// "ID:HASH" and the MAC (empty when none) of a recorded head.
+std::pair<std::string, std::string> split_head(const std::string& head) {
+  auto sp = head.find(" mac=");
+  if (sp == std::string::npos) return {head, ""};
+  return {head.substr(0, sp), head.substr(sp + 5)};
+}
+
+}  // namespace
+
+bool is_keyed_audit_hash(std::string_view hash) { return hash.substr(0, kKeyedAuditHash.size()) == kKeyedAuditHash; }
+
+std::string audit_head(long long id, const std::string& hash, const std::optional<std::string>& key) {
+  std::string base = head_base(id, hash);
+  if (!key || !is_keyed_audit_hash(hash)) return base;
+  return base + " mac=" + head_mac(*key, base);
+}
+
+Status check_audit_append(long long last_id, const std::string& last_hash, const std::optional<std::string>& head,
+                          const std::optional<std::string>& key) {
+  if (!is_keyed_audit_hash(last_hash)) return {};  // a plain log (or an empty one): anyone may go on
+  if (!key)
+    return Error{"failed_precondition",
+                 "the audit log is keyed (HMAC-SHA-256 under the audit key; its last entry, " + std::to_string(last_id) +
+                     ", is keyed): this process needs the same key to append to it — set audit_key_file "
+                     "(BATON_AUDIT_KEY_FILE) to the key's file"};
+  auto [base, mac] = split_head(head.value_or(""));
+  if (base != head_base(last_id, last_hash) || mac.empty() || mac != head_mac(*key, base))
+    return Error{"failed_precondition",
+                 "the audit key does not match the key the audit log was written with (or the log's head was "
+                 "altered): nothing was appended; check audit_key_file, and run baton audit verify with the log's key"};
+  return {};
+}
+
 bool AuditVerifier::add(const AuditEntry& e) {
   if (check_.first_bad_id) return false;
-  if (prev_.empty()) prev_ = std::string(64, '0');
+  if (prev_.empty()) prev_ = kGenesis;
   ++check_.checked;
+  const bool keyed = is_keyed_audit_hash(e.hash);
   if (e.id != prev_id_ + 1)
     check_.problem = "entries " + std::to_string(prev_id_ + 1) + " to " + std::to_string(e.id - 1) + " are missing";
   else if (e.prev_hash != prev_)
     check_.problem = "its prev_hash does not match the hash of entry " + std::to_string(prev_id_);
-  else if (audit_hash(e) != e.hash)
+  else if (!keyed && check_.keyed_from)
+    check_.problem = "a plain SHA-256 entry after keyed ones (from entry " + std::to_string(*check_.keyed_from) +
+                     "): it was rewritten by someone without the audit key";
+  else if (keyed && key_ && audit_hash(e, key_) != e.hash)
+    check_.problem = "its contents do not match its HMAC under the audit key (the entry was altered, or this is not "
+                     "the key it was written with)";
+  else if (!keyed && audit_hash(e) != e.hash)
     check_.problem = "its contents do not match its hash (the entry was altered)";
   if (!check_.problem.empty()) {
     check_.first_bad_id = e.id;
     return false;
+  }
+  if (keyed) {
+    if (!check_.keyed_from) check_.keyed_from = e.id;
+    if (!key_) ++check_.keyed_unchecked;
   }
   prev_ = e.hash;
   prev_id_ = e.id;
@@ -119,21 +174,28 @@ bool AuditVerifier::add(const AuditEntry& e) {
 
 AuditCheck AuditVerifier::finish(const std::optional<std::string>& head) {
   if (check_.first_bad_id) return check_;
-  if (prev_.empty()) prev_ = std::string(64, '0');
+  if (prev_.empty()) prev_ = kGenesis;
   if (!head) {
     if (prev_id_ != 0) {
       check_.first_bad_id = 1;
       check_.problem = "the recorded head of the log is missing";
     }
-  } else if (*head != std::to_string(prev_id_) + ":" + prev_) {
+    return check_;
+  }
+  auto [base, mac] = split_head(*head);
+  if (base != head_base(prev_id_, prev_)) {
     check_.first_bad_id = prev_id_ + 1;
     check_.problem = "the log ends at entry " + std::to_string(prev_id_) + " but its recorded head is entry " +
-                     head->substr(0, head->find(':')) + " (entries were removed from the end)";
+                     base.substr(0, base.find(':')) + " (entries were removed from the end)";
+  } else if (key_ && is_keyed_audit_hash(prev_) && (mac.empty() || mac != head_mac(*key_, base))) {
+    check_.first_bad_id = prev_id_ + 1;
+    check_.problem = "the recorded head's MAC does not match entry " + std::to_string(prev_id_) +
+                     " under the audit key: entries were removed from the end and the head set back";
   }
   return check_;
 }
 
-std::string audit_hash(const AuditEntry& e) {
+std::string audit_hash(const AuditEntry& e, const std::optional<std::string>& key) {
   // Fields joined with a separator that cannot occur in them unescaped: each
   // is length-prefixed.
   std::string buf;
@@ -145,6 +207,7 @@ std::string audit_hash(const AuditEntry& e) {
   add(e.action);
   add(e.target);
   add(e.details);
+  if (key) return std::string(kKeyedAuditHash) + hmac_sha256_hex(*key, buf);
   return sha256_hex(buf);
 }
 

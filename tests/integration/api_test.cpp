@@ -13,6 +13,7 @@
 #include <set>
 
 #include "baton/api/server.h"
+#include "baton/core/base64.h"
 #include "baton/core/sha256.h"
 #include "baton/dsl/compiler.h"
 #include "baton/scheduler/control.h"
@@ -384,13 +385,16 @@ TEST_CASE("authentication: 401 without a token or with a bad one, audited withou
   CHECK(none.status == 401);
   CHECK(none.is_error("unauthenticated"));
   CHECK(none.header("WWW-Authenticate") == "Bearer");
+  env.clock.advance(std::chrono::minutes(1));  // one entry per address and minute
   auto bad = env.get("/api/v1/dags", "not-a-real-token");
   CHECK(bad.status == 401);
   CHECK(bad.is_error("unauthenticated"));
   // A revoked token no longer works.
   REQUIRE(env.store->revoke_token("vic", "test").ok());
+  env.clock.advance(std::chrono::minutes(1));
   CHECK(env.get("/api/v1/dags", kViewer).status == 401);
   // Not Bearer.
+  env.clock.advance(std::chrono::minutes(1));
   httplib::Headers basic = {{"Authorization", "Basic YWRhOnNlY3JldA=="}};
   auto b = env.http->Get("/api/v1/dags", basic);
   REQUIRE(b);
@@ -408,11 +412,66 @@ TEST_CASE("authentication: 401 without a token or with a bad one, audited withou
     auto d = json::parse(e.details);
     CHECK(d["path"] == "/api/v1/dags");
     CHECK(d["reason"].is_string());
+    CHECK(d["address"].is_string());
+    CHECK(d["suppressed"] == 0);
     CHECK(e.details.find("not-a-real-token") == std::string::npos);
     CHECK(e.details.find(kViewer) == std::string::npos);
   }
   CHECK(json::parse((*log)[0].details)["reason"] == "no Authorization header");
   CHECK(json::parse((*log)[1].details)["reason"] == "unknown or revoked token");
+}
+
+TEST_CASE("authentication: a flood of failures is audited once per address and minute, with the count, paths cut") {
+  Env env;
+  store::AuditFilter f;
+  f.action = "auth.failed";
+  f.limit = 100000;
+  auto failed_entries = [&] { return *env.store->list_audit(f); };
+  const std::string long_path = "/api/v1/dags/" + std::string(8000, 'x');
+  for (int i = 0; i < 300; ++i) {
+    auto r = env.get(long_path, i % 2 ? "not-a-real-token" : nullptr);
+    REQUIRE(r.status == 401);
+    env.clock.advance(std::chrono::milliseconds(100));  // 30 s in all
+  }
+  auto log = failed_entries();
+  REQUIRE(log.size() == 1);
+  auto first = json::parse(log[0].details);
+  CHECK(first["path"].get<std::string>().size() == 256);
+  CHECK(first["path_bytes"] == long_path.size());
+  CHECK(first["suppressed"] == 0);
+  CHECK(log[0].details.size() < 600);
+  const std::string address = first["address"];
+
+  // The minute is over: the next failure carries the count of the others.
+  env.clock.advance(std::chrono::seconds(31));
+  CHECK(env.get("/api/v1/dags", nullptr).status == 401);
+  log = failed_entries();
+  REQUIRE(log.size() == 2);
+  auto second = json::parse(log[1].details);
+  CHECK(second["address"] == address);
+  CHECK(second["suppressed"] == 299);
+  CHECK(second["path"] == "/api/v1/dags");
+  CHECK(second["first_suppressed_at"] == "2026-11-22T10:00:00.1Z");
+  CHECK(second["last_suppressed_at"] == "2026-11-22T10:00:29.9Z");
+
+  // Without a failure after it, a count is written by the first request
+  // (any request) after its minute, on its own.
+  CHECK(env.get("/api/v1/dags", nullptr).status == 401);
+  CHECK(env.get("/api/v1/dags", nullptr).status == 401);
+  CHECK(failed_entries().size() == 2);
+  env.clock.advance(std::chrono::minutes(1));
+  CHECK(env.get("/api/v1/health", nullptr).status == 200);
+  log = failed_entries();
+  REQUIRE(log.size() == 3);
+  auto summary = json::parse(log[2].details);
+  CHECK(summary["suppressed"] == 2);
+  CHECK(summary["address"] == address);
+  CHECK_FALSE(summary.contains("path"));
+  // Authenticated requests are not counted.
+  CHECK(env.get("/api/v1/dags").status == 200);
+  env.clock.advance(std::chrono::minutes(2));
+  CHECK(env.get("/api/v1/dags").status == 200);
+  CHECK(failed_entries().size() == 3);
 }
 
 TEST_CASE("roles: a viewer may not trigger; a worker token may use none of the public API") {
@@ -974,6 +1033,48 @@ TEST_CASE("pools, variables and connections") {
   auto audit = env.get("/api/v1/audit?action=connection.set");
   CHECK(audit.body["items"].size() == 5);
   CHECK(audit.text.find("s3cret") == std::string::npos);
+  // Every password form (SPEC §12): percent-encoded keys, any case, keyword strings.
+  for (auto [url, shown] : std::vector<std::pair<std::string, std::string>>{
+           {"postgresql://db/x?pass%77ord=enc-pw&SSLPassword=ssl-pw", "postgresql://db/x?pass%77ord=***&SSLPassword=***"},
+           {"postgresql://u:p%40ss@db/x?PASSWORD=q-pw", "postgresql://u:***@db/x?PASSWORD=***"},
+       }) {
+    auto r = env.call("PUT", "/api/v1/connections/other", json{{"url", url}}.dump());
+    REQUIRE(r.status / 100 == 2);
+    CHECK(r.body["url"] == shown);
+    CHECK(env.get("/api/v1/connections").text.find("-pw") == std::string::npos);
+  }
+  auto refused = env.call("PUT", "/api/v1/connections/bad", R"({"url": "mysql://u:my-pw@db/x"})");
+  CHECK(refused.status == 400);
+  CHECK(refused.text.find("my-pw") == std::string::npos);
+}
+
+TEST_CASE("secret variables are write-only: masked in GET and list, their value never audited") {
+  Env env;
+  auto put = env.call("PUT", "/api/v1/variables/api_key", R"({"value": "k-0123456789", "secret": true})");
+  REQUIRE(put.status == 201);
+  CHECK(put.body["value"] == "***");
+  CHECK(put.body["secret"] == true);
+  auto one = env.get("/api/v1/variables/api_key", kViewer);
+  CHECK(one.body["value"] == "***");
+  CHECK(one.body["secret"] == true);
+  CHECK(env.call("PUT", "/api/v1/variables/plain", R"({"value": "eu"})").status == 201);
+  auto list = env.get("/api/v1/variables", kViewer);
+  CHECK(list.text.find("k-0123456789") == std::string::npos);
+  REQUIRE(list.body["items"].size() == 2);
+  CHECK(list.body["items"][1]["value"] == "eu");
+  CHECK(list.body["items"][1]["secret"] == false);
+  CHECK(env.store->get_variable("api_key")->value == "k-0123456789");  // tries need it
+  // A new value without `secret`: still secret; `"secret": false` makes it plain.
+  CHECK(env.call("PUT", "/api/v1/variables/api_key", R"({"value": "k-9876543210"})").status == 200);
+  CHECK(env.get("/api/v1/variables/api_key").body["value"] == "***");
+  CHECK(env.store->get_variable("api_key")->value == "k-9876543210");
+  CHECK(env.call("PUT", "/api/v1/variables/api_key", R"({"value": "shown", "secret": false})").status == 200);
+  CHECK(env.get("/api/v1/variables/api_key").body["value"] == "shown");
+  CHECK(env.call("PUT", "/api/v1/variables/api_key", R"({"value": "k", "secret": "yes"})").status == 400);
+  auto audit = env.get("/api/v1/audit?action=variable.set");
+  CHECK(audit.body["items"].size() == 4);
+  CHECK(audit.text.find("k-0123456789") == std::string::npos);
+  CHECK(audit.text.find("k-9876543210") == std::string::npos);
 }
 
 TEST_CASE("the OpenAPI document, unknown routes and wrong methods") {
@@ -1343,11 +1444,39 @@ TEST_CASE("metrics in the Prometheus text format; SLA misses listed and filtered
         "baton_task_scheduling_latency_seconds_bucket{le=\"0.01\"} 3",
         "baton_task_scheduling_latency_seconds_bucket{le=\"0.1\"} 4",
         "baton_task_scheduling_latency_seconds_bucket{le=\"+Inf\"} 5", "baton_task_scheduling_latency_seconds_count 5",
-        "baton_queue_depth{queue=\"default\"} 2", "baton_pool_depth{pool=\"default\"} 0",
+        "baton_ready_depth{queue=\"default\"} 2", "baton_pool_depth{pool=\"default\"} 0",
+        "# TYPE baton_queue_depth gauge", "baton_queue_depth{queue=\"default\"} 0",
         "baton_pool_slots{pool=\"default\"} 128", "baton_scheduler_leader{member=\"member-1\"} 1",
         "baton_sla_misses_total 0", "# TYPE baton_db_latency_seconds gauge"}) {
     INFO(line);
     CHECK(t.find(std::string(line) + "\n") != std::string::npos);
+  }
+
+  // Queue depth per worker queue: the tries queued and not yet taken, from the store.
+  {
+    auto runs = env.store->list_runs({});
+    auto tis = *env.store->list_task_instances(runs->at(0).pk);
+    store::WriteBatch b;
+    for (auto ti : tis) {
+      ti.state = TaskState::queued;
+      b.task_instances.push_back(ti);
+    }
+    REQUIRE(env.store->apply(b).ok());
+    store::RunRecord gpu_run;
+    gpu_run.dag_id = "sales";
+    gpu_run.run_id = "manual__gpu";
+    gpu_run.run_type = "manual";
+    gpu_run.dag_version = env.version;
+    store::TaskInstanceRecord gpu;
+    gpu.task_id = "extract";
+    gpu.queue = "gpu";
+    gpu.state = TaskState::queued;
+    REQUIRE(env.store->create_run(gpu_run, {gpu}, "test").ok());
+    auto q = env.get("/api/v1/metrics", kViewer).text;
+    INFO(q);
+    CHECK(q.find("baton_queue_depth{queue=\"gpu\"} 1\n") != std::string::npos);
+    CHECK(q.find("baton_queue_depth{queue=\"default\"} 3\n") != std::string::npos);
+    CHECK(q.find("baton_task_instances{state=\"queued\"} 4\n") != std::string::npos);
   }
 
   REQUIRE(env.store->record_sla_miss({0, "sales", "r1", "", "run_deadline", *parse_utc("2026-11-22T09:00:00Z"),
@@ -1444,4 +1573,114 @@ TEST_CASE("worker endpoints: worker and admin tokens only; claims, heartbeats an
   auto evs = env.store->worker_events({3}, 10);
   REQUIRE(evs->size() == 2);
   CHECK(json::parse((*evs)[1].body)["output"] == json({{"rows", 3}}));
+}
+
+TEST_CASE("worker endpoints: a forged heartbeat and a stale report store nothing; the other try's log stays intact") {
+  Env env;
+  const std::string claim_a = R"({"worker": "w-a", "queues": ["default"], "slots": 1, "wait_ms": 0})";
+  const std::string claim_b = R"({"worker": "w-b", "queues": ["default"], "slots": 1, "wait_ms": 0})";
+  if (env.store->url().engine == store::DatabaseUrl::Engine::sqlite) {
+    // No remote workers on SQLite: every worker endpoint is refused, nothing stored.
+    CHECK(env.post("/api/v1/workers/claim", claim_a, kWorker).status == 400);
+    auto r = env.post("/api/v1/workers/report",
+                      R"({"worker": "w-a", "attempt_token": "t", "ti_id": 1, "try_number": 1, "outcome": "success",
+                          "log": "eA"})",
+                      kWorker);
+    CHECK(r.status == 400);
+    CHECK(r.body["error"]["code"] == "unsupported");
+    return;
+  }
+  // Two tries queued by the owner of partition 3, each task instance with its token.
+  store::RunRecord x;
+  x.dag_id = "sales";
+  x.run_id = "manual__forged";
+  x.run_type = "manual";
+  x.dag_version = env.version;
+  store::TaskInstanceRecord t1, t2;
+  t1.task_id = "extract";
+  t2.task_id = "transform";
+  auto run = env.store->create_run(x, {t1, t2}, "test");
+  REQUIRE(run.ok());
+  store::WriteBatch b;
+  std::vector<std::string> tokens = {"tok-a", "tok-b"};
+  for (size_t i = 0; i < 2; ++i) {
+    auto ti = run->task_instances[i];
+    ti.state = TaskState::queued;
+    ti.attempt_token = tokens[i];
+    b.task_instances.push_back(ti);
+    store::QueueItem q;
+    q.attempt_token = tokens[i];
+    q.ti_id = ti.id;
+    q.run_pk = run->run.pk;
+    q.task_index = static_cast<int>(i);
+    q.partition = 3;
+    q.payload = "{}";
+    b.enqueue.push_back(q);
+  }
+  REQUIRE(env.store->apply(b).ok());
+  const long long ti_a = run->task_instances[0].id, ti_b = run->task_instances[1].id;
+  auto got_a = env.post("/api/v1/workers/claim", claim_a, kWorker);
+  REQUIRE(got_a.body["items"].size() == 1);
+  REQUIRE(got_a.body["items"][0]["attempt_token"] == "tok-a");
+  auto got_b = env.post("/api/v1/workers/claim", claim_b, kWorker);
+  REQUIRE(got_b.body["items"].size() == 1);
+  REQUIRE(got_b.body["items"][0]["attempt_token"] == "tok-b");
+
+  auto entry = [](const std::string& token, long long ti, int try_number, const std::string& log,
+                  const std::string& checkpoint = "") {
+    json t = {{"attempt_token", token}, {"ti_id", ti}, {"try_number", try_number}, {"log_offset", 0},
+              {"log", base64url_encode(log)}};
+    if (!checkpoint.empty()) t["checkpoint"] = base64url_encode(checkpoint);
+    return t;
+  };
+  const std::string b_log = "b's own log line\n";
+  auto beat_b = env.post("/api/v1/workers/heartbeat",
+                         json{{"worker", "w-b"}, {"tries", json::array({entry("tok-b", ti_b, 1, b_log, "b at row 7")})}}.dump(),
+                         kWorker);
+  REQUIRE(beat_b.status == 200);
+  CHECK(beat_b.body["stale"].empty());
+  REQUIRE(**env.store->read_log(ti_b, 1, 0, 1000) == b_log);
+
+  // w-a's valid token with b's task instance: its token is answered stale
+  // and nothing is written, log or checkpoint.
+  const std::string forged = "FORGED: w-a rewrote b's log with a longer chunk\n";
+  auto beat = env.post(
+      "/api/v1/workers/heartbeat",
+      json{{"worker", "w-a"}, {"tries", json::array({entry("tok-a", ti_b, 1, forged, "forged checkpoint")})}}.dump(), kWorker);
+  REQUIRE(beat.status == 200);
+  CHECK(beat.body["stale"] == json::array({"tok-a"}));
+  CHECK(**env.store->read_log(ti_b, 1, 0, 1000) == b_log);
+  CHECK(**env.store->load_checkpoint(ti_b) == "b at row 7");
+
+  // Then a stale report naming b's try: 409, and still nothing written.
+  json report = {{"worker", "w-a"},   {"attempt_token", "tok-a"},         {"ti_id", ti_b},
+                 {"try_number", 1},   {"outcome", "failed"},              {"exit_code", 1},
+                 {"log_offset", 0},   {"log", base64url_encode(forged)},  {"checkpoint", base64url_encode("x")},
+                 {"output", {{"forged", true}}}};
+  auto stale = env.post("/api/v1/workers/report", report.dump(), kWorker);
+  CHECK(stale.status == 409);
+  CHECK(stale.is_error("conflict"));
+  CHECK(stale.message().find("stale report") != std::string::npos);
+  CHECK(**env.store->read_log(ti_b, 1, 0, 1000) == b_log);
+  CHECK(**env.store->load_checkpoint(ti_b) == "b at row 7");
+  CHECK_FALSE(env.store->read_log(ti_a, 1, 0, 1000)->has_value());
+  // Nothing was reported for either try (only the two claims' started events).
+  auto evs = env.store->worker_events({3}, 10);
+  REQUIRE(evs->size() == 2);
+  for (auto& e : *evs) CHECK(e.kind == "started");
+
+  // b's own report is taken; a second one, stale now, stores nothing.
+  json b_report = {{"worker", "w-b"}, {"attempt_token", "tok-b"}, {"ti_id", ti_b}, {"try_number", 1},
+                   {"outcome", "success"}, {"exit_code", 0}, {"log_offset", static_cast<long long>(b_log.size())},
+                   {"log", base64url_encode("done\n")}};
+  CHECK(env.post("/api/v1/workers/report", b_report.dump(), kWorker).status == 200);
+  b_report["log_offset"] = 0;
+  b_report["log"] = base64url_encode(forged);
+  CHECK(env.post("/api/v1/workers/report", b_report.dump(), kWorker).status == 409);
+  CHECK(**env.store->read_log(ti_b, 1, 0, 1000) == b_log + "done\n");
+  // w-a's own try is untouched by all of it and still its own.
+  auto own = env.post("/api/v1/workers/heartbeat",
+                      json{{"worker", "w-a"}, {"tries", json::array({entry("tok-a", ti_a, 1, "a's log\n")})}}.dump(), kWorker);
+  CHECK(own.body["stale"].empty());
+  CHECK(**env.store->read_log(ti_a, 1, 0, 1000) == "a's log\n");
 }

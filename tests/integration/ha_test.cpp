@@ -112,6 +112,18 @@ store::QueueItem claim_one(store::Store& s, const std::string& worker) {
   return *got;
 }
 
+// What a worker holding `q` sends about it (a heartbeat's or a report's).
+store::TryProgress held_try(const std::string& worker, const store::QueueItem& q,
+                            std::optional<std::string> log = std::nullopt) {
+  store::TryProgress p;
+  p.worker = worker;
+  p.attempt_token = q.attempt_token;
+  p.ti_id = q.ti_id;
+  p.try_number = q.try_number;
+  p.log = std::move(log);
+  return p;
+}
+
 TaskState state_of(store::Store& s, const std::string& run_id, const std::string& task) {
   auto r = s.get_run("hello", run_id);
   REQUIRE(r.ok());
@@ -167,9 +179,11 @@ TEST_CASE("HA: members split the partitions; an intent reaches the DAG's owner; 
   auto why = rc.waiting_for("hello", t->run.run_id, "b", -1);
   REQUIRE(why.ok());
   CHECK_FALSE(why->empty());
-  REQUIRE(c.api_store->append_log(item.ti_id, 1, 0, "hi from ada\n").ok());
-  REQUIRE(c.api_store->report_task("w1", item.attempt_token, R"({"outcome": "success", "exit_code": 0})").ok());
-  CHECK(c.api_store->report_task("w1", item.attempt_token, R"({"outcome": "failed"})").error().code == "conflict");
+  REQUIRE(c.api_store->save_progress(held_try("w1", item, "hi from ada\n")).ok());
+  REQUIRE(c.api_store->report_task(held_try("w1", item), R"({"outcome": "success", "exit_code": 0})").ok());
+  CHECK(c.api_store->report_task(held_try("w1", item, "rewritten by a stale report\n"), R"({"outcome": "failed"})")
+            .error()
+            .code == "conflict");
   eventually([&] { return c.api_store->get_run("hello", t->run.run_id)->state == RunState::success; }, "the run to succeed");
   auto tis = c.api_store->list_task_instances(t->run.pk);
   CHECK((*tis)[0].worker == std::optional<std::string>("w1"));
@@ -256,7 +270,7 @@ TEST_CASE("HA: a pool holds across members: a try of another member's DAG waits 
   CHECK(std::find(why->begin(), why->end(),
                   "pool one: 1 of 1 slots taken by tries on workers (of all members)") != why->end());
   // The report gives the slot back, and the waiting try is claimed.
-  REQUIRE(c.api_store->report_task("w1", held.attempt_token, R"({"outcome": "success", "exit_code": 0})").ok());
+  REQUIRE(c.api_store->report_task(held_try("w1", held), R"({"outcome": "success", "exit_code": 0})").ok());
   auto next = claim_one(*c.api_store, "w2");
   CHECK(next.run_pk == second->run.pk);
 }
@@ -333,7 +347,7 @@ TEST_CASE("HA: a member that missed a move has its writes under the old epochs r
       w.exec("UPDATE partitions SET owner = 'ghost', epoch = epoch + 1");
       w.commit();
     }
-    REQUIRE(c.api_store->report_task("w1", item.attempt_token, R"({"outcome": "success", "exit_code": 0})").ok());
+    REQUIRE(c.api_store->report_task(held_try("w1", item), R"({"outcome": "success", "exit_code": 0})").ok());
     eventually([&] { return logs.str().find("a write was refused") != std::string::npos; },
                "m1's write under the old epoch to be refused");
     std::this_thread::sleep_for(300ms);

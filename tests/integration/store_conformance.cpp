@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <atomic>
 #include <functional>
+#include <map>
 #include <algorithm>
 #include <set>
 #include <thread>
@@ -146,6 +147,38 @@ TEST_CASE("variables and connections") {
   });
 }
 
+TEST_CASE("secret variables: stored with their flag, their value never audited") {
+  each_store([](Store& s, FakeClock&) {
+    REQUIRE(s.put_variable("api_key", "k-9f8e7d6c", "admin", true).ok());
+    auto v = s.get_variable("api_key");
+    REQUIRE(v.ok());
+    CHECK(v->value == "k-9f8e7d6c");  // the store has it: tries need it
+    CHECK(v->secret);
+    REQUIRE(s.put_variable("plain", "visible", "admin").ok());
+    CHECK_FALSE(s.get_variable("plain")->secret);
+    auto all = s.list_variables();
+    REQUIRE(all.ok());
+    REQUIRE(all->size() == 2);
+    CHECK((*all)[0].name == "api_key");
+    CHECK((*all)[0].secret);
+    CHECK_FALSE((*all)[1].secret);
+    // Made plain again, then secret again: the flag follows each put.
+    REQUIRE(s.put_variable("api_key", "k-1a2b3c4d", "admin", false).ok());
+    CHECK_FALSE(s.get_variable("api_key")->secret);
+    REQUIRE(s.put_variable("api_key", "k-5e6f7a8b", "admin", true).ok());
+    CHECK(s.get_variable("api_key")->secret);
+    auto log = s.list_audit({});
+    REQUIRE(log.ok());
+    int secret_sets = 0;
+    for (auto& e : *log) {
+      CHECK(e.details.find("k-9f8e7d6c") == std::string::npos);
+      CHECK(e.details.find("k-5e6f7a8b") == std::string::npos);
+      if (e.action == "variable.set" && e.details.find("\"secret\":true") != std::string::npos) ++secret_sets;
+    }
+    CHECK(secret_sets == 2);
+  });
+}
+
 TEST_CASE("the audit log chains every entry and finds tampering") {
   each_store([](Store& s, FakeClock& clock) {
     REQUIRE(s.append_audit("alice", "dag.paused", "dag:sales", R"({"before":false,"after":true})").ok());
@@ -185,6 +218,111 @@ TEST_CASE("the audit log chains every entry and finds tampering") {
   });
 }
 
+TEST_CASE("the audit key: entries after it are HMACs, a rewrite without the key is found only with it") {
+  each_store([](Store& s, FakeClock& clock) {
+    const std::string key = "0123456789abcdef-the-audit-key";
+    REQUIRE(s.append_audit("alice", "dag.paused", "dag:sales", "{}").ok());
+    REQUIRE(s.append_audit("bob", "pool.set", "pool:etl", R"({"after":3})").ok());
+    auto keyed = open_store(s.url(), clock, OpenOptions{.audit_key = key});
+    REQUIRE(keyed.ok());
+    Store& k = **keyed;
+    // The plain log verifies with or without the key; nothing keyed yet.
+    auto before = k.verify_audit();
+    REQUIRE(before.ok());
+    CHECK_FALSE(before->first_bad_id);
+    CHECK_FALSE(before->keyed_from);
+    // The first change under the key starts the keyed chain with a marker.
+    clock.advance(std::chrono::seconds(1));
+    REQUIRE(k.append_audit("carol", "variable.set", "variable:x", "{}").ok());
+    REQUIRE(k.append_audit("carol", "variable.deleted", "variable:x", "{}").ok());
+    auto all = *k.list_audit({});
+    REQUIRE(all.size() == 5);
+    CHECK(all[2].action == kAuditKeyedAction);
+    CHECK(all[2].actor == "system");
+    CHECK(all[2].prev_hash == all[1].hash);  // the plain entries are sealed by the first keyed one
+    for (size_t i = 0; i < all.size(); ++i) CHECK(is_keyed_audit_hash(all[i].hash) == (i >= 2));
+    CHECK(all[3].hash == audit_hash(all[3], key));
+    CHECK(all[3].hash.size() == kKeyedAuditHash.size() + 64);
+    auto with_key = k.verify_audit();
+    REQUIRE(with_key.ok());
+    CHECK_FALSE(with_key->first_bad_id);
+    CHECK(with_key->checked == 5);
+    CHECK(with_key->keyed_from == 3);
+    CHECK(with_key->keyed_unchecked == 0);
+    // Without the key: the links are checked, the keyed contents are not.
+    auto without = s.verify_audit();
+    REQUIRE(without.ok());
+    CHECK_FALSE(without->first_bad_id);
+    CHECK(without->keyed_unchecked == 3);
+    // No process appends to a keyed log without its key, nor under another key.
+    auto plain_append = s.append_audit("mallory", "pool.set", "pool:etl", "{}");
+    REQUIRE_FALSE(plain_append.ok());
+    CHECK(plain_append.error().code == "failed_precondition");
+    CHECK(plain_append.error().message.find("audit_key_file") != std::string::npos);
+    auto other = open_store(s.url(), clock, OpenOptions{.audit_key = std::string("another key of 16+ bytes")});
+    REQUIRE(other.ok());
+    CHECK((*other)->append_audit("mallory", "pool.set", "pool:etl", "{}").error().code == "failed_precondition");
+    auto wrong = (*other)->verify_audit();
+    REQUIRE(wrong.ok());
+    CHECK(wrong->first_bad_id == 3);
+    // A write batch is refused as a whole too.
+    WriteBatch b;
+    b.audit.push_back({"mallory", "run.canceled", "dag:sales/x", "{}"});
+    CHECK_FALSE(s.apply(b).ok());
+    REQUIRE(k.list_audit({})->size() == 5);
+    // The head: "ID:HASH mac=...", with a MAC only the key makes.
+    const std::string head = audit_head(5, all[4].hash, key);
+    CHECK(head.rfind("5:" + all[4].hash + " mac=", 0) == 0);
+    REQUIRE(k.append_audit("carol", "pool.set", "pool:etl", "{}").ok());  // appends check it
+
+    // Tampering, as someone with write access to the database but not the
+    // key would do it, checked entry by entry.
+    all = *k.list_audit({});
+    REQUIRE(all.size() == 6);
+    const std::string real_head = audit_head(6, all[5].hash, key);
+    auto verify = [&](const std::vector<AuditEntry>& es, const std::optional<std::string>& with,
+                      const std::optional<std::string>& at_head) {
+      AuditVerifier v(with);
+      for (auto& e : es)
+        if (!v.add(e)) break;
+      return v.finish(at_head);
+    };
+    CHECK_FALSE(verify(all, key, real_head).first_bad_id);
+    // 1. A keyed entry's details changed, its hash left: only the key finds it.
+    auto edited = all;
+    edited[3].details = R"({"edited":true})";
+    CHECK(verify(edited, key, real_head).first_bad_id == 4);
+    CHECK_FALSE(verify(edited, std::nullopt, real_head).first_bad_id);
+    CHECK(verify(edited, std::nullopt, real_head).keyed_unchecked == 4);
+    // 2. ... and the chain recomputed from there as plain SHA-256: a plain
+    //    entry after keyed ones, found with or without the key.
+    auto rehashed = edited;
+    for (size_t i = 3; i < rehashed.size(); ++i) {
+      rehashed[i].prev_hash = rehashed[i - 1].hash;
+      rehashed[i].hash = audit_hash(rehashed[i]);
+    }
+    const std::string plain_head = "6:" + rehashed[5].hash;
+    CHECK(verify(rehashed, key, plain_head).first_bad_id == 4);
+    CHECK(verify(rehashed, std::nullopt, plain_head).first_bad_id == 4);
+    // 3. A plain entry before the key rewritten, the plain chain recomputed
+    //    up to the first keyed entry, whose prev_hash is set to match: its
+    //    HMAC no longer holds, which only the key finds.
+    auto early = all;
+    early[1].details = R"({"after":300})";
+    early[1].hash = audit_hash(early[1]);
+    early[2].prev_hash = early[1].hash;
+    CHECK(verify(early, key, real_head).first_bad_id == 3);
+    CHECK_FALSE(verify(early, std::nullopt, real_head).first_bad_id);
+    // 4. The newest entries removed and the head set back: the head's MAC
+    //    (which only the key makes) gives it away.
+    auto cut = all;
+    cut.pop_back();
+    CHECK(verify(cut, key, "5:" + cut[4].hash).first_bad_id == 6);
+    CHECK_FALSE(verify(cut, std::nullopt, "5:" + cut[4].hash).first_bad_id);
+    CHECK_FALSE(verify(cut, key, audit_head(5, cut[4].hash, key)).first_bad_id);  // a head saved back then
+  });
+}
+
 namespace {
 DagVersionRecord version(const std::string& dag, const std::string& v) {
   DagVersionRecord r;
@@ -206,6 +344,19 @@ RunRecord scheduled_run(const std::string& dag, const char* at) {
   r.run_type = "scheduled";
   r.dag_version = "v1";
   return r;
+}
+
+// What a worker holding `q` sends about it (a heartbeat's or a report's).
+TryProgress holding(const std::string& worker, const QueueItem& q, std::optional<std::string> log = std::nullopt,
+                 long long log_offset = 0) {
+  TryProgress p;
+  p.worker = worker;
+  p.attempt_token = q.attempt_token;
+  p.ti_id = q.ti_id;
+  p.try_number = q.try_number;
+  p.log = std::move(log);
+  p.log_offset = log_offset;
+  return p;
 }
 
 std::vector<TaskInstanceRecord> two_tasks() {
@@ -586,9 +737,139 @@ TEST_CASE("worker events and commands wake the owner of their partition: baton_e
     REQUIRE(s.apply(b).ok());
     REQUIRE(s.claim_tasks("w1", {"default"}, 1)->size() == 1);
     CHECK(heard("baton_events:e:3"));
-    REQUIRE(s.report_task("w1", "t-1", R"({"outcome": "success"})").ok());
+    REQUIRE(s.report_task(holding("w1", q), R"({"outcome": "success"})").ok());
     CHECK(heard("baton_events:e:3"));
-    CHECK(s.report_task("w1", "t-1", R"({"outcome": "success"})").error().code == "conflict");
+    CHECK(s.report_task(holding("w1", q), R"({"outcome": "success"})").error().code == "conflict");
+  });
+}
+
+TEST_CASE("counts for metrics: runs and task instances by state, queued tries by worker queue") {
+  each_store([](Store& s, FakeClock&) {
+    REQUIRE(s.register_dag_version(version("d", "v1"), "default", 3, "system").ok());
+    auto tis = two_tasks();
+    tis[0].queue = "gpu";
+    auto run = s.create_run(scheduled_run("d", "2026-11-21T00:00:00Z"), tis, "system");
+    REQUIRE(run.ok());
+    auto c = s.count_states();
+    REQUIRE(c.ok());
+    CHECK(c->runs == std::map<std::string, long long>{{"queued", 1}});
+    CHECK(c->task_instances == std::map<std::string, long long>{{"pending", 1}, {"scheduled", 1}});
+    CHECK(c->queued.empty());
+    WriteBatch b;
+    for (auto ti : run->task_instances) {
+      ti.state = TaskState::queued;
+      b.task_instances.push_back(ti);
+    }
+    REQUIRE(s.apply(b).ok());
+    c = s.count_states();
+    CHECK(c->task_instances == std::map<std::string, long long>{{"queued", 2}});
+    CHECK(c->queued == std::map<std::string, long long>{{"default", 1}, {"gpu", 1}});
+  });
+}
+
+TEST_CASE("what a worker sends is stored only for the try its token is for, while the worker holds it") {
+  each_store([](Store& s, FakeClock& clock) {
+    if (s.url().engine == DatabaseUrl::Engine::sqlite) {
+      // No try is ever claimed here: everything a worker sends is refused.
+      QueueItem q;
+      q.attempt_token = "t";
+      q.ti_id = 1;
+      q.try_number = 1;
+      CHECK(s.save_progress(holding("w1", q, "x")).error().code == "unsupported");
+      CHECK(s.report_task(holding("w1", q, "x"), "{}").error().code == "unsupported");
+      return;
+    }
+    REQUIRE(s.register_dag_version(version("d", "v1"), "default", 3, "system").ok());
+    auto run = s.create_run(scheduled_run("d", "2026-11-21T00:00:00Z"), two_tasks(), "system");
+    REQUIRE(run.ok());
+    REQUIRE(s.assign_partitions({{3, "m1"}}, "system").ok());
+    // The owner queues a try of each task instance, each with its token.
+    WriteBatch b;
+    b.fences = {{3, 1}};
+    std::vector<QueueItem> items;
+    for (int i = 0; i < 2; ++i) {
+      TaskInstanceRecord ti = run->task_instances[static_cast<size_t>(i)];
+      ti.state = TaskState::queued;
+      ti.attempt_token = i == 0 ? "t-a" : "t-b";
+      b.task_instances.push_back(ti);
+      QueueItem q;
+      q.attempt_token = *ti.attempt_token;
+      q.ti_id = ti.id;
+      q.run_pk = run->run.pk;
+      q.task_index = i;
+      q.partition = 3;
+      q.payload = "{}";
+      q.queued_at = clock.now();
+      items.push_back(q);
+    }
+    b.enqueue = items;
+    REQUIRE(s.apply(b).ok());
+    const QueueItem& a = items[0];
+    const QueueItem& bee = items[1];
+    REQUIRE(s.claim_tasks("w1", {"default"}, 1)->at(0).attempt_token == "t-a");
+    REQUIRE(s.claim_tasks("w2", {"default"}, 1)->at(0).attempt_token == "t-b");
+    TryProgress mine = holding("w2", bee, "b's own log\n");
+    mine.checkpoint = "b at row 7";
+    REQUIRE(s.save_progress(mine).ok());
+
+    // w1's valid token with b's task instance (or another try number of
+    // its own): refused, and nothing of it is stored, log or checkpoint.
+    TryProgress forged = holding("w1", a, "forged by w1, longer than b's own log\n");
+    forged.ti_id = bee.ti_id;
+    forged.checkpoint = "forged";
+    CHECK(s.save_progress(forged).error().code == "conflict");
+    CHECK(s.report_task(forged, R"({"outcome": "success"})").error().code == "conflict");
+    TryProgress next_try = holding("w1", a, "a's next try");
+    next_try.try_number = 2;
+    CHECK(s.save_progress(next_try).error().code == "conflict");
+    CHECK(**s.read_log(bee.ti_id, 1, 0, 100) == "b's own log\n");
+    CHECK(**s.load_checkpoint(bee.ti_id) == "b at row 7");
+    CHECK_FALSE(s.read_log(a.ti_id, 2, 0, 100)->has_value());
+    // The forged report ended nothing: w1 still holds a, w2 still holds b.
+    CHECK(s.heartbeat_tasks("w1", {"t-a"})->empty());
+    CHECK(s.heartbeat_tasks("w2", {"t-b"})->empty());
+    // Another worker with the right try: refused too.
+    CHECK(s.save_progress(holding("w2", a, "not w2's")).error().code == "conflict");
+    CHECK_FALSE(s.read_log(a.ti_id, 1, 0, 100)->has_value());
+
+    // b's report with its last chunk and checkpoint, all or nothing; a
+    // second (stale) report stores nothing.
+    TryProgress last = holding("w2", bee, "done\n", 12);
+    last.checkpoint = "b at the end";
+    REQUIRE(s.report_task(last, R"({"outcome": "success", "output": {"rows": 7}})").ok());
+    TryProgress stale = holding("w2", bee, "stale rewrite of everything\n");
+    stale.checkpoint = "stale";
+    CHECK(s.report_task(stale, R"({"outcome": "failed"})").error().code == "conflict");
+    CHECK(s.save_progress(stale).error().code == "conflict");
+    CHECK(**s.read_log(bee.ti_id, 1, 0, 100) == "b's own log\ndone\n");
+    CHECK(**s.load_checkpoint(bee.ti_id) == "b at the end");
+    auto evs = s.worker_events({3}, 100);
+    REQUIRE(evs->size() == 3);  // two started, one finished
+    CHECK((*evs)[2].body == R"({"outcome": "success", "output": {"rows": 7}})");
+
+    // A checkpoint whose token is no longer the task instance's (the owner
+    // moved on) undoes the whole report: the claim stays, nothing is stored.
+    TaskInstanceRecord moved = run->task_instances[0];
+    moved.state = TaskState::queued;
+    moved.attempt_token = "t-a2";
+    WriteBatch m;
+    m.fences = {{3, 1}};
+    m.task_instances = {moved};
+    REQUIRE(s.apply(m).ok());
+    TryProgress with_cp = holding("w1", a, "a's log\n");
+    with_cp.checkpoint = "a at row 1";
+    CHECK(s.report_task(with_cp, R"({"outcome": "success"})").error().code == "conflict");
+    CHECK_FALSE(s.read_log(a.ti_id, 1, 0, 100)->has_value());
+    CHECK_FALSE(s.load_checkpoint(a.ti_id)->has_value());
+    CHECK(s.heartbeat_tasks("w1", {"t-a"})->empty());
+    // The owner ends the try (its write deletes the queue row): whatever w1
+    // sends for it now is stale.
+    WriteBatch end;
+    end.fences = {{3, 1}};
+    end.dequeue = {"t-a"};
+    REQUIRE(s.apply(end).ok());
+    CHECK(s.save_progress(holding("w1", a, "after the end")).error().code == "conflict");
+    CHECK_FALSE(s.read_log(a.ti_id, 1, 0, 100)->has_value());
   });
 }
 
@@ -642,16 +923,16 @@ TEST_CASE("claims keep a pool's tries within its slots over the tries every work
     CHECK(*held == std::map<std::string, long long>{{"db", 2}, {"default", 1}, {"deleted-since", 1}});
     CHECK(s.claim_tasks("w3", {"default"}, 10)->empty());
     // A slot comes back with the report; a try taking 2 slots waits for both.
-    REQUIRE(s.report_task("w1", "db-1", R"({"outcome": "success"})").ok());
+    REQUIRE(s.report_task(holding("w1", item("db-1", 3, 0, "db", 1)), R"({"outcome": "success"})").ok());
     CHECK(tokens(s.claim_tasks("w3", {"default"}, 10)) == std::vector<std::string>{"db-3"});
-    REQUIRE(s.report_task("w2", "db-2", R"({"outcome": "success"})").ok());
+    REQUIRE(s.report_task(holding("w2", item("db-2", 3, 0, "db", 1)), R"({"outcome": "success"})").ok());
     CHECK(s.claim_tasks("w3", {"default"}, 10)->empty());
-    REQUIRE(s.report_task("w3", "db-3", R"({"outcome": "success"})").ok());
+    REQUIRE(s.report_task(holding("w3", item("db-3", 3, 0, "db", 1)), R"({"outcome": "success"})").ok());
     CHECK(tokens(s.claim_tasks("w1", {"default"}, 10)) == std::vector<std::string>{"db-wide"});
     CHECK(s.held_pool_slots()->at("db") == 2);
     // Tries that can never fit (3 slots of a pool of 2), more of them than a
     // claim looks at, ahead of one that fits: they hold up no other pool.
-    REQUIRE(s.report_task("w1", "db-wide", R"({"outcome": "success"})").ok());
+    REQUIRE(s.report_task(holding("w1", item("db-wide", 3, 0, "db", 1)), R"({"outcome": "success"})").ok());
     WriteBatch wide;
     wide.fences = {{3, 1}, {4, 1}};
     for (int i = 0; i < 30; ++i) wide.enqueue.push_back(item("too-wide-" + std::to_string(i), 3, 9, "db", 3));
@@ -717,9 +998,10 @@ TEST_CASE("the queue of remote workers: claims skip what another holds, stale he
     REQUIRE(stale.ok());
     CHECK(std::set<std::string>(stale->begin(), stale->end()) == std::set<std::string>{"t-low", "t-unknown"});
     // A checkpoint is fenced by the token, a report by the worker holding it.
-    CHECK(s.report_task("w2", "t-high", R"({"outcome": "success"})").error().code == "conflict");
-    REQUIRE(s.report_task("w1", "t-high", R"({"outcome": "success"})").ok());
-    CHECK(s.report_task("w1", "t-high", R"({"outcome": "success"})").error().code == "conflict");  // once
+    const QueueItem high = item("t-high", 1, 5, "default");
+    CHECK(s.report_task(holding("w2", high), R"({"outcome": "success"})").error().code == "conflict");
+    REQUIRE(s.report_task(holding("w1", high), R"({"outcome": "success"})").ok());
+    CHECK(s.report_task(holding("w1", high), R"({"outcome": "success"})").error().code == "conflict");  // once
     CHECK(s.heartbeat_tasks("w1", {"t-high"})->size() == 1);
     evs = s.worker_events({3}, 100);
     REQUIRE(evs->size() == 3);
@@ -749,12 +1031,14 @@ TEST_CASE("the queue of remote workers: claims skip what another holds, stale he
     CHECK(s.create_run(scheduled_run("d", "2026-11-22T00:00:00Z"), {}, "system", {{3, 1}}).error().code ==
           "stale_epoch");
 
-    // Logs: chunks by offset, a chunk sent twice kept once.
-    long long ti = run->task_instances[0].id;
+    // Logs of a held try: chunks by offset, a chunk sent twice kept once.
+    REQUIRE(s.claim_tasks("w3", {"gpu"}, 1)->size() == 1);
+    const QueueItem gpu = item("t-gpu", 1, 9, "gpu");
+    long long ti = gpu.ti_id;
     CHECK_FALSE(s.read_log(ti, 1, 0, 100)->has_value());
-    REQUIRE(s.append_log(ti, 1, 0, "hello ").ok());
-    REQUIRE(s.append_log(ti, 1, 6, std::string("w\0rld", 5)).ok());
-    REQUIRE(s.append_log(ti, 1, 6, std::string("w\0rld", 5)).ok());
+    REQUIRE(s.save_progress(holding("w3", gpu, "hello ")).ok());
+    REQUIRE(s.save_progress(holding("w3", gpu, std::string("w\0rld", 5), 6)).ok());
+    REQUIRE(s.save_progress(holding("w3", gpu, std::string("w\0rld", 5), 6)).ok());
     CHECK(**s.read_log(ti, 1, 0, 100) == std::string("hello w\0rld", 11));
     CHECK(**s.read_log(ti, 1, 7, 100) == std::string("\0rld", 4));
     CHECK(**s.read_log(ti, 1, 0, 3) == "hel");

@@ -1,6 +1,7 @@
 // A webhook receiver for the end-to-end tests, on 127.0.0.1: POST /ok answers
 // 204, /fail 500, /hang after 30 s; GET /json answers {"rows": 42} (for the
-// http task type). Every body received is appended, one per
+// http task type); POST /record/... keeps what arrived (injection_test.sh).
+// Every body received is appended, one per
 // line, to DIR/PATH.log (ok.log, fail.log, hang.log). Writes its port to
 // DIR/port once it listens; stops on SIGTERM.
 // Usage: webhook_receiver DIR
@@ -40,6 +41,21 @@ int main(int argc, char** argv) {
     keep("hang", req);
     for (int i = 0; i < 300 && http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     res.status = 200;
+  });
+  // POST /record/...: what arrived, decoded, each in a file of its own
+  // (record-path, record-q, record-z, record-h: the X-P header, record-body),
+  // for the injection test to compare byte for byte.
+  http.Post(R"(/record/.*)", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    auto put = [&](const std::string& name, const std::string& value) {
+      std::ofstream(dir + "/record-" + name, std::ios::binary | std::ios::trunc) << value;
+    };
+    put("path", req.path);
+    put("q", req.get_param_value("q"));
+    put("z", req.get_param_value("z"));
+    put("h", req.get_header_value("X-P"));
+    put("body", req.body);
+    res.status = 204;
   });
   http.Get("/json", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(R"({"rows": 42})", "application/json");

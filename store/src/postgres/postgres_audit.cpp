@@ -10,6 +10,14 @@ namespace {
 
 const std::string kGenesisHash(64, '0');
 
+// The details of the audit.keyed entry that starts the keyed chain.
+std::string keyed_marker_details(long long last_plain) {
+  json d = {{"algorithm", "HMAC-SHA-256"},
+            {"note", "from this entry on, every hash is an HMAC under the audit key; entries up to " +
+                         std::to_string(last_plain) + " are plain SHA-256, sealed by this one"}};
+  return d.dump();
+}
+
 const char* kNotificationColumns =
     "id, event, dag_id, target_kind, target, payload, attempts, next_attempt_at, state, last_error, created_at";
 
@@ -115,8 +123,11 @@ Result<StateCounts> PostgresAudit::count_states() {
     StateCounts c;
     for (auto row : t.exec("SELECT state, count(*) FROM dag_runs GROUP BY state"))
       c.runs[row[0].c_str()] = row[1].as<long long>();
-    for (auto row : t.exec("SELECT state, count(*) FROM task_instances GROUP BY state"))
-      c.task_instances[row[0].c_str()] = row[1].as<long long>();
+    // One scan for both: by state, and the queued ones by queue.
+    for (auto row : t.exec("SELECT state, queue, count(*) FROM task_instances GROUP BY state, queue")) {
+      c.task_instances[row[0].c_str()] += row[2].as<long long>();
+      if (std::string_view(row[0].c_str()) == "queued") c.queued[row[1].c_str()] += row[2].as<long long>();
+    }
     c.sla_misses = t.exec("SELECT count(*) FROM sla_misses")[0][0].as<long long>();
     return c;
   });
@@ -132,36 +143,53 @@ Result<AuditEntry> PostgresAudit::append_audit(const std::string& actor, const s
 }
 
 // Appends to the chain. The head row's lock serializes appends from every
-// process until this transaction ends, so ids stay contiguous.
+// process until this transaction ends, so ids stay contiguous. With the
+// audit key, after a plain entry, the chain becomes keyed: an audit.keyed
+// entry first (store.h), then the entry itself; an empty log is keyed from
+// its first entry.
 Result<AuditEntry> PostgresBase::audit(pqxx::work& t, const std::string& actor, const std::string& action,
                                         const std::string& target, const json& details) {
   auto head = exec(t, "SELECT value FROM settings WHERE key = 'audit_head' FOR UPDATE", {});
   if (!head) return head.error();
-  AuditEntry e;
-  e.prev_hash = kGenesisHash;
-  auto last = exec(t, "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1", {});
-  if (!last) return last.error();
-  if (!last->empty()) {
-    e.id = (*last)[0][0].as<long long>();
-    e.prev_hash = (*last)[0][1].c_str();
+  AuditEntry last;
+  last.hash = kGenesisHash;
+  auto found = exec(t, "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1", {});
+  if (!found) return found.error();
+  if (!found->empty()) {
+    last.id = (*found)[0][0].as<long long>();
+    last.hash = (*found)[0][1].c_str();
   }
-  ++e.id;
-  e.at = clock_.now();
-  e.actor = actor;
-  e.action = action;
-  e.target = target;
-  e.details = details.dump(-1, ' ', false, json::error_handler_t::replace);
-  e.hash = audit_hash(e);
-  if (auto r = exec(t,
-                    "INSERT INTO audit_log (id, at, actor, action, target, details, prev_hash, hash) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    params(e.id, e.at, e.actor, e.action, e.target, e.details, e.prev_hash, e.hash));
-      !r)
-    return r.error();
+  std::optional<std::string> head_value;
+  if (!head->empty()) head_value = (*head)[0][0].c_str();
+  if (auto ok = check_audit_append(last.id, last.hash, head_value, audit_key_); !ok) return ok.error();
+  auto append = [&](const std::string& who, const std::string& what, const std::string& on,
+                    const std::string& text) -> Result<AuditEntry> {
+    AuditEntry e;
+    e.id = last.id + 1;
+    e.prev_hash = last.hash;
+    e.at = clock_.now();
+    e.actor = who;
+    e.action = what;
+    e.target = on;
+    e.details = text;
+    e.hash = audit_hash(e, audit_key_);
+    if (auto r = exec(t,
+                      "INSERT INTO audit_log (id, at, actor, action, target, details, prev_hash, hash) "
+                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                      params(e.id, e.at, e.actor, e.action, e.target, e.details, e.prev_hash, e.hash));
+        !r)
+      return r.error();
+    last = e;
+    return e;
+  };
+  if (audit_key_ && last.id > 0 && !is_keyed_audit_hash(last.hash))
+    if (auto m = append("system", kAuditKeyedAction, "audit", keyed_marker_details(last.id)); !m) return m.error();
+  auto e = append(actor, action, target, details.dump(-1, ' ', false, json::error_handler_t::replace));
+  if (!e) return e;
   if (auto r = exec(t,
                     "INSERT INTO settings (key, value) VALUES ('audit_head', $1) "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    params(std::to_string(e.id) + ":" + e.hash));
+                    params(audit_head(e->id, e->hash, audit_key_)));
       !r)
     return r.error();
   return e;
@@ -189,7 +217,7 @@ Result<std::vector<AuditEntry>> PostgresAudit::list_audit(const AuditFilter& f) 
 
 Result<AuditCheck> PostgresAudit::verify_audit() {
   return snapshot([&](pqxx::transaction_base& t) -> Result<AuditCheck> {
-    AuditVerifier v;
+    AuditVerifier v(audit_key_);
     auto r = exec(t, "SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit_log ORDER BY id", {});
     if (!r) return r.error();
     for (auto row : *r)

@@ -281,7 +281,8 @@ Result<std::unique_ptr<SchedulingLock>> acquire_postgres_scheduling_lock(const D
     return std::unique_ptr<SchedulingLock>(std::make_unique<AdvisoryLock>(std::move(c)));
   } catch (const std::exception& e) {
     std::string what = e.what();
-    return Error{"unavailable", "PostgreSQL " + url.masked() + ": " + what.substr(0, what.find('\n'))};
+    return Error{"unavailable",
+                 "PostgreSQL " + url.masked() + ": " + url.mask(what.substr(0, what.find('\n')))};
   }
 }
 
@@ -296,7 +297,8 @@ Result<std::unique_ptr<SchedulingLock>> try_postgres_leader_lock(const DatabaseU
     return std::unique_ptr<SchedulingLock>(std::make_unique<AdvisoryLock>(std::move(c)));
   } catch (const std::exception& e) {
     std::string what = e.what();
-    return Error{"unavailable", "PostgreSQL " + url.masked() + ": " + what.substr(0, what.find('\n'))};
+    return Error{"unavailable",
+                 "PostgreSQL " + url.masked() + ": " + url.mask(what.substr(0, what.find('\n')))};
   }
 }
 
@@ -364,7 +366,8 @@ Result<std::unique_ptr<SchedulingLock>> hold_postgres_member_lock(const Database
     return std::unique_ptr<SchedulingLock>(std::make_unique<AdvisoryLock>(std::move(c)));
   } catch (const std::exception& e) {
     std::string what = e.what();
-    return Error{"unavailable", "PostgreSQL " + url.masked() + ": " + what.substr(0, what.find('\n'))};
+    return Error{"unavailable",
+                 "PostgreSQL " + url.masked() + ": " + url.mask(what.substr(0, what.find('\n')))};
   }
 }
 
@@ -379,7 +382,8 @@ Result<std::unique_ptr<Listener>> open_postgres_listener(const DatabaseUrl& url,
     return std::unique_ptr<Listener>(std::move(l));
   } catch (const std::exception& e) {
     std::string what = e.what();
-    return Error{"unavailable", "PostgreSQL " + url.masked() + ": " + what.substr(0, what.find('\n'))};
+    return Error{"unavailable",
+                 "PostgreSQL " + url.masked() + ": " + url.mask(what.substr(0, what.find('\n')))};
   }
 }
 

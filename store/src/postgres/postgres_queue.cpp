@@ -120,23 +120,66 @@ Result<std::vector<std::string>> PostgresQueue::heartbeat_tasks(const std::strin
   });
 }
 
-Status PostgresQueue::report_task(const std::string& worker, const std::string& attempt_token,
-                                  const std::string& report_json) {
+namespace {
+
+Error stale_try(const TryProgress& p) {
+  return Error{"conflict", "try " + p.attempt_token + " (task instance " + std::to_string(p.ti_id) +
+                               ", try " + std::to_string(p.try_number) + ") is not held by worker " + p.worker +
+                               " (it was failed, canceled or handed to another worker, or the token is another "
+                               "try's)"};
+}
+
+}  // namespace
+
+// The claim is checked on its queue row, locked FOR KEY SHARE until the
+// transaction ends: heartbeats may still renew it, but the owner's write
+// that ends the try (which deletes the row) waits, so a log chunk or
+// checkpoint is stored only while the try is held, never after.
+Status PostgresQueue::save_progress(const TryProgress& p) {
+  return status_of(write([&](pqxx::work& t) -> Result<bool> {
+    auto held = exec(t,
+                     "SELECT 1 FROM task_queue WHERE attempt_token = $1 AND worker = $2 AND ti_id = $3 "
+                     "AND try_number = $4 FOR KEY SHARE",
+                     params(p.attempt_token, p.worker, p.ti_id, p.try_number));
+    if (!held) return held.error();
+    if (held->empty()) return stale_try(p);
+    return store_progress(t, p);
+  }));
+}
+
+Status PostgresQueue::report_task(const TryProgress& p, const std::string& report_json) {
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
     auto r = exec(t,
-                  "WITH done AS (DELETE FROM task_queue WHERE attempt_token = $1 AND worker = $2 "
-                  "RETURNING partition_no, attempt_token, run_pk, task_index), "
+                  "WITH done AS (DELETE FROM task_queue WHERE attempt_token = $1 AND worker = $2 AND ti_id = $5 "
+                  "AND try_number = $6 RETURNING partition_no, attempt_token, run_pk, task_index), "
                   "ev AS (INSERT INTO worker_events (partition_no, attempt_token, run_pk, task_index, kind, worker, "
                   "body, at) SELECT partition_no, attempt_token, run_pk, task_index, 'finished', $2, $3, $4 FROM done "
                   "RETURNING partition_no) "
                   "SELECT pg_notify('baton_events', 'e:' || partition_no) FROM ev",
-                  params(attempt_token, worker, report_json, now()));
+                  params(p.attempt_token, p.worker, report_json, now(), p.ti_id, p.try_number));
     if (!r) return r.error();
-    if (r->empty())
-      return Error{"conflict", "stale report: try " + attempt_token + " is not held by worker " + worker +
-                                   " (it was failed, canceled or handed to another worker)"};
-    return true;
+    if (r->empty()) return stale_try(p);
+    return store_progress(t, p);  // refused (the checkpoint's token): the report is undone too
   }));
+}
+
+Result<bool> PostgresQueue::store_progress(pqxx::work& t, const TryProgress& p) {
+  if (p.log && !p.log->empty()) {
+    // A chunk sent again from the same offset may hold more: the longer one stays.
+    t.exec_params("INSERT INTO try_logs (ti_id, try_number, offset_bytes, data) VALUES ($1, $2, $3, $4) "
+                  "ON CONFLICT (ti_id, try_number, offset_bytes) DO UPDATE SET data = excluded.data "
+                  "WHERE length(excluded.data) > length(try_logs.data)",
+                  p.ti_id, p.try_number, p.log_offset, pqxx::binarystring(*p.log));
+  }
+  if (p.checkpoint) {
+    long long at = now();
+    auto r = t.exec_params(
+        "UPDATE task_instances SET checkpoint = $1, checkpoint_at = $2, last_activity_at = $2 "
+        "WHERE id = $3 AND attempt_token = $4",
+        pqxx::binarystring(*p.checkpoint), at, p.ti_id, p.attempt_token);
+    if (r.affected_rows() == 0) return stale_try(p);
+  }
+  return true;
 }
 
 Result<std::vector<WorkerEvent>> PostgresQueue::worker_events(const std::vector<int>& partitions, int limit) {
@@ -182,17 +225,6 @@ Result<std::vector<std::string>> PostgresQueue::lost_tries(const std::vector<std
     for (auto row : *r) out.push_back(row[0].c_str());
     return out;
   });
-}
-
-Status PostgresQueue::append_log(long long ti_id, int try_number, long long offset, const std::string& data) {
-  return status_of(write([&](pqxx::work& t) -> Result<bool> {
-    // A chunk sent again from the same offset may hold more: the longer one stays.
-    t.exec_params("INSERT INTO try_logs (ti_id, try_number, offset_bytes, data) VALUES ($1, $2, $3, $4) "
-                  "ON CONFLICT (ti_id, try_number, offset_bytes) DO UPDATE SET data = excluded.data "
-                  "WHERE length(excluded.data) > length(try_logs.data)",
-                  ti_id, try_number, offset, pqxx::binarystring(data));
-    return true;
-  }));
 }
 
 Result<std::optional<std::string>> PostgresQueue::read_log(long long ti_id, int try_number, long long offset,

@@ -115,28 +115,31 @@ Result<Pool> PostgresResources::pool_in(pqxx::transaction_base& t, const std::st
 
 Result<std::vector<Variable>> PostgresResources::list_variables() {
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<Variable>> {
-    auto r = exec(t, "SELECT name, value, updated_at FROM variables ORDER BY name", {});
+    auto r = exec(t, "SELECT name, value, updated_at, secret FROM variables ORDER BY name", {});
     if (!r) return r.error();
     std::vector<Variable> out;
-    for (auto row : *r) out.push_back({row[0].c_str(), row[1].c_str(), tp(row[2].as<long long>())});
+    for (auto row : *r)
+      out.push_back({row[0].c_str(), row[1].c_str(), tp(row[2].as<long long>()), row[3].as<bool>()});
     return out;
   });
 }
 
 Result<Variable> PostgresResources::get_variable(const std::string& name) {
   return read([&](pqxx::transaction_base& t) -> Result<Variable> {
-    auto r = exec(t, "SELECT name, value, updated_at FROM variables WHERE name = $1", params(name));
+    auto r = exec(t, "SELECT name, value, updated_at, secret FROM variables WHERE name = $1", params(name));
     if (!r) return r.error();
     if (r->empty()) return Error::not_found("no variable named \"" + name + "\"");
-    return Variable{(*r)[0][0].c_str(), (*r)[0][1].c_str(), tp((*r)[0][2].as<long long>())};
+    return Variable{(*r)[0][0].c_str(), (*r)[0][1].c_str(), tp((*r)[0][2].as<long long>()), (*r)[0][3].as<bool>()};
   });
 }
 
-Status PostgresResources::put_variable(const std::string& name, const std::string& value, const std::string& actor) {
+Status PostgresResources::put_variable(const std::string& name, const std::string& value, const std::string& actor,
+                                       bool secret) {
   return put_named("variable",
-                   "INSERT INTO variables (name, value, updated_at) VALUES ($1, $2, $3) "
-                   "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                   name, value, actor);
+                   "INSERT INTO variables (name, value, updated_at, secret) VALUES ($1, $2, $3, $4) "
+                   "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, "
+                   "secret = excluded.secret",
+                   name, value, actor, secret);
 }
 
 Status PostgresResources::delete_variable(const std::string& name, const std::string& actor) {
@@ -173,13 +176,17 @@ Status PostgresResources::delete_connection(const std::string& name, const std::
   return delete_named("connection", "DELETE FROM connections WHERE name = $1", name, actor);
 }
 
-// A connection's URL holds a secret: it never reaches the audit log.
+// A connection's URL and a secret variable's value never reach the audit log.
 Status PostgresResources::put_named(const std::string& kind, const char* sql, const std::string& name,
-                                const std::string& value, const std::string& actor) {
-  bool secret = kind == "connection";
+                                const std::string& value, const std::string& actor, bool secret_variable) {
+  bool connection = kind == "connection";
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
-    if (auto r = exec(t, sql, params(name, value, now())); !r) return r.error();
-    json details = secret ? json::object() : json{{"after", value}};
+    auto r = connection ? exec(t, sql, params(name, value, now()))
+                        : exec(t, sql, params(name, value, now(), secret_variable));
+    if (!r) return r.error();
+    json details = connection        ? json::object()
+                   : secret_variable ? json{{"secret", true}}
+                                     : json{{"after", value}, {"secret", false}};
     if (auto a = audit(t, actor, kind + ".set", kind + ":" + name, details); !a) return a.error();
     return true;
   }));

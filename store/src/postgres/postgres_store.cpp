@@ -235,7 +235,7 @@ Status PostgresStore::apply(const WriteBatch& b) {
 namespace baton::store {
 
 Result<std::unique_ptr<Store>> open_postgres_store(const DatabaseUrl& url, const Clock& clock, OpenOptions options) {
-  auto s = std::make_unique<postgres::PostgresStore>(url, clock);
+  auto s = std::make_unique<postgres::PostgresStore>(url, clock, options.audit_key);
   if (auto o = s->open(); !o) return o.error();
   if (options.migrate)
     if (auto m = s->migrate(); !m) return m.error();

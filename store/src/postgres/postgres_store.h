@@ -41,7 +41,8 @@ class PostgresBase {
   virtual Status open() = 0;
 
  protected:
-  PostgresBase(DatabaseUrl url, const Clock& clock) : url_(std::move(url)), clock_(clock) {}
+  PostgresBase(DatabaseUrl url, const Clock& clock, std::optional<std::string> audit_key = std::nullopt)
+      : url_(std::move(url)), clock_(clock), audit_key_(std::move(audit_key)) {}
 
   long long now() const { return clock_.now().time_since_epoch().count(); }
   static Status status_of(const Result<bool>& r) { return r ? Status() : Status(r.error()); }
@@ -54,12 +55,13 @@ class PostgresBase {
       return fn();
     } catch (const pqxx::broken_connection& e) {
       conn_.reset();
-      return Error{"unavailable", "PostgreSQL " + url_.masked() + ": connection lost: " + first_line(e.what())};
+      return Error{"unavailable",
+                   "PostgreSQL " + url_.masked() + ": connection lost: " + url_.mask(first_line(e.what()))};
     } catch (const pqxx::sql_error& e) {
-      return Error{"database_error", "PostgreSQL: " + first_line(e.what())};
+      return Error{"database_error", "PostgreSQL: " + url_.mask(first_line(e.what()))};
     } catch (const pqxx::failure& e) {
       conn_.reset();
-      return Error{"unavailable", "PostgreSQL " + url_.masked() + ": " + first_line(e.what())};
+      return Error{"unavailable", "PostgreSQL " + url_.masked() + ": " + url_.mask(first_line(e.what()))};
     }
   }
 
@@ -115,6 +117,7 @@ class PostgresBase {
 
   DatabaseUrl url_;
   const Clock& clock_;
+  const std::optional<std::string> audit_key_;  // OpenOptions::audit_key
   std::mutex mu_;
   std::unique_ptr<pqxx::connection> conn_;      // guarded by mu_
   std::map<std::string, std::string> prepared_;  // SQL -> statement name on conn_; guarded by mu_
@@ -134,7 +137,8 @@ class PostgresResources : public virtual ResourceStore, protected virtual Postgr
   Status delete_pool(const std::string& name, const std::string& actor) override;
   Result<std::vector<Variable>> list_variables() override;
   Result<Variable> get_variable(const std::string& name) override;
-  Status put_variable(const std::string& name, const std::string& value, const std::string& actor) override;
+  Status put_variable(const std::string& name, const std::string& value, const std::string& actor,
+                      bool secret = false) override;
   Status delete_variable(const std::string& name, const std::string& actor) override;
   Result<std::vector<Connection>> list_connections() override;
   Result<Connection> get_connection(const std::string& name) override;
@@ -144,7 +148,7 @@ class PostgresResources : public virtual ResourceStore, protected virtual Postgr
  private:
   Result<Pool> pool_in(pqxx::transaction_base& t, const std::string& name);
   Status put_named(const std::string& kind, const char* sql, const std::string& name, const std::string& value,
-                   const std::string& actor);
+                   const std::string& actor, bool secret_variable = false);
   Status delete_named(const std::string& kind, const char* sql, const std::string& name, const std::string& actor);
 };
 
@@ -234,16 +238,19 @@ class PostgresQueue : public virtual QueueStore, protected virtual PostgresBase 
                                              int limit) override;
   Result<std::vector<std::string>> heartbeat_tasks(const std::string& worker,
                                                    const std::vector<std::string>& tokens) override;
-  Status report_task(const std::string& worker, const std::string& attempt_token,
-                     const std::string& report_json) override;
+  Status save_progress(const TryProgress& p) override;
+  Status report_task(const TryProgress& p, const std::string& report_json) override;
   Result<std::vector<WorkerEvent>> worker_events(const std::vector<int>& partitions, int limit) override;
   Result<std::map<std::string, long long>> held_pool_slots() override;
   Result<std::vector<std::string>> lost_tries(const std::vector<std::string>& tokens, TimePoint cutoff) override;
-  Status append_log(long long ti_id, int try_number, long long offset, const std::string& data) override;
   Result<std::optional<std::string>> read_log(long long ti_id, int try_number, long long offset,
                                               long long max_bytes) override;
   Status save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) override;
   Result<std::optional<std::string>> load_checkpoint(long long ti_id) override;
+
+ private:
+  // The log chunk and checkpoint of a try whose claim the caller checked in `t`.
+  Result<bool> store_progress(pqxx::work& t, const TryProgress& p);
 };
 
 // ---- members, partitions and fences, the leader, commands (postgres_ha.cpp) ----
@@ -283,7 +290,8 @@ class PostgresStore final : public Store,
                             public PostgresQueue,
                             public PostgresCluster {
  public:
-  PostgresStore(DatabaseUrl url, const Clock& clock) : PostgresBase(std::move(url), clock) {}
+  PostgresStore(DatabaseUrl url, const Clock& clock, std::optional<std::string> audit_key = std::nullopt)
+      : PostgresBase(std::move(url), clock, std::move(audit_key)) {}
   Status open() override;
   const DatabaseUrl& url() const override { return url_; }
 

@@ -10,6 +10,14 @@ namespace {
 
 const std::string kGenesisHash(64, '0');
 
+// The details of the audit.keyed entry that starts the keyed chain.
+std::string keyed_marker_details(long long last_plain) {
+  json d = {{"algorithm", "HMAC-SHA-256"},
+            {"note", "from this entry on, every hash is an HMAC under the audit key; entries up to " +
+                         std::to_string(last_plain) + " are plain SHA-256, sealed by this one"}};
+  return d.dump();
+}
+
 const char* kNotificationColumns =
     "id, event, dag_id, target_kind, target, payload, attempts, next_attempt_at, state, last_error, created_at";
 
@@ -114,11 +122,20 @@ Result<std::vector<SlaMiss>> SqliteAudit::list_sla_misses(const std::optional<st
 Result<StateCounts> SqliteAudit::count_states() {
   std::lock_guard lock(mu_);
   StateCounts c;
-  for (auto [sql, into] : {std::pair{"SELECT state, count(*) FROM dag_runs GROUP BY state", &c.runs},
-                           std::pair{"SELECT state, count(*) FROM task_instances GROUP BY state", &c.task_instances}}) {
-    auto st = db_.prepare(sql);
+  {
+    auto st = db_.prepare("SELECT state, count(*) FROM dag_runs GROUP BY state");
     int rc;
-    while ((rc = st.step()) == SQLITE_ROW) (*into)[st.text(0)] = st.i64(1);
+    while ((rc = st.step()) == SQLITE_ROW) c.runs[st.text(0)] = st.i64(1);
+    if (rc != SQLITE_DONE) return db_error();
+  }
+  {
+    // One scan for both: by state, and the queued ones by queue.
+    auto st = db_.prepare("SELECT state, queue, count(*) FROM task_instances GROUP BY state, queue");
+    int rc;
+    while ((rc = st.step()) == SQLITE_ROW) {
+      c.task_instances[st.text(0)] += st.i64(2);
+      if (st.text(0) == "queued") c.queued[st.text(1)] += st.i64(2);
+    }
     if (rc != SQLITE_DONE) return db_error();
   }
   auto st = db_.prepare("SELECT count(*) FROM sla_misses");
@@ -141,33 +158,51 @@ Result<AuditEntry> SqliteAudit::append_audit(const std::string& actor, const std
   return write([&]() { return audit_locked(actor, action, target, details); });
 }
 
+// With the audit key, after a plain entry, the chain becomes keyed: an
+// audit.keyed entry first (store.h), then the entry itself; an empty log is
+// keyed from its first entry.
 Result<AuditEntry> SqliteBase::audit_locked(const std::string& actor, const std::string& action,
                                              const std::string& target, const json& details) {
-  AuditEntry e;
-  e.prev_hash = kGenesisHash;
-  auto last = db_.prepare("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1");
-  if (last.step() == SQLITE_ROW) {
-    e.id = last.i64(0);
-    e.prev_hash = last.text(1);
+  AuditEntry last;
+  last.hash = kGenesisHash;
+  auto st = db_.prepare("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1");
+  if (st.step() == SQLITE_ROW) {
+    last.id = st.i64(0);
+    last.hash = st.text(1);
   }
-  ++e.id;
-  e.at = clock_.now();
-  e.actor = actor;
-  e.action = action;
-  e.target = target;
-  e.details = details.dump(-1, ' ', false, json::error_handler_t::replace);
-  e.hash = audit_hash(e);
-  auto ins = db_.prepare(
-      "INSERT INTO audit_log (id, at, actor, action, target, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, "
-      "?)");
-  ins.bind(1, e.id).bind(2, e.at.time_since_epoch().count()).bind(3, e.actor).bind(4, e.action);
-  ins.bind(5, e.target).bind(6, e.details).bind(7, e.prev_hash).bind(8, e.hash);
-  if (ins.step() != SQLITE_DONE) return db_error();
-  auto head = db_.prepare(
+  auto head = db_.prepare("SELECT value FROM settings WHERE key = 'audit_head'");
+  std::optional<std::string> head_value;
+  if (head.step() == SQLITE_ROW) head_value = head.text(0);
+  if (auto ok = check_audit_append(last.id, last.hash, head_value, audit_key_); !ok) return ok.error();
+  auto append = [&](const std::string& who, const std::string& what, const std::string& on,
+                    const std::string& text) -> Result<AuditEntry> {
+    AuditEntry e;
+    e.id = last.id + 1;
+    e.prev_hash = last.hash;
+    e.at = clock_.now();
+    e.actor = who;
+    e.action = what;
+    e.target = on;
+    e.details = text;
+    e.hash = audit_hash(e, audit_key_);
+    auto ins = db_.prepare(
+        "INSERT INTO audit_log (id, at, actor, action, target, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, "
+        "?)");
+    ins.bind(1, e.id).bind(2, e.at.time_since_epoch().count()).bind(3, e.actor).bind(4, e.action);
+    ins.bind(5, e.target).bind(6, e.details).bind(7, e.prev_hash).bind(8, e.hash);
+    if (ins.step() != SQLITE_DONE) return db_error();
+    last = e;
+    return e;
+  };
+  if (audit_key_ && last.id > 0 && !is_keyed_audit_hash(last.hash))
+    if (auto m = append("system", kAuditKeyedAction, "audit", keyed_marker_details(last.id)); !m) return m.error();
+  auto e = append(actor, action, target, details.dump(-1, ' ', false, json::error_handler_t::replace));
+  if (!e) return e;
+  auto put = db_.prepare(
       "INSERT INTO settings (key, value) VALUES ('audit_head', ?) ON CONFLICT(key) DO UPDATE SET value = "
       "excluded.value");
-  head.bind(1, std::to_string(e.id) + ":" + e.hash);
-  if (head.step() != SQLITE_DONE) return db_error();
+  put.bind(1, audit_head(e->id, e->hash, audit_key_));
+  if (put.step() != SQLITE_DONE) return db_error();
   return e;
 }
 
@@ -193,7 +228,7 @@ Result<std::vector<AuditEntry>> SqliteAudit::list_audit(const AuditFilter& f) {
 
 Result<AuditCheck> SqliteAudit::verify_audit() {
   std::lock_guard lock(mu_);
-  AuditVerifier v;
+  AuditVerifier v(audit_key_);
   auto st = db_.prepare("SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit_log ORDER BY id");
   int rc;
   while ((rc = st.step()) == SQLITE_ROW)

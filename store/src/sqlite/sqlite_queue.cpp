@@ -24,9 +24,11 @@ Result<std::vector<std::string>> SqliteQueue::heartbeat_tasks(const std::string&
 
 Result<std::map<std::string, long long>> SqliteQueue::held_pool_slots() { return remote_unsupported(); }
 
-Status SqliteQueue::report_task(const std::string&, const std::string&, const std::string&) {
-  return remote_unsupported();
-}
+// No try is ever claimed here (apply refuses to queue one), so no worker
+// holds one: whatever a worker sends is refused and nothing is stored.
+Status SqliteQueue::save_progress(const TryProgress&) { return remote_unsupported(); }
+
+Status SqliteQueue::report_task(const TryProgress&, const std::string&) { return remote_unsupported(); }
 
 Result<std::vector<WorkerEvent>> SqliteQueue::worker_events(const std::vector<int>&, int) {
   return remote_unsupported();
@@ -35,8 +37,6 @@ Result<std::vector<WorkerEvent>> SqliteQueue::worker_events(const std::vector<in
 Result<std::vector<std::string>> SqliteQueue::lost_tries(const std::vector<std::string>&, TimePoint) {
   return remote_unsupported();
 }
-
-Status SqliteQueue::append_log(long long, int, long long, const std::string&) { return remote_unsupported(); }
 
 Result<std::optional<std::string>> SqliteQueue::read_log(long long, int, long long, long long) {
   return std::optional<std::string>();  // every log is a file of the one process

@@ -119,26 +119,27 @@ Result<Pool> SqliteResources::get_pool_locked(const std::string& name) {
 
 Result<std::vector<Variable>> SqliteResources::list_variables() {
   std::lock_guard lock(mu_);
-  auto st = db_.prepare("SELECT name, value, updated_at FROM variables ORDER BY name");
+  auto st = db_.prepare("SELECT name, value, updated_at, secret FROM variables ORDER BY name");
   std::vector<Variable> out;
   int rc;
-  while ((rc = st.step()) == SQLITE_ROW) out.push_back({st.text(0), st.text(1), tp(st.i64(2))});
+  while ((rc = st.step()) == SQLITE_ROW) out.push_back({st.text(0), st.text(1), tp(st.i64(2)), st.i64(3) != 0});
   if (rc != SQLITE_DONE) return db_error();
   return out;
 }
 
 Result<Variable> SqliteResources::get_variable(const std::string& name) {
   std::lock_guard lock(mu_);
-  auto st = db_.prepare("SELECT name, value, updated_at FROM variables WHERE name = ?");
+  auto st = db_.prepare("SELECT name, value, updated_at, secret FROM variables WHERE name = ?");
   st.bind(1, name);
   int rc = st.step();
   if (rc == SQLITE_DONE) return Error::not_found("no variable named \"" + name + "\"");
   if (rc != SQLITE_ROW) return db_error();
-  return Variable{st.text(0), st.text(1), tp(st.i64(2))};
+  return Variable{st.text(0), st.text(1), tp(st.i64(2)), st.i64(3) != 0};
 }
 
-Status SqliteResources::put_variable(const std::string& name, const std::string& value, const std::string& actor) {
-  return put_named("variable", name, value, actor);
+Status SqliteResources::put_variable(const std::string& name, const std::string& value, const std::string& actor,
+                                     bool secret) {
+  return put_named("variable", name, value, actor, secret);
 }
 
 Status SqliteResources::delete_variable(const std::string& name, const std::string& actor) {
@@ -174,22 +175,25 @@ Status SqliteResources::delete_connection(const std::string& name, const std::st
 }
 
 // Variables and connections share their shape; the SQL differs only by
-// table and column. A connection's URL holds a secret: it never reaches
-// the audit log.
+// table and column. A connection's URL and a secret variable's value never
+// reach the audit log.
 Status SqliteResources::put_named(const std::string& kind, const std::string& name, const std::string& value,
-                              const std::string& actor) {
-  bool secret = kind == "connection";
-  const char* sql = !secret ? "INSERT INTO variables (name, value, updated_at) VALUES (?, ?, ?) "
-                                "ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = "
-                                "excluded.updated_at"
-                              : "INSERT INTO connections (name, url, updated_at) VALUES (?, ?, ?) "
-                                "ON CONFLICT(name) DO UPDATE SET url = excluded.url, updated_at = "
-                                "excluded.updated_at";
+                              const std::string& actor, bool secret_variable) {
+  bool connection = kind == "connection";
+  const char* sql = !connection ? "INSERT INTO variables (name, value, updated_at, secret) VALUES (?, ?, ?, ?) "
+                                  "ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = "
+                                  "excluded.updated_at, secret = excluded.secret"
+                                : "INSERT INTO connections (name, url, updated_at) VALUES (?, ?, ?) "
+                                  "ON CONFLICT(name) DO UPDATE SET url = excluded.url, updated_at = "
+                                  "excluded.updated_at";
   auto r = write([&]() -> Result<bool> {
     auto st = db_.prepare(sql);
     st.bind(1, name).bind(2, value).bind(3, now());
+    if (!connection) st.bind(4, secret_variable ? 1 : 0);
     if (st.step() != SQLITE_DONE) return db_error();
-    json details = secret ? json::object() : json{{"after", value}};
+    json details = connection        ? json::object()
+                   : secret_variable ? json{{"secret", true}}
+                                     : json{{"after", value}, {"secret", false}};
     if (auto a = audit_locked(actor, kind + ".set", kind + ":" + name, details); !a)
       return a.error();
     return true;

@@ -150,7 +150,7 @@ Status SqliteStore::apply(const WriteBatch& b) {
 namespace baton::store {
 
 Result<std::unique_ptr<Store>> open_sqlite_store(const DatabaseUrl& url, const Clock& clock, OpenOptions options) {
-  auto s = std::make_unique<sqlite::SqliteStore>(url, clock);
+  auto s = std::make_unique<sqlite::SqliteStore>(url, clock, options.audit_key);
   if (auto o = s->open(); !o) return o.error();
   if (options.migrate)
     if (auto m = s->migrate(); !m) return m.error();

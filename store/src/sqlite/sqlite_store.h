@@ -32,7 +32,8 @@ class SqliteBase {
   virtual Status open() = 0;
 
  protected:
-  SqliteBase(DatabaseUrl url, const Clock& clock) : url_(std::move(url)), clock_(clock) {}
+  SqliteBase(DatabaseUrl url, const Clock& clock, std::optional<std::string> audit_key = std::nullopt)
+      : url_(std::move(url)), clock_(clock), audit_key_(std::move(audit_key)) {}
 
   long long now() const { return clock_.now().time_since_epoch().count(); }
   Error db_error() const { return Error{"database_error", "SQLite: " + db_.last_error()}; }
@@ -66,6 +67,7 @@ class SqliteBase {
 
   DatabaseUrl url_;
   const Clock& clock_;
+  const std::optional<std::string> audit_key_;  // OpenOptions::audit_key
   std::mutex mu_;
   sqlite::Db db_;
 };
@@ -84,7 +86,8 @@ class SqliteResources : public virtual ResourceStore, protected virtual SqliteBa
   Status delete_pool(const std::string& name, const std::string& actor) override;
   Result<std::vector<Variable>> list_variables() override;
   Result<Variable> get_variable(const std::string& name) override;
-  Status put_variable(const std::string& name, const std::string& value, const std::string& actor) override;
+  Status put_variable(const std::string& name, const std::string& value, const std::string& actor,
+                      bool secret = false) override;
   Status delete_variable(const std::string& name, const std::string& actor) override;
   Result<std::vector<Connection>> list_connections() override;
   Result<Connection> get_connection(const std::string& name) override;
@@ -95,7 +98,7 @@ class SqliteResources : public virtual ResourceStore, protected virtual SqliteBa
   static Token token_row(const Stmt& st);
   Result<Pool> get_pool_locked(const std::string& name);
   Status put_named(const std::string& kind, const std::string& name, const std::string& value,
-                   const std::string& actor);
+                   const std::string& actor, bool secret_variable = false);
   Status delete_named(const std::string& kind, const std::string& name, const std::string& actor);
 };
 
@@ -185,10 +188,10 @@ class SqliteQueue : public virtual QueueStore, protected virtual SqliteBase {
   Result<std::vector<QueueItem>> claim_tasks(const std::string&, const std::vector<std::string>&, int) override;
   Result<std::vector<std::string>> heartbeat_tasks(const std::string&, const std::vector<std::string>&) override;
   Result<std::map<std::string, long long>> held_pool_slots() override;
-  Status report_task(const std::string&, const std::string&, const std::string&) override;
+  Status save_progress(const TryProgress&) override;
+  Status report_task(const TryProgress&, const std::string&) override;
   Result<std::vector<WorkerEvent>> worker_events(const std::vector<int>&, int) override;
   Result<std::vector<std::string>> lost_tries(const std::vector<std::string>&, TimePoint) override;
-  Status append_log(long long, int, long long, const std::string&) override;
   Result<std::optional<std::string>> read_log(long long, int, long long, long long) override;
   Status save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) override;
   Result<std::optional<std::string>> load_checkpoint(long long ti_id) override;
@@ -228,7 +231,8 @@ class SqliteStore final : public Store,
                           public SqliteQueue,
                           public SqliteCluster {
  public:
-  SqliteStore(DatabaseUrl url, const Clock& clock) : SqliteBase(std::move(url), clock) {}
+  SqliteStore(DatabaseUrl url, const Clock& clock, std::optional<std::string> audit_key = std::nullopt)
+      : SqliteBase(std::move(url), clock, std::move(audit_key)) {}
   Status open() override;
   const DatabaseUrl& url() const override { return url_; }
 

@@ -110,3 +110,95 @@ TEST_CASE("text that is not UTF-8 is refused with its position") {
   CHECK(load_yaml("a: caf\xc3\xa9 \xf0\x9f\x8e\xbc\n").errors.empty());
   CHECK_FALSE(load_yaml("a: \xc0\xaf\n").errors.empty());  // overlong '/'
 }
+
+TEST_CASE("a second document is reported at its ---") {
+  auto doc = load_yaml("a: 1\nb: 2\n---\nc: 3\n");
+  REQUIRE(doc.errors.size() == 1);
+  CHECK(doc.errors[0].pos.line == 3);
+  CHECK(doc.errors[0].message.find("`---`") != std::string::npos);
+  // One explicit document (and its end marker) is fine.
+  CHECK(load_yaml("---\na: 1\n...\n").errors.empty());
+}
+
+TEST_CASE("an empty value is reported at its key, not where the next token is") {
+  auto doc = load_yaml("dag:\n\n# a comment\ntasks:\n  t:\n    command: x\n");
+  REQUIRE(doc.errors.empty());
+  const YamlNode* dag = doc.root->get("dag");
+  REQUIRE(dag);
+  CHECK(dag->is_null());
+  CHECK(dag->pos.line == 1);
+  auto last = load_yaml("a: 1\nb:\n");
+  CHECK(last.root->get("b")->pos.line == 2);
+  auto inline_null = load_yaml("a: ~\nb: null\n");
+  CHECK(inline_null.root->get("a")->pos.line == 1);
+  CHECK(inline_null.root->get("b")->pos.line == 2);
+}
+
+TEST_CASE("a quoted string never closed is refused at the line and column where it opens") {
+  SECTION("double quotes: the rest of the file would have been one command") {
+    auto doc = load_yaml("dag: a\ntasks:\n  t:\n    command: \"echo hi\n  u:\n    command: echo bye\n");
+    REQUIRE_FALSE(doc.errors.empty());
+    CHECK(doc.errors[0].pos.line == 4);
+    CHECK(doc.errors[0].pos.col == 14);
+    CHECK(doc.errors[0].message.find("double-quoted string starts here and is never closed") != std::string::npos);
+  }
+  SECTION("single quotes, at the end of the file") {
+    auto doc = load_yaml("dag: a\ntasks:\n  t:\n    command: 'echo hi\n");
+    REQUIRE_FALSE(doc.errors.empty());
+    CHECK(doc.errors[0].pos.line == 4);
+    CHECK(doc.errors[0].pos.col == 14);
+    CHECK(doc.errors[0].message.find("single-quoted") != std::string::npos);
+  }
+  SECTION("an escaped quote does not close it; '' inside single quotes does not either") {
+    CHECK_FALSE(load_yaml("a: \"say \\\"hi\\\"\nb: 1\n").errors.empty());
+    CHECK_FALSE(load_yaml("a: 'it''s\nb: 1\n").errors.empty());
+  }
+  SECTION("after an anchor or a tag; as a key; in a flow sequence") {
+    auto anchored = load_yaml("a: &x \"open\nb: 1\n");
+    REQUIRE_FALSE(anchored.errors.empty());
+    CHECK(anchored.errors[0].pos.line == 1);
+    CHECK(anchored.errors[0].message.find("never closed") != std::string::npos);
+    auto tagged = load_yaml("a: !!str 'open\n");
+    REQUIRE_FALSE(tagged.errors.empty());
+    CHECK(tagged.errors[0].message.find("never closed") != std::string::npos);
+    auto key = load_yaml("a: 1\n\"b: 2\n");
+    REQUIRE_FALSE(key.errors.empty());
+    CHECK(key.errors[0].pos.line == 2);
+    CHECK_FALSE(load_yaml("a: [\"x, y]\n").errors.empty());
+  }
+}
+
+TEST_CASE("valid YAML with quotes in tricky places is still accepted") {
+  const char* texts[] = {
+      "command: echo it's fine\n",
+      "command: echo \"hi\n",                       // a plain scalar holding a quote
+      "command: echo 'a' \"b\" it's\n",
+      "command: |\n  echo \"unclosed\n  it's 'fine\n",  // quotes inside a block scalar
+      "command: >\n  don't \"stop\n",
+      "a: \"multi\n  line\"\nb: 'it''s'\n",
+      "a: \"esc \\\" \\\\\"\nb: '\\'\n",               // \" and \\ in double, \ alone in single
+      "a: 'x' # a comment with a \" quote\n",
+      "# \" a comment\na: 1 # it's\n",
+      "a: [\"x\", 'y', z's]\nb: {\"k\": 'v'}\n",
+      "? \"complex key\"\n: value\n",
+      "a: &anchor \"v\"\nb: *anchor\nc: !!str 'w'\n",
+      "a: \"\"\nb: ''\n",
+  };
+  for (const char* t : texts) {
+    INFO(t);
+    auto doc = load_yaml(t);
+    CHECK(doc.errors.empty());
+    if (!doc.errors.empty()) CHECK(doc.errors[0].message == "");
+  }
+}
+
+TEST_CASE("the quote check stays linear on hostile input") {
+  std::string many;
+  for (int i = 0; i < 20000; ++i) many += "k" + std::to_string(i) + ": \"v\\\"''\"\n";
+  auto start = std::chrono::steady_clock::now();
+  auto doc = load_yaml(many);
+  CHECK(doc.errors.empty());
+  std::string open = many + "last: \"" + std::string(200000, '\\');
+  CHECK_FALSE(load_yaml(open).errors.empty());
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+}

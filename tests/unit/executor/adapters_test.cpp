@@ -221,6 +221,8 @@ TEST_CASE("sql on SQLite: statements in one transaction, rows affected logged, a
 
 TEST_CASE("passwords are masked in what is logged") {
   CHECK(mask_password("postgresql://ada:s3cret@127.0.0.1:5432/wh") == "postgresql://ada:***@127.0.0.1:5432/wh");
+  CHECK(mask_password("postgresql://host/wh?pass%77ord=s3cret") == "postgresql://host/wh?pass%77ord=***");
+  CHECK(mask_password("host=h password='a b' dbname=wh") == "host=h password=*** dbname=wh");
   CHECK(mask_password("postgresql://ada@host/wh") == "postgresql://ada@host/wh");
   CHECK(mask_password("sqlite:/tmp/x.db") == "sqlite:/tmp/x.db");
   CHECK(mask_password("postgresql://ada:p@ss@host/wh") == "postgresql://ada:***@host/wh");
@@ -267,4 +269,82 @@ TEST_CASE("http: a query without a path is sent as /?..., and a URL with a space
   auto bad = run_http(c, kNow, kNoBeat, cancel);
   CHECK(bad.outcome == Outcome::failed);
   CHECK(bad.reason.find("has a space or a control character") != std::string::npos);
+}
+
+// ---------------------------------------------------------------- hardening (SPEC §3, rendering by field)
+
+TEST_CASE("http: a 40 KB URL, or a header with CR/LF, fails the try with a message and no crash") {
+  Server s;
+  Dir d;
+  std::atomic<bool> cancel{false};
+  auto c = call(s, "/json", d);
+  c.url = s.url("/x?q=" + std::string(40 * 1024, 'a'));
+  auto r = run_http(c, kNow, kNoBeat, cancel);
+  CHECK(r.outcome == Outcome::failed);
+  CHECK(r.reason.find("8192") != std::string::npos);
+  CHECK(r.reason.size() < 1000);
+  c.url = s.url("/" + std::string(100 * 1024, '\''));  // what made std::regex recurse
+  CHECK(run_http(c, kNow, kNoBeat, cancel).outcome == Outcome::failed);
+
+  auto h = call(s, "/json", d);
+  h.headers["X-Run"] = "a\r\nX-Evil: 1";
+  auto hr = run_http(h, kNow, kNoBeat, cancel);
+  CHECK(hr.outcome == Outcome::failed);
+  CHECK(hr.reason.find("header \"X-Run\"") == 0);
+}
+
+TEST_CASE("sql on SQLite: template values are bound or escaped, never a statement of their own") {
+  Dir d;
+  std::atomic<bool> cancel{false};
+  SqlCall c;
+  c.connection = "warehouse";
+  c.url = "sqlite:" + (d.path / "wh.db").string();
+  c.log_path = (d.path / "sql.log").string();
+  c.sql = "CREATE TABLE t (a TEXT, b, n INT);";
+  REQUIRE(run_sql(c, kNow, kNoBeat, cancel).outcome == Outcome::success);
+
+  auto value = [](std::string v, dsl::RenderedPiece::Type type = dsl::RenderedPiece::Type::string) {
+    dsl::RenderedPiece p;
+    p.kind = dsl::RenderedPiece::Kind::value;
+    p.text = std::move(v);
+    p.type = type;
+    p.source = "{{ params.x }}";
+    return p;
+  };
+  auto text = [](std::string t) {
+    dsl::RenderedPiece p;
+    p.text = std::move(t);
+    return p;
+  };
+  std::vector<std::string> hostile = {"x'); DROP TABLE t; --", "'; DELETE FROM t; --", "\"; DROP TABLE t; --",
+                                      "a\nb", "\\", "'", "it's", std::string(40 * 1024, '\'')};
+  for (auto& v : hostile) {
+    INFO(v.substr(0, 40));
+    auto sql = dsl::compose_sql({text("INSERT INTO t VALUES ('"), value(v), text("', "), value(v), text(", "),
+                                 value("7", dsl::RenderedPiece::Type::integer), text("); SELECT count(*) FROM t;")},
+                                dsl::SqlDialect::sqlite);
+    REQUIRE(sql.ok());
+    c.sql = sql->sql;
+    c.params = sql->params;
+    c.statements = sql->statements;
+    auto r = run_sql(c, kNow, kNoBeat, cancel);
+    REQUIRE(r.outcome == Outcome::success);
+    CHECK(json::parse(*r.output_json)["statements"] == 2);
+  }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((d.path / "wh.db").c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT a, b, typeof(n), n FROM t ORDER BY rowid", -1, &st, nullptr) == SQLITE_OK);
+  size_t i = 0;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    REQUIRE(i < hostile.size());
+    CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) == hostile[i]);
+    CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 1))) == hostile[i]);
+    CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 2))) == "integer");
+    CHECK(sqlite3_column_int(st, 3) == 7);
+    ++i;
+  }
+  CHECK(i == hostile.size());  // every row there: no value dropped the table or deleted a row
+  sqlite3_finalize(st);
+  sqlite3_close(db);
 }

@@ -20,6 +20,8 @@
 #include <tuple>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "baton/core/clock.h"
 #include "baton/dsl/compiler.h"
 #include "baton/executor/assignment.h"
@@ -270,6 +272,51 @@ TEST_CASE("render: an http task's method, url, headers, body and expected status
   CHECK(*a.http.timeout == 30s);
   CHECK(a.http.log_path == "/tmp/x/report.log");
   CHECK(a.http.heartbeat_interval == 2s);
+}
+
+TEST_CASE("render: the values of the secret variables read become the try's secrets") {
+  auto graph = compile(
+      "dag: x\n"
+      "tasks:\n"
+      "  extract:\n"
+      "    command: \"echo {{ var.bucket }} {{ var.token }}\"\n"
+      "    env:\n"
+      "      KEY: \"{{ var.key }}\"\n");
+  RenderServices services = variables({{"bucket", "s3-landing"}, {"token", "t0k3n-abc"}, {"key", "k3y-def"},
+                                       {"unused", "never-read"}});
+  std::vector<std::string> asked;
+  services.variable_is_secret = [&](const std::string& name) {
+    asked.push_back(name);
+    return name != "bucket";
+  };
+  Assignment a = assignment_of(graph, "extract", "/tmp/unused.log");
+  std::string why;
+  REQUIRE(render(a, services, 5s, why));
+  std::vector<std::string> secrets = a.shell.secrets;
+  std::sort(secrets.begin(), secrets.end());
+  CHECK(secrets == std::vector<std::string>{"k3y-def", "t0k3n-abc"});
+  CHECK(a.http.secrets == a.shell.secrets);
+  CHECK(std::find(asked.begin(), asked.end(), "unused") == asked.end());
+  // The context reads variables plainly again afterwards.
+  REQUIRE(a.ctx.variable);
+  CHECK(*a.ctx.variable("token") == "t0k3n-abc");
+  CHECK(a.shell.secrets.size() == 2);
+  SECTION("a failure's message does not quote a secret value") {
+    auto bad = compile(
+        "dag: x\n"
+        "tasks:\n"
+        "  report:\n"
+        "    type: http\n"
+        "    url: \"http://{{ var.token }}/x\"\n");
+    Assignment b = assignment_of(bad, "report", "/tmp/unused.log");
+    services.variable = [](const std::string&) -> std::optional<std::string> { return "bad host/t0k3n-abc"; };
+    if (!render(b, services, 5s, why)) CHECK_FALSE(contains(why, "t0k3n-abc"));
+  }
+  SECTION("without variable_is_secret nothing is secret") {
+    Assignment b = assignment_of(graph, "extract", "/tmp/unused.log");
+    REQUIRE(render(b, variables({{"bucket", "b"}, {"token", "t"}, {"key", "k"}}), 5s, why));
+    CHECK(b.shell.secrets.empty());
+  }
 }
 
 // ------------------------------------------------------------ LocalWorkers
@@ -624,6 +671,67 @@ TEST_CASE("SensorPokers: sensor.file with an absolute path, and a path that cann
   }
 }
 
+TEST_CASE("SensorPokers: sensor.file looks only under sensor_roots, after .. and links") {
+  Pokers p;
+  Dir landing;
+  auto graph = compile(kSensors);
+  Assignment a = assignment_of(graph, "wait_absolute", p.log());
+  auto refused = [&](const std::string& folder) {
+    p.vars["landing"] = folder;
+    Finished f = p.pokers.poke_now(a);
+    INFO(f.reason);
+    CHECK(f.outcome == TryOutcome::failed);
+    CHECK(contains(f.reason, "is outside sensor_roots (" + p.dir.path.string() + ", /tmp)"));
+    CHECK(contains(slurp(p.log()), f.reason));
+    return f;
+  };
+  SECTION("an absolute path elsewhere") {
+    Finished f = refused("/etc");
+    CHECK(starts_with(f.reason, "path /etc/ready.flag is outside"));
+  }
+  SECTION("`..` out of /tmp") { refused(landing.path.string() + "/../../etc"); }
+  SECTION("a link in /tmp to a folder elsewhere, and a link to a file elsewhere") {
+    fs::create_directory_symlink("/etc", landing.path / "etc_link");
+    Finished f = refused((landing.path / "etc_link").string());
+    CHECK(contains(f.reason, "(/etc/ready.flag once resolved)"));
+    fs::create_symlink("/etc/passwd", landing.path / "ready.flag");
+    refused(landing.path.string());
+  }
+  SECTION("under /tmp and under the DAGs folder, links that stay inside, are fine") {
+    p.vars["landing"] = landing.path.string();
+    CHECK(p.pokers.poke_now(a).outcome == TryOutcome::reschedule);
+    fs::create_directories(p.dir.path / "inbox");
+    fs::create_directory_symlink(p.dir.path / "inbox", landing.path / "inbox_link");
+    std::ofstream(p.dir.path / "inbox" / "ready.flag") << "";
+    p.vars["landing"] = (landing.path / "inbox_link").string();
+    CHECK(p.pokers.poke_now(a).outcome == TryOutcome::success);
+  }
+  SECTION("roots given: only those") {
+    SensorPokers only{p.clock, p.dir.path.string(), p.services(), {(landing.path / "ok").string()}};
+    fs::create_directories(landing.path / "ok");
+    p.vars["landing"] = (landing.path / "ok").string();
+    CHECK(only.poke_now(a).outcome == TryOutcome::reschedule);
+    p.vars["landing"] = landing.path.string();
+    Finished f = only.poke_now(a);
+    CHECK(f.outcome == TryOutcome::failed);
+    CHECK(contains(f.reason, "outside sensor_roots (" + (landing.path / "ok").string() + ")"));
+  }
+}
+
+TEST_CASE("SensorPokers: the value of a secret variable is masked in the reason and the log") {
+  Pokers p;
+  auto graph = compile(kSensors);
+  Assignment a = assignment_of(graph, "wait_absolute", p.log());
+  p.vars["landing"] = "/tmp/s3cr3t-landing";
+  SensorServices s = p.services();
+  s.variable_is_secret = [](const std::string&) { return true; };
+  SensorPokers pokers{p.clock, p.dir.path.string(), s};
+  Finished f = pokers.poke_now(a);
+  CHECK(f.outcome == TryOutcome::reschedule);
+  CHECK(f.reason == "file ***/ready.flag does not exist yet");
+  CHECK_FALSE(contains(slurp(p.log()), "s3cr3t"));
+}
+
 TEST_CASE("SensorPokers: sensor.task asks for the target's state at the offset logical date") {
   Pokers p;
   auto graph = compile(kSensors);
@@ -875,4 +983,86 @@ TEST_CASE("Notifier: the thread delivers what is due when kicked") {
   }
   n.stop();
   CHECK(slurp(box.dir.path / "kicked.json") == R"({"n":1})");
+}
+
+// ---------------------------------------------------------------- hardening (SPEC §3, rendering by field)
+
+TEST_CASE("Notifier: a webhook whose URL can never be delivered fails for good at once, with the reason") {
+  Outbox box;
+  OutboxItem& huge = box.add("");
+  huge.target = {NotificationTarget::Kind::webhook, "http://127.0.0.1:9/" + std::string(100 * 1024, 'a')};
+  OutboxItem& ftp = box.add("");
+  ftp.target = {NotificationTarget::Kind::webhook, "ftp://127.0.0.1/hook"};
+  Notifier n = box.make(options(5, 1s));
+  n.deliver_due();  // a std::regex overflowed the stack here
+  REQUIRE(box.updates.size() == 2);
+  for (auto& u : box.updates) {
+    CHECK(u.state == "failed");
+    CHECK(u.attempts == 1);
+    REQUIRE(u.last_error);
+    CHECK(u.last_error->size() < 1000);
+  }
+  CHECK(contains(*box.updates[0].last_error, "8192"));
+  CHECK(contains(*box.updates[1].last_error, "is not an http:// or https:// URL"));
+  box.clock.advance(std::chrono::hours(1));
+  n.deliver_due();
+  CHECK(box.updates.size() == 2);  // never tried again
+}
+
+TEST_CASE("render: hostile params stay one shell word, an escaped literal or bound value, an encoded URL part") {
+  auto graph = compile(
+      "dag: x\n"
+      "params: {name: x}\n"
+      "tasks:\n"
+      "  sh:\n"
+      "    command: \"echo {{ params.name }} '{{ params.name }}' \\\"{{ params.name }}\\\"\"\n"
+      "    env: {NAME: '{{ params.name }}'}\n"
+      "  q:\n"
+      "    type: sql\n"
+      "    connection: wh\n"
+      "    sql: \"DELETE FROM t WHERE a = '{{ params.name }}'; INSERT INTO t VALUES ({{ params.name }})\"\n"
+      "  h:\n"
+      "    type: http\n"
+      "    url: 'http://127.0.0.1:9000/x/{{ params.name }}?q={{ params.name }}'\n"
+      "    headers: {X-Name: '{{ params.name }}'}\n"
+      "    body: '{{ params.name }}'\n");
+  const std::string hostile = "x'; touch pwned; \"$(id)\" `id` #";
+  std::string why;
+  RenderServices services = variables({});
+  services.connection_url = [](const std::string&) -> Result<std::string> { return std::string("sqlite:/tmp/x.db"); };
+
+  Assignment sh = assignment_of(graph, "sh", "/tmp/unused.log");
+  sh.ctx.params_json = nlohmann::json{{"name", hostile}}.dump();
+  REQUIRE(render(sh, services, 1s, why));
+  CHECK(sh.shell.command ==
+        "echo 'x'\"'\"'; touch pwned; \"$(id)\" `id` #' 'x'\"'\"'; touch pwned; \"$(id)\" `id` #' "
+        "\"x'; touch pwned; \\\"\\$(id)\\\" \\`id\\` #\"");
+  CHECK(sh.shell.env["NAME"] == hostile);  // data, as it is
+
+  Assignment q = assignment_of(graph, "q", "/tmp/unused.log");
+  q.ctx.params_json = sh.ctx.params_json;
+  REQUIRE(render(q, services, 1s, why));
+  CHECK(q.sql.sql == "DELETE FROM t WHERE a = 'x''; touch pwned; \"$(id)\" `id` #'; INSERT INTO t VALUES (?1)");
+  REQUIRE(q.sql.params.size() == 1);
+  CHECK(q.sql.params[0].value == hostile);
+
+  Assignment h = assignment_of(graph, "h", "/tmp/unused.log");
+  h.ctx.params_json = sh.ctx.params_json;
+  REQUIRE(render(h, services, 1s, why));
+  CHECK(h.http.url ==
+        "http://127.0.0.1:9000/x/x%27%3B%20touch%20pwned%3B%20%22%24%28id%29%22%20%60id%60%20%23"
+        "?q=x%27%3B%20touch%20pwned%3B%20%22%24%28id%29%22%20%60id%60%20%23");
+  CHECK(h.http.headers["X-Name"] == hostile);
+  CHECK(h.http.body == hostile);
+
+  // CR/LF in a header; a 40 KB value in the url.
+  Assignment crlf = assignment_of(graph, "h", "/tmp/unused.log");
+  crlf.ctx.params_json = R"({"name":"a\r\nX-Evil: 1"})";
+  REQUIRE_FALSE(render(crlf, services, 1s, why));
+  CHECK(starts_with(why, "headers.X-Name: header \"X-Name\""));
+  Assignment big = assignment_of(graph, "h", "/tmp/unused.log");
+  big.ctx.params_json = nlohmann::json{{"name", std::string(40 * 1024, 'a')}}.dump();
+  REQUIRE_FALSE(render(big, services, 1s, why));
+  CHECK(starts_with(why, "url: the rendered url is longer than 8192 bytes"));
+  CHECK(why.size() < 1000);
 }

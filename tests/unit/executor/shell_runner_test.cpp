@@ -242,6 +242,28 @@ TEST_CASE("the log is appended to, capped, and the truncation marked once") {
   CHECK(r.log_bytes == 100 + marker.size());
 }
 
+TEST_CASE("secret values are masked in the log, also split across reads and at the end") {
+  Fixture f;
+  f.t.secrets = {"hunter2-xyz", "tok"};  // "tok": under 4 bytes, not masked
+  SECTION("echoed, in pieces, and as the last bytes") {
+    auto r = f.run("echo \"pw=hunter2-xyz tok\"; printf hunt; sleep 0.2; printf 'er2-xyz\\n'; printf hunter2-xyz");
+    CHECK(r.outcome == Outcome::success);
+    CHECK(f.log() == "pw=*** tok\n***\n***");
+    CHECK(r.log_bytes == f.log().size());
+  }
+  SECTION("a note of Baton's own comes after what was held back") {
+    auto r = f.run("printf 'almost hunter2-x'; echo nope > \"$BATON_OUTPUT_FILE\"");
+    CHECK(r.outcome == Outcome::failed);
+    CHECK(f.log().rfind("almost hunter2-x\n[baton] output file is not valid JSON", 0) == 0);
+  }
+  SECTION("the cap counts the masked output") {
+    f.t.log_cap_bytes = 10;
+    auto r = f.run("echo hunter2-xyzhunter2-xyzhunter2-xyz0123456789");
+    CHECK(r.log_truncated);
+    CHECK(f.log() == "*********0\n[baton] log truncated at 10 bytes\n");
+  }
+}
+
 TEST_CASE("output of exactly the cap is not truncated") {
   Fixture f;
   f.t.log_cap_bytes = 6;
@@ -469,4 +491,25 @@ TEST_CASE("bad input fails the try instead of the worker") {
   r = g.run("true");
   CHECK(r.outcome == Outcome::failed);
   CHECK(contains(r.reason, "cannot open log"));
+}
+
+TEST_CASE("every param whose name is an identifier is BATON_PARAM_<NAME>: strings as they are, others as JSON") {
+  Fixture f;
+  f.t.params_json = R"x({"region":"eu","evil":"x; touch pwned $(id)","n":5,"list":[1,"a"],"obj":{"k":null},)x"
+                    R"x("flag":true,"none":null,"not-an-identifier":"no","9lives":"no","_ok":"yes"})x";
+  auto r = f.run(
+      "for v in region evil n list obj flag none _ok; do eval \"echo $v=\\${BATON_PARAM_$v-unset}\"; done; "
+      "env | grep -c '^BATON_PARAM_' ");
+  REQUIRE(r.outcome == Outcome::success);
+  CHECK(f.log() ==
+        "region=eu\n"
+        "evil=x; touch pwned $(id)\n"  // data: never run
+        "n=5\n"
+        "list=[1,\"a\"]\n"
+        "obj={\"k\":null}\n"
+        "flag=true\n"
+        "none=null\n"
+        "_ok=yes\n"
+        "8\n");
+  CHECK_FALSE(fs::exists(f.t.scratch_dir + "/pwned"));
 }

@@ -1,6 +1,8 @@
 // The run factory on its own, with a fake run sink and a fake clock:
 // timetables with and without catchup, manual triggers, dataset runs.
 #include <catch2/catch.hpp>
+#include <algorithm>
+#include <set>
 
 #include "dag_registry.h"
 #include "loop.h"
@@ -127,6 +129,61 @@ TEST_CASE("run factory: a trigger checks the DAG and its params; a key seen befo
   CHECK(e.sink.dispatches == 1);
 }
 
+TEST_CASE("run factory: manual run ids are type, second and 8 random hex digits; a suffix already taken is drawn again") {
+  Env e;  // now: 2026-11-22T10:00Z, for every trigger
+  e.s.write_dag("f.yaml", "dag: f\ntasks:\n  a: {type: noop}\n");
+  e.registry.scan(true);
+  TriggerRequest req;
+  auto plain = e.factory.trigger("f", req, "alice");
+  REQUIRE(plain.ok());
+  CHECK(plain->run.run_id.size() == std::string("manual__20261122T100000Z_").size() + 8);
+  CHECK(plain->run.run_id.rfind("manual__20261122T100000Z_", 0) == 0);
+  CHECK(plain->run.run_id.find_first_not_of("0123456789abcdef", 25) == std::string::npos);
+
+  // Draws that collide: the second trigger draws "aaaaaaaa" again, then "bbbbbbbb".
+  std::vector<std::string> draws = {"aaaaaaaa", "aaaaaaaa", "bbbbbbbb"};
+  size_t next = 0;
+  e.factory.set_run_id_suffixes([&] { return draws[std::min(next++, draws.size() - 1)]; });
+  auto one = e.factory.trigger("f", req, "alice");
+  REQUIRE(one.ok());
+  CHECK(one->run.run_id == "manual__20261122T100000Z_aaaaaaaa");
+  auto two = e.factory.trigger("f", req, "alice");
+  REQUIRE(two.ok());
+  CHECK(two->created);
+  CHECK(two->run.run_id == "manual__20261122T100000Z_bbbbbbbb");
+  CHECK(next == 3);
+  // With an idempotency key as well: still a new run, under a fresh draw.
+  draws = {"aaaaaaaa", "cccccccc"};
+  next = 0;
+  req.idempotency_key = "k";
+  auto keyed = e.factory.trigger("f", req, "alice");
+  REQUIRE(keyed.ok());
+  CHECK(keyed->created);
+  CHECK(keyed->run.run_id == "manual__20261122T100000Z_cccccccc");
+  // Only when every draw is taken (8 in a row) does the trigger fail.
+  draws = {"aaaaaaaa"};
+  next = 0;
+  req.idempotency_key.reset();
+  auto stuck = e.factory.trigger("f", req, "alice");
+  REQUIRE_FALSE(stuck.ok());
+  CHECK(stuck.error().code == "conflict");
+  CHECK(next == 8);
+  CHECK(e.sink.adopted.size() == 4);
+}
+
+TEST_CASE("run factory: a thousand triggers of one DAG in one second all get runs, under distinct ids") {
+  Env e;
+  e.s.write_dag("f.yaml", "dag: f\ntasks:\n  a: {type: noop}\n");
+  e.registry.scan(true);
+  std::set<std::string> ids;
+  for (int i = 0; i < 1000; ++i) {
+    auto r = e.factory.trigger("f", TriggerRequest{}, "alice");
+    REQUIRE(r.ok());
+    ids.insert(r->run.run_id);
+  }
+  CHECK(ids.size() == 1000);
+}
+
 TEST_CASE("run factory: a dataset DAG gets a run when each of its URIs has an event, and consumes them") {
   Env e;
   e.s.write_dag("c.yaml", "dag: c\nschedule: {datasets: ['s3://a', 's3://b']}\ntasks:\n  x: {type: noop}\n");
@@ -149,4 +206,31 @@ TEST_CASE("run factory: a dataset DAG gets a run when each of its URIs has an ev
   CHECK(e.sink.adopted[0].params.find("s3://b") != std::string::npos);
   e.factory.check_datasets();  // the events are consumed: no second run
   CHECK(e.sink.adopted.size() == 1);
+}
+
+TEST_CASE("run factory: a default param's template is rendered when the run is made; a trigger's value never") {
+  Env e;  // now: 2026-11-22T10:00Z
+  e.s.write_dag("p.yaml",
+                "dag: p\nschedule: '@daily'\nstart_date: 2026-11-21\n"
+                "params: {day: 'day={{ ds }}', bucket: '{{ var.bucket }}/{{ dag_id }}', given: x, n: 3}\n"
+                "tasks:\n  a: {type: noop}\n");
+  REQUIRE(e.s.store->put_variable("bucket", "s3://b", "test").ok());
+  e.registry.scan(true);
+  REQUIRE(e.sink.adopted.size() == 1);  // the scheduled run of the 21st
+  CHECK(e.sink.adopted[0].params == R"({"bucket":"s3://b/p","day":"day=2026-11-21","given":"x","n":3})");
+
+  TriggerRequest req;
+  req.logical_date = *parse_utc("2026-11-20T00:00:00Z");
+  req.params_json = R"({"given": "{{ var.bucket }}", "day": "{{ ds }}"})";
+  auto r = e.factory.trigger("p", req, "alice");
+  REQUIRE(r.ok());
+  CHECK(r->run.params == R"({"bucket":"s3://b/p","day":"{{ ds }}","given":"{{ var.bucket }}","n":3})");
+
+  // A default that cannot be rendered: a trigger is refused with the reason.
+  REQUIRE(e.s.store->delete_variable("bucket", "test").ok());
+  auto refused = e.factory.trigger("p", TriggerRequest{}, "alice");
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == "invalid_argument");
+  CHECK(refused.error().message.find("params.bucket") != std::string::npos);
+  CHECK(refused.error().message.find("var.bucket") != std::string::npos);
 }

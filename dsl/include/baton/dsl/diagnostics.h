@@ -14,6 +14,7 @@ struct Diagnostic {
   std::string file;
   SourcePos pos;
   std::string message;  // starts with the key path: `tasks.load.depends_on[0]: ...`
+  bool warning = false;  // `FILE:LINE:COL: warning: ...`; never makes a file invalid
 
   std::string format() const;
 };
@@ -24,6 +25,10 @@ class Diagnostics {
   void error(SourcePos pos, std::string message);
   // Key path prefix: error(pos, path, msg) -> "path: msg".
   void error(SourcePos pos, const std::string& path, const std::string& message);
+  // A warning: printed by `dags validate`, kept apart from the errors (it
+  // never makes a file invalid).
+  void warning(SourcePos pos, const std::string& path, const std::string& message);
+  const std::vector<Diagnostic>& warnings() const { return warnings_; }
   bool empty() const { return list_.empty(); }
   size_t size() const { return list_.size(); }
   const std::vector<Diagnostic>& list() const { return list_; }
@@ -36,6 +41,7 @@ class Diagnostics {
  private:
   std::string file_;
   std::vector<Diagnostic> list_;
+  std::vector<Diagnostic> warnings_;
   bool muted_ = false;
 };
 

@@ -1,9 +1,13 @@
 // Templates: `{{ expr }}` inside strings (SPEC §3). An expression is a name
 // (`ds`, `params.region`, `outputs.extract.rows`, `var.bucket`), a string
 // literal in double quotes, an integer, or a call of a date helper
-// (`ds_add(ds, -1)`, `format(data_interval_end, "%Y/%m/%d")`). Nothing in a
-// template executes code. Names are checked when the DAG compiles and rendered
-// when a task runs. Pure functions: safe from any thread.
+// (`ds_add(ds, -1)`, `format(data_interval_end, "%Y/%m/%d")`) or, in sql, of
+// `ident(x, ...)` (a double-quoted identifier); it may end with the filter
+// `| raw` (inserted as it is wherever it stands). Nothing in a template
+// executes code. Names are checked when the DAG compiles and rendered when a
+// task runs. How a value is inserted depends on the field (render.h: shell,
+// sql, url, header); render_template is the text as it is. Pure functions:
+// safe from any thread.
 #pragma once
 
 #include <functional>
@@ -19,8 +23,13 @@
 
 namespace baton::dsl {
 
+// The field a template stands in: it decides how values are inserted
+// (render.h), whether ident() may be used, and which `| raw` is warned about.
+enum class TemplateField { text, command, sql, url, header };
+
 // What names a template may use where it stands.
 struct TemplateScope {
+  TemplateField field = TemplateField::text;
   bool task_level = true;          // task_id, try_number, map_index
   bool has_item = false;           // inside a task with `foreach`
   bool outputs_allowed = true;     // foreach templates and task fields may read outputs
@@ -36,9 +45,10 @@ struct TemplateScope {
 struct TemplateIssue {
   size_t offset = 0;  // byte offset in the template text
   std::string message;
+  bool warning = false;  // not an error: `| raw` on a name a trigger can set
 };
 
-// Checks syntax and names; returns every problem found.
+// Checks syntax and names; returns every problem found (and the warnings).
 std::vector<TemplateIssue> check_template(std::string_view text, const TemplateScope& scope);
 
 // The names every template may use, for help texts and "did you mean".
@@ -59,7 +69,23 @@ struct RenderContext {
   std::function<std::optional<std::string>(const std::string&)> variable;  // var.NAME
 };
 
-// Renders; a name missing at run time is an error that names it.
+// Renders as text (the value as it is); a name missing at run time is an
+// error that names it.
 Result<std::string> render_template(std::string_view text, const RenderContext& ctx);
+
+// One piece of a rendered template: text the author wrote, or the value of
+// one `{{ ... }}` with its JSON type (sql binds numbers as numbers).
+struct RenderedPiece {
+  enum class Kind { text, value, raw, ident };
+  enum class Type { string, integer, real, boolean, null, json };
+  Kind kind = Kind::text;
+  std::string text;    // the author's text, or the value as text
+  Type type = Type::string;
+  std::string source;  // "{{ params.x }}" as written, for messages
+};
+
+// Renders each `{{ ... }}` of `text` on its own: the field's renderer
+// (render.h) decides how each value is inserted.
+Result<std::vector<RenderedPiece>> render_pieces(std::string_view text, const RenderContext& ctx);
 
 }  // namespace baton::dsl

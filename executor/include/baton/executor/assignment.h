@@ -59,11 +59,17 @@ bool worker_runs(dsl::TaskType t);
 struct RenderServices {
   std::function<std::optional<std::string>(const std::string&)> variable;
   std::function<Result<std::string>(const std::string&)> connection_url;
+  // Whether variable NAME is secret: the values of the secret variables a
+  // try's templates read are masked in its log (ShellTry/HttpCall/SqlCall
+  // `secrets`). Unset: none is.
+  std::function<bool(const std::string&)> variable_is_secret;
 };
 
 // Renders the templates of a try (the command and env of a shell task; the
 // url, headers and body of http; the statements of sql, whose connection is
-// looked up); false (and `why`) when one cannot be rendered.
+// looked up); false (and `why`) when one cannot be rendered. The values of
+// the secret variables read go to a.shell.secrets, a.http.secrets and
+// a.sql.secrets.
 bool render(Assignment& a, const RenderServices& services, Duration heartbeat_interval, std::string& why);
 
 }  // namespace baton::executor

@@ -22,6 +22,9 @@ namespace baton::executor {
 
 struct SensorServices {
   std::function<std::optional<std::string>(const std::string&)> variable;
+  // Whether variable NAME is secret (its value is masked in the sensor's log
+  // and reason); unset: none is.
+  std::function<bool(const std::string&)> variable_is_secret;
   // sensor.task: the state of a task's own instance in the DAG's latest run
   // at that logical date (nullopt: no such run or task yet).
   std::function<Result<std::optional<TaskState>>(const std::string& dag_id, const std::string& task_id, TimePoint at)>
@@ -31,8 +34,12 @@ struct SensorServices {
 
 class SensorPokers {
  public:
-  // Relative paths of sensor.file are taken from `dags_dir`.
-  SensorPokers(const Clock& clock, std::string dags_dir, SensorServices services);
+  // Relative paths of sensor.file are taken from `dags_dir`. sensor.file
+  // looks only under `roots` (SPEC §12, `sensor_roots`; empty: `dags_dir`
+  // and /tmp): a path that leads elsewhere, after `..` and symbolic links
+  // are resolved, fails the try.
+  SensorPokers(const Clock& clock, std::string dags_dir, SensorServices services,
+               std::vector<std::string> roots = {});
   ~SensorPokers();
   SensorPokers(const SensorPokers&) = delete;
   SensorPokers& operator=(const SensorPokers&) = delete;
@@ -47,10 +54,14 @@ class SensorPokers {
 
  private:
   void main();
+  // poke_now without the masking of the reason; `secrets` fills while the
+  // templates render.
+  Finished poke_once(Assignment& a, const std::vector<std::string>& secrets);
 
   const Clock& clock_;
   std::string dags_dir_;
   SensorServices services_;
+  std::vector<std::string> roots_;  // resolved (weakly_canonical), each without a trailing /
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Assignment> pokes_;  // guarded by mu_

@@ -23,6 +23,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "baton/core/time.h"
 
@@ -52,6 +53,10 @@ struct ShellTry {
   size_t log_cap_bytes = 10 * 1024 * 1024;
   size_t file_cap_bytes = 1024 * 1024;    // checkpoint and output
   Duration heartbeat_interval = std::chrono::seconds(5);
+  // Values masked (as ***) wherever they appear in the log: the secret
+  // variables the try's templates used (baton/core/secrets.h: SecretMasker;
+  // values under 4 bytes are not masked).
+  std::vector<std::string> secrets;
 };
 
 // What the runner reports while the try runs (every heartbeat_interval) and

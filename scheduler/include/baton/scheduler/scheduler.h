@@ -15,6 +15,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "baton/core/clock.h"
 #include "baton/core/result.h"
@@ -25,6 +26,8 @@ namespace baton::scheduler {
 
 struct SchedulerOptions {
   std::string dags_dir = "./dags";
+  // The folders sensor.file may look in (SPEC §12); empty: dags_dir and /tmp.
+  std::vector<std::string> sensor_roots;
   std::string logs_dir = "./logs";
   int workers = 4;  // local worker slots
   Duration heartbeat_interval = std::chrono::seconds(5);
@@ -93,8 +96,10 @@ class Scheduler final : public Control {
   std::unique_ptr<Impl> impl_;
 };
 
-// The run id of a run (SPEC §4): scheduled__20261121T000000Z,
-// manual__20261122T101503Z_1a2b3c, ...
+// The run id of a run (SPEC §4; docs/running.md, "Run ids"):
+// scheduled__20261121T000000Z, manual__20261122T101503Z_1a2b3c4d (with_suffix:
+// 8 random hex digits, for the run types that may have several runs per
+// logical date), ...
 std::string make_run_id(const std::string& run_type, TimePoint logical_date, bool with_suffix);
 
 }  // namespace baton::scheduler

@@ -32,7 +32,9 @@ struct DatabaseUrl {
   std::string path;      // sqlite: the file
   std::string conninfo;  // postgres: the URL as given
   std::string text;      // as given
-  std::string masked() const;  // the password replaced by ***
+  std::string masked() const;  // every password form replaced by *** (baton/core/secrets.h)
+  // A message that may quote this URL (libpq's errors can) with its passwords masked.
+  std::string mask(std::string_view message) const;
 };
 Result<DatabaseUrl> parse_database_url(std::string_view text);
 
@@ -65,6 +67,7 @@ struct Variable {
   std::string name;
   std::string value;
   TimePoint updated_at{};
+  bool secret = false;  // write-only: shown as *** by the API, masked in task logs; its value never audited
 };
 
 struct Connection {
@@ -99,23 +102,56 @@ struct AuditCheck {
   long long checked = 0;
   std::optional<long long> first_bad_id;  // the first entry altered, removed or inserted
   std::string problem;
+  std::optional<long long> keyed_from;  // the first keyed entry (HMAC-SHA-256), if any
+  long long keyed_unchecked = 0;        // keyed entries whose contents could not be checked (no key)
 };
 
 // The hash of an entry: SHA-256 over prev_hash and every field, so that any
-// change to an entry, or any removal or insertion, breaks the chain.
-std::string audit_hash(const AuditEntry& e);
+// change to an entry, or any removal or insertion, breaks the chain. With
+// the audit key (SPEC §7 audit_key_file; OpenOptions::audit_key) it is an
+// HMAC-SHA-256 under the key over the same bytes, written
+// "hmac-sha256:HEX": whoever lacks the key cannot make one, so a rewritten
+// entry cannot be sealed again. docs/running.md, "The audit log".
+constexpr std::string_view kKeyedAuditHash = "hmac-sha256:";
+std::string audit_hash(const AuditEntry& e, const std::optional<std::string>& key = std::nullopt);
+bool is_keyed_audit_hash(std::string_view hash);
+
+// The head of the chain, kept in `settings.audit_head`: "ID:HASH" of the last
+// entry; after a keyed entry also " mac=HEX", an HMAC of "ID:HASH" under the
+// key, so that keyed entries removed from the end (and the head set back to
+// an earlier entry) are found as well.
+std::string audit_head(long long id, const std::string& hash, const std::optional<std::string>& key);
+
+// Whether a process with `key` (or none) may append after the last entry
+// (`last_id`, `last_hash`; 0 and 64 zeros when the log is empty) given the
+// recorded head: after a keyed entry only with the key the log was written
+// with (checked against the head's MAC), so that no process downgrades the
+// log to plain SHA-256 and none appends under another key. failed_precondition
+// otherwise, saying what to do.
+Status check_audit_append(long long last_id, const std::string& last_hash, const std::optional<std::string>& head,
+                          const std::optional<std::string>& key);
+
+// The entry a process with the key writes before its first keyed entry
+// when the log's last entry is plain: from there on the chain is keyed. (An
+// empty log is keyed from its first entry, without one.)
+constexpr const char* kAuditKeyedAction = "audit.keyed";
 
 // Checks the chain entry by entry, in id order (every engine's verify_audit):
-// contiguous ids, each prev_hash the previous hash, each hash its contents;
-// then the recorded head ("id:hash" of the last entry, nullopt when missing),
-// which finds entries removed from the end.
+// contiguous ids, each prev_hash the previous hash, each hash its contents
+// (a keyed one with the key; without it only its link is checked and it is
+// counted in keyed_unchecked); no plain entry after a keyed one (a rewrite
+// without the key); then the recorded head ("id:hash" of the last entry,
+// nullopt when missing; its MAC too when the last entry is keyed and the
+// key is given), which finds entries removed from the end.
 class AuditVerifier {
  public:
+  explicit AuditVerifier(std::optional<std::string> key = std::nullopt) : key_(std::move(key)) {}
   // False once the chain is broken (stop feeding).
   bool add(const AuditEntry& e);
   AuditCheck finish(const std::optional<std::string>& head);
 
  private:
+  std::optional<std::string> key_;
   AuditCheck check_;
   std::string prev_;
   long long prev_id_ = 0;
@@ -300,6 +336,7 @@ struct SlaMiss {
 struct StateCounts {
   std::map<std::string, long long> runs;            // state -> runs
   std::map<std::string, long long> task_instances;  // state -> task instances
+  std::map<std::string, long long> queued;          // worker queue -> task instances queued (waiting for a worker)
   long long sla_misses = 0;
 };
 
@@ -349,6 +386,19 @@ struct QueueItem {
   std::optional<std::string> worker;  // who claimed it
   std::optional<TimePoint> heartbeat_at;
   std::optional<std::string> checkpoint;  // claim_tasks: the task instance's last checkpoint
+};
+
+// What a remote worker sends about a try it runs, with a heartbeat or its
+// report: the claim it holds (worker, token, and the task instance and try
+// number the claim is for) and what the try wrote since it last sent.
+struct TryProgress {
+  std::string worker;
+  std::string attempt_token;
+  long long ti_id = 0;
+  int try_number = 0;
+  std::optional<std::string> log;  // the log's bytes from log_offset on
+  long long log_offset = 0;
+  std::optional<std::string> checkpoint;
 };
 
 // What a worker did with a try, for the owner of its partition to apply.
@@ -443,7 +493,9 @@ class ResourceStore {
   // Variables and connections.
   virtual Result<std::vector<Variable>> list_variables() = 0;
   virtual Result<Variable> get_variable(const std::string& name) = 0;
-  virtual Status put_variable(const std::string& name, const std::string& value, const std::string& actor) = 0;
+  // The audit entry holds the value of a plain variable, never a secret's.
+  virtual Status put_variable(const std::string& name, const std::string& value, const std::string& actor,
+                              bool secret = false) = 0;
   virtual Status delete_variable(const std::string& name, const std::string& actor) = 0;
   virtual Result<std::vector<Connection>> list_connections() = 0;
   virtual Result<Connection> get_connection(const std::string& name) = 0;
@@ -571,6 +623,7 @@ class AuditStore {
   virtual Result<AuditEntry> append_audit(const std::string& actor, const std::string& action,
                                           const std::string& target, const std::string& details_json) = 0;
   virtual Result<std::vector<AuditEntry>> list_audit(const AuditFilter& filter) = 0;
+  // With the store's audit key (OpenOptions::audit_key), if it has one.
   virtual Result<AuditCheck> verify_audit() = 0;
 };
 
@@ -588,27 +641,37 @@ class QueueStore {
   // held_pool_slots: the slots the claimed tries take, per pool.
   // heartbeat_tasks renews the worker's claims and answers the tokens it no
   // longer holds (failed, canceled or handed to another worker): their
-  // processes must be killed. report_task ends a claim with the worker's
-  // report; conflict when the worker does not hold it (a stale report).
+  // processes must be killed.
+  //
+  // save_progress and report_task store what a worker sends only for a try
+  // it holds: the token's queue row claimed by `worker` for exactly that
+  // ti_id and try_number (the row the owner wrote with the try and deletes
+  // when the try ends, so its presence says the try still runs and the token
+  // is the task instance's current one), checked and locked in the same
+  // transaction as the writes. Otherwise conflict, and nothing is stored: a
+  // stale or forged worker cannot touch another try's log or checkpoint.
+  // save_progress stores a heartbeat's log chunk (at log_offset; a chunk
+  // sent twice is kept once) and checkpoint. report_task stores the last
+  // ones and ends the claim with the worker's report (its outcome, exit
+  // code, output), all or nothing.
   virtual Result<std::vector<QueueItem>> claim_tasks(const std::string& worker, const std::vector<std::string>& queues,
                                                      int limit) = 0;
   virtual Result<std::map<std::string, long long>> held_pool_slots() = 0;
   virtual Result<std::vector<std::string>> heartbeat_tasks(const std::string& worker,
                                                            const std::vector<std::string>& tokens) = 0;
-  virtual Status report_task(const std::string& worker, const std::string& attempt_token,
-                             const std::string& report_json) = 0;
+  virtual Status save_progress(const TryProgress& progress) = 0;
+  virtual Status report_task(const TryProgress& progress, const std::string& report_json) = 0;
   // For the owners: events of their partitions, oldest first; and which of
   // the running tries they hand in are lost (no claim, or a claim whose
   // heartbeat is older than `cutoff`, and no report waiting).
   virtual Result<std::vector<WorkerEvent>> worker_events(const std::vector<int>& partitions, int limit) = 0;
   virtual Result<std::vector<std::string>> lost_tries(const std::vector<std::string>& tokens, TimePoint cutoff) = 0;
-  // Log bytes of a remote try, appended at `offset` (a chunk sent twice is kept once).
-  virtual Status append_log(long long ti_id, int try_number, long long offset, const std::string& data) = 0;
   // The stored log from `offset` (at most max_bytes); nullopt when none was stored.
   virtual Result<std::optional<std::string>> read_log(long long ti_id, int try_number, long long offset,
                                                       long long max_bytes) = 0;
 
-  // Checkpoints, fenced by the try's attempt token: a stale writer is refused.
+  // Checkpoints of local workers, fenced by the try's attempt token: a stale
+  // writer is refused (remote workers' go through save_progress).
   virtual Status save_checkpoint(long long ti_id, const std::string& attempt_token, const std::string& data) = 0;
   virtual Result<std::optional<std::string>> load_checkpoint(long long ti_id) = 0;
 };
@@ -728,6 +791,11 @@ Result<std::unique_ptr<Listener>> open_listener(const DatabaseUrl& url, const st
 
 struct OpenOptions {
   bool migrate = true;  // apply pending migrations on open
+  // The audit key (SPEC §7 audit_key_file: the file's bytes): every audit
+  // entry this store appends is keyed (audit_hash), and verify_audit checks
+  // keyed entries with it. Without it, a store refuses to append after a
+  // keyed entry (check_audit_append).
+  std::optional<std::string> audit_key;
 };
 
 // Opens (and for SQLite creates) the database. `clock` must outlive the store.
