@@ -5,7 +5,9 @@
 // either in a header. Plain values: safe to copy between threads.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -30,6 +32,9 @@ struct HttpRequest {
   std::string body;
   std::string remote_address;                              // the client's IP address, as text
   std::chrono::steady_clock::time_point received_at{};     // when its last byte came (long-poll deadlines)
+  // Set by the server when the client closed its connection while the
+  // request waited: a parked long poll is then dropped, not run again.
+  std::shared_ptr<const std::atomic<bool>> client_gone;
 };
 
 struct HttpResponse {

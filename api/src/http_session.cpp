@@ -63,20 +63,23 @@ HttpSession::HttpSession(asio::ip::tcp::socket socket, Responder& responder, Ses
   ++counters_->open;
 }
 
-HttpSession::~HttpSession() { --counters_->open; }
+HttpSession::~HttpSession() {
+  --counters_->open;
+  counters_->buffered -= counted_;
+  answered();
+}
 
 void HttpSession::start() {
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   if (!ec) remote_ = ep.address().to_string();
+  // Only the peek in watch_peer() is synchronous: it must never block the
+  // io thread.
+  socket_.non_blocking(true, ec);
   // A new connection has the header deadline from its start: a client that
   // connects and sends nothing is let go after 10 s.
   arm(timeouts_.header);
   read();
-}
-
-void HttpSession::close() {
-  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->shutdown(); });
 }
 
 void HttpSession::read() {
@@ -91,8 +94,17 @@ void HttpSession::on_read(const boost::system::error_code& ec, size_t n) {
   if (ec || phase_ == Phase::closed) return shutdown();
   bool was_idle = framer_.state() == RequestFramer::State::idle;
   framer_.feed(std::string_view(buffer_.data(), n));
-  // A kept-alive connection's next request has 10 s from its first byte.
-  if (was_idle && framer_.state() != RequestFramer::State::idle) arm(timeouts_.header);
+  // A kept-alive connection's next request has 10 s from its first byte;
+  // the first request's 10 s run from the connection's start.
+  if (was_idle && !first_ && framer_.state() != RequestFramer::State::idle) arm(timeouts_.header);
+  count_buffered();
+  if (counters_->buffered.load() > counters_->buffered_budget && framer_.state() != RequestFramer::State::complete &&
+      framer_.state() != RequestFramer::State::refused) {
+    linger_ = true;
+    return write(error_response(503, "unavailable",
+                                "the server holds too many request bodies being sent: try again in a moment"),
+                 true);
+  }
   advance();
 }
 
@@ -133,10 +145,17 @@ void HttpSession::write_continue() {
 void HttpSession::respond() {
   phase_ = Phase::responding;
   in_body_ = false;
+  first_ = false;
   disarm();  // a long poll takes as long as it takes
   HttpRequest request = framer_.take();
+  count_buffered();
   request.remote_address = remote_;
   request.received_at = std::chrono::steady_clock::now();
+  gone_ = std::make_shared<std::atomic<bool>>(false);
+  request.client_gone = gone_;
+  answering_ = true;
+  ++counters_->answering;
+  watch_peer();
   bool head = framer_.head();
   bool keep_alive = framer_.keep_alive();
   responder_.respond(std::move(request), [self = shared_from_this(), head, keep_alive](HttpResponse response) {
@@ -146,17 +165,50 @@ void HttpSession::respond() {
   });
 }
 
+// The connection's part of the bytes held for requests being read.
+void HttpSession::count_buffered() {
+  long long now = phase_ == Phase::closed ? 0 : static_cast<long long>(framer_.buffered());
+  counters_->buffered += now - counted_;
+  counted_ = now;
+}
+
+void HttpSession::answered() {
+  if (!answering_) return;
+  answering_ = false;
+  --counters_->answering;
+}
+
+// While a request is answered nothing is read: a client that closes its end
+// would go unnoticed until the answer is written (a minute for a long poll,
+// and a parked claim would take a try for a worker that is gone). A wait
+// for readability catches it: at the end of the stream the request is
+// marked gone and the connection closed. Bytes of a next request (pipelining)
+// end the watch; they are read after the answer.
+void HttpSession::watch_peer() {
+  socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                     [self = shared_from_this(), gone = gone_](const boost::system::error_code& ec) {
+                       if (ec || self->phase_ != Phase::responding || self->gone_ != gone) return;
+                       char c;
+                       boost::system::error_code rec;
+                       size_t n = self->socket_.receive(asio::buffer(&c, 1), asio::socket_base::message_peek, rec);
+                       if (rec == asio::error::would_block || rec == asio::error::try_again) return self->watch_peer();
+                       if (rec || n == 0) {
+                         gone->store(true);
+                         self->shutdown();
+                       }
+                     });
+}
+
 void HttpSession::write(HttpResponse response, bool close_after, bool head) {
-  if (phase_ == Phase::closed) return;
+  if (phase_ == Phase::closed) return answered();
   phase_ = Phase::writing;
-  ++counters_->writing;
   out_body_ = head ? std::string() : std::move(response.body);
   out_head_ = response_head(response, head ? response.body.size() : out_body_.size(), !close_after);
   arm(timeouts_.write);
   std::array<asio::const_buffer, 2> buffers = {asio::buffer(out_head_), asio::buffer(out_body_)};
   asio::async_write(socket_, buffers,
                     [self = shared_from_this(), close_after](const boost::system::error_code& ec, size_t) {
-                      --self->counters_->writing;
+                      self->answered();
                       self->out_head_.clear();
                       self->out_body_.clear();
                       if (!ec && self->linger_ && self->phase_ != Phase::closed) return self->linger();
@@ -207,6 +259,7 @@ void HttpSession::disarm() {
 void HttpSession::shutdown() {
   if (phase_ == Phase::closed) return;
   phase_ = Phase::closed;
+  count_buffered();
   ++deadline_generation_;
   boost::system::error_code ec;
   timer_.cancel();

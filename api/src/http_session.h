@@ -41,7 +41,9 @@ class Responder {
 // many are writing an answer (stop() lets those finish).
 struct SessionCounters {
   std::atomic<int> open{0};
-  std::atomic<int> writing{0};
+  std::atomic<int> answering{0};         // requests taken whose answer is not written yet
+  std::atomic<long long> buffered{0};    // bytes of requests being read, over all connections
+  long long buffered_budget = 256 << 20;  // over it, a connection that adds more is refused (503)
 };
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
@@ -50,8 +52,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
               FramerLimits limits, std::shared_ptr<SessionCounters> counters);
   ~HttpSession();
   void start();
-  // Closes the connection now (server stop).
-  void close();
+  // Closes the connection now (server stop, eviction). On the io thread.
+  void shutdown();
+  // Reading a request or waiting for one, not answering one: may be closed
+  // to make room. On the io thread.
+  bool evictable() const { return phase_ == Phase::reading; }
 
  private:
   enum class Phase { reading, responding, writing, closed };
@@ -64,7 +69,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void write_continue();
   void arm(std::chrono::milliseconds after);
   void disarm();
-  void shutdown();
+  void watch_peer();  // while answering: notices a client that went away
+  void count_buffered();
+  void answered();
   void linger();
   void drain(size_t dropped);
 
@@ -74,11 +81,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::shared_ptr<SessionCounters> counters_;
   SessionTimeouts timeouts_;
   RequestFramer framer_;
-  std::array<char, 16 * 1024> buffer_{};
+  std::array<char, 8 * 1024> buffer_{};
   std::string out_head_, out_body_;
   std::string remote_;
   Phase phase_ = Phase::reading;
   bool reading_ = false;       // a read is outstanding
+  bool first_ = true;          // the connection's first request: its header deadline runs from the start
+  bool answering_ = false;     // counted in counters_->answering
+  long long counted_ = 0;      // this connection's share of counters_->buffered
+  std::shared_ptr<std::atomic<bool>> gone_;  // the client of the request being answered went away
   bool linger_ = false;        // a refusal was answered: drop what comes, then close
   bool in_body_ = false;       // the body deadline is armed for the request being read
   unsigned long long deadline_generation_ = 0;

@@ -125,6 +125,7 @@ struct RequestFramer::Impl {
   std::optional<size_t> line_end, header_end;
   size_t lines = 0;
   size_t body_limit = 0;
+  size_t header_fields = 0;  // of the request being read, to tell a trailer
   bool expect_continue = false;
   bool keep_alive = true;
   bool head = false;
@@ -213,14 +214,18 @@ struct RequestFramer::Impl {
     if (!parsed) return refuse(400, parsed.error().message);
     path = std::move(parsed->first);
     query = std::move(parsed->second);
+    // The larger limit only for the three worker routes that carry logs and
+    // checkpoints: any other path under /workers/ is a 404 and gets 1 MiB.
     std::string workers = std::string(kApiPrefix) + "/workers/";
-    body_limit = path.rfind(workers, 0) == 0 ? limits.worker_body : limits.body;
+    bool worker_route = path == workers + "claim" || path == workers + "heartbeat" || path == workers + "report";
+    body_limit = worker_route ? limits.worker_body : limits.body;
     if (auto n = parser->content_length(); n && *n > body_limit)
       return refuse(413, "the request body is larger than " + std::to_string(body_limit >> 20) +
                              " MiB (allowed: at most " + std::to_string(body_limit) + " bytes)");
     auto expect = req[http::field::expect];
     bool has_body = parser->chunked() || parser->content_length().value_or(0) > 0;
     expect_continue = has_body && boost::beast::iequals(expect, "100-continue");
+    header_fields = fields;
     keep_alive = req.keep_alive();
     head = req.method() == http::verb::head;
     state = parser->is_done() ? State::complete : State::body;
@@ -245,6 +250,11 @@ struct RequestFramer::Impl {
       }
       if (ec == http::error::need_more) {
         if (state == State::body && parser->get().body().size() > body_limit) break;
+        // What the parser leaves in the body is a chunk's size line or the
+        // trailer, which Beast does not bound: this does.
+        if (state == State::body && buf.size() > limits.header_bytes)
+          return refuse(400, "a chunk size line or trailer longer than " + std::to_string(limits.header_bytes / 1024) +
+                                 " KiB (allowed: chunk sizes in hex, no trailer)");
         return;
       }
       if (ec == http::error::header_limit) {
@@ -264,7 +274,14 @@ struct RequestFramer::Impl {
         continue;
       }
       if (parser->get().body().size() > body_limit) break;
-      if (parser->is_done()) state = State::complete;
+      if (parser->is_done()) {
+        // Beast adds a chunked body's trailer fields to the header's: they
+        // would pass every check above (and a proxy's). None are taken.
+        size_t fields = 0;
+        for (auto it = parser->get().begin(); it != parser->get().end(); ++it) ++fields;
+        if (fields != header_fields) return refuse(400, "trailer fields after a chunked body are not accepted");
+        state = State::complete;
+      }
       if (used == 0) return;
     }
     if (state == State::body)
@@ -310,6 +327,12 @@ HttpRequest RequestFramer::take() {
   impl_->state = State::idle;
   impl_->step();
   return r;
+}
+
+size_t RequestFramer::buffered() const {
+  size_t n = impl_->buf.size();
+  if (impl_->parser) n += impl_->parser->get().body().size();
+  return n;
 }
 
 bool RequestFramer::keep_alive() const { return impl_->taken_keep_alive; }

@@ -7,10 +7,11 @@
 //
 // The limits: a request line over 8 KiB is refused with 414; more than 100
 // header lines, or more than 64 KiB of them, with 431; a body over the
-// route's limit (1 MiB, 8 MiB under /api/v1/workers/) with 413, without
-// reading it; two Content-Length headers, a list in one, or Content-Length
-// beside Transfer-Encoding, or a Transfer-Encoding other than chunked, with
-// 400. Every refusal closes the connection: the next request is never read
+// route's limit (1 MiB; 8 MiB for the worker routes claim, heartbeat and
+// report) with 413, without reading it; two Content-Length headers, a list in
+// one, or Content-Length beside Transfer-Encoding, or a Transfer-Encoding
+// other than chunked, a chunk size line or trailer over 64 KiB, or any
+// trailer field, with 400. Every refusal closes the connection: the next request is never read
 // from what is left of a refused one.
 #pragma once
 
@@ -67,6 +68,9 @@ class RequestFramer {
   // The complete request, percent-decoded; the framer then starts on the
   // next one (with any bytes already fed). Only in state complete.
   HttpRequest take();
+  // The bytes held for the request being read (its body so far and what is
+  // not parsed yet): the server bounds their sum over all connections.
+  size_t buffered() const;
   // Whether the connection stays open after answering the request take()
   // gave: HTTP/1.1 without `Connection: close`, or HTTP/1.0 with keep-alive.
   bool keep_alive() const;

@@ -16,11 +16,14 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "api.h"
@@ -36,19 +39,27 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-// Connections beyond this are closed at once: a flood of connections costs a
-// file descriptor and a few KiB each, and no more than this many.
+// At most this many connections are open: a connection costs a file
+// descriptor and a few KiB. When a new one comes beyond it, the oldest
+// connection that is reading (idle, or sending its header) is closed to
+// make room, so that a flood of idle connections cannot lock others out.
 constexpr int kMaxConnections = 10'000;
+// Descriptors kept for everything else (database, logs, task pipes).
+constexpr int kReservedFiles = 256;
 
-// Lets this process open as many files as its hard limit allows: every
-// connection is a descriptor.
-void raise_open_files_limit() {
+// Lets this process open as many files as its hard limit allows (every
+// connection is a descriptor) and answers how many connections fit.
+int raise_open_files_limit() {
   rlimit r{};
-  if (getrlimit(RLIMIT_NOFILE, &r) != 0) return;
+  if (getrlimit(RLIMIT_NOFILE, &r) != 0) return kMaxConnections;
   if (r.rlim_cur < r.rlim_max) {
     r.rlim_cur = r.rlim_max;
     setrlimit(RLIMIT_NOFILE, &r);
+    getrlimit(RLIMIT_NOFILE, &r);
   }
+  if (r.rlim_cur == RLIM_INFINITY) return kMaxConnections;
+  long long fit = static_cast<long long>(r.rlim_cur) - kReservedFiles;
+  return static_cast<int>(std::clamp<long long>(fit, 16, kMaxConnections));
 }
 
 bool is_api_path(const std::string& path) { return path.rfind(std::string(kApiPrefix) + "/", 0) == 0; }
@@ -85,7 +96,13 @@ struct ApiServer::Impl : Responder {
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<asio::steady_timer> accept_retry;
   std::unique_ptr<asio::thread_pool> pool;
+  // Keeps io->run() going while answers are still being made, also when no
+  // connection has an operation pending.
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> io_work;
   std::thread io_thread;
+  int max_connections = kMaxConnections;
+  // Every connection, oldest first (io thread only): whom to close to make room.
+  std::list<std::weak_ptr<HttpSession>> sessions;
   std::shared_ptr<SessionCounters> counters = std::make_shared<SessionCounters>();
   SessionTimeouts timeouts;
   FramerLimits limits;
@@ -131,6 +148,10 @@ struct ApiServer::Impl : Responder {
 
   // On a pool thread: asks the handler, and answers or parks the request.
   void run(HttpRequest request, std::function<void(HttpResponse)> answer) {
+    // The client went away while its long poll was parked: nobody to answer,
+    // and a claim now would take tries for a worker that is gone.
+    if (request.client_gone && request.client_gone->load())
+      return answer(error_response(499, "canceled", "the client closed the connection"));
     unsigned long long seen = api.wake_generation();
     HttpResponse r;
     try {
@@ -201,16 +222,36 @@ struct ApiServer::Impl : Responder {
         });
         return;
       }
-      if (counters->open.load() >= kMaxConnections) {
-        boost::system::error_code ignored;
-        socket.close(ignored);
-      } else {
-        boost::system::error_code ignored;
-        socket.set_option(tcp::no_delay(true), ignored);  // answers go out at once
-        std::make_shared<HttpSession>(std::move(socket), *this, timeouts, limits, counters)->start();
-      }
+      if (counters->open.load() >= max_connections) make_room();
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);  // answers go out at once
+      // Not make_shared: the registry's weak_ptr must not keep a closed
+      // session's memory.
+      std::shared_ptr<HttpSession> session(new HttpSession(std::move(socket), *this, timeouts, limits, counters));
+      if (sessions.size() > 2 * static_cast<size_t>(counters->open.load()) + 64)
+        sessions.remove_if([](const std::weak_ptr<HttpSession>& w) { return w.expired(); });
+      sessions.push_back(session);
+      session->start();
       accept();
     });
+  }
+
+  // Closes the oldest connection that is only reading (io thread), and
+  // forgets the closed ones on the way.
+  void make_room() {
+    for (auto it = sessions.begin(); it != sessions.end();) {
+      auto session = it->lock();
+      if (!session) {
+        it = sessions.erase(it);
+        continue;
+      }
+      if (session->evictable()) {
+        session->shutdown();
+        sessions.erase(it);
+        return;
+      }
+      ++it;
+    }
   }
 
   Status start() {
@@ -220,7 +261,7 @@ struct ApiServer::Impl : Responder {
     if (!options.web_dir.empty()) {
       if (auto ok = check_web_dir(options.web_dir); !ok) return ok;
     }
-    raise_open_files_limit();
+    max_connections = raise_open_files_limit();
     io = std::make_unique<asio::io_context>(1);
     std::string where = options.host + ":" + std::to_string(options.port);
     try {
@@ -242,6 +283,7 @@ struct ApiServer::Impl : Responder {
     accept_retry = std::make_unique<asio::steady_timer>(*io);
     pool = std::make_unique<asio::thread_pool>(static_cast<size_t>(std::max(1, options.threads)));
     api.on_wake([this] { wake_all(); });
+    io_work.emplace(asio::make_work_guard(*io));
     accept();
     io_thread = std::thread([this] { io->run(); });
     started = true;
@@ -270,15 +312,18 @@ struct ApiServer::Impl : Responder {
       asio::post(*pool, [this, p] { run(std::move(p->request), std::move(p->answer)); });
     }
     pool->join();  // every request being handled has its answer
-    // Let the answers go out (a second at most), then close everything.
-    for (int i = 0; i < 100 && counters->writing.load() > 0; ++i)
+    all.clear();
+    // Let the answers go out (two seconds at most), then close everything.
+    for (int i = 0; i < 200 && counters->answering.load() > 0; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    io_work.reset();
     io->stop();
     if (io_thread.joinable()) io_thread.join();
+    pool.reset();  // requests queued after the join: dropped, while the io_context lives
+    sessions.clear();
     accept_retry.reset();
     acceptor.reset();
     io.reset();  // closes every connection
-    pool.reset();
     started = false;
   }
 };

@@ -138,6 +138,8 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
         auto received = c.request.received_at.time_since_epoch().count() ? c.request.received_at
                                                                           : std::chrono::steady_clock::now();
         auto deadline = received + std::chrono::milliseconds(wait_ms);
+        // A stopping server claims nothing: its answer might not reach the worker.
+        if (stopping->load()) return json_response(200, dump(json{{"items", json::array()}}));
         auto got = s.claim_tasks(worker, queues, slots);
         if (!got) return error_response(got.error());
         auto now = std::chrono::steady_clock::now();

@@ -243,9 +243,25 @@ class ShellLexer {
     } else {
       word_valid_ = false;
     }
+    // Bash reads (( ... )) and [[ ... ]] as arithmetic or tests that
+    // evaluate their operands, and $'...' with escapes; dash does not. Where
+    // the shells differ, only safe values may follow.
+    if ((c == '(' || c == '[') && !was_dollar) {
+      if (open_run_ == c) {
+        uncertain_ = true;
+        open_run_ = 0;
+      } else {
+        open_run_ = word_start ? c : 0;
+      }
+    } else {
+      open_run_ = 0;
+    }
     switch (c) {
       case '\\': escape_ = true; break;
-      case '\'': push(was_dollar ? Where::ansi : Where::single); break;
+      case '\'':
+        if (was_dollar) uncertain_ = true;
+        push(was_dollar ? Where::ansi : Where::single);
+        break;
       case '"': push(Where::dquote); break;
       case '`': push(Where::backtick); break;
       case '$': dollar_ = true; break;
@@ -409,6 +425,7 @@ class ShellLexer {
   std::string word_;
   bool word_valid_ = true;
   int lt_ = 0;
+  char open_run_ = 0;  // a ( or [ that began a word: a second one right after it is (( or [[
   // here-documents
   Hd hd_ = Hd::none;
   std::string hd_delim_;

@@ -13,6 +13,9 @@
 #include <thread>
 #include <unistd.h>
 
+#include <pqxx/pqxx>
+#include <sqlite3.h>
+
 #include "baton/core/sha256.h"
 #include "baton/store/store.h"
 
@@ -226,11 +229,17 @@ TEST_CASE("the audit key: entries after it are HMACs, a rewrite without the key 
     auto keyed = open_store(s.url(), clock, OpenOptions{.audit_key = key});
     REQUIRE(keyed.ok());
     Store& k = **keyed;
-    // The plain log verifies with or without the key; nothing keyed yet.
+    // The plain log verifies without the key; with it, its head is not
+    // signed yet (nothing keyed yet).
     auto before = k.verify_audit();
     REQUIRE(before.ok());
     CHECK_FALSE(before->first_bad_id);
     CHECK_FALSE(before->keyed_from);
+    CHECK(before->unsigned_head);
+    auto before_plain = s.verify_audit();
+    REQUIRE(before_plain.ok());
+    CHECK_FALSE(before_plain->first_bad_id);
+    CHECK_FALSE(before_plain->unsigned_head);
     // The first change under the key starts the keyed chain with a marker.
     clock.advance(std::chrono::seconds(1));
     REQUIRE(k.append_audit("carol", "variable.set", "variable:x", "{}").ok());
@@ -321,6 +330,144 @@ TEST_CASE("the audit key: entries after it are HMACs, a rewrite without the key 
     CHECK_FALSE(verify(cut, std::nullopt, "5:" + cut[4].hash).first_bad_id);
     CHECK_FALSE(verify(cut, key, audit_head(5, cut[4].hash, key)).first_bad_id);  // a head saved back then
   });
+}
+
+namespace {
+
+// SQL run on the store's database behind its back, as someone with write
+// access to it (but not the audit key) would.
+void tamper(const DatabaseUrl& url, const std::string& sql) {
+  if (url.engine == DatabaseUrl::Engine::postgres) {
+    pqxx::connection conn(url.conninfo);
+    pqxx::nontransaction t(conn);
+    t.exec(sql);
+    return;
+  }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(url.path.c_str(), &db) == SQLITE_OK);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  INFO((err ? err : ""));
+  sqlite3_free(err);
+  sqlite3_close(db);
+  REQUIRE(rc == SQLITE_OK);
+}
+
+// Rewrites the whole log as `entries` (ids 1..n), each sealed as plain
+// SHA-256, and the head as "n:HASH" without a MAC: what someone without
+// the key can make.
+void reseal_as_plain(const DatabaseUrl& url, std::vector<AuditEntry> entries) {
+  std::string sql = "DELETE FROM audit_log;";
+  std::string prev(64, '0');
+  for (size_t i = 0; i < entries.size(); ++i) {
+    AuditEntry& e = entries[i];
+    e.id = static_cast<long long>(i) + 1;
+    e.prev_hash = prev;
+    e.hash = audit_hash(e);
+    prev = e.hash;
+    auto q = [](const std::string& v) {
+      std::string out = "'";
+      for (char c : v) out += c == '\'' ? std::string("''") : std::string(1, c);
+      return out + "'";
+    };
+    sql += "INSERT INTO audit_log (id, at, actor, action, target, details, prev_hash, hash) VALUES (" +
+           std::to_string(e.id) + ", " + std::to_string(e.at.time_since_epoch().count()) + ", " + q(e.actor) + ", " +
+           q(e.action) + ", " + q(e.target) + ", " + q(e.details) + ", " + q(e.prev_hash) + ", " + q(e.hash) + ");";
+  }
+  sql += "UPDATE settings SET value = '" + std::to_string(entries.size()) + ":" + prev + "' WHERE key = 'audit_head';";
+  tamper(url, sql);
+}
+
+}  // namespace
+
+TEST_CASE("the audit key: the head is always signed, and verify with the key requires it") {
+  each_store([](Store& s, FakeClock& clock) {
+    const std::string key = "0123456789abcdef-the-audit-key";
+    auto opened = open_store(s.url(), clock, OpenOptions{.audit_key = key});
+    REQUIRE(opened.ok());
+    Store& k = **opened;
+    // An empty log verifies with the key: there is no head to sign yet.
+    auto empty = k.verify_audit();
+    REQUIRE(empty.ok());
+    CHECK_FALSE(empty->first_bad_id);
+    CHECK(empty->problem.empty());
+    // Three keyed entries; the head carries a MAC.
+    for (int i = 0; i < 3; ++i) {
+      clock.advance(std::chrono::seconds(1));
+      REQUIRE(k.append_audit("admin", "token.created", "token:t" + std::to_string(i), "{}").ok());
+    }
+    auto intact = k.verify_audit();
+    REQUIRE(intact.ok());
+    CHECK_FALSE(intact->first_bad_id);
+    CHECK(intact->problem.empty());
+    CHECK(intact->keyed_from == 1);
+    auto all = *k.list_audit({});
+    REQUIRE(all.size() == 3);
+
+    // The attack: one entry deleted, the rest sealed again as plain SHA-256,
+    // the head unsigned. Nothing is keyed any more, so only the head tells.
+    reseal_as_plain(s.url(), {all[0], all[2]});
+    auto attacked = k.verify_audit();
+    REQUIRE(attacked.ok());
+    CHECK(attacked->checked == 2);
+    CHECK_FALSE(attacked->keyed_from);
+    CHECK(attacked->problem.find("not signed with this key") != std::string::npos);
+    CHECK(attacked->unsigned_head);
+    // Without the key it is a plain log, and intact: the key is what finds it.
+    auto without = s.verify_audit();
+    REQUIRE(without.ok());
+    CHECK_FALSE(without->first_bad_id);
+    CHECK(without->problem.empty());
+    CHECK_FALSE(without->unsigned_head);
+    // With another key, the head is not signed with it either.
+    auto other = open_store(s.url(), clock, OpenOptions{.audit_key = std::string("another key of 16+ bytes")});
+    REQUIRE(other.ok());
+    CHECK((*other)->verify_audit()->unsigned_head);
+
+    // A log that was never keyed, verified with a key: the same answer (the
+    // key cannot tell it from one rewritten without the key) ...
+    reseal_as_plain(s.url(), all);
+    CHECK(k.verify_audit()->unsigned_head);
+    // ... until a process with the key appends: it keys the log and signs the head.
+    REQUIRE(k.append_audit("admin", "token.created", "token:t3", "{}").ok());
+    auto keyed = k.verify_audit();
+    REQUIRE(keyed.ok());
+    CHECK_FALSE(keyed->first_bad_id);
+    CHECK_FALSE(keyed->unsigned_head);
+    CHECK(keyed->problem.empty());
+    CHECK(keyed->keyed_from == 4);
+    CHECK(keyed->checked == 5);
+  });
+}
+
+TEST_CASE("audit_head signs every head under a key, keyed entry or plain") {
+  const std::string key = "0123456789abcdef-the-audit-key";
+  const std::string plain(64, 'a');
+  CHECK(audit_head(3, plain, std::nullopt) == "3:" + plain);
+  CHECK(audit_head(3, plain, key).rfind("3:" + plain + " mac=", 0) == 0);
+  const std::string keyed = std::string(kKeyedAuditHash) + std::string(64, 'b');
+  CHECK(audit_head(3, keyed, key).rfind("3:" + keyed + " mac=", 0) == 0);
+  // A plain last entry under a head signed with the key verifies with it.
+  AuditEntry e;
+  e.id = 1;
+  e.prev_hash = std::string(64, '0');
+  e.actor = "a";
+  e.action = "b";
+  e.target = "c";
+  e.details = "{}";
+  e.hash = audit_hash(e);
+  AuditVerifier signed_head(key);
+  REQUIRE(signed_head.add(e));
+  auto ok = signed_head.finish(audit_head(1, e.hash, key));
+  CHECK_FALSE(ok.first_bad_id);
+  CHECK_FALSE(ok.unsigned_head);
+  AuditVerifier unsigned_head(key);
+  REQUIRE(unsigned_head.add(e));
+  auto bad = unsigned_head.finish(audit_head(1, e.hash, std::nullopt));
+  CHECK(bad.unsigned_head);
+  AuditVerifier forged(key);
+  REQUIRE(forged.add(e));
+  CHECK(forged.finish("1:" + e.hash + " mac=" + std::string(64, 'c')).unsigned_head);
 }
 
 namespace {

@@ -106,6 +106,17 @@ grep -aq '^HTTP/1.1 400' "$work/clte.txt" && ok || bad "Content-Length with Tran
 runs=$(curl -s -H "Authorization: Bearer $token" "$url/api/v1/dags/hello/runs" | grep -o '"run_id"' | wc -l)
 [ "$runs" = 0 ] && ok || bad "a refused request created $runs runs"
 
+# ---- trailers: never read as headers; an endless chunk line is cut off ----
+printf 'GET /api/v1/dags HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nAuthorization: Bearer %s\r\n\r\n' \
+  "$token" | "$client" send "$port" > "$work/trailer.txt"
+grep -aq '^HTTP/1.1 400' "$work/trailer.txt" && ok || bad "a token in a trailer: $(head -c 200 "$work/trailer.txt")"
+before=$(rss_kb "$server")
+{ printf 'POST /api/v1/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-A: '
+  head -c 50000000 /dev/zero | tr '\0' a; } | "$client" send "$port" 2 > "$work/chunkline.txt"
+after=$(rss_kb "$server")
+grep -aq '^HTTP/1.1 400' "$work/chunkline.txt" && ok || bad "an endless trailer: $(head -c 200 "$work/chunkline.txt")"
+[ $((after - before)) -lt 51200 ] && ok || bad "an endless trailer grew the server by $((after - before)) KiB"
+
 # ---- slowloris: 200 connections sending a header line every 2 s ----
 "$client" hold "$port" slow 200 14 > "$work/slow.txt"
 max=$(value health_max_ms "$work/slow.txt")
@@ -173,8 +184,20 @@ if [ -n "${BATON_TEST_PG_URL:-}" ]; then
   awk -v w="$worst" 'BEGIN { exit !(w < 0.1) }' && ok || bad "40 long polls: /health took up to ${worst}s"
   [ "$threads_during" -le $((threads_before + 2)) ] && ok || bad "long polls cost threads: $threads_before -> $threads_during"
   echo "long polls: /health worst ${worst}s; threads $threads_before -> $threads_during"
+  # Stopping the server answers the parked polls (empty) before it goes.
+  pollers=()
+  for i in $(seq 1 20); do
+    curl -s -o "$work/stop-$i.json" -w '%{http_code}\n' -X POST -H "Authorization: Bearer $wtoken" \
+      -H 'Content-Type: application/json' -d '{"worker": "s'"$i"'", "queues": ["nothing-here"], "wait_ms": 30000}' \
+      "$pgurl/api/v1/workers/claim" > "$work/stop-$i.code" &
+    pollers+=($!)
+  done
+  sleep 1
   kill "$pgserver"
+  wait "${pollers[@]}"
   wait "$pgserver"
+  answered=$(cat "$work"/stop-*.code | grep -c '^200$')
+  [ "$answered" = 20 ] && ok || bad "at stop: $answered of 20 parked polls answered"
   psql -q "$BATON_TEST_PG_URL" -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1
 else
   echo "long polls: skipped (remote workers need PostgreSQL: run under scripts/with-postgres.sh)"

@@ -188,6 +188,41 @@ $rows"
 [ "$(sqlite3 "$work/wh.db" "SELECT count(*) FROM sqlite_master WHERE type = 'table'")" = 1 ] && ok \
   || bad "inj_sql: a value changed the schema"
 
+# ---- sql on PostgreSQL (when BATON_TEST_PG_URL names a database): a literal,
+# an E'' literal, bound values in a multi-statement text, a dollar-quoted body
+if [ -n "${BATON_TEST_PG_URL:-}" ]; then
+  table="inj_pg_$$"
+  cat > "$work/dags/inj_sql_pg.yaml" <<YAML
+dag: inj_sql_pg
+params: {a: x, b: '1'}
+tasks:
+  load:
+    type: sql
+    connection: whpg
+    sql: |
+      CREATE TABLE $table (v TEXT);
+      INSERT INTO $table VALUES ('{{ params.a }}');
+      INSERT INTO $table VALUES ({{ params.a }});
+      INSERT INTO $table VALUES (E'{{ params.a }}');
+      INSERT INTO $table VALUES ({{ params.b }});
+      DO \$\$ BEGIN PERFORM '{{ ds }}'; END \$\$;
+YAML
+  "$baton" connections set whpg "$BATON_TEST_PG_URL" >/dev/null && ok || bad "connections set whpg"
+  for _ in $(seq 1 50); do
+    curl -s -H "Authorization: Bearer $token" "$url/api/v1/dags/inj_sql_pg" | grep -q '"dag_id"' && break
+    sleep 0.1
+  done
+  pa="x\\'); DROP TABLE $table; --"
+  pb="1); INSERT INTO $table VALUES ('injected'); --"
+  run=$(trigger inj_sql_pg "$(printf '{"a": %s, "b": %s}' "$(json_str "$pa")" "$(json_str "$pb")")")
+  state=$(wait_run inj_sql_pg "$run")
+  [ "$state" = success ] && ok || bad "inj_sql_pg ended $state: $(logs inj_sql_pg "$run" load)"
+  rows=$(psql -qAt "$BATON_TEST_PG_URL" -c "SELECT v FROM $table" 2>&1)
+  [ "$rows" = "$(printf '%s\n%s\n%s\n%s' "$pa" "$pa" "$pa" "$pb")" ] && ok || bad "inj_sql_pg: the table holds
+$rows"
+  psql -qAt "$BATON_TEST_PG_URL" -c "DROP TABLE IF EXISTS $table" >/dev/null 2>&1
+fi
+
 # ---- trigger_dag: the params stay data
 tp="x\", \"extra\": \"1; touch $pwned"
 run=$(trigger inj_parent "$(printf '{"name": %s}' "$(json_str "$tp")")")

@@ -190,3 +190,46 @@ TEST_CASE("the target is split and decoded in one pass") {
   CHECK_FALSE(parse_target("/a?x=%00"));
   CHECK_FALSE(parse_target("/" + std::string(100000, '%')));
 }
+
+TEST_CASE("a trailer after a chunked body is refused: its fields never join the header's") {
+  RequestFramer f;
+  f.feed("GET /api/v1/dags HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nAuthorization: Bearer x\r\n\r\n");
+  REQUIRE(f.state() == State::refused);
+  CHECK(f.refusal().status == 400);
+  RequestFramer plain;  // no trailer: fine
+  plain.feed("POST /api/v1/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n");
+  CHECK(plain.state() == State::complete);
+}
+
+TEST_CASE("an endless chunk size line or trailer is refused after 64 KiB") {
+  for (std::string start : {"0\r\nX-A: ", "1;ext="}) {
+    RequestFramer f;
+    f.feed("POST /api/v1/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + start);
+    std::string more(4096, 'a');
+    int fed = 0;
+    while (f.state() == State::body && fed < 1000) {
+      f.feed(more);
+      ++fed;
+    }
+    INFO(start);
+    REQUIRE(f.state() == State::refused);
+    CHECK(f.refusal().status == 400);
+    CHECK(fed <= 17);
+    CHECK(f.buffered() == 0);
+  }
+}
+
+TEST_CASE("only the three worker routes take 8 MiB bodies") {
+  RequestFramer other;
+  other.feed("POST /api/v1/workers/nope HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n");
+  REQUIRE(other.state() == State::refused);
+  CHECK(other.refusal().status == 413);
+  for (std::string route : {"claim", "heartbeat", "report"}) {
+    RequestFramer f;
+    f.feed("POST /api/v1/workers/" + route + " HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n");
+    CHECK(f.state() == State::body);
+    CHECK(f.buffered() == 0);
+    f.feed(std::string(1000, 'x'));
+    CHECK(f.buffered() == 1000);
+  }
+}

@@ -85,6 +85,49 @@ TEST_CASE("mask_secrets: libpq keyword/value strings") {
         "missing \"=\" after \"password=*** in connection info string");
 }
 
+TEST_CASE("mask_secrets: URLs next to each other without a blank") {
+  CHECK(mask_secrets("postgresql://h/db?x=1,postgresql://u:PW12@h2/db") == "postgresql://h/db?x=1,postgresql://u:***@h2/db");
+  CHECK(mask_secrets("postgresql://h/db,postgresql://u:PW12@h2/db") == "postgresql://h/db,postgresql://u:***@h2/db");
+  CHECK(mask_secrets("http://h:80/x?y=1;https://bot:tok3n@api/x") == "http://h:80/x?y=1;https://bot:***@api/x");
+  CHECK(mask_secrets(R"({"a":"postgresql://h/db?x=1","b":"postgresql://u:PW12@h2/db"})") ==
+        R"({"a":"postgresql://h/db?x=1","b":"postgresql://u:***@h2/db"})");
+  CHECK(mask_secrets(R"({"a":"postgresql://a:one1@h1/d","b":"postgresql://b:two2@h2/d"})") ==
+        R"({"a":"postgresql://a:***@h1/d","b":"postgresql://b:***@h2/d"})");
+  auto s = find_secrets("postgresql://h/db?x=1,postgresql://u:PW12@h2/db");
+  CHECK(std::find(s.begin(), s.end(), "PW12") != s.end());
+}
+
+TEST_CASE("mask_secrets: the sqlite: exception is for the sqlite URL only") {
+  CHECK(mask_secrets("sqlite:./baton.db postgresql://u:PW12@h/db") == "sqlite:./baton.db postgresql://u:***@h/db");
+  CHECK(mask_secrets("sqlite:x password=hunter2") == "sqlite:x password=***");
+  CHECK(mask_secrets("sqlite:/a.db,postgresql://u:PW12@h/db") == "sqlite:/a.db,postgresql://u:***@h/db");
+  CHECK(mask_secrets("SQLite: cannot open; host=x password=hunter2") == "SQLite: cannot open; host=x password=***");
+  // Within the sqlite URL, nothing is a password.
+  CHECK(mask_secrets("sqlite:/data/x?password=1.db") == "sqlite:/data/x?password=1.db");
+  CHECK(mask_secrets("open sqlite:/data/x?password=1.db, then host=x password=hunter2") ==
+        "open sqlite:/data/x?password=1.db, then host=x password=***");
+  CHECK(mask_secrets("mysqlite://u:PW12@h/db") == "mysqlite://u:***@h/db");
+  auto s = find_secrets("sqlite:x password=hunter2");
+  CHECK(std::find(s.begin(), s.end(), "hunter2") != s.end());
+  CHECK(find_secrets("sqlite:/tmp/a?password=1.db").empty());
+}
+
+TEST_CASE("mask_secrets: double-quoted keyword values") {
+  CHECK(mask_secrets("password=\"a b\"") == "password=***");
+  CHECK(mask_secrets("host=x password=\"a b\" dbname=wh") == "host=x password=*** dbname=wh");
+  CHECK(mask_secrets("host=x password = \"it\\\"s here\" dbname=wh") == "host=x password = *** dbname=wh");
+  CHECK(mask_secrets("host=x sslpassword=\"never closed") == "host=x sslpassword=***");
+  CHECK(mask_secrets("password=\"\" port=1") == "password=*** port=1");
+  auto k = find_secrets("host=x password=\"a b\\\"c\"");
+  CHECK(std::find(k.begin(), k.end(), "a b\"c") != k.end());
+  SECTION("linear on an unclosed double quote") {
+    std::string t = "host=x password=\"" + std::string(40000, '\\') + "Zq9!secret";
+    std::string out;
+    fast([&] { out = mask_secrets(t); });
+    CHECK_FALSE(contains(out, "Zq9!secret"));
+  }
+}
+
 TEST_CASE("find_secrets: as written and decoded") {
   auto s = find_secrets("postgresql://ada:p%40ss@host/wh?sslpassword=k%26y");
   CHECK(std::find(s.begin(), s.end(), "p%40ss") != s.end());
@@ -175,10 +218,42 @@ TEST_CASE("SecretMasker: values masked in a stream, across chunks") {
     m.feed("gry\n", out);
     CHECK(out == "line one\nhungry\n");
   }
-  SECTION("overlapping values: the one that ends first") {
+  SECTION("overlapping values: every byte of each is masked, one *** for the whole overlap") {
     SecretMasker o({"abcdef", "cdXY", "bcde"});
-    CHECK(o.mask("abcdef") == "a***f");
+    CHECK(o.mask("abcdef") == "***");
     CHECK(o.mask("abcdXY") == "ab***");
+    CHECK(o.mask("xbcdef") == "x***f");
+    CHECK(o.mask("abcdeabcdef!") == "a***e***!");
+  }
+  SECTION("a value inside another: the longer one is masked whole") {
+    SecretMasker o({"abcdefgh", "cdef"});
+    CHECK(o.mask("abcdefgh") == "***");
+    CHECK(o.mask("[abcdefgh]") == "[***]");
+    CHECK(o.mask("abcdefg") == "ab***g");
+    CHECK(o.mask("cdefgh abcdefgh cdef") == "***gh *** ***");
+    SecretMasker p({"cdef", "abcdefgh"});  // the order given does not matter
+    CHECK(p.mask("abcdefgh") == "***");
+    // Overlapping ones chain into one.
+    SecretMasker q({"abcd", "cdef", "efgh"});
+    CHECK(q.mask("xabcdefghx") == "x***x");
+    CHECK(q.mask("aaaa") == "aaaa");
+    SecretMasker r({"aaaa"});
+    CHECK(r.mask("aaaaaa") == "***");
+    for (size_t chunk = 1; chunk <= 5; ++chunk) {
+      std::string text = "-abcdefgh-cdef-abcdefg-";
+      std::string out;
+      for (size_t i = 0; i < text.size(); i += chunk) o.feed(std::string_view(text).substr(i, chunk), out);
+      o.flush(out);
+      CHECK(out == "-***-***-ab***g-");
+    }
+  }
+  SECTION("values inside values, hostile: linear") {
+    std::vector<std::string> nested;
+    for (size_t n = 4; n <= 1000; n += 4) nested.push_back(std::string(n, 'a'));
+    SecretMasker a(nested);
+    std::string out;
+    fast([&] { out = a.mask(std::string(200000, 'a') + "b"); });
+    CHECK(out == "***b");
   }
   SECTION("empty and hostile") {
     SecretMasker none({"", "ab"});

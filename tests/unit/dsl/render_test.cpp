@@ -213,6 +213,14 @@ TEST_CASE("command: contexts Baton does not quote into take only safe values") {
   auto uncertain = "x=$(case a in a) echo a;; esac); echo ";
   CHECK(compose_shell(around(uncertain, "safe", "")).ok());
   CHECK_FALSE(compose_shell(around(uncertain, "a b", "")).ok());
+  // Where bash and dash differ ((( )), [[ ]], $'...'): safe values only from there on.
+  for (const char* pre : {"(( x = ", "[[ 1 -eq ", "echo $'a' "}) {
+    INFO(pre);
+    CHECK(compose_shell(around(pre, "42", "")).ok());
+    CHECK_FALSE(compose_shell(around(pre, "a[$(touch pwned)]", "")).ok());
+  }
+  CHECK(*compose_shell(around("( (echo ", "a b", ") )")) == "( (echo 'a b') )");
+  CHECK(*compose_shell(around("echo [", "a b", "]")) == "echo ['a b']");
   // NUL cannot reach a command.
   CHECK_FALSE(compose_shell(around("echo ", std::string("a\0b", 3), "")).ok());
   // `| raw` is inserted as it is.

@@ -202,3 +202,42 @@ TEST_CASE("the quote check stays linear on hostile input") {
   CHECK_FALSE(load_yaml(open).errors.empty());
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
 }
+
+TEST_CASE("a UTF-8 byte order mark is skipped: the quote check and positions count from after it") {
+  const std::string bom = "\xEF\xBB\xBF";
+  SECTION("valid: quotes that would look unclosed 3 bytes off") {
+    auto doc = load_yaml(bom + "tags: [\"x'\",\"z\"]\n");
+    CHECK(doc.errors.empty());
+    if (!doc.errors.empty()) CHECK(doc.errors[0].message == "");
+    REQUIRE(doc.root);
+    const YamlNode* tags = doc.root->get("tags");
+    REQUIRE(tags);
+    REQUIRE(tags->items.size() == 2);
+    CHECK(tags->items[0]->scalar == "x'");
+    CHECK(tags->pos.line == 1);
+    CHECK(tags->pos.col == 7);
+    CHECK(load_yaml(bom + "a: 'x'\nb: \"y\"\n").errors.empty());
+  }
+  SECTION("a quote never closed is found, at its line and column") {
+    auto doc = load_yaml(bom + "dag: a\ntasks:\n  t:\n    command: \"echo hi\n  u:\n    command: echo bye\n");
+    REQUIRE_FALSE(doc.errors.empty());
+    CHECK(doc.errors[0].pos.line == 4);
+    CHECK(doc.errors[0].pos.col == 14);
+    CHECK(doc.errors[0].message.find("never closed") != std::string::npos);
+    auto first = load_yaml(bom + "a: 'open\n");
+    REQUIRE_FALSE(first.errors.empty());
+    CHECK(first.errors[0].pos.line == 1);
+    CHECK(first.errors[0].pos.col == 4);
+    CHECK(first.errors[0].message.find("never closed") != std::string::npos);
+  }
+  SECTION("other errors on the first line are not shifted by it") {
+    auto dup = load_yaml(bom + "a: 1\na: 2\n");
+    REQUIRE_FALSE(dup.errors.empty());
+    CHECK(dup.errors[0].pos.line == 2);
+    CHECK(dup.errors[0].pos.col == 1);
+    auto bad = load_yaml(bom + "a: caf\xe9\n");
+    REQUIRE(bad.errors.size() == 1);
+    CHECK(bad.errors[0].pos.line == 1);
+    CHECK(bad.errors[0].pos.col == 7);
+  }
+}

@@ -14,7 +14,9 @@
 // start. The checkpoint is read at every heartbeat, so a task should replace
 // it atomically (write a temporary file, then rename). The task's environment
 // is the worker's minus the worker's own BATON_* settings (token, database
-// URL), plus the task's `env`, plus the try's BATON_* variables, which win.
+// URL), plus the task's `env`, plus the try's BATON_* variables, which win
+// (BATON_PARAMS, and BATON_PARAM_<NAME> for each param whose name is an
+// identifier: a string as it is, any other value as JSON).
 // When the main child ends, whatever it left running in its group is killed.
 #pragma once
 
