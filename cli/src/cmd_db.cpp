@@ -139,6 +139,10 @@ void register_db_commands(CLI::App& app) {
         std::cerr << "audit log broken at entry " << *check->first_bad_id << ": " << check->problem << "\n";
         throw Exit{kFailed};
       }
+      if (check->unsigned_head) {
+        std::cerr << "audit log not verified: " << check->problem << "\n";
+        throw Exit{kFailed};
+      }
       if (check->keyed_unchecked > 0) {
         // The links hold, but whether keyed entries were altered only the key can tell.
         std::cerr << "error: the audit log is keyed from entry " << *check->keyed_from << " (HMAC-SHA-256): "
@@ -151,7 +155,7 @@ void register_db_commands(CLI::App& app) {
       if (check->keyed_from)
         std::cout << " (keyed from entry " << *check->keyed_from << ", checked with the audit key)";
       else if (!key_file->empty() && check->checked > 0)
-        std::cout << " (none keyed yet: the key is used from the next change on)";
+        std::cout << " (none keyed yet; the head is signed with the audit key)";
       std::cout << "\n";
     });
   }

@@ -45,10 +45,11 @@ std::string percent_decode(std::string_view s) {
   return out;
 }
 
-// A libpq quoted value `'a b\'c'` without its quotes and escapes.
+// A quoted value `'a b\'c'` (libpq) or `"a b\"c"` without its quotes and
+// escapes.
 std::string unquote(std::string_view s) {
   std::string out;
-  size_t end = s.size() >= 2 && s.back() == '\'' ? s.size() - 1 : s.size();
+  size_t end = s.size() >= 2 && s.back() == s.front() ? s.size() - 1 : s.size();
   for (size_t i = 1; i < end; ++i) {
     if (s[i] == '\\' && i + 1 < end) ++i;
     out += s[i];
@@ -61,8 +62,15 @@ bool scheme_char(char c) {
          c == '-';
 }
 
+// Whether `://` starts at t[i].
+bool url_separator_at(std::string_view t, size_t i) {
+  return i + 2 < t.size() && t[i] == ':' && t[i + 1] == '/' && t[i + 2] == '/';
+}
+
 // The password of each `scheme://user:PASSWORD@` in `t`. One pass: each
-// URL's authority is scanned once, and the search goes on after it.
+// URL's authority is scanned once, up to a blank or the next URL's `://`
+// (URLs in a list or in compact JSON have no blank between them), and the
+// search goes on from there.
 void userinfo_spans(std::string_view t, std::vector<Span>& out) {
   size_t pos = 0;
   while (pos < t.size()) {
@@ -77,7 +85,7 @@ void userinfo_spans(std::string_view t, std::vector<Span>& out) {
     size_t at_before_query = std::string_view::npos, last_at = std::string_view::npos;
     bool slash_before_query = false;
     size_t i = start;
-    for (; i < t.size() && !blank(t[i]); ++i) {
+    for (; i < t.size() && !blank(t[i]) && !url_separator_at(t, i); ++i) {
       char c = t[i];
       if (c == '@') {
         last_at = i;
@@ -142,12 +150,13 @@ void parameter_spans(std::string_view t, std::vector<Span>& out) {
     } else {
       while (v < t.size() && (t[v] == ' ' || t[v] == '\t')) ++v;
       e = v;
-      if (v < t.size() && t[v] == '\'') {  // libpq: 'a b\'c'
+      if (v < t.size() && (t[v] == '\'' || t[v] == '"')) {  // libpq: 'a b\'c'; also "a b\"c"
         kind = Span::Kind::quoted;
+        const char quote = t[v];
         for (e = v + 1; e < t.size(); ++e) {
           if (t[e] == '\\' && e + 1 < t.size()) {
             ++e;
-          } else if (t[e] == '\'') {
+          } else if (t[e] == quote) {
             ++e;
             break;
           }
@@ -177,26 +186,57 @@ std::string replace_spans(std::string_view t, const std::vector<Span>& spans) {
   return out;
 }
 
-bool sqlite_url(std::string_view t) { return starts_with_icase(t, "sqlite:"); }
+// Each `sqlite:` URL in `t` ([begin, end): from its scheme, not part of a
+// longer one, to a blank or the next URL's `://`): a file name, in which
+// nothing is a password.
+std::vector<std::pair<size_t, size_t>> sqlite_urls(std::string_view t) {
+  std::vector<std::pair<size_t, size_t>> out;
+  constexpr std::string_view scheme = "sqlite:";
+  for (size_t i = 0; i + scheme.size() <= t.size(); ++i) {
+    if (lower(t[i]) != 's' || !starts_with_icase(t.substr(i), scheme)) continue;
+    if (i > 0 && scheme_char(t[i - 1])) continue;  // mysqlite:
+    size_t e = i + scheme.size();
+    while (e < t.size() && !blank(t[e]) && !url_separator_at(t, e)) ++e;
+    out.emplace_back(i, e);
+    i = e - 1;
+  }
+  return out;
+}
+
+// Drops from spans[from..] (in order) those that start inside a sqlite: URL of `t`.
+void drop_sqlite(std::string_view t, std::vector<Span>& spans, size_t from = 0) {
+  auto urls = sqlite_urls(t);
+  if (urls.empty()) return;
+  size_t u = 0, kept = from;
+  for (size_t k = from; k < spans.size(); ++k) {
+    while (u < urls.size() && urls[u].second <= spans[k].begin) ++u;
+    if (u < urls.size() && urls[u].first <= spans[k].begin) continue;
+    spans[kept++] = spans[k];
+  }
+  spans.resize(kept);
+}
 
 }  // namespace
 
 std::string mask_secrets(std::string_view text) {
-  if (sqlite_url(text)) return std::string(text);
   std::vector<Span> spans;
   userinfo_spans(text, spans);
+  drop_sqlite(text, spans);
   std::string once = replace_spans(text, spans);
   spans.clear();
   parameter_spans(once, spans);
+  drop_sqlite(once, spans);
   return replace_spans(once, spans);
 }
 
 std::vector<std::string> find_secrets(std::string_view text) {
   std::vector<std::string> out;
-  if (sqlite_url(text)) return out;
   std::vector<Span> spans;
   userinfo_spans(text, spans);
+  drop_sqlite(text, spans);
+  const size_t params = spans.size();
   parameter_spans(text, spans);
+  drop_sqlite(text, spans, params);
   std::set<std::string> seen;
   auto add = [&](std::string s) {
     if (!s.empty() && seen.insert(s).second) out.push_back(std::move(s));
@@ -275,41 +315,84 @@ int SecretMasker::step(int node, unsigned char byte) const {
   }
 }
 
+// Every byte of every occurrence is masked: at each position the longest
+// value ending there (Node::match) gives an interval, and intervals that
+// overlap are merged into one *** (a value inside another, or two that
+// overlap). The automaton is never reset at a match, so that a longer value
+// still growing around a shorter one is seen. An interval is written once
+// no later occurrence can overlap it: a later one starts inside the current
+// state's text or after it (at or after `f` below), so intervals ending
+// before f are final, and bytes before f outside every interval are plain.
 void SecretMasker::feed(std::string_view in, std::string& out) {
   if (empty()) {
     out.append(in);
     return;
   }
-  // held_ is the text of the current state: the longest end of what came
-  // that may still grow into a value. What falls off its front is written.
-  size_t head = 0;
+  // held_ holds the bytes from absolute position written_ on (from held_at_
+  // in it): the current state's text, which may still be part of a value.
+  auto write_plain = [&](unsigned long long to) {  // bytes [written_, to) as they are
+    if (to <= written_) return;
+    out.append(held_, held_at_, static_cast<size_t>(to - written_));
+    held_at_ += static_cast<size_t>(to - written_);
+    written_ = to;
+  };
+  auto skip = [&](unsigned long long to) {  // bytes [written_, to) are masked
+    if (to <= written_) return;
+    held_at_ += static_cast<size_t>(to - written_);
+    written_ = to;
+  };
   for (char ch : in) {
     held_ += ch;
+    const unsigned long long i = pos_++;
     state_ = step(state_, static_cast<unsigned char>(ch));
     const Node& n = nodes_[static_cast<size_t>(state_)];
-    size_t keep = static_cast<size_t>(n.depth);
-    size_t live = held_.size() - head;
-    if (live > keep) {
-      out.append(held_, head, live - keep);
-      head += live - keep;
-    }
     if (n.match > 0) {
-      out.append(held_, head, keep - static_cast<size_t>(n.match));
+      Interval v{i + 1 - static_cast<unsigned long long>(n.match), i + 1};
+      while (!pending_.empty() && pending_.back().end > v.begin) {  // overlapping: one ***
+        v.begin = std::min(v.begin, pending_.back().begin);
+        pending_.pop_back();
+      }
+      pending_.push_back(v);
+    }
+    const unsigned long long f = pos_ - static_cast<unsigned long long>(n.depth);
+    while (!pending_.empty() && pending_.front().end <= f) {
+      write_plain(pending_.front().begin);
+      skip(pending_.front().end);
       out.append(kMasked);
-      held_.clear();
-      head = 0;
-      state_ = 0;
-    } else if (head > 4096 && head * 2 > held_.size()) {
-      held_.erase(0, head);
-      head = 0;
+      pending_.pop_front();
+    }
+    if (pending_.empty() || pending_.front().begin >= f) {
+      write_plain(f);
+    } else {
+      write_plain(pending_.front().begin);
+      skip(f);  // inside the interval being masked
+    }
+    if (held_at_ > 4096 && held_at_ * 2 > held_.size()) {
+      held_.erase(0, held_at_);
+      held_at_ = 0;
     }
   }
-  held_.erase(0, head);
+  held_.erase(0, held_at_);
+  held_at_ = 0;
 }
 
 void SecretMasker::flush(std::string& out) {
-  out += held_;
+  // What is held is written; intervals found are masked whatever may follow.
+  size_t at = 0;
+  for (const Interval& v : pending_) {
+    if (v.begin > written_ + at) {
+      size_t plain = static_cast<size_t>(v.begin - written_) - at;
+      out.append(held_, at, plain);
+      at += plain;
+    }
+    at = std::max(at, static_cast<size_t>(v.end - written_));
+    out.append(kMasked);
+  }
+  if (at < held_.size()) out.append(held_, at, std::string::npos);
+  pending_.clear();
   held_.clear();
+  held_at_ = 0;
+  written_ = pos_ = 0;
   state_ = 0;
 }
 

@@ -247,6 +247,12 @@ YamlDocument load_yaml(std::string_view text, const YamlLimits& limits) {
                                       std::to_string(limits.max_bytes) + " bytes (1 MiB)"});
     return doc;
   }
+  // A UTF-8 byte order mark is not part of the document: yaml-cpp skips it,
+  // but its marks (Mark.pos) then count from after it, and so must the quote
+  // check that reads `text` at them, and every column of line 1.
+  constexpr std::string_view kBom = "\xEF\xBB\xBF";
+  const size_t bom = text.substr(0, kBom.size()) == kBom ? kBom.size() : 0;
+  text.remove_prefix(bom);
   if (size_t bad = invalid_utf8_at(text); bad != std::string_view::npos) {
     SourcePos pos{1, 1};
     for (size_t i = 0; i < bad; ++i) {
@@ -257,7 +263,7 @@ YamlDocument load_yaml(std::string_view text, const YamlLimits& limits) {
         ++pos.col;
       }
     }
-    doc.errors.push_back({pos, "the file is not valid UTF-8 (byte " + std::to_string(bad) + ")"});
+    doc.errors.push_back({pos, "the file is not valid UTF-8 (byte " + std::to_string(bad + bom) + ")"});
     return doc;
   }
   std::istringstream in{std::string(text)};

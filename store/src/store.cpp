@@ -122,7 +122,7 @@ bool is_keyed_audit_hash(std::string_view hash) { return hash.substr(0, kKeyedAu
 
 std::string audit_head(long long id, const std::string& hash, const std::optional<std::string>& key) {
   std::string base = head_base(id, hash);
-  if (!key || !is_keyed_audit_hash(hash)) return base;
+  if (!key) return base;
   return base + " mac=" + head_mac(*key, base);
 }
 
@@ -187,10 +187,23 @@ AuditCheck AuditVerifier::finish(const std::optional<std::string>& head) {
     check_.first_bad_id = prev_id_ + 1;
     check_.problem = "the log ends at entry " + std::to_string(prev_id_) + " but its recorded head is entry " +
                      base.substr(0, base.find(':')) + " (entries were removed from the end)";
-  } else if (key_ && is_keyed_audit_hash(prev_) && (mac.empty() || mac != head_mac(*key_, base))) {
-    check_.first_bad_id = prev_id_ + 1;
-    check_.problem = "the recorded head's MAC does not match entry " + std::to_string(prev_id_) +
-                     " under the audit key: entries were removed from the end and the head set back";
+  } else if (key_ && prev_id_ > 0 && (mac.empty() || mac != head_mac(*key_, base))) {
+    if (is_keyed_audit_hash(prev_)) {
+      check_.first_bad_id = prev_id_ + 1;
+      check_.problem = "the recorded head's MAC does not match entry " + std::to_string(prev_id_) +
+                       " under the audit key: entries were removed from the end and the head set back";
+    } else {
+      // No entry is keyed (a plain entry after keyed ones was refused in
+      // add()): a log no process with this key has written to, or one
+      // rewritten as plain SHA-256 without the key. The key cannot tell
+      // which, so the log is not called intact.
+      check_.unsigned_head = true;
+      check_.problem = "the head is not signed with this key: none of the " + std::to_string(prev_id_) +
+                       " entries is keyed and the recorded head carries no valid MAC under the key. Either no "
+                       "process with this key has appended to the log yet (the next change made with the key "
+                       "keys the log and signs the head), or the log was rewritten as plain SHA-256 by someone "
+                       "without the key";
+    }
   }
   return check_;
 }

@@ -5,40 +5,21 @@
 # with `audit_key_file` (SPEC §7) every entry is an HMAC-SHA-256 under the
 # key, and verify given the key names the rewritten entry (exit 1). Also: a
 # process without the key refuses to append to a keyed log, and verify
-# without the key does not call a keyed log intact (exit 2).
+# without the key does not call a keyed log intact (exit 2); with the key, a
+# log whose head is not signed with it is not called intact either (exit 1),
+# which catches a keyed log rewritten whole as plain SHA-256.
 # Usage: audit_key_test.sh BATON
 set -u
+source "$(dirname "$0")/lib.sh"
 baton=$1
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
 command -v sqlite3 >/dev/null || { echo "FAIL: sqlite3 is not installed (scripts/install-deps.sh test installs it)"; exit 1; }
 mkdir -p "$work/dags"
 
 # Runs `baton standalone` on the SQLite file $1, makes three changes through
 # the API, and stops it.
 changes() {
-  local file=$1 url token server_pid
-  : > "$work/out.log"
-  (cd "$work" && exec "$baton" standalone --dags dags --db "sqlite:$file" --listen 127.0.0.1:0 --logs logs \
-    >> "$work/out.log" 2> "$work/err.log") &
-  server_pid=$!
-  pids+=("$server_pid")
-  for _ in $(seq 1 100); do
-    url=$(sed -n 's#^UI and API: \(http://[0-9.:]*\)/ .*#\1#p' "$work/out.log")
-    [ -n "$url" ] && break
-    sleep 0.1
-  done
-  [ -n "$url" ] || { bad "server did not start: $(cat "$work/out.log" "$work/err.log")"; return 1; }
-  token=$(sed -n 's/^admin token: //p' "$work/out.log")
+  local file=$1 url port token server_pid
+  start_standalone server "sqlite:$file" --logs logs || { bad "server did not start"; return 1; }
   "$baton" pools set etl 3 --server "$url" --token "$token" >/dev/null || bad "pools set etl 3"
   "$baton" variables set region eu --server "$url" --token "$token" >/dev/null || bad "variables set"
   "$baton" pools set etl 4 --server "$url" --token "$token" >/dev/null || bad "pools set etl 4"
@@ -141,7 +122,11 @@ verify 0 "keyed log after a change with the key" "$work/keyed.db"
 cp "$work/plain.db" "$work/later.db"
 sqlite3 "$work/later.db" "DELETE FROM audit_log WHERE id >= $(etl3 "$work/later.db")"  # back to an untampered prefix
 sqlite3 "$work/later.db" "UPDATE settings SET value = (SELECT id || ':' || hash FROM audit_log ORDER BY id DESC LIMIT 1) WHERE key = 'audit_head'"
-verify 0 "the plain prefix" "$work/later.db"
+verify 0 "the plain prefix, without the key" "$work/later.db" --audit-key-file ""
+# With the key, a log no process with the key has written to yet is not
+# called intact: its head is not signed with the key.
+verify 1 "the plain prefix, with the key" "$work/later.db"
+case "$out" in *"not signed with this key"*) ok ;; *) bad "verify of an unkeyed log with the key: $out" ;; esac
 "$baton" tokens create late --role viewer --db "sqlite:$work/later.db" >/dev/null && ok || bad "the first keyed change"
 sqlite3 "$work/later.db" "SELECT action FROM audit_log ORDER BY id DESC LIMIT 2" | tr '\n' ' ' | grep -q "token.created audit.keyed" && ok \
   || bad "no audit.keyed entry before the first keyed one"
@@ -166,5 +151,33 @@ verify 1 "the plain prefix rewritten, sealed by the keyed entry (with the key)" 
 case "$out" in *"broken at entry $keyed"*) ok ;; *) bad "verify does not name the keyed entry $keyed: $out" ;; esac
 verify 2 "the same without the key (not called intact)" "$work/later2.db" --audit-key-file ""
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+# 5. A keyed log rewritten whole as plain SHA-256: three keyed token.created
+#    entries, one deleted, the other two sealed again as plain SHA-256 and
+#    the head set without a MAC. Nothing keyed is left to check, but the
+#    head is not signed with the key: caught with the key (exit 1).
+"$baton" tokens create t1 --role viewer --db "sqlite:$work/resealed.db" >/dev/null || bad "tokens create t1"
+"$baton" tokens create t2 --role viewer --db "sqlite:$work/resealed.db" >/dev/null || bad "tokens create t2"
+"$baton" tokens create t3 --role viewer --db "sqlite:$work/resealed.db" >/dev/null || bad "tokens create t3"
+[ "$(sqlite3 "$work/resealed.db" "SELECT count(*) FROM audit_log WHERE action = 'token.created' AND hash LIKE 'hmac-sha256:%'")" = 3 ] \
+  && ok || bad "three keyed token.created entries: $(sqlite3 "$work/resealed.db" "SELECT id, action, hash FROM audit_log")"
+verify 0 "three keyed entries, with the key" "$work/resealed.db"
+sqlite3 "$work/resealed.db" "SELECT value FROM settings WHERE key = 'audit_head'" | grep -q ' mac=' && ok || bad "the head has no MAC"
+mid=$(sqlite3 "$work/resealed.db" "SELECT id FROM audit_log WHERE action = 'token.created' AND target LIKE '%t2%'")
+[ -n "$mid" ] && ok || bad "no token.created entry for t2"
+sqlite3 "$work/resealed.db" "DELETE FROM audit_log WHERE id = $mid; UPDATE audit_log SET id = id - 1 WHERE id > $mid"
+rehash_from "$work/resealed.db" 1
+[ "$(sqlite3 "$work/resealed.db" "SELECT count(*) FROM audit_log WHERE hash LIKE 'hmac-sha256:%'")" = 0 ] && ok || bad "keyed entries left"
+verify 1 "resealed as plain, the head unsigned, with the key" "$work/resealed.db"
+case "$out" in *"not signed with this key"*) ok ;; *) bad "verify with the key: $out" ;; esac
+case "$out" in *"intact"*) bad "called intact: $out" ;; *) ok ;; esac
+verify 1 "the same with --audit-key-file" "$work/resealed.db" --audit-key-file "$work/audit.key"
+verify 1 "the same under another key" "$work/resealed.db" --audit-key-file "$work/other.key"
+# Without the key it is a plain log like any other: only the key finds this.
+verify 0 "resealed as plain, without the key (missed)" "$work/resealed.db" --audit-key-file ""
+# A head with a MAC copied from the real log does not fit the rewritten one.
+cp "$work/resealed.db" "$work/resealed2.db"
+real_head=$(sqlite3 "$work/keyed.db" "SELECT value FROM settings WHERE key = 'audit_head'")
+sqlite3 "$work/resealed2.db" "UPDATE settings SET value = '$(sqlite3 "$work/resealed2.db" "SELECT id || ':' || hash FROM audit_log ORDER BY id DESC LIMIT 1") mac=${real_head##* mac=}' WHERE key = 'audit_head'"
+verify 1 "resealed as plain, a MAC copied into the head" "$work/resealed2.db"
+
+finish

@@ -5,18 +5,8 @@
 # filters --dag, --action, --actor, --since, --limit and --output json.
 # Usage: audit_list_test.sh BATON
 set -u
+source "$(dirname "$0")/lib.sh"
 baton=$1
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
 
 mkdir -p "$work/dags"
 cat > "$work/dags/hello.yaml" <<'YAML'
@@ -25,18 +15,8 @@ tasks:
   greet: {command: 'echo hello'}
 YAML
 db="sqlite:$work/baton.db"
-: > "$work/out.log"
-(cd "$work" && exec "$baton" standalone --dags dags --db "$db" --listen 127.0.0.1:0 --logs logs \
-  >> "$work/out.log" 2> "$work/err.log") &
-pids+=("$!")
-url=""
-for _ in $(seq 1 100); do
-  url=$(sed -n 's#^UI and API: \(http://[0-9.:]*\)/ .*#\1#p' "$work/out.log")
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "server did not start: $(cat "$work/out.log" "$work/err.log")"; exit 1; }
-admin=$(sed -n 's/^admin token: //p' "$work/out.log")
+start_standalone server "$db" --logs logs || abort "the server did not start"
+admin=$token
 unset BATON_TOKEN BATON_SERVER BATON_DB
 export BATON_SERVER=$url
 
@@ -90,5 +70,4 @@ out=$("$baton" audit list --token "$worker" 2>&1); rc=$?
 "$baton" audit list --token "$viewer" --server http://127.0.0.1:1 >/dev/null 2>&1; [ $? -eq 3 ] && ok || bad "no server"
 "$baton" audit list --server http://127.0.0.1:1 --db "$db" --actor vic >/dev/null && ok || bad "--db needs no server"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

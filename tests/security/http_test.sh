@@ -7,19 +7,9 @@
 # keep-alive, and the static files of --web (NUL, symlinks).
 # Usage: http_test.sh BATON HOSTILE_CLIENT
 set -u
+source "$(dirname "$0")/lib.sh"
 baton=$1
 client=$2
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
 
 mkdir -p "$work/dags" "$work/web"
 cat > "$work/dags/hello.yaml" <<'YAML'
@@ -28,29 +18,19 @@ tasks:
   greet: {command: 'echo hello'}
 YAML
 
-# start_server NAME [ARGS...]: starts `baton standalone`, sets url and pid.
+# start_server NAME [ARGS...]: starts `baton standalone` on the SQLite file
+# NAME.db, sets url, port, token and server_pid.
 start_server() {
   local name=$1
   shift
-  (cd "$work" && exec "$baton" standalone --dags dags --db "sqlite:$work/$name.db" --listen 127.0.0.1:0 \
-    --logs "logs-$name" --workers 2 "$@" > "$work/$name.out" 2> "$work/$name.err") &
-  pid=$!
-  pids+=("$pid")
-  for _ in $(seq 1 100); do
-    url=$(sed -n 's#^UI and API: \(http://[0-9.:]*\)/ .*#\1#p' "$work/$name.out")
-    [ -n "$url" ] && port=${url##*:} && return 0
-    sleep 0.1
-  done
-  echo "server did not start:"; cat "$work/$name.out" "$work/$name.err"
-  return 1
+  start_standalone "$name" "sqlite:$work/$name.db" --logs "logs-$name" --workers 2 "$@"
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 value() { sed -n "s/^$1=//p" "$2"; }
 alive() { kill -0 "$1" 2>/dev/null; }
 
-start_server main || { echo "0 passed, 1 failed"; exit 1; }
-token=$(sed -n 's/^admin token: //p' "$work/main.out")
-server=$pid
+start_server main || abort "the server did not start"
+server=$server_pid
 
 # ---- keep-alive: many requests on one connection, no request cap ----
 curl -sv -o /dev/null -o /dev/null -o /dev/null -o /dev/null -o /dev/null -o /dev/null -o /dev/null \
@@ -146,18 +126,14 @@ awk -v m="$max" 'BEGIN { exit !(m >= 0 && m < 100) }' && ok || bad "1,000 idle c
 # cluster scripts/with-postgres.sh started (skipped without one).
 if [ -n "${BATON_TEST_PG_URL:-}" ]; then
   schema="baton_sec_http_$$"
-  case "$BATON_TEST_PG_URL" in *\?*) sep='&' ;; *) sep='?' ;; esac
-  pgdb="$BATON_TEST_PG_URL${sep}options=-csearch_path%3D$schema"
-  (cd "$work" && exec "$baton" standalone --dags dags --db "$pgdb" --listen 127.0.0.1:0 --logs logs-pg --workers 2 \
-    > "$work/pg.out" 2> "$work/pg.err") &
-  pgserver=$!
-  pids+=("$pgserver")
-  pgurl=""
-  for _ in $(seq 1 100); do
-    pgurl=$(sed -n 's#^UI and API: \(http://[0-9.:]*\)/ .*#\1#p' "$work/pg.out")
-    [ -n "$pgurl" ] && break
-    sleep 0.1
-  done
+  pgdb=$(pg_schema_url "$schema")
+  # Sets pgserver and pgurl; the main server's url, port and token stay.
+  start_pg() {
+    local url port token server_pid
+    start_standalone pg "$pgdb" --logs logs-pg --workers 2
+    pgserver=$server_pid pgurl=$url
+  }
+  start_pg
   wtoken=$("$baton" tokens create poller --role worker --db "$pgdb" 2>/dev/null | tail -1)
   threads_before=$(ls "/proc/$pgserver/task" | wc -l)
   pollers=()
@@ -222,5 +198,4 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --path-as-is "$url/../secret.txt")
 [ "$code" = 400 ] || [ "$code" = 404 ] && ok || bad "../ out of the folder: HTTP $code"
 
 alive "$server" && ok || bad "the server died"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

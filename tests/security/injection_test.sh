@@ -10,19 +10,9 @@
 # notification to a 100 KB URL fails for good instead of crashing the server.
 # Usage: injection_test.sh BATON [WEBHOOK_RECEIVER]
 set -u
+source "$(dirname "$0")/lib.sh"
 baton=$1
 receiver=${2:-}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
 
 mkdir -p "$work/dags" "$work/hooks"
 hook=""
@@ -111,29 +101,16 @@ fi
 
 # ---- the server
 db="sqlite:$work/baton.db"
-(cd "$work" && exec "$baton" standalone --dags dags --db "$db" --listen 127.0.0.1:0 --logs logs --workers 4 \
-  --heartbeat-interval 1s >> "$work/out.log" 2> "$work/err.log") &
-server_pid=$!
-pids+=("$server_pid")
-url=""
-for _ in $(seq 1 100); do
-  url=$(sed -n 's#^UI and API: \(http://[0-9.:]*\)/ .*#\1#p' "$work/out.log")
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-if [ -z "$url" ]; then
-  echo "server did not start:"; cat "$work/out.log" "$work/err.log"
-  echo "0 passed, 1 failed"
-  exit 1
-fi
-token=$(sed -n 's/^admin token: //p' "$work/out.log")
+start_standalone server "$db" --logs logs --workers 4 --heartbeat-interval 1s || abort "the server did not start"
 export BATON_SERVER=$url BATON_TOKEN=$token
-for dag in inj_shell inj_sql inj_child inj_parent inj_longurl; do
+# Waits up to 5 s for the server to have loaded DAG $1.
+wait_dag() {
   for _ in $(seq 1 50); do
-    curl -s -H "Authorization: Bearer $token" "$url/api/v1/dags/$dag" | grep -q '"dag_id"' && break
+    curl -s -H "Authorization: Bearer $token" "$url/api/v1/dags/$1" | grep -q '"dag_id"' && break
     sleep 0.1
   done
-done
+}
+for dag in inj_shell inj_sql inj_child inj_parent inj_longurl; do wait_dag "$dag"; done
 
 api() { curl -s -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$@"; }
 # A JSON string of $1.
@@ -208,10 +185,7 @@ tasks:
       DO \$\$ BEGIN PERFORM '{{ ds }}'; END \$\$;
 YAML
   "$baton" connections set whpg "$BATON_TEST_PG_URL" >/dev/null && ok || bad "connections set whpg"
-  for _ in $(seq 1 50); do
-    curl -s -H "Authorization: Bearer $token" "$url/api/v1/dags/inj_sql_pg" | grep -q '"dag_id"' && break
-    sleep 0.1
-  done
+  wait_dag inj_sql_pg
   pa="x\\'); DROP TABLE $table; --"
   pb="1); INSERT INTO $table VALUES ('injected'); --"
   run=$(trigger inj_sql_pg "$(printf '{"a": %s, "b": %s}' "$(json_str "$pa")" "$(json_str "$pb")")")
@@ -240,10 +214,7 @@ fi
 
 # ---- http: url path and query, header, body; CR/LF in a header
 if [ -n "$hook" ]; then
-  for _ in $(seq 1 50); do
-    curl -s -H "Authorization: Bearer $token" "$url/api/v1/dags/inj_http" | grep -q '"dag_id"' && break
-    sleep 0.1
-  done
+  wait_dag inj_http
   hp="a/../b?c=d&z=2#f g'\"\$(touch $pwned)%2F"
   hh="it's \"quoted\" \$(touch $pwned)"
   run=$(trigger inj_http "$(printf '{"p": %s, "h": %s}' "$(json_str "$hp")" "$(json_str "$hh")")")
@@ -294,5 +265,4 @@ sqlite3 "$work/baton.db" ".timeout 5000" "SELECT last_error FROM notifications W
 alive && ok || bad "the server died on an undeliverable notification"
 
 [ ! -e "$pwned" ] && ok || bad "$pwned exists"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -21,18 +21,8 @@ if [ "${BATON_TEST_STORE:-}" = postgres ] && [ -z "${BATON_TEST_PG_URL:-}" ]; th
   echo "skipped: BATON_TEST_STORE=postgres needs BATON_TEST_PG_URL (run under scripts/with-postgres.sh)"
   exit 77
 fi
+source "$(dirname "$0")/lib.sh"
 baton=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  [ -n "${KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
 # Each secret must not appear in the file.
 clean() {
   local what=$1 file=$2
@@ -111,34 +101,18 @@ tasks:
 YAML
 
 if [ "${BATON_TEST_STORE:-}" = postgres ]; then
-  schema="baton_sec_$$"
-  case "$BATON_TEST_PG_URL" in *\?*) sep='&' ;; *) sep='?' ;; esac
   # The test cluster trusts its users: the passwords are there to be shown
   # (libpq wants the @ of a password percent-encoded).
   base=${BATON_TEST_PG_URL/postgresql:\/\/baton@/postgresql:\/\/baton:${pw_at//@/%40}@}
-  db="$base${sep}options=-csearch_path%3D$schema&sslpassword=${ssl_pw}&password=${q_pw}"
+  db="$(pg_schema_url "baton_sec_$$" "$base")&sslpassword=${ssl_pw}&password=${q_pw}"
 else
   db="sqlite:$work/baton.db"
 fi
-(cd "$work" && exec "$baton" standalone --dags dags --db "$db" --listen 127.0.0.1:0 --logs logs --workers 2 \
-  --heartbeat-interval 1s > "$work/out.log" 2> "$work/err.log") &
-pids+=("$!")
-url=""
-for _ in $(seq 1 100); do
-  url=$(sed -n 's#^UI and API: \(http://[0-9.:]*\)/ .*#\1#p' "$work/out.log")
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-if [ -z "$url" ]; then
-  echo "server did not start:"; cat "$work/out.log" "$work/err.log"
-  echo "$passed passed, $((failed + 1)) failed"
-  exit 1
-fi
-token=$(sed -n 's/^admin token: //p' "$work/out.log")
+start_standalone server "$db" --logs logs --workers 2 --heartbeat-interval 1s || abort "the server did not start"
 export BATON_SERVER=$url BATON_TOKEN=$token
-clean "the start-up lines" "$work/out.log" "${secrets[@]}"
-clean "the start-up errors" "$work/err.log" "${secrets[@]}"
-[ "${BATON_TEST_STORE:-}" = postgres ] && has "the start-up line" "$work/out.log" "password=***"
+clean "the start-up lines" "$work/server.out" "${secrets[@]}"
+clean "the start-up errors" "$work/server.err" "${secrets[@]}"
+[ "${BATON_TEST_STORE:-}" = postgres ] && has "the start-up line" "$work/server.out" "password=***"
 auth=(-H "Authorization: Bearer $token")
 
 # ---- connections ---------------------------------------------------------------------
@@ -222,5 +196,4 @@ case "$(ti here)" in *'"state": "success"'*) ok ;; *) bad "sensor here (under th
 "$baton" tasks logs sensors "$run" link > "$work/link.log" 2>&1
 has "the link sensor's log" "$work/link.log" "/etc/passwd once resolved"
 
-echo "$passed passed, $failed failed"
-[ $failed -eq 0 ]
+finish

@@ -223,7 +223,7 @@ TEST_CASE("SecretMasker: values masked in a stream, across chunks") {
     CHECK(o.mask("abcdef") == "***");
     CHECK(o.mask("abcdXY") == "ab***");
     CHECK(o.mask("xbcdef") == "x***f");
-    CHECK(o.mask("abcdeabcdef!") == "a***e***!");
+    CHECK(o.mask("abcdeabcdef!") == "a******!");  // two occurrences side by side: two ***
   }
   SECTION("a value inside another: the longer one is masked whole") {
     SecretMasker o({"abcdefgh", "cdef"});

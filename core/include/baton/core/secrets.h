@@ -8,6 +8,7 @@
 // expressions, no backtracking), so hostile text costs what its length costs.
 #pragma once
 
+#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,12 +23,14 @@ inline constexpr std::string_view kMasked = "***";
 //  - URL user info, `scheme://user:PASSWORD@host...`: the password runs to the
 //    last `@` before the query (`?`), so one holding `@` or `/` unencoded is
 //    masked whole; a password holding `?` is masked too when no `/` comes
-//    before that `?`. `sqlite:` URLs are file names and come back unchanged.
+//    before that `?`. A URL ends at a blank or at the next URL's `://` (a
+//    list, compact JSON). A `sqlite:` URL is a file name: nothing in it is
+//    masked (the rest of the text is, as usual).
 //  - parameters `password=` and `sslpassword=` after `?`, `&`, a blank or the
 //    start: the key is compared after percent-decoding and ignoring case
 //    (`PassWord=`, `pass%77ord=`); the value runs to `&`, `#` or a blank in a
 //    query, to a blank in a keyword/value string (`password = x` and
-//    quoted `password='a b\'c'` included).
+//    quoted `password='a b\'c'` and `password="a b\"c"` included).
 // An empty password stays empty; the rest of the text is unchanged.
 std::string mask_secrets(std::string_view text);
 
@@ -46,9 +49,10 @@ inline constexpr size_t kMaxMaskedLength = 64 * 1024;
 
 // Replaces every occurrence of some values (the secret variables a try used)
 // in a stream of text by ***, also across the chunks the stream comes in
-// (Aho-Corasick: linear in the text, whatever the values). Where occurrences
-// overlap, the one that ends first is masked, and matching starts again
-// after it.
+// (Aho-Corasick: linear in the text, whatever the values). Every byte of
+// every occurrence is masked: occurrences that overlap (a value inside a
+// longer one included) become one ***; occurrences side by side stay one
+// *** each.
 class SecretMasker {
  public:
   SecretMasker() = default;
@@ -78,13 +82,20 @@ class SecretMasker {
     int to;
     int next;
   };
+  struct Interval {
+    unsigned long long begin, end;  // [begin, end) in the stream since the last flush
+  };
   int child(int node, unsigned char byte) const;
   int step(int node, unsigned char byte) const;
 
   std::vector<Node> nodes_;
   std::vector<Edge> edges_;
   int state_ = 0;
-  std::string held_;  // the bytes of the current state (its depth), not written yet
+  unsigned long long pos_ = 0;      // bytes fed since the last flush
+  unsigned long long written_ = 0;  // of which written (or masked, in pending_.front())
+  std::string held_;                // the bytes from written_ on (from held_at_), not written yet
+  size_t held_at_ = 0;
+  std::deque<Interval> pending_;    // occurrences to mask (merged where they overlap), in order
 };
 
 // A message (a database's error, say) that may quote `url`: mask_secrets,

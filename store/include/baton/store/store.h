@@ -104,6 +104,11 @@ struct AuditCheck {
   std::string problem;
   std::optional<long long> keyed_from;  // the first keyed entry (HMAC-SHA-256), if any
   long long keyed_unchecked = 0;        // keyed entries whose contents could not be checked (no key)
+  // Checked with a key: the log is not empty, its entries hold, but its
+  // head carries no valid MAC under the key (`problem` says so). Either no
+  // process with this key has appended to the log yet, or it was rewritten
+  // by someone without the key (as plain SHA-256, say): not intact.
+  bool unsigned_head = false;
 };
 
 // The hash of an entry: SHA-256 over prev_hash and every field, so that any
@@ -117,9 +122,12 @@ std::string audit_hash(const AuditEntry& e, const std::optional<std::string>& ke
 bool is_keyed_audit_hash(std::string_view hash);
 
 // The head of the chain, kept in `settings.audit_head`: "ID:HASH" of the last
-// entry; after a keyed entry also " mac=HEX", an HMAC of "ID:HASH" under the
-// key, so that keyed entries removed from the end (and the head set back to
-// an earlier entry) are found as well.
+// entry; written by a process with the key (whatever the last entry), also
+// " mac=HEX", an HMAC of "ID:HASH" under the key, so that entries removed
+// from the end (and the head set back to an earlier entry), or the whole log
+// rewritten as plain SHA-256, are found as well. (A head saved earlier, MAC
+// and all, still fits the log cut back to it: only a copy of the head kept
+// outside the database finds that. docs/security.md.)
 std::string audit_head(long long id, const std::string& hash, const std::optional<std::string>& key);
 
 // Whether a process with `key` (or none) may append after the last entry
@@ -141,8 +149,10 @@ constexpr const char* kAuditKeyedAction = "audit.keyed";
 // (a keyed one with the key; without it only its link is checked and it is
 // counted in keyed_unchecked); no plain entry after a keyed one (a rewrite
 // without the key); then the recorded head ("id:hash" of the last entry,
-// nullopt when missing; its MAC too when the last entry is keyed and the
-// key is given), which finds entries removed from the end.
+// nullopt when missing), which finds entries removed from the end. Given
+// the key, the head of a non-empty log must carry a valid MAC under it:
+// with a keyed last entry, one that does not is entries removed from the
+// end (first_bad_id); with none keyed, unsigned_head.
 class AuditVerifier {
  public:
   explicit AuditVerifier(std::optional<std::string> key = std::nullopt) : key_(std::move(key)) {}
