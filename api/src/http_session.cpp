@@ -182,7 +182,9 @@ void HttpSession::answered() {
 // would go unnoticed until the answer is written (a minute for a long poll,
 // and a parked claim would take a try for a worker that is gone). A wait
 // for readability catches it: at the end of the stream the request is
-// marked gone and the connection closed. Bytes of a next request (pipelining)
+// marked gone, so a parked poll is dropped at its next look. The answer is
+// still written (a client that only shut down its sending side still gets
+// it); the connection closes after it. Bytes of a next request (pipelining)
 // end the watch; they are read after the answer.
 void HttpSession::watch_peer() {
   socket_.async_wait(asio::ip::tcp::socket::wait_read,
@@ -192,10 +194,7 @@ void HttpSession::watch_peer() {
                        boost::system::error_code rec;
                        size_t n = self->socket_.receive(asio::buffer(&c, 1), asio::socket_base::message_peek, rec);
                        if (rec == asio::error::would_block || rec == asio::error::try_again) return self->watch_peer();
-                       if (rec || n == 0) {
-                         gone->store(true);
-                         self->shutdown();
-                       }
+                       if (rec || n == 0) gone->store(true);
                      });
 }
 

@@ -53,7 +53,7 @@ struct Running {
   // Self-fencing: with no heartbeat through for `lease` (the scheduler's
   // zombie_timeout less one heartbeat interval), the try is killed here,
   // before its scheduler can fail it as lost and hand it to another worker.
-  std::chrono::steady_clock::time_point last_ok = std::chrono::steady_clock::now();
+  std::atomic<std::chrono::steady_clock::time_point> last_ok{std::chrono::steady_clock::now()};
   Duration lease{};
 };
 
@@ -230,7 +230,7 @@ struct RemoteWorker::Impl {
         else log->warn("heartbeat refused ({}): {}", a.status, a.error);
         auto now = std::chrono::steady_clock::now();
         for (auto& [r, t] : parts) {
-          Duration silent = std::chrono::duration_cast<Duration>(now - r->last_ok);
+          Duration silent = std::chrono::duration_cast<Duration>(now - r->last_ok.load());
           if (r->lease.count() > 0 && silent > r->lease && !r->stale.exchange(true)) {
             log->error("try {} of task instance {}: no heartbeat got through for {} ms; killing it before its "
                        "scheduler hands it to another worker",
@@ -314,8 +314,29 @@ struct RemoteWorker::Impl {
     }
   }
 
-  void run_try(const json& item) {
+  // Whether the server still holds `r` for this worker, asked right before it
+  // starts: a claim's answer can reach the worker long after the server made
+  // it (this process paused, say, while reading it), and meanwhile the
+  // scheduler may have failed the try as lost and handed it on. A heartbeat
+  // of the try alone answers that and renews its lease from now. No answer
+  // (no server reachable): the lease as counted from the claim decides.
+  void confirm(Running& r) {
+    auto asked = std::chrono::steady_clock::now();
+    auto a = post("/workers/heartbeat", {{"worker", options.name}, {"tries", json::array({{{"attempt_token", r.token}}})}},
+                  std::chrono::seconds(1));
+    if (a.status != 200) return;
+    if (a.body.contains("stale"))
+      for (auto& s : a.body["stale"])
+        if (s.is_string() && s.get<std::string>() == r.token) {
+          r.stale = true;
+          return;
+        }
+    r.last_ok = asked;
+  }
+
+  void run_try(const json& item, std::chrono::steady_clock::time_point claimed_at) {
     auto r = std::make_shared<Running>();
+    r->last_ok = claimed_at;
     r->token = item.value("attempt_token", "");
     r->ti_id = item.value("ti_id", 0LL);
     r->try_number = item.value("try_number", 1);
@@ -367,11 +388,12 @@ struct RemoteWorker::Impl {
     }
     log->info("try {} of {} {} {} (task instance {}) starts", r->try_number, t.dag_id, t.run_id, t.task_id, r->ti_id);
     json report;
+    if (!p.contains("error") && r->lease.count() > 0) confirm(*r);
     if (p.contains("error")) {
       std::ofstream(t.log_path, std::ios::app) << "[baton] " << p["error"].get<std::string>() << "\n";
       report = {{"outcome", "failed"}, {"reason", p["error"].get<std::string>()}};
-    } else if (r->lease.count() > 0 &&
-               std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - r->last_ok) > r->lease) {
+    } else if (r->stale || (r->lease.count() > 0 && std::chrono::duration_cast<Duration>(
+                                                           std::chrono::steady_clock::now() - r->last_ok.load()) > r->lease)) {
       // Claimed longer ago than its lease (this process was paused in between):
       // its scheduler may have handed it to another worker already. Not run.
       log->error("try {} of task instance {}: claimed too long ago to start it safely; leaving it to its scheduler",
@@ -525,6 +547,7 @@ Status RemoteWorker::run(const std::atomic<bool>& stop) {
     auto a = m.post("/workers/claim",
                     {{"worker", m.options.name}, {"queues", m.options.queues}, {"slots", free}, {"wait_ms", wait}},
                     m.options.claim_wait);
+    auto claimed_at = std::chrono::steady_clock::now();  // the leases of its tries count from here
     if (a.status == 401 || a.status == 403) {
       result = Error{a.status == 401 ? "unauthenticated" : "permission_denied", a.error};
       break;
@@ -543,8 +566,8 @@ Status RemoteWorker::run(const std::atomic<bool>& stop) {
         ++m.starting;
       }
       auto ended = std::make_shared<std::atomic<bool>>(false);
-      m.slots.emplace_back(std::thread([&m, item, ended] {
-                             m.run_try(item);  // takes it off `starting` once it counts as running
+      m.slots.emplace_back(std::thread([&m, item, ended, claimed_at] {
+                             m.run_try(item, claimed_at);  // takes it off `starting` once it counts as running
                              *ended = true;
                            }),
                            ended);
