@@ -45,6 +45,43 @@ std::string value_of(const RenderedPiece& p) { return "the value of " + (p.sourc
 
 // ============================================================ shell
 
+// Spots the start of an arithmetic place in shell text the lexer does not
+// follow closely (backquotes, here-document bodies): $((, $[, ${X[ and ${X:N,
+// and with `commands` also (( and [[.
+class ArithSpot {
+ public:
+  explicit ArithSpot(bool commands = false) : commands_(commands) {}
+  // Also right after ${X or ${X: (a value there may make it ${X:offset}).
+  bool seen() const { return seen_ || st_ >= 3; }
+  void step(char c) {
+    if (seen_) return;
+    int st = st_;
+    st_ = 0;
+    if (st == 1 && c == '[') { seen_ = true; return; }           // $[
+    if (st == 1 && c == '(') { st_ = 2; prev_ = c; return; }     // $(
+    if (st == 2 && c == '(') { seen_ = true; return; }           // $((
+    if (st == 1 && c == '{') { st_ = 3; prev_ = c; return; }     // ${
+    if (st == 3) {
+      if (c == '[') { seen_ = true; return; }
+      if (c == ':') { st_ = 4; return; }
+      if (is_alnum(static_cast<unsigned char>(c)) || c == '_' || c == '#' || c == '!' || c == '@' || c == '*') {
+        st_ = 3;
+        return;
+      }
+    }
+    if (st == 4 && (c == 0 || !std::strchr("-=?+", c))) { seen_ = true; return; }  // ${X:offset}
+    if (commands_ && (c == '(' || c == '[') && prev_ == c) { seen_ = true; return; }  // (( and [[
+    if (c == '$') st_ = 1;
+    prev_ = c;
+  }
+
+ private:
+  bool commands_;
+  bool seen_ = false;
+  int st_ = 0;
+  char prev_ = 0;
+};
+
 // A lexer of POSIX sh (dash), as far as it matters for where a value stands:
 // quotes, $(...), `...`, $((...)), ${...}, $'...', comments and here-documents.
 class ShellLexer {
@@ -62,8 +99,23 @@ class ShellLexer {
   bool after_dollar() const { return dollar_; }
   bool after_backslash() const { return escape_ || body_esc_; }
   bool uncertain() const { return uncertain_; }
-  // In ${...}: has an operator come after the name (a value there is a word, not the name)?
-  bool param_word() const { return stack_.back().op_seen; }
+  // In ${...}: has an operator come after the name, or a [ (a value there is a
+  // word or an index, not the name)?
+  bool param_word() const { return stack_.back().op_seen || stack_.back().sub > 0; }
+  // In a place bash evaluates as arithmetic: $((...)), $[...], ((...)), [[...]],
+  // ${X:offset:length}, ${X[index]}, or anything nested in one; also after
+  // such an expansion in backquotes or a here-document, which are not followed.
+  // A name there is read as a variable whose text is evaluated in turn.
+  bool in_arith() const {
+    if (body_ && body_spot_.seen()) return true;
+    for (const Frame& f : stack_) {
+      if (f.ctx == Where::arith || f.bash_arith >= 0 || f.test || f.colon || f.offset || f.sub > 0) return true;
+      if (f.ctx == Where::backtick && f.spot.seen()) return true;
+    }
+    return false;
+  }
+  // An unquoted { open in the current word (bash's brace expansion).
+  bool brace_open() const { return stack_.back().ctx == Where::plain && stack_.back().braces > 0; }
   // A heredoc line made equal to its delimiter by a value.
   bool bad_line() const { return bad_line_; }
 
@@ -84,7 +136,15 @@ class ShellLexer {
     bool just_opened = false;  // $( seen, nothing after it yet: a second ( makes it $((
     bool closing = false;      // arith: the first ) of ))
     bool op_seen = false;      // param: an operator after the name
-    int depth = 0;             // plain and arith: open parentheses; param: characters read
+    int depth = 0;             // plain and arith: open parentheses (brackets for $[); param: characters read
+    bool bracket = false;      // arith: $[...] (ends at ])
+    int bash_arith = -1;       // plain: the depth before a (( that bash reads as arithmetic
+    bool test = false;         // plain: inside [[ ... ]]
+    int braces = 0;            // plain: unquoted { open in the current word
+    bool colon = false;        // param: a : right after the name (${X:offset} unless :- := :? :+)
+    bool offset = false;       // param: in ${X:offset:length}
+    int sub = 0;               // param: open [ of ${X[index]}
+    ArithSpot spot{true};      // backtick: an arithmetic place seen in it
   };
   struct Heredoc {
     std::string delim;
@@ -104,6 +164,12 @@ class ShellLexer {
   }
   void pop() {
     if (stack_.size() > 1) stack_.pop_back();
+  }
+  // $[...]: bash's old arithmetic (dash reads it as text: the shells differ).
+  void push_bracket_arith() {
+    push(Where::arith);
+    stack_.back().bracket = true;
+    uncertain_ = true;
   }
 
   static bool is_meta(char c) {
@@ -147,24 +213,45 @@ class ShellLexer {
         else if (c == '$') dollar_ = true;
         else if (c == '(' && was_dollar) push(Where::plain, true);
         else if (c == '{' && was_dollar) push(Where::param);
+        else if (c == '[' && was_dollar) push_bracket_arith();
         return;
       case Where::backtick:
         if (c == '\\') escape_ = true;
-        else if (c == '`') pop();
+        else if (c == '`') return pop();
         else if (c == '$') dollar_ = true;
+        f.spot.step(c);
         return;
       case Where::arith:
-        if (f.closing) {
-          f.closing = false;
-          if (c == ')') return pop();
-          uncertain_ = true;
+        if (f.bracket) {
+          if (c == '[' && !was_dollar) {
+            ++f.depth;
+            return;
+          }
+          if (c == ']') {
+            if (f.depth > 0) --f.depth;
+            else pop();
+            return;
+          }
+        } else {
+          if (f.closing) {
+            f.closing = false;
+            if (c == ')') return pop();
+            uncertain_ = true;
+          }
+          if (c == '(' && !was_dollar) {
+            ++f.depth;
+            return;
+          }
+          if (c == ')') {
+            if (f.depth > 0) --f.depth;
+            else f.closing = true;
+            return;
+          }
         }
-        if (c == '(') {
-          if (was_dollar) push(Where::plain, true);
-          else ++f.depth;
-        } else if (c == ')') {
-          if (f.depth > 0) --f.depth;
-          else f.closing = true;
+        if (c == '(' && was_dollar) {
+          push(Where::plain, true);
+        } else if (c == '[' && was_dollar) {
+          push_bracket_arith();
         } else if (c == '{' && was_dollar) {
           push(Where::param);
         } else if (c == '$') {
@@ -188,11 +275,23 @@ class ShellLexer {
         } else if (c == '(' && was_dollar) {
           push(Where::plain, true);
           return;
+        } else if (c == '[' && was_dollar) {
+          push_bracket_arith();
+          return;
         } else if (c == '\'' || c == '"' || c == '`') {
           uncertain_ = true;  // quoting inside ${...} is not followed
         } else if (c == '$') {
           dollar_ = true;
-        } else if (f.depth > 0 && std::strchr(":-=?+%#/^,", c)) {
+        } else if (f.sub > 0) {  // ${X[index]}: arithmetic
+          if (c == '[') ++f.sub;
+          else if (c == ']') --f.sub;
+        } else if (f.colon) {  // ${X:offset} unless ${X:-word} ${X:=word} ${X:?word} ${X:+word}
+          f.colon = false;
+          if (c == 0 || !std::strchr("-=?+", c)) f.offset = true;
+        } else if (f.depth > 0 && !f.op_seen && c == '[') {
+          f.sub = 1;
+        } else if (f.depth > 0 && c != 0 && std::strchr(":-=?+%#/^,", c)) {
+          if (!f.op_seen && c == ':') f.colon = true;
           f.op_seen = true;
         }
         ++f.depth;
@@ -222,9 +321,11 @@ class ShellLexer {
     }
     if (c == '<') {
       ++lt_;
+      f.braces = 0;
+      close_run_ = 0;
       end_word();
       at_word_start_ = true;
-      if (lt_ == 2) {
+      if (lt_ == 2 && f.bash_arith < 0) {  // in bash's ((...)), << is a shift
         hd_ = Hd::after_op;
         hd_strip_ = false;
       }
@@ -243,15 +344,24 @@ class ShellLexer {
     } else {
       word_valid_ = false;
     }
-    // Bash reads (( ... )) and [[ ... ]] as arithmetic or tests that
-    // evaluate their operands, and $'...' with escapes; dash does not. Where
-    // the shells differ, only safe values may follow.
+    const bool delim = c == ' ' || c == '\t' || c == '\n' || is_meta(c);
+    if (delim) f.braces = 0;  // brace expansion is within one word
+    // The ]] that ends [[ ... ]]: a word of its own.
+    if (close_run_ == 2 && delim) f.test = false;
+    close_run_ = c != ']' ? 0 : word_start ? 1 : close_run_ == 1 ? 2 : 0;
+    // Bash reads (( ... )) (also for((, while((, if(() and [[ ... ]] as
+    // arithmetic or tests that evaluate their operands, and $'...' with
+    // escapes; dash does not. Where the shells differ, only safe values may
+    // follow; in the arithmetic itself only integers (in_arith).
+    bool arith_opens = false;
     if ((c == '(' || c == '[') && !was_dollar) {
       if (open_run_ == c) {
         uncertain_ = true;
         open_run_ = 0;
+        if (c == '(') arith_opens = true;
+        else f.test = true;
       } else {
-        open_run_ = word_start ? c : 0;
+        open_run_ = c == '(' || word_start ? c : 0;
       }
     } else {
       open_run_ = 0;
@@ -270,12 +380,14 @@ class ShellLexer {
           push(Where::plain, true);
         } else {
           ++f.depth;
+          if (arith_opens && f.bash_arith < 0) f.bash_arith = std::max(0, f.depth - 2);
           at_word_start_ = true;
         }
         break;
       case ')':
         if (f.depth > 0) {
           --f.depth;
+          if (f.bash_arith >= 0 && f.depth <= f.bash_arith) f.bash_arith = -1;  // the )) of ((
           at_word_start_ = true;
         } else if (f.cmdsub) {
           pop();
@@ -285,6 +397,13 @@ class ShellLexer {
         break;
       case '{':
         if (was_dollar) push(Where::param);
+        else ++f.braces;
+        break;
+      case '}':
+        if (f.braces > 0) --f.braces;
+        break;
+      case '[':
+        if (was_dollar) push_bracket_arith();
         break;
       case '#':
         if (word_start) comment_ = true;
@@ -377,6 +496,7 @@ class ShellLexer {
     body_ = pending_.front();
     pending_.erase(pending_.begin());
     if (body_->frame_depth != stack_.size()) uncertain_ = true;
+    body_spot_ = ArithSpot();
     line_.clear();
     line_has_value_ = false;
     body_esc_ = false;
@@ -398,6 +518,7 @@ class ShellLexer {
       if (body_esc_ && !body_->quoted) uncertain_ = true;  // a line continuation
       body_esc_ = false;
       dollar_ = false;
+      if (!body_->quoted) body_spot_.step(c);
       check_line();
       line_.clear();
       line_has_value_ = false;
@@ -409,6 +530,7 @@ class ShellLexer {
     if (body_esc_) {
       body_esc_ = false;
       dollar_ = false;
+      body_spot_.step(0);
       return;
     }
     if (c == '\\') {
@@ -416,7 +538,8 @@ class ShellLexer {
       dollar_ = false;
       return;
     }
-    if (c == '`' || (dollar_ && (c == '(' || c == '{'))) uncertain_ = true;  // expansions are not followed
+    body_spot_.step(c);
+    if (c == '`' || (dollar_ && (c == '(' || c == '{' || c == '['))) uncertain_ = true;  // expansions are not followed
     dollar_ = c == '$';
   }
 
@@ -425,7 +548,8 @@ class ShellLexer {
   std::string word_;
   bool word_valid_ = true;
   int lt_ = 0;
-  char open_run_ = 0;  // a ( or [ that began a word: a second one right after it is (( or [[
+  char open_run_ = 0;  // a ( or a [ that began a word: a second one right after it is (( or [[
+  int close_run_ = 0;  // ] read at the start of a word (1), then another (2): ]] ends [[
   // here-documents
   Hd hd_ = Hd::none;
   std::string hd_delim_;
@@ -433,6 +557,7 @@ class ShellLexer {
   char hd_q_ = 0;
   std::vector<Heredoc> pending_;
   std::optional<Heredoc> body_;
+  ArithSpot body_spot_;  // an arithmetic expansion in the current here-document
   std::string line_;
   bool line_has_value_ = false, body_esc_ = false, bad_line_ = false;
 };
@@ -479,6 +604,11 @@ class SqlLexer {
   Where where() const { return maybe_end_ ? Where::normal : ctx_; }
   bool after_ident_char() const { return where() == Where::normal && !maybe_end_ && is_ident_char(h_[0]); }
   const std::string& error() const { return error_; }
+  // Inside E'...' right after a backslash: the next byte is escaped.
+  bool escape_pending() const { return !maybe_end_ && ctx_ == Where::estring && esc_; }
+  // Where the text stands now, with nothing pending (no quote that may close
+  // it, no backslash): what a value escaped for its literal must leave.
+  bool settled_in(Where w) const { return !maybe_end_ && !esc_ && ctx_ == w; }
   const std::vector<Bound>& bounds() const { return bounds_; }
   bool content() const { return content_; }
 
@@ -525,8 +655,16 @@ class SqlLexer {
     if (maybe_end_) {
       maybe_end_ = false;
       if (ch == quote_) return;  // a doubled quote: still inside
+      // PostgreSQL continues a '...' literal after only whitespace holding
+      // a line break (and -- comments): 'a'<LF>'b' is 'ab', and an E'...'
+      // stays an E'...'.
+      Where closed = ctx_;
       to_normal();
       content_ = true;
+      if (pg_ && (closed == Where::single || closed == Where::estring || closed == Where::ustring)) {
+        cont_ = closed;
+        cont_nl_ = cont_dash_ = false;
+      }
     }
     switch (ctx_) {
       case Where::normal: return normal(ch, pos);
@@ -557,6 +695,7 @@ class SqlLexer {
         if (ch == '\n' || (pg_ && ch == '\r')) {
           closes(pos, pos + 1, "-- comment");
           to_normal();
+          if (cont_ != Where::normal) cont_nl_ = true;
         }
         return;
       case Where::block_comment:
@@ -610,14 +749,33 @@ class SqlLexer {
         return;
       }
       if (is_alpha(c) || c == '_' || c >= 0x80 || (!dq_tag_.empty() && is_digit(c))) {
-        if (dq_tag_.size() < 64) {
-          dq_tag_ += ch;
-          push_history(ch);
-          content_ = true;
-          return;
-        }
+        dq_tag_ += ch;  // any length: PostgreSQL does not cut a tag
+        push_history(ch);
+        content_ = true;
+        return;
       }
       dq_open_ = false;  // $1, or a $ in a name: not a dollar quote
+    }
+    if (cont_ != Where::normal) {  // after a '...' literal closed (PostgreSQL)
+      if (cont_dash_) {
+        cont_dash_ = false;
+        if (ch != '-') cont_ = Where::normal;  // a lone -: not a comment
+      } else if (ch == '\'' && cont_nl_) {
+        // The same literal goes on, of the same kind.
+        ctx_ = cont_;
+        quote_ = '\'';
+        esc_ = false;
+        cont_ = Where::normal;
+        push_history(ch);
+        content_ = true;
+        return;
+      } else if (ch == '\n' || ch == '\r') {
+        cont_nl_ = true;
+      } else if (ch == '-') {
+        cont_dash_ = true;
+      } else if (!blank(ch) && ch != '\v') {
+        cont_ = Where::normal;
+      }
     }
     char p = h_[0], p2 = h_[1];
     bool p_ident = is_ident_char(static_cast<unsigned char>(p));
@@ -690,6 +848,10 @@ class SqlLexer {
   char cprev_ = 0;
   int comment_depth_ = 0, depth_ = 0;
   bool dq_open_ = false;
+  // A '...' literal that closed, followed by only blanks and -- comments so
+  // far (cont_nl_: with a line break among them; cont_dash_: a - just read).
+  Where cont_ = Where::normal;
+  bool cont_nl_ = false, cont_dash_ = false;
   std::string dq_tag_, tag_;
   size_t tag_match_ = 0;
   bool content_ = false, content_prev_ = false;
@@ -784,7 +946,7 @@ std::string url_shown(std::string_view url) {
 bool shell_safe(std::string_view v) {
   if (v.empty()) return false;
   for (unsigned char c : v)
-    if (!is_alnum(c) && !std::strchr("_@%+=:,./-", c)) return false;
+    if (!is_alnum(c) && (c == 0 || !std::strchr("_@%+=:,./-", c))) return false;
   return true;
 }
 
@@ -827,6 +989,11 @@ Result<std::string> compose_shell(const std::vector<RenderedPiece>& pieces) {
     if (lx.after_dollar() && w != W::single && w != W::heredoc_quoted && w != W::comment && w != W::ansi)
       return fail("stands right after a `$`: its value would be read as (part of) a variable name; "
                   "write \\$ or put a space after the `$`");
+    if (w != W::arith && lx.in_arith() && !is_integer_text(v))
+      return fail("(\"" + shown(v) +
+                  "\") stands in a place bash evaluates as arithmetic (((...)), $((...)), $[...], [[...]], "
+                  "${X:offset} or ${X[index]}), where only an integer can stand: bash would read any other text, "
+                  "and a name there as an expression of its own" + std::string(kUseEnv));
     if (lx.uncertain() && !any)
       return fail("(\"" + shown(v) +
                   "\") stands after shell syntax Baton does not follow for quoting (a `case` inside $(...), quotes "
@@ -834,7 +1001,19 @@ Result<std::string> compose_shell(const std::vector<RenderedPiece>& pieces) {
                   "of A-Za-z0-9_@%+=:,./- can stand there" + kUseEnv);
     std::string enc;
     switch (w) {
-      case W::plain: enc = shell_quote(v); break;
+      case W::plain:
+        // Inside an unquoted {...} of the word, bash would expand a , or ..
+        if (lx.brace_open() && (v.find(',') != std::string::npos || v.find("..") != std::string::npos)) {
+          enc = "'";
+          for (char c : v) {
+            if (c == '\'') enc += "'\"'\"'";
+            else enc += c;
+          }
+          enc += "'";
+        } else {
+          enc = shell_quote(v);
+        }
+        break;
       case W::single:
         for (char c : v) {
           if (c == '\'') enc += "'\"'\"'";
@@ -1004,6 +1183,9 @@ Result<RenderedSql> compose_sql(const std::vector<RenderedPiece>& pieces, SqlDia
       case W::single:
       case W::ustring:
       case W::estring:
+        if (lx.escape_pending())
+          return fail("stands right after a backslash inside E'...', which would escape the value's first "
+                      "character; remove the backslash (or write \\\\ for a backslash)");
         // '' for a quote; in E'...' and U&'...' a backslash is doubled too.
         for (char c : v) {
           if (c == '\'') enc += '\'';
@@ -1052,6 +1234,10 @@ Result<RenderedSql> compose_sql(const std::vector<RenderedPiece>& pieces, SqlDia
     out += enc;
     lx.feed(enc, at, as_is);
     if (!lx.error().empty()) return lexer_error();
+    // An escaped value stays inside what it stands in, and leaves nothing
+    // pending (a quote that may close it, a backslash) for the text after it.
+    if (!as_is && !lx.settled_in(w))
+      return fail("(\"" + shown(v) + "\") would end the quoted text it stands in");
     take_bounds();
   }
   lx.finish();

@@ -278,9 +278,65 @@ ShellResult sql_outcome(const SqlCall& c, Watch& watch, Log& log, const std::str
   return res;
 }
 
+// What in an author's statement would change how the server reads the
+// statements after it (sent one by one with bound parameters): a setting of
+// standard_conforming_strings or client_encoding (SET NAMES, set_config(...)),
+// or RESET ALL / DISCARD ALL. Empty when none, else the words found.
+std::string changes_lexing(std::string_view sql) {
+  std::vector<std::string> words;
+  for (size_t i = 0; i < sql.size();) {
+    char ch = sql[i];
+    if (ch == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
+      while (i < sql.size() && sql[i] != '\n' && sql[i] != '\r') ++i;
+      continue;
+    }
+    if (ch == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
+      size_t end = sql.find("*/", i + 2);
+      i = end == std::string_view::npos ? sql.size() : end + 2;
+      continue;
+    }
+    auto word_char = [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    };
+    if (!word_char(ch)) {
+      ++i;
+      continue;
+    }
+    std::string w;
+    while (i < sql.size() && word_char(sql[i])) {
+      char c = sql[i++];
+      w += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    }
+    if (w == "standard_conforming_strings" || w == "client_encoding") return w;
+    words.push_back(std::move(w));
+  }
+  // SET [SESSION | LOCAL] NAMES, RESET ALL, DISCARD ALL: at the start.
+  size_t k = words.size() > 1 && words[0] == "set" && (words[1] == "session" || words[1] == "local") ? 2 : 1;
+  if (!words.empty() && words[0] == "set" && words.size() > k && words[k] == "names") return "SET NAMES";
+  if (words.size() > 1 && (words[0] == "reset" || words[0] == "discard") && words[1] == "all")
+    return words[0] == "reset" ? "RESET ALL" : "DISCARD ALL";
+  return "";
+}
+
 ShellResult run_postgres(const SqlCall& c, const NowFn& now, const BeatFn& beat, const std::atomic<bool>& cancel,
                          Log& log) {
   ShellResult res;
+  // With bound parameters each statement is sent on its own, and read with
+  // the settings the ones before it left: none of them may change how the
+  // server reads quotes, backslashes or bytes.
+  if (!c.params.empty()) {
+    for (size_t i = 0; i < c.statements.size(); ++i) {
+      std::string what = changes_lexing(c.statements[i].sql);
+      if (what.empty()) continue;
+      res.reason = "statement " + std::to_string(i + 1) + " changes " + what +
+                   ", which would change how the server reads the template values of the statements after it; "
+                   "a sql with template values outside quotes (bound parameters) cannot change it (set it on the "
+                   "connection, the database or the role instead)";
+      log.line("[baton] " + res.reason);
+      res.log_bytes = log.bytes();
+      return res;
+    }
+  }
   // Connecting is bounded too (libpq's connect_timeout, unless the URL sets one).
   std::string url = c.url;
   if (url.find("connect_timeout=") == std::string::npos) {
@@ -314,12 +370,13 @@ ShellResult run_postgres(const SqlCall& c, const NowFn& now, const BeatFn& beat,
   // protocol takes one statement at a time), between BEGIN and COMMIT when
   // there are several.
   if (!c.params.empty() || c.literal_values) PQsetClientEncoding(conn, "UTF8");  // Baton's values are UTF-8
-  if (c.literal_backslash) {
-    // A value with a backslash was escaped into a '...' literal by doubling
-    // its quotes only: right when the server reads backslashes as text.
+  if (c.literal_values || c.literal_backslash) {
+    // Values were escaped into '...' literals by doubling their quotes (and
+    // in E'...' their backslashes): right when the server reads backslashes
+    // in '...' as text.
     const char* scs = PQparameterStatus(conn, "standard_conforming_strings");
     if (!scs || std::string(scs) != "on") {
-      res.reason = "a template value with a backslash stands inside a '...' literal, and " + c.connection +
+      res.reason = "a template value stands inside a '...' literal, and " + c.connection +
                    " has standard_conforming_strings off: turn it on (the default since PostgreSQL 9.1) or use "
                    "the value outside quotes (a bound parameter)";
       log.line("[baton] " + res.reason);

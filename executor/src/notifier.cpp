@@ -1,5 +1,6 @@
 #include "baton/executor/notifier.h"
 
+#include "baton/core/secrets.h"
 #include "baton/dsl/render.h"
 
 #include <httplib.h>
@@ -45,10 +46,10 @@ Status post_webhook(const std::string& url, const std::string& body, Duration ti
       case httplib::Error::Write: why = "the request could not be sent"; break;
       default: why = httplib::to_string(r.error());
     }
-    return Error{"unavailable", "webhook " + url + ": " + why};
+    return Error{"unavailable", "webhook " + mask_secrets(url) + ": " + why};
   }
   if (r->status < 200 || r->status > 299)
-    return Error{"failed", "webhook " + url + " answered HTTP " + std::to_string(r->status)};
+    return Error{"failed", "webhook " + mask_secrets(url) + " answered HTTP " + std::to_string(r->status)};
   return {};
 }
 

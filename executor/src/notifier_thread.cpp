@@ -4,6 +4,8 @@
 
 #include "baton/executor/notifier.h"
 
+#include "baton/core/secrets.h"
+
 namespace baton::executor {
 
 Notifier::Notifier(const Clock& clock, NotifierOptions options, Due due, Update update)
@@ -63,7 +65,8 @@ void Notifier::deliver_due() {
       // longer than 8 KiB) fails for good now rather than being tried again.
       const bool never = sent.error().code == "invalid_argument";
       if (never || n.attempts >= options_.attempts) n.state = "failed";
-      std::string target = n.target.target.size() > 200 ? n.target.target.substr(0, 200) + "..." : n.target.target;
+      std::string target = mask_secrets(n.target.target);
+      if (target.size() > 200) target = target.substr(0, 200) + "...";
       if (never)
         log->error("notification {} of {} to {} failed for good (it can never be delivered): {}", n.event, n.dag_id,
                    target, sent.error().message);

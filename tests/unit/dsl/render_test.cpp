@@ -227,6 +227,64 @@ TEST_CASE("command: contexts Baton does not quote into take only safe values") {
   CHECK(*compose_shell({text("echo "), value("$HOME; true", RenderedPiece::Kind::raw)}) == "echo $HOME; true");
 }
 
+TEST_CASE("command: every place bash evaluates as arithmetic takes integers only") {
+  // A name there is read as a variable and its text evaluated in turn:
+  // BATON_PARAM_y holding a[$(touch /tmp/pwned)] runs the command in bash.
+  for (const char* pre : {"(( x = ", "for((i=0;i<", "while((", "if((", "x=$(( ", "echo $[", "echo $[1+", "echo \"$[",
+                          "[[ 1 -eq ", "if [[ $a -lt ", "[[ \"", "echo ${X:", "echo ${X: ", "echo ${X:1:", "echo ${X[",
+                          "echo ${X[1+", "echo $(( $(echo ", "echo \"$(( ", "(( x = \"", "(( x = $(echo ",
+                          "echo `echo $(( ", "cat <<EOF\n$(( ", "cat <<EOF\n${X:"}) {
+    INFO(pre);
+    CHECK(compose_shell(around(pre, "42", "")).ok());
+    CHECK(compose_shell(around(pre, "-7", "")).ok());
+    auto name = compose_shell(around(pre, "BATON_PARAM_y", ""));
+    REQUIRE_FALSE(name.ok());
+    CHECK(name.error().message.find("integer") != std::string::npos);
+    CHECK_FALSE(compose_shell(around(pre, "a[$(touch pwned)]", "")).ok());
+    CHECK_FALSE(compose_shell(around(pre, "1+1", "")).ok());
+  }
+  CHECK(*compose_shell(around("echo ${X[", "3", "]}")) == "echo ${X[3]}");
+  // Where the arithmetic has ended, values are words again (safe ones: bash and dash differ).
+  CHECK(*compose_shell(around("for ((i=0; i<3; i++)); do echo ", "name", "; done")) ==
+        "for ((i=0; i<3; i++)); do echo name; done");
+  CHECK(compose_shell(around("[[ -n x ]] && echo ", "BATON_PARAM_y", "")).ok());
+  CHECK(compose_shell(around("[[ a == ]]x ]] && echo ", "BATON_PARAM_y", "")).ok());
+  CHECK(compose_shell(around("echo ${X[1]:-", "default", "}")).ok());
+  CHECK(compose_shell(around("echo ${X:-", "BATON_PARAM_y", "}")).ok());
+  CHECK(compose_shell(around("echo ${X:=", "word", "}")).ok());
+  CHECK(compose_shell(around("echo `echo a` ", "BATON_PARAM_y", "")).ok());
+  CHECK(compose_shell(around("cat <<EOF\n${HOME}\n", "BATON_PARAM_y", "\nEOF\n")).ok());
+  // $[ is read like $((: its << is a shift, not a here-document.
+  CHECK(*compose_shell(around("echo $[1<<2] ", "name", "")) == "echo $[1<<2] name");
+  CHECK(compose_shell(around("echo $[1<<2]\necho ", "name", "")).ok());
+  CHECK(*compose_shell(around("(( x = 1 << 2 )); echo ", "name", "")) == "(( x = 1 << 2 )); echo name");
+  // ( ( is two subshells, not arithmetic.
+  CHECK(*compose_shell(around("( (echo ", "name", ") )")) == "( (echo name) )");
+}
+
+TEST_CASE("command: a value inside an unquoted {...} of its word stays one word") {
+  CHECK(*compose_shell(around("echo {\"k\":", "a,b", "}")) == "echo {\"k\":'a,b'}");
+  CHECK(*compose_shell(around("echo {", "1..9", "}")) == "echo {'1..9'}");
+  CHECK(*compose_shell(around("echo {a,", "it's,x", "}")) == "echo {a,'it'\"'\"'s,x'}");
+  CHECK(*compose_shell(around("echo {a} ", "a,b", "")) == "echo {a} a,b");  // another word
+  CHECK(*compose_shell(around("echo {a}", "a,b", "")) == "echo {a}a,b");    // closed
+  CHECK(*compose_shell(around("echo ", "a,b", "")) == "echo a,b");
+  CHECK(*compose_shell(around("echo \"{", "a,b", "}\"")) == "echo \"{a,b}\"");
+  CHECK(*compose_shell(around("echo {", "ab", "}")) == "echo {ab}");
+  TempDir dir;
+  if (fs::exists("/bin/bash")) {
+    auto r = compose_shell(around("printf '[%s]' {\"k\":", "a,b", "}"));
+    REQUIRE(r.ok());
+    CHECK(run_sh("exec /bin/bash -c " + shell_quote(*r), dir.path) == "[{k:a,b}]");
+  }
+}
+
+TEST_CASE("shell_safe: a NUL byte is never safe") {
+  CHECK_FALSE(shell_safe(std::string_view("\0", 1)));
+  CHECK_FALSE(shell_safe(std::string_view("a\0b", 3)));
+  CHECK(shell_quote(std::string_view("a\0b", 3)) == std::string("'a\0b'", 5));
+}
+
 TEST_CASE("command: common DAG commands render as before when values are plain") {
   auto c = context();
   CHECK(*render_shell("echo \"hello {{ dag_id }} on {{ ds }}\"", c) == "echo \"hello d on 2026-11-21\"");
@@ -304,6 +362,67 @@ TEST_CASE("sql: statements are cut at top-level ; and numbered on their own on P
   REQUIRE(body.ok());
   REQUIRE(body->statements.size() == 3);
   CHECK(body->statements[2].sql == " SELECT $1");
+}
+
+TEST_CASE("sql: a PostgreSQL literal continued after a line break keeps its kind") {
+  const auto pg = SqlDialect::postgres;
+  // E'head\n' LINE BREAK '...' is one E'...' literal: its backslashes escape.
+  auto r = compose_sql(around("INSERT INTO notes VALUES (E'head\\n'\n'", "\\'); DROP TABLE notes; --", "')"), pg);
+  REQUIRE(r.ok());
+  CHECK(r->sql == "INSERT INTO notes VALUES (E'head\\n'\n'\\\\''); DROP TABLE notes; --')");
+  CHECK(r->params.empty());
+  CHECK(r->statements.size() == 1);
+  // With blanks and -- comments between (a line break among them): the same.
+  auto c = compose_sql(around("SELECT E'a'  -- note\n  -- more\r\n\t'", "\\'", "'"), pg);
+  REQUIRE(c.ok());
+  CHECK(c->sql == "SELECT E'a'  -- note\n  -- more\r\n\t'\\\\'''");
+  auto e2 = compose_sql(around("SELECT e'a' -- note\n'", "\\", "'"), pg);
+  CHECK(e2->sql == "SELECT e'a' -- note\n'\\\\'");
+  // U&'...' goes on as U&'...'; a plain '...' as a plain one.
+  auto u = compose_sql(around("SELECT U&'a'\n'", "\\", "'"), pg);
+  CHECK(u->sql == "SELECT U&'a'\n'\\\\'");
+  auto plain = compose_sql(around("SELECT 'a'\n'", "\\", "'"), pg);
+  CHECK(plain->sql == "SELECT 'a'\n'\\'");
+  CHECK(plain->literal_backslash);
+  // Not a continuation: no line break, a lone -, a /* comment */, other text.
+  for (const char* pre : {"SELECT E'a' '", "SELECT E'a' -\n'", "SELECT E'a'\n/* c */\n'", "SELECT E'a' || \n'"}) {
+    INFO(pre);
+    auto n = compose_sql(around(pre, "\\", "'"), pg);
+    REQUIRE(n.ok());
+    CHECK(n->sql == std::string(pre) + "\\'");
+  }
+  // The text after a continued literal is read as before.
+  auto after = compose_sql({text("SELECT E'a'\n'b', "), value("x"), text(" -- ok")}, pg);
+  CHECK(after->sql == "SELECT E'a'\n'b', $1 -- ok");
+  // SQLite has no such rule.
+  auto lite = compose_sql(around("SELECT 'a'\n'", "\\", "'"), SqlDialect::sqlite);
+  CHECK(lite->sql == "SELECT 'a'\n'\\'");
+}
+
+TEST_CASE("sql: a value right after a backslash inside E'...' fails") {
+  const auto pg = SqlDialect::postgres;
+  auto r = compose_sql(around("SELECT * FROM t WHERE a = E'\\", "' OR true; DROP TABLE t --", "'"), pg);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find("backslash") != std::string::npos);
+  CHECK_FALSE(compose_sql(around("SELECT E'x\\", "a", "'"), pg).ok());
+  // An escaped backslash before it is the author's text: fine.
+  auto ok = compose_sql(around("SELECT E'\\\\", "it's", "'"), pg);
+  REQUIRE(ok.ok());
+  CHECK(ok->sql == "SELECT E'\\\\it''s'");
+  // In a plain '...' a backslash escapes nothing.
+  CHECK(compose_sql(around("SELECT '\\", "it's", "'"), pg).ok());
+}
+
+TEST_CASE("sql: a dollar quote's tag may be of any length") {
+  const auto pg = SqlDialect::postgres;
+  std::string tag = "$" + std::string(100, 't') + "$";
+  // Inside the body: plain words only.
+  CHECK_FALSE(compose_sql(around("SELECT " + tag + " ", "a b", " " + tag), pg).ok());
+  // A ' in the body opens nothing: the value after the body is a bound parameter.
+  auto r = compose_sql(around("SELECT " + tag + " it's " + tag + ", ", "x'; DROP TABLE t; --", ""), pg);
+  REQUIRE(r.ok());
+  CHECK(r->sql == "SELECT " + tag + " it's " + tag + ", $1");
+  CHECK(r->params.size() == 1);
 }
 
 TEST_CASE("sql: ident(), names, dollar quotes, comments and brackets") {

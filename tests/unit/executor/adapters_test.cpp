@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "baton/executor/adapters.h"
+#include "baton/executor/notifier.h"
 
 using namespace baton;
 using namespace baton::executor;
@@ -347,4 +348,67 @@ TEST_CASE("sql on SQLite: template values are bound or escaped, never a statemen
   CHECK(i == hostile.size());  // every row there: no value dropped the table or deleted a row
   sqlite3_finalize(st);
   sqlite3_close(db);
+}
+
+TEST_CASE("notifications: a webhook's password never reaches the error") {
+  Server s;
+  NotificationTarget t;
+  for (std::string url : {"http://ada:s3cret@127.0.0.1:" + std::to_string(s.port) + "/nowhere",
+                          std::string("http://ada:s3cret@127.0.0.1:1/hook")}) {
+    INFO(url);
+    t.target = url;
+    auto r = deliver(t, "{}", 2s, "/tmp");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message.find("webhook http://ada:***@127.0.0.1:") == 0);
+    CHECK(r.error().message.find("s3cret") == std::string::npos);
+  }
+}
+
+TEST_CASE("sql on PostgreSQL: with bound parameters no statement may change how the next ones are read") {
+  Dir d;
+  std::atomic<bool> cancel{false};
+  auto piece = [](std::string t, dsl::RenderedPiece::Kind k) {
+    dsl::RenderedPiece p;
+    p.kind = k;
+    p.text = std::move(t);
+    p.source = "{{ params.x }}";
+    return p;
+  };
+  using K = dsl::RenderedPiece::Kind;
+  auto call = [&](const std::string& first) {
+    // A value escaped into a literal of statement 2, read after statement 1 ran.
+    auto sql = dsl::compose_sql({piece(first + ";\nINSERT INTO t VALUES ('", K::text),
+                                 piece("\\'); DROP TABLE t; --", K::value), piece("', ", K::text),
+                                 piece("1", K::value), piece(")", K::text)},
+                                dsl::SqlDialect::postgres);
+    REQUIRE(sql.ok());
+    REQUIRE(sql->statements.size() == 2);
+    SqlCall c;
+    c.connection = "warehouse";
+    c.url = "postgresql://baton:s3cret@127.0.0.1:1/wh";  // nothing listens: a refusal comes first
+    c.log_path = (d.path / "pg.log").string();
+    c.sql = sql->sql;
+    c.params = sql->params;
+    c.statements = sql->statements;
+    c.literal_values = sql->literal_values;
+    c.literal_backslash = sql->literal_backslash;
+    return run_sql(c, kNow, kNoBeat, cancel);
+  };
+  for (std::string first : {"SET standard_conforming_strings = off", "set session CLIENT_ENCODING to 'SJIS'",
+                            "SET NAMES 'GBK'", "SET LOCAL names 'GBK'",
+                            "SELECT set_config('standard_conforming_strings', 'off', false)", "RESET ALL",
+                            "-- first\nDISCARD ALL", "/* x */ SET Standard_Conforming_Strings TO off"}) {
+    INFO(first);
+    auto r = call(first);
+    CHECK(r.outcome == Outcome::failed);
+    CHECK(r.reason.find("statement 1 changes") == 0);
+  }
+  // Other statements (UPDATE ... SET names = ... too) get as far as connecting.
+  for (std::string first : {"SET search_path = wh", "UPDATE t SET names = 'x'", "SELECT 1"}) {
+    INFO(first);
+    auto r = call(first);
+    CHECK(r.outcome == Outcome::failed);
+    CHECK(r.reason.find("cannot connect") == 0);
+    CHECK(r.reason.find("s3cret") == std::string::npos);
+  }
 }
