@@ -83,6 +83,12 @@ void wait_for_signal(store::SchedulingLock* lock, api::ApiServer* server, schedu
 }
 
 void run_process(const StandaloneOptions& o, Mode mode) {
+  // A peer that closes a connection while this process writes to it (a
+  // server that refused a body, a client that went away) is an error of that
+  // request (EPIPE), not a reason for the whole process to die: cpp-httplib
+  // as Debian builds it sends without MSG_NOSIGNAL. Tasks and notification
+  // commands get every signal back to its default when they are spawned.
+  ::signal(SIGPIPE, SIG_IGN);
   auto url = store::parse_database_url(o.db);
   if (!url) fail(kBadInput, "--db: " + url.error().message);
   if (mode != Mode::standalone && url->engine != store::DatabaseUrl::Engine::postgres)

@@ -47,6 +47,12 @@ std::vector<std::string> split(const std::string& s) {
 }
 
 void run_worker(const WorkerOptions& o) {
+  // A peer that closes a connection while this process writes to it (a
+  // server that refused a body, a client that went away) is an error of that
+  // request (EPIPE), not a reason for the whole process to die: cpp-httplib
+  // as Debian builds it sends without MSG_NOSIGNAL. Tasks and notification
+  // commands get every signal back to its default when they are spawned.
+  ::signal(SIGPIPE, SIG_IGN);
   executor::RemoteWorkerOptions w;
   w.servers = split(o.server);
   if (w.servers.empty()) fail(kBadInput, "--server: give the server's URL, e.g. http://127.0.0.1:8080");
