@@ -208,6 +208,21 @@ AuditCheck AuditVerifier::finish(const std::optional<std::string>& head) {
   return check_;
 }
 
+AuditEntry next_audit_entry(long long last_id, const std::string& last_hash, TimePoint at, std::string actor,
+                            std::string action, std::string target, std::string details,
+                            const std::optional<std::string>& key) {
+  AuditEntry e;
+  e.id = last_id + 1;
+  e.prev_hash = last_hash;
+  e.at = at;
+  e.actor = std::move(actor);
+  e.action = std::move(action);
+  e.target = std::move(target);
+  e.details = std::move(details);
+  e.hash = audit_hash(e, key);
+  return e;
+}
+
 std::string audit_hash(const AuditEntry& e, const std::optional<std::string>& key) {
   // Fields joined with a separator that cannot occur in them unescaped: each
   // is length-prefixed.

@@ -164,15 +164,7 @@ Result<AuditEntry> PostgresBase::audit(pqxx::work& t, const std::string& actor, 
   if (auto ok = check_audit_append(last.id, last.hash, head_value, audit_key_); !ok) return ok.error();
   auto append = [&](const std::string& who, const std::string& what, const std::string& on,
                     const std::string& text) -> Result<AuditEntry> {
-    AuditEntry e;
-    e.id = last.id + 1;
-    e.prev_hash = last.hash;
-    e.at = clock_.now();
-    e.actor = who;
-    e.action = what;
-    e.target = on;
-    e.details = text;
-    e.hash = audit_hash(e, audit_key_);
+    AuditEntry e = next_audit_entry(last.id, last.hash, clock_.now(), who, what, on, text, audit_key_);
     if (auto r = exec(t,
                       "INSERT INTO audit_log (id, at, actor, action, target, details, prev_hash, hash) "
                       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -121,6 +121,12 @@ constexpr std::string_view kKeyedAuditHash = "hmac-sha256:";
 std::string audit_hash(const AuditEntry& e, const std::optional<std::string>& key = std::nullopt);
 bool is_keyed_audit_hash(std::string_view hash);
 
+// The entry after (`last_id`, `last_hash`), chained and hashed (under the key
+// if there is one): what both engines append.
+AuditEntry next_audit_entry(long long last_id, const std::string& last_hash, TimePoint at, std::string actor,
+                            std::string action, std::string target, std::string details,
+                            const std::optional<std::string>& key);
+
 // The head of the chain, kept in `settings.audit_head`: "ID:HASH" of the last
 // entry; written by a process with the key (whatever the last entry), also
 // " mac=HEX", an HMAC of "ID:HASH" under the key, so that entries removed
