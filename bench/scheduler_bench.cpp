@@ -15,6 +15,10 @@
 // leader; figures: the time from the kill until a scheduler wrote for the
 // DAG again, and duplicate or lost runs and tries (must be 0).
 #include <httplib.h>
+
+#include "harness.h"
+#include "w5_bench.h"
+#include "w8_bench.h"
 #include <signal.h>
 #include <pqxx/pqxx>
 
@@ -46,341 +50,12 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
-double fork_exec_rate(int n) {
-  auto t0 = Clock::now();
-  for (int i = 0; i < n; ++i) {
-    pid_t pid = fork();
-    if (pid == 0) {
-      execl("/bin/true", "true", nullptr);
-      _exit(127);
-    }
-    int st;
-    waitpid(pid, &st, 0);
-  }
-  return n / std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-double sqlite_commit_rate(const std::string& dir, int n) {
-  std::string path = dir + "/commit-bench.db";
-  sqlite3* db = nullptr;
-  sqlite3_open(path.c_str(), &db);
-  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; CREATE TABLE t (x INTEGER)", nullptr,
-               nullptr, nullptr);
-  auto t0 = Clock::now();
-  for (int i = 0; i < n; ++i)
-    sqlite3_exec(db, "BEGIN IMMEDIATE; INSERT INTO t VALUES (1); COMMIT", nullptr, nullptr, nullptr);
-  double rate = n / std::chrono::duration<double>(Clock::now() - t0).count();
-  sqlite3_close(db);
-  fs::remove(path);
-  return rate;
-}
-
-// PostgreSQL: the database of BATON_TEST_PG_URL, a schema per repetition.
-std::string g_pg_url;
-int g_schema = 0;
-
-// Each run's folder is its own and is removed when the harness ends, not
-// after the run: ext4 passes over inodes freed in the last minutes when it
-// allocates new ones (recently_deleted), so removing a run's thousands of
-// log files made the next run's log folders slow to create, and measured
-// the file system's bookkeeping of the previous run instead of this one.
-struct RunFolders {
-  std::vector<std::string> dirs;
-  std::string make(const std::string& kind) {
-    std::string dir = (fs::temp_directory_path() /
-                       ("baton-" + kind + "-" + std::to_string(getpid()) + "-" + std::to_string(dirs.size())))
-                          .string();
-    fs::remove_all(dir);
-    dirs.push_back(dir);
-    return dir;
-  }
-  ~RunFolders() {
-    std::error_code ec;
-    for (auto& d : dirs) fs::remove_all(d, ec);
-  }
-} g_folders;
-std::string pg_schema() { return "bench_" + std::to_string(getpid()) + "_" + std::to_string(g_schema); }
-std::string pg_url_for(const std::string& schema) {
-  return g_pg_url + (g_pg_url.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" + schema;
-}
-
-// Durable commits of one-row transactions per second (synchronous_commit on).
-double pg_commit_rate(int n) {
-  pqxx::connection c(g_pg_url);
-  pqxx::nontransaction w(c);
-  w.exec("SET synchronous_commit = on; CREATE TEMP TABLE t (x INTEGER)");
-  auto t0 = Clock::now();
-  for (int i = 0; i < n; ++i) w.exec("BEGIN; INSERT INTO t VALUES (1); COMMIT");
-  return n / std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-double cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(in)), {});
-  size_t close = s.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(s.substr(close + 2));
-  std::string f;
-  long ut = 0, st = 0;
-  for (int i = 3; i <= 15 && rest >> f; ++i) {
-    if (i == 14) ut = std::stol(f);
-    if (i == 15) st = std::stol(f);
-  }
-  return static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-struct Server {
-  pid_t pid = -1;
-  int port = 0;
-  std::string token;
-  std::vector<pid_t> others;   // --ha: the members and the workers
-  std::vector<pid_t> members;  // --ha: the scheduler members
-};
-
-int g_ha_members = 0;  // 0: standalone
-
-pid_t spawn(const std::string& out, const std::string& err, std::vector<std::string> args) {
-  std::fflush(stdout);
-  pid_t pid = fork();
-  if (pid == 0) {
-    FILE* f = std::freopen(out.c_str(), "w", stdout);
-    (void)f;
-    FILE* e = std::freopen(err.c_str(), "w", stderr);
-    (void)e;
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-std::string run_output(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
-  pclose(p);
-  return out;
-}
-
-std::string token_of(const std::string& text) {
-  std::smatch m;
-  std::regex re("baton_[0-9a-f]+");
-  return std::regex_search(text, m, re) ? m[0].str() : "";
-}
-
-// The set-up of SPEC §9 on a fresh schema: an API server, the members, two workers.
-Server start_ha(const std::string& baton, const std::string& dir, int workers) {
-  Server s;
-  std::string db = pg_url_for(pg_schema());
-  std::string dags = dir + "/dags";
-  run_output("'" + baton + "' db migrate --db '" + db + "'");
-  s.token = token_of(run_output("'" + baton + "' tokens create bench-admin --role admin --db '" + db + "'"));
-  std::string wtoken = token_of(run_output("'" + baton + "' tokens create bench-worker --role worker --db '" + db + "'"));
-  std::string out = dir + "/out.log";
-  s.pid = spawn(out, dir + "/err.log",
-                {baton, "server", "--no-scheduler", "--dags", dags, "--db", db, "--listen", "127.0.0.1:0", "--logs",
-                 dir + "/logs"});
-  for (int m = 0; m < g_ha_members; ++m) {
-    s.members.push_back(spawn(dir + "/sched" + std::to_string(m) + ".log", dir + "/sched" + std::to_string(m) + ".err",
-                              {baton, "scheduler", "--dags", dags, "--db", db, "--logs", dir + "/logs" + std::to_string(m),
-                               "--heartbeat-interval", "1s"}));
-    s.others.push_back(s.members.back());
-  }
-  std::regex url_re("^UI and API: http://127\\.0\\.0\\.1:([0-9]+)/");
-  for (int i = 0; i < 200 && s.port == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    std::ifstream in(out);
-    std::string line;
-    std::smatch m;
-    while (std::getline(in, line))
-      if (std::regex_search(line, m, url_re)) s.port = std::stoi(m[1]);
-  }
-  if (s.port == 0) return s;
-  std::string url = "http://127.0.0.1:" + std::to_string(s.port);
-  int per = std::max(1, workers / 2);
-  for (int w = 0; w < 2; ++w)
-    s.others.push_back(spawn(dir + "/worker" + std::to_string(w) + ".log", dir + "/worker" + std::to_string(w) + ".err",
-                             {baton, "worker", "--server", url, "--token", wtoken, "--slots", std::to_string(per), "--dir",
-                              dir + "/w" + std::to_string(w), "--heartbeat-interval", "1s"}));
-  // Ready when every member owns partitions.
-  httplib::Client cli("127.0.0.1", s.port);
-  for (int i = 0; i < 300; ++i) {
-    auto h = cli.Get("/api/v1/health");
-    if (h) {
-      size_t members = 0, owning = 0, pos = 0;
-      while ((pos = h->body.find("\"heartbeat_at\"", pos)) != std::string::npos) ++members, ++pos;
-      std::regex p_re("\"partitions\":([0-9]+)\\}");
-      for (std::sregex_iterator it(h->body.begin(), h->body.end(), p_re), end; it != end; ++it)
-        if (std::stoi((*it)[1]) > 0) ++owning;
-      if (members == static_cast<size_t>(g_ha_members) && owning == members) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return s;
-}
-
-Server start(const std::string& baton, const std::string& dir, int workers) {
-  if (g_ha_members > 0) return start_ha(baton, dir, workers);
-  Server s;
-  std::string out = dir + "/out.log";
-  // Named before the fork: the schema's name holds this process's id.
-  std::string dbarg = g_pg_url.empty() ? "sqlite:" + dir + "/baton.db" : pg_url_for(pg_schema());
-  std::fflush(stdout);  // the child must not inherit (and print again) buffered output
-  s.pid = fork();
-  if (s.pid == 0) {
-    FILE* f = std::freopen(out.c_str(), "w", stdout);
-    (void)f;
-    FILE* e = std::freopen((dir + "/err.log").c_str(), "w", stderr);
-    (void)e;
-    std::string w = std::to_string(workers);
-    std::string dags = dir + "/dags", logs = dir + "/logs";
-    execl(baton.c_str(), baton.c_str(), "standalone", "--dags", dags.c_str(), "--db", dbarg.c_str(), "--listen",
-          "127.0.0.1:0", "--logs", logs.c_str(), "--workers", w.c_str(), nullptr);
-    _exit(127);
-  }
-  std::regex url_re("^UI and API: http://127\\.0\\.0\\.1:([0-9]+)/"), tok_re("^admin token: (\\S+)");
-  for (int i = 0; i < 200 && (s.port == 0 || s.token.empty()); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    std::ifstream in(out);
-    std::string line;
-    std::smatch m;
-    while (std::getline(in, line)) {
-      if (std::regex_search(line, m, url_re)) s.port = std::stoi(m[1]);
-      if (std::regex_search(line, m, tok_re)) s.token = m[1];
-    }
-  }
-  return s;
-}
-
-void stop(Server& s) {
-  int st;
-  for (pid_t p : s.others) kill(p, SIGTERM);
-  for (pid_t p : s.others) waitpid(p, &st, 0);
-  s.others.clear();
-  if (s.pid <= 0) return;
-  kill(s.pid, SIGTERM);
-  waitpid(s.pid, &st, 0);
-  s.pid = -1;
-}
-
-// W6: what the kill did, read from the database.
-struct Failover {
-  bool done = false;
-  double resume_s = 0;       // kill -> the first write for the DAG after it
-  long long duplicate_runs = 0, duplicate_tries = 0, lost = 0;
-  int killed = 0;
-  bool leader_killed = false;
-};
-
-// Kills (SIGKILL) the member that owns the DAG's partition, and the leader,
-// once `fraction` of its tasks succeeded. `members`: the pids of the members.
-void kill_owner_when(Failover& fo, const std::vector<pid_t>& members, const std::string& dag, double fraction, int tasks,
-                     long long& kill_us) {
-  pqxx::connection c(pg_url_for(pg_schema()));
-  pqxx::nontransaction n(c);
-  auto done = n.exec("SELECT count(*) FROM task_instances WHERE state = 'success'")[0][0].as<long long>();
-  if (done < static_cast<long long>(fraction * tasks)) return;
-  auto owner = n.exec_params("SELECT owner FROM partitions WHERE partition_no = $1", baton::partition_of(dag));
-  auto leader = n.exec("SELECT value FROM settings WHERE key = 'leader'");
-  auto pid_of = [](const std::string& member) { return static_cast<pid_t>(std::atoi(member.substr(member.rfind(':') + 1).c_str())); };
-  std::set<pid_t> victims;
-  if (!owner.empty() && !owner[0][0].is_null()) victims.insert(pid_of(owner[0][0].c_str()));
-  if (!leader.empty()) {
-    pid_t l = pid_of(leader[0][0].c_str());
-    fo.leader_killed = std::find(members.begin(), members.end(), l) != members.end();
-    victims.insert(l);
-  }
-  kill_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  for (pid_t p : victims)
-    if (std::find(members.begin(), members.end(), p) != members.end()) {
-      kill(p, SIGKILL);
-      ++fo.killed;
-    }
-  fo.done = true;
-}
-
-void read_failover(Failover& fo, long long kill_us, int tasks) {
-  pqxx::connection c(pg_url_for(pg_schema()));
-  pqxx::nontransaction n(c);
-  auto r = n.exec_params(
-      "SELECT min(t) FROM (SELECT queued_at AS t FROM task_tries UNION ALL SELECT started_at FROM task_tries "
-      "UNION ALL SELECT ended_at FROM task_tries) x WHERE t > $1",
-      kill_us);
-  if (!r[0][0].is_null()) fo.resume_s = (r[0][0].as<long long>() - kill_us) / 1e6;
-  fo.duplicate_runs = n.exec("SELECT count(*) - 1 FROM dag_runs")[0][0].as<long long>();
-  fo.duplicate_tries =
-      n.exec("SELECT count(*) FROM (SELECT ti_id FROM task_tries WHERE state = 'success' GROUP BY ti_id HAVING count(*) > 1) x")[0][0]
-          .as<long long>() +
-      n.exec("SELECT count(*) FROM task_tries a JOIN task_tries b ON a.ti_id = b.ti_id AND b.try_number > a.try_number "
-             "WHERE b.started_at IS NOT NULL AND (a.ended_at IS NULL OR b.started_at < a.ended_at)")[0][0]
-          .as<long long>();
-  fo.lost = tasks - n.exec("SELECT count(*) FROM task_instances WHERE state = 'success'")[0][0].as<long long>();
-}
-
-struct TaskTimes {
-  std::string task;
-  double start = 0, end = 0;  // seconds
-};
-
-std::vector<TaskTimes> read_times_pg(std::string& run_state, const std::string& run_type) {
-  pqxx::connection c(pg_url_for(pg_schema()));
-  pqxx::nontransaction n(c);
-  auto st = n.exec("SELECT state FROM dag_runs ORDER BY id DESC LIMIT 1");
-  if (!st.empty()) run_state = st[0][0].c_str();
-  std::vector<TaskTimes> out;
-  for (auto row : n.exec_params("SELECT task_id, started_at, ended_at FROM task_instances WHERE started_at IS NOT NULL "
-                                "AND ended_at IS NOT NULL AND run_pk IN (SELECT id FROM dag_runs WHERE run_type = $1)",
-                                run_type))
-    out.push_back({row[0].c_str(), row[1].as<long long>() / 1e6, row[2].as<long long>() / 1e6});
-  n.exec("DROP SCHEMA " + n.quote_name(pg_schema()) + " CASCADE");
-  return out;
-}
-
-// The start and end of every task instance of the runs of one type.
-std::vector<TaskTimes> read_times(const std::string& db_path, std::string& run_state,
-                                  const std::string& run_type = "manual") {
-  if (!g_pg_url.empty()) return read_times_pg(run_state, run_type);
-  sqlite3* db = nullptr;
-  sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_busy_timeout(db, 5000);
-  std::vector<TaskTimes> out;
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, "SELECT state FROM dag_runs ORDER BY id DESC LIMIT 1", -1, &st, nullptr);
-  if (sqlite3_step(st) == SQLITE_ROW) run_state = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-  sqlite3_finalize(st);
-  sqlite3_prepare_v2(db,
-                     "SELECT task_id, started_at, ended_at FROM task_instances WHERE run_pk IN (SELECT id FROM "
-                     "dag_runs WHERE run_type = ?) AND started_at IS NOT NULL AND ended_at IS NOT NULL",
-                     -1, &st, nullptr);
-  sqlite3_bind_text(st, 1, run_type.c_str(), -1, SQLITE_TRANSIENT);
-  while (sqlite3_step(st) == SQLITE_ROW)
-    out.push_back({reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), sqlite3_column_int64(st, 1) / 1e6,
-                   sqlite3_column_int64(st, 2) / 1e6});
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return out;
-}
+using namespace bench;
 
 struct RunFigures {
   double makespan = 0, cpu = 0;
+  double server_cpu = 0;    // --ha: the API server's (claims, heartbeats, reports)
+  long long commits = -1;   // PostgreSQL: transactions committed in the database during the run (-1: not known)
   double wall = 0;  // trigger sent -> final state seen over the API (HTTP, commit and polling included)
   std::vector<double> hops;
   size_t tasks = 0;
@@ -409,6 +84,8 @@ RunFigures one_run(const std::string& baton, const std::string& yaml, const std:
     return sum;
   };
   double cpu0 = cpu_now();
+  double server0 = s.members.empty() ? 0 : cpu_seconds(s.pid);
+  long long commits0 = pg_commits();
   long long kill_us = 0;
   auto t0 = Clock::now();
   auto r = cli.Post(("/api/v1/dags/" + dag + "/runs").c_str(), h, "{}", "application/json");
@@ -437,7 +114,9 @@ RunFigures one_run(const std::string& baton, const std::string& yaml, const std:
     std::this_thread::sleep_for(std::chrono::milliseconds(Clock::now() - t0 < std::chrono::milliseconds(200) ? 1 : 10));
   }
   f.cpu = cpu_now() - cpu0;
+  if (!s.members.empty()) f.server_cpu = cpu_seconds(s.pid) - server0;
   stop(s);
+  if (commits0 >= 0) f.commits = pg_commits() - commits0;
   if (failover && failover->done) read_failover(*failover, kill_us, tasks);
   std::string state;
   auto times = read_times(dir + "/baton.db", state);
@@ -594,6 +273,73 @@ BackfillFigures one_backfill(const std::string& baton, int days, int max_active,
   return f;
 }
 
+// W9 (--ha): W1 shell and W2 shell through remote workers against
+// standalone on the same PostgreSQL in the same run, then the API server's
+// threads and memory before and after `idle` workers park their claims.
+int w9(const std::string& baton, int tasks, int chain, int workers, int runs, int idle) {
+  std::vector<double> local_rate, remote_rate, local_hop, remote_hop, remote_hop99, local_hop99;
+  std::vector<double> local_commits, remote_commits, local_cpu, remote_cpu;  // per task of W1
+  bool all_ok = true;
+  int members = g_ha_members;
+  for (int r = 0; r < runs; ++r)
+    for (bool remote : {false, true}) {
+      g_ha_members = remote ? members : 0;
+      RunFigures f = one_run(baton, fanout_yaml(tasks, true), "w1", workers, false);
+      all_ok = all_ok && f.ok;
+      (remote ? remote_rate : local_rate).push_back(f.makespan > 0 ? static_cast<double>(f.tasks) / f.makespan : 0);
+      double n = std::max<double>(1, static_cast<double>(f.tasks));
+      (remote ? remote_commits : local_commits).push_back(static_cast<double>(f.commits) / n);
+      (remote ? remote_cpu : local_cpu).push_back((f.cpu + f.server_cpu) * 1000 / n);
+      RunFigures c = one_run(baton, chain_yaml(chain, true), "w2", workers, true);
+      all_ok = all_ok && c.ok;
+      (remote ? remote_hop : local_hop).push_back(percentile(c.hops, 0.5));
+      (remote ? remote_hop99 : local_hop99).push_back(percentile(c.hops, 0.99));
+    }
+  g_ha_members = members;
+  // The idle workers: each long-polls its claim on the API server.
+  ++g_schema;
+  std::string dir = g_folders.make("w9idle");
+  fs::create_directories(dir + "/dags");
+  Server s = start_ha(baton, dir, workers);
+  long threads0 = rss_kb(s.pid, "Threads"), rss0 = rss_kb(s.pid, "VmRSS");
+  std::string url = "http://127.0.0.1:" + std::to_string(s.port);
+  std::string db = pg_url_for(pg_schema());
+  std::string wtoken = token_of(run_output("'" + baton + "' tokens create idle-worker --role worker --db '" + db + "'"));
+  std::vector<pid_t> idlers;
+  for (int i = 0; i < idle; ++i)
+    idlers.push_back(spawn("/dev/null", dir + "/idle" + std::to_string(i) + ".err",
+                           {baton, "worker", "--server", url, "--token", wtoken, "--slots", "1", "--dir",
+                            dir + "/idle" + std::to_string(i), "--heartbeat-interval", "1s"}));
+  std::this_thread::sleep_for(std::chrono::seconds(10));  // every one parked its claim
+  long threads1 = rss_kb(s.pid, "Threads"), rss1 = rss_kb(s.pid, "VmRSS");
+  httplib::Client cli("127.0.0.1", s.port);
+  std::vector<double> health;
+  for (int i = 0; i < 50; ++i) {
+    auto a = Clock::now();
+    auto h = cli.Get("/api/v1/health");
+    health.push_back(std::chrono::duration<double, std::milli>(Clock::now() - a).count());
+    all_ok = all_ok && h && h->status == 200;
+  }
+  int st;
+  for (pid_t p : idlers) kill(p, SIGTERM);
+  for (pid_t p : idlers) waitpid(p, &st, 0);
+  stop(s);
+  double local = median(local_rate), remote = median(remote_rate);
+  std::printf(
+      "{\"workload\": \"W9\", \"engine\": \"postgres\", \"members\": %d, \"workers\": %d, \"runs\": %d, \"ok\": %s, "
+      "\"standalone_w1_shell_tasks_per_s\": %.0f, \"remote_w1_shell_tasks_per_s\": %.0f, \"ratio\": %.2f, "
+      "\"standalone_hop_p50_ms\": %.2f, \"standalone_hop_p99_ms\": %.2f, \"remote_hop_p50_ms\": %.2f, "
+      "\"remote_hop_p99_ms\": %.2f, \"added_hop_p50_ms\": %.2f, \"idle_workers\": %d, \"server_threads_before\": %ld, "
+      "\"server_threads_after\": %ld, \"server_rss_mib_before\": %.1f, \"server_rss_mib_after\": %.1f, "
+      "\"health_p99_ms_with_idle\": %.2f, \"standalone_commits_per_task\": %.2f, \"remote_commits_per_task\": %.2f, "
+      "\"standalone_cpu_ms_per_task\": %.3f, \"remote_cpu_ms_per_task\": %.3f}\n",
+      members, workers, runs, all_ok ? "true" : "false", local, remote, local > 0 ? remote / local : 0, median(local_hop),
+      median(local_hop99), median(remote_hop), median(remote_hop99), median(remote_hop) - median(local_hop), idle,
+      threads0, threads1, static_cast<double>(rss0) / 1024.0, static_cast<double>(rss1) / 1024.0,
+      percentile(health, 0.99), median(local_commits), median(remote_commits), median(local_cpu), median(remote_cpu));
+  return all_ok ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -601,6 +347,7 @@ int main(int argc, char** argv) {
   std::string baton = "build/baton";
   int tasks = 1000, chain = 100, runs = 3, workers = 8, backfill_days = 365;
   int trigger_clients = 50, triggers_per_client = 100;
+  int w8_intervals = 30000, idle_workers = 200, history = 100000;
   std::string workloads = "w1,w2,w4,w5,w6";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
@@ -614,6 +361,9 @@ int main(int argc, char** argv) {
     else if (a == "--trigger-clients") trigger_clients = std::atoi(argv[i + 1]);
     else if (a == "--triggers-per-client") triggers_per_client = std::atoi(argv[i + 1]);
     else if (a == "--ha") g_ha_members = std::atoi(argv[i + 1]);
+    else if (a == "--w8-intervals") w8_intervals = std::atoi(argv[i + 1]);
+    else if (a == "--idle-workers") idle_workers = std::atoi(argv[i + 1]);
+    else if (a == "--history") history = std::atoi(argv[i + 1]);
     else if (a == "--engine" && std::string(argv[i + 1]) == "postgres") {
       const char* url = std::getenv("BATON_TEST_PG_URL");
       if (!url || !*url) {
@@ -625,8 +375,8 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_scheduler [--baton PATH] [--engine sqlite|postgres] [--tasks N] [--chain N] [--runs N] "
-                   "[--workers N] [--backfill-days N] [--workloads w1,w2,w4,w5,w6] [--trigger-clients N] "
-                   "[--triggers-per-client N]\n");
+                   "[--workers N] [--backfill-days N] [--workloads w1,w2,w4,w5,w5h,w6,w8,w9] [--trigger-clients N] "
+                   "[--triggers-per-client N] [--w8-intervals N] [--idle-workers N] [--history N]\n");
       return 2;
     }
   }
@@ -644,7 +394,7 @@ int main(int argc, char** argv) {
   int rc = 0;
   for (bool shell : {false, true}) {
     if (!wanted("w1")) break;
-    std::vector<double> makespan, rate, cpu, wall, wall_rate;
+    std::vector<double> makespan, rate, cpu, wall, wall_rate, server_cpu, commits;
     bool all_ok = true;
     for (int r = 0; r < runs; ++r) {
       std::string yaml = fanout_yaml(tasks, shell);
@@ -655,13 +405,19 @@ int main(int argc, char** argv) {
       wall.push_back(f.wall);
       wall_rate.push_back(f.wall > 0 ? static_cast<double>(f.tasks) / f.wall : 0);
       cpu.push_back(f.cpu);
+      server_cpu.push_back(f.server_cpu);
+      commits.push_back(static_cast<double>(f.commits));
     }
+    // Per task: the scheduling processes' CPU (and the API server's, with --ha), and PostgreSQL's commits.
+    double per = static_cast<double>(tasks + 1);
     std::printf(
         "{\"workload\": \"W1-%s\", \"engine\": \"%s\", \"tasks\": %d, \"workers\": %d, \"runs\": %d, \"ok\": %s, \"makespan_s\": %.3f, "
         "\"tasks_per_s\": %.0f, \"wall_s\": %.3f, \"wall_tasks_per_s\": %.0f, \"scheduler_cpu_s\": %.2f, "
+        "\"scheduler_cpu_ms_per_task\": %.3f, \"server_cpu_ms_per_task\": %.3f, \"commits_per_task\": %.2f, "
         "\"baseline_fork_exec_per_s\": %.0f, \"baseline_%s_commits_per_s\": %.0f}\n",
         shell ? "shell" : "noop", engine, tasks + 1, workers, runs, all_ok ? "true" : "false", median(makespan), median(rate),
-        median(wall), median(wall_rate), median(cpu), fork_rate, db_engine, commit_rate);
+        median(wall), median(wall_rate), median(cpu), median(cpu) * 1000 / per, median(server_cpu) * 1000 / per,
+        g_pg_url.empty() ? -1.0 : median(commits) / per, fork_rate, db_engine, commit_rate);
     rc |= all_ok ? 0 : 1;
   }
   for (bool shell : {false, true}) {
@@ -707,6 +463,7 @@ int main(int argc, char** argv) {
         median(p50), median(p99), conflicts, errors, connections, db_engine, commit_rate);
     rc |= all_ok ? 0 : 1;
   }
+  if (g_ha_members >= 2 && wanted("w9")) rc |= w9(baton, tasks, chain, workers, runs, idle_workers);
   if (g_ha_members >= 2 && wanted("w6")) {
     // W6: kill -9 of the DAG's owner and of the leader during W1 (shell).
     std::vector<double> resume, wall;
@@ -753,5 +510,7 @@ int main(int argc, char** argv) {
         commit_rate);
     rc |= all_ok ? 0 : 1;
   }
+  if (wanted("w5h") && g_ha_members == 0) rc |= run_w5(baton, history, trigger_clients);
+  if (wanted("w8") && g_pg_url.empty()) rc |= run_w8(baton, w8_intervals, workers, chain, runs);
   return rc;
 }

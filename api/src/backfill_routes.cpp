@@ -2,6 +2,8 @@
 // scheduler plans and carries them out), read from the Store.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "baton/core/time.h"
 #include "json_text.h"
 #include "routes.h"
@@ -36,9 +38,10 @@ json backfill_json(const store::BackfillRecord& b) {
           {"ended_at", opt_time(b.ended_at)}};
 }
 
-json plan_json(const std::vector<scheduler::BackfillStep>& plan) {
+json plan_json(const std::vector<scheduler::BackfillStep>& plan, size_t begin, size_t end) {
   json out = json::array();
-  for (auto& s : plan) {
+  for (size_t i = begin; i < end; ++i) {
+    const auto& s = plan[i];
     json j = {{"logical_date", format_utc(s.logical_date)},
               {"data_interval_end", format_utc(s.data_interval_end)},
               {"action", s.action},
@@ -70,16 +73,33 @@ void add_backfill_routes(std::vector<Route>& routes, const Deps& deps) {
         r.dry_run = c.body_as<bool>("dry_run").value_or(false);
         if (auto tasks = c.body_as<std::string>("tasks"))
           for (auto& t : json::parse(*tasks)) r.tasks.push_back(t.get<std::string>());
+        // A dry run's plan comes a page at a time (?limit=, ?cursor=); a
+        // backfill made answers with its summary only.
+        size_t offset = 0, limit = static_cast<size_t>(c.query_as<long long>("limit").value_or(1000));
+        if (auto cursor = c.query_as<std::string>("cursor")) {
+          if (!r.dry_run) return error_response(Error::invalid("cursor pages a dry run's plan: it needs dry_run"));
+          auto at = decode_cursor(*cursor, 'p', 1);
+          if (!at || (*at)[0] < 0) return error_response(at ? Error::invalid("cursor: not one of this list's") : at.error());
+          offset = static_cast<size_t>((*at)[0]);
+        }
         auto made = control.create_backfill(r, c.actor);
         if (!made) return error_response(made.error());
         json j = backfill_json(made->backfill);
-        j["plan"] = plan_json(made->plan);
+        j["summary"] = {{"create", made->summary.create}, {"rerun", made->summary.rerun}, {"skip", made->summary.skip}};
         if (r.dry_run) {
           j["id"] = nullptr;
           j["state"] = "dry_run";
+          const auto& plan = made->plan;
+          size_t begin = std::min(offset, plan.size()), end = std::min(plan.size(), begin + limit);
+          j["plan"] = plan_json(plan, begin, end);
+          j["plan_next_cursor"] =
+              end < plan.size() ? json(encode_cursor('p', {static_cast<long long>(end)})) : json(nullptr);
         }
         return json_response(r.dry_run ? 200 : 201, dump(j));
       });
+  create.query = {
+      {.name = "limit", .type = ValueType::integer, .description = "a dry run's plan: intervals per page (default 1000)", .min = 1, .max = 1000},
+      {.name = "cursor", .description = "a dry run's plan: the plan_next_cursor of the previous page", .max_length = 200}};
   create.takes_body = true;
   create.body = {
       {.name = "dag_id", .description = "the DAG", .required = true, .max_length = 200},

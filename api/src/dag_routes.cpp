@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <optional>
 #include <set>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
+#include "baton/core/base64.h"
 #include "baton/core/cron.h"
 #include "baton/core/duration.h"
 #include "baton/core/schedule.h"
@@ -60,9 +62,63 @@ json next_run_json(const json& compiled, const store::DagRecord& d, TimePoint no
 // "last runs").
 constexpr int kRecentRuns = 5;
 
+// What the DAG list shows of a compiled version: its schedule, timezone,
+// description, owner, tags and params, and what the next run is computed
+// from. A few hundred bytes a DAG, kept for every version listed, so that a
+// page of DAGs (or the summary of 10,000) parses no compiled version again:
+// the cache of compiled versions holds whole versions and may not hold them
+// all. Shared by the API's threads; forgotten wholesale past kMaxFacts.
+struct DagFacts {
+  json view = json::object();     // those keys of the compiled version
+  std::vector<std::string> tags;  // the filters' and the summary's
+  std::string description;
+};
+
+class FactsCache {
+ public:
+  // Null when the version is not there; the store's other errors (a lost
+  // connection) are the caller's, and nothing is kept of them.
+  Result<std::shared_ptr<const DagFacts>> get(store::Store& s, const std::string& dag_id, const std::string& version) {
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = facts_.find(dag_id); it != facts_.end() && it->second.first == version) return it->second.second;
+    }
+    auto v = compiled_cache().get(s, dag_id, version);
+    if (!v && v.error().code == "not_found") return std::shared_ptr<const DagFacts>();
+    if (!v) return v.error();
+    auto facts = std::make_shared<DagFacts>();
+    if ((*v)->is_object())
+      for (const char* k : {"schedule", "timezone", "description", "owner", "tags", "params", "start_date",
+                            "end_date", "catchup"})
+        if (auto it = (*v)->find(k); it != (*v)->end()) facts->view[k] = *it;
+    if (auto it = facts->view.find("tags"); it != facts->view.end() && it->is_array())
+      for (auto& x : *it)
+        if (x.is_string()) facts->tags.push_back(x.get<std::string>());
+    if (auto it = facts->view.find("description"); it != facts->view.end() && it->is_string())
+      facts->description = *it;
+    std::lock_guard lock(mu_);
+    if (facts_.size() >= kMaxFacts) facts_.clear();
+    facts_[dag_id] = {version, facts};
+    return std::shared_ptr<const DagFacts>(facts);
+  }
+
+ private:
+  static constexpr size_t kMaxFacts = 200000;
+  std::mutex mu_;
+  // DAG id -> its current version and what is shown of it; guarded by mu_.
+  std::unordered_map<std::string, std::pair<std::string, std::shared_ptr<const DagFacts>>> facts_;
+};
+
+FactsCache& facts_cache() {
+  static FactsCache cache;
+  return cache;
+}
+
 // A DAG as the API shows it: the schedule and timezone come from its current
-// compiled version, the last run state from its newest run.
-Result<json> dag_json(store::Store& s, const store::DagRecord& d, TimePoint now) {
+// compiled version, the last run state from its newest run. `recent`: its
+// newest runs (newest first), if the caller read them with other DAGs'.
+Result<json> dag_json(store::Store& s, const store::DagRecord& d, TimePoint now,
+                      const std::vector<store::RunRecord>* recent = nullptr) {
   json j = {{"dag_id", d.dag_id},
             {"namespace", d.ns},
             {"paused", d.paused},
@@ -80,30 +136,33 @@ Result<json> dag_json(store::Store& s, const store::DagRecord& d, TimePoint now)
             {"params", json::object()},
             {"recent_runs", json::array()}};
   if (d.current_version) {
-    auto v = compiled_cache().get(s, d.dag_id, *d.current_version);
-    if (!v && v.error().code != "not_found") return v.error();
-    if (v) {
-      const json& compiled = **v;
-      if (compiled.is_object()) {
-        if (auto it = compiled.find("schedule"); it != compiled.end() && it->is_object()) {
-          j["schedule"] = {{"kind", it->value("kind", json(nullptr))},
-                           {"expression", it->value("expression", json(nullptr))},
-                           {"datasets", it->value("datasets", json::array())}};
-        }
-        if (auto it = compiled.find("timezone"); it != compiled.end()) j["timezone"] = *it;
-        for (const char* key : {"description", "owner", "tags", "params"})
-          if (auto it = compiled.find(key); it != compiled.end()) j[key] = *it;
-        j["next_run"] = next_run_json(compiled, d, now);
+    auto facts = facts_cache().get(s, d.dag_id, *d.current_version);
+    if (!facts) return facts.error();
+    if (auto& v = *facts) {
+      const json& compiled = v->view;
+      if (auto it = compiled.find("schedule"); it != compiled.end() && it->is_object()) {
+        j["schedule"] = {{"kind", it->value("kind", json(nullptr))},
+                         {"expression", it->value("expression", json(nullptr))},
+                         {"datasets", it->value("datasets", json::array())}};
       }
+      if (auto it = compiled.find("timezone"); it != compiled.end()) j["timezone"] = *it;
+      for (const char* key : {"description", "owner", "tags", "params"})
+        if (auto it = compiled.find(key); it != compiled.end()) j[key] = *it;
+      j["next_run"] = next_run_json(compiled, d, now);
     }
   }
-  store::RunFilter newest;
-  newest.dag_id = d.dag_id;
-  newest.limit = kRecentRuns;
-  auto runs = s.list_runs(newest);
-  if (!runs) return runs.error();
-  if (!runs->empty()) j["last_run_state"] = to_string(runs->front().state);
-  for (auto& r : *runs)
+  std::vector<store::RunRecord> own;
+  if (!recent) {
+    store::RunFilter newest;
+    newest.dag_id = d.dag_id;
+    newest.limit = kRecentRuns;
+    auto runs = s.list_runs(newest);
+    if (!runs) return runs.error();
+    own = std::move(*runs);
+    recent = &own;
+  }
+  if (!recent->empty()) j["last_run_state"] = to_string(recent->front().state);
+  for (auto& r : *recent)
     j["recent_runs"].push_back(
         {{"run_id", r.run_id}, {"state", to_string(r.state)}, {"logical_date", format_utc(r.logical_date)}});
   if (!d.import_errors.empty()) {
@@ -142,32 +201,24 @@ const std::vector<ParamSpec> kDagFilterParams = {
     {.name = "paused", .type = ValueType::boolean, .description = "paused (true) or unpaused (false) DAGs"},
     {.name = "import_errors", .type = ValueType::boolean, .description = "DAGs whose file has errors (true) or not"}};
 
-// The tags and description of a DAG's current version (from the cache of
-// compiled versions).
-struct DagTraits {
-  std::vector<std::string> tags;
-  std::string description;
-};
-
-DagTraits traits_of(store::Store& s, const store::DagRecord& d) {
-  DagTraits t;
-  if (!d.current_version) return t;
-  auto v = compiled_cache().get(s, d.dag_id, *d.current_version);
-  if (!v || !(*v)->is_object()) return t;
-  const json& compiled = **v;
-  if (auto it = compiled.find("tags"); it != compiled.end() && it->is_array())
-    for (auto& x : *it)
-      if (x.is_string()) t.tags.push_back(x.get<std::string>());
-  if (auto it = compiled.find("description"); it != compiled.end() && it->is_string()) t.description = *it;
-  return t;
+// The tags and description of a DAG's current version (none without one,
+// or when that version is not there); the store's errors.
+Result<std::shared_ptr<const DagFacts>> traits_of(store::Store& s, const store::DagRecord& d) {
+  static const auto kNone = std::make_shared<const DagFacts>();
+  if (!d.current_version) return kNone;
+  auto v = facts_cache().get(s, d.dag_id, *d.current_version);
+  if (!v) return v.error();
+  return *v ? *v : kNone;
 }
 
-bool dag_matches(store::Store& s, const store::DagRecord& d, const DagFilter& f) {
+Result<bool> dag_matches(store::Store& s, const store::DagRecord& d, const DagFilter& f) {
   if (f.ns && d.ns != *f.ns) return false;
   if (f.paused && d.paused != *f.paused) return false;
   if (f.import_errors && d.import_errors.empty() == *f.import_errors) return false;
   if (!f.q && !f.tag) return true;
-  DagTraits t = traits_of(s, d);
+  auto traits = traits_of(s, d);
+  if (!traits) return traits.error();
+  const DagFacts& t = **traits;
   if (f.tag && std::find(t.tags.begin(), t.tags.end(), *f.tag) == t.tags.end()) return false;
   if (!f.q) return true;
   auto has = [&](std::string text) {
@@ -178,6 +229,52 @@ bool dag_matches(store::Store& s, const store::DagRecord& d, const DagFilter& f)
   return std::any_of(t.tags.begin(), t.tags.end(), has);
 }
 
+// Every DAG and what GET /dag-summary counts of them, as of one generation
+// of the DAG table (store.h dags_generation).
+struct DagsSnapshot {
+  long long generation = -1;
+  std::vector<store::DagRecord> dags;
+  std::set<std::string> tags, namespaces;
+  long long paused = 0, errors = 0;
+};
+
+// The last snapshot, read again only when the generation moved on: a
+// summary request reads one number, not every DAG, while no DAG changes.
+// One per server (its store); shared by the API's threads.
+class SnapshotCache {
+ public:
+  Result<std::shared_ptr<const DagsSnapshot>> get(store::Store& s) {
+    auto generation = s.dags_generation();  // first: a change after it makes the next request read again
+    if (!generation) return generation.error();
+    {
+      std::lock_guard lock(mu_);
+      if (last_ && last_->generation == *generation) return last_;
+    }
+    auto dags = s.list_dags();
+    if (!dags) return dags.error();
+    auto snap = std::make_shared<DagsSnapshot>();
+    snap->generation = *generation;
+    snap->dags = std::move(*dags);
+    // A snapshot with a DAG whose version could not be read is not kept
+    // (nor answered): the next request reads again.
+    for (auto& d : snap->dags) {
+      auto traits = traits_of(s, d);
+      if (!traits) return traits.error();
+      for (auto& t : (*traits)->tags) snap->tags.insert(t);
+      snap->namespaces.insert(d.ns);
+      snap->paused += d.paused;
+      snap->errors += !d.import_errors.empty();
+    }
+    std::lock_guard lock(mu_);
+    last_ = snap;
+    return std::shared_ptr<const DagsSnapshot>(snap);
+  }
+
+ private:
+  std::mutex mu_;
+  std::shared_ptr<const DagsSnapshot> last_;  // guarded by mu_
+};
+
 }  // namespace
 
 void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
@@ -187,22 +284,56 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
   // ---- DAGs ----
 
   const Clock& clock = deps.clock;
+  // Keyset pages by id (the cursor is the last id shown): the DAGs after
+  // the cursor are read in chunks and filtered until the page is full, and
+  // the page's newest runs come in one read (an index seek per DAG), so a
+  // page costs the same whatever the number of DAGs and runs before it.
   auto& list = add(routes, "GET", "/dags", Access::viewer, "List the DAGs, by id (filtered)", "Dag", [&s, &clock](Call& c) {
-    auto dags = s.list_dags();
-    if (!dags) return error_response(dags.error());
+    std::string after;
+    if (c.cursor) {
+      auto raw = c.cursor->size() <= 400 ? base64url_decode(*c.cursor) : std::nullopt;
+      if (!raw || raw->size() < 2 || (*raw)[0] != 'n')
+        return error_response(Error::invalid(
+            "query parameter `cursor`: not a cursor of this list (use the `next_cursor` of the previous page, "
+            "unchanged)"));
+      after = raw->substr(1);
+    }
     DagFilter f = dag_filter_of(c);
-    std::vector<const store::DagRecord*> chosen;
-    for (auto& d : *dags)
-      if (dag_matches(s, d, f)) chosen.push_back(&d);
-    auto w = offset_window(chosen.size(), c);
-    if (!w) return error_response(w.error());
+    const size_t want = static_cast<size_t>(c.limit) + 1;  // one more tells whether there is a next page
+    // Unfiltered, a chunk is the page; filtered, larger chunks save reads.
+    const bool filtered = f.q || f.tag || f.ns || f.paused || f.import_errors;
+    const int chunk = filtered ? std::max(c.limit + 1, 200) : c.limit + 1;
+    std::vector<store::DagRecord> chosen;
+    while (chosen.size() < want) {
+      auto dags = s.list_dags_page(after, chunk);
+      if (!dags) return error_response(dags.error());
+      if (!dags->empty()) after = dags->back().dag_id;  // before any is moved into the page
+      for (auto& d : *dags) {
+        if (chosen.size() == want) break;
+        auto m = dag_matches(s, d, f);
+        if (!m) return error_response(m.error());
+        if (*m) chosen.push_back(std::move(d));
+      }
+      if (dags->size() < static_cast<size_t>(chunk)) break;
+    }
+    std::optional<std::string> next;
+    if (chosen.size() > static_cast<size_t>(c.limit)) {
+      chosen.resize(static_cast<size_t>(c.limit));
+      next = base64url_encode("n" + chosen.back().dag_id);
+    }
+    std::vector<std::string> ids;
+    for (auto& d : chosen) ids.push_back(d.dag_id);
+    auto recent = s.recent_runs(ids, kRecentRuns);
+    if (!recent) return error_response(recent.error());
+    static const std::vector<store::RunRecord> kNone;
     std::vector<std::string> items;
-    for (size_t i = w->begin; i < w->end; ++i) {
-      auto j = dag_json(s, *chosen[i], clock.now());
+    for (auto& d : chosen) {
+      auto it = recent->find(d.dag_id);
+      auto j = dag_json(s, d, clock.now(), it == recent->end() ? &kNone : &it->second);
       if (!j) return error_response(j.error());
       items.push_back(dump(*j));
     }
-    return list_response(items, w->next_cursor);
+    return list_response(items, next);
   });
   list.paginated = true;
   list.query = kDagFilterParams;
@@ -210,25 +341,26 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
   auto& summary = add(
       routes, "GET", "/dag-summary", Access::viewer,
       "How many DAGs there are and how many match the filters of GET /dags, with every tag and namespace in use",
-      "DagSummary", [&s](Call& c) {
-        auto dags = s.list_dags();
-        if (!dags) return error_response(dags.error());
+      "DagSummary", [&s, snapshots = std::make_shared<SnapshotCache>()](Call& c) {
+        auto snap = snapshots->get(s);
+        if (!snap) return error_response(snap.error());
+        const DagsSnapshot& all = **snap;
         DagFilter f = dag_filter_of(c);
-        std::set<std::string> tags, spaces;
-        long long matched = 0, paused = 0, errors = 0;
-        for (auto& d : *dags) {
-          for (auto& t : traits_of(s, d).tags) tags.insert(t);
-          spaces.insert(d.ns);
-          paused += d.paused;
-          errors += !d.import_errors.empty();
-          matched += dag_matches(s, d, f);
+        long long matched = static_cast<long long>(all.dags.size());
+        if (f.q || f.tag || f.ns || f.paused || f.import_errors) {
+          matched = 0;
+          for (auto& d : all.dags) {
+            auto m = dag_matches(s, d, f);
+            if (!m) return error_response(m.error());
+            matched += *m;
+          }
         }
-        return json_response(200, dump({{"total", dags->size()},
+        return json_response(200, dump({{"total", all.dags.size()},
                                         {"matched", matched},
-                                        {"paused", paused},
-                                        {"with_import_errors", errors},
-                                        {"tags", tags},
-                                        {"namespaces", spaces}}));
+                                        {"paused", all.paused},
+                                        {"with_import_errors", all.errors},
+                                        {"tags", all.tags},
+                                        {"namespaces", all.namespaces}}));
       });
   summary.query = kDagFilterParams;
 

@@ -185,6 +185,8 @@ json schemas() {
                           {"created_at", instant()},
                           {"created_by", str()},
                           {"ended_at", ninstant()},
+                          {"summary", object({{"create", integer()}, {"rerun", integer()}, {"skip", integer()}})},
+                          {"plan_next_cursor", nstr()},
                           {"plan", array_of(object({{"logical_date", instant()},
                                                     {"data_interval_end", instant()},
                                                     {"action", enumeration({"create", "skip", "rerun"})},
@@ -212,7 +214,7 @@ json schemas() {
                             {"prev_hash", str()},
                             {"hash", str()}});
   s["Health"] = object(
-      {{"status", enumeration({"ok", "error"})},
+      {{"status", enumeration({"ok", "loading", "error"})},
        {"db", enumeration({"ok", "error"})},
        {"scheduler",
         object({{"members", array_of(object({{"id", str()}, {"heartbeat_at", instant()}, {"partitions", integer()}}))},
@@ -220,6 +222,8 @@ json schemas() {
                 {"running", boolean()},
                 {"partitions", array_of(object({{"partition", integer()}, {"owner", nstr()}, {"epoch", integer()}}))}})},
        {"time", instant()}});
+  // Only while the scheduler's first load of the DAGs folder runs (files).
+  s["Health"]["properties"]["dags"] = object({{"loaded", integer()}, {"total", integer()}});
   s["OpenApi"] = {{"type", "object"}};
   return s;
 }

@@ -110,7 +110,9 @@ void add_resource_routes(std::vector<Route>& routes, const Deps& deps) {
         for (auto& p : st.partitions)
           partitions.push_back(
               {{"partition", p.partition}, {"owner", p.owner.empty() ? json(nullptr) : json(p.owner)}, {"epoch", p.epoch}});
-        json j = {{"status", db_ok ? "ok" : "error"},
+        // While the scheduler's first load of the DAGs folder runs, the API
+        // answers from what is registered so far, and says so.
+        json j = {{"status", !db_ok ? "error" : st.loading ? "loading" : "ok"},
                   {"db", db_ok ? "ok" : "error"},
                   {"scheduler",
                    {{"members", members},
@@ -118,6 +120,7 @@ void add_resource_routes(std::vector<Route>& routes, const Deps& deps) {
                     {"running", st.running},
                     {"partitions", partitions}}},
                   {"time", format_utc(clock.now())}};
+        if (st.loading) j["dags"] = {{"loaded", st.dags_loaded}, {"total", st.dags_total}};
         return json_response(db_ok ? 200 : 503, dump(j));
       });
 

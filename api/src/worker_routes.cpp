@@ -7,11 +7,21 @@
 // gets 409): the store checks the claim in the transaction that stores the
 // log, checkpoint and report. The owner of the partition applies what
 // happened. Bytes travel as base64url inside JSON.
+//
+// Round trips: a claim hands a worker up to its free slots at once; a report
+// (or a batch of them, POST /workers/reports) may carry the worker's next
+// claim, answered with the tries it took; a heartbeat renews all the
+// worker's tries at once. Every claim answer says how long the server held
+// the request before it claimed (`waited_us`), so that the worker can bound
+// the age of the claim with its own steady clock (docs/running.md).
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <map>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -72,6 +82,46 @@ class QueueWaker {
   std::atomic<bool> stop_{false};
 };
 
+// Claims that found nothing, by set of queues. A wake-up reaches every
+// parked claim, and idle workers poll again every second: with many workers
+// each would ask the database, one after the other on the API's connection.
+// A claim that found nothing since the last wake-up, less than 250 ms ago,
+// answers for the long polls of the same queues. Only queued tries wake the
+// parked claims; a pool's slot freed by a report is seen within the 250 ms.
+class EmptyClaims {
+ public:
+  static std::string key(std::vector<std::string> queues) {
+    std::sort(queues.begin(), queues.end());
+    return json(queues).dump();
+  }
+  bool known_empty(const std::string& key, unsigned long long generation, std::chrono::steady_clock::time_point now) {
+    std::lock_guard lock(mu_);
+    auto it = seen_.find(key);
+    return it != seen_.end() && it->second.generation == generation &&
+           now - it->second.at < std::chrono::milliseconds(250);
+  }
+  // `generation` as read before the claim began: a try queued meanwhile has
+  // bumped it, so this finding never hides that try.
+  void found(const std::string& key, bool empty, unsigned long long generation,
+             std::chrono::steady_clock::time_point at) {
+    std::lock_guard lock(mu_);
+    if (!empty) {
+      seen_.erase(key);
+      return;
+    }
+    if (seen_.size() > 10000) seen_.clear();
+    seen_[key] = {generation, at};
+  }
+
+ private:
+  struct Seen {
+    unsigned long long generation = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::mutex mu_;
+  std::map<std::string, Seen> seen_;
+};
+
 const ParamSpec kWorker{.name = "worker",
                         .type = ValueType::string,
                         .description = "the worker's name (unique per worker process)",
@@ -120,6 +170,161 @@ Result<store::TryProgress> progress_of(const std::string& worker, const std::str
   return p;
 }
 
+// A claim a worker asks for: its queues and free slots.
+struct ClaimAsk {
+  std::vector<std::string> queues = {"default"};
+  int slots = 1;
+};
+
+// The optional `claim` field of a report: {"queues": [...], "slots": N}.
+Result<std::optional<ClaimAsk>> claim_ask_of(const json& body) {
+  if (!body.contains("claim") || body["claim"].is_null()) return std::optional<ClaimAsk>();
+  const json& c = body["claim"];
+  const char* allowed = "the field `claim` takes {\"queues\": [names], \"slots\": 1 to 1000}";
+  if (!c.is_object()) return Error::invalid(allowed);
+  ClaimAsk a;
+  for (auto& [k, v] : c.items()) {
+    if (k == "queues") {
+      if (!v.is_array() || v.empty() || v.size() > 1000) return Error::invalid(std::string("claim.queues: ") + allowed);
+      a.queues.clear();
+      for (auto& q : v) {
+        if (!q.is_string() || q.get<std::string>().empty() || q.get<std::string>().size() > 200)
+          return Error::invalid("claim.queues: every queue is a name of 1 to 200 characters");
+        a.queues.push_back(q.get<std::string>());
+      }
+    } else if (k == "slots") {
+      if (!v.is_number_integer() || v.get<long long>() < 1 || v.get<long long>() > 1000)
+        return Error::invalid(std::string("claim.slots: ") + allowed);
+      a.slots = static_cast<int>(v.get<long long>());
+    } else {
+      return Error::invalid("claim: unknown field `" + k + "`; " + allowed);
+    }
+  }
+  return std::optional<ClaimAsk>(a);
+}
+
+// Claims for `worker` and answers the tries as a claim's answer does:
+// {"items": [...], "waited_us": N}, N being how long the server held the
+// request (from its last byte) before the claim began — the worker counts
+// the claim's age as its own time since it sent the request, less N.
+json claim_answer(const std::vector<store::QueueItem>& got, std::chrono::steady_clock::time_point began,
+                  std::chrono::steady_clock::time_point received) {
+  json items = json::array();
+  for (auto& q : got) {
+    json payload = json::parse(q.payload, nullptr, false);
+    items.push_back({{"attempt_token", q.attempt_token},
+                     {"ti_id", q.ti_id},
+                     {"try_number", q.try_number},
+                     {"queue", q.queue},
+                     {"payload", payload.is_object() ? payload : json::object()},
+                     {"checkpoint", q.checkpoint ? json(base64url_encode(*q.checkpoint)) : json(nullptr)}});
+  }
+  auto waited = std::chrono::duration_cast<std::chrono::microseconds>(began - received).count();
+  return json{{"items", items}, {"waited_us", std::max<long long>(0, waited)}};
+}
+
+Result<json> claim_now(store::Store& s, const std::string& worker, const ClaimAsk& ask,
+                       std::chrono::steady_clock::time_point received) {
+  auto began = std::chrono::steady_clock::now();
+  // Issue 17 adds a namespace's limit here: the claim will take at most what
+  // the worker's namespaces have left, as pools are counted in the store.
+  auto got = s.claim_tasks(worker, ask.queues, ask.slots);
+  if (!got) return got.error();
+  return claim_answer(*got, began, received);
+}
+
+std::chrono::steady_clock::time_point received_of(const HttpRequest& r) {
+  return r.received_at.time_since_epoch().count() ? r.received_at : std::chrono::steady_clock::now();
+}
+
+// One report (of POST /workers/report, or an entry of /workers/reports),
+// checked as the single route's fields are, then stored: the claim, the log,
+// the checkpoint and the report (with the output) in one transaction, so a
+// stale report stores nothing. With `then`, the worker's next claim is made
+// in the same transaction, and its answer is set in `claimed`.
+Status store_report(store::Store& s, const std::string& worker, const json& r,
+                    const std::optional<ClaimAsk>& then = std::nullopt, json* claimed = nullptr,
+                    std::chrono::steady_clock::time_point received = {}) {
+  auto str = [&](const char* k, size_t max) -> Result<std::optional<std::string>> {
+    if (!r.contains(k) || r[k].is_null()) return std::optional<std::string>();
+    if (!r[k].is_string() || (max && r[k].get<std::string>().size() > max))
+      return Error::invalid(std::string("field `") + k + "` must be text" +
+                            (max ? " of at most " + std::to_string(max) + " bytes" : std::string()));
+    return std::optional<std::string>(r[k].get<std::string>());
+  };
+  auto num = [&](const char* k, long long min, long long max) -> Result<std::optional<long long>> {
+    if (!r.contains(k) || r[k].is_null()) return std::optional<long long>();
+    if (!r[k].is_number_integer() || r[k].get<long long>() < min || r[k].get<long long>() > max)
+      return Error::invalid(std::string("field `") + k + "` must be a whole number from " + std::to_string(min) +
+                            " to " + std::to_string(max));
+    return std::optional<long long>(r[k].get<long long>());
+  };
+  static const std::set<std::string> known = {"attempt_token", "ti_id",      "try_number", "outcome", "exit_code",
+                                              "reason",        "output",     "checkpoint", "log_offset", "log",
+                                              "log_bytes"};
+  for (auto& [k, _] : r.items())
+    if (!known.count(k)) return Error::invalid("unknown field `" + k + "` in a report");
+  auto token = str("attempt_token", 100);
+  if (!token) return token.error();
+  auto ti_id = num("ti_id", 1, 1LL << 62);
+  if (!ti_id) return ti_id.error();
+  auto try_number = num("try_number", 1, 1000000);
+  if (!try_number) return try_number.error();
+  auto outcome = str("outcome", 0);
+  if (!outcome) return outcome.error();
+  if (!*token || !*ti_id || !*try_number || !*outcome)
+    return Error::invalid("a report needs attempt_token, ti_id, try_number and outcome");
+  static const std::set<std::string> outcomes = {"success", "failed", "skipped", "timeout", "shutdown"};
+  if (!outcomes.count(**outcome))
+    return Error::invalid("field `outcome` must be one of success, failed, skipped, timeout, shutdown");
+  auto exit_code = num("exit_code", -1, 255);
+  if (!exit_code) return exit_code.error();
+  auto reason = str("reason", 4000);
+  if (!reason) return reason.error();
+  auto log_bytes = num("log_bytes", 0, 1LL << 50);
+  if (!log_bytes) return log_bytes.error();
+  auto log_offset = num("log_offset", 0, 1LL << 50);
+  if (!log_offset) return log_offset.error();
+  if (r.contains("output") && !r["output"].is_null() && !r["output"].is_object())
+    return Error::invalid("field `output` must be an object");
+  auto p = progress_of(worker, **token, **ti_id, static_cast<int>(**try_number), r);
+  if (!p) return p.error();
+  json body = {{"outcome", **outcome}, {"reason", reason->value_or("")}, {"log_bytes", log_bytes->value_or(0)}};
+  if (*exit_code) body["exit_code"] = **exit_code;
+  if (r.contains("output") && r["output"].is_object()) body["output"] = r["output"];
+  auto stale = [](const Error& e) {
+    return e.code == "conflict" ? Error{"conflict", "stale report: " + e.message} : e;
+  };
+  if (then && claimed) {
+    auto began = std::chrono::steady_clock::now();
+    // Issue 17's namespace limit goes here too (see claim_now).
+    auto got = s.report_and_claim(*p, dump(body), then->queues, then->slots);
+    if (!got) return stale(got.error());
+    *claimed = claim_answer(*got, began, received);
+    return {};
+  }
+  if (auto st = s.report_task(*p, dump(body)); !st) return stale(st.error());
+  return {};
+}
+
+// The next claim a report carries, answered beside its result. A claim that
+// fails (the database) answers no tries and says why: the report stands.
+void answer_claim(store::Store& s, const std::string& worker, const std::optional<ClaimAsk>& ask,
+                  const std::shared_ptr<std::atomic<bool>>& stopping, const HttpRequest& request, json& out) {
+  if (!ask) return;
+  out["items"] = json::array();
+  out["waited_us"] = 0;
+  // A stopping server claims nothing: its answer might not reach the worker.
+  if (stopping->load()) return;
+  auto c = claim_now(s, worker, *ask, received_of(request));
+  if (!c) {
+    out["claim_error"] = c.error().message;
+    return;
+  }
+  out["items"] = std::move((*c)["items"]);
+  out["waited_us"] = (*c)["waited_us"];
+}
+
 }  // namespace
 
 void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
@@ -129,21 +334,29 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
   auto& claim = add(
       routes, "POST", "/workers/claim", Access::worker,
       "Claims up to `slots` queued tries of the worker's queues, waiting up to wait_ms for one (long poll)", "",
-      [&s, waker, stopping = deps.stopping](Call& c) {
+      [&s, waker, stopping = deps.stopping, hub = deps.wakeup, empty = std::make_shared<EmptyClaims>()](Call& c) {
         std::string worker = *c.body_as<std::string>("worker");
         std::vector<std::string> queues = {"default"};
         if (auto q = c.body_as<std::string>("queues")) queues = json::parse(*q).get<std::vector<std::string>>();
         int slots = static_cast<int>(c.body_as<long long>("slots").value_or(1));
         long long wait_ms = c.body_as<long long>("wait_ms").value_or(0);
-        auto received = c.request.received_at.time_since_epoch().count() ? c.request.received_at
-                                                                          : std::chrono::steady_clock::now();
+        auto received = received_of(c.request);
         auto deadline = received + std::chrono::milliseconds(wait_ms);
         // A stopping server claims nothing: its answer might not reach the worker.
-        if (stopping->load()) return json_response(200, dump(json{{"items", json::array()}}));
-        auto got = s.claim_tasks(worker, queues, slots);
-        if (!got) return error_response(got.error());
+        if (stopping->load()) return json_response(200, dump(json{{"items", json::array()}, {"waited_us", 0}}));
+        const std::string key = EmptyClaims::key(queues);
+        const auto generation = hub->generation();
+        auto began = std::chrono::steady_clock::now();
+        Result<json> got = json{{"items", json::array()}, {"waited_us", 0}};
+        // Long polls only: one that finds nothing parks, and the wake-up
+        // of a try queued meanwhile bumps the generation and asks again.
+        if (wait_ms == 0 || !empty->known_empty(key, generation, began)) {
+          got = claim_now(s, worker, ClaimAsk{queues, slots}, received);
+          if (!got) return error_response(got.error());
+          empty->found(key, (*got)["items"].empty(), generation, began);
+        }
         auto now = std::chrono::steady_clock::now();
-        if (got->empty() && now < deadline && !stopping->load()) {
+        if ((*got)["items"].empty() && now < deadline && !stopping->load()) {
           // Nothing yet: the server parks the request (no thread waits) and
           // asks again when a try is queued, or in a second at the latest.
           waker->start();
@@ -151,17 +364,7 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
           later.poll_again_at = std::min(deadline, now + std::chrono::seconds(1));
           return later;
         }
-        json items = json::array();
-        for (auto& q : *got) {
-          json payload = json::parse(q.payload, nullptr, false);
-          items.push_back({{"attempt_token", q.attempt_token},
-                           {"ti_id", q.ti_id},
-                           {"try_number", q.try_number},
-                           {"queue", q.queue},
-                           {"payload", payload.is_object() ? payload : json::object()},
-                           {"checkpoint", q.checkpoint ? json(base64url_encode(*q.checkpoint)) : json(nullptr)}});
-        }
-        return json_response(200, dump(json{{"items", items}}));
+        return json_response(200, dump(*got));
       });
   claim.takes_body = true;
   claim.body = {kWorker,
@@ -215,32 +418,34 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
 
   auto& report = add(
       routes, "POST", "/workers/report", Access::worker,
-      "Reports how a try ended (with its last log chunk and checkpoint); 409 when the worker no longer holds it", "",
-      [&s](Call& c) {
-        std::string worker = *c.body_as<std::string>("worker");
-        std::string token = *c.body_as<std::string>("attempt_token");
-        long long ti_id = *c.body_as<long long>("ti_id");
-        int try_number = static_cast<int>(*c.body_as<long long>("try_number"));
-        json progress = json::object();
-        if (auto l = c.body_as<std::string>("log")) progress["log"] = *l;
-        if (auto o = c.body_as<long long>("log_offset")) progress["log_offset"] = *o;
-        if (auto cp = c.body_as<std::string>("checkpoint")) progress["checkpoint"] = *cp;
-        auto p = progress_of(worker, token, ti_id, try_number, progress);
-        if (!p) return error_response(p.error());
-        json body = {{"outcome", *c.body_as<std::string>("outcome")},
-                     {"reason", c.body_as<std::string>("reason").value_or("")},
-                     {"log_bytes", c.body_as<long long>("log_bytes").value_or(0)}};
-        if (auto e = c.body_as<long long>("exit_code")) body["exit_code"] = *e;
-        if (auto o = c.body_as<std::string>("output")) body["output"] = json::parse(*o);
-        // The claim, the log, the checkpoint and the report (with the output) in one transaction: a stale
-        // report stores nothing.
-        if (auto r = s.report_task(*p, dump(body)); !r) {
-          if (r.error().code == "conflict") return error_response(Error{"conflict", "stale report: " + r.error().message});
-          return error_response(r.error());
+      "Reports how a try ended (with its last log chunk and checkpoint); 409 when the worker no longer holds it. "
+      "With `claim`, the answer also carries the worker's next tries (`items`, `waited_us`), as a claim answers",
+      "", [&s, stopping = deps.stopping](Call& c) {
+        json r = json::parse(c.request.body, nullptr, false);
+        if (!r.is_object()) return error_response(Error::invalid("the body must be a JSON object"));
+        auto ask = claim_ask_of(r);
+        if (!ask) return error_response(ask.error());
+        std::string worker = r["worker"].get<std::string>();
+        r.erase("worker");
+        r.erase("claim");
+        // The report and the next claim in one transaction (a stopping
+        // server claims nothing: its answer might not reach the worker).
+        json out = {{"accepted", true}};
+        json claimed;
+        std::optional<ClaimAsk> then = stopping->load() ? std::nullopt : *ask;
+        if (auto st = store_report(s, worker, r, then, &claimed, received_of(c.request)); !st)
+          return error_response(st.error());
+        if (*ask) {
+          out["items"] = then ? claimed["items"] : json::array();
+          out["waited_us"] = then ? claimed["waited_us"] : json(0);
         }
-        return json_response(200, dump(json{{"accepted", true}}));
+        return json_response(200, dump(out));
       });
   report.takes_body = true;
+  const ParamSpec kClaim{.name = "claim",
+                         .type = ValueType::object,
+                         .description = "the worker's next claim, answered with the report: {\"queues\": [names], "
+                                        "\"slots\": 1 to 1000} (its free slots, this try's included)"};
   report.body = {kWorker,
                  kToken,
                  kTiId,
@@ -255,7 +460,44 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
                  {.name = "checkpoint", .type = ValueType::string, .description = "the last checkpoint, base64url"},
                  {.name = "log_offset", .type = ValueType::integer, .min = 0, .max = 1LL << 50},
                  {.name = "log", .type = ValueType::string, .description = "the log from log_offset on, base64url"},
-                 {.name = "log_bytes", .type = ValueType::integer, .min = 0, .max = 1LL << 50}};
+                 {.name = "log_bytes", .type = ValueType::integer, .min = 0, .max = 1LL << 50},
+                 kClaim};
+
+  auto& reports = add(
+      routes, "POST", "/workers/reports", Access::worker,
+      "Reports how several tries ended, each as POST /workers/report takes it; answers each one's status "
+      "(`results`, in order: 200, or 409 for a try the worker no longer holds, or the error) and, with `claim`, "
+      "the worker's next tries (`items`, `waited_us`)",
+      "", [&s, stopping = deps.stopping](Call& c) {
+        std::string worker = *c.body_as<std::string>("worker");
+        json list = json::parse(c.body_as<std::string>("reports").value_or("[]"));
+        if (list.size() > 1000) return error_response(Error::invalid("at most 1000 reports in one request"));
+        json body = json::parse(c.request.body, nullptr, false);
+        auto ask = claim_ask_of(body);
+        if (!ask) return error_response(ask.error());
+        json results = json::array();
+        for (auto& r : list) {
+          json token = r.contains("attempt_token") ? r["attempt_token"] : json(nullptr);
+          auto st = store_report(s, worker, r);
+          if (st) {
+            results.push_back({{"attempt_token", token}, {"status", 200}});
+            continue;
+          }
+          results.push_back({{"attempt_token", token},
+                             {"status", error_response(st.error()).status},
+                             {"error", {{"code", st.error().code}, {"message", st.error().message}}}});
+        }
+        json out = {{"results", results}};
+        answer_claim(s, worker, *ask, stopping, c.request, out);
+        return json_response(200, dump(out));
+      });
+  reports.takes_body = true;
+  reports.body = {kWorker,
+                  {.name = "reports",
+                   .type = ValueType::object_list,
+                   .description = "the reports, each with the fields of POST /workers/report but worker and claim",
+                   .required = true},
+                  kClaim};
 }
 
 }  // namespace baton::api

@@ -250,17 +250,23 @@ void register_client_commands(CLI::App& app) {
         body["tasks"] = list;
       }
       json r = call_json(*o, "POST", "/api/v1/backfills", body.dump());
+      // A dry run's plan comes a page at a time: the whole of it is printed.
+      while (*dry_run && r.value("plan_next_cursor", json()).is_string()) {
+        json page = call_json(*o, "POST", "/api/v1/backfills?cursor=" + enc(r["plan_next_cursor"].get<std::string>()),
+                              body.dump());
+        for (auto& st : page["plan"]) r["plan"].push_back(st);
+        r["plan_next_cursor"] = page.value("plan_next_cursor", json());
+      }
       if (o->output == "json") {
         std::cout << r.dump(2) << "\n";
       } else if (*dry_run) {
         std::vector<std::vector<std::string>> rows = {{"LOGICAL_DATE", "ACTION", "RUN", "WHY"}};
-        std::map<std::string, int> n;
-        for (auto& st : r["plan"]) {
+        for (auto& st : r["plan"])
           rows.push_back({str(st, "logical_date"), str(st, "action"), str(st, "run_id"), str(st, "reason")});
-          ++n[st.value("action", "")];
-        }
         print_table(rows);
-        std::cout << n["create"] << " to create, " << n["rerun"] << " to rerun, " << n["skip"] << " to skip\n";
+        const json& n = r["summary"];
+        std::cout << n.value("create", 0LL) << " to create, " << n.value("rerun", 0LL) << " to rerun, "
+                  << n.value("skip", 0LL) << " to skip\n";
         return;
       } else {
         std::cout << r.value("id", 0LL) << "\n";

@@ -1,16 +1,21 @@
 // Commands that work straight against the database (--db URL): `db migrate`,
-// `db status` and `audit verify`; the audit key file. (`tokens` and `audit
+// `db status`, `db clean` and `audit verify`; the audit key file. (`tokens` and `audit
 // list` with --db are in cmd_client.cpp, beside their API forms.)
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "baton/core/clock.h"
+#include "baton/scheduler/retention.h"
 #include "baton/store/store.h"
 #include "commands.h"
 #include "config.h"
@@ -44,6 +49,56 @@ std::unique_ptr<store::Store> open_or_exit(const std::string& text, bool migrate
 void fail(const Error& e) {
   std::cerr << "error: " << e.message << "\n";
   throw Exit{e.code == "invalid_argument" ? kBadInput : kFailed};
+}
+
+// `--before`: a date (midnight UTC) or an instant; a time without a zone is UTC.
+TimePoint before_or_exit(const std::string& text, TimePoint now) {
+  auto bad = [&](const std::string& why) {
+    std::cerr << "error: --before \"" << text << "\": " << why << "\n";
+    throw Exit{kBadInput};
+  };
+  auto d = parse_date_time(text);
+  if (!d) bad(d.error().message + " (allowed: YYYY-MM-DD, or YYYY-MM-DDTHH:MM:SSZ)");
+  TimePoint t = d->absolute ? *d->absolute
+                            : TimePoint(std::chrono::seconds(
+                                  days_from_civil(d->local.year, d->local.month, d->local.day) * 86400LL +
+                                  d->local.hour * 3600LL + d->local.minute * 60LL + d->local.second));
+  if (t > now)
+    bad("is in the future (now is " + format_utc(now) +
+        "): db clean removes what ended before a date that has passed");
+  return t;
+}
+
+void print_clean(const store::CleanReport& r, TimePoint before, const std::vector<std::string>& kinds,
+                 const std::string& output) {
+  auto when = [](const std::optional<TimePoint>& t) { return t ? format_utc(*t) : std::string("-"); };
+  if (output == "json") {
+    json tables = json::array();
+    for (auto& t : r.tables)
+      tables.push_back({{"table", t.table},
+                        {"rows", t.rows},
+                        {"oldest", t.oldest ? json(format_utc(*t.oldest)) : json(nullptr)},
+                        {"newest", t.newest ? json(format_utc(*t.newest)) : json(nullptr)}});
+    std::cout << json{{"dry_run", r.dry_run}, {"before", format_utc(before)}, {"kinds", kinds},
+                      {"tables", tables}, {"total", r.total()}, {"batches", r.batches}}
+                     .dump(2) << "\n";
+    return;
+  }
+  std::string what;
+  for (auto& k : kinds) what += (what.empty() ? "" : ", ") + k;
+  std::cout << (r.dry_run ? "dry run (nothing removed): would remove " : "removed ") << what << " ended before "
+            << format_utc(before) << "\n";
+  char line[160];
+  std::snprintf(line, sizeof line, "  %-16s %10s  %-28s %s\n", "table", "rows", "oldest", "newest");
+  std::cout << line;
+  for (auto& t : r.tables) {
+    std::snprintf(line, sizeof line, "  %-16s %10lld  %-28s %s\n", t.table.c_str(), t.rows, when(t.oldest).c_str(),
+                  when(t.newest).c_str());
+    std::cout << line;
+  }
+  std::cout << "total: " << r.total() << " rows";
+  if (!r.dry_run) std::cout << " in " << r.batches << " transaction(s)";
+  std::cout << "\n";
 }
 
 }  // namespace
@@ -118,6 +173,81 @@ void register_db_commands(CLI::App& app) {
         pending += m.applied_at ? 0 : 1;
       }
       std::cout << (pending ? std::to_string(pending) + " pending" : "up to date") << "\n";
+    });
+  }
+
+  {
+    auto* cmd = db->add_subcommand(
+        "clean", "Remove finished runs, tries and task logs that ended before a date (retention; audited)");
+    auto before = std::make_shared<std::string>();
+    auto tables = std::make_shared<std::string>("runs,tries,logs");
+    auto dry_run = std::make_shared<bool>(false);
+    auto yes = std::make_shared<bool>(false);
+    auto logs = std::make_shared<std::string>(config().value("logs"));
+    auto batch = std::make_shared<int>(5000);
+    add_db(cmd);
+    add_output(cmd);
+    cmd->add_option("--before", *before, "remove what ended before this date (YYYY-MM-DD, UTC) or instant")
+        ->required();
+    cmd->add_option("--tables", *tables, "what to remove, comma-separated: runs, tries, logs (default: all three)");
+    cmd->add_flag("--dry-run", *dry_run, "print what would be removed (counts per table, oldest and newest), change nothing");
+    cmd->add_flag("--yes,-y", *yes, "do not ask for confirmation (needed when stdin is not a terminal)");
+    cmd->add_option("--logs", *logs, "the folder of task logs (default: $BATON_LOGS or ./logs)");
+    cmd->add_option("--batch-size", *batch, "rows per transaction, about (default 5000)")
+        ->check(CLI::Range(1, 1000000));
+    cmd->callback([=] {
+      TimePoint cutoff = before_or_exit(*before, SystemClock::instance().now());
+      std::vector<std::string> kinds;
+      {
+        std::stringstream ss(*tables);
+        for (std::string k; std::getline(ss, k, ',');) {
+          if (k != "runs" && k != "tries" && k != "logs") {
+            std::cerr << "error: --tables: unknown kind \"" << k << "\" (allowed: runs, tries, logs, comma-separated)\n";
+            throw Exit{kBadInput};
+          }
+          if (std::find(kinds.begin(), kinds.end(), k) == kinds.end()) kinds.push_back(k);
+        }
+        if (kinds.empty()) {
+          std::cerr << "error: --tables: empty (allowed: runs, tries, logs, comma-separated)\n";
+          throw Exit{kBadInput};
+        }
+      }
+      bool interactive = !*dry_run && !*yes;
+      if (interactive && !::isatty(0)) {
+        std::cerr << "error: db clean removes rows for good: give --yes to go ahead (stdin is not a terminal to "
+                     "ask on), or --dry-run to see what it would remove\n";
+        throw Exit{kBadInput};
+      }
+      auto s = open_or_exit(*db_url);
+      store::CleanRequest req;
+      auto has = [&](const char* k) { return std::find(kinds.begin(), kinds.end(), k) != kinds.end(); };
+      if (has("runs")) req.runs_before = cutoff;
+      if (has("tries")) req.tries_before = cutoff;
+      if (has("logs")) req.logs_before = cutoff;
+      req.batch_size = *batch;
+      if (*dry_run || interactive) {
+        req.dry_run = true;
+        auto r = s->clean(req, "cli");
+        if (!r) fail(r.error());
+        print_clean(*r, cutoff, kinds, *output);
+        if (*dry_run) return;
+        if (r->total() == 0 && r->find("log files")->rows == 0) return;
+        std::cout << "Remove these rows for good? [y/N] " << std::flush;
+        std::string answer;
+        std::getline(std::cin, answer);
+        if (answer != "y" && answer != "yes") {
+          std::cout << "nothing removed\n";
+          return;
+        }
+        req.dry_run = false;
+      }
+      std::string logs_dir = *logs;
+      req.on_logs_removed = [logs_dir](const std::vector<std::string>& paths) {
+        scheduler::remove_log_files(logs_dir, paths);
+      };
+      auto r = s->clean(req, "cli");
+      if (!r) fail(r.error());
+      print_clean(*r, cutoff, kinds, *output);
     });
   }
 

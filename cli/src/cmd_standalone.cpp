@@ -16,6 +16,7 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <tuple>
 
 #include "baton/api/server.h"
 #include "baton/core/clock.h"
@@ -23,6 +24,7 @@
 #include "baton/core/random.h"
 #include "baton/core/sha256.h"
 #include "baton/scheduler/remote_control.h"
+#include "baton/scheduler/retention.h"
 #include "baton/scheduler/scheduler.h"
 #include "baton/store/store.h"
 #include "commands.h"
@@ -42,6 +44,10 @@ struct StandaloneOptions {
   std::string heartbeat = config().value("heartbeat_interval");
   std::string zombie = config().value("zombie_timeout");
   std::string grace = config().value("shutdown_grace");
+  std::string folder_scan = config().value("folder_scan");
+  std::string retention_runs = config().value("retention.runs_days");
+  std::string retention_tries = config().value("retention.tries_days");
+  std::string retention_logs = config().value("retention.logs_days");
   bool no_scheduler = false;
 };
 
@@ -126,6 +132,25 @@ void run_process(const StandaloneOptions& o, Mode mode) {
   auto grace = parse_duration(o.grace);
   if (!grace || *grace < Duration(0))
     fail(kBadInput, "--shutdown-grace: " + (grace ? std::string("must not be negative") : grace.error().message));
+  auto folder_scan = parse_duration(o.folder_scan);
+  if (!folder_scan || *folder_scan < std::chrono::seconds(1))
+    fail(kBadInput, "folder_scan (" + config().get("folder_scan").source + "): " +
+                        (folder_scan ? std::string("must be at least 1s") : folder_scan.error().message));
+
+  // Retention (docs/running.md "Retention"): days, or empty for ever. The
+  // error names where the value came from.
+  scheduler::RetentionSettings retention;
+  for (auto [key, flag, value, slot] :
+       {std::tuple{"retention.runs_days", "--retention-runs-days", &o.retention_runs, &retention.runs_days},
+        std::tuple{"retention.tries_days", "--retention-tries-days", &o.retention_tries, &retention.tries_days},
+        std::tuple{"retention.logs_days", "--retention-logs-days", &o.retention_logs, &retention.logs_days}}) {
+    const auto& c = config().get(key);
+    std::string where = *value != c.value ? std::string(flag)
+                                          : std::string(key) + " (" + (c.source == "baton.yaml" ? config().file() : c.source) + ")";
+    auto days = scheduler::parse_retention_days(where, *value);
+    if (!days) fail(kBadInput, days.error().message);
+    *slot = *days;
+  }
 
   // Signals are taken by sigwait below, so block them before any thread starts.
   sigset_t signals;
@@ -174,10 +199,17 @@ void run_process(const StandaloneOptions& o, Mode mode) {
   so.zombie_timeout = *zombie;
   so.shutdown_grace = *grace;
   so.shared = shared;
+  so.folder_scan = *folder_scan;
+  so.retention = retention;
+  // Standalone serves the API while the DAGs folder loads (/health says how far).
+  so.load_in_background = mode == Mode::standalone;
   std::unique_ptr<scheduler::Scheduler> sched;
   if (scheduling) {
     sched = std::make_unique<scheduler::Scheduler>(s, clock, so);
-    if (auto r = sched->start(); !r) fail(kFailed, r.error().message);
+    // Standalone starts it once the API listens: /health answers from the
+    // first moment, through recovery and the DAGs folder's load.
+    if (mode != Mode::standalone)
+      if (auto r = sched->start(); !r) fail(kFailed, r.error().message);
   }
   // Ends the scheduler member on every way out.
   struct Stop {
@@ -219,6 +251,11 @@ void run_process(const StandaloneOptions& o, Mode mode) {
   ao.metrics_public = public_metrics == "true";
   api::ApiServer server(as, control, clock, ao);
   if (auto r = server.start(); !r) fail(kFailed, r.error().message);
+  if (mode == Mode::standalone && sched)
+    if (auto r = sched->start(); !r) {
+      server.stop();
+      fail(kFailed, r.error().message);
+    }
   if (mode == Mode::standalone)
     std::cout << "baton standalone: DAGs " << o.dags << ", database " << url->masked() << ", " << workers
               << " worker slots\n";
@@ -253,6 +290,15 @@ CLI::App* add_process_command(CLI::App& app, Mode mode, const char* about) {
                   "a try with no heartbeat for this long fails as worker_lost (default: $BATON_ZOMBIE_TIMEOUT or 60s)");
   cmd->add_option("--shutdown-grace", o->grace,
                   "on SIGTERM/SIGINT, how long running tries may go on before they are killed (default: $BATON_SHUTDOWN_GRACE or 30s)");
+  cmd->add_option("--retention-runs-days", o->retention_runs,
+                  "keep finished runs this many days, then remove them (default: $BATON_RETENTION_RUNS_DAYS or "
+                  "retention.runs_days; none: for ever)");
+  cmd->add_option("--retention-tries-days", o->retention_tries,
+                  "keep the tries of finished runs this many days (default: $BATON_RETENTION_TRIES_DAYS or "
+                  "retention.tries_days; none: for ever)");
+  cmd->add_option("--retention-logs-days", o->retention_logs,
+                  "keep task logs this many days (default: $BATON_RETENTION_LOGS_DAYS or retention.logs_days; none: "
+                  "for ever)");
   cmd->callback([o, mode] { run_process(*o, mode); });
   return cmd;
 }

@@ -1,4 +1,4 @@
-// `baton worker --server URL --token T [--queues a,b] [--slots N]` (SPEC §2):
+// `baton worker --server URL --token T [--queues a,b] [--slots N] [--exit-when-idle D]` (SPEC §2):
 // a remote worker. It needs no database: it claims tries from the server,
 // runs them, heartbeats and reports over HTTP (executor/remote_worker.h).
 #include <CLI/CLI.hpp>
@@ -30,6 +30,7 @@ struct WorkerOptions {
   std::string name = config().value("worker_name");
   std::string heartbeat = config().value("heartbeat_interval");
   std::string grace = config().value("shutdown_grace");
+  std::string exit_when_idle;
 };
 
 [[noreturn]] void fail(int code, const std::string& message) {
@@ -83,6 +84,13 @@ void run_worker(const WorkerOptions& o) {
   if (!grace || *grace < Duration(0))
     fail(kBadInput, "--shutdown-grace: " + (grace ? std::string("must not be negative") : grace.error().message));
   w.shutdown_grace = *grace;
+  if (!o.exit_when_idle.empty()) {
+    auto idle = parse_duration(o.exit_when_idle);
+    if (!idle || *idle < std::chrono::seconds(1))
+      fail(kBadInput, "--exit-when-idle: " + (idle ? std::string("must be at least 1s") : idle.error().message) +
+                          " (e.g. 5m)");
+    w.exit_when_idle = *idle;
+  }
 
   sigset_t signals;
   sigemptyset(&signals);
@@ -90,9 +98,11 @@ void run_worker(const WorkerOptions& o) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::atomic<bool> stop{false};
+  std::atomic<bool> ended{false};
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);
+    if (ended) return;  // run() ended on its own
     std::cout << "stopping (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")\n";
     std::cout.flush();
     stop = true;
@@ -100,7 +110,8 @@ void run_worker(const WorkerOptions& o) {
   executor::RemoteWorker worker(w);
   auto r = worker.run(stop);
   if (!stop) {
-    // run() ended on its own (a refused token): wake the signal thread.
+    // run() ended on its own (a refused token, or idle): wake the signal thread.
+    ended = true;
     pthread_kill(waiter.native_handle(), SIGTERM);
   }
   waiter.join();
@@ -123,6 +134,9 @@ void register_worker_command(CLI::App& app) {
                   "how often it heartbeats its tries (default: $BATON_HEARTBEAT_INTERVAL or 5s)");
   cmd->add_option("--shutdown-grace", o->grace,
                   "on SIGTERM/SIGINT, how long running tries may go on before they are killed (default: 30s)");
+  cmd->add_option("--exit-when-idle", o->exit_when_idle,
+                  "exit 0 after this long with no try running or claimed, e.g. 5m (to scale workers to zero; "
+                  "default: never)");
   cmd->callback([o] { run_worker(*o); });
 }
 

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -26,6 +27,8 @@ const std::vector<Setting>& settings() {
       {"heartbeat_interval", "BATON_HEARTBEAT_INTERVAL", "5s", "how often running tries report"},
       {"zombie_timeout", "BATON_ZOMBIE_TIMEOUT", "60s", "a try with no heartbeat for this long fails as worker_lost"},
       {"shutdown_grace", "BATON_SHUTDOWN_GRACE", "30s", "on SIGTERM, how long running tries may go on"},
+      {"folder_scan", "BATON_FOLDER_SCAN", "60s",
+       "how often the watched DAGs folder is scanned in full all the same (the safety net of inotify)"},
       {"server", "BATON_SERVER", "http://127.0.0.1:8080", "the server client commands talk to"},
       {"token", "BATON_TOKEN", "", "the API token of client commands", true},
       {"metrics_public", "BATON_METRICS_PUBLIC", "false", "serve GET /api/v1/metrics without a token"},
@@ -33,6 +36,11 @@ const std::vector<Setting>& settings() {
       {"slots", "BATON_SLOTS", "4", "baton worker: how many tries it runs at once"},
       {"worker_dir", "BATON_WORKER_DIR", "./worker", "baton worker: the folder of its tries' logs and scratch files"},
       {"worker_name", "BATON_WORKER_NAME", "", "baton worker: its name (default: host:pid)"},
+      {"retention.runs_days", "BATON_RETENTION_RUNS_DAYS", "",
+       "keep finished runs (and what hangs off them) this many days; empty: for ever"},
+      {"retention.tries_days", "BATON_RETENTION_TRIES_DAYS", "",
+       "keep the tries of finished runs this many days; empty: for ever"},
+      {"retention.logs_days", "BATON_RETENTION_LOGS_DAYS", "", "keep task logs this many days; empty: for ever"},
       {"audit_key_file", "BATON_AUDIT_KEY_FILE", "",
        "a file holding the audit key, kept outside the database: audit hashes become HMAC-SHA-256 under it"},
   };
@@ -88,6 +96,36 @@ bool Config::load(const std::string& path, bool explicit_path, std::string& erro
       }
       for (auto& [k, v] : doc.root->entries) {
         ConfigValue* slot = k->is_scalar() ? find(k->scalar) : nullptr;
+        // A group of settings (`retention: {runs_days: 90}`): its keys are
+        // the settings GROUP.KEY.
+        std::string group = k->is_scalar() ? k->scalar + "." : "";
+        bool is_group = !slot && !group.empty() &&
+                        std::any_of(settings().begin(), settings().end(),
+                                    [&](const Setting& s) { return std::string(s.key).rfind(group, 0) == 0; });
+        if (is_group) {
+          if (!v->is_map()) {
+            error = at(v->pos) + k->scalar + ": must be a mapping of its settings, not " + dsl::describe_kind(*v);
+            return false;
+          }
+          for (auto& [gk, gv] : v->entries) {
+            ConfigValue* g = gk->is_scalar() ? find(group + gk->scalar) : nullptr;
+            if (!g) {
+              std::string allowed;
+              for (auto& s : settings())
+                if (std::string(s.key).rfind(group, 0) == 0)
+                  allowed += std::string(allowed.empty() ? "" : ", ") + (s.key + group.size());
+              error = at(gk->pos) + "unknown key \"" + (gk->is_scalar() ? gk->scalar : "?") + "\" in " + k->scalar +
+                      " (allowed: " + allowed + ")";
+              return false;
+            }
+            if (!gv->is_scalar()) {
+              error = at(gv->pos) + group + gk->scalar + ": must be a single value, not " + dsl::describe_kind(*gv);
+              return false;
+            }
+            *g = {gv->scalar, "baton.yaml"};
+          }
+          continue;
+        }
         if (!slot) {
           std::string allowed;
           for (auto& s : settings()) allowed += std::string(allowed.empty() ? "" : ", ") + s.key;

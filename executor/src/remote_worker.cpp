@@ -21,6 +21,7 @@
 
 #include "baton/core/base64.h"
 #include "baton/core/clock.h"
+#include "baton/core/duration.h"
 #include "baton/core/secrets.h"
 #include "baton/executor/adapters.h"
 #include "baton/executor/shell_runner.h"
@@ -74,7 +75,7 @@ struct RemoteWorker::Impl {
   std::mutex mu;
   std::condition_variable cv;
   std::map<std::string, std::shared_ptr<Running>> running;  // by token
-  std::list<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> slots;  // and whether each ended
+  std::list<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> slots;  // guarded by slots_mu; and whether each ended
   std::atomic<bool> stopping{false};
   std::atomic<bool> kill_all{false};
   std::atomic<size_t> server_index{0};
@@ -130,19 +131,86 @@ struct RemoteWorker::Impl {
     empty_folder(s.dir);
   }
 
+  // Kept-alive connections (TCP_NODELAY), per server: a request takes an
+  // idle one or opens one, and gives it back when it got an answer. A
+  // connection is used by one request at a time (the long-polling claim
+  // holds one while heartbeats and reports use others).
+  // One idle longer than kConnIdle is closed rather than used: the server
+  // closes those idle for 30 s, and a request sent as it does would fail.
+  static constexpr auto kConnIdle = std::chrono::seconds(20);
+  struct IdleConn {
+    std::unique_ptr<httplib::Client> cli;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::mutex conn_mu;
+  std::vector<std::vector<IdleConn>> idle_conns;  // guarded by conn_mu, by server
+
+  std::unique_ptr<httplib::Client> take_conn(size_t i, bool& reused) {
+    {
+      std::vector<IdleConn> old;  // closed outside the lock
+      std::lock_guard lock(conn_mu);
+      if (idle_conns.size() < options.servers.size()) idle_conns.resize(options.servers.size());
+      auto now = std::chrono::steady_clock::now();
+      while (!idle_conns[i].empty()) {
+        auto c = std::move(idle_conns[i].back());
+        idle_conns[i].pop_back();
+        if (now - c.since > kConnIdle) {
+          old.push_back(std::move(c));
+          continue;
+        }
+        reused = true;
+        return std::move(c.cli);
+      }
+    }
+    reused = false;
+    auto c = std::make_unique<httplib::Client>(options.servers[i]);
+    c->set_connection_timeout(2, 0);
+    c->set_write_timeout(30, 0);
+    c->set_keep_alive(true);
+    c->set_tcp_nodelay(true);
+    c->set_bearer_token_auth(options.token);
+    return c;
+  }
+  void give_conn(size_t i, std::unique_ptr<httplib::Client> c) {
+    std::unique_lock lock(conn_mu);
+    // Enough for every slot's report, the claim and the heartbeat at once.
+    if (idle_conns[i].size() < static_cast<size_t>(options.slots) + 4) {
+      idle_conns[i].push_back({std::move(c), std::chrono::steady_clock::now()});
+      return;
+    }
+    lock.unlock();  // more than that: closed (c's end), outside the lock
+  }
+  void drop_conns(size_t i) {
+    std::vector<IdleConn> gone;
+    std::lock_guard lock(conn_mu);
+    gone.swap(idle_conns[i]);
+  }
+
   // POSTs to the current server; on a connection failure, to the next one.
+  // A kept connection that fails (the server closed it while idle, or
+  // restarted) is tried once more on a new one first.
   Answer post(const std::string& path, const json& body, Duration read_timeout) {
     Answer a;
     std::string text = dump(body);
     for (size_t n = 0; n < options.servers.size(); ++n) {
       size_t i = server_index.load() % options.servers.size();
-      httplib::Client cli(options.servers[i]);
-      cli.set_connection_timeout(2, 0);
-      auto secs = std::chrono::duration_cast<std::chrono::seconds>(read_timeout).count() + 2;
-      cli.set_read_timeout(secs, 0);
-      cli.set_write_timeout(30, 0);
-      cli.set_bearer_token_auth(options.token);
-      auto r = cli.Post(("/api/v1" + path).c_str(), text, "application/json");
+      httplib::Result r{nullptr, httplib::Error::Unknown};
+      for (int round = 0; round < 2; ++round) {
+        bool reused = false;
+        auto cli = take_conn(i, reused);
+        auto secs = std::chrono::duration_cast<std::chrono::seconds>(read_timeout).count() + 2;
+        cli->set_read_timeout(secs, 0);
+        auto t0 = std::chrono::steady_clock::now();
+        r = cli->Post(("/api/v1" + path).c_str(), text, "application/json");
+        if (r) {
+          give_conn(i, std::move(cli));
+          break;
+        }
+        // Only a connection that failed at once was dead; one that timed out
+        // (a paused server) is not waited for twice.
+        if (!reused || std::chrono::steady_clock::now() - t0 > std::chrono::milliseconds(500)) break;
+        drop_conns(i);
+      }
       if (!r) {
         a.error = mask_secrets(options.servers[i]) + ": " + httplib::to_string(r.error());
         server_index = i + 1;
@@ -257,6 +325,116 @@ struct RemoteWorker::Impl {
   }
   bool stopping_all = false;  // guarded by mu: the heartbeat thread ends
 
+  // A report waiting to be sent, alone or with others that end at once.
+  struct PendingReport {
+    json body;                // the report's fields (those of POST /workers/report but worker and claim)
+    bool slot_given = false;  // a claim already asked for this try's slot
+    bool done = false;        // guarded by report_mu: answered (or no server reached)
+    int status = 0;           // 0: no server reached
+    std::string error;
+  };
+  std::mutex report_mu;
+  std::condition_variable report_cv;
+  std::vector<std::shared_ptr<PendingReport>> report_queue;  // guarded by report_mu
+  bool report_sending = false;                                // guarded by report_mu
+
+  // Slots to claim for: the free ones (neither running nor claimed) are
+  // counted as starting until the claim is answered, so that two claims at
+  // once (the main loop's, a report's) never ask for one slot twice.
+  int reserve_free(int extra) {
+    std::lock_guard lock(mu);
+    int free = std::max(0, options.slots - static_cast<int>(running.size() + starting));
+    starting += static_cast<size_t>(free + extra);
+    return free + extra;
+  }
+  void unreserve(int n) {
+    if (n <= 0) return;
+    {
+      std::lock_guard lock(mu);
+      starting -= std::min(starting, static_cast<size_t>(n));
+    }
+    cv.notify_all();
+  }
+
+  // Sends `p`, with the other reports waiting then, in one request; returns
+  // once it is answered. One request at a time: the reports that end while
+  // it is under way go together in the next.
+  void send_report(const std::shared_ptr<PendingReport>& p) {
+    std::unique_lock lock(report_mu);
+    report_queue.push_back(p);
+    while (!p->done) {
+      if (report_sending) {
+        report_cv.wait(lock);
+        continue;
+      }
+      report_sending = true;
+      std::vector<std::shared_ptr<PendingReport>> batch;
+      size_t bytes = 0;
+      auto it = report_queue.begin();
+      for (; it != report_queue.end() && (batch.empty() || bytes < kHeartbeatLogBudget); ++it) {
+        bytes += (*it)->body.value("log", std::string()).size() + 512;
+        batch.push_back(*it);
+      }
+      report_queue.erase(report_queue.begin(), it);
+      lock.unlock();
+      post_reports(batch);
+      lock.lock();
+      for (auto& b : batch) b->done = true;
+      report_sending = false;
+      report_cv.notify_all();
+    }
+  }
+
+  // One request for `batch`, carrying the next claim: the slots of its tries
+  // (those no claim asked for yet) and the free ones.
+  void post_reports(std::vector<std::shared_ptr<PendingReport>>& batch) {
+    int own = 0;
+    for (auto& b : batch)
+      if (!b->slot_given) ++own;
+    int ask = stopping ? 0 : reserve_free(own);
+    json body;
+    std::string path;
+    if (batch.size() == 1) {
+      path = "/workers/report";
+      body = batch[0]->body;
+    } else {
+      path = "/workers/reports";
+      body = {{"reports", json::array()}};
+      for (auto& b : batch) body["reports"].push_back(b->body);
+    }
+    body["worker"] = options.name;
+    if (ask > 0) body["claim"] = {{"queues", options.queues}, {"slots", ask}};
+    auto sent_at = std::chrono::steady_clock::now();
+    auto a = post(path, body, std::chrono::seconds(5));
+    bool answered = a.status == 200 || (batch.size() == 1 && a.status >= 400 && a.status < 500);
+    if (a.status == 200 && batch.size() > 1 && a.body.contains("results") && a.body["results"].is_array() &&
+        a.body["results"].size() == batch.size()) {
+      for (size_t i = 0; i < batch.size(); ++i) {
+        const json& res = a.body["results"][i];
+        batch[i]->status = res.value("status", 500);
+        if (res.contains("error") && res["error"].is_object()) batch[i]->error = res["error"].value("message", "");
+      }
+    } else if (batch.size() > 1 && a.status == 200) {
+      for (auto& b : batch) b->status = 500, b->error = "the server answered no result for it";
+    } else {
+      for (auto& b : batch) b->status = a.status, b->error = a.error;
+    }
+    // A claim was made only when the request got its answer: then this
+    // try's slot is spoken for (a report sent again asks for no slot).
+    if (answered)
+      for (auto& b : batch) b->slot_given = true;
+    int got = 0;
+    if (a.status == 200 && a.body.contains("items") && a.body["items"].is_array()) {
+      if (a.body.contains("claim_error")) log->warn("claiming with a report: {}", a.body.value("claim_error", ""));
+      json items = json::array();  // never more than asked for
+      for (auto& item : a.body["items"])
+        if (static_cast<int>(items.size()) < ask) items.push_back(item);
+      got = static_cast<int>(items.size());
+      launch(items, sent_at, a.body.value("waited_us", 0LL));
+    }
+    unreserve(ask - got);
+  }
+
   // Sends what is left of the log, then the report; again and again while no
   // server can be reached (a try's end is never dropped for a network error).
   void finish(Running& r, json report) {
@@ -264,6 +442,7 @@ struct RemoteWorker::Impl {
       std::lock_guard lock(r.mu);
       r.done = true;
     }
+    auto pending = std::make_shared<PendingReport>();
     auto backoff = std::chrono::milliseconds(200);
     for (int attempt = 0;; ++attempt) {
       // Shutting down with no server to hear it: the owner's zombie check
@@ -288,7 +467,6 @@ struct RemoteWorker::Impl {
         }
       } else {
         json body = report;
-        body["worker"] = options.name;
         body["attempt_token"] = r.token;
         body["ti_id"] = r.ti_id;
         body["try_number"] = r.try_number;
@@ -297,22 +475,48 @@ struct RemoteWorker::Impl {
           body["log_offset"] = t["log_offset"];
         }
         if (t.contains("checkpoint")) body["checkpoint"] = t["checkpoint"];
-        auto a = post("/workers/report", body, std::chrono::seconds(5));
-        if (a.status == 200) return;
-        if (a.status == 409) {
-          log->warn("report on try {} of task instance {} refused: {}", r.try_number, r.ti_id, a.error);
+        pending->body = std::move(body);
+        {
+          std::lock_guard lock(report_mu);
+          pending->done = false;
+        }
+        send_report(pending);
+        int status = pending->status;
+        if (status == 200) return;
+        if (status == 409) {
+          log->warn("report on try {} of task instance {} refused: {}", r.try_number, r.ti_id, pending->error);
           return;
         }
         // Bad input is for good; a server or database error may pass: again.
-        if (a.status >= 400 && a.status < 500) {
-          log->error("report on try {} of task instance {} refused ({}): {}", r.try_number, r.ti_id, a.status, a.error);
+        if (status >= 400 && status < 500) {
+          log->error("report on try {} of task instance {} refused ({}): {}", r.try_number, r.ti_id, status,
+                     pending->error);
           return;
         }
+        if (status == 0) log->warn("report on try {} of task instance {}: no server reachable: {}", r.try_number,
+                                   r.ti_id, pending->error);
       }
       std::this_thread::sleep_for(backoff);
       backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
     }
   }
+
+  // Starts a thread for each claimed try. `sent_at` is when the claim was
+  // sent (steady clock), `waited_us` how long the server says it held it
+  // before claiming: the claim is at most (now - sent_at - waited) old.
+  void launch(const json& items, std::chrono::steady_clock::time_point sent_at, long long waited_us) {
+    auto claimed = sent_at + std::chrono::microseconds(std::max(0LL, waited_us));
+    std::lock_guard lock(slots_mu);
+    for (auto& item : items) {
+      auto ended = std::make_shared<std::atomic<bool>>(false);
+      slots.emplace_back(std::thread([this, item, ended, claimed] {
+                           run_try(item, claimed);  // takes it off `starting` once it counts as running
+                           *ended = true;
+                         }),
+                         ended);
+    }
+  }
+  std::mutex slots_mu;  // guards slots
 
   // Whether the server still holds `r` for this worker, asked right before it
   // starts: a claim's answer can reach the worker long after the server made
@@ -388,7 +592,13 @@ struct RemoteWorker::Impl {
     }
     log->info("try {} of {} {} {} (task instance {}) starts", r->try_number, t.dag_id, t.run_id, t.task_id, r->ti_id);
     json report;
-    if (!p.contains("error") && r->lease.count() > 0) confirm(*r);
+    // A claim younger than half its lease cannot have been handed on (its
+    // scheduler waits a whole zombie_timeout from the claim's heartbeat):
+    // it starts at once. An older one (this process was slow or paused
+    // since the claim) is confirmed first (docs/running.md).
+    if (!p.contains("error") && r->lease.count() > 0 &&
+        std::chrono::steady_clock::now() - claimed_at > r->lease / 2)
+      confirm(*r);
     if (p.contains("error")) {
       std::ofstream(t.log_path, std::ios::app) << "[baton] " << p["error"].get<std::string>() << "\n";
       report = {{"outcome", "failed"}, {"reason", p["error"].get<std::string>()}};
@@ -535,52 +745,65 @@ Status RemoteWorker::run(const std::atomic<bool>& stop) {
   std::thread beat([&m] { m.heartbeat_main(); });
   Status result;
   auto backoff = std::chrono::milliseconds(200);
+  auto idle_since = std::chrono::steady_clock::now();
   while (!stop) {
-    size_t busy = m.busy();
-    if (busy >= static_cast<size_t>(m.options.slots)) {
+    auto now = std::chrono::steady_clock::now();
+    if (m.busy() > 0) idle_since = now;
+    if (m.options.exit_when_idle.count() > 0 && now - idle_since >= m.options.exit_when_idle) {
+      m.log->info("no try for {}: exiting (--exit-when-idle)", format_duration(m.options.exit_when_idle));
+      break;
+    }
+    // Slot threads that ended are joined.
+    {
+      std::lock_guard lock(m.slots_mu);
+      for (auto it = m.slots.begin(); it != m.slots.end();) {
+        if (!*it->second) {
+          ++it;
+          continue;
+        }
+        it->first.join();
+        it = m.slots.erase(it);
+      }
+    }
+    int free = m.reserve_free(0);
+    if (free <= 0) {
       std::unique_lock lock(m.mu);
       m.cv.wait_for(lock, std::chrono::milliseconds(200));
       continue;
     }
-    int free = m.options.slots - static_cast<int>(busy);
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(m.options.claim_wait).count();
+    auto wait = m.options.claim_wait;
+    if (m.options.exit_when_idle.count() > 0)  // the idle time ends within a claim's wait at most
+      wait = std::max(Duration(0), std::min(wait, m.options.exit_when_idle -
+                                                      std::chrono::duration_cast<Duration>(now - idle_since)));
+    auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait).count();
+    auto sent_at = std::chrono::steady_clock::now();
     auto a = m.post("/workers/claim",
-                    {{"worker", m.options.name}, {"queues", m.options.queues}, {"slots", free}, {"wait_ms", wait}},
-                    m.options.claim_wait);
-    auto claimed_at = std::chrono::steady_clock::now();  // the leases of its tries count from here
+                    {{"worker", m.options.name}, {"queues", m.options.queues}, {"slots", free}, {"wait_ms", wait_ms}},
+                    wait);
     if (a.status == 401 || a.status == 403) {
+      m.unreserve(free);
       result = Error{a.status == 401 ? "unauthenticated" : "permission_denied", a.error};
       break;
     }
     if (a.status != 200) {
+      m.unreserve(free);
       m.log->warn("claiming: {}", a.status == 0 ? "no server reachable: " + a.error : a.error);
       std::this_thread::sleep_for(backoff);
       backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
       continue;
     }
     backoff = std::chrono::milliseconds(200);
-    if (!a.body.contains("items")) continue;
-    for (auto& item : a.body["items"]) {
-      {
-        std::lock_guard lock(m.mu);
-        ++m.starting;
-      }
-      auto ended = std::make_shared<std::atomic<bool>>(false);
-      m.slots.emplace_back(std::thread([&m, item, ended, claimed_at] {
-                             m.run_try(item, claimed_at);  // takes it off `starting` once it counts as running
-                             *ended = true;
-                           }),
-                           ended);
+    int got = 0;
+    if (a.body.contains("items") && a.body["items"].is_array()) {
+      // Never more than asked for (a server answering more is wrong: the rest would overrun the slots).
+      json items = json::array();
+      for (auto& item : a.body["items"])
+        if (static_cast<int>(items.size()) < free) items.push_back(item);
+      got = static_cast<int>(items.size());
+      if (got > 0) idle_since = std::chrono::steady_clock::now();
+      m.launch(items, sent_at, a.body.value("waited_us", 0LL));
     }
-    // Slot threads that ended are joined.
-    for (auto it = m.slots.begin(); it != m.slots.end();) {
-      if (!*it->second) {
-        ++it;
-        continue;
-      }
-      it->first.join();
-      it = m.slots.erase(it);
-    }
+    m.unreserve(free - got);
   }
   // Shutdown: running tries get the grace, then are killed (and reported as shutdown).
   m.stopping = true;
@@ -592,7 +815,18 @@ Status RemoteWorker::run(const std::atomic<bool>& stop) {
     m.kill_all = true;
     for (auto& [_, r] : m.running) r->cancel = true;
   }
-  for (auto& t : m.slots) t.first.join();
+  // A slot thread may start another (a claim answered with its report)
+  // before it ends: joined until none is left.
+  while (true) {
+    std::thread t;
+    {
+      std::lock_guard lock(m.slots_mu);
+      if (m.slots.empty()) break;
+      t = std::move(m.slots.front().first);
+      m.slots.pop_front();
+    }
+    t.join();
+  }
   {
     std::lock_guard lock(m.mu);
     m.stopping_all = true;

@@ -139,8 +139,17 @@ Result<BackfillResult> Backfills::create(const BackfillRequest& req, const std::
   // The intervals not over yet stay out, also when a restart plans again.
   for (auto& st : *steps)
     if (st.reason == "the interval is not over yet") b.to_at = std::min(b.to_at, st.logical_date - Duration(1));
-  BackfillResult out{b, *steps};
-  if (req.dry_run) return out;
+  BackfillResult out;
+  out.backfill = b;
+  for (auto& st : *steps) {
+    if (st.action == "create") ++out.summary.create;
+    else if (st.action == "rerun") ++out.summary.rerun;
+    else ++out.summary.skip;
+  }
+  if (req.dry_run) {
+    out.plan = std::move(*steps);
+    return out;
+  }
   auto created = store_.create_backfill(b, actor);
   if (!created) return created.error();
   if (!created->created) {
@@ -195,21 +204,48 @@ Status Backfills::cancel(long long id, const std::string& actor) {
   return {};
 }
 
-// Takes up steps while the backfill has places for runs; ends it when every
-// step is taken and every run finished.
+// Takes up steps while the backfill has places for runs, at most
+// kStepsPerTurn of them in this turn (the rest on a turn of its own); ends it
+// when every step is taken and every run finished. The turn's new runs are
+// made in one transaction (create_runs).
 void Backfills::advance(Active& bf) {
   auto& b = bf.rec;
-  while (b.state == "running" && !loop_.stopping() && bf.runs.size() < static_cast<size_t>(b.max_active_runs) &&
-         bf.next < bf.steps.size()) {
-    const BackfillStep step = bf.steps[bf.next++];
+  size_t taken = 0;
+  std::vector<size_t> creates;  // steps whose runs are made together, below
+  auto has_place = [&] {
+    return b.state == "running" && !loop_.stopping() &&
+           bf.runs.size() + creates.size() < static_cast<size_t>(b.max_active_runs) && bf.next < bf.steps.size();
+  };
+  bool retry = false;
+  while (has_place()) {
+    if (taken == kStepsPerTurn) {
+      post_advance(bf);
+      break;
+    }
+    const size_t at = bf.next++;
+    const BackfillStep step = bf.steps[at];
     if (step.action == "skip") continue;
+    ++taken;
+    if (step.action == "create") {
+      creates.push_back(at);
+      continue;
+    }
+    // A rerun goes in order: the runs before it are made first.
+    if (!create_runs(bf, creates)) {
+      bf.next = creates.front();
+      retry = true;
+      break;
+    }
+    creates.clear();
     TakeUp t = take_up(bf, step);
     if (t == TakeUp::retry_later) {  // the store failed: again on the next poll
-      --bf.next;
+      bf.next = at;
+      retry = true;
       break;
     }
     if (t == TakeUp::not_ours) --b.total;  // taken by something else meanwhile: not this backfill's
   }
+  if (!retry && !create_runs(bf, creates)) bf.next = creates.front();  // the store failed: again on the next poll
   b.cursor_at.reset();
   for (size_t k = bf.next; k < bf.steps.size() && !b.cursor_at; ++k)
     if (bf.steps[k].action != "skip") b.cursor_at = bf.steps[k].logical_date;
@@ -222,11 +258,49 @@ void Backfills::advance(Active& bf) {
   if (b.state != "running") active_.erase(b.id);
 }
 
-Backfills::TakeUp Backfills::take_up(Active& bf, const BackfillStep& step) {
+// Queued behind what is on the loop's queue now. From inside a turn of
+// advance() it is queued at the turn's end, after the runs it made were
+// dispatched: what arrived during the turn (a live trigger) goes first.
+void Backfills::post_advance(Active& bf) {
+  if (bf.advance_posted) return;
+  bf.advance_posted = true;
+  long long id = bf.rec.id;
+  if (in_turn_) {
+    deferred_.push_back(id);
+    return;
+  }
+  loop_.post([this, id] {
+    auto it = active_.find(id);
+    if (it == active_.end()) return;
+    it->second.advance_posted = false;
+    in_turn_ = true;
+    advance(it->second);
+    runs_.dispatch();
+    in_turn_ = false;
+    loop_.request_flush();
+    auto later = std::move(deferred_);
+    deferred_.clear();
+    for (long long other : later)
+      if (auto o = active_.find(other); o != active_.end()) {
+        o->second.advance_posted = false;
+        post_advance(o->second);
+      }
+  });
+}
+
+// Makes the runs of these create steps in one transaction and hands them to
+// the run keeper; an interval whose run something else made first is not
+// this backfill's. False when the store failed (nothing was made).
+bool Backfills::create_runs(Active& bf, const std::vector<size_t>& steps) {
+  if (steps.empty()) return true;
   auto& b = bf.rec;
   DagEntry* d = registry_.find(b.dag_id);
-  if (!d || !d->graph) return TakeUp::retry_later;
-  if (step.action == "create") {
+  if (!d || !d->graph) return false;
+  std::vector<store::Store::NewRun> runs;
+  runs.reserve(steps.size());
+  const auto tis = task_instances_for(*d->graph);
+  for (size_t at : steps) {
+    const BackfillStep& step = bf.steps[at];
     store::RunRecord r;
     r.dag_id = b.dag_id;
     r.run_type = "backfill";
@@ -240,21 +314,31 @@ Backfills::TakeUp Backfills::take_up(Active& bf, const BackfillStep& step) {
     r.dag_version = d->graph->hash();
     r.backfill_id = b.id;
     r.created_by = b.created_by;
-    auto c = store_.create_run(r, task_instances_for(*d->graph), b.created_by, fencing_.fences());
-    if (!c && c.error().code == "stale_epoch") {
-      fencing_.fenced_out(c.error());
-      return TakeUp::retry_later;
-    }
+    runs.push_back({std::move(r), tis});
+  }
+  auto made = store_.create_runs(runs, b.created_by, fencing_.fences());
+  if (!made && made.error().code == "stale_epoch") {
+    fencing_.fenced_out(made.error());
+    return false;
+  }
+  if (!made) {
+    sched_log()->error("backfill {}: {}", b.id, made.error().message);
+    return false;
+  }
+  for (auto& c : *made) {
     if (!c) {
       // conflict: the schedule, catchup or another backfill made the interval's run first.
-      if (c.error().code == "conflict") return TakeUp::not_ours;
-      sched_log()->error("backfill {}: {}", b.id, c.error().message);
-      return TakeUp::retry_later;
+      --b.total;
+      continue;
     }
     bf.runs.insert(c->run.pk);
     runs_.adopt(c->run, d->graph, c->task_instances);
-    return TakeUp::taken;
   }
+  return true;
+}
+
+Backfills::TakeUp Backfills::take_up(Active& bf, const BackfillStep& step) {
+  auto& b = bf.rec;
   // rerun: clear the run's tasks (failed ones, all, or the chosen ones).
   long long pk = 0;
   switch (runs_.rerun(b, *step.run_id, bf.tasks, pk)) {
@@ -274,14 +358,9 @@ void Backfills::run_ended(long long run_pk, long long backfill_id, bool success)
   ++bf.rec.done;
   if (!success) ++bf.rec.failed;
   loop_.batch().backfills.push_back(bf.rec);  // counted in the same write as the run's end
-  // Not from inside a settle: the next runs start on a turn of their own.
-  loop_.post([this, backfill_id] {
-    if (auto b = active_.find(backfill_id); b != active_.end()) {
-      advance(b->second);
-      runs_.dispatch();
-    }
-    loop_.request_flush();
-  });
+  // Not from inside a settle: the next runs start on a turn of their own,
+  // one for all the runs that ended meanwhile.
+  post_advance(bf);
 }
 
 // Running backfills come back with the steps left after their cursor. Their

@@ -51,6 +51,10 @@ class Backfills {
   // Steps put back after a store error are taken up again on the poll.
   void advance_all();
   void clear() { active_.clear(); }
+  // At most this many steps are taken up in one turn; the rest follow on a
+  // turn of their own, behind whatever was posted meanwhile (a live
+  // trigger waits for at most one such batch per running backfill).
+  static constexpr size_t kStepsPerTurn = 64;
 
   // The plan of a backfill, interval by interval. Only intervals that are
   // over are taken: a backfill does not run the future.
@@ -67,10 +71,15 @@ class Backfills {
     size_t next = 0;
     std::set<long long> runs;        // created or rerun, not finished
     std::vector<std::string> tasks;  // a rerun's tasks (empty: per reprocess mode)
+    bool advance_posted = false;     // a turn of advance() is queued on the loop
   };
   enum class TakeUp { taken, not_ours, retry_later };
   void advance(Active& bf);
+  // One turn of advance() for this backfill, queued unless one is already.
+  void post_advance(Active& bf);
+  // A rerun step.
   TakeUp take_up(Active& bf, const BackfillStep& step);
+  bool create_runs(Active& bf, const std::vector<size_t>& steps);
   void take_up_backfill(const store::BackfillRecord& b);
 
   store::Store& store_;
@@ -80,6 +89,8 @@ class Backfills {
   Fencing& fencing_;
   BackfillRuns& runs_;
   std::map<long long, Active> active_;  // running ones, by id
+  bool in_turn_ = false;                // in a turn of advance() (post_advance waits for its end)
+  std::vector<long long> deferred_;     // backfills whose next turn is queued at the end of this one
 };
 
 }  // namespace baton::scheduler

@@ -240,7 +240,8 @@ store::CommandResult answer(long long id, const Result<BackfillResult>& r) {
                     {"action", st.action},
                     {"run_id", opt(st.run_id)},
                     {"reason", st.reason}});
-  return {id, "ok", dump({{"backfill", backfill_json(r->backfill)}, {"plan", plan}})};
+  json summary = {{"create", r->summary.create}, {"rerun", r->summary.rerun}, {"skip", r->summary.skip}};
+  return {id, "ok", dump({{"backfill", backfill_json(r->backfill)}, {"summary", summary}, {"plan", plan}})};
 }
 
 store::CommandResult answer(long long id, const Result<std::vector<std::string>>& r) {
@@ -274,6 +275,11 @@ Result<BackfillResult> backfill_of(const store::CommandRecord& c) {
     json j = result_json(c);
     BackfillResult out;
     out.backfill = backfill_rec_of(j.at("backfill"));
+    if (auto it = j.find("summary"); it != j.end() && it->is_object()) {
+      out.summary.create = it->value("create", 0LL);
+      out.summary.rerun = it->value("rerun", 0LL);
+      out.summary.skip = it->value("skip", 0LL);
+    }
     for (auto& st : j.at("plan"))
       out.plan.push_back({tp(st.at("logical_date").get<long long>()), tp(st.at("data_interval_end").get<long long>()),
                           st.at("action").get<std::string>(), opt_text(st, "run_id"),

@@ -3,9 +3,12 @@
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "baton/core/ids.h"
 #include "baton/dsl/dag_folder.h"
@@ -18,11 +21,40 @@ using nlohmann::json;
 
 DagRegistry::DagRegistry(store::Store& store, std::string dags_dir) : store_(store), dags_dir_(std::move(dags_dir)) {}
 
+// The stored sources compile on every core: a restart with 10,000 DAGs
+// does not wait for them one after the other.
 void DagRegistry::load_known(const std::vector<store::DagRecord>& list) {
+  struct Known {
+    const store::DagRecord* rec;
+    store::DagVersionRecord version;
+    dsl::CompileResult result;
+  };
+  std::vector<Known> known;
+  for (auto& d : list) {
+    if (!d.current_version || versions_.count({d.dag_id, *d.current_version})) continue;
+    if (auto v = store_.get_dag_version(d.dag_id, *d.current_version)) known.push_back({&d, std::move(*v), {}});
+  }
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < known.size();)
+      known[i].result = dsl::compile_dag(known[i].version.source, known[i].version.file);
+  };
+  size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), known.size() / 8 + 1);
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  for (auto& k : known) {
+    const auto& g = k.result.graph;
+    if (!g || g->hash() != k.version.version)
+      sched_log()->error("DAG {} version {} no longer compiles to itself", k.rec->dag_id, k.version.version);
+    if (g) versions_[{k.rec->dag_id, k.version.version}] = g;
+  }
   for (auto& d : list) {
     if (!d.current_version) continue;
-    auto g = graph_of(d.dag_id, *d.current_version);
-    if (!g) continue;
+    auto it = versions_.find({d.dag_id, *d.current_version});
+    if (it == versions_.end()) continue;
+    const dsl::DagGraphPtr& g = it->second;
     DagEntry& e = dags_[d.dag_id];
     e.dag_id = d.dag_id;
     e.file = d.file;
@@ -32,46 +64,154 @@ void DagRegistry::load_known(const std::vector<store::DagRecord>& list) {
   }
 }
 
-void DagRegistry::scan(bool first) {
+namespace {
+
+// DAG versions registered per transaction.
+constexpr size_t kRegisterBatch = 1000;
+// Files compiled and registered per step of the cold load.
+constexpr size_t kLoadChunk = 1000;
+
+bool is_dag_name(const std::string& path) {
+  auto ext = std::filesystem::path(path).extension().string();
+  return ext == ".yaml" || ext == ".yml";
+}
+
+}  // namespace
+
+std::optional<DagRegistry::Stamp> DagRegistry::stamp_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  return Stamp{static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec,
+               static_cast<long long>(st.st_size)};
+}
+
+DagRegistry::Progress DagRegistry::progress() const { return {loading_.load(), loaded_.load(), total_.load()}; }
+
+void DagRegistry::begin_load() {
+  pending_.clear();
+  pending_next_ = 0;
+  loaded_ = 0;
   auto files = dsl::find_dag_files({dags_dir_});
-  if (!files) {
-    if (first) sched_log()->warn("DAGs folder: {}", files.error().message);
+  if (!files) sched_log()->warn("DAGs folder: {}", files.error().message);
+  else pending_ = std::move(*files);
+  total_ = static_cast<long long>(pending_.size());
+  load_git_ = pending_.empty() ? std::nullopt : read_git_state(dags_dir_);
+}
+
+bool DagRegistry::load_step(size_t files) {
+  size_t end = std::min(pending_.size(), pending_next_ + std::max<size_t>(files, 1));
+  std::vector<std::string> chunk;
+  chunk.reserve(end - pending_next_);
+  for (size_t i = pending_next_; i < end; ++i) {
+    ++looked_at_;
+    auto st = stamp_of(pending_[i]);
+    if (!st) continue;  // gone since it was listed
+    file_stamps_[pending_[i]] = *st;
+    chunk.push_back(pending_[i]);
+  }
+  pending_next_ = end;
+  bool last = end == pending_.size();
+  std::set<std::string> report(chunk.begin(), chunk.end());
+  apply(chunk, &report, last, load_git_ ? &*load_git_ : nullptr);
+  loaded_ = static_cast<long long>(end);
+  if (last) {
+    pending_ = {};
+    load_git_.reset();
+    loading_ = false;
+  }
+  return !last;
+}
+
+void DagRegistry::scan(bool first) {
+  if (first) {
+    begin_load();
+    while (load_step(kLoadChunk)) {
+    }
     return;
   }
-  std::map<std::string, std::pair<long long, long long>> now_stamps;
+  auto files = dsl::find_dag_files({dags_dir_});
+  if (!files) return;
+  std::map<std::string, Stamp> now_stamps;
   std::vector<std::string> changed;
   for (auto& f : *files) {
-    struct stat st {};
-    if (::stat(f.c_str(), &st) != 0) continue;
-    auto stamp = std::make_pair(static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec,
-                                static_cast<long long>(st.st_size));
-    now_stamps[f] = stamp;
+    ++looked_at_;
+    auto stamp = stamp_of(f);
+    if (!stamp) continue;
+    now_stamps[f] = *stamp;
     auto it = file_stamps_.find(f);
-    if (it == file_stamps_.end() || it->second != stamp) changed.push_back(f);
+    if (it == file_stamps_.end() || !(it->second == *stamp)) changed.push_back(f);
   }
   bool removed = false;
   for (auto& [f, _] : file_stamps_) removed = removed || !now_stamps.count(f);
   if (changed.empty() && !removed) return;
-  file_stamps_ = now_stamps;
-  // Only changed files are compiled again; duplicate ids are judged across
-  // the whole folder's results.
+  file_stamps_ = std::move(now_stamps);
   for (auto it = compiled_files_.begin(); it != compiled_files_.end();)
-    it = now_stamps.count(it->first) ? std::next(it) : compiled_files_.erase(it);
-  for (auto& lf : dsl::compile_dag_files(changed)) compiled_files_[lf.path] = std::move(lf.result);
+    it = file_stamps_.count(it->first) ? std::next(it) : compiled_files_.erase(it);
+  auto git = read_git_state(dags_dir_);
+  apply(changed, nullptr, !loading_, git ? &*git : nullptr);
+}
+
+void DagRegistry::changed(const std::vector<std::string>& paths) {
+  std::set<std::string> candidates;
+  for (auto& p : paths) {
+    // What was known at or below the path (a folder moved away takes its files).
+    std::string below = p + "/";
+    for (auto it = file_stamps_.lower_bound(p);
+         it != file_stamps_.end() && (it->first == p || it->first.rfind(below, 0) == 0); ++it)
+      candidates.insert(it->first);
+    struct stat st {};
+    if (::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      if (auto found = dsl::find_dag_files({p})) candidates.insert(found->begin(), found->end());
+    } else if (is_dag_name(p)) {
+      candidates.insert(p);
+    }
+  }
+  std::vector<std::string> touched;
+  bool removed = false;
+  for (auto& f : candidates) {
+    ++looked_at_;
+    auto stamp = stamp_of(f);
+    if (!stamp) {
+      if (file_stamps_.erase(f)) {
+        compiled_files_.erase(f);
+        removed = true;
+      }
+      continue;
+    }
+    auto it = file_stamps_.find(f);
+    if (it != file_stamps_.end() && it->second == *stamp) continue;
+    file_stamps_[f] = *stamp;
+    touched.push_back(f);
+  }
+  if (touched.empty() && !removed) return;
+  auto git = read_git_state(dags_dir_);
+  // While the cold load runs, DAGs not loaded yet are not gone.
+  apply(touched, nullptr, !loading_, git ? &*git : nullptr);
+}
+
+void DagRegistry::apply(const std::vector<std::string>& files, const std::set<std::string>* report, bool settle,
+                        const GitState* git) {
+  // Only these files are compiled again; duplicate ids are judged across
+  // the whole folder's results.
+  compiled_count_ += static_cast<long long>(files.size());
+  for (auto& lf : dsl::compile_dag_files(files)) compiled_files_[lf.path] = std::move(lf.result);
   std::vector<dsl::LoadedFile> all;
   all.reserve(compiled_files_.size());
   for (auto& [path, result] : compiled_files_) all.push_back({path, result});
   auto load = dsl::check_unique_ids(std::move(all));
-  auto git = read_git_state(dags_dir_);
   std::set<std::string> seen;
+  std::vector<std::pair<dsl::DagGraphPtr, std::string>> batch;
   for (auto& lf : load.files) {
     const auto& r = lf.result;
+    bool reported = !report || report->count(lf.path);
     if (r.dag_id.empty()) {
-      for (auto& e : r.errors) sched_log()->warn("{}", e.format());
+      if (reported)
+        for (auto& e : r.errors) sched_log()->warn("{}", e.format());
       continue;
     }
     seen.insert(r.dag_id);
     if (!r.graph) {
+      if (!reported) continue;
       json errs = json::array();
       for (auto& e : r.errors)
         errs.push_back({{"file", e.file}, {"line", e.pos.line}, {"column", e.pos.col}, {"message", e.message}});
@@ -82,8 +222,16 @@ void DagRegistry::scan(bool first) {
       for (auto& e : r.errors) sched_log()->warn("{}", e.format());
       continue;
     }
-    register_graph(r.graph, lf.path, git ? &*git : nullptr);
+    DagEntry& d = dags_[r.dag_id];
+    bool changed = !d.graph || d.graph->hash() != r.graph->hash() || !d.active;
+    d.dag_id = r.dag_id;
+    d.file = lf.path;
+    if (!changed) continue;
+    batch.emplace_back(r.graph, lf.path);
+    if (batch.size() >= kRegisterBatch) register_batch(batch, git);
   }
+  register_batch(batch, git);
+  if (!settle) return;
   for (auto& [id, d] : dags_)
     if (d.active && !seen.count(id) && d.graph) {
       d.active = false;
@@ -92,36 +240,49 @@ void DagRegistry::scan(bool first) {
     }
 }
 
-void DagRegistry::register_graph(const dsl::DagGraphPtr& g, const std::string& path, const GitState* git) {
-  DagEntry& d = dags_[g->dag_id()];
-  bool changed = !d.graph || d.graph->hash() != g->hash() || !d.active;
-  d.dag_id = g->dag_id();
-  d.file = path;
-  if (!changed) return;
-  store::DagVersionRecord v;
-  v.dag_id = g->dag_id();
-  v.version = g->hash();
-  v.compiled = g->canonical_json();
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  v.source = ss.str();
-  v.file = path;
-  if (git) {
-    if (!git->commit.empty()) v.git_commit = git->commit;
-    v.git_dirty = git->is_dirty(path);
+// One transaction for the whole batch: a cold load of thousands of DAGs
+// costs a few commits, not one each.
+void DagRegistry::register_batch(std::vector<std::pair<dsl::DagGraphPtr, std::string>>& batch, const GitState* git) {
+  if (batch.empty()) return;
+  std::vector<store::DagVersionRegistration> regs;
+  regs.reserve(batch.size());
+  for (auto& [g, path] : batch) {
+    store::DagVersionRegistration reg;
+    store::DagVersionRecord& v = reg.version;
+    v.dag_id = g->dag_id();
+    v.version = g->hash();
+    v.compiled = g->canonical_json();
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    v.source = ss.str();
+    v.file = path;
+    if (git) {
+      if (!git->commit.empty()) v.git_commit = git->commit;
+      v.git_dirty = git->is_dirty(path);
+    }
+    reg.ns = g->spec().ns;
+    reg.partition = partition_of(g->dag_id());
+    regs.push_back(std::move(reg));
   }
-  if (auto r = store_.register_dag_version(v, g->spec().ns, partition_of(g->dag_id()), "system"); !r) {
-    sched_log()->error("registering DAG {}: {}", g->dag_id(), r.error().message);
+  auto rows = store_.register_dag_versions(regs, "system");
+  if (!rows) {
+    sched_log()->error("registering {} DAG version(s) ({} first): {}", batch.size(), batch.front().first->dag_id(),
+                       rows.error().message);
+    batch.clear();
     return;
   }
-  d.graph = g;
-  d.active = true;
-  auto rec = store_.get_dag(g->dag_id());
-  if (rec) d.paused = rec->paused;
-  versions_[{g->dag_id(), g->hash()}] = g;
-  sched_log()->info("DAG {} version {} from {}", g->dag_id(), g->hash().substr(0, 12), path);
-  if (on_registered_) on_registered_(d, rec ? &*rec : nullptr);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto& g = batch[i].first;
+    DagEntry& d = dags_[g->dag_id()];
+    d.graph = g;
+    d.active = true;
+    d.paused = (*rows)[i].paused;
+    versions_[{g->dag_id(), g->hash()}] = g;
+    sched_log()->info("DAG {} version {} from {}", g->dag_id(), g->hash().substr(0, 12), batch[i].second);
+    if (on_registered_) on_registered_(d, &(*rows)[i]);
+  }
+  batch.clear();
 }
 
 DagEntry* DagRegistry::find(const std::string& dag_id) {

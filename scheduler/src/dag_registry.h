@@ -1,23 +1,29 @@
 // DagRegistry: the DAGs folder and what came of it. It compiles the files that
-// changed since the last scan (duplicate ids judged across the folder),
-// registers each new DAG version in the store with its source and git state,
-// records import errors, deactivates a DAG whose file is gone, and keeps the
-// compiled versions a run may still use (loaded from the store on demand).
-// Loop thread only.
+// changed (duplicate ids judged across the folder), registers the new DAG
+// versions in the store with their source and git state (in batched
+// transactions), records import errors, deactivates a DAG whose file is
+// gone, and keeps the compiled versions a run may still use (loaded from the
+// store on demand). What changed comes from a full scan (at start, the
+// safety scan, polling where inotify is missing) or from the folder watch's
+// paths. The cold load goes a chunk at a time (begin_load, load_step), so
+// that the loop serves other work between chunks and progress() can say how
+// far it got.
+// Loop thread only, but progress() from any thread.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 
 #include "baton/dsl/compiler.h"
 #include "baton/store/store.h"
+#include "git_state.h"
 
 namespace baton::scheduler {
-
-struct GitState;
 
 struct DagEntry {
   std::string dag_id;
@@ -39,8 +45,27 @@ class DagRegistry {
 
   // At start: the DAGs the store knows, with their current versions.
   void load_known(const std::vector<store::DagRecord>& dags);
-  // Compiles what changed in the folder and registers it.
+  // Stats every file of the folder; compiles what changed and registers it.
+  // `first`: the whole cold load at once (begin_load and every load_step).
   void scan(bool first);
+  // The folder watch's report: these paths (files, or folders to look
+  // below) changed; nothing else is looked at.
+  void changed(const std::vector<std::string>& paths);
+
+  // The cold load in steps: begin_load lists the folder; each load_step
+  // compiles (on every core) and registers the next `files` files in one
+  // transaction, and returns true while files remain. The last step
+  // deactivates the DAGs whose files are gone.
+  void begin_load();
+  bool load_step(size_t files);
+  struct Progress {
+    bool loading = true;  // until the first load is done
+    long long loaded = 0, total = 0;  // files
+  };
+  Progress progress() const;
+  // Work counters (tests): files stat-ed and files compiled since start.
+  long long files_looked_at() const { return looked_at_; }
+  long long files_compiled() const { return compiled_count_; }
 
   DagEntry* find(const std::string& dag_id);
   // The DAG's current graph, if it has one (null otherwise).
@@ -51,15 +76,31 @@ class DagRegistry {
   std::map<std::string, DagEntry>& all() { return dags_; }
 
  private:
-  void register_graph(const dsl::DagGraphPtr& g, const std::string& path, const GitState* git);
+  struct Stamp {
+    long long mtime_ns = 0, size = 0;
+    bool operator==(const Stamp& o) const { return mtime_ns == o.mtime_ns && size == o.size; }
+  };
+  static std::optional<Stamp> stamp_of(const std::string& path);
+  // Compiles `files`, then registers every DAG whose version changed
+  // (import errors recorded for `report` files, or for all when null);
+  // `settle`: DAGs no file defines any more are deactivated.
+  void apply(const std::vector<std::string>& files, const std::set<std::string>* report, bool settle,
+             const GitState* git);
+  void register_batch(std::vector<std::pair<dsl::DagGraphPtr, std::string>>& batch, const GitState* git);
 
   store::Store& store_;
   std::string dags_dir_;
   Registered on_registered_;
   std::map<std::string, DagEntry> dags_;
-  std::map<std::string, std::pair<long long, long long>> file_stamps_;  // path -> (mtime ns, size)
+  std::map<std::string, Stamp> file_stamps_;                            // path -> its stamp when compiled
   std::map<std::string, dsl::CompileResult> compiled_files_;            // path -> its last compile, ids unchecked
   std::map<std::pair<std::string, std::string>, dsl::DagGraphPtr> versions_;
+  std::vector<std::string> pending_;  // the cold load's files not loaded yet
+  size_t pending_next_ = 0;
+  std::optional<GitState> load_git_;  // read once for the whole cold load
+  std::atomic<bool> loading_{true};
+  std::atomic<long long> loaded_{0}, total_{0};
+  long long looked_at_ = 0, compiled_count_ = 0;
 };
 
 }  // namespace baton::scheduler

@@ -57,6 +57,11 @@ void Loop::run_ready() {
   asio_->io.poll();
 }
 
+bool Loop::run_one() {
+  if (asio_->io.stopped()) asio_->io.restart();
+  return asio_->io.poll_one() > 0;
+}
+
 void Loop::run_and_wait(std::function<void()> fn) {
   std::promise<void> done;
   asio::post(asio_->io, [&] {

@@ -48,6 +48,9 @@ class Loop {
   // Runs the handlers posted so far on the calling thread (tests, with no
   // loop thread running).
   void run_ready();
+  // Runs at most one posted handler on the calling thread; false when none
+  // was ready (tests: a turn at a time).
+  bool run_one();
   // Runs `fn` on the loop and waits for it (not from the loop thread).
   void run_and_wait(std::function<void()> fn);
 

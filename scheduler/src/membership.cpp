@@ -36,6 +36,7 @@ Status Membership::join() {
   renewed_ = clock_.now();
   if (options_.shared) return {};
   (void)store_.set_leader(options_.member_id);  // the one scheduling process leads itself
+  leads_ = true;
   std::vector<std::pair<int, std::optional<std::string>>> all;
   for (int p = 0; p < kPartitions; ++p) all.push_back({p, options_.member_id});
   auto parts = store_.assign_partitions(all, "system");
@@ -73,6 +74,7 @@ void Membership::tick() {
       break_stale_leader();
     }
   }
+  leads_ = leader_lock_ != nullptr;
   if (leader_lock_) {
     assign_partitions();
     // Answered intents are kept an hour (for whoever looks into them), then dropped.
@@ -87,6 +89,7 @@ void Membership::leave() {
   if (auto r = store_.remove_member(options_.member_id); !r)
     sched_log()->warn("leaving the members: {}", r.error().message);
   leader_lock_.reset();  // another member leads from its next tick
+  leads_ = false;
 }
 
 // A leader that is paused or cut off keeps its session, and with it the

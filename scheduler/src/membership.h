@@ -7,6 +7,7 @@
 // Loop thread, except owned_snapshot() (any thread).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -61,6 +62,8 @@ class Membership final : public Fencing {
   void resync_started() { resync_posted_ = false; }
 
   bool shared() const { return options_.shared; }
+  // Whether this member leads now (standalone: always, once joined); any thread.
+  bool leads() const { return leads_.load(); }
   const std::string& member_id() const { return options_.member_id; }
   const std::set<int>& owned() const { return owned_; }
   std::vector<int> owned_snapshot() const;  // any thread
@@ -80,6 +83,7 @@ class Membership final : public Fencing {
   std::unique_ptr<store::SchedulingLock> leader_lock_;
   std::unique_ptr<store::SchedulingLock> member_lock_;  // dies with the process: seen dead at once
   std::optional<TimePoint> commands_pruned_;
+  std::atomic<bool> leads_{false};
   std::function<void()> on_resync_;
   bool resync_posted_ = false;
   mutable std::mutex owned_mu_;

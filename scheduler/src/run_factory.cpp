@@ -86,6 +86,9 @@ void RunFactory::set_last_tick(const std::string& dag_id, std::optional<TimePoin
 
 void RunFactory::reset() {
   due_.clear();
+  fires_.clear();
+  fire_runs_.clear();
+  fires_per_dag_.clear();
   for (auto& [_, t] : timetables_) t.next_due.reset();
 }
 
@@ -93,15 +96,21 @@ void RunFactory::plan_all() {
   for (auto& [_, d] : registry_.all()) plan(d);
 }
 
+int RunFactory::unfinished(const std::string& dag_id) {
+  auto it = fires_per_dag_.find(dag_id);
+  return sink_.unfinished_runs(dag_id) + (it == fires_per_dag_.end() ? 0 : it->second);
+}
+
 void RunFactory::plan(DagEntry& d) {
   if (!d.graph || !d.active || d.paused || loop_.stopping() || !fencing_.owns(d.dag_id)) return;
   const Schedule& s = d.graph->schedule();
   if (!s.is_time_based()) return;
+  ++plans_;
   Timetable& t = timetables_[d.dag_id];
   const auto& spec = d.graph->spec();
   TimePoint now = clock_.now();
   if (spec.catchup) {
-    while (sink_.unfinished_runs(d.dag_id) < spec.max_active_runs) {
+    while (unfinished(d.dag_id) < spec.max_active_runs) {
       auto start = t.last_tick ? s.next_tick(*t.last_tick) : s.next_tick(kMinInstant);
       if (!start) break;
       auto end = s.next_tick(*start);
@@ -114,7 +123,7 @@ void RunFactory::plan(DagEntry& d) {
     if (start && (!t.last_tick || *start > *t.last_tick)) create_scheduled_run(d, t, *start, *end);
   }
   // With catchup at its limit, a finishing run plans again (the run keeper).
-  if (spec.catchup && sink_.unfinished_runs(d.dag_id) >= spec.max_active_runs) return;
+  if (spec.catchup && unfinished(d.dag_id) >= spec.max_active_runs) return;
   // Otherwise wake when the interval after the last one with a run completes.
   auto next_start = t.last_tick ? s.next_tick(*t.last_tick) : s.next_tick(kMinInstant);
   auto due = next_start ? s.next_tick(*next_start) : std::nullopt;
@@ -130,6 +139,8 @@ std::optional<TimePoint> RunFactory::next_due() const {
 }
 
 void RunFactory::wake(TimePoint now) {
+  auto began = std::chrono::steady_clock::now();
+  size_t planned = fires_.size();
   while (!due_.empty() && due_.begin()->first <= now) {
     auto [at, id] = *due_.begin();
     due_.erase(due_.begin());
@@ -140,6 +151,10 @@ void RunFactory::wake(TimePoint now) {
     t->second.next_due.reset();
     plan(*d);
   }
+  if (fires_.size() - planned >= 100)
+    sched_log()->info("{} DAG(s) due at {} planned in {} ms", fires_.size() - planned, format_utc(now),
+                      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began)
+                          .count());
 }
 
 Result<TriggerResult> RunFactory::trigger(const std::string& dag_id, const TriggerRequest& req,
@@ -211,20 +226,53 @@ bool RunFactory::create_scheduled_run(DagEntry& d, Timetable& t, TimePoint start
   if (auto p = run_params(store_, *d.graph, r, r.params); p) r.params = std::move(*p);
   else sched_log()->error("run {} {}: {} (its text is kept)", d.dag_id, r.run_id, p.error().message);
   r.dag_version = d.graph->hash();
-  auto c = store_.create_run(r, task_instances_for(*d.graph), "system", fencing_.fences());
-  if (!c && c.error().code == "stale_epoch") {
-    fencing_.fenced_out(c.error());
+  fires_.push_back({d.dag_id, d.graph, t.last_tick, start});
+  fire_runs_.push_back({std::move(r), task_instances_for(*d.graph)});
+  ++fires_per_dag_[d.dag_id];
+  t.last_tick = start;
+  return true;
+}
+
+// The fires of one turn (10,000 DAGs on the same minute) are one
+// transaction, not one each.
+bool RunFactory::commit_runs() {
+  if (fires_.empty()) return false;
+  auto fires = std::move(fires_);
+  auto runs = std::move(fire_runs_);
+  fires_.clear();
+  fire_runs_.clear();
+  fires_per_dag_.clear();
+  ++run_commits_;
+  auto began = std::chrono::steady_clock::now();
+  auto made = store_.create_runs(runs, "system", fencing_.fences());
+  if (fires.size() >= 100)
+    sched_log()->info("{} scheduled run(s) made in one transaction in {} ms", fires.size(),
+                      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began)
+                          .count());
+  if (!made) {
+    // Nothing was made: each timetable goes back to where it was (latest
+    // first, so a DAG with several fires ends at its first one's).
+    for (auto it = fires.rbegin(); it != fires.rend(); ++it) timetables_[it->dag_id].last_tick = it->last_tick_before;
+    if (made.error().code == "stale_epoch") fencing_.fenced_out(made.error());
+    else sched_log()->error("creating {} scheduled run(s): {} (tried again at the next wake-up)", fires.size(),
+                            made.error().message);
     return false;
   }
-  if (!c && c.error().code != "conflict") {
-    sched_log()->error("creating run {} {}: {}", d.dag_id, r.run_id, c.error().message);
-    return false;  // tried again at the next wake-up
+  bool adopted = false;
+  for (size_t i = 0; i < fires.size(); ++i) {
+    auto& c = (*made)[i];
+    if (!c && c.error().code != "conflict") {
+      sched_log()->error("creating run {} {}: {}", fires[i].dag_id, runs[i].run.run_id, c.error().message);
+      continue;
+    }
+    // Created now, or already there from an earlier life: move on.
+    loop_.batch().last_ticks.push_back({fires[i].dag_id, fires[i].start});
+    if (c) {
+      sink_.adopt(c->run, fires[i].graph, c->task_instances);
+      adopted = true;
+    }
   }
-  // Created now, or already there from an earlier life: move on.
-  t.last_tick = start;
-  loop_.batch().last_ticks.push_back({d.dag_id, start});
-  if (c) sink_.adopt(c->run, d.graph, c->task_instances);
-  return true;
+  return adopted;
 }
 
 // ---- datasets (SPEC §6) ----

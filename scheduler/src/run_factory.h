@@ -53,9 +53,18 @@ class RunFactory {
   // interval completes.
   void plan(DagEntry& d);
   void plan_all();
-  // The earliest armed wake-up; plans the DAGs whose time came.
+  // The earliest armed wake-up; plans the DAGs whose time came (only
+  // those: the wake-ups are kept in time order, and a turn pops the due ones).
   std::optional<TimePoint> next_due() const;
   void wake(TimePoint now);
+  // The scheduled runs planned since the last call, made in the store in
+  // one transaction and handed to the sink (the turn's end calls it, before
+  // the turn's write). True when a run was adopted (dispatch).
+  bool commit_runs();
+  // Work counters (tests): DAGs planned, and store transactions that made
+  // scheduled runs, since start.
+  long long plans() const { return plans_; }
+  long long run_commits() const { return run_commits_; }
 
   // A manual run, now: Scheduler::trigger, and trigger_dag tasks.
   Result<TriggerResult> trigger(const std::string& dag_id, const TriggerRequest& req, const std::string& actor);
@@ -78,7 +87,10 @@ class RunFactory {
     std::optional<TimePoint> last_tick;
     std::optional<TimePoint> next_due;  // the armed wake-up, if any
   };
+  // Queues the run of an interval for commit_runs (the timetable moves on
+  // at once; back again if the run cannot be made).
   bool create_scheduled_run(DagEntry& d, Timetable& t, TimePoint start, TimePoint end);
+  int unfinished(const std::string& dag_id);
   void create_dataset_run(DagEntry& d, std::vector<store::DatasetEvent> events);
   // The id of a manual or dataset run: type, logical date, a random suffix.
   std::string named_run_id(const store::RunRecord& r);
@@ -97,6 +109,16 @@ class RunFactory {
   RunSink& sink_;
   std::map<std::string, Timetable> timetables_;
   std::multimap<TimePoint, std::string> due_;  // when a DAG's next interval completes
+  struct Fire {
+    std::string dag_id;
+    dsl::DagGraphPtr graph;
+    std::optional<TimePoint> last_tick_before;
+    TimePoint start;
+  };
+  std::vector<Fire> fires_;  // runs planned, not made yet (commit_runs)
+  std::vector<store::RunStore::NewRun> fire_runs_;
+  std::map<std::string, int> fires_per_dag_;
+  long long plans_ = 0, run_commits_ = 0;
   bool datasets_dirty_ = false;
   std::function<std::string()> suffixes_;
   long long datasets_seen_ = -1;

@@ -189,6 +189,7 @@ SchedulerParts::SchedulerParts(store::Store& s, const Clock& c, SchedulerOptions
 // Whatever happened before (a start that failed half-way), no thread of
 // this process outlives the parts it calls into.
 SchedulerParts::~SchedulerParts() {
+  if (watch) watch->stop();
   if (listener) listener->stop();
   workers.stop(Duration(0));
   pokers.stop();
@@ -197,6 +198,9 @@ SchedulerParts::~SchedulerParts() {
 }
 
 void SchedulerParts::write() {
+  // The runs that came due this turn, in one transaction of their own (the
+  // store gives them their ids), then what they started.
+  if (factory.commit_runs()) dispatcher.dispatch();
   auto w = loop.write(store, membership.fences());
   if (w.fenced) membership.fenced_out(*w.fenced);
   else if (w.notifications) notifier.kick();
@@ -217,6 +221,24 @@ void SchedulerParts::flush() {
   }
   channel.flush();
   loop.wake_at(earliest({factory.next_due(), keeper.next_wake(), sla.next_due()}));
+  snapshot_metrics(false);
+}
+
+void SchedulerParts::snapshot_metrics(bool force) {
+  auto now = std::chrono::steady_clock::now();
+  if (!force && now - metrics_at < std::chrono::milliseconds(100)) return;
+  metrics_at = now;
+  SchedulerMetrics out;
+  dispatcher.metrics(out);
+  out.active_runs = static_cast<long long>(runs.size());
+  out.sla_misses_detected = sla.detected();
+  std::lock_guard lock(metrics_mu);
+  metrics = std::move(out);
+}
+
+SchedulerMetrics SchedulerParts::metrics_snapshot() const {
+  std::lock_guard lock(metrics_mu);
+  return metrics;
 }
 
 void SchedulerParts::on_wake() {
@@ -228,7 +250,6 @@ void SchedulerParts::on_wake() {
 }
 
 void SchedulerParts::poll() {
-  registry.scan(false);
   dispatcher.refresh_pools(store);
   if (options.shared) {
     membership_tick();
@@ -243,6 +264,64 @@ void SchedulerParts::poll() {
   past.retry_unreadable();
   dispatcher.dispatch();
   flush();
+  snapshot_metrics(true);
+  // The counters' deltas folded into their totals at most every 10 s, here
+  // where no other transaction is open, so that they stay few when nobody
+  // reads /metrics.
+  if (auto now = std::chrono::steady_clock::now(); now - folded_at >= std::chrono::seconds(10)) {
+    folded_at = now;
+    if (auto f = store.fold_counts(); !f) sched_log()->warn("folding the state counts: {}", f.error().message);
+  }
+}
+
+namespace {
+// DAG files compiled and registered per turn of the cold load.
+constexpr size_t kLoadChunk = 1000;
+}  // namespace
+
+// The watch reports on its own thread; the registry looks at those paths on
+// the loop. Where inotify fails, the folder is polled as the poll's period;
+// with it, a full scan every folder_scan all the same.
+void SchedulerParts::watch_folder() {
+  auto w = FolderWatch::start(options.dags_dir, [this](FolderWatch::Changes c) {
+    loop.post([this, c = std::move(c)] {
+      if (loop.stopping()) return;
+      if (c.full) registry.scan(false);
+      else registry.changed(c.paths);
+      flush();
+    });
+  });
+  if (w) {
+    watch = std::move(*w);
+    sched_log()->info("DAGs folder {}: watched ({} folder(s)); full scan every {}s", options.dags_dir,
+                      watch->watched(), std::chrono::duration_cast<std::chrono::seconds>(options.folder_scan).count());
+  } else {
+    sched_log()->warn("DAGs folder {}: {}; polling it every {}ms instead", options.dags_dir, w.error().message,
+                      std::chrono::duration_cast<std::chrono::milliseconds>(options.folder_poll).count());
+  }
+  loop.every(watch ? options.folder_scan : options.folder_poll, [this] {
+    if (registry.progress().loading) return;  // the load looks at every file anyway
+    registry.scan(false);
+    flush();
+  });
+}
+
+void SchedulerParts::load_next(TimePoint began) {
+  if (loop.stopping()) return;
+  bool more = registry.load_step(kLoadChunk);
+  flush();
+  if (more) {
+    loop.post([this, began] { load_next(began); });
+    return;
+  }
+  // The DAGs the store knew whose versions did not change were not planned
+  // as they registered.
+  factory.plan_all();
+  dispatcher.dispatch();
+  flush();
+  auto p = registry.progress();
+  sched_log()->info("DAGs folder loaded: {} file(s) in {} ms", p.total,
+                    std::chrono::duration_cast<std::chrono::milliseconds>(clock.now() - began).count());
 }
 
 // Tries whose workers stopped heartbeating fail as worker_lost.
@@ -340,6 +419,8 @@ Status Scheduler::start() {
   if (auto j = m.membership.join(); !j)
     return Error{"unavailable", "joining as a scheduler member: " + j.error().message};
   m.dispatcher.refresh_pools(m.store);
+  // A member of several loads the folder before it takes partitions.
+  const bool background = m.options.load_in_background && !m.options.shared;
   // Known DAGs first (paused flags, last ticks), then the folder.
   if (auto list = m.store.list_dags()) {
     m.registry.load_known(*list);
@@ -355,21 +436,38 @@ Status Scheduler::start() {
     m.flush();
   } else {
     m.keeper.recover();
-    m.registry.scan(true);
+    if (!background) m.registry.scan(true);
     m.write();  // the runs that recovery ended are in the store before backfills count them
     m.backfills.recover();
     m.sla.arm_finished(m.membership);
-    m.factory.plan_all();
+    if (!background) m.factory.plan_all();
     m.flush();
     m.dispatcher.dispatch();
     m.flush();
   }
+  // Watched before the load: a change made while it runs is not missed.
+  m.watch_folder();
   m.workers.start(m.options.workers);
   m.loop.every(m.options.folder_poll, [&m] { m.poll(); });
   m.loop.start();
   m.pokers.start(kPokers);
   m.notifier.start();
+  if (m.options.retention.any()) {
+    m.retention = std::make_unique<RetentionJob>(
+        m.store, m.clock,
+        RetentionOptions{m.options.retention, m.options.logs_dir, m.options.retention_first_after,
+                         m.options.retention_every},
+        [&m] { return m.membership.leads(); });
+    m.retention->start();
+  }
   m.accepting = true;
+  if (background) {
+    TimePoint began = m.clock.now();
+    m.loop.post([&m, began] {
+      m.registry.begin_load();
+      m.load_next(began);
+    });
+  }
   if (m.options.shared) {
     m.listener = std::make_unique<PartitionListener>(
         m.store, *this,
@@ -397,6 +495,8 @@ void Scheduler::stop(bool immediately) {
   Impl& m = *impl_;
   if (!m.loop.running()) return;
   m.accepting = false;
+  if (m.retention) m.retention->stop();  // after its current batch
+  if (m.watch) m.watch->stop();
   m.loop.set_stopping();
   m.workers.set_stopping();
   if (m.listener) m.listener->stop();

@@ -198,18 +198,20 @@ SchedulerStatus Scheduler::status() {
   // What the store says: live members (lease not expired), who owns what, the leader.
   SchedulerStatus s = read_scheduler_status(m.store, m.clock);
   s.running = m.loop.running() && !m.loop.stopping();
+  auto p = m.registry.progress();
+  s.loading = p.loading;
+  s.dags_loaded = p.loaded;
+  s.dags_total = p.total;
   return s;
 }
 
+// From the snapshot the loop takes at the end of its turns (at most 100 ms
+// old while it works, refreshed every second when idle): never waits for the
+// loop, however long its turn.
 Result<SchedulerMetrics> Scheduler::metrics() {
   Impl& m = *impl_;
-  return m.on_loop([&]() -> Result<SchedulerMetrics> {
-    SchedulerMetrics out;
-    m.dispatcher.metrics(out);
-    out.active_runs = static_cast<long long>(m.runs.size());
-    out.sla_misses_detected = m.sla.detected();
-    return out;
-  });
+  if (!m.accepting.load()) return Error{"unavailable", "the scheduler is not running"};
+  return m.metrics_snapshot();
 }
 
 }  // namespace baton::scheduler

@@ -11,7 +11,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
+#include <mutex>
 
 #include "active_runs.h"
 #include "backfills.h"
@@ -21,6 +23,7 @@
 #include "baton/scheduler/scheduler.h"
 #include "dag_registry.h"
 #include "dispatcher.h"
+#include "folder_watch.h"
 #include "listener.h"
 #include "loop.h"
 #include "membership.h"
@@ -110,6 +113,10 @@ struct SchedulerParts {
   void flush();
   void write();
   void poll();
+  // The DAGs folder: its watch (or polling where inotify fails), the safety
+  // scan, and the cold load a chunk at a time on the loop.
+  void watch_folder();
+  void load_next(TimePoint began);
   void on_wake();
   // Shared mode.
   void fail_lost();
@@ -117,6 +124,11 @@ struct SchedulerParts {
   void refresh_ownership(bool force);
   void reload_owned();
   void drain_events();
+  // What /metrics shows of the scheduler, taken on the loop (at most every
+  // 100 ms at the end of a turn, and on every poll) so that a read of it
+  // never waits for the loop.
+  void snapshot_metrics(bool force);
+  SchedulerMetrics metrics_snapshot() const;
 
   store::Store& store;
   const Clock& clock;
@@ -143,9 +155,15 @@ struct SchedulerParts {
   TriggerDagTasks triggers;
   executor::SensorPokers pokers;
   executor::Notifier notifier;
+  std::unique_ptr<FolderWatch> watch;  // null: the folder is polled
   std::unique_ptr<PartitionListener> listener;
+  std::unique_ptr<RetentionJob> retention;  // with retention settings on
   std::atomic<bool> accepting{false};  // Control calls are served
   std::atomic<bool> drain_posted{false};
+  mutable std::mutex metrics_mu;
+  SchedulerMetrics metrics;  // under metrics_mu
+  std::chrono::steady_clock::time_point metrics_at{};  // loop thread
+  std::chrono::steady_clock::time_point folded_at{};   // loop thread: the last Store::fold_counts
 };
 
 struct Scheduler::Impl : SchedulerParts {

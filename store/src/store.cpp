@@ -98,6 +98,39 @@ std::string backfill_audit_details(const BackfillRecord& b) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+long long CleanReport::total() const {
+  long long n = 0;
+  for (auto& t : tables)
+    if (t.table != "log files") n += t.rows;
+  return n;
+}
+
+const CleanTable* CleanReport::find(std::string_view table) const {
+  for (auto& t : tables)
+    if (t.table == table) return &t;
+  return nullptr;
+}
+
+const std::vector<std::string>& clean_tables() {
+  static const std::vector<std::string> all = {
+      "dag_runs",      "task_instances", "task_tries", "try_logs",       "task_queue",   "worker_events",
+      "sla_misses",    "notifications",  "backfills",  "dataset_events", "dag_versions", "log files"};
+  return all;
+}
+
+std::string clean_audit_details(const CleanRequest& request, const CleanReport& report) {
+  auto at = [](const std::optional<TimePoint>& t) { return t ? nlohmann::json(format_utc(*t)) : nlohmann::json(nullptr); };
+  nlohmann::json removed = nlohmann::json::object();
+  for (auto& t : report.tables)
+    if (t.rows > 0) removed[t.table] = t.rows;
+  nlohmann::json j = {{"runs_before", at(request.runs_before)},
+                      {"tries_before", at(request.tries_before)},
+                      {"logs_before", at(request.logs_before)},
+                      {"removed", removed},
+                      {"batches", report.batches}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 namespace {
 
 const std::string kGenesis(64, '0');

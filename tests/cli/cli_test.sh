@@ -264,6 +264,18 @@ check config-bad-workers 2 env -C "$work/cfg" BATON_WORKERS=many "$baton" standa
 expect config-bad-workers '--workers: "many" must be a whole number from 1 to 1024'
 check config-bad-zombie 2 "$baton" standalone --db "sqlite:$work/cfg/x.db" --zombie-timeout 5s
 expect config-bad-zombie "--zombie-timeout: must be more than twice the heartbeat interval (5s)"
+# retention (docs/running.md "Retention"): a group in baton.yaml, checked at start
+printf 'retention: {runs_days: 90, logs_days: 14}\n' > "$work/cfg/ret.yaml"
+check config-retention 0 env BATON_RETENTION_TRIES_DAYS=30 "$baton" --config "$work/cfg/ret.yaml" config show
+expect config-retention-file "retention.runs_days  90"
+expect config-retention-env "BATON_RETENTION_TRIES_DAYS"
+printf 'retention: {run_days: 90}\n' > "$work/cfg/ret-typo.yaml"
+check config-retention-typo 2 "$baton" --config "$work/cfg/ret-typo.yaml" config show
+expect config-retention-typo 'unknown key "run_days" in retention (allowed: runs_days, tries_days, logs_days)'
+check config-retention-bad 2 env BATON_RETENTION_RUNS_DAYS=0 "$baton" standalone --db "sqlite:$work/cfg/x.db"
+expect config-retention-bad 'retention.runs_days (BATON_RETENTION_RUNS_DAYS): "0" must be a whole number of days from 1 to 36500'
+check config-retention-flag 2 "$baton" standalone --db "sqlite:$work/cfg/x.db" --retention-logs-days 7d
+expect config-retention-flag '--retention-logs-days: "7d" must be a whole number of days'
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

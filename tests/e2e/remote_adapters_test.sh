@@ -65,6 +65,8 @@ tasks:
     depends_on: [list]
   total: {command: "echo '{{ outputs.each }}'", depends_on: [each]}
 YAML
+# A try of a queue only the idle-exiting worker takes (--exit-when-idle).
+printf 'dag: napper\ntasks:\n  nap: {command: "sleep 3; echo napped", queue: idle}\n' > "$work/dags/napper.yaml"
 for n in 1 2 3 4 5 6 7 8; do
   printf 'dag: leaf_%s\nparams: {n: 0}\ntasks:\n  echo: {command: "echo leaf {{ params.n }}"}\n' "$n" > "$work/dags/leaf_$n.yaml"
 done
@@ -192,8 +194,42 @@ overlap=$(sort -n "$work/pool.ledger" | awk 'NR > 1 && $1 < end { print "DAG " $
 pool_owners=$(sql "SELECT count(DISTINCT owner) FROM partitions WHERE partition_no IN (SELECT partition_no FROM dags WHERE dag_id LIKE 'pooled_%')")
 [ "$pool_owners" = 2 ] || echo "note: the pooled DAGs all landed on one member this time"
 
+# --exit-when-idle: bad values are refused; a worker exits 0 once it has run
+# no try and held none for that long — not while its try runs.
+"$baton" worker --server "http://127.0.0.1:$port" --token "$wtoken" --exit-when-idle 0s > "$work/idle-bad.log" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q -- "--exit-when-idle: must be at least 1s" "$work/idle-bad.log" && ok \
+  || bad "--exit-when-idle 0s: exit $rc $(cat "$work/idle-bad.log")"
+for _ in $(seq 1 50); do "$baton" dags list --output json 2>/dev/null | grep -q '"napper"' && break; sleep 0.2; done
+nap=$("$baton" trigger napper)
+for _ in $(seq 1 100); do
+  "$baton" runs show napper "$nap" 2>/dev/null | grep -Eq "^ *nap +queued" && break
+  sleep 0.2
+done
+"$baton" worker --server "http://127.0.0.1:$port" --token "$wtoken" --queues idle --slots 2 --dir "$work/worker-idle" \
+  --name w-idle --heartbeat-interval 1s --exit-when-idle 2s > "$work/worker-idle.log" 2>&1 &
+idle_pid=$!
+pids+=("$idle_pid")
+ended=
+for _ in $(seq 1 300); do kill -0 "$idle_pid" 2>/dev/null || { ended=1; break; }; sleep 0.1; done
+if [ -n "$ended" ]; then
+  wait "$idle_pid"; rc=$?
+  [ $rc -eq 0 ] && ok || bad "the idle worker exited $rc: $(tail -n 20 "$work/worker-idle.log")"
+else
+  bad "the worker with --exit-when-idle 2s did not exit within 30 s: $(tail -n 20 "$work/worker-idle.log")"
+fi
+grep -q "exiting (--exit-when-idle)" "$work/worker-idle.log" && ok || bad "the idle worker did not say why it exited"
+for _ in $(seq 1 50); do
+  "$baton" runs show napper "$nap" --output json > "$work/nap.json"
+  grep -q '"state": *"success"' "$work/nap.json" && break
+  sleep 0.2
+done
+grep -q '"state": *"success"' "$work/nap.json" && grep -q '"worker": *"w-idle"' "$work/nap.json" && ok \
+  || bad "napper: its try did not run to its end on the idle-exiting worker: $(cat "$work/nap.json")"
+"$baton" tasks logs napper "$nap" nap | grep -q napped && ok || bad "napper: its log from the worker"
+
 echo "$passed passed, $failed failed"
 if [ "$failed" -ne 0 ]; then
-  for f in server.log server2.log worker.log; do echo "== the last lines of $f"; tail -n 40 "$work/$f"; done
+  for f in server.log server2.log worker.log worker-idle.log; do echo "== the last lines of $f"; tail -n 40 "$work/$f"; done
 fi
 [ "$failed" -eq 0 ]

@@ -600,6 +600,44 @@ TEST_CASE("runs: one scheduled run per interval; idempotency keys return the fir
   });
 }
 
+TEST_CASE("batches: DAG versions registered and scheduled runs made in one transaction each") {
+  each_store([](Store& s, FakeClock&) {
+    std::vector<DagVersionRegistration> regs;
+    for (const char* id : {"a", "b", "c"}) regs.push_back({version(id, "v1"), std::string("ns_") + id, 2});
+    auto rows = s.register_dag_versions(regs, "system");
+    REQUIRE(rows.ok());
+    REQUIRE(rows->size() == 3);
+    CHECK((*rows)[1].dag_id == "b");
+    CHECK((*rows)[1].ns == "ns_b");
+    CHECK((*rows)[1].partition == 2);
+    CHECK((*rows)[1].current_version == std::string("v1"));
+    CHECK_FALSE((*rows)[1].paused);
+    AuditFilter f;
+    f.action = "dag.version_registered";
+    CHECK(s.list_audit(f)->size() == 3);
+    // Again: nothing new, nothing audited again.
+    REQUIRE(s.register_dag_versions(regs, "system").ok());
+    CHECK(s.list_audit(f)->size() == 3);
+
+    // One of three intervals has its run already: that entry alone is a conflict.
+    REQUIRE(s.create_run(scheduled_run("b", "2026-11-21T00:00:00Z"), two_tasks(), "system").ok());
+    std::vector<RunStore::NewRun> runs;
+    for (const char* id : {"a", "b", "c"}) runs.push_back({scheduled_run(id, "2026-11-21T00:00:00Z"), two_tasks()});
+    auto made = s.create_runs(runs, "system");
+    REQUIRE(made.ok());
+    REQUIRE(made->size() == 3);
+    REQUIRE((*made)[0].ok());
+    CHECK((*made)[0]->run.pk > 0);
+    CHECK((*made)[0]->task_instances.size() == 2);
+    CHECK((*made)[0]->task_instances[1].id > 0);
+    CHECK((*made)[1].error().code == "conflict");
+    REQUIRE((*made)[2].ok());
+    CHECK((*made)[2]->run.dag_id == "c");
+    CHECK(s.list_task_instances((*made)[2]->run.pk)->size() == 2);
+    CHECK(s.list_runs({})->size() == 3);
+  });
+}
+
 TEST_CASE("runs list newest first, paged by cursor") {
   each_store([](Store& s, FakeClock&) {
     REQUIRE(s.register_dag_version(version("d", "v1"), "default", 0, "system").ok());

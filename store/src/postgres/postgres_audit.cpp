@@ -2,6 +2,9 @@
 // for metrics, and the audit log's hash chain.
 #include <nlohmann/json.hpp>
 
+#include <limits>
+
+#include "postgres_lists.h"
 #include "postgres_store.h"
 
 namespace baton::store::postgres {
@@ -55,10 +58,8 @@ Result<std::vector<NotificationRecord>> PostgresAudit::due_notifications(TimePoi
 }
 
 Result<std::vector<NotificationRecord>> PostgresAudit::list_notifications(const std::string& dag_id, int limit) {
-  static const std::string sql =
-      sql_with("SELECT ", kNotificationColumns, " FROM notifications WHERE dag_id = $1 ORDER BY id LIMIT $2");
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<NotificationRecord>> {
-    auto r = exec(t, sql, params(dag_id, limit));
+    auto r = exec(t, kNotificationsSql, params(dag_id, limit));
     if (!r) return r.error();
     return notification_rows(*r);
   });
@@ -104,11 +105,7 @@ Result<std::vector<SlaMiss>> PostgresAudit::list_sla_misses(const std::optional<
                                                             std::optional<TimePoint> since, long long after_id,
                                                             int limit) {
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<SlaMiss>> {
-    auto r = exec(t,
-                  "SELECT id, dag_id, run_id, task_id, kind, deadline, detected_at FROM sla_misses WHERE id > $1 "
-                  "AND ($2::text IS NULL OR dag_id = $2::text) AND ($3::bigint IS NULL OR detected_at >= $3::bigint) "
-                  "ORDER BY id LIMIT $4",
-                  params(after_id, dag_id, since, limit));
+    auto r = exec(t, sla_misses_sql(dag_id.has_value()), params(after_id, dag_id, since, limit));
     if (!r) return r.error();
     std::vector<SlaMiss> out;
     for (auto row : *r)
@@ -119,18 +116,51 @@ Result<std::vector<SlaMiss>> PostgresAudit::list_sla_misses(const std::optional<
 }
 
 Result<StateCounts> PostgresAudit::count_states() {
+  // Folded first, so that the deltas summed below stay few; a fold another
+  // process is doing is not waited for, and a failed one only means more
+  // deltas to sum.
+  if (auto f = fold_counts(); !f && f.error().code == "unavailable") return f.error();
   return snapshot([&](pqxx::transaction_base& t) -> Result<StateCounts> {
     StateCounts c;
-    for (auto row : t.exec("SELECT state, count(*) FROM dag_runs GROUP BY state"))
-      c.runs[row[0].c_str()] = row[1].as<long long>();
-    // One scan for both: by state, and the queued ones by queue.
-    for (auto row : t.exec("SELECT state, queue, count(*) FROM task_instances GROUP BY state, queue")) {
-      c.task_instances[row[0].c_str()] += row[2].as<long long>();
-      if (std::string_view(row[0].c_str()) == "queued") c.queued[row[1].c_str()] += row[2].as<long long>();
+    // The counters the triggers keep (migration 0007: the totals and the
+    // deltas not folded yet), and the queued task instances per queue from
+    // their partial index: never a count of history.
+    for (auto row : t.exec("SELECT subject, state, sum(n) FROM (SELECT subject, state, n FROM state_counts "
+                           "UNION ALL SELECT subject, state, n FROM state_count_deltas) AS c GROUP BY subject, state")) {
+      std::string_view subject = row[0].c_str();
+      long long n = row[2].as<long long>();
+      if (n == 0) continue;
+      if (subject == "run") c.runs[row[1].c_str()] = n;
+      else if (subject == "task_instance") c.task_instances[row[1].c_str()] = n;
+      else if (subject == "sla_miss") c.sla_misses = n;
     }
-    c.sla_misses = t.exec("SELECT count(*) FROM sla_misses")[0][0].as<long long>();
+    for (auto row : t.exec("SELECT queue, count(*) FROM task_instances WHERE state = 'queued' GROUP BY queue"))
+      c.queued[row[0].c_str()] = row[1].as<long long>();
     return c;
   });
+}
+
+// One short transaction that locks only the totals' rows, which nothing
+// but a fold writes, under a try-lock per deployment (its search_path):
+// while one process folds, the others skip. The deltas it deletes are
+// those committed before it began; later ones wait for the next fold.
+Status PostgresAudit::fold_counts() {
+  return status_of(write([&](pqxx::work& t) -> Result<bool> {
+    auto got = exec(t,
+                    "SELECT pg_try_advisory_xact_lock(hashtext('baton.fold_counts:' || "
+                    "current_setting('search_path')))",
+                    {});
+    if (!got) return got.error();
+    if (!(*got)[0][0].as<bool>()) return true;
+    auto r = exec(t,
+                  "WITH d AS (DELETE FROM state_count_deltas RETURNING subject, state, n) "
+                  "INSERT INTO state_counts AS c (subject, state, n) "
+                  "SELECT subject, state, sum(n) FROM d GROUP BY subject, state "
+                  "ON CONFLICT (subject, state) DO UPDATE SET n = c.n + excluded.n",
+                  {});
+    if (!r) return r.error();
+    return true;
+  }));
 }
 
 // ---- audit ----
@@ -190,16 +220,9 @@ Result<AuditEntry> PostgresBase::audit(pqxx::work& t, const std::string& actor, 
 Result<std::vector<AuditEntry>> PostgresAudit::list_audit(const AuditFilter& f) {
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<AuditEntry>> {
     Params p;
-    p.add(f.after_id).add(f.dag_id).add(f.action).add(f.actor).add(f.since).add(f.limit).add(f.before_id);
-    static const std::string where =
-        "SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit_log "
-        "WHERE id > $1 AND ($7::bigint = 0 OR id < $7::bigint) AND ($2::text IS NULL OR target = 'dag:' || $2::text "
-        "OR starts_with(target, 'dag:' || $2::text || '/')) "
-        "AND ($3::text IS NULL OR action = $3::text) AND ($4::text IS NULL OR actor = $4::text) "
-        "AND ($5::bigint IS NULL OR at >= $5::bigint) ";
-    static const std::string oldest = where + "ORDER BY id LIMIT $6";
-    static const std::string newest = where + "ORDER BY id DESC LIMIT $6";
-    auto r = exec(t, f.newest_first ? newest : oldest, p);
+    p.add(f.after_id).add(f.dag_id).add(f.action).add(f.actor).add(f.since).add(f.limit);
+    p.add(f.before_id > 0 ? f.before_id : std::numeric_limits<long long>::max());
+    auto r = exec(t, audit_sql(f.dag_id.has_value(), f.action.has_value(), f.actor.has_value(), f.newest_first), p);
     if (!r) return r.error();
     std::vector<AuditEntry> out;
     for (auto row : *r) out.push_back(audit_row(row));

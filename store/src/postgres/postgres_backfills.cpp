@@ -1,6 +1,9 @@
 // The PostgreSQL Store: backfills.
 #include <nlohmann/json.hpp>
 
+#include <limits>
+
+#include "postgres_lists.h"
 #include "postgres_store.h"
 
 namespace baton::store::postgres {
@@ -98,12 +101,10 @@ Result<BackfillRecord> PostgresBackfills::get_backfill(long long id) {
 Result<std::vector<BackfillRecord>> PostgresBackfills::list_backfills(const std::optional<std::string>& dag_id,
                                                                   bool unfinished_only, long long before_id,
                                                                   int limit) {
-  static const std::string sql = sql_with("SELECT ", kBackfillColumns,
-                                          " FROM backfills WHERE ($1::text IS NULL OR dag_id = $1::text) "
-                                          "AND (NOT $2::boolean OR state = 'running') AND ($3 = 0 OR id < $3) "
-                                          "ORDER BY id DESC LIMIT $4");
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<BackfillRecord>> {
-    auto r = exec(t, sql, params(dag_id, unfinished_only, before_id, limit));
+    auto r = exec(t, backfills_sql(dag_id.has_value()),
+                  params(dag_id, unfinished_only, before_id > 0 ? before_id : std::numeric_limits<long long>::max(),
+                         limit));
     if (!r) return r.error();
     std::vector<BackfillRecord> out;
     for (auto row : *r) out.push_back(backfill_row(row));

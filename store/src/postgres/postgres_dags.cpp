@@ -2,6 +2,7 @@
 // events and the cursors of the DAGs they schedule).
 #include <nlohmann/json.hpp>
 
+#include "postgres_lists.h"
 #include "postgres_store.h"
 
 namespace baton::store::postgres {
@@ -49,40 +50,58 @@ DagVersionRecord version_row(const pqxx::row& r) {
 
 Result<bool> PostgresDags::register_dag_version(const DagVersionRecord& v, const std::string& ns, int partition,
                                                  const std::string& actor) {
-  return write([&](pqxx::work& t) -> Result<bool> {
-    long long at = now();
-    if (auto r = exec(t,
-                      "INSERT INTO dags (dag_id, namespace, file, current_version, active, partition_no, "
-                      "created_at, updated_at) VALUES ($1, $2, $3, NULL, TRUE, $4, $5, $5) "
-                      "ON CONFLICT (dag_id) DO NOTHING",
-                      params(v.dag_id, ns, v.file, partition, at));
-        !r)
-      return r.error();
-    auto ver = exec(t,
-                    "INSERT INTO dag_versions (dag_id, version, compiled, source, file, git_commit, git_dirty, "
-                    "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dag_id, version) DO NOTHING",
-                    params(v.dag_id, v.version, v.compiled, v.source, v.file, v.git_commit, v.git_dirty, at));
-    if (!ver) return ver.error();
-    bool fresh = ver->affected_rows() > 0;
-    // The row lock keeps two processes registering the same DAG in order.
-    auto cur = exec(t, "SELECT current_version, active FROM dags WHERE dag_id = $1 FOR UPDATE", params(v.dag_id));
-    if (!cur) return cur.error();
-    if (cur->empty()) return Error{"database_error", "DAG " + v.dag_id + " vanished while it was registered"};
-    bool changed = (*cur)[0][0].is_null() || (*cur)[0][0].c_str() != v.version || !(*cur)[0][1].as<bool>();
-    if (auto r = exec(t,
-                      "UPDATE dags SET namespace = $2, file = $3, current_version = $4, active = TRUE, "
-                      "import_errors = NULL, partition_no = $5, updated_at = $6 WHERE dag_id = $1",
-                      params(v.dag_id, ns, v.file, v.version, partition, at));
-        !r)
-      return r.error();
-    if (changed) {
-      json details = {{"version", v.version}, {"file", v.file}};
-      if (v.git_commit) details["git_commit"] = *v.git_commit;
-      if (v.git_dirty) details["git_dirty"] = *v.git_dirty;
-      if (auto a = audit(t, actor, "dag.version_registered", "dag:" + v.dag_id, details); !a) return a.error();
+  return write([&](pqxx::work& t) { return register_version_in(t, v, ns, partition, actor); });
+}
+
+Result<std::vector<DagRecord>> PostgresDags::register_dag_versions(const std::vector<DagVersionRegistration>& vs,
+                                                                   const std::string& actor) {
+  return write([&](pqxx::work& t) -> Result<std::vector<DagRecord>> {
+    std::vector<DagRecord> out;
+    out.reserve(vs.size());
+    for (auto& r : vs) {
+      if (auto f = register_version_in(t, r.version, r.ns, r.partition, actor); !f) return f.error();
+      auto d = dag_in(t, r.version.dag_id);
+      if (!d) return d.error();
+      out.push_back(std::move(*d));
     }
-    return fresh;
+    return out;
   });
+}
+
+Result<bool> PostgresDags::register_version_in(pqxx::work& t, const DagVersionRecord& v, const std::string& ns,
+                                               int partition, const std::string& actor) {
+  long long at = now();
+  if (auto r = exec(t,
+                    "INSERT INTO dags (dag_id, namespace, file, current_version, active, partition_no, "
+                    "created_at, updated_at) VALUES ($1, $2, $3, NULL, TRUE, $4, $5, $5) "
+                    "ON CONFLICT (dag_id) DO NOTHING",
+                    params(v.dag_id, ns, v.file, partition, at));
+      !r)
+    return r.error();
+  auto ver = exec(t,
+                  "INSERT INTO dag_versions (dag_id, version, compiled, source, file, git_commit, git_dirty, "
+                  "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dag_id, version) DO NOTHING",
+                  params(v.dag_id, v.version, v.compiled, v.source, v.file, v.git_commit, v.git_dirty, at));
+  if (!ver) return ver.error();
+  bool fresh = ver->affected_rows() > 0;
+  // The row lock keeps two processes registering the same DAG in order.
+  auto cur = exec(t, "SELECT current_version, active FROM dags WHERE dag_id = $1 FOR UPDATE", params(v.dag_id));
+  if (!cur) return cur.error();
+  if (cur->empty()) return Error{"database_error", "DAG " + v.dag_id + " vanished while it was registered"};
+  bool changed = (*cur)[0][0].is_null() || (*cur)[0][0].c_str() != v.version || !(*cur)[0][1].as<bool>();
+  if (auto r = exec(t,
+                    "UPDATE dags SET namespace = $2, file = $3, current_version = $4, active = TRUE, "
+                    "import_errors = NULL, partition_no = $5, updated_at = $6 WHERE dag_id = $1",
+                    params(v.dag_id, ns, v.file, v.version, partition, at));
+      !r)
+    return r.error();
+  if (changed) {
+    json details = {{"version", v.version}, {"file", v.file}};
+    if (v.git_commit) details["git_commit"] = *v.git_commit;
+    if (v.git_dirty) details["git_dirty"] = *v.git_dirty;
+    if (auto a = audit(t, actor, "dag.version_registered", "dag:" + v.dag_id, details); !a) return a.error();
+  }
+  return fresh;
 }
 
 Status PostgresDags::set_import_errors(const std::string& dag_id, const std::string& file, int partition,
@@ -118,6 +137,24 @@ Result<std::vector<DagRecord>> PostgresDags::list_dags() {
     std::vector<DagRecord> out;
     for (auto row : *r) out.push_back(dag_row(row));
     return out;
+  });
+}
+
+Result<std::vector<DagRecord>> PostgresDags::list_dags_page(const std::string& after_id, int limit) {
+  return read([&](pqxx::transaction_base& t) -> Result<std::vector<DagRecord>> {
+    auto r = exec(t, kDagsPageSql, params(after_id, limit));
+    if (!r) return r.error();
+    std::vector<DagRecord> out;
+    for (auto row : *r) out.push_back(dag_row(row));
+    return out;
+  });
+}
+
+Result<long long> PostgresDags::dags_generation() {
+  return read([&](pqxx::transaction_base& t) -> Result<long long> {
+    auto r = exec(t, "SELECT value::bigint FROM settings WHERE key = 'dags_generation'", {});
+    if (!r) return r.error();
+    return r->empty() ? 0LL : (*r)[0][0].as<long long>();
   });
 }
 
@@ -201,10 +238,7 @@ Result<DatasetEvent> PostgresDags::insert_dataset_event(pqxx::work& t, const Dat
 Result<std::vector<DatasetEvent>> PostgresDags::list_dataset_events(const std::optional<std::string>& uri,
                                                                      long long after_id, int limit) {
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<DatasetEvent>> {
-    auto r = exec(t,
-                  "SELECT id, uri, at, extra, source_dag_id, source_run_id, source_task_id FROM dataset_events "
-                  "WHERE id > $1 AND ($2::text IS NULL OR uri = $2::text) ORDER BY id LIMIT $3",
-                  params(after_id, uri, limit));
+    auto r = exec(t, dataset_events_sql(uri.has_value()), params(after_id, uri, limit));
     if (!r) return r.error();
     std::vector<DatasetEvent> out;
     for (auto row : *r)

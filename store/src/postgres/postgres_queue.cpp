@@ -15,91 +15,106 @@ namespace baton::store::postgres {
 // A try whose pool was deleted after it was queued is not held back.
 Result<std::vector<QueueItem>> PostgresQueue::claim_tasks(const std::string& worker,
                                                           const std::vector<std::string>& queues, int limit) {
+  return write([&](pqxx::work& t) { return claim_in(t, worker, queues, limit); });
+}
+
+Result<std::vector<QueueItem>> PostgresQueue::report_and_claim(const TryProgress& p, const std::string& report_json,
+                                                               const std::vector<std::string>& queues, int limit) {
   return write([&](pqxx::work& t) -> Result<std::vector<QueueItem>> {
-    Column qs;
-    for (auto& q : queues) qs.add(q);
-    // Nothing queued for these queues (an idle worker's long poll asks
-    // again and again): answered without taking the pools' locks.
-    auto any = exec(t, "SELECT 1 FROM task_queue WHERE worker IS NULL AND queue = ANY($1::text[]) LIMIT 1",
-                    params(qs.text()));
-    if (!any) return any.error();
-    if (any->empty()) return std::vector<QueueItem>();
-    auto pools = exec(t, "SELECT name, slots FROM pools ORDER BY name FOR UPDATE", {});
-    if (!pools) return pools.error();
-    std::map<std::string, long long> left;
-    for (auto row : *pools) left[row[0].c_str()] = row[1].as<long long>();
-    auto held = exec(t, "SELECT pool, sum(pool_slots) FROM task_queue WHERE worker IS NOT NULL GROUP BY pool", {});
-    if (!held) return held.error();
-    for (auto row : *held)
-      if (auto it = left.find(row[0].c_str()); it != left.end()) it->second -= row[1].as<long long>();
-    Column names, room;
-    for (auto& [name, n] : left) {
-      names.add(name);
-      room.add(n);
-    }
-    // Candidates in claim order, each fitting in what its pool has left
-    // (so a head of tries that do not fit holds up no other pool's); the
-    // loop below keeps their sum within it.
-    auto cand = exec(t,
-                     "SELECT q.attempt_token, q.pool, q.pool_slots FROM task_queue q "
-                     "LEFT JOIN unnest($2::text[], $3::bigint[]) AS l(name, room) ON l.name = q.pool "
-                     "WHERE q.worker IS NULL AND q.queue = ANY($1::text[]) "
-                     "AND (l.name IS NULL OR q.pool_slots <= l.room) "
-                     "ORDER BY q.priority DESC, q.seq LIMIT $4 FOR UPDATE OF q SKIP LOCKED",
-                     params(qs.text(), names.text(), room.text(), limit * 2 + 8));
-    if (!cand) return cand.error();
-    Column take;
-    int taken = 0;
-    for (auto row : *cand) {
-      if (taken >= limit) break;
-      auto it = left.find(row[1].c_str());
-      const long long need = row[2].as<long long>();
-      if (it != left.end()) {
-        if (it->second < need) continue;
-        it->second -= need;
-      }
-      take.add(std::string(row[0].c_str()));
-      ++taken;
-    }
-    if (taken == 0) return std::vector<QueueItem>();
-    // Claim, and record a started event for each owner.
-    auto r = exec(t,
-                  "WITH claimed AS (UPDATE task_queue q SET worker = $1, claimed_at = $3, heartbeat_at = $3 "
-                  "WHERE q.attempt_token = ANY($2::text[]) RETURNING q.*), "
-                  "ev AS (INSERT INTO worker_events (partition_no, attempt_token, run_pk, task_index, kind, worker, at) "
-                  "SELECT partition_no, attempt_token, run_pk, task_index, 'started', $1, $3 FROM claimed) "
-                  "SELECT c.attempt_token, c.ti_id, c.run_pk, c.task_index, c.try_number, c.partition_no, c.queue, "
-                  "c.priority, c.payload, c.queued_at, ti.checkpoint, c.pool, c.pool_slots FROM claimed c "
-                  "LEFT JOIN task_instances ti ON ti.id = c.ti_id ORDER BY c.priority DESC, c.seq",
-                  params(worker, take.text(), now()));
+    auto r = report_in(t, p, report_json);
     if (!r) return r.error();
-    std::vector<QueueItem> out;
-    for (auto row : *r) {
-      QueueItem q;
-      q.attempt_token = row[0].c_str();
-      q.ti_id = row[1].as<long long>();
-      q.run_pk = row[2].as<long long>();
-      q.task_index = row[3].as<int>();
-      q.try_number = row[4].as<int>();
-      q.partition = row[5].as<int>();
-      q.queue = row[6].c_str();
-      q.priority = row[7].as<int>();
-      q.payload = row[8].c_str();
-      q.queued_at = tp(row[9].as<long long>());
-      q.worker = worker;
-      if (!row[10].is_null()) q.checkpoint = pqxx::binarystring(row[10]).str();
-      q.pool = row[11].c_str();
-      q.pool_slots = row[12].as<int>();
-      out.push_back(std::move(q));
-    }
-    // Each owner is woken for its own partitions only (see listener_main).
-    std::set<int> parts;
-    for (auto& q : out) parts.insert(q.partition);
-    for (int p : parts)
-      if (auto n = exec(t, "SELECT pg_notify('baton_events', $1)", params("e:" + std::to_string(p))); !n)
-        return n.error();
-    return out;
+    return claim_in(t, p.worker, queues, limit);
   });
+}
+
+// At most `limit` tries (the worker's free slots): the candidates are read
+// with room to skip those that do not fit, but `taken` stops at `limit`.
+// Issue 17 adds a namespace's limit beside the pools' here.
+Result<std::vector<QueueItem>> PostgresQueue::claim_in(pqxx::work& t, const std::string& worker,
+                                                       const std::vector<std::string>& queues, int limit) {
+  Column qs;
+  for (auto& q : queues) qs.add(q);
+  // Nothing queued for these queues (an idle worker's long poll asks
+  // again and again): answered without taking the pools' locks.
+  auto any = exec(t, "SELECT 1 FROM task_queue WHERE worker IS NULL AND queue = ANY($1::text[]) LIMIT 1",
+                  params(qs.text()));
+  if (!any) return any.error();
+  if (any->empty()) return std::vector<QueueItem>();
+  auto pools = exec(t, "SELECT name, slots FROM pools ORDER BY name FOR UPDATE", {});
+  if (!pools) return pools.error();
+  std::map<std::string, long long> left;
+  for (auto row : *pools) left[row[0].c_str()] = row[1].as<long long>();
+  auto held = exec(t, "SELECT pool, sum(pool_slots) FROM task_queue WHERE worker IS NOT NULL GROUP BY pool", {});
+  if (!held) return held.error();
+  for (auto row : *held)
+    if (auto it = left.find(row[0].c_str()); it != left.end()) it->second -= row[1].as<long long>();
+  Column names, room;
+  for (auto& [name, n] : left) {
+    names.add(name);
+    room.add(n);
+  }
+  // Candidates in claim order, each fitting in what its pool has left
+  // (so a head of tries that do not fit holds up no other pool's); the
+  // loop below keeps their sum within it.
+  auto cand = exec(t,
+                   "SELECT q.attempt_token, q.pool, q.pool_slots FROM task_queue q "
+                   "LEFT JOIN unnest($2::text[], $3::bigint[]) AS l(name, room) ON l.name = q.pool "
+                   "WHERE q.worker IS NULL AND q.queue = ANY($1::text[]) "
+                   "AND (l.name IS NULL OR q.pool_slots <= l.room) "
+                   "ORDER BY q.priority DESC, q.seq LIMIT $4 FOR UPDATE OF q SKIP LOCKED",
+                   params(qs.text(), names.text(), room.text(), limit * 2 + 8));
+  if (!cand) return cand.error();
+  Column take;
+  int taken = 0;
+  for (auto row : *cand) {
+    if (taken >= limit) break;
+    auto it = left.find(row[1].c_str());
+    const long long need = row[2].as<long long>();
+    if (it != left.end()) {
+      if (it->second < need) continue;
+      it->second -= need;
+    }
+    take.add(std::string(row[0].c_str()));
+    ++taken;
+  }
+  if (taken == 0) return std::vector<QueueItem>();
+  // Claim, and record a started event for each owner.
+  auto r = exec(t,
+                "WITH claimed AS (UPDATE task_queue q SET worker = $1, claimed_at = $3, heartbeat_at = $3 "
+                "WHERE q.attempt_token = ANY($2::text[]) RETURNING q.*), "
+                "ev AS (INSERT INTO worker_events (partition_no, attempt_token, run_pk, task_index, kind, worker, at) "
+                "SELECT partition_no, attempt_token, run_pk, task_index, 'started', $1, $3 FROM claimed) "
+                "SELECT c.attempt_token, c.ti_id, c.run_pk, c.task_index, c.try_number, c.partition_no, c.queue, "
+                "c.priority, c.payload, c.queued_at, ti.checkpoint, c.pool, c.pool_slots FROM claimed c "
+                "LEFT JOIN task_instances ti ON ti.id = c.ti_id ORDER BY c.priority DESC, c.seq",
+                params(worker, take.text(), now()));
+  if (!r) return r.error();
+  std::vector<QueueItem> out;
+  for (auto row : *r) {
+    QueueItem q;
+    q.attempt_token = row[0].c_str();
+    q.ti_id = row[1].as<long long>();
+    q.run_pk = row[2].as<long long>();
+    q.task_index = row[3].as<int>();
+    q.try_number = row[4].as<int>();
+    q.partition = row[5].as<int>();
+    q.queue = row[6].c_str();
+    q.priority = row[7].as<int>();
+    q.payload = row[8].c_str();
+    q.queued_at = tp(row[9].as<long long>());
+    q.worker = worker;
+    if (!row[10].is_null()) q.checkpoint = pqxx::binarystring(row[10]).str();
+    q.pool = row[11].c_str();
+    q.pool_slots = row[12].as<int>();
+    out.push_back(std::move(q));
+  }
+  // Each owner is woken for its own partitions only (see listener_main).
+  std::set<int> parts;
+  for (auto& q : out) parts.insert(q.partition);
+  for (int p : parts)
+    if (auto n = exec(t, "SELECT pg_notify('baton_events', $1)", params("e:" + std::to_string(p))); !n)
+      return n.error();
+  return out;
 }
 
 Result<std::vector<std::string>> PostgresQueue::heartbeat_tasks(const std::string& worker,
@@ -148,19 +163,21 @@ Status PostgresQueue::save_progress(const TryProgress& p) {
 }
 
 Status PostgresQueue::report_task(const TryProgress& p, const std::string& report_json) {
-  return status_of(write([&](pqxx::work& t) -> Result<bool> {
-    auto r = exec(t,
-                  "WITH done AS (DELETE FROM task_queue WHERE attempt_token = $1 AND worker = $2 AND ti_id = $5 "
-                  "AND try_number = $6 RETURNING partition_no, attempt_token, run_pk, task_index), "
-                  "ev AS (INSERT INTO worker_events (partition_no, attempt_token, run_pk, task_index, kind, worker, "
-                  "body, at) SELECT partition_no, attempt_token, run_pk, task_index, 'finished', $2, $3, $4 FROM done "
-                  "RETURNING partition_no) "
-                  "SELECT pg_notify('baton_events', 'e:' || partition_no) FROM ev",
-                  params(p.attempt_token, p.worker, report_json, now(), p.ti_id, p.try_number));
-    if (!r) return r.error();
-    if (r->empty()) return stale_try(p);
-    return store_progress(t, p);  // refused (the checkpoint's token): the report is undone too
-  }));
+  return status_of(write([&](pqxx::work& t) { return report_in(t, p, report_json); }));
+}
+
+Result<bool> PostgresQueue::report_in(pqxx::work& t, const TryProgress& p, const std::string& report_json) {
+  auto r = exec(t,
+                "WITH done AS (DELETE FROM task_queue WHERE attempt_token = $1 AND worker = $2 AND ti_id = $5 "
+                "AND try_number = $6 RETURNING partition_no, attempt_token, run_pk, task_index), "
+                "ev AS (INSERT INTO worker_events (partition_no, attempt_token, run_pk, task_index, kind, worker, "
+                "body, at) SELECT partition_no, attempt_token, run_pk, task_index, 'finished', $2, $3, $4 FROM done "
+                "RETURNING partition_no) "
+                "SELECT pg_notify('baton_events', 'e:' || partition_no) FROM ev",
+                params(p.attempt_token, p.worker, report_json, now(), p.ti_id, p.try_number));
+  if (!r) return r.error();
+  if (r->empty()) return stale_try(p);
+  return store_progress(t, p);  // refused (the checkpoint's token): the report is undone too
 }
 
 Result<bool> PostgresQueue::store_progress(pqxx::work& t, const TryProgress& p) {

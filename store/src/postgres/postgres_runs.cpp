@@ -3,8 +3,10 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 
+#include "postgres_lists.h"
 #include "postgres_store.h"
 
 namespace baton::store::postgres {
@@ -23,11 +25,6 @@ std::vector<const T*> last_per_key(const std::vector<T>& rows, Key key) {
   for (size_t i : keep) out.push_back(&rows[i]);
   return out;
 }
-
-const char* kTiColumns =
-    "id, run_pk, task_id, map_index, state, try_number, max_tries, queue, pool, pool_slots, priority, ready_at, "
-    "wake_at, started_at, ended_at, worker, attempt_token, exit_code, reason, heartbeat_at, last_activity_at, output, "
-    "item";
 
 TaskInstanceRecord ti_row(const pqxx::row& r) {
   TaskInstanceRecord t;
@@ -132,23 +129,72 @@ Result<Store::Created> PostgresRuns::create_run(const RunRecord& run, const std:
   return std::move(**again);
 }
 
+Result<std::vector<Result<Store::Created>>> PostgresRuns::create_runs(const std::vector<NewRun>& runs,
+                                                                       const std::string& actor,
+                                                                       const std::vector<Fence>& fences) {
+  (void)actor;  // scheduled runs are not audited
+  return write([&](pqxx::work& t) -> Result<std::vector<Result<Created>>> {
+    if (auto f = check_fences(t, fences); !f) return f.error();
+    std::vector<Result<Created>> out;
+    out.reserve(runs.size());
+    for (auto& nr : runs) {
+      const RunRecord& run = nr.run;
+      Created c;
+      c.run = run;
+      c.run.created_at = clock_.now();
+      auto ins = exec(t,
+                      "INSERT INTO dag_runs (dag_id, run_id, run_type, state, logical_date, data_interval_start, "
+                      "data_interval_end, params, dag_version, note, idempotency_key, backfill_id, created_by, "
+                      "created_at, started_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+                      "$13, $14, $15, $16) ON CONFLICT DO NOTHING RETURNING id",
+                      params(run.dag_id, run.run_id, run.run_type, std::string(to_string(run.state)),
+                             run.logical_date, run.data_interval_start, run.data_interval_end, run.params,
+                             run.dag_version, run.note, run.idempotency_key, run.backfill_id, run.created_by,
+                             c.run.created_at, run.started_at, run.ended_at));
+      if (!ins) return ins.error();
+      if (ins->empty()) {
+        out.push_back(Error{"conflict", "DAG " + run.dag_id + " already has a run for the interval starting " +
+                                            format_utc(run.logical_date)});
+        continue;
+      }
+      c.run.pk = (*ins)[0][0].as<long long>();
+      c.task_instances = nr.task_instances;
+      if (auto s = insert_tis(t, c.run.pk, c.task_instances); !s) return s.error();
+      out.push_back(std::move(c));
+    }
+    return out;
+  });
+}
+
 Result<std::vector<RunRecord>> PostgresRuns::list_runs(const RunFilter& f) {
-  static const std::string sql =
-      sql_with("SELECT ", kRunColumns,
-               " FROM dag_runs WHERE ($1::text IS NULL OR dag_id = $1::text) "
-               "AND ($2::text IS NULL OR state = $2::text) AND ($3::text IS NULL OR run_type = $3::text) "
-               "AND (NOT $4::boolean OR state IN ('queued', 'running')) "
-               "AND ($5::bigint IS NULL OR logical_date < $5::bigint OR (logical_date = $5::bigint AND id < $6)) "
-               "ORDER BY logical_date DESC, id DESC LIMIT $7");
+  const std::string& sql =
+      runs_sql(f.dag_id.has_value(), f.state.has_value(), f.run_type.has_value(), f.unfinished_only);
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<RunRecord>> {
+    constexpr long long kLast = std::numeric_limits<long long>::max();  // no cursor: from the newest
     Params p;
     p.add(f.dag_id).add(f.state ? std::optional<std::string>(to_string(*f.state)) : std::nullopt).add(f.run_type);
-    p.add(f.unfinished_only).add(f.before ? std::optional<TimePoint>(f.before->first) : std::nullopt);
-    p.add(f.before ? f.before->second : 0LL).add(f.limit);
+    p.add(f.before ? us(f.before->first) : kLast).add(f.before ? f.before->second : kLast).add(f.limit);
     auto r = exec(t, sql, p);
     if (!r) return r.error();
     std::vector<RunRecord> out;
     for (auto row : *r) out.push_back(run_row(row));
+    return out;
+  });
+}
+
+Result<std::map<std::string, std::vector<RunRecord>>> PostgresRuns::recent_runs(
+    const std::vector<std::string>& dag_ids, int per_dag) {
+  std::map<std::string, std::vector<RunRecord>> out;
+  if (dag_ids.empty()) return out;
+  Column ids;
+  for (auto& id : dag_ids) ids.add(id);
+  return read([&](pqxx::transaction_base& t) -> Result<std::map<std::string, std::vector<RunRecord>>> {
+    auto r = exec(t, kRecentRunsSql, params(ids.text(), per_dag));
+    if (!r) return r.error();
+    for (auto row : *r) {
+      RunRecord run = run_row(row);
+      out[run.dag_id].push_back(std::move(run));
+    }
     return out;
   });
 }
@@ -190,16 +236,11 @@ Result<std::vector<TaskInstanceRecord>> PostgresRuns::add_task_instances(long lo
 }
 
 Result<std::vector<TryRecord>> PostgresRuns::list_tries(long long ti_id) {
-  return read_tries("SELECT ti_id, try_number, state, worker, attempt_token, queued_at, started_at, ended_at, "
-                    "exit_code, reason, log_path, log_bytes FROM task_tries WHERE ti_id = $1 ORDER BY try_number",
-                    ti_id);
+  return read_tries(kTriesSql.c_str(), ti_id);
 }
 
 Result<std::vector<TryRecord>> PostgresRuns::list_run_tries(long long run_pk) {
-  return read_tries("SELECT y.ti_id, y.try_number, y.state, y.worker, y.attempt_token, y.queued_at, y.started_at, "
-                    "y.ended_at, y.exit_code, y.reason, y.log_path, y.log_bytes FROM task_tries y "
-                    "JOIN task_instances i ON i.id = y.ti_id WHERE i.run_pk = $1 ORDER BY y.ti_id, y.try_number",
-                    run_pk);
+  return read_tries(kRunTriesSql.c_str(), run_pk);
 }
 
 Result<std::vector<TryRecord>> PostgresRuns::read_tries(const char* sql, long long key) {
@@ -240,8 +281,7 @@ Result<std::optional<RunRecord>> PostgresRuns::previous_run(const std::string& d
 }
 
 Result<std::vector<TaskInstanceRecord>> PostgresRuns::tis_in(pqxx::transaction_base& t, long long run_pk) {
-  static const std::string sql = sql_with("SELECT ", kTiColumns, " FROM task_instances WHERE run_pk = $1 ORDER BY id");
-  auto r = exec(t, sql, params(run_pk));
+  auto r = exec(t, kTaskInstancesSql, params(run_pk));
   if (!r) return r.error();
   std::vector<TaskInstanceRecord> out;
   for (auto row : *r) out.push_back(ti_row(row));

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "migrations.h"
+#include "postgres_lists.h"
 #include "postgres_store.h"
 
 namespace baton::store::postgres {
@@ -228,6 +229,29 @@ Status PostgresStore::apply(const WriteBatch& b) {
     }
     return true;
   }));
+}
+
+// ---- the plans of the lists ----
+
+// With sequential scans priced out, a plan that still scans a table has no
+// index to use: the tests look for that, whatever the size of the tables.
+// Bitmap scans too (they return rows out of the index's order, to be
+// sorted): on the few rows of a test, the planner would rather sort them
+// than walk an index in order, as it would not on a large table with a LIMIT.
+Result<std::vector<QueryPlan>> PostgresStore::explain_list_queries() {
+  return write([&](pqxx::work& t) -> Result<std::vector<QueryPlan>> {
+    t.exec("SET LOCAL enable_seqscan = off");
+    t.exec("SET LOCAL enable_bitmapscan = off");
+    std::vector<QueryPlan> out;
+    for (auto& l : list_statements()) {
+      auto ptrs = l.sample.pointers();
+      QueryPlan p{l.name, l.table, ""};
+      for (auto row : t.exec_params("EXPLAIN " + l.sql, pqxx::prepare::make_dynamic_params(ptrs)))
+        p.plan += std::string(row[0].c_str()) + "\n";
+      out.push_back(std::move(p));
+    }
+    return out;
+  });
 }
 
 }  // namespace baton::store::postgres

@@ -157,10 +157,14 @@ class PostgresDags : public virtual DagStore, protected virtual PostgresBase {
  public:
   Result<bool> register_dag_version(const DagVersionRecord& v, const std::string& ns, int partition,
                                     const std::string& actor) override;
+  Result<std::vector<DagRecord>> register_dag_versions(const std::vector<DagVersionRegistration>& vs,
+                                                       const std::string& actor) override;
   Status set_import_errors(const std::string& dag_id, const std::string& file, int partition,
                            const std::string& errors_json) override;
   Status deactivate_dag(const std::string& dag_id, const std::string& actor) override;
   Result<std::vector<DagRecord>> list_dags() override;
+  Result<std::vector<DagRecord>> list_dags_page(const std::string& after_id, int limit) override;
+  Result<long long> dags_generation() override;
   Result<DagRecord> get_dag(const std::string& dag_id) override;
   Result<std::vector<DagVersionRecord>> list_dag_versions(const std::string& dag_id) override;
   Result<DagVersionRecord> get_dag_version(const std::string& dag_id, const std::string& version) override;
@@ -173,6 +177,8 @@ class PostgresDags : public virtual DagStore, protected virtual PostgresBase {
 
  protected:  // insert_dataset_event: for PostgresStore::apply as well
   Result<DagRecord> dag_in(pqxx::transaction_base& t, const std::string& dag_id);
+  Result<bool> register_version_in(pqxx::work& t, const DagVersionRecord& v, const std::string& ns, int partition,
+                                   const std::string& actor);
   Result<DatasetEvent> insert_dataset_event(pqxx::work& t, const DatasetEvent& e);
 };
 
@@ -182,7 +188,11 @@ class PostgresRuns : public virtual RunStore, protected virtual PostgresBase {
   Result<Created> create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
                              const std::string& actor, const std::vector<Fence>& fences,
                              const std::vector<DatasetCursor>& cursors) override;
+  Result<std::vector<Result<Created>>> create_runs(const std::vector<NewRun>& runs, const std::string& actor,
+                                                   const std::vector<Fence>& fences) override;
   Result<std::vector<RunRecord>> list_runs(const RunFilter& f) override;
+  Result<std::map<std::string, std::vector<RunRecord>>> recent_runs(const std::vector<std::string>& dag_ids,
+                                                                  int per_dag) override;
   Result<std::optional<RunRecord>> find_run_by_key(const std::string& dag_id, const std::string& key) override;
   Result<RunRecord> get_run(const std::string& dag_id, const std::string& run_id) override;
   Result<std::vector<TaskInstanceRecord>> list_task_instances(long long run_pk) override;
@@ -221,6 +231,7 @@ class PostgresAudit : public virtual AuditStore, protected virtual PostgresBase 
   Result<std::vector<SlaMiss>> list_sla_misses(const std::optional<std::string>& dag_id, std::optional<TimePoint> since,
                                                long long after_id, int limit) override;
   Result<StateCounts> count_states() override;
+  Status fold_counts() override;
   Result<AuditEntry> append_audit(const std::string& actor, const std::string& action, const std::string& target,
                                   const std::string& details_json) override;
   Result<std::vector<AuditEntry>> list_audit(const AuditFilter& f) override;
@@ -240,6 +251,8 @@ class PostgresQueue : public virtual QueueStore, protected virtual PostgresBase 
                                                    const std::vector<std::string>& tokens) override;
   Status save_progress(const TryProgress& p) override;
   Status report_task(const TryProgress& p, const std::string& report_json) override;
+  Result<std::vector<QueueItem>> report_and_claim(const TryProgress& p, const std::string& report_json,
+                                                  const std::vector<std::string>& queues, int limit) override;
   Result<std::vector<WorkerEvent>> worker_events(const std::vector<int>& partitions, int limit) override;
   Result<std::map<std::string, long long>> held_pool_slots() override;
   Result<std::vector<std::string>> lost_tries(const std::vector<std::string>& tokens, TimePoint cutoff) override;
@@ -251,6 +264,10 @@ class PostgresQueue : public virtual QueueStore, protected virtual PostgresBase 
  private:
   // The log chunk and checkpoint of a try whose claim the caller checked in `t`.
   Result<bool> store_progress(pqxx::work& t, const TryProgress& p);
+  // claim_tasks and report_task within the caller's transaction.
+  Result<std::vector<QueueItem>> claim_in(pqxx::work& t, const std::string& worker,
+                                          const std::vector<std::string>& queues, int limit);
+  Result<bool> report_in(pqxx::work& t, const TryProgress& p, const std::string& report_json);
 };
 
 // ---- members, partitions and fences, the leader, commands (postgres_ha.cpp) ----
@@ -298,6 +315,8 @@ class PostgresStore final : public Store,
   Result<std::vector<MigrationInfo>> migration_status() override;
   Result<int> migrate() override;
   Status apply(const WriteBatch& b) override;
+  Result<std::vector<QueryPlan>> explain_list_queries() override;
+  Result<CleanReport> clean(const CleanRequest& request, const std::string& actor) override;  // postgres_clean.cpp
 
  private:
   Result<std::vector<MigrationInfo>> status(pqxx::transaction_base& t);

@@ -2,6 +2,9 @@
 // metrics, and the audit log's hash chain.
 #include <nlohmann/json.hpp>
 
+#include <limits>
+
+#include "sqlite_lists.h"
 #include "sqlite_store.h"
 
 namespace baton::store::sqlite {
@@ -48,9 +51,7 @@ Result<std::vector<NotificationRecord>> SqliteAudit::due_notifications(TimePoint
 
 Result<std::vector<NotificationRecord>> SqliteAudit::list_notifications(const std::string& dag_id, int limit) {
   std::lock_guard lock(mu_);
-  static const std::string sql =
-      std::string("SELECT ") + kNotificationColumns + " FROM notifications WHERE dag_id = ? ORDER BY id LIMIT ?";
-  auto st = db_.prepare(sql.c_str());
+  auto st = db_.prepare(kNotificationsSql);
   st.bind(1, dag_id).bind(2, limit);
   return notification_rows(st);
 }
@@ -107,9 +108,7 @@ Result<std::vector<SlaMiss>> SqliteAudit::list_sla_misses(const std::optional<st
                                                           std::optional<TimePoint> since, long long after_id,
                                                           int limit) {
   std::lock_guard lock(mu_);
-  auto st = db_.prepare(
-      "SELECT id, dag_id, run_id, task_id, kind, deadline, detected_at FROM sla_misses WHERE id > ?1 "
-      "AND (?2 IS NULL OR dag_id = ?2) AND (?3 IS NULL OR detected_at >= ?3) ORDER BY id LIMIT ?4");
+  auto st = db_.prepare(sla_misses_sql(dag_id.has_value()));
   st.bind(1, after_id).bind(2, dag_id).bind(3, us(since)).bind(4, limit);
   std::vector<SlaMiss> out;
   int rc;
@@ -122,27 +121,28 @@ Result<std::vector<SlaMiss>> SqliteAudit::list_sla_misses(const std::optional<st
 Result<StateCounts> SqliteAudit::count_states() {
   std::lock_guard lock(mu_);
   StateCounts c;
+  // The counters the triggers keep (migration 0007), and the queued task
+  // instances per queue from their partial index: never a count of history.
   {
-    auto st = db_.prepare("SELECT state, count(*) FROM dag_runs GROUP BY state");
-    int rc;
-    while ((rc = st.step()) == SQLITE_ROW) c.runs[st.text(0)] = st.i64(1);
-    if (rc != SQLITE_DONE) return db_error();
-  }
-  {
-    // One scan for both: by state, and the queued ones by queue.
-    auto st = db_.prepare("SELECT state, queue, count(*) FROM task_instances GROUP BY state, queue");
+    auto st = db_.prepare("SELECT subject, state, n FROM state_counts WHERE n <> 0");
     int rc;
     while ((rc = st.step()) == SQLITE_ROW) {
-      c.task_instances[st.text(0)] += st.i64(2);
-      if (st.text(0) == "queued") c.queued[st.text(1)] += st.i64(2);
+      std::string subject = st.text(0);
+      if (subject == "run") c.runs[st.text(1)] = st.i64(2);
+      else if (subject == "task_instance") c.task_instances[st.text(1)] = st.i64(2);
+      else if (subject == "sla_miss") c.sla_misses = st.i64(2);
     }
     if (rc != SQLITE_DONE) return db_error();
   }
-  auto st = db_.prepare("SELECT count(*) FROM sla_misses");
-  if (st.step() != SQLITE_ROW) return db_error();
-  c.sla_misses = st.i64(0);
+  auto st = db_.prepare("SELECT queue, count(*) FROM task_instances WHERE state = 'queued' GROUP BY queue");
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) c.queued[st.text(0)] = st.i64(1);
+  if (rc != SQLITE_DONE) return db_error();
   return c;
 }
+
+// The triggers update state_counts itself (one writer at a time here).
+Status SqliteAudit::fold_counts() { return {}; }
 
 // ---- audit ----
 
@@ -200,17 +200,10 @@ Result<AuditEntry> SqliteBase::audit_locked(const std::string& actor, const std:
 
 Result<std::vector<AuditEntry>> SqliteAudit::list_audit(const AuditFilter& f) {
   std::lock_guard lock(mu_);
-  static const std::string where =
-      "SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit_log "
-      "WHERE id > ?1 AND (?7 = 0 OR id < ?7) AND (?2 IS NULL OR target = 'dag:' || ?2 "
-      "OR substr(target, 1, length(?2) + 5) = 'dag:' || ?2 || '/') "
-      "AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR actor = ?4) AND (?5 IS NULL OR at >= ?5) ";
-  static const std::string oldest = where + "ORDER BY id LIMIT ?6";
-  static const std::string newest = where + "ORDER BY id DESC LIMIT ?6";
-  auto st = db_.prepare(f.newest_first ? newest.c_str() : oldest.c_str());
+  auto st = db_.prepare(audit_sql(f.dag_id.has_value(), f.action.has_value(), f.actor.has_value(), f.newest_first));
   st.bind(1, f.after_id).bind(2, f.dag_id).bind(3, f.action).bind(4, f.actor);
   st.bind(5, f.since ? std::optional<long long>(f.since->time_since_epoch().count()) : std::nullopt);
-  st.bind(6, f.limit).bind(7, f.before_id);
+  st.bind(6, f.limit).bind(7, f.before_id > 0 ? f.before_id : std::numeric_limits<long long>::max());
   std::vector<AuditEntry> out;
   int rc;
   while ((rc = st.step()) == SQLITE_ROW) out.push_back(audit_row(st));

@@ -1,6 +1,9 @@
 // The SQLite Store: backfills.
 #include <nlohmann/json.hpp>
 
+#include <limits>
+
+#include "sqlite_lists.h"
 #include "sqlite_store.h"
 
 namespace baton::store::sqlite {
@@ -89,11 +92,9 @@ Result<BackfillRecord> SqliteBackfills::get_backfill(long long id) {
 Result<std::vector<BackfillRecord>> SqliteBackfills::list_backfills(const std::optional<std::string>& dag_id,
                                                                 bool unfinished_only, long long before_id, int limit) {
   std::lock_guard lock(mu_);
-  static const std::string sql = std::string("SELECT ") + kBackfillColumns +
-                                 " FROM backfills WHERE (?1 IS NULL OR dag_id = ?1) AND (?2 = 0 OR state = "
-                                 "'running') AND (?3 = 0 OR id < ?3) ORDER BY id DESC LIMIT ?4";
-  auto st = db_.prepare(sql.c_str());
-  st.bind(1, dag_id).bind(2, unfinished_only ? 1 : 0).bind(3, before_id).bind(4, limit);
+  auto st = db_.prepare(backfills_sql(dag_id.has_value()));
+  st.bind(1, dag_id).bind(2, unfinished_only ? 1 : 0);
+  st.bind(3, before_id > 0 ? before_id : std::numeric_limits<long long>::max()).bind(4, limit);
   std::vector<BackfillRecord> out;
   int rc;
   while ((rc = st.step()) == SQLITE_ROW) out.push_back(backfill_row(st));

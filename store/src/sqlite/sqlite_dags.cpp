@@ -2,6 +2,7 @@
 // events and the cursors of the DAGs they schedule).
 #include <nlohmann/json.hpp>
 
+#include "sqlite_lists.h"
 #include "sqlite_store.h"
 
 namespace baton::store::sqlite {
@@ -34,38 +35,57 @@ DagRecord dag_row(const Stmt& st) {
 
 Result<bool> SqliteDags::register_dag_version(const DagVersionRecord& v, const std::string& ns, int partition,
                                                const std::string& actor) {
-  return write([&]() -> Result<bool> {
-    long long at = now();
-    auto ins = db_.prepare(
-        "INSERT INTO dags (dag_id, namespace, file, current_version, active, partition_no, created_at, updated_at) "
-        "VALUES (?1, ?2, ?3, NULL, 1, ?4, ?5, ?5) ON CONFLICT(dag_id) DO NOTHING");
-    ins.bind(1, v.dag_id).bind(2, ns).bind(3, v.file).bind(4, partition).bind(5, at);
-    if (ins.step() != SQLITE_DONE) return db_error();
-    auto ver = db_.prepare(
-        "INSERT INTO dag_versions (dag_id, version, compiled, source, file, git_commit, git_dirty, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dag_id, version) DO NOTHING");
-    ver.bind(1, v.dag_id).bind(2, v.version).bind(3, v.compiled).bind(4, v.source).bind(5, v.file);
-    ver.bind(6, v.git_commit);
-    ver.bind(7, v.git_dirty ? std::optional<long long>(*v.git_dirty ? 1 : 0) : std::nullopt).bind(8, at);
-    if (ver.step() != SQLITE_DONE) return db_error();
-    bool fresh = db_.changes() > 0;
-    auto cur = db_.prepare("SELECT current_version, active FROM dags WHERE dag_id = ?");
-    cur.bind(1, v.dag_id);
-    if (cur.step() != SQLITE_ROW) return db_error();
-    bool changed = cur.is_null(0) || cur.text(0) != v.version || cur.i64(1) == 0;
-    auto up = db_.prepare(
-        "UPDATE dags SET namespace = ?2, file = ?3, current_version = ?4, active = 1, import_errors = NULL, "
-        "partition_no = ?5, updated_at = ?6 WHERE dag_id = ?1");
-    up.bind(1, v.dag_id).bind(2, ns).bind(3, v.file).bind(4, v.version).bind(5, partition).bind(6, at);
-    if (up.step() != SQLITE_DONE) return db_error();
-    if (changed) {
-      json details = {{"version", v.version}, {"file", v.file}};
-      if (v.git_commit) details["git_commit"] = *v.git_commit;
-      if (v.git_dirty) details["git_dirty"] = *v.git_dirty;
-      if (auto a = audit_locked(actor, "dag.version_registered", "dag:" + v.dag_id, details); !a) return a.error();
+  return write([&]() { return register_version_locked(v, ns, partition, actor); });
+}
+
+Result<std::vector<DagRecord>> SqliteDags::register_dag_versions(const std::vector<DagVersionRegistration>& vs,
+                                                                 const std::string& actor) {
+  return write([&]() -> Result<std::vector<DagRecord>> {
+    std::vector<DagRecord> out;
+    out.reserve(vs.size());
+    for (auto& r : vs) {
+      if (auto f = register_version_locked(r.version, r.ns, r.partition, actor); !f) return f.error();
+      auto d = get_dag_locked(r.version.dag_id);
+      if (!d) return d.error();
+      out.push_back(std::move(*d));
     }
-    return fresh;
+    return out;
   });
+}
+
+// With mu_ held, in a write.
+Result<bool> SqliteDags::register_version_locked(const DagVersionRecord& v, const std::string& ns, int partition,
+                                                 const std::string& actor) {
+  long long at = now();
+  auto ins = db_.prepare(
+      "INSERT INTO dags (dag_id, namespace, file, current_version, active, partition_no, created_at, updated_at) "
+      "VALUES (?1, ?2, ?3, NULL, 1, ?4, ?5, ?5) ON CONFLICT(dag_id) DO NOTHING");
+  ins.bind(1, v.dag_id).bind(2, ns).bind(3, v.file).bind(4, partition).bind(5, at);
+  if (ins.step() != SQLITE_DONE) return db_error();
+  auto ver = db_.prepare(
+      "INSERT INTO dag_versions (dag_id, version, compiled, source, file, git_commit, git_dirty, created_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dag_id, version) DO NOTHING");
+  ver.bind(1, v.dag_id).bind(2, v.version).bind(3, v.compiled).bind(4, v.source).bind(5, v.file);
+  ver.bind(6, v.git_commit);
+  ver.bind(7, v.git_dirty ? std::optional<long long>(*v.git_dirty ? 1 : 0) : std::nullopt).bind(8, at);
+  if (ver.step() != SQLITE_DONE) return db_error();
+  bool fresh = db_.changes() > 0;
+  auto cur = db_.prepare("SELECT current_version, active FROM dags WHERE dag_id = ?");
+  cur.bind(1, v.dag_id);
+  if (cur.step() != SQLITE_ROW) return db_error();
+  bool changed = cur.is_null(0) || cur.text(0) != v.version || cur.i64(1) == 0;
+  auto up = db_.prepare(
+      "UPDATE dags SET namespace = ?2, file = ?3, current_version = ?4, active = 1, import_errors = NULL, "
+      "partition_no = ?5, updated_at = ?6 WHERE dag_id = ?1");
+  up.bind(1, v.dag_id).bind(2, ns).bind(3, v.file).bind(4, v.version).bind(5, partition).bind(6, at);
+  if (up.step() != SQLITE_DONE) return db_error();
+  if (changed) {
+    json details = {{"version", v.version}, {"file", v.file}};
+    if (v.git_commit) details["git_commit"] = *v.git_commit;
+    if (v.git_dirty) details["git_dirty"] = *v.git_dirty;
+    if (auto a = audit_locked(actor, "dag.version_registered", "dag:" + v.dag_id, details); !a) return a.error();
+  }
+  return fresh;
 }
 
 Status SqliteDags::set_import_errors(const std::string& dag_id, const std::string& file, int partition,
@@ -104,6 +124,32 @@ Result<std::vector<DagRecord>> SqliteDags::list_dags() {
   while ((rc = st.step()) == SQLITE_ROW) out.push_back(dag_row(st));
   if (rc != SQLITE_DONE) return db_error();
   return out;
+}
+
+const char* kDagsPageSql = [] {
+  static const std::string s =
+      std::string("SELECT ") + kDagColumns + " FROM dags WHERE dag_id > ?1 ORDER BY dag_id LIMIT ?2";
+  return s.c_str();
+}();
+
+Result<std::vector<DagRecord>> SqliteDags::list_dags_page(const std::string& after_id, int limit) {
+  std::lock_guard lock(mu_);
+  auto st = db_.prepare(kDagsPageSql);
+  st.bind(1, after_id).bind(2, limit);
+  std::vector<DagRecord> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) out.push_back(dag_row(st));
+  if (rc != SQLITE_DONE) return db_error();
+  return out;
+}
+
+Result<long long> SqliteDags::dags_generation() {
+  std::lock_guard lock(mu_);
+  auto st = db_.prepare("SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'dags_generation'");
+  int rc = st.step();
+  if (rc == SQLITE_DONE) return 0LL;
+  if (rc != SQLITE_ROW) return db_error();
+  return st.i64(0);
 }
 
 Result<DagRecord> SqliteDags::get_dag(const std::string& dag_id) {
@@ -199,9 +245,7 @@ Result<DatasetEvent> SqliteDags::insert_dataset_event_locked(const DatasetEvent&
 Result<std::vector<DatasetEvent>> SqliteDags::list_dataset_events(const std::optional<std::string>& uri,
                                                                    long long after_id, int limit) {
   std::lock_guard lock(mu_);
-  auto st = db_.prepare(
-      "SELECT id, uri, at, extra, source_dag_id, source_run_id, source_task_id FROM dataset_events "
-      "WHERE id > ?1 AND (?2 IS NULL OR uri = ?2) ORDER BY id LIMIT ?3");
+  auto st = db_.prepare(dataset_events_sql(uri.has_value()));
   st.bind(1, after_id).bind(2, uri).bind(3, limit);
   std::vector<DatasetEvent> out;
   int rc;

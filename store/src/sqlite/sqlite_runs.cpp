@@ -1,16 +1,14 @@
 // The SQLite Store: runs, their task instances and tries.
 #include <nlohmann/json.hpp>
 
+#include <limits>
+
+#include "sqlite_lists.h"
 #include "sqlite_store.h"
 
 namespace baton::store::sqlite {
 
 namespace {
-
-const char* kTiColumns =
-    "id, run_pk, task_id, map_index, state, try_number, max_tries, queue, pool, pool_slots, priority, ready_at, "
-    "wake_at, started_at, ended_at, worker, attempt_token, exit_code, reason, heartbeat_at, last_activity_at, output, "
-    "item";
 
 TaskInstanceRecord ti_row(const Stmt& st) {
   TaskInstanceRecord t;
@@ -107,24 +105,78 @@ Result<Store::Created> SqliteRuns::create_run(const RunRecord& run, const std::v
   });
 }
 
+Result<std::vector<Result<Store::Created>>> SqliteRuns::create_runs(const std::vector<NewRun>& runs,
+                                                                     const std::string& actor,
+                                                                     const std::vector<Fence>& fences) {
+  (void)actor;  // scheduled runs are not audited
+  return write([&]() -> Result<std::vector<Result<Created>>> {
+    if (auto f = check_fences_locked(fences); !f) return f.error();
+    std::vector<Result<Created>> out;
+    out.reserve(runs.size());
+    for (auto& nr : runs) {
+      const RunRecord& run = nr.run;
+      auto ins = db_.prepare(
+          "INSERT INTO dag_runs (dag_id, run_id, run_type, state, logical_date, data_interval_start, "
+          "data_interval_end, params, dag_version, note, idempotency_key, backfill_id, created_by, created_at, "
+          "started_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      Created c;
+      c.run = run;
+      c.run.created_at = clock_.now();
+      ins.bind(1, run.dag_id).bind(2, run.run_id).bind(3, run.run_type).bind(4, std::string(to_string(run.state)));
+      ins.bind(5, us(run.logical_date)).bind(6, us(run.data_interval_start)).bind(7, us(run.data_interval_end));
+      ins.bind(8, run.params).bind(9, run.dag_version).bind(10, run.note).bind(11, run.idempotency_key);
+      ins.bind(12, run.backfill_id).bind(13, run.created_by).bind(14, us(c.run.created_at));
+      ins.bind(15, us(run.started_at)).bind(16, us(run.ended_at));
+      int rc = ins.step();
+      if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        out.push_back(Error{"conflict", "DAG " + run.dag_id + " already has a run for the interval starting " +
+                                            format_utc(run.logical_date)});
+        continue;
+      }
+      if (rc != SQLITE_DONE) return db_error();
+      c.run.pk = sqlite3_last_insert_rowid(db_.raw());
+      for (auto t : nr.task_instances) {
+        t.run_pk = c.run.pk;
+        if (auto s = insert_ti_locked(t); !s) return s.error();
+        c.task_instances.push_back(std::move(t));
+      }
+      out.push_back(std::move(c));
+    }
+    return out;
+  });
+}
+
 Result<std::vector<RunRecord>> SqliteRuns::list_runs(const RunFilter& f) {
   std::lock_guard lock(mu_);
-  static const std::string sql = std::string("SELECT ") + kRunColumns +
-                                 " FROM dag_runs WHERE (?1 IS NULL OR dag_id = ?1) AND (?2 IS NULL OR state = ?2) "
-                                 "AND (?3 IS NULL OR run_type = ?3) "
-                                 "AND (?4 = 0 OR state IN ('queued', 'running')) "
-                                 "AND (?5 IS NULL OR logical_date < ?5 OR (logical_date = ?5 AND id < ?6)) "
-                                 "ORDER BY logical_date DESC, id DESC LIMIT ?7";
-  auto st = db_.prepare(sql.c_str());
+  return runs_locked(f);
+}
+
+Result<std::vector<RunRecord>> SqliteRuns::runs_locked(const RunFilter& f) {
+  auto st = db_.prepare(runs_sql(f.dag_id.has_value(), f.state.has_value(), f.run_type.has_value(), f.unfinished_only));
   st.bind(1, f.dag_id);
   st.bind(2, f.state ? std::optional<std::string>(to_string(*f.state)) : std::nullopt);
-  st.bind(3, f.run_type).bind(4, f.unfinished_only ? 1 : 0);
-  st.bind(5, f.before ? std::optional<long long>(us(f.before->first)) : std::nullopt);
-  st.bind(6, f.before ? f.before->second : 0LL).bind(7, f.limit);
+  st.bind(3, f.run_type);
+  constexpr long long kLast = std::numeric_limits<long long>::max();  // no cursor: from the newest
+  st.bind(5, f.before ? us(f.before->first) : kLast).bind(6, f.before ? f.before->second : kLast).bind(7, f.limit);
   std::vector<RunRecord> out;
   int rc;
   while ((rc = st.step()) == SQLITE_ROW) out.push_back(run_row(st));
   if (rc != SQLITE_DONE) return db_error();
+  return out;
+}
+
+Result<std::map<std::string, std::vector<RunRecord>>> SqliteRuns::recent_runs(const std::vector<std::string>& dag_ids,
+                                                                              int per_dag) {
+  std::lock_guard lock(mu_);
+  std::map<std::string, std::vector<RunRecord>> out;
+  for (auto& id : dag_ids) {
+    RunFilter f;
+    f.dag_id = id;
+    f.limit = per_dag;
+    auto runs = runs_locked(f);
+    if (!runs) return runs.error();
+    if (!runs->empty()) out[id] = std::move(*runs);
+  }
   return out;
 }
 
@@ -171,20 +223,9 @@ Result<std::vector<TaskInstanceRecord>> SqliteRuns::add_task_instances(long long
   });
 }
 
-Result<std::vector<TryRecord>> SqliteRuns::list_tries(long long ti_id) {
-  return read_tries(
-      "SELECT ti_id, try_number, state, worker, attempt_token, queued_at, started_at, ended_at, exit_code, reason, "
-      "log_path, log_bytes FROM task_tries WHERE ti_id = ? ORDER BY try_number",
-      ti_id);
-}
+Result<std::vector<TryRecord>> SqliteRuns::list_tries(long long ti_id) { return read_tries(kTriesSql, ti_id); }
 
-Result<std::vector<TryRecord>> SqliteRuns::list_run_tries(long long run_pk) {
-  return read_tries(
-      "SELECT y.ti_id, y.try_number, y.state, y.worker, y.attempt_token, y.queued_at, y.started_at, y.ended_at, "
-      "y.exit_code, y.reason, y.log_path, y.log_bytes FROM task_tries y JOIN task_instances i ON i.id = y.ti_id "
-      "WHERE i.run_pk = ? ORDER BY y.ti_id, y.try_number",
-      run_pk);
-}
+Result<std::vector<TryRecord>> SqliteRuns::list_run_tries(long long run_pk) { return read_tries(kRunTriesSql, run_pk); }
 
 Result<std::vector<TryRecord>> SqliteRuns::read_tries(const char* sql, long long key) {
   std::lock_guard lock(mu_);
@@ -226,9 +267,7 @@ Result<std::optional<RunRecord>> SqliteRuns::previous_run(const std::string& dag
 }
 
 Result<std::vector<TaskInstanceRecord>> SqliteRuns::tis_locked(long long run_pk) {
-  static const std::string sql =
-      std::string("SELECT ") + kTiColumns + " FROM task_instances WHERE run_pk = ? ORDER BY id";
-  auto st = db_.prepare(sql.c_str());
+  auto st = db_.prepare(kTaskInstancesSql);
   st.bind(1, run_pk);
   std::vector<TaskInstanceRecord> out;
   int rc;

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "migrations.h"
+#include "sqlite_lists.h"
 #include "sqlite_store.h"
 
 namespace baton::store::sqlite {
@@ -143,6 +144,29 @@ Status SqliteStore::apply(const WriteBatch& b) {
     return true;
   });
   return r ? Status() : Status(r.error());
+}
+
+// ---- the plans of the lists ----
+
+Result<std::vector<QueryPlan>> SqliteStore::explain_list_queries() {
+  std::lock_guard lock(mu_);
+  std::vector<QueryPlan> out;
+  for (auto& l : list_statements()) {
+    // Prepared afresh (not cached): the plan does not depend on the values.
+    sqlite3_stmt* raw = nullptr;
+    std::string sql = std::string("EXPLAIN QUERY PLAN ") + l.sql;
+    if (sqlite3_prepare_v2(db_.raw(), sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) return db_error();
+    QueryPlan p{l.name, l.table, ""};
+    int rc;
+    {
+      Stmt st(raw);
+      while ((rc = st.step()) == SQLITE_ROW) p.plan += st.text(3) + "\n";
+    }
+    sqlite3_finalize(raw);
+    if (rc != SQLITE_DONE) return db_error();
+    out.push_back(std::move(p));
+  }
+  return out;
 }
 
 }  // namespace baton::store::sqlite

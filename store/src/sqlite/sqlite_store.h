@@ -107,10 +107,14 @@ class SqliteDags : public virtual DagStore, protected virtual SqliteBase {
  public:
   Result<bool> register_dag_version(const DagVersionRecord& v, const std::string& ns, int partition,
                                     const std::string& actor) override;
+  Result<std::vector<DagRecord>> register_dag_versions(const std::vector<DagVersionRegistration>& vs,
+                                                       const std::string& actor) override;
   Status set_import_errors(const std::string& dag_id, const std::string& file, int partition,
                            const std::string& errors_json) override;
   Status deactivate_dag(const std::string& dag_id, const std::string& actor) override;
   Result<std::vector<DagRecord>> list_dags() override;
+  Result<std::vector<DagRecord>> list_dags_page(const std::string& after_id, int limit) override;
+  Result<long long> dags_generation() override;
   Result<DagRecord> get_dag(const std::string& dag_id) override;
   Result<std::vector<DagVersionRecord>> list_dag_versions(const std::string& dag_id) override;
   Result<DagVersionRecord> get_dag_version(const std::string& dag_id, const std::string& version) override;
@@ -123,6 +127,8 @@ class SqliteDags : public virtual DagStore, protected virtual SqliteBase {
 
  protected:  // insert_dataset_event_locked: for SqliteStore::apply as well
   Result<DagRecord> get_dag_locked(const std::string& dag_id);
+  Result<bool> register_version_locked(const DagVersionRecord& v, const std::string& ns, int partition,
+                                       const std::string& actor);
   static DagVersionRecord version_row(const Stmt& st);
   Result<DatasetEvent> insert_dataset_event_locked(const DatasetEvent& e);
 };
@@ -133,7 +139,11 @@ class SqliteRuns : public virtual RunStore, protected virtual SqliteBase {
   Result<Created> create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
                              const std::string& actor, const std::vector<Fence>& fences,
                              const std::vector<DatasetCursor>& cursors) override;
+  Result<std::vector<Result<Created>>> create_runs(const std::vector<NewRun>& runs, const std::string& actor,
+                                                   const std::vector<Fence>& fences) override;
   Result<std::vector<RunRecord>> list_runs(const RunFilter& f) override;
+  Result<std::map<std::string, std::vector<RunRecord>>> recent_runs(const std::vector<std::string>& dag_ids,
+                                                                  int per_dag) override;
   Result<std::optional<RunRecord>> find_run_by_key(const std::string& dag_id, const std::string& key) override;
   Result<RunRecord> get_run(const std::string& dag_id, const std::string& run_id) override;
   Result<std::vector<TaskInstanceRecord>> list_task_instances(long long run_pk) override;
@@ -147,6 +157,7 @@ class SqliteRuns : public virtual RunStore, protected virtual SqliteBase {
  private:
   Result<std::vector<TryRecord>> read_tries(const char* sql, long long key);
   Result<std::vector<TaskInstanceRecord>> tis_locked(long long run_pk);
+  Result<std::vector<RunRecord>> runs_locked(const RunFilter& f);
   Status insert_ti_locked(TaskInstanceRecord& t);
 };
 
@@ -170,6 +181,7 @@ class SqliteAudit : public virtual AuditStore, protected virtual SqliteBase {
   Result<std::vector<SlaMiss>> list_sla_misses(const std::optional<std::string>& dag_id, std::optional<TimePoint> since,
                                                long long after_id, int limit) override;
   Result<StateCounts> count_states() override;
+  Status fold_counts() override;
   Result<AuditEntry> append_audit(const std::string& actor, const std::string& action, const std::string& target,
                                   const std::string& details_json) override;
   Result<std::vector<AuditEntry>> list_audit(const AuditFilter& f) override;
@@ -239,6 +251,8 @@ class SqliteStore final : public Store,
   Result<std::vector<MigrationInfo>> migration_status() override;
   Result<int> migrate() override;
   Status apply(const WriteBatch& b) override;
+  Result<std::vector<QueryPlan>> explain_list_queries() override;
+  Result<CleanReport> clean(const CleanRequest& request, const std::string& actor) override;  // sqlite_clean.cpp
 
  private:
   Result<std::vector<MigrationInfo>> status_locked();

@@ -158,3 +158,28 @@ TEST_CASE("backfills: a cancel cancels its runs, takes up no more, and is audite
   REQUIRE_FALSE(e.loop.write(*e.s.store, {}).fenced);
   CHECK(e.backfills.cancel(made->backfill.id, "bob").error().code == "conflict");
 }
+
+TEST_CASE("backfills: at most kStepsPerTurn runs a turn; what was posted meanwhile comes before the next batch") {
+  Env e;
+  BackfillRequest req;
+  req.dag_id = "d";
+  req.from = "2026-01-01";
+  req.to = "2026-11-20";  // 324 intervals
+  req.max_active_runs = 1000;
+  auto made = e.backfills.create(req, "ada");
+  REQUIRE(made.ok());
+  CHECK(made->summary.create == 324);
+  CHECK(made->plan.empty());
+  CHECK(e.runs.adopted.size() == Backfills::kStepsPerTurn);
+  // A live trigger arrives: it runs after the one batch queued before it.
+  size_t seen = 0;
+  e.loop.post([&] { seen = e.runs.adopted.size(); });
+  // Runs that end meanwhile add no second batch: one turn of advance is queued at a time.
+  for (int i = 0; i < 10; ++i) e.backfills.run_ended(e.runs.adopted[static_cast<size_t>(i)].pk, made->backfill.id, true);
+  while (e.loop.run_one()) {
+  }
+  CHECK(seen == 2 * Backfills::kStepsPerTurn);
+  CHECK(e.runs.adopted.size() == 324);
+  // Progress is in the batch of every turn: done counts what ended.
+  CHECK(e.loop.batch().backfills.back().done == 10);
+}

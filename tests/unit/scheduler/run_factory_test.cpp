@@ -57,15 +57,18 @@ TEST_CASE("run factory: catchup makes the missed intervals, max_active_runs at a
                 "dag: d\nschedule: '@daily'\nstart_date: 2026-11-18\ncatchup: true\nmax_active_runs: 2\n"
                 "tasks:\n  a: {type: noop}\n");
   e.registry.scan(true);
+  e.factory.commit_runs();
   CHECK(e.sink.run_ids() == std::vector<std::string>{"scheduled__20261118T000000Z", "scheduled__20261119T000000Z"});
   CHECK_FALSE(e.factory.next_due());  // at its limit: a finishing run plans again
   e.sink.unfinished["d"] = 0;
   e.factory.plan(*e.registry.find("d"));
+  e.factory.commit_runs();
   REQUIRE(e.sink.adopted.size() == 4);
   CHECK(e.sink.adopted[3].run_id == "scheduled__20261121T000000Z");
   CHECK_FALSE(e.factory.next_due());
   e.sink.unfinished["d"] = 0;
   e.factory.plan(*e.registry.find("d"));
+  e.factory.commit_runs();
   CHECK(e.sink.adopted.size() == 4);  // the 22nd's interval is not over: it wakes when it is
   REQUIRE(e.factory.next_due());
   CHECK(format_utc(*e.factory.next_due()) == "2026-11-23T00:00:00Z");
@@ -73,9 +76,11 @@ TEST_CASE("run factory: catchup makes the missed intervals, max_active_runs at a
   CHECK(format_utc(*e.s.store->get_dag("d")->last_tick) == "2026-11-21T00:00:00Z");
   e.sink.unfinished["d"] = 0;
   e.factory.wake(e.s.clock.now());  // too early: nothing
+  e.factory.commit_runs();
   CHECK(e.sink.adopted.size() == 4);
   e.s.clock.set(*parse_utc("2026-11-23T00:00:01Z"));
   e.factory.wake(e.s.clock.now());
+  e.factory.commit_runs();
   REQUIRE(e.sink.adopted.size() == 5);
   CHECK(e.sink.adopted[4].run_id == "scheduled__20261122T000000Z");
 }
@@ -84,8 +89,10 @@ TEST_CASE("run factory: without catchup only the latest interval gets a run, onc
   Env e;
   e.s.write_dag("d.yaml", "dag: d\nschedule: '@daily'\nstart_date: 2026-01-01\ncatchup: false\ntasks:\n  a: {type: noop}\n");
   e.registry.scan(true);
+  e.factory.commit_runs();
   CHECK(e.sink.run_ids() == std::vector<std::string>{"scheduled__20261121T000000Z"});
   e.factory.plan(*e.registry.find("d"));
+  e.factory.commit_runs();
   CHECK(e.sink.adopted.size() == 1);
   CHECK(format_utc(*e.factory.next_due()) == "2026-11-23T00:00:00Z");
 }
@@ -95,8 +102,10 @@ TEST_CASE("run factory: a paused or unowned DAG gets no runs") {
   e.s.write_dag("d.yaml", "dag: d\nschedule: '@daily'\nstart_date: 2026-11-20\ncatchup: true\ntasks:\n  a: {type: noop}\n");
   e.registry.set_on_registered([](DagEntry&, const store::DagRecord*) {});
   e.registry.scan(true);
+  e.factory.commit_runs();
   e.registry.find("d")->paused = true;
   e.factory.plan(*e.registry.find("d"));
+  e.factory.commit_runs();
   CHECK(e.sink.adopted.empty());
   CHECK_FALSE(e.factory.next_due());
 }
@@ -105,6 +114,7 @@ TEST_CASE("run factory: a trigger checks the DAG and its params; a key seen befo
   Env e;
   e.s.write_dag("f.yaml", "dag: f\nparams: {region: eu}\ntasks:\n  a: {type: noop}\n");
   e.registry.scan(true);
+  e.factory.commit_runs();
   TriggerRequest req;
   CHECK(e.factory.trigger("nope", req, "alice").error().code == "not_found");
   req.params_json = R"({"regoin": "us"})";
@@ -133,6 +143,7 @@ TEST_CASE("run factory: manual run ids are type, second and 8 random hex digits;
   Env e;  // now: 2026-11-22T10:00Z, for every trigger
   e.s.write_dag("f.yaml", "dag: f\ntasks:\n  a: {type: noop}\n");
   e.registry.scan(true);
+  e.factory.commit_runs();
   TriggerRequest req;
   auto plain = e.factory.trigger("f", req, "alice");
   REQUIRE(plain.ok());
@@ -175,6 +186,7 @@ TEST_CASE("run factory: a thousand triggers of one DAG in one second all get run
   Env e;
   e.s.write_dag("f.yaml", "dag: f\ntasks:\n  a: {type: noop}\n");
   e.registry.scan(true);
+  e.factory.commit_runs();
   std::set<std::string> ids;
   for (int i = 0; i < 1000; ++i) {
     auto r = e.factory.trigger("f", TriggerRequest{}, "alice");
@@ -188,6 +200,7 @@ TEST_CASE("run factory: a dataset DAG gets a run when each of its URIs has an ev
   Env e;
   e.s.write_dag("c.yaml", "dag: c\nschedule: {datasets: ['s3://a', 's3://b']}\ntasks:\n  x: {type: noop}\n");
   e.registry.scan(true);
+  e.factory.commit_runs();
   auto event = [&](const std::string& uri) {
     store::WriteBatch b;
     store::DatasetEvent ev;
@@ -216,6 +229,7 @@ TEST_CASE("run factory: a default param's template is rendered when the run is m
                 "tasks:\n  a: {type: noop}\n");
   REQUIRE(e.s.store->put_variable("bucket", "s3://b", "test").ok());
   e.registry.scan(true);
+  e.factory.commit_runs();
   REQUIRE(e.sink.adopted.size() == 1);  // the scheduled run of the 21st
   CHECK(e.sink.adopted[0].params == R"({"bucket":"s3://b/p","day":"day=2026-11-21","given":"x","n":3})");
 
@@ -233,4 +247,61 @@ TEST_CASE("run factory: a default param's template is rendered when the run is m
   CHECK(refused.error().code == "invalid_argument");
   CHECK(refused.error().message.find("params.bucket") != std::string::npos);
   CHECK(refused.error().message.find("var.bucket") != std::string::npos);
+}
+
+TEST_CASE("run factory: DAGs due at the same minute are made in one turn with one write; a turn with none due plans none") {
+  Env e;  // now: 2026-11-22T10:00Z
+  constexpr int kDags = 200;
+  for (int i = 0; i < kDags; ++i)
+    e.s.write_dag("d" + std::to_string(i) + ".yaml",
+                  "dag: d" + std::to_string(i) + "\nschedule: '" + (i % 2 ? "*/1 * * * *" : "every 1m") +
+                      "'\nstart_date: 2026-11-01\ntasks:\n  a: {type: noop}\n");
+  e.registry.scan(true);
+  e.factory.commit_runs();
+  e.write();
+  REQUIRE(e.sink.adopted.size() == kDags);  // each DAG's latest interval
+  REQUIRE(e.factory.next_due());
+  CHECK(format_utc(*e.factory.next_due()) == "2026-11-22T10:01:00Z");
+
+  // A turn before the minute: nothing is due, no DAG is looked at.
+  e.s.clock.set(*parse_utc("2026-11-22T10:00:30Z"));
+  long long plans = e.factory.plans(), commits = e.factory.run_commits();
+  e.factory.wake(e.s.clock.now());
+  CHECK_FALSE(e.factory.commit_runs());
+  CHECK(e.factory.plans() == plans);
+  CHECK(e.factory.run_commits() == commits);
+
+  // The minute: every DAG fires in this turn, all its runs in one transaction.
+  e.s.clock.set(*parse_utc("2026-11-22T10:01:00Z"));
+  e.factory.wake(e.s.clock.now());
+  CHECK(e.factory.plans() - plans == kDags);
+  CHECK(e.factory.commit_runs());
+  CHECK(e.factory.run_commits() - commits == 1);
+  REQUIRE(e.sink.adopted.size() == 2 * kDags);
+  std::set<std::string> ids;
+  for (size_t i = kDags; i < e.sink.adopted.size(); ++i) {
+    CHECK(e.sink.adopted[i].run_id == "scheduled__20261122T100000Z");
+    CHECK(e.sink.adopted[i].pk > 0);
+    ids.insert(e.sink.adopted[i].dag_id);
+  }
+  CHECK(ids.size() == kDags);
+  e.write();
+  CHECK(format_utc(*e.s.store->get_dag("d7")->last_tick) == "2026-11-22T10:00:00Z");
+  CHECK(format_utc(*e.factory.next_due()) == "2026-11-22T10:02:00Z");
+}
+
+TEST_CASE("run factory: a run its interval has already is not made again, and the timetable moves on") {
+  Env e;
+  e.s.write_dag("d.yaml", "dag: d\nschedule: '*/1 * * * *'\nstart_date: 2026-11-01\ntasks:\n  a: {type: noop}\n");
+  e.registry.scan(true);
+  REQUIRE(e.factory.commit_runs());
+  // Another life made the 10:00 run already (its last tick never reached the store).
+  DagRegistry again(*e.s.store, e.s.dags());
+  RunFactory other{*e.s.store, e.s.clock, e.loop, again, e.fencing, e.sink};
+  again.set_on_registered([&](DagEntry& d, const store::DagRecord*) { other.plan(d); });
+  e.s.clock.set(*parse_utc("2026-11-22T10:00:30Z"));
+  again.scan(true);
+  CHECK_FALSE(other.commit_runs());  // a conflict: nothing adopted
+  CHECK(e.sink.adopted.size() == 1);
+  CHECK(format_utc(*other.next_due()) == "2026-11-22T10:01:00Z");
 }

@@ -33,18 +33,20 @@ export async function backfillsPage(el, { query }) {
       const b = body();
       const p = await api.post('/backfills', { ...b, dry_run: true });
       planned = b;
-      const counts = {};
-      for (const s of p.plan) counts[s.action] = (counts[s.action] || 0) + 1;
+      // The summary counts the whole plan; the table shows its first page.
+      const counts = p.summary || {};
+      const total = (counts.create || 0) + (counts.rerun || 0) + (counts.skip || 0);
       replace(plan, h('div', { class: 'panel' },
-        h('h2', {}, `Plan for ${b.dag_id}: ${p.plan.length} interval${p.plan.length === 1 ? '' : 's'}`),
-        h('p', { id: 'bf-summary' }, Object.entries(counts).map(([a, n]) => `${n} ${a}`).join(', ') || 'nothing to do',
-          ` · from ${p.from_at} to ${p.to_at} (${b.reprocess})`),
+        h('h2', {}, `Plan for ${b.dag_id}: ${total} interval${total === 1 ? '' : 's'}`),
+        h('p', { id: 'bf-summary' }, Object.entries(counts).filter(([, n]) => n > 0).map(([a, n]) => `${n} ${a}`).join(', ') || 'nothing to do',
+          ` · from ${p.from_at} to ${p.to_at} (${b.reprocess})`,
+          p.plan_next_cursor ? ` · the first ${p.plan.length} shown` : ''),
         h('div', { class: 'table-wrap', style: 'max-height:40vh;overflow:auto' }, h('table', { id: 'bf-plan-table' },
           h('thead', {}, h('tr', {}, ['Logical date', 'Action', 'Existing run', 'Why'].map((t) => h('th', {}, t)))),
           h('tbody', {}, p.plan.map((s) => h('tr', { dataset: { action: s.action } }, h('td', {}, time(s.logical_date, { both: true })),
             h('td', {}, h('strong', {}, s.action)), h('td', { class: 'mono small' }, s.run_id || '—'), h('td', { class: 'small' }, s.reason || '')))))),
         h('div', { class: 'row', style: 'margin-top:.5rem' },
-          h('button', { type: 'button', class: 'primary', id: 'bf-start', disabled: !can.operate() || !p.plan.some((s) => s.action !== 'skip'), onclick: start },
+          h('button', { type: 'button', class: 'primary', id: 'bf-start', disabled: !can.operate() || !((counts.create || 0) + (counts.rerun || 0)), onclick: start },
             'Start this backfill'),
           h('button', { type: 'button', onclick: () => { planned = null; replace(plan); } }, 'Discard'))));
     } catch (e) {

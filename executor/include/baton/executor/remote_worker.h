@@ -6,6 +6,15 @@
 // this worker's (failed as lost, canceled, handed to another worker) is
 // killed; a report the server refuses (409) is dropped.
 //
+// Round trips: a claim asks for all its free slots; a report carries the
+// next claim for the slot it frees (reports ending at once share one request,
+// POST /workers/reports); heartbeats renew all its tries at once; HTTP
+// connections are kept alive (TCP_NODELAY). A claimed try starts at once
+// while its claim is young — younger than half its lease by the worker's
+// steady clock, counted from when the claim was sent less the time the server
+// says it held it — and only otherwise after a heartbeat of it alone confirms
+// it is still this worker's (docs/running.md).
+//
 // Several server URLs may be given: when one cannot be reached the worker
 // goes on with the next. While no server can be reached it keeps its tries
 // running and tries again with backoff.
@@ -31,6 +40,9 @@ struct RemoteWorkerOptions {
   Duration heartbeat_interval = std::chrono::seconds(5);  // unless a try asks for less
   Duration claim_wait = std::chrono::seconds(2);          // long poll (a stop waits for it at most this long)
   Duration shutdown_grace = std::chrono::seconds(30);
+  // When more than zero: run() returns (OK) once the worker has run no try
+  // and held no claimed one for this long (scaling to zero).
+  Duration exit_when_idle{0};
 };
 
 class RemoteWorker {
@@ -40,9 +52,10 @@ class RemoteWorker {
   RemoteWorker(const RemoteWorker&) = delete;
   RemoteWorker& operator=(const RemoteWorker&) = delete;
 
-  // Runs until `stop` is set: then no new claims; running tries get
-  // shutdown_grace, then are killed and reported as `shutdown`. Errors: a
-  // token the server refuses (unauthenticated, permission_denied).
+  // Runs until `stop` is set (or, with exit_when_idle, until it has been
+  // idle that long): then no new claims; running tries get shutdown_grace,
+  // then are killed and reported as `shutdown`. Errors: a token the server
+  // refuses (unauthenticated, permission_denied).
   Status run(const std::atomic<bool>& stop);
 
  private:

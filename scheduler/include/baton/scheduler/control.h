@@ -58,9 +58,15 @@ struct BackfillStep {
   std::string reason;
 };
 
+// How many intervals of a backfill's plan do what.
+struct BackfillSummary {
+  long long create = 0, rerun = 0, skip = 0;
+};
+
 struct BackfillResult {
   store::BackfillRecord backfill;  // id 0 for a dry run
-  std::vector<BackfillStep> plan;
+  BackfillSummary summary;
+  std::vector<BackfillStep> plan;  // a dry run's only: a backfill made does not carry its plan back
 };
 
 struct MemberInfo {
@@ -80,6 +86,9 @@ struct SchedulerStatus {
   std::string leader;
   bool running = false;
   std::vector<PartitionInfo> partitions;
+  // The DAGs folder's first load (files): `loading` until it is done.
+  bool loading = false;
+  long long dags_loaded = 0, dags_total = 0;
 };
 
 // What the scheduler knows for GET /metrics (SPEC §10), besides the store's counts.

@@ -20,6 +20,7 @@
 #include "baton/core/clock.h"
 #include "baton/core/result.h"
 #include "baton/scheduler/control.h"
+#include "baton/scheduler/retention.h"
 #include "baton/store/store.h"
 
 namespace baton::scheduler {
@@ -53,9 +54,26 @@ struct SchedulerOptions {
   // API's intents (commands) for its DAGs. Otherwise the one scheduling
   // process owns every partition and runs its tries itself.
   bool shared = false;
+  // The poll's period: membership renewal, backfills, datasets, lost tries;
+  // and the DAGs folder's scan where inotify cannot be used.
   Duration folder_poll = std::chrono::seconds(1);
+  // With the folder watched (inotify), a full scan of it this often all the
+  // same: the safety net for what inotify cannot see (network filesystems,
+  // a folder past the watch limit).
+  Duration folder_scan = std::chrono::seconds(60);
+  // Standalone: start() returns before the DAGs folder is loaded; the loop
+  // loads it a chunk at a time (status() says how far), serving Control
+  // calls in between. Otherwise start() returns once it is loaded.
+  bool load_in_background = false;
   Duration shutdown_grace = std::chrono::seconds(30);
   std::string member_id;  // default: host:pid
+  // Automatic retention (retention.h; docs/running.md "Retention"): with
+  // any setting on, this process (standalone, or a member while it leads)
+  // cleans on a thread of its own, first after retention_first_after, then
+  // every retention_every.
+  RetentionSettings retention;
+  Duration retention_first_after = std::chrono::minutes(1);
+  Duration retention_every = std::chrono::hours(1);
 };
 
 class Scheduler final : public Control {

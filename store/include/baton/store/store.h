@@ -11,6 +11,7 @@
 // input) are returned as Error values, never thrown.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -198,6 +199,13 @@ struct DagVersionRecord {
   std::optional<std::string> git_commit;
   std::optional<bool> git_dirty;
   TimePoint created_at{};
+};
+
+// One version of a batch (DagStore::register_dag_versions).
+struct DagVersionRegistration {
+  DagVersionRecord version;
+  std::string ns = "default";
+  int partition = 0;
 };
 
 // ---- runs and task instances ----
@@ -530,11 +538,23 @@ class DagStore {
   // Returns whether the version was new.
   virtual Result<bool> register_dag_version(const DagVersionRecord& v, const std::string& ns, int partition,
                                             const std::string& actor) = 0;
+  // Many versions, each registered as by register_dag_version, in one
+  // transaction (a folder's cold load): all or none. Returns each DAG's row
+  // as it is afterwards, in the order given.
+  virtual Result<std::vector<DagRecord>> register_dag_versions(const std::vector<DagVersionRegistration>& vs,
+                                                               const std::string& actor) = 0;
   // An invalid file: keep the last valid version, record the errors.
   virtual Status set_import_errors(const std::string& dag_id, const std::string& file, int partition,
                                    const std::string& errors_json) = 0;
   virtual Status deactivate_dag(const std::string& dag_id, const std::string& actor) = 0;
   virtual Result<std::vector<DagRecord>> list_dags() = 0;
+  // A page of DAGs by id, those after `after_id` (keyset; "" for the first).
+  virtual Result<std::vector<DagRecord>> list_dags_page(const std::string& after_id, int limit) = 0;
+  // A number that grows with every change of a DAG but its last tick (one
+  // added or removed, its namespace, file, version, activity, pause, import
+  // errors), whichever process made it: what was read of every DAG holds
+  // while it stays the same.
+  virtual Result<long long> dags_generation() = 0;
   virtual Result<DagRecord> get_dag(const std::string& dag_id) = 0;
   virtual Result<std::vector<DagVersionRecord>> list_dag_versions(const std::string& dag_id) = 0;
   virtual Result<DagVersionRecord> get_dag_version(const std::string& dag_id, const std::string& version) = 0;
@@ -570,7 +590,22 @@ class RunStore {
   virtual Result<Created> create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
                                      const std::string& actor, const std::vector<Fence>& fences = {},
                                      const std::vector<DatasetCursor>& cursors = {}) = 0;
+  // Scheduled runs that came due together, each made as create_run makes
+  // it (no idempotency key, no cursors), in one transaction under `fences`.
+  // A run its interval has already is a conflict of that entry alone; any
+  // other failure (stale_epoch included) fails them all.
+  struct NewRun {
+    RunRecord run;
+    std::vector<TaskInstanceRecord> task_instances;
+  };
+  virtual Result<std::vector<Result<Created>>> create_runs(const std::vector<NewRun>& runs, const std::string& actor,
+                                                           const std::vector<Fence>& fences = {}) = 0;
+  // Newest first, on the index of the filter's shape (keyset: `before`).
   virtual Result<std::vector<RunRecord>> list_runs(const RunFilter& filter) = 0;
+  // The newest `per_dag` runs of each DAG, newest first (a DAG without runs
+  // is absent): one index seek per DAG, whatever the history.
+  virtual Result<std::map<std::string, std::vector<RunRecord>>> recent_runs(const std::vector<std::string>& dag_ids,
+                                                                          int per_dag) = 0;
   // The run a trigger with this idempotency key made, if any.
   virtual Result<std::optional<RunRecord>> find_run_by_key(const std::string& dag_id, const std::string& key) = 0;
   virtual Result<RunRecord> get_run(const std::string& dag_id, const std::string& run_id) = 0;
@@ -633,6 +668,12 @@ class AuditStore {
                                                        std::optional<TimePoint> since, long long after_id,
                                                        int limit) = 0;
   virtual Result<StateCounts> count_states() = 0;
+  // Moves the changes of the counts written since the last fold into their
+  // totals (PostgreSQL: the triggers only append deltas, so that writers
+  // never lock a shared counter; a no-op on SQLite). One fold at a time
+  // across processes; a busy one is skipped. Called by count_states and
+  // the scheduler's poll, outside any other transaction.
+  virtual Status fold_counts() = 0;
 
   // The audit log: appended by the changes of every subject (and by the
   // scheduler and API for theirs); never updated or deleted.
@@ -677,6 +718,15 @@ class QueueStore {
                                                            const std::vector<std::string>& tokens) = 0;
   virtual Status save_progress(const TryProgress& progress) = 0;
   virtual Status report_task(const TryProgress& progress, const std::string& report_json) = 0;
+  // A report that carries the worker's next claim (up to `limit` tries of
+  // `queues` for progress.worker): report_task, then claim_tasks, in one
+  // transaction where the engine can, so that a failed claim undoes the
+  // report too (the worker sends it again) and one commit serves both.
+  virtual Result<std::vector<QueueItem>> report_and_claim(const TryProgress& progress, const std::string& report_json,
+                                                          const std::vector<std::string>& queues, int limit) {
+    if (auto r = report_task(progress, report_json); !r) return r.error();
+    return claim_tasks(progress.worker, queues, limit);
+  }
   // For the owners: events of their partitions, oldest first; and which of
   // the running tries they hand in are lost (no claim, or a claim whose
   // heartbeat is older than `cutoff`, and no report waiting).
@@ -735,6 +785,65 @@ class ClusterStore {
   virtual Result<long long> prune_commands(TimePoint before) = 0;
 };
 
+// ---- retention (`baton db clean`, automatic retention; docs/running.md "Retention") ----
+
+// What a clean removes: each cutoff is optional (none: that kind is kept).
+// runs_before: finished runs whose end (ended_at, else created_at) is before
+// it, with everything that hangs off them (task instances with their outputs
+// and checkpoints, tries, stored logs, queue rows, worker events, SLA
+// misses), and what is as old and no longer used: delivered or failed
+// notifications, finished backfills with no run left, consumed dataset
+// events (never the newest of a URI), DAG versions no run uses that are not
+// current. tries_before: the tries of finished runs that ended before it.
+// logs_before: the logs of tries of finished runs that ended before it.
+// Never removed: the audit log, unfinished runs (and their task instances
+// and tries), the latest run of each DAG (by logical date), the runs of a
+// running backfill, DAG versions a run or the DAG uses.
+struct CleanRequest {
+  std::optional<TimePoint> runs_before;
+  std::optional<TimePoint> tries_before;
+  std::optional<TimePoint> logs_before;
+  bool dry_run = false;  // count what would go, change nothing
+  int batch_size = 5000;  // rows per transaction, about
+  // Called after each committed batch with the log files (paths relative to
+  // the logs folder, as TryRecord::log_path) of the tries whose logs went.
+  std::function<void(const std::vector<std::string>&)> on_logs_removed;
+  // Asked before each batch: true ends the clean there (what it removed so
+  // far is reported and audited), so that a process that stops waits for
+  // one batch at most.
+  std::function<bool()> should_stop;
+};
+
+struct CleanTable {
+  std::string table;  // dag_runs, task_instances, task_tries, try_logs, ...; "log files"
+  long long rows = 0;
+  std::optional<TimePoint> oldest, newest;  // where the table has a time that decides
+};
+
+struct CleanReport {
+  bool dry_run = false;
+  std::vector<CleanTable> tables;  // always every table, in the same order, zeros included
+  long long batches = 0;           // transactions it took (0 for a dry run)
+  long long total() const;         // rows of every table (log files not counted)
+  const CleanTable* find(std::string_view table) const;
+};
+
+// The tables of a CleanReport, in its order ("log files" last).
+const std::vector<std::string>& clean_tables();
+// The audit details of a clean (the same on every engine): the cutoffs and
+// the counts of what it removed.
+std::string clean_audit_details(const CleanRequest& request, const CleanReport& report);
+
+// How the engine carries out one of the list queries the API serves: the
+// very statement the list runs, with sample parameters (tests check that it
+// stays on an index as history grows; docs/architecture.md).
+struct QueryPlan {
+  std::string name;   // e.g. runs.dag_state
+  std::string table;  // the table listed
+  std::string plan;   // the engine's plan, one step a line (SQLite: EXPLAIN QUERY PLAN; PostgreSQL: EXPLAIN
+                      // with enable_seqscan off)
+};
+
 // The whole store: every subject, and what is about all of them (the URL,
 // the schema, the write batch that touches every subject at once).
 class Store : public virtual ResourceStore,
@@ -754,6 +863,16 @@ class Store : public virtual ResourceStore,
 
   // One turn of the scheduler's loop: every change in one transaction.
   virtual Status apply(const WriteBatch& batch) = 0;
+
+  // The plan of every list query (QueryPlan).
+  virtual Result<std::vector<QueryPlan>> explain_list_queries() = 0;
+
+  // Retention (CleanRequest): removes, in batches of about batch_size rows
+  // per transaction (a live scheduler waits for one batch at most), or with
+  // dry_run counts, what the request names; the counts of a dry run are
+  // those a clean right after it removes. A clean that removed anything
+  // appends one audit entry, db.cleaned, with the cutoffs and the counts.
+  virtual Result<CleanReport> clean(const CleanRequest& request, const std::string& actor) = 0;
 };
 
 // The right to schedule on a database, held by one process at a time for as

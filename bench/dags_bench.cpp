@@ -1,0 +1,301 @@
+// W3 (BENCHMARKS.md) against the real `baton standalone` on a fresh SQLite
+// store: N DAG files of one `noop` task each, scheduled `*/1 * * * *`
+// (variant cron), `every 1m` (every) or not at all (none). Figures:
+//  - first_answer_s: spawn -> the first HTTP answer of GET /api/v1/health
+//    (polled every 10 ms on a port picked beforehand);
+//  - loaded_s: spawn -> /health no longer says "loading" (a binary that
+//    serves only after its load: the first answer);
+//  - listed_s: spawn -> GET /api/v1/dags (paged, limit 1000) lists all N;
+//  - lateness p50 / p99 (ms): of each scheduled run whose interval ended
+//    after the load was done, created_at - data_interval_end (the instant
+//    its interval completes, which is when the schedule says it fires),
+//    both read from the store after the process stopped;
+//  - idle_cpu_pct: the process's utime+stime (/proc/PID/stat) over the
+//    quiet part of each minute (from :25 to :55; the runs of the minute's
+//    fire are done by then), the median over the minutes; for `none`, over
+//    one window after the load;
+//  - peak_rss_mib: VmHWM.
+// A benchmark, not a test: it prints one JSON object per variant and never
+// asserts a time.
+#include <httplib.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace fs = std::filesystem;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+struct Options {
+  std::string baton = "build/baton";
+  int dags = 10000;
+  int seconds = 180;
+  std::vector<std::string> variants = {"cron", "every", "none"};
+  int idle_window = 30;  // seconds of the `none` variant's window
+  std::string dir;
+  bool keep = false;
+};
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+
+void generate(const std::string& dir, int n, const std::string& variant) {
+  for (int i = 0; i < n; ++i) {
+    fs::path sub = fs::path(dir) / ("team" + std::to_string(i % 20));
+    if (i < 20) fs::create_directories(sub);
+    std::ofstream f(sub / ("dag_" + std::to_string(i) + ".yaml"));
+    f << "dag: w3_" << i << "\n";
+    if (variant == "cron") f << "schedule: \"*/1 * * * *\"\n";
+    if (variant == "every") f << "schedule: every 1m\n";
+    f << "start_date: 2026-01-01\n"
+      << "tasks:\n  t:\n    type: noop\n";
+  }
+}
+
+double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto p = s.rfind(')');
+  if (p == std::string::npos) return 0;
+  std::istringstream ss(s.substr(p + 2));
+  std::string f;
+  std::vector<std::string> fields;
+  while (ss >> f) fields.push_back(f);
+  if (fields.size() < 13) return 0;
+  // Fields 14 and 15 of stat (utime, stime), counted from the state (3).
+  double ticks = std::stod(fields[11]) + std::stod(fields[12]);
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+long vm_hwm_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::atol(line.c_str() + 6);
+  return 0;
+}
+
+double since(SteadyClock::time_point t0) { return std::chrono::duration<double>(SteadyClock::now() - t0).count(); }
+
+std::string read_token(const std::string& out) {
+  std::ifstream in(out);
+  std::regex tok_re("^admin token: (\\S+)");
+  std::smatch m;
+  for (std::string line; std::getline(in, line);)
+    if (std::regex_search(line, m, tok_re)) return m[1];
+  return "";
+}
+
+// How many DAGs GET /dags lists, page by page.
+long count_listed(httplib::Client& cli, const std::string& token) {
+  httplib::Headers h = {{"Authorization", "Bearer " + token}};
+  long n = 0;
+  std::string cursor;
+  std::regex next_re("\"next_cursor\":\\s*\"([^\"]+)\"");
+  for (int page = 0; page < 1000; ++page) {
+    std::string path = "/api/v1/dags?limit=1000" + (cursor.empty() ? "" : "&cursor=" + cursor);
+    auto r = cli.Get(path, h);
+    if (!r || r->status != 200) return n;
+    for (size_t p = 0; (p = r->body.find("\"dag_id\"", p)) != std::string::npos; ++p) ++n;
+    std::smatch m;
+    if (!std::regex_search(r->body, m, next_re)) return n;
+    cursor = m[1];
+  }
+  return n;
+}
+
+struct Lateness {
+  std::vector<double> ms;
+};
+
+// Scheduled runs whose interval ended at or after `after_us` (unix µs).
+Lateness read_lateness(const std::string& db, long long after_us) {
+  Lateness out;
+  sqlite3* h = nullptr;
+  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) return out;
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(h,
+                         "SELECT created_at - data_interval_end FROM dag_runs WHERE run_type = 'scheduled' AND "
+                         "data_interval_end >= ?",
+                         -1, &st, nullptr) != SQLITE_OK) {
+    std::fprintf(stderr, "reading runs: %s\n", sqlite3_errmsg(h));
+    sqlite3_close(h);
+    return out;
+  }
+  sqlite3_bind_int64(st, 1, after_us);
+  while (sqlite3_step(st) == SQLITE_ROW) out.ms.push_back(static_cast<double>(sqlite3_column_int64(st, 0)) / 1000.0);
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return out;
+}
+
+long long unix_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void run_variant(const Options& o, const std::string& variant) {
+  std::string dir = o.dir + "/" + variant;
+  fs::remove_all(dir);
+  fs::create_directories(dir + "/dags");
+  generate(dir + "/dags", o.dags, variant);
+  int port = free_port();
+  std::string out = dir + "/out.log", db = dir + "/baton.db";
+  std::fflush(stdout);
+  auto t0 = SteadyClock::now();
+  long long t0_us = unix_us();
+  pid_t pid = fork();
+  if (pid == 0) {
+    FILE* f = std::freopen(out.c_str(), "w", stdout);
+    (void)f;
+    FILE* e = std::freopen((dir + "/err.log").c_str(), "w", stderr);
+    (void)e;
+    std::string listen = "127.0.0.1:" + std::to_string(port), dags = dir + "/dags", logs = dir + "/logs",
+                dbarg = "sqlite:" + db;
+    execl(o.baton.c_str(), o.baton.c_str(), "standalone", "--dags", dags.c_str(), "--db", dbarg.c_str(), "--listen",
+          listen.c_str(), "--logs", logs.c_str(), "--workers", "4", nullptr);
+    _exit(127);
+  }
+  httplib::Client cli("127.0.0.1", port);
+  cli.set_connection_timeout(0, 200000);
+  cli.set_read_timeout(30, 0);
+  double first = -1, loaded = -1, listed = -1;
+  std::string loading_seen = "false";
+  while (since(t0) < 120 && loaded < 0) {
+    auto r = cli.Get("/api/v1/health");
+    if (r) {
+      if (first < 0) first = since(t0);
+      if (r->body.find("\"loading\"") == std::string::npos) loaded = since(t0);
+      else loading_seen = "true";
+    }
+    int st = 0;
+    if (waitpid(pid, &st, WNOHANG) == pid) {
+      std::fprintf(stderr, "baton standalone exited (see %s/err.log)\n", dir.c_str());
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  long long loaded_us = t0_us + static_cast<long long>(loaded * 1e6);
+  std::string token;
+  while (since(t0) < 180 && listed < 0) {
+    if (token.empty()) token = read_token(out);
+    if (!token.empty() && count_listed(cli, token) >= o.dags) listed = since(t0);
+    else std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  // Idle CPU: the quiet part of each minute (or one window without schedules).
+  std::vector<double> idle;
+  auto cpu_window = [&](double seconds) {
+    double c0 = cpu_seconds(pid);
+    auto w0 = SteadyClock::now();
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    double c1 = cpu_seconds(pid);
+    idle.push_back(100.0 * (c1 - c0) / since(w0));
+  };
+  if (variant == "none") {
+    cpu_window(o.idle_window);
+  } else {
+    auto end = SteadyClock::now() + std::chrono::seconds(o.seconds);
+    while (SteadyClock::now() < end) {
+      long long sec = (unix_us() / 1000000) % 60;
+      if (sec >= 25 && sec < 30) {
+        cpu_window(std::min<double>(30, std::chrono::duration<double>(end - SteadyClock::now()).count()));
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+    }
+  }
+  long hwm = vm_hwm_kib(pid);
+  kill(pid, SIGTERM);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  // Runs of intervals that ended before the load was done are the load's.
+  Lateness l = read_lateness(db, loaded_us + 1000000);
+  std::printf(
+      "{\"workload\": \"W3\", \"variant\": \"%s\", \"dags\": %d, \"first_answer_s\": %.3f, \"said_loading\": %s, "
+      "\"loaded_s\": %.3f, \"listed_s\": %.3f, \"fires\": %zu, \"lateness_p50_ms\": %.1f, \"lateness_p99_ms\": %.1f, "
+      "\"lateness_max_ms\": %.1f, \"idle_cpu_pct\": %.2f, \"idle_windows\": %zu, \"peak_rss_mib\": %.1f}\n",
+      variant.c_str(), o.dags, first, loading_seen.c_str(), loaded, listed, l.ms.size(), percentile(l.ms, 0.5),
+      percentile(l.ms, 0.99), percentile(l.ms, 1.0), percentile(idle, 0.5), idle.size(), hwm / 1024.0);
+  std::fflush(stdout);
+  if (!o.keep) fs::remove_all(dir);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--baton") o.baton = next();
+    else if (a == "--dags") o.dags = std::atoi(next().c_str());
+    else if (a == "--seconds") o.seconds = std::atoi(next().c_str());
+    else if (a == "--idle-window") o.idle_window = std::atoi(next().c_str());
+    else if (a == "--dir") o.dir = next();
+    else if (a == "--keep") o.keep = true;
+    else if (a == "--variants") {
+      o.variants.clear();
+      std::stringstream ss(next());
+      for (std::string v; std::getline(ss, v, ',');) o.variants.push_back(v);
+    } else {
+      std::fprintf(stderr,
+                   "usage: bench_dags [--baton PATH] [--dags N] [--seconds S] [--variants cron,every,none] "
+                   "[--idle-window S] [--dir DIR] [--keep]\n");
+      return 2;
+    }
+  }
+  for (auto& v : o.variants)
+    if (v != "cron" && v != "every" && v != "none") {
+      std::fprintf(stderr, "--variants: \"%s\" is not one of cron, every, none\n", v.c_str());
+      return 2;
+    }
+  if (o.dags < 1 || o.seconds < 0 || o.idle_window < 1) {
+    std::fprintf(stderr, "--dags and --idle-window must be positive, --seconds not negative\n");
+    return 2;
+  }
+  bool own_dir = o.dir.empty();
+  if (own_dir) o.dir = (fs::temp_directory_path() / ("baton-bench-dags-" + std::to_string(getpid()))).string();
+  for (auto& v : o.variants) run_variant(o, v);
+  if (own_dir && !o.keep) fs::remove_all(o.dir);
+  return 0;
+}

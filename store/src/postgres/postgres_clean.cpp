@@ -1,0 +1,283 @@
+// The PostgreSQL Store: retention (`baton db clean`, automatic retention).
+// What goes and what never does is CleanRequest's comment in store.h; the
+// counts of a dry run are made by the same conditions the batches delete by
+// (the same as sqlite_clean.cpp's). The runs of a batch are locked (SKIP
+// LOCKED: a run a scheduler is changing right now waits for the next clean).
+#include <nlohmann/json.hpp>
+
+#include "postgres_store.h"
+
+namespace baton::store::postgres {
+
+namespace {
+
+// A run that may go ($1: the cutoff): finished before it, not the latest of
+// its DAG, not counted on by a running backfill, with no task instance
+// still active.
+#define BATON_REMOVABLE_RUN                                                                                      \
+  "r.state IN ('success', 'failed', 'canceled') AND COALESCE(r.ended_at, r.created_at) < $1::bigint "                    \
+  "AND EXISTS (SELECT 1 FROM dag_runs n WHERE n.dag_id = r.dag_id AND (n.logical_date > r.logical_date "         \
+  "OR (n.logical_date = r.logical_date AND n.id > r.id))) "                                                      \
+  "AND NOT EXISTS (SELECT 1 FROM backfills b WHERE b.id = r.backfill_id AND b.state = 'running') "               \
+  "AND NOT EXISTS (SELECT 1 FROM task_instances a WHERE a.run_pk = r.id AND a.state IN ('scheduled', 'queued', " \
+  "'running', 'waiting', 'up_for_retry')) "
+
+#define BATON_REMOVED_RUNS "rr AS (SELECT r.id FROM dag_runs r WHERE " BATON_REMOVABLE_RUN ")"
+#define BATON_FINISHED "r.state IN ('success', 'failed', 'canceled')"
+
+// Tries whose rows go ($1 runs, $2 tries cutoff) or whose logs go ($3).
+#define BATON_TRIES_GONE "(t.run_pk IN (SELECT id FROM rr) OR (" BATON_FINISHED " AND y.ended_at < $2::bigint))"
+#define BATON_LOGS_GONE \
+  "(t.run_pk IN (SELECT id FROM rr) OR (" BATON_FINISHED " AND (y.ended_at < $2::bigint OR y.ended_at < $3::bigint)))"
+
+// What goes with the runs' cutoff besides the runs ($1).
+#define BATON_OLD_NOTIFICATION "state IN ('sent', 'failed') AND created_at < $1::bigint"
+#define BATON_OLD_BACKFILL "b.state <> 'running' AND COALESCE(b.ended_at, b.created_at) < $1::bigint"
+#define BATON_OLD_EVENT                                                                        \
+  "e.at < $1::bigint AND e.id < (SELECT MAX(x.id) FROM dataset_events x WHERE x.uri = e.uri) "          \
+  "AND e.id <= COALESCE((SELECT MIN(c.last_event_id) FROM dataset_consumers c WHERE c.uri = e.uri), e.id)"
+#define BATON_OLD_VERSION                                                                                \
+  "v.created_at < $1::bigint AND NOT EXISTS (SELECT 1 FROM dags d WHERE d.dag_id = v.dag_id AND d.current_version = " \
+  "v.version)"
+
+// Every count of a dry run binds the three cutoffs (typed here, used or not).
+#define BATON_PARAMS "p AS (SELECT $1::bigint AS r, $2::bigint AS t, $3::bigint AS l)"
+
+struct Tally {
+  long long rows = 0;
+  std::optional<long long> oldest, newest;
+  void see(std::optional<long long> at, long long n = 1) {
+    rows += n;
+    if (!at) return;
+    oldest = oldest ? std::min(*oldest, *at) : *at;
+    newest = newest ? std::max(*newest, *at) : *at;
+  }
+};
+
+std::optional<long long> cutoff(const std::optional<TimePoint>& t) {
+  return t ? std::optional<long long>(us(*t)) : std::nullopt;
+}
+std::optional<TimePoint> at(const std::optional<long long>& v) {
+  return v ? std::optional<TimePoint>(tp(*v)) : std::nullopt;
+}
+
+}  // namespace
+
+Result<CleanReport> PostgresStore::clean(const CleanRequest& req, const std::string& actor) {
+  std::map<std::string, Tally> tally;
+  CleanReport report;
+  report.dry_run = req.dry_run;
+  const int batch = std::max(1, req.batch_size);
+  auto R = cutoff(req.runs_before), T = cutoff(req.tries_before), L = cutoff(req.logs_before);
+  auto stopping = [&] { return req.should_stop && req.should_stop(); };
+  auto finish = [&]() -> Result<CleanReport> {
+    for (auto& name : clean_tables()) {
+      auto& t = tally[name];
+      report.tables.push_back({name, t.rows, at(t.oldest), at(t.newest)});
+    }
+    if (req.dry_run || report.total() == 0) return report;
+    auto details = json::parse(clean_audit_details(req, report));
+    auto a = write([&](pqxx::work& t) -> Result<AuditEntry> { return audit(t, actor, "db.cleaned", "db", details); });
+    if (!a) return a.error();
+    return report;
+  };
+
+  if (req.dry_run) {
+    static const char* kCounts[][2] = {
+        {"dag_runs",
+         "WITH " BATON_PARAMS " SELECT COUNT(*), MIN(COALESCE(r.ended_at, r.created_at)), "
+         "MAX(COALESCE(r.ended_at, r.created_at)) FROM dag_runs r WHERE " BATON_REMOVABLE_RUN},
+        {"task_instances",
+         "WITH " BATON_PARAMS ", " BATON_REMOVED_RUNS
+         " SELECT COUNT(*) FROM task_instances WHERE run_pk IN (SELECT id FROM rr)"},
+        {"task_tries",
+         "WITH " BATON_PARAMS ", " BATON_REMOVED_RUNS " SELECT COUNT(*), MIN(y.ended_at), MAX(y.ended_at) FROM "
+         "task_tries y JOIN task_instances t ON t.id = y.ti_id JOIN dag_runs r ON r.id = t.run_pk WHERE " BATON_TRIES_GONE},
+        {"try_logs",
+         "WITH " BATON_PARAMS ", " BATON_REMOVED_RUNS " SELECT COUNT(*) FROM try_logs g WHERE g.ti_id IN (SELECT id "
+         "FROM task_instances WHERE run_pk IN (SELECT id FROM rr)) OR EXISTS (SELECT 1 FROM task_tries y JOIN "
+         "task_instances t ON t.id = y.ti_id JOIN dag_runs r ON r.id = t.run_pk WHERE y.ti_id = g.ti_id AND "
+         "y.try_number = g.try_number AND " BATON_LOGS_GONE ")"},
+        {"task_queue",
+         "WITH " BATON_PARAMS ", " BATON_REMOVED_RUNS
+         " SELECT COUNT(*) FROM task_queue WHERE run_pk IN (SELECT id FROM rr)"},
+        {"worker_events",
+         "WITH " BATON_PARAMS ", " BATON_REMOVED_RUNS
+         " SELECT COUNT(*) FROM worker_events WHERE run_pk IN (SELECT id FROM rr)"},
+        {"sla_misses",
+         "WITH " BATON_PARAMS ", " BATON_REMOVED_RUNS " SELECT COUNT(*) FROM sla_misses m WHERE EXISTS (SELECT 1 "
+         "FROM dag_runs r WHERE r.id IN (SELECT id FROM rr) AND r.dag_id = m.dag_id AND r.run_id = m.run_id)"},
+        {"notifications",
+         "WITH " BATON_PARAMS " SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM notifications WHERE "
+         BATON_OLD_NOTIFICATION},
+        {"backfills",
+         "WITH " BATON_PARAMS ", " BATON_REMOVED_RUNS " SELECT COUNT(*), MIN(COALESCE(b.ended_at, b.created_at)), "
+         "MAX(COALESCE(b.ended_at, b.created_at)) FROM backfills b WHERE " BATON_OLD_BACKFILL
+         " AND NOT EXISTS (SELECT 1 FROM dag_runs r WHERE r.backfill_id = b.id AND r.id NOT IN (SELECT id FROM rr))"},
+        {"dataset_events",
+         "WITH " BATON_PARAMS " SELECT COUNT(*), MIN(e.at), MAX(e.at) FROM dataset_events e WHERE " BATON_OLD_EVENT},
+        {"dag_versions",
+         "WITH " BATON_PARAMS ", " BATON_REMOVED_RUNS " SELECT COUNT(*), MIN(v.created_at), MAX(v.created_at) FROM "
+         "dag_versions v WHERE " BATON_OLD_VERSION " AND NOT EXISTS (SELECT 1 FROM dag_runs r WHERE r.dag_id = "
+         "v.dag_id AND r.dag_version = v.version AND r.id NOT IN (SELECT id FROM rr))"},
+        {"log files",
+         "WITH " BATON_PARAMS ", " BATON_REMOVED_RUNS " SELECT COUNT(*), MIN(y.ended_at), MAX(y.ended_at) FROM "
+         "task_tries y JOIN task_instances t ON t.id = y.ti_id JOIN dag_runs r ON r.id = t.run_pk WHERE "
+         "y.log_path IS NOT NULL AND " BATON_LOGS_GONE},
+    };
+    auto counted = snapshot([&](pqxx::transaction_base& t) -> Result<bool> {
+      for (auto& [table, sql] : kCounts) {
+        auto r = exec(t, sql, params(R, T, L));
+        if (!r) return r.error();
+        auto& n = tally[table];
+        n.rows = (*r)[0][0].as<long long>();
+        if (r->columns() > 1) {
+          n.oldest = opt_i64((*r)[0][1]);
+          n.newest = opt_i64((*r)[0][2]);
+        }
+      }
+      return true;
+    });
+    if (!counted) return counted.error();
+    return finish();
+  }
+
+  // Runs, a batch at a time: about `batch` rows of runs and task instances.
+  while (R && !stopping()) {
+    std::vector<std::string> logs;
+    auto n = write([&](pqxx::work& t) -> Result<long long> {
+      auto pick = exec(t,
+                       "SELECT r.id, COALESCE(r.ended_at, r.created_at), (SELECT COUNT(*) FROM task_instances t "
+                       "WHERE t.run_pk = r.id) FROM dag_runs r WHERE " BATON_REMOVABLE_RUN
+                       " ORDER BY r.id LIMIT $2 FOR UPDATE OF r SKIP LOCKED",
+                       params(R, batch));
+      if (!pick) return pick.error();
+      Column ids;
+      long long rows = 0, runs = 0;
+      for (auto row : *pick) {
+        if (rows >= batch) break;
+        ids.add(row[0].as<long long>());
+        tally["dag_runs"].see(row[1].as<long long>());
+        rows += 1 + row[2].as<long long>();
+        ++runs;
+      }
+      if (runs == 0) return 0LL;
+      std::string list = ids.text();
+      auto tries = exec(t,
+                        "SELECT y.log_path, y.ended_at FROM task_tries y JOIN task_instances t ON t.id = y.ti_id "
+                        "WHERE t.run_pk = ANY($1::bigint[])",
+                        params(list));
+      if (!tries) return tries.error();
+      for (auto row : *tries) {
+        tally["task_tries"].see(opt_i64(row[1]));
+        if (!row[0].is_null()) {
+          logs.push_back(row[0].c_str());
+          tally["log files"].see(opt_i64(row[1]));
+        }
+      }
+      static const char* kDeletes[][2] = {
+          {"try_logs",
+           "DELETE FROM try_logs WHERE ti_id IN (SELECT id FROM task_instances WHERE run_pk = ANY($1::bigint[]))"},
+          {"", "DELETE FROM task_tries WHERE ti_id IN (SELECT id FROM task_instances WHERE run_pk = "
+               "ANY($1::bigint[]))"},
+          {"task_queue", "DELETE FROM task_queue WHERE run_pk = ANY($1::bigint[])"},
+          {"worker_events", "DELETE FROM worker_events WHERE run_pk = ANY($1::bigint[])"},
+          {"sla_misses",
+           "DELETE FROM sla_misses m USING dag_runs r WHERE r.id = ANY($1::bigint[]) AND r.dag_id = m.dag_id AND "
+           "r.run_id = m.run_id"},
+          {"task_instances", "DELETE FROM task_instances WHERE run_pk = ANY($1::bigint[])"},
+          {"", "DELETE FROM dag_runs WHERE id = ANY($1::bigint[])"},
+      };
+      for (auto& [table, sql] : kDeletes) {
+        auto d = exec(t, sql, params(list));
+        if (!d) return d.error();
+        if (*table) tally[table].rows += static_cast<long long>(d->affected_rows());
+      }
+      return runs;
+    });
+    if (!n) return n.error();
+    if (*n == 0) break;
+    ++report.batches;
+    if (req.on_logs_removed && !logs.empty()) req.on_logs_removed(logs);
+  }
+
+  // Tries (their rows) and logs (the rows stay, their logs go), a batch at a time.
+  auto tries_pass = [&](const std::optional<long long>& before, bool rows_too) -> Status {
+    while (before && !stopping()) {
+      std::vector<std::string> logs;
+      auto n = write([&](pqxx::work& t) -> Result<long long> {
+        auto r = exec(
+            t,
+            rows_too ? "WITH y AS (SELECT y.ti_id, y.try_number, y.log_path, y.ended_at FROM task_tries y JOIN "
+                       "task_instances t ON t.id = y.ti_id JOIN dag_runs r ON r.id = t.run_pk WHERE " BATON_FINISHED
+                       " AND y.ended_at < $1 LIMIT $2 FOR UPDATE OF y SKIP LOCKED), "
+                       "g AS (DELETE FROM try_logs g USING y WHERE g.ti_id = y.ti_id AND g.try_number = y.try_number "
+                       "RETURNING 1), "
+                       "d AS (DELETE FROM task_tries x USING y WHERE x.ti_id = y.ti_id AND x.try_number = "
+                       "y.try_number RETURNING y.log_path, y.ended_at) "
+                       "SELECT d.log_path, d.ended_at, (SELECT COUNT(*) FROM g) FROM d"
+                     : "WITH y AS (SELECT y.ti_id, y.try_number, y.log_path, y.ended_at FROM task_tries y JOIN "
+                       "task_instances t ON t.id = y.ti_id JOIN dag_runs r ON r.id = t.run_pk WHERE " BATON_FINISHED
+                       " AND y.ended_at < $1 AND (y.log_path IS NOT NULL OR EXISTS (SELECT 1 FROM try_logs g WHERE "
+                       "g.ti_id = y.ti_id AND g.try_number = y.try_number)) LIMIT $2 FOR UPDATE OF y SKIP LOCKED), "
+                       "g AS (DELETE FROM try_logs g USING y WHERE g.ti_id = y.ti_id AND g.try_number = y.try_number "
+                       "RETURNING 1), "
+                       "d AS (UPDATE task_tries x SET log_path = NULL FROM y WHERE x.ti_id = y.ti_id AND "
+                       "x.try_number = y.try_number RETURNING y.log_path, y.ended_at) "
+                       "SELECT d.log_path, d.ended_at, (SELECT COUNT(*) FROM g) FROM d",
+            params(before, batch));
+        if (!r) return r.error();
+        for (auto row : *r) {
+          if (rows_too) tally["task_tries"].see(opt_i64(row[1]));
+          if (!row[0].is_null()) {
+            logs.push_back(row[0].c_str());
+            tally["log files"].see(opt_i64(row[1]));
+          }
+        }
+        if (!r->empty()) tally["try_logs"].rows += (*r)[0][2].as<long long>();
+        return static_cast<long long>(r->size());
+      });
+      if (!n) return n.error();
+      if (*n == 0) break;
+      ++report.batches;
+      if (req.on_logs_removed && !logs.empty()) req.on_logs_removed(logs);
+    }
+    return {};
+  };
+  if (auto s = tries_pass(T, true); !s) return s.error();
+  if (auto s = tries_pass(L, false); !s) return s.error();
+
+  // What is as old as the runs' cutoff and no longer used.
+  static const char* kOld[][2] = {
+      {"notifications",
+       "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications WHERE " BATON_OLD_NOTIFICATION
+       " LIMIT $2) RETURNING created_at"},
+      {"backfills",
+       "DELETE FROM backfills WHERE id IN (SELECT b.id FROM backfills b WHERE " BATON_OLD_BACKFILL
+       " AND NOT EXISTS (SELECT 1 FROM dag_runs r WHERE r.backfill_id = b.id) LIMIT $2) "
+       "RETURNING COALESCE(ended_at, created_at)"},
+      {"dataset_events",
+       "DELETE FROM dataset_events WHERE id IN (SELECT e.id FROM dataset_events e WHERE " BATON_OLD_EVENT
+       " LIMIT $2) RETURNING at"},
+      {"dag_versions",
+       "DELETE FROM dag_versions WHERE (dag_id, version) IN (SELECT v.dag_id, v.version FROM dag_versions v WHERE "
+       BATON_OLD_VERSION " AND NOT EXISTS (SELECT 1 FROM dag_runs r WHERE r.dag_id = v.dag_id AND r.dag_version = "
+       "v.version) LIMIT $2) RETURNING created_at"},
+  };
+  for (auto& [table, sql] : kOld) {
+    while (R && !stopping()) {
+      auto n = write([&](pqxx::work& t) -> Result<long long> {
+        auto d = exec(t, sql, params(R, batch));
+        if (!d) return d.error();
+        for (auto row : *d) tally[table].see(opt_i64(row[0]));
+        return static_cast<long long>(d->size());
+      });
+      if (!n) return n.error();
+      if (*n == 0) break;
+      ++report.batches;
+    }
+  }
+  return finish();
+}
+
+}  // namespace baton::store::postgres

@@ -1,0 +1,232 @@
+// Batched claims of remote workers (SPEC §9), on every engine (part of
+// store_tests, beside store_conformance.cpp): one claim takes up to the
+// worker's free slots at once, never more, and never past a pool's slots,
+// counted over the tries every worker holds, whichever member queued them —
+// also when two workers claim at once. SQLite has no remote workers.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <thread>
+
+#include "baton/store/store.h"
+
+using namespace baton;
+using namespace baton::store;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct ClaimEnv {
+  std::string name;
+  std::string url;
+};
+
+std::vector<ClaimEnv> claim_engines() {
+  static int counter = 0;
+  auto dir = fs::temp_directory_path() / ("baton-claim-test-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  ++counter;
+  std::vector<ClaimEnv> out = {{"sqlite", "sqlite:" + (dir / ("c" + std::to_string(counter) + ".db")).string()}};
+  if (const char* pg = std::getenv("BATON_TEST_PG_URL"); pg && *pg) {
+    std::string url = pg;
+    url += url.find('?') == std::string::npos ? "?" : "&";
+    url += "options=-csearch_path%3Dbaton_claim" + std::to_string(::getpid()) + "_" + std::to_string(counter);
+    out.push_back({"postgres", url});
+  }
+  return out;
+}
+
+// Runs body once per engine with a fresh store (and its URL, for a second
+// store on the same database: another server's).
+void each_claim_store(const std::function<void(Store&, FakeClock&, const DatabaseUrl&)>& body) {
+  for (auto& e : claim_engines()) {
+    DYNAMIC_SECTION(e.name) {
+      FakeClock clock(*parse_utc("2026-11-22T10:00:00Z"));
+      auto url = parse_database_url(e.url);
+      REQUIRE(url.ok());
+      auto store = open_store(*url, clock);
+      INFO((store.ok() ? std::string() : store.error().message));
+      REQUIRE(store.ok());
+      body(**store, clock, *url);
+    }
+  }
+}
+
+// A run with one task instance, and a maker of queue items for it: tries of
+// partitions 3 and 4 (two owners).
+struct Queued {
+  Store& s;
+  FakeClock& clock;
+  long long ti_id = 0;
+  long long run_pk = 0;
+
+  Queued(Store& st, FakeClock& c) : s(st), clock(c) {
+    DagVersionRecord v;
+    v.dag_id = "d";
+    v.version = "v1";
+    v.compiled = "{}";
+    v.source = "dag: d\n";
+    v.file = "dags/d.yaml";
+    REQUIRE(s.register_dag_version(v, "default", 3, "system").ok());
+    RunRecord r;
+    r.dag_id = "d";
+    r.logical_date = *parse_utc("2026-11-21T00:00:00Z");
+    r.data_interval_start = r.data_interval_end = r.logical_date;
+    r.run_id = "scheduled__2026-11-21T00:00:00Z";
+    r.run_type = "scheduled";
+    r.dag_version = "v1";
+    TaskInstanceRecord t;
+    t.task_id = "a";
+    auto run = s.create_run(r, {t}, "system");
+    REQUIRE(run.ok());
+    ti_id = run->task_instances[0].id;
+    run_pk = run->run.pk;
+    REQUIRE(s.assign_partitions({{3, "m1"}, {4, "m2"}}, "system").ok());
+  }
+
+  QueueItem item(const std::string& token, int partition, int priority, const std::string& pool, int slots = 1) {
+    QueueItem q;
+    q.attempt_token = token;
+    q.ti_id = ti_id;
+    q.run_pk = run_pk;
+    q.partition = partition;
+    q.priority = priority;
+    q.pool = pool;
+    q.pool_slots = slots;
+    q.payload = "{}";
+    q.queued_at = clock.now();
+    return q;
+  }
+
+  void enqueue(std::vector<QueueItem> items) {
+    WriteBatch b;
+    b.fences = {{3, 1}, {4, 1}};
+    b.enqueue = std::move(items);
+    REQUIRE(s.apply(b).ok());
+  }
+};
+
+std::map<std::string, int> per_pool(const std::vector<QueueItem>& items) {
+  std::map<std::string, int> out;
+  for (auto& q : items) out[q.pool] += q.pool_slots;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a batched claim takes up to the worker's free slots, never more, and never past a pool's slots") {
+  each_claim_store([](Store& s, FakeClock& clock, const DatabaseUrl&) {
+    if (s.url().engine == DatabaseUrl::Engine::sqlite) {
+      CHECK(s.claim_tasks("w1", {"default"}, 8).error().code == "unsupported");
+      return;
+    }
+    REQUIRE(s.put_pool({"etl", 3, ""}, "admin").ok());
+    REQUIRE(s.put_pool({"wide", 100, ""}, "admin").ok());
+    Queued q(s, clock);
+    // Six tries of pool etl (3 slots) ahead, from both owners; five of a
+    // pool with room behind them.
+    std::vector<QueueItem> items;
+    for (int i = 0; i < 6; ++i) items.push_back(q.item("etl-" + std::to_string(i), 3 + i % 2, 9, "etl"));
+    for (int i = 0; i < 5; ++i) items.push_back(q.item("wide-" + std::to_string(i), 3 + i % 2, 5, "wide"));
+    q.enqueue(items);
+
+    // Four free slots: four tries, three of them etl's (its slots), one behind.
+    auto first = s.claim_tasks("w1", {"default"}, 4);
+    REQUIRE(first.ok());
+    CHECK(first->size() == 4);
+    CHECK(per_pool(*first) == std::map<std::string, int>{{"etl", 3}, {"wide", 1}});
+    // Ten free slots: what is left of wide; etl is full across both owners.
+    auto second = s.claim_tasks("w2", {"default"}, 10);
+    REQUIRE(second.ok());
+    CHECK(per_pool(*second) == std::map<std::string, int>{{"wide", 4}});
+    CHECK(s.held_pool_slots()->at("etl") == 3);
+    // One free slot takes one try, however many are queued.
+    CHECK(s.claim_tasks("w3", {"default"}, 1)->empty());
+    auto third = s.claim_tasks("w3", {"default"}, 10);
+    REQUIRE(third.ok());
+    CHECK(third->empty());
+  });
+}
+
+TEST_CASE("batched claims at once, from two servers, together stay within a pool's slots") {
+  each_claim_store([](Store& s, FakeClock& clock, const DatabaseUrl& url) {
+    if (s.url().engine == DatabaseUrl::Engine::sqlite) return;
+    REQUIRE(s.put_pool({"etl", 5, ""}, "admin").ok());
+    Queued q(s, clock);
+    std::vector<QueueItem> items;
+    for (int i = 0; i < 40; ++i) items.push_back(q.item("etl-" + std::to_string(i), 3 + i % 2, i % 3, "etl"));
+    for (int i = 0; i < 40; ++i) items.push_back(q.item("etl2-" + std::to_string(i), 3 + i % 2, 1, "etl", 2));
+    q.enqueue(items);
+    auto other = open_store(url, clock);  // another server's store
+    REQUIRE(other.ok());
+    std::vector<QueueItem> got_a, got_b;
+    bool ok_a = true, ok_b = true;
+    std::thread a([&] {
+      for (int i = 0; i < 10; ++i) {
+        auto c = s.claim_tasks("wa", {"default"}, 4);
+        if (!c || c->size() > 4) ok_a = false;
+        if (c) got_a.insert(got_a.end(), c->begin(), c->end());
+      }
+    });
+    std::thread b([&] {
+      for (int i = 0; i < 10; ++i) {
+        auto c = (*other)->claim_tasks("wb", {"default"}, 3);
+        if (!c || c->size() > 3) ok_b = false;
+        if (c) got_b.insert(got_b.end(), c->begin(), c->end());
+      }
+    });
+    a.join();
+    b.join();
+    CHECK(ok_a);
+    CHECK(ok_b);
+    int slots = per_pool(got_a)["etl"] + per_pool(got_b)["etl"];
+    CHECK(slots == 5);  // filled: the 1-slot tries come first (higher priority)
+    CHECK(s.held_pool_slots()->at("etl") == slots);
+  });
+}
+
+TEST_CASE("a report that carries the next claim: both or neither, and within the slots asked for") {
+  each_claim_store([](Store& s, FakeClock& clock, const DatabaseUrl&) {
+    Queued q(s, clock);
+    TryProgress p;
+    p.worker = "w1";
+    p.attempt_token = "r-1";
+    p.ti_id = q.ti_id;
+    p.try_number = 1;
+    if (s.url().engine == DatabaseUrl::Engine::sqlite) {
+      CHECK(s.report_and_claim(p, R"({"outcome": "success"})", {"default"}, 1).error().code == "unsupported");
+      return;
+    }
+    q.enqueue({q.item("r-1", 3, 9, "default"), q.item("r-2", 3, 5, "default"), q.item("r-3", 4, 5, "default"),
+               q.item("r-4", 4, 1, "default")});
+    REQUIRE(s.claim_tasks("w1", {"default"}, 1)->size() == 1);  // r-1
+    // A stale report (another worker's) stores nothing and claims nothing.
+    TryProgress other = p;
+    other.worker = "w2";
+    auto refused = s.report_and_claim(other, R"({"outcome": "success"})", {"default"}, 2);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().code == "conflict");
+    CHECK(s.held_pool_slots()->at("default") == 1);
+    // The holder's: reported, and two more claimed (no more than asked).
+    auto next = s.report_and_claim(p, R"({"outcome": "success"})", {"default"}, 2);
+    REQUIRE(next.ok());
+    REQUIRE(next->size() == 2);
+    CHECK((*next)[0].attempt_token == "r-2");
+    CHECK((*next)[0].worker == "w1");
+    CHECK(s.held_pool_slots()->at("default") == 2);
+    auto evs = s.worker_events({3, 4}, 10);
+    REQUIRE(evs.ok());
+    int finished = 0, started = 0;
+    for (auto& e : *evs) (e.kind == "finished" ? finished : started) += 1;
+    CHECK(finished == 1);
+    CHECK(started == 3);
+    // Reported already: the same report again is stale, and claims nothing.
+    CHECK(s.report_and_claim(p, R"({"outcome": "success"})", {"default"}, 5).error().code == "conflict");
+    CHECK(s.held_pool_slots()->at("default") == 2);
+  });
+}
