@@ -72,6 +72,8 @@ TimePoint before_or_exit(const std::string& text, TimePoint now) {
 void print_clean(const store::CleanReport& r, TimePoint before, const std::vector<std::string>& kinds,
                  const std::string& output) {
   auto when = [](const std::optional<TimePoint>& t) { return t ? format_utc(*t) : std::string("-"); };
+  long long files = r.find("log files") ? r.find("log files")->rows : 0;
+  long long rows = r.total() - files;
   if (output == "json") {
     json tables = json::array();
     for (auto& t : r.tables)
@@ -80,7 +82,7 @@ void print_clean(const store::CleanReport& r, TimePoint before, const std::vecto
                         {"oldest", t.oldest ? json(format_utc(*t.oldest)) : json(nullptr)},
                         {"newest", t.newest ? json(format_utc(*t.newest)) : json(nullptr)}});
     std::cout << json{{"dry_run", r.dry_run}, {"before", format_utc(before)}, {"kinds", kinds},
-                      {"tables", tables}, {"total", r.total()}, {"batches", r.batches}}
+                      {"tables", tables}, {"total", rows}, {"log_files", files}, {"batches", r.batches}}
                      .dump(2) << "\n";
     return;
   }
@@ -96,7 +98,7 @@ void print_clean(const store::CleanReport& r, TimePoint before, const std::vecto
                   when(t.newest).c_str());
     std::cout << line;
   }
-  std::cout << "total: " << r.total() << " rows";
+  std::cout << "total: " << rows << " rows, " << files << " log files";
   if (!r.dry_run) std::cout << " in " << r.batches << " transaction(s)";
   std::cout << "\n";
 }
@@ -231,7 +233,7 @@ void register_db_commands(CLI::App& app) {
         if (!r) fail(r.error());
         print_clean(*r, cutoff, kinds, *output);
         if (*dry_run) return;
-        if (r->total() == 0 && r->find("log files")->rows == 0) return;
+        if (r->total() == 0) return;
         std::cout << "Remove these rows for good? [y/N] " << std::flush;
         std::string answer;
         std::getline(std::cin, answer);
@@ -242,8 +244,22 @@ void register_db_commands(CLI::App& app) {
         req.dry_run = false;
       }
       std::string logs_dir = *logs;
+      std::error_code ec;
+      if (!std::filesystem::is_directory(logs_dir, ec)) {
+        // A wrong folder would drop the logs' rows and leave their files.
+        auto count = req;
+        count.dry_run = true;
+        auto r = s->clean(count, "cli");
+        if (!r) fail(r.error());
+        if (long long n = r->find("log files")->rows; n > 0) {
+          std::cerr << "error: --logs: " << logs_dir << " is not a folder, and this clean would remove " << n
+                    << " log file(s) from it: give the folder of task logs (--logs, $BATON_LOGS or the logs "
+                       "setting)\n";
+          throw Exit{kBadInput};
+        }
+      }
       req.on_logs_removed = [logs_dir](const std::vector<std::string>& paths) {
-        scheduler::remove_log_files(logs_dir, paths);
+        return scheduler::remove_log_files(logs_dir, paths);
       };
       auto r = s->clean(req, "cli");
       if (!r) fail(r.error());

@@ -1,12 +1,15 @@
 #include "baton/scheduler/retention.h"
 
-#include <filesystem>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sstream>
+#include <utility>
 
 #include "log.h"
 
 namespace baton::scheduler {
-
-namespace fs = std::filesystem;
 
 Result<std::optional<int>> parse_retention_days(const std::string& where, const std::string& value) {
   if (value.empty()) return std::optional<int>();
@@ -30,23 +33,66 @@ store::CleanRequest retention_request(const RetentionSettings& s, TimePoint now)
   return r;
 }
 
+namespace {
+
+// A file descriptor closed when it goes.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  Fd(Fd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  Fd& operator=(Fd&&) = delete;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// The components of a relative path, or none when one is empty, `.` or `..`
+// (or the path is absolute or empty).
+std::optional<std::vector<std::string>> components(const std::string& path) {
+  if (path.empty() || path.front() == '/') return std::nullopt;
+  std::vector<std::string> parts;
+  std::string part;
+  std::istringstream in(path);
+  while (std::getline(in, part, '/')) {
+    if (part.empty() || part == "." || part == "..") return std::nullopt;
+    parts.push_back(part);
+  }
+  if (path.back() == '/' || parts.empty()) return std::nullopt;
+  return parts;
+}
+
+}  // namespace
+
 long long remove_log_files(const std::string& logs_dir, const std::vector<std::string>& paths) {
-  std::error_code ec;
-  fs::path root = fs::absolute(logs_dir, ec).lexically_normal();
+  Fd root(::open(logs_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (root.fd < 0) return 0;
   long long removed = 0;
   for (auto& p : paths) {
-    fs::path rel(p);
-    if (p.empty() || rel.is_absolute()) continue;
-    bool climbs = false;
-    for (auto& part : rel.lexically_normal())
-      if (part == "..") climbs = true;
-    if (climbs) continue;
-    fs::path file = (root / rel).lexically_normal();
-    if (fs::remove(file, ec)) ++removed;
-    // The run's and task's folders, once empty (remove() leaves a full one).
-    for (fs::path dir = file.parent_path(); dir != root && dir.string().size() > root.string().size();
-         dir = dir.parent_path())
-      if (!fs::remove(dir, ec)) break;
+    auto parts = components(p);
+    if (!parts) continue;
+    // Down the folders without following a symlink: a path with a
+    // symlinked folder (or file) is left alone.
+    std::vector<Fd> dirs;
+    int at = root.fd;
+    bool ok = true;
+    for (size_t i = 0; i + 1 < parts->size(); ++i) {
+      int fd = ::openat(at, (*parts)[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) {
+        ok = false;
+        break;
+      }
+      dirs.emplace_back(fd);
+      at = fd;
+    }
+    if (!ok) continue;
+    struct stat st {};
+    if (::fstatat(at, parts->back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (::unlinkat(at, parts->back().c_str(), 0) == 0) ++removed;
+    // The run's and task's folders, once empty (never the logs folder).
+    for (size_t i = dirs.size(); i-- > 0;) {
+      int parent = i == 0 ? root.fd : dirs[i - 1].fd;
+      if (::unlinkat(parent, (*parts)[i].c_str(), AT_REMOVEDIR) != 0) break;
+    }
   }
   return removed;
 }
@@ -71,17 +117,24 @@ std::optional<Result<store::CleanReport>> RetentionJob::run_if_due() {
   next_due_ = now + options_.every;
   store::CleanRequest req = retention_request(options_.settings, now);
   req.batch_size = options_.batch_size;
-  req.on_logs_removed = [this](const std::vector<std::string>& paths) { remove_log_files(options_.logs_dir, paths); };
+  req.on_logs_removed = [this](const std::vector<std::string>& paths) {
+    return remove_log_files(options_.logs_dir, paths);
+  };
+  // Stops after the current batch when the process stops or no longer
+  // leads (a deposed leader leaves the clean to the new one).
   req.should_stop = [this] {
-    std::lock_guard lock(mu_);
-    return stopping_;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return true;
+    }
+    return leads_ && !leads_();
   };
   auto r = store_.clean(req, "system");
   if (!r)
     sched_log()->error("retention: {}", r.error().message);
   else if (r->total() > 0)
-    sched_log()->info("retention: removed {} rows in {} batches ({} runs, {} tries, {} log files)", r->total(),
-                      r->batches, r->find("dag_runs")->rows, r->find("task_tries")->rows,
+    sched_log()->info("retention: removed {} rows in {} batches ({} runs, {} tries, {} log files)",
+                      r->total() - r->find("log files")->rows, r->batches, r->find("dag_runs")->rows, r->find("task_tries")->rows,
                       r->find("log files")->rows);
   return r;
 }

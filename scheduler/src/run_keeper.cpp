@@ -416,7 +416,9 @@ RunKeeper::Rerun RunKeeper::rerun(const store::BackfillRecord& b, const std::str
                                   const std::vector<std::string>& tasks, long long& pk) {
   Error err;
   ActiveRun* r = revive(b.dag_id, run_id, false, err);
-  if (!r) return err.code == "conflict" ? Rerun::not_ours : Rerun::retry_later;
+  // A run that is gone (removed by a clean) is not ours to rerun either:
+  // waiting for it would hold the backfill for ever.
+  if (!r) return err.code == "conflict" || err.code == "not_found" ? Rerun::not_ours : Rerun::retry_later;
   if (!is_finished(r->engine->state())) return Rerun::not_ours;  // in progress: not ours to rerun
   // A rerun starts at once (a cleared run is running): within the DAG's
   // max_active_runs, or on a later poll.

@@ -100,8 +100,7 @@ std::string backfill_audit_details(const BackfillRecord& b) {
 
 long long CleanReport::total() const {
   long long n = 0;
-  for (auto& t : tables)
-    if (t.table != "log files") n += t.rows;
+  for (auto& t : tables) n += t.rows;
   return n;
 }
 

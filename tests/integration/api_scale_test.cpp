@@ -9,6 +9,7 @@
 // every run id is distinct. SQLite, and PostgreSQL under
 // BATON_TEST_STORE=postgres (api_tests_pg).
 #include <httplib.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -172,4 +173,48 @@ TEST_CASE("the DAG list pages by id through filters, each DAG once, whatever the
   auto summary = env.get("/api/v1/dag-summary?namespace=even", api_test::kViewer);
   CHECK(summary.body["total"] == 451);
   CHECK(summary.body["matched"] == 225);
+}
+
+// A store error while a DAG's version is read (on PostgreSQL, a lost
+// connection) is the request's error: never a DAG list answered without the
+// DAG's facts, never a /dag-summary kept without them until the next change
+// of a DAG. SQLite (the versions' table moved away behind the store's back,
+// then back); PostgreSQL's lost connection is the same error path.
+TEST_CASE("a store error reading a DAG's version fails the request and is not kept") {
+  if (testing::on_postgres()) {
+    SUCCEED("SQLite only: the table is moved through SQLite's library");
+    return;
+  }
+  api_test::Env env;
+  store::DagVersionRecord v;
+  v.dag_id = "facts_probe";
+  v.version = "v1";
+  v.compiled = R"({"tags": ["probe-tag"]})";
+  v.source = "dag: facts_probe";
+  v.file = "dags/facts_probe.yaml";
+  REQUIRE(env.store->register_dag_version(v, "default", 0, "system").ok());
+  auto tamper = [&](const std::string& sql) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open((env.dir / "baton.db").string().c_str(), &db) == SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    char* err = nullptr;
+    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+    std::string message = err ? err : "";
+    sqlite3_free(err);
+    sqlite3_close(db);
+    INFO(message);
+    REQUIRE(rc == SQLITE_OK);
+  };
+  tamper("ALTER TABLE dag_versions RENAME TO dag_versions_away");
+  CHECK(env.get("/api/v1/dag-summary", api_test::kViewer).status >= 500);
+  CHECK(env.get("/api/v1/dags?tag=probe-tag", api_test::kViewer).status >= 500);
+  CHECK(env.get("/api/v1/dags", api_test::kViewer).status >= 500);
+  tamper("ALTER TABLE dag_versions_away RENAME TO dag_versions");
+  auto summary = env.get("/api/v1/dag-summary", api_test::kViewer);
+  REQUIRE(summary.status == 200);
+  CHECK(summary.body["tags"] == json{"probe-tag"});
+  auto listed = env.get("/api/v1/dags?tag=probe-tag", api_test::kViewer);
+  REQUIRE(listed.status == 200);
+  REQUIRE(listed.body["items"].size() == 1);
+  CHECK(listed.body["items"][0]["tags"] == json{"probe-tag"});
 }

@@ -1,7 +1,8 @@
 // Retention (Store::clean, `baton db clean`) on every engine: a dry run
 // announces exactly what the clean then removes; what must stay stays
-// (unfinished runs, the latest run of each DAG, the runs of a running
-// backfill, the audit log, whose chain still verifies).
+// (unfinished runs, the latest and the latest finished run of each DAG, the
+// run before an unfinished one, the runs in a running backfill's range, the
+// audit log, whose chain still verifies); every batch is audited.
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
@@ -9,7 +10,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "baton/store/store.h"
 
@@ -18,6 +22,8 @@ using namespace baton::store;
 namespace fs = std::filesystem;
 
 namespace {
+
+DatabaseUrl g_url;  // the store each_store is running the body on
 
 // A fresh store per engine (SQLite always; PostgreSQL with BATON_TEST_PG_URL).
 void each_store(const std::function<void(Store&, FakeClock&)>& body) {
@@ -37,6 +43,7 @@ void each_store(const std::function<void(Store&, FakeClock&)>& body) {
       FakeClock clock(*parse_utc("2026-01-01T00:00:00Z"));
       auto url = parse_database_url(text);
       REQUIRE(url.ok());
+      g_url = *url;
       auto store = open_store(*url, clock);
       INFO((store.ok() ? std::string() : store.error().message));
       REQUIRE(store.ok());
@@ -133,8 +140,9 @@ TEST_CASE("clean: a dry run announces what the clean removes; what must stay sta
     REQUIRE(s.register_dag_version(version("solo", "v1"), "default", 0, "system").ok());
     REQUIRE(s.register_dag_version(version("bf", "v1"), "default", 0, "system").ok());
 
-    // etl: two old finished runs (removed), an old unfinished one, the
-    // latest (old, kept), a recent one (kept).
+    // etl: two old finished runs (r1 removed; r2 kept: the run before the
+    // unfinished r3, whose depends_on_past reads it), an old unfinished one,
+    // the latest (old, kept), a recent one (kept).
     auto r1 = make_run(s, clock, "etl", "2026-01-01T00:00:00Z", RunState::success, "2026-01-03T00:00:00Z", "v1");
     auto r2 = make_run(s, clock, "etl", "2026-01-02T00:00:00Z", RunState::failed, "2026-01-04T00:00:00Z", "v2");
     auto r3 = make_run(s, clock, "etl", "2026-01-03T00:00:00Z", RunState::running, "2026-01-05T00:00:00Z", "v2");
@@ -209,9 +217,9 @@ TEST_CASE("clean: a dry run announces what the clean removes; what must stay sta
     INFO((dry.ok() ? std::string() : dry.error().message));
     REQUIRE(dry.ok());
     CHECK(dry->dry_run);
-    CHECK(rows_of(*dry, "dag_runs") == 2);        // r1, r2
-    CHECK(rows_of(*dry, "task_instances") == 4);  // theirs
-    // Theirs (4), and the old tries of the finished runs that stay: r4, solo's, the backfill's (8).
+    CHECK(rows_of(*dry, "dag_runs") == 1);        // r1
+    CHECK(rows_of(*dry, "task_instances") == 2);  // its
+    // Its (2), and the old tries of the finished runs that stay: r2, r4, solo's, the backfill's (10).
     CHECK(rows_of(*dry, "task_tries") == 12);
     CHECK(rows_of(*dry, "log files") == 12);
     CHECK(rows_of(*dry, "sla_misses") == 1);
@@ -220,7 +228,7 @@ TEST_CASE("clean: a dry run announces what the clean removes; what must stay sta
     CHECK(rows_of(*dry, "dataset_events") == 2);
     CHECK(rows_of(*dry, "dag_versions") == 1);  // etl v1: only r1 used it
     CHECK(dry->find("dag_runs")->oldest == at("2026-01-03T00:00:00Z"));
-    CHECK(dry->find("dag_runs")->newest == at("2026-01-04T00:00:00Z"));
+    CHECK(dry->find("dag_runs")->newest == at("2026-01-03T00:00:00Z"));
     CHECK(dry->batches == 0);
     // ... and changed nothing.
     CHECK(run_ids(s, "etl").size() == 5);
@@ -228,7 +236,10 @@ TEST_CASE("clean: a dry run announces what the clean removes; what must stay sta
 
     std::vector<std::string> logs;
     req.dry_run = false;
-    req.on_logs_removed = [&](const std::vector<std::string>& paths) { logs.insert(logs.end(), paths.begin(), paths.end()); };
+    req.on_logs_removed = [&](const std::vector<std::string>& paths) {
+      logs.insert(logs.end(), paths.begin(), paths.end());
+      return static_cast<long long>(paths.size());
+    };
     auto done_clean = s.clean(req, "alice");
     INFO((done_clean.ok() ? std::string() : done_clean.error().message));
     REQUIRE(done_clean.ok());
@@ -245,7 +256,8 @@ TEST_CASE("clean: a dry run announces what the clean removes; what must stay sta
 
     // What stays: the unfinished run, the latest, the recent one; solo's
     // only run; the backfill's runs; their task instances.
-    CHECK(run_ids(s, "etl") == std::set<std::string>{r3.run.run_id, r4.run.run_id, r5.run.run_id});
+    CHECK(run_ids(s, "etl") ==
+          std::set<std::string>{r2.run.run_id, r3.run.run_id, r4.run.run_id, r5.run.run_id});
     CHECK(run_ids(s, "solo").size() == 1);
     CHECK(run_ids(s, "bf").size() == 2);
     CHECK(s.list_task_instances(r4.run.pk)->size() == 2);
@@ -267,18 +279,29 @@ TEST_CASE("clean: a dry run announces what the clean removes; what must stay sta
     long long runs_left = 0, tis_left = 0;
     for (auto& [state, n] : counts->runs) runs_left += n;
     for (auto& [state, n] : counts->task_instances) tis_left += n;
-    CHECK(runs_left == 6);
-    CHECK(tis_left == 12);
+    CHECK(runs_left == 7);
+    CHECK(tis_left == 14);
     CHECK(counts->sla_misses == 1);
 
-    // The audit log: nothing removed, one entry more (the clean's), intact.
+    // The audit log: nothing removed, one db.cleaned entry per batch (with
+    // its counts, which add up to the report's), intact.
     auto audit_after = s.list_audit(all_audit());
-    REQUIRE(audit_after->size() == audit_before->size() + 1);
-    auto& last = audit_after->back();
-    CHECK(last.action == "db.cleaned");
-    CHECK(last.actor == "alice");
-    CHECK(last.details.find("\"dag_runs\":2") != std::string::npos);
-    CHECK(last.details.find("2026-06-01T00:00:00Z") != std::string::npos);
+    REQUIRE(audit_after->size() == audit_before->size() + static_cast<size_t>(done_clean->batches));
+    std::map<std::string, long long> audited;
+    long long entries = 0;
+    for (auto& e : *audit_after) {
+      if (e.action != "db.cleaned") continue;
+      ++entries;
+      CHECK(e.actor == "alice");
+      CHECK(e.details.find("2026-06-01T00:00:00Z") != std::string::npos);
+      auto details = nlohmann::json::parse(e.details);
+      for (auto& [table, n] : details["removed"].items()) audited[table] += n.get<long long>();
+    }
+    for (auto& t : done_clean->tables) {
+      INFO(t.table);
+      CHECK(audited[t.table] == t.rows);
+    }
+    CHECK(entries == done_clean->batches);
     auto check = s.verify_audit();
     REQUIRE(check.ok());
     CHECK_FALSE(check->first_bad_id);
@@ -313,11 +336,24 @@ TEST_CASE("clean: each kind on its own; logs go, their tries stay") {
     CHECK(rows_of(*dry, "dag_runs") == 0);
     logs_only.dry_run = false;
     std::vector<std::string> gone;
-    logs_only.on_logs_removed = [&](const std::vector<std::string>& p) { gone.insert(gone.end(), p.begin(), p.end()); };
+    logs_only.on_logs_removed = [&](const std::vector<std::string>& p) {
+      gone.insert(gone.end(), p.begin(), p.end());
+      return static_cast<long long>(p.size());
+    };
     auto done = s.clean(logs_only, "system");
     REQUIRE(done.ok());
     CHECK(rows_of(*done, "log files") == 2);
     CHECK(gone.size() == 2);
+    // A logs-only clean is audited too, with the files it removed.
+    auto audit = s.list_audit(all_audit());
+    REQUIRE(audit.ok());
+    long long cleaned = 0;
+    for (auto& e : *audit)
+      if (e.action == "db.cleaned") {
+        ++cleaned;
+        CHECK(e.details.find("\"log files\":2") != std::string::npos);
+      }
+    CHECK(cleaned == 1);
     auto tries = s.list_tries(r1.tis[0].id);
     REQUIRE(tries->size() == 1);
     CHECK_FALSE((*tries)[0].log_path);
@@ -333,5 +369,79 @@ TEST_CASE("clean: each kind on its own; logs go, their tries stay") {
     CHECK(s.list_tries(r1.tis[0].id)->empty());
     CHECK(s.get_run("etl", r1.run.run_id).ok());
     CHECK(s.verify_audit()->first_bad_id == std::nullopt);
+  });
+}
+
+TEST_CASE("clean: keeps the runs a running backfill or a depends_on_past gate may read") {
+  each_store([](Store& s, FakeClock& clock) {
+    REQUIRE(s.register_dag_version(version("d", "v1"), "default", 0, "system").ok());
+    REQUIRE(s.register_dag_version(version("b", "v1"), "default", 0, "system").ok());
+    // d: l1, l2 finished; l3 running (reads l2); l4 the latest finished; l5 queued, the latest.
+    auto l1 = make_run(s, clock, "d", "2026-01-01T00:00:00Z", RunState::success, "2026-01-02T00:00:00Z");
+    auto l2 = make_run(s, clock, "d", "2026-01-02T00:00:00Z", RunState::success, "2026-01-03T00:00:00Z");
+    auto l3 = make_run(s, clock, "d", "2026-01-03T00:00:00Z", RunState::running, "2026-01-04T00:00:00Z");
+    auto l4 = make_run(s, clock, "d", "2026-01-04T00:00:00Z", RunState::success, "2026-01-05T00:00:00Z");
+    auto l5 = make_run(s, clock, "d", "2026-01-05T00:00:00Z", RunState::queued, "2026-01-06T00:00:00Z");
+    // b: a running backfill over 01-01..01-03 may rerun b1 (not made by it); b2 is outside.
+    clock.set(at("2026-01-02T00:00:00Z"));
+    BackfillRecord bf;
+    bf.dag_id = "b";
+    bf.from_at = at("2026-01-01T00:00:00Z");
+    bf.to_at = at("2026-01-03T00:00:00Z");
+    bf.from_text = "2026-01-01";
+    bf.to_text = "2026-01-03";
+    bf.created_by = "alice";
+    REQUIRE(s.create_backfill(bf, "alice").ok());
+    auto b1 = make_run(s, clock, "b", "2026-01-02T00:00:00Z", RunState::success, "2026-01-03T00:00:00Z");
+    auto b2 = make_run(s, clock, "b", "2026-01-10T00:00:00Z", RunState::success, "2026-01-11T00:00:00Z");
+    auto b3 = make_run(s, clock, "b", "2026-01-11T00:00:00Z", RunState::success, "2026-01-12T00:00:00Z");
+    clock.set(at("2026-11-22T10:00:00Z"));
+
+    CleanRequest req;
+    req.runs_before = at("2026-06-01T00:00:00Z");
+    req.dry_run = true;
+    auto dry = s.clean(req, "alice");
+    REQUIRE(dry.ok());
+    CHECK(rows_of(*dry, "dag_runs") == 2);  // l1, b2
+    req.dry_run = false;
+    auto done = s.clean(req, "alice");
+    REQUIRE(done.ok());
+    CHECK(rows_of(*done, "dag_runs") == 2);
+    CHECK(run_ids(s, "d") == std::set<std::string>{l2.run.run_id, l3.run.run_id, l4.run.run_id, l5.run.run_id});
+    CHECK(run_ids(s, "b") == std::set<std::string>{b1.run.run_id, b3.run.run_id});
+    (void)l1;
+    (void)b2;
+  });
+}
+
+TEST_CASE("clean: a keyed audit log without the key removes nothing") {
+  each_store([](Store& s, FakeClock& clock) {
+    REQUIRE(s.register_dag_version(version("etl", "v1"), "default", 0, "system").ok());
+    make_run(s, clock, "etl", "2026-01-01T00:00:00Z", RunState::success, "2026-01-02T00:00:00Z");
+    make_run(s, clock, "etl", "2026-01-02T00:00:00Z", RunState::success, "2026-01-03T00:00:00Z");
+    {
+      OpenOptions keyed;
+      keyed.audit_key = std::string("0123456789abcdef0123456789abcdef");
+      auto k = open_store(g_url, clock, keyed);
+      REQUIRE(k.ok());
+      REQUIRE((*k)->append_audit("alice", "note", "db", "{}").ok());
+    }
+    clock.set(at("2026-11-22T10:00:00Z"));
+    CleanRequest req;
+    req.runs_before = req.tries_before = req.logs_before = at("2026-06-01T00:00:00Z");
+    bool files = false;
+    req.on_logs_removed = [&](const std::vector<std::string>& p) {
+      files = true;
+      return static_cast<long long>(p.size());
+    };
+    auto r = s.clean(req, "alice");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == "failed_precondition");
+    CHECK_FALSE(files);
+    CHECK(run_ids(s, "etl").size() == 2);
+    auto tries = s.list_tries(s.list_task_instances(s.get_run("etl", "scheduled__2026-01-01T00:00:00Z")->pk)->at(0).id);
+    REQUIRE(tries.ok());
+    REQUIRE(tries->size() == 1);
+    CHECK(tries->at(0).log_path);
   });
 }

@@ -101,13 +101,27 @@ Result<bool> PostgresAudit::insert_sla_miss(pqxx::transaction_base& t, const Sla
   return r->affected_rows() > 0;
 }
 
+// A list since an instant starts after the id before the first row at or
+// after it (rows older than that are never walked); no instant, after 0;
+// kNoneSince when no row is that recent.
+Result<long long> PostgresAudit::first_since(pqxx::transaction_base& t, const std::string& sql,
+                                             std::optional<TimePoint> since) {
+  if (!since) return 0LL;
+  auto r = exec(t, sql, params(*since));
+  if (!r) return r.error();
+  return (*r)[0][0].is_null() ? kNoneSince : (*r)[0][0].as<long long>() - 1;
+}
+
 Result<std::vector<SlaMiss>> PostgresAudit::list_sla_misses(const std::optional<std::string>& dag_id,
                                                             std::optional<TimePoint> since, long long after_id,
                                                             int limit) {
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<SlaMiss>> {
-    auto r = exec(t, sla_misses_sql(dag_id.has_value()), params(after_id, dag_id, since, limit));
-    if (!r) return r.error();
     std::vector<SlaMiss> out;
+    auto first = first_since(t, kSlaMissesFirstSinceSql, since);
+    if (!first) return first.error();
+    if (*first == kNoneSince) return out;
+    auto r = exec(t, sla_misses_sql(dag_id.has_value()), params(std::max(after_id, *first), dag_id, since, limit));
+    if (!r) return r.error();
     for (auto row : *r)
       out.push_back({row[0].as<long long>(), row[1].c_str(), row[2].c_str(), row[3].c_str(), row[4].c_str(),
                      tp(row[5].as<long long>()), tp(row[6].as<long long>())});
@@ -219,12 +233,15 @@ Result<AuditEntry> PostgresBase::audit(pqxx::work& t, const std::string& actor, 
 
 Result<std::vector<AuditEntry>> PostgresAudit::list_audit(const AuditFilter& f) {
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<AuditEntry>> {
+    std::vector<AuditEntry> out;
+    auto first = first_since(t, kAuditFirstSinceSql, f.since);
+    if (!first) return first.error();
+    if (*first == kNoneSince) return out;
     Params p;
-    p.add(f.after_id).add(f.dag_id).add(f.action).add(f.actor).add(f.since).add(f.limit);
+    p.add(std::max(f.after_id, *first)).add(f.dag_id).add(f.action).add(f.actor).add(f.since).add(f.limit);
     p.add(f.before_id > 0 ? f.before_id : std::numeric_limits<long long>::max());
     auto r = exec(t, audit_sql(f.dag_id.has_value(), f.action.has_value(), f.actor.has_value(), f.newest_first), p);
     if (!r) return r.error();
-    std::vector<AuditEntry> out;
     for (auto row : *r) out.push_back(audit_row(row));
     return out;
   });

@@ -35,7 +35,7 @@ std::string audit_text(int lead, bool newest_first) {
                   : std::string("$2::text IS NULL AND $3::text IS NULL");
   return "SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit_log WHERE " + lead_where +
          " AND ($4::text IS NULL OR actor = $4::text) AND ($3::text IS NULL OR action = $3::text) "
-         "AND ($5::bigint IS NULL OR at >= $5::bigint) AND id > $1::bigint AND id < $7::bigint ORDER BY id" +
+         "AND ($5::bigint IS NULL OR at + 0 >= $5::bigint) AND id > $1::bigint AND id < $7::bigint ORDER BY id" +
          (newest_first ? " DESC" : "") + " LIMIT $6";
 }
 
@@ -80,12 +80,21 @@ const std::string& backfills_sql(bool dag) {
 const std::string& sla_misses_sql(bool dag) {
   static const std::string by_dag =
       "SELECT id, dag_id, run_id, task_id, kind, deadline, detected_at FROM sla_misses WHERE dag_id = $2::text "
-      "AND id > $1::bigint AND ($3::bigint IS NULL OR detected_at >= $3::bigint) ORDER BY id LIMIT $4";
+      "AND id > $1::bigint AND ($3::bigint IS NULL OR detected_at + 0 >= $3::bigint) ORDER BY id LIMIT $4";
   static const std::string all =
       "SELECT id, dag_id, run_id, task_id, kind, deadline, detected_at FROM sla_misses WHERE $2::text IS NULL "
-      "AND id > $1::bigint AND ($3::bigint IS NULL OR detected_at >= $3::bigint) ORDER BY id LIMIT $4";
+      "AND id > $1::bigint AND ($3::bigint IS NULL OR detected_at + 0 >= $3::bigint) ORDER BY id LIMIT $4";
   return dag ? by_dag : all;
 }
+
+// (The lists test their instant as `at + 0`, so that they walk by id from
+// there rather than sort what audit_at finds.)
+// OFFSET 0: the rows that recent first (audit_at, sla_misses_at), never
+// min's shortcut of the primary key walked up from the oldest row.
+const std::string kAuditFirstSinceSql =
+    "SELECT min(id) FROM (SELECT id FROM audit_log WHERE at >= $1::bigint OFFSET 0) AS recent";
+const std::string kSlaMissesFirstSinceSql =
+    "SELECT min(id) FROM (SELECT id FROM sla_misses WHERE detected_at >= $1::bigint OFFSET 0) AS recent";
 
 const std::string& dataset_events_sql(bool uri) {
   static const std::string by_uri =
@@ -140,7 +149,9 @@ std::vector<ListStatement> list_statements() {
   static const char* kShapes[] = {"all", "dag", "state", "dag_state", "type", "dag_type", "state_type",
                                   "dag_state_type"};
   auto opt = [](bool on, const char* v) { return on ? std::optional<std::string>(v) : std::nullopt; };
-  for (int i = 0; i < 8; ++i)
+  // A DAG's runs (the lists of the API and the scheduler); runs of every DAG
+  // are listed only unfinished (recovery): no index serves the other shapes.
+  for (int i = 1; i < 8; i += 2)
     out.push_back({std::string("runs.") + kShapes[i], "dag_runs", runs_sql(i & 1, i & 2, i & 4, false),
                    params(opt(i & 1, "d"), opt(i & 2, "failed"), opt(i & 4, "manual"), 1LL << 50, 1000LL, 101)});
   out.push_back({"runs.unfinished", "dag_runs", runs_sql(false, false, false, true),
@@ -156,6 +167,14 @@ std::vector<ListStatement> list_statements() {
                      audit_sql(lead == 0, lead == 1, lead == 2, desc),
                      params(0LL, opt(lead == 0, "d"), opt(lead == 1, "run.triggered"), opt(lead == 2, "ci"),
                             std::optional<long long>(), 101, kLast)});
+  // Since an instant: after the first id at or after it.
+  for (int lead = 0; lead < 4; ++lead)
+    out.push_back({std::string("audit.") + kLeads[lead] + ".since", "audit_log",
+                   audit_sql(lead == 0, lead == 1, lead == 2, true),
+                   params(1000LL, opt(lead == 0, "d"), opt(lead == 1, "run.triggered"), opt(lead == 2, "ci"),
+                          std::optional<long long>(1LL << 50), 101, kLast)});
+  out.push_back({"audit.first_since", "audit_log", kAuditFirstSinceSql, params(1LL << 50)});
+  out.push_back({"sla_misses.first_since", "sla_misses", kSlaMissesFirstSinceSql, params(1LL << 50)});
   out.push_back({"dags.page", "dags", kDagsPageSql, params(std::string("d"), 101)});
   out.push_back({"runs.recent", "dag_runs", kRecentRunsSql, params(std::string("{a,b,c}"), 5)});
   out.push_back({"task_instances.run", "task_instances", kTaskInstancesSql, params(1LL)});
@@ -168,6 +187,10 @@ std::vector<ListStatement> list_statements() {
                  params(0LL, std::optional<std::string>(), std::optional<long long>(), 101)});
   out.push_back({"sla_misses.dag", "sla_misses", sla_misses_sql(true),
                  params(0LL, std::string("d"), std::optional<long long>(), 101)});
+  out.push_back({"sla_misses.all.since", "sla_misses", sla_misses_sql(false),
+                 params(1000LL, std::optional<std::string>(), std::optional<long long>(1LL << 50), 101)});
+  out.push_back({"sla_misses.dag.since", "sla_misses", sla_misses_sql(true),
+                 params(1000LL, std::string("d"), std::optional<long long>(1LL << 50), 101)});
   out.push_back({"notifications.dag", "notifications", kNotificationsSql, params(std::string("d"), 101)});
   out.push_back({"dataset_events.all", "dataset_events", dataset_events_sql(false),
                  params(0LL, std::optional<std::string>(), 101)});

@@ -34,6 +34,11 @@ const std::string& backfills_sql(bool dag);
 const std::string& sla_misses_sql(bool dag);
 // Dataset events oldest first ($1 after id, $2 uri, $3 limit).
 const std::string& dataset_events_sql(bool uri);
+// The first audit entry and SLA miss at or after $1 (since): min(id) on the
+// indexes audit_at and sla_misses_at, so that a list since an instant starts
+// there ($1 after id) instead of walking every older row.
+extern const std::string kAuditFirstSinceSql;
+extern const std::string kSlaMissesFirstSinceSql;
 extern const std::string kDagsPageSql;       // $1 after dag_id, $2 limit
 extern const std::string kTaskInstancesSql;  // $1 run_pk
 extern const std::string kTriesSql;          // $1 ti_id

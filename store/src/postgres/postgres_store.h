@@ -240,6 +240,8 @@ class PostgresAudit : public virtual AuditStore, protected virtual PostgresBase 
  protected:  // for PostgresStore::apply as well
   Status insert_notification(pqxx::transaction_base& t, const NotificationRecord& n);
   Result<bool> insert_sla_miss(pqxx::transaction_base& t, const SlaMiss& m);
+  static constexpr long long kNoneSince = -1;  // first_since: no row that recent
+  Result<long long> first_since(pqxx::transaction_base& t, const std::string& sql, std::optional<TimePoint> since);
 };
 
 // ---- remote workers: claims, worker events, logs, checkpoints (postgres_queue.cpp) ----

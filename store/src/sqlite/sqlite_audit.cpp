@@ -104,13 +104,27 @@ Result<bool> SqliteAudit::insert_sla_miss_locked(const SlaMiss& m) {
   return db_.changes() > 0;
 }
 
+// A list since an instant starts after the id before the first row at or
+// after it (rows older than that are never walked); no instant, after 0;
+// kNoneSince when no row is that recent.
+Result<long long> SqliteAudit::first_since(const char* sql, std::optional<long long> since) {
+  if (!since) return 0LL;
+  auto st = db_.prepare(sql);
+  st.bind(1, *since);
+  if (st.step() != SQLITE_ROW) return db_error();
+  return st.is_null(0) ? kNoneSince : st.i64(0) - 1;
+}
+
 Result<std::vector<SlaMiss>> SqliteAudit::list_sla_misses(const std::optional<std::string>& dag_id,
                                                           std::optional<TimePoint> since, long long after_id,
                                                           int limit) {
   std::lock_guard lock(mu_);
-  auto st = db_.prepare(sla_misses_sql(dag_id.has_value()));
-  st.bind(1, after_id).bind(2, dag_id).bind(3, us(since)).bind(4, limit);
   std::vector<SlaMiss> out;
+  auto first = first_since(kSlaMissesFirstSinceSql, us(since));
+  if (!first) return first.error();
+  if (*first == kNoneSince) return out;
+  auto st = db_.prepare(sla_misses_sql(dag_id.has_value()));
+  st.bind(1, std::max(after_id, *first)).bind(2, dag_id).bind(3, us(since)).bind(4, limit);
   int rc;
   while ((rc = st.step()) == SQLITE_ROW)
     out.push_back({st.i64(0), st.text(1), st.text(2), st.text(3), st.text(4), tp(st.i64(5)), tp(st.i64(6))});
@@ -200,11 +214,15 @@ Result<AuditEntry> SqliteBase::audit_locked(const std::string& actor, const std:
 
 Result<std::vector<AuditEntry>> SqliteAudit::list_audit(const AuditFilter& f) {
   std::lock_guard lock(mu_);
-  auto st = db_.prepare(audit_sql(f.dag_id.has_value(), f.action.has_value(), f.actor.has_value(), f.newest_first));
-  st.bind(1, f.after_id).bind(2, f.dag_id).bind(3, f.action).bind(4, f.actor);
-  st.bind(5, f.since ? std::optional<long long>(f.since->time_since_epoch().count()) : std::nullopt);
-  st.bind(6, f.limit).bind(7, f.before_id > 0 ? f.before_id : std::numeric_limits<long long>::max());
   std::vector<AuditEntry> out;
+  auto since = f.since ? std::optional<long long>(f.since->time_since_epoch().count()) : std::nullopt;
+  auto first = first_since(kAuditFirstSinceSql, since);
+  if (!first) return first.error();
+  if (*first == kNoneSince) return out;
+  auto st = db_.prepare(audit_sql(f.dag_id.has_value(), f.action.has_value(), f.actor.has_value(), f.newest_first));
+  st.bind(1, std::max(f.after_id, *first)).bind(2, f.dag_id).bind(3, f.action).bind(4, f.actor);
+  st.bind(5, since);
+  st.bind(6, f.limit).bind(7, f.before_id > 0 ? f.before_id : std::numeric_limits<long long>::max());
   int rc;
   while ((rc = st.step()) == SQLITE_ROW) out.push_back(audit_row(st));
   if (rc != SQLITE_DONE) return db_error();

@@ -9,19 +9,27 @@ namespace baton::store::sqlite {
 
 namespace {
 
-// A run that may go (?1: the cutoff): finished before it, not the latest of
-// its DAG, not counted on by a running backfill, with no task instance
-// still active.
+// (`+r.state`: the batches read the runs in id order, on the primary key,
+// never through an index on the state and a sort.)
+// A run that may go (?1: the cutoff): finished before it; not the latest
+// finished run of its DAG (so not the latest run either); not inside the
+// range of a running backfill of its DAG (the backfill may rerun it); not
+// the immediate predecessor (by logical date) of an unfinished run (its
+// depends_on_past gates read it); with no task instance still active.
+#define BATON_FIN "('success', 'failed', 'canceled')"
 #define BATON_REMOVABLE_RUN                                                                                      \
-  "r.state IN ('success', 'failed', 'canceled') AND COALESCE(r.ended_at, r.created_at) < ?1 "                    \
-  "AND EXISTS (SELECT 1 FROM dag_runs n WHERE n.dag_id = r.dag_id AND (n.logical_date > r.logical_date "         \
-  "OR (n.logical_date = r.logical_date AND n.id > r.id))) "                                                      \
-  "AND NOT EXISTS (SELECT 1 FROM backfills b WHERE b.id = r.backfill_id AND b.state = 'running') "               \
+  "+r.state IN " BATON_FIN " AND COALESCE(r.ended_at, r.created_at) < ?1 "                                     \
+  "AND EXISTS (SELECT 1 FROM dag_runs n WHERE n.dag_id = r.dag_id AND n.state IN " BATON_FIN                   \
+  " AND (n.logical_date > r.logical_date OR (n.logical_date = r.logical_date AND n.id > r.id))) "             \
+  "AND NOT EXISTS (SELECT 1 FROM backfills b WHERE b.state = 'running' AND b.dag_id = r.dag_id AND "           \
+  "r.logical_date BETWEEN b.from_at AND b.to_at) "                                                             \
+  "AND COALESCE((SELECT s.state FROM dag_runs s WHERE s.dag_id = r.dag_id AND s.logical_date > r.logical_date " \
+  "ORDER BY s.logical_date, s.id LIMIT 1), 'success') IN " BATON_FIN " "                                       \
   "AND NOT EXISTS (SELECT 1 FROM task_instances a WHERE a.run_pk = r.id AND a.state IN ('scheduled', 'queued', " \
   "'running', 'waiting', 'up_for_retry')) "
 
 #define BATON_REMOVED_RUNS "rr AS (SELECT r.id FROM dag_runs r WHERE " BATON_REMOVABLE_RUN ")"
-#define BATON_FINISHED "r.state IN ('success', 'failed', 'canceled')"
+#define BATON_FINISHED "r.state IN " BATON_FIN
 
 // Tries whose rows go (?1 runs, ?2 tries cutoff) or whose logs go (?3).
 #define BATON_TRIES_GONE "(t.run_pk IN (SELECT id FROM rr) OR (" BATON_FINISHED " AND y.ended_at < ?2))"
@@ -65,11 +73,31 @@ Result<CleanReport> SqliteStore::clean(const CleanRequest& req, const std::strin
       auto& t = tally[name];
       report.tables.push_back({name, t.rows, opt_tp(t.oldest), opt_tp(t.newest)});
     }
-    if (req.dry_run || report.total() == 0) return report;
-    auto details = json::parse(clean_audit_details(req, report));
-    auto a = write([&]() -> Result<AuditEntry> { return audit_locked(actor, "db.cleaned", "db", details); });
-    if (!a) return a.error();
     return report;
+  };
+  // Each batch appends its own db.cleaned entry, with its counts, in its own
+  // transaction (with mu_ held): nothing is removed unaudited.
+  auto audit_batch = [&](const std::map<std::string, Tally>& before) -> Status {
+    CleanReport part;
+    part.batches = 1;
+    for (auto& name : clean_tables()) {
+      auto now = tally.count(name) ? tally[name].rows : 0;
+      auto was = before.count(name) ? before.at(name).rows : 0;
+      part.tables.push_back({name, now - was, std::nullopt, std::nullopt});
+    }
+    if (part.total() == 0) return {};
+    auto details = json::parse(clean_audit_details(req, part));
+    details.erase("batches");
+    details["batch"] = report.batches + 1;  // its number in this clean
+    if (auto a = audit_locked(actor, "db.cleaned", "db", details); !a) return a.error();
+    return {};
+  };
+  // The log files of a batch: removed (on_logs_removed) before its audit
+  // entry, in its transaction, so that the entry counts the files removed.
+  auto remove_logs = [&](const std::vector<std::string>& logs) {
+    if (logs.empty()) return;
+    tally["log files"].rows +=
+        req.on_logs_removed ? req.on_logs_removed(logs) : static_cast<long long>(logs.size());
   };
 
   if (req.dry_run) {
@@ -131,24 +159,49 @@ Result<CleanReport> SqliteStore::clean(const CleanRequest& req, const std::strin
     return finish();
   }
 
-  // Runs, a batch at a time: about `batch` rows of runs and task instances.
+  // Before the first batch: an audit entry can be appended (a keyed log
+  // needs the key), so that no batch removes rows and then fails to audit.
+  {
+    auto ready = write([&]() -> Result<bool> {
+      long long last_id = 0;
+      std::string last_hash(64, '0');
+      auto st = db_.prepare("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1");
+      if (st.step() == SQLITE_ROW) {
+        last_id = st.i64(0);
+        last_hash = st.text(1);
+      }
+      auto head = db_.prepare("SELECT value FROM settings WHERE key = 'audit_head'");
+      std::optional<std::string> head_value;
+      if (head.step() == SQLITE_ROW) head_value = head.text(0);
+      if (auto ok = check_audit_append(last_id, last_hash, head_value, audit_key_); !ok) return ok.error();
+      return true;
+    });
+    if (!ready) return ready.error();
+  }
+
+  // Runs, a batch at a time (about `batch` rows of runs and task instances),
+  // after the last run looked at (keyset on the primary key: each batch
+  // reads on from where the last one stopped).
+  long long last_run = 0;
   while (R && !stopping()) {
-    std::vector<std::string> logs;
     auto n = write([&]() -> Result<long long> {
+      auto before = tally;
       auto pick = db_.prepare(
           "SELECT r.id, COALESCE(r.ended_at, r.created_at), (SELECT COUNT(*) FROM task_instances t WHERE "
-          "t.run_pk = r.id) FROM dag_runs r WHERE " BATON_REMOVABLE_RUN " ORDER BY r.id LIMIT ?2");
-      pick.bind(1, R).bind(2, batch);
+          "t.run_pk = r.id) FROM dag_runs r WHERE r.id > ?3 AND " BATON_REMOVABLE_RUN " ORDER BY r.id LIMIT ?2");
+      pick.bind(1, R).bind(2, batch).bind(3, last_run);
       json ids = json::array();
-      long long rows = 0;
+      long long rows = 0, last = last_run;
       int rc;
       while (rows < batch && (rc = pick.step()) == SQLITE_ROW) {
         ids.push_back(pick.i64(0));
+        last = pick.i64(0);
         tally["dag_runs"].see(pick.i64(1));
         rows += 1 + pick.i64(2);
       }
       if (ids.empty()) return 0LL;
       std::string list = ids.dump();
+      std::vector<std::string> logs;
       auto tries = db_.prepare(
           "SELECT y.log_path, y.ended_at FROM task_tries y JOIN task_instances t ON t.id = y.ti_id "
           "WHERE t.run_pk IN (SELECT value FROM json_each(?1))");
@@ -157,7 +210,7 @@ Result<CleanReport> SqliteStore::clean(const CleanRequest& req, const std::strin
         tally["task_tries"].see(tries.opt_i64(1));
         if (!tries.is_null(0)) {
           logs.push_back(tries.text(0));
-          tally["log files"].see(tries.opt_i64(1));
+          tally["log files"].see(tries.opt_i64(1), 0);
         }
       }
       if (rc != SQLITE_DONE) return db_error();
@@ -170,8 +223,8 @@ Result<CleanReport> SqliteStore::clean(const CleanRequest& req, const std::strin
           {"task_queue", "DELETE FROM task_queue WHERE run_pk IN (SELECT value FROM json_each(?1))"},
           {"worker_events", "DELETE FROM worker_events WHERE run_pk IN (SELECT value FROM json_each(?1))"},
           {"sla_misses",
-           "DELETE FROM sla_misses WHERE EXISTS (SELECT 1 FROM dag_runs r WHERE r.id IN (SELECT value FROM "
-           "json_each(?1)) AND r.dag_id = sla_misses.dag_id AND r.run_id = sla_misses.run_id)"},
+           "DELETE FROM sla_misses WHERE (dag_id, run_id) IN (SELECT dag_id, run_id FROM dag_runs WHERE id IN "
+           "(SELECT value FROM json_each(?1)))"},
           {"task_instances", "DELETE FROM task_instances WHERE run_pk IN (SELECT value FROM json_each(?1))"},
           {"", "DELETE FROM dag_runs WHERE id IN (SELECT value FROM json_each(?1))"},
       };
@@ -181,28 +234,33 @@ Result<CleanReport> SqliteStore::clean(const CleanRequest& req, const std::strin
         if (d.step() != SQLITE_DONE) return db_error();
         if (*table) tally[table].rows += db_.changes();
       }
+      remove_logs(logs);
+      if (auto a = audit_batch(before); !a) return a.error();
+      last_run = last;
       return static_cast<long long>(ids.size());
     });
     if (!n) return n.error();
     if (*n == 0) break;
     ++report.batches;
-    if (req.on_logs_removed && !logs.empty()) req.on_logs_removed(logs);
   }
 
-  // Tries (their rows) and logs (the rows stay, their logs go), a batch at a time.
+  // Tries (their rows) and logs (the rows stay, their logs go), a batch at a
+  // time, keyset on the tries' rowid.
   auto tries_pass = [&](const std::optional<long long>& cutoff, bool rows_too) -> Status {
+    long long last_try = 0;
     while (cutoff && !stopping()) {
-      std::vector<std::string> logs;
       auto n = write([&]() -> Result<long long> {
+        auto before = tally;
         auto pick = db_.prepare(
-            rows_too ? "SELECT y.rowid, y.ti_id, y.try_number, y.log_path, y.ended_at FROM task_tries y JOIN "
-                       "task_instances t ON t.id = y.ti_id JOIN dag_runs r ON r.id = t.run_pk WHERE " BATON_FINISHED
-                       " AND y.ended_at < ?1 LIMIT ?2"
-                     : "SELECT y.rowid, y.ti_id, y.try_number, y.log_path, y.ended_at FROM task_tries y JOIN "
-                       "task_instances t ON t.id = y.ti_id JOIN dag_runs r ON r.id = t.run_pk WHERE " BATON_FINISHED
-                       " AND y.ended_at < ?1 AND (y.log_path IS NOT NULL OR EXISTS (SELECT 1 FROM try_logs g WHERE "
-                       "g.ti_id = y.ti_id AND g.try_number = y.try_number)) LIMIT ?2");
-        pick.bind(1, cutoff).bind(2, batch);
+            rows_too ? "SELECT y.rowid, y.ti_id, y.try_number, y.log_path, y.ended_at FROM task_tries y CROSS JOIN "
+                       "task_instances t ON t.id = y.ti_id CROSS JOIN dag_runs r ON r.id = t.run_pk WHERE y.rowid > ?3 "
+                       "AND " BATON_FINISHED " AND y.ended_at < ?1 ORDER BY y.rowid LIMIT ?2"
+                     : "SELECT y.rowid, y.ti_id, y.try_number, y.log_path, y.ended_at FROM task_tries y CROSS JOIN "
+                       "task_instances t ON t.id = y.ti_id CROSS JOIN dag_runs r ON r.id = t.run_pk WHERE y.rowid > ?3 "
+                       "AND " BATON_FINISHED " AND y.ended_at < ?1 AND (y.log_path IS NOT NULL OR EXISTS (SELECT 1 "
+                       "FROM try_logs g WHERE g.ti_id = y.ti_id AND g.try_number = y.try_number)) ORDER BY y.rowid "
+                       "LIMIT ?2");
+        pick.bind(1, cutoff).bind(2, batch).bind(3, last_try);
         struct Row {
           long long rowid, ti_id, try_number;
           std::optional<std::string> log_path;
@@ -213,6 +271,8 @@ Result<CleanReport> SqliteStore::clean(const CleanRequest& req, const std::strin
         while ((rc = pick.step()) == SQLITE_ROW)
           rows.push_back({pick.i64(0), pick.i64(1), pick.i64(2), opt_text(pick, 3), pick.opt_i64(4)});
         if (rc != SQLITE_DONE) return db_error();
+        if (rows.empty()) return 0LL;
+        std::vector<std::string> logs;
         for (auto& row : rows) {
           auto g = db_.prepare("DELETE FROM try_logs WHERE ti_id = ? AND try_number = ?");
           g.bind(1, row.ti_id).bind(2, row.try_number);
@@ -225,50 +285,58 @@ Result<CleanReport> SqliteStore::clean(const CleanRequest& req, const std::strin
           if (rows_too) tally["task_tries"].see(row.ended_at);
           if (row.log_path) {
             logs.push_back(*row.log_path);
-            tally["log files"].see(row.ended_at);
+            tally["log files"].see(row.ended_at, 0);
           }
         }
+        remove_logs(logs);
+        if (auto a = audit_batch(before); !a) return a.error();
+        last_try = rows.back().rowid;
         return static_cast<long long>(rows.size());
       });
       if (!n) return n.error();
       if (*n == 0) break;
       ++report.batches;
-      if (req.on_logs_removed && !logs.empty()) req.on_logs_removed(logs);
     }
     return {};
   };
   if (auto s = tries_pass(T, true); !s) return s.error();
   if (auto s = tries_pass(L, false); !s) return s.error();
 
-  // What is as old as the runs' cutoff and no longer used.
+  // What is as old as the runs' cutoff and no longer used, keyset on the
+  // table's key (?3: the last one removed).
   static const char* kOld[][2] = {
       {"notifications",
-       "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications WHERE " BATON_OLD_NOTIFICATION
-       " LIMIT ?2) RETURNING created_at"},
+       "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications WHERE id > ?3 AND " BATON_OLD_NOTIFICATION
+       " ORDER BY id LIMIT ?2) RETURNING id, created_at"},
       {"backfills",
-       "DELETE FROM backfills WHERE id IN (SELECT b.id FROM backfills b WHERE " BATON_OLD_BACKFILL
-       " AND NOT EXISTS (SELECT 1 FROM dag_runs r WHERE r.backfill_id = b.id) LIMIT ?2) "
-       "RETURNING COALESCE(ended_at, created_at)"},
+       "DELETE FROM backfills WHERE id IN (SELECT b.id FROM backfills b WHERE b.id > ?3 AND " BATON_OLD_BACKFILL
+       " AND NOT EXISTS (SELECT 1 FROM dag_runs r WHERE r.backfill_id = b.id) ORDER BY b.id LIMIT ?2) "
+       "RETURNING id, COALESCE(ended_at, created_at)"},
       {"dataset_events",
-       "DELETE FROM dataset_events WHERE id IN (SELECT e.id FROM dataset_events e WHERE " BATON_OLD_EVENT
-       " LIMIT ?2) RETURNING at"},
+       "DELETE FROM dataset_events WHERE id IN (SELECT e.id FROM dataset_events e WHERE e.id > ?3 AND " BATON_OLD_EVENT
+       " ORDER BY e.id LIMIT ?2) RETURNING id, at"},
       {"dag_versions",
-       "DELETE FROM dag_versions WHERE rowid IN (SELECT v.rowid FROM dag_versions v WHERE " BATON_OLD_VERSION
-       " AND NOT EXISTS (SELECT 1 FROM dag_runs r WHERE r.dag_id = v.dag_id AND r.dag_version = v.version) "
-       "LIMIT ?2) RETURNING created_at"},
+       "DELETE FROM dag_versions WHERE rowid IN (SELECT v.rowid FROM dag_versions v WHERE v.rowid > ?3 AND "
+       BATON_OLD_VERSION " AND NOT EXISTS (SELECT 1 FROM dag_runs r WHERE r.dag_id = v.dag_id AND r.dag_version = "
+       "v.version) ORDER BY v.rowid LIMIT ?2) RETURNING rowid, created_at"},
   };
   for (auto& [table, sql] : kOld) {
+    long long last_key = 0;
     while (R && !stopping()) {
       auto n = write([&]() -> Result<long long> {
+        auto before = tally;
         auto d = db_.prepare(sql);
-        d.bind(1, R).bind(2, batch);
-        long long rows = 0;
+        d.bind(1, R).bind(2, batch).bind(3, last_key);
+        long long rows = 0, last = last_key;
         int rc;
         while ((rc = d.step()) == SQLITE_ROW) {
-          tally[table].see(d.opt_i64(0));
+          last = std::max(last, d.i64(0));
+          tally[table].see(d.opt_i64(1));
           ++rows;
         }
         if (rc != SQLITE_DONE) return db_error();
+        if (auto a = audit_batch(before); !a) return a.error();
+        last_key = last;
         return rows;
       });
       if (!n) return n.error();

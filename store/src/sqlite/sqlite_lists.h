@@ -29,6 +29,11 @@ const char* backfills_sql(bool dag);
 const char* sla_misses_sql(bool dag);
 // Dataset events oldest first (?1 after id, ?2 uri, ?3 limit).
 const char* dataset_events_sql(bool uri);
+// The first audit entry and SLA miss at or after ?1 (since): min(id) on the
+// indexes audit_at and sla_misses_at, so that a list since an instant starts
+// there (its after id) instead of walking every older row.
+extern const char* kAuditFirstSinceSql;
+extern const char* kSlaMissesFirstSinceSql;
 extern const char* kDagsPageSql;          // ?1 after dag_id, ?2 limit
 extern const char* kTaskInstancesSql;     // ?1 run_pk
 extern const char* kTriesSql;             // ?1 ti_id

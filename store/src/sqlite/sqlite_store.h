@@ -192,6 +192,8 @@ class SqliteAudit : public virtual AuditStore, protected virtual SqliteBase {
   Result<bool> insert_sla_miss_locked(const SlaMiss& m);
   Result<std::vector<NotificationRecord>> notification_rows(Stmt& st);
   static AuditEntry audit_row(const Stmt& st);
+  static constexpr long long kNoneSince = -1;  // first_since: no row that recent
+  Result<long long> first_since(const char* sql, std::optional<long long> since);
 };
 
 // ---- remote workers (PostgreSQL's), checkpoints (sqlite_queue.cpp) ----

@@ -107,7 +107,7 @@ TEST_CASE("retention: due first after start, then every interval, only while lea
   REQUIRE(r);
   REQUIRE(r->ok());
   CHECK((*r)->find("dag_runs")->rows == 2);  // older than a day; the latest stays
-  CHECK((*r)->find("log files")->rows == 2);
+  CHECK((*r)->find("log files")->rows == 1);  // the files removed (x/1.log was not there)
   CHECK_FALSE(fs::exists(logs / "etl/manual__old/a/1.log"));
   CHECK_FALSE(fs::exists(logs / "etl"));  // its emptied folders went too
   CHECK(fs::exists(logs));
@@ -142,6 +142,53 @@ TEST_CASE("retention: log files outside the logs folder are never removed") {
   CHECK(remove_log_files(logs.string(), {"d/r/t/2.log"}) == 1);
   CHECK_FALSE(fs::exists(logs / "d"));
   CHECK(fs::exists(logs));
+}
+
+TEST_CASE("retention: a path through a symlink, or with an empty or `.` part, is left alone") {
+  testing::PartsStore s;
+  fs::path logs = s.dir / "logs";
+  fs::path outside = s.dir / "elsewhere";
+  fs::create_directories(logs / "d/r");
+  fs::create_directories(outside / "r");
+  std::ofstream(outside / "r/1.log") << "x";
+  std::ofstream(outside / "2.log") << "x";
+  std::ofstream(logs / "d/r/3.log") << "x";
+  fs::create_directory_symlink(outside, logs / "link");
+  fs::create_symlink(outside / "2.log", logs / "d/r/2.log");
+  CHECK(remove_log_files(logs.string(), {"link/r/1.log", "d/r/2.log", "d/./r/3.log", "d//r/3.log", "", ".", "d/r/"}) ==
+        0);
+  CHECK(fs::exists(outside / "r/1.log"));
+  CHECK(fs::exists(outside / "r"));
+  CHECK(fs::exists(outside / "2.log"));
+  CHECK(fs::exists(logs / "d/r/3.log"));
+  // The logs folder itself may be a symlink (the operator's choice); its parts may not.
+  fs::create_directory_symlink(logs, s.dir / "logs-link");
+  CHECK(remove_log_files((s.dir / "logs-link").string(), {"d/r/3.log"}) == 1);
+  CHECK(fs::exists(logs));
+  CHECK(remove_log_files((s.dir / "missing").string(), {"d/r/3.log"}) == 0);
+}
+
+TEST_CASE("retention: a process that no longer leads stops after its current batch") {
+  testing::PartsStore s;
+  register_dag(*s.store, "etl");
+  TimePoint now = s.clock.now();
+  for (int i = 1; i <= 4; ++i)
+    finished_run(*s.store, s.clock, "etl", ("2026-01-0" + std::to_string(i) + "T00:00:00Z").c_str(),
+                 now - std::chrono::hours(24 * (10 - i)), "etl/" + std::to_string(i) + ".log");
+  int asked = 0;
+  RetentionOptions o;
+  o.settings.runs_days = 1;
+  o.logs_dir = (s.dir / "logs").string();
+  o.first_after = std::chrono::minutes(1);
+  o.batch_size = 2;  // a run and its task instance a batch
+  // Leads when the clean starts and at its first batch, then is deposed.
+  RetentionJob job(*s.store, s.clock, o, [&] { return ++asked <= 2; });
+  s.clock.advance(std::chrono::minutes(1));
+  auto r = job.run_if_due();
+  REQUIRE(r);
+  REQUIRE(r->ok());
+  CHECK((*r)->find("dag_runs")->rows == 1);
+  CHECK((*r)->batches == 1);
 }
 
 TEST_CASE("retention: a standalone process leads (and so cleans) from its join until it leaves") {

@@ -169,3 +169,12 @@ TEST_CASE("run keeper: recovery loads the unfinished runs; a try that was runnin
   CHECK(loop.batch().tries.back().reason == std::optional<std::string>("worker_lost"));
   CHECK(listener.killed.size() == 1);
 }
+
+TEST_CASE("run keeper: a backfill's rerun of a run that is gone (cleaned) is not its own, never a retry") {
+  Env e(kChain);
+  store::BackfillRecord b;
+  b.id = 1;
+  b.dag_id = "d";
+  long long pk = 0;
+  CHECK(e.keeper.rerun(b, "scheduled__gone", {}, pk) == RunKeeper::Rerun::not_ours);
+}

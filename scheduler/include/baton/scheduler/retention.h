@@ -41,8 +41,11 @@ Result<std::optional<int>> parse_retention_days(const std::string& where, const 
 store::CleanRequest retention_request(const RetentionSettings& s, TimePoint now);
 
 // Removes the log files (paths relative to `logs_dir`, as the store keeps
-// them) and the folders that are left empty, up to `logs_dir`; a path that
-// is absolute or climbs out (`..`) is left alone. How many files it removed.
+// them) and the folders that are left empty below `logs_dir` (never
+// `logs_dir` itself). A path that is absolute, empty, has an empty, `.` or
+// `..` component, or has a symlink anywhere below `logs_dir` (a folder or
+// the file) is left alone. How many files it removed (0 when `logs_dir` is
+// no folder).
 long long remove_log_files(const std::string& logs_dir, const std::vector<std::string>& paths);
 
 struct RetentionOptions {
@@ -57,7 +60,9 @@ struct RetentionOptions {
 class RetentionJob {
  public:
   // `leads`: whether this process may clean now (standalone: always; a
-  // member: while it holds the leader lock). Called from the job's thread.
+  // member: while it holds the leader lock). Called from the job's thread,
+  // before a clean and before each of its batches (a process that no longer
+  // leads stops after its current batch).
   RetentionJob(store::Store& store, const Clock& clock, RetentionOptions options, std::function<bool()> leads);
   ~RetentionJob();
   RetentionJob(const RetentionJob&) = delete;

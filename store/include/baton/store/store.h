@@ -271,6 +271,8 @@ struct TryRecord {
   long long log_bytes = 0;
 };
 
+// A DAG's runs (any filter) and the unfinished runs of every DAG page on an
+// index; other lists of every DAG's runs walk the table (none is served).
 struct RunFilter {
   std::optional<std::string> dag_id;
   std::optional<RunState> state;
@@ -797,17 +799,22 @@ class ClusterStore {
 // current. tries_before: the tries of finished runs that ended before it.
 // logs_before: the logs of tries of finished runs that ended before it.
 // Never removed: the audit log, unfinished runs (and their task instances
-// and tries), the latest run of each DAG (by logical date), the runs of a
-// running backfill, DAG versions a run or the DAG uses.
+// and tries), the latest run and the latest finished run of each DAG (by
+// logical date), the run right before (by logical date) an unfinished run of
+// its DAG (depends_on_past reads it), every run inside the range of a running
+// backfill of its DAG, DAG versions a run or the DAG uses.
 struct CleanRequest {
   std::optional<TimePoint> runs_before;
   std::optional<TimePoint> tries_before;
   std::optional<TimePoint> logs_before;
   bool dry_run = false;  // count what would go, change nothing
   int batch_size = 5000;  // rows per transaction, about
-  // Called after each committed batch with the log files (paths relative to
-  // the logs folder, as TryRecord::log_path) of the tries whose logs went.
-  std::function<void(const std::vector<std::string>&)> on_logs_removed;
+  // Called in each batch's transaction, after its deletes and before its
+  // audit entry, with the log files (paths relative to the logs folder, as
+  // TryRecord::log_path) of the tries whose logs go; returns how many it
+  // removed (what the report and the audit count). None: the paths count.
+  // (Should the commit then fail, the rows stay and their files are gone.)
+  std::function<long long(const std::vector<std::string>&)> on_logs_removed;
   // Asked before each batch: true ends the clean there (what it removed so
   // far is reported and audited), so that a process that stops waits for
   // one batch at most.
@@ -824,7 +831,7 @@ struct CleanReport {
   bool dry_run = false;
   std::vector<CleanTable> tables;  // always every table, in the same order, zeros included
   long long batches = 0;           // transactions it took (0 for a dry run)
-  long long total() const;         // rows of every table (log files not counted)
+  long long total() const;         // rows of every table and the log files removed
   const CleanTable* find(std::string_view table) const;
 };
 
@@ -870,8 +877,11 @@ class Store : public virtual ResourceStore,
   // Retention (CleanRequest): removes, in batches of about batch_size rows
   // per transaction (a live scheduler waits for one batch at most), or with
   // dry_run counts, what the request names; the counts of a dry run are
-  // those a clean right after it removes. A clean that removed anything
-  // appends one audit entry, db.cleaned, with the cutoffs and the counts.
+  // those a clean right after it removes ("log files": those named). Every
+  // batch that removed anything appends, in its own transaction, an audit
+  // entry db.cleaned with the cutoffs, its number and its counts; a log the
+  // process cannot append to (keyed, without the key) fails the clean before
+  // its first batch.
   virtual Result<CleanReport> clean(const CleanRequest& request, const std::string& actor) = 0;
 };
 
