@@ -25,6 +25,7 @@
 #include <set>
 #include <thread>
 
+#include "baton/core/sha256.h"
 #include "json_text.h"
 #include "routes.h"
 #include "util.h"
@@ -90,9 +91,10 @@ class QueueWaker {
 // parked claims; a pool's slot freed by a report is seen within the 250 ms.
 class EmptyClaims {
  public:
+  // A digest of the sorted names: a key's size does not follow the request's.
   static std::string key(std::vector<std::string> queues) {
     std::sort(queues.begin(), queues.end());
-    return json(queues).dump();
+    return sha256_hex(json(queues).dump());
   }
   bool known_empty(const std::string& key, unsigned long long generation, std::chrono::steady_clock::time_point now) {
     std::lock_guard lock(mu_);

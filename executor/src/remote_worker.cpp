@@ -35,6 +35,13 @@ namespace {
 
 constexpr size_t kLogChunk = 512u << 10;        // bytes of one try's log per request (base64 grows it by a third)
 constexpr size_t kHeartbeatLogBudget = 4u << 20;  // bytes of log of all tries in one heartbeat (the body limit is 8 MiB)
+constexpr int kMaxClaim = 1000;                     // tries one claim may ask for, reports one request may carry
+
+// The server's `waited_us`, or 0 when it is not a number.
+long long waited_of(const nlohmann::json& body) {
+  auto it = body.find("waited_us");
+  return it != body.end() && it->is_number_integer() ? it->get<long long>() : 0;
+}
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
@@ -341,11 +348,13 @@ struct RemoteWorker::Impl {
   // Slots to claim for: the free ones (neither running nor claimed) are
   // counted as starting until the claim is answered, so that two claims at
   // once (the main loop's, a report's) never ask for one slot twice.
+  // At most 1,000 a claim (the API's limit); the rest go with a later claim.
   int reserve_free(int extra) {
     std::lock_guard lock(mu);
     int free = std::max(0, options.slots - static_cast<int>(running.size() + starting));
-    starting += static_cast<size_t>(free + extra);
-    return free + extra;
+    int n = std::min(free + extra, kMaxClaim);
+    starting += static_cast<size_t>(n);
+    return n;
   }
   void unreserve(int n) {
     if (n <= 0) return;
@@ -371,8 +380,12 @@ struct RemoteWorker::Impl {
       std::vector<std::shared_ptr<PendingReport>> batch;
       size_t bytes = 0;
       auto it = report_queue.begin();
-      for (; it != report_queue.end() && (batch.empty() || bytes < kHeartbeatLogBudget); ++it) {
-        bytes += (*it)->body.value("log", std::string()).size() + 512;
+      // Whole reports (log, checkpoint, output) up to the budget, 1,000 at most
+      // (the server's limits: 8 MiB, 1,000 reports); a report alone always goes.
+      for (; it != report_queue.end() && batch.size() < static_cast<size_t>(kMaxClaim); ++it) {
+        size_t size = (*it)->body.dump(-1, ' ', false, json::error_handler_t::replace).size() + 512;
+        if (!batch.empty() && bytes + size > kHeartbeatLogBudget) break;
+        bytes += size;
         batch.push_back(*it);
       }
       report_queue.erase(report_queue.begin(), it);
@@ -430,7 +443,7 @@ struct RemoteWorker::Impl {
       for (auto& item : a.body["items"])
         if (static_cast<int>(items.size()) < ask) items.push_back(item);
       got = static_cast<int>(items.size());
-      launch(items, sent_at, a.body.value("waited_us", 0LL));
+      launch(items, sent_at, waited_of(a.body));
     }
     unreserve(ask - got);
   }
@@ -504,8 +517,12 @@ struct RemoteWorker::Impl {
   // Starts a thread for each claimed try. `sent_at` is when the claim was
   // sent (steady clock), `waited_us` how long the server says it held it
   // before claiming: the claim is at most (now - sent_at - waited) old.
+  // A `waited_us` beyond the time since sending (a wrong server) counts as 0:
+  // the claim's age is never underestimated.
   void launch(const json& items, std::chrono::steady_clock::time_point sent_at, long long waited_us) {
-    auto claimed = sent_at + std::chrono::microseconds(std::max(0LL, waited_us));
+    auto since = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - sent_at).count();
+    if (waited_us < 0 || waited_us > since) waited_us = 0;
+    auto claimed = sent_at + std::chrono::microseconds(waited_us);
     std::lock_guard lock(slots_mu);
     for (auto& item : items) {
       auto ended = std::make_shared<std::atomic<bool>>(false);
@@ -801,7 +818,7 @@ Status RemoteWorker::run(const std::atomic<bool>& stop) {
         if (static_cast<int>(items.size()) < free) items.push_back(item);
       got = static_cast<int>(items.size());
       if (got > 0) idle_since = std::chrono::steady_clock::now();
-      m.launch(items, sent_at, a.body.value("waited_us", 0LL));
+      m.launch(items, sent_at, waited_of(a.body));
     }
     m.unreserve(free - got);
   }

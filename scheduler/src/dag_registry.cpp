@@ -92,7 +92,10 @@ void DagRegistry::begin_load() {
   pending_next_ = 0;
   loaded_ = 0;
   auto files = dsl::find_dag_files({dags_dir_});
-  if (!files) sched_log()->warn("DAGs folder: {}", files.error().message);
+  // A folder that cannot be listed (not mounted yet, no permission) settles
+  // nothing: its DAGs stay as the store knows them until a scan lists it.
+  listed_ = files.ok();
+  if (!files) sched_log()->warn("DAGs folder: {}; the known DAGs are kept as they are", files.error().message);
   else pending_ = std::move(*files);
   total_ = static_cast<long long>(pending_.size());
   load_git_ = pending_.empty() ? std::nullopt : read_git_state(dags_dir_);
@@ -112,7 +115,7 @@ bool DagRegistry::load_step(size_t files) {
   pending_next_ = end;
   bool last = end == pending_.size();
   std::set<std::string> report(chunk.begin(), chunk.end());
-  apply(chunk, &report, last, load_git_ ? &*load_git_ : nullptr);
+  apply(chunk, &report, last && listed_, load_git_ ? &*load_git_ : nullptr);
   loaded_ = static_cast<long long>(end);
   if (last) {
     pending_ = {};
@@ -143,7 +146,10 @@ void DagRegistry::scan(bool first) {
   }
   bool removed = false;
   for (auto& [f, _] : file_stamps_) removed = removed || !now_stamps.count(f);
-  if (changed.empty() && !removed) return;
+  // The first listing after one that failed settles what the store knows.
+  bool unsettled = !listed_ && !loading_;
+  listed_ = true;
+  if (changed.empty() && !removed && !unsettled) return;
   file_stamps_ = std::move(now_stamps);
   for (auto it = compiled_files_.begin(); it != compiled_files_.end();)
     it = file_stamps_.count(it->first) ? std::next(it) : compiled_files_.erase(it);

@@ -97,6 +97,7 @@ class DagRegistry {
   std::map<std::pair<std::string, std::string>, dsl::DagGraphPtr> versions_;
   std::vector<std::string> pending_;  // the cold load's files not loaded yet
   size_t pending_next_ = 0;
+  bool listed_ = true;  // the load listed the folder (a failed listing settles nothing)
   std::optional<GitState> load_git_;  // read once for the whole cold load
   std::atomic<bool> loading_{true};
   std::atomic<long long> loaded_{0}, total_{0};

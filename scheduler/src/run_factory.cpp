@@ -253,8 +253,17 @@ bool RunFactory::commit_runs() {
     // Nothing was made: each timetable goes back to where it was (latest
     // first, so a DAG with several fires ends at its first one's).
     for (auto it = fires.rbegin(); it != fires.rend(); ++it) timetables_[it->dag_id].last_tick = it->last_tick_before;
+    // Each DAG wakes again in a second: its plan counted on these runs (a
+    // catchup DAG at its limit armed nothing; the others, the interval after).
+    TimePoint again = clock_.now() + std::chrono::seconds(1);
+    for (auto& f : fires) {
+      Timetable& t = timetables_[f.dag_id];
+      if (t.next_due && *t.next_due == again) continue;
+      t.next_due = again;
+      due_.emplace(again, f.dag_id);
+    }
     if (made.error().code == "stale_epoch") fencing_.fenced_out(made.error());
-    else sched_log()->error("creating {} scheduled run(s): {} (tried again at the next wake-up)", fires.size(),
+    else sched_log()->error("creating {} scheduled run(s): {} (tried again in a second)", fires.size(),
                             made.error().message);
     return false;
   }

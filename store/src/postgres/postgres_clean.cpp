@@ -334,7 +334,10 @@ Result<CleanReport> PostgresStore::clean(const CleanRequest& req, const std::str
        "$3::bigint >= 0 AND " BATON_OLD_VERSION " AND NOT EXISTS (SELECT 1 FROM dag_runs r WHERE r.dag_id = "
        "v.dag_id AND r.dag_version = v.version) LIMIT $2) RETURNING 0::bigint, created_at"},
   };
-  for (auto& [table, sql] : kOld) {
+  for (auto& old : kOld) {
+    // Not a structured binding: clang 14 cannot capture one in a lambda.
+    const char* table = old[0];
+    const char* sql = old[1];
     long long last_key = 0;
     while (R && !stopping()) {
       auto n = write([&](pqxx::work& t) -> Result<long long> {

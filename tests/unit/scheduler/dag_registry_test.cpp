@@ -74,3 +74,29 @@ TEST_CASE("dag registry: load_known takes the store's DAGs with their flags befo
   CHECK(reg.find("p")->paused);
   CHECK(reg.current("p"));
 }
+
+TEST_CASE("dag registry: a folder that cannot be listed at start keeps the known DAGs as they were") {
+  testing::PartsStore s;
+  {
+    DagRegistry reg(*s.store, s.dags());
+    s.write_dag("a.yaml", "dag: a\ntasks:\n  x: {type: noop}\n");
+    reg.scan(true);
+    REQUIRE(s.store->get_dag("a")->active);
+  }
+  // The folder is gone at the next start (not mounted yet, a typo): the load
+  // finds nothing to list, and deactivates nothing.
+  std::filesystem::rename(s.dags(), s.dir / "away");
+  DagRegistry restarted(*s.store, s.dags());
+  auto known = s.store->list_dags();
+  REQUIRE(known.ok());
+  restarted.load_known(*known);
+  restarted.scan(true);
+  CHECK(s.store->get_dag("a")->active);
+  REQUIRE(restarted.find("a"));
+  CHECK(restarted.find("a")->active);
+  // Back again: a scan sees it, and a file removed for real is deactivated.
+  std::filesystem::rename(s.dir / "away", s.dags());
+  std::filesystem::remove(s.dir / "dags" / "a.yaml");
+  restarted.scan(false);
+  CHECK_FALSE(s.store->get_dag("a")->active);
+}
