@@ -157,11 +157,21 @@ start_server() {
   pids+=("$server_pid")
   for _ in $(seq 1 100); do
     url=$(sed -n 's#^UI and API: \(http://[0-9.:]*\)/ .*#\1#p' "$work/out.log")
-    [ -n "$url" ] && return 0
+    [ -n "$url" ] && break
     sleep 0.1
   done
-  echo "server did not start:"; cat "$work/out.log" "$work/err.log"
-  return 1
+  if [ -z "$url" ]; then
+    echo "server did not start:"; cat "$work/out.log" "$work/err.log"
+    return 1
+  fi
+  # The API answers while the DAGs folder loads: until /health stops saying `loading`.
+  local h
+  for _ in $(seq 1 400); do
+    h=$(curl -s "$url/api/v1/health")
+    [ -n "$h" ] && ! grep -q '"loading"' <<<"$h" && return 0
+    sleep 0.05
+  done
+  return 0
 }
 
 start_server || { echo "0 passed, 1 failed"; exit 1; }

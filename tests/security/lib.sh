@@ -79,6 +79,18 @@ start_standalone() {
   fi
   port=${url##*:}
   token=$(sed -n 's/^admin token: //p' "$work/$name.out")
+  wait_loaded "$url"
+}
+
+# The API answers while the DAGs folder loads: wait until /health stops saying `loading`.
+wait_loaded() {
+  local h
+  for _ in $(seq 1 400); do
+    h=$(curl -s "$1/api/v1/health")
+    [ -n "$h" ] && ! grep -q '"loading"' <<<"$h" && return 0
+    sleep 0.05
+  done
+  return 0
 }
 
 pg_schema_url() {

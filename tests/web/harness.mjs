@@ -32,6 +32,16 @@ export async function startBaton({ baton, dags, args = [], workers = 4, timeoutM
     const url = /^UI and API: (http:\/\/[0-9.:]+)\//m.exec(text);
     const token = /^admin token: (\S+)$/m.exec(text);
     if (url && token) {
+      // The API answers while the DAGs folder loads: ready once /health stops saying `loading`.
+      for (;;) {
+        const health = await fetch(`${url[1]}/api/v1/health`).then((r) => r.json()).catch(() => null);
+        if (health && health.status !== 'loading') break;
+        if (child.exitCode !== null || Date.now() > deadline) {
+          child.kill('SIGKILL');
+          throw new Error(`baton standalone did not load its DAGs:\n${fs.readFileSync(path.join(work, 'err.log'), 'utf8')}`);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
       return {
         url: url[1], token: token[1], work, pid: child.pid,
         async stop() {
