@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "baton/store/store.h"
+#include "store_engines.h"
 
 using namespace baton;
 using namespace baton::store;
@@ -21,25 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct ClaimEnv {
-  std::string name;
-  std::string url;
-};
-
-std::vector<ClaimEnv> claim_engines() {
-  static int counter = 0;
-  auto dir = fs::temp_directory_path() / ("baton-claim-test-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  ++counter;
-  std::vector<ClaimEnv> out = {{"sqlite", "sqlite:" + (dir / ("c" + std::to_string(counter) + ".db")).string()}};
-  if (const char* pg = std::getenv("BATON_TEST_PG_URL"); pg && *pg) {
-    std::string url = pg;
-    url += url.find('?') == std::string::npos ? "?" : "&";
-    url += "options=-csearch_path%3Dbaton_claim" + std::to_string(::getpid()) + "_" + std::to_string(counter);
-    out.push_back({"postgres", url});
-  }
-  return out;
-}
+std::vector<testing::StoreEngine> claim_engines() { return testing::store_engines("claim"); }
 
 // Runs body once per engine with a fresh store (and its URL, for a second
 // store on the same database: another server's).

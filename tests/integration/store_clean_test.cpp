@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "baton/store/store.h"
+#include "store_engines.h"
 
 using namespace baton;
 using namespace baton::store;
@@ -27,17 +28,7 @@ DatabaseUrl g_url;  // the store each_store is running the body on
 
 // A fresh store per engine (SQLite always; PostgreSQL with BATON_TEST_PG_URL).
 void each_store(const std::function<void(Store&, FakeClock&)>& body) {
-  static int counter = 0;
-  auto dir = fs::temp_directory_path() / ("baton-clean-test-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  std::vector<std::pair<std::string, std::string>> engines = {
-      {"sqlite", "sqlite:" + (dir / ("c" + std::to_string(++counter) + ".db")).string()}};
-  if (const char* pg = std::getenv("BATON_TEST_PG_URL"); pg && *pg) {
-    std::string url = pg;
-    url += url.find('?') == std::string::npos ? "?" : "&";
-    url += "options=-csearch_path%3Dbaton_clean" + std::to_string(::getpid()) + "_" + std::to_string(counter);
-    engines.push_back({"postgres", url});
-  }
+  auto engines = testing::store_engines("clean");
   for (auto& [name, text] : engines) {
     DYNAMIC_SECTION(name) {
       FakeClock clock(*parse_utc("2026-01-01T00:00:00Z"));

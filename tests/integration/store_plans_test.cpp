@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "baton/store/store.h"
+#include "store_engines.h"
 
 using namespace baton;
 using namespace baton::store;
@@ -30,25 +31,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Engine {
-  std::string name;
-  std::string url;
-};
-
-std::vector<Engine> engines() {
-  static int counter = 0;
-  auto dir = fs::temp_directory_path() / ("baton-plans-test-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  ++counter;
-  std::vector<Engine> out = {{"sqlite", "sqlite:" + (dir / ("p" + std::to_string(counter) + ".db")).string()}};
-  if (const char* pg = std::getenv("BATON_TEST_PG_URL"); pg && *pg) {
-    std::string url = pg;
-    url += url.find('?') == std::string::npos ? "?" : "&";
-    url += "options=-csearch_path%3Dbaton_p" + std::to_string(::getpid()) + "_" + std::to_string(counter);
-    out.push_back({"postgres", url});
-  }
-  return out;
-}
+std::vector<testing::StoreEngine> engines() { return testing::store_engines("plans"); }
 
 void each_store(const std::function<void(Store&, FakeClock&, const std::string&)>& body) {
   for (auto& e : engines()) {
