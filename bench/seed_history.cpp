@@ -276,7 +276,7 @@ int main(int argc, char** argv) {
         }
         finish(*made, failed);
       } else {
-        pending.push_back({std::move(r), std::move(fresh)});
+        pending.push_back({std::move(r), std::move(fresh), {}, {}});
         pending_failed.push_back(failed);
         if (pending.size() >= 200 && !create_pending()) return 1;
       }

@@ -29,6 +29,13 @@ const char* refusal_code(int status) {
   }
 }
 
+// What the linger after a refusal reads and drops at most: the rest of a
+// body twice the largest allowed (a 2 MiB body to a 1 MiB route, a 9 MiB
+// report), so that a client still sending it sees the answer instead of a
+// reset. Bounded (and by 2 s) so that one hostile client cannot keep the one
+// I/O thread reading.
+constexpr size_t kLingerBytes = 2 * kMaxWorkerBodyBytes;
+
 bool safe_header_text(const std::string& s) {
   for (char c : s)
     if (c == '\r' || c == '\n' || c == '\0') return false;
@@ -222,7 +229,8 @@ void HttpSession::write(HttpResponse response, bool close_after, bool head) {
 
 // After a refusal the client may still be sending what was refused: closing
 // with unread bytes would reset the connection, and the client might lose the
-// answer. Stop sending, read and drop what comes for a little while, close.
+// answer. Stop sending, read and drop what comes for a little while (2 s,
+// kLingerBytes), close.
 void HttpSession::linger() {
   boost::system::error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
@@ -233,7 +241,7 @@ void HttpSession::linger() {
 
 void HttpSession::drain(size_t dropped) {
   if (phase_ == Phase::closed) return;
-  if (dropped > (1u << 20)) return shutdown();
+  if (dropped > kLingerBytes) return shutdown();
   socket_.async_read_some(asio::buffer(buffer_), [self = shared_from_this(), dropped](
                                                      const boost::system::error_code& ec, size_t n) {
     if (ec) return self->shutdown();

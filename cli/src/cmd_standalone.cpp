@@ -201,6 +201,10 @@ void run_process(const StandaloneOptions& o, Mode mode) {
   so.shared = shared;
   so.folder_scan = *folder_scan;
   so.retention = retention;
+  // The retention job cleans through a connection of its own.
+  so.retention_store = [db = *url, &clock, audit_key] {
+    return store::open_store(db, clock, store::OpenOptions{.migrate = false, .audit_key = audit_key});
+  };
   // Standalone serves the API while the DAGs folder loads (/health says how far).
   so.load_in_background = mode == Mode::standalone;
   std::unique_ptr<scheduler::Scheduler> sched;

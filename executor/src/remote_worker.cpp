@@ -398,9 +398,36 @@ struct RemoteWorker::Impl {
     }
   }
 
+  // A server older than reports that carry a claim, or than several reports
+  // in one request, refuses them (400: an unknown field `claim`; 404: no
+  // POST /workers/reports): their reports go again the old way, one a
+  // request to POST /workers/report without a claim (the main loop claims
+  // the slots they free), and so do all later ones of this worker.
+  std::atomic<bool> old_reports{false};
+
+  // Each report of `batch` alone, without a claim. Whether the server took
+  // this form (answered one 200 or 409).
+  bool post_reports_old(std::vector<std::shared_ptr<PendingReport>>& batch) {
+    bool taken = false;
+    for (auto& b : batch) {
+      json body = b->body;
+      body["worker"] = options.name;
+      auto a = post("/workers/report", body, std::chrono::seconds(5));
+      b->status = a.status;
+      b->error = a.error;
+      b->slot_given = true;  // no claim asks for it: the main loop's does
+      taken = taken || a.status == 200 || a.status == 409;
+    }
+    return taken;
+  }
+
   // One request for `batch`, carrying the next claim: the slots of its tries
   // (those no claim asked for yet) and the free ones.
   void post_reports(std::vector<std::shared_ptr<PendingReport>>& batch) {
+    if (old_reports) {
+      post_reports_old(batch);
+      return;
+    }
     int own = 0;
     for (auto& b : batch)
       if (!b->slot_given) ++own;
@@ -419,6 +446,16 @@ struct RemoteWorker::Impl {
     if (ask > 0) body["claim"] = {{"queues", options.queues}, {"slots", ask}};
     auto sent_at = std::chrono::steady_clock::now();
     auto a = post(path, body, std::chrono::seconds(5));
+    if ((a.status == 400 || a.status == 404) && (batch.size() > 1 || ask > 0)) {
+      // Perhaps a server older than this form: again the old way.
+      unreserve(ask);
+      if (post_reports_old(batch) && !old_reports.exchange(true))
+        log->warn("the server refused {} ({}: {}) but took the reports one at a time without a claim: an older "
+                  "server; this worker reports that way from now on",
+                  batch.size() > 1 ? "several reports in one request" : "a report carrying a claim", a.status,
+                  a.error);
+      return;
+    }
     bool answered = a.status == 200 || (batch.size() == 1 && a.status >= 400 && a.status < 500);
     if (a.status == 200 && batch.size() > 1 && a.body.contains("results") && a.body["results"].is_array() &&
         a.body["results"].size() == batch.size()) {

@@ -186,9 +186,16 @@ Status Backfills::cancel(long long id, const std::string& actor) {
     auto b = store_.get_backfill(id);
     if (!b) return b.error();
     if (b->state != "running") return Error{"conflict", "backfill " + std::to_string(id) + " is " + b->state};
-    b->state = "canceled";  // a backfill this scheduler could not take up again
+    b->state = "canceled";  // a backfill this scheduler could not take up again, or has not yet
     b->ended_at = clock_.now();
     loop_.batch().backfills.push_back(*b);
+    // Not taken up yet (the DAGs folder loads first): its runs in memory end too.
+    if (auto mine = store_.runs_between(b->dag_id, b->from_at, b->to_at)) {
+      std::vector<long long> runs;
+      for (auto& r : *mine)
+        if (r.backfill_id == id && runs_.in_memory(r.pk)) runs.push_back(r.pk);
+      if (!runs.empty()) runs_.cancel(runs);
+    }
     loop_.audit(actor, "backfill.canceled", "dag:" + b->dag_id + "/backfill/" + std::to_string(id), "{}");
     return {};
   }
@@ -314,7 +321,7 @@ bool Backfills::create_runs(Active& bf, const std::vector<size_t>& steps) {
     r.dag_version = d->graph->hash();
     r.backfill_id = b.id;
     r.created_by = b.created_by;
-    runs.push_back({std::move(r), tis});
+    runs.push_back({std::move(r), tis, {}, {}});
   }
   auto made = store_.create_runs(runs, b.created_by, fencing_.fences());
   if (!made && made.error().code == "stale_epoch") {
@@ -373,7 +380,7 @@ void Backfills::recover() {
     return;
   }
   for (auto& b : *list)
-    if (fencing_.owns(b.dag_id)) take_up_backfill(b);
+    if (fencing_.owns(b.dag_id) && !active_.count(b.id)) take_up_backfill(b);  // not one made meanwhile
 }
 
 // Carries on a running backfill read from the store (recovery, a partition

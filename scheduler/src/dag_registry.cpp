@@ -90,6 +90,7 @@ DagRegistry::Progress DagRegistry::progress() const { return {loading_.load(), l
 void DagRegistry::begin_load() {
   pending_.clear();
   pending_next_ = 0;
+  chunks_done_ = false;
   loaded_ = 0;
   auto files = dsl::find_dag_files({dags_dir_});
   // A folder that cannot be listed (not mounted yet, no permission) settles
@@ -102,6 +103,12 @@ void DagRegistry::begin_load() {
 }
 
 bool DagRegistry::load_step(size_t files) {
+  if (chunks_done_) {  // the scan a full report asked for meanwhile
+    chunks_done_ = scan_after_load_ = false;
+    loading_ = false;
+    scan(false);
+    return false;
+  }
   size_t end = std::min(pending_.size(), pending_next_ + std::max<size_t>(files, 1));
   std::vector<std::string> chunk;
   chunk.reserve(end - pending_next_);
@@ -120,6 +127,10 @@ bool DagRegistry::load_step(size_t files) {
   if (last) {
     pending_ = {};
     load_git_.reset();
+    if (scan_after_load_) {
+      chunks_done_ = true;
+      return true;
+    }
     loading_ = false;
   }
   return !last;
@@ -130,6 +141,10 @@ void DagRegistry::scan(bool first) {
     begin_load();
     while (load_step(kLoadChunk)) {
     }
+    return;
+  }
+  if (loading_) {
+    scan_after_load_ = true;
     return;
   }
   auto files = dsl::find_dag_files({dags_dir_});
@@ -147,14 +162,14 @@ void DagRegistry::scan(bool first) {
   bool removed = false;
   for (auto& [f, _] : file_stamps_) removed = removed || !now_stamps.count(f);
   // The first listing after one that failed settles what the store knows.
-  bool unsettled = !listed_ && !loading_;
+  bool unsettled = !listed_;
   listed_ = true;
   if (changed.empty() && !removed && !unsettled) return;
   file_stamps_ = std::move(now_stamps);
   for (auto it = compiled_files_.begin(); it != compiled_files_.end();)
     it = file_stamps_.count(it->first) ? std::next(it) : compiled_files_.erase(it);
   auto git = read_git_state(dags_dir_);
-  apply(changed, nullptr, !loading_, git ? &*git : nullptr);
+  apply(changed, nullptr, true, git ? &*git : nullptr);
 }
 
 void DagRegistry::changed(const std::vector<std::string>& paths) {

@@ -47,6 +47,9 @@ class DagRegistry {
   void load_known(const std::vector<store::DagRecord>& dags);
   // Stats every file of the folder; compiles what changed and registers it.
   // `first`: the whole cold load at once (begin_load and every load_step).
+  // Otherwise, while the cold load runs, the scan waits for its end (a step
+  // of its own after the last chunk): done now, it would compile every file
+  // not loaded yet in one turn.
   void scan(bool first);
   // The folder watch's report: these paths (files, or folders to look
   // below) changed; nothing else is looked at.
@@ -54,8 +57,9 @@ class DagRegistry {
 
   // The cold load in steps: begin_load lists the folder; each load_step
   // compiles (on every core) and registers the next `files` files in one
-  // transaction, and returns true while files remain. The last step
-  // deactivates the DAGs whose files are gone.
+  // transaction, and returns true while files remain. The last chunk
+  // deactivates the DAGs whose files are gone; a scan asked for during the
+  // load is one step more (the load is done after it).
   void begin_load();
   bool load_step(size_t files);
   struct Progress {
@@ -63,6 +67,7 @@ class DagRegistry {
     long long loaded = 0, total = 0;  // files
   };
   Progress progress() const;
+  bool loading() const { return loading_.load(); }
   // Work counters (tests): files stat-ed and files compiled since start.
   long long files_looked_at() const { return looked_at_; }
   long long files_compiled() const { return compiled_count_; }
@@ -97,6 +102,8 @@ class DagRegistry {
   std::map<std::pair<std::string, std::string>, dsl::DagGraphPtr> versions_;
   std::vector<std::string> pending_;  // the cold load's files not loaded yet
   size_t pending_next_ = 0;
+  bool scan_after_load_ = false;  // a full scan was asked for during the load
+  bool chunks_done_ = false;      // the load's files are in; its scan is left
   bool listed_ = true;  // the load listed the folder (a failed listing settles nothing)
   std::optional<GitState> load_git_;  // read once for the whole cold load
   std::atomic<bool> loading_{true};

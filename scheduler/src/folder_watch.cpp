@@ -21,6 +21,9 @@ namespace {
 
 constexpr uint32_t kMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_DELETE_SELF |
                            IN_MOVE_SELF | IN_ONLYDIR;
+// The root's parent folder: its entries made, moved or deleted (only the
+// root's name counts).
+constexpr uint32_t kParentMask = IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR;
 
 bool hidden(const std::string& name) { return !name.empty() && name[0] == '.'; }
 
@@ -43,6 +46,19 @@ Result<std::unique_ptr<FolderWatch>> FolderWatch::start(const std::string& root,
   if (w->wake_fd_ < 0) return Error{"unavailable", std::string("eventfd: ") + std::strerror(errno)};
   if (inotify_add_watch(w->fd_, root.c_str(), kMask) < 0)
     return Error{"unavailable", "inotify cannot watch " + root + ": " + std::strerror(errno)};
+  // The root's name in its parent: a new folder (or link) under that name is
+  // a new root, which the root's own watch cannot see (a symlink pointed
+  // elsewhere changes nothing in the folder it pointed to).
+  std::error_code ec;
+  fs::path abs = fs::absolute(root, ec).lexically_normal();
+  if (!ec && abs.filename().empty()) abs = abs.parent_path();  // "dags/"
+  if (!ec && !abs.filename().empty() && abs.parent_path() != abs) {
+    w->root_name_ = abs.filename().string();
+    w->parent_wd_ = inotify_add_watch(w->fd_, abs.parent_path().c_str(), kParentMask);
+    if (w->parent_wd_ < 0)
+      sched_log()->warn("DAGs folder: cannot watch {}: {} (the folder replaced is seen by the safety scan)",
+                        abs.parent_path().string(), std::strerror(errno));
+  }
   // The root's watch is added again by add_tree (the same descriptor).
   w->add_tree(root);
   FolderWatch* self = w.get();
@@ -69,8 +85,10 @@ size_t FolderWatch::watched() const {
   return dirs_.size();
 }
 
-void FolderWatch::add_tree(const std::string& dir) {
-  int wd = inotify_add_watch(fd_, dir.c_str(), kMask);
+void FolderWatch::add_tree(const std::string& dir, std::set<int>* seen) {
+  // The root may be a link to the folder; a link below it is not followed
+  // (nor is it walked, as the DAG loader does not).
+  int wd = inotify_add_watch(fd_, dir.c_str(), dir == root_ ? kMask : kMask | IN_DONT_FOLLOW);
   if (wd < 0) {
     // ENOSPC: past fs.inotify.max_user_watches. ENOENT/ENOTDIR: gone again.
     if (errno != ENOENT && errno != ENOTDIR) {
@@ -84,12 +102,32 @@ void FolderWatch::add_tree(const std::string& dir) {
     std::lock_guard lock(mu_);
     dirs_[wd] = dir;
   }
+  if (seen) seen->insert(wd);
   std::error_code ec;
   for (fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end; !ec && it != end;
        it.increment(ec)) {
     if (hidden(it->path().filename().string())) continue;
     std::error_code ec2;
-    if (it->is_directory(ec2) && !it->is_symlink(ec2)) add_tree(it->path().string());
+    if (it->is_directory(ec2) && !it->is_symlink(ec2)) add_tree(it->path().string(), seen);
+  }
+}
+
+// After an overflow (events lost: folders made then are not watched, folders
+// gone still are) or a new root. A folder watched already keeps its
+// descriptor (its path is updated: it may have moved); the root's name gone
+// leaves nothing watched until it comes back (the parent's watch sees it).
+void FolderWatch::rewatch() {
+  failed_ = 0;  // counted again
+  std::set<int> seen;
+  add_tree(root_, &seen);
+  std::lock_guard lock(mu_);
+  for (auto it = dirs_.begin(); it != dirs_.end();) {
+    if (seen.count(it->first)) {
+      ++it;
+      continue;
+    }
+    inotify_rm_watch(fd_, it->first);  // its IN_IGNORED finds nothing: ignored
+    it = dirs_.erase(it);
   }
 }
 
@@ -110,6 +148,7 @@ void FolderWatch::remove_tree(const std::string& dir) {
 bool FolderWatch::drain(Changes& out) {
   alignas(inotify_event) char buf[64 * 1024];
   bool any = false;
+  bool rewalk = false;  // the tree is walked again once the queue is read
   std::set<std::string> paths(out.paths.begin(), out.paths.end());
   for (;;) {
     ssize_t n = ::read(fd_, buf, sizeof buf);
@@ -119,8 +158,12 @@ bool FolderWatch::drain(Changes& out) {
       auto* e = reinterpret_cast<inotify_event*>(p);
       p += sizeof(inotify_event) + e->len;
       if (e->mask & IN_Q_OVERFLOW) {
-        out.full = true;
+        out.full = rewalk = true;
         continue;
+      }
+      if (parent_wd_ >= 0 && e->wd == parent_wd_) {
+        if (e->mask & IN_IGNORED) parent_wd_ = -1;  // the parent itself went (and the root with it)
+        else if (e->len > 0 && root_name_ == e->name) out.full = rewalk = true;  // the root's name replaced
       }
       std::string dir;
       {
@@ -130,12 +173,14 @@ bool FolderWatch::drain(Changes& out) {
         dir = it->second;
         if (e->mask & IN_IGNORED) {
           dirs_.erase(it);
+          if (dir == root_) out.full = rewalk = true;  // unwatched by the kernel: gone, or unmounted
           continue;
         }
       }
       if (e->len == 0 || e->name[0] == '\0') {
-        // The watched folder itself moved or went: the root means everything.
-        if ((e->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) && dir == root_) out.full = true;
+        // The watched folder itself moved or went: the root means everything
+        // (a new one may be in its place already, or come later).
+        if ((e->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) && dir == root_) out.full = rewalk = true;
         continue;
       }
       std::string name = e->name;
@@ -156,6 +201,7 @@ bool FolderWatch::drain(Changes& out) {
       paths.insert(path);
     }
   }
+  if (rewalk) rewatch();
   out.paths.assign(paths.begin(), paths.end());
   return any;
 }

@@ -6,9 +6,14 @@
 // been quiet for `quiet` (at most `max_wait`), then reports the paths that
 // changed in one call — files written and closed, moved in or out, deleted;
 // folders created, moved or deleted (the caller looks below them). A queue
-// overflow (or the root itself going away) reports `full`: the caller scans
-// the whole folder. What inotify cannot see (network filesystems, a folder
-// past the watch limit) is left to the caller's slow safety scan.
+// overflow reports `full` (the caller scans the whole folder), and the tree is
+// walked again: a folder created while events were lost is watched from then
+// on. The root replaced (deleted or moved and made again, `rm -rf dags; git
+// clone ... dags`, or a symlinked root pointed elsewhere) is seen on the root
+// itself and, by name, in its parent folder (which is watched for that): the
+// watches move to the new root and the report is `full`. What inotify cannot
+// see (network filesystems, a folder past the watch limit) is left to the
+// caller's slow safety scan.
 //
 // Threads: start() and stop() from the owner's thread; the callback runs on
 // the watch's own thread (it should post to the owner's loop).
@@ -19,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,13 +58,19 @@ class FolderWatch {
 
  private:
   FolderWatch(std::string root, OnChange on_change, Duration quiet, Duration max_wait);
-  void add_tree(const std::string& dir);
+  // Watches `dir` and the folders below it; `seen` gets their descriptors.
+  void add_tree(const std::string& dir, std::set<int>* seen = nullptr);
   void remove_tree(const std::string& dir);
+  // The tree walked again from the root (which may be a new folder now):
+  // what is not watched yet is, and what is no longer in it is not.
+  void rewatch();
   // Reads what is queued; false when nothing was.
   bool drain(Changes& out);
   void run();
 
   std::string root_;
+  std::string root_name_;  // the root's name in its parent folder
+  int parent_wd_ = -1;     // the parent folder's watch (the root's name replaced), -1: none
   OnChange on_change_;
   Duration quiet_, max_wait_;
   int fd_ = -1;       // inotify

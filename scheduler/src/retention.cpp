@@ -105,6 +105,12 @@ RetentionJob::RetentionJob(store::Store& store, const Clock& clock, RetentionOpt
       leads_(std::move(leads)),
       next_due_(clock.now() + options_.first_after) {}
 
+RetentionJob::RetentionJob(std::unique_ptr<store::Store> own, const Clock& clock, RetentionOptions options,
+                           std::function<bool()> leads)
+    : RetentionJob(*own, clock, std::move(options), std::move(leads)) {
+  own_ = std::move(own);
+}
+
 RetentionJob::~RetentionJob() { stop(); }
 
 std::optional<Result<store::CleanReport>> RetentionJob::run_if_due() {
@@ -117,6 +123,11 @@ std::optional<Result<store::CleanReport>> RetentionJob::run_if_due() {
   next_due_ = now + options_.every;
   store::CleanRequest req = retention_request(options_.settings, now);
   req.batch_size = options_.batch_size;
+  if (auto mu = options_.revive_mu)
+    req.batch_guard = [mu]() -> std::shared_ptr<void> {
+      mu->lock();
+      return std::shared_ptr<void>(mu.get(), [mu](void*) { mu->unlock(); });
+    };
   req.on_logs_removed = [this](const std::vector<std::string>& paths) {
     return remove_log_files(options_.logs_dir, paths);
   };

@@ -20,6 +20,8 @@ using nlohmann::json;
 namespace {
 // Events of one URI a dataset run takes at most; the rest go to the next run.
 constexpr int kDatasetEventsPerRun = 1000;
+// Attempts at a manual or dataset run id before a conflict is the answer.
+constexpr int kDraws = 8;
 }  // namespace
 
 // docs/running.md, "Run ids". The suffix is 32 random bits: runs of one DAG
@@ -64,7 +66,6 @@ Result<store::RunStore::Created> RunFactory::create_named_run(store::RunRecord& 
                                                               const std::vector<store::TaskInstanceRecord>& tis,
                                                               const std::string& actor,
                                                               const std::vector<store::DatasetCursor>& cursors) {
-  constexpr int kDraws = 8;
   for (int draw = 1;; ++draw) {
     auto c = store_.create_run(r, tis, actor, fencing_.fences(), cursors);
     if (c || c.error().code != "conflict" || draw == kDraws) return c;
@@ -159,25 +160,40 @@ void RunFactory::wake(TimePoint now) {
 
 Result<TriggerResult> RunFactory::trigger(const std::string& dag_id, const TriggerRequest& req,
                                           const std::string& actor) {
+  return std::move(trigger_all({Trigger{dag_id, req, actor}}).front());
+}
+
+RunFactory::Prepared RunFactory::prepare_trigger(const Trigger& t) {
+  Prepared p;
+  const std::string& dag_id = t.dag_id;
+  const TriggerRequest& req = t.req;
+  auto answer = [&p](Result<TriggerResult> r) {
+    p.answer = std::move(r);
+    return std::move(p);
+  };
+  // A key seen before returns its first run, whatever the DAG declares now
+  // (a retry after the DAG was edited).
+  auto seen = [&]() -> std::optional<TriggerResult> {
+    if (!req.idempotency_key) return std::nullopt;
+    auto found = store_.find_run_by_key(dag_id, *req.idempotency_key);
+    if (!found || !*found) return std::nullopt;
+    return TriggerResult{**found, false};
+  };
   DagEntry* d = registry_.find(dag_id);
-  if (!d || !d->graph) return Error::not_found("no DAG \"" + dag_id + "\"");
-  if (!d->active) return Error::invalid("DAG " + dag_id + " is inactive (its file was removed)");
+  if (!d || !d->graph) return answer(Error::not_found("no DAG \"" + dag_id + "\""));
+  if (!d->active) return answer(Error::invalid("DAG " + dag_id + " is inactive (its file was removed)"));
   const auto g = d->graph;
   json params = json::parse(g->spec().params_json);
   json overrides = json::parse(req.params_json, nullptr, false);
-  if (overrides.is_discarded() || !overrides.is_object()) return Error::invalid("params must be a JSON object");
+  if (overrides.is_discarded() || !overrides.is_object()) return answer(Error::invalid("params must be a JSON object"));
   std::vector<std::string> given;
   for (auto& [k, v] : overrides.items()) given.push_back(k);
   if (auto st = dsl::check_param_names(g->spec(), given); !st) {
-    // A key seen before returns its first run, whatever the DAG declares
-    // now (a retry after the DAG was edited).
-    if (req.idempotency_key)
-      if (auto seen = store_.find_run_by_key(dag_id, *req.idempotency_key); seen && *seen)
-        return TriggerResult{**seen, false};
-    return st.error();
+    if (auto s = seen()) return answer(std::move(*s));
+    return answer(st.error());
   }
   for (auto& [k, v] : overrides.items()) params[k] = v;
-  store::RunRecord r;
+  store::RunRecord& r = p.run.run;
   r.dag_id = dag_id;
   r.run_type = "manual";
   r.logical_date = req.logical_date.value_or(clock_.now());
@@ -192,24 +208,70 @@ Result<TriggerResult> RunFactory::trigger(const std::string& dag_id, const Trigg
   // The defaults' templates rendered now; the trigger's values are data.
   auto rendered = run_params(store_, *g, r, params.dump(-1, ' ', false, json::error_handler_t::replace), given);
   if (!rendered) {
-    if (req.idempotency_key)  // a retry of a trigger that made its run before
-      if (auto seen = store_.find_run_by_key(dag_id, *req.idempotency_key); seen && *seen)
-        return TriggerResult{**seen, false};
-    return Error::invalid(rendered.error().message);
+    if (auto s = seen()) return answer(std::move(*s));  // a retry of a trigger that made its run before
+    return answer(Error::invalid(rendered.error().message));
   }
   r.params = std::move(*rendered);
   r.dag_version = g->hash();
   r.note = req.note;
   r.idempotency_key = req.idempotency_key;
-  r.created_by = actor;
-  auto c = create_named_run(r, task_instances_for(*g), actor);
-  if (!c && c.error().code == "stale_epoch") fencing_.fenced_out(c.error());
-  if (!c) return c.error();
-  if (c->created) {
-    sink_.adopt(c->run, g, c->task_instances);
-    sink_.dispatch();
+  r.created_by = t.actor;
+  p.run.task_instances = task_instances_for(*g);
+  p.run.actor = t.actor;
+  p.graph = g;
+  return p;
+}
+
+std::vector<Result<TriggerResult>> RunFactory::trigger_all(const std::vector<Trigger>& triggers) {
+  std::vector<Prepared> prepared;
+  prepared.reserve(triggers.size());
+  std::vector<store::RunStore::NewRun> runs;
+  std::vector<size_t> made_for;  // runs[i] is triggers[made_for[i]]'s
+  for (size_t i = 0; i < triggers.size(); ++i) {
+    prepared.push_back(prepare_trigger(triggers[i]));
+    if (prepared.back().answer) continue;
+    runs.push_back(prepared.back().run);
+    made_for.push_back(i);
   }
-  return TriggerResult{c->run, c->created};
+  std::vector<Result<TriggerResult>> out(triggers.size(), Error{"internal", "not answered"});
+  auto made = runs.empty() ? Result<std::vector<Result<store::RunStore::Created>>>(
+                                 std::vector<Result<store::RunStore::Created>>())
+                           : store_.create_runs(runs, "", fencing_.fences());
+  if (!runs.empty()) ++trigger_commits_;
+  if (!made && made.error().code == "stale_epoch") fencing_.fenced_out(made.error());
+  bool adopted = false;
+  for (size_t i = 0; i < triggers.size(); ++i) {
+    Prepared& p = prepared[i];
+    if (p.answer) out[i] = std::move(*p.answer);
+  }
+  for (size_t k = 0; k < made_for.size(); ++k) {
+    size_t i = made_for[k];
+    Prepared& p = prepared[i];
+    if (!made) {
+      out[i] = made.error();
+      continue;
+    }
+    auto c = std::move((*made)[k]);
+    // A run id another run of the DAG has (the same random suffix): drawn
+    // again, alone (the batch was the first of kDraws).
+    for (int draw = 2; !c && c.error().code == "conflict" && draw <= kDraws; ++draw) {
+      ++trigger_commits_;
+      p.run.run.run_id = named_run_id(p.run.run);
+      c = store_.create_run(p.run.run, p.run.task_instances, p.run.actor, fencing_.fences());
+      if (!c && c.error().code == "stale_epoch") fencing_.fenced_out(c.error());
+    }
+    if (!c) {
+      out[i] = c.error();
+      continue;
+    }
+    if (c->created) {
+      sink_.adopt(c->run, p.graph, c->task_instances);
+      adopted = true;
+    }
+    out[i] = TriggerResult{c->run, c->created};
+  }
+  if (adopted) sink_.dispatch();
+  return out;
 }
 
 bool RunFactory::create_scheduled_run(DagEntry& d, Timetable& t, TimePoint start, TimePoint end) {
@@ -227,7 +289,7 @@ bool RunFactory::create_scheduled_run(DagEntry& d, Timetable& t, TimePoint start
   else sched_log()->error("run {} {}: {} (its text is kept)", d.dag_id, r.run_id, p.error().message);
   r.dag_version = d.graph->hash();
   fires_.push_back({d.dag_id, d.graph, t.last_tick, start});
-  fire_runs_.push_back({std::move(r), task_instances_for(*d.graph)});
+  fire_runs_.push_back({std::move(r), task_instances_for(*d.graph), {}, {}});
   ++fires_per_dag_[d.dag_id];
   t.last_tick = start;
   return true;

@@ -68,6 +68,17 @@ class RunFactory {
 
   // A manual run, now: Scheduler::trigger, and trigger_dag tasks.
   Result<TriggerResult> trigger(const std::string& dag_id, const TriggerRequest& req, const std::string& actor);
+  // Manual runs asked for together (API triggers queued while the loop was
+  // busy), made in one transaction; an answer each, in order. A trigger
+  // never fails for another's sake, except when the store fails them all.
+  struct Trigger {
+    std::string dag_id;
+    TriggerRequest req;
+    std::string actor;
+  };
+  std::vector<Result<TriggerResult>> trigger_all(const std::vector<Trigger>& triggers);
+  // Triggers answered and transactions that made them, since start (tests).
+  long long trigger_commits() const { return trigger_commits_; }
 
   // Datasets: a hint that events came (a producing task succeeded, the API
   // posted one, a DAG was unpaused) asks for a check after the next write;
@@ -92,6 +103,14 @@ class RunFactory {
   bool create_scheduled_run(DagEntry& d, Timetable& t, TimePoint start, TimePoint end);
   int unfinished(const std::string& dag_id);
   void create_dataset_run(DagEntry& d, std::vector<store::DatasetEvent> events);
+  // A trigger checked and its run built (params rendered, id drawn), or
+  // its answer already (an error, or the run a known key made).
+  struct Prepared {
+    std::optional<Result<TriggerResult>> answer;
+    store::RunStore::NewRun run;
+    dsl::DagGraphPtr graph;
+  };
+  Prepared prepare_trigger(const Trigger& t);
   // The id of a manual or dataset run: type, logical date, a random suffix.
   std::string named_run_id(const store::RunRecord& r);
   // create_run of a manual or dataset run, whose id ends in a random suffix:
@@ -118,7 +137,7 @@ class RunFactory {
   std::vector<Fire> fires_;  // runs planned, not made yet (commit_runs)
   std::vector<store::RunStore::NewRun> fire_runs_;
   std::map<std::string, int> fires_per_dag_;
-  long long plans_ = 0, run_commits_ = 0;
+  long long plans_ = 0, run_commits_ = 0, trigger_commits_ = 0;
   bool datasets_dirty_ = false;
   std::function<std::string()> suffixes_;
   long long datasets_seen_ = -1;

@@ -208,8 +208,9 @@ void SchedulerParts::write() {
 
 void SchedulerParts::flush() {
   write();
-  // The events a success produced are in the store now: their consumers.
-  if (factory.take_datasets_dirty()) {
+  // The events a success produced are in the store now: their consumers
+  // (once the folder is loaded: a DAG's stored version may be stale).
+  if (!registry.loading() && factory.take_datasets_dirty()) {
     factory.check_datasets();
     write();
   }
@@ -260,7 +261,7 @@ void SchedulerParts::poll() {
   fail_lost();
   backfills.advance_all();
   if (triggers.any()) triggers.check();
-  factory.poll_datasets();
+  if (!registry.loading()) factory.poll_datasets();
   past.retry_unreadable();
   dispatcher.dispatch();
   flush();
@@ -286,7 +287,7 @@ void SchedulerParts::watch_folder() {
   auto w = FolderWatch::start(options.dags_dir, [this](FolderWatch::Changes c) {
     loop.post([this, c = std::move(c)] {
       if (loop.stopping()) return;
-      if (c.full) registry.scan(false);
+      if (c.full) registry.scan(false);  // during the cold load: after it
       else registry.changed(c.paths);
       flush();
     });
@@ -317,6 +318,13 @@ void SchedulerParts::load_next(TimePoint began) {
   // The DAGs the store knew whose versions did not change were not planned
   // as they registered.
   factory.plan_all();
+  dispatcher.dispatch();
+  flush();
+  // Running backfills and dataset schedules go on with the versions the
+  // folder has now: a stored version may no longer compile (a backfill would
+  // fail for want of it) or be stale.
+  backfills.recover();
+  factory.poll_datasets();
   dispatcher.dispatch();
   flush();
   auto p = registry.progress();
@@ -416,9 +424,22 @@ Status Scheduler::start() {
   std::error_code ec;
   fs::create_directories(m.options.logs_dir, ec);
   if (ec) return Error{"unavailable", "cannot create the logs folder " + m.options.logs_dir + ": " + ec.message()};
+  // Retention's connection of its own (a clean's batch never holds the
+  // loop's), opened before anything starts.
+  std::unique_ptr<store::Store> retention_store;
+  if (m.options.retention.any() && m.options.retention_store) {
+    auto own = m.options.retention_store();
+    if (!own)
+      return Error{own.error().code,
+                   "retention: opening its own connection to the database: " + own.error().message};
+    retention_store = std::move(*own);
+  }
   if (auto j = m.membership.join(); !j)
     return Error{"unavailable", "joining as a scheduler member: " + j.error().message};
   m.dispatcher.refresh_pools(m.store);
+  // Watched before the first scan or load: a change made while it runs is
+  // not missed (its report is handled once the loop runs).
+  m.watch_folder();
   // A member of several loads the folder before it takes partitions.
   const bool background = m.options.load_in_background && !m.options.shared;
   // Known DAGs first (paused flags, last ticks), then the folder.
@@ -438,26 +459,32 @@ Status Scheduler::start() {
     m.keeper.recover();
     if (!background) m.registry.scan(true);
     m.write();  // the runs that recovery ended are in the store before backfills count them
-    m.backfills.recover();
+    // In the background, backfills wait for the load (load_next).
+    if (!background) m.backfills.recover();
     m.sla.arm_finished(m.membership);
     if (!background) m.factory.plan_all();
     m.flush();
     m.dispatcher.dispatch();
     m.flush();
   }
-  // Watched before the load: a change made while it runs is not missed.
-  m.watch_folder();
   m.workers.start(m.options.workers);
   m.loop.every(m.options.folder_poll, [&m] { m.poll(); });
   m.loop.start();
   m.pokers.start(kPokers);
   m.notifier.start();
   if (m.options.retention.any()) {
-    m.retention = std::make_unique<RetentionJob>(
-        m.store, m.clock,
-        RetentionOptions{m.options.retention, m.options.logs_dir, m.options.retention_first_after,
-                         m.options.retention_every},
-        [&m] { return m.membership.leads(); });
+    RetentionOptions ro;
+    ro.settings = m.options.retention;
+    ro.logs_dir = m.options.logs_dir;
+    ro.first_after = m.options.retention_first_after;
+    ro.every = m.options.retention_every;
+    ro.revive_mu = m.revive_mu;
+    auto leads = [&m] { return m.membership.leads(); };
+    if (retention_store) {
+      m.retention = std::make_unique<RetentionJob>(std::move(retention_store), m.clock, std::move(ro), leads);
+    } else {
+      m.retention = std::make_unique<RetentionJob>(m.store, m.clock, std::move(ro), leads);
+    }
     m.retention->start();
   }
   m.accepting = true;

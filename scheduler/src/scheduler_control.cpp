@@ -47,10 +47,44 @@ auto Scheduler::Impl::on_loop(F fn) -> decltype(fn()) {
   return fut.get();
 }
 
+// A command (another member asked) is answered with its own changes; the
+// API's triggers queue, and the loop makes all that queued in one go.
 Result<TriggerResult> Scheduler::trigger(const std::string& dag_id, const TriggerRequest& req,
                                          const std::string& actor) {
   Impl& m = *impl_;
-  return m.on_loop([&]() -> Result<TriggerResult> { return m.factory.trigger(dag_id, req, actor); });
+  if (commands::current().id)
+    return m.on_loop([&]() -> Result<TriggerResult> { return m.factory.trigger(dag_id, req, actor); });
+  if (!m.accepting.load() || m.loop.in_loop_thread()) return Error{"unavailable", "the scheduler is not running"};
+  std::future<Result<TriggerResult>> answer;
+  bool first;
+  {
+    std::lock_guard lock(m.trigger_mu);
+    first = m.trigger_queue.empty();
+    m.trigger_queue.push_back({RunFactory::Trigger{dag_id, req, actor}, {}});
+    answer = m.trigger_queue.back().answer.get_future();
+  }
+  if (first) m.loop.post([&m] { m.drain_triggers(); });
+  return answer.get();
+}
+
+void SchedulerParts::drain_triggers() {
+  std::vector<QueuedTrigger> queued;
+  {
+    std::lock_guard lock(trigger_mu);
+    queued.swap(trigger_queue);
+  }
+  std::vector<RunFactory::Trigger> triggers;
+  triggers.reserve(queued.size());
+  for (auto& q : queued) triggers.push_back(std::move(q.trigger));
+  // The runs reach the store before their callers hear back.
+  try {
+    auto answers = factory.trigger_all(triggers);
+    flush();
+    for (size_t i = 0; i < queued.size(); ++i) queued[i].answer.set_value(std::move(answers[i]));
+  } catch (...) {
+    flush();
+    for (auto& q : queued) q.answer.set_exception(std::current_exception());
+  }
 }
 
 Status Scheduler::cancel_run(const std::string& dag_id, const std::string& run_id, const std::string& actor) {
@@ -69,6 +103,8 @@ Status Scheduler::cancel_run(const std::string& dag_id, const std::string& run_i
 Status Scheduler::clear_task(const std::string& dag_id, const std::string& run_id, const std::string& task_id,
                              bool downstream, bool latest_version, const std::string& actor) {
   Impl& m = *impl_;
+  // Held until the loop wrote the run back to life: no clean in between (retention.h).
+  std::lock_guard revive(*m.revive_mu);
   return m.on_loop([&]() -> Status {
     Error err;
     if (latest_version) {
@@ -101,6 +137,8 @@ Status Scheduler::clear_task(const std::string& dag_id, const std::string& run_i
 Status Scheduler::mark_task(const std::string& dag_id, const std::string& run_id, const std::string& task_id,
                             TaskState to, const std::string& actor) {
   Impl& m = *impl_;
+  // Held until the loop wrote the run back to life: no clean in between (retention.h).
+  std::lock_guard revive(*m.revive_mu);
   return m.on_loop([&]() -> Status {
     Error err;
     ActiveRun* r = m.keeper.revive(dag_id, run_id, false, err);

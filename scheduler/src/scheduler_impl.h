@@ -12,8 +12,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "active_runs.h"
 #include "backfills.h"
@@ -129,6 +131,14 @@ struct SchedulerParts {
   // never waits for the loop.
   void snapshot_metrics(bool force);
   SchedulerMetrics metrics_snapshot() const;
+  // API triggers: queued by the API's threads, made on the loop together
+  // (one transaction and one write for all that queued while the loop was
+  // busy), each caller answered after the write.
+  struct QueuedTrigger {
+    RunFactory::Trigger trigger;
+    std::promise<Result<TriggerResult>> answer;
+  };
+  void drain_triggers();
 
   store::Store& store;
   const Clock& clock;
@@ -158,8 +168,13 @@ struct SchedulerParts {
   std::unique_ptr<FolderWatch> watch;  // null: the folder is polled
   std::unique_ptr<PartitionListener> listener;
   std::unique_ptr<RetentionJob> retention;  // with retention settings on
+  // Held while a clear or mark brings a finished run back until its write,
+  // and by the retention job for each batch of runs it removes.
+  std::shared_ptr<std::mutex> revive_mu = std::make_shared<std::mutex>();
   std::atomic<bool> accepting{false};  // Control calls are served
   std::atomic<bool> drain_posted{false};
+  std::mutex trigger_mu;
+  std::vector<QueuedTrigger> trigger_queue;  // under trigger_mu
   mutable std::mutex metrics_mu;
   SchedulerMetrics metrics;  // under metrics_mu
   std::chrono::steady_clock::time_point metrics_at{};  // loop thread

@@ -72,6 +72,14 @@ Result<std::unique_ptr<Store>> open_store(const DatabaseUrl& url, const Clock& c
   return open_postgres_store(url, clock, options);
 }
 
+Result<RunStore::Created> RunStore::create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
+                                              const std::string& actor, const std::vector<Fence>& fences,
+                                              const std::vector<DatasetCursor>& cursors) {
+  auto made = create_runs({NewRun{run, tis, cursors, actor}}, actor, fences);
+  if (!made) return made.error();
+  return std::move(made->front());
+}
+
 const char* to_string(Role r) {
   switch (r) {
     case Role::viewer: return "viewer";

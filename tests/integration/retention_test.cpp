@@ -2,7 +2,8 @@
 // is pinned with a fake clock in tests/unit/scheduler/retention_test.cpp):
 // a standalone Scheduler with retention settings removes old finished runs
 // on its own thread, keeps the latest of each DAG, and audits the clean as
-// `system`. SQLite, or PostgreSQL with BATON_TEST_STORE=postgres. The wait
+// `system`, through a store of its own (not the scheduler's connection).
+// SQLite, or PostgreSQL with BATON_TEST_STORE=postgres. The wait
 // polls the store with a deadline, never a fixed sleep.
 #include <catch2/catch.hpp>
 
@@ -67,6 +68,16 @@ TEST_CASE("retention: a scheduler with retention on removes old finished runs by
   o.shutdown_grace = 1s;
   o.retention.runs_days = 1;
   o.retention_first_after = 0s;
+  // The job cleans through a store of its own (a second connection), never
+  // the scheduler's: its clock (the audit entries' time) tells them apart.
+  FakeClock own_clock(*parse_utc("2030-01-01T00:00:00Z"));
+  int opened_own = 0;
+  o.retention_store = [&]() -> Result<std::unique_ptr<store::Store>> {
+    ++opened_own;
+    store::OpenOptions no_migrate;
+    no_migrate.migrate = false;
+    return store::open_store(*url, own_clock, no_migrate);
+  };
   {
     Scheduler sched(s, SystemClock::instance(), o);
     REQUIRE(sched.start().ok());
@@ -96,7 +107,38 @@ TEST_CASE("retention: a scheduler with retention on removes old finished runs by
   REQUIRE(audit.ok());
   REQUIRE(audit->size() == 1);
   CHECK(audit->front().actor == "system");
+  CHECK(audit->front().at == own_clock.now());  // appended through the job's own store
+  CHECK(opened_own == 1);
   CHECK(s.verify_audit()->first_bad_id == std::nullopt);
+  opened->reset();
+  fs::remove_all(dir);
+}
+
+TEST_CASE("retention: a scheduler whose retention store cannot be opened does not start, and says why") {
+  static int n = 0;
+  fs::path dir =
+      fs::temp_directory_path() / ("baton-retention-open-test-" + std::to_string(getpid()) + "-" + std::to_string(++n));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "dags");
+  auto url = store::parse_database_url(testing::test_database_url(dir));
+  REQUIRE(url.ok());
+  auto opened = store::open_store(*url, SystemClock::instance());
+  REQUIRE(opened.ok());
+  SchedulerOptions o;
+  o.dags_dir = (dir / "dags").string();
+  o.logs_dir = (dir / "logs").string();
+  o.workers = 1;
+  o.retention.runs_days = 1;
+  o.retention_store = []() -> Result<std::unique_ptr<store::Store>> {
+    return Error{"unavailable", "database is away"};
+  };
+  {
+    Scheduler sched(**opened, SystemClock::instance(), o);
+    auto started = sched.start();
+    REQUIRE_FALSE(started.ok());
+    CHECK(started.error().code == "unavailable");
+    CHECK(started.error().message == "retention: opening its own connection to the database: database is away");
+  }
   opened->reset();
   fs::remove_all(dir);
 }

@@ -3,7 +3,8 @@
 // runs leave the scheduler's memory; a dry run carries the plan and a
 // backfill made carries only its summary. The whole scheduler against a real
 // SQLite store, with a fake clock for the time it schedules in (the loop's own
-// timers are real); each wait polls the store with a deadline.
+// timers are real); each wait polls the store with a deadline. The folder
+// loaded in the background: backfills and dataset schedules wait for it.
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "baton/core/clock.h"
+#include "baton/core/ids.h"
 #include "baton/scheduler/scheduler.h"
 #include "baton/store/store.h"
 #include "test_db.h"
@@ -175,4 +177,93 @@ TEST_CASE("a dry run returns the whole plan and its summary, and makes nothing")
   CHECK(plan->plan.size() == 22);
   CHECK(env.store->list_backfills(std::nullopt, false, 0, 10)->empty());
   CHECK(env.runs("bf", "backfill").empty());
+}
+
+TEST_CASE("background load: a running backfill and a dataset schedule go on with the folder's versions, not the stored ones") {
+  ScaleEnv env;
+  // The previous life: a dataset-scheduled DAG (this version becomes stale)
+  // among 2,500 others, so that the load takes three chunks.
+  for (int i = 0; i < 2500; ++i) env.write("a-" + std::to_string(10000 + i) + ".yaml",
+                                            "dag: f" + std::to_string(i) + "\ntasks:\n  t: {type: noop}\n");
+  env.write("z-ds.yaml", "dag: ds\nschedule: {datasets: ['s3://lake/x']}\ntasks:\n  old: {type: noop}\n");
+  env.start();
+  env.sched->stop();
+  env.sched.reset();
+  const std::string stale = *env.store->get_dag("ds")->current_version;
+  // And a version that no longer compiles (the DAG language moved on), with
+  // a backfill running on it.
+  store::DagVersionRecord v;
+  v.dag_id = "bf";
+  v.version = "stored-bf";
+  v.compiled = "{}";
+  v.source = "dag: bf\nschedule: '@daily'\ntasks:\n  a: {type: no-such-type}\n";
+  v.file = (env.dir / "dags" / "z-bf.yaml").string();
+  REQUIRE(env.store->register_dag_version(v, "default", partition_of("bf"), "system").ok());
+  store::BackfillRecord b;
+  b.dag_id = "bf";
+  b.from_at = *parse_utc("2026-11-01T00:00:00Z");
+  b.to_at = *parse_utc("2026-11-10T00:00:00Z");
+  b.from_text = "2026-11-01";
+  b.to_text = "2026-11-10";
+  b.max_active_runs = 3;
+  b.total = 10;
+  b.cursor_at = b.from_at;
+  b.created_by = "ada";
+  auto made = env.store->create_backfill(b, "ada");
+  REQUIRE(made.ok());
+  const long long id = made->backfill.id;
+  // The folder now: good versions of both, in the load's last chunk.
+  env.write("z-bf.yaml", kDaily);
+  env.write("z-ds.yaml", "dag: ds\nschedule: {datasets: ['s3://lake/x']}\ntasks:\n  new: {type: noop}\n");
+  env.options.load_in_background = true;
+  env.start();
+  // An outside event comes while the folder loads (what the API does with
+  // one): the turns between the load's chunks see it.
+  store::DatasetEvent e;
+  e.uri = "s3://lake/x";
+  e.at = env.clock.now();
+  REQUIRE(env.store->record_dataset_event(e).ok());
+  env.sched->datasets_changed();
+  env.wait_for("the backfill's end", [&] {
+    auto got = env.store->get_backfill(id);
+    return got.ok() && got->state != "running";
+  });
+  auto ended = env.store->get_backfill(id);
+  CHECK(ended->state == "success");
+  CHECK(ended->done == 10);
+  for (auto& r : env.runs("bf", "backfill")) CHECK(r.dag_version == *env.store->get_dag("bf")->current_version);
+  env.wait_for("the dataset run", [&] { return !env.runs("ds").empty(); });
+  auto runs = env.runs("ds");
+  REQUIRE(runs.size() == 1);
+  CHECK(runs[0].dag_version == *env.store->get_dag("ds")->current_version);
+  CHECK(runs[0].dag_version != stale);
+  auto tis = env.store->list_task_instances(runs[0].pk);
+  REQUIRE(tis.ok());
+  REQUIRE(tis->size() == 1);
+  CHECK(tis->front().task_id == "new");
+}
+
+TEST_CASE("the DAGs folder is watched from before the first load: a file written while it loads is registered") {
+  ScaleEnv env;
+  env.options.folder_scan = std::chrono::hours(1);  // no safety scan finds it
+  constexpr int kFiles = 2500;  // three chunks
+  for (int i = 0; i < kFiles; ++i)
+    env.write("f" + std::to_string(10000 + i) + ".yaml", "dag: f" + std::to_string(i) + "\ntasks:\n  t: {type: noop}\n");
+  env.sched = std::make_unique<Scheduler>(*env.store, env.clock, env.options);
+  Status started;
+  std::thread starting([&] { started = env.sched->start(); });
+  // Once the first chunk is registered the load has listed the folder: a
+  // file written now is not in its listing.
+  long long registered = 0;
+  for (auto until = std::chrono::steady_clock::now() + 60s; std::chrono::steady_clock::now() < until;
+       std::this_thread::sleep_for(5ms)) {
+    auto dags = env.store->list_dags();
+    registered = dags.ok() ? static_cast<long long>(dags->size()) : 0;
+    if (registered >= 1000) break;
+  }
+  env.write("late.yaml", "dag: late\ntasks:\n  t: {type: noop}\n");
+  starting.join();
+  REQUIRE(started.ok());
+  if (registered >= kFiles) WARN("the load was over before the file was written: the window was not tested");
+  env.wait_for("the late DAG registered", [&] { return env.store->get_dag("late").ok(); }, 10s);
 }

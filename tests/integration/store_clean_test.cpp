@@ -231,9 +231,19 @@ TEST_CASE("clean: a dry run announces what the clean removes; what must stay sta
       logs.insert(logs.end(), paths.begin(), paths.end());
       return static_cast<long long>(paths.size());
     };
+    // Each batch of runs is taken under the guard (the scheduler's lock
+    // against bringing a run back while it goes), released after it.
+    int guards = 0, held = 0;
+    req.batch_guard = [&]() -> std::shared_ptr<void> {
+      ++guards;
+      ++held;
+      return std::shared_ptr<void>(&held, [](int* h) { --*h; });
+    };
     auto done_clean = s.clean(req, "alice");
     INFO((done_clean.ok() ? std::string() : done_clean.error().message));
     REQUIRE(done_clean.ok());
+    CHECK(guards >= 1);
+    CHECK(held == 0);
     CHECK_FALSE(done_clean->dry_run);
     for (auto& t : dry->tables) {
       INFO(t.table);
@@ -434,5 +444,71 @@ TEST_CASE("clean: a keyed audit log without the key removes nothing") {
     REQUIRE(tries.ok());
     REQUIRE(tries->size() == 1);
     CHECK(tries->at(0).log_path);
+  });
+}
+
+TEST_CASE("clean: a batch's log files are removed only once its transaction committed") {
+  each_store([](Store& s, FakeClock& clock) {
+    REQUIRE(s.register_dag_version(version("etl", "v1"), "default", 0, "system").ok());
+    make_run(s, clock, "etl", "2026-01-01T00:00:00Z", RunState::success, "2026-01-02T00:00:00Z");
+    make_run(s, clock, "etl", "2026-01-02T00:00:00Z", RunState::success, "2026-01-03T00:00:00Z");
+    make_run(s, clock, "etl", "2026-01-03T00:00:00Z", RunState::success, "2026-11-20T00:00:00Z");  // stays
+    clock.set(at("2026-11-22T10:00:00Z"));
+    // Another connection (another process): it sees what was committed only.
+    OpenOptions no_migrate;
+    no_migrate.migrate = false;
+    auto other = open_store(g_url, clock, no_migrate);
+    REQUIRE(other.ok());
+    CleanRequest req;
+    req.runs_before = at("2026-06-01T00:00:00Z");
+    req.batch_size = 3;  // a run and its two task instances a batch
+    std::vector<std::string> committed, not_yet;
+    req.on_logs_removed = [&](const std::vector<std::string>& paths) {
+      for (auto& p : paths) {  // etl/<run id>/<task>/1.log
+        std::string run_id = p.substr(4, p.find('/', 4) - 4);
+        ((*other)->get_run("etl", run_id).ok() ? not_yet : committed).push_back(p);
+      }
+      return static_cast<long long>(paths.size());
+    };
+    auto done = s.clean(req, "system");
+    INFO((done.ok() ? std::string() : done.error().message));
+    REQUIRE(done.ok());
+    CHECK(rows_of(*done, "dag_runs") == 2);
+    CHECK(done->batches == 2);
+    CHECK(committed.size() == 4);
+    CHECK(not_yet.empty());
+  });
+}
+
+TEST_CASE("clean: a run made unfinished again (cleared) before the clean is kept") {
+  each_store([](Store& s, FakeClock& clock) {
+    REQUIRE(s.register_dag_version(version("etl", "v1"), "default", 0, "system").ok());
+    auto r1 = make_run(s, clock, "etl", "2026-01-01T00:00:00Z", RunState::success, "2026-01-02T00:00:00Z");
+    auto r2 = make_run(s, clock, "etl", "2026-01-02T00:00:00Z", RunState::success, "2026-01-03T00:00:00Z");
+    auto r3 = make_run(s, clock, "etl", "2026-01-03T00:00:00Z", RunState::success, "2026-11-20T00:00:00Z");
+    clock.set(at("2026-11-22T10:00:00Z"));
+    CleanRequest req;
+    req.runs_before = req.logs_before = at("2026-06-01T00:00:00Z");
+    req.dry_run = true;
+    CHECK(rows_of(*s.clean(req, "system"), "dag_runs") == 2);  // r1, r2
+    // An operator clears a task of r1, as the scheduler writes it: the run
+    // queued again, the task instance to run again.
+    WriteBatch clear;
+    RunRecord run = r1.run;
+    run.state = RunState::queued;
+    run.ended_at.reset();
+    clear.runs.push_back(run);
+    TaskInstanceRecord ti = r1.tis[0];
+    ti.state = TaskState::scheduled;
+    clear.task_instances.push_back(ti);
+    REQUIRE(s.apply(clear).ok());
+    req.dry_run = false;
+    auto done = s.clean(req, "system");
+    REQUIRE(done.ok());
+    CHECK(rows_of(*done, "dag_runs") == 1);
+    CHECK(run_ids(s, "etl") == std::set<std::string>{r1.run.run_id, r3.run.run_id});
+    CHECK(s.list_task_instances(r1.run.pk)->size() == 2);
+    CHECK(s.list_tries(r1.tis[0].id)->size() == 1);
+    (void)r2;
   });
 }

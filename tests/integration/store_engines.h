@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "test_db.h"
+
 namespace baton::testing {
 
 struct StoreEngine {
@@ -19,14 +21,14 @@ struct StoreEngine {
 
 inline std::vector<StoreEngine> store_engines(const std::string& tag) {
   static int counter = 0;
-  auto dir = std::filesystem::temp_directory_path() / ("baton-" + tag + "-test-" + std::to_string(::getpid()));
+  auto dir = std::filesystem::temp_directory_path() / ("baton-" + tag + "-test-" + process_tag());
   std::filesystem::create_directories(dir);
   ++counter;
   std::vector<StoreEngine> out = {{"sqlite", "sqlite:" + (dir / (std::to_string(counter) + ".db")).string()}};
   if (const char* pg = std::getenv("BATON_TEST_PG_URL"); pg && *pg) {
     std::string url = pg;
     url += url.find('?') == std::string::npos ? "?" : "&";
-    url += "options=-csearch_path%3Dbaton_" + tag + std::to_string(::getpid()) + "_" + std::to_string(counter);
+    url += "options=-csearch_path%3Dbaton_" + tag + process_tag() + "_" + std::to_string(counter);
     out.push_back({"postgres", url});
   }
   return out;

@@ -5,6 +5,8 @@
 // LOCKED: a run a scheduler is changing right now waits for the next clean).
 #include <nlohmann/json.hpp>
 
+#include <utility>
+
 #include "postgres_store.h"
 
 namespace baton::store::postgres {
@@ -102,12 +104,20 @@ Result<CleanReport> PostgresStore::clean(const CleanRequest& req, const std::str
     if (auto a = audit(t, actor, "db.cleaned", "db", details); !a) return a.error();
     return {};
   };
-  // The log files of a batch: removed (on_logs_removed) before its audit
-  // entry, in its transaction, so that the entry counts the files removed.
-  auto remove_logs = [&](const std::vector<std::string>& logs) {
+  // The log files of a batch: counted in its audit entry as its rows name
+  // them (in its transaction), and removed (on_logs_removed) only once that
+  // transaction committed, so that a batch that fails keeps its rows and
+  // their files. The report counts the files removed.
+  std::vector<std::string> batch_logs;  // the current batch's
+  auto name_logs = [&](std::vector<std::string> logs) {
+    tally["log files"].rows += static_cast<long long>(logs.size());
+    batch_logs = std::move(logs);
+  };
+  auto remove_logs = [&] {
+    auto logs = std::exchange(batch_logs, {});
     if (logs.empty()) return;
-    tally["log files"].rows +=
-        req.on_logs_removed ? req.on_logs_removed(logs) : static_cast<long long>(logs.size());
+    long long removed = req.on_logs_removed ? req.on_logs_removed(logs) : static_cast<long long>(logs.size());
+    tally["log files"].rows += removed - static_cast<long long>(logs.size());
   };
 
   if (req.dry_run) {
@@ -196,6 +206,7 @@ Result<CleanReport> PostgresStore::clean(const CleanRequest& req, const std::str
   // after the last run looked at (keyset on the primary key).
   long long last_run = 0;
   while (R && !stopping()) {
+    auto guard = req.batch_guard ? req.batch_guard() : nullptr;  // released after the batch, committed or not
     auto n = write([&](pqxx::work& t) -> Result<long long> {
       auto before = tally;
       auto pick = exec(t,
@@ -240,19 +251,30 @@ Result<CleanReport> PostgresStore::clean(const CleanRequest& req, const std::str
            "DELETE FROM sla_misses m USING dag_runs r WHERE r.id = ANY($1::bigint[]) AND r.dag_id = m.dag_id AND "
            "r.run_id = m.run_id"},
           {"task_instances", "DELETE FROM task_instances WHERE run_pk = ANY($1::bigint[])"},
-          {"", "DELETE FROM dag_runs WHERE id = ANY($1::bigint[])"},
       };
       for (auto& [table, sql] : kDeletes) {
         auto d = exec(t, sql, params(list));
         if (!d) return d.error();
         if (*table) tally[table].rows += static_cast<long long>(d->affected_rows());
       }
-      remove_logs(logs);
+      // The runs themselves only while still finished before the cutoff,
+      // checked again by the delete itself (in this transaction, as the
+      // pick, whose lock they hold): a run a clear or mark made unfinished
+      // again stays. One that changed after all: the whole batch is undone.
+      auto gone = exec(t,
+                       "DELETE FROM dag_runs WHERE id = ANY($1::bigint[]) AND state IN " BATON_FIN
+                       " AND COALESCE(ended_at, created_at) < $2::bigint",
+                       params(list, R));
+      if (!gone) return gone.error();
+      if (static_cast<long long>(gone->affected_rows()) != runs)
+        return Error{"conflict", "a run changed while the clean removed it: this batch was undone; clean again"};
+      name_logs(std::move(logs));
       if (auto a = audit_batch(t, before); !a) return a.error();
       last_run = last;
       return runs;
     });
     if (!n) return n.error();
+    remove_logs();
     if (*n == 0) break;
     ++report.batches;
   }
@@ -300,7 +322,7 @@ Result<CleanReport> PostgresStore::clean(const CleanRequest& req, const std::str
           }
         }
         tally["try_logs"].rows += (*r)[0][2].as<long long>();
-        remove_logs(logs);
+        name_logs(std::move(logs));
         if (auto a = audit_batch(t, was); !a) return a.error();
         auto lastrow = (*r)[r->size() - 1];
         last_ti = lastrow[3].as<long long>();
@@ -308,6 +330,7 @@ Result<CleanReport> PostgresStore::clean(const CleanRequest& req, const std::str
         return static_cast<long long>(r->size());
       });
       if (!n) return n.error();
+      remove_logs();
       if (*n == 0) break;
       ++report.batches;
     }

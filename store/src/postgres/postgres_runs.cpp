@@ -58,10 +58,11 @@ TaskInstanceRecord ti_row(const pqxx::row& r) {
 
 // ---- runs ----
 
-Result<Store::Created> PostgresRuns::create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
-                                                 const std::string& actor, const std::vector<Fence>& fences,
-                                                 const std::vector<DatasetCursor>& cursors) {
-  auto first = [&](pqxx::transaction_base& t) -> Result<std::optional<Created>> {
+Result<std::vector<Result<Store::Created>>> PostgresRuns::create_runs(const std::vector<NewRun>& runs,
+                                                                       const std::string& actor,
+                                                                       const std::vector<Fence>& fences) {
+  // The first run of an idempotency key, with its task instances.
+  auto first = [&](pqxx::transaction_base& t, const RunRecord& run) -> Result<std::optional<Created>> {
     static const std::string sql =
         sql_with("SELECT ", kRunColumns, " FROM dag_runs WHERE dag_id = $1 AND idempotency_key = $2");
     auto r = exec(t, sql, params(run.dag_id, *run.idempotency_key));
@@ -75,70 +76,22 @@ Result<Store::Created> PostgresRuns::create_run(const RunRecord& run, const std:
     c.task_instances = std::move(*found);
     return std::optional<Created>(std::move(c));
   };
-  auto made = write([&](pqxx::work& t) -> Result<Created> {
-    if (auto f = check_fences(t, fences); !f) return f.error();
-    if (run.idempotency_key) {
-      auto f = first(t);
-      if (!f) return f.error();
-      if (*f) return std::move(**f);
-    }
-    Created c;
-    c.run = run;
-    c.run.created_at = clock_.now();
-    auto ins = exec(t,
-                    "INSERT INTO dag_runs (dag_id, run_id, run_type, state, logical_date, data_interval_start, "
-                    "data_interval_end, params, dag_version, note, idempotency_key, backfill_id, created_by, "
-                    "created_at, started_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-                    "$13, $14, $15, $16) ON CONFLICT DO NOTHING RETURNING id",
-                    params(run.dag_id, run.run_id, run.run_type, std::string(to_string(run.state)),
-                           run.logical_date, run.data_interval_start, run.data_interval_end, run.params,
-                           run.dag_version, run.note, run.idempotency_key, run.backfill_id, run.created_by,
-                           c.run.created_at, run.started_at, run.ended_at));
-    if (!ins) return ins.error();
-    if (ins->empty()) {
-      if (run.idempotency_key) return Error{"idempotent_race", ""};  // another process just created it
-      return Error{"conflict", "DAG " + run.dag_id + " already has a run " +
-                                   (run.run_type == "scheduled" || run.run_type == "backfill"
-                                        ? "for the interval starting " + format_utc(run.logical_date)
-                                        : "with id " + run.run_id)};
-    }
-    c.run.pk = (*ins)[0][0].as<long long>();
-    c.task_instances = tis;
-    if (auto s = insert_tis(t, c.run.pk, c.task_instances); !s) return s.error();
-    for (auto& cur : cursors)
-      if (auto r = exec(t,
-                        "INSERT INTO dataset_consumers (dag_id, uri, last_event_id) VALUES ($1, $2, $3) "
-                        "ON CONFLICT (dag_id, uri) DO UPDATE SET last_event_id = "
-                        "greatest(dataset_consumers.last_event_id, excluded.last_event_id)",
-                        params(cur.dag_id, cur.uri, cur.last_event_id));
-          !r)
-        return r.error();
-    if (run.run_type == "manual" || run.run_type == "dataset") {
-      json details = {{"run_id", run.run_id}, {"logical_date", format_utc(run.logical_date)},
-                      {"params", json::parse(run.params, nullptr, false)}};
-      if (run.note) details["note"] = *run.note;
-      if (auto a = audit(t, actor, "run.triggered", "dag:" + run.dag_id + "/" + run.run_id, details); !a)
-        return a.error();
-    }
-    return c;
-  });
-  if (made || made.error().code != "idempotent_race") return made;
-  auto again = read([&](pqxx::transaction_base& t) { return first(t); });
-  if (!again) return again.error();
-  if (!*again) return Error{"conflict", "DAG " + run.dag_id + " already has a run with id " + run.run_id};
-  return std::move(**again);
-}
-
-Result<std::vector<Result<Store::Created>>> PostgresRuns::create_runs(const std::vector<NewRun>& runs,
-                                                                       const std::string& actor,
-                                                                       const std::vector<Fence>& fences) {
-  (void)actor;  // scheduled runs are not audited
-  return write([&](pqxx::work& t) -> Result<std::vector<Result<Created>>> {
+  std::vector<size_t> raced;  // another process made a key's run while this transaction ran
+  auto made = write([&](pqxx::work& t) -> Result<std::vector<Result<Created>>> {
+    raced.clear();
     if (auto f = check_fences(t, fences); !f) return f.error();
     std::vector<Result<Created>> out;
     out.reserve(runs.size());
     for (auto& nr : runs) {
       const RunRecord& run = nr.run;
+      if (run.idempotency_key) {
+        auto f = first(t, run);
+        if (!f) return f.error();
+        if (*f) {
+          out.push_back(std::move(**f));
+          continue;
+        }
+      }
       Created c;
       c.run = run;
       c.run.created_at = clock_.now();
@@ -153,17 +106,46 @@ Result<std::vector<Result<Store::Created>>> PostgresRuns::create_runs(const std:
                              c.run.created_at, run.started_at, run.ended_at));
       if (!ins) return ins.error();
       if (ins->empty()) {
-        out.push_back(Error{"conflict", "DAG " + run.dag_id + " already has a run for the interval starting " +
-                                            format_utc(run.logical_date)});
+        if (run.idempotency_key) raced.push_back(out.size());
+        out.push_back(Error{"conflict", "DAG " + run.dag_id + " already has a run " +
+                                            (run.run_type == "scheduled" || run.run_type == "backfill"
+                                                 ? "for the interval starting " + format_utc(run.logical_date)
+                                                 : "with id " + run.run_id)});
         continue;
       }
       c.run.pk = (*ins)[0][0].as<long long>();
       c.task_instances = nr.task_instances;
       if (auto s = insert_tis(t, c.run.pk, c.task_instances); !s) return s.error();
+      for (auto& cur : nr.cursors)
+        if (auto r = exec(t,
+                          "INSERT INTO dataset_consumers (dag_id, uri, last_event_id) VALUES ($1, $2, $3) "
+                          "ON CONFLICT (dag_id, uri) DO UPDATE SET last_event_id = "
+                          "greatest(dataset_consumers.last_event_id, excluded.last_event_id)",
+                          params(cur.dag_id, cur.uri, cur.last_event_id));
+            !r)
+          return r.error();
+      if (run.run_type == "manual" || run.run_type == "dataset") {
+        json details = {{"run_id", run.run_id}, {"logical_date", format_utc(run.logical_date)},
+                        {"params", json::parse(run.params, nullptr, false)}};
+        if (run.note) details["note"] = *run.note;
+        if (auto a = audit(t, nr.actor.empty() ? actor : nr.actor, "run.triggered",
+                           "dag:" + run.dag_id + "/" + run.run_id, details);
+            !a)
+          return a.error();
+      }
       out.push_back(std::move(c));
     }
     return out;
   });
+  if (!made || raced.empty()) return made;
+  // A key whose insert met another process's run: that run is the answer
+  // (read after this transaction, where it is visible).
+  for (size_t i : raced) {
+    auto again = read([&](pqxx::transaction_base& t) { return first(t, runs[i].run); });
+    if (!again) return again.error();
+    if (*again) (*made)[i] = std::move(**again);
+  }
+  return made;
 }
 
 Result<std::vector<RunRecord>> PostgresRuns::list_runs(const RunFilter& f) {

@@ -185,9 +185,6 @@ class PostgresDags : public virtual DagStore, protected virtual PostgresBase {
 // ---- runs, task instances, tries (postgres_runs.cpp) ----
 class PostgresRuns : public virtual RunStore, protected virtual PostgresBase {
  public:
-  Result<Created> create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
-                             const std::string& actor, const std::vector<Fence>& fences,
-                             const std::vector<DatasetCursor>& cursors) override;
   Result<std::vector<Result<Created>>> create_runs(const std::vector<NewRun>& runs, const std::string& actor,
                                                    const std::vector<Fence>& fences) override;
   Result<std::vector<RunRecord>> list_runs(const RunFilter& f) override;

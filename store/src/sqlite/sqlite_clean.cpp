@@ -3,6 +3,9 @@
 // of a dry run are made by the same conditions the batches delete by.
 #include <nlohmann/json.hpp>
 
+#include <string_view>
+#include <utility>
+
 #include "sqlite_store.h"
 
 namespace baton::store::sqlite {
@@ -92,12 +95,20 @@ Result<CleanReport> SqliteStore::clean(const CleanRequest& req, const std::strin
     if (auto a = audit_locked(actor, "db.cleaned", "db", details); !a) return a.error();
     return {};
   };
-  // The log files of a batch: removed (on_logs_removed) before its audit
-  // entry, in its transaction, so that the entry counts the files removed.
-  auto remove_logs = [&](const std::vector<std::string>& logs) {
+  // The log files of a batch: counted in its audit entry as its rows name
+  // them (in its transaction), and removed (on_logs_removed) only once that
+  // transaction committed, so that a batch that fails keeps its rows and
+  // their files. The report counts the files removed.
+  std::vector<std::string> batch_logs;  // the current batch's
+  auto name_logs = [&](std::vector<std::string> logs) {
+    tally["log files"].rows += static_cast<long long>(logs.size());
+    batch_logs = std::move(logs);
+  };
+  auto remove_logs = [&] {
+    auto logs = std::exchange(batch_logs, {});
     if (logs.empty()) return;
-    tally["log files"].rows +=
-        req.on_logs_removed ? req.on_logs_removed(logs) : static_cast<long long>(logs.size());
+    long long removed = req.on_logs_removed ? req.on_logs_removed(logs) : static_cast<long long>(logs.size());
+    tally["log files"].rows += removed - static_cast<long long>(logs.size());
   };
 
   if (req.dry_run) {
@@ -184,6 +195,7 @@ Result<CleanReport> SqliteStore::clean(const CleanRequest& req, const std::strin
   // reads on from where the last one stopped).
   long long last_run = 0;
   while (R && !stopping()) {
+    auto guard = req.batch_guard ? req.batch_guard() : nullptr;  // released after the batch, committed or not
     auto n = write([&]() -> Result<long long> {
       auto before = tally;
       auto pick = db_.prepare(
@@ -226,20 +238,29 @@ Result<CleanReport> SqliteStore::clean(const CleanRequest& req, const std::strin
            "DELETE FROM sla_misses WHERE (dag_id, run_id) IN (SELECT dag_id, run_id FROM dag_runs WHERE id IN "
            "(SELECT value FROM json_each(?1)))"},
           {"task_instances", "DELETE FROM task_instances WHERE run_pk IN (SELECT value FROM json_each(?1))"},
-          {"", "DELETE FROM dag_runs WHERE id IN (SELECT value FROM json_each(?1))"},
+          // The runs themselves only while still finished before the cutoff
+          // (?2), checked again by the delete itself (in this transaction, as
+          // the pick): a run a clear or mark made unfinished again stays.
+          {"", "DELETE FROM dag_runs WHERE id IN (SELECT value FROM json_each(?1)) AND state IN " BATON_FIN
+               " AND COALESCE(ended_at, created_at) < ?2"},
       };
       for (auto& [table, sql] : kDeletes) {
         auto d = db_.prepare(sql);
         d.bind(1, list);
+        if (std::string_view(sql).find("?2") != std::string_view::npos) d.bind(2, R);
         if (d.step() != SQLITE_DONE) return db_error();
         if (*table) tally[table].rows += db_.changes();
       }
-      remove_logs(logs);
+      // One that changed after all: the whole batch is undone (rows and files stay).
+      if (db_.changes() != static_cast<long long>(ids.size()))
+        return Error{"conflict", "a run changed while the clean removed it: this batch was undone; clean again"};
+      name_logs(std::move(logs));
       if (auto a = audit_batch(before); !a) return a.error();
       last_run = last;
       return static_cast<long long>(ids.size());
     });
     if (!n) return n.error();
+    remove_logs();
     if (*n == 0) break;
     ++report.batches;
   }
@@ -288,12 +309,13 @@ Result<CleanReport> SqliteStore::clean(const CleanRequest& req, const std::strin
             tally["log files"].see(row.ended_at, 0);
           }
         }
-        remove_logs(logs);
+        name_logs(std::move(logs));
         if (auto a = audit_batch(before); !a) return a.error();
         last_try = rows.back().rowid;
         return static_cast<long long>(rows.size());
       });
       if (!n) return n.error();
+      remove_logs();
       if (*n == 0) break;
       ++report.batches;
     }

@@ -38,6 +38,8 @@ class Stmt {
   Stmt& bind(int i, const std::optional<T>& v) {
     return v ? bind(i, *v) : bind_null(i);
   }
+  // Ready to step again (bindings kept: bind every parameter anew).
+  void reset() { sqlite3_reset(s_); }
   // SQLITE_ROW, SQLITE_DONE, or an error code.
   int step() { return sqlite3_step(s_); }
   bool is_null(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }

@@ -30,6 +30,13 @@ Status SqliteQueue::save_progress(const TryProgress&) { return remote_unsupporte
 
 Status SqliteQueue::report_task(const TryProgress&, const std::string&) { return remote_unsupported(); }
 
+// One call, as on PostgreSQL (never a report, then a claim apart): refused
+// whole, with nothing stored and nothing claimed.
+Result<std::vector<QueueItem>> SqliteQueue::report_and_claim(const TryProgress&, const std::string&,
+                                                             const std::vector<std::string>&, int) {
+  return remote_unsupported();
+}
+
 Result<std::vector<WorkerEvent>> SqliteQueue::worker_events(const std::vector<int>&, int) {
   return remote_unsupported();
 }

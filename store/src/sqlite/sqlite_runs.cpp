@@ -42,86 +42,42 @@ TaskInstanceRecord ti_row(const Stmt& st) {
 
 // ---- runs ----
 
-Result<Store::Created> SqliteRuns::create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
-                                               const std::string& actor, const std::vector<Fence>& fences,
-                                               const std::vector<DatasetCursor>& cursors) {
-  return write([&]() -> Result<Created> {
-    if (auto f = check_fences_locked(fences); !f) return f.error();
-    if (run.idempotency_key) {
-      static const std::string sql =
-          std::string("SELECT ") + kRunColumns + " FROM dag_runs WHERE dag_id = ? AND idempotency_key = ?";
-      auto st = db_.prepare(sql.c_str());
-      st.bind(1, run.dag_id).bind(2, *run.idempotency_key);
-      if (st.step() == SQLITE_ROW) {
-        Created c;
-        c.run = run_row(st);
-        c.created = false;
-        auto tis_found = tis_locked(c.run.pk);
-        if (!tis_found) return tis_found.error();
-        c.task_instances = std::move(*tis_found);
-        return c;
-      }
-    }
-    auto ins = db_.prepare(
-        "INSERT INTO dag_runs (dag_id, run_id, run_type, state, logical_date, data_interval_start, "
-        "data_interval_end, params, dag_version, note, idempotency_key, backfill_id, created_by, created_at, "
-        "started_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    Created c;
-    c.run = run;
-    c.run.created_at = clock_.now();
-    ins.bind(1, run.dag_id).bind(2, run.run_id).bind(3, run.run_type).bind(4, std::string(to_string(run.state)));
-    ins.bind(5, us(run.logical_date)).bind(6, us(run.data_interval_start)).bind(7, us(run.data_interval_end));
-    ins.bind(8, run.params).bind(9, run.dag_version).bind(10, run.note).bind(11, run.idempotency_key);
-    ins.bind(12, run.backfill_id).bind(13, run.created_by).bind(14, us(c.run.created_at));
-    ins.bind(15, us(run.started_at)).bind(16, us(run.ended_at));
-    int rc = ins.step();
-    if (rc == SQLITE_CONSTRAINT_UNIQUE)
-      return Error{"conflict", "DAG " + run.dag_id + " already has a run " +
-                                   (run.run_type == "scheduled" || run.run_type == "backfill"
-                                        ? "for the interval starting " + format_utc(run.logical_date)
-                                        : "with id " + run.run_id)};
-    if (rc != SQLITE_DONE) return db_error();
-    c.run.pk = sqlite3_last_insert_rowid(db_.raw());
-    for (auto t : tis) {
-      t.run_pk = c.run.pk;
-      if (auto s = insert_ti_locked(t); !s) return s.error();
-      c.task_instances.push_back(std::move(t));
-    }
-    for (auto& cur : cursors) {
-      auto st = db_.prepare(
-          "INSERT INTO dataset_consumers (dag_id, uri, last_event_id) VALUES (?1, ?2, ?3) "
-          "ON CONFLICT(dag_id, uri) DO UPDATE SET last_event_id = max(last_event_id, ?3)");
-      st.bind(1, cur.dag_id).bind(2, cur.uri).bind(3, cur.last_event_id);
-      if (st.step() != SQLITE_DONE) return db_error();
-    }
-    if (run.run_type == "manual" || run.run_type == "dataset") {
-      json details = {{"run_id", run.run_id}, {"logical_date", format_utc(run.logical_date)},
-                      {"params", json::parse(run.params, nullptr, false)}};
-      if (run.note) details["note"] = *run.note;
-      if (auto a = audit_locked(actor, "run.triggered", "dag:" + run.dag_id + "/" + run.run_id, details); !a)
-        return a.error();
-    }
-    return c;
-  });
-}
-
 Result<std::vector<Result<Store::Created>>> SqliteRuns::create_runs(const std::vector<NewRun>& runs,
                                                                      const std::string& actor,
                                                                      const std::vector<Fence>& fences) {
-  (void)actor;  // scheduled runs are not audited
   return write([&]() -> Result<std::vector<Result<Created>>> {
     if (auto f = check_fences_locked(fences); !f) return f.error();
     std::vector<Result<Created>> out;
     out.reserve(runs.size());
+    static const std::string by_key_sql =
+        std::string("SELECT ") + kRunColumns + " FROM dag_runs WHERE dag_id = ? AND idempotency_key = ?";
+    auto by_key = db_.prepare(by_key_sql.c_str());
+    auto ins = db_.prepare(
+        "INSERT INTO dag_runs (dag_id, run_id, run_type, state, logical_date, data_interval_start, "
+        "data_interval_end, params, dag_version, note, idempotency_key, backfill_id, created_by, created_at, "
+        "started_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     for (auto& nr : runs) {
       const RunRecord& run = nr.run;
-      auto ins = db_.prepare(
-          "INSERT INTO dag_runs (dag_id, run_id, run_type, state, logical_date, data_interval_start, "
-          "data_interval_end, params, dag_version, note, idempotency_key, backfill_id, created_by, created_at, "
-          "started_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      if (run.idempotency_key) {
+        by_key.reset();
+        by_key.bind(1, run.dag_id).bind(2, *run.idempotency_key);
+        int rc = by_key.step();
+        if (rc == SQLITE_ROW) {
+          Created c;
+          c.run = run_row(by_key);
+          c.created = false;
+          auto found = tis_locked(c.run.pk);
+          if (!found) return found.error();
+          c.task_instances = std::move(*found);
+          out.push_back(std::move(c));
+          continue;
+        }
+        if (rc != SQLITE_DONE) return db_error();
+      }
       Created c;
       c.run = run;
       c.run.created_at = clock_.now();
+      ins.reset();
       ins.bind(1, run.dag_id).bind(2, run.run_id).bind(3, run.run_type).bind(4, std::string(to_string(run.state)));
       ins.bind(5, us(run.logical_date)).bind(6, us(run.data_interval_start)).bind(7, us(run.data_interval_end));
       ins.bind(8, run.params).bind(9, run.dag_version).bind(10, run.note).bind(11, run.idempotency_key);
@@ -129,8 +85,10 @@ Result<std::vector<Result<Store::Created>>> SqliteRuns::create_runs(const std::v
       ins.bind(15, us(run.started_at)).bind(16, us(run.ended_at));
       int rc = ins.step();
       if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-        out.push_back(Error{"conflict", "DAG " + run.dag_id + " already has a run for the interval starting " +
-                                            format_utc(run.logical_date)});
+        out.push_back(Error{"conflict", "DAG " + run.dag_id + " already has a run " +
+                                            (run.run_type == "scheduled" || run.run_type == "backfill"
+                                                 ? "for the interval starting " + format_utc(run.logical_date)
+                                                 : "with id " + run.run_id)});
         continue;
       }
       if (rc != SQLITE_DONE) return db_error();
@@ -139,6 +97,22 @@ Result<std::vector<Result<Store::Created>>> SqliteRuns::create_runs(const std::v
         t.run_pk = c.run.pk;
         if (auto s = insert_ti_locked(t); !s) return s.error();
         c.task_instances.push_back(std::move(t));
+      }
+      for (auto& cur : nr.cursors) {
+        auto st = db_.prepare(
+            "INSERT INTO dataset_consumers (dag_id, uri, last_event_id) VALUES (?1, ?2, ?3) "
+            "ON CONFLICT(dag_id, uri) DO UPDATE SET last_event_id = max(last_event_id, ?3)");
+        st.bind(1, cur.dag_id).bind(2, cur.uri).bind(3, cur.last_event_id);
+        if (st.step() != SQLITE_DONE) return db_error();
+      }
+      if (run.run_type == "manual" || run.run_type == "dataset") {
+        json details = {{"run_id", run.run_id}, {"logical_date", format_utc(run.logical_date)},
+                        {"params", json::parse(run.params, nullptr, false)}};
+        if (run.note) details["note"] = *run.note;
+        if (auto a = audit_locked(nr.actor.empty() ? actor : nr.actor, "run.triggered",
+                                  "dag:" + run.dag_id + "/" + run.run_id, details);
+            !a)
+          return a.error();
       }
       out.push_back(std::move(c));
     }

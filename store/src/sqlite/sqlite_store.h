@@ -136,9 +136,6 @@ class SqliteDags : public virtual DagStore, protected virtual SqliteBase {
 // ---- runs, task instances, tries (sqlite_runs.cpp) ----
 class SqliteRuns : public virtual RunStore, protected virtual SqliteBase {
  public:
-  Result<Created> create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
-                             const std::string& actor, const std::vector<Fence>& fences,
-                             const std::vector<DatasetCursor>& cursors) override;
   Result<std::vector<Result<Created>>> create_runs(const std::vector<NewRun>& runs, const std::string& actor,
                                                    const std::vector<Fence>& fences) override;
   Result<std::vector<RunRecord>> list_runs(const RunFilter& f) override;
@@ -204,6 +201,8 @@ class SqliteQueue : public virtual QueueStore, protected virtual SqliteBase {
   Result<std::map<std::string, long long>> held_pool_slots() override;
   Status save_progress(const TryProgress&) override;
   Status report_task(const TryProgress&, const std::string&) override;
+  Result<std::vector<QueueItem>> report_and_claim(const TryProgress&, const std::string&,
+                                                  const std::vector<std::string>&, int) override;
   Result<std::vector<WorkerEvent>> worker_events(const std::vector<int>&, int) override;
   Result<std::vector<std::string>> lost_tries(const std::vector<std::string>&, TimePoint) override;
   Result<std::optional<std::string>> read_log(long long, int, long long, long long) override;

@@ -196,6 +196,61 @@ TEST_CASE("run factory: a thousand triggers of one DAG in one second all get run
   CHECK(ids.size() == 1000);
 }
 
+TEST_CASE("run factory: triggers queued together are made in one transaction, each answered as if alone") {
+  Env e;  // now: 2026-11-22T10:00Z, for every trigger
+  e.s.write_dag("f.yaml", "dag: f\nparams: {region: eu}\ntasks:\n  a: {type: noop}\n");
+  e.s.write_dag("g.yaml", "dag: g\ntasks:\n  a: {type: noop}\n");
+  e.registry.scan(true);
+  e.factory.commit_runs();
+  std::vector<std::string> draws = {"00000001", "00000002", "00000003", "00000005", "00000002", "00000004"};
+  size_t next = 0;
+  e.factory.set_run_id_suffixes([&] { return draws[std::min(next++, draws.size() - 1)]; });
+  TriggerRequest plain, keyed, typo;
+  keyed.idempotency_key = "k1";
+  typo.params_json = R"({"regoin": "us"})";
+  std::vector<RunFactory::Trigger> batch = {
+      {"f", plain, "alice"},  // 00000001
+      {"g", keyed, "bob"},    // 00000002
+      {"nope", plain, "carol"},
+      {"f", typo, "carol"},
+      {"f", keyed, "dave"},   // 00000003 (another DAG's key)
+      {"g", keyed, "erin"},   // 00000005, but the key bob's trigger made in this batch: bob's run
+      {"g", plain, "frank"},  // 00000002 again: taken by bob's, drawn again alone (00000004)
+  };
+  long long commits = e.factory.trigger_commits();
+  auto answers = e.factory.trigger_all(batch);
+  REQUIRE(answers.size() == batch.size());
+  CHECK(e.factory.trigger_commits() == commits + 2);  // the batch, and frank's second draw
+  REQUIRE(answers[0].ok());
+  CHECK(answers[0]->run.run_id == "manual__20261122T100000Z_00000001");
+  CHECK(answers[0]->run.created_by == "alice");
+  REQUIRE(answers[1].ok());
+  CHECK(answers[1]->created);
+  CHECK(answers[1]->run.run_id == "manual__20261122T100000Z_00000002");
+  CHECK(answers[2].error().code == "not_found");
+  CHECK(answers[3].error().message.find("did you mean \"region\"") != std::string::npos);
+  REQUIRE(answers[4].ok());
+  CHECK(answers[4]->created);
+  CHECK(answers[4]->run.dag_id == "f");
+  REQUIRE(answers[5].ok());
+  CHECK_FALSE(answers[5]->created);
+  CHECK(answers[5]->run.run_id == answers[1]->run.run_id);
+  CHECK(answers[5]->run.created_by == "bob");
+  REQUIRE(answers[6].ok());
+  CHECK(answers[6]->created);
+  CHECK(answers[6]->run.run_id == "manual__20261122T100000Z_00000004");
+  CHECK(e.sink.adopted.size() == 4);
+  CHECK(e.sink.dispatches == 1);
+  // Each run made is audited under its own trigger's actor.
+  store::AuditFilter f;
+  f.action = "run.triggered";
+  auto audit = e.s.store->list_audit(f);
+  REQUIRE(audit.ok());
+  std::multiset<std::string> actors;
+  for (auto& a : *audit) actors.insert(a.actor);
+  CHECK(actors == std::multiset<std::string>{"alice", "bob", "dave", "frank"});
+}
+
 TEST_CASE("run factory: a dataset DAG gets a run when each of its URIs has an event, and consumes them") {
   Env e;
   e.s.write_dag("c.yaml", "dag: c\nschedule: {datasets: ['s3://a', 's3://b']}\ntasks:\n  x: {type: noop}\n");

@@ -8,7 +8,9 @@
 //
 // Round trips: a claim asks for all its free slots; a report carries the
 // next claim for the slot it frees (reports ending at once share one request,
-// POST /workers/reports); heartbeats renew all its tries at once; HTTP
+// POST /workers/reports) — to a server older than that, which refuses them
+// (400, 404), they go again one a request without a claim, and so do all
+// later ones; heartbeats renew all its tries at once; HTTP
 // connections are kept alive (TCP_NODELAY). A claimed try starts at once
 // while its claim is young — younger than half its lease by the worker's
 // steady clock, counted from when the claim was sent less the time the server

@@ -2,8 +2,10 @@
 // and task logs are kept, the clean that removes what is older
 // (Store::clean), the log files it removes from the logs folder, and the
 // job that runs the clean periodically in a scheduling process (standalone,
-// or the leader among the members) on a thread of its own, so that the
-// scheduling loop never waits for it longer than one batch's transaction.
+// or the leader among the members) on a thread of its own and, in a process,
+// through a store (a database connection) of its own, so that the scheduling
+// loop's writes never queue behind a clean on one connection and wait for
+// one batch's transaction at most (on SQLite, its busy timeout covers that).
 //
 // Threads: the free functions from any thread. RetentionJob: start()/stop()
 // from the owner's thread; run_if_due() from one thread at a time (the job's
@@ -12,6 +14,7 @@
 
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -55,6 +58,9 @@ struct RetentionOptions {
   Duration every = std::chrono::hours(1);          // then
   int batch_size = 5000;
   Duration poll = std::chrono::seconds(1);  // how often the thread looks at the clock
+  // Held for each batch of runs the clean removes (CleanRequest::batch_guard):
+  // the scheduler holds it while it brings a finished run back (clear, mark).
+  std::shared_ptr<std::mutex> revive_mu;
 };
 
 class RetentionJob {
@@ -64,6 +70,10 @@ class RetentionJob {
   // before a clean and before each of its batches (a process that no longer
   // leads stops after its current batch).
   RetentionJob(store::Store& store, const Clock& clock, RetentionOptions options, std::function<bool()> leads);
+  // The same, cleaning through `own` (a second store on the same database),
+  // which the job keeps until it goes.
+  RetentionJob(std::unique_ptr<store::Store> own, const Clock& clock, RetentionOptions options,
+               std::function<bool()> leads);
   ~RetentionJob();
   RetentionJob(const RetentionJob&) = delete;
   RetentionJob& operator=(const RetentionJob&) = delete;
@@ -79,6 +89,7 @@ class RetentionJob {
   void stop();
 
  private:
+  std::unique_ptr<store::Store> own_;
   store::Store& store_;
   const Clock& clock_;
   RetentionOptions options_;

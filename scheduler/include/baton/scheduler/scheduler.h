@@ -13,6 +13,7 @@
 // called from any thread (they post to the loop and wait for its answer).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -74,6 +75,12 @@ struct SchedulerOptions {
   RetentionSettings retention;
   Duration retention_first_after = std::chrono::minutes(1);
   Duration retention_every = std::chrono::hours(1);
+  // Opens the store the retention job cleans through: a second one on the
+  // same database (a connection of its own, with the process's audit key),
+  // so that the loop's writes never wait behind a clean on the scheduler's
+  // connection. Called once, by start(), with retention on; none: the
+  // scheduler's store. A store it cannot open fails start().
+  std::function<Result<std::unique_ptr<store::Store>>()> retention_store;
 };
 
 class Scheduler final : public Control {

@@ -577,31 +577,33 @@ class RunStore {
  public:
   virtual ~RunStore() = default;
 
-  // Runs. create_run inserts a run with its task instances (ids filled in).
-  // A second scheduled or backfill run for the same (DAG, logical date) is a
-  // conflict; a known idempotency key returns the first run with created=false.
+  // Runs. create_runs inserts runs with their task instances (ids filled
+  // in), in one transaction under `fences` (refused, stale_epoch, unless the
+  // partitions are still at these epochs, as in apply()). Each entry stands
+  // alone: a known idempotency key answers its first run with
+  // created=false; a run id already taken, or a second scheduled or backfill
+  // run for the same (DAG, logical date), is a conflict of that entry only;
+  // any other failure fails them all. `cursors`: a dataset run's consumed
+  // events, moved (never back) with the run; not when an idempotency key
+  // finds the run already there. A manual or dataset run is audited
+  // (run.triggered) under the entry's `actor`, or the call's when empty.
   struct Created {
     RunRecord run;
     std::vector<TaskInstanceRecord> task_instances;
     bool created = true;
   };
-  // `fences`: refused (stale_epoch) unless the partitions are still at these
-  // epochs, as in apply(). `cursors`: a dataset run's consumed events, moved
-  // (never back) in the same transaction as the run is made; not when an
-  // idempotency key finds the run already there.
-  virtual Result<Created> create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
-                                     const std::string& actor, const std::vector<Fence>& fences = {},
-                                     const std::vector<DatasetCursor>& cursors = {}) = 0;
-  // Scheduled runs that came due together, each made as create_run makes
-  // it (no idempotency key, no cursors), in one transaction under `fences`.
-  // A run its interval has already is a conflict of that entry alone; any
-  // other failure (stale_epoch included) fails them all.
   struct NewRun {
     RunRecord run;
     std::vector<TaskInstanceRecord> task_instances;
+    std::vector<DatasetCursor> cursors;
+    std::string actor;
   };
   virtual Result<std::vector<Result<Created>>> create_runs(const std::vector<NewRun>& runs, const std::string& actor,
                                                            const std::vector<Fence>& fences = {}) = 0;
+  // One run, as create_runs makes it (its error is the entry's).
+  Result<Created> create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
+                             const std::string& actor, const std::vector<Fence>& fences = {},
+                             const std::vector<DatasetCursor>& cursors = {});
   // Newest first, on the index of the filter's shape (keyset: `before`).
   virtual Result<std::vector<RunRecord>> list_runs(const RunFilter& filter) = 0;
   // The newest `per_dag` runs of each DAG, newest first (a DAG without runs
@@ -722,13 +724,10 @@ class QueueStore {
   virtual Status report_task(const TryProgress& progress, const std::string& report_json) = 0;
   // A report that carries the worker's next claim (up to `limit` tries of
   // `queues` for progress.worker): report_task, then claim_tasks, in one
-  // transaction where the engine can, so that a failed claim undoes the
-  // report too (the worker sends it again) and one commit serves both.
+  // transaction, so that a failed claim undoes the report too (the worker
+  // sends it again) and one commit serves both.
   virtual Result<std::vector<QueueItem>> report_and_claim(const TryProgress& progress, const std::string& report_json,
-                                                          const std::vector<std::string>& queues, int limit) {
-    if (auto r = report_task(progress, report_json); !r) return r.error();
-    return claim_tasks(progress.worker, queues, limit);
-  }
+                                                          const std::vector<std::string>& queues, int limit) = 0;
   // For the owners: events of their partitions, oldest first; and which of
   // the running tries they hand in are lost (no claim, or a claim whose
   // heartbeat is older than `cutoff`, and no report waiting).
@@ -809,16 +808,21 @@ struct CleanRequest {
   std::optional<TimePoint> logs_before;
   bool dry_run = false;  // count what would go, change nothing
   int batch_size = 5000;  // rows per transaction, about
-  // Called in each batch's transaction, after its deletes and before its
-  // audit entry, with the log files (paths relative to the logs folder, as
-  // TryRecord::log_path) of the tries whose logs go; returns how many it
-  // removed (what the report and the audit count). None: the paths count.
-  // (Should the commit then fail, the rows stay and their files are gone.)
+  // Called after each batch's transaction committed (never for a batch that
+  // failed: its rows and files stay), with the log files (paths relative to
+  // the logs folder, as TryRecord::log_path) of the tries whose logs went;
+  // returns how many it removed (what the report counts; the batch's audit
+  // entry counts the files its rows named). None: the paths count.
   std::function<long long(const std::vector<std::string>&)> on_logs_removed;
   // Asked before each batch: true ends the clean there (what it removed so
   // far is reported and audited), so that a process that stops waits for
   // one batch at most.
   std::function<bool()> should_stop;
+  // Taken before each batch of runs and released after it (committed or
+  // not): the scheduling process holds the same while it brings a finished
+  // run back to life (clear, mark), so that a clean never removes a run
+  // between the process reading it and writing it unfinished again.
+  std::function<std::shared_ptr<void>()> batch_guard;
 };
 
 struct CleanTable {
