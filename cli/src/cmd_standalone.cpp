@@ -201,10 +201,14 @@ void run_process(const StandaloneOptions& o, Mode mode) {
   so.shared = shared;
   so.folder_scan = *folder_scan;
   so.retention = retention;
-  // The retention job cleans through a connection of its own.
-  so.retention_store = [db = *url, &clock, audit_key] {
-    return store::open_store(db, clock, store::OpenOptions{.migrate = false, .audit_key = audit_key});
-  };
+  // On PostgreSQL the retention job cleans through a connection of its own.
+  // Not on SQLite: one writer at a time there, and a loop write that waits
+  // longer than the busy timeout for a batch on another connection would stop
+  // the scheduler; on the shared connection it waits for the batch instead.
+  if (url->engine == store::DatabaseUrl::Engine::postgres)
+    so.retention_store = [db = *url, &clock, audit_key] {
+      return store::open_store(db, clock, store::OpenOptions{.migrate = false, .audit_key = audit_key});
+    };
   // Standalone serves the API while the DAGs folder loads (/health says how far).
   so.load_in_background = mode == Mode::standalone;
   std::unique_ptr<scheduler::Scheduler> sched;

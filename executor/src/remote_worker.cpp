@@ -446,8 +446,12 @@ struct RemoteWorker::Impl {
     if (ask > 0) body["claim"] = {{"queues", options.queues}, {"slots", ask}};
     auto sent_at = std::chrono::steady_clock::now();
     auto a = post(path, body, std::chrono::seconds(5));
-    if ((a.status == 400 || a.status == 404) && (batch.size() > 1 || ask > 0)) {
-      // Perhaps a server older than this form: again the old way.
+    // A server older than this form: no /workers/reports (404), or a report
+    // with a field it does not know (400 naming it). Any other 400 is about
+    // the request itself, and answered as such.
+    bool older = a.status == 404 || (a.status == 400 && a.error.find("unknown field `") != std::string::npos);
+    if (older && (batch.size() > 1 || ask > 0)) {
+      // Again the old way.
       unreserve(ask);
       if (post_reports_old(batch) && !old_reports.exchange(true))
         log->warn("the server refused {} ({}: {}) but took the reports one at a time without a claim: an older "

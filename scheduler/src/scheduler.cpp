@@ -487,6 +487,10 @@ Status Scheduler::start() {
     }
     m.retention->start();
   }
+  {
+    std::lock_guard lock(m.trigger_mu);
+    m.triggers_closed = false;
+  }
   m.accepting = true;
   if (background) {
     TimePoint began = m.clock.now();
@@ -536,6 +540,15 @@ void Scheduler::stop(bool immediately) {
   m.notifier.stop();
   m.membership.leave();
   m.loop.stop();
+  // Triggers queued after the loop's last turn (their drain was dropped)
+  // are answered all the same, and no more queue.
+  std::vector<SchedulerParts::QueuedTrigger> left;
+  {
+    std::lock_guard lock(m.trigger_mu);
+    m.triggers_closed = true;
+    left.swap(m.trigger_queue);
+  }
+  for (auto& q : left) q.answer.set_value(Error{"unavailable", "the scheduler is not running"});
 }
 
 std::string Scheduler::logs_dir() const { return impl_->options.logs_dir; }

@@ -59,6 +59,7 @@ Result<TriggerResult> Scheduler::trigger(const std::string& dag_id, const Trigge
   bool first;
   {
     std::lock_guard lock(m.trigger_mu);
+    if (m.triggers_closed) return Error{"unavailable", "the scheduler is not running"};
     first = m.trigger_queue.empty();
     m.trigger_queue.push_back({RunFactory::Trigger{dag_id, req, actor}, {}});
     answer = m.trigger_queue.back().answer.get_future();

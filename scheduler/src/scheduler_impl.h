@@ -175,6 +175,7 @@ struct SchedulerParts {
   std::atomic<bool> drain_posted{false};
   std::mutex trigger_mu;
   std::vector<QueuedTrigger> trigger_queue;  // under trigger_mu
+  bool triggers_closed = false;              // under trigger_mu: stopped, none queue
   mutable std::mutex metrics_mu;
   SchedulerMetrics metrics;  // under metrics_mu
   std::chrono::steady_clock::time_point metrics_at{};  // loop thread

@@ -274,6 +274,7 @@ Result<CleanReport> PostgresStore::clean(const CleanRequest& req, const std::str
       return runs;
     });
     if (!n) return n.error();
+    guard.reset();  // the files go outside the guard
     remove_logs();
     if (*n == 0) break;
     ++report.batches;

@@ -139,11 +139,12 @@ Result<std::vector<Result<Store::Created>>> PostgresRuns::create_runs(const std:
   });
   if (!made || raced.empty()) return made;
   // A key whose insert met another process's run: that run is the answer
-  // (read after this transaction, where it is visible).
+  // (read after this transaction, where it is visible). The others are
+  // made already: a failed read is that entry's error alone.
   for (size_t i : raced) {
     auto again = read([&](pqxx::transaction_base& t) { return first(t, runs[i].run); });
-    if (!again) return again.error();
-    if (*again) (*made)[i] = std::move(**again);
+    if (!again) (*made)[i] = again.error();
+    else if (*again) (*made)[i] = std::move(**again);
   }
   return made;
 }

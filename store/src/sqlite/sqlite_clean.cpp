@@ -260,6 +260,7 @@ Result<CleanReport> SqliteStore::clean(const CleanRequest& req, const std::strin
       return static_cast<long long>(ids.size());
     });
     if (!n) return n.error();
+    guard.reset();  // the files go outside the guard
     remove_logs();
     if (*n == 0) break;
     ++report.batches;

@@ -2,10 +2,10 @@
 // and task logs are kept, the clean that removes what is older
 // (Store::clean), the log files it removes from the logs folder, and the
 // job that runs the clean periodically in a scheduling process (standalone,
-// or the leader among the members) on a thread of its own and, in a process,
-// through a store (a database connection) of its own, so that the scheduling
-// loop's writes never queue behind a clean on one connection and wait for
-// one batch's transaction at most (on SQLite, its busy timeout covers that).
+// or the leader among the members) on a thread of its own and, on
+// PostgreSQL, through a store (a database connection) of its own, so that the
+// scheduling loop's writes never queue behind a clean on one connection (on
+// SQLite it shares the scheduler's: a loop write waits for one batch).
 //
 // Threads: the free functions from any thread. RetentionJob: start()/stop()
 // from the owner's thread; run_if_due() from one thread at a time (the job's

@@ -79,7 +79,9 @@ struct SchedulerOptions {
   // same database (a connection of its own, with the process's audit key),
   // so that the loop's writes never wait behind a clean on the scheduler's
   // connection. Called once, by start(), with retention on; none: the
-  // scheduler's store. A store it cannot open fails start().
+  // scheduler's store (what SQLite wants: one writer at a time, and a loop
+  // write must not time out behind a batch). A store it cannot open fails
+  // start().
   std::function<Result<std::unique_ptr<store::Store>>()> retention_store;
 };
 
