@@ -110,6 +110,51 @@ TEST_CASE("runs: one scheduled run per interval; idempotency keys return the fir
   });
 }
 
+TEST_CASE("runs made together: each entry stands alone — keys within the batch, an id taken, its own actor") {
+  each_store([](Store& s, FakeClock&) {
+    REQUIRE(s.register_dag_version(version("sales", "v1"), "default", 0, "system").ok());
+    auto manual = [](const char* id, std::optional<std::string> key, const char* who) {
+      RunStore::NewRun n{scheduled_run("sales", "2026-11-21T00:00:00Z"), two_tasks(), {}, who};
+      n.run.run_type = "manual";
+      n.run.run_id = id;
+      n.run.idempotency_key = std::move(key);
+      n.run.created_by = who;
+      return n;
+    };
+    REQUIRE(s.create_run(manual("manual__taken", std::nullopt, "zed").run, two_tasks(), "zed").ok());
+    std::vector<RunStore::NewRun> batch = {
+        manual("manual__a", "k1", "alice"),
+        manual("manual__b", "k1", "bob"),  // the key alice's entry made in this batch
+        manual("manual__taken", std::nullopt, "carol"),
+        manual("manual__d", std::nullopt, "dave"),
+    };
+    auto made = s.create_runs(batch, "");
+    REQUIRE(made.ok());
+    REQUIRE(made->size() == 4);
+    REQUIRE((*made)[0].ok());
+    CHECK((*made)[0]->created);
+    REQUIRE((*made)[1].ok());
+    CHECK_FALSE((*made)[1]->created);
+    CHECK((*made)[1]->run.run_id == "manual__a");
+    CHECK((*made)[1]->task_instances.size() == 2);
+    REQUIRE_FALSE((*made)[2].ok());
+    CHECK((*made)[2].error().code == "conflict");
+    CHECK((*made)[2].error().message.find("with id manual__taken") != std::string::npos);
+    REQUIRE((*made)[3].ok());
+    CHECK((*made)[3]->created);
+    RunFilter f;
+    f.dag_id = "sales";
+    CHECK(s.list_runs(f)->size() == 3);  // taken, a, d
+    AuditFilter audit;
+    audit.action = "run.triggered";
+    auto entries = s.list_audit(audit);
+    REQUIRE(entries.ok());
+    std::multiset<std::string> actors;
+    for (auto& e : *entries) actors.insert(e.actor);
+    CHECK(actors == std::multiset<std::string>{"zed", "alice", "dave"});
+  });
+}
+
 TEST_CASE("batches: DAG versions registered and scheduled runs made in one transaction each") {
   each_store([](Store& s, FakeClock&) {
     std::vector<DagVersionRegistration> regs;
