@@ -270,6 +270,17 @@ std::vector<Result<TriggerResult>> RunFactory::trigger_all(const std::vector<Tri
     }
     out[i] = TriggerResult{c->run, c->created};
   }
+  // A trigger refused before its run was built whose key a trigger earlier
+  // in the group made gets that run, as it would one after the other.
+  for (size_t i = 0; i < triggers.size(); ++i) {
+    const auto& key = triggers[i].req.idempotency_key;
+    if (out[i] || !key) continue;
+    for (size_t j = 0; j < i; ++j)
+      if (out[j] && triggers[j].dag_id == triggers[i].dag_id && out[j]->run.idempotency_key == key) {
+        out[i] = TriggerResult{out[j]->run, false};
+        break;
+      }
+  }
   if (adopted) sink_.dispatch();
   return out;
 }

@@ -208,6 +208,8 @@ TEST_CASE("run factory: triggers queued together are made in one transaction, ea
   TriggerRequest plain, keyed, typo;
   keyed.idempotency_key = "k1";
   typo.params_json = R"({"regoin": "us"})";
+  TriggerRequest keyed_typo = typo;
+  keyed_typo.idempotency_key = "k1";
   std::vector<RunFactory::Trigger> batch = {
       {"f", plain, "alice"},  // 00000001
       {"g", keyed, "bob"},    // 00000002
@@ -216,6 +218,7 @@ TEST_CASE("run factory: triggers queued together are made in one transaction, ea
       {"f", keyed, "dave"},   // 00000003 (another DAG's key)
       {"g", keyed, "erin"},   // 00000005, but the key bob's trigger made in this batch: bob's run
       {"g", plain, "frank"},  // 00000002 again: taken by bob's, drawn again alone (00000004)
+      {"g", keyed_typo, "gus"},  // params refused, but bob's key: bob's run, as one after the other
   };
   long long commits = e.factory.trigger_commits();
   auto answers = e.factory.trigger_all(batch);
@@ -239,6 +242,9 @@ TEST_CASE("run factory: triggers queued together are made in one transaction, ea
   REQUIRE(answers[6].ok());
   CHECK(answers[6]->created);
   CHECK(answers[6]->run.run_id == "manual__20261122T100000Z_00000004");
+  REQUIRE(answers[7].ok());
+  CHECK_FALSE(answers[7]->created);
+  CHECK(answers[7]->run.run_id == answers[1]->run.run_id);
   CHECK(e.sink.adopted.size() == 4);
   CHECK(e.sink.dispatches == 1);
   // Each run made is audited under its own trigger's actor.
