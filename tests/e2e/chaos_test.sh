@@ -236,8 +236,15 @@ fans=$(sql "SELECT count(*) FROM dag_runs r WHERE r.dag_id IN (SELECT dag_id FRO
 badfan=$(sql "SELECT count(*) FROM dag_runs r WHERE r.dag_id IN (SELECT dag_id FROM dags WHERE (right(dag_id, 2)::int % 2) = 1)
               AND (SELECT count(*) FROM task_instances t WHERE t.run_pk = r.id AND t.task_id = 'fan' AND t.map_index >= 0
                    AND t.state = 'success') <> 3")
-[ "$fans" -gt 0 ] && [ "$badfan" = 0 ] && ok "every foreach run has its 3 mapped instances, all succeeded ($fans runs)" ||
+if [ "$fans" -gt 0 ] && [ "$badfan" = 0 ]; then
+  ok "every foreach run has its 3 mapped instances, all succeeded ($fans runs)"
+else
   bad "$badfan of $fans foreach runs do not have 3 successful mapped instances"
+  sql "SELECT r.dag_id, r.run_id, r.state, t.map_index, t.state, t.try_number, t.id FROM dag_runs r JOIN task_instances t
+       ON t.run_pk = r.id AND t.task_id = 'fan' WHERE r.dag_id IN (SELECT dag_id FROM dags WHERE (right(dag_id, 2)::int % 2) = 1)
+       AND (SELECT count(*) FROM task_instances u WHERE u.run_pk = r.id AND u.task_id = 'fan' AND u.map_index >= 0
+            AND u.state = 'success') <> 3 ORDER BY r.id, t.map_index LIMIT 40"
+fi
 
 # ---- no interval has two runs ----
 dups=$(sql "SELECT count(*) FROM (SELECT dag_id, logical_date FROM dag_runs WHERE run_type = 'scheduled' GROUP BY 1, 2 HAVING count(*) > 1) x")
