@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "baton/store/store.h"
-#include "store_engines.h"
+#include "store_each.h"
 
 using namespace baton;
 using namespace baton::store;
@@ -22,22 +22,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<testing::StoreEngine> claim_engines() { return testing::store_engines("claim"); }
-
 // Runs body once per engine with a fresh store (and its URL, for a second
 // store on the same database: another server's).
 void each_claim_store(const std::function<void(Store&, FakeClock&, const DatabaseUrl&)>& body) {
-  for (auto& e : claim_engines()) {
-    DYNAMIC_SECTION(e.name) {
-      FakeClock clock(*parse_utc("2026-11-22T10:00:00Z"));
-      auto url = parse_database_url(e.url);
-      REQUIRE(url.ok());
-      auto store = open_store(*url, clock);
-      INFO((store.ok() ? std::string() : store.error().message));
-      REQUIRE(store.ok());
-      body(**store, clock, *url);
-    }
-  }
+  testing::each_store_at("claim", "2026-11-22T10:00:00Z", body);
 }
 
 // A run with one task instance, and a maker of queue items for it: tries of
@@ -49,13 +37,7 @@ struct Queued {
   long long run_pk = 0;
 
   Queued(Store& st, FakeClock& c) : s(st), clock(c) {
-    DagVersionRecord v;
-    v.dag_id = "d";
-    v.version = "v1";
-    v.compiled = "{}";
-    v.source = "dag: d\n";
-    v.file = "dags/d.yaml";
-    REQUIRE(s.register_dag_version(v, "default", 3, "system").ok());
+    REQUIRE(s.register_dag_version(testing::records::version("d", "v1"), "default", 3, "system").ok());
     RunRecord r;
     r.dag_id = "d";
     r.logical_date = *parse_utc("2026-11-21T00:00:00Z");
@@ -73,17 +55,7 @@ struct Queued {
   }
 
   QueueItem item(const std::string& token, int partition, int priority, const std::string& pool, int slots = 1) {
-    QueueItem q;
-    q.attempt_token = token;
-    q.ti_id = ti_id;
-    q.run_pk = run_pk;
-    q.partition = partition;
-    q.priority = priority;
-    q.pool = pool;
-    q.pool_slots = slots;
-    q.payload = "{}";
-    q.queued_at = clock.now();
-    return q;
+    return testing::records::queue_item(token, ti_id, run_pk, partition, priority, pool, slots, clock.now());
   }
 
   void enqueue(std::vector<QueueItem> items) {

@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "baton/store/store.h"
-#include "store_engines.h"
+#include "store_each.h"
 
 using namespace baton;
 using namespace baton::store;
@@ -28,19 +28,10 @@ DatabaseUrl g_url;  // the store each_store is running the body on
 
 // A fresh store per engine (SQLite always; PostgreSQL with BATON_TEST_PG_URL).
 void each_store(const std::function<void(Store&, FakeClock&)>& body) {
-  auto engines = testing::store_engines("clean");
-  for (auto& [name, text] : engines) {
-    DYNAMIC_SECTION(name) {
-      FakeClock clock(*parse_utc("2026-01-01T00:00:00Z"));
-      auto url = parse_database_url(text);
-      REQUIRE(url.ok());
-      g_url = *url;
-      auto store = open_store(*url, clock);
-      INFO((store.ok() ? std::string() : store.error().message));
-      REQUIRE(store.ok());
-      body(**store, clock);
-    }
-  }
+  testing::each_store_at("clean", "2026-01-01T00:00:00Z", [&](Store& s, FakeClock& clock, const DatabaseUrl& url) {
+    g_url = url;
+    body(s, clock);
+  });
 }
 
 TimePoint at(const char* text) { return *parse_utc(text); }
@@ -51,15 +42,7 @@ AuditFilter all_audit() {
   return f;
 }
 
-DagVersionRecord version(const std::string& dag, const std::string& v) {
-  DagVersionRecord r;
-  r.dag_id = dag;
-  r.version = v;
-  r.compiled = "{}";
-  r.source = "dag: " + dag + "\n";
-  r.file = "dags/" + dag + ".yaml";
-  return r;
-}
+using testing::records::version;
 
 // A run with two task instances, each tried once (log files named after the
 // run); `state` finished or not, ended at `ended` (when finished).

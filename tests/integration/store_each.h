@@ -12,22 +12,30 @@
 
 namespace baton::testing {
 
-inline void each_store(const std::string& tag, const std::function<void(store::Store&, FakeClock&)>& body) {
+// The same, with the clock starting at `start` and the store's URL (a second
+// store on the same database: another process's).
+inline void each_store_at(const std::string& tag, const char* start,
+                          const std::function<void(store::Store&, FakeClock&, const store::DatabaseUrl&)>& body) {
   for (auto& e : store_engines(tag)) {
     DYNAMIC_SECTION(e.name) {
-      FakeClock clock(*parse_utc("2026-11-22T10:00:00Z"));
+      FakeClock clock(*parse_utc(start));
       auto url = store::parse_database_url(e.url);
       REQUIRE(url.ok());
       auto store = store::open_store(*url, clock);
       INFO((store.ok() ? std::string() : store.error().message));
       REQUIRE(store.ok());
-      body(**store, clock);
+      body(**store, clock, *url);
     }
   }
 }
 
+inline void each_store(const std::string& tag, const std::function<void(store::Store&, FakeClock&)>& body) {
+  each_store_at(tag, "2026-11-22T10:00:00Z",
+                [&](store::Store& s, FakeClock& clock, const store::DatabaseUrl&) { body(s, clock); });
+}
+
 // Records the store tests make: a DAG version, a scheduled run of a day,
-// two task instances; what a worker sends about a try it holds.
+// two task instances, a queued try; what a worker sends about a try it holds.
 namespace records {
 using namespace baton::store;
 inline DagVersionRecord version(const std::string& dag, const std::string& v) {
@@ -73,6 +81,21 @@ inline std::vector<TaskInstanceRecord> two_tasks() {
   b.max_tries = 3;
   b.pool = "etl";
   return {a, b};
+}
+// A try of task instance `ti_id` (run `run_pk`) queued for the remote workers.
+inline QueueItem queue_item(const std::string& token, long long ti_id, long long run_pk, int partition, int priority,
+                            const std::string& pool, int slots, TimePoint at) {
+  QueueItem q;
+  q.attempt_token = token;
+  q.ti_id = ti_id;
+  q.run_pk = run_pk;
+  q.partition = partition;
+  q.priority = priority;
+  q.pool = pool;
+  q.pool_slots = slots;
+  q.payload = "{}";
+  q.queued_at = at;
+  return q;
 }
 }  // namespace records
 

@@ -303,17 +303,7 @@ TEST_CASE("claims keep a pool's tries within its slots over the tries every work
     REQUIRE(s.put_pool({"db", 2, ""}, "admin").ok());
     // Tries of two owners (partitions 3 and 4): the pool is one for both.
     auto item = [&](const std::string& token, int partition, int priority, const std::string& pool, int slots) {
-      QueueItem q;
-      q.attempt_token = token;
-      q.ti_id = run->task_instances[0].id;
-      q.run_pk = run->run.pk;
-      q.partition = partition;
-      q.priority = priority;
-      q.pool = pool;
-      q.pool_slots = slots;
-      q.payload = "{}";
-      q.queued_at = clock.now();
-      return q;
+      return queue_item(token, run->task_instances[0].id, run->run.pk, partition, priority, pool, slots, clock.now());
     };
     WriteBatch b;
     b.fences = {{3, 1}, {4, 1}};
