@@ -18,6 +18,7 @@
 
 #include "harness.h"
 #include "w5_bench.h"
+#include "w7_bench.h"
 #include "w8_bench.h"
 #include <signal.h>
 #include <pqxx/pqxx>
@@ -348,6 +349,8 @@ int main(int argc, char** argv) {
   int tasks = 1000, chain = 100, runs = 3, workers = 8, backfill_days = 365;
   int trigger_clients = 50, triggers_per_client = 100;
   int w8_intervals = 30000, idle_workers = 200, history = 100000;
+  int w7_flood = 20000, w7_seconds = 40;
+  std::string w7_weights = "1:1,3:1";
   std::string workloads = "w1,w2,w4,w5,w6";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
@@ -364,6 +367,9 @@ int main(int argc, char** argv) {
     else if (a == "--w8-intervals") w8_intervals = std::atoi(argv[i + 1]);
     else if (a == "--idle-workers") idle_workers = std::atoi(argv[i + 1]);
     else if (a == "--history") history = std::atoi(argv[i + 1]);
+    else if (a == "--w7-flood") w7_flood = std::atoi(argv[i + 1]);
+    else if (a == "--w7-seconds") w7_seconds = std::atoi(argv[i + 1]);
+    else if (a == "--w7-weights") w7_weights = argv[i + 1];
     else if (a == "--engine" && std::string(argv[i + 1]) == "postgres") {
       const char* url = std::getenv("BATON_TEST_PG_URL");
       if (!url || !*url) {
@@ -375,8 +381,9 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_scheduler [--baton PATH] [--engine sqlite|postgres] [--tasks N] [--chain N] [--runs N] "
-                   "[--workers N] [--backfill-days N] [--workloads w1,w2,w4,w5,w5h,w6,w8,w9] [--trigger-clients N] "
-                   "[--triggers-per-client N] [--w8-intervals N] [--idle-workers N] [--history N]\n");
+                   "[--workers N] [--backfill-days N] [--workloads w1,w2,w4,w5,w5h,w6,w7,w8,w9] [--trigger-clients N] "
+                   "[--triggers-per-client N] [--w8-intervals N] [--idle-workers N] [--history N] [--w7-flood N] "
+                   "[--w7-seconds N] [--w7-weights A:B,...]\n");
       return 2;
     }
   }
@@ -511,6 +518,18 @@ int main(int argc, char** argv) {
     rc |= all_ok ? 0 : 1;
   }
   if (wanted("w5h") && g_ha_members == 0) rc |= run_w5(baton, history, trigger_clients);
+  if (wanted("w7") && g_pg_url.empty()) {
+    // Each weighting on its own server, a then b (e.g. "1:1,3:1").
+    std::stringstream list(w7_weights);
+    for (std::string w; std::getline(list, w, ',');) {
+      double wa = 0, wb = 0;
+      if (std::sscanf(w.c_str(), "%lf:%lf", &wa, &wb) != 2 || wa <= 0 || wb <= 0) {
+        std::fprintf(stderr, "--w7-weights: \"%s\" is not A:B with positive numbers\n", w.c_str());
+        return 2;
+      }
+      rc |= run_w7(baton, workers, w7_flood, w7_seconds, wa, wb);
+    }
+  }
   if (wanted("w8") && g_pg_url.empty()) rc |= run_w8(baton, w8_intervals, workers, chain, runs);
   return rc;
 }

@@ -4,15 +4,18 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "auth_failures.h"
 #include "baton/core/sha256.h"
 #include "baton/core/time.h"
 #include "json_text.h"
 #include "routes.h"
+#include "scope.h"
 #include "util.h"
 
 namespace baton::api {
@@ -53,6 +56,11 @@ std::string expected(const ParamSpec& p) {
       return "a list of strings";
     case ValueType::object_list:
       return "a list of JSON objects";
+    case ValueType::number: {
+      std::ostringstream o;
+      o << "a number from " << p.min_number << " to " << p.max_number;
+      return o.str();
+    }
   }
   return "?";
 }
@@ -253,6 +261,7 @@ struct Api::Impl {
     add_run_routes(table, deps);
     add_task_routes(table, deps);
     add_resource_routes(table, deps);
+    add_namespace_routes(table, deps);
     add_backfill_routes(table, deps);
     add_metrics_routes(table, deps);
     add_worker_routes(table, deps);
@@ -313,6 +322,7 @@ struct Api::Impl {
       if (auto denied = authorize(*token, route, req); !denied.ok()) return error_response(denied.error());
       call.actor = token->name;
       call.role = store::to_string(token->role);
+      call.namespaces = token->namespaces;
     }
     // Counts of failed authentications whose minute is over (cheap when
     // there are none). After authentication: a failure writes them itself,
@@ -322,6 +332,8 @@ struct Api::Impl {
     if (route.takes_body) {
       if (auto b = check_body(route, req, call); !b.ok()) return error_response(b.error());
     }
+    // A scoped token reaches only its namespaces' DAGs (scope.h).
+    if (auto hidden = scope_gate(deps.store, route, call)) return *hidden;
     return route.handler(call);
   }
 
@@ -359,6 +371,12 @@ struct Api::Impl {
   static Status authorize(const store::Token& token, const Route& route, const HttpRequest& req) {
     std::string what = req.method + " " + kApiPrefix + route.path;
     if (route.access == Access::worker) {
+      // A scoped admin may not: a claim hands out any namespace's tries,
+      // rendered with their variables and connections (SPEC §13).
+      if (token.role == store::Role::admin && !token.namespaces.empty())
+        return Error{"permission_denied", what + " is a worker endpoint: it needs a worker token or an admin token "
+                                                 "that is not scoped to namespaces; token \"" + token.name +
+                                                 "\" is scoped to " + join(token.namespaces)};
       if (token.role == store::Role::worker || token.role == store::Role::admin) return {};
       return Error{"permission_denied", what + " is a worker endpoint: it needs a token with the worker role; token \"" +
                                             token.name + "\" has the " + store::to_string(token.role) + " role"};
@@ -371,6 +389,10 @@ struct Api::Impl {
     if (rank(token.role) < rank(route.access))
       return Error{"permission_denied", what + " needs " + needed + "; token \"" + token.name + "\" has the " +
                                             store::to_string(token.role) + " role"};
+    // A privilege, not a question of what exists: a scoped admin is told.
+    if (route.access == Access::admin && !route.scoped_admin && !token.namespaces.empty())
+      return Error{"permission_denied", what + " needs an admin token that is not scoped to namespaces; token \"" +
+                                            token.name + "\" is scoped to " + join(token.namespaces)};
     return {};
   }
 
@@ -434,6 +456,13 @@ struct Api::Impl {
           return Error::invalid("query parameter `" + p.name + "` is longer than " + std::to_string(p.max_length) +
                                 " bytes");
         return Value(text);
+      case ValueType::number: {
+        double d = 0;
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
+        if (ec != std::errc() || end != text.data() + text.size() || !(d >= p.min_number && d <= p.max_number))
+          return bad();
+        return Value(d);
+      }
       case ValueType::object:
       case ValueType::string_list:
       case ValueType::object_list:
@@ -454,6 +483,11 @@ struct Api::Impl {
         std::string what = e.what();
         // "[json.exception.parse_error.101] parse error at line 1, column 2: ..." -> "line 1, column 2: ..."
         if (auto at = what.find(" at "); at != std::string::npos) what = what.substr(at + 4);
+        return Error::invalid("malformed JSON body: " + what);
+      } catch (const json::out_of_range& e) {
+        // A number too large for a double (1e999): "[json.exception.out_of_range.406] number overflow parsing '1e999'".
+        std::string what = e.what();
+        if (auto at = what.find("] "); at != std::string::npos) what = what.substr(at + 2);
         return Error::invalid("malformed JSON body: " + what);
       }
     }
@@ -534,6 +568,12 @@ struct Api::Impl {
         for (auto& item : v)
           if (!item.is_object()) return bad();
         return Value(dump(v));
+      }
+      case ValueType::number: {  // integers too; NaN and infinities fail the range
+        if (!v.is_number()) return bad();
+        double d = v.get<double>();
+        if (!(d >= p.min_number && d <= p.max_number)) return bad();
+        return Value(d);
       }
     }
     return bad();

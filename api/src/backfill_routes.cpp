@@ -7,6 +7,7 @@
 #include "baton/core/time.h"
 #include "json_text.h"
 #include "routes.h"
+#include "scope.h"
 #include "util.h"
 
 namespace baton::api {
@@ -123,7 +124,15 @@ void add_backfill_routes(std::vector<Route>& routes, const Deps& deps) {
       if (!at) return error_response(at.error());
       before = (*at)[0];
     }
-    auto items = s.list_backfills(c.query_as<std::string>("dag_id"), false, before, c.limit + 1);
+    auto dag_id = c.query_as<std::string>("dag_id");
+    // A scoped token's page leaves out other namespaces' DAGs (SPEC §13).
+    DagScope scope(s, c);
+    auto items = !c.scoped() ? s.list_backfills(dag_id, false, before, c.limit + 1)
+                             : read_kept<store::BackfillRecord>(
+                                   static_cast<size_t>(c.limit) + 1, std::max(c.limit + 1, 500),
+                                   [&](int n) { return s.list_backfills(dag_id, false, before, n); },
+                                   [&](const store::BackfillRecord& b) { return scope.sees_dag(b.dag_id); },
+                                   [&](const store::BackfillRecord& b) { before = b.id; });
     if (!items) return error_response(items.error());
     std::optional<std::string> next;
     if (items->size() > static_cast<size_t>(c.limit)) {

@@ -301,7 +301,8 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
     DagFilter f = dag_filter_of(c);
     const size_t want = static_cast<size_t>(c.limit) + 1;  // one more tells whether there is a next page
     // Unfiltered, a chunk is the page; filtered, larger chunks save reads.
-    const bool filtered = f.q || f.tag || f.ns || f.paused || f.import_errors;
+    // A scoped token's list leaves out the DAGs of other namespaces (SPEC §13).
+    const bool filtered = f.q || f.tag || f.ns || f.paused || f.import_errors || c.scoped();
     const int chunk = filtered ? std::max(c.limit + 1, 200) : c.limit + 1;
     std::vector<store::DagRecord> chosen;
     while (chosen.size() < want) {
@@ -310,6 +311,7 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
       if (!dags->empty()) after = dags->back().dag_id;  // before any is moved into the page
       for (auto& d : *dags) {
         if (chosen.size() == want) break;
+        if (!c.sees(d.ns)) continue;
         auto m = dag_matches(s, d, f);
         if (!m) return error_response(m.error());
         if (*m) chosen.push_back(std::move(d));
@@ -344,7 +346,22 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
       "DagSummary", [&s, snapshots = std::make_shared<SnapshotCache>()](Call& c) {
         auto snap = snapshots->get(s);
         if (!snap) return error_response(snap.error());
-        const DagsSnapshot& all = **snap;
+        const DagsSnapshot& everything = **snap;
+        // A scoped token counts the DAGs of its namespaces only (SPEC §13).
+        DagsSnapshot mine;
+        if (c.scoped()) {
+          for (auto& d : everything.dags) {
+            if (!c.sees(d.ns)) continue;
+            auto traits = traits_of(s, d);
+            if (!traits) return error_response(traits.error());
+            for (auto& t : (*traits)->tags) mine.tags.insert(t);
+            mine.namespaces.insert(d.ns);
+            mine.paused += d.paused;
+            mine.errors += !d.import_errors.empty();
+            mine.dags.push_back(d);
+          }
+        }
+        const DagsSnapshot& all = c.scoped() ? mine : everything;
         DagFilter f = dag_filter_of(c);
         long long matched = static_cast<long long>(all.dags.size());
         if (f.q || f.tag || f.ns || f.paused || f.import_errors) {

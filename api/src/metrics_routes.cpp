@@ -11,6 +11,7 @@
 #include "baton/core/time.h"
 #include "json_text.h"
 #include "routes.h"
+#include "scope.h"
 #include "util.h"
 
 namespace baton::api {
@@ -126,7 +127,15 @@ void add_metrics_routes(std::vector<Route>& routes, const Deps& deps) {
                        }
                        std::optional<TimePoint> since;
                        if (auto t = c.query_as<std::string>("since")) since = *parse_utc(*t);
-                       auto list = s.list_sla_misses(c.query_as<std::string>("dag_id"), since, after, c.limit + 1);
+                       auto dag_id = c.query_as<std::string>("dag_id");
+                       // A scoped token's page leaves out other namespaces' DAGs (SPEC §13).
+                       DagScope scope(s, c);
+                       auto list = !c.scoped() ? s.list_sla_misses(dag_id, since, after, c.limit + 1)
+                                               : read_kept<store::SlaMiss>(
+                                                     static_cast<size_t>(c.limit) + 1, std::max(c.limit + 1, 500),
+                                                     [&](int n) { return s.list_sla_misses(dag_id, since, after, n); },
+                                                     [&](const store::SlaMiss& m) { return scope.sees_dag(m.dag_id); },
+                                                     [&](const store::SlaMiss& m) { after = m.id; });
                        if (!list) return error_response(list.error());
                        std::optional<std::string> next;
                        if (list->size() > static_cast<size_t>(c.limit)) {

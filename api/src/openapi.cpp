@@ -163,9 +163,24 @@ json schemas() {
                                {"source_dag_id", nstr()},
                                {"source_run_id", nstr()},
                                {"source_task_id", nstr()}});
-  s["Me"] = object({{"name", str()}, {"role", enumeration({"viewer", "operator", "admin", "worker"})}});
+  s["Me"] = object({{"name", str()},
+                    {"role", enumeration({"viewer", "operator", "admin", "worker"})},
+                    {"namespaces", array_of(str())}});
   s["Pool"] = object({{"name", str()}, {"slots", integer()}, {"used", integer()}});
-  s["Variable"] = object({{"name", str()}, {"value", str()}, {"secret", boolean()}, {"updated_at", instant()}});
+  s["Namespace"] = object({{"name", str()},
+                           {"weight", {{"type", "number"}}},
+                           {"max_running_tasks", ninteger()},
+                           {"folder", nstr()},
+                           {"description", str()},
+                           {"configured", boolean()},
+                           {"running", integer()},
+                           {"queued", integer()},
+                           {"share", {{"type", "number"}}}});
+  s["Variable"] = object({{"name", str()},
+                          {"namespace", nstr()},
+                          {"value", str()},
+                          {"secret", boolean()},
+                          {"updated_at", instant()}});
   s["Backfill"] = object({{"id", ninteger()},
                           {"dag_id", str()},
                           {"from", str()},
@@ -203,8 +218,9 @@ json schemas() {
                        {"created_at", instant()},
                        {"revoked_at", ninstant()},
                        {"last_used_at", ninstant()},
+                       {"namespaces", array_of(str())},
                        {"token", str()}});
-  s["Connection"] = object({{"name", str()}, {"url", str()}, {"updated_at", instant()}});
+  s["Connection"] = object({{"name", str()}, {"namespace", nstr()}, {"url", str()}, {"updated_at", instant()}});
   s["AuditEntry"] = object({{"id", integer()},
                             {"at", instant()},
                             {"actor", str()},
@@ -253,6 +269,8 @@ json param_schema(const ParamSpec& p) {
       return array_of(str());
     case ValueType::object_list:
       return array_of({{"type", "object"}});
+    case ValueType::number:
+      return {{"type", "number"}, {"minimum", p.min_number}, {"maximum", p.max_number}};
   }
   return str();
 }

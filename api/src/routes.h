@@ -10,6 +10,7 @@
 // through Deps.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -32,7 +33,7 @@ namespace baton::api {
 // `worker`: the worker endpoints, for worker (and admin) tokens only.
 enum class Access { open, viewer, operator_role, admin, worker };
 
-enum class ValueType { string, integer, boolean, object, time, enumeration, string_list, object_list };
+enum class ValueType { string, integer, boolean, object, time, enumeration, string_list, object_list, number };
 
 // A query parameter or a field of a JSON body.
 struct ParamSpec {
@@ -43,11 +44,13 @@ struct ParamSpec {
   std::vector<std::string> allowed{};  // enumeration
   long long min = 0, max = 0;          // integer, inclusive
   size_t max_length = 0;               // string: 0 means only the body's limit
+  double min_number = 0, max_number = 0;  // number (integers accepted), inclusive
 };
 
-// A checked value: integers and booleans as such; strings, times (as given,
-// known to parse) and enumerations as text; objects as their JSON text.
-using Value = std::variant<bool, long long, std::string>;
+// A checked value: integers, numbers and booleans as such; strings, times
+// (as given, known to parse) and enumerations as text; objects as their JSON
+// text.
+using Value = std::variant<bool, long long, std::string, double>;
 
 struct Call {
   const HttpRequest& request;
@@ -58,6 +61,16 @@ struct Call {
   int limit = 100;    // paginated routes
   std::optional<std::string> cursor;
   std::string role{};  // the token's role; empty on open routes
+  // The token's namespaces (SPEC §13); empty: unscoped (or an open route).
+  std::vector<std::string> namespaces{};
+
+  bool scoped() const { return !namespaces.empty(); }
+  // Whether the caller may see and act on what belongs to namespace `ns`:
+  // an unscoped token sees every namespace, a scoped one only its own.
+  // What it may not see answers 404, as if it were not there.
+  bool sees(const std::string& ns) const {
+    return namespaces.empty() || std::find(namespaces.begin(), namespaces.end(), ns) != namespaces.end();
+  }
 
   template <class T>
   std::optional<T> query_as(const std::string& name) const {
@@ -91,6 +104,11 @@ struct Route {
   std::string schema{};  // OpenAPI component of the answer (of an item, when paginated);
                          // "text" for text/plain, empty for no body
   int status = 200;      // on success
+  // Access::admin: whether an admin token scoped to namespaces may call it
+  // (its handler keeps the caller to its namespaces: variables,
+  // connections, scoped tokens). Otherwise the route needs an unscoped
+  // admin (pools, namespaces), and a scoped one gets 403 (SPEC §13).
+  bool scoped_admin = false;
   Handler handler{};
 };
 
@@ -137,12 +155,13 @@ struct Deps {
 };
 
 // The routes, by area (dag_routes.cpp, run_routes.cpp, task_routes.cpp,
-// resource_routes.cpp, backfill_routes.cpp, metrics_routes.cpp,
-// worker_routes.cpp).
+// resource_routes.cpp, namespace_routes.cpp, backfill_routes.cpp,
+// metrics_routes.cpp, worker_routes.cpp).
 void add_dag_routes(std::vector<Route>& routes, const Deps& deps);
 void add_run_routes(std::vector<Route>& routes, const Deps& deps);
 void add_task_routes(std::vector<Route>& routes, const Deps& deps);
 void add_resource_routes(std::vector<Route>& routes, const Deps& deps);
+void add_namespace_routes(std::vector<Route>& routes, const Deps& deps);
 void add_backfill_routes(std::vector<Route>& routes, const Deps& deps);
 void add_metrics_routes(std::vector<Route>& routes, const Deps& deps);
 void add_worker_routes(std::vector<Route>& routes, const Deps& deps);

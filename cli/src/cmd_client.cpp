@@ -19,6 +19,7 @@
 #include "baton/core/sha256.h"
 #include "baton/core/time.h"
 #include "baton/store/store.h"
+#include "client.h"
 #include "commands.h"
 #include "config.h"
 
@@ -28,96 +29,8 @@ namespace {
 
 using nlohmann::json;
 
-struct ClientOptions {
-  std::string server = config().value("server");
-  std::string token = config().value("token");
-  std::string output = "text";
-};
-
-void add_client_options(CLI::App* cmd, ClientOptions& o, bool listing) {
-  cmd->add_option("--server", o.server, "server URL (default: $BATON_SERVER or http://127.0.0.1:8080)");
-  cmd->add_option("--token", o.token, "API token (default: $BATON_TOKEN)");
-  if (listing) cmd->add_option("--output", o.output, "text or json")->check(CLI::IsMember({"text", "json"}));
-}
-
-std::string enc(const std::string& s) {
-  std::string out;
-  char buf[4];
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
-struct Response {
-  int status;
-  std::string body;
-  httplib::Headers headers;
-};
-
-// One request; exits 3 when the server cannot be reached, and with the
-// server's error message otherwise (400 -> 2, other errors -> 1).
-Response call(const ClientOptions& o, const std::string& method, const std::string& path,
-              const std::string& body = "") {
-  httplib::Client cli(o.server);
-  cli.set_connection_timeout(5);
-  cli.set_read_timeout(60);
-  httplib::Headers h;
-  if (!o.token.empty()) h.emplace("Authorization", "Bearer " + o.token);
-  httplib::Result r = method == "GET"      ? cli.Get(path.c_str(), h)
-                      : method == "POST"   ? cli.Post(path.c_str(), h, body, "application/json")
-                      : method == "PUT"    ? cli.Put(path.c_str(), h, body, "application/json")
-                      : method == "DELETE" ? cli.Delete(path.c_str(), h)
-                                           : cli.Patch(path.c_str(), h, body, "application/json");
-  if (!r) {
-    std::cerr << "error: cannot reach the server at " << o.server << " (" << httplib::to_string(r.error()) << ")\n";
-    throw Exit{kUnreachable};
-  }
-  if (r->status >= 400) {
-    std::string message = r->body;
-    auto j = json::parse(r->body, nullptr, false);
-    if (!j.is_discarded() && j.contains("error")) message = j["error"].value("message", r->body);
-    std::cerr << "error: " << message << " (HTTP " << r->status << ")\n";
-    throw Exit{r->status == 400 || r->status == 413 ? kBadInput : kFailed};
-  }
-  return {r->status, r->body, r->headers};
-}
-
-json call_json(const ClientOptions& o, const std::string& method, const std::string& path, const std::string& body = "") {
-  auto r = call(o, method, path, body);
-  auto j = json::parse(r.body, nullptr, false);
-  if (j.is_discarded()) {
-    std::cerr << "error: the server answered something that is not JSON\n";
-    throw Exit{kFailed};
-  }
-  return j;
-}
-
-std::string str(const json& j, const char* key) {
-  if (!j.contains(key) || j[key].is_null()) return "-";
-  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
-}
-
 std::string run_path(const std::string& dag, const std::string& run) {
   return "/api/v1/dags/" + enc(dag) + "/runs/" + enc(run);
-}
-
-void print_table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> w;
-  for (auto& r : rows)
-    for (size_t i = 0; i < r.size(); ++i) {
-      if (w.size() <= i) w.push_back(0);
-      w[i] = std::max(w[i], r[i].size());
-    }
-  for (auto& r : rows) {
-    for (size_t i = 0; i < r.size(); ++i) std::cout << r[i] << (i + 1 < r.size() ? std::string(w[i] - r[i].size() + 2, ' ') : "");
-    std::cout << "\n";
-  }
 }
 
 bool terminal(const std::string& state) { return state == "success" || state == "failed" || state == "canceled"; }
@@ -484,9 +397,14 @@ void register_client_commands(CLI::App& app) {
         std::cout << list.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
         return;
       }
-      std::vector<std::vector<std::string>> rows = {{"NAME", "ROLE", "CREATED", "REVOKED", "LAST_USED"}};
-      for (auto& t : list["items"])
-        rows.push_back({str(t, "name"), str(t, "role"), str(t, "created_at"), str(t, "revoked_at"), str(t, "last_used_at")});
+      std::vector<std::vector<std::string>> rows = {{"NAME", "ROLE", "NAMESPACES", "CREATED", "REVOKED", "LAST_USED"}};
+      for (auto& t : list["items"]) {
+        std::string namespaces;
+        if (t.contains("namespaces") && t["namespaces"].is_array())
+          for (auto& n : t["namespaces"]) namespaces += (namespaces.empty() ? "" : ",") + n.get<std::string>();
+        rows.push_back({str(t, "name"), str(t, "role"), namespaces.empty() ? "(all)" : namespaces, str(t, "created_at"),
+                        str(t, "revoked_at"), str(t, "last_used_at")});
+      }
       print_table(rows);
     };
     {
@@ -494,16 +412,32 @@ void register_client_commands(CLI::App& app) {
       auto db = std::make_shared<std::string>();
       auto name = std::make_shared<std::string>();
       auto role = std::make_shared<std::string>();
+      auto ns_text = std::make_shared<std::string>();
       auto* cmd = tokens->add_subcommand("create", "Create a token and print it once (the store keeps only its hash)");
       cmd->add_option("name", *name, "token name (shown as the actor in the audit log)")->required();
       cmd->add_option("--role", *role, "viewer, operator, admin or worker")
           ->required()
           ->check(CLI::IsMember({"viewer", "operator", "admin", "worker"}));
+      cmd->add_option("--namespace", *ns_text,
+                      "scope the token to these namespaces, comma-separated (N or N,M): it sees and acts on only "
+                      "their DAGs, runs, variables, connections, ... (default: every namespace)");
       add_client_options(cmd, *o, false);
       add_db(cmd, *db);
       cmd->callback([=] {
+        auto namespaces = parse_namespace_list(*ns_text);
+        if (!namespaces || (!ns_text->empty() && namespaces->empty())) {
+          std::cerr << "error: --namespace: "
+                    << (namespaces ? std::string("give at least one namespace") : namespaces.error().message) << "\n";
+          throw Exit{kBadInput};
+        }
+        if (!namespaces->empty() && *role == "worker") {
+          std::cerr << "error: --namespace: a worker token cannot be scoped (it only claims and reports tries)\n";
+          throw Exit{kBadInput};
+        }
         if (db->empty()) {
-          json j = call_json(*o, "POST", "/api/v1/tokens", json{{"name", *name}, {"role", *role}}.dump());
+          json body{{"name", *name}, {"role", *role}};
+          if (!namespaces->empty()) body["namespaces"] = *namespaces;
+          json j = call_json(*o, "POST", "/api/v1/tokens", body.dump());
           std::cout << str(j, "token") << "\n";
           return;
         }
@@ -514,7 +448,7 @@ void register_client_commands(CLI::App& app) {
         }
         auto s = open_store_or_exit(*db);
         std::string token = "baton_" + random_hex(24);
-        auto t = s->create_token(*name, *store::role_from_string(*role), sha256_hex(token), "cli");
+        auto t = s->create_token(*name, *store::role_from_string(*role), sha256_hex(token), "cli", *namespaces);
         if (!t) {
           std::cerr << "error: " << t.error().message << "\n";
           throw Exit{t.error().code == "invalid_argument" ? kBadInput : kFailed};
@@ -551,7 +485,8 @@ void register_client_commands(CLI::App& app) {
         auto at = [](const std::optional<TimePoint>& p) { return p ? json(format_utc(*p)) : json(nullptr); };
         for (auto& t : *list)
           items.push_back({{"name", t.name}, {"role", store::to_string(t.role)}, {"created_at", format_utc(t.created_at)},
-                           {"revoked_at", at(t.revoked_at)}, {"last_used_at", at(t.last_used_at)}});
+                           {"revoked_at", at(t.revoked_at)}, {"last_used_at", at(t.last_used_at)},
+                           {"namespaces", t.namespaces}});
         print(*o, json{{"items", items}, {"next_cursor", nullptr}});
       });
     }
@@ -578,7 +513,11 @@ void register_client_commands(CLI::App& app) {
     }
   }
 
-  // pools, variables, connections: list | get | set | delete over the API.
+  // pools, variables, connections: list | get | set | delete over the API;
+  // variables and connections in a namespace with --namespace (SPEC §13).
+  static const char* kNamespaceHelp =
+      "the namespace it belongs to (default: the global one; a token scoped to namespaces must name one of them)";
+  auto ns_query = [](const std::string& ns) { return ns.empty() ? std::string() : "?namespace=" + enc(ns); };
   struct Resource {
     const char* name;      // command and path segment
     const char* what;      // help text
@@ -598,17 +537,24 @@ void register_client_commands(CLI::App& app) {
       auto o = std::make_shared<ClientOptions>();
       auto* cmd = group->add_subcommand("list", std::string("List ") + res.name);
       add_client_options(cmd, *o, true);
+      auto ns = std::make_shared<std::string>();
+      if (!numeric)
+        cmd->add_option("--namespace", *ns,
+                        "only this namespace's (default: every one the token sees; a scoped token sees its "
+                        "namespaces', not the global ones)");
       cmd->callback([=] {
-        json j = call_json(*o, "GET", base + "?limit=1000");
+        json j = call_json(*o, "GET", base + "?limit=1000" + (ns->empty() ? "" : "&namespace=" + enc(*ns)));
         if (o->output == "json") {
           std::cout << j.dump(2) << "\n";
           return;
         }
         std::vector<std::vector<std::string>> rows = {{"NAME", numeric ? "SLOTS" : field == "url" ? "URL" : "VALUE"}};
         if (numeric) rows[0].push_back("USED");
+        else rows[0].insert(rows[0].begin(), "NAMESPACE");
         for (auto& x : j["items"]) {
           rows.push_back({str(x, "name"), str(x, field.c_str())});
           if (numeric) rows.back().push_back(str(x, "used"));
+          else rows.back().insert(rows.back().begin(), x["namespace"].is_string() ? str(x, "namespace") : "(global)");
         }
         print_table(rows);
       });
@@ -619,8 +565,10 @@ void register_client_commands(CLI::App& app) {
       auto* cmd = group->add_subcommand("get", "Show one");
       cmd->add_option("name", *name, "name")->required();
       add_client_options(cmd, *o, true);
+      auto ns = std::make_shared<std::string>();
+      if (!numeric) cmd->add_option("--namespace", *ns, kNamespaceHelp);
       cmd->callback([=] {
-        json j = call_json(*o, "GET", base + "/" + enc(*name));
+        json j = call_json(*o, "GET", base + "/" + enc(*name) + ns_query(*ns));
         if (o->output == "json") std::cout << j.dump(2) << "\n";
         else std::cout << str(j, field.c_str()) << "\n";
       });
@@ -640,6 +588,8 @@ void register_client_commands(CLI::App& app) {
         cmd->add_flag("--no-secret", *plain, "make a secret variable plain again")->excludes(s);
       }
       add_client_options(cmd, *o, false);
+      auto ns = std::make_shared<std::string>();
+      if (!numeric) cmd->add_option("--namespace", *ns, kNamespaceHelp);
       cmd->callback([=] {
         json body;
         if (numeric) {
@@ -659,7 +609,7 @@ void register_client_commands(CLI::App& app) {
           body[field] = *value;
         }
         if (*secret || *plain) body["secret"] = *secret;
-        call(*o, "PUT", base + "/" + enc(*name), body.dump());
+        call(*o, "PUT", base + "/" + enc(*name) + ns_query(*ns), body.dump());
         std::cout << "set " << *name << "\n";
       });
     }
@@ -669,8 +619,10 @@ void register_client_commands(CLI::App& app) {
       auto* cmd = group->add_subcommand("delete", "Delete one");
       cmd->add_option("name", *name, "name")->required();
       add_client_options(cmd, *o, false);
+      auto ns = std::make_shared<std::string>();
+      if (!numeric) cmd->add_option("--namespace", *ns, kNamespaceHelp);
       cmd->callback([=] {
-        call(*o, "DELETE", base + "/" + enc(*name));
+        call(*o, "DELETE", base + "/" + enc(*name) + ns_query(*ns));
         std::cout << "deleted " << *name << "\n";
       });
     }

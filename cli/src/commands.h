@@ -47,6 +47,7 @@ void register_db_commands(CLI::App& app);
 void register_standalone_command(CLI::App& app);  // also server and scheduler
 void register_worker_command(CLI::App& app);
 void register_client_commands(CLI::App& app);
+void register_namespaces_commands(CLI::App& app);  // cmd_namespaces.cpp
 void register_dags_test_command(CLI::App& dags);
 void register_config_command(CLI::App& app);
 

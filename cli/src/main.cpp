@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
   register_standalone_command(app);
   register_worker_command(app);
   register_client_commands(app);
+  register_namespaces_commands(app);
   register_config_command(app);
 
   try {

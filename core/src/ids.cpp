@@ -44,4 +44,23 @@ int edit_distance(std::string_view a, std::string_view b) {
   return prev[b.size()];
 }
 
+Status check_namespace_name(std::string_view name) {
+  if (is_valid_dag_id(name)) return {};
+  return Error::invalid("invalid namespace \"" + std::string(name) +
+                        "\": use 1 to 200 letters, digits, `_`, `.` or `-`, starting with a letter or digit");
+}
+
+Result<std::vector<std::string>> parse_namespace_list(std::string_view text) {
+  std::vector<std::string> out;
+  if (text.empty()) return out;
+  for (;;) {
+    size_t comma = text.find(',');
+    std::string_view part = text.substr(0, comma);
+    if (auto ok = check_namespace_name(part); !ok.ok()) return ok.error();
+    if (std::find(out.begin(), out.end(), part) == out.end()) out.emplace_back(part);
+    if (comma == std::string_view::npos) return out;
+    text.remove_prefix(comma + 1);
+  }
+}
+
 }  // namespace baton

@@ -100,4 +100,44 @@ FolderLoad check_unique_ids(std::vector<LoadedFile> files) {
   return out;
 }
 
+namespace {
+
+// Whether `file` lies below `folder` (both relative to the DAGs folder),
+// component by component ("sales" holds "sales/x.yaml", not "salesforce/x.yaml").
+bool under(const fs::path& file, const fs::path& folder) {
+  auto f = file.begin();
+  for (auto& part : folder) {
+    if (part.empty() || part == ".") continue;
+    if (f == file.end() || *f != part) return false;
+    ++f;
+  }
+  return f != file.end();
+}
+
+}  // namespace
+
+std::set<std::string> check_namespace_folders(FolderLoad& load, const std::string& root,
+                                              const std::map<std::string, std::string>& folders) {
+  std::set<std::string> refused;
+  if (folders.empty()) return refused;
+  for (auto& lf : load.files) {
+    CompileResult& r = lf.result;
+    if (!r.graph) continue;
+    const std::string& ns = r.graph->spec().ns;
+    auto it = folders.find(ns);
+    if (it == folders.end()) continue;
+    fs::path rel = fs::path(lf.path).lexically_normal().lexically_relative(fs::path(root).lexically_normal());
+    if (!rel.empty() && *rel.begin() != ".." && under(rel, fs::path(it->second))) continue;
+    r.errors.push_back({lf.path, r.dag_pos,
+                        "namespace: the DAG claims namespace \"" + ns + "\", which only DAG files under " +
+                            it->second + "/ in the DAGs folder may claim; this file is " +
+                            (rel.empty() || *rel.begin() == ".." ? lf.path : rel.string()) +
+                            " (move it under " + it->second + "/, or name another namespace)"});
+    r.graph = nullptr;
+    load.dags.erase(r.dag_id);
+    refused.insert(r.dag_id);
+  }
+  return refused;
+}
+
 }  // namespace baton::dsl

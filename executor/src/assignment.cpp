@@ -8,11 +8,20 @@
 
 namespace baton::executor {
 
+std::string namespace_of(const Assignment& a) { return a.graph ? a.graph->spec().ns : std::string("default"); }
+
 bool worker_runs(dsl::TaskType t) {
   return t == dsl::TaskType::shell || t == dsl::TaskType::http || t == dsl::TaskType::sql;
 }
 
 namespace {
+
+// `var.NAME` as the try's namespace reads it, nothing collected.
+std::function<std::optional<std::string>(const std::string&)> plain_variables(const Assignment& a,
+                                                                              const RenderServices& services) {
+  if (!services.variable) return {};
+  return [variable = services.variable, ns = namespace_of(a)](const std::string& name) { return variable(ns, name); };
+}
 
 // While a try renders, the values of the secret variables its templates read
 // are collected; at the end (whichever way render() returns) they become the
@@ -22,21 +31,17 @@ class SecretVariables {
  public:
   SecretVariables(Assignment& a, const RenderServices& services, std::string& why)
       : a_(a), services_(services), why_(why) {
-    if (!services.variable_is_secret) {
-      a.ctx.variable = services.variable;
-      return;
-    }
     auto seen = seen_;
     auto variable = services.variable;
     auto is_secret = services.variable_is_secret;
-    a.ctx.variable = [seen, variable, is_secret](const std::string& name) -> std::optional<std::string> {
-      auto v = variable ? variable(name) : std::nullopt;
-      if (v && is_secret(name)) seen->push_back(*v);
+    a.ctx.variable = [seen, variable, is_secret, ns = namespace_of(a)](const std::string& name) -> std::optional<std::string> {
+      auto v = variable ? variable(ns, name) : std::nullopt;
+      if (v && is_secret && is_secret(ns, name)) seen->push_back(*v);
       return v;
     };
   }
   ~SecretVariables() {
-    a_.ctx.variable = services_.variable;
+    a_.ctx.variable = plain_variables(a_, services_);
     a_.shell.secrets = *seen_;
     a_.http.secrets = *seen_;
     a_.sql.secrets = *seen_;
@@ -94,7 +99,7 @@ bool render(Assignment& a, const RenderServices& services, Duration heartbeat_in
     a.sql.timeout = s.timeout;
     a.sql.log_path = a.shell.log_path;
     a.sql.heartbeat_interval = heartbeat_interval;
-    auto c = services.connection_url(s.connection);
+    auto c = services.connection_url(namespace_of(a), s.connection);
     if (!c) {
       why = c.error().code == "not_found"
                 ? "no connection named \"" + s.connection + "\" (add it with `baton connections set " + s.connection +

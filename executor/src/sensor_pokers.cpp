@@ -102,17 +102,18 @@ Finished SensorPokers::poke_now(Assignment& a) {
   // The values of the secret variables the templates read are masked in
   // what the poke writes and reports.
   auto secrets = std::make_shared<std::vector<std::string>>();
-  a.ctx.variable = services_.variable;
-  if (services_.variable_is_secret && services_.variable) {
-    a.ctx.variable = [secrets, variable = services_.variable,
+  const std::string ns = namespace_of(a);
+  a.ctx.variable = nullptr;
+  if (services_.variable) {
+    a.ctx.variable = [secrets, ns, variable = services_.variable,
                       is_secret = services_.variable_is_secret](const std::string& name) -> std::optional<std::string> {
-      auto v = variable(name);
-      if (v && is_secret(name)) secrets->push_back(*v);
+      auto v = variable(ns, name);
+      if (v && is_secret && is_secret(ns, name)) secrets->push_back(*v);
       return v;
     };
   }
   Finished f = poke_once(a, *secrets);
-  a.ctx.variable = services_.variable;
+  a.ctx.variable = nullptr;
   if (!secrets->empty()) f.reason = SecretMasker(*secrets).mask(f.reason);
   return f;
 }

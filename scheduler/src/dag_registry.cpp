@@ -220,6 +220,7 @@ void DagRegistry::apply(const std::vector<std::string>& files, const std::set<st
   all.reserve(compiled_files_.size());
   for (auto& [path, result] : compiled_files_) all.push_back({path, result});
   auto load = dsl::check_unique_ids(std::move(all));
+  auto refused = dsl::check_namespace_folders(load, dags_dir_, ns_folders_);
   std::set<std::string> seen;
   std::vector<std::pair<dsl::DagGraphPtr, std::string>> batch;
   for (auto& lf : load.files) {
@@ -232,6 +233,7 @@ void DagRegistry::apply(const std::vector<std::string>& files, const std::set<st
     }
     seen.insert(r.dag_id);
     if (!r.graph) {
+      if (refused.count(r.dag_id)) refuse(r.dag_id);
       if (!reported) continue;
       json errs = json::array();
       for (auto& e : r.errors)
@@ -259,6 +261,24 @@ void DagRegistry::apply(const std::vector<std::string>& files, const std::set<st
       if (auto s = store_.deactivate_dag(id, "system"); !s) sched_log()->error("{}", s.error().message);
       sched_log()->info("DAG {} removed (its file is gone): no new runs", id);
     }
+}
+
+void DagRegistry::set_namespace_folders(std::map<std::string, std::string> folders) {
+  if (folders == ns_folders_) return;
+  ns_folders_ = std::move(folders);
+  if (loading_ || compiled_files_.empty()) return;
+  auto git = read_git_state(dags_dir_);
+  apply({}, nullptr, false, git ? &*git : nullptr);
+}
+
+// A DAG whose file may not claim its namespace makes no new runs, as if its
+// file were gone (its runs in flight finish).
+void DagRegistry::refuse(const std::string& dag_id) {
+  auto it = dags_.find(dag_id);
+  if (it == dags_.end() || !it->second.active) return;
+  it->second.active = false;
+  if (auto s = store_.deactivate_dag(dag_id, "system"); !s) sched_log()->error("{}", s.error().message);
+  sched_log()->warn("DAG {} refused (its file is not under its namespace's folder): no new runs", dag_id);
 }
 
 // One transaction for the whole batch: a cold load of thousands of DAGs

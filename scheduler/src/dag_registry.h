@@ -54,6 +54,12 @@ class DagRegistry {
   // The folder watch's report: these paths (files, or folders to look
   // below) changed; nothing else is looked at.
   void changed(const std::vector<std::string>& paths);
+  // The namespaces bound to a subfolder (namespace -> folder, relative to
+  // the DAGs folder; SPEC §13): a DAG whose file is not under its
+  // namespace's folder is invalid, and deactivated if it was active. A
+  // change judges every compiled file again (after the cold load: during
+  // it, each chunk is judged with the folders of its time).
+  void set_namespace_folders(std::map<std::string, std::string> folders);
 
   // The cold load in steps: begin_load lists the folder; each load_step
   // compiles (on every core) and registers the next `files` files in one
@@ -92,9 +98,11 @@ class DagRegistry {
   void apply(const std::vector<std::string>& files, const std::set<std::string>* report, bool settle,
              const GitState* git);
   void register_batch(std::vector<std::pair<dsl::DagGraphPtr, std::string>>& batch, const GitState* git);
+  void refuse(const std::string& dag_id);
 
   store::Store& store_;
   std::string dags_dir_;
+  std::map<std::string, std::string> ns_folders_;
   Registered on_registered_;
   std::map<std::string, DagEntry> dags_;
   std::map<std::string, Stamp> file_stamps_;                            // path -> its stamp when compiled

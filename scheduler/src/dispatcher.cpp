@@ -1,11 +1,18 @@
 #include "dispatcher.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "baton/core/random.h"
 #include "loop.h"
 
 namespace baton::scheduler {
+
+namespace {
+
+const std::string& ns_of(const ActiveRun& r) { return r.graph->spec().ns; }
+
+}  // namespace
 
 Dispatcher::Dispatcher(const Clock& clock, Loop& loop, ActiveRuns& runs, DagRegistry& registry, DispatchHost& host,
                        WorkerChannel& channel, DispatcherOptions options)
@@ -27,13 +34,33 @@ Dispatcher::ReadyKey Dispatcher::ready_key(const ActiveRun& r, int ti) const {
 
 // A foreach task's own instance is expanded by the loop, as a noop is run.
 std::set<Dispatcher::ReadyKey>& Dispatcher::ready_of(const ActiveRun& r, int ti) {
+  return on_worker(r, ti) ? ready_[ns_of(r)] : ready_noop_;
+}
+
+bool Dispatcher::on_worker(const ActiveRun& r, int ti) const {
   const auto& spec = spec_of(r, ti);
-  if (is_foreach(spec) && r.engine->instances()[static_cast<size_t>(ti)].parent < 0) return ready_noop_;
-  return spec.type == dsl::TaskType::noop || loop_task(spec.type) ? ready_noop_ : ready_;
+  if (is_foreach(spec) && r.engine->instances()[static_cast<size_t>(ti)].parent < 0) return false;
+  return spec.type != dsl::TaskType::noop && !loop_task(spec.type);
+}
+
+bool Dispatcher::counts_running(const ActiveRun& r, int ti) const {
+  const auto& spec = spec_of(r, ti);
+  if (is_foreach(spec) && r.engine->instances()[static_cast<size_t>(ti)].parent < 0) return false;
+  return spec.type != dsl::TaskType::noop;
+}
+
+std::vector<std::string> Dispatcher::contenders() const {
+  std::set<std::string> out;
+  for (auto& [ns, set] : ready_)
+    if (!set.empty()) out.insert(ns);
+  for (auto& ns : fair_.holders()) out.insert(ns);
+  return {out.begin(), out.end()};
 }
 
 void Dispatcher::task_ready(const ActiveRun& r, int ti) { ready_of(r, ti).insert(ready_key(r, ti)); }
 
+// A namespace's set left empty stays until the next pass (a pass may be
+// walking it).
 void Dispatcher::task_unready(const ActiveRun& r, int ti) { ready_of(r, ti).erase(ready_key(r, ti)); }
 
 // Pool slots and the DAG's task count follow task states; worker slots
@@ -42,12 +69,16 @@ void Dispatcher::released(const ActiveRun& r, int ti) {
   const auto& rec = r.tis[static_cast<size_t>(ti)];
   pool_used_[rec.pool] -= rec.pool_slots;
   --active_tasks_[r.rec.dag_id];
+  if (counts_running(r, ti)) fair_.ended(ns_of(r));
+  if (on_worker(r, ti)) fair_.gave_slot(ns_of(r), clock_.now());
 }
 
 void Dispatcher::holds(const ActiveRun& r, int ti) {
   const auto& rec = r.tis[static_cast<size_t>(ti)];
   pool_used_[rec.pool] += rec.pool_slots;
   ++active_tasks_[r.rec.dag_id];
+  if (counts_running(r, ti)) fair_.began(ns_of(r));
+  if (on_worker(r, ti)) fair_.took_slot(ns_of(r), clock_.now());
 }
 
 void Dispatcher::clear() {
@@ -55,6 +86,7 @@ void Dispatcher::clear() {
   ready_noop_.clear();
   pool_used_.clear();
   active_tasks_.clear();
+  fair_.clear(clock_.now());
 }
 
 void Dispatcher::refresh_pools(store::Store& store) {
@@ -62,6 +94,12 @@ void Dispatcher::refresh_pools(store::Store& store) {
   if (!pools) return;
   pool_slots_.clear();
   for (auto& p : *pools) pool_slots_[p.name] = p.slots;
+}
+
+void Dispatcher::refresh_namespaces(const std::vector<store::Namespace>& list) {
+  std::map<std::string, FairShare::Config> configs;
+  for (auto& n : list) configs[n.name] = FairShare::Config{n.weight, n.max_running_tasks};
+  fair_.configure(std::move(configs));
 }
 
 std::string Dispatcher::pool_block(const std::string& pool, int slots) {
@@ -117,6 +155,7 @@ void Dispatcher::dispatch_noops() {
     }
     auto& rec = r->tis[static_cast<size_t>(key.ti)];
     if (!pool_block(rec.pool, rec.pool_slots).empty() || !task_limit_block(r->rec.dag_id).empty()) continue;
+    if (counts_running(*r, key.ti) && fair_.at_cap(ns_of(*r))) continue;  // a sensor's or trigger_dag's
     // start_try takes a worker slot and the try's end gives it back.
     if (!start_try(*r, key.ti)) continue;
     if (dsl::is_sensor(spec_of(*r, key.ti).type)) {
@@ -134,22 +173,44 @@ void Dispatcher::dispatch_noops() {
   }
 }
 
+// Weighted fair queueing: each free slot goes to the namespace FairShare
+// names among those with a ready try that can go; within the namespace, the
+// first of its ready set that no pool or max_active_tasks holds back. A
+// namespace at its max_running_tasks, or whose ready tries are all held
+// back, is left out until the next pass. A shared member queues every try
+// (its workers are remote): fairness and caps are the claim's (the store's).
 void Dispatcher::dispatch_to_workers() {
-  for (auto it = ready_.begin(); it != ready_.end() && free_workers_ > 0;) {
-    ReadyKey key = *it;
-    ActiveRun* r = runs_.find(key.run_pk);
-    if (!r) {
-      it = ready_.erase(it);
-      continue;
-    }
-    auto& rec = r->tis[static_cast<size_t>(key.ti)];
-    if (!pool_block(rec.pool, rec.pool_slots).empty() || !task_limit_block(r->rec.dag_id).empty()) {
-      ++it;
-      continue;
-    }
-    ++it;  // queue() erases key from `ready_` through the host's apply
-    start_try(*r, key.ti);
+  if (ready_.empty()) return;
+  // Where each namespace's walk of its ready set goes on from this pass:
+  // only the key being queued is erased meanwhile, and it is passed first.
+  std::map<std::string, std::set<ReadyKey>::iterator> at;
+  std::vector<std::string> candidates;
+  for (auto& [ns, set] : ready_) {
+    if (set.empty() || (!options_.shared && fair_.at_cap(ns))) continue;
+    at[ns] = set.begin();
+    candidates.push_back(ns);
   }
+  while (free_workers_ > 0 && !candidates.empty()) {
+    const std::string ns = options_.shared ? candidates.front() : fair_.next(candidates);
+    auto& set = ready_[ns];
+    auto& it = at[ns];
+    bool started = false;
+    while (it != set.end() && !started) {
+      ReadyKey key = *it;
+      ActiveRun* r = runs_.find(key.run_pk);
+      if (!r) {
+        it = set.erase(it);
+        continue;
+      }
+      auto& rec = r->tis[static_cast<size_t>(key.ti)];
+      ++it;  // queue() erases key from the set through the host's apply
+      if (!pool_block(rec.pool, rec.pool_slots).empty() || !task_limit_block(r->rec.dag_id).empty()) continue;
+      started = start_try(*r, key.ti);
+    }
+    if (!started || it == set.end() || (!options_.shared && fair_.at_cap(ns)))
+      candidates.erase(std::find(candidates.begin(), candidates.end(), ns));
+  }
+  for (auto it = ready_.begin(); it != ready_.end();) it = it->second.empty() ? ready_.erase(it) : std::next(it);
 }
 
 bool Dispatcher::runs_remote(const ActiveRun& r, int ti) const {
@@ -167,6 +228,8 @@ bool Dispatcher::start_try(ActiveRun& r, int ti) {
   auto& rec = r.tis[static_cast<size_t>(ti)];
   pool_used_[rec.pool] += rec.pool_slots;
   ++active_tasks_[r.rec.dag_id];
+  if (counts_running(r, ti)) fair_.began(ns_of(r));
+  if (on_worker(r, ti)) fair_.took_slot(ns_of(r), clock_.now());
   rec.attempt_token = random_hex(16);
   const auto type = spec_of(r, ti).type;
   if (type == dsl::TaskType::noop || loop_task(type)) {
@@ -199,6 +262,7 @@ bool Dispatcher::begin(ActiveRun& r, int ti) {
     ++latency_buckets_[k];
     ++latency_count_;
     latency_sum_ += lat;
+    fair_.started(ns_of(r), lat, now);
   }
   host_.apply(r, *b);
   const auto& e = r.engine->instances()[static_cast<size_t>(ti)];
@@ -222,13 +286,21 @@ std::vector<std::string> Dispatcher::blocks(const ActiveRun& r, int ti) {
   if (free_workers_ <= 0)
     out.push_back("workers: " + std::to_string(options_.workers) + " of " + std::to_string(options_.workers) +
                   " slots busy");
+  // Its namespace's place: at its cap, or (all slots busy, several
+  // namespaces waiting for them) its share.
+  if (on_worker(r, ti) && !options_.shared) {
+    auto others = contenders();
+    if (fair_.at_cap(ns_of(r)) || (free_workers_ <= 0 && others.size() > 1))
+      out.push_back(fair_.why(ns_of(r), others, options_.workers));
+  }
   if (auto p = pool_block(rec.pool, rec.pool_slots); !p.empty()) out.push_back(p);
   if (auto t = task_limit_block(r.rec.dag_id); !t.empty()) out.push_back(t);
   return out;
 }
 
 std::vector<std::string> Dispatcher::remote_blocks(const ActiveRun& r, int ti,
-                                                   const std::map<std::string, long long>* held) {
+                                                   const std::map<std::string, long long>* held,
+                                                   const std::map<std::string, long long>* held_ns) {
   // In the remote queue until a worker claims it; a claim waits for a slot
   // of the pool across all members.
   std::vector<std::string> out;
@@ -242,6 +314,14 @@ std::vector<std::string> Dispatcher::remote_blocks(const ActiveRun& r, int ti,
       out.push_back("pool " + rec.pool + ": " + std::to_string(used) + " of " + std::to_string(size->second) +
                     " slots taken by tries on workers (of all members)");
   }
+  const auto& cap = fair_.config(ns_of(r)).max_running_tasks;
+  if (held_ns && cap) {
+    auto h = held_ns->find(ns_of(r));
+    long long used = h == held_ns->end() ? 0 : h->second;
+    if (used >= *cap)
+      out.push_back("namespace " + ns_of(r) + ": " + std::to_string(used) + " of " + std::to_string(*cap) +
+                    " running on workers (max_running_tasks, of all members)");
+  }
   return out;
 }
 
@@ -250,14 +330,19 @@ void Dispatcher::metrics(SchedulerMetrics& out) {
   out.latency_buckets = latency_buckets_;
   out.latency_count = latency_count_;
   out.latency_sum = latency_sum_;
-  for (const auto* set : {&ready_, &ready_noop_})
-    for (auto& key : *set) {
+  out.namespaces = fair_.figures(clock_.now());
+  auto count = [&](const std::set<ReadyKey>& set, const std::string* ns) {
+    for (auto& key : set) {
       ActiveRun* r = runs_.find(key.run_pk);
       if (!r) continue;
       const auto& ti = r->tis[static_cast<size_t>(key.ti)];
       ++out.queue_depth[ti.queue];
       ++out.pool_depth[ti.pool];
+      if (ns) ++out.namespaces[*ns].ready;
     }
+  };
+  for (auto& [ns, set] : ready_) count(set, &ns);
+  count(ready_noop_, nullptr);
 }
 
 }  // namespace baton::scheduler

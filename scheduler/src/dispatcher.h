@@ -1,5 +1,7 @@
-// Dispatcher: the ready set and its order (live runs before backfills, then
-// higher priority, then older logical date), the limits (worker slots,
+// Dispatcher: the ready set and its order (a freed worker slot goes to the
+// namespace furthest below its weighted share — FairShare — and within a
+// namespace live runs go before backfills, then higher priority, then older
+// logical date), the limits (worker slots, a namespace's max_running_tasks,
 // pools, a DAG's max_active_tasks) and the handing out of tries: a noop is
 // finished in the same turn, a foreach task's own instance is expanded, a
 // sensor goes to the pokers, a trigger_dag to the loop, any other try to the
@@ -17,6 +19,7 @@
 #include "baton/core/clock.h"
 #include "baton/scheduler/control.h"
 #include "dag_registry.h"
+#include "fair_share.h"
 #include "worker_channel.h"
 
 namespace baton::scheduler {
@@ -59,6 +62,9 @@ class Dispatcher {
   // Forgets the ready set and the slots held (a reload recovers them).
   void clear();
   void refresh_pools(store::Store& store);
+  // The namespaces' weights and caps (any other namespace has the defaults).
+  void configure_namespaces(std::map<std::string, FairShare::Config> configs) { fair_.configure(std::move(configs)); }
+  void refresh_namespaces(const std::vector<store::Namespace>& list);
 
   // Hands ready task instances out within the limits. Re-entered (from a
   // finish, through the host), it only asks the running pass to go round
@@ -72,8 +78,10 @@ class Dispatcher {
 
   // Why a scheduled task instance is not handed out (tasks why).
   std::vector<std::string> blocks(const ActiveRun& r, int ti);
-  // Why a queued remote try waits (held: pool slots taken on workers, of all members).
-  std::vector<std::string> remote_blocks(const ActiveRun& r, int ti, const std::map<std::string, long long>* held);
+  // Why a queued remote try waits (held: pool slots taken on workers, of
+  // all members; held_ns: tries on workers per namespace, of all members).
+  std::vector<std::string> remote_blocks(const ActiveRun& r, int ti, const std::map<std::string, long long>* held,
+                                         const std::map<std::string, long long>* held_ns = nullptr);
   void metrics(SchedulerMetrics& out);
 
  private:
@@ -88,6 +96,13 @@ class Dispatcher {
   };
   ReadyKey ready_key(const ActiveRun& r, int ti) const;
   std::set<ReadyKey>& ready_of(const ActiveRun& r, int ti);
+  // A try of it takes a worker slot (not a noop, sensor, trigger_dag or a
+  // foreach task's own instance); it counts against max_running_tasks (any
+  // but a noop or a foreach task's own instance).
+  bool on_worker(const ActiveRun& r, int ti) const;
+  bool counts_running(const ActiveRun& r, int ti) const;
+  // The namespaces with a ready try or a worker slot (their shares split the slots).
+  std::vector<std::string> contenders() const;
   void dispatch_noops();
   void dispatch_to_workers();
   bool start_try(ActiveRun& r, int ti);
@@ -102,12 +117,13 @@ class Dispatcher {
   DispatchHost& host_;
   WorkerChannel& channel_;
   DispatcherOptions options_;
-  std::set<ReadyKey> ready_;       // tries for the workers
+  std::map<std::string, std::set<ReadyKey>> ready_;  // tries for the workers, per namespace
   std::set<ReadyKey> ready_noop_;  // noop tasks, foreach expansions, sensors, trigger_dag: no worker
   bool dispatching_ = false, dispatch_again_ = false;
   std::map<std::string, int> pool_slots_, pool_used_;
   std::map<std::string, int> active_tasks_;  // queued + running task instances per DAG (max_active_tasks)
   int free_workers_ = 0;
+  FairShare fair_;
   // ready -> running latency of every try started (GET /metrics)
   static constexpr double kLatencyBounds[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300};
   std::vector<long long> latency_buckets_ = std::vector<long long>(std::size(kLatencyBounds) + 1, 0);

@@ -38,6 +38,8 @@ std::optional<std::string> QueueChannel::offer(ActiveRun& r, int ti) {
   q.priority = rec.priority;
   q.pool = rec.pool;
   q.pool_slots = rec.pool_slots;
+  q.ns = r.graph->spec().ns;
+  q.backfill = r.rec.run_type == "backfill" || r.rec.backfill_id;
   q.payload = remote_payload(r, ti, paths_, render_);
   q.queued_at = now;
   loop_.batch().enqueue.push_back(std::move(q));

@@ -43,8 +43,9 @@ Result<std::string> run_params(store::Store& store, const dsl::DagGraph& g, cons
   ctx.data_interval_end = r.data_interval_end;
   ctx.run_id = r.run_id;
   ctx.dag_id = r.dag_id;
-  ctx.variable = [&store](const std::string& name) -> std::optional<std::string> {
-    auto v = store.get_variable(name);
+  // The DAG's namespace's entry, else the global one (SPEC §13).
+  ctx.variable = [&store, ns = g.spec().ns](const std::string& name) -> std::optional<std::string> {
+    auto v = store.resolve_variable(ns, name);
     if (!v) return std::nullopt;
     return v->value;
   };

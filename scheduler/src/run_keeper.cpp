@@ -296,8 +296,9 @@ void RunKeeper::expand(ActiveRun& r, int ti) {
   std::string list = spec.foreach_json.value_or("");
   if (spec.foreach_template) {
     dsl::RenderContext ctx = render_context(r, ti, 1);
-    ctx.variable = [this](const std::string& name) -> std::optional<std::string> {
-      auto v = store_.get_variable(name);
+    // The DAG's namespace's entry, else the global one (SPEC §13).
+    ctx.variable = [this, ns = r.graph->spec().ns](const std::string& name) -> std::optional<std::string> {
+      auto v = store_.resolve_variable(ns, name);
       if (!v) return std::nullopt;
       return v->value;
     };

@@ -43,21 +43,22 @@ executor::OutboxItem outbox_item(const store::NotificationRecord& n) {
   return o;
 }
 
-// `var.NAME` and connections, read from the store when a try is rendered.
+// `var.NAME` and connections, read from the store when a try is rendered:
+// the entry of the DAG's namespace, else the global one (SPEC §13).
 executor::RenderServices render_services(store::Store& store) {
   executor::RenderServices s;
-  s.variable = [&store](const std::string& name) -> std::optional<std::string> {
-    auto v = store.get_variable(name);
+  s.variable = [&store](const std::string& ns, const std::string& name) -> std::optional<std::string> {
+    auto v = store.resolve_variable(ns, name);
     if (!v) return std::nullopt;
     return v->value;
   };
-  s.connection_url = [&store](const std::string& name) -> Result<std::string> {
-    auto c = store.get_connection(name);
+  s.connection_url = [&store](const std::string& ns, const std::string& name) -> Result<std::string> {
+    auto c = store.resolve_connection(ns, name);
     if (!c) return c.error();
     return c->url;
   };
-  s.variable_is_secret = [&store](const std::string& name) {
-    auto v = store.get_variable(name);
+  s.variable_is_secret = [&store](const std::string& ns, const std::string& name) {
+    auto v = store.resolve_variable(ns, name);
     return v && v->secret;
   };
   return s;
@@ -250,8 +251,19 @@ void SchedulerParts::on_wake() {
   dispatcher.dispatch();
 }
 
+void SchedulerParts::refresh_namespaces() {
+  auto list = store.list_namespaces();
+  if (!list) return;  // kept as they were; the next poll reads them again
+  dispatcher.refresh_namespaces(*list);
+  std::map<std::string, std::string> folders;
+  for (auto& n : *list)
+    if (n.folder) folders[n.name] = *n.folder;
+  registry.set_namespace_folders(std::move(folders));
+}
+
 void SchedulerParts::poll() {
   dispatcher.refresh_pools(store);
+  refresh_namespaces();
   if (options.shared) {
     membership_tick();
     drain_events();
@@ -437,6 +449,7 @@ Status Scheduler::start() {
   if (auto j = m.membership.join(); !j)
     return Error{"unavailable", "joining as a scheduler member: " + j.error().message};
   m.dispatcher.refresh_pools(m.store);
+  m.refresh_namespaces();
   // Watched before the first scan or load: a change made while it runs is
   // not missed (its report is handled once the loop runs).
   m.watch_folder();

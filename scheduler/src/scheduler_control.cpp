@@ -225,7 +225,8 @@ Result<std::vector<std::string>> Scheduler::waiting_for(const std::string& dag_i
     }
     if (s == TaskState::queued && m.dispatcher.runs_remote(*r, ti)) {
       auto held = m.store.held_pool_slots();
-      auto blocks = m.dispatcher.remote_blocks(*r, ti, held ? &*held : nullptr);
+      auto held_ns = m.store.held_by_namespace();
+      auto blocks = m.dispatcher.remote_blocks(*r, ti, held ? &*held : nullptr, held_ns ? &*held_ns : nullptr);
       out.insert(out.end(), blocks.begin(), blocks.end());
     }
     return out;

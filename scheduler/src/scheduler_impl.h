@@ -115,6 +115,9 @@ struct SchedulerParts {
   void flush();
   void write();
   void poll();
+  // The namespaces' weights and caps (the dispatcher) and folders (the
+  // registry), from the store: at start and on every poll.
+  void refresh_namespaces();
   // The DAGs folder: its watch (or polling where inotify fails), the safety
   // scan, and the cold load a chunk at a time on the loop.
   void watch_folder();

@@ -36,8 +36,9 @@ void TriggerDagTasks::start(ActiveRun& r, int ti) {
                                       std::nullopt, 0, false});
   };
   dsl::RenderContext ctx = render_context(r, ti, r.engine->instances()[static_cast<size_t>(ti)].try_number);
-  ctx.variable = [this](const std::string& name) -> std::optional<std::string> {
-    auto v = store_.get_variable(name);
+  // The DAG's namespace's entry, else the global one (SPEC §13).
+  ctx.variable = [this, ns = r.graph->spec().ns](const std::string& name) -> std::optional<std::string> {
+    auto v = store_.resolve_variable(ns, name);
     if (!v) return std::nullopt;
     return v->value;
   };

@@ -72,6 +72,22 @@ Result<std::unique_ptr<Store>> open_store(const DatabaseUrl& url, const Clock& c
   return open_postgres_store(url, clock, options);
 }
 
+Result<Variable> ResourceStore::resolve_variable(const std::string& ns, const std::string& name) {
+  if (!ns.empty()) {
+    auto v = get_variable(name, ns);
+    if (v || v.error().code != "not_found") return v;
+  }
+  return get_variable(name, "");
+}
+
+Result<Connection> ResourceStore::resolve_connection(const std::string& ns, const std::string& name) {
+  if (!ns.empty()) {
+    auto c = get_connection(name, ns);
+    if (c || c.error().code != "not_found") return c;
+  }
+  return get_connection(name, "");
+}
+
 Result<RunStore::Created> RunStore::create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
                                               const std::string& actor, const std::vector<Fence>& fences,
                                               const std::vector<DatasetCursor>& cursors) {

@@ -237,6 +237,18 @@ else
   echo "FAIL: sqlite3 is not installed (scripts/install-deps.sh test installs it)"
   failed=$((failed + 1))
 fi
+# Scoped tokens (SPEC §13): --namespace N,M, checked like a DAG file's namespace.
+check token-scoped 0 "$baton" tokens create hr_ci --role operator --namespace hr,ops --db "$db"
+check token-scoped-list 0 "$baton" tokens list --db "$db"
+expect token-scoped-list "hr,ops"
+expect token-scoped-list "(all)"
+check token-scoped-json 0 "$baton" tokens list --db "$db" --output json
+expect token-scoped-json '"hr",'
+check token-scoped-bad 2 "$baton" tokens create x --role viewer --namespace "hr,a/b" --db "$db"
+expect token-scoped-bad 'invalid namespace "a/b"'
+check token-scoped-worker 2 "$baton" tokens create x --role worker --namespace hr --db "$db"
+check audit-scoped 0 "$baton" audit list --db "$db" --action token.created --output json
+expect audit-scoped '"namespaces"'
 
 # --- configuration: flag > BATON_* > baton.yaml > default ---------------------
 mkdir -p "$work/cfg"

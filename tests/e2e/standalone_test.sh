@@ -295,12 +295,38 @@ n=$("$baton" runs list hello --output json | grep -c '"run_id"')
 "$baton" variables delete bucket >/dev/null && ok || bad "variables delete"
 "$baton" variables get bucket >/dev/null 2>&1; [ $? -eq 1 ] && ok || bad "deleted variable still there"
 
+# namespaces through the CLI (docs/namespaces.md): set merges with what is stored
+"$baton" namespaces --help | grep -q "set" && ok || bad "namespaces --help"
+"$baton" namespaces set --help | grep -q -- "--no-max-running-tasks" && ok || bad "namespaces set --help"
+"$baton" namespaces list | grep -qE "^default +1 +- +- +[0-9]+ +[0-9]+ +[0-9.]+ +no" && ok || bad "namespaces list: $("$baton" namespaces list)"
+[ "$("$baton" namespaces set etl --weight 2.5 --max-running-tasks 4 --folder team//etl/ --description loads)" = "created etl" ] && ok || bad "namespaces set (new)"
+"$baton" namespaces list | grep -qE "^etl +2.5 +4 +team/etl +0 +0 +0 +yes" && ok || bad "namespaces list after set: $("$baton" namespaces list)"
+"$baton" namespaces set etl --description 'nightly loads' >/dev/null && ok || bad "namespaces set (merge)"
+ns_json=$("$baton" namespaces list --output json)
+printf '%s' "$ns_json" | grep -qF '"description": "nightly loads"' && printf '%s' "$ns_json" | grep -qF '"weight": 2.5' &&
+  printf '%s' "$ns_json" | grep -qF '"max_running_tasks": 4' && ok || bad "namespaces set did not merge: $ns_json"
+"$baton" namespaces set etl --no-max-running-tasks --no-folder >/dev/null && ok || bad "namespaces set --no-..."
+"$baton" namespaces list | grep -qE "^etl +2.5 +- +- " && ok || bad "namespaces --no-...: $("$baton" namespaces list)"
+for args in "etl --weight 0" "etl --weight nan" "etl --weight many" "etl --max-running-tasks 0" "etl --folder /abs" \
+            "etl --folder a/../.." "bad%name --weight 2" "etl --max-running-tasks 3 --no-max-running-tasks"; do
+  # shellcheck disable=SC2086
+  "$baton" namespaces set $args >/dev/null 2>&1; rc=$?
+  [ $rc -eq 2 ] && ok || bad "namespaces set $args: exit $rc, expected 2"
+done
+"$baton" namespaces list --output json | grep -qF '"weight": 2.5' && ok || bad "a refused set changed etl"
+"$baton" namespaces list --server http://127.0.0.1:1 >/dev/null 2>&1; [ $? -eq 3 ] && ok || bad "namespaces list unreachable"
+"$baton" namespaces delete etl >/dev/null && ok || bad "namespaces delete"
+"$baton" namespaces delete etl >/dev/null 2>&1; [ $? -eq 1 ] && ok || bad "namespaces delete of one not configured"
+"$baton" namespaces list | grep -q "^etl " && bad "a deleted namespace no DAG names is listed" || ok
+
 # tokens through the server: created once, used, listed without secrets, revoked
 viewer=$("$baton" tokens create e2e-viewer --role viewer)
 case "$viewer" in baton_*) ok ;; *) bad "tokens create through the API: $viewer" ;; esac
 BATON_TOKEN=$viewer "$baton" runs list hello >/dev/null 2>&1 && ok || bad "the new viewer token does not work"
 BATON_TOKEN=$viewer "$baton" trigger hello >/dev/null 2>&1; [ $? -eq 1 ] && ok || bad "a viewer may trigger"
 BATON_TOKEN=$viewer "$baton" tokens list >/dev/null 2>&1; [ $? -eq 1 ] && ok || bad "a viewer may list tokens"
+BATON_TOKEN=$viewer "$baton" namespaces set etl --weight 2 >/dev/null 2>&1; [ $? -eq 1 ] && ok || bad "a viewer may set a namespace"
+BATON_TOKEN=$viewer "$baton" namespaces list >/dev/null && ok || bad "a viewer may not list namespaces"
 "$baton" tokens list | grep -qE "^e2e-viewer +viewer" && ok || bad "tokens list: $("$baton" tokens list)"
 "$baton" tokens list --output json | grep -qF "$viewer" && bad "tokens list shows a secret" || ok
 "$baton" tokens create e2e-viewer --role viewer >/dev/null 2>&1; [ $? -eq 1 ] && ok || bad "a duplicate token name"

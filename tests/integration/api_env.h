@@ -194,8 +194,11 @@ class FakeControl final : public scheduler::Control {
     m.latency_sum = 2.5;
     m.queue_depth["default"] = 2;
     m.pool_depth["etl"] = 2;
+    m.namespaces = namespaces;
     return m;
   }
+  // What metrics() says of each namespace (none by default).
+  std::map<std::string, scheduler::NamespaceFigures> namespaces;
   Status cancel_backfill(long long id, const std::string& actor) override {
     record("cancel backfill " + std::to_string(id) + " by " + actor);
     auto b = s_.get_backfill(id);

@@ -11,7 +11,7 @@ TEST_CASE("what the UI reads: who am I, the grid of runs x tasks, a run's tries,
   Env env;
   auto me = env.get("/api/v1/me", kViewer);
   REQUIRE(me.status == 200);
-  CHECK(me.body == json{{"name", "vic"}, {"role", "viewer"}});
+  CHECK(me.body == json{{"name", "vic"}, {"role", "viewer"}, {"namespaces", json::array()}});
   CHECK(env.get("/api/v1/me", kOperator).body["role"] == "operator");
   CHECK(env.get("/api/v1/me", nullptr).status == 401);
   CHECK(env.get("/api/v1/me", kWorker).status == 403);

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "baton/store/store.h"
@@ -183,5 +184,92 @@ TEST_CASE("a report that carries the next claim: both or neither, and within the
     // Reported already: the same report again is stale, and claims nothing.
     CHECK(s.report_and_claim(p, R"({"outcome": "success"})", {"default"}, 5).error().code == "conflict");
     CHECK(s.held_pool_slots()->at("default") == 2);
+  });
+}
+
+namespace {
+
+std::map<std::string, int> per_namespace(const std::vector<QueueItem>& items) {
+  std::map<std::string, int> out;
+  for (auto& q : items) ++out[q.ns];
+  return out;
+}
+
+QueueItem in_namespace(QueueItem q, const std::string& ns, bool backfill = false) {
+  q.ns = ns;
+  q.backfill = backfill;
+  return q;
+}
+
+}  // namespace
+
+TEST_CASE("claims share the workers among namespaces by weight, over the tries every worker holds") {
+  each_claim_store([](Store& s, FakeClock& clock, const DatabaseUrl& url) {
+    if (s.url().engine == DatabaseUrl::Engine::sqlite) return;
+    REQUIRE(s.put_namespace({"a", 3, std::nullopt, std::nullopt, ""}, "admin").ok());
+    Queued q(s, clock);
+    // a floods first, and more urgently: first come, first served would
+    // give it every slot.
+    std::vector<QueueItem> items;
+    for (int i = 0; i < 40; ++i) items.push_back(in_namespace(q.item("a-" + std::to_string(i), 3, 99, "default"), "a"));
+    for (int i = 0; i < 40; ++i) items.push_back(in_namespace(q.item("b-" + std::to_string(i), 4, 1, "default"), "b"));
+    q.enqueue(items);
+    auto first = s.claim_tasks("w1", {"default"}, 8);
+    REQUIRE(first.ok());
+    CHECK(per_namespace(*first) == std::map<std::string, int>{{"a", 6}, {"b", 2}});
+    // Another server's worker: the shares count what every worker holds.
+    auto other = open_store(url, clock);
+    REQUIRE(other.ok());
+    auto second = (*other)->claim_tasks("w2", {"default"}, 4);
+    REQUIRE(second.ok());
+    CHECK(per_namespace(*second) == std::map<std::string, int>{{"a", 3}, {"b", 1}});
+    // Within a namespace, the claim order holds: a's most urgent, oldest first.
+    CHECK((*first)[0].attempt_token == "a-0");
+  });
+}
+
+TEST_CASE("a namespace with nothing queued lends its share; one at max_running_tasks gets no more, from any worker") {
+  each_claim_store([](Store& s, FakeClock& clock, const DatabaseUrl& url) {
+    if (s.url().engine == DatabaseUrl::Engine::sqlite) return;
+    REQUIRE(s.put_namespace({"capped", 1, 2, std::nullopt, ""}, "admin").ok());
+    Queued q(s, clock);
+    std::vector<QueueItem> items;
+    for (int i = 0; i < 10; ++i) items.push_back(in_namespace(q.item("a-" + std::to_string(i), 3, 5, "default"), "a"));
+    q.enqueue(items);
+    // b has nothing queued: a takes every slot asked for.
+    CHECK(per_namespace(*s.claim_tasks("w1", {"default"}, 5)) == std::map<std::string, int>{{"a", 5}});
+    std::vector<QueueItem> capped;
+    for (int i = 0; i < 6; ++i)
+      capped.push_back(in_namespace(q.item("c-" + std::to_string(i), 4, 9, "default"), "capped"));
+    q.enqueue(capped);
+    auto other = open_store(url, clock);
+    REQUIRE(other.ok());
+    auto one = s.claim_tasks("w1", {"default"}, 1);
+    auto more = (*other)->claim_tasks("w2", {"default"}, 6);
+    REQUIRE(one.ok());
+    REQUIRE(more.ok());
+    int held = per_namespace(*one)["capped"] + per_namespace(*more)["capped"];
+    CHECK(held == 2);  // its cap, across both workers
+    CHECK(per_namespace(*more)["a"] == 5);  // the slots it could not take went to a
+    CHECK((*other)->claim_tasks("w3", {"default"}, 4)->empty());  // a is drained, capped is full
+  });
+}
+
+TEST_CASE("within a namespace, a claim takes live tries before a backfill's, however urgent") {
+  each_claim_store([](Store& s, FakeClock& clock, const DatabaseUrl&) {
+    if (s.url().engine == DatabaseUrl::Engine::sqlite) return;
+    Queued q(s, clock);
+    q.enqueue({in_namespace(q.item("backfill-1", 3, 99, "default"), "a", true),
+               in_namespace(q.item("live-1", 3, 1, "default"), "a"), in_namespace(q.item("b-1", 4, 1, "default"), "b")});
+    auto first = s.claim_tasks("w1", {"default"}, 2);
+    REQUIRE(first.ok());
+    REQUIRE(first->size() == 2);
+    std::set<std::string> tokens{(*first)[0].attempt_token, (*first)[1].attempt_token};
+    CHECK(tokens == std::set<std::string>{"live-1", "b-1"});
+    auto next = s.claim_tasks("w1", {"default"}, 2);
+    REQUIRE(next->size() == 1);
+    CHECK((*next)[0].attempt_token == "backfill-1");
+    CHECK((*next)[0].backfill);
+    CHECK((*next)[0].ns == "a");
   });
 }

@@ -2,8 +2,10 @@
 // the DAG list, pause and unpause, trigger with params and watch the run go
 // green in the grid and the graph, a running task's log growing, clearing a
 // task with its downstream, a backfill's dry run and real run, an SLA miss,
-// a foreach task's mapped instances paged and filtered, the audit log, a
-// narrow window and the keyboard. Screenshots of each page
+// a foreach task's mapped instances paged and filtered, the audit log, the
+// namespaces page (configure, edit, delete; the server's errors; names that
+// filter the DAG list; what a viewer sees), a narrow window and the
+// keyboard. Screenshots of each page
 // go to the artifacts folder.
 // Usage: node ui_test.mjs BATON_BINARY ARTIFACTS_DIR
 import assert from 'node:assert/strict';
@@ -23,9 +25,18 @@ const server = await startBaton({ baton, dags: path.join(here, 'dags') });
 const api = client(server);
 const { browser, page, problems } = await launch();
 page.setDefaultTimeout(20000);
+// An alert(), confirm() or prompt() is a problem: the UI uses none, so one
+// would be markup from the server run as script.
+page.on('dialog', (d) => { problems.push(`a ${d.type()} dialog: ${d.message()}`); d.dismiss().catch(() => {}); });
 let firstRun = null;
+const HOSTILE = '<img src=x onerror=alert(1)>';
 
 const cellStates = (run) => page.$$eval(`#grid .grid-cells a[data-run="${run}"]`, (as) => as.map((a) => a.dataset.state));
+const nsRows = () => page.$$eval('#ns-table tbody tr', (trs) => trs.map((t) => t.dataset.ns));
+const nsCell = (ns, cls) => page.textContent(`#ns-table tr[data-ns="${ns}"] td.${cls}`);
+const dagRows = () => page.$$eval('#dag-table tr[data-dag]', (trs) => trs.map((t) => t.dataset.dag));
+// The API's answer for a namespace, or its HTTP status when it refuses.
+const nsStored = (name) => api('GET', `/namespaces/${name}`).catch((e) => Number(/: (\d{3}) /.exec(e.message)[1]));
 const nodeStates = () => page.$$eval('#graph g.node', (gs) => Object.fromEntries(gs.map((g) => [g.dataset.task, g.dataset.state])));
 
 const failed = await steps([
@@ -274,6 +285,136 @@ const failed = await steps([
     await shot(page, artifacts, '13-audit');
   }],
 
+  ['namespaces: a configured one and ones only DAGs name, with their live figures', async () => {
+    await api('PUT', '/namespaces/marketing', { weight: 2, max_running_tasks: 5, folder: 'marketing/', description: 'The marketing team' });
+    await page.click('#nav a[data-nav="namespaces"]');
+    await page.waitForSelector('#ns-table tr[data-ns="sales"]');
+    assert.deepEqual(await nsRows(), ['default', 'finance', 'marketing', 'sales']);
+    const m = page.locator('#ns-table tr[data-ns="marketing"]');
+    assert.equal(await m.getAttribute('data-configured'), 'true');
+    assert.equal(await nsCell('marketing', 'ns-weight'), '2');
+    assert.equal(await nsCell('marketing', 'ns-max'), '5');
+    assert.equal(await nsCell('marketing', 'ns-folder'), 'marketing');
+    assert.equal(await nsCell('marketing', 'ns-description'), 'The marketing team');
+    // sales: only a DAG names it, so it has the defaults.
+    assert.equal(await page.getAttribute('#ns-table tr[data-ns="sales"]', 'data-configured'), 'false');
+    assert.match(await page.textContent('#ns-table tr[data-ns="sales"] td:first-child'), /not configured/);
+    assert.equal(await nsCell('sales', 'ns-weight'), '1');
+    assert.equal(await nsCell('sales', 'ns-max'), '—');
+    assert.equal(await nsCell('sales', 'ns-folder'), '—');
+    assert.equal(await page.$('#ns-table button.ns-delete[data-ns="sales"]'), null, 'nothing to delete for sales');
+    for (const ns of ['default', 'sales']) {
+      assert.match(await nsCell(ns, 'ns-running'), /^\d+$/);
+      assert.match(await nsCell(ns, 'ns-queued'), /^\d+$/);
+      assert.match(await nsCell(ns, 'ns-share'), /^\d+(\.\d)?%$/);
+      assert.match(await nsCell(ns, 'ns-latency'), /^(—|\d.*)$/);
+    }
+    // The page follows the server without a reload.
+    await api('PUT', '/namespaces/marketing', { weight: 3, max_running_tasks: 5, folder: 'marketing', description: 'The marketing team' });
+    await until('the new weight on the page', async () => (await nsCell('marketing', 'ns-weight')) === '3');
+    await shot(page, artifacts, '19-namespaces');
+  }],
+
+  ['namespaces: an admin edits a weight; a bad one shows the server\'s error and stores nothing', async () => {
+    await page.click('#ns-table button.ns-edit[data-ns="marketing"]');
+    await page.waitForSelector('#ns-edit-form');
+    assert.equal(await page.inputValue('#ns-edit-weight'), '3');
+    assert.equal(await page.inputValue('#ns-edit-max'), '5');
+    assert.equal(await page.inputValue('#ns-edit-folder'), 'marketing');
+    await page.fill('#ns-edit-weight', '5000');
+    await page.click('#ns-save');
+    await until('the server\'s error by the form', async () => /weight/.test(await page.textContent('#ns-edit-error')));
+    assert.match(await page.textContent('#ns-edit-error'), /1000/);
+    await shot(page, artifacts, '20-namespace-bad-weight');
+    const kept = await nsStored('marketing');
+    assert.equal(kept.weight, 3, 'a refused weight stores nothing');
+    assert.equal(kept.max_running_tasks, 5);
+    await page.fill('#ns-edit-weight', '2.5');
+    await page.click('#ns-save');
+    await page.waitForSelector('dialog', { state: 'detached' });
+    const saved = await nsStored('marketing');
+    assert.equal(saved.weight, 2.5);
+    assert.equal(saved.max_running_tasks, 5, 'the other fields are kept');
+    assert.equal(saved.folder, 'marketing');
+    assert.equal(saved.description, 'The marketing team');
+    await until('the weight on the page', async () => (await nsCell('marketing', 'ns-weight')) === '2.5');
+    await page.reload();
+    await page.waitForSelector('#ns-table tr[data-ns="marketing"]');
+    assert.equal(await nsCell('marketing', 'ns-weight'), '2.5');
+  }],
+
+  ['namespaces: a new one from the form, its description shown as text; delete asks first', async () => {
+    await page.fill('#ns-new-name', 'hostile');
+    await page.fill('#ns-new-max', '0');
+    await page.fill('#ns-new-description', HOSTILE);
+    await page.click('#ns-create');
+    await until('the server\'s error by the form', async () => /max_running_tasks/.test(await page.textContent('#ns-new-error')));
+    assert.equal(await nsStored('hostile'), 404, 'a refused namespace is not stored');
+    await page.fill('#ns-new-max', '');
+    await page.click('#ns-create');
+    await page.waitForSelector('#ns-table tr[data-ns="hostile"]');
+    assert.equal(await page.textContent('#ns-new-error'), '');
+    assert.equal(await page.inputValue('#ns-new-name'), '', 'the form is emptied');
+    assert.equal((await nsStored('hostile')).description, HOSTILE);
+    assert.equal(await nsCell('hostile', 'ns-description'), HOSTILE);
+    assert.equal(await page.locator('#ns-table img').count(), 0, 'the description is text, not markup');
+    await shot(page, artifacts, '21-namespace-created');
+    // Configuring it again from the new form is refused: that is Edit's job.
+    await page.fill('#ns-new-name', 'hostile');
+    await page.click('#ns-create');
+    assert.match(await page.textContent('#ns-new-error'), /configured already/);
+    await page.fill('#ns-new-name', '');
+    await page.click('#ns-table button.ns-delete[data-ns="hostile"]');
+    await page.click('dialog button:has-text("Keep it")');
+    await page.waitForSelector('dialog', { state: 'detached' });
+    assert.equal((await nsStored('hostile')).configured, true, 'kept when the user says so');
+    await page.click('#ns-table button.ns-delete[data-ns="hostile"]');
+    await page.click('#confirm-ns-delete');
+    await page.waitForSelector('#ns-table tr[data-ns="hostile"]', { state: 'detached' });
+    assert.equal(await nsStored('hostile'), 404, 'deleted: no DAG names it, so it is gone');
+    assert.deepEqual(await nsRows(), ['default', 'finance', 'marketing', 'sales']);
+  }],
+
+  ['namespaces: a name links to the DAG list filtered to it, and the address sets the filter', async () => {
+    await page.click('#ns-table tr[data-ns="sales"] a.ns-link');
+    await until('only the sales DAG', async () => JSON.stringify(await dagRows()) === '["ui_orders"]');
+    assert.equal(new URL(page.url()).hash, '#/dags?namespace=sales');
+    assert.equal(await page.inputValue('#dag-namespace'), 'sales');
+    await page.selectOption('#dag-namespace', '');
+    await until('every DAG again', async () => (await dagRows()).length > 1);
+    assert.equal(new URL(page.url()).hash, '#/dags', 'the address follows the filter');
+    await page.goto(`${server.url}/#/dags?namespace=finance`);
+    await until('only the finance DAG', async () => JSON.stringify(await dagRows()) === '["ui_daily"]');
+    // A namespace no DAG names: chosen, and nothing matches.
+    await page.goto(`${server.url}/#/dags?namespace=marketing`);
+    await until('no DAG of marketing', async () => /No DAG matches/.test(await page.textContent('#dag-table tbody')));
+    assert.equal(await page.inputValue('#dag-namespace'), 'marketing');
+  }],
+
+  ['namespaces: a viewer and a scoped admin see them, with no edit controls', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      const p = await ctx.newPage();
+      p.on('pageerror', (e) => problems.push(`page error (viewer): ${e.message}`));
+      for (const [name, body] of [['ns-viewer', { role: 'viewer' }], ['ns-scoped-admin', { role: 'admin', namespaces: ['sales'] }]]) {
+        const { token } = await api('POST', '/tokens', { name, ...body });
+        await signIn(p, { url: server.url, token });
+        await p.goto(`${server.url}/#/namespaces`);
+        await p.waitForSelector('#ns-table');
+        await p.waitForSelector('#ns-table tbody tr, .error-box');
+        assert.equal(await p.$('#ns-new-form'), null, `${name}: no new-namespace form`);
+        assert.equal(await p.$('#ns-table button'), null, `${name}: no edit or delete buttons`);
+        if (name === 'ns-viewer') {
+          assert.ok(await p.$('#ns-table tr[data-ns="marketing"]'), 'the viewer sees the namespaces');
+          await shot(p, artifacts, '22-namespaces-viewer');
+        }
+        await p.click('#who button:has-text("Sign out")');
+      }
+    } finally {
+      await ctx.close();
+    }
+  }],
+
   ['the keyboard reaches the DAG list and the pause toggle', async () => {
     await page.goto(`${server.url}/#/dags`);
     await page.waitForSelector('#dag-table tr[data-dag="ui_sla"]');
@@ -304,7 +445,7 @@ const failed = await steps([
     await page.setViewportSize({ width: 420, height: 800 });
     for (const [hash, sel, name] of [['#/dags', '#dag-table', '14-narrow-dags'],
       [`#/dags/ui_demo/runs/${encodeURIComponent(firstRun)}?task=stream`, '#task-title', '15-narrow-run'],
-      ['#/dags/ui_demo', '#grid', '16-narrow-grid']]) {
+      ['#/dags/ui_demo', '#grid', '16-narrow-grid'], ['#/namespaces', '#ns-table tbody tr', '23-narrow-namespaces']]) {
       await page.goto(`${server.url}/${hash}`);
       await page.waitForSelector(sel);
       await page.waitForTimeout(300);

@@ -25,6 +25,9 @@ export const auth = {
 
 export const can = {
   operate: () => auth.me && (auth.me.role === 'operator' || auth.me.role === 'admin'),
+  // Namespaces, pools and unscoped tokens need an admin token that is not
+  // scoped to namespaces (SPEC §13).
+  administer: () => !!(auth.me && auth.me.role === 'admin' && !(auth.me.namespaces || []).length),
 };
 
 function url(path, query) {
@@ -63,6 +66,9 @@ export const api = {
   postWithStatus: (path, body = {}) => request('POST', path, { body, withStatus: true }),
   patch: (path, body) => request('PATCH', path, { body }),
   put: (path, body) => request('PUT', path, { body }),
+  // The answer and its status (a PUT answers 201 made, 200 replaced).
+  putWithStatus: (path, body) => request('PUT', path, { body, withStatus: true }),
+  del: (path) => request('DELETE', path),
   raw: (path, query) => request('GET', path, { query, raw: true }),
   // Every page of a list, up to `max` items.
   async all(path, query = {}, max = 100000) {

@@ -1,5 +1,5 @@
 // The UI's entry point: sign-in, the hash router (#/dags, #/dags/ID,
-// #/dags/ID/runs/RUN, #/backfills, #/sla, #/audit) and live updates: the
+// #/dags/ID/runs/RUN, #/backfills, #/sla, #/namespaces, #/audit) and live updates: the
 // page on screen is asked to refresh every two seconds while the tab is
 // visible, so that states change without a reload.
 import { api, auth } from './api.js';
@@ -9,6 +9,7 @@ import { dagPage } from './pages/dag.js';
 import { runPage } from './pages/run.js';
 import { backfillsPage } from './pages/backfills.js';
 import { slaPage } from './pages/sla.js';
+import { namespacesPage } from './pages/namespaces.js';
 import { auditPage } from './pages/audit.js';
 
 const REFRESH_MS = 2000;
@@ -34,6 +35,7 @@ function route({ parts }) {
     return { nav: 'dags', page: runPage, args: { dag: parts[1], run: parts[3] } };
   if (parts[0] === 'backfills') return { nav: 'backfills', page: backfillsPage };
   if (parts[0] === 'sla') return { nav: 'sla', page: slaPage };
+  if (parts[0] === 'namespaces') return { nav: 'namespaces', page: namespacesPage };
   if (parts[0] === 'audit') return { nav: 'audit', page: auditPage };
   return null;
 }

@@ -1,9 +1,13 @@
 // The PostgreSQL Store: what remote workers do, across processes: claims of
 // the task queue (within the pools' slots), heartbeats, reports turned into
 // worker events for the partitions' owners, logs and checkpoints.
+#include <deque>
+#include <limits>
 #include <map>
 #include <set>
+#include <tuple>
 
+#include "baton/core/fair.h"
 #include "postgres_store.h"
 
 namespace baton::store::postgres {
@@ -27,9 +31,15 @@ Result<std::vector<QueueItem>> PostgresQueue::report_and_claim(const TryProgress
   });
 }
 
-// At most `limit` tries (the worker's free slots): the candidates are read
-// with room to skip those that do not fit, but `taken` stops at `limit`.
-// Issue 17 adds a namespace's limit beside the pools' here.
+// At most `limit` tries (the worker's free slots), shared among the
+// namespaces by weighted fair queueing (SPEC §13): each next try goes to the
+// namespace furthest below its weighted share of the tries all workers hold
+// (core/fair.h), among those with a try that fits, below their
+// max_running_tasks; within a namespace, live tries before backfills', then
+// higher priority, then queued first. Claims are serialized by the pools'
+// row locks, so the counts of held tries cannot change under a claim. The
+// candidates are read with room to skip those that do not fit, but `taken`
+// stops at `limit`.
 Result<std::vector<QueueItem>> PostgresQueue::claim_in(pqxx::work& t, const std::string& worker,
                                                        const std::vector<std::string>& queues, int limit) {
   Column qs;
@@ -53,29 +63,72 @@ Result<std::vector<QueueItem>> PostgresQueue::claim_in(pqxx::work& t, const std:
     names.add(name);
     room.add(n);
   }
-  // Candidates in claim order, each fitting in what its pool has left
-  // (so a head of tries that do not fit holds up no other pool's); the
-  // loop below keeps their sum within it.
+  // The namespaces with an unclaimed try (a skip scan of
+  // task_queue_unclaimed_ns), their weights and caps, and the tries each
+  // holds on workers.
+  struct Share {
+    FairEntry entry;
+    long long room = std::numeric_limits<long long>::max();  // below max_running_tasks
+    std::deque<std::tuple<std::string, std::string, long long>> cand;  // token, pool, slots
+  };
+  auto ns_rows = exec(t,
+                      "WITH RECURSIVE n AS ((SELECT ns FROM task_queue WHERE worker IS NULL ORDER BY ns LIMIT 1) "
+                      "UNION ALL SELECT (SELECT q.ns FROM task_queue q WHERE q.worker IS NULL AND q.ns > n.ns "
+                      "ORDER BY q.ns LIMIT 1) FROM n WHERE n.ns IS NOT NULL) "
+                      "SELECT n.ns, coalesce(c.weight, 1), c.max_running_tasks, (SELECT count(*) FROM task_queue h "
+                      "WHERE h.worker IS NOT NULL AND h.ns = n.ns) FROM n LEFT JOIN namespaces c ON c.name = n.ns "
+                      "WHERE n.ns IS NOT NULL",
+                      {});
+  if (!ns_rows) return ns_rows.error();
+  std::map<std::string, Share> shares;
+  Column open_ns;
+  for (auto row : *ns_rows) {
+    Share sh;
+    sh.entry = FairEntry{row[0].c_str(), row[3].as<long long>(), row[1].as<double>()};
+    if (!row[2].is_null()) sh.room = row[2].as<long long>() - sh.entry.held;
+    if (sh.room <= 0) continue;  // at its cap: none of its tries is a candidate
+    open_ns.add(sh.entry.ns);
+    shares.emplace(sh.entry.ns, std::move(sh));
+  }
+  // Candidates of each namespace in its claim order, each fitting in what
+  // its pool has left (so a head of tries that do not fit holds up no other
+  // pool's); the loop below keeps their sums within the pools and caps.
   auto cand = exec(t,
-                   "SELECT q.attempt_token, q.pool, q.pool_slots FROM task_queue q "
+                   "SELECT x.attempt_token, x.pool, x.pool_slots, n.ns FROM unnest($5::text[]) AS n(ns) "
+                   "CROSS JOIN LATERAL (SELECT q.attempt_token, q.pool, q.pool_slots FROM task_queue q "
                    "LEFT JOIN unnest($2::text[], $3::bigint[]) AS l(name, room) ON l.name = q.pool "
-                   "WHERE q.worker IS NULL AND q.queue = ANY($1::text[]) "
+                   "WHERE q.worker IS NULL AND q.ns = n.ns AND q.queue = ANY($1::text[]) "
                    "AND (l.name IS NULL OR q.pool_slots <= l.room) "
-                   "ORDER BY q.priority DESC, q.seq LIMIT $4 FOR UPDATE OF q SKIP LOCKED",
-                   params(qs.text(), names.text(), room.text(), limit * 2 + 8));
+                   "ORDER BY q.backfill, q.priority DESC, q.seq LIMIT $4 FOR UPDATE OF q SKIP LOCKED) x",
+                   params(qs.text(), names.text(), room.text(), limit * 2 + 8, open_ns.text()));
   if (!cand) return cand.error();
+  for (auto row : *cand)
+    shares[row[3].c_str()].cand.emplace_back(row[0].c_str(), row[1].c_str(), row[2].as<long long>());
   Column take;
   int taken = 0;
-  for (auto row : *cand) {
-    if (taken >= limit) break;
-    auto it = left.find(row[1].c_str());
-    const long long need = row[2].as<long long>();
-    if (it != left.end()) {
-      if (it->second < need) continue;
-      it->second -= need;
+  while (taken < limit) {
+    std::vector<FairEntry> entries;
+    for (auto& [ns, sh] : shares)
+      if (!sh.cand.empty() && sh.room > 0) entries.push_back(sh.entry);
+    int k = fair_next(entries);
+    if (k < 0) break;
+    Share& sh = shares[entries[static_cast<size_t>(k)].ns];
+    // Its first candidate that still fits its pool (one that does not
+    // never will in this claim: what pools have left only shrinks).
+    while (!sh.cand.empty()) {
+      auto [token, pool, need] = sh.cand.front();
+      sh.cand.pop_front();
+      auto it = left.find(pool);
+      if (it != left.end()) {
+        if (it->second < need) continue;
+        it->second -= need;
+      }
+      take.add(token);
+      ++taken;
+      ++sh.entry.held;
+      --sh.room;
+      break;
     }
-    take.add(std::string(row[0].c_str()));
-    ++taken;
   }
   if (taken == 0) return std::vector<QueueItem>();
   // Claim, and record a started event for each owner.
@@ -85,8 +138,8 @@ Result<std::vector<QueueItem>> PostgresQueue::claim_in(pqxx::work& t, const std:
                 "ev AS (INSERT INTO worker_events (partition_no, attempt_token, run_pk, task_index, kind, worker, at) "
                 "SELECT partition_no, attempt_token, run_pk, task_index, 'started', $1, $3 FROM claimed) "
                 "SELECT c.attempt_token, c.ti_id, c.run_pk, c.task_index, c.try_number, c.partition_no, c.queue, "
-                "c.priority, c.payload, c.queued_at, ti.checkpoint, c.pool, c.pool_slots FROM claimed c "
-                "LEFT JOIN task_instances ti ON ti.id = c.ti_id ORDER BY c.priority DESC, c.seq",
+                "c.priority, c.payload, c.queued_at, ti.checkpoint, c.pool, c.pool_slots, c.ns, c.backfill FROM claimed c "
+                "LEFT JOIN task_instances ti ON ti.id = c.ti_id ORDER BY c.backfill, c.priority DESC, c.seq",
                 params(worker, take.text(), now()));
   if (!r) return r.error();
   std::vector<QueueItem> out;
@@ -106,6 +159,8 @@ Result<std::vector<QueueItem>> PostgresQueue::claim_in(pqxx::work& t, const std:
     if (!row[10].is_null()) q.checkpoint = pqxx::binarystring(row[10]).str();
     q.pool = row[11].c_str();
     q.pool_slots = row[12].as<int>();
+    q.ns = row[13].c_str();
+    q.backfill = row[14].as<int>() != 0;
     out.push_back(std::move(q));
   }
   // Each owner is woken for its own partitions only (see listener_main).
@@ -220,6 +275,16 @@ Result<std::vector<WorkerEvent>> PostgresQueue::worker_events(const std::vector<
 Result<std::map<std::string, long long>> PostgresQueue::held_pool_slots() {
   return read([&](pqxx::transaction_base& t) -> Result<std::map<std::string, long long>> {
     auto r = exec(t, "SELECT pool, sum(pool_slots) FROM task_queue WHERE worker IS NOT NULL GROUP BY pool", {});
+    if (!r) return r.error();
+    std::map<std::string, long long> out;
+    for (auto row : *r) out[row[0].c_str()] = row[1].as<long long>();
+    return out;
+  });
+}
+
+Result<std::map<std::string, long long>> PostgresQueue::held_by_namespace() {
+  return read([&](pqxx::transaction_base& t) -> Result<std::map<std::string, long long>> {
+    auto r = exec(t, "SELECT ns, count(*) FROM task_queue WHERE worker IS NOT NULL GROUP BY ns", {});
     if (!r) return r.error();
     std::map<std::string, long long> out;
     for (auto row : *r) out[row[0].c_str()] = row[1].as<long long>();

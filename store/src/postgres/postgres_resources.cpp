@@ -1,15 +1,21 @@
-// The PostgreSQL Store: tokens, pools, variables and connections.
+// The PostgreSQL Store: tokens, pools, namespaces, variables and connections.
 #include <nlohmann/json.hpp>
 
 #include "postgres_store.h"
+#include "resource_text.h"
 
 namespace baton::store::postgres {
 
 namespace {
 
 Token token_row(const pqxx::row& r) {
-  return Token{r[0].as<long long>(), r[1].c_str(), role_from_string(r[2].c_str()).value_or(Role::viewer),
-               tp(r[3].as<long long>()), opt_tp(r[4]), opt_tp(r[5])};
+  return Token{r[0].as<long long>(),
+               r[1].c_str(),
+               role_from_string(r[2].c_str()).value_or(Role::viewer),
+               tp(r[3].as<long long>()),
+               opt_tp(r[4]),
+               opt_tp(r[5]),
+               split_namespaces(r[6].c_str())};
 }
 
 }  // namespace
@@ -17,25 +23,27 @@ Token token_row(const pqxx::row& r) {
 // ---- tokens ----
 
 Result<Token> PostgresResources::create_token(const std::string& name, Role role, const std::string& token_hash,
-                                          const std::string& actor) {
+                                          const std::string& actor, const std::vector<std::string>& namespaces) {
   return write([&](pqxx::work& t) -> Result<Token> {
     long long at = now();
     auto r = exec(t,
-                  "INSERT INTO tokens (name, role, hash, created_at) VALUES ($1, $2, $3, $4) "
+                  "INSERT INTO tokens (name, role, hash, created_at, namespaces) VALUES ($1, $2, $3, $4, $5) "
                   "ON CONFLICT DO NOTHING RETURNING id",
-                  params(name, std::string(to_string(role)), token_hash, at));
+                  params(name, std::string(to_string(role)), token_hash, at, join_namespaces(namespaces)));
     if (!r) return r.error();
     if (r->empty()) return Error{"conflict", "a token named \"" + name + "\" already exists"};
-    Token tok{(*r)[0][0].as<long long>(), name, role, tp(at), std::nullopt, std::nullopt};
-    if (auto a = audit(t, actor, "token.created", "token:" + name, json{{"role", to_string(role)}}); !a)
-      return a.error();
+    Token tok{(*r)[0][0].as<long long>(), name, role, tp(at), std::nullopt, std::nullopt, namespaces};
+    json details{{"role", to_string(role)}};
+    if (!namespaces.empty()) details["namespaces"] = namespaces;
+    if (auto a = audit(t, actor, "token.created", "token:" + name, details); !a) return a.error();
     return tok;
   });
 }
 
 Result<std::vector<Token>> PostgresResources::list_tokens() {
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<Token>> {
-    auto r = exec(t, "SELECT id, name, role, created_at, revoked_at, last_used_at FROM tokens ORDER BY name", {});
+    auto r = exec(
+        t, "SELECT id, name, role, created_at, revoked_at, last_used_at, namespaces FROM tokens ORDER BY name", {});
     if (!r) return r.error();
     std::vector<Token> out;
     for (auto row : *r) out.push_back(token_row(row));
@@ -58,7 +66,7 @@ Result<Token> PostgresResources::authenticate(const std::string& token_hash) {
   return write([&](pqxx::work& t) -> Result<Token> {
     auto r = exec(t,
                   "UPDATE tokens SET last_used_at = $1 WHERE hash = $2 AND revoked_at IS NULL "
-                  "RETURNING id, name, role, created_at, revoked_at, last_used_at",
+                  "RETURNING id, name, role, created_at, revoked_at, last_used_at, namespaces",
                   params(now(), token_hash));
     if (!r) return r.error();
     if (r->empty()) return Error{"unauthenticated", "unknown or revoked token"};
@@ -111,83 +119,167 @@ Result<Pool> PostgresResources::pool_in(pqxx::transaction_base& t, const std::st
   return Pool{(*r)[0][0].c_str(), (*r)[0][1].as<int>(), (*r)[0][2].c_str()};
 }
 
+// ---- namespaces ----
+
+namespace {
+
+// A namespace's fields as its audit entry holds them.
+json namespace_fields(const Namespace& ns) {
+  return {{"weight", ns.weight},
+          {"max_running_tasks", ns.max_running_tasks ? json(*ns.max_running_tasks) : json(nullptr)},
+          {"folder", ns.folder ? json(*ns.folder) : json(nullptr)},
+          {"description", ns.description}};
+}
+
+Status check_namespace(const Namespace& ns) {
+  if (!(ns.weight >= 0.01 && ns.weight <= 1000))
+    return Error::invalid("namespace weight must be from 0.01 to 1000, got " + json(ns.weight).dump());
+  if (ns.max_running_tasks && *ns.max_running_tasks < 1)
+    return Error::invalid("namespace max_running_tasks must be 1 or more, got " +
+                          std::to_string(*ns.max_running_tasks));
+  return {};
+}
+
+constexpr const char* kNamespaceColumns = "SELECT name, weight, max_running_tasks, folder, description FROM namespaces";
+
+Namespace namespace_row(const pqxx::row& row) {
+  Namespace ns{row[0].c_str(), row[1].as<double>(), std::nullopt, std::nullopt, row[4].c_str()};
+  if (!row[2].is_null()) ns.max_running_tasks = row[2].as<int>();
+  if (!row[3].is_null()) ns.folder = row[3].c_str();
+  return ns;
+}
+
+}  // namespace
+
+Result<std::vector<Namespace>> PostgresResources::list_namespaces() {
+  return read([&](pqxx::transaction_base& t) -> Result<std::vector<Namespace>> {
+    auto r = exec(t, std::string(kNamespaceColumns) + " ORDER BY name", {});
+    if (!r) return r.error();
+    std::vector<Namespace> out;
+    for (auto row : *r) out.push_back(namespace_row(row));
+    return out;
+  });
+}
+
+Result<Namespace> PostgresResources::get_namespace(const std::string& name) {
+  return read([&](pqxx::transaction_base& t) { return namespace_in(t, name); });
+}
+
+Status PostgresResources::put_namespace(const Namespace& ns, const std::string& actor) {
+  if (auto ok = check_namespace(ns); !ok.ok()) return ok;
+  return status_of(write([&](pqxx::work& t) -> Result<bool> {
+    auto before = namespace_in(t, ns.name);
+    if (!before && before.error().code != "not_found") return before.error();
+    auto r = exec(t,
+                  "INSERT INTO namespaces (name, weight, max_running_tasks, folder, description) "
+                  "VALUES ($1, $2, $3, $4, $5) "
+                  "ON CONFLICT (name) DO UPDATE SET weight = excluded.weight, "
+                  "max_running_tasks = excluded.max_running_tasks, folder = excluded.folder, "
+                  "description = excluded.description",
+                  params(ns.name, ns.weight, ns.max_running_tasks, ns.folder, ns.description));
+    if (!r) return r.error();
+    json details = namespace_fields(ns);
+    details["before"] = before ? namespace_fields(*before) : json(nullptr);
+    if (auto a = audit(t, actor, "namespace.set", "namespace:" + ns.name, details); !a) return a.error();
+    return true;
+  }));
+}
+
+Status PostgresResources::delete_namespace(const std::string& name, const std::string& actor) {
+  return delete_named("namespace", "DELETE FROM namespaces WHERE name = $1", name, actor);
+}
+
+Result<Namespace> PostgresResources::namespace_in(pqxx::transaction_base& t, const std::string& name) {
+  auto r = exec(t, std::string(kNamespaceColumns) + " WHERE name = $1", params(name));
+  if (!r) return r.error();
+  if (r->empty()) return Error::not_found("no namespace named \"" + name + "\" is configured");
+  return namespace_row((*r)[0]);
+}
+
 // ---- variables and connections ----
 
 Result<std::vector<Variable>> PostgresResources::list_variables() {
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<Variable>> {
-    auto r = exec(t, "SELECT name, value, updated_at, secret FROM variables ORDER BY name", {});
+    auto r = exec(t, "SELECT name, value, updated_at, secret, ns FROM variables ORDER BY ns, name", {});
     if (!r) return r.error();
     std::vector<Variable> out;
     for (auto row : *r)
-      out.push_back({row[0].c_str(), row[1].c_str(), tp(row[2].as<long long>()), row[3].as<bool>()});
+      out.push_back({row[0].c_str(), row[1].c_str(), tp(row[2].as<long long>()), row[3].as<bool>(), row[4].c_str()});
     return out;
   });
 }
 
-Result<Variable> PostgresResources::get_variable(const std::string& name) {
+Result<Variable> PostgresResources::get_variable(const std::string& name, const std::string& ns) {
   return read([&](pqxx::transaction_base& t) -> Result<Variable> {
-    auto r = exec(t, "SELECT name, value, updated_at, secret FROM variables WHERE name = $1", params(name));
+    auto r = exec(t, "SELECT name, value, updated_at, secret, ns FROM variables WHERE ns = $1 AND name = $2",
+                  params(ns, name));
     if (!r) return r.error();
-    if (r->empty()) return Error::not_found("no variable named \"" + name + "\"");
-    return Variable{(*r)[0][0].c_str(), (*r)[0][1].c_str(), tp((*r)[0][2].as<long long>()), (*r)[0][3].as<bool>()};
+    if (r->empty()) return Error::not_found(entry_missing("variable", ns, name));
+    auto row = (*r)[0];
+    return Variable{row[0].c_str(), row[1].c_str(), tp(row[2].as<long long>()), row[3].as<bool>(), row[4].c_str()};
   });
 }
 
 Status PostgresResources::put_variable(const std::string& name, const std::string& value, const std::string& actor,
-                                       bool secret) {
+                                       bool secret, const std::string& ns) {
   return put_named("variable",
-                   "INSERT INTO variables (name, value, updated_at, secret) VALUES ($1, $2, $3, $4) "
-                   "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, "
+                   "INSERT INTO variables (name, value, updated_at, secret, ns) VALUES ($1, $2, $3, $4, $5) "
+                   "ON CONFLICT (ns, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, "
                    "secret = excluded.secret",
-                   name, value, actor, secret);
+                   name, value, actor, secret, ns);
 }
 
-Status PostgresResources::delete_variable(const std::string& name, const std::string& actor) {
-  return delete_named("variable", "DELETE FROM variables WHERE name = $1", name, actor);
+Status PostgresResources::delete_variable(const std::string& name, const std::string& actor, const std::string& ns) {
+  return delete_entry("variable", "DELETE FROM variables WHERE ns = $1 AND name = $2", name, actor, ns);
 }
 
 Result<std::vector<Connection>> PostgresResources::list_connections() {
   return read([&](pqxx::transaction_base& t) -> Result<std::vector<Connection>> {
-    auto r = exec(t, "SELECT name, url, updated_at FROM connections ORDER BY name", {});
+    auto r = exec(t, "SELECT name, url, updated_at, ns FROM connections ORDER BY ns, name", {});
     if (!r) return r.error();
     std::vector<Connection> out;
-    for (auto row : *r) out.push_back({row[0].c_str(), row[1].c_str(), tp(row[2].as<long long>())});
+    for (auto row : *r) out.push_back({row[0].c_str(), row[1].c_str(), tp(row[2].as<long long>()), row[3].c_str()});
     return out;
   });
 }
 
-Result<Connection> PostgresResources::get_connection(const std::string& name) {
+Result<Connection> PostgresResources::get_connection(const std::string& name, const std::string& ns) {
   return read([&](pqxx::transaction_base& t) -> Result<Connection> {
-    auto r = exec(t, "SELECT name, url, updated_at FROM connections WHERE name = $1", params(name));
+    auto r = exec(t, "SELECT name, url, updated_at, ns FROM connections WHERE ns = $1 AND name = $2",
+                  params(ns, name));
     if (!r) return r.error();
-    if (r->empty()) return Error::not_found("no connection named \"" + name + "\"");
-    return Connection{(*r)[0][0].c_str(), (*r)[0][1].c_str(), tp((*r)[0][2].as<long long>())};
+    if (r->empty()) return Error::not_found(entry_missing("connection", ns, name));
+    auto row = (*r)[0];
+    return Connection{row[0].c_str(), row[1].c_str(), tp(row[2].as<long long>()), row[3].c_str()};
   });
 }
 
-Status PostgresResources::put_connection(const std::string& name, const std::string& url, const std::string& actor) {
+Status PostgresResources::put_connection(const std::string& name, const std::string& url, const std::string& actor,
+                                         const std::string& ns) {
   return put_named("connection",
-                   "INSERT INTO connections (name, url, updated_at) VALUES ($1, $2, $3) "
-                   "ON CONFLICT (name) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at",
-                   name, url, actor);
+                   "INSERT INTO connections (name, url, updated_at, ns) VALUES ($1, $2, $3, $4) "
+                   "ON CONFLICT (ns, name) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at",
+                   name, url, actor, false, ns);
 }
 
-Status PostgresResources::delete_connection(const std::string& name, const std::string& actor) {
-  return delete_named("connection", "DELETE FROM connections WHERE name = $1", name, actor);
+Status PostgresResources::delete_connection(const std::string& name, const std::string& actor, const std::string& ns) {
+  return delete_entry("connection", "DELETE FROM connections WHERE ns = $1 AND name = $2", name, actor, ns);
 }
 
 // A connection's URL and a secret variable's value never reach the audit log.
 Status PostgresResources::put_named(const std::string& kind, const char* sql, const std::string& name,
-                                const std::string& value, const std::string& actor, bool secret_variable) {
+                                   const std::string& value, const std::string& actor, bool secret_variable,
+                                   const std::string& ns) {
   bool connection = kind == "connection";
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
-    auto r = connection ? exec(t, sql, params(name, value, now()))
-                        : exec(t, sql, params(name, value, now(), secret_variable));
+    auto r = connection ? exec(t, sql, params(name, value, now(), ns))
+                        : exec(t, sql, params(name, value, now(), secret_variable, ns));
     if (!r) return r.error();
     json details = connection        ? json::object()
                    : secret_variable ? json{{"secret", true}}
                                      : json{{"after", value}, {"secret", false}};
-    if (auto a = audit(t, actor, kind + ".set", kind + ":" + name, details); !a) return a.error();
+    if (!ns.empty()) details["namespace"] = ns;
+    if (auto a = audit(t, actor, kind + ".set", entry_target(kind, ns, name), details); !a) return a.error();
     return true;
   }));
 }
@@ -199,6 +291,18 @@ Status PostgresResources::delete_named(const std::string& kind, const char* sql,
     if (!r) return r.error();
     if (r->affected_rows() == 0) return Error::not_found("no " + kind + " named \"" + name + "\"");
     if (auto a = audit(t, actor, kind + ".deleted", kind + ":" + name, json::object()); !a) return a.error();
+    return true;
+  }));
+}
+
+Status PostgresResources::delete_entry(const std::string& kind, const char* sql, const std::string& name,
+                                      const std::string& actor, const std::string& ns) {
+  return status_of(write([&](pqxx::work& t) -> Result<bool> {
+    auto r = exec(t, sql, params(ns, name));
+    if (!r) return r.error();
+    if (r->affected_rows() == 0) return Error::not_found(entry_missing(kind, ns, name));
+    json details = ns.empty() ? json::object() : json{{"namespace", ns}};
+    if (auto a = audit(t, actor, kind + ".deleted", entry_target(kind, ns, name), details); !a) return a.error();
     return true;
   }));
 }

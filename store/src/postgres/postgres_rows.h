@@ -6,6 +6,7 @@
 
 #include <pqxx/pqxx>
 
+#include <charconv>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,12 @@ class Params {
     return *this;
   }
   Params& add(int v) { return add(static_cast<long long>(v)); }
+  Params& add(double v) {  // the shortest text that reads back as the same double
+    char buf[32];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    vals_.emplace_back(std::string(buf, r.ptr));
+    return *this;
+  }
   Params& add(bool v) {
     vals_.emplace_back(v ? "true" : "false");
     return *this;

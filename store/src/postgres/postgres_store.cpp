@@ -174,7 +174,7 @@ Status PostgresStore::apply(const WriteBatch& b) {
         return r.error();
     if (!b.enqueue.empty()) {
       Column token, ti_id, run_pk, task_index, try_number, partition, queue, priority, payload, queued_at, pool,
-          pool_slots;
+          pool_slots, ns, backfill;
       for (auto& q : b.enqueue) {
         token.add(q.attempt_token);
         ti_id.add(q.ti_id);
@@ -188,15 +188,18 @@ Status PostgresStore::apply(const WriteBatch& b) {
         queued_at.add(q.queued_at);
         pool.add(q.pool);
         pool_slots.add(q.pool_slots);
+        ns.add(q.ns);
+        backfill.add(q.backfill ? 1 : 0);
       }
       if (auto r = exec(t,
                         "INSERT INTO task_queue (attempt_token, ti_id, run_pk, task_index, try_number, partition_no, "
-                        "queue, priority, payload, queued_at, pool, pool_slots) SELECT * FROM unnest($1::text[], "
-                        "$2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::int[], $7::text[], $8::int[], "
-                        "$9::text[], $10::bigint[], $11::text[], $12::int[]) ON CONFLICT (attempt_token) DO NOTHING",
+                        "queue, priority, payload, queued_at, pool, pool_slots, ns, backfill) SELECT * FROM "
+                        "unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::int[], $7::text[], "
+                        "$8::int[], $9::text[], $10::bigint[], $11::text[], $12::int[], $13::text[], $14::int[]) "
+                        "ON CONFLICT (attempt_token) DO NOTHING",
                         params(token.text(), ti_id.text(), run_pk.text(), task_index.text(), try_number.text(),
                                partition.text(), queue.text(), priority.text(), payload.text(), queued_at.text(),
-                               pool.text(), pool_slots.text()));
+                               pool.text(), pool_slots.text(), ns.text(), backfill.text()));
           !r)
         return r.error();
       if (auto r = exec(t, "SELECT pg_notify('baton_queue', '')", {}); !r) return r.error();

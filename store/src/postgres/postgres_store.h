@@ -123,11 +123,11 @@ class PostgresBase {
   std::map<std::string, std::string> prepared_;  // SQL -> statement name on conn_; guarded by mu_
 };
 
-// ---- tokens, pools, variables, connections (postgres_resources.cpp) ----
+// ---- tokens, pools, namespaces, variables, connections (postgres_resources.cpp) ----
 class PostgresResources : public virtual ResourceStore, protected virtual PostgresBase {
  public:
   Result<Token> create_token(const std::string& name, Role role, const std::string& token_hash,
-                             const std::string& actor) override;
+                             const std::string& actor, const std::vector<std::string>& namespaces = {}) override;
   Result<std::vector<Token>> list_tokens() override;
   Status revoke_token(const std::string& name, const std::string& actor) override;
   Result<Token> authenticate(const std::string& token_hash) override;
@@ -135,21 +135,30 @@ class PostgresResources : public virtual ResourceStore, protected virtual Postgr
   Result<Pool> get_pool(const std::string& name) override;
   Status put_pool(const Pool& pool, const std::string& actor) override;
   Status delete_pool(const std::string& name, const std::string& actor) override;
+  Result<std::vector<Namespace>> list_namespaces() override;
+  Result<Namespace> get_namespace(const std::string& name) override;
+  Status put_namespace(const Namespace& ns, const std::string& actor) override;
+  Status delete_namespace(const std::string& name, const std::string& actor) override;
   Result<std::vector<Variable>> list_variables() override;
-  Result<Variable> get_variable(const std::string& name) override;
+  Result<Variable> get_variable(const std::string& name, const std::string& ns = "") override;
   Status put_variable(const std::string& name, const std::string& value, const std::string& actor,
-                      bool secret = false) override;
-  Status delete_variable(const std::string& name, const std::string& actor) override;
+                      bool secret = false, const std::string& ns = "") override;
+  Status delete_variable(const std::string& name, const std::string& actor, const std::string& ns = "") override;
   Result<std::vector<Connection>> list_connections() override;
-  Result<Connection> get_connection(const std::string& name) override;
-  Status put_connection(const std::string& name, const std::string& url, const std::string& actor) override;
-  Status delete_connection(const std::string& name, const std::string& actor) override;
+  Result<Connection> get_connection(const std::string& name, const std::string& ns = "") override;
+  Status put_connection(const std::string& name, const std::string& url, const std::string& actor,
+                        const std::string& ns = "") override;
+  Status delete_connection(const std::string& name, const std::string& actor, const std::string& ns = "") override;
 
  private:
   Result<Pool> pool_in(pqxx::transaction_base& t, const std::string& name);
+  Result<Namespace> namespace_in(pqxx::transaction_base& t, const std::string& name);
   Status put_named(const std::string& kind, const char* sql, const std::string& name, const std::string& value,
-                   const std::string& actor, bool secret_variable = false);
+                   const std::string& actor, bool secret_variable = false, const std::string& ns = "");
   Status delete_named(const std::string& kind, const char* sql, const std::string& name, const std::string& actor);
+  // A variable or connection of namespace `ns` ("": global).
+  Status delete_entry(const std::string& kind, const char* sql, const std::string& name, const std::string& actor,
+                      const std::string& ns);
 };
 
 // ---- DAGs, their versions, datasets (postgres_dags.cpp) ----
@@ -254,6 +263,7 @@ class PostgresQueue : public virtual QueueStore, protected virtual PostgresBase 
                                                   const std::vector<std::string>& queues, int limit) override;
   Result<std::vector<WorkerEvent>> worker_events(const std::vector<int>& partitions, int limit) override;
   Result<std::map<std::string, long long>> held_pool_slots() override;
+  Result<std::map<std::string, long long>> held_by_namespace() override;
   Result<std::vector<std::string>> lost_tries(const std::vector<std::string>& tokens, TimePoint cutoff) override;
   Result<std::optional<std::string>> read_log(long long ti_id, int try_number, long long offset,
                                               long long max_bytes) override;

@@ -30,6 +30,10 @@ class Stmt {
   }
   Stmt& bind(int i, int v) { return bind(i, static_cast<long long>(v)); }
   Stmt& bind(int i, long v) { return bind(i, static_cast<long long>(v)); }
+  Stmt& bind(int i, double v) {
+    sqlite3_bind_double(s_, i, v);
+    return *this;
+  }
   Stmt& bind_null(int i) {
     sqlite3_bind_null(s_, i);
     return *this;
@@ -44,6 +48,7 @@ class Stmt {
   int step() { return sqlite3_step(s_); }
   bool is_null(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
   long long i64(int c) const { return sqlite3_column_int64(s_, c); }
+  double f64(int c) const { return sqlite3_column_double(s_, c); }
   std::string text(int c) const {
     auto p = reinterpret_cast<const char*>(sqlite3_column_text(s_, c));
     return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, c))) : std::string();

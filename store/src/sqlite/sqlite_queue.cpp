@@ -23,6 +23,7 @@ Result<std::vector<std::string>> SqliteQueue::heartbeat_tasks(const std::string&
 }
 
 Result<std::map<std::string, long long>> SqliteQueue::held_pool_slots() { return remote_unsupported(); }
+Result<std::map<std::string, long long>> SqliteQueue::held_by_namespace() { return remote_unsupported(); }
 
 // No try is ever claimed here (apply refuses to queue one), so no worker
 // holds one: whatever a worker sends is refused and nothing is stored.

@@ -72,11 +72,11 @@ class SqliteBase {
   sqlite::Db db_;
 };
 
-// ---- tokens, pools, variables, connections (sqlite_resources.cpp) ----
+// ---- tokens, pools, namespaces, variables, connections (sqlite_resources.cpp) ----
 class SqliteResources : public virtual ResourceStore, protected virtual SqliteBase {
  public:
   Result<Token> create_token(const std::string& name, Role role, const std::string& token_hash,
-                             const std::string& actor) override;
+                             const std::string& actor, const std::vector<std::string>& namespaces = {}) override;
   Result<std::vector<Token>> list_tokens() override;
   Status revoke_token(const std::string& name, const std::string& actor) override;
   Result<Token> authenticate(const std::string& token_hash) override;
@@ -84,22 +84,32 @@ class SqliteResources : public virtual ResourceStore, protected virtual SqliteBa
   Result<Pool> get_pool(const std::string& name) override;
   Status put_pool(const Pool& pool, const std::string& actor) override;
   Status delete_pool(const std::string& name, const std::string& actor) override;
+  Result<std::vector<Namespace>> list_namespaces() override;
+  Result<Namespace> get_namespace(const std::string& name) override;
+  Status put_namespace(const Namespace& ns, const std::string& actor) override;
+  Status delete_namespace(const std::string& name, const std::string& actor) override;
   Result<std::vector<Variable>> list_variables() override;
-  Result<Variable> get_variable(const std::string& name) override;
+  Result<Variable> get_variable(const std::string& name, const std::string& ns = "") override;
   Status put_variable(const std::string& name, const std::string& value, const std::string& actor,
-                      bool secret = false) override;
-  Status delete_variable(const std::string& name, const std::string& actor) override;
+                      bool secret = false, const std::string& ns = "") override;
+  Status delete_variable(const std::string& name, const std::string& actor, const std::string& ns = "") override;
   Result<std::vector<Connection>> list_connections() override;
-  Result<Connection> get_connection(const std::string& name) override;
-  Status put_connection(const std::string& name, const std::string& url, const std::string& actor) override;
-  Status delete_connection(const std::string& name, const std::string& actor) override;
+  Result<Connection> get_connection(const std::string& name, const std::string& ns = "") override;
+  Status put_connection(const std::string& name, const std::string& url, const std::string& actor,
+                        const std::string& ns = "") override;
+  Status delete_connection(const std::string& name, const std::string& actor, const std::string& ns = "") override;
 
  private:
   static Token token_row(const Stmt& st);
   Result<Pool> get_pool_locked(const std::string& name);
+  Result<Namespace> get_namespace_locked(const std::string& name);
+  static Namespace namespace_row(const Stmt& st);
   Status put_named(const std::string& kind, const std::string& name, const std::string& value,
-                   const std::string& actor, bool secret_variable = false);
+                   const std::string& actor, bool secret_variable = false, const std::string& ns = "");
   Status delete_named(const std::string& kind, const std::string& name, const std::string& actor);
+  // A variable or connection of namespace `ns` ("": global).
+  Status delete_entry(const std::string& kind, const std::string& name, const std::string& actor,
+                      const std::string& ns);
 };
 
 // ---- DAGs, their versions, datasets (sqlite_dags.cpp) ----
@@ -199,6 +209,7 @@ class SqliteQueue : public virtual QueueStore, protected virtual SqliteBase {
   Result<std::vector<QueueItem>> claim_tasks(const std::string&, const std::vector<std::string>&, int) override;
   Result<std::vector<std::string>> heartbeat_tasks(const std::string&, const std::vector<std::string>&) override;
   Result<std::map<std::string, long long>> held_pool_slots() override;
+  Result<std::map<std::string, long long>> held_by_namespace() override;
   Status save_progress(const TryProgress&) override;
   Status report_task(const TryProgress&, const std::string&) override;
   Result<std::vector<QueueItem>> report_and_claim(const TryProgress&, const std::string&,

@@ -92,3 +92,33 @@ TEST_CASE("a missing path is an error") {
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().message.find("/nonexistent/baton") != std::string::npos);
 }
+
+TEST_CASE("a namespace bound to a folder: only DAG files under it may claim it, and the error names all three") {
+  TempDir d;
+  d.write("sales/daily.yaml", "dag: daily\nnamespace: sales\ntasks: {t: {type: noop}}\n");
+  d.write("sales/deep/weekly.yaml", "dag: weekly\nnamespace: sales\ntasks: {t: {type: noop}}\n");
+  d.write("salesforce/sync.yaml", "dag: sync\nnamespace: sales\ntasks: {t: {type: noop}}\n");
+  d.write("ops/rogue.yaml", "dag: rogue\nnamespace: sales\ntasks: {t: {type: noop}}\n");
+  d.write("ops/own.yaml", "dag: own\nnamespace: ops\ntasks: {t: {type: noop}}\n");
+  d.write("top.yaml", "dag: top\ntasks: {t: {type: noop}}\n");
+  auto files = find_dag_files({d.path.string()});
+  REQUIRE(files.ok());
+  auto load = load_dag_files(*files);
+  REQUIRE(load.dags.size() == 6);
+  auto refused = check_namespace_folders(load, d.path.string(), {{"sales", "sales"}});
+  CHECK(refused == std::set<std::string>{"rogue", "sync"});
+  CHECK(load.dags.size() == 4);
+  CHECK(load.dags.count("daily"));
+  CHECK(load.dags.count("weekly"));
+  auto errors = load.errors();
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0].file == (d.path / "ops/rogue.yaml").string());
+  CHECK(errors[0].message ==
+        "namespace: the DAG claims namespace \"sales\", which only DAG files under sales/ in the DAGs folder may "
+        "claim; this file is ops/rogue.yaml (move it under sales/, or name another namespace)");
+  CHECK(errors[1].message.find("this file is salesforce/sync.yaml") != std::string::npos);
+  // A folder given with a trailing slash or a dot means the same; no folders, no check.
+  auto again = load_dag_files(*files);
+  CHECK(check_namespace_folders(again, d.path.string() + "/", {{"sales", "./sales/"}}).size() == 2);
+  CHECK(check_namespace_folders(again, d.path.string(), {}).empty());
+}

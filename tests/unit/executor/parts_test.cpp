@@ -118,12 +118,12 @@ Assignment assignment_of(const dsl::DagGraphPtr& graph, const std::string& task,
 
 RenderServices variables(std::map<std::string, std::string> vars) {
   RenderServices s;
-  s.variable = [vars](const std::string& name) -> std::optional<std::string> {
+  s.variable = [vars](const std::string&, const std::string& name) -> std::optional<std::string> {
     auto it = vars.find(name);
     if (it == vars.end()) return std::nullopt;
     return it->second;
   };
-  s.connection_url = [](const std::string& name) -> Result<std::string> {
+  s.connection_url = [](const std::string&, const std::string& name) -> Result<std::string> {
     return Error::not_found("connection " + name);
   };
   return s;
@@ -208,7 +208,7 @@ TEST_CASE("render: a sql task's statements are rendered and its connection looke
   std::string why;
 
   SECTION("a connection that exists gives the URL") {
-    services.connection_url = [&](const std::string& name) -> Result<std::string> {
+    services.connection_url = [&](const std::string&, const std::string& name) -> Result<std::string> {
       asked.push_back(name);
       return std::string("sqlite:/tmp/warehouse.db");
     };
@@ -223,7 +223,7 @@ TEST_CASE("render: a sql task's statements are rendered and its connection looke
     CHECK(*a.sql.timeout == 15min);
   }
   SECTION("no such connection: the reason says how to add it") {
-    services.connection_url = [](const std::string&) -> Result<std::string> {
+    services.connection_url = [](const std::string&, const std::string&) -> Result<std::string> {
       return Error{"not_found", "no row"};
     };
     REQUIRE_FALSE(render(a, services, 3s, why));
@@ -232,7 +232,7 @@ TEST_CASE("render: a sql task's statements are rendered and its connection looke
           "/api/v1/connections/warehouse)");
   }
   SECTION("another error reading the connection is passed on") {
-    services.connection_url = [](const std::string&) -> Result<std::string> {
+    services.connection_url = [](const std::string&, const std::string&) -> Result<std::string> {
       return Error{"unavailable", "database is locked"};
     };
     REQUIRE_FALSE(render(a, services, 3s, why));
@@ -285,7 +285,7 @@ TEST_CASE("render: the values of the secret variables read become the try's secr
   RenderServices services = variables({{"bucket", "s3-landing"}, {"token", "t0k3n-abc"}, {"key", "k3y-def"},
                                        {"unused", "never-read"}});
   std::vector<std::string> asked;
-  services.variable_is_secret = [&](const std::string& name) {
+  services.variable_is_secret = [&](const std::string&, const std::string& name) {
     asked.push_back(name);
     return name != "bucket";
   };
@@ -309,7 +309,7 @@ TEST_CASE("render: the values of the secret variables read become the try's secr
         "    type: http\n"
         "    url: \"http://{{ var.token }}/x\"\n");
     Assignment b = assignment_of(bad, "report", "/tmp/unused.log");
-    services.variable = [](const std::string&) -> std::optional<std::string> { return "bad host/t0k3n-abc"; };
+    services.variable = [](const std::string&, const std::string&) -> std::optional<std::string> { return "bad host/t0k3n-abc"; };
     if (!render(b, services, 5s, why)) CHECK_FALSE(contains(why, "t0k3n-abc"));
   }
   SECTION("without variable_is_secret nothing is secret") {
@@ -342,12 +342,12 @@ struct Workers {
 
   LocalWorkerServices services() {
     LocalWorkerServices s;
-    s.render.variable = [this](const std::string& name) -> std::optional<std::string> {
+    s.render.variable = [this](const std::string&, const std::string& name) -> std::optional<std::string> {
       auto it = vars.find(name);
       if (it == vars.end()) return std::nullopt;
       return it->second;
     };
-    s.render.connection_url = [](const std::string&) -> Result<std::string> { return Error::not_found("none"); };
+    s.render.connection_url = [](const std::string&, const std::string&) -> Result<std::string> { return Error::not_found("none"); };
     s.load_checkpoint = [this](long long ti_id) -> std::optional<std::string> {
       auto it = stored_checkpoints.find(ti_id);
       if (it == stored_checkpoints.end()) return std::nullopt;
@@ -585,7 +585,7 @@ struct Pokers {
 
   SensorServices services() {
     SensorServices s;
-    s.variable = [this](const std::string& name) -> std::optional<std::string> {
+    s.variable = [this](const std::string&, const std::string& name) -> std::optional<std::string> {
       auto it = vars.find(name);
       if (it == vars.end()) return std::nullopt;
       return it->second;
@@ -724,7 +724,7 @@ TEST_CASE("SensorPokers: the value of a secret variable is masked in the reason 
   Assignment a = assignment_of(graph, "wait_absolute", p.log());
   p.vars["landing"] = "/tmp/s3cr3t-landing";
   SensorServices s = p.services();
-  s.variable_is_secret = [](const std::string&) { return true; };
+  s.variable_is_secret = [](const std::string&, const std::string&) { return true; };
   SensorPokers pokers{p.clock, p.dir.path.string(), s};
   Finished f = pokers.poke_now(a);
   CHECK(f.outcome == TryOutcome::reschedule);
@@ -1029,7 +1029,7 @@ TEST_CASE("render: hostile params stay one shell word, an escaped literal or bou
   const std::string hostile = "x'; touch pwned; \"$(id)\" `id` #";
   std::string why;
   RenderServices services = variables({});
-  services.connection_url = [](const std::string&) -> Result<std::string> { return std::string("sqlite:/tmp/x.db"); };
+  services.connection_url = [](const std::string&, const std::string&) -> Result<std::string> { return std::string("sqlite:/tmp/x.db"); };
 
   Assignment sh = assignment_of(graph, "sh", "/tmp/unused.log");
   sh.ctx.params_json = nlohmann::json{{"name", hostile}}.dump();

@@ -100,3 +100,31 @@ TEST_CASE("dag registry: a folder that cannot be listed at start keeps the known
   restarted.scan(false);
   CHECK_FALSE(s.store->get_dag("a")->active);
 }
+
+TEST_CASE("dag registry: a DAG outside its namespace's folder is refused, also when the folder is set later") {
+  testing::PartsStore s;
+  DagRegistry reg(*s.store, s.dags());
+  s.write_dag("sales/daily.yaml", "dag: daily\nnamespace: sales\ntasks:\n  x: {type: noop}\n");
+  s.write_dag("ops/rogue.yaml", "dag: rogue\nnamespace: sales\ntasks:\n  x: {type: noop}\n");
+  reg.scan(true);
+  REQUIRE(reg.find("rogue"));
+  CHECK(reg.find("rogue")->active);  // no folder yet: any file may claim sales
+  // sales is bound to its folder: the rogue file is invalid and makes no more runs.
+  reg.set_namespace_folders({{"sales", "sales"}});
+  CHECK_FALSE(reg.find("rogue")->active);
+  auto rogue = s.store->get_dag("rogue");
+  REQUIRE(rogue.ok());
+  CHECK_FALSE(rogue->active);
+  CHECK(rogue->import_errors.find("only DAG files under sales/") != std::string::npos);
+  CHECK(reg.find("daily")->active);
+  // A rogue file written after is refused at once.
+  s.write_dag("ops/late.yaml", "dag: late\nnamespace: sales\ntasks:\n  x: {type: noop}\n");
+  reg.scan(false);
+  CHECK((!reg.find("late") || !reg.find("late")->active));
+  CHECK(s.store->get_dag("late")->import_errors.find("this file is ops/late.yaml") != std::string::npos);
+  // The binding lifted: both are DAGs again.
+  reg.set_namespace_folders({});
+  CHECK(reg.find("rogue")->active);
+  CHECK(reg.find("late")->active);
+  CHECK(s.store->get_dag("rogue")->active);
+}

@@ -65,6 +65,7 @@ struct PartsStore {
   }
   std::string dags() const { return (dir / "dags").string(); }
   void write_dag(const std::string& name, const std::string& yaml) const {
+    std::filesystem::create_directories((dir / "dags" / name).parent_path());
     std::ofstream(dir / "dags" / name) << yaml;
   }
 };

@@ -29,9 +29,10 @@ TEST_CASE("queue channel: an offered try is a rendered queue row and a queued tr
   Loop loop(s.clock);
   ActiveRuns runs;
   NoHost host;
-  executor::RenderServices render{[](const std::string& n) { return std::optional<std::string>("v-" + n); },
-                                  [](const std::string&) -> Result<std::string> { return Error::not_found("no"); },
-                                  {}};
+  executor::RenderServices render{
+      [](const std::string&, const std::string& n) { return std::optional<std::string>("v-" + n); },
+      [](const std::string&, const std::string&) -> Result<std::string> { return Error::not_found("no"); },
+      {}};
   QueueChannel channel(*s.store, s.clock, loop, runs, host, {"/logs", 1s, 30s}, render);
   auto g = testing::compile(
       "dag: q\ntasks:\n  a: {command: 'echo {{ var.x }}', queue: gpu, pool: p, pool_slots: 2, priority: 3}\n");

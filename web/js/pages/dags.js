@@ -1,7 +1,9 @@
 // The DAG list: search, filters by tag, namespace and paused, the pause
 // toggle, each DAG's schedule with its timezone, its next run in local time
 // and UTC, its last runs and its import errors. Filtered and paged on the
-// server (50 a page), so ten thousand DAGs cost what fifty do.
+// server (50 a page), so ten thousand DAGs cost what fifty do. The search
+// and the tag and namespace filters are in the address
+// (#/dags?namespace=sales&tag=web&q=report), to bookmark or link to.
 import { api, can, dagPath, enc } from '../api.js';
 import { h, replace, stateBox, time, toast, errorBox } from '../ui.js';
 
@@ -26,19 +28,38 @@ export async function dagsPage(el, { query }) {
   const more = h('button', { type: 'button', id: 'dags-next', onclick: () => { cursors[at + 1] = next; at += 1; reload(); } }, 'Next →');
   const body = h('tbody');
   const status = h('div');
+  // The filters the address asks for, until their choices are known (the
+  // first answer): a namespace no DAG names is a choice all the same.
+  const wanted = new Map([[tag, query.get('tag') || ''], [ns, query.get('namespace') || '']]);
 
   function options(select, values, all) {
-    const keep = select.value;
-    replace(select, h('option', { value: '' }, all), [...values].sort().map((v) => h('option', { value: v }, v)));
-    select.value = values.includes(keep) ? keep : '';
+    const want = wanted.get(select);
+    wanted.set(select, '');
+    const keep = want || select.value;
+    const list = want && !values.includes(want) ? [...values, want] : values;
+    replace(select, h('option', { value: '' }, all), [...list].sort().map((v) => h('option', { value: v }, v)));
+    select.value = list.includes(keep) ? keep : '';
+  }
+  const chosen = (select) => select.value || wanted.get(select);
+
+  // The address follows the search and the filters (without a new history
+  // entry, and only while this page is on screen).
+  function keepInAddress() {
+    if (!/^#\/dags(\?|$)/.test(location.hash)) return;
+    const p = new URLSearchParams();
+    if (search.value.trim()) p.set('q', search.value.trim());
+    if (tag.value) p.set('tag', tag.value);
+    if (ns.value) p.set('namespace', ns.value);
+    const hash = `#/dags${p.toString() ? `?${p}` : ''}`;
+    if (location.hash !== hash) history.replaceState(history.state, '', hash);
   }
 
   // The filters as the API's query.
   function filters() {
     const q = {};
     if (search.value.trim()) q.q = search.value.trim();
-    if (tag.value) q.tag = tag.value;
-    if (ns.value) q.namespace = ns.value;
+    if (chosen(tag)) q.tag = chosen(tag);
+    if (chosen(ns)) q.namespace = chosen(ns);
     if (paused.value === 'paused') q.paused = true;
     if (paused.value === 'active') q.paused = false;
     if (paused.value === 'errors') q.import_errors = true;
@@ -141,7 +162,7 @@ export async function dagsPage(el, { query }) {
     }
   }
   let typing = null;
-  const refilter = () => { cursors = [null]; at = 0; reload(); };
+  const refilter = () => { cursors = [null]; at = 0; keepInAddress(); reload(); };
   search.addEventListener('input', () => { clearTimeout(typing); typing = setTimeout(refilter, 150); });
   for (const c of [tag, ns, paused]) c.addEventListener('input', refilter);
   replace(el,

@@ -2,7 +2,11 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
+
+#include "baton/core/result.h"
 
 namespace baton {
 
@@ -10,6 +14,14 @@ namespace baton {
 bool is_valid_dag_id(std::string_view s);
 // ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$ : task ids.
 bool is_valid_task_id(std::string_view s);
+// A list of namespaces as a user writes it (`--namespace a,b`, a token's
+// `namespaces`): comma-separated, each a valid namespace (the rule of a DAG
+// file's `namespace:`, is_valid_dag_id), in the order given, repeats dropped.
+// invalid_argument naming the bad entry; an empty text is an empty list.
+Result<std::vector<std::string>> parse_namespace_list(std::string_view text);
+// The same check for one name (invalid_argument, in the parser's words).
+Status check_namespace_name(std::string_view name);
+
 // Pool and queue names: like task ids.
 inline bool is_valid_name(std::string_view s) { return is_valid_task_id(s); }
 

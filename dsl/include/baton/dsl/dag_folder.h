@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,5 +37,13 @@ FolderLoad load_dag_files(const std::vector<std::string>& files);
 // marks every file after the first with a given id as invalid.
 std::vector<LoadedFile> compile_dag_files(const std::vector<std::string>& files);
 FolderLoad check_unique_ids(std::vector<LoadedFile> files);
+
+// Namespaces bound to a subfolder (SPEC §13): a DAG whose file, relative to
+// the DAGs folder `root`, is not under the folder of the namespace it claims
+// (`folders`: namespace -> folder relative to root) is made invalid, with an
+// error naming the file, the namespace and the folder. Answers the ids of
+// the DAGs it refused.
+std::set<std::string> check_namespace_folders(FolderLoad& load, const std::string& root,
+                                              const std::map<std::string, std::string>& folders);
 
 }  // namespace baton::dsl

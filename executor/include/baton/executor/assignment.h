@@ -56,14 +56,21 @@ bool worker_runs(dsl::TaskType t);
 
 // What rendering reads: `var.NAME`, and the URL of a sql task's connection
 // (an error with code not_found when there is none).
+// Each takes the namespace of the try's DAG (namespace_of) and the name: a
+// task reads its namespace's entry, else the global one of that name, never
+// another namespace's (SPEC §13; the store's resolve_variable).
 struct RenderServices {
-  std::function<std::optional<std::string>(const std::string&)> variable;
-  std::function<Result<std::string>(const std::string&)> connection_url;
-  // Whether variable NAME is secret: the values of the secret variables a
-  // try's templates read are masked in its log (ShellTry/HttpCall/SqlCall
-  // `secrets`). Unset: none is.
-  std::function<bool(const std::string&)> variable_is_secret;
+  std::function<std::optional<std::string>(const std::string& ns, const std::string& name)> variable;
+  std::function<Result<std::string>(const std::string& ns, const std::string& name)> connection_url;
+  // Whether variable NAME, as the namespace reads it, is secret: the values
+  // of the secret variables a try's templates read are masked in its log
+  // (ShellTry/HttpCall/SqlCall `secrets`). Unset: none is.
+  std::function<bool(const std::string& ns, const std::string& name)> variable_is_secret;
 };
+
+// The namespace of a try's DAG ("default" without a graph, as a DAG file
+// that names none).
+std::string namespace_of(const Assignment& a);
 
 // Renders the templates of a try (the command and env of a shell task; the
 // url, headers and body of http; the statements of sql, whose connection is

@@ -21,10 +21,11 @@
 namespace baton::executor {
 
 struct SensorServices {
-  std::function<std::optional<std::string>(const std::string&)> variable;
-  // Whether variable NAME is secret (its value is masked in the sensor's log
-  // and reason); unset: none is.
-  std::function<bool(const std::string&)> variable_is_secret;
+  // `var.NAME` as a task of namespace NS reads it (RenderServices).
+  std::function<std::optional<std::string>(const std::string& ns, const std::string& name)> variable;
+  // Whether variable NAME, as namespace NS reads it, is secret (its value is
+  // masked in the sensor's log and reason); unset: none is.
+  std::function<bool(const std::string& ns, const std::string& name)> variable_is_secret;
   // sensor.task: the state of a task's own instance in the DAG's latest run
   // at that logical date (nullopt: no such run or task yet).
   std::function<Result<std::optional<TaskState>>(const std::string& dag_id, const std::string& task_id, TimePoint at)>

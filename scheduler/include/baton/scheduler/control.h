@@ -92,6 +92,14 @@ struct SchedulerStatus {
 };
 
 // What the scheduler knows for GET /metrics (SPEC §10), besides the store's counts.
+// One namespace's tries as this process's dispatcher sees them (SPEC §13).
+struct NamespaceFigures {
+  long long running = 0;     // tries queued or running (on worker slots, pokers or the loop)
+  long long ready = 0;       // task instances ready and waiting for a slot
+  double share = 0;          // its part of the busy worker slots over the last minute, 0 to 1
+  double latency_p50 = 0;    // ready -> running, seconds, of its tries started over the last minute
+};
+
 struct SchedulerMetrics {
   std::vector<double> latency_bounds;      // seconds: upper bounds of the histogram's buckets
   std::vector<long long> latency_buckets;  // tries per bucket (not cumulative), one more for +Inf
@@ -101,6 +109,7 @@ struct SchedulerMetrics {
   std::map<std::string, long long> pool_depth;   // the same, per pool
   long long active_runs = 0;
   long long sla_misses_detected = 0;  // by this process since it started
+  std::map<std::string, NamespaceFigures> namespaces;  // every namespace with a try ready or held, or one in the last minute
 };
 
 class Control {

@@ -56,6 +56,9 @@ struct Token {
   TimePoint created_at{};
   std::optional<TimePoint> revoked_at;
   std::optional<TimePoint> last_used_at;
+  // Scoped (SPEC §13): the namespaces it sees and acts on, in the order
+  // given; empty: unscoped, it sees every namespace.
+  std::vector<std::string> namespaces;
 };
 
 struct Pool {
@@ -64,17 +67,29 @@ struct Pool {
   std::string description;
 };
 
+// A namespace (tenant, SPEC §13) as an admin configured it. One nobody
+// configured has these defaults; its DAGs name it all the same.
+struct Namespace {
+  std::string name;
+  double weight = 1;                         // 0.01 to 1000: its share of the slots, relative to the others'
+  std::optional<int> max_running_tasks;      // at least 1; none: no cap
+  std::optional<std::string> folder;         // relative to the DAGs folder; none: any file may claim it
+  std::string description;
+};
+
 struct Variable {
   std::string name;
   std::string value;
   TimePoint updated_at{};
   bool secret = false;  // write-only: shown as *** by the API, masked in task logs; its value never audited
+  std::string ns;       // its namespace (SPEC §13); empty: global
 };
 
 struct Connection {
   std::string name;
   std::string url;  // with its password: callers that show it must mask it
   TimePoint updated_at{};
+  std::string ns;  // its namespace (SPEC §13); empty: global
 };
 
 struct AuditEntry {
@@ -407,6 +422,8 @@ struct QueueItem {
   int priority = 0;
   std::string pool = "default";  // claims keep a pool's tries within its slots across members
   int pool_slots = 1;
+  std::string ns = "default";  // its DAG's namespace: claims share the workers by weight (SPEC §13)
+  bool backfill = false;       // a backfill's: claimed after the live tries of its namespace
   std::string payload;  // a JSON object: what the worker runs
   TimePoint queued_at{};
   std::optional<std::string> worker;  // who claimed it
@@ -497,14 +514,15 @@ struct WriteBatch {
 // hold a Store& and see every method; a class that needs one subject only
 // may take that interface.
 
-// Tokens, pools, variables and connections.
+// Tokens, pools, namespaces, variables and connections.
 class ResourceStore {
  public:
   virtual ~ResourceStore() = default;
 
-  // Tokens: only the SHA-256 of a token is stored.
+  // Tokens: only the SHA-256 of a token is stored. `namespaces` scopes it
+  // (SPEC §13; none: unscoped); the caller checks the names.
   virtual Result<Token> create_token(const std::string& name, Role role, const std::string& token_hash,
-                                     const std::string& actor) = 0;
+                                     const std::string& actor, const std::vector<std::string>& namespaces = {}) = 0;
   virtual Result<std::vector<Token>> list_tokens() = 0;
   virtual Status revoke_token(const std::string& name, const std::string& actor) = 0;
   // The live (not revoked) token with this hash; records its use.
@@ -516,17 +534,36 @@ class ResourceStore {
   virtual Status put_pool(const Pool& pool, const std::string& actor) = 0;
   virtual Status delete_pool(const std::string& name, const std::string& actor) = 0;
 
-  // Variables and connections.
+  // Namespaces: the configured ones, by name. put_namespace creates or
+  // replaces one (audited namespace.set, its fields as details; a weight or
+  // cap out of range is invalid_argument); delete_namespace returns it to the
+  // defaults (audited namespace.deleted; not_found when none is stored).
+  // get_namespace: not_found for one never configured.
+  virtual Result<std::vector<Namespace>> list_namespaces() = 0;
+  virtual Result<Namespace> get_namespace(const std::string& name) = 0;
+  virtual Status put_namespace(const Namespace& ns, const std::string& actor) = 0;
+  virtual Status delete_namespace(const std::string& name, const std::string& actor) = 0;
+
+  // Variables and connections, each in a namespace (`ns`; "" is global,
+  // SPEC §13): a name is unique within its namespace. The lists hold every
+  // namespace's, by namespace (global first) and name. Audited with target
+  // `variable:NAME` (global) or `variable:NS/NAME`, the same for connections.
   virtual Result<std::vector<Variable>> list_variables() = 0;
-  virtual Result<Variable> get_variable(const std::string& name) = 0;
+  virtual Result<Variable> get_variable(const std::string& name, const std::string& ns = "") = 0;
   // The audit entry holds the value of a plain variable, never a secret's.
   virtual Status put_variable(const std::string& name, const std::string& value, const std::string& actor,
-                              bool secret = false) = 0;
-  virtual Status delete_variable(const std::string& name, const std::string& actor) = 0;
+                              bool secret = false, const std::string& ns = "") = 0;
+  virtual Status delete_variable(const std::string& name, const std::string& actor, const std::string& ns = "") = 0;
   virtual Result<std::vector<Connection>> list_connections() = 0;
-  virtual Result<Connection> get_connection(const std::string& name) = 0;
-  virtual Status put_connection(const std::string& name, const std::string& url, const std::string& actor) = 0;
-  virtual Status delete_connection(const std::string& name, const std::string& actor) = 0;
+  virtual Result<Connection> get_connection(const std::string& name, const std::string& ns = "") = 0;
+  virtual Status put_connection(const std::string& name, const std::string& url, const std::string& actor,
+                                const std::string& ns = "") = 0;
+  virtual Status delete_connection(const std::string& name, const std::string& actor, const std::string& ns = "") = 0;
+
+  // What a task of namespace `ns` reads (SPEC §13): that namespace's entry,
+  // else the global one of that name; never another namespace's.
+  Result<Variable> resolve_variable(const std::string& ns, const std::string& name);
+  Result<Connection> resolve_connection(const std::string& ns, const std::string& name);
 };
 
 // DAGs, their versions and import errors, datasets.
@@ -698,8 +735,12 @@ class QueueStore {
   // takes up to `limit` unclaimed tries of the queues, highest priority
   // first, for `worker`, and records a started event for each owner; a try
   // is passed over while its pool has fewer slots left than it takes over
-  // the tries all workers hold (pools hold across members).
-  // held_pool_slots: the slots the claimed tries take, per pool.
+  // the tries all workers hold (pools hold across members). The tries go
+  // to the namespaces by weighted fair queueing over the tries all workers
+  // hold, none past a namespace's max_running_tasks (SPEC §13); within a
+  // namespace, live tries before backfills'.
+  // held_pool_slots: the slots the claimed tries take, per pool;
+  // held_by_namespace: the claimed tries, per namespace.
   // heartbeat_tasks renews the worker's claims and answers the tokens it no
   // longer holds (failed, canceled or handed to another worker): their
   // processes must be killed.
@@ -718,6 +759,7 @@ class QueueStore {
   virtual Result<std::vector<QueueItem>> claim_tasks(const std::string& worker, const std::vector<std::string>& queues,
                                                      int limit) = 0;
   virtual Result<std::map<std::string, long long>> held_pool_slots() = 0;
+  virtual Result<std::map<std::string, long long>> held_by_namespace() = 0;
   virtual Result<std::vector<std::string>> heartbeat_tasks(const std::string& worker,
                                                            const std::vector<std::string>& tokens) = 0;
   virtual Status save_progress(const TryProgress& progress) = 0;
