@@ -37,6 +37,42 @@ void family(std::ostringstream& o, const char* name, const char* type, const cha
   o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
 }
 
+// Per namespace (SPEC §10, §13): every configured namespace and every one
+// the scheduler has tries of, those the token sees.
+void namespace_series(std::ostringstream& o, store::Store& s, scheduler::Control& control, const Call& c) {
+  std::map<std::string, scheduler::NamespaceFigures> figures;
+  std::map<std::string, double> weights;
+  if (auto m = control.metrics()) figures = m->namespaces;
+  if (auto configured = s.list_namespaces())
+    for (auto& n : *configured) weights[n.name] = n.weight;
+  std::map<std::string, scheduler::NamespaceFigures> shown;
+  for (auto& [ns, f] : figures)
+    if (c.sees(ns)) shown[ns] = f;
+  for (auto& [ns, w] : weights)
+    if (c.sees(ns)) shown.emplace(ns, scheduler::NamespaceFigures{});
+  if (shown.empty()) return;
+  auto series = [&](const char* name, const char* type, const char* help, auto value) {
+    family(o, name, type, help);
+    for (auto& [ns, f] : shown) o << name << "{namespace=\"" << label(ns) << "\"} " << value(ns, f) << '\n';
+  };
+  series("baton_namespace_running_tries", "gauge", "Tries of the namespace queued or running, in this scheduler.",
+         [](const std::string&, const scheduler::NamespaceFigures& f) { return static_cast<double>(f.running); });
+  series("baton_namespace_ready_tries", "gauge",
+         "Task instances of the namespace ready and waiting for a worker slot, in this scheduler.",
+         [](const std::string&, const scheduler::NamespaceFigures& f) { return static_cast<double>(f.ready); });
+  series("baton_namespace_slot_share", "gauge",
+         "The namespace's part of the busy worker slots over the last minute (0 to 1), in this scheduler.",
+         [](const std::string&, const scheduler::NamespaceFigures& f) { return f.share; });
+  series("baton_namespace_scheduling_latency_p50_seconds", "gauge",
+         "Median ready -> running time of the namespace's tries started over the last minute.",
+         [](const std::string&, const scheduler::NamespaceFigures& f) { return f.latency_p50; });
+  series("baton_namespace_weight", "gauge", "The namespace's weight (1 when not configured).",
+         [&](const std::string& ns, const scheduler::NamespaceFigures&) {
+           auto it = weights.find(ns);
+           return it == weights.end() ? 1.0 : it->second;
+         });
+}
+
 }  // namespace
 
 void add_metrics_routes(std::vector<Route>& routes, const Deps& deps) {
@@ -46,7 +82,18 @@ void add_metrics_routes(std::vector<Route>& routes, const Deps& deps) {
   add(routes, "GET", "/metrics", deps.metrics_public ? Access::open : Access::viewer,
       "Prometheus metrics: runs and task instances by state, scheduling latency, queue depth per queue and pool, "
       "scheduler members and partitions, SLA misses, database latency",
-      "text", [&s, &control](Call&) {
+      "text", [&s, &control](Call& c) {
+        // A scoped token gets its namespaces' series only: every other
+        // series counts all namespaces together (SPEC §13).
+        if (c.scoped()) {
+          std::ostringstream o;
+          o.precision(9);
+          namespace_series(o, s, control, c);
+          HttpResponse res;
+          res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+          res.body = o.str();
+          return res;
+        }
         auto t0 = std::chrono::steady_clock::now();
         auto counts = s.count_states();
         double db_latency = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -111,6 +158,7 @@ void add_metrics_routes(std::vector<Route>& routes, const Deps& deps) {
           family(o, "baton_active_runs", "gauge", "Runs this scheduler holds in memory (queued or running).");
           o << "baton_active_runs " << m->active_runs << '\n';
         }
+        namespace_series(o, s, control, c);
         HttpResponse res;
         res.content_type = "text/plain; version=0.0.4; charset=utf-8";
         res.body = o.str();

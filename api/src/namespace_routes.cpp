@@ -145,12 +145,15 @@ void add_namespace_routes(std::vector<Route>& routes, const Deps& deps) {
         auto names = used->get(s);
         if (!names) return error_response(names.error());
         std::map<std::string, std::pair<store::Namespace, bool>> all;
+        // A scoped token's list holds its namespaces only (SPEC §13).
         auto add_default = [&](const std::string& name) {
+          if (!c.sees(name)) return;
           store::Namespace d;
           d.name = name;
           all.emplace(name, std::make_pair(d, false));
         };
-        for (auto& ns : *stored) all.emplace(ns.name, std::make_pair(ns, true));
+        for (auto& ns : *stored)
+          if (c.sees(ns.name)) all.emplace(ns.name, std::make_pair(ns, true));
         for (auto& name : *names) add_default(name);
         add_default("default");
         auto w = offset_window(all.size(), c);
@@ -166,6 +169,10 @@ void add_namespace_routes(std::vector<Route>& routes, const Deps& deps) {
 
   add(routes, "GET", "/namespaces/{name}", Access::viewer, "One namespace (configured, or named by a DAG)",
       "Namespace", [&s, &control, used](Call& c) {
+        // Another namespace is, to a scoped token, one that does not exist.
+        if (!c.sees(c.path[0]))
+          return error_response(Error::not_found("no namespace named \"" + c.path[0] +
+                                                 "\": none is configured and no DAG names it"));
         auto found = find_namespace(s, *used, c.path[0]);
         if (!found) return error_response(found.error());
         auto live = live_figures(control);

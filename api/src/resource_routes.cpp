@@ -463,6 +463,12 @@ void add_resource_routes(std::vector<Route>& routes, const Deps& deps) {
         if (auto extra = c.body_as<std::string>("extra")) e.extra = *extra;
         auto made = s.record_dataset_event(e);
         if (!made) return error_response(made.error());
+        // Who said the dataset changed: it may start DAGs of any namespace.
+        json details = {{"id", made->id}, {"extra", json::parse(made->extra, nullptr, false)}};
+        if (auto a = s.append_audit(c.actor, "dataset.event", "dataset:" + made->uri,
+                                    details.dump(-1, ' ', false, json::error_handler_t::replace));
+            !a)
+          return error_response(a.error());
         control.datasets_changed();
         return json_response(201, dump(event_json(*made)));
       });

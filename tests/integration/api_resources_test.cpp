@@ -330,6 +330,14 @@ TEST_CASE("dataset events: recorded by operators, listed by anyone, bad URIs ref
   CHECK(made.body["source_dag_id"].is_null());
   REQUIRE(env.post("/api/v1/datasets/events", R"({"uri": "pg://wh/customers"})", kOperator).status == 201);
   CHECK(env.post("/api/v1/datasets/events", R"({"uri": "s3://x"})", kViewer).status == 403);
+  // Each is audited under the token that posted it (it may start DAGs of any namespace).
+  auto audit = env.get("/api/v1/audit?action=dataset.event", kAdmin);
+  REQUIRE(audit.status == 200);
+  REQUIRE(audit.body["items"].size() == 2);
+  CHECK(audit.body["items"][0]["target"] == "dataset:s3://lake/orders");  // oldest first
+  CHECK(audit.body["items"][0]["details"]["extra"] == json{{"rows", 3}});
+  CHECK(audit.body["items"][1]["target"] == "dataset:pg://wh/customers");
+  CHECK(audit.body["items"][0]["actor"] == audit.body["items"][1]["actor"]);
   for (const char* bad : {R"({})", R"({"uri": ""})", R"({"uri": "s3://a b"})", R"({"uri": 7})",
                           R"({"uri": "s3://x", "extra": [1]})", R"({"uri": "s3://x", "other": 1})"}) {
     INFO(bad);

@@ -5,6 +5,8 @@
 // unscoped token sees everything; a scoped admin manages only its
 // namespaces' variables, connections and scoped tokens (403 for pools and
 // unscoped tokens).
+#include <regex>
+
 #include "api_env.h"
 
 using namespace baton::api_test;
@@ -263,4 +265,40 @@ TEST_CASE("scoped tokens: dataset events made by another namespace's tasks are l
   REQUIRE(next.body["items"].size() == 1);
   CHECK(next.body["items"][0]["source_dag_id"].is_null());  // from outside: no namespace's
   CHECK(env.get("/api/v1/datasets/events", kViewer).body["items"].size() == 3);
+}
+
+TEST_CASE("scoped tokens: namespaces and /metrics show only the token's namespaces; unscoped ones see every series") {
+  Env env;
+  add_hr(env);
+  REQUIRE(env.store->put_namespace({"finance", 3, 4, std::nullopt, "money"}, "admin").ok());
+  env.control->namespaces["finance"] = {.running = 3, .ready = 2, .share = 0.75, .latency_p50 = 0.2};
+  env.control->namespaces["hr"] = {.running = 1, .ready = 0, .share = 0.25, .latency_p50 = 0.1};
+
+  auto list = env.get("/api/v1/namespaces", kHrViewer);
+  REQUIRE(list.status == 200);
+  CHECK(field_of(list.body["items"], "name") == std::vector<std::string>{"hr"});
+  auto other = env.get("/api/v1/namespaces/finance", kHrViewer);
+  auto missing = env.get("/api/v1/namespaces/nope", kHrViewer);
+  CHECK(other.status == 404);
+  CHECK(other.text == std::regex_replace(missing.text, std::regex("nope"), "finance"));
+  CHECK(env.get("/api/v1/namespaces/hr", kHrViewer).body["running"] == 1);
+  CHECK(env.get("/api/v1/namespaces/default", kHrViewer).status == 404);
+
+  // /metrics: the scoped token gets its namespace's series, nothing that
+  // counts the others.
+  auto scoped = env.get("/api/v1/metrics", kHrViewer);
+  REQUIRE(scoped.status == 200);
+  CHECK(scoped.text.find("baton_namespace_running_tries{namespace=\"hr\"} 1") != std::string::npos);
+  CHECK(scoped.text.find("baton_namespace_slot_share{namespace=\"hr\"} 0.25") != std::string::npos);
+  CHECK(scoped.text.find("finance") == std::string::npos);
+  CHECK(scoped.text.find("baton_runs") == std::string::npos);
+  CHECK(scoped.text.find("baton_queue_depth") == std::string::npos);
+  auto all = env.get("/api/v1/metrics", kViewer);
+  REQUIRE(all.status == 200);
+  CHECK(all.text.find("baton_runs{state=") != std::string::npos);
+  CHECK(all.text.find("baton_namespace_running_tries{namespace=\"finance\"} 3") != std::string::npos);
+  CHECK(all.text.find("baton_namespace_ready_tries{namespace=\"finance\"} 2") != std::string::npos);
+  CHECK(all.text.find("baton_namespace_scheduling_latency_p50_seconds{namespace=\"finance\"} 0.2") != std::string::npos);
+  CHECK(all.text.find("baton_namespace_weight{namespace=\"finance\"} 3") != std::string::npos);
+  CHECK(all.text.find("baton_namespace_weight{namespace=\"hr\"} 1") != std::string::npos);
 }
