@@ -175,3 +175,25 @@ TEST_CASE("fair share: without namespaces configured every namespace weighs 1, a
   for (int i = 0; i < 3; ++i) s.end_oldest();
   CHECK(s.per_namespace() == std::map<std::string, int>{{"default", 2}, {"x", 2}});
 }
+
+TEST_CASE("fair share: pools apply on top; a namespace whose ready tries a pool holds back lends its slots") {
+  Env e(8);
+  REQUIRE(e.s.store->put_pool({"narrow", 1, ""}, "test").ok());
+  e.d->refresh_pools(*e.s.store);
+  e.d->configure_namespaces({{"a", {3, {}}}, {"b", {1, {}}}});
+  // a's tries all need the one slot of pool narrow: a holds one slot, not six.
+  std::string y = "dag: narrow_a\nnamespace: a\ntasks:\n";
+  for (int i = 0; i < 10; ++i) y += "  t" + std::to_string(i) + ": {command: 'true', pool: narrow}\n";
+  ActiveRun& a = e.start(testing::compile(y), 1, "2026-11-21T00:00:00Z");
+  e.start(flood_dag("b", 20), 2, "2026-11-21T00:00:00Z");
+  Slots s{e, {}};
+  s.dispatch();
+  CHECK(s.per_namespace() == std::map<std::string, int>{{"a", 1}, {"b", 7}});
+  int waiting = 0;
+  while (a.tis[static_cast<size_t>(waiting)].state != TaskState::scheduled) ++waiting;
+  auto why = e.d->blocks(a, waiting);
+  CHECK(std::find(why.begin(), why.end(), "pool narrow: 1 of 1 slots taken") != why.end());
+  // a's try ends: its pool slot goes to a's next try.
+  CHECK(s.end_oldest() == "a");
+  CHECK(s.per_namespace() == std::map<std::string, int>{{"a", 1}, {"b", 7}});
+}
