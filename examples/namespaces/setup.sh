@@ -16,9 +16,11 @@ baton=${BATON:-baton}
 
 # One token per team, scoped to its namespace: the team sees and acts on
 # its own DAGs, runs, variables and connections only.
-"$baton" tokens create sales-ci --role operator --namespace sales
-"$baton" tokens create finance-admin --role admin --namespace finance
-"$baton" tokens create ops-viewer --role viewer --namespace ops
+# Each is printed once, here: hand it to the team.
+for t in "sales-ci operator sales" "finance-admin admin finance" "ops-viewer viewer ops"; do
+  set -- $t
+  echo "$1 token: $("$baton" tokens create "$1" --role "$2" --namespace "$3")"
+done
 
 # A variable of finance's own: its tasks read it before the global one of
 # the same name; no other team's task ever reads it.

@@ -71,8 +71,13 @@ req() {
   [ -n "$t" ] && args+=(-H "Authorization: Bearer $t")
   [ -n "$b" ] && args+=(-H 'Content-Type: application/json' --data "$b")
   status=$(curl "${args[@]}" "$url/api/v1$p")
-  body=$(<"$work/body")
-  headers=$(grep -iv '^\(date\|content-length\):' "$work/hdr")
+  # Read without a subshell: the matrix makes thousands of calls.
+  IFS= read -r -d '' body < "$work/body"
+  local line
+  headers=""
+  while IFS= read -r line; do
+    [[ ${line,,} == date:* || ${line,,} == content-length:* ]] || headers+=$line$'\n'
+  done < "$work/hdr"
   [ -n "${MATRIX_LOG:-}" ] && printf '%s %s %s -> %s %s\n' "$([ -n "$t" ] && echo "${tokname[$t]:-admin}")" "$m" "$p" "$status" "${body:0:300}" >> "$MATRIX_LOG"
   return 0
 }
