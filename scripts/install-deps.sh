@@ -10,8 +10,9 @@ need_build=(
   libyaml-cpp-dev libboost-dev libpqxx-dev libsqlite3-dev libcpp-httplib-dev libspdlog-dev
   nlohmann-json3-dev libhowardhinnant-date-dev libcli11-dev libssl-dev catch2
 )
-# prometheus: for promtool, which checks the /metrics output.
-need_test=(clang libclang-rt-14-dev sqlite3 curl postgresql-15 prometheus)
+# prometheus: for promtool, which checks the /metrics output; jq: the
+# security scripts read the API's JSON with it.
+need_test=(clang libclang-rt-14-dev sqlite3 curl jq postgresql-15 prometheus)
 
 # The browser tests: Debian's chromium, driven by playwright-core from npm
 # (tests/web/run.sh installs it); fonts with the UI's state glyphs. Node.js

@@ -175,7 +175,8 @@ json schemas() {
                            {"configured", boolean()},
                            {"running", integer()},
                            {"queued", integer()},
-                           {"share", {{"type", "number"}}}});
+                           {"share", {{"type", "number"}}},
+                           {"latency_p50", {{"type", "number"}}}});
   s["Variable"] = object({{"name", str()},
                           {"namespace", nstr()},
                           {"value", str()},

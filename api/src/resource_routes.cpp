@@ -405,6 +405,18 @@ void add_resource_routes(std::vector<Route>& routes, const Deps& deps) {
           return error_response(Error{
               "permission_denied", "token \"" + c.actor + "\" is scoped to namespaces: it may create only tokens "
                                    "scoped to some of them (field `namespaces`); an unscoped token needs an unscoped admin"});
+        // Token names are one set for all namespaces: a scoped admin's tokens
+        // are named after one of their namespaces (`hr-ci`), so that a name
+        // taken (409) can only be one of that namespace's, never tell it
+        // that another namespace has a token of some name.
+        if (c.scoped()) {
+          bool prefixed = false;
+          for (auto& ns : namespaces) prefixed = prefixed || name.rfind(ns + "-", 0) == 0;
+          if (!prefixed)
+            return error_response(Error::invalid(
+                "field `name`: a token created by a token scoped to namespaces is named after one of the new "
+                "token's namespaces, then `-` (e.g. `" + namespaces.front() + "-ci`)"));
+        }
         std::string token = "baton_" + random_hex(24);
         auto t = s.create_token(name, role, sha256_hex(token), c.actor, namespaces);
         if (!t) return error_response(t.error());

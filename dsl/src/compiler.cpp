@@ -383,6 +383,7 @@ CompileResult compile_dag(std::string_view yaml_text, const std::string& file) {
     DagSpec spec = parse_dag_spec(*doc.root, diag);
     out.dag_id = spec.dag_id;
     out.dag_pos = spec.dag_pos;
+    out.ns = spec.ns;
     out.graph = Compiler(std::move(spec), diag).run();
   } else if (doc.errors.empty()) {
     diag.error({1, 1}, "the file is empty: a DAG file needs at least the keys `dag` and `tasks`");

@@ -78,15 +78,21 @@ std::vector<LoadedFile> compile_dag_files(const std::vector<std::string>& files)
 
 FolderLoad load_dag_files(const std::vector<std::string>& files) { return check_unique_ids(compile_dag_files(files)); }
 
-FolderLoad check_unique_ids(std::vector<LoadedFile> files) {
+FolderLoad check_unique_ids(std::vector<LoadedFile> files, const std::map<std::string, std::string>& owners) {
   FolderLoad out;
   out.files = std::move(files);
   std::map<std::string, const LoadedFile*> owner;
+  // The previous owners first: they keep their ids.
+  for (auto& lf : out.files) {
+    if (lf.refused || lf.result.dag_id.empty()) continue;
+    auto was = owners.find(lf.result.dag_id);
+    if (was != owners.end() && was->second == lf.path) owner.emplace(lf.result.dag_id, &lf);
+  }
   for (auto& lf : out.files) {
     CompileResult& r = lf.result;
-    if (r.dag_id.empty()) continue;
+    if (lf.refused || r.dag_id.empty()) continue;
     auto [it, fresh] = owner.emplace(r.dag_id, &lf);
-    if (!fresh) {
+    if (!fresh && it->second != &lf) {
       const LoadedFile& first = *it->second;
       r.errors.push_back(
           {lf.path, r.dag_pos,
@@ -116,26 +122,31 @@ bool under(const fs::path& file, const fs::path& folder) {
 
 }  // namespace
 
-std::set<std::string> check_namespace_folders(FolderLoad& load, const std::string& root,
+std::set<std::string> check_namespace_folders(std::vector<LoadedFile>& files, const std::string& root,
                                               const std::map<std::string, std::string>& folders) {
   std::set<std::string> refused;
   if (folders.empty()) return refused;
-  for (auto& lf : load.files) {
+  std::error_code ec;
+  fs::path real_root = fs::weakly_canonical(fs::path(root), ec);
+  if (ec) real_root = fs::path(root).lexically_normal();
+  for (auto& lf : files) {
     CompileResult& r = lf.result;
-    if (!r.graph) continue;
-    const std::string& ns = r.graph->spec().ns;
-    auto it = folders.find(ns);
-    if (it == folders.end()) continue;
-    fs::path rel = fs::path(lf.path).lexically_normal().lexically_relative(fs::path(root).lexically_normal());
-    if (!rel.empty() && *rel.begin() != ".." && under(rel, fs::path(it->second))) continue;
+    auto it = folders.find(r.ns);
+    if (r.dag_id.empty() || it == folders.end()) continue;
+    fs::path real = fs::weakly_canonical(fs::path(lf.path), ec);
+    if (ec) real = fs::path(lf.path).lexically_normal();
+    fs::path rel = real.lexically_relative(real_root);
+    bool inside = !rel.empty() && *rel.begin() != "..";
+    if (inside && under(rel, fs::path(it->second))) continue;
+    std::string shown = inside ? rel.string() : lf.path;
+    if (fs::is_symlink(fs::path(lf.path), ec)) shown += " (a link to " + real.string() + ")";
     r.errors.push_back({lf.path, r.dag_pos,
-                        "namespace: the DAG claims namespace \"" + ns + "\", which only DAG files under " +
-                            it->second + "/ in the DAGs folder may claim; this file is " +
-                            (rel.empty() || *rel.begin() == ".." ? lf.path : rel.string()) +
+                        "namespace: the DAG claims namespace \"" + r.ns + "\", which only DAG files under " +
+                            it->second + "/ in the DAGs folder may claim; this file is " + shown +
                             " (move it under " + it->second + "/, or name another namespace)"});
     r.graph = nullptr;
-    load.dags.erase(r.dag_id);
-    refused.insert(r.dag_id);
+    lf.refused = true;
+    refused.insert(lf.path);
   }
   return refused;
 }

@@ -219,8 +219,17 @@ void DagRegistry::apply(const std::vector<std::string>& files, const std::set<st
   std::vector<dsl::LoadedFile> all;
   all.reserve(compiled_files_.size());
   for (auto& [path, result] : compiled_files_) all.push_back({path, result});
-  auto load = dsl::check_unique_ids(std::move(all));
-  auto refused = dsl::check_namespace_folders(load, dags_dir_, ns_folders_);
+  // Namespaces first (SPEC §13): a file that may not claim its namespace,
+  // or that names another namespace for an id a DAG already has (from
+  // another file), owns no id — it can neither take a DAG's id and history
+  // nor have that DAG switched off. Then the ids, the files that had them
+  // keeping them.
+  dsl::check_namespace_folders(all, dags_dir_, ns_folders_);
+  keep_namespaces(all);
+  std::map<std::string, std::string> owners;
+  for (auto& [id, d] : dags_)
+    if (!d.file.empty()) owners[id] = d.file;
+  auto load = dsl::check_unique_ids(std::move(all), owners);
   std::set<std::string> seen;
   std::vector<std::pair<dsl::DagGraphPtr, std::string>> batch;
   for (auto& lf : load.files) {
@@ -231,15 +240,27 @@ void DagRegistry::apply(const std::vector<std::string>& files, const std::set<st
         for (auto& e : r.errors) sched_log()->warn("{}", e.format());
       continue;
     }
+    if (lf.refused) {
+      // The file of a DAG that it may no longer claim: the DAG makes no
+      // more runs and shows why. A file that claimed another's id (or a
+      // new one) is only logged: its errors are not the other DAG's, and a
+      // new DAG row would file them under a namespace the file may not use.
+      auto it = dags_.find(r.dag_id);
+      if (it == dags_.end() || it->second.file != lf.path) {
+        if (reported)
+          for (auto& e : r.errors) sched_log()->warn("{}", e.format());
+        continue;
+      }
+      refuse(r.dag_id);
+    }
     seen.insert(r.dag_id);
     if (!r.graph) {
-      if (refused.count(r.dag_id)) refuse(r.dag_id);
       if (!reported) continue;
       json errs = json::array();
       for (auto& e : r.errors)
         errs.push_back({{"file", e.file}, {"line", e.pos.line}, {"column", e.pos.col}, {"message", e.message}});
       if (auto s = store_.set_import_errors(r.dag_id, lf.path, partition_of(r.dag_id),
-                                            errs.dump(-1, ' ', false, json::error_handler_t::replace));
+                                            errs.dump(-1, ' ', false, json::error_handler_t::replace), r.ns);
           !s)
         sched_log()->error("{}", s.error().message);
       for (auto& e : r.errors) sched_log()->warn("{}", e.format());
@@ -269,6 +290,26 @@ void DagRegistry::set_namespace_folders(std::map<std::string, std::string> folde
   if (loading_ || compiled_files_.empty()) return;
   auto git = read_git_state(dags_dir_);
   apply({}, nullptr, false, git ? &*git : nullptr);
+}
+
+// A DAG id keeps its namespace unless its own file changes it: a file
+// elsewhere that names the id with another namespace is refused (it would
+// take the DAG's runs and logs into a namespace whose tokens may read them).
+void DagRegistry::keep_namespaces(std::vector<dsl::LoadedFile>& files) {
+  for (auto& lf : files) {
+    auto& r = lf.result;
+    if (lf.refused || !r.graph) continue;
+    auto it = dags_.find(r.dag_id);
+    if (it == dags_.end() || !it->second.graph || it->second.file == lf.path) continue;
+    const std::string& was = it->second.graph->spec().ns;
+    if (was == r.ns) continue;
+    r.errors.push_back({lf.path, r.dag_pos,
+                        "dag: the DAG id \"" + r.dag_id + "\" belongs to namespace \"" + was + "\" (its file is " +
+                            it->second.file + "); a DAG of namespace \"" + r.ns +
+                            "\" needs another id (a DAG moves to another namespace when its own file says so)"});
+    r.graph = nullptr;
+    lf.refused = true;
+  }
 }
 
 // A DAG whose file may not claim its namespace makes no new runs, as if its

@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "baton/dsl/compiler.h"
+#include "baton/dsl/dag_folder.h"
 #include "baton/store/store.h"
 #include "git_state.h"
 
@@ -99,6 +100,7 @@ class DagRegistry {
              const GitState* git);
   void register_batch(std::vector<std::pair<dsl::DagGraphPtr, std::string>>& batch, const GitState* git);
   void refuse(const std::string& dag_id);
+  void keep_namespaces(std::vector<dsl::LoadedFile>& files);
 
   store::Store& store_;
   std::string dags_dir_;

@@ -43,9 +43,12 @@ bool Dispatcher::on_worker(const ActiveRun& r, int ti) const {
   return spec.type != dsl::TaskType::noop && !loop_task(spec.type);
 }
 
+// On a shared member a worker's try only waits in the store's queue here:
+// the claims hold it to the cap, counting what all workers hold.
 bool Dispatcher::counts_running(const ActiveRun& r, int ti) const {
   const auto& spec = spec_of(r, ti);
   if (is_foreach(spec) && r.engine->instances()[static_cast<size_t>(ti)].parent < 0) return false;
+  if (options_.shared && on_worker(r, ti)) return false;
   return spec.type != dsl::TaskType::noop;
 }
 
@@ -286,11 +289,12 @@ std::vector<std::string> Dispatcher::blocks(const ActiveRun& r, int ti) {
   if (free_workers_ <= 0)
     out.push_back("workers: " + std::to_string(options_.workers) + " of " + std::to_string(options_.workers) +
                   " slots busy");
-  // Its namespace's place: at its cap, or (all slots busy, several
-  // namespaces waiting for them) its share.
-  if (on_worker(r, ti) && !options_.shared) {
+  // Its namespace's place: at its cap (a sensor's or trigger_dag's too), or
+  // (all slots busy, several namespaces waiting for them) its share.
+  if (counts_running(r, ti) || (on_worker(r, ti) && !options_.shared)) {
     auto others = contenders();
-    if (fair_.at_cap(ns_of(r)) || (free_workers_ <= 0 && others.size() > 1))
+    if ((counts_running(r, ti) && fair_.at_cap(ns_of(r))) ||
+        (on_worker(r, ti) && !options_.shared && free_workers_ <= 0 && others.size() > 1))
       out.push_back(fair_.why(ns_of(r), others, options_.workers));
   }
   if (auto p = pool_block(rec.pool, rec.pool_slots); !p.empty()) out.push_back(p);
@@ -331,6 +335,9 @@ void Dispatcher::metrics(SchedulerMetrics& out) {
   out.latency_count = latency_count_;
   out.latency_sum = latency_sum_;
   out.namespaces = fair_.figures(clock_.now());
+  // A shared member's tries for the workers are queued or running too.
+  if (options_.shared)
+    for (auto& [ns, f] : out.namespaces) f.running += fair_.slots(ns);
   auto count = [&](const std::set<ReadyKey>& set, const std::string* ns) {
     for (auto& key : set) {
       ActiveRun* r = runs_.find(key.run_pk);

@@ -174,19 +174,26 @@ TEST_CASE("scoped admins: their namespaces' variables and connections, scoped to
             .status == 403);
   CHECK(env.post("/api/v1/tokens", R"({"name": "x", "role": "viewer", "namespaces": ["hr", "finance"]})", kHrAdmin)
             .status == 403);
-  auto scoped = env.post("/api/v1/tokens", R"({"name": "hr2", "role": "viewer", "namespaces": ["hr"]})", kHrAdmin);
+  // Its tokens are named after their namespace: a name another namespace's
+  // token has is refused as any other unprefixed name, not with a 409.
+  auto unprefixed = env.post("/api/v1/tokens", R"({"name": "ada", "role": "viewer", "namespaces": ["hr"]})", kHrAdmin);
+  auto made_up = env.post("/api/v1/tokens", R"({"name": "zed", "role": "viewer", "namespaces": ["hr"]})", kHrAdmin);
+  CHECK(unprefixed.status == 400);
+  CHECK(unprefixed.text == made_up.text);
+  CHECK(unprefixed.message().find("`hr-ci`") != std::string::npos);
+  auto scoped = env.post("/api/v1/tokens", R"({"name": "hr-2", "role": "viewer", "namespaces": ["hr"]})", kHrAdmin);
   REQUIRE(scoped.status == 201);
   CHECK(scoped.body["namespaces"] == json::array({"hr"}));
   // Its list: the tokens scoped within hr; others cannot be revoked by it.
   auto tokens = env.get("/api/v1/tokens", kHrAdmin);
   REQUIRE(tokens.status == 200);
-  CHECK(field_of(tokens.body["items"], "name") == std::vector<std::string>{"hr2", "hra", "hro", "hrv"});
+  CHECK(field_of(tokens.body["items"], "name") == std::vector<std::string>{"hr-2", "hra", "hro", "hrv"});
   auto revoke = env.call("DELETE", "/api/v1/tokens/ada", "", kHrAdmin);
   CHECK(revoke.status == 404);
   CHECK(revoke.message() == "no token named \"ada\"");
   CHECK(env.call("DELETE", "/api/v1/tokens/nobody", "", kHrAdmin).message() == "no token named \"nobody\"");
   CHECK(env.store->authenticate(sha256_hex(kAdmin)).ok());
-  CHECK(env.call("DELETE", "/api/v1/tokens/hr2", "", kHrAdmin).status == 204);
+  CHECK(env.call("DELETE", "/api/v1/tokens/hr-2", "", kHrAdmin).status == 204);
   // An unscoped admin sees every token with its namespaces.
   auto all = env.get("/api/v1/tokens");
   REQUIRE(all.status == 200);

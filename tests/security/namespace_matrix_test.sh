@@ -14,11 +14,22 @@
 #    one the same call with made-up names gets, names replaced back;
 #  - routes that change state are called only against the other namespace,
 #    by the tokens scoped to one namespace, and change nothing there;
-#  - tokens scoped to both and unscoped ones see both namespaces: the same
-#    status as the namespace's own token on its objects, and every list that
-#    shows alpha to alpha's token and bravo to bravo's shows them both;
+#  - tokens scoped to both and unscoped ones see both namespaces: 200, and
+#    the namespace's name, where the namespace's own token of their role
+#    gets them, and every list that shows alpha to alpha's token and bravo
+#    to bravo's shows them both;
+#  - the other namespace's run id on the token's own DAG answers as a
+#    made-up run id; paging one entry at a time shows nothing of the other
+#    namespace and as many entries as one page; a consumer DAG's runs,
+#    started by the other namespace's dataset, name nothing of it;
+#  - a probe DAG of each namespace names the other's variable and
+#    connection: its tries fail as on missing ones (it reads the global
+#    variable); token names are one set, so a scoped admin creating a token
+#    with a name of the other namespace's must get what a new name gets;
 #  - /metrics holds for a scoped token only its namespaces' series, and the
 #    DAG summary counts only its DAGs.
+# Worker routes are left out: only a worker token may use them, and a worker
+# token cannot be scoped. MATRIX_LOG=FILE writes every call to FILE.
 # With BATON_TEST_STORE=postgres the server runs on a fresh schema of the
 # database BATON_TEST_PG_URL names (exit 77, skipped, without one).
 # Usage: namespace_matrix_test.sh BATON
@@ -35,6 +46,11 @@ mkdir -p "$work/dags"
 # DAG (datasets are shared between namespaces): alpha's task produces
 # shared://h2, which bravo_consumer waits for, and bravo's shared://h1.
 declare -A hand_out=([alpha]=h2 [bravo]=h1) hand_in=([alpha]=h1 [bravo]=h2)
+# Each namespace also keeps a variable and a connection of neutral names
+# (alpha: pv1 and pc1, bravo: pv2 and pc2) that the other's probe DAG names:
+# a task reads its namespace's entry, else the global one, never another
+# namespace's. The probe also reads the global variable.
+declare -A mine_idx=([alpha]=1 [bravo]=2) theirs_idx=([alpha]=2 [bravo]=1)
 for n in alpha bravo; do
   # A schedule (backfills need one) whose last tick is long past: the
   # scheduler makes no run of its own while the matrix runs.
@@ -55,6 +71,14 @@ namespace: $n
 schedule: {datasets: ['shared://${hand_in[$n]}']}
 tasks:
   ${n}_consume: {command: 'echo ${n}_consumed'}
+YAML
+  cat > "$work/dags/${n}_probe.yaml" <<YAML
+dag: ${n}_probe
+namespace: $n
+tasks:
+  ${n}_probe_var: {command: 'echo got:{{ var.pv${theirs_idx[$n]} }}'}
+  ${n}_probe_conn: {type: sql, connection: pc${theirs_idx[$n]}, sql: 'select 1'}
+  ${n}_probe_global: {command: 'echo got:{{ var.global_var_g1 }}'}
 YAML
 done
 db="sqlite:$work/baton.db"
@@ -103,7 +127,7 @@ mktoken bravo_victim_tok viewer '["bravo"]'
 # ---- each namespace's objects ----
 for _ in $(seq 1 100); do
   req "${tok[all_viewer]}" GET /dags
-  [[ $body == *alpha_dag_q7* && $body == *bravo_dag_q7* && $body == *alpha_consumer* && $body == *bravo_consumer* ]] && break
+  [ "$(jq '.items | length' <<<"$body")" = 6 ] && break
   sleep 0.1
 done
 declare -A run bf
@@ -119,6 +143,10 @@ for n in alpha bravo; do
   [[ $status == 20[01] ]] || bad "PUT ${n}_var_x1: $status $body"
   req "${tok[${n}_admin]}" PUT "/connections/${n}_conn_x1?namespace=$n" "{\"url\": \"sqlite:$work/${n}_conn.db\"}"
   [[ $status == 20[01] ]] || bad "PUT ${n}_conn_x1: $status $body"
+  req "${tok[${n}_admin]}" PUT "/variables/pv${mine_idx[$n]}?namespace=$n" "{\"value\": \"${n}_pv_val\"}"
+  [[ $status == 20[01] ]] || bad "PUT pv${mine_idx[$n]}: $status $body"
+  req "${tok[${n}_admin]}" PUT "/connections/pc${mine_idx[$n]}?namespace=$n" "{\"url\": \"sqlite:$work/${n}_pc.db\"}"
+  [[ $status == 20[01] ]] || bad "PUT pc${mine_idx[$n]}: $status $body"
   # Distinct logical dates: the run ids differ, and are markers too.
   req "${tok[${n}_operator]}" POST "/dags/${n}_dag_q7/runs" \
     "{\"note\": \"${n}_note\", \"logical_date\": \"2026-02-${day[$n]}T00:00:00Z\"}"
@@ -145,29 +173,56 @@ for n in alpha bravo; do
     || bad "${n}_dag_q7's runs did not all succeed: $body"
 done
 # The other namespace's events started the consumers: their runs, started
-# by another namespace's task, are this namespace's.
+# by another namespace's task, are this namespace's. The producers are done:
+# wait until the consumers' runs have all succeeded and no more come (the
+# list is the same for 1 s), so that the lists hold still.
 declare -A crun
 for n in alpha bravo; do
-  for _ in $(seq 1 200); do
+  last="" same=0
+  for _ in $(seq 1 150); do
     req "$admin" GET "/dags/${n}_consumer/runs?limit=100"
     crun[$n]=$(jq -r '[.items[] | select(.state == "success")][0].run_id // empty' <<<"$body")
-    [ -n "${crun[$n]}" ] && [ "$(jq '[.items[] | select(.state != "success")] | length' <<<"$body")" = 0 ] && break
-    sleep 0.1
+    now=$(jq -c '[.items[] | [.run_id, .state]]' <<<"$body")
+    if [ -n "${crun[$n]}" ] && [ "$(jq '[.items[] | select(.state != "success")] | length' <<<"$body")" = 0 ] \
+      && [ "$now" = "$last" ]; then
+      same=$((same + 1))
+      [ "$same" -ge 4 ] && break
+    else
+      same=0
+    fi
+    last=$now
+    sleep 0.25
   done
   [ -n "${crun[$n]}" ] && ok || bad "no successful run of ${n}_consumer: $body"
 done
 req "$admin" GET "/datasets/events?limit=100"
 [[ $body == *alpha://ds* && $body == *bravo://ds* ]] && ok || bad "no dataset events of both namespaces: $body"
+# The probes: the other namespace's variable and connection are not there
+# for them (both tries fail); the global variable is.
+declare -A prun
+for n in alpha bravo; do
+  req "${tok[${n}_operator]}" POST "/dags/${n}_probe/runs" '{}'
+  [ "$status" = 201 ] || abort "trigger ${n}_probe: $status $body"
+  prun[$n]=$(jq -r .run_id <<<"$body")
+done
+for n in alpha bravo; do
+  for _ in $(seq 1 200); do
+    req "$admin" GET "/dags/${n}_probe/runs/${prun[$n]}"
+    [[ $body == *'"state":"success"'* || $body == *'"state":"failed"'* ]] && break
+    sleep 0.1
+  done
+  req "$admin" GET "/dags/${n}_probe/runs/${prun[$n]}/tasks"
+  states=$(jq -c '[.items[] | [.task_id, .state]] | sort' <<<"$body")
+  [ "$states" = "[[\"${n}_probe_conn\",\"failed\"],[\"${n}_probe_global\",\"success\"],[\"${n}_probe_var\",\"failed\"]]" ] && ok \
+    || bad "${n}_probe read the other namespace's variable or connection, or not the global variable: $states"
+  req "$admin" GET "/dags/${n}_probe/runs/${prun[$n]}/tasks/${n}_probe_global/logs"
+  [[ $body == *got:global_val* ]] && ok || bad "${n}_probe_global's log: $body"
+done
 
 # ---- what the tokens must not see ----
 declare -A other=([alpha]=bravo [bravo]=alpha)
-made_run=manual__1999-01-01T00:00:00Z # stands for the other namespace's run id
+made_run=manual__19990101T000000Z_00000000 # stands for the other namespace's run id
 made_bf=999999                        # and for its backfill id
-# Each token's own scope: alpha, bravo, both or all.
-scope_of() { echo "${1%%_*}"; }
-sees() { # SCOPE NAMESPACE
-  [ "$1" = both ] || [ "$1" = all ] || [ "$1" = "$2" ]
-}
 
 # fill ROUTE NS: the path of ROUTE with its parameters set to namespace NS's
 # objects (NS may be a made-up name: names then use it, ids the made-up ones).
@@ -175,6 +230,10 @@ fill() {
   local p=$1 n=$2 r=${run[$2]:-$made_run} b=${bf[$2]:-$made_bf} name dag=${2}_dag_q7 task=${2}_task
   # fill ROUTE NS consumer: NS's consumer DAG, its run and its task.
   [ "${3:-}" = consumer ] && dag=${n}_consumer r=${crun[$n]} task=${n}_consume
+  # fill ROUTE NS probe:TASK: NS's probe DAG, its run and TASK.
+  [[ ${3:-} == probe:* ]] && dag=${n}_probe r=${prun[$n]} task=${n}_${3#probe:}
+  # fill ROUTE NS run:ID: NS's DAG and task, with run ID.
+  [[ ${3:-} == run:* ]] && r=${3#run:}
   case "$p" in
     /connections/*) name=${n}_conn_x1 ;;
     /variables/*) name=${n}_var_x1 ;;
@@ -214,9 +273,10 @@ queries() {
   done
 }
 
-# body_for METHOD ROUTE NS: a plausible body for a call that changes state.
+# body_for METHOD ROUTE NS OWN: plausible bodies, one a line, for a call that
+# changes state, by a token of namespace OWN against namespace NS.
 body_for() {
-  local n=$3
+  local n=$3 own=$4
   case "$1 $2" in
     "PATCH /dags/{dag_id}") echo '{"paused": true}' ;;
     "POST /dags/{dag_id}/runs") echo "{\"note\": \"${n}_note2\"}" ;;
@@ -227,20 +287,31 @@ body_for() {
     "PUT /variables/{name}") echo "{\"value\": \"${n}_changed\"}" ;;
     "PUT /namespaces/{name}") echo "{\"description\": \"${n}_desc_changed\", \"weight\": 7}" ;;
     "PUT /pools/{name}") echo '{"slots": 9}' ;;
-    "POST /tokens") echo "{\"name\": \"${n}_new_tok\", \"role\": \"viewer\", \"namespaces\": [\"$n\"]}" ;;
+    "POST /tokens")
+      echo "{\"name\": \"${n}_new_tok\", \"role\": \"viewer\", \"namespaces\": [\"$n\"]}"
+      # Token names are one set for all namespaces: the name of one of NS's
+      # tokens, for a token of OWN, must not answer otherwise than a new name.
+      echo "{\"name\": \"${n}_admin\", \"role\": \"viewer\", \"namespaces\": [\"$own\"]}" ;;
     # Shared between namespaces (docs/namespaces.md): a URI of neither.
     "POST /datasets/events") echo '{"uri": "ext://shared_ds"}' ;;
     *) echo '{}' ;;
   esac
 }
 
-# norm TEXT NS: TEXT with NS's names, run id and backfill id replaced by the
-# made-up ones, to compare with the answer to the made-up call.
+# norm TEXT NS [MADE]: TEXT with NS's names (MADE, default zzzzz, in their
+# place), run id and backfill id replaced by the made-up ones, to compare with
+# the answer to the made-up call.
 norm() {
   local t=$1 n=$2
   t=${t//${run[$n]}/$made_run}
   t=${t//"no backfill ${bf[$n]}"/"no backfill $made_bf"}
-  echo "${t//$n/zzzzz}"
+  echo "${t//$n/${3:-zzzzz}}"
+}
+
+# flat TEXT: TEXT on one line, for a message.
+flat() {
+  local x=${1//$'\r'/}
+  echo "${x//$'\n'/ }"
 }
 
 # leaks TEXT NS: true when TEXT names namespace NS or holds its run id.
@@ -260,7 +331,8 @@ snapshot() {
     req "$admin" GET "/connections/${n}_conn_x1?namespace=$n"; echo "$status $body"
     req "$admin" GET "/namespaces/$n"; jq -c '{name, weight, description, folder, max_running_tasks}' <<<"$body"
   done
-  req "$admin" GET "/tokens?limit=100"; jq -c '[.items[] | {name, revoked_at}]' <<<"$body"
+  # Without the tokens the made-up calls may create (zz...).
+  req "$admin" GET "/tokens?limit=100"; jq -c '[.items[] | select(.name | startswith("zz") | not) | {name, revoked_at}]' <<<"$body"
   req "$admin" GET /pools; jq -c '[.items[] | {name, slots}]' <<<"$body"
   req "$admin" GET /variables/global_var_g1; echo "$status $body"
 }
@@ -279,11 +351,11 @@ while read -r m p qs; do
   routes+=("$m $p")
   qparams["$m $p"]=${qs//,/ }
 done < <(jq -r '.paths | to_entries[] | .key as $p | .value | to_entries[]
+  | select(.key | test("^(get|put|post|patch|delete)$"))
   | "\(.key | ascii_upcase) \($p) \([.value.parameters // [] | .[] | select(.in == "query") | .name] | join(","))"' \
   "$work/openapi.json")
 [ "${#routes[@]}" -ge 40 ] && ok || abort "the OpenAPI document lists ${#routes[@]} routes: $(head -c 300 "$work/openapi.json")"
 
-echo "T $SECONDS" >&2
 # Reads: every GET, every token, both namespaces' objects and filters.
 declare -A seen_status seen_body
 for key in "${routes[@]}"; do
@@ -313,7 +385,7 @@ for key in "${routes[@]}"; do
               real="$status $(norm "$headers $body" "$o")"
               req "$t" GET "$made"
               [ "$real" = "$status $headers $body" ] && ok \
-                || bad "GET $path with ${s}_$r: not the answer for made-up names: $real <> GET $made: $status $headers $body"
+                || bad "GET $path with ${s}_$r: not the answer for made-up names: $(flat "$real") <> GET $made: $(flat "$status $headers $body")"
             fi
           fi
         done
@@ -322,7 +394,23 @@ for key in "${routes[@]}"; do
   done
 done
 
-echo "T $SECONDS" >&2
+# The other namespace's run id on the token's own DAG: the answer for a
+# made-up run id.
+for key in "${routes[@]}"; do
+  m=${key%% *} route=${key#* }
+  [ "$m" = GET ] && [[ $route == *\{run_id\}* ]] || continue
+  for r in "${roles[@]}"; do
+    for s in alpha bravo; do
+      o=${other[$s]} t=${tok[${s}_$r]}
+      req "$t" GET "$(fill "$route" "$s" "run:${run[$o]}")"
+      real="$status $(norm "$headers $body" "$o")"
+      req "$t" GET "$(fill "$route" "$s" "run:$made_run")"
+      [ "$real" = "$status $headers $body" ] && ok \
+        || bad "GET $(fill "$route" "$s" "run:${run[$o]}") with ${s}_$r: not the answer for a made-up run: $(flat "$real") <> $(flat "$status $headers $body")"
+    done
+  done
+done
+
 # Tokens that see both namespaces get what each namespace's own token gets.
 for k in "${!seen_status[@]}"; do
   read -r s r n path <<<"$k"
@@ -381,7 +469,7 @@ for key in "${routes[@]}"; do
 done
 
 # Counts: a scoped token's /metrics holds only its namespace's series; its
-# DAG summary counts its two DAGs.
+# DAG summary counts its three DAGs.
 for r in "${roles[@]}"; do
   for n in alpha bravo; do
     req "${tok[${n}_$r]}" GET /metrics
@@ -391,8 +479,8 @@ for r in "${roles[@]}"; do
       grep -q "^baton_namespace_[a-z0-9_]*{namespace=\"$n\"" <<<"$body" && ok || bad "/metrics for ${n}_$r lacks its own: $body"
     fi
     req "${tok[${n}_$r]}" GET /dag-summary
-    [ "$(jq -c '[.total, .matched, .namespaces, .tags]' <<<"$body")" = "[2,2,[\"$n\"],[\"${n}_tag\"]]" ] && ok \
-      || bad "/dag-summary for ${n}_$r counts more than its two DAGs: $body"
+    [ "$(jq -c '[.total, .matched, .namespaces, .tags]' <<<"$body")" = "[3,3,[\"$n\"],[\"${n}_tag\"]]" ] && ok \
+      || bad "/dag-summary for ${n}_$r counts more than its three DAGs: $body"
   done
   req "${tok[all_$r]}" GET /metrics
   if [ "$status" = 200 ]; then
@@ -401,7 +489,6 @@ for r in "${roles[@]}"; do
   fi
 done
 
-echo "T $SECONDS" >&2
 # Writes: every route that changes state, by every token scoped to one
 # namespace, against the other namespace's objects only: the answer is the
 # one for made-up names, and nothing changes.
@@ -410,47 +497,57 @@ for key in "${routes[@]}"; do
   [ "$m" = GET ] && continue
   for r in "${roles[@]}"; do
     for s in alpha bravo; do
-      o=${other[$s]} t=${tok[${s}_$r]}
+      # A made-up name of each side's own (zzazz, zzbzz): what one side's
+      # made-up call creates is not there for the other's.
+      o=${other[$s]} t=${tok[${s}_$r]} mk=zz${s:0:1}zz
       qs=""
       [[ " ${qparams[$key]} " == *" namespace "* ]] && qs="?namespace=$o"
       path=$(fill "$route" "$o")$qs
-      made=$(fill "$route" zzzzz)${qs:+?namespace=zzzzz}
-      b=$(body_for "$m" "$route" "$o")
-      mb=$(body_for "$m" "$route" zzzzz)
-      req "$t" "$m" "$path" "$b"
-      if [ "$path" = "$made" ] && [ "$b" = "$mb" ]; then
-        # Nothing of the other namespace was sent: none may come back.
-        leaks "$status $headers $body" "$o" && bad "$m $path with ${s}_$r leaks $o: $status $body" || ok
-      else
-        real="$status $(norm "$headers $body" "$o")"
-        req "$t" "$m" "$made" "$mb"
-        [ "$real" = "$status $headers $body" ] && ok \
-          || bad "$m $path $b with ${s}_$r: not the answer for made-up names: $real <> $m $made: $status $headers $body"
-      fi
+      made=$(fill "$route" $mk)${qs:+?namespace=$mk}
+      mapfile -t bs < <(body_for "$m" "$route" "$o" "$s")
+      mapfile -t mbs < <(body_for "$m" "$route" $mk "$s")
+      for i in "${!bs[@]}"; do
+        b=${bs[$i]} mb=${mbs[$i]}
+        req "$t" "$m" "$path" "$b"
+        if [ "$path" = "$made" ] && [ "$b" = "$mb" ]; then
+          # Nothing of the other namespace was sent: none may come back.
+          leaks "$status $headers $body" "$o" && bad "$m $path with ${s}_$r leaks $o: $status $body" || ok
+        else
+          real="$status $(norm "$headers $body" "$o" $mk)"
+          req "$t" "$m" "$made" "$mb"
+          [ "$real" = "$status $headers $body" ] && ok \
+            || bad "$m $path $b with ${s}_$r: not the answer for made-up names: $(flat "$real") <> $m $made $mb: $(flat "$status $headers $body")"
+        fi
+      done
     done
   done
 done
-echo "T $SECONDS" >&2
 after=$(snapshot)
 [ "$before" = "$after" ] && ok || bad "tokens of one namespace changed the other's: $(diff <(echo "$before") <(echo "$after"))"
 
 # After all of the above (the other namespace's tokens posted dataset events,
-# tried every write): every list, and the consumer DAG's routes (its run was
-# started by the other namespace's task), as each scoped token reads them.
+# tried every write): every list, and the routes of the consumer DAG (its
+# run was started by the other namespace's task) and of the probe's tasks
+# (their tries failed on the other namespace's names), as each scoped token
+# reads them.
 for key in "${routes[@]}"; do
   m=${key%% *} route=${key#* }
   [ "$m" = GET ] && [ "$route" != /health ] || continue
   [[ $route != *\{* ]] || [[ $route == /dags/\{dag_id\}* ]] || continue
+  modes=(consumer)
+  [[ $route == */\{task_id\}* ]] && modes+=(probe:probe_var probe:probe_conn)
   for r in "${roles[@]}"; do
     for s in alpha bravo; do
-      path=$(fill "$route" "$s" consumer)
-      [[ " ${qparams[$key]} " == *" limit "* ]] && path="$path?limit=100"
-      req "${tok[${s}_$r]}" GET "$path"
-      leaks "$status $headers $body" "${other[$s]}" \
-        && bad "GET $path with ${s}_$r leaks ${other[$s]}: $status $(head -c 400 <<<"$body")" || ok
-      if [[ $route == /dags/\{dag_id\}* ]]; then
-        [ "$status" = 200 ] && ok || bad "GET $path with ${s}_$r: $status $body"
-      fi
+      for mode in "${modes[@]}"; do
+        path=$(fill "$route" "$s" "$mode")
+        [[ " ${qparams[$key]} " == *" limit "* ]] && path="$path?limit=100"
+        req "${tok[${s}_$r]}" GET "$path"
+        leaks "$status $headers $body" "${other[$s]}" \
+          && bad "GET $path with ${s}_$r leaks ${other[$s]}: $status $(head -c 400 <<<"$body")" || ok
+        if [[ $route == /dags/\{dag_id\}* ]]; then
+          [ "$status" = 200 ] && ok || bad "GET $path with ${s}_$r: $status $body"
+        fi
+      done
     done
   done
 done

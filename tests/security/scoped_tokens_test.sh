@@ -141,7 +141,7 @@ call "$hra" PUT /pools/big '{"slots": 3}'
 call "$hra" PUT /namespaces/hr '{"weight": 5}'
 [ "$status" = 403 ] && ok || bad "a scoped admin set a namespace: $status $body"
 out=$("$baton" tokens create x --role viewer --token "$hra" 2>&1) && bad "a scoped admin made an unscoped token" || ok
-out=$("$baton" tokens create hr2 --role viewer --namespace hr --token "$hra" 2>&1) && ok \
+out=$("$baton" tokens create hr-2 --role viewer --namespace hr --token "$hra" 2>&1) && ok \
   || bad "a scoped admin could not make an hr token: $out"
 out=$("$baton" variables get region --namespace finance --token "$hra" 2>&1) && bad "read finance's variable: $out" || ok
 grep -q 'no variable named "region" in namespace "finance"' <<<"$out" && ok || bad "variables get: $out"

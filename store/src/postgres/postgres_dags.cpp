@@ -105,14 +105,14 @@ Result<bool> PostgresDags::register_version_in(pqxx::work& t, const DagVersionRe
 }
 
 Status PostgresDags::set_import_errors(const std::string& dag_id, const std::string& file, int partition,
-                                        const std::string& errors_json) {
+                                        const std::string& errors_json, const std::string& ns) {
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
     auto r = exec(t,
                   "INSERT INTO dags (dag_id, file, current_version, active, import_errors, partition_no, "
-                  "created_at, updated_at) VALUES ($1, $2, NULL, TRUE, $3, $4, $5, $5) "
+                  "created_at, updated_at, namespace) VALUES ($1, $2, NULL, TRUE, $3, $4, $5, $5, $6) "
                   "ON CONFLICT (dag_id) DO UPDATE SET import_errors = excluded.import_errors, "
                   "updated_at = excluded.updated_at",
-                  params(dag_id, file, errors_json, partition, now()));
+                  params(dag_id, file, errors_json, partition, now(), ns));
     if (!r) return r.error();
     return true;
   }));

@@ -95,11 +95,13 @@ Result<std::vector<QueueItem>> PostgresQueue::claim_in(pqxx::work& t, const std:
   // pool's); the loop below keeps their sums within the pools and caps.
   auto cand = exec(t,
                    "SELECT x.attempt_token, x.pool, x.pool_slots, n.ns FROM unnest($5::text[]) AS n(ns) "
-                   "CROSS JOIN LATERAL (SELECT q.attempt_token, q.pool, q.pool_slots FROM task_queue q "
+                   "CROSS JOIN LATERAL (SELECT q.attempt_token, q.pool, q.pool_slots, q.backfill, q.priority, q.seq "
+                   "FROM task_queue q "
                    "LEFT JOIN unnest($2::text[], $3::bigint[]) AS l(name, room) ON l.name = q.pool "
                    "WHERE q.worker IS NULL AND q.ns = n.ns AND q.queue = ANY($1::text[]) "
                    "AND (l.name IS NULL OR q.pool_slots <= l.room) "
-                   "ORDER BY q.backfill, q.priority DESC, q.seq LIMIT $4 FOR UPDATE OF q SKIP LOCKED) x",
+                   "ORDER BY q.backfill, q.priority DESC, q.seq LIMIT $4 FOR UPDATE OF q SKIP LOCKED) x "
+                   "ORDER BY n.ns, x.backfill, x.priority DESC, x.seq",
                    params(qs.text(), names.text(), room.text(), limit * 2 + 8, open_ns.text()));
   if (!cand) return cand.error();
   for (auto row : *cand)

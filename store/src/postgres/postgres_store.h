@@ -169,7 +169,7 @@ class PostgresDags : public virtual DagStore, protected virtual PostgresBase {
   Result<std::vector<DagRecord>> register_dag_versions(const std::vector<DagVersionRegistration>& vs,
                                                        const std::string& actor) override;
   Status set_import_errors(const std::string& dag_id, const std::string& file, int partition,
-                           const std::string& errors_json) override;
+                           const std::string& errors_json, const std::string& ns = "default") override;
   Status deactivate_dag(const std::string& dag_id, const std::string& actor) override;
   Result<std::vector<DagRecord>> list_dags() override;
   Result<std::vector<DagRecord>> list_dags_page(const std::string& after_id, int limit) override;

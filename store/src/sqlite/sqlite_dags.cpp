@@ -89,14 +89,14 @@ Result<bool> SqliteDags::register_version_locked(const DagVersionRecord& v, cons
 }
 
 Status SqliteDags::set_import_errors(const std::string& dag_id, const std::string& file, int partition,
-                                      const std::string& errors_json) {
+                                      const std::string& errors_json, const std::string& ns) {
   auto r = write([&]() -> Result<bool> {
     long long at = now();
     auto st = db_.prepare(
         "INSERT INTO dags (dag_id, file, current_version, active, import_errors, partition_no, created_at, "
-        "updated_at) VALUES (?1, ?2, NULL, 1, ?3, ?4, ?5, ?5) "
+        "updated_at, namespace) VALUES (?1, ?2, NULL, 1, ?3, ?4, ?5, ?5, ?6) "
         "ON CONFLICT(dag_id) DO UPDATE SET import_errors = excluded.import_errors, updated_at = excluded.updated_at");
-    st.bind(1, dag_id).bind(2, file).bind(3, errors_json).bind(4, partition).bind(5, at);
+    st.bind(1, dag_id).bind(2, file).bind(3, errors_json).bind(4, partition).bind(5, at).bind(6, ns);
     if (st.step() != SQLITE_DONE) return db_error();
     return true;
   });

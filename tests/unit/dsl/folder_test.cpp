@@ -103,10 +103,10 @@ TEST_CASE("a namespace bound to a folder: only DAG files under it may claim it, 
   d.write("top.yaml", "dag: top\ntasks: {t: {type: noop}}\n");
   auto files = find_dag_files({d.path.string()});
   REQUIRE(files.ok());
-  auto load = load_dag_files(*files);
-  REQUIRE(load.dags.size() == 6);
-  auto refused = check_namespace_folders(load, d.path.string(), {{"sales", "sales"}});
-  CHECK(refused == std::set<std::string>{"rogue", "sync"});
+  auto compiled = compile_dag_files(*files);
+  auto refused = check_namespace_folders(compiled, d.path.string(), {{"sales", "sales"}});
+  CHECK(refused == std::set<std::string>{(d.path / "ops/rogue.yaml").string(), (d.path / "salesforce/sync.yaml").string()});
+  auto load = check_unique_ids(std::move(compiled));
   CHECK(load.dags.size() == 4);
   CHECK(load.dags.count("daily"));
   CHECK(load.dags.count("weekly"));
@@ -118,7 +118,58 @@ TEST_CASE("a namespace bound to a folder: only DAG files under it may claim it, 
         "claim; this file is ops/rogue.yaml (move it under sales/, or name another namespace)");
   CHECK(errors[1].message.find("this file is salesforce/sync.yaml") != std::string::npos);
   // A folder given with a trailing slash or a dot means the same; no folders, no check.
-  auto again = load_dag_files(*files);
+  auto again = compile_dag_files(*files);
   CHECK(check_namespace_folders(again, d.path.string() + "/", {{"sales", "./sales/"}}).size() == 2);
-  CHECK(check_namespace_folders(again, d.path.string(), {}).empty());
+  auto none = compile_dag_files(*files);
+  CHECK(check_namespace_folders(none, d.path.string(), {}).empty());
+}
+
+TEST_CASE("a refused file owns no DAG id: it can neither take a bound namespace's DAG nor have it refused") {
+  TempDir d;
+  d.write("sales/daily.yaml", "dag: daily\nnamespace: sales\ntasks: {t: {type: noop}}\n");
+  // Sorts first, and claims sales' id and namespace from ops/.
+  d.write("a_ops/daily.yaml", "dag: daily\nnamespace: sales\ntasks: {t: {type: noop}}\n");
+  auto files = find_dag_files({d.path.string()});
+  REQUIRE(files.ok());
+  auto compiled = compile_dag_files(*files);
+  check_namespace_folders(compiled, d.path.string(), {{"sales", "sales"}});
+  auto load = check_unique_ids(std::move(compiled));
+  REQUIRE(load.dags.count("daily"));
+  for (auto& f : load.files) {
+    INFO(f.path);
+    bool rogue = f.path == (d.path / "a_ops/daily.yaml").string();
+    CHECK(f.refused == rogue);
+    CHECK(static_cast<bool>(f.result.graph) == !rogue);
+    if (!rogue) CHECK(f.result.errors.empty());  // no "duplicate id": the refused file owns none
+  }
+}
+
+TEST_CASE("a symlink counts where it points; the file that owned an id keeps it against a newcomer") {
+  TempDir d;
+  d.write("sales/daily.yaml", "dag: daily\nnamespace: sales\ntasks: {t: {type: noop}}\n");
+  fs::create_directories(d.path / "a_ops");
+  fs::create_symlink("../sales/daily.yaml", d.path / "a_ops/daily.yaml");
+  auto files = find_dag_files({d.path.string()});
+  REQUIRE(files.ok());
+  REQUIRE(files->size() == 1);  // the same file twice is read once, under the first path
+  auto compiled = compile_dag_files(*files);
+  CHECK(check_namespace_folders(compiled, d.path.string(), {{"sales", "sales"}}).empty());
+  // A link into ops/ from sales/ is refused, and says where it points.
+  TempDir e;
+  e.write("ops/job.yaml", "dag: job\nnamespace: sales\ntasks: {t: {type: noop}}\n");
+  fs::create_directories(e.path / "sales");
+  fs::create_symlink("../ops/job.yaml", e.path / "sales/job.yaml");
+  auto linked = compile_dag_files({(e.path / "sales/job.yaml").string()});
+  REQUIRE(check_namespace_folders(linked, e.path.string(), {{"sales", "sales"}}).size() == 1);
+  CHECK(linked[0].result.errors.back().message.find("this file is ops/job.yaml (a link to ") != std::string::npos);
+  // Owners: b.yaml had the id; a.yaml, first in path order, gets the duplicate error.
+  TempDir f;
+  f.write("a.yaml", "dag: x\ntasks: {t: {type: noop}}\n");
+  f.write("b.yaml", "dag: x\ntasks: {t: {type: noop}}\n");
+  auto both = find_dag_files({f.path.string()});
+  auto load = check_unique_ids(compile_dag_files(*both), {{"x", (f.path / "b.yaml").string()}});
+  REQUIRE(load.dags.count("x"));
+  CHECK(load.files[0].result.errors.size() == 1);
+  CHECK(load.files[0].result.errors[0].message.find("duplicate DAG id") != std::string::npos);
+  CHECK(load.files[1].result.errors.empty());
 }

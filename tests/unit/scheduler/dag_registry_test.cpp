@@ -117,14 +117,55 @@ TEST_CASE("dag registry: a DAG outside its namespace's folder is refused, also w
   CHECK_FALSE(rogue->active);
   CHECK(rogue->import_errors.find("only DAG files under sales/") != std::string::npos);
   CHECK(reg.find("daily")->active);
-  // A rogue file written after is refused at once.
+  // A rogue file written after is refused at once: no DAG, nothing filed
+  // under sales (its error is in the log).
   s.write_dag("ops/late.yaml", "dag: late\nnamespace: sales\ntasks:\n  x: {type: noop}\n");
   reg.scan(false);
   CHECK((!reg.find("late") || !reg.find("late")->active));
-  CHECK(s.store->get_dag("late")->import_errors.find("this file is ops/late.yaml") != std::string::npos);
+  CHECK(s.store->get_dag("late").error().code == "not_found");
+  // One that claims sales' own DAG id from ops/ (sorting first) takes
+  // nothing: daily stays sales', active, without errors.
+  s.write_dag("a_ops/daily.yaml", "dag: daily\nnamespace: sales\ntasks:\n  x: {type: noop}\n  y: {type: noop}\n");
+  reg.scan(false);
+  CHECK(reg.find("daily")->active);
+  CHECK(reg.find("daily")->file == (s.dir / "dags" / "sales/daily.yaml").string());
+  CHECK(reg.current("daily")->spec().tasks.size() == 1);
+  CHECK(s.store->get_dag("daily")->import_errors.empty());
   // The binding lifted: both are DAGs again.
   reg.set_namespace_folders({});
   CHECK(reg.find("rogue")->active);
   CHECK(reg.find("late")->active);
   CHECK(s.store->get_dag("rogue")->active);
+}
+
+TEST_CASE("dag registry: a file elsewhere cannot take a DAG's id into another namespace; its own file can move it") {
+  testing::PartsStore s;
+  DagRegistry reg(*s.store, s.dags());
+  s.write_dag("sales/weekly.yaml", "dag: weekly\nnamespace: sales\ntasks:\n  x: {type: noop}\n");
+  reg.scan(true);
+  REQUIRE(reg.find("weekly"));
+  // ops/ sorts first and names the id with namespace ops: refused, the DAG
+  // (and its runs) stay sales'.
+  s.write_dag("a_ops/take.yaml", "dag: weekly\nnamespace: ops\ntasks:\n  x: {type: noop}\n  y: {type: noop}\n");
+  reg.scan(false);
+  CHECK(reg.current("weekly")->spec().ns == "sales");
+  CHECK(reg.find("weekly")->active);
+  CHECK(s.store->get_dag("weekly")->ns == "sales");
+  // The sales file itself says ops: the DAG moves (its authors said so).
+  std::filesystem::remove(s.dir / "dags" / "a_ops" / "take.yaml");
+  s.write_dag("sales/weekly.yaml", "dag: weekly\nnamespace: ops\ntasks:\n  x: {type: noop}\n");
+  reg.scan(false);
+  CHECK(reg.current("weekly")->spec().ns == "ops");
+  CHECK(s.store->get_dag("weekly")->ns == "ops");
+}
+
+TEST_CASE("dag registry: an invalid file's errors are filed under the namespace it names") {
+  testing::PartsStore s;
+  DagRegistry reg(*s.store, s.dags());
+  s.write_dag("sales/broken.yaml", "dag: broken\nnamespace: sales\nnonsense: 1\ntasks:\n  x: {type: noop}\n");
+  reg.scan(true);
+  auto rec = s.store->get_dag("broken");
+  REQUIRE(rec.ok());
+  CHECK_FALSE(rec->import_errors.empty());
+  CHECK(rec->ns == "sales");
 }

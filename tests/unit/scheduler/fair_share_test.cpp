@@ -197,3 +197,28 @@ TEST_CASE("fair share: pools apply on top; a namespace whose ready tries a pool 
   CHECK(s.end_oldest() == "a");
   CHECK(s.per_namespace() == std::map<std::string, int>{{"a", 1}, {"b", 7}});
 }
+
+TEST_CASE("fair share: on a shared member, tries queued for remote workers do not count against the cap here") {
+  Env e(0, true);  // the workers are remote: every try is queued, the claims share them
+  e.d->configure_namespaces({{"a", {1, 1}}});
+  auto g = testing::compile(
+      "dag: mixed\nnamespace: a\ntasks:\n  s1: {command: 'true'}\n  s2: {command: 'true'}\n  s3: {command: 'true'}\n"
+      "  wait: {type: sensor.file, path: /nonexistent, poke_interval: 1m}\n");
+  ActiveRun& r = e.start(g, 1, "2026-11-21T00:00:00Z");
+  e.d->dispatch();
+  // All three go to the queue (the claim holds them to the cap), and the
+  // sensor is not starved by them: it is a's one try here.
+  CHECK(e.channel.offered.size() == 3);
+  CHECK(e.host.poked == std::vector<std::string>{"wait"});
+  auto other = testing::compile(
+      "dag: second\nnamespace: a\ntasks:\n  wait: {type: sensor.file, path: /nonexistent, poke_interval: 1m}\n");
+  ActiveRun& r2 = e.start(other, 2, "2026-11-21T00:00:00Z");
+  e.d->dispatch();
+  CHECK(e.host.poked.size() == 1);  // a's second sensor waits: a is at its cap of 1
+  CHECK(r2.tis[0].state == TaskState::scheduled);
+  CHECK(e.d->blocks(r2, 0) == std::vector<std::string>{"namespace a: 1 of 1 running (max_running_tasks)"});
+  SchedulerMetrics m;
+  e.d->metrics(m);
+  CHECK(m.namespaces["a"].running == 4);  // three queued for workers, one sensor
+  (void)r;
+}

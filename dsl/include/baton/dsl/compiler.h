@@ -21,6 +21,7 @@ struct CompileResult {
   std::vector<Diagnostic> errors;
   std::vector<Diagnostic> warnings;   // `dags validate` prints them; they never make the file invalid
   std::string dag_id;                 // known even when the file is invalid, if `dag:` was readable
+  std::string ns = "default";         // the namespace it names, likewise (when `namespace:` was readable)
   SourcePos dag_pos;
 };
 

@@ -17,6 +17,7 @@ namespace baton::dsl {
 struct LoadedFile {
   std::string path;
   CompileResult result;
+  bool refused = false;  // it may not claim its namespace (check_namespace_folders): it owns no DAG id
 };
 
 struct FolderLoad {
@@ -35,15 +36,21 @@ FolderLoad load_dag_files(const std::vector<std::string>& files);
 // only the ones that changed (the scheduler's folder watch): compiling, and
 // checking DAG ids across a whole folder's results (sorted by path), which
 // marks every file after the first with a given id as invalid.
+// `owners` (DAG id -> file): the file that owned an id before keeps it when
+// another file claims it too, wherever the other sorts; otherwise the first
+// in path order does. A refused file (below) owns no id.
 std::vector<LoadedFile> compile_dag_files(const std::vector<std::string>& files);
-FolderLoad check_unique_ids(std::vector<LoadedFile> files);
+FolderLoad check_unique_ids(std::vector<LoadedFile> files, const std::map<std::string, std::string>& owners = {});
 
-// Namespaces bound to a subfolder (SPEC §13): a DAG whose file, relative to
-// the DAGs folder `root`, is not under the folder of the namespace it claims
-// (`folders`: namespace -> folder relative to root) is made invalid, with an
-// error naming the file, the namespace and the folder. Answers the ids of
-// the DAGs it refused.
-std::set<std::string> check_namespace_folders(FolderLoad& load, const std::string& root,
+// Namespaces bound to a subfolder (SPEC §13), checked before the ids: a
+// file (valid or not) that claims a namespace whose folder (`folders`:
+// namespace -> folder relative to the DAGs folder `root`) does not hold it
+// is refused — made invalid, with an error naming the file, the namespace
+// and the folder — and owns no DAG id, so it can neither take another
+// file's id nor have that file's DAG switched off. Where a file is, is where
+// its real path is (a symlink counts where it points). Answers the paths
+// refused.
+std::set<std::string> check_namespace_folders(std::vector<LoadedFile>& files, const std::string& root,
                                               const std::map<std::string, std::string>& folders);
 
 }  // namespace baton::dsl

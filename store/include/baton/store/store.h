@@ -582,9 +582,11 @@ class DagStore {
   // as it is afterwards, in the order given.
   virtual Result<std::vector<DagRecord>> register_dag_versions(const std::vector<DagVersionRegistration>& vs,
                                                                const std::string& actor) = 0;
-  // An invalid file: keep the last valid version, record the errors.
+  // An invalid file: keep the last valid version, record the errors. `ns`:
+  // the namespace the file names, for a DAG the store does not know yet
+  // (one it knows keeps its namespace).
   virtual Status set_import_errors(const std::string& dag_id, const std::string& file, int partition,
-                                   const std::string& errors_json) = 0;
+                                   const std::string& errors_json, const std::string& ns = "default") = 0;
   virtual Status deactivate_dag(const std::string& dag_id, const std::string& actor) = 0;
   virtual Result<std::vector<DagRecord>> list_dags() = 0;
   // A page of DAGs by id, those after `after_id` (keyset; "" for the first).
