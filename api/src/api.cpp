@@ -212,6 +212,13 @@ HttpResponse json_response(int status, std::string json_text) {
   return r;
 }
 
+HttpResponse no_content() {
+  HttpResponse r;
+  r.status = 204;
+  r.content_type.clear();
+  return r;
+}
+
 HttpResponse list_response(const std::vector<std::string>& item_json, const std::optional<std::string>& next_cursor) {
   std::string body = "{\"items\":[";
   for (size_t i = 0; i < item_json.size(); ++i) {

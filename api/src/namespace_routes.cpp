@@ -121,13 +121,6 @@ Result<std::pair<store::Namespace, bool>> find_namespace(store::Store& s, DagNam
   return std::make_pair(defaults, false);
 }
 
-HttpResponse no_content() {
-  HttpResponse r;
-  r.status = 204;
-  r.content_type.clear();
-  return r;
-}
-
 }  // namespace
 
 void add_namespace_routes(std::vector<Route>& routes, const Deps& deps) {

@@ -136,14 +136,6 @@ const ParamSpec kNamespaceListParam{.name = "namespace",
                                                    "(a scoped token: its namespaces', not the global ones)",
                                     .max_length = 200};
 
-HttpResponse no_content() {
-  HttpResponse r;
-  r.status = 204;
-  r.content_type.clear();
-  return r;
-}
-
-
 }  // namespace
 
 void add_resource_routes(std::vector<Route>& routes, const Deps& deps) {

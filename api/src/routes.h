@@ -181,5 +181,7 @@ Result<Window> offset_window(size_t total, const Call& call);
 // JSON texts.
 HttpResponse list_response(const std::vector<std::string>& item_json, const std::optional<std::string>& next_cursor);
 HttpResponse json_response(int status, std::string json_text);
+// 204, no body (a DELETE done).
+HttpResponse no_content();
 
 }  // namespace baton::api

@@ -204,17 +204,13 @@ TEST_CASE("HA: members split the partitions; an intent reaches the DAG's owner; 
   eventually([&] { return c.owners()["m1"] == kPartitions; }, "m1 to take m2's partitions");
 }
 
-TEST_CASE("HA: a pool holds across members: a try of another member's DAG waits in the queue for the slot, and "
-          "says why") {
-  if (!testing::on_postgres()) {
-    SUCCEED("PostgreSQL only");
-    return;
-  }
-  Cluster c;
-  for (int n = 0; n < 8; ++n)
-    std::ofstream(c.dir / "dags" / ("pooled_" + std::to_string(n) + ".yaml"))
-        << "dag: pooled_" << n << "\ntasks:\n  use: {command: 'true', pool: one}\n";
-  REQUIRE(c.api_store->put_pool({"one", 1, ""}, "admin").ok());
+// Two members and eight DAGs of one task each (already written, with what
+// limits them set up): a try of a DAG m1 owns is claimed and held; a try of
+// a DAG m2 owns then waits in the queue — the claim counts what every worker
+// holds, whichever member queued it — with `reason` among its reasons; the
+// held try's report lets it be claimed.
+static void held_across_members(Cluster& c, const std::string& reason,
+                                const std::function<void(const store::QueueItem&)>& check_held) {
   c.start("m1");
   c.start("m2");
   eventually([&] { return c.owners()["m1"] > 0 && c.owners()["m2"] > 0 && c.owners()["m1"] + c.owners()["m2"] == kPartitions; },
@@ -242,7 +238,7 @@ TEST_CASE("HA: a pool holds across members: a try of another member's DAG waits 
   auto first = rc.trigger(on_m1, TriggerRequest{}, "ada");
   REQUIRE(first.ok());
   auto held = claim_one(*c.api_store, "w1");
-  CHECK(held.pool == "one");
+  check_held(held);
   auto second = rc.trigger(on_m2, TriggerRequest{}, "ada");
   REQUIRE(second.ok());
   auto state = [&](const std::string& dag, const std::string& run_id) {
@@ -259,7 +255,7 @@ TEST_CASE("HA: a pool holds across members: a try of another member's DAG waits 
         return state(on_m2, second->run.run_id) == TaskState::queued;
       },
       "m2 to queue its try");
-  // m2's own count has the slot free; the claim does not.
+  // m2's own count has room; the claim, counting what every worker holds, does not.
   std::this_thread::sleep_for(200ms);
   beat();
   CHECK(c.api_store->claim_tasks("w2", {"default"}, 5)->empty());
@@ -268,12 +264,26 @@ TEST_CASE("HA: a pool holds across members: a try of another member's DAG waits 
   REQUIRE(why.ok());
   INFO(json(*why).dump());
   CHECK(std::find(why->begin(), why->end(), "waiting for a remote worker on queue default to claim it") != why->end());
-  CHECK(std::find(why->begin(), why->end(),
-                  "pool one: 1 of 1 slots taken by tries on workers (of all members)") != why->end());
-  // The report gives the slot back, and the waiting try is claimed.
+  CHECK(std::find(why->begin(), why->end(), reason) != why->end());
+  // The report ends the held try, and the waiting one is claimed.
   REQUIRE(c.api_store->report_task(held_try("w1", held), R"({"outcome": "success", "exit_code": 0})").ok());
   auto next = claim_one(*c.api_store, "w2");
   CHECK(next.run_pk == second->run.pk);
+}
+
+TEST_CASE("HA: a pool holds across members: a try of another member's DAG waits in the queue for the slot, and "
+          "says why") {
+  if (!testing::on_postgres()) {
+    SUCCEED("PostgreSQL only");
+    return;
+  }
+  Cluster c;
+  for (int n = 0; n < 8; ++n)
+    std::ofstream(c.dir / "dags" / ("pooled_" + std::to_string(n) + ".yaml"))
+        << "dag: pooled_" << n << "\ntasks:\n  use: {command: 'true', pool: one}\n";
+  REQUIRE(c.api_store->put_pool({"one", 1, ""}, "admin").ok());
+  held_across_members(c, "pool one: 1 of 1 slots taken by tries on workers (of all members)",
+                      [](const store::QueueItem& held) { CHECK(held.pool == "one"); });
 }
 
 TEST_CASE("HA: a namespace's max_running_tasks holds across members: a try of another member's DAG waits in the "
@@ -287,65 +297,8 @@ TEST_CASE("HA: a namespace's max_running_tasks holds across members: a try of an
     std::ofstream(c.dir / "dags" / ("pooled_" + std::to_string(n) + ".yaml"))
         << "dag: pooled_" << n << "\nnamespace: team\ntasks:\n  use: {command: 'true'}\n";
   REQUIRE(c.api_store->put_namespace({"team", 1, 1, std::nullopt, ""}, "admin").ok());
-  c.start("m1");
-  c.start("m2");
-  eventually([&] { return c.owners()["m1"] > 0 && c.owners()["m2"] > 0 && c.owners()["m1"] + c.owners()["m2"] == kPartitions; },
-             "the partitions to be split between m1 and m2");
-  // Two of the DAGs that the partitions give to different members.
-  auto owner_of = [&](const std::string& dag) {
-    auto parts = c.api_store->list_partitions();
-    REQUIRE(parts.ok());
-    for (auto& p : *parts)
-      if (p.partition == partition_of(dag)) return p.owner.value_or("");
-    return std::string();
-  };
-  std::string on_m1, on_m2;
-  for (int n = 0; n < 8; ++n) {
-    std::string dag = "pooled_" + std::to_string(n);
-    (owner_of(dag) == "m1" ? on_m1 : on_m2) = dag;
-  }
-  if (on_m1.empty() || on_m2.empty()) {
-    SUCCEED("the eight DAGs all landed on one member (a chance of 1 in 128)");
-    return;
-  }
-  RemoteControl rc(*c.api_store, SystemClock::instance(), nullptr, "");
-  eventually([&] { return c.api_store->get_dag(on_m1).ok() && c.api_store->get_dag(on_m2).ok(); },
-             "the DAGs to be registered");
-  auto first = rc.trigger(on_m1, TriggerRequest{}, "ada");
-  REQUIRE(first.ok());
-  auto held = claim_one(*c.api_store, "w1");
-  CHECK(held.ns == "team");
-  auto second = rc.trigger(on_m2, TriggerRequest{}, "ada");
-  REQUIRE(second.ok());
-  auto state = [&](const std::string& dag, const std::string& run_id) {
-    auto r = c.api_store->get_run(dag, run_id);
-    REQUIRE(r.ok());
-    return (*c.api_store->list_task_instances(r->pk))[0].state;
-  };
-  // The test plays w1: it heartbeats its try, which m1 would otherwise fail
-  // as lost after the zombie timeout (5 s) on a slow machine.
-  auto beat = [&] { CHECK(c.api_store->heartbeat_tasks("w1", {held.attempt_token})->empty()); };
-  eventually(
-      [&] {
-        beat();
-        return state(on_m2, second->run.run_id) == TaskState::queued;
-      },
-      "m2 to queue its try");
-  // m2 holds no try of team; the claim counts what every worker holds.
-  std::this_thread::sleep_for(200ms);
-  beat();
-  CHECK(c.api_store->claim_tasks("w2", {"default"}, 5)->empty());
-  auto why = rc.waiting_for(on_m2, second->run.run_id, "use", -1);
-  beat();
-  REQUIRE(why.ok());
-  INFO(json(*why).dump());
-  CHECK(std::find(why->begin(), why->end(), "waiting for a remote worker on queue default to claim it") != why->end());
-  CHECK(std::find(why->begin(), why->end(),
-                  "namespace team: 1 of 1 running on workers (max_running_tasks, of all members)") != why->end());
-  // The report ends the first try, and the waiting one is claimed.
-  REQUIRE(c.api_store->report_task(held_try("w1", held), R"({"outcome": "success", "exit_code": 0})").ok());
-  auto next = claim_one(*c.api_store, "w2");
-  CHECK(next.run_pk == second->run.pk);
+  held_across_members(c, "namespace team: 1 of 1 running on workers (max_running_tasks, of all members)",
+                      [](const store::QueueItem& held) { CHECK(held.ns == "team"); });
 }
 
 TEST_CASE("HA: a backfill command carried out again (its answer lost with a refused write) makes one backfill") {

@@ -1,6 +1,7 @@
 // The SQLite Store: tokens, pools, namespaces, variables and connections.
 #include <nlohmann/json.hpp>
 
+#include "namespace_rules.h"
 #include "resource_text.h"
 #include "sqlite_store.h"
 
@@ -125,27 +126,6 @@ Result<Pool> SqliteResources::get_pool_locked(const std::string& name) {
 }
 
 // ---- namespaces ----
-
-namespace {
-
-// A namespace's fields as its audit entry holds them.
-json namespace_fields(const Namespace& ns) {
-  return {{"weight", ns.weight},
-          {"max_running_tasks", ns.max_running_tasks ? json(*ns.max_running_tasks) : json(nullptr)},
-          {"folder", ns.folder ? json(*ns.folder) : json(nullptr)},
-          {"description", ns.description}};
-}
-
-Status check_namespace(const Namespace& ns) {
-  if (!(ns.weight >= 0.01 && ns.weight <= 1000))
-    return Error::invalid("namespace weight must be from 0.01 to 1000, got " + json(ns.weight).dump());
-  if (ns.max_running_tasks && *ns.max_running_tasks < 1)
-    return Error::invalid("namespace max_running_tasks must be 1 or more, got " +
-                          std::to_string(*ns.max_running_tasks));
-  return {};
-}
-
-}  // namespace
 
 Result<std::vector<Namespace>> SqliteResources::list_namespaces() {
   std::lock_guard lock(mu_);
