@@ -39,10 +39,11 @@ void family(std::ostringstream& o, const char* name, const char* type, const cha
 
 // Per namespace (SPEC §10, §13): every configured namespace and every one
 // the scheduler has tries of, those the token sees.
-void namespace_series(std::ostringstream& o, store::Store& s, scheduler::Control& control, const Call& c) {
+// `m`: the scheduler's metrics, when this process runs one.
+void namespace_series(std::ostringstream& o, store::Store& s, const scheduler::SchedulerMetrics* m, const Call& c) {
   std::map<std::string, scheduler::NamespaceFigures> figures;
   std::map<std::string, double> weights;
-  if (auto m = control.metrics()) figures = m->namespaces;
+  if (m) figures = m->namespaces;
   if (auto configured = s.list_namespaces())
     for (auto& n : *configured) weights[n.name] = n.weight;
   std::map<std::string, scheduler::NamespaceFigures> shown;
@@ -88,7 +89,8 @@ void add_metrics_routes(std::vector<Route>& routes, const Deps& deps) {
         if (c.scoped()) {
           std::ostringstream o;
           o.precision(9);
-          namespace_series(o, s, control, c);
+          auto m = control.metrics();
+          namespace_series(o, s, m ? &*m : nullptr, c);
           HttpResponse res;
           res.content_type = "text/plain; version=0.0.4; charset=utf-8";
           res.body = o.str();
@@ -158,7 +160,7 @@ void add_metrics_routes(std::vector<Route>& routes, const Deps& deps) {
           family(o, "baton_active_runs", "gauge", "Runs this scheduler holds in memory (queued or running).");
           o << "baton_active_runs " << m->active_runs << '\n';
         }
-        namespace_series(o, s, control, c);
+        namespace_series(o, s, m ? &*m : nullptr, c);
         HttpResponse res;
         res.content_type = "text/plain; version=0.0.4; charset=utf-8";
         res.body = o.str();

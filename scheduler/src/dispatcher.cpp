@@ -194,7 +194,9 @@ void Dispatcher::dispatch_to_workers() {
     candidates.push_back(ns);
   }
   while (free_workers_ > 0 && !candidates.empty()) {
-    const std::string ns = options_.shared ? candidates.front() : fair_.next(candidates);
+    // One namespace with work (the common case) needs no weighing.
+    const std::string ns =
+        options_.shared || candidates.size() == 1 ? candidates.front() : fair_.next(candidates);
     auto& set = ready_[ns];
     auto& it = at[ns];
     bool started = false;
