@@ -271,6 +271,7 @@ struct Api::Impl {
     add_namespace_routes(table, deps);
     add_backfill_routes(table, deps);
     add_metrics_routes(table, deps);
+    add_forecast_routes(table, deps);
     add_worker_routes(table, deps);
     for (auto& r : table) {
       auto segments = split_path(r.path);

@@ -159,6 +159,15 @@ void add_metrics_routes(std::vector<Route>& routes, const Deps& deps) {
               << (m->pool_depth.count(p.name) ? m->pool_depth.at(p.name) : 0) << '\n';
           family(o, "baton_active_runs", "gauge", "Runs this scheduler holds in memory (queued or running).");
           o << "baton_active_runs " << m->active_runs << '\n';
+          // Run-time forecasts (SPEC §7), this scheduler's.
+          family(o, "baton_sla_at_risk_runs", "gauge", "Runs this scheduler finds at risk of missing their SLA now.");
+          o << "baton_sla_at_risk_runs " << m->sla_risks_open << '\n';
+          family(o, "baton_sla_risks_total", "counter", "Runs found at risk of missing their SLA since the start.");
+          o << "baton_sla_risks_total " << m->sla_risks_detected << '\n';
+          family(o, "baton_slow_tries_total", "counter", "Tries flagged slow since the start.");
+          o << "baton_slow_tries_total " << m->slow_tries << '\n';
+          family(o, "baton_stuck_tries_total", "counter", "Tries flagged stuck since the start.");
+          o << "baton_stuck_tries_total " << m->stuck_tries << '\n';
         }
         namespace_series(o, s, m ? &*m : nullptr, c);
         HttpResponse res;

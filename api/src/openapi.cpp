@@ -56,7 +56,15 @@ json schemas() {
              {"worker", nstr()},
              {"exit_code", ninteger()},
              {"reason", nstr()},
-             {"last_activity_at", ninstant()}};
+             {"last_activity_at", ninstant()},
+             {"flags", {{"type", "array"},
+                        {"items", enumeration({"slow", "stuck"})},
+                        {"description", "the current try's: slow (past max(2 × p90, p90 + 1 min)), stuck (no "
+                                        "log, checkpoint or progress for stuck_after)"}}},
+             {"progress",
+              {{"type", "object"},
+               {"nullable", true},
+               {"description", "the current try's latest progress line: {fraction (0 to 1), text, at}"}}}};
   json ti_detail = ti;
   ti_detail["waiting_for"] = array_of(str());
   ti_detail["output"] = {{"type", "object"}, {"nullable", true}};
@@ -125,7 +133,10 @@ json schemas() {
                      {"started_at", ninstant()},
                      {"ended_at", ninstant()},
                      {"backfill_id", ninteger()},
-                     {"note", nstr()}});
+                     {"note", nstr()},
+                     {"expected_end", ninstant()},
+                     {"sla_deadline", ninstant()},
+                     {"at_risk", {{"type", "boolean"}}}});
   s["TaskInstance"] = object(ti);
   s["TaskInstanceDetail"] = object(ti_detail);
   s["TaskInstanceList"] = list_of(ref("TaskInstance"));
@@ -214,6 +225,21 @@ json schemas() {
                          {"kind", enumeration({"run_deadline", "run_duration", "task_duration"})},
                          {"deadline", instant()},
                          {"detected_at", instant()}});
+  s["SlaRisk"] = object({{"dag_id", str()},
+                         {"run_id", str()},
+                         {"kind", enumeration({"run_deadline", "run_duration"})},
+                         {"deadline", instant()},
+                         {"expected_end", instant()},
+                         {"detected_at", instant()},
+                         {"recovered_at", ninstant()}});
+  s["TaskStats"] = object({{"dag_id", str()},
+                           {"task_id", str()},
+                           {"count", integer()},
+                           {"p50", {{"type", "number"}, {"nullable", true}}},
+                           {"p90", {{"type", "number"}, {"nullable", true}}},
+                           {"p99", {{"type", "number"}, {"nullable", true}}},
+                           {"last", {{"type", "number"}, {"nullable", true}}},
+                           {"durations", array_of(object({{"seconds", {{"type", "number"}}}, {"ended_at", instant()}}))}});
   s["Token"] = object({{"name", str()},
                        {"role", enumeration({"viewer", "operator", "admin", "worker"})},
                        {"created_at", instant()},

@@ -164,6 +164,7 @@ void add_resource_routes(std::vector<Route>& routes, const Deps& deps);
 void add_namespace_routes(std::vector<Route>& routes, const Deps& deps);
 void add_backfill_routes(std::vector<Route>& routes, const Deps& deps);
 void add_metrics_routes(std::vector<Route>& routes, const Deps& deps);
+void add_forecast_routes(std::vector<Route>& routes, const Deps& deps);  // forecast_routes.cpp
 void add_worker_routes(std::vector<Route>& routes, const Deps& deps);
 
 // The OpenAPI 3.0 document for the table (openapi.cpp).

@@ -38,6 +38,17 @@ constexpr size_t kMaxCheckpointShown = 64 << 10;
 json ti_json(const store::TaskInstanceRecord& t, json mapped = nullptr) {
   json item = t.item ? json::parse(*t.item, nullptr, false) : json(nullptr);
   if (item.is_discarded()) item = nullptr;
+  // slow, stuck: the current try's (SPEC §7); its latest progress line.
+  json flags = json::array();
+  for (size_t b = 0; b < t.flags.size();) {
+    size_t e = t.flags.find(',', b);
+    if (e == std::string::npos) e = t.flags.size();
+    if (e > b) flags.push_back(t.flags.substr(b, e - b));
+    b = e + 1;
+  }
+  json progress = nullptr;
+  if (auto p = store::read_progress(t.progress, t.try_number))
+    progress = {{"fraction", p->fraction}, {"text", p->text}, {"at", format_utc(p->at)}};
   return {{"task_id", t.task_id},
           {"item", std::move(item)},
           {"mapped", std::move(mapped)},
@@ -53,7 +64,9 @@ json ti_json(const store::TaskInstanceRecord& t, json mapped = nullptr) {
           {"worker", opt(t.worker)},
           {"exit_code", opt(t.exit_code)},
           {"reason", opt(t.reason)},
-          {"last_activity_at", opt_time(t.last_activity_at)}};
+          {"last_activity_at", opt_time(t.last_activity_at)},
+          {"flags", flags},
+          {"progress", progress}};
 }
 
 json try_json(const store::TryRecord& t) {

@@ -25,8 +25,10 @@
 #include <set>
 #include <thread>
 
+#include "baton/core/progress.h"
 #include "baton/core/sha256.h"
 #include "json_text.h"
+#include "baton/core/progress.h"
 #include "routes.h"
 #include "util.h"
 
@@ -149,7 +151,7 @@ Result<std::string> decode_bytes(const json& j, const char* field) {
 // log chunk and checkpoint, decoded (nothing is stored here: the store
 // checks the claim and stores them in one transaction).
 Result<store::TryProgress> progress_of(const std::string& worker, const std::string& token, long long ti_id,
-                                       int try_number, const json& t) {
+                                       int try_number, const json& t, TimePoint now = {}) {
   store::TryProgress p;
   p.worker = worker;
   p.attempt_token = token;
@@ -168,6 +170,21 @@ Result<store::TryProgress> progress_of(const std::string& worker, const std::str
     if (!cp) return cp.error();
     if (cp->size() > (1u << 20)) return Error::invalid("a checkpoint holds at most 1 MiB");
     p.checkpoint = std::move(*cp);
+  }
+  // A heartbeat's progress line (SPEC §7): {"fraction": 0 to 1, "text": ...}.
+  if (t.contains("progress") && !t["progress"].is_null()) {
+    const json& g = t["progress"];
+    const char* allowed = "field `progress` takes {\"fraction\": a number from 0 to 1, \"text\": a string}";
+    if (!g.is_object() || !g.contains("fraction") || !g["fraction"].is_number() ||
+        (g.contains("text") && !g["text"].is_string()))
+      return Error::invalid(allowed);
+    for (auto& [k, _] : g.items())
+      if (k != "fraction" && k != "text")
+        return Error::invalid("unknown field `progress." + k + "`: " + allowed);
+    std::string why;
+    auto line = checked_progress(g["fraction"].get<double>(), g.value("text", std::string()), why);
+    if (!line) return Error::invalid("field `progress`: " + why);
+    p.progress = store::progress_record(try_number, line->fraction, line->text, now);
   }
   return p;
 }
@@ -381,7 +398,7 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
   auto& beat = add(routes, "POST", "/workers/heartbeat", Access::worker,
                    "Renews the worker's tries, with their checkpoints and log chunks; answers the tokens it no longer "
                    "holds (their processes must be killed)",
-                   "", [&s](Call& c) {
+                   "", [&s, &clock = deps.clock](Call& c) {
                      std::string worker = *c.body_as<std::string>("worker");
                      json tries = json::parse(c.body_as<std::string>("tries").value_or("[]"));
                      std::vector<std::string> tokens;
@@ -399,9 +416,10 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
                        if (!t.contains("ti_id") || !t["ti_id"].is_number_integer() || !t.contains("try_number") ||
                            !t["try_number"].is_number_integer())
                          continue;  // a bare renewal
-                       auto p = progress_of(worker, token, t["ti_id"].get<long long>(), t["try_number"].get<int>(), t);
+                       auto p = progress_of(worker, token, t["ti_id"].get<long long>(), t["try_number"].get<int>(), t,
+                                            clock.now());
                        if (!p) return error_response(p.error());
-                       if (!p->log && !p->checkpoint) continue;
+                       if (!p->log && !p->checkpoint && !p->progress) continue;
                        // Refused (the token is not this try's, or no longer held): stored nothing, and the
                        // worker hears the token is stale.
                        auto saved = s.save_progress(*p);
@@ -415,7 +433,8 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
                {.name = "tries",
                 .type = ValueType::object_list,
                 .description = "the tries it runs: attempt_token, ti_id, try_number, and optionally checkpoint "
-                               "(base64url), log_offset and log (base64url, the bytes from log_offset on)",
+                               "(base64url), log_offset and log (base64url, the bytes from log_offset on), and "
+                               "progress ({\"fraction\": 0 to 1, \"text\": at most 200 bytes})",
                 .required = true}};
 
   auto& report = add(

@@ -250,6 +250,11 @@ class Compiler {
     if (t.foreach_template) j["foreach"] = t.foreach_template->text;
     j["sla"] = {{"max_duration", opt_duration(t.sla_max_duration)}};
     j["produces"] = t.produces;
+    // Only when set: DAGs written before these keys keep their versions.
+    if (t.stuck_after) {
+      j["stuck_after"] = format_duration(*t.stuck_after);
+      j["on_stuck"] = t.stuck_fail ? "fail" : "alert";
+    }
     switch (t.type) {
       case TaskType::shell: {
         j["command"] = t.command.text;
@@ -328,6 +333,10 @@ class Compiler {
     notify["on_success"] = targets(spec_.on_success);
     notify["on_retry"] = targets(spec_.on_retry);
     notify["on_sla_miss"] = targets(spec_.on_sla_miss);
+    // Only when set: DAGs written before these keys keep their versions.
+    if (!spec_.on_sla_risk.empty()) notify["on_sla_risk"] = targets(spec_.on_sla_risk);
+    if (!spec_.on_slow.empty()) notify["on_slow"] = targets(spec_.on_slow);
+    if (!spec_.on_stuck.empty()) notify["on_stuck"] = targets(spec_.on_stuck);
     j["notify"] = notify;
     // Tasks by id: the order they are written in changes nothing.
     json tasks = json::object();

@@ -26,7 +26,8 @@ const std::vector<std::string> kDagKeys = {
 const std::vector<std::string> kCommonTaskKeys = {
     "type",    "depends_on",     "trigger_rule",      "retries", "retry_delay", "retry_backoff",
     "max_retry_delay", "retry_jitter", "timeout",     "kill_grace", "pool",     "pool_slots",
-    "queue",   "priority",       "depends_on_past",   "foreach", "sla",         "produces"};
+    "queue",   "priority",       "depends_on_past",   "foreach", "sla",         "produces",
+    "stuck_after", "on_stuck"};
 
 struct TypeInfo {
   TaskType type;
@@ -351,10 +352,12 @@ class SpecParser {
 
   void parse_notify(const YamlNode& n) {
     if (!n.is_map()) {
-      type_error(n, "notify", "a mapping with on_failure, on_success, on_retry and/or on_sla_miss");
+      type_error(n, "notify",
+                 "a mapping with on_failure, on_success, on_retry, on_sla_miss, on_sla_risk, on_slow and/or on_stuck");
       return;
     }
-    check_keys(n, {"on_failure", "on_success", "on_retry", "on_sla_miss"}, "notify");
+    check_keys(n, {"on_failure", "on_success", "on_retry", "on_sla_miss", "on_sla_risk", "on_slow", "on_stuck"},
+               "notify");
     auto list = [&](const char* key, std::vector<NotifyTarget>& out) {
       auto* l = n.get(key);
       if (!l) return;
@@ -386,6 +389,9 @@ class SpecParser {
     list("on_success", spec_.on_success);
     list("on_retry", spec_.on_retry);
     list("on_sla_miss", spec_.on_sla_miss);
+    list("on_sla_risk", spec_.on_sla_risk);
+    list("on_slow", spec_.on_slow);
+    list("on_stuck", spec_.on_stuck);
   }
 
   // ---- tasks ----
@@ -574,6 +580,14 @@ class SpecParser {
       if (auto b = bool_of(v, path)) t.retry_jitter = *b;
     } else if (key == "timeout") {
       if (auto d = duration_of(v, path, 1s)) t.timeout = *d;
+    } else if (key == "stuck_after") {
+      if (auto d = duration_of(v, path, 1s)) t.stuck_after = *d;
+    } else if (key == "on_stuck") {
+      if (auto s = string_of(v, path)) {
+        if (*s == "alert" || *s == "fail") t.stuck_fail = *s == "fail";
+        else diag_.error(v.pos, path, "unknown on_stuck \"" + *s + "\"" + did_you_mean(*s, {"alert", "fail"}) +
+                                          "; allowed: alert, fail");
+      }
     } else if (key == "kill_grace") {
       if (auto d = duration_of(v, path, 0s)) t.kill_grace = *d;
     } else if (key == "pool" || key == "queue") {

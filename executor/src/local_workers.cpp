@@ -127,8 +127,9 @@ Finished LocalWorkers::run_one(ShellRunner& runner, Assignment& a, int slot) {
   int ti = a.ti;
   long long ti_id = a.ti_id;
   std::string token = a.attempt_token;
-  auto beat = [this, run_pk, ti, token](std::optional<TimePoint> activity) {
-    services_.heartbeat(run_pk, ti, token, activity);
+  auto beat = [this, run_pk, ti, token](std::optional<TimePoint> activity,
+                                         const std::optional<ProgressLine>& progress = std::nullopt) {
+    services_.heartbeat(run_pk, ti, token, activity, progress);
   };
   ShellResult result;
   if (a.type == dsl::TaskType::http || a.type == dsl::TaskType::sql) {
@@ -141,7 +142,7 @@ Finished LocalWorkers::run_one(ShellRunner& runner, Assignment& a, int slot) {
         a.shell,
         [&](const ShellProgress& p) {
           if (p.checkpoint) services_.save_checkpoint(ti_id, token, *p.checkpoint);
-          beat(p.last_activity_at);
+          beat(p.last_activity_at, p.progress);
         },
         *flag);
   }

@@ -57,6 +57,7 @@ struct Running {
   bool done = false;               // the slot thread ships the rest itself
   long long log_sent = 0;
   std::optional<std::string> checkpoint;  // the newest, not sent yet
+  std::optional<ProgressLine> progress;   // the newest progress line, not sent yet
   Duration heartbeat_interval{};
   // Self-fencing: with no heartbeat through for `lease` (the scheduler's
   // zombie_timeout less one heartbeat interval), the try is killed here,
@@ -263,12 +264,14 @@ struct RemoteWorker::Impl {
       t["log_bytes"] = static_cast<long long>(chunk.size());
     }
     if (r.checkpoint) t["checkpoint"] = base64url_encode(*r.checkpoint);
+    if (r.progress && !final) t["progress"] = {{"fraction", r.progress->fraction}, {"text", r.progress->text}};
     return t;
   }
   static void sent(Running& r, const json& t) {
     std::lock_guard lock(r.mu);
     if (t.contains("log_bytes")) r.log_sent += t["log_bytes"].get<long long>();
     if (t.contains("checkpoint")) r.checkpoint.reset();
+    if (t.contains("progress")) r.progress.reset();
   }
 
   void heartbeat_main() {
@@ -730,10 +733,9 @@ struct RemoteWorker::Impl {
         res = runner.run(
             t,
             [r](const ShellProgress& pr) {
-              if (pr.checkpoint) {
-                std::lock_guard lock(r->mu);
-                r->checkpoint = *pr.checkpoint;
-              }
+              std::lock_guard lock(r->mu);
+              if (pr.checkpoint) r->checkpoint = *pr.checkpoint;
+              if (pr.progress) r->progress = *pr.progress;
             },
             r->cancel);
       }

@@ -41,6 +41,7 @@ using namespace std::chrono_literals;
 // Names of the files the task shares with Baton, inside the scratch folder.
 constexpr const char* kCheckpointName = "checkpoint";
 constexpr const char* kOutputName = "output.json";
+constexpr const char* kProgressName = "progress";
 constexpr const char* kParamsName = "params.json";
 // Linux refuses to start a process with one environment string longer than
 // this (MAX_ARG_STRLEN): larger params go to a file, BATON_PARAMS_FILE (only
@@ -150,6 +151,37 @@ FileRead read_task_file(const std::string& path, size_t cap, std::string& out, s
     out.append(buf, static_cast<size_t>(n));
     if (out.size() > cap) return FileRead::too_big;  // grew while we read
   }
+  return FileRead::ok;
+}
+
+// The last `tail` bytes of a regular file (not followed through a link).
+FileRead read_task_tail(const std::string& path, size_t tail, std::string& out, std::string& err) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    if (errno == ENOENT) return FileRead::missing;
+    err = errno_text(errno);
+    return FileRead::error;
+  }
+  Fd guard(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    err = "not a regular file";
+    return FileRead::error;
+  }
+  off_t from = st.st_size > static_cast<off_t>(tail) ? st.st_size - static_cast<off_t>(tail) : 0;
+  out.assign(tail, '\0');
+  ssize_t n;
+  do {
+    n = ::pread(fd, out.data(), tail, from);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    err = errno_text(errno);
+    return FileRead::error;
+  }
+  out.resize(static_cast<size_t>(n));
   return FileRead::ok;
 }
 
@@ -365,9 +397,10 @@ bool valid_env_name(const std::string& name) {
 class TryLoop {
  public:
   TryLoop(const ShellTry& t, const ShellRunner::ProgressFn& on_progress, std::atomic<bool>& cancel,
-          const std::function<TimePoint()>& now, LogSink& log, std::string checkpoint_path)
+          const std::function<TimePoint()>& now, LogSink& log, std::string checkpoint_path, std::string progress_path)
       : t_(t), on_progress_(on_progress), cancel_(cancel), now_(now), log_(log),
-        checkpoint_path_(std::move(checkpoint_path)), reported_checkpoint_(t.checkpoint) {}
+        checkpoint_path_(std::move(checkpoint_path)), progress_path_(std::move(progress_path)),
+        reported_checkpoint_(t.checkpoint) {}
 
   // Runs the loop until the child is reaped and its group is gone; takes
   // ownership of out_r.
@@ -529,6 +562,19 @@ class TryLoop {
       case FileRead::error:
         break;
     }
+    // The progress file's latest line (its tail is read: a task may append).
+    switch (read_task_tail(progress_path_, kProgressTail, content, err)) {
+      case FileRead::ok:
+        if (content != reported_progress_) {
+          reported_progress_ = content;
+          if (auto line = parse_progress(content)) {
+            p.progress = std::move(line);
+            last_activity_ = now_();
+          }
+        }
+        break;
+      default: break;
+    }
     p.last_activity_at = last_activity_;
     p.log_bytes = log_.bytes();
     if (!on_progress_) return;
@@ -546,7 +592,9 @@ class TryLoop {
   const std::function<TimePoint()>& now_;
   LogSink& log_;
   std::string checkpoint_path_;
+  std::string progress_path_;
   std::optional<std::string> reported_checkpoint_;
+  std::string reported_progress_;  // the progress file's tail at the last heartbeat
 
   pid_t pid_ = -1;
   Fd out_, pidfd_;
@@ -601,6 +649,7 @@ ShellResult ShellRunner::run(const ShellTry& t, const ProgressFn& on_progress, s
   const std::string checkpoint_path = (fs::path(t.scratch_dir) / kCheckpointName).string();
   const std::string output_path = (fs::path(t.scratch_dir) / kOutputName).string();
   const std::string params_path = (fs::path(t.scratch_dir) / kParamsName).string();
+  const std::string progress_path = (fs::path(t.scratch_dir) / kProgressName).string();
 
   // The log first, so that every later failure can be told there too.
   Fd log_fd(::open(t.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
@@ -712,6 +761,7 @@ ShellResult ShellRunner::run(const ShellTry& t, const ProgressFn& on_progress, s
   }
   env["BATON_CHECKPOINT_FILE"] = checkpoint_path;
   env["BATON_OUTPUT_FILE"] = output_path;
+  env["BATON_PROGRESS_FILE"] = progress_path;
 
   std::vector<std::string> env_strings;
   env_strings.reserve(env.size());
@@ -776,7 +826,8 @@ ShellResult ShellRunner::run(const ShellTry& t, const ProgressFn& on_progress, s
   }
   out_w.reset();
 
-  TryLoop loop(t, on_progress, cancel, now_, log, checkpoint_path);
+  ::unlink(progress_path.c_str());  // a scratch folder used again starts with none
+  TryLoop loop(t, on_progress, cancel, now_, log, checkpoint_path, progress_path);
   loop.run(pid, out_r.release());
   log.finish();
 

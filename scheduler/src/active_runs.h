@@ -23,6 +23,10 @@ struct ActiveRun {
   dsl::DagGraphPtr graph;
   std::unique_ptr<RunEngine> engine;
   std::vector<store::TaskInstanceRecord> tis;  // index = task instance index of the engine
+  // Milliseconds from the run's expected end to its SLA deadline, as the
+  // dispatcher's order reads it (Forecaster; kNoSlack: no SLA).
+  long long slack = kNoSlack;
+  static constexpr long long kNoSlack = 1LL << 62;
 };
 
 // 0001-01-01: before every schedule's first tick.

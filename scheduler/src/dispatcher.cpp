@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "baton/core/duration.h"
 #include "baton/core/random.h"
 #include "loop.h"
 
@@ -29,7 +30,21 @@ Dispatcher::Dispatcher(const Clock& clock, Loop& loop, ActiveRuns& runs, DagRegi
 
 Dispatcher::ReadyKey Dispatcher::ready_key(const ActiveRun& r, int ti) const {
   return ReadyKey{r.rec.run_type == "backfill" || r.rec.backfill_id ? 1 : 0, -r.tis[static_cast<size_t>(ti)].priority,
-                  r.rec.logical_date.time_since_epoch().count(), r.rec.pk, ti};
+                  options_.slack_order ? r.slack : 0, r.rec.logical_date.time_since_epoch().count(), r.rec.pk, ti};
+}
+
+// The run's ready tries move to their place for its new slack.
+void Dispatcher::slack_changed(const ActiveRun& r, long long old_slack) {
+  if (!options_.slack_order) return;
+  const auto& inst = r.engine->instances();
+  for (size_t i = 0; i < inst.size(); ++i) {
+    if (inst[i].state != TaskState::scheduled) continue;
+    int ti = static_cast<int>(i);
+    ReadyKey old = ready_key(r, ti);
+    old.slack = old_slack;
+    auto& set = ready_of(r, ti);
+    if (set.erase(old)) set.insert(ready_key(r, ti));
+  }
 }
 
 // A foreach task's own instance is expanded by the loop, as a noop is run.
@@ -260,6 +275,7 @@ bool Dispatcher::begin(ActiveRun& r, int ti) {
   const TimePoint now = clock_.now();
   rec.heartbeat_at = now;
   rec.last_activity_at.reset();
+  rec.flags.clear();  // slow and stuck are a try's
   if (rec.ready_at) {
     double lat = std::chrono::duration<double>(now - *rec.ready_at).count();
     size_t k = 0;
@@ -301,6 +317,13 @@ std::vector<std::string> Dispatcher::blocks(const ActiveRun& r, int ti) {
   }
   if (auto p = pool_block(rec.pool, rec.pool_slots); !p.empty()) out.push_back(p);
   if (auto t = task_limit_block(r.rec.dag_id); !t.empty()) out.push_back(t);
+  // Its place among the waiting: its run's slack (SPEC §7).
+  if (!out.empty() && options_.slack_order && r.slack != ActiveRun::kNoSlack) {
+    auto d = std::chrono::duration_cast<Duration>(std::chrono::milliseconds(r.slack < 0 ? -r.slack : r.slack));
+    out.push_back("run " + r.rec.run_id + (r.slack >= 0 ? " has " + format_duration(d) + " of slack"
+                                                         : " is expected " + format_duration(d) + " past its SLA deadline") +
+                  " (least slack goes first)");
+  }
   return out;
 }
 

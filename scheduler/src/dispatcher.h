@@ -1,7 +1,7 @@
 // Dispatcher: the ready set and its order (a freed worker slot goes to the
 // namespace furthest below its weighted share — FairShare — and within a
-// namespace live runs go before backfills, then higher priority, then older
-// logical date), the limits (worker slots, a namespace's max_running_tasks,
+// namespace live runs go before backfills, then higher priority, then the
+// run with least slack to its SLA deadline, then older logical date), the limits (worker slots, a namespace's max_running_tasks,
 // pools, a DAG's max_active_tasks) and the handing out of tries: a noop is
 // finished in the same turn, a foreach task's own instance is expanded, a
 // sensor goes to the pokers, a trigger_dag to the loop, any other try to the
@@ -43,6 +43,7 @@ struct DispatcherOptions {
   int workers = 4;      // local worker slots (standalone)
   std::string member_id;
   TryPaths paths;
+  bool slack_order = true;  // within a priority, the run with least slack first (SPEC §7)
 };
 
 class Dispatcher {
@@ -53,6 +54,8 @@ class Dispatcher {
   // A task instance became scheduled, or stopped being.
   void task_ready(const ActiveRun& r, int ti);
   void task_unready(const ActiveRun& r, int ti);
+  // The run's slack changed (it was `old_slack`): its ready tries move.
+  void slack_changed(const ActiveRun& r, long long old_slack);
   // It no longer holds a pool slot and a place in max_active_tasks.
   void released(const ActiveRun& r, int ti);
   // Recovery: a try found queued or running holds its slots.
@@ -89,6 +92,7 @@ class Dispatcher {
   struct ReadyKey {
     int backfill;
     int neg_priority;
+    long long slack;  // ms to the run's SLA deadline from its expected end (ActiveRun::slack)
     long long logical_date;
     long long run_pk;
     int ti;

@@ -1,5 +1,5 @@
-// The outbox (SPEC §7): a DAG's on_success, on_failure, on_retry and
-// on_sla_miss targets each get a notification row, written with the turn's
+// The outbox (SPEC §7): a DAG's on_success, on_failure, on_retry,
+// on_sla_miss, on_sla_risk, on_slow and on_stuck targets each get a notification row, written with the turn's
 // changes; the notifier delivers them, so a slow or failing target never
 // holds up the loop.
 #pragma once

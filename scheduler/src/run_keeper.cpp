@@ -116,6 +116,7 @@ void RunKeeper::apply(ActiveRun& r, const std::vector<Transition>& ts) {
     if (t.to == TaskState::scheduled) rec.ready_at = now;
     if (t.to == TaskState::running) runs_.running_tis().insert({r.rec.pk, t.ti});
     if (t.from == TaskState::running) runs_.running_tis().erase({r.rec.pk, t.ti});
+    listener_.task_moved(r, t.ti, t.from, t.to);
     if ((is_finished(t.to) || t.to == TaskState::pending) && e.parent < 0 && spec_of(r, t.ti).depends_on_past)
       listener_.past_changed(r.rec.dag_id, r.rec.logical_date.time_since_epoch().count());
     if (t.to == TaskState::pending) {
@@ -244,22 +245,26 @@ void RunKeeper::finished(const executor::Finished& f) {
   settle(r);
 }
 
-void RunKeeper::heartbeat(long long run_pk, int ti, const std::string& token, std::optional<TimePoint> activity) {
+void RunKeeper::heartbeat(long long run_pk, int ti, const std::string& token, std::optional<TimePoint> activity,
+                          const std::optional<ProgressLine>& progress) {
   ActiveRun* r = runs_.find(run_pk);
   if (!r) return;
   auto& rec = r->tis[static_cast<size_t>(ti)];
   if (rec.attempt_token != token || rec.state != TaskState::running) return;
   rec.heartbeat_at = clock_.now();
   if (activity) rec.last_activity_at = activity;
+  if (progress) rec.progress = store::progress_record(rec.try_number, progress->fraction, progress->text, clock_.now());
   loop_.batch().task_instances.push_back(rec);
 }
 
 // A process that may still run is stopped, and its late report refused.
-void RunKeeper::fail_lost(ActiveRun& run, int ti, const std::string& why) {
+void RunKeeper::fail_lost(ActiveRun& run, int ti, const std::string& why) { fail_running(run, ti, "worker_lost", why); }
+
+void RunKeeper::fail_running(ActiveRun& run, int ti, const std::string& reason, const std::string& why) {
   auto& t = run.tis[static_cast<size_t>(ti)];
   int try_number = run.engine->instances()[static_cast<size_t>(ti)].try_number;
   listener_.withdraw(run, ti);
-  auto fin = run.engine->finish_try(ti, TryOutcome::worker_lost, "worker_lost");
+  auto fin = run.engine->finish_try(ti, reason == "worker_lost" ? TryOutcome::worker_lost : TryOutcome::failed, reason);
   in_report_ = true;  // the try row is written just below
   if (fin) apply(run, *fin);
   in_report_ = false;
@@ -271,11 +276,11 @@ void RunKeeper::fail_lost(ActiveRun& run, int ti, const std::string& why) {
   tr.attempt_token = t.attempt_token;
   tr.started_at = t.started_at;
   tr.ended_at = clock_.now();
-  tr.reason = "worker_lost";
+  tr.reason = reason;
   tr.log_path = log_rel(run, t, try_number);
   loop_.batch().tries.push_back(tr);
-  sched_log()->warn("run {} {}: task {} try {} failed: worker_lost: {}", run.rec.dag_id, run.rec.run_id, t.task_id,
-                   try_number, why);
+  sched_log()->warn("run {} {}: task {} try {} failed: {}: {}", run.rec.dag_id, run.rec.run_id, t.task_id, try_number,
+                   reason, why);
 }
 
 // A scheduled foreach task: its list (literal, or its template rendered with

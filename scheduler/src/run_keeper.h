@@ -16,6 +16,7 @@
 
 #include "active_runs.h"
 #include "baton/core/clock.h"
+#include "baton/core/progress.h"
 #include "baton/executor/assignment.h"
 #include "dag_registry.h"
 #include "fencing.h"
@@ -35,9 +36,11 @@ class RunListener {
   virtual void holds(const ActiveRun& r, int ti) = 0;     // recovery: a try found queued or running
   virtual void slot_freed() = 0;                          // a local worker reported
   virtual void dispatch() = 0;
+  // A task instance changed state (the forecasts' side).
+  virtual void task_moved(ActiveRun& r, int ti, TaskState from, TaskState to) = 0;
   // The run's life.
-  virtual void run_adopted(const ActiveRun& r) = 0;
-  virtual void run_started(const ActiveRun& r, TimePoint at) = 0;
+  virtual void run_adopted(ActiveRun& r) = 0;
+  virtual void run_started(ActiveRun& r, TimePoint at) = 0;
   virtual void run_ended(const ActiveRun& r) = 0;
   virtual void replan(const std::string& dag_id) = 0;  // a run ended: catchup may make the next
   // depends_on_past.
@@ -74,10 +77,14 @@ class RunKeeper {
 
   // A worker's report of a try (stale ones are dropped), and its heartbeat.
   void finished(const executor::Finished& f);
-  void heartbeat(long long run_pk, int ti, const std::string& token, std::optional<TimePoint> activity);
+  void heartbeat(long long run_pk, int ti, const std::string& token, std::optional<TimePoint> activity,
+                 const std::optional<ProgressLine>& progress = std::nullopt);
   // A running try whose worker is gone (a restart, or no heartbeat for
   // zombie_timeout) fails as worker_lost and is retried under its policy.
   void fail_lost(ActiveRun& run, int ti, const std::string& why);
+  // A running try fails here with `reason` (worker_lost, stuck): its worker
+  // stops it, and it is retried under its policy.
+  void fail_running(ActiveRun& run, int ti, const std::string& reason, const std::string& why);
   // A scheduled foreach task: one mapped instance per item of its list.
   void expand(ActiveRun& r, int ti);
 

@@ -85,9 +85,10 @@ executor::LocalWorkerServices worker_services(SchedulerParts& p) {
   s.save_checkpoint = [&store](long long ti_id, const std::string& token, const std::string& cp) {
     (void)store.save_checkpoint(ti_id, token, cp);
   };
-  s.heartbeat = [&p](long long run_pk, int ti, const std::string& token, std::optional<TimePoint> activity) {
-    p.loop.post([&p, run_pk, ti, token, activity] {
-      p.keeper.heartbeat(run_pk, ti, token, activity);
+  s.heartbeat = [&p](long long run_pk, int ti, const std::string& token, std::optional<TimePoint> activity,
+                     const std::optional<ProgressLine>& progress) {
+    p.loop.post([&p, run_pk, ti, token, activity, progress] {
+      p.keeper.heartbeat(run_pk, ti, token, activity, progress);
       p.loop.request_flush();
     });
   };
@@ -131,6 +132,7 @@ SchedulerParts::SchedulerParts(store::Store& s, const Clock& c, SchedulerOptions
       membership(s, c, {options.member_id, options.shared, options.member_heartbeat, options.member_lease}),
       registry(s, options.dags_dir),
       sla(s, c, loop, runs, registry),
+      forecast(s, c, loop, runs, forecast_glue),
       past(s, loop, runs, [this](ActiveRun& r, const std::vector<Transition>& ts) { keeper.apply(r, ts); }),
       workers(c, options.logs_dir, options.heartbeat_interval, worker_services(*this)),
       local_channel(c, runs, workers, options.member_id,
@@ -140,7 +142,7 @@ SchedulerParts::SchedulerParts(store::Store& s, const Clock& c, SchedulerOptions
       channel(options.shared ? static_cast<WorkerChannel&>(queue_channel) : local_channel),
       dispatcher(c, loop, runs, registry, dispatch_glue, channel,
                  {options.shared, options.workers, options.member_id,
-                  {options.logs_dir, options.heartbeat_interval, options.zombie_timeout}}),
+                  {options.logs_dir, options.heartbeat_interval, options.zombie_timeout}, options.slack_order}),
       keeper(s, c, loop, registry, membership, runs, listener_glue, {options.shared}),
       factory(s, c, loop, registry, membership, runs_glue),
       backfills(s, c, loop, registry, membership, runs_glue),
@@ -202,6 +204,7 @@ void SchedulerParts::write() {
   // The runs that came due this turn, in one transaction of their own (the
   // store gives them their ids), then what they started.
   if (factory.commit_runs()) dispatcher.dispatch();
+  forecast.settle();  // the forecasts of the runs that moved, in this write
   auto w = loop.write(store, membership.fences());
   if (w.fenced) membership.fenced_out(*w.fenced);
   else if (w.notifications) notifier.kick();
@@ -222,7 +225,7 @@ void SchedulerParts::flush() {
     write();
   }
   channel.flush();
-  loop.wake_at(earliest({factory.next_due(), keeper.next_wake(), sla.next_due()}));
+  loop.wake_at(earliest({factory.next_due(), keeper.next_wake(), sla.next_due(), forecast.next_due()}));
   snapshot_metrics(false);
 }
 
@@ -234,6 +237,7 @@ void SchedulerParts::snapshot_metrics(bool force) {
   dispatcher.metrics(out);
   out.active_runs = static_cast<long long>(runs.size());
   out.sla_misses_detected = sla.detected();
+  forecast.metrics(out);
   std::lock_guard lock(metrics_mu);
   metrics = std::move(out);
 }
@@ -246,6 +250,7 @@ SchedulerMetrics SchedulerParts::metrics_snapshot() const {
 void SchedulerParts::on_wake() {
   TimePoint now = clock.now();
   sla.wake(now);
+  forecast.wake(now);
   factory.wake(now);
   keeper.wake(now);
   dispatcher.dispatch();
@@ -382,6 +387,8 @@ void SchedulerParts::reload_owned() {
   dispatcher.clear();
   factory.reset();
   sla.clear();
+  forecast.clear();
+  forecast.load();  // the histories of the DAGs it owns now
   if (auto list = store.list_dags())
     for (auto& d : *list) {
       DagEntry* e = registry.find(d.dag_id);
@@ -453,6 +460,7 @@ Status Scheduler::start() {
   // Watched before the first scan or load: a change made while it runs is
   // not missed (its report is handled once the loop runs).
   m.watch_folder();
+  m.forecast.load();
   // A member of several loads the folder before it takes partitions.
   const bool background = m.options.load_in_background && !m.options.shared;
   // Known DAGs first (paused flags, last ticks), then the folder.

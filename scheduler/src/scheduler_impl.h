@@ -26,6 +26,7 @@
 #include "dag_registry.h"
 #include "dispatcher.h"
 #include "folder_watch.h"
+#include "forecast.h"
 #include "listener.h"
 #include "loop.h"
 #include "membership.h"
@@ -50,8 +51,9 @@ struct ListenerGlue final : RunListener {
   void holds(const ActiveRun& r, int ti) override;
   void slot_freed() override;
   void dispatch() override;
-  void run_adopted(const ActiveRun& r) override;
-  void run_started(const ActiveRun& r, TimePoint at) override;
+  void task_moved(ActiveRun& r, int ti, TaskState from, TaskState to) override;
+  void run_adopted(ActiveRun& r) override;
+  void run_started(ActiveRun& r, TimePoint at) override;
   void run_ended(const ActiveRun& r) override;
   void replan(const std::string& dag_id) override;
   void past_changed(const std::string& dag_id, long long logical_date) override;
@@ -71,6 +73,14 @@ struct DispatchGlue final : DispatchHost {
   void poke(executor::Assignment a) override;
   void start_trigger(ActiveRun& r, int ti) override;
   void try_began(const ActiveRun& r, int ti, int try_number) override;
+  SchedulerParts& p;
+};
+
+struct ForecastGlue final : ForecastHost {
+  explicit ForecastGlue(SchedulerParts& p) : p(p) {}
+  void slack_changed(ActiveRun& r, long long old_slack) override;
+  void fail_stuck(ActiveRun& r, int ti) override;
+  bool runs_remote(const ActiveRun& r, int ti) const override;
   SchedulerParts& p;
 };
 
@@ -151,11 +161,13 @@ struct SchedulerParts {
   DispatchGlue dispatch_glue{*this};
   RunsGlue runs_glue{*this};
   TriesGlue tries_glue{*this};
+  ForecastGlue forecast_glue{*this};
   Loop loop;
   Membership membership;
   DagRegistry registry;
   ActiveRuns runs;
   SlaMonitor sla;
+  Forecaster forecast;
   PastTracker past;
   executor::LocalWorkers workers;
   LocalChannel local_channel;

@@ -11,13 +11,28 @@ namespace baton::scheduler {
 void ListenerGlue::task_ready(const ActiveRun& r, int ti) { p.dispatcher.task_ready(r, ti); }
 void ListenerGlue::task_unready(const ActiveRun& r, int ti) { p.dispatcher.task_unready(r, ti); }
 void ListenerGlue::released(const ActiveRun& r, int ti) { p.dispatcher.released(r, ti); }
-void ListenerGlue::holds(const ActiveRun& r, int ti) { p.dispatcher.holds(r, ti); }
+void ListenerGlue::holds(const ActiveRun& r, int ti) {
+  p.dispatcher.holds(r, ti);
+  // A try found running at recovery is watched again (slow, stuck).
+  const auto& e = r.engine->instances()[static_cast<size_t>(ti)];
+  if (e.state == TaskState::running) p.forecast.try_began(r, ti, e.try_number);
+}
 void ListenerGlue::slot_freed() { p.dispatcher.slot_freed(); }
 void ListenerGlue::dispatch() { p.dispatcher.dispatch(); }
-void ListenerGlue::run_adopted(const ActiveRun& r) { p.sla.run_adopted(r); }
-void ListenerGlue::run_started(const ActiveRun& r, TimePoint at) { p.sla.run_started(r, at); }
+void ListenerGlue::task_moved(ActiveRun& r, int ti, TaskState from, TaskState to) {
+  p.forecast.task_moved(r, ti, from, to);
+}
+void ListenerGlue::run_adopted(ActiveRun& r) {
+  p.sla.run_adopted(r);
+  p.forecast.run_adopted(r);
+}
+void ListenerGlue::run_started(ActiveRun& r, TimePoint at) {
+  p.sla.run_started(r, at);
+  p.forecast.run_started(r);
+}
 
 void ListenerGlue::run_ended(const ActiveRun& r) {
+  p.forecast.run_ended(r);
   if (r.rec.backfill_id)
     p.backfills.run_ended(r.rec.pk, *r.rec.backfill_id, r.engine->state() == RunState::success);
 }
@@ -46,7 +61,19 @@ void DispatchGlue::poke(executor::Assignment a) { p.pokers.poke(std::move(a)); }
 void DispatchGlue::start_trigger(ActiveRun& r, int ti) { p.triggers.start(r, ti); }
 void DispatchGlue::try_began(const ActiveRun& r, int ti, int try_number) {
   p.sla.try_began(r, ti, try_number, p.clock.now());
+  p.forecast.try_began(r, ti, try_number);
 }
+
+// ---- ForecastHost ----
+
+void ForecastGlue::slack_changed(ActiveRun& r, long long old_slack) { p.dispatcher.slack_changed(r, old_slack); }
+
+void ForecastGlue::fail_stuck(ActiveRun& r, int ti) {
+  p.keeper.fail_running(r, ti, "stuck", "no log, checkpoint or progress for its stuck_after");
+  p.keeper.settle(r);  // may retire the run
+}
+
+bool ForecastGlue::runs_remote(const ActiveRun& r, int ti) const { return p.dispatcher.runs_remote(r, ti); }
 
 // ---- RunSink, BackfillRuns ----
 

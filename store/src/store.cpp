@@ -295,4 +295,21 @@ std::string audit_hash(const AuditEntry& e, const std::optional<std::string>& ke
   return sha256_hex(buf);
 }
 
+std::string progress_record(int try_number, double fraction, const std::string& text, TimePoint at) {
+  return nlohmann::json{{"try", try_number}, {"fraction", fraction}, {"text", text}, {"at", format_utc(at)}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::optional<StoredProgress> read_progress(const std::optional<std::string>& record, int try_number) {
+  if (!record) return std::nullopt;
+  auto j = nlohmann::json::parse(*record, nullptr, false);
+  if (!j.is_object() || !j.contains("try") || !j["try"].is_number_integer() || j["try"].get<int>() != try_number ||
+      !j.contains("fraction") || !j["fraction"].is_number() || !j.contains("text") || !j["text"].is_string() ||
+      !j.contains("at") || !j["at"].is_string())
+    return std::nullopt;
+  auto at = parse_utc(j["at"].get<std::string>());
+  if (!at) return std::nullopt;
+  return StoredProgress{j["fraction"].get<double>(), j["text"].get<std::string>(), *at};
+}
+
 }  // namespace baton::store

@@ -181,8 +181,12 @@ TEST_CASE("a run and its task instances have exactly the fields of SPEC §8") {
   REQUIRE(run.status == 200);
   CHECK(keys(run.body) == std::set<std::string>{"dag_id", "run_id", "run_type", "state", "logical_date",
                                                 "data_interval_start", "data_interval_end", "params", "dag_version",
-                                                "created_at", "started_at", "ended_at", "backfill_id", "note"});
+                                                "created_at", "started_at", "ended_at", "backfill_id", "note",
+                                                // the forecast (SPEC §7), with the deadline and the verdict
+                                                "expected_end", "sla_deadline", "at_risk"});
   CHECK(run.body["dag_id"] == "sales");
+  CHECK(run.body["expected_end"].is_null());  // no history yet
+  CHECK(run.body["at_risk"] == false);
   CHECK(run.body["state"] == "queued");
   CHECK(run.body["params"] == json::object());
   CHECK(run.body["dag_version"] == env.version);
@@ -198,9 +202,11 @@ TEST_CASE("a run and its task instances have exactly the fields of SPEC §8") {
   std::set<std::string> ti_keys = {"task_id", "map_index", "state",    "try_number",      "max_tries",
                                    "queue",   "pool",      "priority", "started_at",      "ended_at",
                                    "worker",  "exit_code", "reason",   "last_activity_at",
+                                   "flags",   "progress",  // SPEC §7
                                    // Baton's additions for foreach (docs/running.md)
                                    "item",    "mapped"};
   for (auto& t : tasks.body["items"]) CHECK(keys(t) == ti_keys);
+  for (auto& t : tasks.body["items"]) CHECK((t["flags"] == json::array() && t["progress"].is_null()));
   for (auto& t : tasks.body["items"]) CHECK((t["item"].is_null() && t["mapped"].is_null()));
 
   auto one = env.get("/api/v1/dags/sales/runs/" + run_id + "/tasks/transform", kViewer);

@@ -46,7 +46,7 @@ constexpr long long kLast = std::numeric_limits<long long>::max();
 const char* kTaskInstanceColumns =
     "id, run_pk, task_id, map_index, state, try_number, max_tries, queue, pool, pool_slots, priority, ready_at, "
     "wake_at, started_at, ended_at, worker, attempt_token, exit_code, reason, heartbeat_at, last_activity_at, output, "
-    "item";
+    "item, flags, progress";
 
 const std::string& runs_sql(bool dag, bool state, bool type, bool unfinished) {
   static const std::array<std::string, 16> texts = [] {
@@ -87,6 +87,18 @@ const std::string& sla_misses_sql(bool dag) {
   return dag ? by_dag : all;
 }
 
+const std::string& sla_risks_sql(bool dag) {
+  static const std::string by_dag =
+      "SELECT id, dag_id, run_id, kind, deadline, expected_end, detected_at, recovered_at FROM sla_risks "
+      "WHERE dag_id = $2::text AND id > $1::bigint AND ($3::bigint IS NULL OR detected_at + 0 >= $3::bigint) "
+      "ORDER BY id LIMIT $4";
+  static const std::string all =
+      "SELECT id, dag_id, run_id, kind, deadline, expected_end, detected_at, recovered_at FROM sla_risks "
+      "WHERE $2::text IS NULL AND id > $1::bigint AND ($3::bigint IS NULL OR detected_at + 0 >= $3::bigint) "
+      "ORDER BY id LIMIT $4";
+  return dag ? by_dag : all;
+}
+
 // (The lists test their instant as `at + 0`, so that they walk by id from
 // there rather than sort what audit_at finds.)
 // OFFSET 0: the rows that recent first (audit_at, sla_misses_at), never
@@ -95,6 +107,8 @@ const std::string kAuditFirstSinceSql =
     "SELECT min(id) FROM (SELECT id FROM audit_log WHERE at >= $1::bigint OFFSET 0) AS recent";
 const std::string kSlaMissesFirstSinceSql =
     "SELECT min(id) FROM (SELECT id FROM sla_misses WHERE detected_at >= $1::bigint OFFSET 0) AS recent";
+const std::string kSlaRisksFirstSinceSql =
+    "SELECT min(id) FROM (SELECT id FROM sla_risks WHERE detected_at >= $1::bigint OFFSET 0) AS recent";
 
 const std::string& dataset_events_sql(bool uri) {
   static const std::string by_uri =
@@ -191,6 +205,11 @@ std::vector<ListStatement> list_statements() {
                  params(1000LL, std::optional<std::string>(), std::optional<long long>(1LL << 50), 101)});
   out.push_back({"sla_misses.dag.since", "sla_misses", sla_misses_sql(true),
                  params(1000LL, std::string("d"), std::optional<long long>(1LL << 50), 101)});
+  out.push_back({"sla_risks.first_since", "sla_risks", kSlaRisksFirstSinceSql, params(1LL << 50)});
+  out.push_back({"sla_risks.all", "sla_risks", sla_risks_sql(false),
+                 params(0LL, std::optional<std::string>(), std::optional<long long>(), 101)});
+  out.push_back({"sla_risks.dag", "sla_risks", sla_risks_sql(true),
+                 params(0LL, std::string("d"), std::optional<long long>(), 101)});
   out.push_back({"notifications.dag", "notifications", kNotificationsSql, params(std::string("d"), 101)});
   out.push_back({"dataset_events.all", "dataset_events", dataset_events_sql(false),
                  params(0LL, std::optional<std::string>(), 101)});

@@ -32,6 +32,7 @@ const std::string& audit_sql(bool dag, bool action, bool actor, bool newest_firs
 const std::string& backfills_sql(bool dag);
 // SLA misses oldest first ($1 after id, $2 dag_id, $3 since, $4 limit).
 const std::string& sla_misses_sql(bool dag);
+const std::string& sla_risks_sql(bool dag);  // the same way
 // Dataset events oldest first ($1 after id, $2 uri, $3 limit).
 const std::string& dataset_events_sql(bool uri);
 // The first audit entry and SLA miss at or after $1 (since): min(id) on the
@@ -39,6 +40,7 @@ const std::string& dataset_events_sql(bool uri);
 // there ($1 after id) instead of walking every older row.
 extern const std::string kAuditFirstSinceSql;
 extern const std::string kSlaMissesFirstSinceSql;
+extern const std::string kSlaRisksFirstSinceSql;
 extern const std::string kDagsPageSql;       // $1 after dag_id, $2 limit
 extern const std::string kTaskInstancesSql;  // $1 run_pk
 extern const std::string kTriesSql;          // $1 ti_id

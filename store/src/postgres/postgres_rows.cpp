@@ -33,7 +33,8 @@ std::string sql_with(const char* head, const char* columns, const char* tail) {
 
 const char* kRunColumns =
     "id, dag_id, run_id, run_type, state, logical_date, data_interval_start, data_interval_end, params, "
-    "dag_version, note, idempotency_key, backfill_id, created_by, created_at, started_at, ended_at";
+    "dag_version, note, idempotency_key, backfill_id, created_by, created_at, started_at, ended_at, expected_end, "
+    "sla_deadline";
 
 RunRecord run_row(const pqxx::row& r) {
   RunRecord x;
@@ -54,6 +55,8 @@ RunRecord run_row(const pqxx::row& r) {
   x.created_at = tp(r[14].as<long long>());
   x.started_at = opt_tp(r[15]);
   x.ended_at = opt_tp(r[16]);
+  x.expected_end = opt_tp(r[17]);
+  x.sla_deadline = opt_tp(r[18]);
   return x;
 }
 

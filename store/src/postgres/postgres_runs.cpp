@@ -51,6 +51,8 @@ TaskInstanceRecord ti_row(const pqxx::row& r) {
   t.last_activity_at = opt_tp(r[20]);
   t.output = opt_text(r[21]);
   t.item = opt_text(r[22]);
+  t.flags = opt_text(r[23]).value_or("");
+  t.progress = opt_text(r[24]);
   return t;
 }
 
@@ -274,7 +276,7 @@ Result<std::vector<TaskInstanceRecord>> PostgresRuns::tis_in(pqxx::transaction_b
 // Every task instance row of a batch in one statement.
 Status PostgresRuns::update_tis(pqxx::transaction_base& t, const std::vector<TaskInstanceRecord>& rows) {
   Column id, state, try_number, max_tries, ready_at, wake_at, started_at, ended_at, worker, token, exit_code, reason,
-      heartbeat_at, activity_at, output;
+      heartbeat_at, activity_at, output, flags, progress;
   for (const TaskInstanceRecord* x : last_per_key(rows, [](const TaskInstanceRecord& r) { return r.id; })) {
     id.add(x->id);
     state.add(std::string(to_string(x->state)));
@@ -291,20 +293,29 @@ Status PostgresRuns::update_tis(pqxx::transaction_base& t, const std::vector<Tas
     heartbeat_at.add(x->heartbeat_at);
     activity_at.add(x->last_activity_at);
     output.add(x->output);
+    flags.add(x->flags.empty() ? std::nullopt : std::optional<std::string>(x->flags));
+    progress.add(x->progress);
   }
   auto r = exec(t,
                 "UPDATE task_instances AS t SET state = v.state, try_number = v.try_number, max_tries = v.max_tries, "
                 "ready_at = v.ready_at, wake_at = v.wake_at, started_at = v.started_at, ended_at = v.ended_at, "
                 "worker = v.worker, attempt_token = v.attempt_token, exit_code = v.exit_code, reason = v.reason, "
-                "heartbeat_at = v.heartbeat_at, last_activity_at = v.last_activity_at, output = v.output "
+                "heartbeat_at = v.heartbeat_at, output = v.output, flags = v.flags, "
+                "progress = coalesce(v.progress, t.progress), "
+                // Activity a worker stored on its own (a heartbeat) is never
+                // set back by an older copy; a new try clears it (NULL).
+                "last_activity_at = CASE WHEN v.last_activity_at IS NULL THEN NULL "
+                "ELSE greatest(t.last_activity_at, v.last_activity_at) END "
                 "FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::bigint[], $6::bigint[], "
                 "$7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::int[], $12::text[], $13::bigint[], "
-                "$14::bigint[], $15::text[]) AS v(id, state, try_number, max_tries, ready_at, wake_at, started_at, "
-                "ended_at, worker, attempt_token, exit_code, reason, heartbeat_at, last_activity_at, output) "
+                "$14::bigint[], $15::text[], $16::text[], $17::text[]) AS v(id, state, try_number, max_tries, "
+                "ready_at, wake_at, started_at, ended_at, worker, attempt_token, exit_code, reason, heartbeat_at, "
+                "last_activity_at, output, flags, progress) "
                 "WHERE t.id = v.id",
                 params(id.text(), state.text(), try_number.text(), max_tries.text(), ready_at.text(), wake_at.text(),
                        started_at.text(), ended_at.text(), worker.text(), token.text(), exit_code.text(),
-                       reason.text(), heartbeat_at.text(), activity_at.text(), output.text()));
+                       reason.text(), heartbeat_at.text(), activity_at.text(), output.text(), flags.text(),
+                       progress.text()));
   if (!r) return r.error();
   return {};
 }

@@ -139,9 +139,9 @@ Status PostgresStore::apply(const WriteBatch& b) {
     if (auto f = check_fences(t, b.fences); !f) return f.error();
     for (auto& run : b.runs)
       if (auto r = exec(t, "UPDATE dag_runs SET state = $1, started_at = $2, ended_at = $3, dag_version = $4, "
-                           "backfill_id = $5 WHERE id = $6",
+                           "backfill_id = $5, expected_end = $6, sla_deadline = $7 WHERE id = $8",
                         params(std::string(to_string(run.state)), run.started_at, run.ended_at, run.dag_version,
-                               run.backfill_id, run.pk));
+                               run.backfill_id, run.expected_end, run.sla_deadline, run.pk));
           !r)
         return r.error();
     if (!b.task_instances.empty())
@@ -159,6 +159,7 @@ Status PostgresStore::apply(const WriteBatch& b) {
     }
     for (auto& e : b.dataset_events)
       if (auto r = insert_dataset_event(t, e); !r) return r.error();
+    if (auto w = write_forecasts(t, b); !w) return w.error();
     for (auto& f : b.backfills)
       if (auto r = exec(t,
                         "UPDATE backfills SET state = $1, total = $2, done = $3, failed = $4, cursor_at = $5, "

@@ -236,6 +236,11 @@ class PostgresAudit : public virtual AuditStore, protected virtual PostgresBase 
   Result<bool> record_sla_miss(const SlaMiss& m) override;
   Result<std::vector<SlaMiss>> list_sla_misses(const std::optional<std::string>& dag_id, std::optional<TimePoint> since,
                                                long long after_id, int limit) override;
+  // Forecasts: postgres_forecasts.cpp.
+  Result<std::vector<TaskDuration>> task_durations(const std::optional<std::string>& dag_id,
+                                                   const std::optional<std::string>& task_id) override;
+  Result<std::vector<SlaRisk>> list_sla_risks(const std::optional<std::string>& dag_id, std::optional<TimePoint> since,
+                                              long long after_id, int limit) override;
   Result<StateCounts> count_states() override;
   Status fold_counts() override;
   Result<AuditEntry> append_audit(const std::string& actor, const std::string& action, const std::string& target,
@@ -246,6 +251,8 @@ class PostgresAudit : public virtual AuditStore, protected virtual PostgresBase 
  protected:  // for PostgresStore::apply as well
   Status insert_notification(pqxx::transaction_base& t, const NotificationRecord& n);
   Result<bool> insert_sla_miss(pqxx::transaction_base& t, const SlaMiss& m);
+  // The batch's durations and SLA risks (postgres_forecasts.cpp).
+  Status write_forecasts(pqxx::transaction_base& t, const WriteBatch& b);
   static constexpr long long kNoneSince = -1;  // first_since: no row that recent
   Result<long long> first_since(pqxx::transaction_base& t, const std::string& sql, std::optional<TimePoint> since);
 };

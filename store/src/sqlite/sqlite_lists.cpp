@@ -44,7 +44,7 @@ std::string audit_text(int lead, bool newest_first) {
 const char* kTaskInstanceColumns =
     "id, run_pk, task_id, map_index, state, try_number, max_tries, queue, pool, pool_slots, priority, ready_at, "
     "wake_at, started_at, ended_at, worker, attempt_token, exit_code, reason, heartbeat_at, last_activity_at, output, "
-    "item";
+    "item, flags, progress";
 
 const char* runs_sql(bool dag, bool state, bool type, bool unfinished) {
   static const std::array<std::string, 16> texts = [] {
@@ -82,11 +82,19 @@ const char* sla_misses_sql(bool dag) {
                "AND id > ?1 AND (?3 IS NULL OR detected_at >= ?3) ORDER BY id LIMIT ?4";
 }
 
+const char* sla_risks_sql(bool dag) {
+  return dag ? "SELECT id, dag_id, run_id, kind, deadline, expected_end, detected_at, recovered_at FROM sla_risks "
+               "WHERE dag_id = ?2 AND id > ?1 AND (?3 IS NULL OR detected_at >= ?3) ORDER BY id LIMIT ?4"
+             : "SELECT id, dag_id, run_id, kind, deadline, expected_end, detected_at, recovered_at FROM sla_risks "
+               "WHERE ?2 IS NULL AND id > ?1 AND (?3 IS NULL OR detected_at >= ?3) ORDER BY id LIMIT ?4";
+}
+
 // Named: left alone, the planner walks the primary key up from the oldest
 // row until the first one that recent (min's shortcut), every older row.
 const char* kAuditFirstSinceSql = "SELECT min(id) FROM audit_log INDEXED BY audit_at WHERE at >= ?1";
 const char* kSlaMissesFirstSinceSql =
     "SELECT min(id) FROM sla_misses INDEXED BY sla_misses_at WHERE detected_at >= ?1";
+const char* kSlaRisksFirstSinceSql = "SELECT min(id) FROM sla_risks INDEXED BY sla_risks_at WHERE detected_at >= ?1";
 
 const char* dataset_events_sql(bool uri) {
   return uri ? "SELECT id, uri, at, extra, source_dag_id, source_run_id, source_task_id FROM dataset_events "
@@ -131,6 +139,7 @@ std::vector<ListStatement> list_statements() {
                      audit_sql(lead == 0, lead == 1, lead == 2, desc)});
   out.push_back({"audit.first_since", "audit_log", kAuditFirstSinceSql});
   out.push_back({"sla_misses.first_since", "sla_misses", kSlaMissesFirstSinceSql});
+  out.push_back({"sla_risks.first_since", "sla_risks", kSlaRisksFirstSinceSql});
   out.push_back({"dags.page", "dags", kDagsPageSql});
   out.push_back({"task_instances.run", "task_instances", kTaskInstancesSql});
   out.push_back({"tries.task_instance", "task_tries", kTriesSql});
@@ -139,6 +148,8 @@ std::vector<ListStatement> list_statements() {
   out.push_back({"backfills.dag", "backfills", backfills_sql(true)});
   out.push_back({"sla_misses.all", "sla_misses", sla_misses_sql(false)});
   out.push_back({"sla_misses.dag", "sla_misses", sla_misses_sql(true)});
+  out.push_back({"sla_risks.all", "sla_risks", sla_risks_sql(false)});
+  out.push_back({"sla_risks.dag", "sla_risks", sla_risks_sql(true)});
   out.push_back({"notifications.dag", "notifications", kNotificationsSql});
   out.push_back({"dataset_events.all", "dataset_events", dataset_events_sql(false)});
   out.push_back({"dataset_events.uri", "dataset_events", dataset_events_sql(true)});

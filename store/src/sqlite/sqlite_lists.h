@@ -27,6 +27,8 @@ const char* audit_sql(bool dag, bool action, bool actor, bool newest_first);
 const char* backfills_sql(bool dag);
 // SLA misses oldest first (?1 after id, ?2 dag_id, ?3 since, ?4 limit).
 const char* sla_misses_sql(bool dag);
+// SLA risks the same way.
+const char* sla_risks_sql(bool dag);
 // Dataset events oldest first (?1 after id, ?2 uri, ?3 limit).
 const char* dataset_events_sql(bool uri);
 // The first audit entry and SLA miss at or after ?1 (since): min(id) on the
@@ -34,6 +36,7 @@ const char* dataset_events_sql(bool uri);
 // there (its after id) instead of walking every older row.
 extern const char* kAuditFirstSinceSql;
 extern const char* kSlaMissesFirstSinceSql;
+extern const char* kSlaRisksFirstSinceSql;
 extern const char* kDagsPageSql;          // ?1 after dag_id, ?2 limit
 extern const char* kTaskInstancesSql;     // ?1 run_pk
 extern const char* kTriesSql;             // ?1 ti_id

@@ -20,7 +20,8 @@ std::optional<int> opt_int(const Stmt& st, int c) {
 
 const char* kRunColumns =
     "id, dag_id, run_id, run_type, state, logical_date, data_interval_start, data_interval_end, params, "
-    "dag_version, note, idempotency_key, backfill_id, created_by, created_at, started_at, ended_at";
+    "dag_version, note, idempotency_key, backfill_id, created_by, created_at, started_at, ended_at, expected_end, "
+    "sla_deadline";
 
 RunRecord run_row(const Stmt& st) {
   RunRecord r;
@@ -41,6 +42,8 @@ RunRecord run_row(const Stmt& st) {
   r.created_at = tp(st.i64(14));
   r.started_at = opt_tp(st.opt_i64(15));
   r.ended_at = opt_tp(st.opt_i64(16));
+  r.expected_end = opt_tp(st.opt_i64(17));
+  r.sla_deadline = opt_tp(st.opt_i64(18));
   return r;
 }
 

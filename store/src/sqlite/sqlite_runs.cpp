@@ -35,6 +35,8 @@ TaskInstanceRecord ti_row(const Stmt& st) {
   t.last_activity_at = opt_tp(st.opt_i64(20));
   t.output = opt_text(st, 21);
   t.item = opt_text(st, 22);
+  t.flags = opt_text(st, 23).value_or("");
+  t.progress = opt_text(st, 24);
   return t;
 }
 

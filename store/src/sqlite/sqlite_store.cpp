@@ -82,22 +82,28 @@ Status SqliteStore::apply(const WriteBatch& b) {
     if (auto f = check_fences_locked(b.fences); !f) return f.error();
     for (auto& run : b.runs) {
       auto st = db_.prepare(
-          "UPDATE dag_runs SET state = ?, started_at = ?, ended_at = ?, dag_version = ?, backfill_id = ? "
-          "WHERE id = ?");
+          "UPDATE dag_runs SET state = ?, started_at = ?, ended_at = ?, dag_version = ?, backfill_id = ?, "
+          "expected_end = ?, sla_deadline = ? WHERE id = ?");
       st.bind(1, std::string(to_string(run.state))).bind(2, us(run.started_at)).bind(3, us(run.ended_at));
-      st.bind(4, run.dag_version).bind(5, run.backfill_id).bind(6, run.pk);
+      st.bind(4, run.dag_version).bind(5, run.backfill_id).bind(6, us(run.expected_end));
+      st.bind(7, us(run.sla_deadline)).bind(8, run.pk);
       if (st.step() != SQLITE_DONE) return db_error();
     }
     for (auto& t : b.task_instances) {
       auto st = db_.prepare(
           "UPDATE task_instances SET state = ?2, try_number = ?3, max_tries = ?4, ready_at = ?5, wake_at = ?6, "
           "started_at = ?7, ended_at = ?8, worker = ?9, attempt_token = ?10, exit_code = ?11, reason = ?12, "
-          "heartbeat_at = ?13, last_activity_at = ?14, output = ?15 WHERE id = ?1");
+          "heartbeat_at = ?13, output = ?15, flags = ?16, progress = coalesce(?17, progress), "
+          // Activity a worker stored on its own (a heartbeat) is never set
+          // back by an older copy; a new try clears it (NULL).
+          "last_activity_at = CASE WHEN ?14 IS NULL THEN NULL ELSE max(coalesce(last_activity_at, ?14), ?14) END "
+          "WHERE id = ?1");
       st.bind(1, t.id).bind(2, std::string(to_string(t.state))).bind(3, t.try_number).bind(4, t.max_tries);
       st.bind(5, us(t.ready_at)).bind(6, us(t.wake_at)).bind(7, us(t.started_at)).bind(8, us(t.ended_at));
       st.bind(9, t.worker).bind(10, t.attempt_token);
       st.bind(11, t.exit_code ? std::optional<long long>(*t.exit_code) : std::nullopt);
       st.bind(12, t.reason).bind(13, us(t.heartbeat_at)).bind(14, us(t.last_activity_at)).bind(15, t.output);
+      st.bind(16, t.flags.empty() ? std::nullopt : std::optional<std::string>(t.flags)).bind(17, t.progress);
       if (st.step() != SQLITE_DONE) return db_error();
     }
     for (auto& t : b.tries) {
@@ -124,6 +130,7 @@ Status SqliteStore::apply(const WriteBatch& b) {
     }
     for (auto& e : b.dataset_events)
       if (auto r = insert_dataset_event_locked(e); !r) return r.error();
+    if (auto w = write_forecasts_locked(b); !w) return w.error();
     for (auto& f : b.backfills) {
       auto st = db_.prepare(
           "UPDATE backfills SET state = ?, total = ?, done = ?, failed = ?, cursor_at = ?, ended_at = ? WHERE id = ?");

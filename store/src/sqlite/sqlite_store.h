@@ -187,6 +187,11 @@ class SqliteAudit : public virtual AuditStore, protected virtual SqliteBase {
   Result<bool> record_sla_miss(const SlaMiss& m) override;
   Result<std::vector<SlaMiss>> list_sla_misses(const std::optional<std::string>& dag_id, std::optional<TimePoint> since,
                                                long long after_id, int limit) override;
+  // Forecasts: sqlite_forecasts.cpp.
+  Result<std::vector<TaskDuration>> task_durations(const std::optional<std::string>& dag_id,
+                                                   const std::optional<std::string>& task_id) override;
+  Result<std::vector<SlaRisk>> list_sla_risks(const std::optional<std::string>& dag_id, std::optional<TimePoint> since,
+                                              long long after_id, int limit) override;
   Result<StateCounts> count_states() override;
   Status fold_counts() override;
   Result<AuditEntry> append_audit(const std::string& actor, const std::string& action, const std::string& target,
@@ -197,6 +202,8 @@ class SqliteAudit : public virtual AuditStore, protected virtual SqliteBase {
  protected:  // the insert_*_locked: for SqliteStore::apply as well
   Status insert_notification_locked(const NotificationRecord& n);
   Result<bool> insert_sla_miss_locked(const SlaMiss& m);
+  // The batch's durations and SLA risks (sqlite_forecasts.cpp).
+  Status write_forecasts_locked(const WriteBatch& b);
   Result<std::vector<NotificationRecord>> notification_rows(Stmt& st);
   static AuditEntry audit_row(const Stmt& st);
   static constexpr long long kNoneSince = -1;  // first_since: no row that recent

@@ -357,7 +357,8 @@ struct Workers {
       std::lock_guard lock(mu);
       saved.emplace_back(ti_id, token, cp);
     };
-    s.heartbeat = [this](long long, int, const std::string& token, std::optional<TimePoint>) {
+    s.heartbeat = [this](long long, int, const std::string& token, std::optional<TimePoint>,
+                         const std::optional<ProgressLine>&) {
       std::lock_guard lock(mu);
       ++heartbeats;
       heartbeat_tokens.push_back(token);

@@ -23,8 +23,9 @@ struct FakeListener final : RunListener {
   void holds(const ActiveRun&, int) override { ++held; }
   void slot_freed() override { ++slots_freed; }
   void dispatch() override { ++dispatches; }
-  void run_adopted(const ActiveRun&) override { ++adopted; }
-  void run_started(const ActiveRun&, TimePoint) override {}
+  void task_moved(ActiveRun&, int, TaskState, TaskState) override {}
+  void run_adopted(ActiveRun&) override { ++adopted; }
+  void run_started(ActiveRun&, TimePoint) override {}
   void run_ended(const ActiveRun& r) override { ended.push_back(r.rec.run_id + " " + to_string(r.engine->state())); }
   void replan(const std::string&) override {}
   void past_changed(const std::string&, long long) override {}

@@ -64,6 +64,10 @@ struct TaskSpec {
   std::string working_dir;
   int skip_exit_code = 99;
   std::optional<Duration> sla_max_duration;
+  // SPEC §7: a running try with no log byte, checkpoint or progress for
+  // stuck_after is stuck; with on_stuck: fail it fails (reason stuck).
+  std::optional<Duration> stuck_after;
+  bool stuck_fail = false;
   std::vector<std::string> produces;
   // The upstream tasks whose outputs this task's templates (and foreach)
   // read, found when the DAG compiles: only those are copied for a try.
@@ -125,6 +129,7 @@ struct DagSpec {
   std::optional<Duration> sla_run_deadline;
   std::optional<Duration> sla_run_duration;
   std::vector<NotifyTarget> on_failure, on_success, on_retry, on_sla_miss;
+  std::vector<NotifyTarget> on_sla_risk, on_slow, on_stuck;  // SPEC §7 forecasts
   std::vector<TaskSpec> tasks;  // in file order
 };
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "baton/core/clock.h"
+#include "baton/core/progress.h"
 #include "baton/executor/assignment.h"
 
 namespace baton::executor {
@@ -29,7 +30,11 @@ struct LocalWorkerServices {
   // The last checkpoint of a task instance, read before its try starts.
   std::function<std::optional<std::string>(long long ti_id)> load_checkpoint;
   std::function<void(long long ti_id, const std::string& token, const std::string& checkpoint)> save_checkpoint;
-  std::function<void(long long run_pk, int ti, const std::string& token, std::optional<TimePoint> activity)> heartbeat;
+  // activity: the last log line, checkpoint or progress; progress: the
+  // latest progress line, when it changed.
+  std::function<void(long long run_pk, int ti, const std::string& token, std::optional<TimePoint> activity,
+                     const std::optional<ProgressLine>& progress)>
+      heartbeat;
   std::function<void(const Finished&)> finished;
 };
 

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "baton/core/progress.h"
 #include "baton/core/time.h"
 
 namespace baton::executor {
@@ -65,7 +66,8 @@ struct ShellTry {
 // when it ends.
 struct ShellProgress {
   std::optional<std::string> checkpoint;       // the file's current content, when it changed
-  std::optional<TimePoint> last_activity_at;   // last log line or checkpoint write
+  std::optional<TimePoint> last_activity_at;   // last log line, checkpoint or progress write
+  std::optional<ProgressLine> progress;        // BATON_PROGRESS_FILE's latest line, when it changed
   size_t log_bytes = 0;
 };
 

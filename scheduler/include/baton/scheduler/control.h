@@ -109,6 +109,12 @@ struct SchedulerMetrics {
   std::map<std::string, long long> pool_depth;   // the same, per pool
   long long active_runs = 0;
   long long sla_misses_detected = 0;  // by this process since it started
+  // Run-time forecasts (SPEC §7): runs at risk now; risks, slow and stuck
+  // tries found by this process since it started.
+  long long sla_risks_open = 0;
+  long long sla_risks_detected = 0;
+  long long slow_tries = 0;
+  long long stuck_tries = 0;
   std::map<std::string, NamespaceFigures> namespaces;  // every namespace with a try ready or held, or one in the last minute
 };
 

@@ -66,6 +66,10 @@ struct SchedulerOptions {
   // loads it a chunk at a time (status() says how far), serving Control
   // calls in between. Otherwise start() returns once it is loaded.
   bool load_in_background = false;
+  // Deadline-aware dispatch (SPEC §7): within a priority, the try whose run
+  // has the least slack to its SLA deadline goes first. Off: older logical
+  // date first, as before (the benchmark compares the two).
+  bool slack_order = true;
   Duration shutdown_grace = std::chrono::seconds(30);
   std::string member_id;  // default: host:pid
   // Automatic retention (retention.h; docs/running.md "Retention"): with

@@ -239,6 +239,10 @@ struct RunRecord {
   TimePoint created_at{};
   std::optional<TimePoint> started_at;
   std::optional<TimePoint> ended_at;
+  // The forecast (SPEC §7): when the run is expected to end (each unfinished
+  // task at its p90), and the earliest of its SLA deadlines; none without.
+  std::optional<TimePoint> expected_end;
+  std::optional<TimePoint> sla_deadline;
 };
 
 struct TaskInstanceRecord {
@@ -265,6 +269,12 @@ struct TaskInstanceRecord {
   std::optional<TimePoint> last_activity_at;
   std::optional<std::string> output;  // JSON object
   std::optional<std::string> item;    // a mapped instance's foreach item (JSON), set when it is made
+  // The current try's flags, comma-separated: slow, stuck (SPEC §7).
+  std::string flags;
+  // The latest progress line of a try (ProgressLine JSON: try, fraction,
+  // text, at). Writes without one keep the stored one; readers show it only
+  // for the task instance's current try.
+  std::optional<std::string> progress;
 };
 
 struct TryRecord {
@@ -370,6 +380,41 @@ struct SlaMiss {
   TimePoint detected_at{};
 };
 
+// A try's progress line as TaskInstanceRecord::progress holds it (JSON:
+// try, fraction, text, at); and read back, for the task instance's current
+// try only (nullopt for another try's, or a value that is not one).
+std::string progress_record(int try_number, double fraction, const std::string& text, TimePoint at);
+struct StoredProgress {
+  double fraction = 0;
+  std::string text;
+  TimePoint at{};
+};
+std::optional<StoredProgress> read_progress(const std::optional<std::string>& record, int try_number);
+
+// Run-time forecasts (SPEC §7): one successful try's duration. Each task
+// keeps its last 50 in a ring (slot = seq % 50).
+struct TaskDuration {
+  std::string dag_id;
+  std::string task_id;
+  long long seq = 0;  // 1, 2, ... per (DAG, task)
+  double seconds = 0;
+  TimePoint ended_at{};
+};
+constexpr int kDurationHistory = 50;
+
+// A run whose expected end passes its SLA deadline, once per run; marked
+// recovered when it is back on time (and open again if it slips once more).
+struct SlaRisk {
+  long long id = 0;
+  std::string dag_id;
+  std::string run_id;
+  std::string kind;  // run_deadline, run_duration: the deadline at risk
+  TimePoint deadline{};
+  TimePoint expected_end{};
+  TimePoint detected_at{};
+  std::optional<TimePoint> recovered_at;
+};
+
 struct StateCounts {
   std::map<std::string, long long> runs;            // state -> runs
   std::map<std::string, long long> task_instances;  // state -> task instances
@@ -438,6 +483,7 @@ struct TryProgress {
   std::optional<std::string> log;  // the log's bytes from log_offset on
   long long log_offset = 0;
   std::optional<std::string> checkpoint;
+  std::optional<std::string> progress;  // ProgressLine JSON: the try's latest progress
 };
 
 // What a worker did with a try, for the owner of its partition to apply.
@@ -489,6 +535,15 @@ struct WriteBatch {
     std::vector<NotificationRecord> notifications;
   };
   std::vector<Miss> sla_misses;
+  std::vector<TaskDuration> durations;  // upserted into their ring slot
+  // SLA risks by (DAG, run): a new one is inserted with its notifications;
+  // one already recorded only takes the new deadline, expected end and
+  // recovered_at (no notification).
+  struct Risk {
+    SlaRisk risk;
+    std::vector<NotificationRecord> notifications;
+  };
+  std::vector<Risk> sla_risks;
   struct Audit {
     std::string actor, action, target, details;  // details: a JSON object
   };
@@ -502,7 +557,8 @@ struct WriteBatch {
   bool empty() const {
     return runs.empty() && task_instances.empty() && tries.empty() && last_ticks.empty() && audit.empty() &&
            backfills.empty() && notifications.empty() && enqueue.empty() && dequeue.empty() && events_done.empty() &&
-           command_results.empty() && dataset_events.empty() && sla_misses.empty();
+           command_results.empty() && dataset_events.empty() && sla_misses.empty() && durations.empty() &&
+           sla_risks.empty();
   }
 };
 

@@ -204,7 +204,7 @@ class BackfillStore {
   virtual Result<std::vector<RunRecord>> runs_between(const std::string& dag_id, TimePoint from, TimePoint to) = 0;
 };
 
-// Notifications, SLA misses, counts of states, the audit log.
+// Notifications, SLA misses and forecasts, counts of states, the audit log.
 class AuditStore {
  public:
   virtual ~AuditStore() = default;
@@ -225,6 +225,16 @@ class AuditStore {
   virtual Result<std::vector<SlaMiss>> list_sla_misses(const std::optional<std::string>& dag_id,
                                                        std::optional<TimePoint> since, long long after_id,
                                                        int limit) = 0;
+  // Run-time forecasts (SPEC §7). The durations of a task's last successful
+  // tries (at most kDurationHistory), newest first; with no task, those of
+  // every task of the DAG; with no DAG either, of every task (ordered by
+  // DAG, task, newest first). Written by the batch (WriteBatch::durations).
+  virtual Result<std::vector<TaskDuration>> task_durations(const std::optional<std::string>& dag_id,
+                                                           const std::optional<std::string>& task_id) = 0;
+  // SLA risks (WriteBatch::sla_risks), as list_sla_misses.
+  virtual Result<std::vector<SlaRisk>> list_sla_risks(const std::optional<std::string>& dag_id,
+                                                      std::optional<TimePoint> since, long long after_id,
+                                                      int limit) = 0;
   virtual Result<StateCounts> count_states() = 0;
   // Moves the changes of the counts written since the last fold into their
   // totals (PostgreSQL: the triggers only append deltas, so that writers
