@@ -211,6 +211,11 @@ void run_process(const StandaloneOptions& o, Mode mode) {
     };
   // Standalone serves the API while the DAGs folder loads (/health says how far).
   so.load_in_background = mode == Mode::standalone;
+  const std::string& slack_order = config().value("slack_order");
+  if (slack_order != "true" && slack_order != "false")
+    fail(kBadInput, "slack_order (" + config().get("slack_order").source + "): \"" + slack_order +
+                        "\" must be true or false");
+  so.slack_order = slack_order == "true";
   std::unique_ptr<scheduler::Scheduler> sched;
   if (scheduling) {
     sched = std::make_unique<scheduler::Scheduler>(s, clock, so);

@@ -32,6 +32,8 @@ const std::vector<Setting>& settings() {
       {"server", "BATON_SERVER", "http://127.0.0.1:8080", "the server client commands talk to"},
       {"token", "BATON_TOKEN", "", "the API token of client commands", true},
       {"metrics_public", "BATON_METRICS_PUBLIC", "false", "serve GET /api/v1/metrics without a token"},
+      {"slack_order", "BATON_SLACK_ORDER", "true",
+       "within a priority, the try whose run has the least slack to its SLA deadline goes first"},
       {"queues", "BATON_QUEUES", "default", "baton worker: the queues it takes tries of (comma-separated)"},
       {"slots", "BATON_SLOTS", "4", "baton worker: how many tries it runs at once"},
       {"worker_dir", "BATON_WORKER_DIR", "./worker", "baton worker: the folder of its tries' logs and scratch files"},
@@ -54,7 +56,7 @@ const std::set<std::string> kOtherKnownEnv = {
     "BATON_CONFIG",        "BATON_DAG_ID",       "BATON_TASK_ID",      "BATON_RUN_ID",
     "BATON_TRY_NUMBER",    "BATON_MAP_INDEX",    "BATON_LOGICAL_DATE", "BATON_DATA_INTERVAL_START",
     "BATON_DATA_INTERVAL_END", "BATON_DS",       "BATON_PARAMS",       "BATON_CHECKPOINT_FILE",
-    "BATON_OUTPUT_FILE",   "BATON_JOBS",         "BATON_TEST_PG_URL",  "BATON_TEST_STORE",
+    "BATON_OUTPUT_FILE",   "BATON_PROGRESS_FILE", "BATON_JOBS",         "BATON_TEST_PG_URL",  "BATON_TEST_STORE",
     "BATON_PG_DURABLE",
 };
 
