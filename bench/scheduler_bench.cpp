@@ -20,6 +20,7 @@
 #include "w5_bench.h"
 #include "w7_bench.h"
 #include "w8_bench.h"
+#include "w10_bench.h"
 #include <signal.h>
 #include <pqxx/pqxx>
 
@@ -351,6 +352,7 @@ int main(int argc, char** argv) {
   int w8_intervals = 30000, idle_workers = 200, history = 100000;
   int w7_flood = 20000, w7_seconds = 40;
   std::string w7_weights = "1:1,3:1";
+  W10Options w10;
   std::string workloads = "w1,w2,w4,w5,w6";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
@@ -370,6 +372,13 @@ int main(int argc, char** argv) {
     else if (a == "--w7-flood") w7_flood = std::atoi(argv[i + 1]);
     else if (a == "--w7-seconds") w7_seconds = std::atoi(argv[i + 1]);
     else if (a == "--w7-weights") w7_weights = argv[i + 1];
+    else if (a == "--w10-workers") w10.workers = std::atoi(argv[i + 1]);
+    else if (a == "--w10-runs") w10.runs = std::atoi(argv[i + 1]);
+    else if (a == "--w10-warm") w10.warm = std::atoi(argv[i + 1]);
+    else if (a == "--w10-every-ms") w10.every_ms = std::atoi(argv[i + 1]);
+    else if (a == "--w10-sla") w10.sla_s = std::atoi(argv[i + 1]);
+    else if (a == "--w10-bulk-tasks") w10.bulk_tasks = std::atoi(argv[i + 1]);
+    else if (a == "--w10-bulk-active") w10.bulk_active = std::atoi(argv[i + 1]);
     else if (a == "--engine" && std::string(argv[i + 1]) == "postgres") {
       const char* url = std::getenv("BATON_TEST_PG_URL");
       if (!url || !*url) {
@@ -381,13 +390,19 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_scheduler [--baton PATH] [--engine sqlite|postgres] [--tasks N] [--chain N] [--runs N] "
-                   "[--workers N] [--backfill-days N] [--workloads w1,w2,w4,w5,w5h,w6,w7,w8,w9] [--trigger-clients N] "
+                   "[--workers N] [--backfill-days N] [--workloads w1,w2,w4,w5,w5h,w6,w7,w8,w9,w10] [--trigger-clients N] "
                    "[--triggers-per-client N] [--w8-intervals N] [--idle-workers N] [--history N] [--w7-flood N] "
-                   "[--w7-seconds N] [--w7-weights A:B,...]\n");
+                   "[--w7-seconds N] [--w7-weights A:B,...] [--w10-workers N] [--w10-runs N] [--w10-warm N] "
+                   "[--w10-every-ms N] [--w10-sla SECONDS] [--w10-bulk-tasks N] [--w10-bulk-active N]\n");
       return 2;
     }
   }
   if (tasks < 1 || chain < 2 || runs < 1 || workers < 1 || g_ha_members < 0) return 2;
+  if (w10.workers < 1 || w10.runs < 1 || w10.warm < 0 || w10.every_ms < 1 || w10.sla_s < 1 || w10.bulk_tasks < 1 ||
+      w10.bulk_active < 1) {
+    std::fprintf(stderr, "--w10-*: each must be a positive number (--w10-warm may be 0); --w10-sla is whole seconds\n");
+    return 2;
+  }
   if (g_ha_members > 0 && g_pg_url.empty()) {
     std::fprintf(stderr, "--ha needs --engine postgres\n");
     return 2;
@@ -531,5 +546,6 @@ int main(int argc, char** argv) {
     }
   }
   if (wanted("w8") && g_pg_url.empty()) rc |= run_w8(baton, w8_intervals, workers, chain, runs);
+  if (wanted("w10") && g_pg_url.empty()) rc |= run_w10(baton, w10);
   return rc;
 }

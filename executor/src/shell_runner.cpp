@@ -665,6 +665,7 @@ ShellResult ShellRunner::run(const ShellTry& t, const ProgressFn& on_progress, s
   // Files of an earlier use of the folder must not pass for this try's.
   ::unlink(output_path.c_str());
   ::unlink(checkpoint_path.c_str());
+  ::unlink(progress_path.c_str());  // a scratch folder used again starts with none
   if (t.checkpoint) {
     Fd ck(::open(checkpoint_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!ck.valid() || !write_all(ck.get(), t.checkpoint->data(), t.checkpoint->size())) {
@@ -826,7 +827,6 @@ ShellResult ShellRunner::run(const ShellTry& t, const ProgressFn& on_progress, s
   }
   out_w.reset();
 
-  ::unlink(progress_path.c_str());  // a scratch folder used again starts with none
   TryLoop loop(t, on_progress, cancel, now_, log, checkpoint_path, progress_path);
   loop.run(pid, out_r.release());
   log.finish();

@@ -222,7 +222,9 @@ void Forecaster::forecast(ActiveRun& r) {
     return a.has_value() != b.has_value() || (a && (*a - *b > std::chrono::seconds(1) || *b - *a > std::chrono::seconds(1)));
   };
   std::optional<TimePoint> dl = deadline ? std::optional(deadline->first) : std::nullopt;
-  if (changed(r.rec.expected_end, expected) || r.rec.sla_deadline != dl) {
+  // ...unless it crosses the deadline (the run's at_risk reads the two).
+  auto late = [&](const std::optional<TimePoint>& e) { return e && dl && *e > *dl; };
+  if (changed(r.rec.expected_end, expected) || r.rec.sla_deadline != dl || late(r.rec.expected_end) != late(expected)) {
     r.rec.expected_end = expected;
     r.rec.sla_deadline = dl;
     loop_.batch().runs.push_back(r.rec);

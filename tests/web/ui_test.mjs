@@ -4,7 +4,10 @@
 // task with its downstream, a backfill's dry run and real run, an SLA miss,
 // a foreach task's mapped instances paged and filtered, the audit log, the
 // namespaces page (configure, edit, delete; the server's errors; names that
-// filter the DAG list; what a viewer sees), a narrow window and the
+// filter the DAG list; what a viewer sees), run-time forecasts (a run at
+// risk and one on time, a task's progress bar and stuck flag, the grid's
+// mark, the duration charts asked for a page and a few at a time, the At
+// risk view with a recovered run), a narrow window and the
 // keyboard. Screenshots of each page
 // go to the artifacts folder.
 // Usage: node ui_test.mjs BATON_BINARY ARTIFACTS_DIR
@@ -23,6 +26,21 @@ if (!baton) {
 
 const server = await startBaton({ baton, dags: path.join(here, 'dags') });
 const api = client(server);
+// The duration histories of the forecast steps, made while the first steps
+// run (ui_recover's takes 6 s).
+const historyRuns = await Promise.all([
+  api('POST', '/dags/ui_forecast/runs', { logical_date: '2026-12-01T00:00:00Z' }),
+  api('POST', '/dags/ui_forecast/runs', { logical_date: '2026-12-02T00:00:00Z' }),
+  api('POST', '/dags/ui_recover/runs', {}),
+  api('POST', '/dags/ui_ontime/runs', {}),
+]);
+const runUrl = (r) => `/dags/${r.dag_id}/runs/${encodeURIComponent(r.run_id)}`;
+const historyOf = async (dag) => {
+  for (const r of historyRuns.filter((x) => x.dag_id === dag)) {
+    await until(`${dag}'s history run`, async () => (await api('GET', runUrl(r))).state === 'success', 30000);
+  }
+};
+let riskyRun = null; // ui_forecast's run at risk
 const { browser, page, problems } = await launch();
 page.setDefaultTimeout(20000);
 // An alert(), confirm() or prompt() is a problem: the UI uses none, so one
@@ -270,6 +288,134 @@ const failed = await steps([
     await shot(page, artifacts, '12-sla-misses');
   }],
 
+  ['forecasts: a run expected past its SLA is "At risk"; a task\'s progress bar and a silent task\'s stuck flag', async () => {
+    await historyOf('ui_forecast');
+    riskyRun = (await api('POST', '/dags/ui_forecast/runs', { params: { secs: 30 } })).run_id;
+    await page.goto(`${server.url}/#/dags/ui_forecast/runs/${encodeURIComponent(riskyRun)}?task=load`);
+    await page.waitForSelector('#run-risk[data-risk="at_risk"]');
+    assert.match(await page.textContent('#run-risk'), /^⚠ At risk\s*· [\d.]+ (ms|s) late$/);
+    assert.equal(await page.getAttribute('#run-forecast', 'data-risk'), 'at_risk');
+    assert.match(await page.textContent('#run-forecast'), /after the SLA deadline/);
+    assert.match(await page.textContent('#run-deadline'), /UTC/);
+    assert.equal((await api('GET', `/dags/ui_forecast/runs/${encodeURIComponent(riskyRun)}`)).at_risk, true);
+    // load's progress line: a bar half full, its text as text.
+    const bar = page.locator('#task-list a.vrow[data-task="load"] .pbar');
+    await bar.waitFor();
+    assert.equal(await bar.getAttribute('aria-valuenow'), '50');
+    assert.equal(await bar.locator('.pbar-pct').textContent(), '50%');
+    assert.equal(await bar.locator('.pbar-words').textContent(), 'halfway <img src=x onerror=alert(1)>');
+    const ratio = await bar.evaluate((b) => b.querySelector('.pbar-fill').getBoundingClientRect().width / b.querySelector('.pbar-track').getBoundingClientRect().width);
+    assert.ok(Math.abs(ratio - 0.5) < 0.02, `the bar is ${ratio} full`);
+    await page.waitForSelector('#task-progress .pbar[aria-valuenow="50"]');
+    assert.equal(await page.textContent('#task-progress .pbar-words'), 'halfway <img src=x onerror=alert(1)>');
+    assert.match(await page.textContent('#last-activity'), /ago/, 'progress counts as activity');
+    assert.equal(await page.locator('img').count(), 0, 'the progress text is text, not markup');
+    // silent writes nothing: stuck after its 1 s, with no activity.
+    await page.waitForSelector('#task-list a.vrow[data-task="silent"] .flag[data-flag="stuck"]');
+    assert.equal(await page.textContent('#task-list a.vrow[data-task="silent"] .flag'), 'stuck');
+    assert.equal(await page.locator('#task-list a.vrow[data-task="load"] .flag').count(), 0);
+    assert.equal(await page.locator('#task-list a.vrow[data-task="silent"] .pbar').count(), 0);
+    await page.click('#task-list a.vrow[data-task="silent"]');
+    await until('silent\'s panel', async () => /silent/.test(await page.textContent('#task-title')));
+    await page.waitForSelector('#task-flags .flag[data-flag="stuck"]');
+    assert.equal(await page.textContent('#last-activity'), '—');
+    assert.equal(await page.$('#task-progress'), null);
+    await shot(page, artifacts, '24-run-at-risk');
+  }],
+
+  ['forecasts: a run expected within its SLA is "on time"', async () => {
+    await historyOf('ui_ontime');
+    const run = await api('POST', '/dags/ui_ontime/runs', { params: { secs: 20 } });
+    await page.goto(`${server.url}/#${runUrl(run)}`);
+    await page.waitForSelector('#run-risk[data-risk="on_time"]');
+    assert.equal(await page.textContent('#run-risk'), '✓ on time');
+    assert.match(await page.textContent('#run-forecast'), /before the SLA deadline/);
+    await api('POST', `${runUrl(run)}/cancel`);
+    await page.waitForSelector('#run-state .badge[data-state="canceled"]');
+    assert.equal(await page.$('#run-risk'), null, 'a finished run has no forecast');
+  }],
+
+  ['forecasts: the grid marks the run at risk; the Durations tab charts each task\'s history', async () => {
+    await page.goto(`${server.url}/#/dags/ui_forecast`);
+    const col = page.locator(`#grid .grid-run[data-run="${riskyRun}"]`);
+    await col.waitFor();
+    assert.equal(await col.getAttribute('data-at-risk'), 'true');
+    assert.match(await col.locator('a.st').getAttribute('title'), /AT RISK: expected to end .* UTC, SLA deadline .* UTC/);
+    assert.equal(await page.locator('#grid .grid-run.at-risk').count(), 1, 'only the run at risk');
+    assert.match(await page.textContent('#selected-run-risk'), /At risk/);
+    await shot(page, artifacts, '25-grid-at-risk');
+    await page.click('#tab-durations');
+    await page.waitForSelector('#durations .dur-card[data-task="report"][data-state="ready"]');
+    await page.waitForSelector('#durations .dur-card[data-task="tidy"][data-state="empty"]');
+    assert.deepEqual(await page.$$eval('#durations .dur-card', (cs) => cs.map((c) => c.dataset.task)), ['load', 'silent', 'report', 'tidy']);
+    for (const t of ['load', 'silent', 'report']) {
+      const c = page.locator(`#durations .dur-card[data-task="${t}"]`);
+      await until(`${t}'s chart`, async () => (await c.getAttribute('data-state')) === 'ready');
+      assert.equal(await c.getAttribute('data-count'), '2', t);
+      assert.equal(await c.locator('svg.dur-chart circle.pt').count(), 2, `${t}: a point per successful try`);
+      assert.equal(await c.locator('svg.dur-chart line.p50').count(), 1);
+      assert.equal(await c.locator('svg.dur-chart line.p90').count(), 1);
+    }
+    assert.match(await page.textContent('#durations .dur-card[data-task="load"] .dur-summary'), /^2 tries · p50 1\.\d s · p90 1\.\d s · p99 1\.\d s · last 1\.\d s$/);
+    assert.match(await page.textContent('#durations .dur-card[data-task="tidy"]'), /No history yet/);
+    await shot(page, artifacts, '26-durations');
+  }],
+
+  ['forecasts: the Durations tab of a DAG of many tasks asks for one page, a few at a time', async () => {
+    let open = 0; let most = 0; let asked = 0;
+    const isStats = (r) => /\/api\/v1\/dags\/ui_ontime\/tasks\/[^/]+\/stats$/.test(new URL(r.url()).pathname);
+    const began = (r) => { if (isStats(r)) { asked++; open++; most = Math.max(most, open); } };
+    const ended = (r) => { if (isStats(r)) open--; };
+    page.on('request', began); page.on('requestfinished', ended); page.on('requestfailed', ended);
+    try {
+      await page.goto(`${server.url}/#/dags/ui_ontime?view=durations`);
+      const loaded = async (n) => until(`${n} charts`, async () => (await page.$$eval('#durations .dur-card', (cs) =>
+        cs.filter((c) => c.dataset.state !== 'loading').length)) === n);
+      await loaded(24);
+      assert.equal(await page.textContent('#dur-range'), '1–24 of 31 tasks');
+      assert.equal(asked, 24, 'one request per task of the page');
+      assert.ok(most <= 4, `${most} requests at once`);
+      assert.equal(await page.getAttribute('#durations .dur-card[data-task="work"]', 'data-count'), '1');
+      assert.equal(await page.locator('#durations .dur-card[data-task="work"] circle.pt').count(), 1);
+      assert.equal(await page.getAttribute('#durations .dur-card[data-task="t01"]', 'data-state'), 'empty');
+      await page.click('#dur-next');
+      await loaded(7);
+      assert.equal(await page.textContent('#dur-range'), '25–31 of 31 tasks');
+      assert.equal(asked, 31);
+      await page.click('#dur-prev');
+      await loaded(24);
+      await page.fill('#dur-filter', 't3');
+      await until('only t30', async () => JSON.stringify(await page.$$eval('#durations .dur-card', (cs) => cs.map((c) => c.dataset.task))) === '["t30"]');
+      assert.equal(asked, 31, 'a task is asked once while the tab is open');
+      assert.ok(most <= 4, `${most} requests at once`);
+    } finally {
+      page.off('request', began); page.off('requestfinished', ended); page.off('requestfailed', ended);
+    }
+  }],
+
+  ['forecasts: the At risk view lists the run at risk and one that recovered', async () => {
+    await historyOf('ui_recover');
+    const rec = await api('POST', '/dags/ui_recover/runs', { params: { a: 0.1, b: 0.1 } });
+    await until('ui_recover\'s risk recovered', async () => (await api('GET', '/sla-risks?dag_id=ui_recover')).items.some((x) => x.run_id === rec.run_id && x.recovered_at), 20000);
+    await page.click('#nav a[data-nav="sla"]');
+    await page.click('#tab-risks');
+    await page.waitForSelector(`#sla-risk-table tr[data-run="${riskyRun}"]`);
+    const risky = page.locator(`#sla-risk-table tr[data-run="${riskyRun}"]`);
+    assert.equal(await risky.getAttribute('data-recovered'), 'false');
+    assert.match(await risky.textContent(), /ui_forecast.*run duration.*⚠ At risk/);
+    const back = page.locator(`#sla-risk-table tr[data-run="${rec.run_id}"]`);
+    await back.waitFor();
+    assert.equal(await back.getAttribute('data-recovered'), 'true');
+    assert.match(await back.locator('td.risk-state').textContent(), /✓ recovered/);
+    await shot(page, artifacts, '27-sla-at-risk');
+    await page.fill('#sla-dag', 'ui_ontime');
+    await page.click('#sla-apply');
+    await until('none for ui_ontime', async () => /No run has been at risk/.test(await page.textContent('#sla-risk-list')));
+    await page.click('#tab-misses');
+    await page.waitForSelector('#sla-list');
+    await api('POST', `/dags/ui_forecast/runs/${encodeURIComponent(riskyRun)}/cancel`);
+  }],
+
   ['the audit log shows who paused, triggered and cleared, and filters', async () => {
     await page.click('#nav a[data-nav="audit"]');
     await page.waitForSelector('#audit-table tbody tr');
@@ -445,7 +591,9 @@ const failed = await steps([
     await page.setViewportSize({ width: 420, height: 800 });
     for (const [hash, sel, name] of [['#/dags', '#dag-table', '14-narrow-dags'],
       [`#/dags/ui_demo/runs/${encodeURIComponent(firstRun)}?task=stream`, '#task-title', '15-narrow-run'],
-      ['#/dags/ui_demo', '#grid', '16-narrow-grid'], ['#/namespaces', '#ns-table tbody tr', '23-narrow-namespaces']]) {
+      ['#/dags/ui_demo', '#grid', '16-narrow-grid'], ['#/namespaces', '#ns-table tbody tr', '23-narrow-namespaces'],
+      ['#/dags/ui_forecast?view=durations', '#durations .dur-card', '28-narrow-durations'],
+      ['#/sla?view=risks', '#sla-risk-table', '29-narrow-sla-risks']]) {
       await page.goto(`${server.url}/${hash}`);
       await page.waitForSelector(sel);
       await page.waitForTimeout(300);

@@ -2,7 +2,9 @@
 // right), one coloured glyph per task instance. Only the rows in view are in
 // the document, so a DAG of thousands of tasks draws as fast as a small one;
 // a mapped task's instances are rolled up into one cell with their count.
-import { h, replace, glyph, label, between, duration } from './ui.js';
+// A run at risk of missing its SLA (SPEC §7) has a "!" over its column and
+// says so in its title.
+import { h, replace, glyph, label, between, duration, utcTime } from './ui.js';
 import { dagPath, enc } from './api.js';
 
 const ROW = 22; // px, as --row in style.css
@@ -32,8 +34,11 @@ export function createGrid({ dag, onSelectRun }) {
     replace(corner, `${data.tasks.length} task${data.tasks.length === 1 ? '' : 's'} × ${runs.length} run${runs.length === 1 ? '' : 's'}`);
     replace(runsHead, runs.map((r) => {
       const ms = between(r.started_at, r.ended_at);
-      const title = `${r.run_id} · ${label(r.state)} · ${r.run_type} · logical date ${r.logical_date}${ms !== null ? ` · ${duration(ms)}` : ''}`;
-      return h('div', { class: `grid-run${r.run_id === selectedRun ? ' selected' : ''}`, dataset: { run: r.run_id } },
+      const risk = r.at_risk ? ` · AT RISK: expected to end ${utcTime(r.expected_end)}, SLA deadline ${utcTime(r.sla_deadline)}` : '';
+      const title = `${r.run_id} · ${label(r.state)} · ${r.run_type} · logical date ${r.logical_date}${ms !== null ? ` · ${duration(ms)}` : ''}${risk}`;
+      return h('div', { class: `grid-run${r.run_id === selectedRun ? ' selected' : ''}${r.at_risk ? ' at-risk' : ''}`,
+        dataset: r.at_risk ? { run: r.run_id, atRisk: 'true' } : { run: r.run_id } },
+        r.at_risk ? h('span', { class: 'risk-mark', 'aria-hidden': 'true' }, '!') : null,
         h('div', { class: `bar s-${r.state}`, style: `height:${4 + Math.round(36 * (ms || 0) / longest)}px`, 'aria-hidden': 'true' }),
         h('a', { class: `st s-${r.state}`, href: `#${dagPath(dag)}?run=${enc(r.run_id)}`, title, 'aria-label': title,
           dataset: { state: r.state, run: r.run_id },

@@ -140,3 +140,47 @@ export function replace(el, ...children) {
   el.replaceChildren();
   append(el, children);
 }
+
+// ---- run-time forecasts (SPEC §7) ----
+
+const FLAG_TITLES = {
+  slow: 'slower than usual: running past max(2 × p90, p90 + 1 min) of its history',
+  stuck: 'stuck: no log line, checkpoint or progress for its stuck_after',
+};
+// A try's flags (slow, stuck) as badges, in words.
+export function flagBadges(flags) {
+  return (Array.isArray(flags) ? flags : []).map((f) => {
+    const name = String(f);
+    return h('span', { class: `flag${FLAG_TITLES[name] ? ` flag-${name}` : ''}`, dataset: { flag: name },
+      title: FLAG_TITLES[name] || name }, name);
+  });
+}
+
+// A progress line ({fraction, text, at}) as a bar with its percentage and
+// text; null without one.
+export function progressBar(p, { id } = {}) {
+  if (!p || typeof p.fraction !== 'number' || !Number.isFinite(p.fraction)) return null;
+  const pct = Math.round(Math.min(1, Math.max(0, p.fraction)) * 1000) / 10;
+  const text = typeof p.text === 'string' ? p.text : '';
+  const words = `${pct}%${text ? ` ${text}` : ''}`;
+  return h('span', { class: 'pbar', id, role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100',
+    'aria-valuenow': String(pct), 'aria-valuetext': words, title: p.at ? `${words} (${localTime(p.at)})` : words },
+  h('span', { class: 'pbar-track', 'aria-hidden': 'true' }, h('span', { class: 'pbar-fill', style: `width:${pct}%` })),
+  h('span', { class: 'pbar-text' }, h('span', { class: 'pbar-pct' }, `${pct}%`), text ? [' ', h('span', { class: 'pbar-words' }, text)] : null));
+}
+
+// A running run's forecast: "At risk" (expected to end after its SLA
+// deadline) or "on time"; null when it has none (finished, or a task
+// without history).
+export function riskBadge(run, { id } = {}) {
+  if (!run || FINISHED_RUN.has(run.state) || !run.expected_end) return null;
+  if (run.at_risk) {
+    const late = between(run.sla_deadline, run.expected_end);
+    return h('span', { class: 'risk at-risk', id, dataset: { risk: 'at_risk' },
+      title: `Expected to end ${utcTime(run.expected_end)}, after its SLA deadline ${utcTime(run.sla_deadline)}` },
+    '⚠ At risk', late > 0 ? h('span', { class: 'risk-late' }, `· ${duration(late)} late`) : null);
+  }
+  if (!run.sla_deadline) return null;
+  return h('span', { class: 'risk on-time', id, dataset: { risk: 'on_time' },
+    title: `Expected to end ${utcTime(run.expected_end)}, before its SLA deadline ${utcTime(run.sla_deadline)}` }, '✓ on time');
+}

@@ -253,14 +253,13 @@ Result<bool> PostgresQueue::store_progress(pqxx::work& t, const TryProgress& p) 
         pqxx::binarystring(*p.checkpoint), at, p.ti_id, p.attempt_token);
     if (r.affected_rows() == 0) return stale_try(p);
   }
-  // New log bytes and a progress line are activity too (SPEC §7: stuck_after).
-  if ((p.log && !p.log->empty()) || p.progress) {
-    auto r = t.exec_params(
+  // New log bytes and a progress line are activity too (SPEC §7:
+  // stuck_after). The claim was checked above: this only marks the row.
+  if ((p.log && !p.log->empty()) || p.progress)
+    t.exec_params(
         "UPDATE task_instances SET last_activity_at = greatest(last_activity_at, $1), "
         "progress = coalesce($2, progress) WHERE id = $3 AND attempt_token = $4",
         now(), p.progress, p.ti_id, p.attempt_token);
-    if (r.affected_rows() == 0) return stale_try(p);
-  }
   return true;
 }
 

@@ -1,12 +1,14 @@
 // A DAG page: its schedule and next run, the grid of runs x tasks (paged on
-// the server, newest first), the graph with the selected run's states, its
-// versions, and the trigger form (params checked against the DAG's declared
-// params before anything is sent).
+// the server, newest first; a run at risk of missing its SLA is marked), the
+// graph with the selected run's states, the duration history of each task,
+// its versions, and the trigger form (params checked against the DAG's
+// declared params before anything is sent).
 import { api, can, dagPath, enc } from '../api.js';
 import { h, replace, badge, time, toast, errorBox, openDialog, legend, TASK_STATES, FINISHED_RUN,
-  localInputToIso, label } from '../ui.js';
+  localInputToIso, label, riskBadge } from '../ui.js';
 import { createGrid } from '../grid.js';
 import { createGraph } from '../graph.js';
+import { createDurations } from '../durations.js';
 
 const PAGE = 25;
 
@@ -24,6 +26,7 @@ export async function dagPage(el, { dag, query }) {
   let shown = false; // the first show() has run
 
   const gridC = createGrid({ dag, onSelectRun: (r) => go({ run: r }) });
+  const durC = createDurations({ dag });
   const graphC = createGraph({ linkFor: (task) => (selectedRun ? `#${dagPath(dag)}/runs/${enc(selectedRun)}?task=${enc(task)}` : `#${dagPath(dag)}?view=graph`) });
 
   const head = h('div');
@@ -72,15 +75,15 @@ export async function dagPage(el, { dag, query }) {
         (d.tags || []).map((t) => h('span', { class: 'tag' }, t))),
       d.import_errors && d.import_errors.length ? h('div', { class: 'error-box' }, 'Import errors:\n',
         d.import_errors.map((e) => `${e.file || d.file}:${e.line || 0}:${e.column || 0}: ${e.message}\n`)) : null);
-    replace(tabs, ['grid', 'graph', 'versions'].map((v) => h('a', { role: 'tab', href: href({ view: v }), id: `tab-${v}`,
-      'aria-selected': String(view === v) }, { grid: 'Grid', graph: 'Graph', versions: 'Versions' }[v])));
+    replace(tabs, ['grid', 'graph', 'durations', 'versions'].map((v) => h('a', { role: 'tab', href: href({ view: v }), id: `tab-${v}`,
+      'aria-selected': String(view === v) }, { grid: 'Grid', graph: 'Graph', durations: 'Durations', versions: 'Versions' }[v])));
   }
 
   function drawRunInfo() {
     const r = (grid && grid.runs.find((x) => x.run_id === selectedRun)) || extraColumn?.run;
     if (!r) { replace(runInfo, h('span', { class: 'muted' }, grid && grid.runs.length ? 'Select a run in the grid.' : 'No runs yet.')); return; }
     replace(runInfo, h('strong', {}, 'Run '), h('a', { href: `#${dagPath(dag)}/runs/${enc(r.run_id)}`, id: 'open-run' }, r.run_id),
-      badge(r.state), h('span', {}, r.run_type), h('span', {}, 'logical date ', time(r.logical_date, { both: true })),
+      badge(r.state), riskBadge(r, { id: 'selected-run-risk' }), h('span', {}, r.run_type), h('span', {}, 'logical date ', time(r.logical_date, { both: true })),
       r.note ? h('span', { class: 'muted' }, `“${r.note}”`) : null);
   }
 
@@ -140,12 +143,26 @@ export async function dagPage(el, { dag, query }) {
         h('td', {}, h('a', { href: href({ view: 'graph', version: v.version }) }, 'graph'))))))));
   }
 
+  // The Durations tab: the tasks of the current version (its graph), in the
+  // grid's order; their histories are asked for a page at a time.
+  async function drawDurations() {
+    let g;
+    try {
+      g = graphData && !version && graphData.version === info.version ? graphData : await api.get(`${dagPath(dag)}/graph`);
+    } catch (e) { replace(panel, errorBox(e)); return; }
+    const order = new Map(((grid && grid.tasks) || []).map((t, i) => [t, i]));
+    const ids = g.nodes.map((n) => n.id).sort((a, b) => (order.get(a) ?? Infinity) - (order.get(b) ?? Infinity) || (a < b ? -1 : a > b ? 1 : 0));
+    replace(panel, durC.el);
+    durC.show(ids);
+  }
+
   async function show() {
     shown = true;
     replace(status);
     drawHead();
     drawRunInfo();
     if (view === 'versions') await drawVersions();
+    else if (view === 'durations') await drawDurations();
     else {
       if (view === 'graph' && (!graphData || (graphData.version !== (version || info.version)))) await loadGraph();
       drawPanel();
@@ -238,7 +255,7 @@ export async function dagPage(el, { dag, query }) {
       await show();
       return;
     }
-    if (view === 'versions') return;
+    if (view === 'versions' || view === 'durations') return; // asked again when the tab is opened
     // A finished page far back does not change: only the newest page, or a
     // page with a run still going, is asked again.
     const live = pageNo === 0 || (grid && grid.runs.some((r) => !FINISHED_RUN.has(r.state)));

@@ -1,13 +1,15 @@
-// A run page: the run with its actions (cancel), its task instances (a list,
-// or a Gantt timeline of every try), and the panel of the selected task:
-// its tries, why it is not running (waiting_for), when it last showed
-// activity, a live tail of its log, its output and checkpoint, and the
+// A run page: the run with its forecast (expected end; at risk of missing
+// its SLA, or on time) and its actions (cancel), its task instances (a list
+// with the progress and the slow / stuck flags of running tries, or a Gantt
+// timeline of every try), and the panel of the selected task: its tries, why
+// it is not running (waiting_for), when it last showed activity, its
+// progress, a live tail of its log, its output and checkpoint, and the
 // actions clear (with downstream, pinned or latest version) and mark.
 // A foreach task is one row, its mapped instances rolled up; its panel pages
 // through them (50 at a time, filtered by state), each with a panel of its own.
 import { api, can, dagPath, runPath, enc } from '../api.js';
 import { h, replace, badge, stateBox, time, ago, duration, between, toast, errorBox, jsonBlock, openDialog,
-  FINISHED_RUN, FINISHED_TASK, label } from '../ui.js';
+  FINISHED_RUN, FINISHED_TASK, label, flagBadges, progressBar, riskBadge } from '../ui.js';
 
 const ROW = 22;
 const LOG_POLL_MS = 1000;
@@ -73,18 +75,37 @@ export async function runPage(el, { dag, run, query }) {
       ? h('button', { type: 'button', class: 'danger', id: 'cancel-run', onclick: cancelRun }, 'Cancel run') : null;
     replace(head,
       h('div', { class: 'small' }, h('a', { href: '#/dags' }, 'DAGs'), ' / ', h('a', { href: `#${dagPath(dag)}?run=${enc(run)}` }, dag)),
-      h('h1', {}, `Run ${r.run_id}`, h('span', { id: 'run-state' }, badge(r.state)), h('span', { class: 'spacer' }), cancel),
+      h('h1', {}, `Run ${r.run_id}`, h('span', { id: 'run-state' }, badge(r.state)), riskBadge(r, { id: 'run-risk' }),
+        h('span', { class: 'spacer' }), cancel),
       h('dl', { class: 'kv panel', style: 'margin-bottom:.5rem' },
         h('dt', {}, 'Type'), h('dd', {}, r.run_type, r.backfill_id ? [' · ', h('a', { href: `#/backfills?id=${r.backfill_id}` }, `backfill ${r.backfill_id}`)] : null),
         h('dt', {}, 'Logical date'), h('dd', {}, time(r.logical_date, { both: true })),
         h('dt', {}, 'Data interval'), h('dd', {}, time(r.data_interval_start), ' → ', time(r.data_interval_end)),
         h('dt', {}, 'Started / ended'), h('dd', {}, time(r.started_at), ' → ', time(r.ended_at),
           r.started_at ? h('span', { class: 'muted' }, ` (${duration(between(r.started_at, r.ended_at))})`) : null),
+        forecastRows(),
         h('dt', {}, 'Params'), h('dd', { class: 'mono small' }, JSON.stringify(r.params)),
         h('dt', {}, 'Version'), h('dd', { class: 'mono small' }, r.dag_version.slice(0, 12)),
         r.note ? [h('dt', {}, 'Note'), h('dd', {}, r.note)] : null));
     replace(tabs, [['tasks', 'Tasks'], ['timeline', 'Timeline']].map(([v, t]) =>
       h('a', { role: 'tab', href: href({ view: v }), id: `tab-${v}`, 'aria-selected': String(view === v) }, t)));
+  }
+
+  // When the run is expected to end (each unfinished task at its p90) and
+  // its SLA deadline, with how far apart they are.
+  function forecastRows() {
+    const out = [];
+    const going = !FINISHED_RUN.has(r.state);
+    if (going && (r.expected_end || r.sla_deadline)) {
+      const gap = r.expected_end && r.sla_deadline ? between(r.sla_deadline, r.expected_end) : null;
+      out.push(h('dt', {}, 'Expected end'), h('dd', { id: 'run-forecast', dataset: { risk: r.at_risk ? 'at_risk' : r.expected_end && r.sla_deadline ? 'on_time' : 'none' } },
+        r.expected_end ? [time(r.expected_end), h('span', { class: 'muted' }, ` (${ago(r.expected_end)})`),
+          gap === null ? null : r.at_risk ? h('strong', { class: 'risk-words' }, ` · ${duration(gap)} after the SLA deadline`)
+            : h('span', {}, ` · ${duration(-gap)} before the SLA deadline`)]
+          : h('span', { class: 'muted' }, 'no forecast yet: a task has no successful try to go by')));
+    }
+    if (r.sla_deadline) out.push(h('dt', {}, 'SLA deadline'), h('dd', { id: 'run-deadline' }, time(r.sla_deadline, { both: true })));
+    return out;
   }
 
   async function cancelRun() {
@@ -131,8 +152,9 @@ export async function runPage(el, { dag, run, query }) {
       t.mapped
         ? h('span', { class: 'muted small' }, `${t.mapped.mapped.toLocaleString()} mapped: ${countsText(t.mapped)}`,
           t.started_at ? ` · ${duration(between(t.started_at, t.ended_at))}` : '')
-        : h('span', { class: 'muted small' }, label(t.state), t.try_number ? ` · try ${t.try_number}/${t.max_tries}` : '',
-          t.started_at ? ` · ${duration(between(t.started_at, t.ended_at))}` : '')));
+        : [h('span', { class: 'muted small' }, label(t.state), t.try_number ? ` · try ${t.try_number}/${t.max_tries}` : '',
+          t.started_at ? ` · ${duration(between(t.started_at, t.ended_at))}` : ''),
+        flagBadges(t.flags), t.state === 'running' ? progressBar(t.progress) : null]));
     }
     replace(listSpacer, rows);
   }
@@ -206,7 +228,8 @@ export async function runPage(el, { dag, run, query }) {
     replace(panelTop,
       mapped && own && own.mapped ? h('p', { class: 'small' }, h('a', { href: href({ sel: { task: d.task_id, map: -1, try: null } }), id: 'all-mapped' },
         `← all ${own.mapped.mapped.toLocaleString()} instances of ${d.task_id}`)) : null,
-      h('h2', { id: 'task-title' }, d.task_id, mapped ? `[${d.map_index}]` : '', ' ', h('span', { id: 'task-state' }, badge(d.state))),
+      h('h2', { id: 'task-title' }, d.task_id, mapped ? `[${d.map_index}]` : '', ' ', h('span', { id: 'task-state' }, badge(d.state)),
+        ' ', h('span', { id: 'task-flags' }, flagBadges(d.flags))),
       mapped && d.item !== null && d.item !== undefined ? h('p', { class: 'small' }, 'Item: ', h('code', { id: 'task-item' }, short(JSON.stringify(d.item), 200))) : null,
       acts,
       d.waiting_for && d.waiting_for.length && !FINISHED_TASK.has(d.state) && !running
@@ -217,7 +240,9 @@ export async function runPage(el, { dag, run, query }) {
         h('dt', {}, 'Worker'), h('dd', {}, d.worker || '—'),
         h('dt', {}, 'Started / ended'), h('dd', {}, time(d.started_at), ' → ', time(d.ended_at),
           d.started_at ? h('span', { class: 'muted' }, ` (${duration(between(d.started_at, d.ended_at))})`) : null),
-        h('dt', {}, 'Last activity'), h('dd', { id: 'last-activity', title: 'when the try last wrote a log line or a checkpoint' }, activity),
+        h('dt', {}, 'Last activity'), h('dd', { id: 'last-activity', title: 'when the try last wrote a log line, a checkpoint or progress' }, activity),
+        running && d.progress ? [h('dt', {}, 'Progress'), h('dd', { id: 'task-progress' }, progressBar(d.progress),
+          d.progress.at ? h('span', { class: 'muted small' }, ` (${ago(d.progress.at)})`) : null)] : null,
         h('dt', {}, 'Exit code'), h('dd', {}, d.exit_code ?? '—'),
         h('dt', {}, 'Reason'), h('dd', {}, d.reason || '—')),
       h('h2', {}, 'Tries'),
