@@ -414,6 +414,39 @@ TEST_CASE("worker endpoints: worker and admin tokens only; claims, heartbeats an
                      R"(, "try_number": 1, "log_offset": 3, "log": "not base64!"}]})",
                  kWorker)
             .status == 400);
+  // A progress line (SPEC §7): checked, kept on the try's task instance, and activity.
+  {
+    store::WriteBatch t;
+    store::TaskInstanceRecord ti = run->task_instances[0];
+    ti.state = TaskState::running;
+    ti.try_number = 1;
+    ti.attempt_token = "tok-1";
+    t.task_instances.push_back(ti);
+    REQUIRE(env.store->apply(t).ok());
+  }
+  auto with_progress = [&](const std::string& progress) {
+    return env.post("/api/v1/workers/heartbeat",
+                    R"({"worker": "w-a", "tries": [{"attempt_token": "tok-1", "ti_id": )" + std::to_string(q.ti_id) +
+                        R"(, "try_number": 1, "progress": )" + progress + "}]}",
+                    kWorker);
+  };
+  CHECK(with_progress(R"({"fraction": 1.5})").status == 400);
+  CHECK(with_progress(R"({"fraction": 0.5, "text": 7})").status == 400);
+  CHECK(with_progress(R"({"fraction": 0.5, "extra": 1})").status == 400);
+  CHECK(with_progress(R"("half")").status == 400);
+  CHECK(with_progress(R"({"fraction": 0.5, "text": ")" + std::string(201, 'x') + R"("})").status == 400);
+  auto bad = with_progress(R"({"fraction": -1})");
+  CHECK(bad.body["error"]["message"] == "field `progress`: `fraction` must be a number from 0 to 1");
+  REQUIRE(with_progress(R"({"fraction": 0.5, "text": "half"})").status == 200);
+  {
+    auto tis = env.store->list_task_instances(run->run.pk);
+    REQUIRE(tis);
+    auto p = store::read_progress((*tis)[0].progress, 1);
+    REQUIRE(p);
+    CHECK(p->fraction == Approx(0.5));
+    CHECK(p->text == "half");
+    CHECK((*tis)[0].last_activity_at);
+  }
   std::string report = R"({"worker": "w-a", "attempt_token": "tok-1", "ti_id": )" + std::to_string(q.ti_id) +
                        R"(, "try_number": 1, "outcome": "success", "exit_code": 0, "output": {"rows": 3}})";
   // Another worker's report on it is stale; the holder's is taken once.
