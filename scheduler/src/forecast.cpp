@@ -167,8 +167,15 @@ std::optional<EndCurve> Forecaster::curve(const ActiveRun& r) const {
 void Forecaster::run_adopted(ActiveRun& r) { forecast(r); }
 void Forecaster::run_started(ActiveRun& r) { forecast(r); }
 
+// A run at risk that succeeded before its deadline made it after all: its
+// risk is marked recovered. One that failed, or ends after the deadline (a
+// miss), keeps its risk open.
 void Forecaster::run_ended(const ActiveRun& r) {
   dirty_.erase(r.rec.pk);
+  if (!at_risk_.count(r.rec.pk)) return;
+  auto deadline = deadline_of(r);
+  if (r.engine->state() == RunState::success && deadline && clock_.now() <= deadline->first)
+    record_risk(r, false, clock_.now());
   at_risk_.erase(r.rec.pk);
 }
 
@@ -250,7 +257,7 @@ void Forecaster::forecast(ActiveRun& r) {
   }
 }
 
-void Forecaster::record_risk(ActiveRun& r, bool risk, TimePoint expected_end) {
+void Forecaster::record_risk(const ActiveRun& r, bool risk, TimePoint expected_end) {
   bool was = at_risk_.count(r.rec.pk) > 0;
   if (risk == was) return;
   auto deadline = deadline_of(r);

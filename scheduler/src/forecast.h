@@ -100,7 +100,7 @@ class Forecaster {
   // A task's p90 in µs, or nullopt without history (a noop is 0).
   std::optional<long long> p90_of(const ActiveRun& r, int ti) const;
   void forecast(ActiveRun& r);
-  void record_risk(ActiveRun& r, bool at_risk, TimePoint expected_end);
+  void record_risk(const ActiveRun& r, bool at_risk, TimePoint expected_end);
   void check_slow(const Check& c);
   void check_stuck(const Check& c, TimePoint now);
   void flag(ActiveRun& r, int ti, const std::string& flag, const std::string& event, nlohmann::json details);

@@ -460,6 +460,29 @@ TEST_CASE("last_activity_at advances when the task writes") {
   CHECK(f.progress[0].last_activity_at == f.progress[1].last_activity_at);
 }
 
+TEST_CASE("a progress line written to BATON_PROGRESS_FILE is reported once and counts as activity") {
+  Fixture f;
+  f.t.heartbeat_interval = 100ms;
+  // Silent on stdout: only the progress file says it is alive. A line that
+  // is not progress is ignored; the latest line is what counts.
+  auto r = f.run("echo 'not progress' > \"$BATON_PROGRESS_FILE\"; sleep 0.35; "
+                 "printf '0.1 start\\n0.42 loaded 42 rows\\n' >> \"$BATON_PROGRESS_FILE\"; sleep 0.35");
+  CHECK(r.outcome == Outcome::success);
+  std::vector<ShellProgress> with;
+  for (auto& p : f.progress)
+    if (p.progress) with.push_back(p);
+  REQUIRE(with.size() == 1);
+  CHECK(with[0].progress->fraction == Approx(0.42));
+  CHECK(with[0].progress->text == "loaded 42 rows");
+  REQUIRE(with[0].last_activity_at);
+  CHECK_FALSE(f.progress.front().last_activity_at);  // nothing before the line
+  CHECK(f.progress.back().last_activity_at == with[0].last_activity_at);
+  // The next try in the same folder starts with no progress file.
+  f.progress.clear();
+  r = f.run("test ! -e \"$BATON_PROGRESS_FILE\"");
+  CHECK(r.outcome == Outcome::success);
+}
+
 TEST_CASE("tries on several threads at once do not hold each other up") {
   // Each try has its own child, pipe and log; a long one next door changes
   // nothing for a short one.

@@ -222,6 +222,47 @@ TEST_CASE("forecast: a run back within its deadline is marked recovered, with no
   CHECK(a->front().seconds == Approx(21 * 60));
 }
 
+TEST_CASE("forecast: a run at risk that succeeds before its deadline is recovered; one that fails is not") {
+  Env e;
+  auto g = e.dag("chain.yaml", kChain);
+  e.history("chain", "a", around(10));
+  e.history("chain", "b", around(20));
+  e.history("chain", "c", around(20));
+  const TimePoint t0 = e.s.clock.now();
+  for (long long pk : {1, 2}) {
+    ActiveRun& r = e.run(g, pk);
+    e.begin(r, 0);
+  }
+  e.at(21min);  // both at risk
+  REQUIRE(e.loop.batch().sla_risks.size() == 2);
+  e.write();
+  // Run 1: b takes its p90 (still late: 41 + 20 > 60), then c ends in a
+  // minute, so the run succeeds at 42 minutes, before its deadline.
+  ActiveRun& quick = *e.runs.find(1);
+  e.succeed(quick, 0);
+  e.begin(quick, 1);
+  e.at(20min);
+  e.succeed(quick, 1);
+  e.begin(quick, 2);
+  e.at(1min);
+  CHECK(e.loop.batch().sla_risks.empty());  // at risk to the last
+  e.succeed(quick, 2);
+  REQUIRE(quick.engine->state() == RunState::success);
+  e.f.run_ended(quick);
+  REQUIRE(e.loop.batch().sla_risks.size() == 1);
+  CHECK(e.loop.batch().sla_risks[0].risk.recovered_at == std::optional<TimePoint>(t0 + 42min));
+  // Run 2 fails: its risk stays open.
+  ActiveRun& broken = *e.runs.find(2);
+  REQUIRE(broken.engine->finish_try(0, TryOutcome::failed));
+  REQUIRE(is_finished(broken.engine->state()));
+  e.f.run_ended(broken);
+  e.write();
+  auto stored = e.risks();
+  REQUIRE(stored.size() == 2);
+  CHECK(stored[0].recovered_at == std::optional<TimePoint>(t0 + 42min));
+  CHECK_FALSE(stored[1].recovered_at);
+}
+
 TEST_CASE("forecast: no expected end or risk for a run without history, nor a risk for one without an SLA") {
   Env e;
   auto g = e.dag("chain.yaml", kChain);
