@@ -118,7 +118,7 @@ Finished LocalWorkers::run_one(ShellRunner& runner, Assignment& a, int slot) {
   const bool stopping = stopping_;
   if (flag->load()) {
     std::lock_guard lock(cancel_mu_);
-    cancel_flags_.erase(a.ti_id);
+    if (auto it = cancel_flags_.find(a.ti_id); it != cancel_flags_.end() && it->second == flag) cancel_flags_.erase(it);
     f.outcome = stopping ? TryOutcome::shutdown : TryOutcome::failed;
     f.reason = stopping ? "shutdown" : "canceled";
     return f;
@@ -147,8 +147,10 @@ Finished LocalWorkers::run_one(ShellRunner& runner, Assignment& a, int slot) {
         *flag);
   }
   {
+    // Only this try's flag: the task instance's next try (a retry with no
+    // delay) may have its own here already, which a kill must still find.
     std::lock_guard lock(cancel_mu_);
-    cancel_flags_.erase(ti_id);
+    if (auto it = cancel_flags_.find(ti_id); it != cancel_flags_.end() && it->second == flag) cancel_flags_.erase(it);
   }
   if (result.checkpoint) services_.save_checkpoint(ti_id, token, *result.checkpoint);
   std::vector<fs::path> left;
