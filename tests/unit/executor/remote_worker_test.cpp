@@ -57,6 +57,7 @@ struct FakeServer {
   bool knows_batches = false;
   bool hold_first = false;
   std::vector<std::string> commands;
+  long long heartbeat_us = 5000000;  // the tries' heartbeat interval
   Dir& dir;
 
   httplib::Server http;
@@ -68,6 +69,7 @@ struct FakeServer {
   int refused = 0;            // guarded by mu: requests refused for their form
   int with_claim = 0;         // guarded by mu: reports taken that carried a claim
   bool claimed = false;       // guarded by mu
+  std::vector<json> beats;    // guarded by mu: the heartbeats' bodies
 
   FakeServer(Dir& d, std::vector<std::string> cmds, bool claim, bool batches, bool hold = false)
       : knows_claim(claim), knows_batches(batches), hold_first(hold), commands(std::move(cmds)), dir(d) {
@@ -84,13 +86,18 @@ struct FakeServer {
                              {"try_number", 1},
                              {"payload",
                               {{"dag_id", "d"}, {"run_id", "r"}, {"task_id", "t" + std::to_string(i + 1)},
-                               {"command", commands[i]}}}});
+                               {"command", commands[i]},
+                               {"heartbeat_interval_us", heartbeat_us}}}});
         }
       }
       if (items.empty()) std::this_thread::sleep_for(50ms);  // a short long poll
       res.set_content(json{{"items", items}, {"waited_us", 0}}.dump(), "application/json");
     });
-    http.Post("/api/v1/workers/heartbeat", [](const httplib::Request&, httplib::Response& res) {
+    http.Post("/api/v1/workers/heartbeat", [this](const httplib::Request& req, httplib::Response& res) {
+      {
+        std::lock_guard lock(mu);
+        beats.push_back(json::parse(req.body));
+      }
       res.set_content(R"({"stale": []})", "application/json");
     });
     http.Post("/api/v1/workers/report", [this](const httplib::Request& req, httplib::Response& res) {
@@ -177,8 +184,9 @@ struct FakeServer {
 };
 
 // Runs a worker of `slots` slots against `server` until it reported `n` tries.
-void work_until_reported(FakeServer& server, Dir& dir, int slots, size_t n) {
+void work_until_reported(FakeServer& server, Dir& dir, int slots, size_t n, Duration heartbeat = 5s) {
   RemoteWorkerOptions o;
+  o.heartbeat_interval = heartbeat;
   o.servers = {"http://127.0.0.1:" + std::to_string(server.port)};
   o.token = "secret";
   o.slots = slots;
@@ -230,4 +238,18 @@ TEST_CASE("RemoteWorker: a current server gets reports with the next claim, none
   REQUIRE(server.reports.size() == 1);
   CHECK(server.reports[0].contains("claim"));
   CHECK(server.refused == 0);
+}
+
+TEST_CASE("RemoteWorker: a try's progress line goes with its next heartbeat, once") {
+  Dir dir;
+  FakeServer server(dir, {"echo '0.42 loaded 42 rows' > \"$BATON_PROGRESS_FILE\"; sleep 0.8"}, true, true);
+  server.heartbeat_us = 100000;
+  work_until_reported(server, dir, 1, 1, 100ms);
+  std::lock_guard lock(server.mu);
+  std::vector<json> sent;
+  for (auto& b : server.beats)
+    for (auto& t : b["tries"])
+      if (t.contains("progress")) sent.push_back(t["progress"]);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0] == json{{"fraction", 0.42}, {"text", "loaded 42 rows"}});
 }
