@@ -38,12 +38,11 @@ json run_json(const store::RunRecord& r) {
           {"ended_at", opt_time(r.ended_at)},
           {"backfill_id", opt(r.backfill_id)},
           {"note", opt(r.note)},
-          // The forecast (SPEC §7): at risk while running and expected to
-          // end after its SLA deadline.
+          // The forecast (SPEC §7): at risk while unfinished and expected to
+          // end after its SLA deadline (past the deadline, it also missed it).
           {"expected_end", opt_time(r.expected_end)},
           {"sla_deadline", opt_time(r.sla_deadline)},
-          {"at_risk", r.state == RunState::running && r.expected_end && r.sla_deadline &&
-                          *r.expected_end > *r.sla_deadline}};
+          {"at_risk", !is_finished(r.state) && r.expected_end && r.sla_deadline && *r.expected_end > *r.sla_deadline}};
 }
 
 // The task ids of a compiled version in a topological order (upstream first;

@@ -28,7 +28,6 @@
 #include "baton/core/progress.h"
 #include "baton/core/sha256.h"
 #include "json_text.h"
-#include "baton/core/progress.h"
 #include "routes.h"
 #include "util.h"
 
@@ -306,7 +305,7 @@ Status store_report(store::Store& s, const std::string& worker, const json& r,
   if (!log_offset) return log_offset.error();
   if (r.contains("output") && !r["output"].is_null() && !r["output"].is_object())
     return Error::invalid("field `output` must be an object");
-  auto p = progress_of(worker, **token, **ti_id, static_cast<int>(**try_number), r);
+  auto p = progress_of(worker, **token, **ti_id, static_cast<int>(**try_number), r);  // no `progress`: not a known field
   if (!p) return p.error();
   json body = {{"outcome", **outcome}, {"reason", reason->value_or("")}, {"log_bytes", log_bytes->value_or(0)}};
   if (*exit_code) body["exit_code"] = **exit_code;

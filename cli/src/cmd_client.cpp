@@ -340,6 +340,14 @@ void register_client_commands(CLI::App& app) {
       std::cout << "run " << str(r, "run_id") << " (" << str(r, "run_type") << ") " << str(r, "state") << "\n"
                 << "logical date " << str(r, "logical_date") << ", interval " << str(r, "data_interval_start")
                 << " .. " << str(r, "data_interval_end") << "\n";
+      // The forecast (docs/sla.md).
+      if (r.contains("expected_end") && r["expected_end"].is_string())
+        std::cout << "expected end " << str(r, "expected_end")
+                  << (r.contains("sla_deadline") && r["sla_deadline"].is_string()
+                          ? ", SLA deadline " + str(r, "sla_deadline") +
+                                (r.value("at_risk", false) ? ": AT RISK" : ": on time")
+                          : std::string())
+                  << "\n";
       if (!mapped->empty()) {
         std::vector<std::vector<std::string>> rows = {{"MAP_INDEX", "ITEM", "STATE", "TRY", "STARTED", "ENDED", "REASON"}};
         for (auto& x : items) {
@@ -364,8 +372,17 @@ void register_client_commands(CLI::App& app) {
                           counts});
           continue;
         }
+        // A running try's flags (slow, stuck) and progress beside its reason.
+        std::string note = str(x, "reason");
+        if (x.contains("flags") && x["flags"].is_array())
+          for (auto& f : x["flags"])
+            if (f.is_string()) note += (note.empty() ? "" : "; ") + f.get<std::string>();
+        if (x.contains("progress") && x["progress"].is_object() && x["progress"]["fraction"].is_number())
+          note += (note.empty() ? "" : "; ") +
+                  std::to_string(static_cast<int>(x["progress"]["fraction"].get<double>() * 100 + 0.5)) + "% " +
+                  x["progress"].value("text", "");
         rows.push_back({str(x, "task_id"), str(x, "state"), str(x, "try_number") + "/" + str(x, "max_tries"),
-                        str(x, "started_at"), str(x, "ended_at"), str(x, "reason")});
+                        str(x, "started_at"), str(x, "ended_at"), note});
       }
       print_table(rows);
     });

@@ -271,7 +271,10 @@ struct RemoteWorker::Impl {
     std::lock_guard lock(r.mu);
     if (t.contains("log_bytes")) r.log_sent += t["log_bytes"].get<long long>();
     if (t.contains("checkpoint")) r.checkpoint.reset();
-    if (t.contains("progress")) r.progress.reset();
+    // Only the line sent: a newer one that came meanwhile goes next time.
+    if (t.contains("progress") && r.progress && t["progress"].value("text", "") == r.progress->text &&
+        t["progress"].value("fraction", -1.0) == r.progress->fraction)
+      r.progress.reset();
   }
 
   void heartbeat_main() {

@@ -73,6 +73,7 @@ class Dispatcher {
   // finish, through the host), it only asks the running pass to go round
   // once more: a chain of noops ends in one turn.
   void dispatch();
+  bool dispatching() const { return dispatching_; }
   // A worker claimed a queued try: it begins (running), and its worker gets
   // what it needs after the turn's write.
   void claimed(ActiveRun& r, int ti, const std::string& worker);

@@ -33,6 +33,10 @@ std::optional<std::pair<TimePoint, std::string>> deadline_of(const ActiveRun& r)
   return out;
 }
 
+bool has_flag(const std::string& flags, const std::string& flag) {
+  return ("," + flags + ",").find("," + flag + ",") != std::string::npos;
+}
+
 EndCurve later(EndCurve a, EndCurve b) { return {std::max(a.c, b.c), std::max(a.d, b.d)}; }
 EndCurve plus(EndCurve a, long long us) { return {a.c == EndCurve::kNever ? a.c : a.c + us, a.d + us}; }
 
@@ -59,6 +63,7 @@ void Forecaster::load() {
 
 void Forecaster::clear() {
   due_.clear();
+  risk_due_.clear();
   dirty_.clear();
   at_risk_.clear();
 }
@@ -164,7 +169,14 @@ std::optional<EndCurve> Forecaster::curve(const ActiveRun& r) const {
   return total;
 }
 
-void Forecaster::run_adopted(ActiveRun& r) { forecast(r); }
+// A run loaded from the store whose stored forecast passed its deadline was
+// found at risk before (by this process or another): a forecast back on
+// time marks that risk recovered.
+void Forecaster::run_adopted(ActiveRun& r) {
+  if (r.rec.expected_end && r.rec.sla_deadline && *r.rec.expected_end > *r.rec.sla_deadline)
+    at_risk_.insert(r.rec.pk);
+  forecast(r);
+}
 void Forecaster::run_started(ActiveRun& r) { forecast(r); }
 
 // A run at risk that succeeded before its deadline made it after all: its
@@ -172,6 +184,7 @@ void Forecaster::run_started(ActiveRun& r) { forecast(r); }
 // miss), keeps its risk open.
 void Forecaster::run_ended(const ActiveRun& r) {
   dirty_.erase(r.rec.pk);
+  risk_due_.erase(r.rec.pk);
   if (!at_risk_.count(r.rec.pk)) return;
   auto deadline = deadline_of(r);
   if (r.engine->state() == RunState::success && deadline && clock_.now() <= deadline->first)
@@ -179,10 +192,12 @@ void Forecaster::run_ended(const ActiveRun& r) {
   at_risk_.erase(r.rec.pk);
 }
 
-void Forecaster::task_moved(ActiveRun& r, int ti, TaskState from, TaskState to) {
+void Forecaster::task_moved(ActiveRun& r, int ti, TaskState from, TaskState to, bool reported) {
   const TaskInstance& e = r.engine->instances()[static_cast<size_t>(ti)];
   const auto& spec = spec_of(r, ti);
-  if (to == TaskState::success && from == TaskState::running && e.started_at && e.ended_at &&
+  // Only a try that ran to its end (a worker's report): one marked success
+  // by hand says nothing of how long the task takes.
+  if (reported && to == TaskState::success && from == TaskState::running && e.started_at && e.ended_at &&
       spec.type != dsl::TaskType::noop && !(e.parent < 0 && is_foreach(spec))) {
     double seconds = std::chrono::duration<double>(*e.ended_at - *e.started_at).count();
     if (seconds < 0) seconds = 0;
@@ -251,9 +266,19 @@ void Forecaster::forecast(ActiveRun& r) {
   // Not at risk yet: it will be when the time alone pushes the expected
   // end past the deadline (a try running past its p90), unless a task ends
   // first (which forecasts again).
+  // One such check per run: the latest forecast's (an earlier one is
+  // dropped when it comes due).
   if (!risk && c.d > 0) {
-    TimePoint when = tp_of(us_of(deadline->first) - c.d + 1);
-    if (when < deadline->first) due_.emplace(std::max(when, now), Check{Check::risk, r.rec.pk, -1, 0});
+    TimePoint when = std::max(tp_of(us_of(deadline->first) - c.d + 1), now);
+    if (when < deadline->first) {
+      auto [it, fresh] = risk_due_.try_emplace(r.rec.pk, when);
+      if (fresh || it->second != when) {
+        it->second = when;
+        due_.emplace(when, Check{Check::risk, r.rec.pk, -1, 0});
+      }
+    }
+  } else {
+    risk_due_.erase(r.rec.pk);
   }
 }
 
@@ -289,6 +314,7 @@ void Forecaster::record_risk(const ActiveRun& r, bool risk, TimePoint expected_e
   } else {
     at_risk_.erase(r.rec.pk);
     entry.risk.recovered_at = now;
+    entry.recovery = true;  // an open risk of the run, if the store has one
     sched_log()->info("SLA risk recovered: {} {} expected {}, deadline {}", r.rec.dag_id, r.rec.run_id,
                       format_utc(expected_end), format_utc(deadline->first));
   }
@@ -303,12 +329,17 @@ std::optional<TimePoint> Forecaster::next_due() const {
 
 void Forecaster::wake(TimePoint now) {
   while (!due_.empty() && due_.begin()->first <= now) {
+    const TimePoint at = due_.begin()->first;
     Check c = due_.begin()->second;
     due_.erase(due_.begin());
     switch (c.kind) {
-      case Check::risk:
+      case Check::risk: {
+        auto it = risk_due_.find(c.run_pk);
+        if (it == risk_due_.end() || it->second != at) break;  // replaced by a later forecast's
+        risk_due_.erase(it);
         if (ActiveRun* r = runs_.find(c.run_pk)) forecast(*r);
         break;
+      }
       case Check::slow: check_slow(c); break;
       case Check::stuck: check_stuck(c, now); break;
     }
@@ -319,9 +350,16 @@ void Forecaster::check_slow(const Check& c) {
   ActiveRun* r = runs_.find(c.run_pk);
   if (!r || c.ti < 0 || static_cast<size_t>(c.ti) >= r->engine->instances().size()) return;
   const TaskInstance& e = r->engine->instances()[static_cast<size_t>(c.ti)];
-  if (e.state != TaskState::running || e.try_number != c.try_number) return;
+  if (e.state != TaskState::running || e.try_number != c.try_number || !e.started_at) return;
+  if (has_flag(r->tis[static_cast<size_t>(c.ti)].flags, "slow")) return;  // once per try (a restart arms it again)
   const History* h = find(r->rec.dag_id, spec_of(*r, c.ti).id);
   double p90 = h ? h->stats.p90 : 0;
+  // The history may have moved since the try began (other runs' tries
+  // ended): slow by today's p90.
+  if (TimePoint when = *e.started_at + slow_after(p90); when > clock_.now()) {
+    due_.emplace(when, c);
+    return;
+  }
   ++slow_flagged_;
   flag(*r, c.ti, "slow", "on_slow",
        json{{"try_number", c.try_number},
@@ -352,7 +390,7 @@ void Forecaster::check_stuck(const Check& c, TimePoint now) {
     due_.emplace(last + *spec.stuck_after, c);  // it wrote since: look again then
     return;
   }
-  if (rec.flags.find("stuck") != std::string::npos) return;
+  if (has_flag(rec.flags, "stuck")) return;
   ++stuck_flagged_;
   flag(*r, c.ti, "stuck", "on_stuck",
        json{{"try_number", c.try_number},

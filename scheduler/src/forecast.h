@@ -68,7 +68,8 @@ class Forecaster {
   void run_ended(const ActiveRun& r);
   // A task instance moved: a success of a try joins the history, and the
   // run's forecast is made again before the turn's write.
-  void task_moved(ActiveRun& r, int ti, TaskState from, TaskState to);
+  // `reported`: by a worker's (or the loop's own) report of the try.
+  void task_moved(ActiveRun& r, int ti, TaskState from, TaskState to, bool reported);
   // A try began: its slow and stuck checks are armed.
   void try_began(const ActiveRun& r, int ti, int try_number);
   // Before the turn's write: the forecasts of the runs that moved.
@@ -114,6 +115,7 @@ class Forecaster {
   std::multimap<TimePoint, Check> due_;
   std::set<long long> dirty_;    // runs whose forecast is to be made again
   std::set<long long> at_risk_;  // runs at risk now (recorded, not recovered)
+  std::map<long long, TimePoint> risk_due_;  // run -> its one pending risk check
   long long risks_detected_ = 0, slow_flagged_ = 0, stuck_flagged_ = 0;
 };
 

@@ -116,7 +116,7 @@ void RunKeeper::apply(ActiveRun& r, const std::vector<Transition>& ts) {
     if (t.to == TaskState::scheduled) rec.ready_at = now;
     if (t.to == TaskState::running) runs_.running_tis().insert({r.rec.pk, t.ti});
     if (t.from == TaskState::running) runs_.running_tis().erase({r.rec.pk, t.ti});
-    listener_.task_moved(r, t.ti, t.from, t.to);
+    listener_.task_moved(r, t.ti, t.from, t.to, in_report_);
     if ((is_finished(t.to) || t.to == TaskState::pending) && e.parent < 0 && spec_of(r, t.ti).depends_on_past)
       listener_.past_changed(r.rec.dag_id, r.rec.logical_date.time_since_epoch().count());
     if (t.to == TaskState::pending) {
@@ -255,6 +255,9 @@ void RunKeeper::heartbeat(long long run_pk, int ti, const std::string& token, st
   if (activity) rec.last_activity_at = activity;
   if (progress) rec.progress = store::progress_record(rec.try_number, progress->fraction, progress->text, clock_.now());
   loop_.batch().task_instances.push_back(rec);
+  // Written once: later writes of the row (which keep the stored line when
+  // they carry none) never bring back an older one.
+  rec.progress.reset();
 }
 
 // A process that may still run is stopped, and its late report refused.

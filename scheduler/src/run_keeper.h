@@ -37,7 +37,8 @@ class RunListener {
   virtual void slot_freed() = 0;                          // a local worker reported
   virtual void dispatch() = 0;
   // A task instance changed state (the forecasts' side).
-  virtual void task_moved(ActiveRun& r, int ti, TaskState from, TaskState to) = 0;
+  // `reported`: the try's own report (a worker's, or the loop's for a noop).
+  virtual void task_moved(ActiveRun& r, int ti, TaskState from, TaskState to, bool reported) = 0;
   // The run's life.
   virtual void run_adopted(ActiveRun& r) = 0;
   virtual void run_started(ActiveRun& r, TimePoint at) = 0;

@@ -79,6 +79,9 @@ Result<ActiveRun> RunKeeper::load_run(const store::RunRecord& rec, const dsl::Da
   if (!a.engine->restore(rec.state, std::move(restored)))
     return Error{"internal", "its task instances do not fit DAG version " + rec.dag_version +
                                  " (mapped instances with gaps in their map indexes)"};
+  // A progress line is the store's (a worker may write a newer one): the
+  // loop writes only those of its own local heartbeats.
+  for (auto& t : a.tis) t.progress.reset();
   return a;
 }
 

@@ -51,7 +51,7 @@ struct ListenerGlue final : RunListener {
   void holds(const ActiveRun& r, int ti) override;
   void slot_freed() override;
   void dispatch() override;
-  void task_moved(ActiveRun& r, int ti, TaskState from, TaskState to) override;
+  void task_moved(ActiveRun& r, int ti, TaskState from, TaskState to, bool reported) override;
   void run_adopted(ActiveRun& r) override;
   void run_started(ActiveRun& r, TimePoint at) override;
   void run_ended(const ActiveRun& r) override;

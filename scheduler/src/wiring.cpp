@@ -18,9 +18,14 @@ void ListenerGlue::holds(const ActiveRun& r, int ti) {
   if (e.state == TaskState::running) p.forecast.try_began(r, ti, e.try_number);
 }
 void ListenerGlue::slot_freed() { p.dispatcher.slot_freed(); }
-void ListenerGlue::dispatch() { p.dispatcher.dispatch(); }
-void ListenerGlue::task_moved(ActiveRun& r, int ti, TaskState from, TaskState to) {
-  p.forecast.task_moved(r, ti, from, to);
+// The runs that moved are forecast first, so that their tries compete with
+// their slack of now (never within a pass: that walks the ready sets).
+void ListenerGlue::dispatch() {
+  if (!p.dispatcher.dispatching()) p.forecast.settle();
+  p.dispatcher.dispatch();
+}
+void ListenerGlue::task_moved(ActiveRun& r, int ti, TaskState from, TaskState to, bool reported) {
+  p.forecast.task_moved(r, ti, from, to, reported);
 }
 void ListenerGlue::run_adopted(ActiveRun& r) {
   p.sla.run_adopted(r);

@@ -137,7 +137,8 @@ const CleanTable* CleanReport::find(std::string_view table) const {
 const std::vector<std::string>& clean_tables() {
   static const std::vector<std::string> all = {
       "dag_runs",      "task_instances", "task_tries", "try_logs",       "task_queue",   "worker_events",
-      "sla_misses",    "notifications",  "backfills",  "dataset_events", "dag_versions", "log files"};
+      "sla_misses",    "sla_risks",      "notifications", "backfills", "dataset_events", "dag_versions",
+      "log files"};
   return all;
 }
 

@@ -125,8 +125,14 @@ TEST_CASE("forecasts: a run's forecast, and a task instance's flags and progress
     CHECK(p->fraction == Approx(0.5));
     CHECK(p->text == "half");
     CHECK_FALSE(read_progress(back.progress, 3));  // another try's
-    // A new try clears the activity (NULL).
+    // The same try with none (a remote try's owner knows none) keeps it; a
+    // new try starts with none.
     ti.last_activity_at.reset();
+    WriteBatch same;
+    same.task_instances.push_back(ti);
+    REQUIRE(s.apply(same).ok());
+    CHECK((*s.list_task_instances(run.pk))[0].last_activity_at == std::optional<TimePoint>(clock.now()));
+    ti.try_number = 3;
     WriteBatch fresh;
     fresh.task_instances.push_back(ti);
     REQUIRE(s.apply(fresh).ok());

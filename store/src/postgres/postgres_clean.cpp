@@ -145,6 +145,9 @@ Result<CleanReport> PostgresStore::clean(const CleanRequest& req, const std::str
         {"sla_misses",
          "WITH " BATON_PARAMS ", " BATON_REMOVED_RUNS " SELECT COUNT(*) FROM sla_misses m WHERE EXISTS (SELECT 1 "
          "FROM dag_runs r WHERE r.id IN (SELECT id FROM rr) AND r.dag_id = m.dag_id AND r.run_id = m.run_id)"},
+        {"sla_risks",
+         "WITH " BATON_PARAMS ", " BATON_REMOVED_RUNS " SELECT COUNT(*) FROM sla_risks m WHERE EXISTS (SELECT 1 "
+         "FROM dag_runs r WHERE r.id IN (SELECT id FROM rr) AND r.dag_id = m.dag_id AND r.run_id = m.run_id)"},
         {"notifications",
          "WITH " BATON_PARAMS " SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM notifications WHERE "
          BATON_OLD_NOTIFICATION},
@@ -249,6 +252,9 @@ Result<CleanReport> PostgresStore::clean(const CleanRequest& req, const std::str
           {"worker_events", "DELETE FROM worker_events WHERE run_pk = ANY($1::bigint[])"},
           {"sla_misses",
            "DELETE FROM sla_misses m USING dag_runs r WHERE r.id = ANY($1::bigint[]) AND r.dag_id = m.dag_id AND "
+           "r.run_id = m.run_id"},
+          {"sla_risks",
+           "DELETE FROM sla_risks m USING dag_runs r WHERE r.id = ANY($1::bigint[]) AND r.dag_id = m.dag_id AND "
            "r.run_id = m.run_id"},
           {"task_instances", "DELETE FROM task_instances WHERE run_pk = ANY($1::bigint[])"},
       };

@@ -69,7 +69,16 @@ Status PostgresAudit::write_forecasts(pqxx::transaction_base& t, const WriteBatc
         !r)
       return r.error();
   }
-  for (auto& [r, notifications] : b.sla_risks) {
+  for (auto& [r, notifications, recovery] : b.sla_risks) {
+    if (recovery) {
+      if (auto up = exec(t,
+                         "UPDATE sla_risks SET expected_end = $3, recovered_at = $4 WHERE dag_id = $1 AND "
+                         "run_id = $2 AND recovered_at IS NULL",
+                         params(r.dag_id, r.run_id, r.expected_end, r.recovered_at));
+          !up)
+        return up.error();
+      continue;
+    }
     // xmax = 0: the row was inserted by this statement (a new risk).
     auto up = exec(t,
                    "INSERT INTO sla_risks AS s (dag_id, run_id, kind, deadline, expected_end, detected_at, "

@@ -303,8 +303,9 @@ Status PostgresRuns::update_tis(pqxx::transaction_base& t, const std::vector<Tas
                 "heartbeat_at = v.heartbeat_at, output = v.output, flags = v.flags, "
                 "progress = coalesce(v.progress, t.progress), "
                 // Activity a worker stored on its own (a heartbeat) is never
-                // set back by an older copy; a new try clears it (NULL).
-                "last_activity_at = CASE WHEN v.last_activity_at IS NULL THEN NULL "
+                // set back by an older copy (or none) of the same try; a new
+                // try starts with what it brings (NULL).
+                "last_activity_at = CASE WHEN v.try_number <> t.try_number THEN v.last_activity_at "
                 "ELSE greatest(t.last_activity_at, v.last_activity_at) END "
                 "FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::bigint[], $6::bigint[], "
                 "$7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::int[], $12::text[], $13::bigint[], "

@@ -144,6 +144,9 @@ Result<CleanReport> SqliteStore::clean(const CleanRequest& req, const std::strin
         {"sla_misses",
          "WITH " BATON_REMOVED_RUNS " SELECT COUNT(*) FROM sla_misses m WHERE EXISTS (SELECT 1 FROM dag_runs r "
          "WHERE r.id IN (SELECT id FROM rr) AND r.dag_id = m.dag_id AND r.run_id = m.run_id)"},
+        {"sla_risks",
+         "WITH " BATON_REMOVED_RUNS " SELECT COUNT(*) FROM sla_risks m WHERE EXISTS (SELECT 1 FROM dag_runs r "
+         "WHERE r.id IN (SELECT id FROM rr) AND r.dag_id = m.dag_id AND r.run_id = m.run_id)"},
         {"notifications",
          "SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM notifications WHERE " BATON_OLD_NOTIFICATION},
         {"backfills",
@@ -236,6 +239,9 @@ Result<CleanReport> SqliteStore::clean(const CleanRequest& req, const std::strin
           {"worker_events", "DELETE FROM worker_events WHERE run_pk IN (SELECT value FROM json_each(?1))"},
           {"sla_misses",
            "DELETE FROM sla_misses WHERE (dag_id, run_id) IN (SELECT dag_id, run_id FROM dag_runs WHERE id IN "
+           "(SELECT value FROM json_each(?1)))"},
+          {"sla_risks",
+           "DELETE FROM sla_risks WHERE (dag_id, run_id) IN (SELECT dag_id, run_id FROM dag_runs WHERE id IN "
            "(SELECT value FROM json_each(?1)))"},
           {"task_instances", "DELETE FROM task_instances WHERE run_pk IN (SELECT value FROM json_each(?1))"},
           // The runs themselves only while still finished before the cutoff

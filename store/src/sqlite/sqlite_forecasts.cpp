@@ -66,7 +66,15 @@ Status SqliteAudit::write_forecasts_locked(const WriteBatch& b) {
     st.bind(5, d.seconds).bind(6, us(d.ended_at));
     if (st.step() != SQLITE_DONE) return db_error();
   }
-  for (auto& [r, notifications] : b.sla_risks) {
+  for (auto& [r, notifications, recovery] : b.sla_risks) {
+    if (recovery) {
+      auto up = db_.prepare(
+          "UPDATE sla_risks SET expected_end = ?3, recovered_at = ?4 WHERE dag_id = ?1 AND run_id = ?2 "
+          "AND recovered_at IS NULL");
+      up.bind(1, r.dag_id).bind(2, r.run_id).bind(3, us(r.expected_end)).bind(4, us(r.recovered_at));
+      if (up.step() != SQLITE_DONE) return db_error();
+      continue;
+    }
     auto st = db_.prepare(
         "INSERT INTO sla_risks (dag_id, run_id, kind, deadline, expected_end, detected_at, recovered_at) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(dag_id, run_id) DO NOTHING");

@@ -95,8 +95,10 @@ Status SqliteStore::apply(const WriteBatch& b) {
           "started_at = ?7, ended_at = ?8, worker = ?9, attempt_token = ?10, exit_code = ?11, reason = ?12, "
           "heartbeat_at = ?13, output = ?15, flags = ?16, progress = coalesce(?17, progress), "
           // Activity a worker stored on its own (a heartbeat) is never set
-          // back by an older copy; a new try clears it (NULL).
-          "last_activity_at = CASE WHEN ?14 IS NULL THEN NULL ELSE max(coalesce(last_activity_at, ?14), ?14) END "
+          // back by an older copy (or none) of the same try; a new try starts
+          // with what it brings (NULL).
+          "last_activity_at = CASE WHEN ?3 <> try_number THEN ?14 "
+          "ELSE max(coalesce(last_activity_at, ?14), coalesce(?14, last_activity_at)) END "
           "WHERE id = ?1");
       st.bind(1, t.id).bind(2, std::string(to_string(t.state))).bind(3, t.try_number).bind(4, t.max_tries);
       st.bind(5, us(t.ready_at)).bind(6, us(t.wake_at)).bind(7, us(t.started_at)).bind(8, us(t.ended_at));

@@ -66,12 +66,12 @@ struct Env {
   void begin(ActiveRun& r, int ti) {
     REQUIRE(r.engine->queue(ti));
     REQUIRE(r.engine->begin_try(ti));
-    f.task_moved(r, ti, TaskState::queued, TaskState::running);
+    f.task_moved(r, ti, TaskState::queued, TaskState::running, false);
     f.try_began(r, ti, r.engine->instances()[static_cast<size_t>(ti)].try_number);
   }
   void succeed(ActiveRun& r, int ti) {
     REQUIRE(r.engine->finish_try(ti, TryOutcome::success));
-    f.task_moved(r, ti, TaskState::running, TaskState::success);
+    f.task_moved(r, ti, TaskState::running, TaskState::success, true);
     f.settle();
   }
   // Time passes; what is due is checked.
@@ -435,4 +435,105 @@ TEST_CASE("dispatch: within one priority and one namespace, the run with least s
   REQUIRE(why.size() == 2);
   CHECK(why[1] == "run run6 has 4m of slack (least slack goes first)");
   (void)tight;
+}
+
+// ---- What a reload (a restart, a partition moved) and remote workers bring. ----
+
+TEST_CASE("forecast: a try flagged slow is not flagged again when a reload re-arms its watch") {
+  Env e;
+  auto g = e.dag("s.yaml", "dag: s\nnotify: {on_slow: [{command: 'cat'}]}\ntasks:\n  t: {command: 'true'}\n");
+  e.history("s", "t", around(10));  // slow after 20 min
+  ActiveRun& r = e.run(g, 1);
+  e.begin(r, 0);
+  e.at(20min);
+  REQUIRE(r.tis[0].flags == "slow");
+  // reload_owned: forecast.clear(), then recovery's holds() re-arms the
+  // running try (ListenerGlue::holds -> try_began); its flags came back
+  // from the store as "slow".
+  e.f.clear();
+  e.f.try_began(r, 0, r.engine->instances()[0].try_number);
+  e.at(1s);
+  CHECK(r.tis[0].flags == "slow");
+  size_t slow = 0;
+  for (auto& n : e.loop.batch().notifications) slow += n.event == "task_slow";
+  CHECK(slow == 1);  // "once per try"
+}
+
+TEST_CASE("forecast: the write of a slow flag does not erase the activity a remote worker stored") {
+  Env e;
+  e.host.remote = true;
+  auto g = e.dag("k.yaml", "dag: k\ntasks:\n  t: {command: 'true', stuck_after: 10m}\n");
+  e.history("k", "t", std::vector<double>(10, 285));  // p90 4m45s: slow after 9m30s
+  store::RunRecord rec;
+  rec.dag_id = "k";
+  rec.run_id = "r1";
+  rec.run_type = "manual";
+  rec.logical_date = rec.data_interval_start = rec.data_interval_end = e.s.clock.now();
+  rec.dag_version = g->hash();
+  auto made = e.s.store->create_run(rec, task_instances_for(*g), "test");
+  REQUIRE(made);
+  ActiveRun a = testing::make_active_run(g, e.s.clock, made->run.pk, e.s.clock.now());
+  a.tis = made->task_instances;
+  ActiveRun& r = e.runs.add(std::move(a));
+  (void)r.engine->start();
+  e.begin(r, 0);
+  r.tis[0].attempt_token = "tok";
+  r.tis[0].state = TaskState::running;
+  e.loop.batch().task_instances.push_back(r.tis[0]);
+  e.write();
+  // The worker logs 9 minutes in (stored by the API's heartbeat, as in the
+  // test above).
+  e.at(9min);
+  store::WriteBatch w;
+  store::TaskInstanceRecord stored = r.tis[0];
+  stored.last_activity_at = e.s.clock.now();
+  w.task_instances.push_back(stored);
+  REQUIRE(e.s.store->apply(w).ok());
+  e.at(30s);  // 9m30s: slow; the flag goes in the loop's write
+  REQUIRE(r.tis[0].flags == "slow");
+  e.write();
+  e.at(30s);  // 10 min: the try logged 1 minute ago, it is not stuck
+  CHECK(r.tis[0].flags == "slow");
+}
+
+TEST_CASE("forecast: a risk recorded before a reload is recovered when the run ends on time after it") {
+  Env e;
+  auto g = e.dag("four.yaml",
+                 "dag: four\nsla: {run_deadline: 1h}\nnotify: {on_sla_risk: [{command: 'cat'}]}\ntasks:\n"
+                 "  a: {command: 'true'}\n  b: {command: 'true', depends_on: [a]}\n"
+                 "  c: {command: 'true', depends_on: [b]}\n  d: {command: 'true', depends_on: [c]}\n");
+  e.history("four", "a", around(10));
+  e.history("four", "b", around(10));
+  e.history("four", "c", around(10));
+  e.history("four", "d", around(20));
+  const TimePoint t0 = e.s.clock.now();
+  ActiveRun& r = e.run(g, 1);
+  e.begin(r, 0);
+  e.at(21min);  // at risk: 21 + 40 > 60
+  REQUIRE(e.loop.batch().sla_risks.size() == 1);
+  e.write();
+  // a ends, and b runs a minute, while the DAG changes owner (a partition
+  // moved, or a restart): the new owner never saw the risk.
+  REQUIRE(r.engine->finish_try(0, TryOutcome::success));
+  REQUIRE(r.engine->queue(1));
+  REQUIRE(r.engine->begin_try(1));
+  e.s.clock.advance(1min);
+  REQUIRE(r.engine->finish_try(1, TryOutcome::success));
+  e.f.clear();  // reload_owned
+  e.f.run_adopted(r);
+  e.f.run_started(r);
+  CHECK(r.rec.expected_end == std::optional<TimePoint>(t0 + 52min));  // back on time
+  e.write();
+  e.begin(r, 2);
+  e.at(5min);
+  e.succeed(r, 2);
+  e.begin(r, 3);
+  e.at(5min);
+  e.succeed(r, 3);
+  REQUIRE(r.engine->state() == RunState::success);  // at 32 minutes, 28 before the deadline
+  e.f.run_ended(r);
+  e.write();
+  auto stored = e.risks();
+  REQUIRE(stored.size() == 1);
+  CHECK(stored[0].recovered_at);  // docs/sla.md: back on time, or succeeded before the deadline: recovered
 }

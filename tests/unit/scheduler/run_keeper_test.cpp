@@ -23,7 +23,7 @@ struct FakeListener final : RunListener {
   void holds(const ActiveRun&, int) override { ++held; }
   void slot_freed() override { ++slots_freed; }
   void dispatch() override { ++dispatches; }
-  void task_moved(ActiveRun&, int, TaskState, TaskState) override {}
+  void task_moved(ActiveRun&, int, TaskState, TaskState, bool) override {}
   void run_adopted(ActiveRun&) override { ++adopted; }
   void run_started(ActiveRun&, TimePoint) override {}
   void run_ended(const ActiveRun& r) override { ended.push_back(r.rec.run_id + " " + to_string(r.engine->state())); }

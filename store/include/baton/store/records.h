@@ -542,6 +542,7 @@ struct WriteBatch {
   struct Risk {
     SlaRisk risk;
     std::vector<NotificationRecord> notifications;
+    bool recovery = false;  // only marks an open risk of the run recovered (never inserts)
   };
   std::vector<Risk> sla_risks;
   struct Audit {
@@ -568,7 +569,7 @@ struct WriteBatch {
 // runs_before: finished runs whose end (ended_at, else created_at) is before
 // it, with everything that hangs off them (task instances with their outputs
 // and checkpoints, tries, stored logs, queue rows, worker events, SLA
-// misses), and what is as old and no longer used: delivered or failed
+// misses and risks), and what is as old and no longer used: delivered or failed
 // notifications, finished backfills with no run left, consumed dataset
 // events (never the newest of a URI), DAG versions no run uses that are not
 // current. tries_before: the tries of finished runs that ended before it.
