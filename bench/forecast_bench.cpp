@@ -182,7 +182,7 @@ int main(int argc, char** argv) {
       f.settle();
       settle_clean.push_back(cpu_us() - t0);
       // Every run moved (outside the timing: a set insert per task end).
-      for (auto& [r, ti] : moved) f.task_moved(*r, ti, TaskState::queued, TaskState::running);
+      for (auto& [r, ti] : moved) f.task_moved(*r, ti, TaskState::queued, TaskState::running, false);
       t0 = cpu_us();
       f.settle();
       settle.push_back(cpu_us() - t0);

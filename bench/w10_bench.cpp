@@ -80,6 +80,8 @@ struct Api {
     static const std::regex id_re("\"run_id\"\\s*:\\s*\"([^\"]+)\"");
     if (!r || r->status != 201 || !std::regex_search(r->body, m, id_re)) {
       ++errors;
+      std::fprintf(stderr, "W10: trigger of %s: %s\n", dag.c_str(),
+                   r ? (std::to_string(r->status) + " " + r->body).c_str() : httplib::to_string(r.error()).c_str());
       return "";
     }
     return m[1];
@@ -88,6 +90,8 @@ struct Api {
     auto r = cli.Get(path.c_str(), h);
     if (!r || r->status != 200) {
       ++errors;
+      std::fprintf(stderr, "W10: GET %s: %s\n", path.c_str(),
+                   r ? (std::to_string(r->status) + " " + r->body).c_str() : httplib::to_string(r.error()).c_str());
       return "";
     }
     return r->body;
@@ -141,7 +145,10 @@ Phase one_phase(const std::string& baton, const W10Options& o, bool slack) {
   // Warm-up on the idle server: every task gets a duration history.
   bool warm_ok = api.wait_done("w10_bulk", api.trigger("w10_bulk"), std::chrono::seconds(120));
   for (int i = 0; i < o.warm; ++i) warm_ok = api.wait_done("w10_sla", api.trigger("w10_sla"), std::chrono::seconds(60)) && warm_ok;
-  if (!warm_ok) ++p.errors;
+  if (!warm_ok) {
+    ++p.errors;
+    std::fprintf(stderr, "W10: the warm-up runs did not all end\n");
+  }
 
   // The bulk load, topped up to `bulk_active` unfinished runs every 100 ms.
   const int list_limit = o.bulk_active + 20;
@@ -219,6 +226,8 @@ Phase one_phase(const std::string& baton, const W10Options& o, bool slack) {
   sqlite3_finalize(st);
   sqlite3_close(db);
   p.ok = p.errors == 0 && p.measured == o.runs && p.not_success == 0;
+  if (p.measured != o.runs || p.not_success != 0)
+    std::fprintf(stderr, "W10: %d of %d SLA runs found, %d not successful\n", p.measured, o.runs, p.not_success);
   return p;
 }
 
