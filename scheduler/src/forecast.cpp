@@ -223,10 +223,16 @@ void Forecaster::try_began(const ActiveRun& r, int ti, int try_number) {
     due_.emplace(start + *spec.stuck_after, Check{Check::stuck, r.rec.pk, ti, try_number});
 }
 
-void Forecaster::settle() {
-  for (long long pk : dirty_)
-    if (ActiveRun* r = runs_.find(pk)) forecast(*r);
-  dirty_.clear();
+void Forecaster::settle(bool sla_only) {
+  for (auto it = dirty_.begin(); it != dirty_.end();) {
+    ActiveRun* r = runs_.find(*it);
+    if (r && sla_only && !deadline_of(*r)) {
+      ++it;
+      continue;
+    }
+    if (r) forecast(*r);
+    it = dirty_.erase(it);
+  }
 }
 
 void Forecaster::forecast(ActiveRun& r) {

@@ -72,8 +72,11 @@ class Forecaster {
   void task_moved(ActiveRun& r, int ti, TaskState from, TaskState to, bool reported);
   // A try began: its slow and stuck checks are armed.
   void try_began(const ActiveRun& r, int ti, int try_number);
-  // Before the turn's write: the forecasts of the runs that moved.
-  void settle();
+  // Before the turn's write: the forecasts of the runs that moved. Before a
+  // dispatch (`sla_only`): those of the runs with an SLA, whose slack the
+  // order reads (the others wait for the write: a wide run's forecast is
+  // not made again at every one of its tasks' ends).
+  void settle(bool sla_only = false);
 
   std::optional<TimePoint> next_due() const;
   void wake(TimePoint now);

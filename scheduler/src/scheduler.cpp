@@ -253,7 +253,7 @@ void SchedulerParts::on_wake() {
   forecast.wake(now);
   factory.wake(now);
   keeper.wake(now);
-  forecast.settle();
+  forecast.settle(true);
   dispatcher.dispatch();
 }
 

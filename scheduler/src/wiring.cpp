@@ -21,7 +21,7 @@ void ListenerGlue::slot_freed() { p.dispatcher.slot_freed(); }
 // The runs that moved are forecast first, so that their tries compete with
 // their slack of now (never within a pass: that walks the ready sets).
 void ListenerGlue::dispatch() {
-  if (!p.dispatcher.dispatching()) p.forecast.settle();
+  if (!p.dispatcher.dispatching()) p.forecast.settle(true);
   p.dispatcher.dispatch();
 }
 void ListenerGlue::task_moved(ActiveRun& r, int ti, TaskState from, TaskState to, bool reported) {
