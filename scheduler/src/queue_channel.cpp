@@ -40,6 +40,9 @@ std::optional<std::string> QueueChannel::offer(ActiveRun& r, int ti) {
   q.pool_slots = rec.pool_slots;
   q.ns = r.graph->spec().ns;
   q.backfill = r.rec.run_type == "backfill" || r.rec.backfill_id;
+  // Deadline-aware claims (SPEC §7): the latest it can start, from its run's slack.
+  if (slack_order_ && r.slack != ActiveRun::kNoSlack)
+    q.latest_start = now.time_since_epoch().count() + r.slack * 1000;
   q.payload = remote_payload(r, ti, paths_, render_);
   q.queued_at = now;
   loop_.batch().enqueue.push_back(std::move(q));

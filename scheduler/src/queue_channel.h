@@ -50,6 +50,8 @@ class QueueChannel final : public WorkerChannel {
   // token: a row missing because a worker claimed and reported it must not
   // run a second time.
   void requeue_lost(const std::vector<std::pair<long long, int>>& queued);
+  // Queued tries carry their run's latest start (slack ordering on).
+  void set_slack_order(bool on) { slack_order_ = on; }
 
  private:
   std::vector<std::pair<long long, int>> lost_among(const std::vector<std::pair<long long, int>>& tis,
@@ -62,6 +64,7 @@ class QueueChannel final : public WorkerChannel {
   RemoteHost& host_;
   TryPaths paths_;
   executor::RenderServices render_;
+  bool slack_order_ = true;
 };
 
 }  // namespace baton::scheduler

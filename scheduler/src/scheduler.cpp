@@ -172,6 +172,7 @@ SchedulerParts::SchedulerParts(store::Store& s, const Clock& c, SchedulerOptions
             n.next_attempt_at = o.next_attempt_at;
             return s.update_notification(n);
           }) {
+  queue_channel.set_slack_order(options.slack_order);
   loop.set_end_turn([this] { flush(); });
   loop.set_on_wake([this] { on_wake(); });
   registry.set_on_registered([this](DagEntry& d, const store::DagRecord* rec) {

@@ -273,3 +273,27 @@ TEST_CASE("within a namespace, a claim takes live tries before a backfill's, how
     CHECK((*next)[0].ns == "a");
   });
 }
+
+TEST_CASE("within a namespace and a priority, a claim takes the try whose run must start first (SLA slack)") {
+  each_claim_store([](Store& s, FakeClock& clock, const DatabaseUrl&) {
+    if (s.url().engine == DatabaseUrl::Engine::sqlite) return;
+    Queued q(s, clock);
+    const long long now = clock.now().time_since_epoch().count();
+    auto at = [](QueueItem i, long long latest) {
+      i.latest_start = latest;
+      return i;
+    };
+    // Queued in this order: no SLA, a loose one, a tight one; and an urgent
+    // try with no SLA, whose priority still comes first.
+    q.enqueue({q.item("none", 3, 1, "default"), at(q.item("loose", 3, 1, "default"), now + 3600000000LL),
+               at(q.item("tight", 4, 1, "default"), now + 60000000LL), q.item("urgent", 4, 5, "default")});
+    std::vector<std::string> order;
+    for (int k = 0; k < 4; ++k) {
+      auto one = s.claim_tasks("w1", {"default"}, 1);
+      REQUIRE(one.ok());
+      REQUIRE(one->size() == 1);
+      order.push_back((*one)[0].attempt_token);
+    }
+    CHECK(order == std::vector<std::string>{"urgent", "tight", "loose", "none"});
+  });
+}

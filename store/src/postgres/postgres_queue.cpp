@@ -95,13 +95,14 @@ Result<std::vector<QueueItem>> PostgresQueue::claim_in(pqxx::work& t, const std:
   // pool's); the loop below keeps their sums within the pools and caps.
   auto cand = exec(t,
                    "SELECT x.attempt_token, x.pool, x.pool_slots, n.ns FROM unnest($5::text[]) AS n(ns) "
-                   "CROSS JOIN LATERAL (SELECT q.attempt_token, q.pool, q.pool_slots, q.backfill, q.priority, q.seq "
+                   "CROSS JOIN LATERAL (SELECT q.attempt_token, q.pool, q.pool_slots, q.backfill, q.priority, "
+                   "q.latest_start, q.seq "
                    "FROM task_queue q "
                    "LEFT JOIN unnest($2::text[], $3::bigint[]) AS l(name, room) ON l.name = q.pool "
                    "WHERE q.worker IS NULL AND q.ns = n.ns AND q.queue = ANY($1::text[]) "
                    "AND (l.name IS NULL OR q.pool_slots <= l.room) "
-                   "ORDER BY q.backfill, q.priority DESC, q.seq LIMIT $4 FOR UPDATE OF q SKIP LOCKED) x "
-                   "ORDER BY n.ns, x.backfill, x.priority DESC, x.seq",
+                   "ORDER BY q.backfill, q.priority DESC, q.latest_start, q.seq LIMIT $4 FOR UPDATE OF q SKIP LOCKED) x "
+                   "ORDER BY n.ns, x.backfill, x.priority DESC, x.latest_start, x.seq",
                    params(qs.text(), names.text(), room.text(), limit * 2 + 8, open_ns.text()));
   if (!cand) return cand.error();
   for (auto row : *cand)
@@ -141,7 +142,8 @@ Result<std::vector<QueueItem>> PostgresQueue::claim_in(pqxx::work& t, const std:
                 "SELECT partition_no, attempt_token, run_pk, task_index, 'started', $1, $3 FROM claimed) "
                 "SELECT c.attempt_token, c.ti_id, c.run_pk, c.task_index, c.try_number, c.partition_no, c.queue, "
                 "c.priority, c.payload, c.queued_at, ti.checkpoint, c.pool, c.pool_slots, c.ns, c.backfill FROM claimed c "
-                "LEFT JOIN task_instances ti ON ti.id = c.ti_id ORDER BY c.backfill, c.priority DESC, c.seq",
+                "LEFT JOIN task_instances ti ON ti.id = c.ti_id ORDER BY c.backfill, c.priority DESC, c.latest_start, "
+                "c.seq",
                 params(worker, take.text(), now()));
   if (!r) return r.error();
   std::vector<QueueItem> out;

@@ -52,10 +52,25 @@ TEST_CASE("queue channel: an offered try is a rendered queue row and a queued tr
   CHECK(q.try_number == 1);
   CHECK(q.payload.find("\"command\":\"echo v-x\"") != std::string::npos);
   CHECK(q.payload.find("\"zombie_timeout_us\":30000000") != std::string::npos);
+  CHECK(q.latest_start == store::QueueItem::kNoLatestStart);  // no SLA
   REQUIRE(batch.tries.size() == 1);
   CHECK(batch.tries[0].state == TaskState::queued);
   CHECK(batch.tries[0].log_path == "q/run1/a/1.log");
   channel.withdraw(r, 0);
   CHECK(batch.dequeue == std::vector<std::string>{"tok"});
   CHECK(channel.lost().empty());  // nothing running
+  // A run with 5 minutes of slack: its try must start within them (claims
+  // take the earliest first within a priority, SPEC §7); not with slack
+  // ordering off.
+  for (bool on : {true, false}) {
+    channel.set_slack_order(on);
+    ActiveRun& tight = runs.add(testing::make_active_run(g, s.clock, on ? 2 : 3, *parse_utc("2026-11-21T00:00:00Z")));
+    tight.slack = 5 * 60 * 1000;
+    (void)tight.engine->start();
+    REQUIRE(tight.engine->queue(0));
+    tight.tis[0].attempt_token = on ? "tok-on" : "tok-off";
+    CHECK_FALSE(channel.offer(tight, 0));
+    CHECK(batch.enqueue.back().latest_start ==
+          (on ? (s.clock.now() + std::chrono::minutes(5)).time_since_epoch().count() : store::QueueItem::kNoLatestStart));
+  }
 }

@@ -465,6 +465,11 @@ struct QueueItem {
   int pool_slots = 1;
   std::string ns = "default";  // its DAG's namespace: claims share the workers by weight (SPEC §13)
   bool backfill = false;       // a backfill's: claimed after the live tries of its namespace
+  // The latest its run can start it and meet its SLA deadline (µs: the
+  // owner's now + slack when queued); within a priority the earliest is
+  // claimed first. The largest value: no SLA (SPEC §7).
+  long long latest_start = kNoLatestStart;
+  static constexpr long long kNoLatestStart = 9223372036854775807LL;
   std::string payload;  // a JSON object: what the worker runs
   TimePoint queued_at{};
   std::optional<std::string> worker;  // who claimed it
