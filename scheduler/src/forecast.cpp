@@ -45,20 +45,26 @@ EndCurve plus(EndCurve a, long long us) { return {a.c == EndCurve::kNever ? a.c 
 Forecaster::Forecaster(store::Store& store, const Clock& clock, Loop& loop, ActiveRuns& runs, ForecastHost& host)
     : store_(store), clock_(clock), loop_(loop), runs_(runs), host_(host) {}
 
-void Forecaster::load() {
-  auto rows = store_.task_durations(std::nullopt, std::nullopt);
+// Each DAG's histories are read from the store the first time one of its
+// runs needs them (a process that owns 10,000 DAGs reads none at start, and
+// a reload only forgets them).
+void Forecaster::load() { histories_.clear(); }
+
+Forecaster::DagHistories* Forecaster::histories_of(const std::string& dag_id) {
+  if (auto d = histories_.find(dag_id); d != histories_.end()) return &d->second;
+  auto rows = store_.task_durations(dag_id, std::nullopt);
   if (!rows) {
-    sched_log()->warn("task duration histories not loaded: {}", rows.error().message);
-    return;
+    sched_log()->warn("task duration histories of {} not read: {}", dag_id, rows.error().message);
+    return nullptr;  // asked again next time
   }
-  histories_.clear();
-  for (auto& d : *rows) {  // by DAG and task, newest first
-    History& h = histories_[d.dag_id][d.task_id];
+  DagHistories& tasks = histories_[dag_id];
+  for (auto& d : *rows) {  // by task, newest first
+    History& h = tasks[d.task_id];
     if (h.newest_first.empty()) h.seq = d.seq;
     if (static_cast<int>(h.newest_first.size()) < store::kDurationHistory) h.newest_first.push_back(d.seconds);
   }
-  for (auto& [_, tasks] : histories_)
-    for (auto& [__, h] : tasks) h.stats = duration_stats(h.newest_first);
+  for (auto& [_, h] : tasks) h.stats = duration_stats(h.newest_first);
+  return &tasks;
 }
 
 void Forecaster::clear() {
@@ -69,10 +75,10 @@ void Forecaster::clear() {
 }
 
 Forecaster::History* Forecaster::find(const std::string& dag_id, const std::string& task_id) {
-  auto d = histories_.find(dag_id);
-  if (d == histories_.end()) return nullptr;
-  auto t = d->second.find(task_id);
-  return t == d->second.end() ? nullptr : &t->second;
+  DagHistories* d = histories_of(dag_id);
+  if (!d) return nullptr;
+  auto t = d->find(task_id);
+  return t == d->end() ? nullptr : &t->second;
 }
 
 const Forecaster::History* Forecaster::find(const std::string& dag_id, const std::string& task_id) const {
@@ -201,11 +207,15 @@ void Forecaster::task_moved(ActiveRun& r, int ti, TaskState from, TaskState to, 
       spec.type != dsl::TaskType::noop && !(e.parent < 0 && is_foreach(spec))) {
     double seconds = std::chrono::duration<double>(*e.ended_at - *e.started_at).count();
     if (seconds < 0) seconds = 0;
-    History& h = histories_[r.rec.dag_id][spec.id];
-    h.newest_first.insert(h.newest_first.begin(), seconds);
-    if (static_cast<int>(h.newest_first.size()) > store::kDurationHistory) h.newest_first.pop_back();
-    h.stats = duration_stats(h.newest_first);
-    loop_.batch().durations.push_back({r.rec.dag_id, spec.id, ++h.seq, seconds, *e.ended_at});
+    // Its seq goes on from the store's; a store that cannot be read leaves
+    // the ring as it was (this success is not recorded).
+    if (DagHistories* tasks = histories_of(r.rec.dag_id)) {
+      History& h = (*tasks)[spec.id];
+      h.newest_first.insert(h.newest_first.begin(), seconds);
+      if (static_cast<int>(h.newest_first.size()) > store::kDurationHistory) h.newest_first.pop_back();
+      h.stats = duration_stats(h.newest_first);
+      loop_.batch().durations.push_back({r.rec.dag_id, spec.id, ++h.seq, seconds, *e.ended_at});
+    }
   }
   if (from != to) dirty_.insert(r.rec.pk);
 }

@@ -56,7 +56,8 @@ class Forecaster {
  public:
   Forecaster(store::Store& store, const Clock& clock, Loop& loop, ActiveRuns& runs, ForecastHost& host);
 
-  // The histories of every task, from the store (at start and on a reload).
+  // Forgets the histories read (at start and on a reload): each DAG's are
+  // read from the store when one of its runs first needs them.
   void load();
   // Forgets the timers and the runs' states (a reload recovers them).
   void clear();
@@ -99,6 +100,8 @@ class Forecaster {
     int ti = -1;
     int try_number = 0;
   };
+  using DagHistories = std::map<std::string, History>;  // task -> history
+  DagHistories* histories_of(const std::string& dag_id);  // read on first use; nullptr: the store failed
   History* find(const std::string& dag_id, const std::string& task_id);
   const History* find(const std::string& dag_id, const std::string& task_id) const;
   // A task's p90 in µs, or nullopt without history (a noop is 0).
@@ -114,7 +117,7 @@ class Forecaster {
   Loop& loop_;
   ActiveRuns& runs_;
   ForecastHost& host_;
-  std::unordered_map<std::string, std::map<std::string, History>> histories_;  // DAG -> task -> history
+  std::unordered_map<std::string, DagHistories> histories_;  // DAG -> its tasks' histories
   std::multimap<TimePoint, Check> due_;
   std::set<long long> dirty_;    // runs whose forecast is to be made again
   std::set<long long> at_risk_;  // runs at risk now (recorded, not recovered)
