@@ -22,39 +22,20 @@ void add_forecast_routes(std::vector<Route>& routes, const Deps& deps) {
       "Runs found at risk of missing their SLA (expected to end after the deadline), oldest first; "
       "recovered_at is set when a run got back within its deadline",
       "SlaRisk", [&s](Call& c) {
-        long long after = 0;
-        if (c.cursor) {
-          auto at = decode_cursor(*c.cursor, 'r', 1);
-          if (!at) return error_response(at.error());
-          after = (*at)[0];
-        }
-        std::optional<TimePoint> since;
-        if (auto t = c.query_as<std::string>("since")) since = *parse_utc(*t);
-        auto dag_id = c.query_as<std::string>("dag_id");
-        // A scoped token's page leaves out other namespaces' DAGs (SPEC §13).
-        DagScope scope(s, c);
-        auto list = !c.scoped() ? s.list_sla_risks(dag_id, since, after, c.limit + 1)
-                                : read_kept<store::SlaRisk>(
-                                      static_cast<size_t>(c.limit) + 1, std::max(c.limit + 1, 500),
-                                      [&](int n) { return s.list_sla_risks(dag_id, since, after, n); },
-                                      [&](const store::SlaRisk& r) { return scope.sees_dag(r.dag_id); },
-                                      [&](const store::SlaRisk& r) { after = r.id; });
-        if (!list) return error_response(list.error());
-        std::optional<std::string> next;
-        if (list->size() > static_cast<size_t>(c.limit)) {
-          list->resize(static_cast<size_t>(c.limit));
-          next = encode_cursor('r', {list->back().id});
-        }
-        std::vector<std::string> items;
-        for (auto& r : *list)
-          items.push_back(dump(json{{"dag_id", r.dag_id},
-                                    {"run_id", r.run_id},
-                                    {"kind", r.kind},
-                                    {"deadline", format_utc(r.deadline)},
-                                    {"expected_end", format_utc(r.expected_end)},
-                                    {"detected_at", format_utc(r.detected_at)},
-                                    {"recovered_at", opt_time(r.recovered_at)}}));
-        return list_response(items, next);
+        return dag_list_page<store::SlaRisk>(
+            s, c, 'r',
+            [&](const std::optional<std::string>& dag_id, std::optional<TimePoint> since, long long after, int n) {
+              return s.list_sla_risks(dag_id, since, after, n);
+            },
+            [](const store::SlaRisk& r) {
+              return dump(json{{"dag_id", r.dag_id},
+                               {"run_id", r.run_id},
+                               {"kind", r.kind},
+                               {"deadline", format_utc(r.deadline)},
+                               {"expected_end", format_utc(r.expected_end)},
+                               {"detected_at", format_utc(r.detected_at)},
+                               {"recovered_at", opt_time(r.recovered_at)}});
+            });
       });
   risks.paginated = true;
   risks.query = {{.name = "dag_id", .description = "only this DAG's", .max_length = 200},

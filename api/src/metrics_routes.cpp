@@ -178,38 +178,18 @@ void add_metrics_routes(std::vector<Route>& routes, const Deps& deps) {
 
   auto& misses = add(routes, "GET", "/sla-misses", Access::viewer, "SLA misses, oldest first", "SlaMiss",
                      [&s](Call& c) {
-                       long long after = 0;
-                       if (c.cursor) {
-                         auto at = decode_cursor(*c.cursor, 's', 1);
-                         if (!at) return error_response(at.error());
-                         after = (*at)[0];
-                       }
-                       std::optional<TimePoint> since;
-                       if (auto t = c.query_as<std::string>("since")) since = *parse_utc(*t);
-                       auto dag_id = c.query_as<std::string>("dag_id");
-                       // A scoped token's page leaves out other namespaces' DAGs (SPEC §13).
-                       DagScope scope(s, c);
-                       auto list = !c.scoped() ? s.list_sla_misses(dag_id, since, after, c.limit + 1)
-                                               : read_kept<store::SlaMiss>(
-                                                     static_cast<size_t>(c.limit) + 1, std::max(c.limit + 1, 500),
-                                                     [&](int n) { return s.list_sla_misses(dag_id, since, after, n); },
-                                                     [&](const store::SlaMiss& m) { return scope.sees_dag(m.dag_id); },
-                                                     [&](const store::SlaMiss& m) { after = m.id; });
-                       if (!list) return error_response(list.error());
-                       std::optional<std::string> next;
-                       if (list->size() > static_cast<size_t>(c.limit)) {
-                         list->resize(static_cast<size_t>(c.limit));
-                         next = encode_cursor('s', {list->back().id});
-                       }
-                       std::vector<std::string> items;
-                       for (auto& m : *list)
-                         items.push_back(dump(json{{"dag_id", m.dag_id},
+                       return dag_list_page<store::SlaMiss>(
+                           s, c, 's',
+                           [&](const std::optional<std::string>& dag_id, std::optional<TimePoint> since,
+                               long long after, int n) { return s.list_sla_misses(dag_id, since, after, n); },
+                           [](const store::SlaMiss& m) {
+                             return dump(json{{"dag_id", m.dag_id},
                                               {"run_id", m.run_id},
                                               {"task_id", m.task_id.empty() ? json(nullptr) : json(m.task_id)},
                                               {"kind", m.kind},
                                               {"deadline", format_utc(m.deadline)},
-                                              {"detected_at", format_utc(m.detected_at)}}));
-                       return list_response(items, next);
+                                              {"detected_at", format_utc(m.detected_at)}});
+                           });
                      });
   misses.paginated = true;
   misses.query = {{.name = "dag_id", .description = "only this DAG's", .max_length = 200},

@@ -114,22 +114,21 @@ int lift_fd(int fd) {
 
 enum class FileRead { ok, missing, too_big, error };
 
-// Reads a file the task may have written. It is the task's file, so it may be
-// anything: a FIFO (would block open), a symlink, a device without end. Only a
-// regular file of at most `cap` bytes is read.
-FileRead read_task_file(const std::string& path, size_t cap, std::string& out, std::string& err) {
-  int fd;
+// Opens a file the task may have written. It is the task's file, so it may
+// be anything: a FIFO (would block open), a symlink, a device without end.
+// Only a regular file is opened (`fd` owns it, `st` is its stat).
+FileRead open_task_file(const std::string& path, Fd& fd, struct stat& st, std::string& err) {
+  int raw;
   do {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) {
+    raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  } while (raw < 0 && errno == EINTR);
+  if (raw < 0) {
     if (errno == ENOENT) return FileRead::missing;
     err = errno_text(errno);
     return FileRead::error;
   }
-  Fd guard(fd);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
+  fd.reset(raw);
+  if (::fstat(raw, &st) != 0) {
     err = errno_text(errno);
     return FileRead::error;
   }
@@ -137,6 +136,16 @@ FileRead read_task_file(const std::string& path, size_t cap, std::string& out, s
     err = "not a regular file";
     return FileRead::error;
   }
+  return FileRead::ok;
+}
+
+// Reads a file the task may have written: a regular file of at most `cap`
+// bytes.
+FileRead read_task_file(const std::string& path, size_t cap, std::string& out, std::string& err) {
+  Fd guard;
+  struct stat st {};
+  if (auto r = open_task_file(path, guard, st, err); r != FileRead::ok) return r;
+  const int fd = guard.get();
   if (static_cast<unsigned long long>(st.st_size) > cap) return FileRead::too_big;
   out.clear();
   char buf[16384];
@@ -154,23 +163,12 @@ FileRead read_task_file(const std::string& path, size_t cap, std::string& out, s
   return FileRead::ok;
 }
 
-// The last `tail` bytes of a regular file (not followed through a link).
+// The last `tail` bytes of a file the task may have written (a regular file).
 FileRead read_task_tail(const std::string& path, size_t tail, std::string& out, std::string& err) {
-  int fd;
-  do {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) {
-    if (errno == ENOENT) return FileRead::missing;
-    err = errno_text(errno);
-    return FileRead::error;
-  }
-  Fd guard(fd);
+  Fd guard;
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    err = "not a regular file";
-    return FileRead::error;
-  }
+  if (auto r = open_task_file(path, guard, st, err); r != FileRead::ok) return r;
+  const int fd = guard.get();
   off_t from = st.st_size > static_cast<off_t>(tail) ? st.st_size - static_cast<off_t>(tail) : 0;
   out.assign(tail, '\0');
   ssize_t n;

@@ -71,6 +71,7 @@ void Forecaster::clear() {
   due_.clear();
   risk_due_.clear();
   dirty_.clear();
+  dirty_sla_.clear();
   at_risk_.clear();
 }
 
@@ -181,15 +182,23 @@ std::optional<EndCurve> Forecaster::curve(const ActiveRun& r) const {
 void Forecaster::run_adopted(ActiveRun& r) {
   if (r.rec.expected_end && r.rec.sla_deadline && *r.rec.expected_end > *r.rec.sla_deadline)
     at_risk_.insert(r.rec.pk);
-  forecast(r);
+  now_or_at_write(r);
 }
-void Forecaster::run_started(ActiveRun& r) { forecast(r); }
+void Forecaster::run_started(ActiveRun& r) { now_or_at_write(r); }
+
+// A run with an SLA is forecast at once (its tries' order reads its slack);
+// any other with the turn's write (once, however many times it moved).
+void Forecaster::now_or_at_write(ActiveRun& r) {
+  if (deadline_of(r)) forecast(r);
+  else dirty_.insert(r.rec.pk);
+}
 
 // A run at risk that succeeded before its deadline made it after all: its
 // risk is marked recovered. One that failed, or ends after the deadline (a
 // miss), keeps its risk open.
 void Forecaster::run_ended(const ActiveRun& r) {
   dirty_.erase(r.rec.pk);
+  dirty_sla_.erase(r.rec.pk);
   risk_due_.erase(r.rec.pk);
   if (!at_risk_.count(r.rec.pk)) return;
   auto deadline = deadline_of(r);
@@ -217,7 +226,9 @@ void Forecaster::task_moved(ActiveRun& r, int ti, TaskState from, TaskState to, 
       loop_.batch().durations.push_back({r.rec.dag_id, spec.id, ++h.seq, seconds, *e.ended_at});
     }
   }
-  if (from != to) dirty_.insert(r.rec.pk);
+  if (from == to) return;
+  dirty_.insert(r.rec.pk);
+  if (deadline_of(r)) dirty_sla_.insert(r.rec.pk);
 }
 
 void Forecaster::try_began(const ActiveRun& r, int ti, int try_number) {
@@ -233,15 +244,14 @@ void Forecaster::try_began(const ActiveRun& r, int ti, int try_number) {
     due_.emplace(start + *spec.stuck_after, Check{Check::stuck, r.rec.pk, ti, try_number});
 }
 
+// dirty_sla_ is a part of dirty_: a full settle empties both.
 void Forecaster::settle(bool sla_only) {
-  for (auto it = dirty_.begin(); it != dirty_.end();) {
-    ActiveRun* r = runs_.find(*it);
-    if (r && sla_only && !deadline_of(*r)) {
-      ++it;
-      continue;
-    }
-    if (r) forecast(*r);
-    it = dirty_.erase(it);
+  std::set<long long> due;
+  due.swap(sla_only ? dirty_sla_ : dirty_);
+  if (!sla_only) dirty_sla_.clear();
+  for (long long pk : due) {
+    if (ActiveRun* r = runs_.find(pk)) forecast(*r);
+    if (sla_only) dirty_.erase(pk);
   }
 }
 

@@ -62,8 +62,9 @@ class Forecaster {
   // Forgets the timers and the runs' states (a reload recovers them).
   void clear();
 
-  // A run came into memory, or started: its deadline and forecast, before
-  // its tries are ready (their order reads its slack).
+  // A run came into memory, or started: with an SLA, its deadline and
+  // forecast before its tries are ready (their order reads its slack);
+  // without, its forecast goes with the turn's write.
   void run_adopted(ActiveRun& r);
   void run_started(ActiveRun& r);
   void run_ended(const ActiveRun& r);
@@ -107,6 +108,7 @@ class Forecaster {
   // A task's p90 in µs, or nullopt without history (a noop is 0).
   std::optional<long long> p90_of(const ActiveRun& r, int ti) const;
   void forecast(ActiveRun& r);
+  void now_or_at_write(ActiveRun& r);
   void record_risk(const ActiveRun& r, bool at_risk, TimePoint expected_end);
   void check_slow(const Check& c);
   void check_stuck(const Check& c, TimePoint now);
@@ -119,7 +121,8 @@ class Forecaster {
   ForecastHost& host_;
   std::unordered_map<std::string, DagHistories> histories_;  // DAG -> its tasks' histories
   std::multimap<TimePoint, Check> due_;
-  std::set<long long> dirty_;    // runs whose forecast is to be made again
+  std::set<long long> dirty_;      // runs whose forecast is to be made again
+  std::set<long long> dirty_sla_;  // those of them with an SLA (made again before a dispatch)
   std::set<long long> at_risk_;  // runs at risk now (recorded, not recovered)
   std::map<long long, TimePoint> risk_due_;  // run -> its one pending risk check
   long long risks_detected_ = 0, slow_flagged_ = 0, stuck_flagged_ = 0;

@@ -6,7 +6,6 @@
 #include <future>
 #include <set>
 #include <thread>
-#include <unordered_map>
 
 #include "log.h"
 
@@ -145,15 +144,6 @@ Loop::Written Loop::write(store::Store& store, const std::vector<store::Fence>& 
   out.notifications = !batch_.notifications.empty() || !batch_.sla_misses.empty() ||
                       std::any_of(batch_.sla_risks.begin(), batch_.sla_risks.end(),
                                   [](const store::WriteBatch::Risk& r) { return !r.notifications.empty(); });
-  // A progress line goes with the row's last version of the turn (a later
-  // write of the row carries none: RunKeeper::heartbeat).
-  {
-    std::unordered_map<long long, const std::string*> line;
-    for (auto& t : batch_.task_instances) {
-      if (t.progress) line[t.id] = &*t.progress;
-      else if (auto it = line.find(t.id); it != line.end()) t.progress = *it->second;
-    }
-  }
   keep_last(batch_.runs, [](const store::RunRecord& r) { return r.pk; });
   keep_last(batch_.task_instances, [](const store::TaskInstanceRecord& t) { return t.id; });
   keep_last(batch_.tries, [](const store::TryRecord& t) { return std::make_pair(t.ti_id, t.try_number); });

@@ -255,9 +255,6 @@ void RunKeeper::heartbeat(long long run_pk, int ti, const std::string& token, st
   if (activity) rec.last_activity_at = activity;
   if (progress) rec.progress = store::progress_record(rec.try_number, progress->fraction, progress->text, clock_.now());
   loop_.batch().task_instances.push_back(rec);
-  // Written once: later writes of the row (which keep the stored line when
-  // they carry none) never bring back an older one.
-  rec.progress.reset();
 }
 
 // A process that may still run is stopped, and its late report refused.

@@ -80,7 +80,8 @@ Result<ActiveRun> RunKeeper::load_run(const store::RunRecord& rec, const dsl::Da
     return Error{"internal", "its task instances do not fit DAG version " + rec.dag_version +
                                  " (mapped instances with gaps in their map indexes)"};
   // A progress line is the store's (a worker may write a newer one): the
-  // loop writes only those of its own local heartbeats.
+  // loop carries only those of its own local heartbeats (RunKeeper::heartbeat;
+  // a remote try's never reach it), each the newest of its try.
   for (auto& t : a.tis) t.progress.reset();
   return a;
 }

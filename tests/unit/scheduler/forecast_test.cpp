@@ -84,6 +84,37 @@ struct Env {
     REQUIRE(s.store->apply(loop.batch()).ok());
     loop.batch() = store::WriteBatch{};
   }
+  // A run in the store whose first task's try runs on a remote worker (as
+  // its owner wrote it), so that a worker's writes land on its row.
+  ActiveRun& remote_try(const dsl::DagGraphPtr& g) {
+    store::RunRecord rec;
+    rec.dag_id = g->dag_id();
+    rec.run_id = "r1";
+    rec.run_type = "manual";
+    rec.logical_date = rec.data_interval_start = rec.data_interval_end = s.clock.now();
+    rec.dag_version = g->hash();
+    auto made = s.store->create_run(rec, task_instances_for(*g), "test");
+    REQUIRE(made);
+    ActiveRun a = testing::make_active_run(g, s.clock, made->run.pk, s.clock.now());
+    a.tis = made->task_instances;
+    ActiveRun& r = runs.add(std::move(a));
+    (void)r.engine->start();
+    begin(r, 0);
+    r.tis[0].attempt_token = "tok";
+    r.tis[0].state = TaskState::running;
+    loop.batch().task_instances.push_back(r.tis[0]);
+    write();
+    return r;
+  }
+  // What store_progress records when the try's worker writes (a log chunk
+  // or a progress line): its activity, now.
+  void worker_wrote(const ActiveRun& r, int ti) {
+    store::WriteBatch w;
+    store::TaskInstanceRecord stored = r.tis[static_cast<size_t>(ti)];
+    stored.last_activity_at = s.clock.now();
+    w.task_instances.push_back(stored);
+    REQUIRE(s.store->apply(w).ok());
+  }
   std::vector<store::SlaRisk> risks() {
     auto l = s.store->list_sla_risks(std::nullopt, std::nullopt, 0, 100);
     REQUIRE(l);
@@ -278,6 +309,7 @@ TEST_CASE("forecast: no expected end or risk for a run without history, nor a ri
   auto plain = e.dag("plain.yaml", "dag: plain\ntasks:\n  x: {command: 'true'}\n");
   e.history("plain", "x", around(60));
   ActiveRun& p = e.run(plain, 2);
+  e.f.settle();  // the turn's write (a run without an SLA is forecast then)
   CHECK(p.rec.expected_end);
   CHECK_FALSE(p.rec.sla_deadline);
   CHECK(p.slack == ActiveRun::kNoSlack);
@@ -371,30 +403,10 @@ TEST_CASE("forecast: a remote try's activity is what its worker stored") {
   e.host.remote = true;
   auto g = e.dag("k.yaml", "dag: k\ntasks:\n  t: {command: 'true', stuck_after: 10m}\n");
   // A run in the store, so that the worker's write lands on its row.
-  store::RunRecord rec;
-  rec.dag_id = "k";
-  rec.run_id = "r1";
-  rec.run_type = "manual";
-  rec.logical_date = rec.data_interval_start = rec.data_interval_end = e.s.clock.now();
-  rec.dag_version = g->hash();
-  auto made = e.s.store->create_run(rec, task_instances_for(*g), "test");
-  REQUIRE(made);
-  ActiveRun a = testing::make_active_run(g, e.s.clock, made->run.pk, e.s.clock.now());
-  a.tis = made->task_instances;
-  ActiveRun& r = e.runs.add(std::move(a));
-  (void)r.engine->start();
-  e.begin(r, 0);
-  r.tis[0].attempt_token = "tok";
-  r.tis[0].state = TaskState::running;
-  e.loop.batch().task_instances.push_back(r.tis[0]);
-  e.write();
+  ActiveRun& r = e.remote_try(g);
   // The worker wrote 9 minutes in (what store_progress records for it).
   e.at(9min);
-  store::WriteBatch w;
-  store::TaskInstanceRecord stored = r.tis[0];
-  stored.last_activity_at = e.s.clock.now();
-  w.task_instances.push_back(stored);
-  REQUIRE(e.s.store->apply(w).ok());
+  e.worker_wrote(r, 0);
   e.at(1min);
   CHECK(r.tis[0].flags.empty());
   e.at(9min);
@@ -464,31 +476,11 @@ TEST_CASE("forecast: the write of a slow flag does not erase the activity a remo
   e.host.remote = true;
   auto g = e.dag("k.yaml", "dag: k\ntasks:\n  t: {command: 'true', stuck_after: 10m}\n");
   e.history("k", "t", std::vector<double>(10, 285));  // p90 4m45s: slow after 9m30s
-  store::RunRecord rec;
-  rec.dag_id = "k";
-  rec.run_id = "r1";
-  rec.run_type = "manual";
-  rec.logical_date = rec.data_interval_start = rec.data_interval_end = e.s.clock.now();
-  rec.dag_version = g->hash();
-  auto made = e.s.store->create_run(rec, task_instances_for(*g), "test");
-  REQUIRE(made);
-  ActiveRun a = testing::make_active_run(g, e.s.clock, made->run.pk, e.s.clock.now());
-  a.tis = made->task_instances;
-  ActiveRun& r = e.runs.add(std::move(a));
-  (void)r.engine->start();
-  e.begin(r, 0);
-  r.tis[0].attempt_token = "tok";
-  r.tis[0].state = TaskState::running;
-  e.loop.batch().task_instances.push_back(r.tis[0]);
-  e.write();
+  ActiveRun& r = e.remote_try(g);
   // The worker logs 9 minutes in (stored by the API's heartbeat, as in the
   // test above).
   e.at(9min);
-  store::WriteBatch w;
-  store::TaskInstanceRecord stored = r.tis[0];
-  stored.last_activity_at = e.s.clock.now();
-  w.task_instances.push_back(stored);
-  REQUIRE(e.s.store->apply(w).ok());
+  e.worker_wrote(r, 0);
   e.at(30s);  // 9m30s: slow; the flag goes in the loop's write
   REQUIRE(r.tis[0].flags == "slow");
   e.write();
