@@ -27,6 +27,7 @@
 #include "baton/core/ids.h"
 #include "baton/core/time.h"
 #include <sqlite3.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -207,14 +208,56 @@ std::string fanout_yaml(int n, bool shell) {
   return y;
 }
 
-std::string chain_yaml(int n, bool shell) {
+// W2's shell tasks run bench_stamp (beside this binary), which writes its own
+// start and end into STAMPS/tI: a hop is the next task's own start minus this
+// task's own end (BENCHMARKS.md), whatever Baton stores as the try's times.
+std::string stamp_program() {
+  return (fs::read_symlink("/proc/self/exe").parent_path() / "bench_stamp").string();
+}
+
+std::string stamp_command(const std::string& stamps, int i) {
+  return "'" + stamp_program() + "' '" + stamps + "/t" + std::to_string(i) + "'";
+}
+
+std::string chain_yaml(int n, bool shell, const std::string& stamps = "") {
   std::string y = "dag: w2\ntasks:\n";
   for (int i = 0; i < n; ++i) {
-    y += "  t" + std::to_string(i) + ": {" + (shell ? "command: 'true'" : "type: noop");
+    std::string command = stamps.empty() ? "'true'" : "\"" + stamp_command(stamps, i) + "\"";
+    y += "  t" + std::to_string(i) + ": {" + (shell ? "command: " + command : std::string("type: noop"));
     if (i) y += ", depends_on: [t" + std::to_string(i - 1) + "]";
     y += "}\n";
   }
   return y;
+}
+
+// The hops (ms) between the stamps t0..t(n-1) in `stamps`; a missing stamp ends the chain.
+std::vector<double> stamp_hops(const std::string& stamps, int n) {
+  std::vector<double> hops;
+  long long prev_end = -1;
+  for (int i = 0; i < n; ++i) {
+    long long start = -1, end = -1;
+    std::ifstream in(stamps + "/t" + std::to_string(i));
+    if (!(in >> start >> end)) break;
+    if (prev_end >= 0) hops.push_back(static_cast<double>(start - prev_end) / 1e6);
+    prev_end = end;
+  }
+  return hops;
+}
+
+// The floor of W2: the same n commands chained by a bare posix_spawn + waitpid
+// loop of `/bin/sh -c COMMAND` (as Baton's shell runner starts them).
+std::vector<double> floor_hops(const std::string& stamps, int n) {
+  fs::create_directories(stamps);
+  for (int i = 0; i < n; ++i) {
+    std::string command = stamp_command(stamps, i);
+    char sh[] = "/bin/sh", dash_c[] = "-c";
+    char* argv[] = {sh, dash_c, command.data(), nullptr};
+    pid_t pid = -1;
+    if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv, environ) != 0) break;
+    int st;
+    waitpid(pid, &st, 0);
+  }
+  return stamp_hops(stamps, n);
 }
 
 // W4: a backfill of `days` daily intervals of a 10-task noop chain.
@@ -281,6 +324,7 @@ BackfillFigures one_backfill(const std::string& baton, int days, int max_active,
 int w9(const std::string& baton, int tasks, int chain, int workers, int runs, int idle) {
   std::vector<double> local_rate, remote_rate, local_hop, remote_hop, remote_hop99, local_hop99;
   std::vector<double> local_commits, remote_commits, local_cpu, remote_cpu;  // per task of W1
+  std::vector<double> local_stored, remote_stored, floor_hop;  // W2: hops from the stored times; the bare spawn loop's
   bool all_ok = true;
   int members = g_ha_members;
   for (int r = 0; r < runs; ++r)
@@ -292,10 +336,15 @@ int w9(const std::string& baton, int tasks, int chain, int workers, int runs, in
       double n = std::max<double>(1, static_cast<double>(f.tasks));
       (remote ? remote_commits : local_commits).push_back(static_cast<double>(f.commits) / n);
       (remote ? remote_cpu : local_cpu).push_back((f.cpu + f.server_cpu) * 1000 / n);
-      RunFigures c = one_run(baton, chain_yaml(chain, true), "w2", workers, true);
-      all_ok = all_ok && c.ok;
-      (remote ? remote_hop : local_hop).push_back(percentile(c.hops, 0.5));
-      (remote ? remote_hop99 : local_hop99).push_back(percentile(c.hops, 0.99));
+      std::string stamps = g_folders.make("stamps");
+      fs::create_directories(stamps);
+      RunFigures c = one_run(baton, chain_yaml(chain, true, stamps), "w2", workers, true);
+      std::vector<double> hops = stamp_hops(stamps, chain);
+      all_ok = all_ok && c.ok && hops.size() == static_cast<size_t>(chain - 1);
+      (remote ? remote_hop : local_hop).push_back(percentile(hops, 0.5));
+      (remote ? remote_hop99 : local_hop99).push_back(percentile(hops, 0.99));
+      (remote ? remote_stored : local_stored).push_back(percentile(c.hops, 0.5));
+      if (!remote) floor_hop.push_back(percentile(floor_hops(g_folders.make("floor"), chain), 0.5));
     }
   g_ha_members = members;
   // The idle workers: each long-polls its claim on the API server.
@@ -331,12 +380,16 @@ int w9(const std::string& baton, int tasks, int chain, int workers, int runs, in
       "{\"workload\": \"W9\", \"engine\": \"postgres\", \"members\": %d, \"workers\": %d, \"runs\": %d, \"ok\": %s, "
       "\"standalone_w1_shell_tasks_per_s\": %.0f, \"remote_w1_shell_tasks_per_s\": %.0f, \"ratio\": %.2f, "
       "\"standalone_hop_p50_ms\": %.2f, \"standalone_hop_p99_ms\": %.2f, \"remote_hop_p50_ms\": %.2f, "
-      "\"remote_hop_p99_ms\": %.2f, \"added_hop_p50_ms\": %.2f, \"idle_workers\": %d, \"server_threads_before\": %ld, "
+      "\"remote_hop_p99_ms\": %.2f, \"floor_hop_p50_ms\": %.2f, \"remote_added_hop_p50_ms\": %.2f, "
+      "\"standalone_added_hop_p50_ms\": %.2f, \"standalone_stored_hop_p50_ms\": %.2f, "
+      "\"remote_stored_hop_p50_ms\": %.2f, \"idle_workers\": %d, \"server_threads_before\": %ld, "
       "\"server_threads_after\": %ld, \"server_rss_mib_before\": %.1f, \"server_rss_mib_after\": %.1f, "
       "\"health_p99_ms_with_idle\": %.2f, \"standalone_commits_per_task\": %.2f, \"remote_commits_per_task\": %.2f, "
       "\"standalone_cpu_ms_per_task\": %.3f, \"remote_cpu_ms_per_task\": %.3f}\n",
       members, workers, runs, all_ok ? "true" : "false", local, remote, local > 0 ? remote / local : 0, median(local_hop),
-      median(local_hop99), median(remote_hop), median(remote_hop99), median(remote_hop) - median(local_hop), idle,
+      median(local_hop99), median(remote_hop), median(remote_hop99), median(floor_hop),
+      median(remote_hop) - median(floor_hop), median(local_hop) - median(floor_hop), median(local_stored),
+      median(remote_stored), idle,
       threads0, threads1, static_cast<double>(rss0) / 1024.0, static_cast<double>(rss1) / 1024.0,
       percentile(health, 0.99), median(local_commits), median(remote_commits), median(local_cpu), median(remote_cpu));
   return all_ok ? 0 : 1;
@@ -444,23 +497,39 @@ int main(int argc, char** argv) {
   }
   for (bool shell : {false, true}) {
     if (!wanted("w2")) break;
-    std::vector<double> p50, p99, makespan, wall;
+    // noop: the stored times (no process); shell: the tasks' own stamps, and
+    // the floor (a bare spawn loop of the same commands) in the same run.
+    std::vector<double> p50, p99, stored50, stored99, floor50, floor99, makespan, wall;
     bool all_ok = true;
     for (int r = 0; r < runs; ++r) {
-      RunFigures f = one_run(baton, chain_yaml(chain, shell), "w2", workers, true);
+      std::string stamps = shell ? g_folders.make("stamps") : "";
+      if (shell) fs::create_directories(stamps);
+      RunFigures f = one_run(baton, chain_yaml(chain, shell, stamps), "w2", workers, true);
       all_ok = all_ok && f.ok && f.tasks == static_cast<size_t>(chain);
-      p50.push_back(percentile(f.hops, 0.5));
-      p99.push_back(percentile(f.hops, 0.99));
+      std::vector<double> hops = shell ? stamp_hops(stamps, chain) : f.hops;
+      all_ok = all_ok && hops.size() == static_cast<size_t>(chain - 1);
+      p50.push_back(percentile(hops, 0.5));
+      p99.push_back(percentile(hops, 0.99));
+      stored50.push_back(percentile(f.hops, 0.5));
+      stored99.push_back(percentile(f.hops, 0.99));
+      if (shell) {
+        std::vector<double> fl = floor_hops(g_folders.make("floor"), chain);
+        floor50.push_back(percentile(fl, 0.5));
+        floor99.push_back(percentile(fl, 0.99));
+      }
       makespan.push_back(f.makespan);
       wall.push_back(f.wall);
     }
+    double floor_p50 = shell ? median(floor50) : 0;
     std::printf(
         "{\"workload\": \"W2-%s\", \"engine\": \"%s\", \"tasks\": %d, \"runs\": %d, \"ok\": %s, \"hop_p50_ms\": %.2f, \"hop_p99_ms\": %.2f, "
+        "\"floor_hop_p50_ms\": %.2f, \"floor_hop_p99_ms\": %.2f, \"added_hop_p50_ms\": %.2f, "
+        "\"stored_hop_p50_ms\": %.2f, \"stored_hop_p99_ms\": %.2f, "
         "\"makespan_s\": %.3f, \"wall_s\": %.3f, \"baseline_fork_exec_per_s\": %.0f, "
         "\"baseline_%s_commits_per_s\": %.0f}\n",
-        shell ? "shell" : "noop", engine, chain, runs, all_ok ? "true" : "false", median(p50), median(p99), median(makespan),
-        median(wall),
-        fork_rate, db_engine, commit_rate);
+        shell ? "shell" : "noop", engine, chain, runs, all_ok ? "true" : "false", median(p50), median(p99), floor_p50,
+        shell ? median(floor99) : 0, median(p50) - floor_p50, median(stored50), median(stored99), median(makespan),
+        median(wall), fork_rate, db_engine, commit_rate);
     rc |= all_ok ? 0 : 1;
   }
   if (wanted("w5") && g_ha_members == 0) {

@@ -68,6 +68,16 @@ TEST_CASE("tokens: only the hash is stored; revoked tokens do not authenticate")
     REQUIRE(list.ok());
     REQUIRE(list->size() == 1);
     CHECK((*list)[0].last_used_at == clock.now());
+    // last_used_at moves on at most once a minute (a request is not a write).
+    auto first_use = clock.now();
+    clock.advance(std::chrono::seconds(30));
+    REQUIRE(s.authenticate(sha256_hex("secret-1")).ok());
+    CHECK(s.list_tokens()->at(0).last_used_at == first_use);
+    clock.advance(std::chrono::seconds(31));
+    auto later = s.authenticate(sha256_hex("secret-1"));
+    REQUIRE(later.ok());
+    CHECK(later->last_used_at == clock.now());
+    CHECK(s.list_tokens()->at(0).last_used_at == clock.now());
     REQUIRE(s.revoke_token("ci", "admin").ok());
     CHECK_FALSE(s.authenticate(sha256_hex("secret-1")).ok());
     CHECK(s.revoke_token("ci", "admin").error().code == "not_found");

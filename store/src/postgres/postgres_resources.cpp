@@ -1,4 +1,5 @@
 // The PostgreSQL Store: tokens, pools, namespaces, variables and connections.
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "namespace_rules.h"
@@ -63,16 +64,23 @@ Status PostgresResources::revoke_token(const std::string& name, const std::strin
   }));
 }
 
+// One statement outside a transaction block: a read, and last_used_at moved
+// on at most once a minute, so that a worker's requests do not each commit.
 Result<Token> PostgresResources::authenticate(const std::string& token_hash) {
-  return write([&](pqxx::work& t) -> Result<Token> {
+  long long stale = (clock_.now() - std::chrono::minutes(1)).time_since_epoch().count();
+  return read([&](pqxx::transaction_base& t) -> Result<Token> {
     auto r = exec(t,
-                  "UPDATE tokens SET last_used_at = $1 WHERE hash = $2 AND revoked_at IS NULL "
-                  "RETURNING id, name, role, created_at, revoked_at, last_used_at, namespaces",
-                  params(now(), token_hash));
+                  "WITH t AS (SELECT id, name, role, created_at, revoked_at, last_used_at, namespaces FROM tokens "
+                  "WHERE hash = $2 AND revoked_at IS NULL), "
+                  "u AS (UPDATE tokens SET last_used_at = $1 WHERE id IN "
+                  "(SELECT id FROM t WHERE last_used_at IS NULL OR last_used_at < $3)) "
+                  "SELECT id, name, role, created_at, revoked_at, "
+                  "CASE WHEN last_used_at IS NULL OR last_used_at < $3 THEN $1 ELSE last_used_at END, namespaces "
+                  "FROM t",
+                  params(now(), token_hash, stale));
     if (!r) return r.error();
     if (r->empty()) return Error{"unauthenticated", "unknown or revoked token"};
-    Token tok = token_row((*r)[0]);
-    return tok;
+    return token_row((*r)[0]);
   });
 }
 

@@ -16,23 +16,57 @@ constexpr long long kMigrateLock = 0x6261746f6e01;  // pg_advisory_xact_lock key
 }  // namespace
 
 Status PostgresStore::open() {
-  std::lock_guard lock(mu_);
-  return status_of(call([&]() -> Result<bool> {
-    connect();
+  Lease lease(*this);
+  return status_of(call(lease.conn(), [&]() -> Result<bool> {
+    connect(lease.conn());
     return true;
   }));
 }
 
-// ---- connection and statements ----
+// ---- connections and statements ----
+
+namespace {
+// The connection the thread holds a lease on (exec's prepared statements).
+thread_local PostgresBase::Conn* t_current = nullptr;
+}  // namespace
+
+PostgresBase::Lease::Lease(PostgresBase& base) : outer_(t_current) {
+  // Open connections first, so that a quiet process keeps one.
+  for (auto& c : base.pool_) {
+    std::unique_lock l(c.mu, std::try_to_lock);
+    if (l.owns_lock() && c.c) {
+      lock_ = std::move(l);
+      conn_ = &c;
+      break;
+    }
+  }
+  if (!conn_)
+    for (auto& c : base.pool_) {
+      std::unique_lock l(c.mu, std::try_to_lock);
+      if (l.owns_lock()) {
+        lock_ = std::move(l);
+        conn_ = &c;
+        break;
+      }
+    }
+  if (!conn_) {
+    Conn& c = base.pool_[base.next_wait_.fetch_add(1, std::memory_order_relaxed) % kPoolSize];
+    lock_ = std::unique_lock(c.mu);
+    conn_ = &c;
+  }
+  t_current = conn_;
+}
+
+PostgresBase::Lease::~Lease() { t_current = outer_; }
 
 // The connection, opened on first use and again after it was lost. The
 // first schema of the URL's search_path (options=-csearch_path=NAME) is
 // created if missing, so that several Baton deployments (or tests) can
 // share one database, each in its own schema.
-void PostgresBase::connect() {
-  if (conn_ && conn_->is_open()) return;
-  conn_.reset();
-  prepared_.clear();
+void PostgresBase::connect(Conn& conn) {
+  if (conn.c && conn.c->is_open()) return;
+  conn.c.reset();
+  conn.prepared.clear();
   auto c = std::make_unique<pqxx::connection>(url_.conninfo);
   {
     pqxx::nontransaction n(*c);
@@ -58,16 +92,17 @@ void PostgresBase::connect() {
       }
     }
   }
-  conn_ = std::move(c);
+  conn.c = std::move(c);
 }
 
 // A prepared statement per distinct SQL text, per connection.
 Result<pqxx::result> PostgresBase::exec(pqxx::transaction_base& t, const std::string& sql, const Params& p) {
-  auto it = prepared_.find(sql);
-  if (it == prepared_.end()) {
-    std::string name = "baton_" + std::to_string(prepared_.size() + 1);
-    conn_->prepare(name, sql);
-    it = prepared_.emplace(sql, name).first;
+  Conn& conn = *t_current;  // a lease is held: write(), read() and snapshot() take one
+  auto it = conn.prepared.find(sql);
+  if (it == conn.prepared.end()) {
+    std::string name = "baton_" + std::to_string(conn.prepared.size() + 1);
+    t.conn().prepare(name, sql);
+    it = conn.prepared.emplace(sql, name).first;
   }
   auto ptrs = p.pointers();
   return t.exec_prepared(it->second, pqxx::prepare::make_dynamic_params(ptrs));

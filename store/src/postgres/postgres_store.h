@@ -1,6 +1,7 @@
 // The PostgreSQL Store (libpqxx): the same contract and the same data model
-// as the SQLite one, for more than one process at a time. One connection per
-// Store, every access under one mutex; statements prepared once per
+// as the SQLite one, for more than one process at a time. A small pool of
+// connections per Store (opened as concurrent callers need them, up to
+// kPoolSize), each used by one caller at a time; statements prepared once per
 // connection; a lost connection is opened again on the next call. Rules that
 // must hold across processes are the database's: unique indexes (one run per
 // interval, idempotency keys, names), and the row lock on the audit head that
@@ -16,6 +17,8 @@
 #include <nlohmann/json_fwd.hpp>
 #include <pqxx/pqxx>
 
+#include <array>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -47,30 +50,64 @@ class PostgresBase {
   long long now() const { return clock_.now().time_since_epoch().count(); }
   static Status status_of(const Result<bool>& r) { return r ? Status() : Status(r.error()); }
 
-  // Runs fn under the lock, converting libpqxx's exceptions into errors: a
-  // lost connection is `unavailable` (and is opened again next time).
+
+ public:
+  // One connection of the pool and its prepared statements, used by one
+  // caller at a time (its mutex).
+  struct Conn {
+    std::mutex mu;
+    std::unique_ptr<pqxx::connection> c;
+    std::map<std::string, std::string> prepared;  // SQL -> statement name on c
+  };
+  // At most this many connections per Store: an API server's handler
+  // threads no longer queue behind one connection (docs/scaling.md).
+  static constexpr int kPoolSize = 8;
+
+ protected:
+  // Holds one connection of the pool for a caller: a free one that is open
+  // if there is one, else a free one to open, else it waits for one. The
+  // thread's current connection (for exec's prepared statements) is set for
+  // its lifetime.
+  class Lease {
+   public:
+    explicit Lease(PostgresBase& base);
+    ~Lease();
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Conn& conn() { return *conn_; }
+
+   private:
+    std::unique_lock<std::mutex> lock_;
+    Conn* conn_ = nullptr;
+    Conn* outer_ = nullptr;
+  };
+
+  // Runs fn on a leased connection, converting libpqxx's exceptions into
+  // errors: a lost connection is `unavailable` (and is opened again next
+  // time).
   template <class F>
-  auto call(F fn) -> decltype(fn()) {
+  auto call(Conn& c, F fn) -> decltype(fn()) {
     try {
       return fn();
     } catch (const pqxx::broken_connection& e) {
-      conn_.reset();
+      c.c.reset();
       return Error{"unavailable",
                    "PostgreSQL " + url_.masked() + ": connection lost: " + url_.mask(first_line(e.what()))};
     } catch (const pqxx::sql_error& e) {
       return Error{"database_error", "PostgreSQL: " + url_.mask(first_line(e.what()))};
     } catch (const pqxx::failure& e) {
-      conn_.reset();
+      c.c.reset();
       return Error{"unavailable", "PostgreSQL " + url_.masked() + ": " + url_.mask(first_line(e.what()))};
     }
   }
 
   template <class F>
   auto write(F fn) -> decltype(fn(std::declval<pqxx::work&>())) {
-    std::lock_guard lock(mu_);
-    return call([&]() -> decltype(fn(std::declval<pqxx::work&>())) {
-      connect();
-      pqxx::work t(*conn_);
+    Lease lease(*this);
+    Conn& c = lease.conn();
+    return call(c, [&]() -> decltype(fn(std::declval<pqxx::work&>())) {
+      connect(c);
+      pqxx::work t(*c.c);
       auto r = fn(t);
       if (!r) {
         t.abort();
@@ -85,28 +122,31 @@ class PostgresBase {
   // COMMIT round trips); `snapshot` reads that must agree with each other.
   template <class F>
   auto read(F fn) -> decltype(fn(std::declval<pqxx::transaction_base&>())) {
-    std::lock_guard lock(mu_);
-    return call([&]() -> decltype(fn(std::declval<pqxx::transaction_base&>())) {
-      connect();
-      pqxx::nontransaction t(*conn_);
+    Lease lease(*this);
+    Conn& c = lease.conn();
+    return call(c, [&]() -> decltype(fn(std::declval<pqxx::transaction_base&>())) {
+      connect(c);
+      pqxx::nontransaction t(*c.c);
       return fn(t);
     });
   }
 
   template <class F>
   auto snapshot(F fn) -> decltype(fn(std::declval<pqxx::transaction_base&>())) {
-    std::lock_guard lock(mu_);
-    return call([&]() -> decltype(fn(std::declval<pqxx::transaction_base&>())) {
-      connect();
-      pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> t(*conn_);
+    Lease lease(*this);
+    Conn& c = lease.conn();
+    return call(c, [&]() -> decltype(fn(std::declval<pqxx::transaction_base&>())) {
+      connect(c);
+      pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> t(*c.c);
       auto r = fn(t);
       t.commit();
       return r;
     });
   }
 
-  // ---- the connection and its statements (postgres_store.cpp) ----
-  void connect();
+  // ---- the connections and their statements (postgres_store.cpp) ----
+  void connect(Conn& c);
+  // Runs a prepared statement on the current lease's connection.
   Result<pqxx::result> exec(pqxx::transaction_base& t, const std::string& sql, const Params& p);
   static std::string first_line(const std::string& s);
 
@@ -118,9 +158,8 @@ class PostgresBase {
   DatabaseUrl url_;
   const Clock& clock_;
   const std::optional<std::string> audit_key_;  // OpenOptions::audit_key
-  std::mutex mu_;
-  std::unique_ptr<pqxx::connection> conn_;      // guarded by mu_
-  std::map<std::string, std::string> prepared_;  // SQL -> statement name on conn_; guarded by mu_
+  std::array<Conn, kPoolSize> pool_;
+  std::atomic<unsigned> next_wait_{0};  // the connection a caller waits for when all are busy (round robin)
 };
 
 // ---- tokens, pools, namespaces, variables, connections (postgres_resources.cpp) ----
