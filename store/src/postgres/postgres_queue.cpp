@@ -45,13 +45,16 @@ Result<std::vector<QueueItem>> PostgresQueue::claim_in(pqxx::work& t, const std:
   Column qs;
   for (auto& q : queues) qs.add(q);
   // Nothing queued for these queues (an idle worker's long poll asks
-  // again and again): answered without taking the pools' locks.
-  auto any = exec(t, "SELECT 1 FROM task_queue WHERE worker IS NULL AND queue = ANY($1::text[]) LIMIT 1",
-                  params(qs.text()));
-  if (!any) return any.error();
-  if (any->empty()) return std::vector<QueueItem>();
-  auto pools = exec(t, "SELECT name, slots FROM pools ORDER BY name FOR UPDATE", {});
+  // again and again): answered without taking the pools' locks. One round
+  // trip either way: the look is the lock's condition (an InitPlan, run
+  // once), and the pool `default` always exists, so no row means nothing
+  // queued.
+  auto pools = exec(t,
+                    "SELECT name, slots FROM pools WHERE EXISTS (SELECT 1 FROM task_queue WHERE worker IS NULL "
+                    "AND queue = ANY($1::text[])) ORDER BY name FOR UPDATE",
+                    params(qs.text()));
   if (!pools) return pools.error();
+  if (pools->empty()) return std::vector<QueueItem>();
   std::map<std::string, long long> left;
   for (auto row : *pools) left[row[0].c_str()] = row[1].as<long long>();
   auto held = exec(t, "SELECT pool, sum(pool_slots) FROM task_queue WHERE worker IS NOT NULL GROUP BY pool", {});
@@ -134,16 +137,19 @@ Result<std::vector<QueueItem>> PostgresQueue::claim_in(pqxx::work& t, const std:
     }
   }
   if (taken == 0) return std::vector<QueueItem>();
-  // Claim, and record a started event for each owner.
+  // Claim, record a started event for each owner, and wake each owner for
+  // its own partitions only (see listener_main), in one statement.
   auto r = exec(t,
                 "WITH claimed AS (UPDATE task_queue q SET worker = $1, claimed_at = $3, heartbeat_at = $3 "
                 "WHERE q.attempt_token = ANY($2::text[]) RETURNING q.*), "
                 "ev AS (INSERT INTO worker_events (partition_no, attempt_token, run_pk, task_index, kind, worker, at) "
-                "SELECT partition_no, attempt_token, run_pk, task_index, 'started', $1, $3 FROM claimed) "
+                "SELECT partition_no, attempt_token, run_pk, task_index, 'started', $1, $3 FROM claimed), "
+                "woken AS (SELECT count(pg_notify('baton_events', 'e:' || d.partition_no)::text) AS n "
+                "FROM (SELECT DISTINCT partition_no FROM claimed) d) "
                 "SELECT c.attempt_token, c.ti_id, c.run_pk, c.task_index, c.try_number, c.partition_no, c.queue, "
                 "c.priority, c.payload, c.queued_at, ti.checkpoint, c.pool, c.pool_slots, c.ns, c.backfill FROM claimed c "
-                "LEFT JOIN task_instances ti ON ti.id = c.ti_id ORDER BY c.backfill, c.priority DESC, c.latest_start, "
-                "c.seq",
+                "LEFT JOIN task_instances ti ON ti.id = c.ti_id CROSS JOIN woken ORDER BY c.backfill, c.priority DESC, "
+                "c.latest_start, c.seq",
                 params(worker, take.text(), now()));
   if (!r) return r.error();
   std::vector<QueueItem> out;
@@ -167,12 +173,6 @@ Result<std::vector<QueueItem>> PostgresQueue::claim_in(pqxx::work& t, const std:
     q.backfill = row[14].as<int>() != 0;
     out.push_back(std::move(q));
   }
-  // Each owner is woken for its own partitions only (see listener_main).
-  std::set<int> parts;
-  for (auto& q : out) parts.insert(q.partition);
-  for (int p : parts)
-    if (auto n = exec(t, "SELECT pg_notify('baton_events', $1)", params("e:" + std::to_string(p))); !n)
-      return n.error();
   return out;
 }
 

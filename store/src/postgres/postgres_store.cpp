@@ -228,18 +228,20 @@ Status PostgresStore::apply(const WriteBatch& b) {
         backfill.add(q.backfill ? 1 : 0);
         latest_start.add(q.latest_start);
       }
+      // Queued, and the API servers' parked claims woken, in one statement.
       if (auto r = exec(t,
-                        "INSERT INTO task_queue (attempt_token, ti_id, run_pk, task_index, try_number, partition_no, "
-                        "queue, priority, payload, queued_at, pool, pool_slots, ns, backfill, latest_start) SELECT * "
+                        "WITH queued AS (INSERT INTO task_queue (attempt_token, ti_id, run_pk, task_index, try_number, "
+                        "partition_no, queue, priority, payload, queued_at, pool, pool_slots, ns, backfill, "
+                        "latest_start) SELECT * "
                         "FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::int[], "
                         "$7::text[], $8::int[], $9::text[], $10::bigint[], $11::text[], $12::int[], $13::text[], "
-                        "$14::int[], $15::bigint[]) ON CONFLICT (attempt_token) DO NOTHING",
+                        "$14::int[], $15::bigint[]) ON CONFLICT (attempt_token) DO NOTHING) "
+                        "SELECT pg_notify('baton_queue', '')",
                         params(token.text(), ti_id.text(), run_pk.text(), task_index.text(), try_number.text(),
                                partition.text(), queue.text(), priority.text(), payload.text(), queued_at.text(),
                                pool.text(), pool_slots.text(), ns.text(), backfill.text(), latest_start.text()));
           !r)
         return r.error();
-      if (auto r = exec(t, "SELECT pg_notify('baton_queue', '')", {}); !r) return r.error();
     }
     if (!b.dequeue.empty()) {
       Column tokens;
