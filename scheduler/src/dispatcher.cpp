@@ -263,16 +263,18 @@ bool Dispatcher::start_try(ActiveRun& r, int ti) {
   return true;
 }
 
-void Dispatcher::claimed(ActiveRun& r, int ti, const std::string& worker) {
+// The try started when its worker claimed it (as the server stored the
+// claim), however late its owner hears of it.
+void Dispatcher::claimed(ActiveRun& r, int ti, const std::string& worker, std::optional<TimePoint> at) {
   r.tis[static_cast<size_t>(ti)].worker = worker;
-  if (begin(r, ti)) channel_.began(r, ti);
+  if (begin(r, ti, at)) channel_.began(r, ti);
 }
 
-bool Dispatcher::begin(ActiveRun& r, int ti) {
+bool Dispatcher::begin(ActiveRun& r, int ti, std::optional<TimePoint> at) {
   auto& rec = r.tis[static_cast<size_t>(ti)];
-  auto b = r.engine->begin_try(ti);
+  auto b = r.engine->begin_try(ti, at);
   if (!b) return false;
-  const TimePoint now = clock_.now();
+  const TimePoint now = r.engine->instances()[static_cast<size_t>(ti)].started_at.value_or(clock_.now());
   rec.heartbeat_at = now;
   rec.last_activity_at.reset();
   rec.flags.clear();  // slow and stuck are a try's

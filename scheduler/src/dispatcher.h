@@ -76,7 +76,7 @@ class Dispatcher {
   bool dispatching() const { return dispatching_; }
   // A worker claimed a queued try: it begins (running), and its worker gets
   // what it needs after the turn's write.
-  void claimed(ActiveRun& r, int ti, const std::string& worker);
+  void claimed(ActiveRun& r, int ti, const std::string& worker, std::optional<TimePoint> at = std::nullopt);
   // Members hand every try but noops, sensors and trigger_dag to remote workers.
   bool runs_remote(const ActiveRun& r, int ti) const;
 
@@ -111,7 +111,7 @@ class Dispatcher {
   void dispatch_noops();
   void dispatch_to_workers();
   bool start_try(ActiveRun& r, int ti);
-  bool begin(ActiveRun& r, int ti);
+  bool begin(ActiveRun& r, int ti, std::optional<TimePoint> at = std::nullopt);
   std::string pool_block(const std::string& pool, int slots);
   std::string task_limit_block(const std::string& dag_id);
 

@@ -77,7 +77,7 @@ void QueueChannel::drain(const std::set<int>& owned) {
       if (rec.attempt_token != ev.attempt_token) continue;  // stale
       if (ev.kind == "started") {
         if (r->engine->instances()[static_cast<size_t>(ev.task_index)].state != TaskState::queued) continue;
-        host_.claimed(*r, ev.task_index, ev.worker);
+        host_.claimed(*r, ev.task_index, ev.worker, ev.at);
       } else if (ev.kind == "finished") {
         json b = json::parse(ev.body, nullptr, false);
         if (!b.is_object()) b = json::object();
@@ -93,6 +93,7 @@ void QueueChannel::drain(const std::set<int>& owned) {
         if (b.contains("exit_code") && b["exit_code"].is_number_integer()) f.exit_code = b["exit_code"].get<int>();
         if (b.contains("output") && b["output"].is_object()) f.output = b["output"].dump();
         f.log_bytes = b.value("log_bytes", 0LL);
+        f.at = ev.at;  // when the server stored the report
         host_.finished(f);  // settles the run
       }
     }

@@ -25,7 +25,7 @@ class Loop;
 class RemoteHost {
  public:
   virtual ~RemoteHost() = default;
-  virtual void claimed(ActiveRun& r, int ti, const std::string& worker) = 0;
+  virtual void claimed(ActiveRun& r, int ti, const std::string& worker, TimePoint at) = 0;
   virtual void finished(const executor::Finished& f) = 0;
   virtual void apply(ActiveRun& r, const std::vector<Transition>& ts) = 0;
   virtual void dispatch() = 0;

@@ -299,7 +299,7 @@ Result<std::vector<Transition>> RunEngine::queue(int ti) {
   return out;
 }
 
-Result<std::vector<Transition>> RunEngine::begin_try(int ti) {
+Result<std::vector<Transition>> RunEngine::begin_try(int ti, std::optional<TimePoint> at) {
   std::vector<Transition> out;
   if (ti < 0 || ti >= static_cast<int>(tis_.size())) return Error::invalid("no such task instance");
   if (auto s = set(ti, TaskState::running, out); !s) return s.error();
@@ -310,7 +310,8 @@ Result<std::vector<Transition>> RunEngine::begin_try(int ti) {
   }
   t.poking = false;
   ++t.try_number;
-  t.started_at = clock_.now();
+  const TimePoint now = clock_.now();
+  t.started_at = at ? std::min(*at, now) : now;
   t.ended_at.reset();
   return out;
 }
@@ -333,7 +334,8 @@ double RunEngine::jitter_draw(int ti) const {
   return static_cast<double>(h % 1000003) / 1000003.0;
 }
 
-Result<std::vector<Transition>> RunEngine::finish_try(int ti, TryOutcome outcome, const std::string& reason) {
+Result<std::vector<Transition>> RunEngine::finish_try(int ti, TryOutcome outcome, const std::string& reason,
+                                                      std::optional<TimePoint> at) {
   std::vector<Transition> out;
   if (ti < 0 || ti >= static_cast<int>(tis_.size())) return Error::invalid("no such task instance");
   TaskInstance& t = tis_[static_cast<size_t>(ti)];
@@ -341,6 +343,9 @@ Result<std::vector<Transition>> RunEngine::finish_try(int ti, TryOutcome outcome
     return Error{"conflict", std::string("task instance is ") + to_string(t.state) + ", not running"};
   const dsl::TaskSpec& spec = graph_->spec().tasks[static_cast<size_t>(t.task)];
   std::string why = reason.empty() ? to_string(outcome) : reason;
+  TimePoint ended = clock_.now();
+  if (at) ended = std::max(t.started_at.value_or(*at), std::min(*at, ended));
+  if (outcome != TryOutcome::reschedule) t.ended_at = ended;  // a success's or skip's too (set() keeps it)
   switch (outcome) {
     case TryOutcome::success:
       (void)set(ti, TaskState::success, out);
@@ -365,7 +370,6 @@ Result<std::vector<Transition>> RunEngine::finish_try(int ti, TryOutcome outcome
     default: {
       RetryPolicy p = policy_of(spec);
       p.retries = t.max_tries - 1;  // a clear may have granted more tries
-      t.ended_at = clock_.now();
       if (!canceled_ && p.may_retry(t.try_number)) {
         (void)set(ti, TaskState::up_for_retry, out, why);
         t.wake_at = clock_.now() + p.delay_after(t.try_number, jitter_draw(ti));

@@ -218,7 +218,7 @@ void RunKeeper::finished(const executor::Finished& f) {
   // worker) never overwrites a newer state.
   if (rec.attempt_token != f.attempt_token || rec.state != TaskState::running) return;
   int try_number = rec.try_number;
-  auto t = r.engine->finish_try(f.ti, f.outcome, f.reason);
+  auto t = r.engine->finish_try(f.ti, f.outcome, f.reason, f.at);
   if (!t) return;
   rec.exit_code = f.exit_code;
   if (f.outcome == TryOutcome::success && f.output) rec.output = f.output;
@@ -236,7 +236,8 @@ void RunKeeper::finished(const executor::Finished& f) {
   tr.attempt_token = f.attempt_token;
   tr.started_at = rec.started_at;
   tr.queued_at = rec.started_at;
-  if (tr.state != TaskState::waiting) tr.ended_at = clock_.now();
+  if (tr.state != TaskState::waiting)
+    tr.ended_at = r.engine->instances()[static_cast<size_t>(f.ti)].ended_at.value_or(clock_.now());
   tr.exit_code = f.exit_code;
   tr.reason = f.reason.empty() ? std::nullopt : std::optional<std::string>(f.reason);
   tr.log_path = log_rel(r, rec, try_number);

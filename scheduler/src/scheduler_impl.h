@@ -105,7 +105,7 @@ struct TriesGlue final : TriggerHost, RemoteHost {
   Result<TriggerResult> trigger(const std::string& dag_id, const TriggerRequest& req) override;
   void finished(const executor::Finished& f) override;
   void cancel_run(const std::string& dag_id, const std::string& run_id) override;
-  void claimed(ActiveRun& r, int ti, const std::string& worker) override;
+  void claimed(ActiveRun& r, int ti, const std::string& worker, TimePoint at) override;
   void apply(ActiveRun& r, const std::vector<Transition>& ts) override;
   void dispatch() override;
   void write() override;

@@ -132,7 +132,9 @@ void TriesGlue::cancel_run(const std::string& dag_id, const std::string& run_id)
   }
 }
 
-void TriesGlue::claimed(ActiveRun& r, int ti, const std::string& worker) { p.dispatcher.claimed(r, ti, worker); }
+void TriesGlue::claimed(ActiveRun& r, int ti, const std::string& worker, TimePoint at) {
+  p.dispatcher.claimed(r, ti, worker, at);
+}
 void TriesGlue::apply(ActiveRun& r, const std::vector<Transition>& ts) { p.keeper.apply(r, ts); }
 void TriesGlue::dispatch() { p.dispatcher.dispatch(); }
 void TriesGlue::write() { p.write(); }

@@ -430,3 +430,39 @@ TEST_CASE("HA: a member watches the DAGs folder before its first scan: a file wr
   if (registered > kFiles) WARN("the first scan was over before the file was written: the window was not tested");
   eventually([&] { return c.api_store->get_dag("late").ok(); }, "the late DAG registered", 10s);
 }
+
+TEST_CASE("HA: a remote try's start and end are when its worker's claim and report were stored, however late its "
+          "owner applies them") {
+  if (!testing::on_postgres()) return;
+  Cluster c;
+  c.start("m1");
+  eventually([&] { return c.owners()["m1"] == kPartitions; }, "m1 to own every partition");
+  RemoteControl rc(*c.api_store, SystemClock::instance(), nullptr, "");
+  auto t = rc.trigger("hello", TriggerRequest{}, "ada");
+  REQUIRE(t.ok());
+  // The worker's server: its clock two seconds behind the owner's (less
+  // than zombie_timeout: its claim's heartbeat must not look lost), so that
+  // the stored claim and report times are told apart from the owner's own.
+  auto u = store::parse_database_url(c.url);
+  REQUIRE(u.ok());
+  const TimePoint claimed_at = time_point_cast<Duration>(SystemClock::instance().now() - 2s);
+  FakeClock worker_clock(claimed_at);
+  auto ws = store::open_store(*u, worker_clock);
+  REQUIRE(ws.ok());
+  auto item = claim_one(**ws, "w1");
+  eventually([&] { return state_of(*c.api_store, t->run.run_id, "a") == TaskState::running; },
+             "the owner to apply the claim");
+  worker_clock.advance(500ms);
+  REQUIRE((*ws)->report_task(held_try("w1", item), R"({"outcome": "success", "exit_code": 0})").ok());
+  eventually([&] { return state_of(*c.api_store, t->run.run_id, "a") == TaskState::success; },
+             "the owner to apply the report");
+  auto tis = c.api_store->list_task_instances(t->run.pk);
+  REQUIRE(tis.ok());
+  CHECK((*tis)[0].started_at == std::optional<TimePoint>(claimed_at));
+  CHECK((*tis)[0].ended_at == std::optional<TimePoint>(claimed_at + 500ms));
+  auto tries = c.api_store->list_tries(item.ti_id);
+  REQUIRE(tries.ok());
+  REQUIRE(tries->size() == 1);
+  CHECK((*tries)[0].started_at == std::optional<TimePoint>(claimed_at));
+  CHECK((*tries)[0].ended_at == std::optional<TimePoint>(claimed_at + 500ms));
+}

@@ -137,14 +137,15 @@ Result<std::vector<QueueItem>> PostgresQueue::claim_in(pqxx::work& t, const std:
     }
   }
   if (taken == 0) return std::vector<QueueItem>();
-  // Claim, record a started event for each owner, and wake each owner for
-  // its own partitions only (see listener_main), in one statement.
+  // Claim, record a started event for each owner, and tell each owner of
+  // its own partitions' (`s:P`, which the listener may defer), in one
+  // statement.
   auto r = exec(t,
                 "WITH claimed AS (UPDATE task_queue q SET worker = $1, claimed_at = $3, heartbeat_at = $3 "
                 "WHERE q.attempt_token = ANY($2::text[]) RETURNING q.*), "
                 "ev AS (INSERT INTO worker_events (partition_no, attempt_token, run_pk, task_index, kind, worker, at) "
                 "SELECT partition_no, attempt_token, run_pk, task_index, 'started', $1, $3 FROM claimed), "
-                "woken AS (SELECT count(pg_notify('baton_events', 'e:' || d.partition_no)::text) AS n "
+                "woken AS (SELECT count(pg_notify('baton_events', 's:' || d.partition_no)::text) AS n "
                 "FROM (SELECT DISTINCT partition_no FROM claimed) d) "
                 "SELECT c.attempt_token, c.ti_id, c.run_pk, c.task_index, c.try_number, c.partition_no, c.queue, "
                 "c.priority, c.payload, c.queued_at, ti.checkpoint, c.pool, c.pool_slots, c.ns, c.backfill FROM claimed c "

@@ -15,7 +15,7 @@ using namespace std::chrono_literals;
 namespace {
 
 struct NoHost final : RemoteHost {
-  void claimed(ActiveRun&, int, const std::string&) override {}
+  void claimed(ActiveRun&, int, const std::string&, TimePoint) override {}
   void finished(const executor::Finished&) override {}
   void apply(ActiveRun&, const std::vector<Transition>&) override {}
   void dispatch() override {}

@@ -48,6 +48,7 @@ struct Finished {
   std::optional<std::string> output;
   long long log_bytes = 0;
   bool worker_slot = true;  // false: a sensor's poke or a trigger_dag, which take none
+  std::optional<TimePoint> at{};  // when it ended, if not now (a remote worker's report, as its server stored it)
 };
 
 // The task types a worker runs (noop never reaches one; sensors and

@@ -92,15 +92,19 @@ class RunEngine {
   std::vector<Transition> start();
 
   // The scheduler handed a scheduled task instance to a worker, and the worker
-  // started it (a new try).
+  // started it (a new try), at `at` (a remote worker's claim, as its server
+  // stored it; now when not given, and never later than now).
   Result<std::vector<Transition>> queue(int ti);
-  Result<std::vector<Transition>> begin_try(int ti);
+  Result<std::vector<Transition>> begin_try(int ti, std::optional<TimePoint> at = std::nullopt);
   // A queued task instance whose worker never started it goes back to scheduled.
   Result<std::vector<Transition>> requeue(int ti);
 
   // A try ended. Failures are retried under the task's policy (up_for_retry
-  // with wake_at); the outcome's downstream is re-evaluated.
-  Result<std::vector<Transition>> finish_try(int ti, TryOutcome outcome, const std::string& reason = "");
+  // with wake_at); the outcome's downstream is re-evaluated. `at`: when it
+  // ended (a remote worker's report as its server stored it), kept between
+  // the try's start and now; now when not given.
+  Result<std::vector<Transition>> finish_try(int ti, TryOutcome outcome, const std::string& reason = "",
+                                             std::optional<TimePoint> at = std::nullopt);
 
   // Retries and sensor pokes whose time has come become scheduled.
   std::vector<Transition> wake_due();
