@@ -266,7 +266,10 @@ bool Dispatcher::start_try(ActiveRun& r, int ti) {
 // The try started when its worker claimed it (as the server stored the
 // claim), however late its owner hears of it.
 void Dispatcher::claimed(ActiveRun& r, int ti, const std::string& worker, std::optional<TimePoint> at) {
-  r.tis[static_cast<size_t>(ti)].worker = worker;
+  auto& rec = r.tis[static_cast<size_t>(ti)];
+  rec.worker = worker;
+  // Never before it was ready (the server's clock may be behind the owner's).
+  if (at && rec.ready_at) at = std::max(*at, *rec.ready_at);
   if (begin(r, ti, at)) channel_.began(r, ti);
 }
 
@@ -274,12 +277,15 @@ bool Dispatcher::begin(ActiveRun& r, int ti, std::optional<TimePoint> at) {
   auto& rec = r.tis[static_cast<size_t>(ti)];
   auto b = r.engine->begin_try(ti, at);
   if (!b) return false;
-  const TimePoint now = r.engine->instances()[static_cast<size_t>(ti)].started_at.value_or(clock_.now());
+  // A claim's stored time (a remote try's start); else now (a sensor's
+  // next poke keeps its first poke's start, which is not this moment).
+  const TimePoint now = at ? r.engine->instances()[static_cast<size_t>(ti)].started_at.value_or(clock_.now())
+                           : clock_.now();
   rec.heartbeat_at = now;
   rec.last_activity_at.reset();
   rec.flags.clear();  // slow and stuck are a try's
   if (rec.ready_at) {
-    double lat = std::chrono::duration<double>(now - *rec.ready_at).count();
+    double lat = std::max(0.0, std::chrono::duration<double>(now - *rec.ready_at).count());
     size_t k = 0;
     while (k < std::size(kLatencyBounds) && lat > kLatencyBounds[k]) ++k;
     ++latency_buckets_[k];

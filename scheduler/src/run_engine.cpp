@@ -344,7 +344,8 @@ Result<std::vector<Transition>> RunEngine::finish_try(int ti, TryOutcome outcome
   const dsl::TaskSpec& spec = graph_->spec().tasks[static_cast<size_t>(t.task)];
   std::string why = reason.empty() ? to_string(outcome) : reason;
   TimePoint ended = clock_.now();
-  if (at) ended = std::max(t.started_at.value_or(*at), std::min(*at, ended));
+  if (at) ended = std::min(*at, ended);
+  if (t.started_at) ended = std::max(*t.started_at, ended);
   if (outcome != TryOutcome::reschedule) t.ended_at = ended;  // a success's or skip's too (set() keeps it)
   switch (outcome) {
     case TryOutcome::success:

@@ -64,9 +64,11 @@ PostgresBase::Lease::~Lease() { t_current = outer_; }
 // created if missing, so that several Baton deployments (or tests) can
 // share one database, each in its own schema.
 void PostgresBase::connect(Conn& conn) {
-  if (conn.c && conn.c->is_open()) return;
+  const unsigned generation = generation_.load(std::memory_order_relaxed);
+  if (conn.c && conn.c->is_open() && conn.generation == generation) return;
   conn.c.reset();
   conn.prepared.clear();
+  conn.generation = generation;
   auto c = std::make_unique<pqxx::connection>(url_.conninfo);
   {
     pqxx::nontransaction n(*c);

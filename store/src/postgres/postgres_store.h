@@ -58,6 +58,7 @@ class PostgresBase {
     std::mutex mu;
     std::unique_ptr<pqxx::connection> c;
     std::map<std::string, std::string> prepared;  // SQL -> statement name on c
+    unsigned generation = 0;                       // the pool's generation when c was opened
   };
   // At most this many connections per Store: an API server's handler
   // threads no longer queue behind one connection (docs/scaling.md).
@@ -90,13 +91,13 @@ class PostgresBase {
     try {
       return fn();
     } catch (const pqxx::broken_connection& e) {
-      c.c.reset();
+      lost(c);
       return Error{"unavailable",
                    "PostgreSQL " + url_.masked() + ": connection lost: " + url_.mask(first_line(e.what()))};
     } catch (const pqxx::sql_error& e) {
       return Error{"database_error", "PostgreSQL: " + url_.mask(first_line(e.what()))};
     } catch (const pqxx::failure& e) {
-      c.c.reset();
+      lost(c);
       return Error{"unavailable", "PostgreSQL " + url_.masked() + ": " + url_.mask(first_line(e.what()))};
     }
   }
@@ -146,6 +147,14 @@ class PostgresBase {
 
   // ---- the connections and their statements (postgres_store.cpp) ----
   void connect(Conn& c);
+  // A connection was lost: so may the others be (the server restarted, or
+  // ended the sessions), though each still looks open until it is used.
+  // Each is opened again at its next lease (a new generation), so that a
+  // caller's retry does not meet the next dead one.
+  void lost(Conn& c) {
+    c.c.reset();
+    generation_.fetch_add(1, std::memory_order_relaxed);
+  }
   // Runs a prepared statement on the current lease's connection.
   Result<pqxx::result> exec(pqxx::transaction_base& t, const std::string& sql, const Params& p);
   static std::string first_line(const std::string& s);
@@ -159,7 +168,8 @@ class PostgresBase {
   const Clock& clock_;
   const std::optional<std::string> audit_key_;  // OpenOptions::audit_key
   std::array<Conn, kPoolSize> pool_;
-  std::atomic<unsigned> next_wait_{0};  // the connection a caller waits for when all are busy (round robin)
+  std::atomic<unsigned> next_wait_{0};
+  std::atomic<unsigned> generation_{0};  // moves on when a connection is lost (lost())  // the connection a caller waits for when all are busy (round robin)
 };
 
 // ---- tokens, pools, namespaces, variables, connections (postgres_resources.cpp) ----

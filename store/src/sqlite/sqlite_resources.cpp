@@ -63,11 +63,11 @@ Result<Token> SqliteResources::authenticate(const std::string& token_hash) {
   if (rc != SQLITE_ROW) return db_error();
   Token t = token_row(st);
   // last_used_at moves on at most once a minute: a request is not a write.
-  if (!t.last_used_at || *t.last_used_at < clock_.now() - std::chrono::minutes(1)) {
+  const TimePoint at = clock_.now();
+  if (!t.last_used_at || *t.last_used_at < at - std::chrono::minutes(1)) {
     auto up = db_.prepare("UPDATE tokens SET last_used_at = ? WHERE id = ?");
-    up.bind(1, now()).bind(2, t.id);
-    up.step();
-    t.last_used_at = clock_.now();
+    up.bind(1, at.time_since_epoch().count()).bind(2, t.id);
+    if (up.step() == SQLITE_DONE) t.last_used_at = at;  // else it stays what is stored
   }
   return t;
 }

@@ -432,7 +432,8 @@ class Listener {
   // Waits up to `timeout` for notifications; what fired, each as CHANNEL, or
   // CHANNEL:PAYLOAD for a notification with a payload (none: the time ran
   // out). unavailable when the session is lost (open a new one).
-  // `baton_events` carries `e:PARTITION` (worker events) and `c:PARTITION`
+  // `baton_events` carries `e:PARTITION` (worker events), `s:PARTITION`
+  // (claims' started events, which a member may defer) and `c:PARTITION`
   // (commands), so that a member wakes for its own partitions only.
   virtual Result<std::vector<std::string>> wait(Duration timeout) = 0;
 };
