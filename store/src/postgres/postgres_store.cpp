@@ -31,7 +31,7 @@ thread_local PostgresBase::Conn* t_current = nullptr;
 }  // namespace
 
 PostgresBase::Lease::Lease(PostgresBase& base) : outer_(t_current) {
-  // Open connections first, so that a quiet process keeps one.
+  // Open connections first: one is opened only when all open ones are busy.
   for (auto& c : base.pool_) {
     std::unique_lock l(c.mu, std::try_to_lock);
     if (l.owns_lock() && c.c) {

@@ -1,7 +1,7 @@
 // The PostgreSQL Store (libpqxx): the same contract and the same data model
 // as the SQLite one, for more than one process at a time. A small pool of
 // connections per Store (opened as concurrent callers need them, up to
-// kPoolSize), each used by one caller at a time; statements prepared once per
+// kPoolSize, and kept), each used by one caller at a time; statements prepared once per
 // connection; a lost connection is opened again on the next call. Rules that
 // must hold across processes are the database's: unique indexes (one run per
 // interval, idempotency keys, names), and the row lock on the audit head that
@@ -49,7 +49,6 @@ class PostgresBase {
 
   long long now() const { return clock_.now().time_since_epoch().count(); }
   static Status status_of(const Result<bool>& r) { return r ? Status() : Status(r.error()); }
-
 
  public:
   // One connection of the pool and its prepared statements, used by one
