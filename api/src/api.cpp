@@ -365,8 +365,13 @@ struct Api::Impl {
       } else if (blank || token.size() > kMaxTokenLength) {
         reason = "malformed bearer token";
       } else {
-        auto t = deps.store.authenticate(sha256_hex(token));
-        if (t) return t;
+        const std::string hash = sha256_hex(token);
+        if (auto known = deps.tokens->get(hash)) return *known;
+        auto t = deps.store.authenticate(hash);
+        if (t) {
+          deps.tokens->put(hash, *t);
+          return t;
+        }
         if (t.error().code != "unauthenticated" && t.error().code != "not_found") return t.error();
         reason = "unknown or revoked token";
       }

@@ -426,7 +426,7 @@ void add_resource_routes(std::vector<Route>& routes, const Deps& deps) {
                       "variables, ...; none: unscoped. A scoped admin must give some of its own"}};
   create_token.scoped_admin = true;
 
-  add(routes, "DELETE", "/tokens/{name}", Access::admin, "Revoke a token", "", [&s](Call& c) {
+  add(routes, "DELETE", "/tokens/{name}", Access::admin, "Revoke a token", "", [&s, tokens = deps.tokens](Call& c) {
     if (c.scoped()) {  // a token it does not manage is, to it, not there
       auto all = s.list_tokens();
       if (!all) return error_response(all.error());
@@ -436,6 +436,7 @@ void add_resource_routes(std::vector<Route>& routes, const Deps& deps) {
     }
     if (auto st = s.revoke_token(c.path[0], c.actor); !st.ok())
       return error_response(not_found("token", c.path[0], st.error()));
+    tokens->clear();  // no longer good here at once (elsewhere within a second)
     return no_content();
   }).scoped_admin = true;
 

@@ -25,6 +25,7 @@
 #include "baton/scheduler/control.h"
 #include "baton/store/store.h"
 #include "http.h"
+#include "token_cache.h"
 
 namespace baton::api {
 
@@ -152,6 +153,8 @@ struct Deps {
   // Set when the server begins to stop: long polls answer at once.
   std::shared_ptr<std::atomic<bool>> stopping = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<WakeHub> wakeup = std::make_shared<WakeHub>();
+  // Tokens authenticated in the last second (token_cache.h).
+  std::shared_ptr<TokenCache> tokens = std::make_shared<TokenCache>();
 };
 
 // The routes, by area (dag_routes.cpp, run_routes.cpp, task_routes.cpp,

@@ -487,3 +487,10 @@ TEST_CASE("operations: cancel, clear, mark go through Control with the token's n
   CHECK(since.message().find("since") != std::string::npos);
   CHECK(env.get("/api/v1/audit?actor=").status == 400);
 }
+
+TEST_CASE("authentication: a token revoked through this server stops working at once, though it was just used") {
+  Env env;
+  CHECK(env.get("/api/v1/dags", kViewer).status == 200);  // known to the server now
+  CHECK(env.call("DELETE", "/api/v1/tokens/vic", "", kAdmin).status == 204);
+  CHECK(env.get("/api/v1/dags", kViewer).status == 401);
+}

@@ -95,12 +95,20 @@ Result<std::vector<PartitionRecord>> PostgresCluster::partitions_in(pqxx::transa
 // The share lock holds off a reassignment (an UPDATE of the row) until
 // this transaction ends: the epoch checked is the epoch committed with.
 // Every partition in one statement.
-Result<bool> PostgresBase::check_fences(pqxx::transaction_base& t, const std::vector<Fence>& fences) {
+Result<bool> PostgresBase::check_fences(pqxx::transaction_base& t, const std::vector<Fence>& fences,
+                                        const std::vector<long long>& events_done) {
   if (fences.empty()) return true;
   Column parts;
   for (auto& f : fences) parts.add(f.partition);
-  auto r = exec(t, "SELECT partition_no, epoch FROM partitions WHERE partition_no = ANY($1::int[]) FOR SHARE",
-                params(parts.text()));
+  Column ids;
+  for (long long x : events_done) ids.add(x);
+  auto r = events_done.empty()
+               ? exec(t, "SELECT partition_no, epoch FROM partitions WHERE partition_no = ANY($1::int[]) FOR SHARE",
+                      params(parts.text()))
+               : exec(t,
+                      "WITH done AS (DELETE FROM worker_events WHERE id = ANY($2::bigint[])) "
+                      "SELECT partition_no, epoch FROM partitions WHERE partition_no = ANY($1::int[]) FOR SHARE",
+                      params(parts.text(), ids.text()));
   if (!r) return r.error();
   std::map<int, long long> epochs;
   for (auto row : *r) epochs[row[0].as<int>()] = row[1].as<long long>();

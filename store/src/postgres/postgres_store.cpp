@@ -173,7 +173,7 @@ Result<std::vector<MigrationInfo>> PostgresStore::status(pqxx::transaction_base&
 Status PostgresStore::apply(const WriteBatch& b) {
   if (b.empty()) return {};
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
-    if (auto f = check_fences(t, b.fences); !f) return f.error();
+    if (auto f = check_fences(t, b.fences, b.events_done); !f) return f.error();
     for (auto& run : b.runs)
       if (auto r = exec(t, "UPDATE dag_runs SET state = $1, started_at = $2, ended_at = $3, dag_version = $4, "
                            "backfill_id = $5, expected_end = $6, sla_deadline = $7 WHERE id = $8",
@@ -251,7 +251,7 @@ Status PostgresStore::apply(const WriteBatch& b) {
       if (auto r = exec(t, "DELETE FROM task_queue WHERE attempt_token = ANY($1::text[])", params(tokens.text())); !r)
         return r.error();
     }
-    if (!b.events_done.empty()) {
+    if (!b.events_done.empty() && b.fences.empty()) {  // else deleted with the fences' check
       Column ids;
       for (long long x : b.events_done) ids.add(x);
       if (auto r = exec(t, "DELETE FROM worker_events WHERE id = ANY($1::bigint[])", params(ids.text())); !r)

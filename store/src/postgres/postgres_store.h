@@ -161,7 +161,11 @@ class PostgresBase {
   // ---- the audit log (postgres_audit.cpp), fences (postgres_ha.cpp) ----
   Result<AuditEntry> audit(pqxx::work& t, const std::string& actor, const std::string& action,
                            const std::string& target, const json& details);
-  Result<bool> check_fences(pqxx::transaction_base& t, const std::vector<Fence>& fences);
+  // `events_done`: worker events the batch applied, deleted in the same
+  // statement (one round trip fewer; the whole transaction is refused
+  // with them when a fence fails).
+  Result<bool> check_fences(pqxx::transaction_base& t, const std::vector<Fence>& fences,
+                            const std::vector<long long>& events_done = {});
 
   DatabaseUrl url_;
   const Clock& clock_;
