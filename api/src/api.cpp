@@ -367,9 +367,10 @@ struct Api::Impl {
       } else {
         const std::string hash = sha256_hex(token);
         if (auto known = deps.tokens->get(hash)) return *known;
+        const auto generation = deps.tokens->generation();
         auto t = deps.store.authenticate(hash);
         if (t) {
-          deps.tokens->put(hash, *t);
+          deps.tokens->put(hash, *t, generation);
           return t;
         }
         if (t.error().code != "unauthenticated" && t.error().code != "not_found") return t.error();

@@ -35,14 +35,23 @@ class TokenCache {
     }
     return it->second.token;
   }
-  void put(const std::string& hash, const store::Token& token) {
+  // Read before the database lookup whose answer goes to put(): a clear
+  // in between (a revoke that may have committed after the read) makes
+  // put() keep nothing.
+  unsigned long long generation() {
     std::lock_guard lock(mu_);
+    return generation_;
+  }
+  void put(const std::string& hash, const store::Token& token, unsigned long long looked_up_at) {
+    std::lock_guard lock(mu_);
+    if (looked_up_at != generation_) return;
     if (entries_.size() >= kMaxEntries) entries_.clear();
     entries_[hash] = Entry{token, now_() + kFresh};
   }
   void clear() {
     std::lock_guard lock(mu_);
     entries_.clear();
+    ++generation_;
   }
 
  private:
@@ -53,6 +62,7 @@ class TokenCache {
   Now now_;
   std::mutex mu_;
   std::map<std::string, Entry> entries_;
+  unsigned long long generation_ = 0;  // clears so far
 };
 
 }  // namespace baton::api
