@@ -55,6 +55,12 @@ class Params {
     vals_.emplace_back(std::nullopt);
     return *this;
   }
+  size_t size() const { return vals_.size(); }
+  // Another statement's values after these (its $1 becomes $size()+1).
+  Params& append(const Params& more) {
+    vals_.insert(vals_.end(), more.vals_.begin(), more.vals_.end());
+    return *this;
+  }
   std::vector<const char*> pointers() const {
     std::vector<const char*> out;
     for (auto& v : vals_) out.push_back(v ? v->c_str() : nullptr);

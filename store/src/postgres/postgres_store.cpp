@@ -181,10 +181,7 @@ Status PostgresStore::apply(const WriteBatch& b) {
                                run.backfill_id, run.expected_end, run.sla_deadline, run.pk));
           !r)
         return r.error();
-    if (!b.task_instances.empty())
-      if (auto r = update_tis(t, b.task_instances); !r) return r.error();
-    if (!b.tries.empty())
-      if (auto r = upsert_tries(t, b.tries); !r) return r.error();
+    if (auto r = update_tis_and_tries(t, b.task_instances, b.tries); !r) return r.error();
     for (auto& n : b.notifications)
       if (auto r = insert_notification(t, n); !r) return r.error();
     for (auto& m : b.sla_misses) {

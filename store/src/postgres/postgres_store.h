@@ -266,6 +266,9 @@ class PostgresRuns : public virtual RunStore, protected virtual PostgresBase {
   Result<std::vector<TaskInstanceRecord>> tis_in(pqxx::transaction_base& t, long long run_pk);
   Status update_tis(pqxx::transaction_base& t, const std::vector<TaskInstanceRecord>& rows);
   Status upsert_tries(pqxx::transaction_base& t, const std::vector<TryRecord>& rows);
+  // Both in one statement (one round trip) when both have rows.
+  Status update_tis_and_tries(pqxx::transaction_base& t, const std::vector<TaskInstanceRecord>& tis,
+                              const std::vector<TryRecord>& tries);
   Status insert_tis(pqxx::transaction_base& t, long long run_pk, std::vector<TaskInstanceRecord>& rows);
 };
 
