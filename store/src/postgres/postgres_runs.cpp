@@ -274,7 +274,6 @@ Result<std::vector<TaskInstanceRecord>> PostgresRuns::tis_in(pqxx::transaction_b
   return out;
 }
 
-// Every task instance row of a batch in one statement.
 namespace {
 
 struct Statement {
@@ -291,13 +290,15 @@ std::string renumbered(const std::string& sql, size_t offset) {
     if (sql[i] != '$' || i + 1 >= sql.size() || !std::isdigit(static_cast<unsigned char>(sql[i + 1]))) continue;
     size_t k = i + 1;
     size_t n = 0;
-    while (k < sql.size() && std::isdigit(static_cast<unsigned char>(sql[k]))) n = n * 10 + static_cast<size_t>(sql[k++] - '0');
+    while (k < sql.size() && std::isdigit(static_cast<unsigned char>(sql[k])))
+      n = n * 10 + static_cast<size_t>(sql[k++] - '0');
     out += std::to_string(n + offset);
     i = k - 1;
   }
   return out;
 }
 
+// Every task instance row of a batch in one statement.
 Statement tis_statement(const std::vector<TaskInstanceRecord>& rows) {
   Column id, state, try_number, max_tries, ready_at, wake_at, started_at, ended_at, worker, token, exit_code, reason,
       heartbeat_at, activity_at, output, flags, progress;
@@ -341,6 +342,7 @@ Statement tis_statement(const std::vector<TaskInstanceRecord>& rows) {
                  heartbeat_at.text(), activity_at.text(), output.text(), flags.text(), progress.text())};
 }
 
+// Every try row of a batch in one statement (an upsert).
 Statement tries_statement(const std::vector<TryRecord>& rows) {
   Column ti_id, try_number, state, worker, token, queued_at, started_at, ended_at, exit_code, reason, log_path,
       log_bytes;
