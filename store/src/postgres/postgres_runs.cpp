@@ -395,7 +395,9 @@ Status PostgresRuns::update_tis_and_tries(pqxx::transaction_base& t, const std::
   if (tries.empty()) return update_tis(t, tis);
   auto a = tis_statement(tis);
   auto b = tries_statement(tries);
-  std::string sql = "WITH tis AS (" + a.sql + "), tries AS (" + renumbered(b.sql, a.params.size()) + ") SELECT 1";
+  // The same text every time (each statement's is fixed): built once.
+  static const std::string sql =
+      "WITH tis AS (" + a.sql + "), tries AS (" + renumbered(b.sql, a.params.size()) + ") SELECT 1";
   a.params.append(b.params);
   if (auto r = exec(t, sql, a.params); !r) return r.error();
   return {};

@@ -583,3 +583,24 @@ TEST_CASE("foreach: restore takes the mapped instances back; reconcile finishes 
   CHECK_FALSE(bad.restore(RunState::running, stray));
   CHECK(bad.instances().size() == 3);
 }
+
+TEST_CASE("a try's start and end as its worker's server stored them, kept between its start and the engine's now") {
+  Fixture f("dag: t\ntasks:\n  a: {command: 'true'}\n  b: {command: 'true'}\n");
+  f.run->start();
+  const TimePoint now = f.clock.now();
+  // A claim and a report stored earlier than the owner applies them.
+  int a = f.run->index_of("a");
+  REQUIRE(f.run->queue(a).ok());
+  REQUIRE(f.run->begin_try(a, now - 5s).ok());
+  CHECK(f.ti("a").started_at == std::optional<TimePoint>(now - 5s));
+  REQUIRE(f.run->finish_try(a, TryOutcome::success, "", now - 2s).ok());
+  CHECK(f.ti("a").ended_at == std::optional<TimePoint>(now - 2s));
+  // A server whose clock is ahead: never later than now; an end never
+  // before its start.
+  int b = f.run->index_of("b");
+  REQUIRE(f.run->queue(b).ok());
+  REQUIRE(f.run->begin_try(b, now + 1min).ok());
+  CHECK(f.ti("b").started_at == std::optional<TimePoint>(now));
+  REQUIRE(f.run->finish_try(b, TryOutcome::failed, "", now - 1h).ok());
+  CHECK(f.ti("b").ended_at == std::optional<TimePoint>(now));
+}
