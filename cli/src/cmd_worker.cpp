@@ -128,7 +128,9 @@ void register_worker_command(CLI::App& app) {
   cmd->add_option("--token", o->token, "a token with the worker role (default: $BATON_TOKEN)");
   cmd->add_option("--queues", o->queues, "queues to take tries of, comma-separated (default: $BATON_QUEUES or default)");
   cmd->add_option("--slots", o->slots, "tries it runs at once (default: $BATON_SLOTS or 4)");
-  cmd->add_option("--dir", o->dir, "folder for its tries' logs and scratch files (default: $BATON_WORKER_DIR or ./worker)");
+  cmd->add_option("--dir", o->dir,
+                  "folder for its slots' log files (the running tries' logs, until sent) and scratch files "
+                  "(default: $BATON_WORKER_DIR or ./worker)");
   cmd->add_option("--name", o->name, "its name in tries and logs (default: host:pid)");
   cmd->add_option("--heartbeat-interval", o->heartbeat,
                   "how often it heartbeats its tries (default: $BATON_HEARTBEAT_INTERVAL or 5s)");

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <condition_variable>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -107,8 +108,9 @@ class Watch {
 // variables the try used are masked in everything written (and in `mask`).
 class Log {
  public:
+  // An adapter's try always writes its log: the file and its folders are made here.
   explicit Log(const std::string& path, const std::vector<std::string>& secrets = {})
-      : out_(path, std::ios::app | std::ios::binary), masker_(secrets) {}
+      : out_(open(path)), masker_(secrets) {}
   void line(const std::string& s) { write(s + "\n"); }
   void write(const std::string& s) {
     std::string m = mask(s);
@@ -120,6 +122,12 @@ class Log {
   std::string mask(const std::string& s) { return masker_.empty() ? s : masker_.mask(s); }
 
  private:
+  static std::ofstream open(const std::string& path) {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    return std::ofstream(path, std::ios::app | std::ios::binary);
+  }
+
   std::ofstream out_;
   SecretMasker masker_;
   size_t bytes_ = 0;

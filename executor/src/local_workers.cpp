@@ -94,9 +94,10 @@ Finished LocalWorkers::run_one(ShellRunner& runner, Assignment& a, int slot) {
     f.reason = std::string("task type ") + dsl::to_string(a.type) + " is not supported yet";
     return f;
   }
+  // The log's folder is made with its first byte (ShellRunner), not here.
   std::error_code ec;
-  fs::create_directories(fs::path(a.shell.log_path).parent_path(), ec);
   if (std::string why; !render(a, services_.render, heartbeat_interval_, why)) {
+    fs::create_directories(fs::path(a.shell.log_path).parent_path(), ec);
     std::ofstream(a.shell.log_path, std::ios::app) << "[baton] " << why << "\n";
     f.outcome = TryOutcome::failed;
     f.reason = why;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -92,6 +93,11 @@ struct RemoteWorker::Impl {
   // removed for every try cost more than a short task's try itself (inode
   // allocation). Under the worker's name, which is its own (the servers
   // tell workers apart by it): two workers sharing a --dir share no folder.
+  // The same slot has its log file, DIR/logs/NAME/slot-N.log: what the try
+  // printed, read from there for the server (which keeps the log), emptied
+  // when the next try takes the slot. So a worker's disk holds the logs of
+  // the tries it runs now, not of every try it ever ran, and a try makes no
+  // file or folder of its own.
   std::vector<int> free_scratch;  // guarded by mu
   int scratch_made = 0;           // guarded by mu
 
@@ -110,6 +116,7 @@ struct RemoteWorker::Impl {
     Impl* m = nullptr;
     int n = -1;
     std::string dir;
+    std::string log;  // the slot's log file
     Scratch() = default;
     Scratch(const Scratch&) = delete;
     Scratch& operator=(const Scratch&) = delete;
@@ -136,7 +143,11 @@ struct RemoteWorker::Impl {
       if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '_') ch = '_';
     if (name.find_first_not_of('.') == std::string::npos) name = "worker";  // "", ".", ".."
     s.dir = (fs::path(options.work_dir) / "scratch" / name / ("slot-" + std::to_string(s.n))).string();
+    s.log = (fs::path(options.work_dir) / "logs" / name / ("slot-" + std::to_string(s.n) + ".log")).string();
     empty_folder(s.dir);
+    // The slot's last try's log (none yet: ENOENT); removed when it cannot
+    // be emptied, so that no byte of it passes for this try's.
+    if (::truncate(s.log.c_str(), 0) != 0 && errno != ENOENT) ::unlink(s.log.c_str());
   }
 
   // Kept-alive connections (TCP_NODELAY), per server: a request takes an
@@ -636,14 +647,10 @@ struct RemoteWorker::Impl {
       Duration zombie(p["zombie_timeout_us"].get<long long>());
       if (zombie > t.heartbeat_interval) r->lease = zombie - t.heartbeat_interval;
     }
-    std::string rel = p.value("log_path", std::to_string(r->ti_id) + "/" + std::to_string(r->try_number) + ".log");
-    fs::path log_path = fs::path(options.work_dir) / "logs" / fs::path(rel).relative_path();
-    std::error_code ec;
-    fs::create_directories(log_path.parent_path(), ec);
-    t.log_path = log_path.string();
     Scratch scratch;
     take_scratch(scratch);
     t.scratch_dir = scratch.dir;
+    t.log_path = scratch.log;
     if (item.contains("checkpoint") && item["checkpoint"].is_string())
       if (auto cp = base64url_decode(item["checkpoint"].get<std::string>())) t.checkpoint = *cp;
     r->log_path = t.log_path;
@@ -664,6 +671,8 @@ struct RemoteWorker::Impl {
         std::chrono::steady_clock::now() - claimed_at > r->lease / 2)
       confirm(*r);
     if (p.contains("error")) {
+      std::error_code ec;
+      fs::create_directories(fs::path(t.log_path).parent_path(), ec);
       std::ofstream(t.log_path, std::ios::app) << "[baton] " << p["error"].get<std::string>() << "\n";
       report = {{"outcome", "failed"}, {"reason", p["error"].get<std::string>()}};
     } else if (r->stale || (r->lease.count() > 0 && std::chrono::duration_cast<Duration>(

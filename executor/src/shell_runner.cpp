@@ -253,9 +253,40 @@ int json_depth(std::string_view text) {
 // Secret values are masked in the task's output before it counts against the
 // cap; the bytes that may begin one are held back until the next output, a
 // note of Baton's own, or the end (finish()).
+// Why the log at `path` could not be made, from a look that makes nothing
+// (empty: as far as that tells, it can). The file, when it is there already,
+// must be a regular file; otherwise the nearest folder on its way that is
+// there must be a folder this process may write in. A disk that is full when
+// the first byte comes loses the bytes, as a full disk does later on.
+std::string log_unwritable(const std::string& path) {
+  namespace fs = std::filesystem;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) return S_ISREG(st.st_mode) ? "" : "it is not a regular file";
+  if (errno != ENOENT && errno != ENOTDIR) return errno_text(errno);
+  fs::path dir = fs::path(path).parent_path();
+  while (!dir.empty()) {
+    if (::stat(dir.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) return dir.string() + " is not a directory";
+      if (::access(dir.c_str(), W_OK | X_OK) != 0) return dir.string() + ": " + errno_text(errno);
+      return "";
+    }
+    if (errno != ENOENT && errno != ENOTDIR) return dir.string() + ": " + errno_text(errno);
+    if (dir == dir.parent_path()) break;
+    dir = dir.parent_path();
+  }
+  return "";  // a relative path under the working folder
+}
+
+// The try's log file is made (with its folders) at the first byte written to
+// it: a task that prints nothing leaves no file (the API answers an empty log
+// for it), and the file's inode and folder are not made on the way to the
+// task's start. On a file system that scans its recently freed inodes at
+// every allocation (ext4 without a journal), those two cost more than a
+// short task's whole hop.
 class LogSink {
  public:
-  LogSink(int fd, size_t cap, const std::vector<std::string>& secrets) : fd_(fd), cap_(cap), masker_(secrets) {}
+  LogSink(std::string path, size_t cap, const std::vector<std::string>& secrets)
+      : path_(std::move(path)), cap_(cap), masker_(secrets) {}
 
   void task_output(const char* p, size_t n) {
     if (truncated_) return;
@@ -308,9 +339,19 @@ class LogSink {
 
   void put(const char* p, size_t n) {
     if (n == 0 || failed_) return;
-    // A log that cannot be written (disk full) must not stop the try: the
-    // pipe is still drained, the bytes are lost.
-    if (!write_all(fd_, p, n)) {
+    // A log that cannot be made or written (disk full) must not stop the try:
+    // the pipe is still drained, the bytes are lost. Whether it can be made
+    // at all was looked at before the start (log_unwritable).
+    if (!fd_.valid()) {
+      std::error_code ec;
+      std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), ec);
+      fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+      if (!fd_.valid()) {
+        failed_ = true;
+        return;
+      }
+    }
+    if (!write_all(fd_.get(), p, n)) {
       failed_ = true;
       return;
     }
@@ -318,7 +359,8 @@ class LogSink {
     at_line_start_ = p[n - 1] == '\n';
   }
 
-  int fd_;
+  std::string path_;
+  Fd fd_;
   size_t cap_;
   size_t task_bytes_ = 0;
   size_t written_ = 0;
@@ -650,9 +692,9 @@ ShellResult ShellRunner::run(const ShellTry& t, const ProgressFn& on_progress, s
   const std::string progress_path = (fs::path(t.scratch_dir) / kProgressName).string();
 
   // The log first, so that every later failure can be told there too.
-  Fd log_fd(::open(t.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
-  if (!log_fd.valid()) return not_started("cannot open log " + t.log_path + ": " + errno_text(errno));
-  LogSink log(log_fd.get(), t.log_cap_bytes, t.secrets);
+  if (std::string why = log_unwritable(t.log_path); !why.empty())
+    return not_started("cannot open log " + t.log_path + ": " + why);
+  LogSink log(t.log_path, t.log_cap_bytes, t.secrets);
   auto fail_start = [&](const std::string& why) {
     log.note("cannot start: " + why);
     ShellResult r = not_started("cannot start: " + why);

@@ -12,6 +12,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -20,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "baton/core/base64.h"
 #include "baton/executor/remote_worker.h"
 
 using namespace baton;
@@ -68,28 +71,15 @@ struct FakeServer {
   std::vector<json> reports;  // guarded by mu: the reports taken
   int refused = 0;            // guarded by mu: requests refused for their form
   int with_claim = 0;         // guarded by mu: reports taken that carried a claim
-  bool claimed = false;       // guarded by mu
+  bool one_per_claim = false;
+  size_t handed = 0;          // guarded by mu: tries handed out
   std::vector<json> beats;    // guarded by mu: the heartbeats' bodies
 
   FakeServer(Dir& d, std::vector<std::string> cmds, bool claim, bool batches, bool hold = false)
       : knows_claim(claim), knows_batches(batches), hold_first(hold), commands(std::move(cmds)), dir(d) {
     http.Post("/api/v1/workers/claim", [this](const httplib::Request& req, httplib::Response& res) {
       json body = json::parse(req.body);
-      json items = json::array();
-      {
-        std::lock_guard lock(mu);
-        if (!claimed) {
-          claimed = true;
-          for (size_t i = 0; i < commands.size(); ++i)
-            items.push_back({{"attempt_token", "tok-" + std::to_string(i + 1)},
-                             {"ti_id", static_cast<long long>(i + 1)},
-                             {"try_number", 1},
-                             {"payload",
-                              {{"dag_id", "d"}, {"run_id", "r"}, {"task_id", "t" + std::to_string(i + 1)},
-                               {"command", commands[i]},
-                               {"heartbeat_interval_us", heartbeat_us}}}});
-        }
-      }
+      json items = next_items();
       if (items.empty()) std::this_thread::sleep_for(50ms);  // a short long poll
       res.set_content(json{{"items", items}, {"waited_us", 0}}.dump(), "application/json");
     });
@@ -137,7 +127,7 @@ struct FakeServer {
           results.push_back({{"attempt_token", r["attempt_token"]}, {"status", 200}});
         }
         json out = {{"results", results}};
-        if (body.contains("claim")) out["items"] = json::array(), out["waited_us"] = 0;
+        if (body.contains("claim")) out["items"] = next_items(), out["waited_us"] = 0;
         res.set_content(out.dump(), "application/json");
       });
     // Older servers: an unknown route is a 404 with a JSON error.
@@ -155,6 +145,23 @@ struct FakeServer {
   ~FakeServer() {
     http.stop();
     thread.join();
+  }
+
+  // The tries a claim gets: all of them at the first claim, or with
+  // `one_per_claim` the next one at each claim.
+  json next_items() {
+    std::lock_guard lock(mu);
+    json items = json::array();
+    size_t until = one_per_claim ? std::min(handed + 1, commands.size()) : commands.size();
+    for (; handed < until; ++handed)
+      items.push_back({{"attempt_token", "tok-" + std::to_string(handed + 1)},
+                       {"ti_id", static_cast<long long>(handed + 1)},
+                       {"try_number", 1},
+                       {"payload",
+                        {{"dag_id", "d"}, {"run_id", "r"}, {"task_id", "t" + std::to_string(handed + 1)},
+                         {"command", commands[handed]},
+                         {"heartbeat_interval_us", heartbeat_us}}}});
+    return items;
   }
 
   void refuse(httplib::Response& res, int status, const std::string& message) {
@@ -252,4 +259,30 @@ TEST_CASE("RemoteWorker: a try's progress line goes with its next heartbeat, onc
       if (t.contains("progress")) sent.push_back(t["progress"]);
   REQUIRE(sent.size() == 1);
   CHECK(sent[0] == json{{"fraction", 0.42}, {"text", "loaded 42 rows"}});
+}
+
+TEST_CASE("RemoteWorker: a slot's tries share its log file, each report carries only its own try's log") {
+  Dir dir;
+  FakeServer server(dir, {"echo first try; echo more", "true", "echo third"}, true, true);
+  server.one_per_claim = true;
+  work_until_reported(server, dir, 1, 3);
+  std::lock_guard lock(server.mu);
+  REQUIRE(server.reports.size() == 3);
+  std::map<std::string, std::string> logs;  // by token: what the heartbeats and the report sent
+  auto add = [&](const json& t) {
+    if (t.contains("log")) logs[t.value("attempt_token", "")] += base64url_decode(t["log"].get<std::string>()).value_or("?");
+  };
+  for (auto& b : server.beats)
+    for (auto& t : b["tries"]) add(t);
+  for (auto& r : server.reports) add(r);
+  CHECK(logs["tok-1"] == "first try\nmore\n");
+  CHECK(logs.count("tok-2") == 0);
+  CHECK(logs["tok-3"] == "third\n");
+  // On the worker's disk: the slot's file with its last try's log, nothing per try.
+  std::vector<std::string> files;
+  for (auto& e : fs::recursive_directory_iterator(dir.path / "worker" / "logs"))
+    files.push_back(fs::relative(e.path(), dir.path / "worker" / "logs").string());
+  CHECK(files == std::vector<std::string>{"w1", "w1/slot-0.log"});
+  std::ifstream in(dir.path / "worker" / "logs" / "w1" / "slot-0.log");
+  CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == "third\n");
 }

@@ -508,11 +508,42 @@ TEST_CASE("bad input fails the try instead of the worker") {
   CHECK(r.outcome == Outcome::failed);
   CHECK(contains(r.reason, "BAD=NAME"));
 
+  // A log that cannot be made, seen before the start: the task never runs.
   Fixture g;
-  g.t.log_path = (g.dir / "missing" / "try.log").string();
-  r = g.run("true");
+  std::ofstream(g.dir / "a_file") << "x";
+  g.t.log_path = (g.dir / "a_file" / "task" / "try.log").string();
+  r = g.run("touch ran");
   CHECK(r.outcome == Outcome::failed);
   CHECK(contains(r.reason, "cannot open log"));
+  CHECK(contains(r.reason, "is not a directory"));
+  CHECK_FALSE(fs::exists(fs::path(g.t.scratch_dir) / "ran"));
+
+  Fixture h;
+  h.t.log_path = h.dir.string();  // a folder where the file should be
+  r = h.run("true");
+  CHECK(r.outcome == Outcome::failed);
+  CHECK(contains(r.reason, "not a regular file"));
+}
+
+TEST_CASE("the log file and its folders are made at the first byte: a silent task leaves none") {
+  Fixture f;
+  f.t.log_path = (f.dir / "logs" / "dag" / "run" / "task" / "1.log").string();
+  auto r = f.run("true");
+  CHECK(r.outcome == Outcome::success);
+  CHECK(r.log_bytes == 0);
+  CHECK_FALSE(fs::exists(f.dir / "logs"));
+
+  r = f.run("echo hello");
+  CHECK(r.outcome == Outcome::success);
+  CHECK(f.log() == "hello\n");
+
+  // Baton's own note on a try that cannot start makes the file too.
+  Fixture g;
+  g.t.log_path = (g.dir / "logs" / "task" / "1.log").string();
+  g.t.env = {{"BAD=NAME", "x"}};
+  r = g.run("true");
+  CHECK(r.outcome == Outcome::failed);
+  CHECK(contains(g.log(), "BAD=NAME"));
 }
 
 TEST_CASE("every param whose name is an identifier is BATON_PARAM_<NAME>: strings as they are, others as JSON") {
