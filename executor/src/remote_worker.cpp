@@ -9,6 +9,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cstring>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -116,7 +117,8 @@ struct RemoteWorker::Impl {
     Impl* m = nullptr;
     int n = -1;
     std::string dir;
-    std::string log;  // the slot's log file
+    std::string log;        // the slot's log file
+    std::string log_error;  // why it could not be emptied (the try does not start)
     Scratch() = default;
     Scratch(const Scratch&) = delete;
     Scratch& operator=(const Scratch&) = delete;
@@ -146,8 +148,10 @@ struct RemoteWorker::Impl {
     s.log = (fs::path(options.work_dir) / "logs" / name / ("slot-" + std::to_string(s.n) + ".log")).string();
     empty_folder(s.dir);
     // The slot's last try's log (none yet: ENOENT); removed when it cannot
-    // be emptied, so that no byte of it passes for this try's.
-    if (::truncate(s.log.c_str(), 0) != 0 && errno != ENOENT) ::unlink(s.log.c_str());
+    // be emptied. When neither works, the try does not start: its log
+    // would begin with the last try's bytes.
+    if (::truncate(s.log.c_str(), 0) != 0 && errno != ENOENT && ::unlink(s.log.c_str()) != 0 && errno != ENOENT)
+      s.log_error = "cannot empty the slot's log file " + s.log + ": " + std::strerror(errno);
   }
 
   // Kept-alive connections (TCP_NODELAY), per server: a request takes an
@@ -670,7 +674,10 @@ struct RemoteWorker::Impl {
     if (!p.contains("error") && r->lease.count() > 0 &&
         std::chrono::steady_clock::now() - claimed_at > r->lease / 2)
       confirm(*r);
-    if (p.contains("error")) {
+    if (!scratch.log_error.empty()) {
+      log->error("try {} of task instance {}: {}", r->try_number, r->ti_id, scratch.log_error);
+      report = {{"outcome", "failed"}, {"reason", "cannot start: " + scratch.log_error}};
+    } else if (p.contains("error")) {
       std::error_code ec;
       fs::create_directories(fs::path(t.log_path).parent_path(), ec);
       std::ofstream(t.log_path, std::ios::app) << "[baton] " << p["error"].get<std::string>() << "\n";
@@ -778,7 +785,14 @@ struct RemoteWorker::Impl {
         if (o.is_object()) report["output"] = o;
       }
     }
-    if (!r->stale) finish(*r, report);
+    if (!r->stale) {
+      finish(*r, report);
+    } else {
+      // No heartbeat reads its log from here on: the slot's file will be
+      // the next try's once the slot is given back.
+      std::lock_guard lock(r->mu);
+      r->done = true;
+    }
     log->info("try {} of task instance {} ended: {}", r->try_number, r->ti_id, report.value("outcome", "?"));
     {
       std::lock_guard lock(mu);

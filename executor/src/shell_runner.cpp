@@ -21,6 +21,7 @@
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 #include <string_view>
 #include <system_error>
 #include <vector>
@@ -249,19 +250,19 @@ int json_depth(std::string_view text) {
   return deepest;
 }
 
-// The log of one try: task output up to the cap, then only Baton's marker.
-// Secret values are masked in the task's output before it counts against the
-// cap; the bytes that may begin one are held back until the next output, a
-// note of Baton's own, or the end (finish()).
 // Why the log at `path` could not be made, from a look that makes nothing
 // (empty: as far as that tells, it can). The file, when it is there already,
-// must be a regular file; otherwise the nearest folder on its way that is
-// there must be a folder this process may write in. A disk that is full when
-// the first byte comes loses the bytes, as a full disk does later on.
+// must be a regular file this process may write; otherwise the nearest
+// folder on its way that is there must be a folder it may write in. A disk
+// that is full when the first byte comes loses the bytes, as a full disk
+// does later on (the worker's log says so).
 std::string log_unwritable(const std::string& path) {
   namespace fs = std::filesystem;
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0) return S_ISREG(st.st_mode) ? "" : "it is not a regular file";
+  if (::stat(path.c_str(), &st) == 0) {
+    if (!S_ISREG(st.st_mode)) return "it is not a regular file";
+    return ::access(path.c_str(), W_OK) == 0 ? "" : errno_text(errno);
+  }
   if (errno != ENOENT && errno != ENOTDIR) return errno_text(errno);
   fs::path dir = fs::path(path).parent_path();
   while (!dir.empty()) {
@@ -277,6 +278,10 @@ std::string log_unwritable(const std::string& path) {
   return "";  // a relative path under the working folder
 }
 
+// The log of one try: task output up to the cap, then only Baton's marker.
+// Secret values are masked in the task's output before it counts against the
+// cap; the bytes that may begin one are held back until the next output, a
+// note of Baton's own, or the end (finish()).
 // The try's log file is made (with its folders) at the first byte written to
 // it: a task that prints nothing leaves no file (the API answers an empty log
 // for it), and the file's inode and folder are not made on the way to the
@@ -347,6 +352,7 @@ class LogSink {
       std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), ec);
       fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
       if (!fd_.valid()) {
+        spdlog::warn("the log {} cannot be made ({}): the try's output is lost", path_, errno_text(errno));
         failed_ = true;
         return;
       }

@@ -171,8 +171,8 @@ class PostgresBase {
   const Clock& clock_;
   const std::optional<std::string> audit_key_;  // OpenOptions::audit_key
   std::array<Conn, kPoolSize> pool_;
-  std::atomic<unsigned> next_wait_{0};
-  std::atomic<unsigned> generation_{0};  // moves on when a connection is lost (lost())  // the connection a caller waits for when all are busy (round robin)
+  std::atomic<unsigned> next_wait_{0};   // the connection a caller waits for when all are busy (round robin)
+  std::atomic<unsigned> generation_{0};  // moves on when a connection is lost (lost())
 };
 
 // ---- tokens, pools, namespaces, variables, connections (postgres_resources.cpp) ----
