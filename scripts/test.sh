@@ -29,7 +29,8 @@ cmake --build build-asan -j "$jobs"
 scripts/with-postgres.sh bash -c '
   set -e
   echo "== tests under ASan + UBSan"
-  (cd build-asan && ctest --output-on-failure -j "$0" -L "unit|integration|fuzz")
+  (supp="$PWD/tests/lsan.supp" && cd build-asan && LSAN_OPTIONS="suppressions=$supp" \
+    ctest --output-on-failure -j "$0" -L "unit|integration|fuzz")
   echo "== all tests"
   (cd build && ctest --output-on-failure -j "$0")
 ' "$jobs"
