@@ -1,7 +1,6 @@
 #include "baton/executor/local_workers.h"
 
 #include <filesystem>
-#include <fstream>
 
 #include "baton/executor/shell_runner.h"
 
@@ -95,10 +94,8 @@ Finished LocalWorkers::run_one(ShellRunner& runner, Assignment& a, int slot) {
     return f;
   }
   // The log's folder is made with its first byte (ShellRunner), not here.
-  std::error_code ec;
   if (std::string why; !render(a, services_.render, heartbeat_interval_, why)) {
-    fs::create_directories(fs::path(a.shell.log_path).parent_path(), ec);
-    std::ofstream(a.shell.log_path, std::ios::app) << "[baton] " << why << "\n";
+    append_log_note(a.shell.log_path, why);
     f.outcome = TryOutcome::failed;
     f.reason = why;
     return f;
@@ -154,6 +151,7 @@ Finished LocalWorkers::run_one(ShellRunner& runner, Assignment& a, int slot) {
     if (auto it = cancel_flags_.find(ti_id); it != cancel_flags_.end() && it->second == flag) cancel_flags_.erase(it);
   }
   if (result.checkpoint) services_.save_checkpoint(ti_id, token, *result.checkpoint);
+  std::error_code ec;
   std::vector<fs::path> left;
   for (auto it = fs::directory_iterator(a.shell.scratch_dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
     left.push_back(it->path());

@@ -678,9 +678,7 @@ struct RemoteWorker::Impl {
       log->error("try {} of task instance {}: {}", r->try_number, r->ti_id, scratch.log_error);
       report = {{"outcome", "failed"}, {"reason", "cannot start: " + scratch.log_error}};
     } else if (p.contains("error")) {
-      std::error_code ec;
-      fs::create_directories(fs::path(t.log_path).parent_path(), ec);
-      std::ofstream(t.log_path, std::ios::app) << "[baton] " << p["error"].get<std::string>() << "\n";
+      append_log_note(t.log_path, p["error"].get<std::string>());
       report = {{"outcome", "failed"}, {"reason", p["error"].get<std::string>()}};
     } else if (r->stale || (r->lease.count() > 0 && std::chrono::duration_cast<Duration>(
                                                            std::chrono::steady_clock::now() - r->last_ok.load()) > r->lease)) {

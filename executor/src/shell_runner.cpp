@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <string_view>
@@ -660,6 +661,12 @@ ShellResult not_started(std::string reason) {
 }
 
 }  // namespace
+
+void append_log_note(const std::string& log_path, const std::string& text) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(log_path).parent_path(), ec);
+  std::ofstream(log_path, std::ios::app) << "[baton] " << text << "\n";
+}
 
 const char* to_string(ShellResult::Outcome o) {
   switch (o) {

@@ -403,8 +403,6 @@ Status PostgresRuns::update_tis_and_tries(pqxx::transaction_base& t, const std::
   return {};
 }
 
-
-
 // New task instances of one run in one statement; ids filled in.
 Status PostgresRuns::insert_tis(pqxx::transaction_base& t, long long run_pk, std::vector<TaskInstanceRecord>& rows) {
   if (rows.empty()) return {};

@@ -73,6 +73,7 @@ struct FakeServer {
   int refused = 0;            // guarded by mu: requests refused for their form
   int with_claim = 0;         // guarded by mu: reports taken that carried a claim
   bool one_per_claim = false;
+  std::string payload_error;  // set: each try's payload says the server could not render it
   size_t handed = 0;          // guarded by mu: tries handed out
   std::vector<json> beats;    // guarded by mu: the heartbeats' bodies
 
@@ -162,6 +163,8 @@ struct FakeServer {
                         {{"dag_id", "d"}, {"run_id", "r"}, {"task_id", "t" + std::to_string(handed + 1)},
                          {"command", commands[handed]},
                          {"heartbeat_interval_us", heartbeat_us}}}});
+    if (!payload_error.empty())
+      for (auto& it : items) it["payload"]["error"] = payload_error;
     return items;
   }
 
@@ -292,4 +295,19 @@ TEST_CASE("RemoteWorker: a slot's tries share its log file, each report carries 
     contents.push_back(std::string(std::istreambuf_iterator<char>(in), {}));
   }
   CHECK(std::count(contents.begin(), contents.end(), "third\n") == 1);
+}
+
+TEST_CASE("RemoteWorker: a try the server could not render fails with its reason, also in the log it sends") {
+  Dir dir;
+  FakeServer server(dir, {"touch " + (dir.path / "ran").string()}, true, true);
+  server.payload_error = "template error: undefined variable `region`";
+  work_until_reported(server, dir, 1, 1);
+  std::lock_guard lock(server.mu);
+  REQUIRE(server.reports.size() == 1);
+  const json& r = server.reports[0];
+  CHECK(r.value("outcome", "") == "failed");
+  CHECK(r.value("reason", "") == server.payload_error);
+  REQUIRE(r.contains("log"));
+  CHECK(base64url_decode(r["log"].get<std::string>()).value_or("") == "[baton] " + server.payload_error + "\n");
+  CHECK_FALSE(fs::exists(dir.path / "ran"));
 }

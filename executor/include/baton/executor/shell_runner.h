@@ -84,6 +84,10 @@ struct ShellResult {
 
 const char* to_string(ShellResult::Outcome o);
 
+// Appends a line of Baton's own ("[baton] TEXT") to a try's log, making the
+// file and its folders: for a try that ends before ShellRunner runs it.
+void append_log_note(const std::string& log_path, const std::string& text);
+
 class ShellRunner {
  public:
   using ProgressFn = std::function<void(const ShellProgress&)>;
