@@ -88,10 +88,14 @@ void RunFactory::set_last_tick(const std::string& dag_id, std::optional<TimePoin
 
 void RunFactory::reset() {
   due_.clear();
+  built_through_ = TimePoint::min();
   fires_.clear();
   fire_runs_.clear();
   fires_per_dag_.clear();
-  for (auto& [_, t] : timetables_) t.next_due.reset();
+  for (auto& [_, t] : timetables_) {
+    t.next_due.reset();
+    t.ahead.reset();
+  }
 }
 
 void RunFactory::plan_all() {
@@ -120,8 +124,24 @@ void RunFactory::plan(DagEntry& d) {
       if (!create_scheduled_run(d, t, *start, *end)) break;
     }
   } else {
-    auto end = s.prev_tick(now);
-    auto start = end ? s.prev_tick(*end - Duration(1)) : std::nullopt;
+    // The latest complete interval. At its minute that is the one after the
+    // last with a run: three steps forward. Otherwise (the first plan, a
+    // scheduler that slept through intervals) a search backwards from now,
+    // which cron makes dear (Schedule::prev_tick).
+    std::optional<TimePoint> start, end;
+    if (t.last_tick) {
+      auto s1 = s.next_tick(*t.last_tick);
+      auto e1 = s1 ? s.next_tick(*s1) : std::nullopt;
+      auto e2 = e1 && *e1 <= now ? s.next_tick(*e1) : std::nullopt;
+      if (e2 && *e2 > now) {
+        start = s1;
+        end = e1;
+      }
+    }
+    if (!end) {
+      end = s.prev_tick(now);
+      start = end ? s.prev_tick(*end - Duration(1)) : std::nullopt;
+    }
     if (start && (!t.last_tick || *start > *t.last_tick)) create_scheduled_run(d, t, *start, *end);
   }
   // With catchup at its limit, a finishing run plans again (the run keeper).
@@ -149,12 +169,50 @@ void RunFactory::wake(TimePoint now) {
     DagEntry* d = registry_.find(id);
     auto t = timetables_.find(id);
     // Entries replaced by a later plan are stale.
-    if (!d || t == timetables_.end() || t->second.next_due != at) continue;
+    if (!d || t == timetables_.end() || t->second.next_due != at) {
+      if (t != timetables_.end() && !d) t->second.ahead.reset();
+      continue;
+    }
     t->second.next_due.reset();
     plan(*d);
+    // A record built for a wake-up that made no run (the DAG was paused,
+    // or its interval moved) is not kept.
+    if (t->second.ahead && t->second.ahead->end <= now) t->second.ahead.reset();
   }
   if (fires_.size() - planned >= 100)
     sched_log()->info("{} DAG(s) due at {} planned in {} ms", fires_.size() - planned, format_utc(now),
+                      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began)
+                          .count());
+  build_ahead(now);
+}
+
+std::optional<TimePoint> RunFactory::next_build() const {
+  auto it = due_.upper_bound(built_through_);
+  if (it == due_.end()) return std::nullopt;
+  return it->first - kAhead;
+}
+
+void RunFactory::build_ahead(TimePoint now) {
+  TimePoint horizon = now + kAhead;
+  auto began = std::chrono::steady_clock::now();
+  size_t built = 0;
+  for (auto it = due_.upper_bound(built_through_); it != due_.end() && it->first <= horizon; ++it) {
+    auto t = timetables_.find(it->second);
+    if (t == timetables_.end() || t->second.next_due != it->first) continue;  // stale
+    DagEntry* d = registry_.find(it->second);
+    if (!d || !d->graph || !d->active || d->paused || !fencing_.owns(d->dag_id)) continue;
+    if (!d->graph->spec().params_templates.empty()) continue;
+    // The interval this wake-up completes: the one after the last with a run.
+    const Schedule& s = d->graph->schedule();
+    auto start = t->second.last_tick ? s.next_tick(*t->second.last_tick) : s.next_tick(kMinInstant);
+    auto end = start ? s.next_tick(*start) : std::nullopt;
+    if (!end || *end != it->first) continue;
+    t->second.ahead = Ahead{d->graph, *start, *end, scheduled_run(*d, *start, *end)};
+    ++built;
+  }
+  if (horizon > built_through_) built_through_ = horizon;
+  if (built >= 100)
+    sched_log()->info("{} scheduled run(s) built ahead in {} ms", built,
                       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began)
                           .count());
 }
@@ -286,7 +344,7 @@ std::vector<Result<TriggerResult>> RunFactory::trigger_all(const std::vector<Tri
   return out;
 }
 
-bool RunFactory::create_scheduled_run(DagEntry& d, Timetable& t, TimePoint start, TimePoint end) {
+store::RunStore::NewRun RunFactory::scheduled_run(const DagEntry& d, TimePoint start, TimePoint end) {
   store::RunRecord r;
   r.dag_id = d.dag_id;
   r.run_type = "scheduled";
@@ -300,8 +358,19 @@ bool RunFactory::create_scheduled_run(DagEntry& d, Timetable& t, TimePoint start
   if (auto p = run_params(store_, *d.graph, r, r.params); p) r.params = std::move(*p);
   else sched_log()->error("run {} {}: {} (its text is kept)", d.dag_id, r.run_id, p.error().message);
   r.dag_version = d.graph->hash();
+  return {std::move(r), task_instances_for(*d.graph), {}, {}};
+}
+
+bool RunFactory::create_scheduled_run(DagEntry& d, Timetable& t, TimePoint start, TimePoint end) {
+  // Built ahead for this interval of this version, or now.
+  if (t.ahead && t.ahead->graph == d.graph && t.ahead->start == start && t.ahead->end == end) {
+    fire_runs_.push_back(std::move(t.ahead->run));
+    ++built_ahead_;
+  } else {
+    fire_runs_.push_back(scheduled_run(d, start, end));
+  }
+  t.ahead.reset();
   fires_.push_back({d.dag_id, d.graph, t.last_tick, start});
-  fire_runs_.push_back({std::move(r), task_instances_for(*d.graph), {}, {}});
   ++fires_per_dag_[d.dag_id];
   t.last_tick = start;
   return true;

@@ -56,7 +56,14 @@ class RunFactory {
   // The earliest armed wake-up; plans the DAGs whose time came (only
   // those: the wake-ups are kept in time order, and a turn pops the due ones).
   std::optional<TimePoint> next_due() const;
+  // When the next run should be built ahead of its wake-up (kAhead before
+  // it), if one is armed that was not built yet.
+  std::optional<TimePoint> next_build() const;
+  // Plans the DAGs whose time came, then builds the records of the runs due
+  // within kAhead (build_ahead).
   void wake(TimePoint now);
+  // How far ahead of its wake-up a scheduled run's record is built.
+  static constexpr Duration kAhead = std::chrono::seconds(1);
   // The scheduled runs planned since the last call, made in the store in
   // one transaction and handed to the sink (the turn's end calls it, before
   // the turn's write). True when a run was adopted (dispatch).
@@ -64,6 +71,8 @@ class RunFactory {
   // Work counters (tests): DAGs planned, and store transactions that made
   // scheduled runs, since start.
   long long plans() const { return plans_; }
+  // Runs whose record was built ahead of its wake-up, and used (tests).
+  long long built_ahead() const { return built_ahead_; }
   long long run_commits() const { return run_commits_; }
 
   // A manual run, now: Scheduler::trigger, and trigger_dag tasks.
@@ -94,10 +103,25 @@ class RunFactory {
   void check_datasets();
 
  private:
+  // A scheduled run's record built before its wake-up, for the interval
+  // [start, end) of this version of the DAG.
+  struct Ahead {
+    dsl::DagGraphPtr graph;
+    TimePoint start, end;
+    store::RunStore::NewRun run;
+  };
   struct Timetable {
     std::optional<TimePoint> last_tick;
     std::optional<TimePoint> next_due;  // the armed wake-up, if any
+    std::optional<Ahead> ahead;
   };
+  // The record of the scheduled run of [start, end) of this DAG's version.
+  store::RunStore::NewRun scheduled_run(const DagEntry& d, TimePoint start, TimePoint end);
+  // Builds the records of the runs of the wake-ups armed up to now + kAhead,
+  // so that their minute only queues them: 10,000 DAGs of the same minute
+  // are planned in the second before it. A DAG whose params hold a template
+  // is left to its minute (a template reads variables when the run is made).
+  void build_ahead(TimePoint now);
   // Queues the run of an interval for commit_runs (the timetable moves on
   // at once; back again if the run cannot be made).
   bool create_scheduled_run(DagEntry& d, Timetable& t, TimePoint start, TimePoint end);
@@ -128,6 +152,7 @@ class RunFactory {
   RunSink& sink_;
   std::map<std::string, Timetable> timetables_;
   std::multimap<TimePoint, std::string> due_;  // when a DAG's next interval completes
+  TimePoint built_through_ = TimePoint::min();  // the wake-ups up to here were built ahead
   struct Fire {
     std::string dag_id;
     dsl::DagGraphPtr graph;
@@ -137,7 +162,7 @@ class RunFactory {
   std::vector<Fire> fires_;  // runs planned, not made yet (commit_runs)
   std::vector<store::RunStore::NewRun> fire_runs_;
   std::map<std::string, int> fires_per_dag_;
-  long long plans_ = 0, run_commits_ = 0, trigger_commits_ = 0;
+  long long plans_ = 0, run_commits_ = 0, trigger_commits_ = 0, built_ahead_ = 0;
   bool datasets_dirty_ = false;
   std::function<std::string()> suffixes_;
   long long datasets_seen_ = -1;

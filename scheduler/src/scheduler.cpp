@@ -226,7 +226,8 @@ void SchedulerParts::flush() {
     write();
   }
   channel.flush();
-  loop.wake_at(earliest({factory.next_due(), keeper.next_wake(), sla.next_due(), forecast.next_due()}));
+  loop.wake_at(earliest(
+      {factory.next_due(), factory.next_build(), keeper.next_wake(), sla.next_due(), forecast.next_due()}));
   snapshot_metrics(false);
 }
 

@@ -10,7 +10,8 @@ namespace baton::store::sqlite {
 
 Status SqliteStore::open() {
   if (auto s = db_.open(url_.path); !s) return s;
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"})
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
+                             "PRAGMA temp_store=MEMORY"})
     if (auto s = db_.exec(pragma); !s)
       return Error{"unavailable", "cannot use SQLite database " + url_.path + ": " + s.error().message};
   return db_.exec(

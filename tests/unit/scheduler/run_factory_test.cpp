@@ -366,3 +366,112 @@ TEST_CASE("run factory: a run its interval has already is not made again, and th
   CHECK(e.sink.adopted.size() == 1);
   CHECK(format_utc(*other.next_due()) == "2026-11-22T10:01:00Z");
 }
+
+TEST_CASE("run factory: a minute's runs are built in the second before it; a version changed since is built again") {
+  Env e;  // now: 2026-11-22T10:00Z
+  e.s.write_dag("d.yaml", "dag: d\nschedule: '*/1 * * * *'\nstart_date: 2026-11-01\ntasks:\n  a: {type: noop}\n");
+  // A default param's template reads variables when the run is made: never ahead.
+  e.s.write_dag("p.yaml",
+                "dag: p\nschedule: '*/1 * * * *'\nstart_date: 2026-11-01\nparams: {b: '{{ var.bucket }}'}\n"
+                "tasks:\n  a: {type: noop}\n");
+  REQUIRE(e.s.store->put_variable("bucket", "s3://old", "test").ok());
+  e.registry.scan(true);
+  e.factory.commit_runs();
+  REQUIRE(e.sink.adopted.size() == 2);
+  REQUIRE(e.factory.next_build());
+  CHECK(format_utc(*e.factory.next_build()) == "2026-11-22T10:00:59Z");
+
+  // The second before the minute: built, not made.
+  e.s.clock.set(*parse_utc("2026-11-22T10:00:59Z"));
+  long long plans = e.factory.plans();
+  e.factory.wake(e.s.clock.now());
+  CHECK_FALSE(e.factory.commit_runs());
+  CHECK(e.factory.plans() == plans);
+  CHECK(e.factory.built_ahead() == 0);
+  CHECK_FALSE(e.factory.next_build());  // 10:02 is armed when 10:01 is planned
+  REQUIRE(e.s.store->put_variable("bucket", "s3://new", "test").ok());
+
+  // The minute: d's run is the one built ahead, p's is made now.
+  e.s.clock.set(*parse_utc("2026-11-22T10:01:00Z"));
+  e.factory.wake(e.s.clock.now());
+  REQUIRE(e.factory.commit_runs());
+  CHECK(e.factory.built_ahead() == 1);
+  REQUIRE(e.factory.next_build());
+  CHECK(format_utc(*e.factory.next_build()) == "2026-11-22T10:01:59Z");
+  REQUIRE(e.sink.adopted.size() == 4);
+  std::map<std::string, store::RunRecord> made;
+  for (size_t i = 2; i < 4; ++i) made[e.sink.adopted[i].dag_id] = e.sink.adopted[i];
+  CHECK(made["d"].run_id == "scheduled__20261122T100000Z");
+  CHECK(format_utc(made["d"].data_interval_end) == "2026-11-22T10:01:00Z");
+  CHECK(made["d"].dag_version == e.registry.find("d")->graph->hash());
+  CHECK(made["p"].params == R"({"b":"s3://new"})");
+  auto tis = e.s.store->list_task_instances(made["d"].pk);
+  REQUIRE(tis.ok());
+  REQUIRE(tis->size() == 1);
+  CHECK(tis->front().task_id == "a");
+
+  // Built for 10:02, then the file changes: the run is the new version's.
+  e.s.clock.set(*parse_utc("2026-11-22T10:01:59Z"));
+  e.factory.wake(e.s.clock.now());
+  e.s.write_dag("d.yaml",
+                "dag: d\nschedule: '*/1 * * * *'\nstart_date: 2026-11-01\ntasks:\n  a: {type: noop}\n"
+                "  b: {type: noop, depends_on: [a]}\n");
+  e.registry.scan(false);
+  e.s.clock.set(*parse_utc("2026-11-22T10:02:00Z"));
+  e.factory.wake(e.s.clock.now());
+  REQUIRE(e.factory.commit_runs());
+  CHECK(e.factory.built_ahead() == 1);
+  REQUIRE(e.sink.adopted.size() == 6);
+  for (size_t i = 4; i < 6; ++i) {
+    if (e.sink.adopted[i].dag_id != "d") continue;
+    CHECK(e.sink.adopted[i].dag_version == e.registry.find("d")->graph->hash());
+    auto tis2 = e.s.store->list_task_instances(e.sink.adopted[i].pk);
+    REQUIRE(tis2.ok());
+    CHECK(tis2->size() == 2);
+  }
+}
+
+TEST_CASE("run factory: without catchup each wake-up makes the latest complete interval, across DST and to end_date") {
+  // Woken on time, the factory steps forward from the last run; woken late,
+  // it searches back from now. Either way the run is the schedule's latest
+  // complete interval (Schedule::last_complete_interval, the search).
+  struct Case {
+    std::string yaml;
+    int late_every;  // every n-th wake-up comes 100 minutes late
+  };
+  const std::vector<Case> cases = {
+      {"schedule: '30 2 * * *'\ntimezone: Europe/Berlin\nstart_date: 2027-03-20\n", 3},
+      {"schedule: '0 */6 * * *'\ntimezone: America/New_York\nstart_date: 2027-03-10\n", 4},
+      {"schedule: '*/45 1-3 * * *'\ntimezone: America/New_York\nstart_date: 2027-03-10\n", 5},
+      {"schedule: every 90m\nstart_date: 2027-03-20\n", 3},
+      {"schedule: '0 * * * *'\nstart_date: 2027-03-27\nend_date: 2027-03-28T05:00:00\n", 7},
+  };
+  for (auto& c : cases) {
+    INFO(c.yaml);
+    Env e;
+    e.s.clock.set(*parse_utc("2027-03-27T12:10:00Z"));
+    e.s.write_dag("d.yaml", "dag: d\n" + c.yaml + "catchup: false\ntasks:\n  a: {type: noop}\n");
+    e.registry.scan(true);
+    e.factory.commit_runs();
+    const Schedule& s = e.registry.find("d")->graph->schedule();
+    int made = 0;
+    for (int i = 1; i <= 30; ++i) {
+      auto due = e.factory.next_due();
+      if (!due) break;  // past end_date
+      TimePoint now = *due + (i % c.late_every == 0 ? std::chrono::minutes(100) : std::chrono::minutes(0));
+      e.s.clock.set(now);
+      size_t before = e.sink.adopted.size();
+      e.factory.wake(now);
+      e.factory.commit_runs();
+      auto want = s.last_complete_interval(now);
+      REQUIRE(want);
+      REQUIRE(e.sink.adopted.size() == before + 1);
+      INFO("woken at " << format_utc(now));
+      CHECK(format_utc(e.sink.adopted.back().data_interval_start) == format_utc(want->start));
+      CHECK(format_utc(e.sink.adopted.back().data_interval_end) == format_utc(want->end));
+      e.sink.unfinished["d"] = 0;
+      ++made;
+    }
+    CHECK(made >= 5);
+  }
+}
