@@ -22,17 +22,41 @@ void PartitionListener::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+std::chrono::milliseconds ListenerGate::timeout(Clock::time_point now) const {
+  auto t = std::chrono::duration_cast<std::chrono::milliseconds>(kSweepEvery);
+  if (!started_waits_) return t;
+  return std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(kStartedDelay - (now - started_since_)),
+                    std::chrono::milliseconds(1), t);
+}
+
+ListenerGate::Wake ListenerGate::heard(const std::vector<std::string>& notes, bool moved,
+                                       const std::vector<int>& parts, Clock::time_point now) {
+  Wake w;
+  const bool sweep = moved || now - last_sweep_ >= kSweepEvery;
+  w.events = w.commands = sweep;
+  if (sweep) last_sweep_ = now;
+  for (const auto& n : notes) {
+    static const std::string kPrefix = "baton_events:";
+    if (n == "baton_events") w.events = w.commands = true;
+    if (n.size() < kPrefix.size() + 3 || n.compare(0, kPrefix.size(), kPrefix) != 0) continue;
+    const char kind = n[kPrefix.size()];
+    const int part = std::atoi(n.c_str() + kPrefix.size() + 2);
+    if (!std::binary_search(parts.begin(), parts.end(), part)) continue;  // another member's
+    if (kind == 's') {
+      if (!started_waits_) started_since_ = now;
+      started_waits_ = true;
+    } else {
+      (kind == 'c' ? w.commands : w.events) = true;
+    }
+  }
+  if (started_waits_ && now - started_since_ >= kStartedDelay) w.events = true;
+  if (w.events) started_waits_ = false;  // a drain applies every waiting event
+  return w;
+}
+
 void PartitionListener::main() {
   std::unique_ptr<store::Listener> l;
-  auto last_sweep = std::chrono::steady_clock::time_point{};
-  // Since when a claim's started event (`s:P`) waits. Not urgent (the try
-  // runs whatever its owner knows, and its start time is the claim's): it
-  // goes with the next drain, a report's, or kStartedDelay after it at the
-  // latest. A burst of claims makes one turn, and a claim's wake-up does not
-  // take the CPU from the start of its own try.
-  bool started_waits = false;
-  auto started_since = std::chrono::steady_clock::time_point{};
-  constexpr auto kStartedDelay = std::chrono::milliseconds(50);
+  ListenerGate gate;
   while (!stop_) {
     if (!l) {
       auto o = store::open_listener(store_.url(), {"baton_events", "baton_partitions"});
@@ -43,12 +67,7 @@ void PartitionListener::main() {
       }
       l = std::move(*o);
     }
-    auto timeout = std::chrono::milliseconds(250);
-    if (started_waits)
-      timeout = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(
-                               kStartedDelay - (std::chrono::steady_clock::now() - started_since)),
-                           std::chrono::milliseconds(1), timeout);
-    auto w = l->wait(timeout);
+    auto w = l->wait(gate.timeout(ListenerGate::Clock::now()));
     if (!w) {
       l.reset();
       continue;
@@ -57,39 +76,12 @@ void PartitionListener::main() {
     const bool moved = std::find(w->begin(), w->end(), "baton_partitions") != w->end();
     if (moved) callbacks_.partitions_moved();
     std::vector<int> parts = callbacks_.owned();
-    // What woke it: worker events (`e:P`; `s:P`, claims, deferred) or commands (`c:P`) of a
-    // partition; only its own partitions' are its business (every member
-    // hears every notification). At least every 250 ms, and after a
-    // notification without a partition or a change of partitions, both are
-    // looked for, as a sweep: for what came while it was not listening, or
-    // for a partition it gained since the notification.
-    const auto now = std::chrono::steady_clock::now();
-    bool sweep = moved || now - last_sweep >= std::chrono::milliseconds(250);
-    bool events = sweep, commands = sweep;
-    if (sweep) last_sweep = now;
-    for (const auto& n : *w) {
-      static const std::string kPrefix = "baton_events:";
-      if (n == "baton_events") events = commands = true;
-      if (n.size() < kPrefix.size() + 3 || n.compare(0, kPrefix.size(), kPrefix) != 0) continue;
-      const char kind = n[kPrefix.size()];
-      const int part = std::atoi(n.c_str() + kPrefix.size() + 2);
-      if (!std::binary_search(parts.begin(), parts.end(), part)) continue;
-      if (kind == 's') {
-        if (!started_waits) started_since = now;
-        started_waits = true;
-      } else {
-        (kind == 'c' ? commands : events) = true;
-      }
-    }
-    if (started_waits && now - started_since >= kStartedDelay) events = true;
-    if (events) {
-      started_waits = false;  // a drain applies every waiting event
-      callbacks_.events();
-    }
-    if (parts.empty() || !commands) continue;
+    auto wake = gate.heard(*w, moved, parts, ListenerGate::Clock::now());
+    if (wake.events) callbacks_.events();
+    if (parts.empty() || !wake.commands) continue;
     auto cmds = store_.pending_commands(parts, 100);
     if (!cmds) continue;
-    if (cmds->size() == 100) last_sweep = {};  // more may wait: look again at once
+    if (cmds->size() == 100) gate.sweep_next();  // more may wait: look again at once
     for (auto& c : *cmds) {
       if (stop_) break;
       commands::execute(control_, c);

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <string>
 #include <functional>
 #include <thread>
 #include <vector>
@@ -14,6 +16,43 @@
 #include "baton/store/store.h"
 
 namespace baton::scheduler {
+
+// What the notifications heard ask of the listener: a drain of the worker
+// events, a look for commands, or neither yet. Pure (the times are given),
+// so that its rules are tested without a clock.
+//  - `e:P` (a report) and `c:P` (a command) of an owned partition: at once;
+//  - `s:P` (a claim's started event): not urgent (the try runs whatever its
+//    owner knows, and its start time is the claim's). It goes with the next
+//    drain, or kStartedDelay after it at the latest, so that a burst of
+//    claims makes one turn and a claim's wake-up does not take the CPU from
+//    the start of its own try;
+//  - a notification without a partition, a change of partitions, and at
+//    least every kSweepEvery: both, as a sweep (for what came while nobody
+//    listened, or for a partition gained since the notification).
+class ListenerGate {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr auto kStartedDelay = std::chrono::milliseconds(50);
+  static constexpr auto kSweepEvery = std::chrono::milliseconds(250);
+  struct Wake {
+    bool events = false;
+    bool commands = false;
+  };
+  // How long the next wait may last.
+  std::chrono::milliseconds timeout(Clock::time_point now) const;
+  // The notifications of one wait (`baton_events`, `baton_events:K:P`, ...;
+  // none when it timed out), whether the partitions moved, the owned
+  // partitions (sorted), and when.
+  Wake heard(const std::vector<std::string>& notes, bool moved, const std::vector<int>& parts,
+             Clock::time_point now);
+  // The next wait's wake-up sweeps (more commands may wait).
+  void sweep_next() { last_sweep_ = {}; }
+
+ private:
+  Clock::time_point last_sweep_{};
+  bool started_waits_ = false;
+  Clock::time_point started_since_{};
+};
 
 struct ListenerCallbacks {
   std::function<std::vector<int>()> owned;  // the owned partitions, sorted (any thread)

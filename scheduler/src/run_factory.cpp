@@ -170,7 +170,8 @@ void RunFactory::wake(TimePoint now) {
     auto t = timetables_.find(id);
     // Entries replaced by a later plan are stale.
     if (!d || t == timetables_.end() || t->second.next_due != at) {
-      if (t != timetables_.end() && !d) t->second.ahead.reset();
+      // A record built for this wake-up (the DAG was edited to a later one).
+      if (t != timetables_.end() && t->second.ahead && t->second.ahead->end <= now) t->second.ahead.reset();
       continue;
     }
     t->second.next_due.reset();
@@ -210,7 +211,7 @@ void RunFactory::build_ahead(TimePoint now) {
     t->second.ahead = Ahead{d->graph, *start, *end, scheduled_run(*d, *start, *end)};
     ++built;
   }
-  if (horizon > built_through_) built_through_ = horizon;
+  built_through_ = horizon;  // a clock set back builds some again: the same records
   if (built >= 100)
     sched_log()->info("{} scheduled run(s) built ahead in {} ms", built,
                       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began)

@@ -377,6 +377,7 @@ TEST_CASE("run factory: a minute's runs are built in the second before it; a ver
   REQUIRE(e.s.store->put_variable("bucket", "s3://old", "test").ok());
   e.registry.scan(true);
   e.factory.commit_runs();
+  e.write();  // the last ticks reach the store, as after every turn
   REQUIRE(e.sink.adopted.size() == 2);
   REQUIRE(e.factory.next_build());
   CHECK(format_utc(*e.factory.next_build()) == "2026-11-22T10:00:59Z");
@@ -395,6 +396,7 @@ TEST_CASE("run factory: a minute's runs are built in the second before it; a ver
   e.s.clock.set(*parse_utc("2026-11-22T10:01:00Z"));
   e.factory.wake(e.s.clock.now());
   REQUIRE(e.factory.commit_runs());
+  e.write();
   CHECK(e.factory.built_ahead() == 1);
   REQUIRE(e.factory.next_build());
   CHECK(format_utc(*e.factory.next_build()) == "2026-11-22T10:01:59Z");
@@ -417,18 +419,26 @@ TEST_CASE("run factory: a minute's runs are built in the second before it; a ver
                 "dag: d\nschedule: '*/1 * * * *'\nstart_date: 2026-11-01\ntasks:\n  a: {type: noop}\n"
                 "  b: {type: noop, depends_on: [a]}\n");
   e.registry.scan(false);
+  CHECK_FALSE(e.factory.commit_runs());  // the new version's plan makes nothing before 10:02
   e.s.clock.set(*parse_utc("2026-11-22T10:02:00Z"));
+  long long commits = e.factory.run_commits();
   e.factory.wake(e.s.clock.now());
   REQUIRE(e.factory.commit_runs());
-  CHECK(e.factory.built_ahead() == 1);
+  e.write();
+  CHECK(e.factory.run_commits() - commits == 1);
+  CHECK(e.factory.built_ahead() == 1);  // the record of the old version was not used
   REQUIRE(e.sink.adopted.size() == 6);
+  std::set<std::string> dags;
   for (size_t i = 4; i < 6; ++i) {
+    dags.insert(e.sink.adopted[i].dag_id);
+    CHECK(e.sink.adopted[i].run_id == "scheduled__20261122T100100Z");
     if (e.sink.adopted[i].dag_id != "d") continue;
     CHECK(e.sink.adopted[i].dag_version == e.registry.find("d")->graph->hash());
     auto tis2 = e.s.store->list_task_instances(e.sink.adopted[i].pk);
     REQUIRE(tis2.ok());
     CHECK(tis2->size() == 2);
   }
+  CHECK(dags == std::set<std::string>{"d", "p"});
 }
 
 TEST_CASE("run factory: without catchup each wake-up makes the latest complete interval, across DST and to end_date") {
@@ -436,20 +446,26 @@ TEST_CASE("run factory: without catchup each wake-up makes the latest complete i
   // it searches back from now. Either way the run is the schedule's latest
   // complete interval (Schedule::last_complete_interval, the search).
   struct Case {
+    std::string from;  // the clock at the first plan
     std::string yaml;
     int late_every;  // every n-th wake-up comes 100 minutes late
   };
+  // Berlin springs forward on 2027-03-28 and falls back on 2027-10-31; New
+  // York on 2027-03-14 and 2027-11-07.
   const std::vector<Case> cases = {
-      {"schedule: '30 2 * * *'\ntimezone: Europe/Berlin\nstart_date: 2027-03-20\n", 3},
-      {"schedule: '0 */6 * * *'\ntimezone: America/New_York\nstart_date: 2027-03-10\n", 4},
-      {"schedule: '*/45 1-3 * * *'\ntimezone: America/New_York\nstart_date: 2027-03-10\n", 5},
-      {"schedule: every 90m\nstart_date: 2027-03-20\n", 3},
-      {"schedule: '0 * * * *'\nstart_date: 2027-03-27\nend_date: 2027-03-28T05:00:00\n", 7},
+      {"2027-03-27T12:10:00Z", "schedule: '30 2 * * *'\ntimezone: Europe/Berlin\nstart_date: 2027-03-20\n", 3},
+      {"2027-10-30T12:10:00Z", "schedule: '30 2 * * *'\ntimezone: Europe/Berlin\nstart_date: 2027-10-20\n", 3},
+      {"2027-10-30T20:10:00Z", "schedule: '*/20 1-3 * * *'\ntimezone: Europe/Berlin\nstart_date: 2027-10-20\n", 4},
+      {"2027-03-13T12:10:00Z", "schedule: '0 */6 * * *'\ntimezone: America/New_York\nstart_date: 2027-03-10\n", 4},
+      {"2027-03-13T23:10:00Z", "schedule: '*/45 1-3 * * *'\ntimezone: America/New_York\nstart_date: 2027-03-10\n", 5},
+      {"2027-11-06T23:10:00Z", "schedule: '*/30 1-2 * * *'\ntimezone: America/New_York\nstart_date: 2027-11-01\n", 4},
+      {"2027-03-27T12:10:00Z", "schedule: every 90m\nstart_date: 2027-03-20\n", 3},
+      {"2027-03-27T12:10:00Z", "schedule: '0 * * * *'\nstart_date: 2027-03-27\nend_date: 2027-03-28T05:00:00\n", 7},
   };
   for (auto& c : cases) {
     INFO(c.yaml);
     Env e;
-    e.s.clock.set(*parse_utc("2027-03-27T12:10:00Z"));
+    e.s.clock.set(*parse_utc(c.from));
     e.s.write_dag("d.yaml", "dag: d\n" + c.yaml + "catchup: false\ntasks:\n  a: {type: noop}\n");
     e.registry.scan(true);
     e.factory.commit_runs();
@@ -463,6 +479,7 @@ TEST_CASE("run factory: without catchup each wake-up makes the latest complete i
       size_t before = e.sink.adopted.size();
       e.factory.wake(now);
       e.factory.commit_runs();
+      e.write();
       auto want = s.last_complete_interval(now);
       REQUIRE(want);
       REQUIRE(e.sink.adopted.size() == before + 1);
