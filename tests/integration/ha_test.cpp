@@ -456,18 +456,22 @@ TEST_CASE("HA: a remote try's start and end are when its worker's claim and repo
   auto item = claim_one(**ws, "w1");
   eventually([&] { return state_of(*c.api_store, t->run.run_id, "a") == TaskState::running; },
              "the owner to apply the claim");
-  std::this_thread::sleep_for(600ms);  // the report's stored time is in the owner's past
-  worker_clock.advance(500ms);
+  // The report's stored time: in the owner's past (half the time since the
+  // claim), so never a reading of the owner's clock when it applies it.
+  const Duration ran = time_point_cast<Duration>(SystemClock::instance().now()) - claimed_at;
+  REQUIRE(ran > Duration(0));
+  const Duration reported = ran / 2;
+  worker_clock.advance(reported);
   REQUIRE((*ws)->report_task(held_try("w1", item), R"({"outcome": "success", "exit_code": 0})").ok());
   eventually([&] { return state_of(*c.api_store, t->run.run_id, "a") == TaskState::success; },
              "the owner to apply the report");
   auto tis = c.api_store->list_task_instances(t->run.pk);
   REQUIRE(tis.ok());
   CHECK((*tis)[0].started_at == std::optional<TimePoint>(claimed_at));
-  CHECK((*tis)[0].ended_at == std::optional<TimePoint>(claimed_at + 500ms));
+  CHECK((*tis)[0].ended_at == std::optional<TimePoint>(claimed_at + reported));
   auto tries = c.api_store->list_tries(item.ti_id);
   REQUIRE(tries.ok());
   REQUIRE(tries->size() == 1);
   CHECK((*tries)[0].started_at == std::optional<TimePoint>(claimed_at));
-  CHECK((*tries)[0].ended_at == std::optional<TimePoint>(claimed_at + 500ms));
+  CHECK((*tries)[0].ended_at == std::optional<TimePoint>(claimed_at + reported));
 }
