@@ -34,10 +34,7 @@ void LocalWorkers::hand(std::vector<Assignment> tries) {
     std::lock_guard lock(work_mu_);
     for (auto& a : tries) work_.push_back(std::move(a));
   }
-  // One try (a chain's next task) wakes one idle thread: waking them all
-  // costs a context switch each on the way to its start.
-  if (tries.size() == 1) work_cv_.notify_one();
-  else work_cv_.notify_all();
+  work_cv_.notify_all();
 }
 
 void LocalWorkers::kill(long long ti_id) {

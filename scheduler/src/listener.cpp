@@ -23,10 +23,12 @@ void PartitionListener::stop() {
 }
 
 std::chrono::milliseconds ListenerGate::timeout(Clock::time_point now) const {
-  auto t = std::chrono::duration_cast<std::chrono::milliseconds>(kSweepEvery);
-  if (!started_waits_) return t;
-  return std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(kStartedDelay - (now - started_since_)),
-                    std::chrono::milliseconds(1), t);
+  using std::chrono::milliseconds;
+  // Until the next sweep is due, or a waiting started event's deadline.
+  auto until = kSweepEvery - (now - last_sweep_);
+  if (started_waits_) until = std::min(until, kStartedDelay - (now - started_since_));
+  return std::clamp(std::chrono::duration_cast<milliseconds>(until), milliseconds(1),
+                    std::chrono::duration_cast<milliseconds>(kSweepEvery));
 }
 
 ListenerGate::Wake ListenerGate::heard(const std::vector<std::string>& notes, bool moved,

@@ -38,14 +38,15 @@ class ListenerGate {
     bool events = false;
     bool commands = false;
   };
-  // How long the next wait may last.
+  // How long the next wait may last: until the next sweep, or a waiting
+  // started event's deadline (at least 1 ms).
   std::chrono::milliseconds timeout(Clock::time_point now) const;
   // The notifications of one wait (`baton_events`, `baton_events:K:P`, ...;
   // none when it timed out), whether the partitions moved, the owned
   // partitions (sorted), and when.
   Wake heard(const std::vector<std::string>& notes, bool moved, const std::vector<int>& parts,
              Clock::time_point now);
-  // The next wait's wake-up sweeps (more commands may wait).
+  // Sweep at the next wake-up, after the shortest wait (more commands may wait).
   void sweep_next() { last_sweep_ = {}; }
 
  private:

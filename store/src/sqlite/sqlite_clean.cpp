@@ -113,6 +113,7 @@ Result<CleanReport> SqliteStore::clean(const CleanRequest& req, const std::strin
 
   if (req.dry_run) {
     std::lock_guard lock(mu_);
+    TempInFiles in_files(db_);  // the counts collect the ids of a whole history
     if (auto b = db_.exec("BEGIN"); !b) return b.error();  // one snapshot for every count
     auto count = [&](const char* sql, const std::string& table, bool dated) -> Status {
       auto st = db_.prepare(sql);

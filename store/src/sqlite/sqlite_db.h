@@ -82,4 +82,19 @@ class Db {
   std::map<const char*, std::unique_ptr<sqlite3_stmt, Finalize>> cache_;
 };
 
+// The store keeps statement journals and temporary tables in memory
+// (`temp_store=MEMORY`, SqliteStore::open). For a scope whose statements
+// may sort or collect a whole history (a migration building an index, the
+// dry run's counts), they go to files, outside any transaction.
+class TempInFiles {
+ public:
+  explicit TempInFiles(Db& db) : db_(db) { (void)db_.exec("PRAGMA temp_store=FILE"); }
+  ~TempInFiles() { (void)db_.exec("PRAGMA temp_store=MEMORY"); }
+  TempInFiles(const TempInFiles&) = delete;
+  TempInFiles& operator=(const TempInFiles&) = delete;
+
+ private:
+  Db& db_;
+};
+
 }  // namespace baton::store::sqlite

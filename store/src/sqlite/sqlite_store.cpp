@@ -11,10 +11,10 @@ namespace baton::store::sqlite {
 Status SqliteStore::open() {
   if (auto s = db_.open(url_.path); !s) return s;
   // Statement journals (every insert and state change fires the counting
-  // triggers) and small temporary tables in memory, not in files of the
-  // temporary folder: a big transaction wrote its journals through ext4
-  // (docs/benchmarks.md, "A minute's runs built ahead"). Migrations sort in
-  // files (migrate).
+  // triggers) and temporary tables in memory, not in files of the temporary
+  // folder: a big transaction wrote its journals there, through ext4 when
+  // it was /var/tmp (docs/benchmarks.md, "A minute's runs built ahead").
+  // What may sort or collect a whole history uses files (TempInFiles).
   for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
                              "PRAGMA temp_store=MEMORY"})
     if (auto s = db_.exec(pragma); !s)
@@ -37,11 +37,7 @@ Result<int> SqliteStore::migrate() {
   if (!status) return status.error();
   // A migration may build an index over a long history, or group a whole
   // table: its sorts go to files, not all into memory.
-  if (auto s = db_.exec("PRAGMA temp_store=FILE"); !s) return s.error();
-  struct InMemoryAfter {
-    Db& db;
-    ~InMemoryAfter() { (void)db.exec("PRAGMA temp_store=MEMORY"); }
-  } after{db_};
+  TempInFiles in_files(db_);
   int applied = 0;
   for (auto& m : sqlite_migrations()) {
     bool done = false;

@@ -16,7 +16,8 @@ const std::vector<int> kOwned = {1, 3};
 
 TEST_CASE("listener: a claim's started event waits up to 50 ms, or goes with the next report's drain") {
   Gate g;
-  g.heard({}, false, kOwned, t0);  // the first wake-up sweeps
+  auto first = g.heard({}, false, kOwned, t0);
+  CHECK((first.events && first.commands));  // the first wake-up sweeps
   CHECK(g.timeout(t0) == 250ms);
 
   // A claim of partition 3: no drain yet; the next wait lasts 50 ms at most.
@@ -28,16 +29,22 @@ TEST_CASE("listener: a claim's started event waits up to 50 ms, or goes with the
   w = g.heard({"baton_events:s:1", "baton_events:s:3"}, false, kOwned, t0 + 40ms);
   CHECK_FALSE(w.events);
   CHECK(g.timeout(t0 + 40ms) == 20ms);
+  CHECK(g.timeout(t0 + 60ms) == 1ms);  // the deadline is now: the shortest wait
   // The wait timed out at the deadline: one drain for all of them.
   w = g.heard({}, false, kOwned, t0 + 60ms);
   CHECK(w.events);
   CHECK_FALSE(w.commands);
-  CHECK(g.timeout(t0 + 60ms) == 250ms);  // nothing waits any more
+  CHECK(g.timeout(t0 + 60ms) == 190ms);  // nothing waits any more: until the next sweep
 
-  // A claim, then a report 5 ms later: the report's drain takes both.
+  // A claim, a command, then a report: the command does not drain the
+  // claim's event; the report's drain takes it.
   CHECK_FALSE(g.heard({"baton_events:s:1"}, false, kOwned, t0 + 100ms).events);
+  w = g.heard({"baton_events:c:1"}, false, kOwned, t0 + 102ms);
+  CHECK_FALSE(w.events);
+  CHECK(w.commands);
+  CHECK(g.timeout(t0 + 102ms) == 48ms);
   CHECK(g.heard({"baton_events:e:1"}, false, kOwned, t0 + 105ms).events);
-  CHECK(g.timeout(t0 + 106ms) == 250ms);
+  CHECK(g.timeout(t0 + 106ms) == 144ms);
   CHECK_FALSE(g.heard({}, false, kOwned, t0 + 200ms).events);  // nothing left for later
 }
 
@@ -48,7 +55,7 @@ TEST_CASE("listener: only its own partitions' events and commands wake it, and a
   auto w = g.heard({"baton_events:e:2", "baton_events:c:2", "baton_events:s:2"}, false, kOwned, t0 + 10ms);
   CHECK_FALSE(w.events);
   CHECK_FALSE(w.commands);
-  CHECK(g.timeout(t0 + 10ms) == 250ms);
+  CHECK(g.timeout(t0 + 10ms) == 240ms);
   // Its own: a report drains events, a command looks for commands.
   w = g.heard({"baton_events:e:1"}, false, kOwned, t0 + 20ms);
   CHECK(w.events);
@@ -66,8 +73,10 @@ TEST_CASE("listener: only its own partitions' events and commands wake it, and a
   CHECK_FALSE(w.events);
   w = g.heard({}, false, kOwned, t0 + 300ms);
   CHECK((w.events && w.commands));
-  // More commands than one look takes: the next wake-up sweeps at once.
+  // More commands than one look takes: the next wake-up sweeps, at once.
+  CHECK(g.timeout(t0 + 300ms) == 250ms);
   g.sweep_next();
+  CHECK(g.timeout(t0 + 300ms) == 1ms);
   w = g.heard({}, false, kOwned, t0 + 301ms);
   CHECK((w.events && w.commands));
   // A malformed notification is ignored.
