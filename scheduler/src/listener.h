@@ -7,8 +7,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <string>
 #include <functional>
+#include <string>
 #include <thread>
 #include <vector>
 
