@@ -115,6 +115,7 @@ void RunFactory::plan(DagEntry& d) {
   Timetable& t = timetables_[d.dag_id];
   const auto& spec = d.graph->spec();
   TimePoint now = clock_.now();
+  std::optional<TimePoint> next_start, due;  // the interval after the last with a run
   if (spec.catchup) {
     while (unfinished(d.dag_id) < spec.max_active_runs) {
       auto start = t.last_tick ? s.next_tick(*t.last_tick) : s.next_tick(kMinInstant);
@@ -136,6 +137,8 @@ void RunFactory::plan(DagEntry& d) {
       if (e2 && *e2 > now) {
         start = s1;
         end = e1;
+        next_start = e1;  // once s1 has its run: the steps are taken already
+        due = e2;
       }
     }
     if (!end) {
@@ -143,12 +146,15 @@ void RunFactory::plan(DagEntry& d) {
       start = end ? s.prev_tick(*end - Duration(1)) : std::nullopt;
     }
     if (start && (!t.last_tick || *start > *t.last_tick)) create_scheduled_run(d, t, *start, *end);
+    if (next_start && t.last_tick != start) next_start = due = std::nullopt;
   }
   // With catchup at its limit, a finishing run plans again (the run keeper).
   if (spec.catchup && unfinished(d.dag_id) >= spec.max_active_runs) return;
   // Otherwise wake when the interval after the last one with a run completes.
-  auto next_start = t.last_tick ? s.next_tick(*t.last_tick) : s.next_tick(kMinInstant);
-  auto due = next_start ? s.next_tick(*next_start) : std::nullopt;
+  if (!next_start) {
+    next_start = t.last_tick ? s.next_tick(*t.last_tick) : s.next_tick(kMinInstant);
+    due = next_start ? s.next_tick(*next_start) : std::nullopt;
+  }
   if (due && *due <= now) due = spec.catchup ? std::optional<TimePoint>(now + std::chrono::seconds(1)) : s.next_tick(now);
   if (!due || (t.next_due && *t.next_due == *due)) return;
   t.next_due = due;
