@@ -131,13 +131,12 @@ void RunFactory::plan(DagEntry& d) {
     // which cron makes dear (Schedule::prev_tick).
     std::optional<TimePoint> start, end;
     if (t.last_tick) {
-      auto s1 = s.next_tick(*t.last_tick);
-      auto e1 = s1 ? s.next_tick(*s1) : std::nullopt;
-      auto e2 = e1 && *e1 <= now ? s.next_tick(*e1) : std::nullopt;
+      auto after = s.next_run_interval(t.last_tick, true, now);  // the one after the last with a run
+      auto e2 = after && after->end <= now ? s.next_tick(after->end) : std::nullopt;
       if (e2 && *e2 > now) {
-        start = s1;
-        end = e1;
-        next_start = e1;  // once s1 has its run: the steps are taken already
+        start = after->start;
+        end = after->end;
+        next_start = after->end;  // once it has its run: the steps are taken already
         due = e2;
       }
     }
@@ -177,7 +176,7 @@ void RunFactory::wake(TimePoint now) {
     // Entries replaced by a later plan are stale.
     if (!d || t == timetables_.end() || t->second.next_due != at) {
       // A record built for this wake-up (the DAG was edited to a later one).
-      if (t != timetables_.end() && t->second.ahead && t->second.ahead->end <= now) t->second.ahead.reset();
+      if (t != timetables_.end() && t->second.ahead && t->second.ahead->end == at) t->second.ahead.reset();
       continue;
     }
     t->second.next_due.reset();
@@ -210,11 +209,9 @@ void RunFactory::build_ahead(TimePoint now) {
     if (!d || !d->graph || !d->active || d->paused || !fencing_.owns(d->dag_id)) continue;
     if (!d->graph->spec().params_templates.empty()) continue;
     // The interval this wake-up completes: the one after the last with a run.
-    const Schedule& s = d->graph->schedule();
-    auto start = t->second.last_tick ? s.next_tick(*t->second.last_tick) : s.next_tick(kMinInstant);
-    auto end = start ? s.next_tick(*start) : std::nullopt;
-    if (!end || *end != it->first) continue;
-    t->second.ahead = Ahead{d->graph, *start, *end, scheduled_run(*d, *start, *end)};
+    auto iv = d->graph->schedule().next_run_interval(t->second.last_tick, true, now);
+    if (!iv || iv->end != it->first) continue;
+    t->second.ahead = Ahead{d->graph, iv->start, iv->end, scheduled_run(*d, iv->start, iv->end)};
     ++built;
   }
   built_through_ = horizon;  // a clock set back builds some again: the same records
