@@ -184,6 +184,30 @@ TEST_CASE("a report that carries the next claim: both or neither, and within the
     // Reported already: the same report again is stale, and claims nothing.
     CHECK(s.report_and_claim(p, R"({"outcome": "success"})", {"default"}, 5).error().code == "conflict");
     CHECK(s.held_pool_slots()->at("default") == 2);
+    // With a log chunk (another path: the report's parts and the claim in
+    // one transaction), the same: a stale report stores no log, claims nothing.
+    TryProgress held = p;
+    held.attempt_token = (*next)[0].attempt_token;
+    held.ti_id = (*next)[0].ti_id;
+    held.try_number = (*next)[0].try_number;
+    held.log = std::string("last words\n");
+    held.log_offset = 0;
+    TryProgress stale = held;
+    stale.worker = "w2";
+    CHECK(s.report_and_claim(stale, R"({"outcome": "success"})", {"default"}, 1).error().code == "conflict");
+    auto none = s.read_log(held.ti_id, held.try_number, 0, 100);
+    REQUIRE(none.ok());
+    CHECK((!*none || (*none)->empty()));
+    CHECK(s.held_pool_slots()->at("default") == 2);
+    auto last = s.report_and_claim(held, R"({"outcome": "success"})", {"default"}, 1);
+    REQUIRE(last.ok());
+    REQUIRE(last->size() == 1);
+    CHECK((*last)[0].attempt_token == "r-4");
+    auto log = s.read_log(held.ti_id, held.try_number, 0, 100);
+    REQUIRE(log.ok());
+    REQUIRE(*log);
+    CHECK(**log == "last words\n");
+    CHECK(s.held_pool_slots()->at("default") == 2);
   });
 }
 

@@ -635,3 +635,85 @@ TEST_CASE("datasets: events in id order, filtered by URI; a dataset run moves it
     CHECK((*s.dataset_cursors("sales"))[0].last_event_id == (*all)[0].id);
   });
 }
+
+// PostgreSQL writes what a turn usually writes (task instances, tries,
+// durations, tries queued, worker events applied) as one statement: under a
+// fence that moved it must still be refused whole, with the same error.
+TEST_CASE("a turn's usual write, under a fence that moved, is refused whole; under the current one, written whole") {
+  each_store([](Store& s, FakeClock& clock) {
+    if (s.url().engine == DatabaseUrl::Engine::sqlite) return;  // remote workers: PostgreSQL
+    REQUIRE(s.register_dag_version(version("d", "v1"), "default", 3, "system").ok());
+    auto run = s.create_run(scheduled_run("d", "2026-11-21T00:00:00Z"), two_tasks(), "system");
+    REQUIRE(run.ok());
+    REQUIRE(s.assign_partitions({{3, "m1"}}, "system").ok());  // epoch 1
+    auto item = [&](const std::string& token, int ti) {
+      QueueItem q;
+      q.attempt_token = token;
+      q.ti_id = run->task_instances[static_cast<size_t>(ti)].id;
+      q.run_pk = run->run.pk;
+      q.task_index = ti;
+      q.partition = 3;
+      q.queue = "default";
+      q.payload = R"({"command": "true"})";
+      q.queued_at = clock.now();
+      return q;
+    };
+    WriteBatch first;
+    first.fences = {{3, 1}};
+    first.enqueue = {item("t-0", 0)};
+    REQUIRE(s.apply(first).ok());
+    REQUIRE(s.claim_tasks("w1", {"default"}, 1)->size() == 1);
+    REQUIRE(s.report_task(holding("w1", item("t-0", 0)), R"({"outcome": "success"})").ok());
+    auto evs = s.worker_events({3}, 100);
+    REQUIRE(evs->size() == 2);  // started, finished
+
+    // The owner's turn: the try's end, its next task queued, the events applied.
+    WriteBatch turn;
+    turn.fences = {{3, 1}, {5, 0}};
+    for (auto& e : *evs) turn.events_done.push_back(e.id);
+    TaskInstanceRecord done = run->task_instances[0];
+    done.state = TaskState::success;
+    done.try_number = 1;
+    done.ended_at = clock.now();
+    turn.task_instances = {done};
+    TryRecord tr;
+    tr.ti_id = done.id;
+    tr.state = TaskState::success;
+    tr.worker = "w1";
+    tr.attempt_token = "t-0";
+    tr.ended_at = clock.now();
+    turn.tries = {tr};
+    turn.durations = {{"d", done.task_id, 1, 2.5, clock.now()}};
+    turn.enqueue = {item("t-1", 1)};
+
+    REQUIRE(s.assign_partitions({{3, "m2"}}, "system").ok());  // epoch 2: the turn is stale
+    auto refused = s.apply(turn);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().code == "stale_epoch");
+    CHECK(refused.error().message ==
+          "partition 3 is at epoch 2, not 1: it moved to another scheduler, and this write is refused");
+    CHECK(s.worker_events({3}, 100)->size() == 2);
+    CHECK(s.list_task_instances(run->run.pk)->at(0).state != TaskState::success);
+    CHECK(s.list_tries(done.id)->empty());
+    CHECK(s.task_durations(std::string("d"), done.task_id)->empty());
+    CHECK(s.claim_tasks("w2", {"default"}, 5)->empty());
+    // A partition never assigned is at epoch 0: a fence of 1 on it is refused too.
+    WriteBatch unassigned = turn;
+    unassigned.fences = {{3, 2}, {5, 1}};
+    CHECK(s.apply(unassigned).error().message ==
+          "partition 5 is at epoch 0, not 1: it moved to another scheduler, and this write is refused");
+    CHECK(s.worker_events({3}, 100)->size() == 2);
+
+    turn.fences = {{3, 2}, {5, 0}};
+    REQUIRE(s.apply(turn).ok());
+    CHECK(s.worker_events({3}, 100)->empty());
+    CHECK(s.list_task_instances(run->run.pk)->at(0).state == TaskState::success);
+    REQUIRE(s.list_tries(done.id)->size() == 1);
+    CHECK(s.list_tries(done.id)->at(0).worker == std::optional<std::string>("w1"));
+    REQUIRE(s.task_durations(std::string("d"), done.task_id)->size() == 1);
+    CHECK(s.task_durations(std::string("d"), done.task_id)->at(0).seconds == 2.5);
+    auto next = s.claim_tasks("w2", {"default"}, 5);
+    REQUIRE(next->size() == 1);
+    CHECK((*next)[0].attempt_token == "t-1");
+  });
+}

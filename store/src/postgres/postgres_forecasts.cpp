@@ -1,5 +1,6 @@
 // The PostgreSQL Store: run-time forecasts (SPEC §7) — the tasks' duration
 // histories (a ring of kDurationHistory slots per task) and the SLA risks.
+#include "postgres_batch.h"
 #include "postgres_lists.h"
 #include "postgres_store.h"
 
@@ -45,29 +46,8 @@ Result<std::vector<SlaRisk>> PostgresAudit::list_sla_risks(const std::optional<s
 
 Status PostgresAudit::write_forecasts(pqxx::transaction_base& t, const WriteBatch& b) {
   if (!b.durations.empty()) {
-    // One statement; a slot written twice in the batch keeps its newest.
-    std::map<std::tuple<std::string, std::string, long long>, const TaskDuration*> last;
-    for (auto& d : b.durations) {
-      auto& x = last[{d.dag_id, d.task_id, d.seq % kDurationHistory}];
-      if (!x || x->seq < d.seq) x = &d;
-    }
-    Column dag, task, slot, seq, seconds, ended;
-    for (auto& [_, d] : last) {
-      dag.add(d->dag_id);
-      task.add(d->task_id);
-      slot.add(d->seq % kDurationHistory);
-      seq.add(d->seq);
-      seconds.add(std::to_string(d->seconds));
-      ended.add(d->ended_at);
-    }
-    if (auto r = exec(t,
-                      "INSERT INTO task_durations AS d (dag_id, task_id, slot, seq, seconds, ended_at) SELECT * FROM "
-                      "unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::float8[], $6::bigint[]) "
-                      "ON CONFLICT (dag_id, task_id, slot) DO UPDATE SET seq = excluded.seq, "
-                      "seconds = excluded.seconds, ended_at = excluded.ended_at WHERE d.seq < excluded.seq",
-                      params(dag.text(), task.text(), slot.text(), seq.text(), seconds.text(), ended.text()));
-        !r)
-      return r.error();
+    auto st = durations_statement(b.durations);
+    if (auto r = exec(t, st.sql, st.params); !r) return r.error();
   }
   for (auto& [r, notifications, recovery] : b.sla_risks) {
     if (recovery) {

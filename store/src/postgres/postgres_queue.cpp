@@ -1,166 +1,18 @@
 // The PostgreSQL Store: what remote workers do, across processes: claims of
 // the task queue (within the pools' slots), heartbeats, reports turned into
 // worker events for the partitions' owners, logs and checkpoints.
-#include <deque>
-#include <limits>
 #include <map>
-#include <set>
-#include <tuple>
 
-#include "baton/core/fair.h"
 #include "postgres_store.h"
 
 namespace baton::store::postgres {
 
-// Pools hold across members (SPEC §3, §9): a claim takes a try only while
-// its pool has slots left over the tries every worker holds. The pools'
-// rows are locked first, so two workers claiming at once cannot both take
-// the last slot (claims are short; they queue behind each other there).
-// A try whose pool was deleted after it was queued is not held back.
-Result<std::vector<QueueItem>> PostgresQueue::claim_tasks(const std::string& worker,
-                                                          const std::vector<std::string>& queues, int limit) {
-  return write([&](pqxx::work& t) { return claim_in(t, worker, queues, limit); });
-}
+namespace {
 
-Result<std::vector<QueueItem>> PostgresQueue::report_and_claim(const TryProgress& p, const std::string& report_json,
-                                                               const std::vector<std::string>& queues, int limit) {
-  return write([&](pqxx::work& t) -> Result<std::vector<QueueItem>> {
-    auto r = report_in(t, p, report_json);
-    if (!r) return r.error();
-    return claim_in(t, p.worker, queues, limit);
-  });
-}
-
-// At most `limit` tries (the worker's free slots), shared among the
-// namespaces by weighted fair queueing (SPEC §13): each next try goes to the
-// namespace furthest below its weighted share of the tries all workers hold
-// (core/fair.h), among those with a try that fits, below their
-// max_running_tasks; within a namespace, live tries before backfills', then
-// higher priority, then queued first. Claims are serialized by the pools'
-// row locks, so the counts of held tries cannot change under a claim. The
-// candidates are read with room to skip those that do not fit, but `taken`
-// stops at `limit`.
-Result<std::vector<QueueItem>> PostgresQueue::claim_in(pqxx::work& t, const std::string& worker,
-                                                       const std::vector<std::string>& queues, int limit) {
-  Column qs;
-  for (auto& q : queues) qs.add(q);
-  // Nothing queued for these queues (an idle worker's long poll asks
-  // again and again): answered without taking the pools' locks. One round
-  // trip either way: the look is the lock's condition (an InitPlan, run
-  // once), and the pool `default` always exists, so no row means nothing
-  // queued.
-  auto pools = exec(t,
-                    "SELECT name, slots FROM pools WHERE EXISTS (SELECT 1 FROM task_queue WHERE worker IS NULL "
-                    "AND queue = ANY($1::text[])) ORDER BY name FOR UPDATE",
-                    params(qs.text()));
-  if (!pools) return pools.error();
-  if (pools->empty()) return std::vector<QueueItem>();
-  Column names, slots;
-  for (auto row : *pools) {
-    names.add(std::string(row[0].c_str()));
-    slots.add(row[1].as<long long>());
-  }
-  // Under the locks, in one statement (one snapshot, taken after the locks
-  // were granted, so no claim can change the counts it reads):
-  //  - kind 0: what each pool has left over the tries workers hold;
-  //  - kind 1: the namespaces with an unclaimed try (a skip scan of
-  //    task_queue_unclaimed_ns), their weights and caps, and the tries each
-  //    holds on workers;
-  //  - kind 2: the candidates of each namespace below its cap, in its claim
-  //    order, each fitting in what its pool has left (so a head of tries
-  //    that do not fit holds up no other pool's); the loop below keeps
-  //    their sums within the pools and caps.
-  // One round trip where there were three: the locks are held for less.
-  struct Share {
-    FairEntry entry;
-    long long room = std::numeric_limits<long long>::max();  // below max_running_tasks
-    std::deque<std::tuple<std::string, std::string, long long>> cand;  // token, pool, slots
-  };
-  auto look = exec(
-      t,
-      "WITH RECURSIVE h AS (SELECT pool, sum(pool_slots) AS s FROM task_queue WHERE worker IS NOT NULL GROUP BY pool), "
-      "l AS (SELECT p.name, p.slots - coalesce(h.s, 0) AS room FROM unnest($2::text[], $3::bigint[]) AS p(name, slots) "
-      "LEFT JOIN h ON h.pool = p.name), "
-      "n AS ((SELECT ns FROM task_queue WHERE worker IS NULL ORDER BY ns LIMIT 1) "
-      "UNION ALL SELECT (SELECT q.ns FROM task_queue q WHERE q.worker IS NULL AND q.ns > n.ns "
-      "ORDER BY q.ns LIMIT 1) FROM n WHERE n.ns IS NOT NULL), "
-      "s AS (SELECT n.ns, coalesce(c.weight, 1) AS weight, c.max_running_tasks AS cap, (SELECT count(*) FROM task_queue hq "
-      "WHERE hq.worker IS NOT NULL AND hq.ns = n.ns) AS held FROM n LEFT JOIN namespaces c ON c.name = n.ns "
-      "WHERE n.ns IS NOT NULL), "
-      "x AS (SELECT x.*, s.ns FROM s CROSS JOIN LATERAL (SELECT q.attempt_token, q.pool, q.pool_slots, q.backfill, "
-      "q.priority, q.latest_start, q.seq FROM task_queue q LEFT JOIN l ON l.name = q.pool "
-      "WHERE q.worker IS NULL AND q.ns = s.ns AND q.queue = ANY($1::text[]) "
-      "AND (l.name IS NULL OR q.pool_slots <= l.room) "
-      "ORDER BY q.backfill, q.priority DESC, q.latest_start, q.seq LIMIT $4 FOR UPDATE OF q SKIP LOCKED) x "
-      "WHERE s.cap IS NULL OR s.cap > s.held) "
-      "SELECT 0 AS kind, name, NULL::text, NULL::text, room, NULL::bigint, NULL::float8, NULL::int, NULL::int, "
-      "NULL::bigint, NULL::bigint FROM l "
-      "UNION ALL SELECT 1, ns, NULL, NULL, held, cap, weight, NULL, NULL, NULL, NULL FROM s "
-      "UNION ALL SELECT 2, ns, attempt_token, pool, pool_slots, NULL, NULL, backfill, priority, latest_start, seq FROM x "
-      "ORDER BY 1, 2, 8, 9 DESC, 10, 11",
-      params(qs.text(), names.text(), slots.text(), limit * 2 + 8));
-  if (!look) return look.error();
-  std::map<std::string, long long> left;
-  std::map<std::string, Share> shares;
-  for (auto row : *look) {
-    const int kind = row[0].as<int>();
-    if (kind == 0) {
-      left[row[1].c_str()] = row[4].as<long long>();
-    } else if (kind == 1) {
-      Share sh;
-      sh.entry = FairEntry{row[1].c_str(), row[4].as<long long>(), row[6].as<double>()};
-      if (!row[5].is_null()) sh.room = row[5].as<long long>() - sh.entry.held;
-      if (sh.room <= 0) continue;  // at its cap: none of its tries is a candidate
-      shares.emplace(sh.entry.ns, std::move(sh));
-    } else if (auto it = shares.find(row[1].c_str()); it != shares.end()) {
-      it->second.cand.emplace_back(row[2].c_str(), row[3].c_str(), row[4].as<long long>());
-    }
-  }
-  Column take;
-  int taken = 0;
-  while (taken < limit) {
-    std::vector<FairEntry> entries;
-    for (auto& [ns, sh] : shares)
-      if (!sh.cand.empty() && sh.room > 0) entries.push_back(sh.entry);
-    int k = fair_next(entries);
-    if (k < 0) break;
-    Share& sh = shares[entries[static_cast<size_t>(k)].ns];
-    // Its first candidate that still fits its pool (one that does not
-    // never will in this claim: what pools have left only shrinks).
-    while (!sh.cand.empty()) {
-      auto [token, pool, need] = sh.cand.front();
-      sh.cand.pop_front();
-      auto it = left.find(pool);
-      if (it != left.end()) {
-        if (it->second < need) continue;
-        it->second -= need;
-      }
-      take.add(token);
-      ++taken;
-      ++sh.entry.held;
-      --sh.room;
-      break;
-    }
-  }
-  if (taken == 0) return std::vector<QueueItem>();
-  // Claim, record a started event for each owner, and tell each owner of
-  // its own partitions' (`s:P`, which the listener may defer), in one
-  // statement.
-  auto r = exec(t,
-                "WITH claimed AS (UPDATE task_queue q SET worker = $1, claimed_at = $3, heartbeat_at = $3 "
-                "WHERE q.attempt_token = ANY($2::text[]) RETURNING q.*), "
-                "ev AS (INSERT INTO worker_events (partition_no, attempt_token, run_pk, task_index, kind, worker, at) "
-                "SELECT partition_no, attempt_token, run_pk, task_index, 'started', $1, $3 FROM claimed), "
-                "woken AS (SELECT count(pg_notify('baton_events', 's:' || d.partition_no)::text) AS n "
-                "FROM (SELECT DISTINCT partition_no FROM claimed) d) "
-                "SELECT c.attempt_token, c.ti_id, c.run_pk, c.task_index, c.try_number, c.partition_no, c.queue, "
-                "c.priority, c.payload, c.queued_at, ti.checkpoint, c.pool, c.pool_slots, c.ns, c.backfill FROM claimed c "
-                "LEFT JOIN task_instances ti ON ti.id = c.ti_id CROSS JOIN woken ORDER BY c.backfill, c.priority DESC, "
-                "c.latest_start, c.seq",
-                params(worker, take.text(), now()));
-  if (!r) return r.error();
+// The tries of a claim's answer (baton_claim's columns), in claim order.
+std::vector<QueueItem> claimed_items(const pqxx::result& r, const std::string& worker) {
   std::vector<QueueItem> out;
-  for (auto row : *r) {
+  for (auto row : r) {
     QueueItem q;
     q.attempt_token = row[0].c_str();
     q.ti_id = row[1].as<long long>();
@@ -183,6 +35,68 @@ Result<std::vector<QueueItem>> PostgresQueue::claim_in(pqxx::work& t, const std:
   return out;
 }
 
+Error stale_try(const TryProgress& p) {
+  return Error{"conflict", "try " + p.attempt_token + " (task instance " + std::to_string(p.ti_id) +
+                               ", try " + std::to_string(p.try_number) + ") is not held by worker " + p.worker +
+                               " (it was failed, canceled or handed to another worker, or the token is another "
+                               "try's)"};
+}
+
+}  // namespace
+
+// Pools hold across members (SPEC §3, §9): a claim takes a try only while
+// its pool has slots left over the tries every worker holds. The pools'
+// rows are locked first, so two workers claiming at once cannot both take
+// the last slot (claims are short; they queue behind each other there).
+// A try whose pool was deleted after it was queued is not held back.
+Result<std::vector<QueueItem>> PostgresQueue::claim_tasks(const std::string& worker,
+                                                          const std::vector<std::string>& queues, int limit) {
+  // One statement: its own transaction, with no BEGIN and COMMIT round trips.
+  return statement([&](pqxx::transaction_base& t) { return claim_in(t, worker, queues, limit); });
+}
+
+// A report with nothing else to store (no log chunk, checkpoint or
+// progress line) and the next claim are one statement, baton_report_claim:
+// one round trip, and the pools' locks are held only while it runs.
+// Otherwise the report's parts and the claim are one transaction.
+Result<std::vector<QueueItem>> PostgresQueue::report_and_claim(const TryProgress& p, const std::string& report_json,
+                                                               const std::vector<std::string>& queues, int limit) {
+  if ((!p.log || p.log->empty()) && !p.checkpoint && !p.progress) {
+    return statement([&](pqxx::transaction_base& t) -> Result<std::vector<QueueItem>> {
+      Column qs;
+      for (auto& q : queues) qs.add(q);
+      try {
+        auto r = exec(t, "SELECT * FROM baton_report_claim($1, $2, $3, $4, $5, $6, $7::text[], $8)",
+                      params(p.attempt_token, p.worker, report_json, now(), p.ti_id, p.try_number, qs.text(), limit));
+        if (!r) return r.error();
+        return claimed_items(*r, p.worker);
+      } catch (const pqxx::sql_error& e) {
+        if (e.sqlstate() == "BT409") return stale_try(p);
+        throw;
+      }
+    });
+  }
+  return write([&](pqxx::work& t) -> Result<std::vector<QueueItem>> {
+    auto r = report_in(t, p, report_json);
+    if (!r) return r.error();
+    return claim_in(t, p.worker, queues, limit);
+  });
+}
+
+// At most `limit` tries (the worker's free slots), shared among the
+// namespaces by weighted fair queueing (SPEC §13), within the pools' slots
+// and the namespaces' max_running_tasks: baton_claim
+// (migrations/postgres/0014_server_side_writes.sql) does it server-side, in one
+// statement, so a claim costs one round trip.
+Result<std::vector<QueueItem>> PostgresQueue::claim_in(pqxx::transaction_base& t, const std::string& worker,
+                                                       const std::vector<std::string>& queues, int limit) {
+  Column qs;
+  for (auto& q : queues) qs.add(q);
+  auto r = exec(t, "SELECT * FROM baton_claim($1, $2::text[], $3, $4)", params(worker, qs.text(), limit, now()));
+  if (!r) return r.error();
+  return claimed_items(*r, worker);
+}
+
 Result<std::vector<std::string>> PostgresQueue::heartbeat_tasks(const std::string& worker,
                                                                 const std::vector<std::string>& tokens) {
   if (tokens.empty()) return std::vector<std::string>();
@@ -201,16 +115,6 @@ Result<std::vector<std::string>> PostgresQueue::heartbeat_tasks(const std::strin
   });
 }
 
-namespace {
-
-Error stale_try(const TryProgress& p) {
-  return Error{"conflict", "try " + p.attempt_token + " (task instance " + std::to_string(p.ti_id) +
-                               ", try " + std::to_string(p.try_number) + ") is not held by worker " + p.worker +
-                               " (it was failed, canceled or handed to another worker, or the token is another "
-                               "try's)"};
-}
-
-}  // namespace
 
 // The claim is checked on its queue row, locked FOR KEY SHARE until the
 // transaction ends: heartbeats may still renew it, but the owner's write
@@ -233,16 +137,11 @@ Status PostgresQueue::report_task(const TryProgress& p, const std::string& repor
 }
 
 Result<bool> PostgresQueue::report_in(pqxx::work& t, const TryProgress& p, const std::string& report_json) {
-  auto r = exec(t,
-                "WITH done AS (DELETE FROM task_queue WHERE attempt_token = $1 AND worker = $2 AND ti_id = $5 "
-                "AND try_number = $6 RETURNING partition_no, attempt_token, run_pk, task_index), "
-                "ev AS (INSERT INTO worker_events (partition_no, attempt_token, run_pk, task_index, kind, worker, "
-                "body, at) SELECT partition_no, attempt_token, run_pk, task_index, 'finished', $2, $3, $4 FROM done "
-                "RETURNING partition_no) "
-                "SELECT pg_notify('baton_events', 'e:' || partition_no) FROM ev",
+  // baton_report (migrations/postgres/0014_server_side_writes.sql): 0 for a stale report.
+  auto r = exec(t, "SELECT baton_report($1, $2, $3, $4, $5, $6)",
                 params(p.attempt_token, p.worker, report_json, now(), p.ti_id, p.try_number));
   if (!r) return r.error();
-  if (r->empty()) return stale_try(p);
+  if ((*r)[0][0].as<int>() == 0) return stale_try(p);
   return store_progress(t, p);  // refused (the checkpoint's token): the report is undone too
 }
 

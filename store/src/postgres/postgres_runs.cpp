@@ -1,6 +1,5 @@
-// The PostgreSQL Store: runs, their task instances and tries (the writes of
-// a whole batch of rows in one statement).
-#include <cctype>
+// The PostgreSQL Store: runs, their task instances and tries (a batch's
+// updates of them: postgres_batch.cpp).
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -13,19 +12,6 @@
 namespace baton::store::postgres {
 
 namespace {
-
-// The last of each key only (a statement may not touch one row twice).
-template <class T, class Key>
-std::vector<const T*> last_per_key(const std::vector<T>& rows, Key key) {
-  std::map<decltype(key(rows[0])), size_t> last;
-  for (size_t i = 0; i < rows.size(); ++i) last[key(rows[i])] = i;
-  std::vector<size_t> keep;
-  for (auto& [_, i] : last) keep.push_back(i);
-  std::sort(keep.begin(), keep.end());
-  std::vector<const T*> out;
-  for (size_t i : keep) out.push_back(&rows[i]);
-  return out;
-}
 
 TaskInstanceRecord ti_row(const pqxx::row& r) {
   TaskInstanceRecord t;
@@ -272,135 +258,6 @@ Result<std::vector<TaskInstanceRecord>> PostgresRuns::tis_in(pqxx::transaction_b
   std::vector<TaskInstanceRecord> out;
   for (auto row : *r) out.push_back(ti_row(row));
   return out;
-}
-
-namespace {
-
-struct Statement {
-  std::string sql;
-  Params params;
-};
-
-// The SQL with each $N made $(N + offset): a second statement's parameters
-// after the first one's, in one statement of both.
-std::string renumbered(const std::string& sql, size_t offset) {
-  std::string out;
-  for (size_t i = 0; i < sql.size(); ++i) {
-    out += sql[i];
-    if (sql[i] != '$' || i + 1 >= sql.size() || !std::isdigit(static_cast<unsigned char>(sql[i + 1]))) continue;
-    size_t k = i + 1;
-    size_t n = 0;
-    while (k < sql.size() && std::isdigit(static_cast<unsigned char>(sql[k])))
-      n = n * 10 + static_cast<size_t>(sql[k++] - '0');
-    out += std::to_string(n + offset);
-    i = k - 1;
-  }
-  return out;
-}
-
-// Every task instance row of a batch in one statement.
-Statement tis_statement(const std::vector<TaskInstanceRecord>& rows) {
-  Column id, state, try_number, max_tries, ready_at, wake_at, started_at, ended_at, worker, token, exit_code, reason,
-      heartbeat_at, activity_at, output, flags, progress;
-  for (const TaskInstanceRecord* x : last_per_key(rows, [](const TaskInstanceRecord& r) { return r.id; })) {
-    id.add(x->id);
-    state.add(std::string(to_string(x->state)));
-    try_number.add(x->try_number);
-    max_tries.add(x->max_tries);
-    ready_at.add(x->ready_at);
-    wake_at.add(x->wake_at);
-    started_at.add(x->started_at);
-    ended_at.add(x->ended_at);
-    worker.add(x->worker);
-    token.add(x->attempt_token);
-    exit_code.add(x->exit_code);
-    reason.add(x->reason);
-    heartbeat_at.add(x->heartbeat_at);
-    activity_at.add(x->last_activity_at);
-    output.add(x->output);
-    flags.add(x->flags.empty() ? std::nullopt : std::optional<std::string>(x->flags));
-    progress.add(x->progress);
-  }
-  return {"UPDATE task_instances AS t SET state = v.state, try_number = v.try_number, max_tries = v.max_tries, "
-                "ready_at = v.ready_at, wake_at = v.wake_at, started_at = v.started_at, ended_at = v.ended_at, "
-                "worker = v.worker, attempt_token = v.attempt_token, exit_code = v.exit_code, reason = v.reason, "
-                "heartbeat_at = v.heartbeat_at, output = v.output, flags = v.flags, "
-                "progress = coalesce(v.progress, t.progress), "
-                // Activity a worker stored on its own (a heartbeat) is never
-                // set back by an older copy (or none) of the same try; a new
-                // try starts with what it brings (NULL).
-                "last_activity_at = CASE WHEN v.try_number <> t.try_number THEN v.last_activity_at "
-                "ELSE greatest(t.last_activity_at, v.last_activity_at) END "
-                "FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::bigint[], $6::bigint[], "
-                "$7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::int[], $12::text[], $13::bigint[], "
-                "$14::bigint[], $15::text[], $16::text[], $17::text[]) AS v(id, state, try_number, max_tries, "
-                "ready_at, wake_at, started_at, ended_at, worker, attempt_token, exit_code, reason, heartbeat_at, "
-                "last_activity_at, output, flags, progress) "
-                "WHERE t.id = v.id",
-          params(id.text(), state.text(), try_number.text(), max_tries.text(), ready_at.text(), wake_at.text(),
-                 started_at.text(), ended_at.text(), worker.text(), token.text(), exit_code.text(), reason.text(),
-                 heartbeat_at.text(), activity_at.text(), output.text(), flags.text(), progress.text())};
-}
-
-// Every try row of a batch in one statement (an upsert).
-Statement tries_statement(const std::vector<TryRecord>& rows) {
-  Column ti_id, try_number, state, worker, token, queued_at, started_at, ended_at, exit_code, reason, log_path,
-      log_bytes;
-  for (const TryRecord* x :
-       last_per_key(rows, [](const TryRecord& r) { return std::make_pair(r.ti_id, r.try_number); })) {
-    ti_id.add(x->ti_id);
-    try_number.add(x->try_number);
-    state.add(std::string(to_string(x->state)));
-    worker.add(x->worker);
-    token.add(x->attempt_token);
-    queued_at.add(x->queued_at);
-    started_at.add(x->started_at);
-    ended_at.add(x->ended_at);
-    exit_code.add(x->exit_code);
-    reason.add(x->reason);
-    log_path.add(x->log_path);
-    log_bytes.add(x->log_bytes);
-  }
-  return {"INSERT INTO task_tries (ti_id, try_number, state, worker, attempt_token, queued_at, started_at, "
-                "ended_at, exit_code, reason, log_path, log_bytes) SELECT * FROM unnest($1::bigint[], $2::int[], "
-                "$3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::int[], "
-                "$10::text[], $11::text[], $12::bigint[]) ON CONFLICT (ti_id, try_number) DO UPDATE SET "
-                "state = excluded.state, worker = excluded.worker, attempt_token = excluded.attempt_token, "
-                "queued_at = excluded.queued_at, started_at = excluded.started_at, ended_at = excluded.ended_at, "
-                "exit_code = excluded.exit_code, reason = excluded.reason, log_path = excluded.log_path, "
-                "log_bytes = excluded.log_bytes",
-          params(ti_id.text(), try_number.text(), state.text(), worker.text(), token.text(), queued_at.text(),
-                 started_at.text(), ended_at.text(), exit_code.text(), reason.text(), log_path.text(),
-                 log_bytes.text())};
-}
-
-}  // namespace
-
-Status PostgresRuns::update_tis(pqxx::transaction_base& t, const std::vector<TaskInstanceRecord>& rows) {
-  auto st = tis_statement(rows);
-  if (auto r = exec(t, st.sql, st.params); !r) return r.error();
-  return {};
-}
-
-Status PostgresRuns::upsert_tries(pqxx::transaction_base& t, const std::vector<TryRecord>& rows) {
-  auto st = tries_statement(rows);
-  if (auto r = exec(t, st.sql, st.params); !r) return r.error();
-  return {};
-}
-
-// Two tables, so one statement of both cannot touch a row twice.
-Status PostgresRuns::update_tis_and_tries(pqxx::transaction_base& t, const std::vector<TaskInstanceRecord>& tis,
-                                          const std::vector<TryRecord>& tries) {
-  if (tis.empty()) return tries.empty() ? Status() : upsert_tries(t, tries);
-  if (tries.empty()) return update_tis(t, tis);
-  auto a = tis_statement(tis);
-  auto b = tries_statement(tries);
-  // The same text every time (each statement's is fixed): built once.
-  static const std::string sql =
-      "WITH tis AS (" + a.sql + "), tries AS (" + renumbered(b.sql, a.params.size()) + ") SELECT 1";
-  a.params.append(b.params);
-  if (auto r = exec(t, sql, a.params); !r) return r.error();
-  return {};
 }
 
 // New task instances of one run in one statement; ids filled in.

@@ -131,6 +131,13 @@ class PostgresBase {
     });
   }
 
+  // A write of one statement (a server-side function's call) is its own
+  // transaction: no BEGIN and COMMIT round trips either.
+  template <class F>
+  auto statement(F fn) -> decltype(fn(std::declval<pqxx::transaction_base&>())) {
+    return read(fn);
+  }
+
   template <class F>
   auto snapshot(F fn) -> decltype(fn(std::declval<pqxx::transaction_base&>())) {
     Lease lease(*this);
@@ -261,14 +268,9 @@ class PostgresRuns : public virtual RunStore, protected virtual PostgresBase {
   Result<std::vector<TryRecord>> list_run_tries(long long run_pk) override;
   Result<std::optional<RunRecord>> previous_run(const std::string& dag_id, TimePoint logical_date) override;
 
- protected:  // update_tis, upsert_tries: for PostgresStore::apply as well
+ protected:
   Result<std::vector<TryRecord>> read_tries(const char* sql, long long key);
   Result<std::vector<TaskInstanceRecord>> tis_in(pqxx::transaction_base& t, long long run_pk);
-  Status update_tis(pqxx::transaction_base& t, const std::vector<TaskInstanceRecord>& rows);
-  Status upsert_tries(pqxx::transaction_base& t, const std::vector<TryRecord>& rows);
-  // Both in one statement (one round trip) when both have rows.
-  Status update_tis_and_tries(pqxx::transaction_base& t, const std::vector<TaskInstanceRecord>& tis,
-                              const std::vector<TryRecord>& tries);
   Status insert_tis(pqxx::transaction_base& t, long long run_pk, std::vector<TaskInstanceRecord>& rows);
 };
 
@@ -335,8 +337,9 @@ class PostgresQueue : public virtual QueueStore, protected virtual PostgresBase 
  private:
   // The log chunk and checkpoint of a try whose claim the caller checked in `t`.
   Result<bool> store_progress(pqxx::work& t, const TryProgress& p);
-  // claim_tasks and report_task within the caller's transaction.
-  Result<std::vector<QueueItem>> claim_in(pqxx::work& t, const std::string& worker,
+  // claim_tasks and report_task within the caller's transaction (a claim
+  // alone is one statement, its own transaction).
+  Result<std::vector<QueueItem>> claim_in(pqxx::transaction_base& t, const std::string& worker,
                                           const std::vector<std::string>& queues, int limit);
   Result<bool> report_in(pqxx::work& t, const TryProgress& p, const std::string& report_json);
 };
@@ -385,12 +388,14 @@ class PostgresStore final : public Store,
 
   Result<std::vector<MigrationInfo>> migration_status() override;
   Result<int> migrate() override;
-  Status apply(const WriteBatch& b) override;
+  Status apply(const WriteBatch& b) override;  // postgres_batch.cpp
   Result<std::vector<QueryPlan>> explain_list_queries() override;
   Result<CleanReport> clean(const CleanRequest& request, const std::string& actor) override;  // postgres_clean.cpp
 
  private:
   Result<std::vector<MigrationInfo>> status(pqxx::transaction_base& t);
+  // A batch of only what a turn usually writes, as one statement (postgres_batch.cpp).
+  Status apply_as_one_statement(const WriteBatch& b);
 };
 
 }  // namespace baton::store::postgres
