@@ -279,6 +279,34 @@ TEST_CASE("a namespace with nothing queued lends its share; one at max_running_t
   });
 }
 
+// baton_claim applies core/fair.h's rule server-side: its ties as
+// tests/unit/core/fair_test.cpp has them for fair_next.
+TEST_CASE("claims break fair-share ties as fair_next does: the fewer held, then the name in byte order") {
+  each_claim_store([](Store& s, FakeClock& clock, const DatabaseUrl&) {
+    if (s.url().engine == DatabaseUrl::Engine::sqlite) return;
+    REQUIRE(s.put_namespace({"heavy", 3, std::nullopt, std::nullopt, ""}, "admin").ok());
+    Queued q(s, clock);
+    std::vector<QueueItem> items;
+    for (int i = 0; i < 4; ++i) {
+      items.push_back(in_namespace(q.item("a-" + std::to_string(i), 3, 1, "default"), "a"));
+      items.push_back(in_namespace(q.item("B-" + std::to_string(i), 4, 1, "default"), "B"));
+      items.push_back(in_namespace(q.item("heavy-" + std::to_string(i), 3, 1, "default"), "heavy"));
+    }
+    q.enqueue(items);
+    // Nothing held, equal ranks 1/3 < 1 for heavy first; then heavy at
+    // 2/3, still first; then heavy at 1 against a and B at 1: the fewer
+    // held (a and B, 0) go before heavy (2), and "B" before "a".
+    std::vector<std::string> order;
+    for (int i = 0; i < 5; ++i) {
+      auto one = s.claim_tasks("w1", {"default"}, 1);
+      REQUIRE(one.ok());
+      REQUIRE(one->size() == 1);
+      order.push_back((*one)[0].ns);
+    }
+    CHECK(order == std::vector<std::string>{"heavy", "heavy", "B", "a", "heavy"});
+  });
+}
+
 TEST_CASE("within a namespace, a claim takes live tries before a backfill's, however urgent") {
   each_claim_store([](Store& s, FakeClock& clock, const DatabaseUrl&) {
     if (s.url().engine == DatabaseUrl::Engine::sqlite) return;

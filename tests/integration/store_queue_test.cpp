@@ -24,6 +24,22 @@ namespace fs = std::filesystem;
 
 namespace {
 void each_store(const std::function<void(Store&, FakeClock&)>& body) { testing::each_store("queue", body); }
+
+// A try of task `ti` of `run` (partition 3) for remote workers.
+QueueItem queued_try(const RunStore::Created& run, const std::string& token, int ti, const FakeClock& clock, int priority = 0,
+                     const std::string& queue = "default") {
+  QueueItem q;
+  q.attempt_token = token;
+  q.ti_id = run.task_instances[static_cast<size_t>(ti)].id;
+  q.run_pk = run.run.pk;
+  q.task_index = ti;
+  q.partition = 3;
+  q.queue = queue;
+  q.priority = priority;
+  q.payload = R"({"command": "true"})";
+  q.queued_at = clock.now();
+  return q;
+}
 }  // namespace
 
 TEST_CASE("members and partitions: leases, owners, epochs bumped only on a move; stale writes refused") {
@@ -368,17 +384,7 @@ TEST_CASE("the queue of remote workers: claims skip what another holds, stale he
     REQUIRE(run.ok());
     REQUIRE(s.assign_partitions({{3, "m1"}}, "system").ok());
     auto item = [&](const std::string& token, int ti, int priority, const std::string& queue) {
-      QueueItem q;
-      q.attempt_token = token;
-      q.ti_id = run->task_instances[static_cast<size_t>(ti)].id;
-      q.run_pk = run->run.pk;
-      q.task_index = ti;
-      q.partition = 3;
-      q.queue = queue;
-      q.priority = priority;
-      q.payload = R"({"command": "true"})";
-      q.queued_at = clock.now();
-      return q;
+      return queued_try(*run, token, ti, clock, priority, queue);
     };
     WriteBatch b;
     b.fences = {{3, 1}};
@@ -646,18 +652,7 @@ TEST_CASE("a turn's usual write, under a fence that moved, is refused whole; und
     auto run = s.create_run(scheduled_run("d", "2026-11-21T00:00:00Z"), two_tasks(), "system");
     REQUIRE(run.ok());
     REQUIRE(s.assign_partitions({{3, "m1"}}, "system").ok());  // epoch 1
-    auto item = [&](const std::string& token, int ti) {
-      QueueItem q;
-      q.attempt_token = token;
-      q.ti_id = run->task_instances[static_cast<size_t>(ti)].id;
-      q.run_pk = run->run.pk;
-      q.task_index = ti;
-      q.partition = 3;
-      q.queue = "default";
-      q.payload = R"({"command": "true"})";
-      q.queued_at = clock.now();
-      return q;
-    };
+    auto item = [&](const std::string& token, int ti) { return queued_try(*run, token, ti, clock); };
     WriteBatch first;
     first.fences = {{3, 1}};
     first.enqueue = {item("t-0", 0)};

@@ -200,14 +200,15 @@ bool one_statement(const WriteBatch& b) {
          b.sla_misses.empty() && b.sla_risks.empty();
 }
 
-// The message of baton_fenced's exception, without libpq's "ERROR:  " and
-// the PL/pgSQL context after it.
+// The message of baton_fenced's exception: its first line from "partition "
+// on, without libpq's severity (which lc_messages may translate), a verbose
+// SQLSTATE, or the PL/pgSQL context after it.
 std::string raised_message(const pqxx::sql_error& e) {
   std::string m = e.what();
   m = m.substr(0, m.find('\n'));
-  const std::string prefix = "ERROR:  ";
-  if (m.compare(0, prefix.size(), prefix) == 0) m = m.substr(prefix.size());
-  return m;
+  auto at = m.find("partition ");
+  return at == std::string::npos ? "a partition moved to another scheduler, and this write is refused"
+                                 : m.substr(at);
 }
 
 }  // namespace

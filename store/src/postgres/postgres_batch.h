@@ -25,8 +25,9 @@ struct Part {
   const char* name;
   Statement statement;
 };
-// `WITH p1 AS (...), p2 AS (...) tail`: every part runs once, whether or not
-// the tail reads it; the tail's $N come after the parts'. Two parts must not
+// `WITH p1 AS (...), p2 AS (...) tail`, the tail's $N after the parts'. A
+// data-modifying part runs once, whether or not the tail reads it; a SELECT
+// part (a lock FOR SHARE) runs only if the tail reads it. Two parts must not
 // touch the same row (they see one snapshot, not each other's writes).
 Statement with_parts(const std::vector<Part>& parts, const Statement& tail);
 

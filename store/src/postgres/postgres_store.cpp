@@ -1,6 +1,7 @@
 // The PostgreSQL Store (postgres_store.h): opening, migrations, the
-// connection and its prepared statements, and apply(), which writes one turn
-// of the scheduler's loop (every subject) in one transaction.
+// connection and its prepared statements, and the plans of the lists.
+// apply(), which writes one turn of the scheduler's loop, is in
+// postgres_batch.cpp.
 #include <nlohmann/json.hpp>
 
 #include "migrations.h"

@@ -1,6 +1,8 @@
-// Weighted fair queueing's one decision (SPEC §13), shared by the
-// scheduler's local slots and the store's remote claims: which namespace the
-// next slot goes to.
+// Weighted fair queueing's one decision (SPEC §13): which namespace the next
+// slot goes to. The scheduler's local slots use it; the store's remote
+// claims apply the same rule server-side (baton_claim, in
+// migrations/postgres/0014_server_side_writes.sql), tested against the same
+// ties (tests/unit/core/fair_test.cpp, tests/integration/store_claim_batch_test.cpp).
 #pragma once
 
 #include <string>
