@@ -16,10 +16,9 @@
 --  - each next try goes to the namespace furthest below its weighted share
 --    of the tries workers hold: the least (held + 1) / weight, then the
 --    fewer held, then the name in byte order. This is core/fair.h's
---    fair_next, which the scheduler's local slots use; the two are tested
---    against the same expectations (the namespace cases of
---    tests/integration/store_claim_batch_test.cpp, and
---    tests/unit/scheduler/fair_share_test.cpp);
+--    fair_next, which the scheduler's local slots use; the two are held to
+--    the same ties (tests/unit/core/fair_test.cpp, and the namespace cases
+--    of tests/integration/store_claim_batch_test.cpp);
 --  - a namespace at its max_running_tasks takes none; within a namespace,
 --    live tries before backfills', then higher priority, then the earliest
 --    latest_start, then queued first;

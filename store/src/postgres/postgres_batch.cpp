@@ -293,7 +293,6 @@ Status PostgresStore::apply(const WriteBatch& b) {
   }));
 }
 
-
 // One statement, so no BEGIN and COMMIT round trips: a turn's write is one
 // round trip where it was six. The fences are read FOR SHARE in it (a
 // partition moved before holds no lock; one moving after waits for this
