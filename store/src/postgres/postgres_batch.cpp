@@ -176,6 +176,19 @@ Statement enqueue_statement(const std::vector<QueueItem>& items) {
                  ns.text(), backfill.text(), latest_start.text())};
 }
 
+Statement events_done_statement(const std::vector<long long>& ids) {
+  Column c;
+  for (long long x : ids) c.add(x);
+  return {"DELETE FROM worker_events WHERE id = ANY($1::bigint[])", params(c.text())};
+}
+
+Statement fences_statement(const std::vector<Fence>& fences) {
+  Column ps;
+  for (auto& f : fences) ps.add(f.partition);
+  return {"SELECT partition_no, epoch FROM partitions WHERE partition_no = ANY($1::int[]) FOR SHARE",
+          params(ps.text())};
+}
+
 Statement with_parts(const std::vector<Part>& parts, const Statement& tail) {
   Statement out;
   for (auto& p : parts) {
@@ -259,9 +272,8 @@ Status PostgresStore::apply(const WriteBatch& b) {
         return r.error();
     if (!b.enqueue.empty()) {
       // Queued, and the API servers' parked claims woken, in one statement.
-      auto q = enqueue_statement(b.enqueue);
-      if (auto r = exec(t, "WITH queued AS (" + q.sql + ") SELECT pg_notify('baton_queue', '')", q.params); !r)
-        return r.error();
+      auto st = with_parts({{"queued", enqueue_statement(b.enqueue)}}, {"SELECT pg_notify('baton_queue', '')", {}});
+      if (auto r = exec(t, st.sql, st.params); !r) return r.error();
     }
     if (!b.dequeue.empty()) {
       Column tokens;
@@ -270,10 +282,8 @@ Status PostgresStore::apply(const WriteBatch& b) {
         return r.error();
     }
     if (!b.events_done.empty() && b.fences.empty()) {  // else deleted with the fences' check
-      Column ids;
-      for (long long x : b.events_done) ids.add(x);
-      if (auto r = exec(t, "DELETE FROM worker_events WHERE id = ANY($1::bigint[])", params(ids.text())); !r)
-        return r.error();
+      auto st = events_done_statement(b.events_done);
+      if (auto r = exec(t, st.sql, st.params); !r) return r.error();
     }
     for (auto& c : b.command_results)
       if (auto r = exec(t,
@@ -301,18 +311,8 @@ Status PostgresStore::apply(const WriteBatch& b) {
 // has moved on: the statement is undone whole, as the transaction was.
 Status PostgresStore::apply_as_one_statement(const WriteBatch& b) {
   std::vector<Part> parts;
-  if (!b.fences.empty()) {
-    Column ps;
-    for (auto& f : b.fences) ps.add(f.partition);
-    parts.push_back({"fence", {"SELECT partition_no, epoch FROM partitions WHERE partition_no = ANY($1::int[]) "
-                               "FOR SHARE",
-                               params(ps.text())}});
-  }
-  if (!b.events_done.empty()) {
-    Column ids;
-    for (long long x : b.events_done) ids.add(x);
-    parts.push_back({"done", {"DELETE FROM worker_events WHERE id = ANY($1::bigint[])", params(ids.text())}});
-  }
+  if (!b.fences.empty()) parts.push_back({"fence", fences_statement(b.fences)});
+  if (!b.events_done.empty()) parts.push_back({"done", events_done_statement(b.events_done)});
   if (!b.task_instances.empty()) parts.push_back({"tis", tis_statement(b.task_instances)});
   if (!b.tries.empty()) parts.push_back({"tries", tries_statement(b.tries)});
   if (!b.durations.empty()) parts.push_back({"durations", durations_statement(b.durations)});

@@ -40,5 +40,10 @@ Statement tries_statement(const std::vector<TryRecord>& rows);
 Statement durations_statement(const std::vector<TaskDuration>& rows);
 // Tries for remote workers (an existing token is kept).
 Statement enqueue_statement(const std::vector<QueueItem>& items);
+// Worker events applied (deleted).
+Statement events_done_statement(const std::vector<long long>& ids);
+// The fences' partitions with their epochs, locked FOR SHARE until the
+// transaction ends (a move waits for it).
+Statement fences_statement(const std::vector<Fence>& fences);
 
 }  // namespace baton::store::postgres

@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "postgres_batch.h"
 #include "postgres_store.h"
 
 namespace baton::store::postgres {
@@ -98,17 +99,9 @@ Result<std::vector<PartitionRecord>> PostgresCluster::partitions_in(pqxx::transa
 Result<bool> PostgresBase::check_fences(pqxx::transaction_base& t, const std::vector<Fence>& fences,
                                         const std::vector<long long>& events_done) {
   if (fences.empty()) return true;
-  Column parts;
-  for (auto& f : fences) parts.add(f.partition);
-  Column ids;
-  for (long long x : events_done) ids.add(x);
-  auto r = events_done.empty()
-               ? exec(t, "SELECT partition_no, epoch FROM partitions WHERE partition_no = ANY($1::int[]) FOR SHARE",
-                      params(parts.text()))
-               : exec(t,
-                      "WITH done AS (DELETE FROM worker_events WHERE id = ANY($2::bigint[])) "
-                      "SELECT partition_no, epoch FROM partitions WHERE partition_no = ANY($1::int[]) FOR SHARE",
-                      params(parts.text(), ids.text()));
+  auto st = events_done.empty() ? fences_statement(fences)
+                                : with_parts({{"done", events_done_statement(events_done)}}, fences_statement(fences));
+  auto r = exec(t, st.sql, st.params);
   if (!r) return r.error();
   std::map<int, long long> epochs;
   for (auto row : *r) epochs[row[0].as<int>()] = row[1].as<long long>();
