@@ -193,6 +193,105 @@ TEST_CASE("batches: DAG versions registered and scheduled runs made in one trans
   });
 }
 
+TEST_CASE("batches: many runs and versions at once keep each entry's answer, ids and audit chain") {
+  each_store([](Store& s, FakeClock& clock) {
+    // A DAG named twice in one registration: its versions in order.
+    std::vector<DagVersionRegistration> regs;
+    for (int i = 0; i < 30; ++i) regs.push_back({version("d" + std::to_string(i), "v1"), "default", i % 4});
+    regs.push_back({version("d7", "v2"), "default", 3});
+    auto rows = s.register_dag_versions(regs, "system");
+    REQUIRE(rows.ok());
+    REQUIRE(rows->size() == 31);
+    CHECK((*rows)[7].current_version == std::string("v1"));
+    CHECK((*rows)[30].current_version == std::string("v2"));
+    CHECK(s.get_dag("d7")->current_version == std::string("v2"));
+    // Without a DAG named twice, in one go: only the changed DAGs are
+    // audited; each row is its own DAG's, in the order asked.
+    clock.advance(std::chrono::seconds(1));
+    regs.pop_back();
+    regs[3] = {version("d3", "v2"), "team", 1};
+    regs[20].partition = 2;  // a moved partition alone is no new version
+    std::reverse(regs.begin(), regs.end());
+    auto again = s.register_dag_versions(regs, "alice");
+    REQUIRE(again.ok());
+    REQUIRE(again->size() == 30);
+    for (size_t i = 0; i < regs.size(); ++i) CHECK((*again)[i].dag_id == regs[i].version.dag_id);
+    CHECK((*again)[26].dag_id == "d3");
+    CHECK((*again)[26].ns == "team");
+    CHECK((*again)[26].current_version == std::string("v2"));
+    CHECK((*again)[9].partition == 2);
+    CHECK((*again)[22].current_version == std::string("v1"));  // d7 back to v1: a change
+    AuditFilter by_alice;
+    by_alice.actor = "alice";
+    auto audited = s.list_audit(by_alice);
+    REQUIRE(audited.ok());
+    std::set<std::string> targets;
+    for (auto& e : *audited) targets.insert(e.target);
+    CHECK(targets == std::set<std::string>{"dag:d3", "dag:d7"});
+    AuditFilter registered;
+    registered.action = "dag.version_registered";
+    CHECK(s.list_audit(registered)->size() == 33);
+
+    // Runs: two entries with one run id, two for one interval, one interval
+    // taken already; every other entry made with its own task instances.
+    REQUIRE(s.create_run(scheduled_run("d5", "2026-11-21T00:00:00Z"), two_tasks(), "system").ok());
+    std::vector<RunStore::NewRun> runs;
+    for (int i = 0; i < 30; ++i)
+      runs.push_back({scheduled_run("d" + std::to_string(i), "2026-11-21T00:00:00Z"), two_tasks(), {}, {}});
+    runs.push_back(runs[2]);  // the same run id again
+    RunStore::NewRun other_id = runs[4];
+    other_id.run.run_id = "scheduled__other";  // the same interval under another id
+    runs.push_back(other_id);
+    RunStore::NewRun manual = runs[9];
+    manual.run.run_type = "manual";
+    manual.run.run_id = "manual__x";
+    manual.run.logical_date += std::chrono::hours(1);
+    manual.actor = "bob";
+    runs.push_back(manual);
+    auto made = s.create_runs(runs, "system");
+    REQUIRE(made.ok());
+    REQUIRE(made->size() == 33);
+    std::set<long long> ti_ids;
+    for (int i = 0; i < 30; ++i) {
+      INFO("entry " << i);
+      if (i == 5) {
+        REQUIRE_FALSE((*made)[i].ok());
+        CHECK((*made)[i].error().code == "conflict");
+        continue;
+      }
+      REQUIRE((*made)[i].ok());
+      const auto& c = *(*made)[i];
+      CHECK(c.run.dag_id == "d" + std::to_string(i));
+      auto stored = s.get_run(c.run.dag_id, c.run.run_id);
+      REQUIRE(stored.ok());
+      CHECK(stored->pk == c.run.pk);
+      auto tis = s.list_task_instances(c.run.pk);
+      REQUIRE(tis->size() == 2);
+      REQUIRE(c.task_instances.size() == 2);
+      for (auto& t : c.task_instances) {
+        CHECK(t.run_pk == c.run.pk);
+        auto it = std::find_if(tis->begin(), tis->end(), [&](auto& x) { return x.id == t.id; });
+        REQUIRE(it != tis->end());
+        CHECK(it->task_id == t.task_id);
+        ti_ids.insert(t.id);
+      }
+    }
+    CHECK(ti_ids.size() == 58);
+    REQUIRE_FALSE((*made)[30].ok());
+    CHECK((*made)[30].error().message.find("for the interval starting") != std::string::npos);
+    REQUIRE_FALSE((*made)[31].ok());
+    CHECK((*made)[31].error().code == "conflict");
+    REQUIRE((*made)[32].ok());
+    CHECK((*made)[32]->run.run_id == "manual__x");
+    AuditFilter by_bob;
+    by_bob.actor = "bob";
+    CHECK(s.list_audit(by_bob)->size() == 1);
+    auto check = s.verify_audit();
+    REQUIRE(check.ok());
+    CHECK_FALSE(check->first_bad_id);
+  });
+}
+
 TEST_CASE("runs list newest first, paged by cursor") {
   each_store([](Store& s, FakeClock&) {
     REQUIRE(s.register_dag_version(version("d", "v1"), "default", 0, "system").ok());

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <set>
+#include <tuple>
 
 #include "postgres_lists.h"
 #include "postgres_store.h"
@@ -65,21 +67,121 @@ Result<std::vector<Result<Store::Created>>> PostgresRuns::create_runs(const std:
     c.task_instances = std::move(*found);
     return std::optional<Created>(std::move(c));
   };
+  auto conflict = [](const RunRecord& run) {
+    return Error{"conflict", "DAG " + run.dag_id + " already has a run " +
+                                 (run.run_type == "scheduled" || run.run_type == "backfill"
+                                      ? "for the interval starting " + format_utc(run.logical_date)
+                                      : "with id " + run.run_id)};
+  };
+  auto audited = [&](const NewRun& nr) -> std::optional<AuditItem> {
+    const RunRecord& run = nr.run;
+    if (run.run_type != "manual" && run.run_type != "dataset") return std::nullopt;
+    json details = {{"run_id", run.run_id}, {"logical_date", format_utc(run.logical_date)},
+                    {"params", json::parse(run.params, nullptr, false)}};
+    if (run.note) details["note"] = *run.note;
+    return audit_item(nr.actor.empty() ? actor : nr.actor, "run.triggered", "dag:" + run.dag_id + "/" + run.run_id,
+                      details);
+  };
+  auto consume = [&](pqxx::work& t, const NewRun& nr) -> Status {
+    for (auto& cur : nr.cursors)
+      if (auto r = exec(t,
+                        "INSERT INTO dataset_consumers (dag_id, uri, last_event_id) VALUES ($1, $2, $3) "
+                        "ON CONFLICT (dag_id, uri) DO UPDATE SET last_event_id = "
+                        "greatest(dataset_consumers.last_event_id, excluded.last_event_id)",
+                        params(cur.dag_id, cur.uri, cur.last_event_id));
+          !r)
+        return r.error();
+    return {};
+  };
   std::vector<size_t> raced;  // another process made a key's run while this transaction ran
   auto made = write([&](pqxx::work& t) -> Result<std::vector<Result<Created>>> {
     raced.clear();
     if (auto f = check_fences(t, fences); !f) return f.error();
-    std::vector<Result<Created>> out;
-    out.reserve(runs.size());
-    for (auto& nr : runs) {
-      const RunRecord& run = nr.run;
-      if (run.idempotency_key) {
-        auto f = first(t, run);
-        if (!f) return f.error();
-        if (*f) {
-          out.push_back(std::move(**f));
+    std::vector<std::optional<Result<Created>>> answers(runs.size());
+    std::vector<AuditItem> entries;
+    // Runs without an idempotency key: one statement for the runs and one for
+    // their task instances, whatever their number (10,000 DAGs due at one
+    // minute). A run whose (DAG, run id) came earlier in the batch is a
+    // conflict without being sent.
+    std::vector<size_t> plain;
+    std::set<std::pair<std::string, std::string>> named;
+    Column dag_id, run_id, run_type, state, logical, start, end, run_params, version, note, backfill, created_by,
+        started, ended;
+    TimePoint created_at = clock_.now();
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const RunRecord& run = runs[i].run;
+      if (run.idempotency_key) continue;
+      if (!named.insert({run.dag_id, run.run_id}).second) {
+        answers[i] = conflict(run);
+        continue;
+      }
+      plain.push_back(i);
+      dag_id.add(run.dag_id);
+      run_id.add(run.run_id);
+      run_type.add(run.run_type);
+      state.add(std::string(to_string(run.state)));
+      logical.add(run.logical_date);
+      start.add(run.data_interval_start);
+      end.add(run.data_interval_end);
+      run_params.add(run.params);
+      version.add(run.dag_version);
+      note.add(run.note);
+      backfill.add(run.backfill_id);
+      created_by.add(run.created_by);
+      started.add(run.started_at);
+      ended.add(run.ended_at);
+    }
+    if (!plain.empty()) {
+      auto ins = exec(t,
+                      "INSERT INTO dag_runs (dag_id, run_id, run_type, state, logical_date, data_interval_start, "
+                      "data_interval_end, params, dag_version, note, backfill_id, created_by, created_at, started_at, "
+                      "ended_at) SELECT v_dag, v_run, v_type, v_state, v_logical, v_start, v_end, v_params, v_version, "
+                      "v_note, v_backfill, v_by, $13, v_started, v_ended FROM unnest($1::text[], $2::text[], "
+                      "$3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], "
+                      "$10::text[], $11::bigint[], $12::text[], $14::bigint[], $15::bigint[]) AS v(v_dag, v_run, "
+                      "v_type, v_state, v_logical, v_start, v_end, v_params, v_version, v_note, v_backfill, v_by, "
+                      "v_started, v_ended) ON CONFLICT DO NOTHING RETURNING id, dag_id, run_id",
+                      params(dag_id.text(), run_id.text(), run_type.text(), state.text(), logical.text(),
+                             start.text(), end.text(), run_params.text(), version.text(), note.text(),
+                             backfill.text(), created_by.text(), created_at, started.text(), ended.text()));
+      if (!ins) return ins.error();
+      std::map<std::pair<std::string, std::string>, long long> pks;
+      for (auto row : *ins) pks[{row[1].c_str(), row[2].c_str()}] = row[0].as<long long>();
+      std::vector<Created> made_here;
+      std::vector<size_t> made_at;
+      for (size_t i : plain) {
+        const RunRecord& run = runs[i].run;
+        auto pk = pks.find({run.dag_id, run.run_id});
+        if (pk == pks.end()) {
+          answers[i] = conflict(run);
           continue;
         }
+        Created c;
+        c.run = run;
+        c.run.pk = pk->second;
+        c.run.created_at = created_at;
+        c.task_instances = runs[i].task_instances;
+        made_here.push_back(std::move(c));
+        made_at.push_back(i);
+      }
+      if (auto s = insert_tis(t, made_here); !s) return s.error();
+      for (size_t k = 0; k < made_here.size(); ++k) {
+        const NewRun& nr = runs[made_at[k]];
+        if (auto s = consume(t, nr); !s) return s.error();
+        if (auto e = audited(nr)) entries.push_back(std::move(*e));
+        answers[made_at[k]] = std::move(made_here[k]);
+      }
+    }
+    // Runs with a key, one at a time: the first run of a key is the answer.
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const NewRun& nr = runs[i];
+      const RunRecord& run = nr.run;
+      if (!run.idempotency_key) continue;
+      auto f = first(t, run);
+      if (!f) return f.error();
+      if (*f) {
+        answers[i] = std::move(**f);
+        continue;
       }
       Created c;
       c.run = run;
@@ -95,35 +197,23 @@ Result<std::vector<Result<Store::Created>>> PostgresRuns::create_runs(const std:
                              c.run.created_at, run.started_at, run.ended_at));
       if (!ins) return ins.error();
       if (ins->empty()) {
-        if (run.idempotency_key) raced.push_back(out.size());
-        out.push_back(Error{"conflict", "DAG " + run.dag_id + " already has a run " +
-                                            (run.run_type == "scheduled" || run.run_type == "backfill"
-                                                 ? "for the interval starting " + format_utc(run.logical_date)
-                                                 : "with id " + run.run_id)});
+        raced.push_back(i);
+        answers[i] = conflict(run);
         continue;
       }
       c.run.pk = (*ins)[0][0].as<long long>();
       c.task_instances = nr.task_instances;
-      if (auto s = insert_tis(t, c.run.pk, c.task_instances); !s) return s.error();
-      for (auto& cur : nr.cursors)
-        if (auto r = exec(t,
-                          "INSERT INTO dataset_consumers (dag_id, uri, last_event_id) VALUES ($1, $2, $3) "
-                          "ON CONFLICT (dag_id, uri) DO UPDATE SET last_event_id = "
-                          "greatest(dataset_consumers.last_event_id, excluded.last_event_id)",
-                          params(cur.dag_id, cur.uri, cur.last_event_id));
-            !r)
-          return r.error();
-      if (run.run_type == "manual" || run.run_type == "dataset") {
-        json details = {{"run_id", run.run_id}, {"logical_date", format_utc(run.logical_date)},
-                        {"params", json::parse(run.params, nullptr, false)}};
-        if (run.note) details["note"] = *run.note;
-        if (auto a = audit(t, nr.actor.empty() ? actor : nr.actor, "run.triggered",
-                           "dag:" + run.dag_id + "/" + run.run_id, details);
-            !a)
-          return a.error();
-      }
-      out.push_back(std::move(c));
+      std::vector<Created> one;
+      one.push_back(std::move(c));
+      if (auto s = insert_tis(t, one); !s) return s.error();
+      if (auto s = consume(t, nr); !s) return s.error();
+      if (auto e = audited(nr)) entries.push_back(std::move(*e));
+      answers[i] = std::move(one.front());
     }
+    if (auto a = audit_many(t, entries); !a) return a.error();
+    std::vector<Result<Created>> out;
+    out.reserve(runs.size());
+    for (auto& a : answers) out.push_back(std::move(*a));
     return out;
   });
   if (!made || raced.empty()) return made;
@@ -262,35 +352,51 @@ Result<std::vector<TaskInstanceRecord>> PostgresRuns::tis_in(pqxx::transaction_b
 
 // New task instances of one run in one statement; ids filled in.
 Status PostgresRuns::insert_tis(pqxx::transaction_base& t, long long run_pk, std::vector<TaskInstanceRecord>& rows) {
-  if (rows.empty()) return {};
-  Column task_id, map_index, state, try_number, max_tries, queue, pool, pool_slots, priority, ready_at, wake_at, item;
-  for (auto& x : rows) {
-    x.run_pk = run_pk;
-    task_id.add(x.task_id);
-    map_index.add(x.map_index);
-    state.add(std::string(to_string(x.state)));
-    try_number.add(x.try_number);
-    max_tries.add(x.max_tries);
-    queue.add(x.queue);
-    pool.add(x.pool);
-    pool_slots.add(x.pool_slots);
-    priority.add(x.priority);
-    ready_at.add(x.ready_at);
-    wake_at.add(x.wake_at);
-    item.add(x.item);
-  }
+  std::vector<Created> one(1);
+  one[0].run.pk = run_pk;
+  one[0].task_instances = std::move(rows);
+  auto s = insert_tis(t, one);
+  rows = std::move(one[0].task_instances);
+  return s;
+}
+
+// The task instances of many runs in one statement; each gets its id.
+Status PostgresRuns::insert_tis(pqxx::transaction_base& t, std::vector<Created>& runs) {
+  Column run_pk, task_id, map_index, state, try_number, max_tries, queue, pool, pool_slots, priority, ready_at, wake_at,
+      item;
+  size_t n = 0;
+  for (auto& c : runs)
+    for (auto& x : c.task_instances) {
+      x.run_pk = c.run.pk;
+      run_pk.add(x.run_pk);
+      task_id.add(x.task_id);
+      map_index.add(x.map_index);
+      state.add(std::string(to_string(x.state)));
+      try_number.add(x.try_number);
+      max_tries.add(x.max_tries);
+      queue.add(x.queue);
+      pool.add(x.pool);
+      pool_slots.add(x.pool_slots);
+      priority.add(x.priority);
+      ready_at.add(x.ready_at);
+      wake_at.add(x.wake_at);
+      item.add(x.item);
+      ++n;
+    }
+  if (n == 0) return {};
   auto r = exec(t,
                 "INSERT INTO task_instances (run_pk, task_id, map_index, state, try_number, max_tries, queue, pool, "
-                "pool_slots, priority, ready_at, wake_at, item) SELECT $1, * FROM unnest($2::text[], $3::int[], "
-                "$4::text[], $5::int[], $6::int[], $7::text[], $8::text[], $9::int[], $10::int[], $11::bigint[], "
-                "$12::bigint[], $13::text[]) RETURNING id, task_id, map_index",
-                params(run_pk, task_id.text(), map_index.text(), state.text(), try_number.text(), max_tries.text(),
-                       queue.text(), pool.text(), pool_slots.text(), priority.text(), ready_at.text(),
+                "pool_slots, priority, ready_at, wake_at, item) SELECT * FROM unnest($1::bigint[], $2::text[], "
+                "$3::int[], $4::text[], $5::int[], $6::int[], $7::text[], $8::text[], $9::int[], $10::int[], "
+                "$11::bigint[], $12::bigint[], $13::text[]) RETURNING id, run_pk, task_id, map_index",
+                params(run_pk.text(), task_id.text(), map_index.text(), state.text(), try_number.text(),
+                       max_tries.text(), queue.text(), pool.text(), pool_slots.text(), priority.text(), ready_at.text(),
                        wake_at.text(), item.text()));
   if (!r) return r.error();
-  std::map<std::pair<std::string, int>, long long> ids;
-  for (auto row : *r) ids[{row[1].c_str(), row[2].as<int>()}] = row[0].as<long long>();
-  for (auto& x : rows) x.id = ids.at({x.task_id, x.map_index});
+  std::map<std::tuple<long long, std::string, int>, long long> ids;
+  for (auto row : *r) ids[{row[1].as<long long>(), row[2].c_str(), row[3].as<int>()}] = row[0].as<long long>();
+  for (auto& c : runs)
+    for (auto& x : c.task_instances) x.id = ids.at({x.run_pk, x.task_id, x.map_index});
   return {};
 }
 

@@ -168,6 +168,12 @@ class PostgresBase {
   // ---- the audit log (postgres_audit.cpp), fences (postgres_ha.cpp) ----
   Result<AuditEntry> audit(pqxx::work& t, const std::string& actor, const std::string& action,
                            const std::string& target, const json& details);
+  struct AuditItem {
+    std::string actor, action, target;
+    std::string details;  // a JSON object's text
+  };
+  static AuditItem audit_item(std::string actor, std::string action, std::string target, const json& details);
+  Result<std::vector<AuditEntry>> audit_many(pqxx::work& t, const std::vector<AuditItem>& items);
   // `events_done`: worker events the batch applied, deleted in the same
   // statement (one round trip fewer; the whole transaction is refused
   // with them when a fence fails).
@@ -272,6 +278,7 @@ class PostgresRuns : public virtual RunStore, protected virtual PostgresBase {
   Result<std::vector<TryRecord>> read_tries(const char* sql, long long key);
   Result<std::vector<TaskInstanceRecord>> tis_in(pqxx::transaction_base& t, long long run_pk);
   Status insert_tis(pqxx::transaction_base& t, long long run_pk, std::vector<TaskInstanceRecord>& rows);
+  Status insert_tis(pqxx::transaction_base& t, std::vector<Created>& runs);
 };
 
 // ---- backfills (postgres_backfills.cpp) ----
