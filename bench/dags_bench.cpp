@@ -1,6 +1,8 @@
 // W3 (BENCHMARKS.md) against the real `baton standalone` on a fresh SQLite
 // store: N DAG files of one `noop` task each, scheduled `*/1 * * * *`
-// (variant cron), `every 1m` (every) or not at all (none). Figures:
+// (variant cron), `every 1m` (every) or not at all (none); `--engine
+// postgres` puts the store in a schema of its own on BATON_TEST_PG_URL (run
+// it under scripts/with-postgres.sh). Figures:
 //  - first_answer_s: spawn -> the first HTTP answer of GET /api/v1/health
 //    (polled every 10 ms on a port picked beforehand);
 //  - loaded_s: spawn -> /health no longer says "loading" (a binary that
@@ -9,7 +11,13 @@
 //  - lateness p50 / p99 (ms): of each scheduled run whose interval ended
 //    after the load was done, created_at - data_interval_end (the instant
 //    its interval completes, which is when the schedule says it fires),
-//    both read from the store after the process stopped;
+//    both read from the store after the process stopped. created_at is
+//    stamped as the run's row is written, before its transaction commits;
+//  - visible p50 / p99 (ms): the same runs, from when another connection
+//    first saw them: from 2 s before each minute to 20 s after, the bench
+//    reads max(id) of dag_runs every 5 ms; a run is visible at the first
+//    read whose max(id) reaches its id (ids are given in the order rows
+//    are written, and only the fires make runs here);
 //  - idle_cpu_pct: the process's utime+stime (/proc/PID/stat) over the
 //    quiet part of each minute (from :25 to :55; the runs of the minute's
 //    fire are done by then), the median over the minutes; for `none`, over
@@ -18,6 +26,7 @@
 // A benchmark, not a test: it prints one JSON object per variant and never
 // asserts a time.
 #include <httplib.h>
+#include <pqxx/pqxx>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
@@ -30,7 +39,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <atomic>
 #include <filesystem>
+#include <memory>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -51,6 +62,7 @@ struct Options {
   int idle_window = 30;  // seconds of the `none` variant's window
   std::string dir;
   bool keep = false;
+  std::string pg_url;  // --engine postgres: BATON_TEST_PG_URL
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -138,30 +150,95 @@ long count_listed(httplib::Client& cli, const std::string& token) {
   return n;
 }
 
-struct Lateness {
-  std::vector<double> ms;
+// The store the process writes: a SQLite file, or a schema of its own on
+// PostgreSQL. Read only by the bench (max(id) polls, the runs at the end).
+class StoreReader {
+ public:
+  virtual ~StoreReader() = default;
+  virtual long long max_run_id() = 0;
+  struct Run {
+    long long id, created_at, interval_end;  // unix µs
+  };
+  // Scheduled runs whose interval ended at or after `after_us`.
+  virtual std::vector<Run> scheduled_runs(long long after_us) = 0;
 };
 
-// Scheduled runs whose interval ended at or after `after_us` (unix µs).
-Lateness read_lateness(const std::string& db, long long after_us) {
-  Lateness out;
-  sqlite3* h = nullptr;
-  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) return out;
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(h,
-                         "SELECT created_at - data_interval_end FROM dag_runs WHERE run_type = 'scheduled' AND "
-                         "data_interval_end >= ?",
-                         -1, &st, nullptr) != SQLITE_OK) {
-    std::fprintf(stderr, "reading runs: %s\n", sqlite3_errmsg(h));
+constexpr const char* kRunsSql =
+    "SELECT id, created_at, data_interval_end FROM dag_runs WHERE run_type = 'scheduled' AND data_interval_end >= ";
+
+class SqliteReader : public StoreReader {
+ public:
+  explicit SqliteReader(const std::string& path) : path_(path) {}
+  ~SqliteReader() override {
+    if (h_) sqlite3_close(h_);
+  }
+  long long max_run_id() override {
+    if (!h_ && sqlite3_open_v2(path_.c_str(), &h_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) return close();
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(h_, "SELECT coalesce(max(id), 0) FROM dag_runs", -1, &st, nullptr) != SQLITE_OK)
+      return close();
+    long long n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    return n;
+  }
+  std::vector<Run> scheduled_runs(long long after_us) override {
+    std::vector<Run> out;
+    sqlite3* h = nullptr;
+    if (sqlite3_open_v2(path_.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) return out;
+    sqlite3_stmt* st = nullptr;
+    std::string sql = std::string(kRunsSql) + std::to_string(after_us);
+    if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+      std::fprintf(stderr, "reading runs: %s\n", sqlite3_errmsg(h));
+      sqlite3_close(h);
+      return out;
+    }
+    while (sqlite3_step(st) == SQLITE_ROW)
+      out.push_back({sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2)});
+    sqlite3_finalize(st);
     sqlite3_close(h);
     return out;
   }
-  sqlite3_bind_int64(st, 1, after_us);
-  while (sqlite3_step(st) == SQLITE_ROW) out.ms.push_back(static_cast<double>(sqlite3_column_int64(st, 0)) / 1000.0);
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return out;
-}
+
+ private:
+  long long close() {
+    if (h_) sqlite3_close(h_);
+    h_ = nullptr;  // the file may not exist yet: open again next time
+    return -1;
+  }
+  std::string path_;
+  sqlite3* h_ = nullptr;
+};
+
+class PostgresReader : public StoreReader {
+ public:
+  explicit PostgresReader(const std::string& url) : url_(url) {}
+  long long max_run_id() override {
+    try {
+      if (!c_) c_ = std::make_unique<pqxx::connection>(url_);
+      pqxx::nontransaction n(*c_);
+      return n.exec("SELECT coalesce(max(id), 0) FROM dag_runs")[0][0].as<long long>();
+    } catch (const std::exception&) {
+      c_.reset();  // no schema yet, or the connection lost: again next time
+      return -1;
+    }
+  }
+  std::vector<Run> scheduled_runs(long long after_us) override {
+    std::vector<Run> out;
+    try {
+      pqxx::connection c(url_);
+      pqxx::nontransaction n(c);
+      for (auto row : n.exec(std::string(kRunsSql) + std::to_string(after_us)))
+        out.push_back({row[0].as<long long>(), row[1].as<long long>(), row[2].as<long long>()});
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "reading runs: %s\n", e.what());
+    }
+    return out;
+  }
+
+ private:
+  std::string url_;
+  std::unique_ptr<pqxx::connection> c_;
+};
 
 long long unix_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -175,6 +252,22 @@ void run_variant(const Options& o, const std::string& variant) {
   generate(dir + "/dags", o.dags, variant);
   int port = free_port();
   std::string out = dir + "/out.log", db = dir + "/baton.db";
+  std::string dbarg = "sqlite:" + db;
+  std::unique_ptr<StoreReader> reader;
+  std::string schema;  // PostgreSQL: the store's own
+  if (o.pg_url.empty()) {
+    reader = std::make_unique<SqliteReader>(db);
+  } else {
+    schema = "bench_dags_" + std::to_string(getpid()) + "_" + variant;
+    {
+      pqxx::connection c(o.pg_url);
+      pqxx::nontransaction n(c);
+      n.exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
+      n.exec("CREATE SCHEMA " + schema);
+    }
+    dbarg = o.pg_url + (o.pg_url.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" + schema;
+    reader = std::make_unique<PostgresReader>(dbarg);
+  }
   std::fflush(stdout);
   auto t0 = SteadyClock::now();
   long long t0_us = unix_us();
@@ -184,8 +277,7 @@ void run_variant(const Options& o, const std::string& variant) {
     (void)f;
     FILE* e = std::freopen((dir + "/err.log").c_str(), "w", stderr);
     (void)e;
-    std::string listen = "127.0.0.1:" + std::to_string(port), dags = dir + "/dags", logs = dir + "/logs",
-                dbarg = "sqlite:" + db;
+    std::string listen = "127.0.0.1:" + std::to_string(port), dags = dir + "/dags", logs = dir + "/logs";
     execl(o.baton.c_str(), o.baton.c_str(), "standalone", "--dags", dags.c_str(), "--db", dbarg.c_str(), "--listen",
           listen.c_str(), "--logs", logs.c_str(), "--workers", "4", nullptr);
     _exit(127);
@@ -225,6 +317,25 @@ void run_variant(const Options& o, const std::string& variant) {
     double c1 = cpu_seconds(pid);
     idle.push_back(100.0 * (c1 - c0) / since(w0));
   };
+  // When the fires' runs become visible: max(id) every 5 ms around each minute.
+  struct Seen {
+    long long at_us, max_id;
+  };
+  std::vector<Seen> seen;  // max_id never falls: sorted by it as by time
+  std::atomic<bool> stop{false};
+  std::thread poller([&] {
+    if (variant == "none") return;
+    while (!stop) {
+      long long now_us = unix_us(), sec = (now_us / 1000000) % 60;
+      if (sec >= 58 || sec < 20) {
+        long long id = reader->max_run_id();
+        if (id >= 0) seen.push_back({unix_us(), id});
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+    }
+  });
   if (variant == "none") {
     cpu_window(o.idle_window);
   } else {
@@ -238,20 +349,43 @@ void run_variant(const Options& o, const std::string& variant) {
       }
     }
   }
+  stop = true;
+  poller.join();
   long hwm = vm_hwm_kib(pid);
   kill(pid, SIGTERM);
   int st = 0;
   waitpid(pid, &st, 0);
   // Runs of intervals that ended before the load was done are the load's.
-  Lateness l = read_lateness(db, loaded_us + 1000000);
+  std::vector<double> late, visible;
+  size_t unseen = 0;  // made while no poll was under way (outside the windows)
+  for (auto& r : reader->scheduled_runs(loaded_us + 1000000)) {
+    late.push_back(static_cast<double>(r.created_at - r.interval_end) / 1000.0);
+    // The first poll that saw it, if the poll before did not (5 ms apart).
+    auto it = std::lower_bound(seen.begin(), seen.end(), r.id, [](const Seen& x, long long id) { return x.max_id < id; });
+    if (it == seen.end() || it == seen.begin() || it->at_us - (it - 1)->at_us > 50000) {
+      ++unseen;
+      continue;
+    }
+    visible.push_back(static_cast<double>(it->at_us - r.interval_end) / 1000.0);
+  }
   std::printf(
-      "{\"workload\": \"W3\", \"variant\": \"%s\", \"dags\": %d, \"first_answer_s\": %.3f, \"said_loading\": %s, "
-      "\"loaded_s\": %.3f, \"listed_s\": %.3f, \"fires\": %zu, \"lateness_p50_ms\": %.1f, \"lateness_p99_ms\": %.1f, "
-      "\"lateness_max_ms\": %.1f, \"idle_cpu_pct\": %.2f, \"idle_windows\": %zu, \"peak_rss_mib\": %.1f}\n",
-      variant.c_str(), o.dags, first, loading_seen.c_str(), loaded, listed, l.ms.size(), percentile(l.ms, 0.5),
-      percentile(l.ms, 0.99), percentile(l.ms, 1.0), percentile(idle, 0.5), idle.size(), hwm / 1024.0);
+      "{\"workload\": \"W3\", \"engine\": \"%s\", \"variant\": \"%s\", \"dags\": %d, \"first_answer_s\": %.3f, "
+      "\"said_loading\": %s, \"loaded_s\": %.3f, \"listed_s\": %.3f, \"fires\": %zu, \"lateness_p50_ms\": %.1f, "
+      "\"lateness_p99_ms\": %.1f, \"lateness_max_ms\": %.1f, \"visible_p50_ms\": %.1f, \"visible_p99_ms\": %.1f, "
+      "\"visible_max_ms\": %.1f, \"unseen\": %zu, \"idle_cpu_pct\": %.2f, \"idle_windows\": %zu, "
+      "\"peak_rss_mib\": %.1f}\n",
+      o.pg_url.empty() ? "sqlite" : "postgres", variant.c_str(), o.dags, first, loading_seen.c_str(), loaded, listed,
+      late.size(), percentile(late, 0.5), percentile(late, 0.99), percentile(late, 1.0), percentile(visible, 0.5),
+      percentile(visible, 0.99), percentile(visible, 1.0), unseen, percentile(idle, 0.5), idle.size(), hwm / 1024.0);
   std::fflush(stdout);
-  if (!o.keep) fs::remove_all(dir);
+  if (!o.keep) {
+    fs::remove_all(dir);
+    if (!schema.empty()) {
+      pqxx::connection c(o.pg_url);
+      pqxx::nontransaction n(c);
+      n.exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
+    }
+  }
 }
 
 }  // namespace
@@ -273,14 +407,28 @@ int main(int argc, char** argv) {
     else if (a == "--idle-window") o.idle_window = std::atoi(next().c_str());
     else if (a == "--dir") o.dir = next();
     else if (a == "--keep") o.keep = true;
+    else if (a == "--engine") {
+      std::string e = next();
+      if (e == "postgres") {
+        const char* url = std::getenv("BATON_TEST_PG_URL");
+        if (!url || !*url) {
+          std::fprintf(stderr, "--engine postgres needs BATON_TEST_PG_URL (run under scripts/with-postgres.sh)\n");
+          return 77;  // skipped
+        }
+        o.pg_url = url;
+      } else if (e != "sqlite") {
+        std::fprintf(stderr, "--engine: \"%s\" is not one of sqlite, postgres\n", e.c_str());
+        return 2;
+      }
+    }
     else if (a == "--variants") {
       o.variants.clear();
       std::stringstream ss(next());
       for (std::string v; std::getline(ss, v, ',');) o.variants.push_back(v);
     } else {
       std::fprintf(stderr,
-                   "usage: bench_dags [--baton PATH] [--dags N] [--seconds S] [--variants cron,every,none] "
-                   "[--idle-window S] [--dir DIR] [--keep]\n");
+                   "usage: bench_dags [--baton PATH] [--engine sqlite|postgres] [--dags N] [--seconds S] "
+                   "[--variants cron,every,none] [--idle-window S] [--dir DIR] [--keep]\n");
       return 2;
     }
   }
