@@ -363,6 +363,27 @@ TEST_CASE("a write batch lands whole; checkpoints are fenced by the attempt toke
     CHECK((*tries)[0].state == TaskState::success);
     CHECK((*tries)[0].exit_code == 0);
 
+    // A run named twice in one batch takes its last row; a DAG's last tick
+    // moves only forward, to the latest of the batch's.
+    b = {};
+    RunRecord ended = run;
+    ended.state = RunState::success;
+    ended.ended_at = clock.now();
+    ended.note = std::nullopt;
+    b.runs = {run, ended};
+    b.last_ticks = {{"d", *parse_utc("2026-11-21T02:00:00Z")},
+                    {"d", *parse_utc("2026-11-21T03:00:00Z")},
+                    {"d", *parse_utc("2026-11-21T01:00:00Z")}};
+    REQUIRE(s.apply(b).ok());
+    auto back_run = s.get_run("d", run.run_id);
+    CHECK(back_run->state == RunState::success);
+    CHECK(back_run->ended_at == ended.ended_at);
+    CHECK(s.get_dag("d")->last_tick == *parse_utc("2026-11-21T03:00:00Z"));
+    b = {};
+    b.last_ticks = {{"d", *parse_utc("2026-11-21T02:30:00Z")}};
+    REQUIRE(s.apply(b).ok());
+    CHECK(s.get_dag("d")->last_tick == *parse_utc("2026-11-21T03:00:00Z"));
+
     // Text of any shape comes back as it went in; a later row of the same
     // task instance in one batch wins.
     b = {};

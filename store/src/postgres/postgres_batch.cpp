@@ -49,6 +49,43 @@ std::string renumbered(const std::string& sql, size_t offset) {
 }
 
 // Every task instance row of a batch in one statement.
+Statement runs_statement(const std::vector<RunRecord>& rows) {
+  Column pk, state, started_at, ended_at, version, backfill, expected_end, sla_deadline;
+  for (const RunRecord* r : last_per_key(rows, [](const RunRecord& x) { return x.pk; })) {
+    pk.add(r->pk);
+    state.add(std::string(to_string(r->state)));
+    started_at.add(r->started_at);
+    ended_at.add(r->ended_at);
+    version.add(r->dag_version);
+    backfill.add(r->backfill_id);
+    expected_end.add(r->expected_end);
+    sla_deadline.add(r->sla_deadline);
+  }
+  return {"UPDATE dag_runs AS r SET state = v.state, started_at = v.started_at, ended_at = v.ended_at, "
+          "dag_version = v.dag_version, backfill_id = v.backfill_id, expected_end = v.expected_end, "
+          "sla_deadline = v.sla_deadline FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], "
+          "$5::text[], $6::bigint[], $7::bigint[], $8::bigint[]) AS v(id, state, started_at, ended_at, dag_version, "
+          "backfill_id, expected_end, sla_deadline) WHERE r.id = v.id",
+          params(pk.text(), state.text(), started_at.text(), ended_at.text(), version.text(), backfill.text(),
+                 expected_end.text(), sla_deadline.text())};
+}
+
+Statement last_ticks_statement(const std::vector<std::pair<std::string, TimePoint>>& ticks) {
+  std::map<std::string, TimePoint> latest;  // by name: the rows are locked in one order
+  for (auto& [dag_id, tick] : ticks) {
+    auto [it, fresh] = latest.emplace(dag_id, tick);
+    if (!fresh) it->second = std::max(it->second, tick);
+  }
+  Column ids, at;
+  for (auto& [dag_id, tick] : latest) {
+    ids.add(dag_id);
+    at.add(tick);
+  }
+  return {"UPDATE dags AS d SET last_tick = v.tick FROM unnest($1::text[], $2::bigint[]) AS v(dag_id, tick) "
+          "WHERE d.dag_id = v.dag_id AND (d.last_tick IS NULL OR d.last_tick < v.tick)",
+          params(ids.text(), at.text())};
+}
+
 Statement tis_statement(const std::vector<TaskInstanceRecord>& rows) {
   Column id, state, try_number, max_tries, ready_at, wake_at, started_at, ended_at, worker, token, exit_code, reason,
       heartbeat_at, activity_at, output, flags, progress;
@@ -231,13 +268,10 @@ Status PostgresStore::apply(const WriteBatch& b) {
   if (one_statement(b)) return apply_as_one_statement(b);
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
     if (auto f = check_fences(t, b.fences, b.events_done); !f) return f.error();
-    for (auto& run : b.runs)
-      if (auto r = exec(t, "UPDATE dag_runs SET state = $1, started_at = $2, ended_at = $3, dag_version = $4, "
-                           "backfill_id = $5, expected_end = $6, sla_deadline = $7 WHERE id = $8",
-                        params(std::string(to_string(run.state)), run.started_at, run.ended_at, run.dag_version,
-                               run.backfill_id, run.expected_end, run.sla_deadline, run.pk));
-          !r)
-        return r.error();
+    if (!b.runs.empty()) {
+      auto st = runs_statement(b.runs);
+      if (auto r = exec(t, st.sql, st.params); !r) return r.error();
+    }
     if (!b.task_instances.empty() || !b.tries.empty()) {  // one statement of both (two tables)
       std::vector<Part> parts;
       if (!b.task_instances.empty()) parts.push_back({"tis", tis_statement(b.task_instances)});
@@ -264,12 +298,10 @@ Status PostgresStore::apply(const WriteBatch& b) {
                         params(f.state, f.total, f.done, f.failed, f.cursor_at, f.ended_at, f.id));
           !r)
         return r.error();
-    for (auto& [dag_id, tick] : b.last_ticks)
-      if (auto r = exec(t,
-                        "UPDATE dags SET last_tick = $1 WHERE dag_id = $2 AND (last_tick IS NULL OR last_tick < $1)",
-                        params(tick, dag_id));
-          !r)
-        return r.error();
+    if (!b.last_ticks.empty()) {
+      auto st = last_ticks_statement(b.last_ticks);
+      if (auto r = exec(t, st.sql, st.params); !r) return r.error();
+    }
     if (!b.enqueue.empty()) {
       // Queued, and the API servers' parked claims woken, in one statement.
       auto st = with_parts({{"queued", enqueue_statement(b.enqueue)}}, {"SELECT pg_notify('baton_queue', '')", {}});

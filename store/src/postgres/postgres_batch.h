@@ -31,6 +31,11 @@ struct Part {
 // touch the same row (they see one snapshot, not each other's writes).
 Statement with_parts(const std::vector<Part>& parts, const Statement& tail);
 
+// Every run of a batch (updated by pk: state, times, version, backfill,
+// forecast; a run named twice takes its last).
+Statement runs_statement(const std::vector<RunRecord>& rows);
+// Each DAG's last tick, moved forward only (a DAG named twice: the latest).
+Statement last_ticks_statement(const std::vector<std::pair<std::string, TimePoint>>& ticks);
 // Every task instance of a batch (updated by id, every mutable field).
 Statement tis_statement(const std::vector<TaskInstanceRecord>& rows);
 // Every try of a batch (upserted by ti_id, try_number).
