@@ -74,6 +74,20 @@ struct DagFacts {
   std::string description;
 };
 
+std::shared_ptr<const DagFacts> facts_of(const json& compiled) {
+  auto facts = std::make_shared<DagFacts>();
+  if (compiled.is_object())
+    for (const char* k : {"schedule", "timezone", "description", "owner", "tags", "params", "start_date", "end_date",
+                          "catchup"})
+      if (auto it = compiled.find(k); it != compiled.end()) facts->view[k] = *it;
+  if (auto it = facts->view.find("tags"); it != facts->view.end() && it->is_array())
+    for (auto& x : *it)
+      if (x.is_string()) facts->tags.push_back(x.get<std::string>());
+  if (auto it = facts->view.find("description"); it != facts->view.end() && it->is_string())
+    facts->description = *it;
+  return facts;
+}
+
 class FactsCache {
  public:
   // Null when the version is not there; the store's other errors (a lost
@@ -86,20 +100,35 @@ class FactsCache {
     auto v = compiled_cache().get(s, dag_id, version);
     if (!v && v.error().code == "not_found") return std::shared_ptr<const DagFacts>();
     if (!v) return v.error();
-    auto facts = std::make_shared<DagFacts>();
-    if ((*v)->is_object())
-      for (const char* k : {"schedule", "timezone", "description", "owner", "tags", "params", "start_date",
-                            "end_date", "catchup"})
-        if (auto it = (*v)->find(k); it != (*v)->end()) facts->view[k] = *it;
-    if (auto it = facts->view.find("tags"); it != facts->view.end() && it->is_array())
-      for (auto& x : *it)
-        if (x.is_string()) facts->tags.push_back(x.get<std::string>());
-    if (auto it = facts->view.find("description"); it != facts->view.end() && it->is_string())
-      facts->description = *it;
+    auto facts = facts_of(**v);
     std::lock_guard lock(mu_);
     if (facts_.size() >= kMaxFacts) facts_.clear();
     facts_[dag_id] = {version, facts};
     return std::shared_ptr<const DagFacts>(facts);
+  }
+
+  // The facts of every DAG of a page not known yet, from one read of their
+  // versions (on PostgreSQL one round trip, where get() is one a DAG: the
+  // first listing of 10,000 DAGs after a start). Versions that are not
+  // there are left to get().
+  Status prefetch(store::Store& s, const std::vector<store::DagRecord>& dags) {
+    std::vector<std::pair<std::string, std::string>> missing;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& d : dags)
+        if (d.current_version)
+          if (auto it = facts_.find(d.dag_id); it == facts_.end() || it->second.first != *d.current_version)
+            missing.emplace_back(d.dag_id, *d.current_version);
+    }
+    if (missing.size() < 2) return {};
+    auto vs = s.get_dag_versions(missing);
+    if (!vs) return vs.error();
+    std::vector<std::pair<const store::DagVersionRecord*, std::shared_ptr<const DagFacts>>> found;
+    for (auto& v : *vs) found.emplace_back(&v, facts_of(json::parse(v.compiled, nullptr, false)));
+    std::lock_guard lock(mu_);
+    if (facts_.size() + found.size() >= kMaxFacts) facts_.clear();
+    for (auto& [v, facts] : found) facts_[v->dag_id] = {v->version, facts};
+    return {};
   }
 
  private:
@@ -255,6 +284,7 @@ class SnapshotCache {
     auto snap = std::make_shared<DagsSnapshot>();
     snap->generation = *generation;
     snap->dags = std::move(*dags);
+    if (auto p = facts_cache().prefetch(s, snap->dags); !p) return p.error();
     // A snapshot with a DAG whose version could not be read is not kept
     // (nor answered): the next request reads again.
     for (auto& d : snap->dags) {
@@ -309,6 +339,7 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
       auto dags = s.list_dags_page(after, chunk);
       if (!dags) return error_response(dags.error());
       if (!dags->empty()) after = dags->back().dag_id;  // before any is moved into the page
+      if (auto p = facts_cache().prefetch(s, *dags); !p) return error_response(p.error());
       for (auto& d : *dags) {
         if (chosen.size() == want) break;
         if (!c.sees(d.ns)) continue;

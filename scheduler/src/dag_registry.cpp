@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <unordered_map>
 
 #include "baton/core/ids.h"
 #include "baton/dsl/dag_folder.h"
@@ -29,10 +30,23 @@ void DagRegistry::load_known(const std::vector<store::DagRecord>& list) {
     store::DagVersionRecord version;
     dsl::CompileResult result;
   };
-  std::vector<Known> known;
+  // Read in one call (on PostgreSQL one round trip, not one a DAG).
+  std::vector<std::pair<std::string, std::string>> keys;
+  std::unordered_map<std::string, const store::DagRecord*> by_id;
   for (auto& d : list) {
     if (!d.current_version || versions_.count({d.dag_id, *d.current_version})) continue;
-    if (auto v = store_.get_dag_version(d.dag_id, *d.current_version)) known.push_back({&d, std::move(*v), {}});
+    keys.emplace_back(d.dag_id, *d.current_version);
+    by_id[d.dag_id] = &d;
+  }
+  std::vector<Known> known;
+  if (!keys.empty()) {
+    auto vs = store_.get_dag_versions(keys);
+    if (!vs) sched_log()->error("reading {} stored DAG version(s): {}", keys.size(), vs.error().message);
+    else
+      for (auto& v : *vs) {
+        auto it = by_id.find(v.dag_id);
+        if (it != by_id.end() && it->second->current_version == v.version) known.push_back({it->second, std::move(v), {}});
+      }
   }
   std::atomic<size_t> next{0};
   auto worker = [&] {

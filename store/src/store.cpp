@@ -88,6 +88,17 @@ Result<Connection> ResourceStore::resolve_connection(const std::string& ns, cons
   return get_connection(name, "");
 }
 
+Result<std::vector<DagVersionRecord>> DagStore::get_dag_versions(
+    const std::vector<std::pair<std::string, std::string>>& keys) {
+  std::vector<DagVersionRecord> out;
+  for (auto& [dag_id, version] : keys) {
+    auto v = get_dag_version(dag_id, version);
+    if (v) out.push_back(std::move(*v));
+    else if (v.error().code != "not_found") return v.error();
+  }
+  return out;
+}
+
 Result<RunStore::Created> RunStore::create_run(const RunRecord& run, const std::vector<TaskInstanceRecord>& tis,
                                               const std::string& actor, const std::vector<Fence>& fences,
                                               const std::vector<DatasetCursor>& cursors) {

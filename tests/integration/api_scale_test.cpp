@@ -175,6 +175,39 @@ TEST_CASE("the DAG list pages by id through filters, each DAG once, whatever the
   CHECK(summary.body["matched"] == 225);
 }
 
+// A page's DAGs whose facts (tags, description, schedule) are not known yet
+// are read in one call (Store::get_dag_versions); each DAG shows its own.
+TEST_CASE("the DAG list reads a page's versions together and shows each DAG its own facts") {
+  api_test::Env env;
+  for (int i = 0; i < 30; ++i) {
+    std::string id = "facts_many_" + std::to_string(100 + i);
+    store::DagVersionRecord v;
+    v.dag_id = id;
+    v.version = "v" + std::to_string(i);
+    v.compiled = json{{"tags", {"tag-" + std::to_string(i)}},
+                      {"description", "the " + id},
+                      {"schedule", {{"kind", "cron"}, {"expression", std::to_string(i) + " * * * *"}}}}
+                     .dump();
+    v.source = "dag: " + id;
+    v.file = "dags/" + id + ".yaml";
+    REQUIRE(env.store->register_dag_version(v, "default", 0, "system").ok());
+  }
+  auto page = env.get("/api/v1/dags?q=facts_many_&limit=100", api_test::kViewer);
+  REQUIRE(page.status == 200);
+  REQUIRE(page.body["items"].size() == 30);
+  for (auto& d : page.body["items"]) {
+    std::string id = d["dag_id"];
+    int i = std::stoi(id.substr(id.rfind('_') + 1)) - 100;
+    INFO(id);
+    CHECK(d["tags"] == json{"tag-" + std::to_string(i)});
+    CHECK(d["description"] == "the " + id);
+    CHECK(d["schedule"]["expression"] == std::to_string(i) + " * * * *");
+  }
+  auto summary = env.get("/api/v1/dag-summary", api_test::kViewer);
+  REQUIRE(summary.status == 200);
+  CHECK(summary.body["tags"].size() >= 30);
+}
+
 // A store error while a DAG's version is read (on PostgreSQL, a lost
 // connection) is the request's error: never a DAG list answered without the
 // DAG's facts, never a /dag-summary kept without them until the next change

@@ -47,6 +47,17 @@ TEST_CASE("DAG versions: registered once, current, audited; errors keep the last
     CHECK(s.list_dag_versions("sales")->size() == 2);
     CHECK(s.get_dag_version("sales", "v1")->source == "dag: sales\n");
     CHECK(s.get_dag_version("sales", "v9").error().code == "not_found");
+    // Many at once: those found, whatever is asked beside them.
+    REQUIRE(s.register_dag_version(version("hr", "v1"), "default", 1, "system").ok());
+    auto many = s.get_dag_versions({{"sales", "v2"}, {"sales", "v9"}, {"nope", "v1"}, {"hr", "v1"}, {"sales", "v1"}});
+    REQUIRE(many.ok());
+    std::set<std::string> got;
+    for (auto& v : *many) {
+      got.insert(v.dag_id + "@" + v.version);
+      CHECK(v.source == "dag: " + v.dag_id + "\n");
+    }
+    CHECK(got == std::set<std::string>{"sales@v1", "sales@v2", "hr@v1"});
+    CHECK(s.get_dag_versions({})->empty());
     // An invalid file that never compiled still shows up, with its errors.
     REQUIRE(s.set_import_errors("broken", "dags/broken.yaml", 1, "[]").ok());
     CHECK_FALSE(s.get_dag("broken")->current_version.has_value());
@@ -59,8 +70,8 @@ TEST_CASE("DAG versions: registered once, current, audited; errors keep the last
     auto log = s.list_audit({});
     REQUIRE(log.ok());
     for (auto& e : *log) actions.push_back(e.action);
-    CHECK(actions == std::vector<std::string>{"dag.version_registered", "dag.version_registered", "dag.paused",
-                                              "dag.removed"});
+    CHECK(actions == std::vector<std::string>{"dag.version_registered", "dag.version_registered",
+                                              "dag.version_registered", "dag.paused", "dag.removed"});
   });
 }
 

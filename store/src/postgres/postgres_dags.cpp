@@ -281,6 +281,26 @@ Result<DagVersionRecord> PostgresDags::get_dag_version(const std::string& dag_id
   });
 }
 
+Result<std::vector<DagVersionRecord>> PostgresDags::get_dag_versions(
+    const std::vector<std::pair<std::string, std::string>>& keys) {
+  std::vector<DagVersionRecord> out;
+  if (keys.empty()) return out;
+  Column ids, versions;
+  for (auto& [dag_id, version] : keys) {
+    ids.add(dag_id);
+    versions.add(version);
+  }
+  static const std::string sql = sql_with("SELECT ", kVersionColumns,
+                                          " FROM unnest($1::text[], $2::text[]) AS k(k_dag, k_version) "
+                                          "JOIN dag_versions ON dag_id = k_dag AND version = k_version");
+  return read([&](pqxx::transaction_base& t) -> Result<std::vector<DagVersionRecord>> {
+    auto r = exec(t, sql, params(ids.text(), versions.text()));
+    if (!r) return r.error();
+    for (auto row : *r) out.push_back(version_row(row));
+    return out;
+  });
+}
+
 Status PostgresDags::set_paused(const std::string& dag_id, bool paused, const std::string& actor) {
   return status_of(write([&](pqxx::work& t) -> Result<bool> {
     auto r = exec(t, "UPDATE dags SET paused = $1, updated_at = $2 WHERE dag_id = $3 AND paused <> $1",

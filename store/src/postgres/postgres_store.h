@@ -242,6 +242,8 @@ class PostgresDags : public virtual DagStore, protected virtual PostgresBase {
   Result<DagRecord> get_dag(const std::string& dag_id) override;
   Result<std::vector<DagVersionRecord>> list_dag_versions(const std::string& dag_id) override;
   Result<DagVersionRecord> get_dag_version(const std::string& dag_id, const std::string& version) override;
+  Result<std::vector<DagVersionRecord>> get_dag_versions(
+      const std::vector<std::pair<std::string, std::string>>& keys) override;
   Status set_paused(const std::string& dag_id, bool paused, const std::string& actor) override;
   Result<DatasetEvent> record_dataset_event(const DatasetEvent& e) override;
   Result<std::vector<DatasetEvent>> list_dataset_events(const std::optional<std::string>& uri, long long after_id,

@@ -114,6 +114,11 @@ class DagStore {
   virtual Result<DagRecord> get_dag(const std::string& dag_id) = 0;
   virtual Result<std::vector<DagVersionRecord>> list_dag_versions(const std::string& dag_id) = 0;
   virtual Result<DagVersionRecord> get_dag_version(const std::string& dag_id, const std::string& version) = 0;
+  // Many versions by (DAG, version), those found, in no order: a restart's
+  // 10,000 DAGs, or a page of the DAG list, read in one call. The default
+  // asks get_dag_version for each (an engine in the process: SQLite).
+  virtual Result<std::vector<DagVersionRecord>> get_dag_versions(
+      const std::vector<std::pair<std::string, std::string>>& keys);
   virtual Status set_paused(const std::string& dag_id, bool paused, const std::string& actor) = 0;
 
   // Datasets: an event recorded (its id and time filled in), the events of
