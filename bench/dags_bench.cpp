@@ -240,6 +240,17 @@ class PostgresReader : public StoreReader {
   std::unique_ptr<pqxx::connection> c_;
 };
 
+void drop_schema(const std::string& url, const std::string& schema) {
+  if (schema.empty()) return;
+  try {
+    pqxx::connection c(url);
+    pqxx::nontransaction n(c);
+    n.exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dropping schema %s: %s\n", schema.c_str(), e.what());
+  }
+}
+
 long long unix_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -258,12 +269,15 @@ void run_variant(const Options& o, const std::string& variant) {
   if (o.pg_url.empty()) {
     reader = std::make_unique<SqliteReader>(db);
   } else {
-    schema = "bench_dags_" + std::to_string(getpid()) + "_" + variant;
-    {
+    schema = "bench_dags_" + std::to_string(getpid()) + "_" + variant;  // variant: cron, every or none
+    try {
       pqxx::connection c(o.pg_url);
       pqxx::nontransaction n(c);
       n.exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
       n.exec("CREATE SCHEMA " + schema);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "PostgreSQL (%s): %s\n", o.pg_url.c_str(), e.what());
+      return;
     }
     dbarg = o.pg_url + (o.pg_url.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" + schema;
     reader = std::make_unique<PostgresReader>(dbarg);
@@ -297,6 +311,7 @@ void run_variant(const Options& o, const std::string& variant) {
     int st = 0;
     if (waitpid(pid, &st, WNOHANG) == pid) {
       std::fprintf(stderr, "baton standalone exited (see %s/err.log)\n", dir.c_str());
+      if (!o.keep) drop_schema(o.pg_url, schema);
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -328,8 +343,8 @@ void run_variant(const Options& o, const std::string& variant) {
     while (!stop) {
       long long now_us = unix_us(), sec = (now_us / 1000000) % 60;
       if (sec >= 58 || sec < 20) {
-        long long id = reader->max_run_id();
-        if (id >= 0) seen.push_back({unix_us(), id});
+        long long id = reader->max_run_id();  // its snapshot is taken as it starts: now_us
+        if (id >= 0) seen.push_back({now_us, id});
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
       } else {
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -380,11 +395,7 @@ void run_variant(const Options& o, const std::string& variant) {
   std::fflush(stdout);
   if (!o.keep) {
     fs::remove_all(dir);
-    if (!schema.empty()) {
-      pqxx::connection c(o.pg_url);
-      pqxx::nontransaction n(c);
-      n.exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
-    }
+    drop_schema(o.pg_url, schema);
   }
 }
 

@@ -111,12 +111,14 @@ class FactsCache {
   // versions (on PostgreSQL one round trip, where get() is one a DAG: the
   // first listing of 10,000 DAGs after a start). Versions that are not
   // there are left to get().
-  Status prefetch(store::Store& s, const std::vector<store::DagRecord>& dags) {
+  // `wanted`: the DAGs a page may show (those its cheaper filters keep).
+  template <class Wanted>
+  Status prefetch(store::Store& s, const std::vector<store::DagRecord>& dags, Wanted wanted) {
     std::vector<std::pair<std::string, std::string>> missing;
     {
       std::lock_guard lock(mu_);
       for (auto& d : dags)
-        if (d.current_version)
+        if (d.current_version && wanted(d))
           if (auto it = facts_.find(d.dag_id); it == facts_.end() || it->second.first != *d.current_version)
             missing.emplace_back(d.dag_id, *d.current_version);
     }
@@ -240,10 +242,15 @@ Result<std::shared_ptr<const DagFacts>> traits_of(store::Store& s, const store::
   return *v ? *v : kNone;
 }
 
-Result<bool> dag_matches(store::Store& s, const store::DagRecord& d, const DagFilter& f) {
+// The filters a DAG's row answers alone (no version read).
+bool row_matches(const store::DagRecord& d, const DagFilter& f) {
   if (f.ns && d.ns != *f.ns) return false;
   if (f.paused && d.paused != *f.paused) return false;
-  if (f.import_errors && d.import_errors.empty() == *f.import_errors) return false;
+  return !f.import_errors || d.import_errors.empty() != *f.import_errors;
+}
+
+Result<bool> dag_matches(store::Store& s, const store::DagRecord& d, const DagFilter& f) {
+  if (!row_matches(d, f)) return false;
   if (!f.q && !f.tag) return true;
   auto traits = traits_of(s, d);
   if (!traits) return traits.error();
@@ -284,7 +291,8 @@ class SnapshotCache {
     auto snap = std::make_shared<DagsSnapshot>();
     snap->generation = *generation;
     snap->dags = std::move(*dags);
-    if (auto p = facts_cache().prefetch(s, snap->dags); !p) return p.error();
+    if (auto p = facts_cache().prefetch(s, snap->dags, [](const store::DagRecord&) { return true; }); !p)
+      return p.error();
     // A snapshot with a DAG whose version could not be read is not kept
     // (nor answered): the next request reads again.
     for (auto& d : snap->dags) {
@@ -339,7 +347,8 @@ void add_dag_routes(std::vector<Route>& routes, const Deps& deps) {
       auto dags = s.list_dags_page(after, chunk);
       if (!dags) return error_response(dags.error());
       if (!dags->empty()) after = dags->back().dag_id;  // before any is moved into the page
-      if (auto p = facts_cache().prefetch(s, *dags); !p) return error_response(p.error());
+      auto shown = [&](const store::DagRecord& d) { return c.sees(d.ns) && row_matches(d, f); };
+      if (auto p = facts_cache().prefetch(s, *dags, shown); !p) return error_response(p.error());
       for (auto& d : *dags) {
         if (chosen.size() == want) break;
         if (!c.sees(d.ns)) continue;

@@ -41,12 +41,19 @@ void DagRegistry::load_known(const std::vector<store::DagRecord>& list) {
   std::vector<Known> known;
   if (!keys.empty()) {
     auto vs = store_.get_dag_versions(keys);
-    if (!vs) sched_log()->error("reading {} stored DAG version(s): {}", keys.size(), vs.error().message);
-    else
-      for (auto& v : *vs) {
-        auto it = by_id.find(v.dag_id);
-        if (it != by_id.end() && it->second->current_version == v.version) known.push_back({it->second, std::move(v), {}});
-      }
+    if (!vs) {
+      // One at a time, as before: a DAG whose version cannot be read is
+      // left out alone.
+      sched_log()->warn("reading {} stored DAG version(s) at once: {}; reading them one at a time", keys.size(),
+                        vs.error().message);
+      vs = std::vector<store::DagVersionRecord>();
+      for (auto& [dag_id, version] : keys)
+        if (auto v = store_.get_dag_version(dag_id, version)) vs->push_back(std::move(*v));
+    }
+    for (auto& v : *vs) {
+      auto it = by_id.find(v.dag_id);
+      if (it != by_id.end() && it->second->current_version == v.version) known.push_back({it->second, std::move(v), {}});
+    }
   }
   std::atomic<size_t> next{0};
   auto worker = [&] {

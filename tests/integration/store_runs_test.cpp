@@ -206,20 +206,28 @@ TEST_CASE("batches: DAG versions registered and scheduled runs made in one trans
 
 TEST_CASE("batches: many runs and versions at once keep each entry's answer, ids and audit chain") {
   each_store([](Store& s, FakeClock& clock) {
-    // A DAG named twice in one registration: its versions in order.
+    // 30 new DAGs at once, then a registration naming one DAG twice: its
+    // versions in order.
     std::vector<DagVersionRegistration> regs;
     for (int i = 0; i < 30; ++i) regs.push_back({version("d" + std::to_string(i), "v1"), "default", i % 4});
-    regs.push_back({version("d7", "v2"), "default", 3});
     auto rows = s.register_dag_versions(regs, "system");
     REQUIRE(rows.ok());
-    REQUIRE(rows->size() == 31);
-    CHECK((*rows)[7].current_version == std::string("v1"));
-    CHECK((*rows)[30].current_version == std::string("v2"));
+    REQUIRE(rows->size() == 30);
+    for (int i = 0; i < 30; ++i) {
+      CHECK((*rows)[i].dag_id == "d" + std::to_string(i));
+      CHECK((*rows)[i].partition == i % 4);
+      CHECK((*rows)[i].current_version == std::string("v1"));
+    }
+    auto twice = s.register_dag_versions({{version("d7", "v1b"), "default", 3}, {version("d7", "v2"), "default", 3}},
+                                         "system");
+    REQUIRE(twice.ok());
+    REQUIRE(twice->size() == 2);
+    CHECK((*twice)[0].current_version == std::string("v1b"));
+    CHECK((*twice)[1].current_version == std::string("v2"));
     CHECK(s.get_dag("d7")->current_version == std::string("v2"));
     // Without a DAG named twice, in one go: only the changed DAGs are
     // audited; each row is its own DAG's, in the order asked.
     clock.advance(std::chrono::seconds(1));
-    regs.pop_back();
     regs[3] = {version("d3", "v2"), "team", 1};
     regs[20].partition = 2;  // a moved partition alone is no new version
     std::reverse(regs.begin(), regs.end());
@@ -241,7 +249,7 @@ TEST_CASE("batches: many runs and versions at once keep each entry's answer, ids
     CHECK(targets == std::set<std::string>{"dag:d3", "dag:d7"});
     AuditFilter registered;
     registered.action = "dag.version_registered";
-    CHECK(s.list_audit(registered)->size() == 33);
+    CHECK(s.list_audit(registered)->size() == 34);
 
     // Runs: two entries with one run id, two for one interval, one interval
     // taken already; every other entry made with its own task instances.
@@ -297,6 +305,33 @@ TEST_CASE("batches: many runs and versions at once keep each entry's answer, ids
     AuditFilter by_bob;
     by_bob.actor = "bob";
     CHECK(s.list_audit(by_bob)->size() == 1);
+    // Triggers with and without a key in one batch: each made, audited in
+    // the batch's order.
+    std::vector<RunStore::NewRun> mixed;
+    for (const char* who : {"kim", "lee", "max", "ned"}) {
+      RunStore::NewRun n = manual;
+      n.run.run_id = std::string("manual__") + who;
+      n.run.logical_date += std::chrono::minutes(who[0]);
+      if (who[0] == 'k' || who[0] == 'm') n.run.idempotency_key = std::string("key-") + who;
+      n.actor = who;
+      mixed.push_back(n);
+    }
+    auto mixed_made = s.create_runs(mixed, "system");
+    REQUIRE(mixed_made.ok());
+    for (auto& m : *mixed_made) {
+      REQUIRE(m.ok());
+      CHECK(m->created);
+      CHECK(m->task_instances.size() == 2);
+    }
+    AuditFilter triggered;
+    triggered.action = "run.triggered";
+    triggered.newest_first = true;
+    triggered.limit = 4;
+    auto last_four = s.list_audit(triggered);
+    REQUIRE(last_four.ok());
+    std::vector<std::string> order;
+    for (auto& e : *last_four) order.insert(order.begin(), e.actor);
+    CHECK(order == std::vector<std::string>{"kim", "lee", "max", "ned"});
     auto check = s.verify_audit();
     REQUIRE(check.ok());
     CHECK_FALSE(check->first_bad_id);

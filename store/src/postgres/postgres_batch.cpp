@@ -48,7 +48,6 @@ std::string renumbered(const std::string& sql, size_t offset) {
   return out;
 }
 
-// Every task instance row of a batch in one statement.
 Statement runs_statement(const std::vector<RunRecord>& rows) {
   Column pk, state, started_at, ended_at, version, backfill, expected_end, sla_deadline;
   for (const RunRecord* r : last_per_key(rows, [](const RunRecord& x) { return x.pk; })) {
@@ -71,7 +70,7 @@ Statement runs_statement(const std::vector<RunRecord>& rows) {
 }
 
 Statement last_ticks_statement(const std::vector<std::pair<std::string, TimePoint>>& ticks) {
-  std::map<std::string, TimePoint> latest;  // by name: the rows are locked in one order
+  std::map<std::string, TimePoint> latest;
   for (auto& [dag_id, tick] : ticks) {
     auto [it, fresh] = latest.emplace(dag_id, tick);
     if (!fresh) it->second = std::max(it->second, tick);
@@ -86,6 +85,7 @@ Statement last_ticks_statement(const std::vector<std::pair<std::string, TimePoin
           params(ids.text(), at.text())};
 }
 
+// Every task instance row of a batch in one statement.
 Statement tis_statement(const std::vector<TaskInstanceRecord>& rows) {
   Column id, state, try_number, max_tries, ready_at, wake_at, started_at, ended_at, worker, token, exit_code, reason,
       heartbeat_at, activity_at, output, flags, progress;

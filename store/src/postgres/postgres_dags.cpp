@@ -59,8 +59,9 @@ Result<bool> PostgresDags::register_dag_version(const DagVersionRecord& v, const
 
 // Many versions in eight statements whatever their number (a cold start
 // registers 10,000 DAGs): what register_version_in does for one, for all of
-// them at once, the DAGs' rows locked in name order. A batch that names a
-// DAG twice goes one version at a time, in order.
+// them at once, the rows written and the DAGs' rows locked in byte order of
+// their names. A batch that names a DAG twice goes one version at a time,
+// in order.
 Result<std::vector<DagRecord>> PostgresDags::register_dag_versions(const std::vector<DagVersionRegistration>& vs,
                                                                    const std::string& actor) {
   std::unordered_set<std::string> named;
@@ -114,9 +115,13 @@ Result<std::vector<DagRecord>> PostgresDags::register_dag_versions(const std::ve
         !r)
       return r.error();
     // The row locks keep two processes registering the same DAGs in order.
+    // FOR NO KEY UPDATE: the versions' inserts above hold KEY SHARE locks on
+    // these rows (their foreign key), which FOR UPDATE would wait for in
+    // another process registering the same DAG: each would wait for the
+    // other. In byte order, as the batch was sorted.
     auto cur = exec(t,
-                    "SELECT dag_id, current_version, active FROM dags WHERE dag_id = ANY($1::text[]) ORDER BY dag_id "
-                    "FOR UPDATE",
+                    "SELECT dag_id, current_version, active FROM dags WHERE dag_id = ANY($1::text[]) "
+                    "ORDER BY dag_id COLLATE \"C\" FOR NO KEY UPDATE",
                     params(id.text()));
     if (!cur) return cur.error();
     std::unordered_map<std::string, const DagVersionRegistration*> by_id;
@@ -172,8 +177,10 @@ Result<bool> PostgresDags::register_version_in(pqxx::work& t, const DagVersionRe
                   params(v.dag_id, v.version, v.compiled, v.source, v.file, v.git_commit, v.git_dirty, at));
   if (!ver) return ver.error();
   bool fresh = ver->affected_rows() > 0;
-  // The row lock keeps two processes registering the same DAG in order.
-  auto cur = exec(t, "SELECT current_version, active FROM dags WHERE dag_id = $1 FOR UPDATE", params(v.dag_id));
+  // The row lock keeps two processes registering the same DAG in order
+  // (NO KEY: the version's insert holds a KEY SHARE lock on it).
+  auto cur =
+      exec(t, "SELECT current_version, active FROM dags WHERE dag_id = $1 FOR NO KEY UPDATE", params(v.dag_id));
   if (!cur) return cur.error();
   if (cur->empty()) return Error{"database_error", "DAG " + v.dag_id + " vanished while it was registered"};
   bool changed = (*cur)[0][0].is_null() || (*cur)[0][0].c_str() != v.version || !(*cur)[0][1].as<bool>();

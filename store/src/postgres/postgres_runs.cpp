@@ -98,11 +98,15 @@ Result<std::vector<Result<Store::Created>>> PostgresRuns::create_runs(const std:
     raced.clear();
     if (auto f = check_fences(t, fences); !f) return f.error();
     std::vector<std::optional<Result<Created>>> answers(runs.size());
-    std::vector<AuditItem> entries;
+    std::vector<std::optional<AuditItem>> entries(runs.size());  // in the batch's order
     // Runs without an idempotency key: one statement for the runs and one for
     // their task instances, whatever their number (10,000 DAGs due at one
-    // minute). A run whose (DAG, run id) came earlier in the batch is a
-    // conflict without being sent.
+    // minute), all stamped with the time the write began. A run whose (DAG,
+    // run id) came earlier in the batch is a conflict without being sent.
+    // They are made before the runs with a key, so a run with a key that
+    // takes the id of a run without one in the same batch is the conflict,
+    // wherever it stands in the batch (ids are generated unique; the audit
+    // entries keep the batch's order).
     std::vector<size_t> plain;
     std::set<std::pair<std::string, std::string>> named;
     Column dag_id, run_id, run_type, state, logical, start, end, run_params, version, note, backfill, created_by,
@@ -151,7 +155,7 @@ Result<std::vector<Result<Store::Created>>> PostgresRuns::create_runs(const std:
       std::vector<size_t> made_at;
       for (size_t i : plain) {
         const RunRecord& run = runs[i].run;
-        auto pk = pks.find({run.dag_id, run.run_id});
+        auto pk = pks.find({storable(run.dag_id), storable(run.run_id)});  // as the store holds them
         if (pk == pks.end()) {
           answers[i] = conflict(run);
           continue;
@@ -168,7 +172,7 @@ Result<std::vector<Result<Store::Created>>> PostgresRuns::create_runs(const std:
       for (size_t k = 0; k < made_here.size(); ++k) {
         const NewRun& nr = runs[made_at[k]];
         if (auto s = consume(t, nr); !s) return s.error();
-        if (auto e = audited(nr)) entries.push_back(std::move(*e));
+        entries[made_at[k]] = audited(nr);
         answers[made_at[k]] = std::move(made_here[k]);
       }
     }
@@ -207,10 +211,13 @@ Result<std::vector<Result<Store::Created>>> PostgresRuns::create_runs(const std:
       one.push_back(std::move(c));
       if (auto s = insert_tis(t, one); !s) return s.error();
       if (auto s = consume(t, nr); !s) return s.error();
-      if (auto e = audited(nr)) entries.push_back(std::move(*e));
+      entries[i] = audited(nr);
       answers[i] = std::move(one.front());
     }
-    if (auto a = audit_many(t, entries); !a) return a.error();
+    std::vector<AuditItem> audited_runs;
+    for (auto& e : entries)
+      if (e) audited_runs.push_back(std::move(*e));
+    if (auto a = audit_many(t, audited_runs); !a) return a.error();
     std::vector<Result<Created>> out;
     out.reserve(runs.size());
     for (auto& a : answers) out.push_back(std::move(*a));
