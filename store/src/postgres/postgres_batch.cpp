@@ -326,11 +326,13 @@ Status PostgresStore::apply(const WriteBatch& b) {
         return r.error();
     if (!b.command_results.empty())
       if (auto r = exec(t, "SELECT pg_notify('baton_commands', '')", {}); !r) return r.error();
+    std::vector<AuditItem> entries;
     for (auto& a : b.audit) {
       json details = json::parse(a.details, nullptr, false);
       if (details.is_discarded() || !details.is_object()) details = json::object();
-      if (auto e = audit(t, a.actor, a.action, a.target, details); !e) return e.error();
+      entries.push_back(audit_item(a.actor, a.action, a.target, details));
     }
+    if (auto e = audit_many(t, entries); !e) return e.error();
     return true;
   }));
 }

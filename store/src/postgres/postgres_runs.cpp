@@ -99,65 +99,57 @@ Result<std::vector<Result<Store::Created>>> PostgresRuns::create_runs(const std:
     if (auto f = check_fences(t, fences); !f) return f.error();
     std::vector<std::optional<Result<Created>>> answers(runs.size());
     std::vector<std::optional<AuditItem>> entries(runs.size());  // in the batch's order
-    // Runs without an idempotency key: one statement for the runs and one for
-    // their task instances, whatever their number (10,000 DAGs due at one
-    // minute), all stamped with the time the write began. A run whose (DAG,
-    // run id) came earlier in the batch is a conflict without being sent.
-    // They are made before the runs with a key, so a run with a key that
-    // takes the id of a run without one in the same batch is the conflict,
-    // wherever it stands in the batch (ids are generated unique; the audit
-    // entries keep the batch's order).
-    std::vector<size_t> plain;
-    std::set<std::pair<std::string, std::string>> named;
-    Column dag_id, run_id, run_type, state, logical, start, end, run_params, version, note, backfill, created_by,
-        started, ended;
-    TimePoint created_at = clock_.now();
-    for (size_t i = 0; i < runs.size(); ++i) {
-      const RunRecord& run = runs[i].run;
-      if (run.idempotency_key) continue;
-      if (!named.insert({run.dag_id, run.run_id}).second) {
-        answers[i] = conflict(run);
-        continue;
+    // Makes runs[i] for each i of `which` (none named twice): one statement
+    // for the runs and one for their task instances, whatever their number
+    // (10,000 DAGs due at one minute), all stamped with the time the write
+    // began. Each is answered, made or a conflict; false if any conflicted.
+    auto insert_batch = [&](const std::vector<size_t>& which) -> Result<bool> {
+      Column dag_id, run_id, run_type, state, logical, start, end, run_params, version, note, key, backfill,
+          created_by, started, ended;
+      for (size_t i : which) {
+        const RunRecord& run = runs[i].run;
+        dag_id.add(run.dag_id);
+        run_id.add(run.run_id);
+        run_type.add(run.run_type);
+        state.add(std::string(to_string(run.state)));
+        logical.add(run.logical_date);
+        start.add(run.data_interval_start);
+        end.add(run.data_interval_end);
+        run_params.add(run.params);
+        version.add(run.dag_version);
+        note.add(run.note);
+        key.add(run.idempotency_key);
+        backfill.add(run.backfill_id);
+        created_by.add(run.created_by);
+        started.add(run.started_at);
+        ended.add(run.ended_at);
       }
-      plain.push_back(i);
-      dag_id.add(run.dag_id);
-      run_id.add(run.run_id);
-      run_type.add(run.run_type);
-      state.add(std::string(to_string(run.state)));
-      logical.add(run.logical_date);
-      start.add(run.data_interval_start);
-      end.add(run.data_interval_end);
-      run_params.add(run.params);
-      version.add(run.dag_version);
-      note.add(run.note);
-      backfill.add(run.backfill_id);
-      created_by.add(run.created_by);
-      started.add(run.started_at);
-      ended.add(run.ended_at);
-    }
-    if (!plain.empty()) {
+      TimePoint created_at = clock_.now();
       auto ins = exec(t,
                       "INSERT INTO dag_runs (dag_id, run_id, run_type, state, logical_date, data_interval_start, "
-                      "data_interval_end, params, dag_version, note, backfill_id, created_by, created_at, started_at, "
-                      "ended_at) SELECT v_dag, v_run, v_type, v_state, v_logical, v_start, v_end, v_params, v_version, "
-                      "v_note, v_backfill, v_by, $13, v_started, v_ended FROM unnest($1::text[], $2::text[], "
-                      "$3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], "
-                      "$10::text[], $11::bigint[], $12::text[], $14::bigint[], $15::bigint[]) AS v(v_dag, v_run, "
-                      "v_type, v_state, v_logical, v_start, v_end, v_params, v_version, v_note, v_backfill, v_by, "
-                      "v_started, v_ended) ON CONFLICT DO NOTHING RETURNING id, dag_id, run_id",
+                      "data_interval_end, params, dag_version, note, idempotency_key, backfill_id, created_by, "
+                      "created_at, started_at, ended_at) SELECT v_dag, v_run, v_type, v_state, v_logical, v_start, "
+                      "v_end, v_params, v_version, v_note, v_key, v_backfill, v_by, $14, v_started, v_ended FROM "
+                      "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], "
+                      "$7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::text[], "
+                      "$15::bigint[], $16::bigint[]) AS v(v_dag, v_run, v_type, v_state, v_logical, v_start, v_end, "
+                      "v_params, v_version, v_note, v_key, v_backfill, v_by, v_started, v_ended) "
+                      "ON CONFLICT DO NOTHING RETURNING id, dag_id, run_id",
                       params(dag_id.text(), run_id.text(), run_type.text(), state.text(), logical.text(),
-                             start.text(), end.text(), run_params.text(), version.text(), note.text(),
+                             start.text(), end.text(), run_params.text(), version.text(), note.text(), key.text(),
                              backfill.text(), created_by.text(), created_at, started.text(), ended.text()));
       if (!ins) return ins.error();
       std::map<std::pair<std::string, std::string>, long long> pks;
       for (auto row : *ins) pks[{row[1].c_str(), row[2].c_str()}] = row[0].as<long long>();
       std::vector<Created> made_here;
       std::vector<size_t> made_at;
-      for (size_t i : plain) {
+      bool all = true;
+      for (size_t i : which) {
         const RunRecord& run = runs[i].run;
         auto pk = pks.find({storable(run.dag_id), storable(run.run_id)});  // as the store holds them
         if (pk == pks.end()) {
           answers[i] = conflict(run);
+          all = false;
           continue;
         }
         Created c;
@@ -175,44 +167,36 @@ Result<std::vector<Result<Store::Created>>> PostgresRuns::create_runs(const std:
         entries[made_at[k]] = audited(nr);
         answers[made_at[k]] = std::move(made_here[k]);
       }
+      return all;
+    };
+    // Runs without an idempotency key, together. A run whose (DAG, run id)
+    // came earlier in the batch is a conflict without being sent. They are
+    // made before the runs with a key, so a run with a key that takes the id
+    // of a run without one in the same batch is the conflict, wherever it
+    // stands in the batch (ids are generated unique; the audit entries keep
+    // the batch's order).
+    std::vector<size_t> plain;
+    std::set<std::pair<std::string, std::string>> named;
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const RunRecord& run = runs[i].run;
+      if (run.idempotency_key) continue;
+      if (named.insert({run.dag_id, run.run_id}).second) plain.push_back(i);
+      else answers[i] = conflict(run);
     }
+    if (!plain.empty())
+      if (auto r = insert_batch(plain); !r) return r.error();
     // Runs with a key, one at a time: the first run of a key is the answer.
     for (size_t i = 0; i < runs.size(); ++i) {
-      const NewRun& nr = runs[i];
-      const RunRecord& run = nr.run;
-      if (!run.idempotency_key) continue;
-      auto f = first(t, run);
+      if (!runs[i].run.idempotency_key) continue;
+      auto f = first(t, runs[i].run);
       if (!f) return f.error();
       if (*f) {
         answers[i] = std::move(**f);
         continue;
       }
-      Created c;
-      c.run = run;
-      c.run.created_at = clock_.now();
-      auto ins = exec(t,
-                      "INSERT INTO dag_runs (dag_id, run_id, run_type, state, logical_date, data_interval_start, "
-                      "data_interval_end, params, dag_version, note, idempotency_key, backfill_id, created_by, "
-                      "created_at, started_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-                      "$13, $14, $15, $16) ON CONFLICT DO NOTHING RETURNING id",
-                      params(run.dag_id, run.run_id, run.run_type, std::string(to_string(run.state)),
-                             run.logical_date, run.data_interval_start, run.data_interval_end, run.params,
-                             run.dag_version, run.note, run.idempotency_key, run.backfill_id, run.created_by,
-                             c.run.created_at, run.started_at, run.ended_at));
-      if (!ins) return ins.error();
-      if (ins->empty()) {
-        raced.push_back(i);
-        answers[i] = conflict(run);
-        continue;
-      }
-      c.run.pk = (*ins)[0][0].as<long long>();
-      c.task_instances = nr.task_instances;
-      std::vector<Created> one;
-      one.push_back(std::move(c));
-      if (auto s = insert_tis(t, one); !s) return s.error();
-      if (auto s = consume(t, nr); !s) return s.error();
-      entries[i] = audited(nr);
-      answers[i] = std::move(one.front());
+      auto r = insert_batch({i});
+      if (!r) return r.error();
+      if (!*r) raced.push_back(i);
     }
     std::vector<AuditItem> audited_runs;
     for (auto& e : entries)
