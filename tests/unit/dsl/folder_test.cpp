@@ -66,6 +66,20 @@ TEST_CASE("error: duplicate DAG ids across files") {
                                ":1") != std::string::npos);
 }
 
+TEST_CASE("a file of exactly 1 MiB is read whole; one byte more is refused") {
+  TempDir d;
+  std::string head = "dag: big\ntasks: {t: {type: noop}}\n# ";
+  d.write("big.yaml", head + std::string((1 << 20) - head.size() - 1, 'x') + "\n");
+  REQUIRE(fs::file_size(d.path / "big.yaml") == (1u << 20));
+  auto load = load_dag_files(*find_dag_files({d.path.string()}));
+  CHECK(load.errors().empty());
+  CHECK(load.dags.count("big") == 1);
+  d.write("big.yaml", head + std::string((1 << 20) - head.size(), 'x') + "\n");
+  auto over = load_dag_files(*find_dag_files({d.path.string()}));
+  REQUIRE(over.errors().size() == 1);
+  CHECK(over.errors()[0].message.find("the limit is 1048576 bytes (1 MiB)") != std::string::npos);
+}
+
 TEST_CASE("error: a file over 1 MiB is refused without reading it") {
   TempDir d;
   d.write("big.yaml", "dag: big\n# " + std::string(1 << 20, 'x') + "\n");
@@ -82,6 +96,13 @@ TEST_CASE("a file named twice is read once; only regular files are read") {
   CHECK(files->size() == 1);
   auto load = load_dag_files(*files);
   CHECK(load.errors().empty());
+  // A hard link is the same file too, read under its first name; a link
+  // to nothing is no file.
+  fs::create_hard_link(d.path / "a.yaml", d.path / "b.yaml");
+  fs::create_symlink(d.path / "gone.yaml", d.path / "c.yaml");
+  auto linked = find_dag_files({d.path.string(), (d.path / "b.yaml").string()});
+  REQUIRE(linked.ok());
+  CHECK(*linked == std::vector<std::string>{(d.path / "a.yaml").string()});
   auto dev = load_dag_files({"/dev/zero"});
   REQUIRE(dev.errors().size() == 1);
   CHECK(dev.errors()[0].message.find("not a regular file") != std::string::npos);
