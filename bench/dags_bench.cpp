@@ -6,7 +6,8 @@
 //  - first_answer_s: spawn -> the first HTTP answer of GET /api/v1/health
 //    (polled every 10 ms on a port picked beforehand);
 //  - loaded_s: spawn -> /health no longer says "loading" (a binary that
-//    serves only after its load: the first answer);
+//    serves only after its load: the first answer); the scheduled runs the
+//    loaded DAGs owe are made after it;
 //  - listed_s: spawn -> GET /api/v1/dags (paged, limit 1000) lists all N;
 //  - lateness p50 / p99 (ms): of each scheduled run whose interval ended
 //    after the load was done, created_at - data_interval_end (the instant
@@ -22,7 +23,13 @@
 //    quiet part of each minute (from :25 to :55; the runs of the minute's
 //    fire are done by then), the median over the minutes; for `none`, over
 //    one window after the load;
-//  - peak_rss_mib: VmHWM.
+//  - peak_rss_mib: VmHWM;
+//  - store_floor_p50_ms: the baseline, once the process stopped: one
+//    transaction that writes a run of every stored DAG and a task instance
+//    of each, by one INSERT … SELECT each, on the same store (its schema,
+//    history and durability); the median of three. What a fire of N DAGs
+//    costs the engine alone: the least a fire's visible lateness can be
+//    when the runs are written once their interval is over.
 // A benchmark, not a test: it prints one JSON object per variant and never
 // asserts a time.
 #include <httplib.h>
@@ -161,7 +168,33 @@ class StoreReader {
   };
   // Scheduled runs whose interval ended at or after `after_us`.
   virtual std::vector<Run> scheduled_runs(long long after_us) = 0;
+  // The store's floor for a minute's runs (the baseline, once the process
+  // is stopped): one transaction that writes a run of each stored DAG, of
+  // an interval far ahead (`rep` tells them apart), and a task instance of
+  // each, by SQL alone: one INSERT … SELECT each, as the store's schema
+  // (its indexes, foreign keys and counting triggers) and durability make
+  // them cost. Milliseconds, or -1; the rows are deleted again after it.
+  virtual double floor_ms(int rep) = 0;
 };
+
+// The floor's SQL, the same on both engines. The task instances are the
+// runs' with ids above the largest before (`:max`).
+std::string floor_runs_sql(int rep) {
+  long long at = 4102444800000000LL + rep * 60000000LL;  // 2100-01-01 and on: far ahead of any fire
+  std::string t = std::to_string(at);
+  return "INSERT INTO dag_runs (dag_id, run_id, run_type, state, logical_date, data_interval_start, "
+         "data_interval_end, params, dag_version, created_by, created_at) SELECT dag_id, 'floor_" +
+         std::to_string(rep) + "', 'scheduled', 'queued', " + t + ", " + t + ", " + t +
+         " + 60000000, '{}', current_version, 'system', " + t + " FROM dags WHERE current_version IS NOT NULL";
+}
+std::string floor_tis_sql(long long max_before) {
+  return "INSERT INTO task_instances (run_pk, task_id, state) SELECT id, 't', 'scheduled' FROM dag_runs WHERE id > " +
+         std::to_string(max_before);
+}
+std::string floor_undo_sql(long long max_before) {
+  return "DELETE FROM task_instances WHERE run_pk > " + std::to_string(max_before) + "; DELETE FROM dag_runs WHERE id > " +
+         std::to_string(max_before);
+}
 
 constexpr const char* kRunsSql =
     "SELECT id, created_at, data_interval_end FROM dag_runs WHERE run_type = 'scheduled' AND data_interval_end >= ";
@@ -198,8 +231,39 @@ class SqliteReader : public StoreReader {
     sqlite3_close(h);
     return out;
   }
+  double floor_ms(int rep) override {
+    sqlite3* h = nullptr;
+    double ms = -1;
+    if (sqlite3_open_v2(path_.c_str(), &h, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK) {
+      sqlite3_busy_timeout(h, 5000);
+      // The store's own settings (sqlite_store.cpp).
+      sqlite3_exec(h, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
+                      "PRAGMA temp_store=MEMORY", nullptr, nullptr, nullptr);
+      long long before = max_id(h);
+      auto t0 = SteadyClock::now();
+      std::string sql = "BEGIN IMMEDIATE; " + floor_runs_sql(rep) + "; " + floor_tis_sql(before) + "; COMMIT";
+      char* err = nullptr;
+      if (before >= 0 && sqlite3_exec(h, sql.c_str(), nullptr, nullptr, &err) == SQLITE_OK) ms = since(t0) * 1000;
+      if (err) std::fprintf(stderr, "the store's floor: %s\n", err);
+      sqlite3_free(err);
+      sqlite3_exec(h, "ROLLBACK", nullptr, nullptr, nullptr);  // if it failed half way
+      if (before >= 0 && sqlite3_exec(h, floor_undo_sql(before).c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+        std::fprintf(stderr, "the store's floor: its rows stay: %s\n", sqlite3_errmsg(h));
+        ms = -1;
+      }
+    }
+    sqlite3_close(h);
+    return ms;
+  }
 
  private:
+  static long long max_id(sqlite3* h) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(h, "SELECT coalesce(max(id), 0) FROM dag_runs", -1, &st, nullptr) != SQLITE_OK) return -1;
+    long long n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    return n;
+  }
   long long close() {
     if (h_) sqlite3_close(h_);
     h_ = nullptr;  // the file may not exist yet: open again next time
@@ -233,6 +297,28 @@ class PostgresReader : public StoreReader {
       std::fprintf(stderr, "reading runs: %s\n", e.what());
     }
     return out;
+  }
+  double floor_ms(int rep) override {
+    try {
+      pqxx::connection c(url_);
+      long long before = pqxx::nontransaction(c).exec("SELECT coalesce(max(id), 0) FROM dag_runs")[0][0].as<long long>();
+      double ms = -1;
+      try {
+        auto t0 = SteadyClock::now();
+        pqxx::work w(c);
+        w.exec(floor_runs_sql(rep));
+        w.exec(floor_tis_sql(before));
+        w.commit();
+        ms = since(t0) * 1000;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "the store's floor: %s\n", e.what());
+      }
+      pqxx::nontransaction(c).exec(floor_undo_sql(before));
+      return ms;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "the store's floor: %s\n", e.what());
+      return -1;
+    }
   }
 
  private:
@@ -371,9 +457,15 @@ void run_variant(const Options& o, const std::string& variant) {
   int st = 0;
   waitpid(pid, &st, 0);
   // Runs of intervals that ended before the load was done are the load's.
+  auto runs = reader->scheduled_runs(loaded_us + 1000000);
+  // The baseline: the store's floor for the same minute's runs, three times.
+  std::vector<double> floor;
+  if (variant != "none")
+    for (int rep = 0; rep < 3; ++rep)
+      if (double ms = reader->floor_ms(rep); ms >= 0) floor.push_back(ms);
   std::vector<double> late, visible;
   size_t unseen = 0;  // made while no poll was under way (outside the windows)
-  for (auto& r : reader->scheduled_runs(loaded_us + 1000000)) {
+  for (auto& r : runs) {
     late.push_back(static_cast<double>(r.created_at - r.interval_end) / 1000.0);
     // The first poll that saw it, if the poll before did not (5 ms apart).
     auto it = std::lower_bound(seen.begin(), seen.end(), r.id, [](const Seen& x, long long id) { return x.max_id < id; });
@@ -387,11 +479,12 @@ void run_variant(const Options& o, const std::string& variant) {
       "{\"workload\": \"W3\", \"engine\": \"%s\", \"variant\": \"%s\", \"dags\": %d, \"first_answer_s\": %.3f, "
       "\"said_loading\": %s, \"loaded_s\": %.3f, \"listed_s\": %.3f, \"fires\": %zu, \"lateness_p50_ms\": %.1f, "
       "\"lateness_p99_ms\": %.1f, \"lateness_max_ms\": %.1f, \"visible_p50_ms\": %.1f, \"visible_p99_ms\": %.1f, "
-      "\"visible_max_ms\": %.1f, \"unseen\": %zu, \"idle_cpu_pct\": %.2f, \"idle_windows\": %zu, "
-      "\"peak_rss_mib\": %.1f}\n",
+      "\"visible_max_ms\": %.1f, \"unseen\": %zu, \"store_floor_p50_ms\": %.1f, \"idle_cpu_pct\": %.2f, "
+      "\"idle_windows\": %zu, \"peak_rss_mib\": %.1f}\n",
       o.pg_url.empty() ? "sqlite" : "postgres", variant.c_str(), o.dags, first, loading_seen.c_str(), loaded, listed,
       late.size(), percentile(late, 0.5), percentile(late, 0.99), percentile(late, 1.0), percentile(visible, 0.5),
-      percentile(visible, 0.99), percentile(visible, 1.0), unseen, percentile(idle, 0.5), idle.size(), hwm / 1024.0);
+      percentile(visible, 0.99), percentile(visible, 1.0), unseen, percentile(floor, 0.5), percentile(idle, 0.5),
+      idle.size(), hwm / 1024.0);
   std::fflush(stdout);
   if (!o.keep) {
     fs::remove_all(dir);

@@ -421,9 +421,10 @@ CompileResult compile_dag_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return fail("cannot read the file: " + std::string(std::strerror(errno)));
   // Read at most one byte past the limit, whatever stat said (the file may
-  // grow): a buffer of the size stat gave and one byte more, and the rest up
-  // to the limit only when that byte was read too. (A buffer of the limit
-  // for every file zeroed 1 MiB a file: a third of a cold load's compile.)
+  // grow): a buffer of the size stat gave and one byte more, and on up to
+  // the limit's byte more only when that byte was read too; a file that
+  // reached it is refused. (A buffer of the limit for every file zeroed
+  // 1 MiB a file: a third of a cold load's compile.)
   std::string text(static_cast<size_t>(st.st_size) + 1, '\0');
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
   size_t got = static_cast<size_t>(in.gcount());
@@ -434,6 +435,7 @@ CompileResult compile_dag_file(const std::string& path) {
     got += static_cast<size_t>(in.gcount());
   }
   if (in.bad()) return fail("cannot read the file");
+  if (got > kLimit) return fail("file is over 1048576 bytes (it grew as it was read); the limit is 1048576 bytes (1 MiB)");
   text.resize(got);
   return compile_dag(text, path);
 }

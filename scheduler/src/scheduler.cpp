@@ -204,11 +204,12 @@ SchedulerParts::~SchedulerParts() {
 void SchedulerParts::write() {
   // The runs that came due this turn, in one transaction of their own (the
   // store gives them their ids), then what they started. While the folder
-  // loads, the scheduled runs its DAGs owe wait for the load's end and are
-  // made together then, as the runs of the DAGs the store knew already do
-  // (load_next): the folder first. A chunk's runs made and run with it
-  // took half of each chunk's turn (docs/benchmarks.md, "W3's cold load").
-  if (!registry.loading() && factory.commit_runs()) dispatcher.dispatch();
+  // loads, the scheduled runs its DAGs owe wait for the load's end (and are
+  // made then, as the runs of the DAGs the store knew already are:
+  // load_next), or for a stop that comes first: the folder first. Made and
+  // run with each chunk, they took half of its turn (docs/benchmarks.md,
+  // "The folder first, runs set-wise on SQLite").
+  if ((!registry.loading() || loop.stopping()) && factory.commit_runs()) dispatcher.dispatch();
   forecast.settle();  // the forecasts of the runs that moved, in this write
   auto w = loop.write(store, membership.fences());
   if (w.fenced) membership.fenced_out(*w.fenced);

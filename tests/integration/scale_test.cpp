@@ -279,8 +279,8 @@ TEST_CASE("background load: the scheduled runs the loaded DAGs owe wait for the 
   env.options.load_in_background = true;
   env.start();
   // Seen while the load ran (it said so before and after the reads), once
-  // a chunk's DAGs were registered: no run yet. Made a chunk at a time, the
-  // first chunk's runs were there before the second chunk was read.
+  // a chunk's DAGs were registered: no run yet. (Runs made with each chunk
+  // would be there from the first chunk on.)
   int seen_loading = 0;
   for (auto until = std::chrono::steady_clock::now() + 60s; std::chrono::steady_clock::now() < until;
        std::this_thread::sleep_for(2ms)) {

@@ -338,6 +338,54 @@ TEST_CASE("batches: many runs and versions at once keep each entry's answer, ids
   });
 }
 
+TEST_CASE("batches: 150 runs go in statements of many rows, each answer its own run and task instances") {
+  each_store([](Store& s, FakeClock&) {
+    std::vector<DagVersionRegistration> regs;
+    for (int i = 0; i < 150; ++i) regs.push_back({version("m" + std::to_string(i), "v1"), "default", i % 4});
+    REQUIRE(s.register_dag_versions(regs, "system").ok());
+    std::vector<RunStore::NewRun> runs;
+    for (int i = 0; i < 150; ++i)
+      runs.push_back({scheduled_run("m" + std::to_string(i), "2026-11-21T00:00:00Z"), two_tasks(), {}, {}});
+    runs[100] = runs[99];  // m99's interval again, under another id: refused by the store, in a chunk's middle
+    runs[100].run.run_id = "scheduled__again";
+    runs[140] = runs[3];  // m3's run id again: refused before it is sent
+    auto made = s.create_runs(runs, "system");
+    REQUIRE(made.ok());
+    REQUIRE(made->size() == 150);
+    std::set<long long> pks, ti_ids;
+    for (int i = 0; i < 150; ++i) {
+      INFO("entry " << i);
+      if (i == 100 || i == 140) {
+        REQUIRE_FALSE((*made)[i].ok());
+        CHECK((*made)[i].error().code == "conflict");
+        continue;
+      }
+      REQUIRE((*made)[i].ok());
+      const auto& c = *(*made)[i];
+      CHECK(c.run.dag_id == "m" + std::to_string(i));
+      auto stored = s.get_run(c.run.dag_id, c.run.run_id);
+      REQUIRE(stored.ok());
+      CHECK(stored->pk == c.run.pk);
+      pks.insert(c.run.pk);
+      auto tis = s.list_task_instances(c.run.pk);
+      REQUIRE(tis.ok());
+      REQUIRE(tis->size() == 2);
+      REQUIRE(c.task_instances.size() == 2);
+      for (auto& t : c.task_instances) {
+        CHECK(t.run_pk == c.run.pk);
+        auto it = std::find_if(tis->begin(), tis->end(), [&](auto& x) { return x.id == t.id; });
+        REQUIRE(it != tis->end());
+        CHECK(it->task_id == t.task_id);
+        CHECK(it->map_index == t.map_index);
+        ti_ids.insert(t.id);
+      }
+    }
+    CHECK(pks.size() == 148);
+    CHECK(ti_ids.size() == 296);
+    CHECK_FALSE(s.get_run("m99", "scheduled__again").ok());
+  });
+}
+
 TEST_CASE("runs list newest first, paged by cursor") {
   each_store([](Store& s, FakeClock&) {
     REQUIRE(s.register_dag_version(version("d", "v1"), "default", 0, "system").ok());

@@ -1,7 +1,11 @@
 // The SQLite Store: runs, their task instances and tries.
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <limits>
+#include <map>
+#include <set>
+#include <tuple>
 
 #include "sqlite_lists.h"
 #include "sqlite_store.h"
@@ -49,77 +53,223 @@ Result<std::vector<Result<Store::Created>>> SqliteRuns::create_runs(const std::v
                                                                      const std::vector<Fence>& fences) {
   return write([&]() -> Result<std::vector<Result<Created>>> {
     if (auto f = check_fences_locked(fences); !f) return f.error();
-    std::vector<Result<Created>> out;
-    out.reserve(runs.size());
+    std::vector<std::optional<Result<Created>>> answers(runs.size());
     static const std::string by_key_sql =
         std::string("SELECT ") + kRunColumns + " FROM dag_runs WHERE dag_id = ? AND idempotency_key = ?";
-    auto by_key = db_.prepare(by_key_sql.c_str());
-    auto ins = db_.prepare(
-        "INSERT INTO dag_runs (dag_id, run_id, run_type, state, logical_date, data_interval_start, "
-        "data_interval_end, params, dag_version, note, idempotency_key, backfill_id, created_by, created_at, "
-        "started_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    for (auto& nr : runs) {
-      const RunRecord& run = nr.run;
-      if (run.idempotency_key) {
-        by_key.reset();
-        by_key.bind(1, run.dag_id).bind(2, *run.idempotency_key);
-        int rc = by_key.step();
-        if (rc == SQLITE_ROW) {
-          Created c;
-          c.run = run_row(by_key);
-          c.created = false;
-          auto found = tis_locked(c.run.pk);
-          if (!found) return found.error();
-          c.task_instances = std::move(*found);
-          out.push_back(std::move(c));
-          continue;
-        }
-        if (rc != SQLITE_DONE) return db_error();
+    // Runs without a key go together, a statement of many rows at a time;
+    // a run with a key is looked up, then made alone. In the batch's order,
+    // so that audit entries follow it.
+    std::vector<size_t> group;
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const RunRecord& run = runs[i].run;
+      if (!run.idempotency_key) {
+        group.push_back(i);
+        continue;
       }
-      Created c;
-      c.run = run;
-      c.run.created_at = clock_.now();
-      ins.reset();
-      ins.bind(1, run.dag_id).bind(2, run.run_id).bind(3, run.run_type).bind(4, std::string(to_string(run.state)));
-      ins.bind(5, us(run.logical_date)).bind(6, us(run.data_interval_start)).bind(7, us(run.data_interval_end));
-      ins.bind(8, run.params).bind(9, run.dag_version).bind(10, run.note).bind(11, run.idempotency_key);
-      ins.bind(12, run.backfill_id).bind(13, run.created_by).bind(14, us(c.run.created_at));
-      ins.bind(15, us(run.started_at)).bind(16, us(run.ended_at));
-      int rc = ins.step();
-      if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-        out.push_back(Error{"conflict", "DAG " + run.dag_id + " already has a run " +
-                                            (run.run_type == "scheduled" || run.run_type == "backfill"
-                                                 ? "for the interval starting " + format_utc(run.logical_date)
-                                                 : "with id " + run.run_id)});
+      if (auto s = insert_runs_locked(runs, group, actor, answers); !s) return s.error();
+      group.clear();
+      auto by_key = db_.prepare(by_key_sql.c_str());
+      by_key.bind(1, run.dag_id).bind(2, *run.idempotency_key);
+      int rc = by_key.step();
+      if (rc == SQLITE_ROW) {
+        Created c;
+        c.run = run_row(by_key);
+        c.created = false;
+        by_key.reset();
+        auto found = tis_locked(c.run.pk);
+        if (!found) return found.error();
+        c.task_instances = std::move(*found);
+        answers[i] = std::move(c);
         continue;
       }
       if (rc != SQLITE_DONE) return db_error();
-      c.run.pk = sqlite3_last_insert_rowid(db_.raw());
-      for (auto t : nr.task_instances) {
-        t.run_pk = c.run.pk;
-        if (auto s = insert_ti_locked(t); !s) return s.error();
-        c.task_instances.push_back(std::move(t));
-      }
-      for (auto& cur : nr.cursors) {
-        auto st = db_.prepare(
-            "INSERT INTO dataset_consumers (dag_id, uri, last_event_id) VALUES (?1, ?2, ?3) "
-            "ON CONFLICT(dag_id, uri) DO UPDATE SET last_event_id = max(last_event_id, ?3)");
-        st.bind(1, cur.dag_id).bind(2, cur.uri).bind(3, cur.last_event_id);
-        if (st.step() != SQLITE_DONE) return db_error();
-      }
-      if (run.run_type == "manual" || run.run_type == "dataset") {
-        json details = {{"run_id", run.run_id}, {"logical_date", format_utc(run.logical_date)},
-                        {"params", json::parse(run.params, nullptr, false)}};
-        if (run.note) details["note"] = *run.note;
-        if (auto a = audit_locked(nr.actor.empty() ? actor : nr.actor, "run.triggered",
-                                  "dag:" + run.dag_id + "/" + run.run_id, details);
-            !a)
-          return a.error();
-      }
-      out.push_back(std::move(c));
+      by_key.reset();
+      group.push_back(i);
+      if (auto s = insert_runs_locked(runs, group, actor, answers); !s) return s.error();
+      group.clear();
     }
+    if (auto s = insert_runs_locked(runs, group, actor, answers); !s) return s.error();
+    std::vector<Result<Created>> out;
+    out.reserve(runs.size());
+    for (auto& a : answers) out.push_back(std::move(*a));
     return out;
   });
+}
+
+namespace {
+
+// `head` VALUES (?, …), … (`n` rows of `cols` parameters) `tail`.
+std::string rows_sql(const char* head, int cols, size_t n, const char* tail) {
+  std::string row = "(";
+  for (int c = 0; c < cols; ++c) row += c ? ", ?" : "?";
+  row += ")";
+  std::string s = std::string(head) + " VALUES ";
+  for (size_t i = 0; i < n; ++i) s += (i ? ", " : "") + row;
+  return s + " " + tail;
+}
+
+// Rows go in statements of these sizes, the biggest that fits first (so a
+// batch of any size takes few statements, and four texts are prepared once).
+// A statement of many rows opens the table's and each index's cursors once,
+// where a statement a row opened them for every row.
+constexpr std::array<size_t, 4> kRowChunks{64, 16, 4, 1};
+
+struct RowsSql {
+  std::array<std::string, kRowChunks.size()> texts;
+  RowsSql(const char* head, int cols, const char* tail) {
+    for (size_t k = 0; k < kRowChunks.size(); ++k) texts[k] = rows_sql(head, cols, kRowChunks[k], tail);
+  }
+  // The statement cache knows a statement by its text's address: these
+  // live as long as the process.
+  const char* of(size_t n) const {
+    for (size_t k = 0; k < kRowChunks.size(); ++k)
+      if (kRowChunks[k] == n) return texts[k].c_str();
+    return nullptr;
+  }
+};
+
+constexpr int kRunInsertColumns = 16, kTiInsertColumns = 13;
+
+const RowsSql& run_rows_sql() {
+  static const RowsSql sql(
+      "INSERT INTO dag_runs (dag_id, run_id, run_type, state, logical_date, data_interval_start, "
+      "data_interval_end, params, dag_version, note, idempotency_key, backfill_id, created_by, created_at, "
+      "started_at, ended_at)",
+      kRunInsertColumns, "ON CONFLICT DO NOTHING RETURNING id, dag_id, run_id");
+  return sql;
+}
+
+const RowsSql& ti_rows_sql() {
+  static const RowsSql sql(
+      "INSERT INTO task_instances (run_pk, task_id, map_index, state, try_number, max_tries, queue, pool, "
+      "pool_slots, priority, ready_at, wake_at, item)",
+      kTiInsertColumns, "RETURNING id, run_pk, task_id, map_index");
+  return sql;
+}
+
+// Calls `each(first, n)` for consecutive slices of [0, total), in the sizes
+// of kRowChunks; stops at the first error.
+template <class F>
+Status in_row_chunks(size_t total, F each) {
+  size_t at = 0;
+  for (size_t n : kRowChunks)
+    for (; total - at >= n; at += n)
+      if (auto s = each(at, n); !s) return s;
+  return {};
+}
+
+Error run_conflict(const RunRecord& run) {
+  return Error{"conflict", "DAG " + run.dag_id + " already has a run " +
+                               (run.run_type == "scheduled" || run.run_type == "backfill"
+                                    ? "for the interval starting " + format_utc(run.logical_date)
+                                    : "with id " + run.run_id)};
+}
+
+}  // namespace
+
+// The runs `group` names (indexes into `runs`), inserted together: a run
+// whose (DAG, run id) or interval another run has already, or an earlier
+// one of the group, is answered as a conflict (ON CONFLICT DO NOTHING; the
+// rows made are told by what RETURNING gives back). Then the task
+// instances of the runs made, together too; then their dataset cursors and
+// audit entries, a run at a time, in the group's order.
+Status SqliteRuns::insert_runs_locked(const std::vector<NewRun>& runs, const std::vector<size_t>& group,
+                                      const std::string& actor, std::vector<std::optional<Result<Created>>>& answers) {
+  if (group.empty()) return {};
+  const TimePoint created_at = clock_.now();
+  // The same (DAG, run id) twice: the later is a conflict, not sent (the
+  // answer of a row would be matched to both).
+  std::vector<size_t> sent;
+  sent.reserve(group.size());
+  std::set<std::pair<std::string, std::string>> named;
+  for (size_t i : group) {
+    if (named.insert({runs[i].run.dag_id, runs[i].run.run_id}).second) sent.push_back(i);
+    else answers[i] = run_conflict(runs[i].run);
+  }
+  std::map<std::pair<std::string, std::string>, long long> made;
+  auto runs_in = in_row_chunks(sent.size(), [&](size_t first, size_t n) -> Status {
+    auto ins = db_.prepare(run_rows_sql().of(n));
+    for (size_t k = 0; k < n; ++k) {
+      const RunRecord& run = runs[sent[first + k]].run;
+      int p = static_cast<int>(k) * kRunInsertColumns;
+      ins.bind(p + 1, run.dag_id).bind(p + 2, run.run_id).bind(p + 3, run.run_type);
+      ins.bind(p + 4, std::string(to_string(run.state))).bind(p + 5, us(run.logical_date));
+      ins.bind(p + 6, us(run.data_interval_start)).bind(p + 7, us(run.data_interval_end)).bind(p + 8, run.params);
+      ins.bind(p + 9, run.dag_version).bind(p + 10, run.note).bind(p + 11, run.idempotency_key);
+      ins.bind(p + 12, run.backfill_id).bind(p + 13, run.created_by).bind(p + 14, us(created_at));
+      ins.bind(p + 15, us(run.started_at)).bind(p + 16, us(run.ended_at));
+    }
+    int rc;
+    while ((rc = ins.step()) == SQLITE_ROW) made[{ins.text(1), ins.text(2)}] = ins.i64(0);
+    return rc == SQLITE_DONE ? Status{} : Status(db_error());
+  });
+  if (!runs_in) return runs_in;
+  // The task instances of the runs made, in the group's order.
+  std::vector<size_t> created;
+  std::vector<TaskInstanceRecord> tis;
+  for (size_t i : sent) {
+    auto it = made.find({runs[i].run.dag_id, runs[i].run.run_id});
+    if (it == made.end()) {
+      answers[i] = run_conflict(runs[i].run);
+      continue;
+    }
+    created.push_back(i);
+    Created c;
+    c.run = runs[i].run;
+    c.run.pk = it->second;
+    c.run.created_at = created_at;
+    answers[i] = std::move(c);
+    for (auto t : runs[i].task_instances) {
+      t.run_pk = it->second;
+      tis.push_back(std::move(t));
+    }
+  }
+  std::map<std::tuple<long long, std::string, int>, long long> ti_ids;
+  auto tis_in = in_row_chunks(tis.size(), [&](size_t first, size_t n) -> Status {
+    auto ins = db_.prepare(ti_rows_sql().of(n));
+    for (size_t k = 0; k < n; ++k) {
+      const TaskInstanceRecord& t = tis[first + k];
+      int p = static_cast<int>(k) * kTiInsertColumns;
+      ins.bind(p + 1, t.run_pk).bind(p + 2, t.task_id).bind(p + 3, t.map_index);
+      ins.bind(p + 4, std::string(to_string(t.state))).bind(p + 5, t.try_number).bind(p + 6, t.max_tries);
+      ins.bind(p + 7, t.queue).bind(p + 8, t.pool).bind(p + 9, t.pool_slots).bind(p + 10, t.priority);
+      ins.bind(p + 11, us(t.ready_at)).bind(p + 12, us(t.wake_at)).bind(p + 13, t.item);
+    }
+    int rc;
+    while ((rc = ins.step()) == SQLITE_ROW)
+      ti_ids[{ins.i64(1), ins.text(2), static_cast<int>(ins.i64(3))}] = ins.i64(0);
+    return rc == SQLITE_DONE ? Status{} : Status(db_error());
+  });
+  if (!tis_in) return tis_in;
+  for (auto& t : tis) {
+    auto it = ti_ids.find({t.run_pk, t.task_id, t.map_index});
+    if (it == ti_ids.end()) return Error{"database_error", "SQLite: a task instance inserted was not returned"};
+    t.id = it->second;
+  }
+  size_t next_ti = 0;
+  for (size_t i : created) {
+    Created& c = **answers[i];
+    const NewRun& nr = runs[i];
+    for (size_t k = 0; k < nr.task_instances.size(); ++k) c.task_instances.push_back(std::move(tis[next_ti++]));
+    for (auto& cur : nr.cursors) {
+      auto st = db_.prepare(
+          "INSERT INTO dataset_consumers (dag_id, uri, last_event_id) VALUES (?1, ?2, ?3) "
+          "ON CONFLICT(dag_id, uri) DO UPDATE SET last_event_id = max(last_event_id, ?3)");
+      st.bind(1, cur.dag_id).bind(2, cur.uri).bind(3, cur.last_event_id);
+      if (st.step() != SQLITE_DONE) return db_error();
+    }
+    const RunRecord& run = nr.run;
+    if (run.run_type == "manual" || run.run_type == "dataset") {
+      json details = {{"run_id", run.run_id}, {"logical_date", format_utc(run.logical_date)},
+                      {"params", json::parse(run.params, nullptr, false)}};
+      if (run.note) details["note"] = *run.note;
+      if (auto a = audit_locked(nr.actor.empty() ? actor : nr.actor, "run.triggered",
+                                "dag:" + run.dag_id + "/" + run.run_id, details);
+          !a)
+        return a.error();
+    }
+  }
+  return {};
 }
 
 Result<std::vector<RunRecord>> SqliteRuns::list_runs(const RunFilter& f) {

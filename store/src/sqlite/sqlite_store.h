@@ -166,6 +166,8 @@ class SqliteRuns : public virtual RunStore, protected virtual SqliteBase {
   Result<std::vector<TaskInstanceRecord>> tis_locked(long long run_pk);
   Result<std::vector<RunRecord>> runs_locked(const RunFilter& f);
   Status insert_ti_locked(TaskInstanceRecord& t);
+  Status insert_runs_locked(const std::vector<NewRun>& runs, const std::vector<size_t>& group, const std::string& actor,
+                            std::vector<std::optional<Result<Created>>>& answers);
 };
 
 // ---- backfills (sqlite_backfills.cpp) ----

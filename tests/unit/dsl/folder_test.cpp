@@ -96,13 +96,15 @@ TEST_CASE("a file named twice is read once; only regular files are read") {
   CHECK(files->size() == 1);
   auto load = load_dag_files(*files);
   CHECK(load.errors().empty());
-  // A hard link is the same file too, read under its first name; a link
-  // to nothing is no file.
+  // Named through a symlinked folder, and by a symlink found in the
+  // folder: the same file still. A hard link is a file of its own (its
+  // path is where the namespace rules look).
+  fs::create_directory_symlink(d.path, d.path / ".via");
+  fs::create_symlink(d.path / "a.yaml", d.path / "c.yaml");
   fs::create_hard_link(d.path / "a.yaml", d.path / "b.yaml");
-  fs::create_symlink(d.path / "gone.yaml", d.path / "c.yaml");
-  auto linked = find_dag_files({d.path.string(), (d.path / "b.yaml").string()});
+  auto linked = find_dag_files({d.path.string(), (d.path / ".via" / "a.yaml").string()});
   REQUIRE(linked.ok());
-  CHECK(*linked == std::vector<std::string>{(d.path / "a.yaml").string()});
+  CHECK(*linked == std::vector<std::string>{(d.path / "a.yaml").string(), (d.path / "b.yaml").string()});
   auto dev = load_dag_files({"/dev/zero"});
   REQUIRE(dev.errors().size() == 1);
   CHECK(dev.errors()[0].message.find("not a regular file") != std::string::npos);
