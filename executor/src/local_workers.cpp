@@ -1,5 +1,6 @@
 #include "baton/executor/local_workers.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "baton/executor/shell_runner.h"
@@ -20,6 +21,7 @@ LocalWorkers::~LocalWorkers() {
 }
 
 void LocalWorkers::start(int slots) {
+  slots_ = static_cast<size_t>(std::max(slots, 0));
   for (int i = 0; i < slots; ++i) threads_.emplace_back([this, i] { main(i); });
 }
 
@@ -34,7 +36,16 @@ void LocalWorkers::hand(std::vector<Assignment> tries) {
     std::lock_guard lock(work_mu_);
     for (auto& a : tries) work_.push_back(std::move(a));
   }
-  work_cv_.notify_all();
+  // An idle slot woken per try. Every idle slot woken for one try made them
+  // all race for it, and on two cores the one that won waited for the
+  // others to run and sleep again: on the way to every start of a chain.
+  // A slot that finds no try waits again; one busy now takes what is left
+  // when its try ends (it looks before it waits).
+  if (tries.size() >= slots_) {
+    work_cv_.notify_all();
+  } else {
+    for (size_t i = 0; i < tries.size(); ++i) work_cv_.notify_one();
+  }
 }
 
 void LocalWorkers::kill(long long ti_id) {

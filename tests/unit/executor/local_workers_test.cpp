@@ -194,6 +194,29 @@ TEST_CASE("LocalWorkers: the next try of a task instance, handed out while the k
   CHECK(w.finished[1].reason == "canceled");
 }
 
+TEST_CASE("LocalWorkers: tries handed one at a time to idle slots each wake one: they run at once") {
+  Workers w;
+  w.workers.start(3);
+  const fs::path go = w.dir.path / "go";
+  // Each try says it started, then waits for the others' (the test's `go`).
+  for (long long ti = 1; ti <= 3; ++ti) {
+    w.workers.expect(ti);
+    const fs::path started = w.dir.path / ("started-" + std::to_string(ti));
+    w.workers.hand({w.shell_try("touch " + started.string() + "; until [ -f " + go.string() +
+                                    " ]; do sleep 0.01; done",
+                                ti)});
+  }
+  bool all_started = false;
+  for (auto until = std::chrono::steady_clock::now() + kWait; !all_started && std::chrono::steady_clock::now() < until;
+       std::this_thread::sleep_for(10ms))
+    all_started = fs::exists(w.dir.path / "started-1") && fs::exists(w.dir.path / "started-2") &&
+                  fs::exists(w.dir.path / "started-3");
+  std::ofstream(go.string()) << "go";  // the tries end either way
+  CHECK(all_started);
+  REQUIRE(w.wait_finished(3));
+  for (auto& f : w.finished) CHECK(f.outcome == TryOutcome::success);
+}
+
 TEST_CASE("LocalWorkers: stopping with no grace kills a running try as shutdown; queued tries are not run") {
   Workers w;
   const fs::path marker = w.dir.path / "second-ran";

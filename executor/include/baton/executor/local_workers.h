@@ -70,6 +70,7 @@ class LocalWorkers {
   std::deque<Assignment> work_;  // guarded by work_mu_
   bool workers_stop_ = false;    // guarded by work_mu_
   std::vector<std::thread> threads_;
+  size_t slots_ = 0;  // set by start(), before any try is handed
   std::mutex cancel_mu_;
   std::map<long long, std::shared_ptr<std::atomic<bool>>> cancel_flags_;  // ti_id -> flag; guarded by cancel_mu_
   bool kill_all_ = false;                                                   // guarded by cancel_mu_
