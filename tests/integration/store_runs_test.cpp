@@ -24,6 +24,39 @@ namespace fs = std::filesystem;
 
 namespace {
 void each_store(const std::function<void(Store&, FakeClock&)>& body) { testing::each_store("runs", body); }
+
+// An answer of a batch of runs against the store: entry `i` of `made` is a
+// conflict when `refused` says so, else the run of DAG `prefix`+i with two
+// task instances, each the stored row of its id. Adds the run's pk and its
+// task instances' ids to `pks` and `ti_ids`.
+void check_made(Store& s, const std::vector<Result<RunStore::Created>>& made, int i, bool refused,
+                const std::string& prefix, std::set<long long>& pks, std::set<long long>& ti_ids) {
+  INFO("entry " << i);
+  if (refused) {
+    REQUIRE_FALSE(made[i].ok());
+    CHECK(made[i].error().code == "conflict");
+    return;
+  }
+  REQUIRE(made[i].ok());
+  const auto& c = *made[i];
+  CHECK(c.run.dag_id == prefix + std::to_string(i));
+  auto stored = s.get_run(c.run.dag_id, c.run.run_id);
+  REQUIRE(stored.ok());
+  CHECK(stored->pk == c.run.pk);
+  pks.insert(c.run.pk);
+  auto tis = s.list_task_instances(c.run.pk);
+  REQUIRE(tis.ok());
+  REQUIRE(tis->size() == 2);
+  REQUIRE(c.task_instances.size() == 2);
+  for (auto& t : c.task_instances) {
+    CHECK(t.run_pk == c.run.pk);
+    auto it = std::find_if(tis->begin(), tis->end(), [&](auto& x) { return x.id == t.id; });
+    REQUIRE(it != tis->end());
+    CHECK(it->task_id == t.task_id);
+    CHECK(it->map_index == t.map_index);
+    ti_ids.insert(t.id);
+  }
+}
 }  // namespace
 
 
@@ -270,31 +303,8 @@ TEST_CASE("batches: many runs and versions at once keep each entry's answer, ids
     auto made = s.create_runs(runs, "system");
     REQUIRE(made.ok());
     REQUIRE(made->size() == 33);
-    std::set<long long> ti_ids;
-    for (int i = 0; i < 30; ++i) {
-      INFO("entry " << i);
-      if (i == 5) {
-        REQUIRE_FALSE((*made)[i].ok());
-        CHECK((*made)[i].error().code == "conflict");
-        continue;
-      }
-      REQUIRE((*made)[i].ok());
-      const auto& c = *(*made)[i];
-      CHECK(c.run.dag_id == "d" + std::to_string(i));
-      auto stored = s.get_run(c.run.dag_id, c.run.run_id);
-      REQUIRE(stored.ok());
-      CHECK(stored->pk == c.run.pk);
-      auto tis = s.list_task_instances(c.run.pk);
-      REQUIRE(tis->size() == 2);
-      REQUIRE(c.task_instances.size() == 2);
-      for (auto& t : c.task_instances) {
-        CHECK(t.run_pk == c.run.pk);
-        auto it = std::find_if(tis->begin(), tis->end(), [&](auto& x) { return x.id == t.id; });
-        REQUIRE(it != tis->end());
-        CHECK(it->task_id == t.task_id);
-        ti_ids.insert(t.id);
-      }
-    }
+    std::set<long long> pks, ti_ids;
+    for (int i = 0; i < 30; ++i) check_made(s, *made, i, i == 5, "d", pks, ti_ids);
     CHECK(ti_ids.size() == 58);
     REQUIRE_FALSE((*made)[30].ok());
     CHECK((*made)[30].error().message.find("for the interval starting") != std::string::npos);
@@ -353,33 +363,7 @@ TEST_CASE("batches: 150 runs go in statements of many rows, each answer its own 
     REQUIRE(made.ok());
     REQUIRE(made->size() == 150);
     std::set<long long> pks, ti_ids;
-    for (int i = 0; i < 150; ++i) {
-      INFO("entry " << i);
-      if (i == 100 || i == 140) {
-        REQUIRE_FALSE((*made)[i].ok());
-        CHECK((*made)[i].error().code == "conflict");
-        continue;
-      }
-      REQUIRE((*made)[i].ok());
-      const auto& c = *(*made)[i];
-      CHECK(c.run.dag_id == "m" + std::to_string(i));
-      auto stored = s.get_run(c.run.dag_id, c.run.run_id);
-      REQUIRE(stored.ok());
-      CHECK(stored->pk == c.run.pk);
-      pks.insert(c.run.pk);
-      auto tis = s.list_task_instances(c.run.pk);
-      REQUIRE(tis.ok());
-      REQUIRE(tis->size() == 2);
-      REQUIRE(c.task_instances.size() == 2);
-      for (auto& t : c.task_instances) {
-        CHECK(t.run_pk == c.run.pk);
-        auto it = std::find_if(tis->begin(), tis->end(), [&](auto& x) { return x.id == t.id; });
-        REQUIRE(it != tis->end());
-        CHECK(it->task_id == t.task_id);
-        CHECK(it->map_index == t.map_index);
-        ti_ids.insert(t.id);
-      }
-    }
+    for (int i = 0; i < 150; ++i) check_made(s, *made, i, i == 100 || i == 140, "m", pks, ti_ids);
     CHECK(pks.size() == 148);
     CHECK(ti_ids.size() == 296);
     CHECK_FALSE(s.get_run("m99", "scheduled__again").ok());
