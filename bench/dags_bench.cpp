@@ -178,7 +178,7 @@ class StoreReader {
 };
 
 // The floor's SQL, the same on both engines. The task instances are the
-// runs' with ids above the largest before (`:max`).
+// runs' with ids above the largest before (`max_before`).
 std::string floor_runs_sql(int rep) {
   long long at = 4102444800000000LL + rep * 60000000LL;  // 2100-01-01 and on: far ahead of any fire
   std::string t = std::to_string(at);
