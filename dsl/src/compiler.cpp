@@ -437,7 +437,9 @@ CompileResult compile_dag_file(const std::string& path) {
   if (in.bad()) return fail("cannot read the file");
   if (got > kLimit) return fail("file is over 1048576 bytes (it grew as it was read); the limit is 1048576 bytes (1 MiB)");
   text.resize(got);
-  return compile_dag(text, path);
+  CompileResult r = compile_dag(text, path);
+  r.source = std::move(text);
+  return r;
 }
 
 Result<std::string> render_run_params(const DagSpec& spec, const std::string& params_json,

@@ -240,6 +240,10 @@ void DagRegistry::apply(const std::vector<std::string>& files, const std::set<st
   std::vector<dsl::LoadedFile> all;
   all.reserve(compiled_files_.size());
   for (auto& [path, result] : compiled_files_) all.push_back({path, result});
+  // The texts just compiled go on in `all` to their registration; the
+  // results kept for the next judgement of the folder let them go.
+  for (auto& f : files)
+    if (auto it = compiled_files_.find(f); it != compiled_files_.end()) std::string().swap(it->second.source);
   // Namespaces first (SPEC §13): a file that may not claim its namespace,
   // or that names another namespace for an id a DAG already has (from
   // another file), owns no id — it can neither take a DAG's id and history
@@ -252,7 +256,7 @@ void DagRegistry::apply(const std::vector<std::string>& files, const std::set<st
     if (!d.file.empty()) owners[id] = d.file;
   auto load = dsl::check_unique_ids(std::move(all), owners);
   std::set<std::string> seen;
-  std::vector<std::pair<dsl::DagGraphPtr, std::string>> batch;
+  std::vector<Pending> batch;
   for (auto& lf : load.files) {
     const auto& r = lf.result;
     bool reported = !report || report->count(lf.path);
@@ -292,7 +296,7 @@ void DagRegistry::apply(const std::vector<std::string>& files, const std::set<st
     d.dag_id = r.dag_id;
     d.file = lf.path;
     if (!changed) continue;
-    batch.emplace_back(r.graph, lf.path);
+    batch.push_back({r.graph, lf.path, std::move(lf.result.source)});
     if (batch.size() >= kRegisterBatch) register_batch(batch, git);
   }
   register_batch(batch, git);
@@ -345,20 +349,26 @@ void DagRegistry::refuse(const std::string& dag_id) {
 
 // One transaction for the whole batch: a cold load of thousands of DAGs
 // costs a few commits, not one each.
-void DagRegistry::register_batch(std::vector<std::pair<dsl::DagGraphPtr, std::string>>& batch, const GitState* git) {
+void DagRegistry::register_batch(std::vector<Pending>& batch, const GitState* git) {
   if (batch.empty()) return;
   std::vector<store::DagVersionRegistration> regs;
   regs.reserve(batch.size());
-  for (auto& [g, path] : batch) {
+  for (auto& [g, path, source] : batch) {
     store::DagVersionRegistration reg;
     store::DagVersionRecord& v = reg.version;
     v.dag_id = g->dag_id();
     v.version = g->hash();
     v.compiled = g->canonical_json();
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    v.source = ss.str();
+    // The text compiled (a file changed since is compiled again by the
+    // change's own report): read again only when it was let go.
+    if (source.empty()) {
+      std::ifstream in(path, std::ios::binary);
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      v.source = ss.str();
+    } else {
+      v.source = std::move(source);
+    }
     v.file = path;
     if (git) {
       if (!git->commit.empty()) v.git_commit = git->commit;
@@ -370,19 +380,19 @@ void DagRegistry::register_batch(std::vector<std::pair<dsl::DagGraphPtr, std::st
   }
   auto rows = store_.register_dag_versions(regs, "system");
   if (!rows) {
-    sched_log()->error("registering {} DAG version(s) ({} first): {}", batch.size(), batch.front().first->dag_id(),
+    sched_log()->error("registering {} DAG version(s) ({} first): {}", batch.size(), batch.front().graph->dag_id(),
                        rows.error().message);
     batch.clear();
     return;
   }
   for (size_t i = 0; i < batch.size(); ++i) {
-    const auto& g = batch[i].first;
+    const auto& g = batch[i].graph;
     DagEntry& d = dags_[g->dag_id()];
     d.graph = g;
     d.active = true;
     d.paused = (*rows)[i].paused;
     versions_[{g->dag_id(), g->hash()}] = g;
-    sched_log()->info("DAG {} version {} from {}", g->dag_id(), g->hash().substr(0, 12), batch[i].second);
+    sched_log()->info("DAG {} version {} from {}", g->dag_id(), g->hash().substr(0, 12), batch[i].path);
     if (on_registered_) on_registered_(d, &(*rows)[i]);
   }
   batch.clear();

@@ -98,7 +98,14 @@ class DagRegistry {
   // `settle`: DAGs no file defines any more are deactivated.
   void apply(const std::vector<std::string>& files, const std::set<std::string>* report, bool settle,
              const GitState* git);
-  void register_batch(std::vector<std::pair<dsl::DagGraphPtr, std::string>>& batch, const GitState* git);
+  // A version to register: its graph, its file, and the text it was
+  // compiled from (empty: read from the file then, for a version compiled
+  // by an earlier call whose text was let go).
+  struct Pending {
+    dsl::DagGraphPtr graph;
+    std::string path, source;
+  };
+  void register_batch(std::vector<Pending>& batch, const GitState* git);
   void refuse(const std::string& dag_id);
   void keep_namespaces(std::vector<dsl::LoadedFile>& files);
 

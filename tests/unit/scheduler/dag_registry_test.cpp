@@ -169,3 +169,35 @@ TEST_CASE("dag registry: an invalid file's errors are filed under the namespace 
   CHECK_FALSE(rec->import_errors.empty());
   CHECK(rec->ns == "sales");
 }
+
+TEST_CASE("dag registry: a version's stored source is the text it was compiled from, though the file changed since") {
+  testing::PartsStore s;
+  DagRegistry reg(*s.store, s.dags());
+  reg.scan(true);  // an empty folder
+  // 1,001 new files: compiled together, registered 1,000 and then 1. The
+  // last one is written anew while the first 1,000 register.
+  auto name = [](int i) {
+    std::string n = std::to_string(i);
+    return "d" + std::string(4 - n.size(), '0') + n + ".yaml";
+  };
+  for (int i = 0; i <= 1000; ++i) s.write_dag(name(i), "dag: d" + std::to_string(i) + "\ntasks:\n  x: {type: noop}\n");
+  const std::string compiled = "dag: d1000\ntasks:\n  x: {type: noop}\n";
+  bool rewritten = false;
+  reg.set_on_registered([&](DagEntry&, const store::DagRecord*) {
+    if (rewritten) return;
+    rewritten = true;
+    s.write_dag(name(1000), "dag: d1000\ntasks:\n  x: {type: noop}\n  y: {type: noop, depends_on: [x]}\n");
+  });
+  reg.scan(false);
+  REQUIRE(rewritten);
+  REQUIRE(reg.current("d1000"));
+  const std::string version = reg.current("d1000")->hash();
+  auto stored = s.store->get_dag_version("d1000", version);
+  REQUIRE(stored.ok());
+  CHECK(stored->source == compiled);
+  // So a restart compiles that version again from what was stored.
+  DagRegistry restarted(*s.store, s.dags());
+  auto g = restarted.graph_of("d1000", version);
+  REQUIRE(g);
+  CHECK(g->spec().tasks.size() == 1);
+}

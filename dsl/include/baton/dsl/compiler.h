@@ -23,6 +23,9 @@ struct CompileResult {
   std::string dag_id;                 // known even when the file is invalid, if `dag:` was readable
   std::string ns = "default";         // the namespace it names, likewise (when `namespace:` was readable)
   SourcePos dag_pos;
+  // The text compiled, when it came from a file (compile_dag_file): what a
+  // version registers as its source, read once with what was compiled.
+  std::string source;
 };
 
 // `file` is the name used in diagnostics.
