@@ -350,6 +350,28 @@ void DagRegistry::refuse(const std::string& dag_id) {
 // One transaction for the whole batch: a cold load of thousands of DAGs
 // costs a few commits, not one each.
 void DagRegistry::register_batch(std::vector<Pending>& batch, const GitState* git) {
+  // A version compiled by an earlier call (one a file let through later,
+  // or a batch the store failed) had its text let go: read again, and kept
+  // only if it still compiles to that version. A file changed since is
+  // registered by its change's own report, or the next scan.
+  std::vector<Pending> ready;
+  ready.reserve(batch.size());
+  for (auto& p : batch) {
+    if (p.source.empty()) {
+      std::ifstream in(p.path, std::ios::binary);
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      auto again = dsl::compile_dag(ss.str(), p.path);
+      if (!again.graph || again.graph->hash() != p.graph->hash()) {
+        sched_log()->info("DAG {}: {} changed since it was compiled; its new version is registered when it is read",
+                          p.graph->dag_id(), p.path);
+        continue;
+      }
+      p.source = ss.str();
+    }
+    ready.push_back(std::move(p));
+  }
+  batch.swap(ready);
   if (batch.empty()) return;
   std::vector<store::DagVersionRegistration> regs;
   regs.reserve(batch.size());
@@ -359,16 +381,7 @@ void DagRegistry::register_batch(std::vector<Pending>& batch, const GitState* gi
     v.dag_id = g->dag_id();
     v.version = g->hash();
     v.compiled = g->canonical_json();
-    // The text compiled (a file changed since is compiled again by the
-    // change's own report): read again only when it was let go.
-    if (source.empty()) {
-      std::ifstream in(path, std::ios::binary);
-      std::ostringstream ss;
-      ss << in.rdbuf();
-      v.source = ss.str();
-    } else {
-      v.source = std::move(source);
-    }
+    v.source = std::move(source);  // the text compiled
     v.file = path;
     if (git) {
       if (!git->commit.empty()) v.git_commit = git->commit;

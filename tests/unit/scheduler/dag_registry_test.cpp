@@ -201,3 +201,27 @@ TEST_CASE("dag registry: a version's stored source is the text it was compiled f
   REQUIRE(g);
   CHECK(g->spec().tasks.size() == 1);
 }
+
+TEST_CASE("dag registry: a file let through later registers only what it still is; an edit not read yet waits for it") {
+  testing::PartsStore s;
+  DagRegistry reg(*s.store, s.dags());
+  reg.set_namespace_folders({{"sales", "sales"}});
+  s.write_dag("ops/late.yaml", "dag: late\nnamespace: sales\ntasks:\n  x: {type: noop}\n");
+  reg.scan(true);
+  CHECK(s.store->get_dag("late").error().code == "not_found");  // refused
+  // Edited, and not read yet, when the binding is lifted: the version
+  // compiled before is not the file's any more, and is not registered.
+  const std::string now = "dag: late\nnamespace: sales\ntasks:\n  x: {type: noop}\n  y: {type: noop}\n";
+  s.write_dag("ops/late.yaml", now);
+  reg.set_namespace_folders({});
+  CHECK(s.store->get_dag("late").error().code == "not_found");
+  // The edit read: the file's version, with its own text.
+  reg.scan(false);
+  REQUIRE(reg.current("late"));
+  CHECK(reg.current("late")->spec().tasks.size() == 2);
+  auto versions = s.store->list_dag_versions("late");
+  REQUIRE(versions.ok());
+  REQUIRE(versions->size() == 1);
+  CHECK(versions->front().source == now);
+  CHECK(versions->front().version == reg.current("late")->hash());
+}
