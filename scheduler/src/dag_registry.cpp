@@ -5,9 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <thread>
 #include <unordered_map>
 
@@ -358,16 +356,13 @@ void DagRegistry::register_batch(std::vector<Pending>& batch, const GitState* gi
   ready.reserve(batch.size());
   for (auto& p : batch) {
     if (p.source.empty()) {
-      std::ifstream in(p.path, std::ios::binary);
-      std::ostringstream ss;
-      ss << in.rdbuf();
-      auto again = dsl::compile_dag(ss.str(), p.path);
+      auto again = dsl::compile_dag_file(p.path);
       if (!again.graph || again.graph->hash() != p.graph->hash()) {
         sched_log()->info("DAG {}: {} changed since it was compiled; its new version is registered when it is read",
                           p.graph->dag_id(), p.path);
         continue;
       }
-      p.source = ss.str();
+      p.source = std::move(again.source);
     }
     ready.push_back(std::move(p));
   }

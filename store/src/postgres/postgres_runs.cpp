@@ -10,6 +10,7 @@
 
 #include "postgres_lists.h"
 #include "postgres_store.h"
+#include "run_text.h"
 
 namespace baton::store::postgres {
 
@@ -67,20 +68,11 @@ Result<std::vector<Result<Store::Created>>> PostgresRuns::create_runs(const std:
     c.task_instances = std::move(*found);
     return std::optional<Created>(std::move(c));
   };
-  auto conflict = [](const RunRecord& run) {
-    return Error{"conflict", "DAG " + run.dag_id + " already has a run " +
-                                 (run.run_type == "scheduled" || run.run_type == "backfill"
-                                      ? "for the interval starting " + format_utc(run.logical_date)
-                                      : "with id " + run.run_id)};
-  };
   auto audited = [&](const NewRun& nr) -> std::optional<AuditItem> {
     const RunRecord& run = nr.run;
-    if (run.run_type != "manual" && run.run_type != "dataset") return std::nullopt;
-    json details = {{"run_id", run.run_id}, {"logical_date", format_utc(run.logical_date)},
-                    {"params", json::parse(run.params, nullptr, false)}};
-    if (run.note) details["note"] = *run.note;
+    if (!run_audited(run)) return std::nullopt;
     return audit_item(nr.actor.empty() ? actor : nr.actor, "run.triggered", "dag:" + run.dag_id + "/" + run.run_id,
-                      details);
+                      run_triggered_details(run));
   };
   auto consume = [&](pqxx::work& t, const NewRun& nr) -> Status {
     for (auto& cur : nr.cursors)
@@ -148,7 +140,7 @@ Result<std::vector<Result<Store::Created>>> PostgresRuns::create_runs(const std:
         const RunRecord& run = runs[i].run;
         auto pk = pks.find({storable(run.dag_id), storable(run.run_id)});  // as the store holds them
         if (pk == pks.end()) {
-          answers[i] = conflict(run);
+          answers[i] = run_conflict(run);
           all = false;
           continue;
         }
@@ -181,7 +173,7 @@ Result<std::vector<Result<Store::Created>>> PostgresRuns::create_runs(const std:
       const RunRecord& run = runs[i].run;
       if (run.idempotency_key) continue;
       if (named.insert({run.dag_id, run.run_id}).second) plain.push_back(i);
-      else answers[i] = conflict(run);
+      else answers[i] = run_conflict(run);
     }
     if (!plain.empty())
       if (auto r = insert_batch(plain); !r) return r.error();

@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "sqlite_lists.h"
+#include "run_text.h"
 #include "sqlite_store.h"
 
 namespace baton::store::sqlite {
@@ -158,13 +159,6 @@ Status in_row_chunks(size_t total, F each) {
   return {};
 }
 
-Error run_conflict(const RunRecord& run) {
-  return Error{"conflict", "DAG " + run.dag_id + " already has a run " +
-                               (run.run_type == "scheduled" || run.run_type == "backfill"
-                                    ? "for the interval starting " + format_utc(run.logical_date)
-                                    : "with id " + run.run_id)};
-}
-
 }  // namespace
 
 // The runs `group` names (indexes into `runs`), inserted together: a run
@@ -259,15 +253,11 @@ Status SqliteRuns::insert_runs_locked(const std::vector<NewRun>& runs, const std
       if (st.step() != SQLITE_DONE) return db_error();
     }
     const RunRecord& run = nr.run;
-    if (run.run_type == "manual" || run.run_type == "dataset") {
-      json details = {{"run_id", run.run_id}, {"logical_date", format_utc(run.logical_date)},
-                      {"params", json::parse(run.params, nullptr, false)}};
-      if (run.note) details["note"] = *run.note;
+    if (run_audited(run))
       if (auto a = audit_locked(nr.actor.empty() ? actor : nr.actor, "run.triggered",
-                                "dag:" + run.dag_id + "/" + run.run_id, details);
+                                "dag:" + run.dag_id + "/" + run.run_id, run_triggered_details(run));
           !a)
         return a.error();
-    }
   }
   return {};
 }
