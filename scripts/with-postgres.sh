@@ -5,6 +5,8 @@
 # command. The cluster is stopped (by its pid file) and removed afterwards,
 # whatever the command's outcome; the command's exit code is returned.
 # BATON_PG_DURABLE=1 keeps fsync on (for benchmarks); tests run without it.
+# BATON_PG_OPTIONS adds server settings (e.g. "-c shared_preload_libraries=
+# pg_stat_statements" to see which statements a benchmark runs).
 # Usage: scripts/with-postgres.sh COMMAND [ARGS...]
 set -euo pipefail
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -35,7 +37,7 @@ port=""
 for _ in $(seq 1 20); do
   candidate=$((20000 + RANDOM % 12000))
   if "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-      -o "-c listen_addresses=127.0.0.1 -p $candidate -k $dir $durability -c max_connections=200" \
+      -o "-c listen_addresses=127.0.0.1 -p $candidate -k $dir $durability -c max_connections=200 ${BATON_PG_OPTIONS:-}" \
       start >/dev/null 2>&1; then
     port=$candidate
     break

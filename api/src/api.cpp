@@ -255,8 +255,10 @@ struct Api::Impl {
   // Which failed authentications are audited (one per address and minute).
   std::unique_ptr<AuthFailures> auth_failures = std::make_unique<AuthFailures>(deps.clock);
 
-  Impl(store::Store& s, scheduler::Control& c, const Clock& clock, bool metrics_public)
+  Impl(store::Store& s, scheduler::Control& c, const Clock& clock, bool metrics_public,
+       std::chrono::milliseconds claim_recheck)
       : deps{s, c, clock, metrics_public, std::make_shared<std::atomic<bool>>(false)} {
+    deps.claim_recheck = claim_recheck;
     std::vector<Route> table;
     table.push_back(Route{.method = "GET",
                           .path = "/openapi.json",
@@ -594,8 +596,9 @@ struct Api::Impl {
   }
 };
 
-Api::Api(store::Store& store, scheduler::Control& control, const Clock& clock, bool metrics_public)
-    : impl_(std::make_unique<Impl>(store, control, clock, metrics_public)) {}
+Api::Api(store::Store& store, scheduler::Control& control, const Clock& clock, bool metrics_public,
+         std::chrono::milliseconds claim_recheck)
+    : impl_(std::make_unique<Impl>(store, control, clock, metrics_public, claim_recheck)) {}
 
 Api::~Api() = default;
 
@@ -606,6 +609,7 @@ void Api::begin_stop() const {
 }
 void Api::on_wake(std::function<void()> f) const { impl_->deps.wakeup->listen(std::move(f)); }
 unsigned long long Api::wake_generation() const { return impl_->deps.wakeup->generation(); }
+void Api::count_parked(int delta) const { impl_->deps.claims->parked += delta; }
 
 HttpResponse Api::handle(const HttpRequest& request) const {
   try {

@@ -8,6 +8,7 @@
 // of failed authentications: call it from any number of threads at once.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -22,7 +23,8 @@ constexpr const char* kApiPrefix = "/api/v1";
 
 class Api {
  public:
-  Api(store::Store& store, scheduler::Control& control, const Clock& clock, bool metrics_public = false);
+  Api(store::Store& store, scheduler::Control& control, const Clock& clock, bool metrics_public = false,
+      std::chrono::milliseconds claim_recheck = std::chrono::seconds(1));
   ~Api();
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;
@@ -35,6 +37,8 @@ class Api {
   // function stops the calls). wake_generation() counts the wake-ups.
   void on_wake(std::function<void()> f) const;
   unsigned long long wake_generation() const;
+  // The server parked (+1) or handed on (-1) a long poll (GET /metrics).
+  void count_parked(int delta) const;
 
  private:
   struct Impl;

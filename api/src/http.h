@@ -46,6 +46,14 @@ struct HttpResponse {
   // holding no thread, and asks the handler again at this time or at the
   // next wake-up (Api::on_wake), whichever comes first.
   std::optional<std::chrono::steady_clock::time_point> poll_again_at;
+  // Long polls of one group are alike (claims of one set of queues): a
+  // wake-up resumes the one of each group parked longest, not all of them,
+  // and long polls without a group each. A handler that may have left news
+  // for another of its group (it took all it asked for) sets wake_next: the
+  // server then resumes the next one of `poll_group`, and so on down the
+  // group while each takes its fill.
+  std::string poll_group;
+  bool wake_next = false;
 };
 
 // The HTTP status for an Error code: invalid_argument 400, unauthenticated

@@ -83,7 +83,7 @@ void add_metrics_routes(std::vector<Route>& routes, const Deps& deps) {
   add(routes, "GET", "/metrics", deps.metrics_public ? Access::open : Access::viewer,
       "Prometheus metrics: runs and task instances by state, scheduling latency, queue depth per queue and pool, "
       "scheduler members and partitions, SLA misses, database latency",
-      "text", [&s, &control](Call& c) {
+      "text", [&s, &control, claims = deps.claims](Call& c) {
         // A scoped token gets its namespaces' series only: every other
         // series counts all namespaces together (SPEC §13).
         if (c.scoped()) {
@@ -126,6 +126,13 @@ void add_metrics_routes(std::vector<Route>& routes, const Deps& deps) {
           queued.emplace("default", 0);
           for (auto& [q, n] : queued) o << "baton_queue_depth{queue=\"" << label(q) << "\"} " << n << '\n';
         }
+        family(o, "baton_worker_claims_total", "counter",
+               "Claims of remote workers this process's API made in the store, by whether they found tries.");
+        o << "baton_worker_claims_total{found=\"tries\"} " << claims->took.load() << '\n';
+        o << "baton_worker_claims_total{found=\"nothing\"} " << claims->nothing.load() << '\n';
+        family(o, "baton_worker_claims_parked", "gauge",
+               "Claims of remote workers parked on this process's API, waiting for a try.");
+        o << "baton_worker_claims_parked " << claims->parked.load() << '\n';
         family(o, "baton_pool_slots", "gauge", "Slots of each pool.");
         for (auto& p : *pools) o << "baton_pool_slots{pool=\"" << label(p.name) << "\"} " << p.slots << '\n';
         family(o, "baton_scheduler_up", "gauge", "Whether this process's scheduler runs.");

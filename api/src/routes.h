@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <map>
@@ -145,6 +146,14 @@ class WakeHub {
   std::function<void()> listener_;
 };
 
+// The remote workers' claims on this server (GET /metrics).
+struct ClaimCounters {
+  std::atomic<long long> took{0};     // claims made in the store that found tries
+  std::atomic<long long> nothing{0};  // and those that found none
+  std::atomic<long long> parked{0};   // long polls parked now (ApiServer)
+  void count(bool found) { ++(found ? took : nothing); }
+};
+
 struct Deps {
   store::Store& store;
   scheduler::Control& control;
@@ -155,6 +164,11 @@ struct Deps {
   std::shared_ptr<WakeHub> wakeup = std::make_shared<WakeHub>();
   // Tokens authenticated in the last second (token_cache.h).
   std::shared_ptr<TokenCache> tokens = std::make_shared<TokenCache>();
+  // ApiOptions::claim_recheck.
+  std::chrono::milliseconds claim_recheck{1000};
+  // The remote workers' claims this server made in the store, by whether
+  // they found tries (GET /metrics: baton_worker_claims_total).
+  std::shared_ptr<ClaimCounters> claims = std::make_shared<ClaimCounters>();
 };
 
 // The routes, by area (dag_routes.cpp, run_routes.cpp, task_routes.cpp,

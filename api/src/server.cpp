@@ -5,7 +5,10 @@
 // to a pool of `threads` handler threads, since handlers read the store and
 // may block on it. A long poll whose handler has nothing yet is parked here:
 // no thread waits for it; a wake-up (Api::on_wake) or its own timer hands it
-// to the pool again.
+// to the pool again. Long polls of one group (HttpResponse::poll_group:
+// claims of one set of queues) are alike, so a wake-up hands on only the one
+// of each group parked longest; it wakes the next of its group when it took
+// all it asked for (wake_next), or when its client has gone.
 #include "baton/api/server.h"
 
 #include <sys/resource.h>
@@ -22,6 +25,7 @@
 #include <atomic>
 #include <chrono>
 #include <list>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -81,8 +85,10 @@ struct ApiServer::Impl : Responder {
     HttpRequest request;
     std::function<void(HttpResponse)> answer;
     asio::steady_timer timer;
-    Parked(HttpRequest r, std::function<void(HttpResponse)> a, asio::io_context& io)
-        : request(std::move(r)), answer(std::move(a)), timer(io) {}
+    std::string group;   // HttpResponse::poll_group
+    bool woken = false;  // handed on by a wake-up, not by its timer
+    Parked(HttpRequest r, std::function<void(HttpResponse)> a, asio::io_context& io, std::string g)
+        : request(std::move(r)), answer(std::move(a)), timer(io), group(std::move(g)) {}
   };
 
   Api api;
@@ -108,18 +114,26 @@ struct ApiServer::Impl : Responder {
   FramerLimits limits;
 
   std::mutex parked_mu;  // guards parked
-  std::list<std::shared_ptr<Parked>> parked;
+  // The parked long polls by group, longest parked first; "" holds those
+  // without a group (each wake-up hands all of them on).
+  std::map<std::string, std::list<std::shared_ptr<Parked>>> parked;
 
   Impl(store::Store& s, scheduler::Control& c, const Clock& clock, ApiOptions o)
-      : api(s, c, clock, o.metrics_public), options(std::move(o)) {}
+      : api(s, c, clock, o.metrics_public, o.claim_recheck), options(std::move(o)) {}
 
   // ---- answering (Responder) ----
 
   void respond(HttpRequest request, std::function<void(HttpResponse)> answer) override {
     if (stopping) return answer(error_response(503, "unavailable", "the server is stopping"));
     asio::post(*pool, [this, request = std::move(request), answer = std::move(answer)]() mutable {
-      run(std::move(request), std::move(answer));
+      run(std::move(request), std::move(answer), std::string());
     });
+  }
+
+  // A parked poll, taken off `parked`, asks its handler again on the pool.
+  void again(const std::shared_ptr<Parked>& p) {
+    api.count_parked(-1);
+    asio::post(*pool, [this, p] { run(std::move(p->request), std::move(p->answer), p->woken ? p->group : ""); });
   }
 
   HttpResponse route(const HttpRequest& req) const {
@@ -147,11 +161,15 @@ struct ApiServer::Impl : Responder {
   }
 
   // On a pool thread: asks the handler, and answers or parks the request.
-  void run(HttpRequest request, std::function<void(HttpResponse)> answer) {
+  // `woken_group`: the group of a parked poll a wake-up handed on.
+  void run(HttpRequest request, std::function<void(HttpResponse)> answer, const std::string& woken_group) {
     // The client went away while its long poll was parked: nobody to answer,
-    // and a claim now would take tries for a worker that is gone.
-    if (request.client_gone && request.client_gone->load())
+    // and a claim now would take tries for a worker that is gone. Its
+    // wake-up goes to the next one of its group.
+    if (request.client_gone && request.client_gone->load()) {
+      if (!woken_group.empty()) wake_next(woken_group);
       return answer(error_response(499, "canceled", "the client closed the connection"));
+    }
     unsigned long long seen = api.wake_generation();
     HttpResponse r;
     try {
@@ -161,21 +179,23 @@ struct ApiServer::Impl : Responder {
     } catch (...) {
       r = error_response(500, "internal", "internal error");
     }
+    if (r.wake_next && !r.poll_group.empty()) wake_next(r.poll_group);
     if (!r.poll_again_at || stopping) {
       r.poll_again_at.reset();
       return answer(std::move(r));
     }
-    park(std::move(request), std::move(answer), seen, *r.poll_again_at);
+    park(std::move(request), std::move(answer), seen, *r.poll_again_at, std::move(r.poll_group));
   }
 
   void park(HttpRequest request, std::function<void(HttpResponse)> answer, unsigned long long seen,
-            std::chrono::steady_clock::time_point at) {
-    auto p = std::make_shared<Parked>(std::move(request), std::move(answer), *io);
+            std::chrono::steady_clock::time_point at, std::string group) {
+    auto p = std::make_shared<Parked>(std::move(request), std::move(answer), *io, std::move(group));
     {
       std::lock_guard lock(parked_mu);
       // A wake-up since the handler looked: look again at once.
       if (api.wake_generation() == seen && !stopping) {
-        parked.push_back(p);
+        parked[p->group].push_back(p);
+        api.count_parked(1);
         p->timer.expires_at(at);
         p->timer.async_wait([this, p](const boost::system::error_code&) { resume(p); });
         return;
@@ -184,27 +204,69 @@ struct ApiServer::Impl : Responder {
     respond(std::move(p->request), std::move(p->answer));
   }
 
-  // The timer of a parked poll fired or was canceled by a wake-up.
+  // The timer of a parked poll fired (or was canceled by a wake-up that
+  // took it off `parked` already).
   void resume(const std::shared_ptr<Parked>& p) {
     {
       std::lock_guard lock(parked_mu);
-      auto it = std::find(parked.begin(), parked.end(), p);
-      if (it == parked.end()) return;  // already resumed
-      parked.erase(it);
+      auto g = parked.find(p->group);
+      if (g == parked.end()) return;  // already handed on
+      auto it = std::find(g->second.begin(), g->second.end(), p);
+      if (it == g->second.end()) return;
+      g->second.erase(it);
+      if (g->second.empty()) parked.erase(g);
     }
-    respond(std::move(p->request), std::move(p->answer));
+    again(p);
   }
 
-  // A wake-up (a try was queued): every parked poll looks again.
-  void wake_all() {
+  // Hands on parked polls a wake-up took off `parked` (io thread).
+  void hand_on(const std::vector<std::shared_ptr<Parked>>& woken) {
+    for (auto& p : woken) {
+      p->woken = true;
+      p->timer.cancel();  // its resume() finds it gone
+      again(p);
+    }
+  }
+
+  // A wake-up (a try was queued): the longest parked poll of each group
+  // looks again, and every poll without a group.
+  void wake() {
     if (!io) return;
     asio::post(*io, [this] {
-      std::list<std::shared_ptr<Parked>> all;
+      std::vector<std::shared_ptr<Parked>> woken;
       {
         std::lock_guard lock(parked_mu);
-        all = parked;
+        for (auto g = parked.begin(); g != parked.end();) {
+          auto& list = g->second;
+          if (g->first.empty()) {
+            woken.insert(woken.end(), list.begin(), list.end());
+            list.clear();
+          } else {
+            woken.push_back(list.front());
+            list.pop_front();
+          }
+          g = list.empty() ? parked.erase(g) : std::next(g);
+        }
       }
-      for (auto& p : all) p->timer.cancel();
+      hand_on(woken);
+    });
+  }
+
+  // The next parked poll of `group` looks again: one of its group answered
+  // with all it asked for, or was woken for a client that has gone.
+  void wake_next(const std::string& group) {
+    if (!io) return;
+    asio::post(*io, [this, group] {
+      std::vector<std::shared_ptr<Parked>> woken;
+      {
+        std::lock_guard lock(parked_mu);
+        auto g = parked.find(group);
+        if (g == parked.end()) return;
+        woken.push_back(g->second.front());
+        g->second.pop_front();
+        if (g->second.empty()) parked.erase(g);
+      }
+      hand_on(woken);
     });
   }
 
@@ -282,7 +344,7 @@ struct ApiServer::Impl : Responder {
     }
     accept_retry = std::make_unique<asio::steady_timer>(*io);
     pool = std::make_unique<asio::thread_pool>(static_cast<size_t>(std::max(1, options.threads)));
-    api.on_wake([this] { wake_all(); });
+    api.on_wake([this] { wake(); });
     io_work.emplace(asio::make_work_guard(*io));
     accept();
     io_thread = std::thread([this] { io->run(); });
@@ -302,14 +364,16 @@ struct ApiServer::Impl : Responder {
       accept_retry->cancel();
     });
     // The parked polls look once more, see the server stopping and answer.
-    std::list<std::shared_ptr<Parked>> all;
+    std::vector<std::shared_ptr<Parked>> all;
     {
       std::lock_guard plock(parked_mu);
-      all.swap(parked);
+      for (auto& [_, list] : parked) all.insert(all.end(), list.begin(), list.end());
+      parked.clear();
     }
+    api.count_parked(-static_cast<int>(all.size()));
     for (auto& p : all) {
       asio::post(*io, [p] { p->timer.cancel(); });
-      asio::post(*pool, [this, p] { run(std::move(p->request), std::move(p->answer)); });
+      asio::post(*pool, [this, p] { run(std::move(p->request), std::move(p->answer), std::string()); });
     }
     pool->join();  // every request being handled has its answer
     all.clear();

@@ -49,13 +49,18 @@ class QueueWaker {
     if (thread_.joinable()) thread_.join();
   }
 
+  // The first claim to park listens before it parks, so that no try
+  // queued after it is missed (its caller waits for the connection once).
   void start() {
-    std::call_once(once_, [this] { thread_ = std::thread([this] { run(); }); });
+    std::call_once(once_, [this] {
+      std::unique_ptr<store::Listener> first;
+      if (auto o = store::open_listener(url_, {"baton_queue"})) first = std::move(*o);
+      thread_ = std::thread([this, l = std::move(first)]() mutable { run(std::move(l)); });
+    });
   }
 
  private:
-  void run() {
-    std::unique_ptr<store::Listener> l;
+  void run(std::unique_ptr<store::Listener> l) {
     while (!stop_) {
       if (!l) {
         auto o = store::open_listener(url_, {"baton_queue"});
@@ -84,12 +89,13 @@ class QueueWaker {
   std::atomic<bool> stop_{false};
 };
 
-// Claims that found nothing, by set of queues. A wake-up reaches every
-// parked claim, and idle workers poll again every second: with many workers
-// each would ask the database, one after the other on the API's connection.
-// A claim that found nothing since the last wake-up, less than 250 ms ago,
-// answers for the long polls of the same queues. Only queued tries wake the
-// parked claims; a pool's slot freed by a report is seen within the 250 ms.
+// Claims that found nothing, by set of queues. A wake-up reaches one parked
+// claim of each set of queues (the server's poll groups), but idle workers
+// poll again every second, and new claims come all the time: with many
+// workers each would ask the database. A claim that found nothing since the
+// last wake-up, less than 250 ms ago, answers for the long polls of the
+// same queues. Only queued tries wake the parked claims; a pool's slot freed
+// by a report is seen within the 250 ms.
 class EmptyClaims {
  public:
   // A digest of the sorted names: a key's size does not follow the request's.
@@ -194,6 +200,14 @@ struct ClaimAsk {
   int slots = 1;
 };
 
+// A claim that took all it asked for may have left tries queued: the next
+// parked claim of its queues looks (HttpResponse::wake_next). One that took
+// fewer took all it could, and wakes none. `group`: EmptyClaims::key.
+void wake_next_if_filled(HttpResponse& r, const std::string& group, const ClaimAsk& ask, size_t took) {
+  r.poll_group = group;
+  r.wake_next = took >= static_cast<size_t>(ask.slots);
+}
+
 // The optional `claim` field of a report: {"queues": [...], "slots": N}.
 Result<std::optional<ClaimAsk>> claim_ask_of(const json& body) {
   if (!body.contains("claim") || body["claim"].is_null()) return std::optional<ClaimAsk>();
@@ -255,14 +269,12 @@ std::chrono::steady_clock::time_point received_of(const HttpRequest& r) {
   return r.received_at.time_since_epoch().count() ? r.received_at : std::chrono::steady_clock::now();
 }
 
+// A refused report's error, as the worker reads it.
+Error stale_report(const Error& e) { return e.code == "conflict" ? Error{"conflict", "stale report: " + e.message} : e; }
+
 // One report (of POST /workers/report, or an entry of /workers/reports),
-// checked as the single route's fields are, then stored: the claim, the log,
-// the checkpoint and the report (with the output) in one transaction, so a
-// stale report stores nothing. With `then`, the worker's next claim is made
-// in the same transaction, and its answer is set in `claimed`.
-Status store_report(store::Store& s, const std::string& worker, const json& r,
-                    const std::optional<ClaimAsk>& then = std::nullopt, json* claimed = nullptr,
-                    std::chrono::steady_clock::time_point received = {}) {
+// checked as the single route's fields are.
+Result<store::TryReport> report_of(const std::string& worker, const json& r) {
   auto str = [&](const char* k, size_t max) -> Result<std::optional<std::string>> {
     if (!r.contains(k) || r[k].is_null()) return std::optional<std::string>();
     if (!r[k].is_string() || (max && r[k].get<std::string>().size() > max))
@@ -310,37 +322,28 @@ Status store_report(store::Store& s, const std::string& worker, const json& r,
   json body = {{"outcome", **outcome}, {"reason", reason->value_or("")}, {"log_bytes", log_bytes->value_or(0)}};
   if (*exit_code) body["exit_code"] = **exit_code;
   if (r.contains("output") && r["output"].is_object()) body["output"] = r["output"];
-  auto stale = [](const Error& e) {
-    return e.code == "conflict" ? Error{"conflict", "stale report: " + e.message} : e;
-  };
+  return store::TryReport{std::move(*p), dump(body)};
+}
+
+// One report, checked, then stored: the claim, the log, the checkpoint and
+// the report (with the output) in one transaction, so a stale report stores
+// nothing. With `then`, the worker's next claim is made in the same
+// transaction, and its answer is set in `claimed`.
+Status store_report(store::Store& s, const std::string& worker, const json& r,
+                    const std::optional<ClaimAsk>& then = std::nullopt, json* claimed = nullptr,
+                    std::chrono::steady_clock::time_point received = {}) {
+  auto rep = report_of(worker, r);
+  if (!rep) return rep.error();
   if (then && claimed) {
     auto began = std::chrono::steady_clock::now();
     // Issue 17's namespace limit goes here too (see claim_now).
-    auto got = s.report_and_claim(*p, dump(body), then->queues, then->slots);
-    if (!got) return stale(got.error());
+    auto got = s.report_and_claim(rep->progress, rep->report_json, then->queues, then->slots);
+    if (!got) return stale_report(got.error());
     *claimed = claim_answer(*got, began, received);
     return {};
   }
-  if (auto st = s.report_task(*p, dump(body)); !st) return stale(st.error());
+  if (auto st = s.report_task(rep->progress, rep->report_json); !st) return stale_report(st.error());
   return {};
-}
-
-// The next claim a report carries, answered beside its result. A claim that
-// fails (the database) answers no tries and says why: the report stands.
-void answer_claim(store::Store& s, const std::string& worker, const std::optional<ClaimAsk>& ask,
-                  const std::shared_ptr<std::atomic<bool>>& stopping, const HttpRequest& request, json& out) {
-  if (!ask) return;
-  out["items"] = json::array();
-  out["waited_us"] = 0;
-  // A stopping server claims nothing: its answer might not reach the worker.
-  if (stopping->load()) return;
-  auto c = claim_now(s, worker, *ask, received_of(request));
-  if (!c) {
-    out["claim_error"] = c.error().message;
-    return;
-  }
-  out["items"] = std::move((*c)["items"]);
-  out["waited_us"] = (*c)["waited_us"];
 }
 
 }  // namespace
@@ -352,7 +355,8 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
   auto& claim = add(
       routes, "POST", "/workers/claim", Access::worker,
       "Claims up to `slots` queued tries of the worker's queues, waiting up to wait_ms for one (long poll)", "",
-      [&s, waker, stopping = deps.stopping, hub = deps.wakeup, empty = std::make_shared<EmptyClaims>()](Call& c) {
+      [&s, waker, stopping = deps.stopping, hub = deps.wakeup, recheck = deps.claim_recheck, counts = deps.claims,
+       empty = std::make_shared<EmptyClaims>()](Call& c) {
         std::string worker = *c.body_as<std::string>("worker");
         std::vector<std::string> queues = {"default"};
         if (auto q = c.body_as<std::string>("queues")) queues = json::parse(*q).get<std::vector<std::string>>();
@@ -371,18 +375,23 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
         if (wait_ms == 0 || !empty->known_empty(key, generation, began)) {
           got = claim_now(s, worker, ClaimAsk{queues, slots}, received);
           if (!got) return error_response(got.error());
+          counts->count(!(*got)["items"].empty());
           empty->found(key, (*got)["items"].empty(), generation, began);
         }
         auto now = std::chrono::steady_clock::now();
         if ((*got)["items"].empty() && now < deadline && !stopping->load()) {
           // Nothing yet: the server parks the request (no thread waits) and
-          // asks again when a try is queued, or in a second at the latest.
+          // asks again when a try is queued, or after claim_recheck (a
+          // second) at the latest.
           waker->start();
           HttpResponse later;
-          later.poll_again_at = std::min(deadline, now + std::chrono::seconds(1));
+          later.poll_again_at = std::min(deadline, now + recheck);
+          later.poll_group = key;  // a wake-up hands on one claim of these queues
           return later;
         }
-        return json_response(200, dump(*got));
+        HttpResponse answer = json_response(200, dump(*got));
+        wake_next_if_filled(answer, key, ClaimAsk{queues, slots}, (*got)["items"].size());
+        return answer;
       });
   claim.takes_body = true;
   claim.body = {kWorker,
@@ -440,7 +449,7 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
       routes, "POST", "/workers/report", Access::worker,
       "Reports how a try ended (with its last log chunk and checkpoint); 409 when the worker no longer holds it. "
       "With `claim`, the answer also carries the worker's next tries (`items`, `waited_us`), as a claim answers",
-      "", [&s, stopping = deps.stopping](Call& c) {
+      "", [&s, stopping = deps.stopping, counts = deps.claims](Call& c) {
         json r = json::parse(c.request.body, nullptr, false);
         if (!r.is_object()) return error_response(Error::invalid("the body must be a JSON object"));
         auto ask = claim_ask_of(r);
@@ -455,11 +464,14 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
         std::optional<ClaimAsk> then = stopping->load() ? std::nullopt : *ask;
         if (auto st = store_report(s, worker, r, then, &claimed, received_of(c.request)); !st)
           return error_response(st.error());
+        if (then) counts->count(!claimed["items"].empty());
         if (*ask) {
           out["items"] = then ? claimed["items"] : json::array();
           out["waited_us"] = then ? claimed["waited_us"] : json(0);
         }
-        return json_response(200, dump(out));
+        HttpResponse answer = json_response(200, dump(out));
+        if (*ask) wake_next_if_filled(answer, EmptyClaims::key((*ask)->queues), **ask, out["items"].size());
+        return answer;
       });
   report.takes_body = true;
   const ParamSpec kClaim{.name = "claim",
@@ -488,28 +500,66 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
       "Reports how several tries ended, each as POST /workers/report takes it; answers each one's status "
       "(`results`, in order: 200, or 409 for a try the worker no longer holds, or the error) and, with `claim`, "
       "the worker's next tries (`items`, `waited_us`)",
-      "", [&s, stopping = deps.stopping](Call& c) {
+      "", [&s, stopping = deps.stopping, counts = deps.claims](Call& c) {
         std::string worker = *c.body_as<std::string>("worker");
         json list = json::parse(c.body_as<std::string>("reports").value_or("[]"));
         if (list.size() > 1000) return error_response(Error::invalid("at most 1000 reports in one request"));
         json body = json::parse(c.request.body, nullptr, false);
         auto ask = claim_ask_of(body);
         if (!ask) return error_response(ask.error());
+        // Each report checked, then the good ones and the claim stored in
+        // one transaction, each report taken or refused on its own.
+        std::vector<Status> status(list.size());
+        std::vector<store::TryReport> good;
+        std::vector<size_t> good_at;
+        for (size_t i = 0; i < list.size(); ++i) {
+          auto rep = report_of(worker, list[i]);
+          if (!rep) {
+            status[i] = rep.error();
+            continue;
+          }
+          good.push_back(std::move(*rep));
+          good_at.push_back(i);
+        }
+        std::optional<ClaimAsk> then = stopping->load() ? std::nullopt : *ask;
+        json out;
+        if (*ask) out = {{"items", json::array()}, {"waited_us", 0}};
+        if (!good.empty() || then) {
+          auto began = std::chrono::steady_clock::now();
+          auto taken = s.report_tasks(worker, good, then ? then->queues : std::vector<std::string>(),
+                                      then ? then->slots : 0);
+          if (!taken) {
+            // Nothing was stored: the worker sends them again.
+            for (size_t i : good_at) status[i] = taken.error();
+            if (then) out["claim_error"] = taken.error().message;
+          } else {
+            for (size_t k = 0; k < good_at.size(); ++k)
+              if (!taken->reports[k]) status[good_at[k]] = stale_report(taken->reports[k].error());
+            if (then) {
+              counts->count(!taken->claimed.empty());
+              json claimed = claim_answer(taken->claimed, began, received_of(c.request));
+              out["items"] = std::move(claimed["items"]);
+              out["waited_us"] = claimed["waited_us"];
+            }
+          }
+        }
         json results = json::array();
-        for (auto& r : list) {
-          json token = r.contains("attempt_token") ? r["attempt_token"] : json(nullptr);
-          auto st = store_report(s, worker, r);
-          if (st) {
+        for (size_t i = 0; i < list.size(); ++i) {
+          const json& r = list[i];
+          json token = r.is_object() && r.contains("attempt_token") ? r["attempt_token"] : json(nullptr);
+          if (status[i]) {
             results.push_back({{"attempt_token", token}, {"status", 200}});
             continue;
           }
+          const Error& e = status[i].error();
           results.push_back({{"attempt_token", token},
-                             {"status", error_response(st.error()).status},
-                             {"error", {{"code", st.error().code}, {"message", st.error().message}}}});
+                             {"status", error_response(e).status},
+                             {"error", {{"code", e.code}, {"message", e.message}}}});
         }
-        json out = {{"results", results}};
-        answer_claim(s, worker, *ask, stopping, c.request, out);
-        return json_response(200, dump(out));
+        out["results"] = std::move(results);
+        HttpResponse answer = json_response(200, dump(out));
+        if (*ask) wake_next_if_filled(answer, EmptyClaims::key((*ask)->queues), **ask, out["items"].size());
+        return answer;
       });
   reports.takes_body = true;
   reports.body = {kWorker,

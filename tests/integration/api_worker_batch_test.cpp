@@ -2,12 +2,15 @@
 // beside api_test.cpp): a report that carries the worker's next claim and is
 // answered with its next tries; several reports in one request
 // (POST /workers/reports), each answered on its own; heartbeats of several
-// tries in one request. SQLite has no remote workers: refused there.
+// tries in one request; a queued try wakes one parked claim of its queues.
+// SQLite has no remote workers: refused there.
 #include <httplib.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "baton/api/server.h"
@@ -23,6 +26,7 @@ namespace fs = std::filesystem;
 namespace {
 
 const char* kWorkerToken = "batch-worker-secret";
+const char* kAdminToken = "batch-admin-secret";
 
 // The worker endpoints need no scheduler: every Control call is refused.
 class NoControl final : public scheduler::Control {
@@ -67,7 +71,7 @@ struct WorkerEnv {
   long long ti_id = 0;
   long long run_pk = 0;
 
-  WorkerEnv() {
+  explicit WorkerEnv(std::chrono::milliseconds claim_recheck = std::chrono::seconds(1)) {
     static int counter = 0;
     dir = fs::temp_directory_path() /
           ("baton-api-batch-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
@@ -79,9 +83,11 @@ struct WorkerEnv {
     REQUIRE(s.ok());
     store = std::move(*s);
     REQUIRE(store->create_token("wb", store::Role::worker, sha256_hex(kWorkerToken), "test").ok());
+    REQUIRE(store->create_token("adm", store::Role::admin, sha256_hex(kAdminToken), "test").ok());
     api::ApiOptions options;
     options.port = 0;
     options.threads = 2;
+    options.claim_recheck = claim_recheck;
     server = std::make_unique<api::ApiServer>(*store, control, clock, options);
     REQUIRE(server->start().ok());
     http = std::make_unique<httplib::Client>("127.0.0.1", server->port());
@@ -139,6 +145,25 @@ struct WorkerEnv {
 
   json report(const std::string& token, const std::string& outcome = "success") const {
     return {{"attempt_token", token}, {"ti_id", ti_id}, {"try_number", 1}, {"outcome", outcome}, {"exit_code", 0}};
+  }
+
+  // A series of GET /metrics, as a number (-1: not there).
+  long long metric(const std::string& series) {
+    auto r = http->Get("/api/v1/metrics", {{"Authorization", std::string("Bearer ") + kAdminToken}});
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+    auto at = r->body.find("\n" + series + " ");
+    if (at == std::string::npos) return -1;
+    return std::stoll(r->body.substr(at + series.size() + 2));
+  }
+
+  // Waits (10 s at most) until `series` reads `value`.
+  bool metric_reaches(const std::string& series, long long value) {
+    for (int i = 0; i < 1000; ++i) {
+      if (metric(series) == value) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
   }
 
   std::pair<int, json> post(const std::string& path, const json& body) {
@@ -269,4 +294,50 @@ TEST_CASE("worker endpoints: several reports and heartbeats of several tries go 
   CHECK(env.post("/workers/reports", {{"worker", "w"}, {"reports", {1}}}).first == 400);
   CHECK(env.post("/workers/reports", {{"worker", "w"}, {"reports", json::array()}, {"claim", {{"slots", -1}}}}).first ==
         400);
+}
+
+TEST_CASE("worker endpoints: a queued try wakes one parked claim of its queues; one that took its fill wakes the next") {
+  // A parked claim looks again only when woken: no timer hides a lost wake-up.
+  WorkerEnv env(std::chrono::minutes(1));
+  if (!env.remote()) return;  // no remote workers on SQLite (the tests above)
+  const std::string parked = "baton_worker_claims_parked";
+  // Three workers' long polls, each for 2 slots, parked one after the other.
+  std::vector<json> got(3);
+  std::vector<std::thread> polls;
+  for (int i = 0; i < 3; ++i) {
+    polls.emplace_back([&got, &env, i] {
+      // A claim nothing wakes answers after a minute: its client gives up
+      // long before, and the check of its tries fails.
+      httplib::Client c("127.0.0.1", env.server->port());
+      c.set_read_timeout(20, 0);
+      json body = {{"worker", "w" + std::to_string(i)}, {"slots", 2}, {"wait_ms", 60000}};
+      auto r = c.Post("/api/v1/workers/claim", {{"Authorization", std::string("Bearer ") + kWorkerToken}}, body.dump(),
+                      "application/json");
+      if (r && r->status == 200) got[static_cast<size_t>(i)] = json::parse(r->body, nullptr, false);
+    });
+    REQUIRE(env.metric_reaches(parked, i + 1));
+  }
+  const std::string took = "baton_worker_claims_total{found=\"tries\"}";
+  const std::string nothing = "baton_worker_claims_total{found=\"nothing\"}";
+  const long long looked_empty = env.metric(nothing);
+  CHECK(env.metric(took) == 0);
+
+  // One try: the claim parked longest takes it, with a slot to spare, and
+  // the other two are not woken to look for it.
+  env.enqueue({"one"});
+  polls[0].join();
+  CHECK(tokens_of(got[0]["items"]) == std::vector<std::string>{"one"});
+  REQUIRE(env.metric_reaches(parked, 2));
+  CHECK(env.metric(took) == 1);
+  CHECK(env.metric(nothing) == looked_empty);
+
+  // Four tries: the next claim takes its fill of 2 and wakes the last one,
+  // which takes the other 2, without waiting for a timer.
+  env.enqueue({"a", "b", "c", "d"});
+  polls[1].join();
+  polls[2].join();
+  CHECK(tokens_of(got[1]["items"]) == std::vector<std::string>{"a", "b"});
+  CHECK(tokens_of(got[2]["items"]) == std::vector<std::string>{"c", "d"});
+  CHECK(env.metric(parked) == 0);
+  CHECK(env.metric(took) == 3);
 }

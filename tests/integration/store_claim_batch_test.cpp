@@ -211,6 +211,82 @@ TEST_CASE("a report that carries the next claim: both or neither, and within the
   });
 }
 
+TEST_CASE("several reports of a worker and its next claim: one transaction, each report taken or refused alone") {
+  each_claim_store([](Store& s, FakeClock& clock, const DatabaseUrl&) {
+    Queued q(s, clock);
+    auto report = [&](const std::string& token, int try_number, std::optional<std::string> log = std::nullopt) {
+      TryReport r;
+      r.progress.worker = "w1";
+      r.progress.attempt_token = token;
+      r.progress.ti_id = q.ti_id;
+      r.progress.try_number = try_number;
+      r.progress.log = std::move(log);
+      r.report_json = R"({"outcome": "success"})";
+      return r;
+    };
+    if (s.url().engine == DatabaseUrl::Engine::sqlite) {
+      CHECK(s.report_tasks("w1", {report("t-1", 1)}, {"default"}, 1).error().code == "unsupported");
+      return;
+    }
+    // Five tries, each its own try number (so each its own log).
+    std::vector<QueueItem> items;
+    for (int i = 1; i <= 5; ++i) {
+      items.push_back(q.item("t-" + std::to_string(i), 3 + i % 2, 10 - i, "default"));
+      items.back().try_number = i;
+    }
+    q.enqueue(items);
+    REQUIRE(s.claim_tasks("w1", {"default"}, 3)->size() == 3);  // t-1, t-2, t-3
+    // t-1 plain and t-2 with its last log chunk: taken. t-9 (never queued),
+    // plain, and t-4 (queued, not w1's) with a chunk: refused, and t-4's
+    // chunk is not stored. t-3's checkpoint is refused (the task instance
+    // is on no try of that token), which undoes its report alone: t-3 stays
+    // held. Then the claim of three slots: t-4 and t-5 are left.
+    TryReport with_checkpoint = report("t-3", 3);
+    with_checkpoint.progress.checkpoint = std::string("cp");
+    auto taken = s.report_tasks("w1",
+                                {report("t-1", 1), report("t-9", 9), report("t-2", 2, "two\n"),
+                                 report("t-4", 4, "not mine\n"), with_checkpoint},
+                                {"default"}, 3);
+    REQUIRE(taken.ok());
+    REQUIRE(taken->reports.size() == 5);
+    CHECK(taken->reports[0].ok());
+    CHECK(taken->reports[1].error().code == "conflict");
+    CHECK(taken->reports[2].ok());
+    CHECK(taken->reports[3].error().code == "conflict");
+    CHECK(taken->reports[4].error().code == "conflict");
+    std::vector<std::string> claimed;
+    for (auto& c : taken->claimed) claimed.push_back(c.attempt_token);
+    CHECK(claimed == std::vector<std::string>{"t-4", "t-5"});
+    CHECK(s.held_pool_slots()->at("default") == 3);  // t-3, t-4, t-5
+    auto log2 = s.read_log(q.ti_id, 2, 0, 100);
+    REQUIRE(log2.ok());
+    REQUIRE(*log2);
+    CHECK(**log2 == "two\n");
+    auto log4 = s.read_log(q.ti_id, 4, 0, 100);
+    REQUIRE(log4.ok());
+    CHECK((!*log4 || (*log4)->empty()));
+    auto evs = s.worker_events({3, 4}, 20);
+    REQUIRE(evs.ok());
+    std::multiset<std::string> finished;
+    for (auto& e : *evs)
+      if (e.kind == "finished") finished.insert(e.attempt_token);
+    CHECK(finished == std::multiset<std::string>{"t-1", "t-2"});
+    // The same reports again: both refused now, and no claim asked for.
+    auto again = s.report_tasks("w1", {report("t-1", 1), report("t-2", 2, "two\n")}, {"default"}, 0);
+    REQUIRE(again.ok());
+    CHECK(again->reports[0].error().code == "conflict");
+    CHECK(again->reports[1].error().code == "conflict");
+    CHECK(again->claimed.empty());
+    // Another worker's report sent as w1's: refused, whatever its token.
+    TryReport foreign = report("t-3", 3);
+    foreign.progress.worker = "w2";
+    auto mixed = s.report_tasks("w1", {foreign}, {"default"}, 0);
+    REQUIRE(mixed.ok());
+    CHECK(mixed->reports[0].error().code == "conflict");
+    CHECK(s.held_pool_slots()->at("default") == 3);
+  });
+}
+
 namespace {
 
 std::map<std::string, int> per_namespace(const std::vector<QueueItem>& items) {

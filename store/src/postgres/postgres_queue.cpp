@@ -83,6 +83,67 @@ Result<std::vector<QueueItem>> PostgresQueue::report_and_claim(const TryProgress
   });
 }
 
+// A worker's reports that end together, and its next claim: one transaction
+// and one commit. The reports with nothing else to store (no log chunk,
+// checkpoint or progress line) are one statement together (baton_report
+// over arrays: 0 for a stale one, which changes nothing); each other one
+// goes in a savepoint of its own, so that a refused one (a checkpoint on a
+// try its task instance left) is undone alone.
+Result<QueueStore::ReportsTaken> PostgresQueue::report_tasks(const std::string& worker,
+                                                             const std::vector<TryReport>& reports,
+                                                             const std::vector<std::string>& queues, int limit) {
+  return write([&](pqxx::work& t) -> Result<ReportsTaken> {
+    ReportsTaken out;
+    out.reports.resize(reports.size());
+    Column tokens, bodies, ti_ids, tries;
+    std::vector<size_t> plain;
+    for (size_t i = 0; i < reports.size(); ++i) {
+      const TryProgress& p = reports[i].progress;
+      if (p.worker != worker) {  // a caller's mistake: another worker's report is not this one's to send
+        out.reports[i] = stale_try(p);
+        continue;
+      }
+      if ((!p.log || p.log->empty()) && !p.checkpoint && !p.progress) {
+        tokens.add(p.attempt_token);
+        bodies.add(reports[i].report_json);
+        ti_ids.add(p.ti_id);
+        tries.add(p.try_number);
+        plain.push_back(i);
+        continue;
+      }
+      // libpqxx 6's subtransaction begins only with its own statements, not
+      // with prepared ones: the savepoint is plain SQL here.
+      t.exec("SAVEPOINT baton_report");
+      auto r = report_in(t, p, reports[i].report_json);
+      if (!r && r.error().code != "conflict") return r.error();
+      if (r) {
+        t.exec("RELEASE SAVEPOINT baton_report");
+      } else {
+        t.exec("ROLLBACK TO SAVEPOINT baton_report");
+        out.reports[i] = r.error();
+      }
+    }
+    if (!plain.empty()) {
+      auto r = exec(t,
+                    "SELECT baton_report(x.token, $1, x.body, $2, x.ti_id, x.try) FROM "
+                    "unnest($3::text[], $4::text[], $5::bigint[], $6::int[]) WITH ORDINALITY "
+                    "AS x(token, body, ti_id, try, i) ORDER BY x.i",
+                    params(worker, now(), tokens.text(), bodies.text(), ti_ids.text(), tries.text()));
+      if (!r) return r.error();
+      if (r->size() != plain.size()) return Error{"database_error", "PostgreSQL: reports answered out of count"};
+      for (size_t k = 0; k < plain.size(); ++k)
+        if ((*r)[static_cast<int>(k)][0].as<int>() == 0)
+          out.reports[plain[k]] = stale_try(reports[plain[k]].progress);
+    }
+    if (limit > 0) {
+      auto claimed = claim_in(t, worker, queues, limit);
+      if (!claimed) return claimed.error();
+      out.claimed = std::move(*claimed);
+    }
+    return out;
+  });
+}
+
 // At most `limit` tries (the worker's free slots), shared among the
 // namespaces by weighted fair queueing (SPEC §13), within the pools' slots
 // and the namespaces' max_running_tasks: baton_claim

@@ -332,6 +332,8 @@ class PostgresQueue : public virtual QueueStore, protected virtual PostgresBase 
                                                    const std::vector<std::string>& tokens) override;
   Status save_progress(const TryProgress& p) override;
   Status report_task(const TryProgress& p, const std::string& report_json) override;
+  Result<ReportsTaken> report_tasks(const std::string& worker, const std::vector<TryReport>& reports,
+                                    const std::vector<std::string>& queues, int limit) override;
   Result<std::vector<QueueItem>> report_and_claim(const TryProgress& p, const std::string& report_json,
                                                   const std::vector<std::string>& queues, int limit) override;
   Result<std::vector<WorkerEvent>> worker_events(const std::vector<int>& partitions, int limit) override;

@@ -38,6 +38,11 @@ Result<std::vector<QueueItem>> SqliteQueue::report_and_claim(const TryProgress&,
   return remote_unsupported();
 }
 
+Result<QueueStore::ReportsTaken> SqliteQueue::report_tasks(const std::string&, const std::vector<TryReport>&,
+                                                           const std::vector<std::string>&, int) {
+  return remote_unsupported();
+}
+
 Result<std::vector<WorkerEvent>> SqliteQueue::worker_events(const std::vector<int>&, int) {
   return remote_unsupported();
 }

@@ -221,6 +221,8 @@ class SqliteQueue : public virtual QueueStore, protected virtual SqliteBase {
   Result<std::map<std::string, long long>> held_by_namespace() override;
   Status save_progress(const TryProgress&) override;
   Status report_task(const TryProgress&, const std::string&) override;
+  Result<ReportsTaken> report_tasks(const std::string&, const std::vector<TryReport>&, const std::vector<std::string>&,
+                                    int) override;
   Result<std::vector<QueueItem>> report_and_claim(const TryProgress&, const std::string&,
                                                   const std::vector<std::string>&, int) override;
   Result<std::vector<WorkerEvent>> worker_events(const std::vector<int>&, int) override;

@@ -6,6 +6,7 @@
 // served on the server's own threads; stop() is safe from any thread.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,10 @@ struct ApiOptions {
   std::string web_dir;        // static UI files; empty: none
   bool metrics_public = false;
   int threads = 8;
+  // A parked claim of a remote worker looks again after this long without a
+  // wake-up (a notification missed while the listener reconnected, a pool's
+  // slot freed by a report); a queued try wakes it at once.
+  std::chrono::milliseconds claim_recheck{1000};
 };
 
 class ApiServer {

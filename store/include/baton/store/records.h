@@ -491,6 +491,13 @@ struct TryProgress {
   std::optional<std::string> progress;  // ProgressLine JSON: the try's latest progress
 };
 
+// A worker's report on how a try ended: what it sends last (its log chunk
+// and checkpoint) and the report (outcome, exit code, output) as JSON.
+struct TryReport {
+  TryProgress progress;
+  std::string report_json;
+};
+
 // What a worker did with a try, for the owner of its partition to apply.
 struct WorkerEvent {
   long long id = 0;

@@ -302,6 +302,17 @@ class QueueStore {
   // sends it again) and one commit serves both.
   virtual Result<std::vector<QueueItem>> report_and_claim(const TryProgress& progress, const std::string& report_json,
                                                           const std::vector<std::string>& queues, int limit) = 0;
+  // Several reports of one worker, then (limit > 0) its next claim, in one
+  // transaction and one commit. Each report is stored or refused on its own,
+  // as report_task would: `reports` answers each one's status in order (a
+  // refused one, conflict, stored nothing). An error of the database fails
+  // the whole, reports and claim, and the worker sends them again.
+  struct ReportsTaken {
+    std::vector<Status> reports;
+    std::vector<QueueItem> claimed;
+  };
+  virtual Result<ReportsTaken> report_tasks(const std::string& worker, const std::vector<TryReport>& reports,
+                                            const std::vector<std::string>& queues, int limit) = 0;
   // For the owners: events of their partitions, oldest first; and which of
   // the running tries they hand in are lost (no claim, or a claim whose
   // heartbeat is older than `cutoff`, and no report waiting).
