@@ -29,6 +29,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "api.h"
 #include "baton/web/assets.h"
@@ -133,6 +134,7 @@ struct ApiServer::Impl : Responder {
   // A parked poll, taken off `parked`, asks its handler again on the pool.
   void again(const std::shared_ptr<Parked>& p) {
     api.count_parked(-1);
+    if (stopping) return p->answer(error_response(503, "unavailable", "the server is stopping"));
     asio::post(*pool, [this, p] { run(std::move(p->request), std::move(p->answer), p->woken ? p->group : ""); });
   }
 
@@ -179,7 +181,13 @@ struct ApiServer::Impl : Responder {
     } catch (...) {
       r = error_response(500, "internal", "internal error");
     }
-    if (r.wake_next && !r.poll_group.empty()) wake_next(r.poll_group);
+    if (r.wake_next && !r.poll_group.empty()) {
+      wake_next(r.poll_group);
+    } else if (!woken_group.empty() && r.status >= 400 && !r.poll_again_at) {
+      // A woken poll that failed (the database, its token) took nothing:
+      // its wake-up goes to the next one of its group.
+      wake_next(woken_group);
+    }
     if (!r.poll_again_at || stopping) {
       r.poll_again_at.reset();
       return answer(std::move(r));

@@ -49,12 +49,18 @@ class QueueWaker {
     if (thread_.joinable()) thread_.join();
   }
 
-  // The first claim to park listens before it parks, so that no try
-  // queued after it is missed (its caller waits for the connection once).
+  // The first claim to park listens before it parks (its caller waits for
+  // the connection once), and every listening connection begins with a
+  // wake-up: a try queued after a claim looked and before the LISTEN is
+  // then looked for at once (the claim about to park sees a new
+  // generation and looks again).
   void start() {
     std::call_once(once_, [this] {
       std::unique_ptr<store::Listener> first;
-      if (auto o = store::open_listener(url_, {"baton_queue"})) first = std::move(*o);
+      if (auto o = store::open_listener(url_, {"baton_queue"})) {
+        first = std::move(*o);
+        hub_->notify();
+      }
       thread_ = std::thread([this, l = std::move(first)]() mutable { run(std::move(l)); });
     });
   }
@@ -72,6 +78,7 @@ class QueueWaker {
           continue;
         }
         l = std::move(*o);
+        hub_->notify();
       }
       auto w = l->wait(std::chrono::milliseconds(250));
       if (!w) {
@@ -95,7 +102,7 @@ class QueueWaker {
 // workers each would ask the database. A claim that found nothing since the
 // last wake-up, less than 250 ms ago, answers for the long polls of the
 // same queues. Only queued tries wake the parked claims; a pool's slot freed
-// by a report is seen within the 250 ms.
+// by a report is seen at a parked claim's next look (claim_recheck).
 class EmptyClaims {
  public:
   // A digest of the sorted names: a key's size does not follow the request's.
@@ -508,7 +515,10 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
         auto ask = claim_ask_of(body);
         if (!ask) return error_response(ask.error());
         // Each report checked, then the good ones and the claim stored in
-        // one transaction, each report taken or refused on its own.
+        // one transaction, each report taken or refused on its own. When
+        // that fails, the reports are stored without the claim, then each
+        // alone: an error that comes back every time (the claim's, or one
+        // report's) holds up no other report.
         std::vector<Status> status(list.size());
         std::vector<store::TryReport> good;
         std::vector<size_t> good_at;
@@ -524,24 +534,36 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
         std::optional<ClaimAsk> then = stopping->load() ? std::nullopt : *ask;
         json out;
         if (*ask) out = {{"items", json::array()}, {"waited_us", 0}};
-        if (!good.empty() || then) {
-          auto began = std::chrono::steady_clock::now();
-          auto taken = s.report_tasks(worker, good, then ? then->queues : std::vector<std::string>(),
-                                      then ? then->slots : 0);
-          if (!taken) {
-            // Nothing was stored: the worker sends them again.
-            for (size_t i : good_at) status[i] = taken.error();
-            if (then) out["claim_error"] = taken.error().message;
-          } else {
-            for (size_t k = 0; k < good_at.size(); ++k)
-              if (!taken->reports[k]) status[good_at[k]] = stale_report(taken->reports[k].error());
-            if (then) {
-              counts->count(!taken->claimed.empty());
-              json claimed = claim_answer(taken->claimed, began, received_of(c.request));
-              out["items"] = std::move(claimed["items"]);
-              out["waited_us"] = claimed["waited_us"];
-            }
+        auto began = std::chrono::steady_clock::now();
+        Result<store::QueueStore::ReportsTaken> taken = store::QueueStore::ReportsTaken{};
+        if (!good.empty()) {
+          taken = s.report_tasks(worker, good, then ? then->queues : std::vector<std::string>(), then ? then->slots : 0);
+          if (!taken && then) {
+            out["claim_error"] = taken.error().message;
+            then.reset();
+            taken = s.report_tasks(worker, good, {}, 0);
           }
+          if (!taken) {
+            // Each alone (the worker sends again those that fail).
+            taken = store::QueueStore::ReportsTaken{};
+            for (auto& g : good) taken->reports.push_back(s.report_task(g.progress, g.report_json));
+          }
+          for (size_t k = 0; k < good_at.size(); ++k)
+            if (!taken->reports[k]) status[good_at[k]] = stale_report(taken->reports[k].error());
+        } else if (then) {  // a claim alone: one statement
+          auto got = s.claim_tasks(worker, then->queues, then->slots);
+          if (got) {
+            taken->claimed = std::move(*got);
+          } else {
+            out["claim_error"] = got.error().message;
+            then.reset();
+          }
+        }
+        if (then) {
+          counts->count(!taken->claimed.empty());
+          json claimed = claim_answer(taken->claimed, began, received_of(c.request));
+          out["items"] = std::move(claimed["items"]);
+          out["waited_us"] = claimed["waited_us"];
         }
         json results = json::array();
         for (size_t i = 0; i < list.size(); ++i) {

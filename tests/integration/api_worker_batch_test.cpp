@@ -304,6 +304,17 @@ TEST_CASE("worker endpoints: a queued try wakes one parked claim of its queues; 
   // Three workers' long polls, each for 2 slots, parked one after the other.
   std::vector<json> got(3);
   std::vector<std::thread> polls;
+  // However the test ends, the server answers what is still parked and the
+  // polls are joined.
+  struct Joined {
+    WorkerEnv& env;
+    std::vector<std::thread>& polls;
+    ~Joined() {
+      env.server->stop();
+      for (auto& t : polls)
+        if (t.joinable()) t.join();
+    }
+  } joined{env, polls};
   for (int i = 0; i < 3; ++i) {
     polls.emplace_back([&got, &env, i] {
       // A claim nothing wakes answers after a minute: its client gives up

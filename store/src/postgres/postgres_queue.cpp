@@ -86,9 +86,10 @@ Result<std::vector<QueueItem>> PostgresQueue::report_and_claim(const TryProgress
 // A worker's reports that end together, and its next claim: one transaction
 // and one commit. The reports with nothing else to store (no log chunk,
 // checkpoint or progress line) are one statement together (baton_report
-// over arrays: 0 for a stale one, which changes nothing); each other one
-// goes in a savepoint of its own, so that a refused one (a checkpoint on a
-// try its task instance left) is undone alone.
+// over arrays: 0 for a stale one, which changes nothing). A report with a
+// log chunk or progress line is refused, if at all, before it writes; one
+// with a checkpoint may be refused after (the checkpoint of a try its task
+// instance left), so it goes in a savepoint of its own and is undone alone.
 Result<QueueStore::ReportsTaken> PostgresQueue::report_tasks(const std::string& worker,
                                                              const std::vector<TryReport>& reports,
                                                              const std::vector<std::string>& queues, int limit) {
@@ -113,15 +114,13 @@ Result<QueueStore::ReportsTaken> PostgresQueue::report_tasks(const std::string& 
       }
       // libpqxx 6's subtransaction begins only with its own statements, not
       // with prepared ones: the savepoint is plain SQL here.
-      t.exec("SAVEPOINT baton_report");
+      const bool undo = p.checkpoint.has_value();
+      if (undo) t.exec("SAVEPOINT baton_report");
       auto r = report_in(t, p, reports[i].report_json);
       if (!r && r.error().code != "conflict") return r.error();
-      if (r) {
-        t.exec("RELEASE SAVEPOINT baton_report");
-      } else {
-        t.exec("ROLLBACK TO SAVEPOINT baton_report");
-        out.reports[i] = r.error();
-      }
+      if (!r && undo) t.exec("ROLLBACK TO SAVEPOINT baton_report");
+      if (undo) t.exec("RELEASE SAVEPOINT baton_report");
+      if (!r) out.reports[i] = r.error();
     }
     if (!plain.empty()) {
       auto r = exec(t,
@@ -132,7 +131,7 @@ Result<QueueStore::ReportsTaken> PostgresQueue::report_tasks(const std::string& 
       if (!r) return r.error();
       if (r->size() != plain.size()) return Error{"database_error", "PostgreSQL: reports answered out of count"};
       for (size_t k = 0; k < plain.size(); ++k)
-        if ((*r)[static_cast<int>(k)][0].as<int>() == 0)
+        if ((*r)[k][0].as<int>() == 0)
           out.reports[plain[k]] = stale_try(reports[plain[k]].progress);
     }
     if (limit > 0) {
