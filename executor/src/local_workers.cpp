@@ -112,8 +112,11 @@ Finished LocalWorkers::run_one(ShellRunner& runner, Assignment& a, int slot) {
     return f;
   }
   a.shell.scratch_dir = logs_dir_ + "/.scratch/slot-" + std::to_string(slot);
-  // The last checkpoint, read here rather than on the loop (one query per try).
-  if (auto cp = services_.load_checkpoint(a.ti_id)) a.shell.checkpoint = *cp;
+  // The last checkpoint, read here rather than on the loop (one query per
+  // try). It is an earlier try's (SPEC §6), and a task instance's try
+  // counter goes on when it is cleared: a first try has none to read.
+  if (a.shell.try_number > 1)
+    if (auto cp = services_.load_checkpoint(a.ti_id)) a.shell.checkpoint = *cp;
   std::shared_ptr<std::atomic<bool>> flag;
   {
     // Made when the try was handed out (expect), so that a kill before this

@@ -2,6 +2,7 @@
 // callbacks. Real processes are short; waiting for a worker thread's
 // callback has a timeout so a hang fails instead of blocking.
 #include <catch2/catch.hpp>
+#include <atomic>
 
 #include "parts_env.h"
 
@@ -21,6 +22,7 @@ struct Workers {
   FakeClock clock{*parse_utc("2026-11-22T10:00:00Z")};
   std::map<std::string, std::string> vars;
   std::map<long long, std::string> stored_checkpoints;  // read by load_checkpoint
+  std::atomic<int> checkpoint_reads{0};
 
   std::mutex mu;
   std::condition_variable cv;
@@ -40,6 +42,7 @@ struct Workers {
     };
     s.render.connection_url = [](const std::string&, const std::string&) -> Result<std::string> { return Error::not_found("none"); };
     s.load_checkpoint = [this](long long ti_id) -> std::optional<std::string> {
+      ++checkpoint_reads;
       auto it = stored_checkpoints.find(ti_id);
       if (it == stored_checkpoints.end()) return std::nullopt;
       return it->second;
@@ -253,11 +256,13 @@ TEST_CASE("LocalWorkers: a try that ends within the stop grace finishes normally
 
 TEST_CASE("LocalWorkers: the stored checkpoint is handed in and the task's new one is saved") {
   Workers w;
-  w.stored_checkpoints[7] = "step-1";
+  w.stored_checkpoints[7] = "step-1";  // the first try's
   w.workers.start(1);
-  w.workers.hand({w.shell_try(
+  Assignment second = w.shell_try(
       "echo \"resuming from $(cat \"$BATON_CHECKPOINT_FILE\")\"; "
-      "printf step-2 > \"$BATON_CHECKPOINT_FILE.tmp\" && mv \"$BATON_CHECKPOINT_FILE.tmp\" \"$BATON_CHECKPOINT_FILE\"")});
+      "printf step-2 > \"$BATON_CHECKPOINT_FILE.tmp\" && mv \"$BATON_CHECKPOINT_FILE.tmp\" \"$BATON_CHECKPOINT_FILE\"");
+  second.shell.try_number = 2;
+  w.workers.hand({second});
   REQUIRE(w.wait_finished(1));
   Finished f = w.only_finished();
   INFO(f.reason);
@@ -270,6 +275,19 @@ TEST_CASE("LocalWorkers: the stored checkpoint is handed in and the task's new o
     CHECK(ti_id == 7);
     CHECK(token == "tok-7");
   }
+}
+
+TEST_CASE("LocalWorkers: a first try reads no checkpoint: no earlier try can have saved one") {
+  Workers w;
+  w.workers.start(1);
+  Assignment first = w.shell_try("test ! -s \"$BATON_CHECKPOINT_FILE\"");
+  REQUIRE(first.shell.try_number == 1);
+  w.workers.hand({first});
+  REQUIRE(w.wait_finished(1));
+  Finished f = w.only_finished();
+  INFO(f.reason);
+  CHECK(f.outcome == TryOutcome::success);
+  CHECK(w.checkpoint_reads == 0);
 }
 
 TEST_CASE("LocalWorkers: a try whose templates cannot be rendered fails with the reason, also in its log") {
