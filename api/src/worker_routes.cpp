@@ -345,9 +345,15 @@ Status store_report(store::Store& s, const std::string& worker, const json& r,
     auto began = std::chrono::steady_clock::now();
     // Issue 17's namespace limit goes here too (see claim_now).
     auto got = s.report_and_claim(rep->progress, rep->report_json, then->queues, then->slots);
-    if (!got) return stale_report(got.error());
-    *claimed = claim_answer(*got, began, received);
-    return {};
+    if (got) {
+      *claimed = claim_answer(*got, began, received);
+      return {};
+    }
+    if (got.error().code == "conflict" || got.error().code == "unavailable") return stale_report(got.error());
+    // Another error (the claim's, or the report's): the report alone, so
+    // that an error that comes back every time does not hold it up.
+    *claimed = claim_answer({}, began, received);
+    (*claimed)["claim_error"] = got.error().message;
   }
   if (auto st = s.report_task(rep->progress, rep->report_json); !st) return stale_report(st.error());
   return {};
@@ -471,10 +477,11 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
         std::optional<ClaimAsk> then = stopping->load() ? std::nullopt : *ask;
         if (auto st = store_report(s, worker, r, then, &claimed, received_of(c.request)); !st)
           return error_response(st.error());
-        if (then) counts->count(!claimed["items"].empty());
+        if (then && !claimed.contains("claim_error")) counts->count(!claimed["items"].empty());
         if (*ask) {
           out["items"] = then ? claimed["items"] : json::array();
           out["waited_us"] = then ? claimed["waited_us"] : json(0);
+          if (claimed.contains("claim_error")) out["claim_error"] = claimed["claim_error"];
         }
         HttpResponse answer = json_response(200, dump(out));
         if (*ask) wake_next_if_filled(answer, EmptyClaims::key((*ask)->queues), **ask, out["items"].size());
@@ -516,9 +523,10 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
         if (!ask) return error_response(ask.error());
         // Each report checked, then the good ones and the claim stored in
         // one transaction, each report taken or refused on its own. When
-        // that fails, the reports are stored without the claim, then each
-        // alone: an error that comes back every time (the claim's, or one
-        // report's) holds up no other report.
+        // that fails, the reports are stored without the claim, then (the
+        // database reachable) each alone, and the claim made by itself: an
+        // error that comes back every time (the claim's, or one report's)
+        // holds up no other report, nor the claim.
         std::vector<Status> status(list.size());
         std::vector<store::TryReport> good;
         std::vector<size_t> good_at;
@@ -536,21 +544,30 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
         if (*ask) out = {{"items", json::array()}, {"waited_us", 0}};
         auto began = std::chrono::steady_clock::now();
         Result<store::QueueStore::ReportsTaken> taken = store::QueueStore::ReportsTaken{};
+        bool claim_alone = good.empty() && then;
         if (!good.empty()) {
           taken = s.report_tasks(worker, good, then ? then->queues : std::vector<std::string>(), then ? then->slots : 0);
           if (!taken && then) {
-            out["claim_error"] = taken.error().message;
-            then.reset();
+            claim_alone = true;
             taken = s.report_tasks(worker, good, {}, 0);
           }
-          if (!taken) {
-            // Each alone (the worker sends again those that fail).
-            taken = store::QueueStore::ReportsTaken{};
-            for (auto& g : good) taken->reports.push_back(s.report_task(g.progress, g.report_json));
+          if (!taken && taken.error().code == "unavailable") {
+            // No database: the worker sends them again.
+            for (size_t i : good_at) status[i] = taken.error();
+            claim_alone = false;
+            if (then) out["claim_error"] = taken.error().message;
+            then.reset();
+          } else {
+            if (!taken) {
+              // Each alone (the worker sends again those that fail).
+              taken = store::QueueStore::ReportsTaken{};
+              for (auto& g : good) taken->reports.push_back(s.report_task(g.progress, g.report_json));
+            }
+            for (size_t k = 0; k < good_at.size(); ++k)
+              if (!taken->reports[k]) status[good_at[k]] = stale_report(taken->reports[k].error());
           }
-          for (size_t k = 0; k < good_at.size(); ++k)
-            if (!taken->reports[k]) status[good_at[k]] = stale_report(taken->reports[k].error());
-        } else if (then) {  // a claim alone: one statement
+        }
+        if (claim_alone) {  // one statement
           auto got = s.claim_tasks(worker, then->queues, then->slots);
           if (got) {
             taken->claimed = std::move(*got);

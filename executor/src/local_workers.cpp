@@ -113,8 +113,8 @@ Finished LocalWorkers::run_one(ShellRunner& runner, Assignment& a, int slot) {
   }
   a.shell.scratch_dir = logs_dir_ + "/.scratch/slot-" + std::to_string(slot);
   // The last checkpoint, read here rather than on the loop (one query per
-  // try). It is an earlier try's (SPEC §6), and a task instance's try
-  // counter goes on when it is cleared: a first try has none to read.
+  // later try). It is an earlier try's (SPEC §5), and a task instance's try
+  // counter goes on when it is cleared (§4): a first try has none to read.
   if (a.shell.try_number > 1)
     if (auto cp = services_.load_checkpoint(a.ti_id)) a.shell.checkpoint = *cp;
   std::shared_ptr<std::atomic<bool>> flag;

@@ -306,7 +306,7 @@ class QueueStore {
   // transaction and one commit. Each report is stored or refused on its own,
   // as report_task would: `reports` answers each one's status in order (a
   // refused one, conflict, stored nothing). An error of the database fails
-  // the whole, reports and claim, and the worker sends them again.
+  // the whole, reports and claim (the API then stores them without it).
   struct ReportsTaken {
     std::vector<Status> reports;
     std::vector<QueueItem> claimed;
