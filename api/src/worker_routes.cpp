@@ -335,7 +335,10 @@ Result<store::TryReport> report_of(const std::string& worker, const json& r) {
 // One report, checked, then stored: the claim, the log, the checkpoint and
 // the report (with the output) in one transaction, so a stale report stores
 // nothing. With `then`, the worker's next claim is made in the same
-// transaction, and its answer is set in `claimed`.
+// transaction, and its answer is set in `claimed`; when that transaction
+// fails for another reason than a stale report or an absent database, the
+// report is stored alone and `claimed` says why there are no tries
+// (`claim_error`).
 Status store_report(store::Store& s, const std::string& worker, const json& r,
                     const std::optional<ClaimAsk>& then = std::nullopt, json* claimed = nullptr,
                     std::chrono::steady_clock::time_point received = {}) {
