@@ -209,10 +209,12 @@ struct ClaimAsk {
 
 // A claim that took all it asked for may have left tries queued: the next
 // parked claim of its queues looks (HttpResponse::wake_next). One that took
-// fewer took all it could, and wakes none. `group`: EmptyClaims::key.
-void wake_next_if_filled(HttpResponse& r, const std::string& group, const ClaimAsk& ask, size_t took) {
-  r.poll_group = group;
-  r.wake_next = took >= static_cast<size_t>(ask.slots);
+// fewer took all it could, and wakes none. `group`: EmptyClaims::key, made
+// here when not given (only a filled claim needs it).
+void wake_next_if_filled(HttpResponse& r, const ClaimAsk& ask, size_t took, std::string group = "") {
+  if (took < static_cast<size_t>(ask.slots)) return;
+  r.poll_group = group.empty() ? EmptyClaims::key(ask.queues) : std::move(group);
+  r.wake_next = true;
 }
 
 // The optional `claim` field of a report: {"queues": [...], "slots": N}.
@@ -339,9 +341,8 @@ Result<store::TryReport> report_of(const std::string& worker, const json& r) {
 // fails for another reason than a stale report or an absent database, the
 // report is stored alone and `claimed` says why there are no tries
 // (`claim_error`).
-Status store_report(store::Store& s, const std::string& worker, const json& r,
-                    const std::optional<ClaimAsk>& then = std::nullopt, json* claimed = nullptr,
-                    std::chrono::steady_clock::time_point received = {}) {
+Status store_report(store::Store& s, const std::string& worker, const json& r, const std::optional<ClaimAsk>& then,
+                    json* claimed, std::chrono::steady_clock::time_point received) {
   auto rep = report_of(worker, r);
   if (!rep) return rep.error();
   if (then && claimed) {
@@ -406,7 +407,7 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
           return later;
         }
         HttpResponse answer = json_response(200, dump(*got));
-        wake_next_if_filled(answer, key, ClaimAsk{queues, slots}, (*got)["items"].size());
+        wake_next_if_filled(answer, ClaimAsk{queues, slots}, (*got)["items"].size(), key);
         return answer;
       });
   claim.takes_body = true;
@@ -487,7 +488,7 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
           if (claimed.contains("claim_error")) out["claim_error"] = claimed["claim_error"];
         }
         HttpResponse answer = json_response(200, dump(out));
-        if (*ask) wake_next_if_filled(answer, EmptyClaims::key((*ask)->queues), **ask, out["items"].size());
+        if (*ask) wake_next_if_filled(answer, **ask, out["items"].size());
         return answer;
       });
   report.takes_body = true;
@@ -546,44 +547,35 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
         json out;
         if (*ask) out = {{"items", json::array()}, {"waited_us", 0}};
         auto began = std::chrono::steady_clock::now();
-        Result<store::QueueStore::ReportsTaken> taken = store::QueueStore::ReportsTaken{};
-        bool claim_alone = good.empty() && then;
+        std::optional<std::vector<store::QueueItem>> claimed;  // the claim's tries, once made
+        std::optional<Error> claim_failed;
         if (!good.empty()) {
-          taken = s.report_tasks(worker, good, then ? then->queues : std::vector<std::string>(), then ? then->slots : 0);
-          if (!taken && then) {
-            claim_alone = true;
-            taken = s.report_tasks(worker, good, {}, 0);
+          auto taken =
+              s.report_tasks(worker, good, then ? then->queues : std::vector<std::string>(), then ? then->slots : 0);
+          if (taken && then) claimed = std::move(taken->claimed);
+          if (!taken && then) taken = s.report_tasks(worker, good, {}, 0);  // without the claim
+          if (!taken && taken.error().code != "unavailable") {              // each alone
+            taken = store::QueueStore::ReportsTaken{};
+            for (auto& g : good) taken->reports.push_back(s.report_task(g.progress, g.report_json));
           }
-          if (!taken && taken.error().code == "unavailable") {
-            // No database: the worker sends them again.
-            for (size_t i : good_at) status[i] = taken.error();
-            claim_alone = false;
-            if (then) out["claim_error"] = taken.error().message;
-            then.reset();
-          } else {
-            if (!taken) {
-              // Each alone (the worker sends again those that fail).
-              taken = store::QueueStore::ReportsTaken{};
-              for (auto& g : good) taken->reports.push_back(s.report_task(g.progress, g.report_json));
-            }
-            for (size_t k = 0; k < good_at.size(); ++k)
-              if (!taken->reports[k]) status[good_at[k]] = stale_report(taken->reports[k].error());
+          // No database: nothing was stored, and the worker sends them again.
+          if (!taken) claim_failed = taken.error();
+          for (size_t k = 0; k < good_at.size(); ++k) {
+            Status st = taken ? taken->reports[k] : Status(taken.error());
+            if (!st) status[good_at[k]] = stale_report(st.error());
           }
         }
-        if (claim_alone) {  // one statement
+        if (then && !claimed && !claim_failed) {  // the claim by itself: one statement
           auto got = s.claim_tasks(worker, then->queues, then->slots);
-          if (got) {
-            taken->claimed = std::move(*got);
-          } else {
-            out["claim_error"] = got.error().message;
-            then.reset();
-          }
+          if (got) claimed = std::move(*got);
+          else claim_failed = got.error();
         }
-        if (then) {
-          counts->count(!taken->claimed.empty());
-          json claimed = claim_answer(taken->claimed, began, received_of(c.request));
-          out["items"] = std::move(claimed["items"]);
-          out["waited_us"] = claimed["waited_us"];
+        if (then && claim_failed) out["claim_error"] = claim_failed->message;
+        if (claimed) {
+          counts->count(!claimed->empty());
+          json answer = claim_answer(*claimed, began, received_of(c.request));
+          out["items"] = std::move(answer["items"]);
+          out["waited_us"] = answer["waited_us"];
         }
         json results = json::array();
         for (size_t i = 0; i < list.size(); ++i) {
@@ -600,7 +592,7 @@ void add_worker_routes(std::vector<Route>& routes, const Deps& deps) {
         }
         out["results"] = std::move(results);
         HttpResponse answer = json_response(200, dump(out));
-        if (*ask) wake_next_if_filled(answer, EmptyClaims::key((*ask)->queues), **ask, out["items"].size());
+        if (*ask) wake_next_if_filled(answer, **ask, out["items"].size());
         return answer;
       });
   reports.takes_body = true;
